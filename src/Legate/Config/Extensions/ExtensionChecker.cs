@@ -1,0 +1,206 @@
+using System.Collections;
+using System.Collections.Frozen;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Legate.Config.Extensions;
+
+/// <summary>
+/// Walks a configuration and checks every extension reference in it: the typed_config's type
+/// must exist, must configure the kind of extension its slot takes (an HTTP filter's typed_config
+/// cannot be a cluster), and Legate must implement it. Extensions Legate implements are
+/// descended into, so the filters of an HTTP connection manager are checked as well.
+/// </summary>
+internal static class ExtensionChecker
+{
+    /// <summary>Which kind of extension an <c>Any</c> field takes, by "message full name.field name".</summary>
+    private static readonly FrozenDictionary<string, ExtensionCategory> s_slots = new Dictionary<string, ExtensionCategory>
+    {
+        ["envoy.config.listener.v3.ListenerFilter.typed_config"] = ExtensionCategory.ListenerFilter,
+        ["envoy.config.listener.v3.Filter.typed_config"] = ExtensionCategory.NetworkFilter,
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter.typed_config"] = ExtensionCategory.HttpFilter,
+        ["envoy.config.core.v3.TransportSocket.typed_config"] = ExtensionCategory.TransportSocket,
+        ["envoy.config.accesslog.v3.AccessLog.typed_config"] = ExtensionCategory.AccessLogger,
+        ["envoy.config.trace.v3.Tracing.Http.typed_config"] = ExtensionCategory.Tracer,
+        ["envoy.config.metrics.v3.StatsSink.typed_config"] = ExtensionCategory.StatSink,
+        ["envoy.config.cluster.v3.Cluster.CustomClusterType.typed_config"] = ExtensionCategory.Cluster,
+        ["envoy.config.cluster.v3.Cluster.typed_extension_protocol_options"] = ExtensionCategory.UpstreamProtocolOptions,
+        ["envoy.config.core.v3.TypedExtensionConfig.typed_config"] = ExtensionCategory.Other,
+        ["envoy.config.route.v3.VirtualHost.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
+        ["envoy.config.route.v3.Route.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
+        ["envoy.config.route.v3.WeightedCluster.ClusterWeight.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
+        ["envoy.config.route.v3.RouteConfiguration.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    /// <summary>Messages that name an extension and may leave typed_config out, selecting it by name.</summary>
+    private static readonly FrozenDictionary<string, ExtensionCategory> s_namedHolders = new Dictionary<string, ExtensionCategory>
+    {
+        ["envoy.config.listener.v3.ListenerFilter"] = ExtensionCategory.ListenerFilter,
+        ["envoy.config.listener.v3.Filter"] = ExtensionCategory.NetworkFilter,
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ExtensionCategory.HttpFilter,
+        ["envoy.config.core.v3.TransportSocket"] = ExtensionCategory.TransportSocket,
+        ["envoy.config.accesslog.v3.AccessLog"] = ExtensionCategory.AccessLogger,
+        ["envoy.config.metrics.v3.StatsSink"] = ExtensionCategory.StatSink,
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
+    public static void Check(IMessage message, string path, ConfigErrors errors) => Walk(message, path, errors);
+
+    private static void Walk(IMessage message, string path, ConfigErrors errors)
+    {
+        var descriptor = message.Descriptor;
+        if (s_namedHolders.TryGetValue(descriptor.FullName, out var holderCategory))
+        {
+            CheckNamedHolder(message, descriptor, holderCategory, path, errors);
+        }
+
+        foreach (var field in descriptor.Fields.InDeclarationOrder())
+        {
+            if (field.FieldType != FieldType.Message)
+            {
+                continue;
+            }
+
+            var fieldPath = FieldPath.Field(path, field.Name);
+            var value = field.Accessor.GetValue(message);
+            if (field.IsMap)
+            {
+                var valueField = field.MessageType.FindFieldByNumber(2);
+                if (valueField.FieldType != FieldType.Message)
+                {
+                    continue;
+                }
+
+                foreach (DictionaryEntry entry in (IDictionary)value)
+                {
+                    var key = entry.Key.ToString() ?? "";
+                    Visit((IMessage)entry.Value!, field, FieldPath.Key(fieldPath, key), key, message, errors);
+                }
+            }
+            else if (field.IsRepeated)
+            {
+                var list = (IList)value;
+                for (var i = 0; i < list.Count; i++)
+                {
+                    Visit((IMessage)list[i]!, field, FieldPath.Index(fieldPath, i), null, message, errors);
+                }
+            }
+            else if (value is IMessage child)
+            {
+                Visit(child, field, fieldPath, null, message, errors);
+            }
+        }
+    }
+
+    private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors)
+    {
+        if (child is not Any any)
+        {
+            Walk(child, path, errors);
+            return;
+        }
+
+        if (!s_slots.TryGetValue(field.ContainingType.FullName + "." + field.Name, out var slot))
+        {
+            // Metadata and other opaque Any fields configure no extension.
+            return;
+        }
+
+        CheckAny(any, slot, path, mapKey, IsOptional(parent), errors);
+    }
+
+    private static void CheckAny(Any any, ExtensionCategory slot, string path, string? mapKey, bool optional, ConfigErrors errors)
+    {
+        var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
+        if (descriptor is null)
+        {
+            errors.Add(path, $"unknown type URL \"{any.TypeUrl}\": not in Legate's Envoy API snapshot");
+            return;
+        }
+
+        // Per-route filter configs may be wrapped in envoy.config.route.v3.FilterConfig.
+        if (descriptor.FullName == "envoy.config.route.v3.FilterConfig")
+        {
+            var wrapper = (Envoy.Config.Route.V3.FilterConfig)descriptor.Parser.ParseFrom(any.Value);
+            if (wrapper.Config is not null)
+            {
+                CheckAny(wrapper.Config, slot, FieldPath.Field(path, "config"), mapKey, optional || wrapper.IsOptional, errors);
+            }
+
+            return;
+        }
+
+        var info = ExtensionCatalog.FindByConfigType(descriptor.FullName);
+        if (slot != ExtensionCategory.Other && (info is null || !Fits(info.Category, slot)))
+        {
+            var what = info is null ? "configures no Envoy extension" : $"configures {info.Category.Describe()} \"{info.Name}\"";
+            errors.Add(path, $"{any.TypeUrl} cannot be used as a {slot.Describe()}: it {what}");
+            return;
+        }
+
+        var name = info?.Name ?? descriptor.FullName;
+        if (info is null || !info.Implemented)
+        {
+            Unsupported(path, name, any.TypeUrl, slot, optional, errors);
+            return;
+        }
+
+        if (mapKey is not null && slot == ExtensionCategory.UpstreamProtocolOptions && mapKey != info.Name)
+        {
+            errors.Add(path, $"key \"{mapKey}\" does not name the extension of {any.TypeUrl}; expected \"{info.Name}\"");
+        }
+
+        Walk(descriptor.Parser.ParseFrom(any.Value), path, errors);
+    }
+
+    private static void CheckNamedHolder(IMessage message, MessageDescriptor descriptor, ExtensionCategory category, string path, ConfigErrors errors)
+    {
+        var typedConfig = descriptor.FindFieldByName("typed_config");
+        if (typedConfig is not null && typedConfig.Accessor.GetValue(message) is not null)
+        {
+            return;
+        }
+
+        // A filter configured through discovery (config_discovery, ECDS) has no typed_config either.
+        var discovery = descriptor.FindFieldByName("config_discovery");
+        if (discovery is not null && discovery.Accessor.GetValue(message) is not null)
+        {
+            errors.Add(FieldPath.Field(path, "config_discovery"), "extension config discovery (ECDS) is not supported yet");
+            return;
+        }
+
+        var name = (string)descriptor.FindFieldByName("name").Accessor.GetValue(message);
+        var info = ExtensionCatalog.FindByName(name);
+        var namePath = FieldPath.Field(path, "name");
+        if (info is null || !Fits(info.Category, category))
+        {
+            errors.Add(namePath, $"unknown {category.Describe()} \"{name}\": no typed_config is given and no {category.Describe()} has that name");
+        }
+        else if (!info.Implemented)
+        {
+            Unsupported(namePath, info.Name, info.TypeUrl, category, IsOptional(message), errors);
+        }
+    }
+
+    private static void Unsupported(string path, string name, string typeUrl, ExtensionCategory slot, bool optional, ConfigErrors errors)
+    {
+        var message = $"{slot.Describe()} \"{name}\" ({typeUrl}) is not supported yet";
+        if (optional)
+        {
+            // Envoy skips an optional HTTP filter it does not know; so do we, loudly.
+            errors.Warn(path, message + "; it is marked is_optional, so it is skipped");
+        }
+        else
+        {
+            errors.Add(path, message);
+        }
+    }
+
+    private static bool IsOptional(IMessage holder) =>
+        holder is Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter { IsOptional: true };
+
+    private static bool Fits(ExtensionCategory actual, ExtensionCategory slot) =>
+        actual == slot
+        || slot == ExtensionCategory.Other
+        || (slot == ExtensionCategory.ListenerFilter && actual == ExtensionCategory.UdpListenerFilter);
+}

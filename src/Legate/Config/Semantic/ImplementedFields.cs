@@ -1,0 +1,139 @@
+using System.Collections;
+using System.Collections.Frozen;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Legate.Config.Semantic;
+
+/// <summary>
+/// Warns about every field that is set in the configuration but that Legate parses without acting
+/// on yet, so an operator knows exactly what is ignored. The table lists, per message type, the
+/// fields the runtime honours; a set field outside that list produces one warning per field path
+/// (list indices folded, so a thousand clusters do not give a thousand warnings) and is not
+/// descended into. A message type missing from the table is honoured whole.
+/// Extend an entry in the same commit that implements the field.
+/// </summary>
+internal static partial class ImplementedFields
+{
+    private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
+    {
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin"],
+        ["envoy.config.bootstrap.v3.Admin"] = ["address"],
+        ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
+        ["envoy.config.listener.v3.Listener"] = ["name", "address", "filter_chains"],
+        ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket"],
+        ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
+        ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
+            ["stat_prefix", "route_config", "http_filters", "codec_type", "server_name"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
+        ["envoy.extensions.filters.http.router.v3.Router"] = [],
+        ["envoy.config.route.v3.RouteConfiguration"] = ["name", "virtual_hosts", "validate_clusters"],
+        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response"],
+        ["envoy.config.route.v3.RouteMatch"] = ["prefix", "path"],
+        ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
+        ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes"],
+        // Clusters are parsed and validated; routing to them is the data-path work still to come.
+        ["envoy.config.cluster.v3.Cluster"] = ["name"],
+    }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
+
+    public static void Warn(IMessage message, string path, ConfigErrors errors) =>
+        Walk(message, path, errors, new HashSet<string>(StringComparer.Ordinal));
+
+    private static void Walk(IMessage message, string path, ConfigErrors errors, HashSet<string> seen)
+    {
+        if (message is Any any)
+        {
+            // Extension configs: the extension checker already rejected unknown or unsupported ones.
+            var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
+            if (descriptor is not null)
+            {
+                Walk(descriptor.Parser.ParseFrom(any.Value), path, errors, seen);
+            }
+
+            return;
+        }
+
+        var fullName = message.Descriptor.FullName;
+        s_fields.TryGetValue(fullName, out var honoured);
+        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
+        {
+            if (!IsSet(message, field))
+            {
+                continue;
+            }
+
+            var fieldPath = FieldPath.Field(path, field.Name);
+            if (honoured is not null && !honoured.Contains(field.Name))
+            {
+                if (seen.Add(Fold(fieldPath)))
+                {
+                    errors.Warn(fieldPath, $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
+                }
+
+                continue;
+            }
+
+            if (field.FieldType != FieldType.Message)
+            {
+                continue;
+            }
+
+            var value = field.Accessor.GetValue(message);
+            if (field.IsMap)
+            {
+                foreach (DictionaryEntry entry in (IDictionary)value)
+                {
+                    if (entry.Value is IMessage child)
+                    {
+                        Walk(child, FieldPath.Key(fieldPath, entry.Key.ToString() ?? ""), errors, seen);
+                    }
+                }
+            }
+            else if (field.IsRepeated)
+            {
+                var list = (IList)value;
+                for (var i = 0; i < list.Count; i++)
+                {
+                    Walk((IMessage)list[i]!, FieldPath.Index(fieldPath, i), errors, seen);
+                }
+            }
+            else if (value is IMessage child)
+            {
+                Walk(child, fieldPath, errors, seen);
+            }
+        }
+    }
+
+    private static bool IsSet(IMessage message, FieldDescriptor field)
+    {
+        if (field.IsRepeated)
+        {
+            return ((ICollection)field.Accessor.GetValue(message)).Count > 0;
+        }
+
+        if (field.HasPresence)
+        {
+            return field.Accessor.HasValue(message);
+        }
+
+        return field.Accessor.GetValue(message) switch
+        {
+            null => false,
+            string s => s.Length > 0,
+            ByteString b => !b.IsEmpty,
+            bool b => b,
+            System.Enum e => Convert.ToInt64(e, System.Globalization.CultureInfo.InvariantCulture) != 0,
+            IConvertible c => Convert.ToDouble(c, System.Globalization.CultureInfo.InvariantCulture) != 0,
+            _ => true,
+        };
+    }
+
+    private static string Fold(string path) => IndexPattern().Replace(path, "[*]");
+
+    [GeneratedRegex(@"\[\d+\]")]
+    private static partial Regex IndexPattern();
+}
