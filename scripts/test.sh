@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (the .NET SDK must already be there).
+# usage: scripts/test.sh [extra dotnet test args]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+# Tools the build and the tests call: npm fetches the pinned Envoy API protos at first build,
+# python3 and openssl prepare them, curl is a real client in end-to-end tests.
+need=()
+command -v npm >/dev/null || need+=(npm)
+command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test: installing ${need[*]}"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test: please install: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+rm -rf "$here/TestResults"
+dotnet build Legate.slnx -c Release -nologo -v q
+dotnet test Legate.slnx -c Release --no-build -nologo \
+  --logger "trx" --results-directory "$here/TestResults" "$@"
