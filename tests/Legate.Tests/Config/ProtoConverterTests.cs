@@ -686,6 +686,50 @@ public sealed class ProtoConverterTests
     }
 
     [Fact]
+    public void GoogleProtobufJsonOutput_ReadsBackAsTheSameMessage()
+    {
+        // Differential check of every well-known JSON form against Google.Protobuf's own formatter.
+        var cluster = new Cluster
+        {
+            Name = "x",
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(-1500)),
+            PerConnectionBufferLimitBytes = 0,
+            RespectDnsTtl = true,
+            RingHashLbConfig = new Cluster.Types.RingHashLbConfig { MinimumRingSize = ulong.MaxValue },
+            Metadata = new Metadata { FilterMetadata = { ["a"] = Struct.Parser.ParseJson("{\"x\": 1.5, \"y\": [true, null, \"s\"], \"z\": {}}") } },
+        };
+        var packed = new Dictionary<string, IMessage>
+        {
+            ["d"] = Duration.FromTimeSpan(TimeSpan.FromSeconds(3.25)),
+            ["t"] = Timestamp.FromDateTime(new DateTime(2020, 2, 29, 23, 59, 59, DateTimeKind.Utc).AddTicks(1_234_567)),
+            ["f"] = new FieldMask { Paths = { "a.b_c", "d" } },
+            ["v"] = Value.ForList(Value.ForNumber(1), Value.ForString("x")),
+            ["l"] = new ListValue { Values = { Value.ForBool(false) } },
+            ["s"] = Struct.Parser.ParseJson("{\"k\": \"v\"}"),
+            ["i"] = new Int64Value { Value = long.MinValue },
+            ["b"] = new BytesValue { Value = ByteString.CopyFrom(1, 2, 3, 250) },
+            ["u"] = new UInt32Value { Value = 0 },
+            ["any"] = Any.Pack(new Duration { Seconds = 1 }),
+            ["e"] = new Empty(),
+            ["dv"] = new DoubleValue { Value = double.NegativeInfinity },
+        };
+        foreach (var (key, message) in packed)
+        {
+            cluster.TypedExtensionProtocolOptions[key] = Any.Pack(message);
+        }
+
+        var json = new JsonFormatter(JsonFormatter.Settings.Default.WithTypeRegistry(ApiTypes.Registry)).Format(cluster);
+
+        foreach (var format in new[] { ConfigFormat.Json, ConfigFormat.Yaml })
+        {
+            var errors = new ConfigErrors();
+            var back = new ProtoConverter(errors).Convert<Cluster>(ConfigDocument.Parse(json, format));
+            Assert.Empty(errors.Errors);
+            Assert.Equal(cluster, back);
+        }
+    }
+
+    [Fact]
     public void Convert_ByDescriptorReturnsTheGeneratedType()
     {
         var errors = new ConfigErrors();
