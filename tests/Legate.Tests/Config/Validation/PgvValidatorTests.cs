@@ -487,6 +487,23 @@ public sealed class PgvValidatorTests
         Single(Any.Pack(new Cluster()), "resources[0].name: value length must be at least 1 characters", "resources[0]");
     }
 
+    [Fact]
+    public void AnyNestedBeyondTheDepthLimitStopsWithOneError()
+    {
+        // Each Any is parsed with a fresh recursion budget, so only the walk itself can stop this.
+        IMessage inner = new Filter { Name = string.Empty };
+        for (var i = 0; i < 150; i++)
+        {
+            inner = new Filter { Name = "f" + i, TypedConfig = Any.Pack(inner) };
+        }
+
+        var error = Assert.Single(Errors(inner));
+        var levels = Legate.Config.Validation.PgvValidator.MaxDepth / 2;
+        Assert.Equal(
+            string.Join(".", Enumerable.Repeat("typed_config", levels + 1)) + ": message is nested more than 200 levels deep; not validated further",
+            error);
+    }
+
     // ---- whole documents ----------------------------------------------------------------
 
     [Fact]
