@@ -38,7 +38,7 @@ internal static class RuleFactory
             FieldRules.TypeOneofCase.String when Is(valueField, FieldType.String, StringValue.Descriptor) => Strings.Create(rules.String, subject),
             FieldRules.TypeOneofCase.Bytes when Is(valueField, FieldType.Bytes, BytesValue.Descriptor) => BytesChecks.Create(rules.Bytes, subject),
             FieldRules.TypeOneofCase.Enum when valueField.FieldType == FieldType.Enum => Enum(rules.Enum, valueField.EnumType, subject),
-            FieldRules.TypeOneofCase.Duration when IsMessage(valueField, Google.Protobuf.WellKnownTypes.Duration.Descriptor) => Duration(rules.Duration, subject),
+            FieldRules.TypeOneofCase.Duration when IsMessage(valueField, Google.Protobuf.WellKnownTypes.Duration.Descriptor) => new DurationRule(rules.Duration, subject),
             FieldRules.TypeOneofCase.Timestamp when IsMessage(valueField, Google.Protobuf.WellKnownTypes.Timestamp.Descriptor) => new TimestampRule(rules.Timestamp, subject),
             FieldRules.TypeOneofCase.Any when IsMessage(valueField, Google.Protobuf.WellKnownTypes.Any.Descriptor) => Any(rules.Any),
             _ => null,
@@ -114,22 +114,6 @@ internal static class RuleFactory
 
         // The reflected value is the generated C# enum, boxed; Convert reads its number.
         return Finish(static o => Convert.ToInt32(o, System.Globalization.CultureInfo.InvariantCulture), null, checks);
-    }
-
-    private static ValueRule? Duration(DurationRules rules, string subject)
-    {
-        var checks = NumberChecks<Int128>.Build(rules, static o => Durations.Nanos((Duration)o), RuleText.Duration, subject);
-
-        // An out-of-range Duration is reported on its own: comparing it would only add noise.
-        var valid = $"{subject} is not a valid duration";
-        var range = checks.ToArray();
-        Func<Duration, string?>[] all =
-        [
-            d => Durations.IsValid(d) ? null : valid,
-            .. range.Select<Func<Int128, string?>, Func<Duration, string?>>(c => d => Durations.IsValid(d) ? c(Durations.Nanos(d)) : null),
-        ];
-        // Any DurationRules, even a lone `required`, make PGV check that the value is well formed.
-        return new ValueChecks<Duration>(static o => (Duration)o, null, all);
     }
 
     private static ValueRule? Any(AnyRules rules)

@@ -31,8 +31,6 @@ internal sealed class ValueChecks<T> : ValueRule
         _checks = checks;
     }
 
-    public int Count => _checks.Length;
-
     public override void Check(object value, string path, ConfigErrors errors)
     {
         var v = _read(value);
