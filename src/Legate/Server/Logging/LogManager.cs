@@ -38,6 +38,12 @@ internal sealed class LogManager : IDisposable
         ILogSink sink = options.LogPath is { } path
             ? TextWriterLogSink.OpenFile(path)
             : new TextWriterLogSink(stderr, ownsWriter: false);
+        return Create(options, sink);
+    }
+
+    /// <summary>Builds a log manager with the command line's levels and format, writing to <paramref name="sink"/>.</summary>
+    public static LogManager Create(CommandLineOptions options, ILogSink sink)
+    {
         var levels = new Dictionary<string, LogLevel>(StringComparer.Ordinal);
         foreach (var (component, level) in options.ComponentLogLevels)
         {
