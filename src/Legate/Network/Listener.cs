@@ -150,9 +150,7 @@ internal sealed class Listener : IAsyncDisposable
         return null;
     }
 
-    private static ConnectionDelegate CloseConnections(ConnectionDelegate next) => connection =>
-    {
-        connection.Abort(new ConnectionAbortedException("no filter chain Legate can serve yet"));
-        return Task.CompletedTask;
-    };
+    // Returning without calling the HTTP layer ends the connection: Kestrel closes the socket
+    // (a FIN, not a reset, like Envoy when no filter chain matches).
+    private static ConnectionDelegate CloseConnections(ConnectionDelegate next) => _ => Task.CompletedTask;
 }
