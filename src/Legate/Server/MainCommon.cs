@@ -157,6 +157,13 @@ internal static class MainCommon
                 log.Critical(ex.Message);
                 return ExitError;
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Anything else that stops the server from starting is still a start-up error
+                // with exit code 1, not a runtime crash dump.
+                log.Critical($"fatal error: {ex}");
+                return ExitError;
+            }
 
             return ExitOk;
         }
