@@ -1,0 +1,51 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+
+namespace Legate.Admin;
+
+/// <summary>
+/// The admin endpoints, by exact path. Adding an endpoint is one <see cref="Add"/> call; <c>/help</c>,
+/// the home page and the 404 text are all generated from this table.
+/// </summary>
+internal sealed class AdminHandlerTable
+{
+    private readonly Dictionary<string, AdminHandler> _handlers = new(StringComparer.Ordinal);
+
+    /// <summary>The handlers sorted by path, the order Envoy prints them in.</summary>
+    public IEnumerable<AdminHandler> Sorted => _handlers.Values.OrderBy(h => h.Path, StringComparer.Ordinal);
+
+    /// <summary>Adds an endpoint; a path may be registered once.</summary>
+    public void Add(string path, string helpText, bool mutatesState, Func<HttpContext, ValueTask<AdminResponse>> handler)
+    {
+        if (path.Length == 0 || path[0] != '/' || path.IndexOfAny(['&', '"', '\'', '<', '>', '?', ':']) >= 0)
+        {
+            // The path is written unescaped into the home page HTML and must be a plain URL path.
+            throw new ArgumentException($"invalid admin path \"{path}\"", nameof(path));
+        }
+
+        if (!_handlers.TryAdd(path, new AdminHandler(path, helpText, mutatesState, handler)))
+        {
+            throw new ArgumentException($"admin path \"{path}\" is already registered", nameof(path));
+        }
+    }
+
+    public AdminHandler? Find(string path) => _handlers.GetValueOrDefault(path);
+
+    /// <summary>Envoy's help text: <c>admin commands are:</c> then one <c>  /path: help</c> line each.</summary>
+    public string HelpText()
+    {
+        var sb = new StringBuilder("admin commands are:\n");
+        foreach (var handler in Sorted)
+        {
+            sb.Append("  ").Append(handler.Path);
+            if (handler.MutatesState)
+            {
+                sb.Append(" (POST)");
+            }
+
+            sb.Append(": ").Append(handler.HelpText).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,28 @@
+using Envoy.Config.Bootstrap.V3;
+using Legate.Server.Logging;
+
+namespace Legate.Server;
+
+/// <summary>What the admin endpoints may see of the running server (Envoy's <c>Server::Instance</c>).</summary>
+internal interface IServerInstance
+{
+    ServerState State { get; }
+
+    CommandLineOptions Options { get; }
+
+    /// <summary>The bootstrap in effect, after command-line overrides. Never mutate it.</summary>
+    Bootstrap Bootstrap { get; }
+
+    /// <summary>When the bootstrap was loaded (<c>last_updated</c> in <c>/config_dump</c>).</summary>
+    DateTimeOffset ConfigLoadedAt { get; }
+
+    /// <summary>When this server instance was created.</summary>
+    DateTimeOffset StartTime { get; }
+
+    TimeProvider Time { get; }
+
+    LogManager Logs { get; }
+
+    /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
+    void RequestShutdown(string reason);
+}

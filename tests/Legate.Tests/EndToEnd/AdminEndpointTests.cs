@@ -1,0 +1,202 @@
+using System.Net;
+using System.Text.Json;
+using Legate.Server;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.EndToEnd;
+
+/// <summary>The admin endpoints over HTTP, on an in-process server.</summary>
+public sealed class AdminEndpointTests
+{
+    [Fact]
+    public async Task ReadyIsLiveWhenServing()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        using var response = await legate.Http.GetAsync(new Uri(legate.AdminUri, "ready"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("LIVE\n", await response.Content.ReadAsStringAsync());
+        Assert.Equal("text/plain; charset=UTF-8", response.Content.Headers.ContentType?.ToString());
+        Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("x-content-type-options")));
+        Assert.Equal("no-cache, max-age=0", response.Headers.CacheControl?.ToString());
+    }
+
+    [Fact]
+    public async Task ServerInfoReportsVersionStateCommandLineAndNode()
+    {
+        var yaml = "node: { id: from-bootstrap, cluster: bootstrap-cluster }\n" + TestConfigs.Simple();
+        await using var legate = await InProcessLegate.StartAsync(
+            yaml, "--service-node", "from-flag", "--service-zone", "zone-a", "--concurrency", "3", "--drain-time-s", "5", "-l", "warn",
+            "--component-log-level", "upstream:debug");
+
+        using var response = await legate.Http.GetAsync(new Uri(legate.AdminUri, "server_info"));
+        var json = await response.Content.ReadAsStringAsync();
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        var options = root.GetProperty("command_line_options");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.ToString());
+        Assert.StartsWith("{\n \"version\": ", json, StringComparison.Ordinal);
+        Assert.Equal(VersionInfo.Full, root.GetProperty("version").GetString());
+        Assert.Matches(@"^[0-9a-f]+|unknown/0\.\d+\.\d+/", VersionInfo.Full);
+        Assert.Equal("LIVE", root.GetProperty("state").GetString());
+        Assert.Matches(@"^\d+s$", root.GetProperty("uptime_current_epoch").GetString());
+        Assert.Matches(@"^\d+s$", root.GetProperty("uptime_all_epochs").GetString());
+        Assert.Equal("disabled", root.GetProperty("hot_restart_version").GetString());
+        Assert.Equal("from-flag", options.GetProperty("service_node").GetString());
+        Assert.Equal("zone-a", options.GetProperty("service_zone").GetString());
+        Assert.Equal(string.Empty, options.GetProperty("service_cluster").GetString());
+        Assert.Equal(3, options.GetProperty("concurrency").GetInt32());
+        Assert.Equal("5s", options.GetProperty("drain_time").GetString());
+        Assert.Equal("900s", options.GetProperty("parent_shutdown_time").GetString());
+        Assert.Equal("warning", options.GetProperty("log_level").GetString());
+        Assert.Equal("upstream:debug", options.GetProperty("component_log_level").GetString());
+        Assert.Equal("[%Y-%m-%d %T.%e][%t][%l][%n] %v", options.GetProperty("log_format").GetString());
+        Assert.Equal("Serve", options.GetProperty("mode").GetString());
+        Assert.Equal("Gradual", options.GetProperty("drain_strategy").GetString());
+        Assert.Equal("0", options.GetProperty("base_id").GetString());
+        Assert.Equal(0, options.GetProperty("restart_epoch").GetInt32());
+        Assert.False(options.GetProperty("disable_hot_restart").GetBoolean());
+        Assert.Contains("static_resources", options.GetProperty("config_yaml").GetString(), StringComparison.Ordinal);
+        Assert.Equal("from-flag", root.GetProperty("node").GetProperty("id").GetString());
+        Assert.Equal("bootstrap-cluster", root.GetProperty("node").GetProperty("cluster").GetString());
+        Assert.Equal("zone-a", root.GetProperty("node").GetProperty("locality").GetProperty("zone").GetString());
+    }
+
+    [Fact]
+    public async Task HelpListsEveryEndpointSortedLikeEnvoy()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        var help = await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "help"));
+
+        Assert.Equal(
+            "admin commands are:\n" +
+            "  /: Admin home page\n" +
+            "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "  /help: print out list of admin commands\n" +
+            "  /quitquitquit (POST): exit the server\n" +
+            "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
+            "  /server_info: print server version/status information\n",
+            help);
+    }
+
+    [Fact]
+    public async Task HomePageLinksEndpointsAndUsesPostFormsForMutations()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        using var response = await legate.Http.GetAsync(legate.AdminUri);
+        var html = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal("text/html; charset=UTF-8", response.Content.Headers.ContentType?.ToString());
+        Assert.Contains("<a href='server_info'>server_info</a>", html, StringComparison.Ordinal);
+        Assert.Contains("<form action='quitquitquit' method='post'>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("href='quitquitquit'", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownPathIs404WithHelp()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        using var response = await legate.Http.GetAsync(new Uri(legate.AdminUri, "stats/nope"));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.StartsWith("invalid path. admin commands are:\n  /: Admin home page\n", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task QueryStringDoesNotChangeTheEndpoint()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        Assert.Equal("LIVE\n", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "ready?verbose=1")));
+    }
+
+    [Fact]
+    public async Task QuitQuitQuitNeedsPost()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        using var get = await legate.Http.GetAsync(new Uri(legate.AdminUri, "quitquitquit"));
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Equal("Method GET not allowed, POST required.", await get.Content.ReadAsStringAsync());
+        Assert.False(legate.Server.ShutdownRequested.IsCompleted);
+        Assert.Contains(legate.Logs.Lines, l => l.EndsWith("[error][admin] admin path \"/quitquitquit\" mutates state, method=GET rather than POST", StringComparison.Ordinal));
+
+        using var post = await legate.Http.PostAsync(new Uri(legate.AdminUri, "quitquitquit"), null);
+
+        Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+        Assert.Equal("OK\n", await post.Content.ReadAsStringAsync());
+        Assert.Equal("/quitquitquit", await legate.Server.ShutdownRequested.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task ConfigDumpHasTheBootstrapWithSnakeCaseNamesAndTypes()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple("dumped"), "--service-cluster", "flag-cluster");
+
+        using var response = await legate.Http.GetAsync(new Uri(legate.AdminUri, "config_dump"));
+        var json = await response.Content.ReadAsStringAsync();
+        using var doc = JsonDocument.Parse(json);
+        var config = Assert.Single(doc.RootElement.GetProperty("configs").EnumerateArray());
+        var bootstrap = config.GetProperty("bootstrap");
+        var listener = bootstrap.GetProperty("static_resources").GetProperty("listeners")[0];
+        var hcm = listener.GetProperty("filter_chains")[0].GetProperty("filters")[0].GetProperty("typed_config");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.ToString());
+        Assert.Equal("type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", config.GetProperty("@type").GetString());
+        Assert.True(DateTimeOffset.TryParse(config.GetProperty("last_updated").GetString(), out _));
+        Assert.Equal("dumped", listener.GetProperty("name").GetString());
+        Assert.Equal(0, listener.GetProperty("address").GetProperty("socket_address").GetProperty("port_value").GetInt32());
+        Assert.Equal("type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager", hcm.GetProperty("@type").GetString());
+        Assert.Equal("dumped", hcm.GetProperty("stat_prefix").GetString());
+        Assert.Equal("flag-cluster", bootstrap.GetProperty("node").GetProperty("cluster").GetString());
+        Assert.Contains("\n  {\n   \"@type\": ", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConfigDumpRedactsPrivateKeys()
+    {
+        var yaml = TestConfigs.Admin() + """
+            static_resources:
+              listeners:
+              - name: tls
+                address:
+                  socket_address: { address: 127.0.0.1, port_value: 0 }
+                filter_chains:
+                - transport_socket:
+                    name: envoy.transport_sockets.tls
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                      common_tls_context:
+                        tls_certificates:
+                        - certificate_chain: { inline_string: "PUBLIC CERTIFICATE" }
+                          private_key: { inline_string: "-----BEGIN PRIVATE KEY----- secret" }
+                  filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: tls
+                      route_config: {}
+            """;
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        var json = await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "config_dump"));
+
+        Assert.DoesNotContain("secret", json, StringComparison.Ordinal);
+        Assert.Contains("\"private_key\": {\n", json, StringComparison.Ordinal);
+        Assert.Contains("\"inline_string\": \"[redacted]\"", json, StringComparison.Ordinal);
+        Assert.Contains("PUBLIC CERTIFICATE", json, StringComparison.Ordinal);
+
+        // The dump redacts a copy: the running config keeps its key.
+        var tls = legate.Server.Bootstrap.StaticResources.Listeners[0].FilterChains[0].TransportSocket.TypedConfig
+            .Unpack<Envoy.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext>();
+        Assert.Equal("-----BEGIN PRIVATE KEY----- secret", tls.CommonTlsContext.TlsCertificates[0].PrivateKey.InlineString);
+    }
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using Legate.Config;
+using Legate.Server;
+using Legate.Server.Logging;
+
+namespace Legate.Tests.Harness;
+
+/// <summary>
+/// Legate running inside the test process: a <see cref="LegateServer"/> built from a YAML string,
+/// LIVE when <see cref="StartAsync(string, string[])"/> returns, with its log lines captured.
+/// Use <c>port_value: 0</c> everywhere and read the bound ports back: safe for parallel tests.
+/// </summary>
+internal sealed class InProcessLegate : IAsyncDisposable
+{
+    private readonly LogManager _logs;
+
+    private InProcessLegate(LegateServer server, LogManager logs, CapturingLogSink sink)
+    {
+        Server = server;
+        _logs = logs;
+        Logs = sink.Lines;
+        Http = TestHttp.CreateClient();
+    }
+
+    public LegateServer Server { get; }
+
+    /// <summary>Every log line the server wrote, in Envoy's layout.</summary>
+    public LineBuffer Logs { get; }
+
+    /// <summary>A client that never uses a proxy from the environment.</summary>
+    public HttpClient Http { get; }
+
+    /// <summary>e.g. <c>http://127.0.0.1:41234/</c>; throws when the config has no admin.</summary>
+    public Uri AdminUri => new(Server.Admin?.BaseUri ?? throw new InvalidOperationException("this config has no admin"), "/");
+
+    /// <summary>Starts Legate with <paramref name="yaml"/> as <c>--config-yaml</c> plus any other flags.</summary>
+    public static Task<InProcessLegate> StartAsync(string yaml, params string[] args)
+    {
+        var options = CommandLineParser.Parse(["--config-yaml", yaml, .. args]);
+        return StartAsync(options, BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml));
+    }
+
+    /// <summary>Starts Legate with an already loaded bootstrap (e.g. the built-in demo with its ports changed).</summary>
+    public static async Task<InProcessLegate> StartAsync(CommandLineOptions options, LoadedBootstrap loaded)
+    {
+        var sink = new CapturingLogSink();
+        var logs = LogManager.Create(options, sink);
+        LegateServer? server = null;
+        try
+        {
+            server = LegateServer.Create(options, loaded, logs);
+            await server.StartAsync(CancellationToken.None);
+            return new InProcessLegate(server, logs, sink);
+        }
+        catch
+        {
+            if (server is not null)
+            {
+                await server.DisposeAsync();
+            }
+
+            logs.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The address listener <paramref name="name"/> is bound to.</summary>
+    public IPEndPoint ListenerEndpoint(string name) =>
+        Server.Listeners.Find(name)?.BoundEndpoint ?? throw new InvalidOperationException($"no started listener named '{name}'");
+
+    /// <summary>e.g. <c>http://127.0.0.1:41235/</c> for listener <paramref name="name"/>.</summary>
+    public Uri ListenerUri(string name, string path = "/") => new(new Uri("http://" + Legate.Network.SocketAddresses.Format(ListenerEndpoint(name))), path);
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.StopAsync();
+        _logs.Dispose();
+    }
+}
