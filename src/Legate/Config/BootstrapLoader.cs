@@ -43,7 +43,10 @@ internal static class BootstrapLoader
         }
         else
         {
+            // --config-yaml alone is the whole document: its positions are the ones to report.
             source = "--config-yaml";
+            bootstrap.MergeFrom(Parse(configYaml, ConfigFormat.Yaml, errors));
+            configYaml = null;
         }
 
         if (configYaml is not null)

@@ -165,38 +165,23 @@ public sealed class AdminEndpointTests
     {
         var yaml = TestConfigs.Admin() + """
             static_resources:
-              listeners:
-              - name: tls
-                address:
-                  socket_address: { address: 127.0.0.1, port_value: 0 }
-                filter_chains:
-                - transport_socket:
-                    name: envoy.transport_sockets.tls
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-                      common_tls_context:
-                        tls_certificates:
-                        - certificate_chain: { inline_string: "PUBLIC CERTIFICATE" }
-                          private_key: { inline_string: "-----BEGIN PRIVATE KEY----- secret" }
-                  filters:
-                  - name: envoy.filters.network.http_connection_manager
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                      stat_prefix: tls
-                      route_config: {}
+              secrets:
+              - name: server_cert
+                tls_certificate:
+                  certificate_chain: { inline_string: "PUBLIC CERTIFICATE" }
+                  private_key: { inline_string: "-----BEGIN PRIVATE KEY----- TOPSECRETKEY" }
             """;
         await using var legate = await InProcessLegate.StartAsync(yaml);
 
         var json = await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "config_dump"));
 
-        Assert.DoesNotContain("secret", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("TOPSECRETKEY", json, StringComparison.Ordinal);
         Assert.Contains("\"private_key\": {\n", json, StringComparison.Ordinal);
         Assert.Contains("\"inline_string\": \"[redacted]\"", json, StringComparison.Ordinal);
         Assert.Contains("PUBLIC CERTIFICATE", json, StringComparison.Ordinal);
 
         // The dump redacts a copy: the running config keeps its key.
-        var tls = legate.Server.Bootstrap.StaticResources.Listeners[0].FilterChains[0].TransportSocket.TypedConfig
-            .Unpack<Envoy.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext>();
-        Assert.Equal("-----BEGIN PRIVATE KEY----- secret", tls.CommonTlsContext.TlsCertificates[0].PrivateKey.InlineString);
+        var secret = legate.Server.Bootstrap.StaticResources.Secrets[0];
+        Assert.Equal("-----BEGIN PRIVATE KEY----- TOPSECRETKEY", secret.TlsCertificate.PrivateKey.InlineString);
     }
 }

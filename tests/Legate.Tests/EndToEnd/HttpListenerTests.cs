@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Legate.Config;
 using Legate.Tests.Harness;
 
 namespace Legate.Tests.EndToEnd;
@@ -54,6 +55,14 @@ public sealed class HttpListenerTests
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          clusters:
+          - name: backend
+            connect_timeout: 1s
+            load_assignment:
+              cluster_name: backend
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 1 } } }
         """;
 
     [Fact]
@@ -186,7 +195,7 @@ public sealed class HttpListenerTests
     }
 
     [Fact]
-    public async Task ListenerWithoutAnHcmBindsButClosesConnections()
+    public async Task ListenerWithAnUnsupportedNetworkFilterIsRejectedAtLoad()
     {
         var yaml = TestConfigs.Admin() + """
             static_resources:
@@ -202,16 +211,12 @@ public sealed class HttpListenerTests
                       stat_prefix: tcp
                       cluster: backend
             """;
-        await using var legate = await InProcessLegate.StartAsync(yaml);
-        using var client = new TcpClient();
 
-        // Accepted (not refused: the port is held), then closed without a byte of HTTP.
-        await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
-        var stream = client.GetStream();
-        var read = await ReadUntilClosedAsync(stream);
+        var error = await Assert.ThrowsAsync<ConfigException>(() => InProcessLegate.StartAsync(yaml));
 
-        Assert.Equal(0, read);
-        Assert.Contains(legate.Logs.Lines, l => l.Contains("[warning][config] static_resources.listeners[0].filter_chains[0].filters[0]: network filter 'envoy.filters.network.tcp_proxy' is not implemented yet; connections to this listener are closed", StringComparison.Ordinal));
+        Assert.Equal(
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config (line 12, col 9): network filter \"envoy.filters.network.tcp_proxy\" (type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy) is not supported yet",
+            Assert.Single(error.Errors).ToString());
     }
 
     private static async Task<int> ReadUntilClosedAsync(NetworkStream stream)

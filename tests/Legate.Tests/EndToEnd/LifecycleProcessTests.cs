@@ -92,7 +92,7 @@ public sealed class LifecycleProcessTests
 
         Assert.Equal(1, await legate.WaitForExitAsync());
         Assert.Contains(legate.Stderr.Lines, l => l.Contains("[critical][main] error initializing configuration '", StringComparison.Ordinal));
-        Assert.Contains(legate.Stderr.Lines, l => l.EndsWith("[critical][main] static_resources.listeners[0].address.socket_address.address: \"nowhere\" is not a valid IPv4 or IPv6 address", StringComparison.Ordinal));
+        Assert.Contains(legate.Stderr.Lines, l => l.Contains("[critical][main] static_resources.listeners[0].address.socket_address.address (line ", StringComparison.Ordinal) && l.EndsWith("malformed IP address \"nowhere\": a bound address must be an IPv4 or IPv6 literal", StringComparison.Ordinal));
         Assert.DoesNotContain(legate.Stderr.Lines, l => l.Contains("listening on", StringComparison.Ordinal));
     }
 

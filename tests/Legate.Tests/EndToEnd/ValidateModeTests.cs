@@ -60,8 +60,8 @@ public sealed class ValidateModeTests
         Assert.Empty(legate.Stdout.Lines);
         Assert.Equal(
         [
-            "static_resources.listeners[0].address.socket_address.address: \"999.0.0.1\" is not a valid IPv4 or IPv6 address",
-            "static_resources.listeners[1].address.socket_address.address: \"localhost\" is not a valid IPv4 or IPv6 address",
+            "static_resources.listeners[0].address.socket_address.address (line 5, col 34): malformed IP address \"999.0.0.1\": a bound address must be an IPv4 or IPv6 literal",
+            "static_resources.listeners[1].address.socket_address.address (line 15, col 34): malformed IP address \"localhost\": a bound address must be an IPv4 or IPv6 literal",
         ],
         legate.Stderr.Lines);
     }
@@ -79,15 +79,31 @@ public sealed class ValidateModeTests
     [Fact]
     public async Task WarningsGoToStderrPrefixed()
     {
-        var yaml = TestConfigs.Simple().Replace(
-            "    filter_chains:\n",
-            "    listener_filters:\n    - name: envoy.filters.listener.tls_inspector\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n    filter_chains:\n",
-            StringComparison.Ordinal);
+        var yaml = TestConfigs.Admin() + """
+            static_resources:
+              listeners:
+              - name: optional
+                address:
+                  socket_address: { address: 127.0.0.1, port_value: 0 }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: optional
+                      route_config: {}
+                      http_filters:
+                      - name: cors
+                        is_optional: true
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors
+                      - name: envoy.filters.http.router
+            """;
         await using var legate = LegateProcess.StartWithConfig(yaml, "--mode", "validate");
 
         Assert.Equal(0, await legate.WaitForExitAsync());
         Assert.Equal(
-            "warning: static_resources.listeners[0].listener_filters[0]: listener filter 'envoy.filters.listener.tls_inspector' is not implemented yet and is skipped",
+            "warning: static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config (line 19, col 13): HTTP filter \"envoy.filters.http.cors\" (type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors) is not supported yet; it is marked is_optional, so it is skipped",
             Assert.Single(legate.Stderr.Lines));
         Assert.EndsWith("' OK", Assert.Single(legate.Stdout.Lines), StringComparison.Ordinal);
     }

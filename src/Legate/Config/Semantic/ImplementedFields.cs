@@ -20,22 +20,31 @@ internal static partial class ImplementedFields
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
         ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin"],
-        ["envoy.config.bootstrap.v3.Admin"] = ["address"],
+        // admin.access_log: the server warns about it itself.
+        ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
-        ["envoy.config.listener.v3.Listener"] = ["name", "address", "filter_chains"],
+        // listener_filters and extra filter chains: the listener warns itself, saying what it does instead.
+        ["envoy.config.listener.v3.Listener"] = ["name", "address", "filter_chains", "default_filter_chain", "listener_filters"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
+        // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
-            ["stat_prefix", "route_config", "http_filters", "codec_type", "server_name"],
+            ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
+             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         ["envoy.extensions.filters.http.router.v3.Router"] = [],
-        ["envoy.config.route.v3.RouteConfiguration"] = ["name", "virtual_hosts", "validate_clusters"],
+        ["envoy.config.route.v3.RouteConfiguration"] =
+            ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
         ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes"],
+        // A route / redirect action is answered 503 until the router forwards to clusters.
         ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response"],
-        ["envoy.config.route.v3.RouteMatch"] = ["prefix", "path"],
+        // Criteria the route table does not evaluate make the route never match (with a warning of its own).
+        ["envoy.config.route.v3.RouteMatch"] =
+            ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "case_sensitive",
+             "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata", "filter_state"],
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
-        ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes"],
+        ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
         // Clusters are parsed and validated; routing to them is the data-path work still to come.
         ["envoy.config.cluster.v3.Cluster"] = ["name"],
     }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
