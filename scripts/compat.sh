@@ -8,7 +8,8 @@
 #   ERROR: <message>                anything else: a Legate bug or a real config error
 # Exits 1 when any file ends in ERROR, so that tests can hold the line.
 #
-# usage: scripts/compat.sh [corpus-dir]     (LEGATE=/path/to/legate to use a built binary)
+# usage: scripts/compat.sh [corpus-dir]
+#   LEGATE="/path/to/legate" (or "dotnet /path/to/legate.dll") uses a built binary instead of building one.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +27,8 @@ fi
 
 validate_one() {
   local file=$1 out rc
-  out=$("$legate" --mode validate -c "$corpus/$file" 2>&1); rc=$?
+  # $legate may be a command with arguments ("dotnet legate.dll"): split it on purpose.
+  out=$($legate --mode validate -c "$corpus/$file" 2>&1); rc=$?
   if [ $rc -eq 0 ]; then
     printf '| %s | OK |\n' "$file"
     return

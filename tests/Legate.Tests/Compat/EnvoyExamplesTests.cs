@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using Legate.Config;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Compat;
+
+/// <summary>
+/// Every bootstrap of Envoy's official sandboxes either validates or fails only for reasons that
+/// are listed: an extension Legate does not implement yet, or a file the corpus does not ship.
+/// </summary>
+public sealed class EnvoyExamplesTests
+{
+    private static IEnumerable<string> Bootstraps() =>
+        File.ReadLines(Path.Combine(Repository.EnvoyExamples, "bootstraps.txt"))
+            .Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith('#'));
+
+    [CorpusFact]
+    public void EveryBootstrapFailsOnlyForUnsupportedExtensionsOrMissingFiles()
+    {
+        var unexpected = new List<string>();
+        var validated = 0;
+        foreach (var file in Bootstraps())
+        {
+            try
+            {
+                BootstrapLoader.Load(Path.Combine(Repository.EnvoyExamples, file), null);
+                validated++;
+            }
+            catch (ConfigException e)
+            {
+                unexpected.AddRange(e.Errors
+                    .Where(error => !error.Message.Contains("is not supported yet", StringComparison.Ordinal)
+                        && !error.Message.StartsWith("missing file ", StringComparison.Ordinal)
+                        && !error.Message.StartsWith("unknown type URL \"type.googleapis.com/envoy.", StringComparison.Ordinal))
+                    .Select(error => $"{file}: {error}"));
+            }
+        }
+
+        Assert.Empty(unexpected);
+        Assert.True(validated >= 8, $"only {validated} sandbox bootstraps validate; at least 8 did when this test was written");
+    }
+
+    [CorpusFact]
+    public async Task CompatScriptTableMatchesTheFeatureMatrix()
+    {
+        var legateDll = Path.Combine(AppContext.BaseDirectory, "legate.dll");
+        var start = new ProcessStartInfo("bash", [Path.Combine(Repository.Root, "scripts", "compat.sh"), Repository.EnvoyExamples])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            Environment = { ["LEGATE"] = $"dotnet {legateDll}" },
+        };
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var rows = (await stdout).Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| config", StringComparison.Ordinal) && !l.StartsWith("| ---", StringComparison.Ordinal)).ToArray();
+
+        Assert.True(process.ExitCode == 0, $"compat.sh exited {process.ExitCode}: {await stderr}\n{await stdout}");
+        Assert.Equal(Bootstraps().Count(), rows.Length);
+
+        // docs/compatibility.md carries the same table: it must not go stale.
+        var matrix = File.ReadAllText(Path.Combine(Repository.Root, "docs", "compatibility.md"));
+        Assert.All(rows, row => Assert.Contains(row, matrix, StringComparison.Ordinal));
+    }
+}
