@@ -70,9 +70,12 @@ internal static class MainCommon
         LegateServer server;
         try
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var loaded = BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml);
             source = loaded.Source;
             server = LegateServer.Create(options, loaded, logs);
+            logs.Get(LogComponents.Config).Debug(
+                $"configuration '{source}' loaded, checked and compiled in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
         }
         catch (ConfigException ex)
         {

@@ -78,21 +78,37 @@ internal static class ExtensionCatalog
         ["raw_buffer"] = "envoy.transport_sockets.raw_buffer",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
+    /// <summary>Every extension by name: built from every descriptor, so only on a name outside the table above.</summary>
     private static readonly Lazy<Catalog> s_catalog = new(Build);
 
+    /// <summary>
+    /// Extensions found by name without the full catalog (which needs every descriptor): the ones
+    /// configs commonly name without a typed_config.
+    /// </summary>
+    private static readonly FrozenDictionary<string, string> s_wellKnownConfigTypes = new Dictionary<string, string>
+    {
+        ["envoy.filters.http.router"] = "envoy.extensions.filters.http.router.v3.Router",
+        ["envoy.filters.network.http_connection_manager"] = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        ["envoy.transport_sockets.raw_buffer"] = "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
     /// <summary>The extension configured by a message of type <paramref name="configType"/> (full proto name), if any.</summary>
-    public static ExtensionInfo? FindByConfigType(string configType) => s_catalog.Value.ByType.GetValueOrDefault(configType);
+    public static ExtensionInfo? FindByConfigType(string configType)
+    {
+        var name = NameOf(configType);
+        return name is null ? null : new ExtensionInfo(name, CategoryOf(name), configType, s_implemented.Contains(name));
+    }
 
     /// <summary>The extension called <paramref name="name"/> (canonical or legacy name), if any.</summary>
     public static ExtensionInfo? FindByName(string name)
     {
-        var catalog = s_catalog.Value;
-        if (catalog.ByName.TryGetValue(name, out var info))
+        var canonicalName = s_legacyNames.GetValueOrDefault(name, name);
+        if (s_wellKnownConfigTypes.TryGetValue(canonicalName, out var configType))
         {
-            return info;
+            return FindByConfigType(configType);
         }
 
-        return s_legacyNames.TryGetValue(name, out var canonical) ? catalog.ByName.GetValueOrDefault(canonical) : null;
+        return s_catalog.Value.ByName.GetValueOrDefault(canonicalName);
     }
 
     public static bool IsImplemented(string name) => s_implemented.Contains(name);
@@ -148,7 +164,6 @@ internal static class ExtensionCatalog
 
     private static Catalog Build()
     {
-        var byType = new Dictionary<string, ExtensionInfo>(StringComparer.Ordinal);
         var byName = new Dictionary<string, ExtensionInfo>(StringComparer.Ordinal);
         foreach (var (fullName, descriptor) in ApiTypes.Messages)
         {
@@ -165,7 +180,6 @@ internal static class ExtensionCatalog
             }
 
             var info = new ExtensionInfo(name, CategoryOf(name), fullName, s_implemented.Contains(name));
-            byType[fullName] = info;
 
             // Several messages live in one extension's package (helpers, per-route configs); the name
             // maps to the message that looks like the main config: the first seen, unless an
@@ -176,8 +190,8 @@ internal static class ExtensionCatalog
             }
         }
 
-        return new Catalog(byType.ToFrozenDictionary(StringComparer.Ordinal), byName.ToFrozenDictionary(StringComparer.Ordinal));
+        return new Catalog(byName.ToFrozenDictionary(StringComparer.Ordinal));
     }
 
-    private sealed record Catalog(FrozenDictionary<string, ExtensionInfo> ByType, FrozenDictionary<string, ExtensionInfo> ByName);
+    private sealed record Catalog(FrozenDictionary<string, ExtensionInfo> ByName);
 }
