@@ -33,7 +33,7 @@ internal static class SensitiveFieldRedactor
 
         foreach (var field in message.Descriptor.Fields.InFieldNumberOrder())
         {
-            if (!IsSet(message, field))
+            if (!ProtoFields.IsSet(message, field))
             {
                 continue;
             }
@@ -125,28 +125,4 @@ internal static class SensitiveFieldRedactor
 
     private static bool IsSensitive(FieldDescriptor field) =>
         field.GetOptions()?.GetExtension(SensitiveExtensions.Sensitive) == true;
-
-    private static bool IsSet(IMessage message, FieldDescriptor field)
-    {
-        if (field.IsMap || field.IsRepeated)
-        {
-            return ((ICollection)field.Accessor.GetValue(message)).Count > 0;
-        }
-
-        if (field.HasPresence)
-        {
-            return field.Accessor.HasValue(message);
-        }
-
-        return field.Accessor.GetValue(message) switch
-        {
-            null => false,
-            string s => s.Length > 0,
-            ByteString b => !b.IsEmpty,
-            bool b => b,
-            Enum e => Convert.ToInt64(e, System.Globalization.CultureInfo.InvariantCulture) != 0,
-            IConvertible c => c.ToDouble(System.Globalization.CultureInfo.InvariantCulture) != 0,
-            _ => true,
-        };
-    }
 }

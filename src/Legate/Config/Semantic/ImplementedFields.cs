@@ -70,7 +70,7 @@ internal static partial class ImplementedFields
         s_fields.TryGetValue(fullName, out var honoured);
         foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
         {
-            if (!IsSet(message, field))
+            if (!ProtoFields.IsSet(message, field))
             {
                 continue;
             }
@@ -117,29 +117,6 @@ internal static partial class ImplementedFields
         }
     }
 
-    private static bool IsSet(IMessage message, FieldDescriptor field)
-    {
-        if (field.IsRepeated)
-        {
-            return ((ICollection)field.Accessor.GetValue(message)).Count > 0;
-        }
-
-        if (field.HasPresence)
-        {
-            return field.Accessor.HasValue(message);
-        }
-
-        return field.Accessor.GetValue(message) switch
-        {
-            null => false,
-            string s => s.Length > 0,
-            ByteString b => !b.IsEmpty,
-            bool b => b,
-            System.Enum e => Convert.ToInt64(e, System.Globalization.CultureInfo.InvariantCulture) != 0,
-            IConvertible c => Convert.ToDouble(c, System.Globalization.CultureInfo.InvariantCulture) != 0,
-            _ => true,
-        };
-    }
 
     private static string Fold(string path) => IndexPattern().Replace(path, "[*]");
 
