@@ -93,6 +93,59 @@ internal sealed class ChainCriteria
         && SetEquals(SourcePrefixes, other.SourcePrefixes)
         && SetEquals(SourcePorts, other.SourcePorts);
 
+    /// <summary>
+    /// The connections this chain and <paramref name="other"/> both match, known to overlap: for
+    /// each criterion either sets, the values both accept, e.g. <c>server_names "b.example.com", source_ports 2</c>.
+    /// </summary>
+    public string DescribeOverlap(ChainCriteria other)
+    {
+        var parts = new List<string>();
+        if (DestinationPort != 0 || other.DestinationPort != 0)
+        {
+            parts.Add("destination_port " + Math.Max(DestinationPort, other.DestinationPort).ToString(CultureInfo.InvariantCulture));
+        }
+
+        DescribeRanges(parts, "prefix_ranges", DestinationPrefixes, other.DestinationPrefixes);
+        DescribeValues(parts, "server_names", ServerNames, other.ServerNames, n => "\"" + n + "\"");
+        if (TransportProtocol.Length > 0)
+        {
+            parts.Add("transport_protocol \"" + TransportProtocol + "\"");
+        }
+
+        DescribeValues(parts, "application_protocols", ApplicationProtocols, other.ApplicationProtocols, p => "\"" + p + "\"");
+        DescribeRanges(parts, "direct_source_prefix_ranges", DirectSourcePrefixes, other.DirectSourcePrefixes);
+        if (SourceType != SourceType.Any)
+        {
+            parts.Add("source_type " + (SourceType == SourceType.External ? "EXTERNAL" : "SAME_IP_OR_LOOPBACK"));
+        }
+
+        DescribeRanges(parts, "source_prefix_ranges", SourcePrefixes, other.SourcePrefixes);
+        DescribeValues(parts, "source_ports", SourcePorts, other.SourcePorts, p => p.ToString(CultureInfo.InvariantCulture));
+        return string.Join(", ", parts);
+    }
+
+    private static void DescribeValues<T>(List<string> parts, string field, T[] mine, T[] theirs, Func<T, string> format)
+    {
+        if (mine.Length > 0 && theirs.Length > 0)
+        {
+            parts.Add(field + " " + string.Join(" or ", mine.Intersect(theirs).Select(format)));
+        }
+    }
+
+    private static void DescribeRanges(List<string> parts, string field, IpPrefix[] mine, IpPrefix[] theirs)
+    {
+        if (mine.Length == 0 && theirs.Length == 0)
+        {
+            return;
+        }
+
+        // No ranges is 0.0.0.0/0 and ::/0, as in Envoy.
+        IpPrefix[] catchAll = [IpPrefix.AnyV4, IpPrefix.AnyV6];
+        var common = (mine.Length == 0 ? catchAll : mine).Intersect(theirs.Length == 0 ? catchAll : theirs);
+        var text = field + " " + string.Join(" or ", common);
+        parts.Add(mine.Length == 0 || theirs.Length == 0 ? text + " (the same as no " + field + ")" : text);
+    }
+
     private static bool SetEquals<T>(T[] a, T[] b) => new HashSet<T>(a).SetEquals(b);
 
     private static IpPrefix[] Prefixes(RepeatedField<CidrRange> ranges, string path, ConfigErrors errors)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Legate.Config;
 using SourceType = Envoy.Config.Listener.V3.FilterChainMatch.Types.ConnectionSourceType;
 
@@ -9,14 +8,14 @@ namespace Legate.Network.FilterChainMatching;
 /// chain goes under every value it lists (a chain with server_names [a, b] sits under both), or
 /// under the step's "any" branch when it sets none; IP steps file "any" under 0.0.0.0/0 and ::/0.
 /// Two chains still together after the last step match the same connections: Envoy rejects that,
-/// and so does this (one error per pair of chains).
+/// and so does this (one error per pair of chains, in config order).
 /// </summary>
 internal sealed class MatchTreeBuilder
 {
     private readonly ChainCriteria[] _chains;
     private readonly string _chainsPath;
     private readonly ConfigErrors _errors;
-    private readonly HashSet<(int First, int Second)> _reported = new();
+    private readonly SortedSet<(int Second, int First)> _overlaps = new();
 
     /// <param name="chains">The criteria of filter_chains[i] at index i.</param>
     /// <param name="chainsPath">The path of the listener's filter_chains, for errors.</param>
@@ -40,23 +39,25 @@ internal sealed class MatchTreeBuilder
         var exact = new List<KeyValuePair<int, IpPrefixTable<ServerNameLevel>>>(byPort.Count);
         foreach (var (port, group) in byPort)
         {
-            exact.Add(KeyValuePair.Create(port, DestinationIps(group, MatchTrail.Step(null, "destination_port", port.ToString(CultureInfo.InvariantCulture)))));
+            exact.Add(KeyValuePair.Create(port, DestinationIps(group)));
         }
 
-        return new DestinationPortLevel(exact, any.Count > 0 ? DestinationIps(any, null) : null);
+        var root = new DestinationPortLevel(exact, any.Count > 0 ? DestinationIps(any) : null);
+        ReportOverlaps();
+        return root;
     }
 
-    private IpPrefixTable<ServerNameLevel> DestinationIps(List<int> members, MatchTrail? trail) =>
-        Prefixes(members, c => c.DestinationPrefixes, "prefix_ranges", MatchedAddress.Destination, trail, ServerNames);
+    private IpPrefixTable<ServerNameLevel> DestinationIps(List<int> members) =>
+        Prefixes(members, c => c.DestinationPrefixes, MatchedAddress.Destination, ServerNames);
 
-    private ServerNameLevel ServerNames(List<int> members, MatchTrail? trail)
+    private ServerNameLevel ServerNames(List<int> members)
     {
         var (byName, any) = Partition(members, c => c.ServerNames);
         var exact = new List<KeyValuePair<string, TransportProtocolLevel>>();
         var wildcards = new List<KeyValuePair<string, TransportProtocolLevel>>();
         foreach (var (name, group) in byName)
         {
-            var next = TransportProtocols(group, MatchTrail.Step(trail, "server_names", Quote(name)));
+            var next = TransportProtocols(group);
             if (name.StartsWith("*.", StringComparison.Ordinal))
             {
                 wildcards.Add(KeyValuePair.Create(name[1..], next));
@@ -67,70 +68,63 @@ internal sealed class MatchTreeBuilder
             }
         }
 
-        return new ServerNameLevel(exact, wildcards, any.Count > 0 ? TransportProtocols(any, trail) : null);
+        return new ServerNameLevel(exact, wildcards, any.Count > 0 ? TransportProtocols(any) : null);
     }
 
-    private TransportProtocolLevel TransportProtocols(List<int> members, MatchTrail? trail)
+    private TransportProtocolLevel TransportProtocols(List<int> members)
     {
         var (byProtocol, any) = Partition<string>(members, c => c.TransportProtocol.Length == 0 ? [] : [c.TransportProtocol]);
         var exact = new List<KeyValuePair<string, ApplicationProtocolLevel>>(byProtocol.Count);
         foreach (var (protocol, group) in byProtocol)
         {
-            exact.Add(KeyValuePair.Create(protocol, ApplicationProtocols(group, MatchTrail.Step(trail, "transport_protocol", Quote(protocol)))));
+            exact.Add(KeyValuePair.Create(protocol, ApplicationProtocols(group)));
         }
 
-        return new TransportProtocolLevel(exact, any.Count > 0 ? ApplicationProtocols(any, trail) : null);
+        return new TransportProtocolLevel(exact, any.Count > 0 ? ApplicationProtocols(any) : null);
     }
 
-    private ApplicationProtocolLevel ApplicationProtocols(List<int> members, MatchTrail? trail)
+    private ApplicationProtocolLevel ApplicationProtocols(List<int> members)
     {
         var (byProtocol, any) = Partition(members, c => c.ApplicationProtocols);
         var exact = new List<KeyValuePair<string, IpPrefixTable<SourceTypeLevel>>>(byProtocol.Count);
         foreach (var (protocol, group) in byProtocol)
         {
-            exact.Add(KeyValuePair.Create(protocol, DirectSourceIps(group, MatchTrail.Step(trail, "application_protocols", Quote(protocol)))));
+            exact.Add(KeyValuePair.Create(protocol, DirectSourceIps(group)));
         }
 
-        return new ApplicationProtocolLevel(exact, any.Count > 0 ? DirectSourceIps(any, trail) : null);
+        return new ApplicationProtocolLevel(exact, any.Count > 0 ? DirectSourceIps(any) : null);
     }
 
-    private IpPrefixTable<SourceTypeLevel> DirectSourceIps(List<int> members, MatchTrail? trail) =>
-        Prefixes(members, c => c.DirectSourcePrefixes, "direct_source_prefix_ranges", MatchedAddress.DirectSource, trail, SourceTypes);
+    private IpPrefixTable<SourceTypeLevel> DirectSourceIps(List<int> members) =>
+        Prefixes(members, c => c.DirectSourcePrefixes, MatchedAddress.DirectSource, SourceTypes);
 
-    private SourceTypeLevel SourceTypes(List<int> members, MatchTrail? trail)
+    private SourceTypeLevel SourceTypes(List<int> members)
     {
         var (byType, any) = Partition<SourceType>(members, c => c.SourceType == SourceType.Any ? [] : [c.SourceType]);
-        var local = byType.TryGetValue(SourceType.SameIpOrLoopback, out var l) ? SourceIps(l, MatchTrail.Step(trail, "source_type", "SAME_IP_OR_LOOPBACK")) : null;
-        var external = byType.TryGetValue(SourceType.External, out var e) ? SourceIps(e, MatchTrail.Step(trail, "source_type", "EXTERNAL")) : null;
-        return new SourceTypeLevel(local, external, any.Count > 0 ? SourceIps(any, trail) : null);
+        var local = byType.TryGetValue(SourceType.SameIpOrLoopback, out var l) ? SourceIps(l) : null;
+        var external = byType.TryGetValue(SourceType.External, out var e) ? SourceIps(e) : null;
+        return new SourceTypeLevel(local, external, any.Count > 0 ? SourceIps(any) : null);
     }
 
-    private IpPrefixTable<SourcePortLevel> SourceIps(List<int> members, MatchTrail? trail) =>
-        Prefixes(members, c => c.SourcePrefixes, "source_prefix_ranges", MatchedAddress.Source, trail, SourcePorts);
+    private IpPrefixTable<SourcePortLevel> SourceIps(List<int> members) =>
+        Prefixes(members, c => c.SourcePrefixes, MatchedAddress.Source, SourcePorts);
 
-    private SourcePortLevel SourcePorts(List<int> members, MatchTrail? trail)
+    private SourcePortLevel SourcePorts(List<int> members)
     {
         var (byPort, any) = Partition(members, c => c.SourcePorts);
         var exact = new List<KeyValuePair<int, int>>(byPort.Count);
         foreach (var (port, group) in byPort)
         {
-            exact.Add(KeyValuePair.Create(port, Winner(group, MatchTrail.Step(trail, "source_ports", port.ToString(CultureInfo.InvariantCulture)))));
+            exact.Add(KeyValuePair.Create(port, Winner(group)));
         }
 
-        return new SourcePortLevel(exact, any.Count > 0 ? Winner(any, trail) : FilterChainMatcher.NoMatch);
+        return new SourcePortLevel(exact, any.Count > 0 ? Winner(any) : FilterChainMatcher.NoMatch);
     }
 
-    private IpPrefixTable<T> Prefixes<T>(
-        List<int> members,
-        Func<ChainCriteria, IpPrefix[]> prefixesOf,
-        string field,
-        MatchedAddress matched,
-        MatchTrail? trail,
-        Func<List<int>, MatchTrail?, T> next)
+    private IpPrefixTable<T> Prefixes<T>(List<int> members, Func<ChainCriteria, IpPrefix[]> prefixesOf, MatchedAddress matched, Func<List<int>, T> next)
         where T : class, IMatchLevel
     {
         var (groups, any) = Partition(members, prefixesOf);
-        var written = new HashSet<IpPrefix>(groups.Keys);
         if (any.Count > 0)
         {
             // Envoy's "no ranges" is the catch-all of each family, so a chain listing 0.0.0.0/0
@@ -162,7 +156,7 @@ internal sealed class MatchTreeBuilder
             }
             else
             {
-                child = next(group, written.Contains(prefix) ? MatchTrail.Step(trail, field, prefix.ToString()) : trail);
+                child = next(group);
                 if (prefix.Length == 0)
                 {
                     (sharedMembers, shared) = (group, child);
@@ -176,33 +170,26 @@ internal sealed class MatchTreeBuilder
     }
 
     /// <summary>The chain left at a leaf; any other chain there overlaps it.</summary>
-    private int Winner(List<int> group, MatchTrail? trail)
+    private int Winner(List<int> group)
     {
         for (var i = 1; i < group.Count; i++)
         {
-            ReportOverlap(group[0], group[i], trail);
+            _overlaps.Add((group[i], group[0]));
         }
 
         return group[0];
     }
 
-    private void ReportOverlap(int first, int second, MatchTrail? trail)
+    private void ReportOverlaps()
     {
-        if (!_reported.Add((first, second)))
+        foreach (var (second, first) in _overlaps)
         {
-            return;
-        }
-
-        var path = FieldPath.Field(FieldPath.Index(_chainsPath, second), "filter_chain_match");
-        var other = FieldPath.Index(_chainsPath, first);
-        if (_chains[first].HasSameRulesAs(_chains[second]))
-        {
-            _errors.Add(path, $"multiple filter chains with the same matching rules are defined (same as {other})");
-        }
-        else
-        {
-            var connections = trail is null ? "every connection" : "a connection with " + trail;
-            _errors.Add(path, $"multiple filter chains with overlapping matching rules are defined ({connections} matches both this chain and {other})");
+            var path = FieldPath.Field(FieldPath.Index(_chainsPath, second), "filter_chain_match");
+            var other = FieldPath.Index(_chainsPath, first);
+            var message = _chains[first].HasSameRulesAs(_chains[second])
+                ? $"multiple filter chains with the same matching rules are defined (same as {other})"
+                : $"multiple filter chains with overlapping matching rules are defined (a connection with {_chains[second].DescribeOverlap(_chains[first])} matches both this chain and {other})";
+            _errors.Add(path, message);
         }
     }
 
@@ -237,6 +224,4 @@ internal sealed class MatchTreeBuilder
 
         return (groups, any);
     }
-
-    private static string Quote(string value) => "\"" + value + "\"";
 }
