@@ -88,7 +88,8 @@ internal sealed class FilterChainMatcher
                 "ignored: the default filter chain serves the connections no filter chain matches (as in Envoy)");
         }
 
-        // Chains with invalid values would report false overlaps; the values are fixed first.
+        // Invalid values are dropped while reading, so overlaps among such chains would be false
+        // alarms: they are checked once the values are valid.
         if (errors.Errors.Count > errorCount)
         {
             return null;
