@@ -69,7 +69,7 @@ internal static class BootstrapLoader
         Check(bootstrap, errors);
         errors.ThrowIfAny();
         ImplementedFields.Warn(bootstrap, "", errors);
-        return new LoadedBootstrap(bootstrap, source, errors.Warnings);
+        return new LoadedBootstrap(bootstrap, source, errors.Warnings, errors.SourceMap);
     }
 
     /// <summary>Every check a parsed bootstrap goes through, in Envoy's order: field rules, extensions, semantics.</summary>

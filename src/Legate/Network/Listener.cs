@@ -2,30 +2,42 @@ using System.Net;
 using Envoy.Config.Listener.V3;
 using Legate.Config;
 using Legate.Http;
+using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
 
 namespace Legate.Network;
 
 /// <summary>
-/// One static listener: its address and the HTTP connection manager of its filter chain.
-/// Interim: filter chain matching, listener filters, TLS and TCP proxying come later; a listener
-/// whose chain Legate cannot serve yet still binds (so the port is held as in Envoy) but closes
-/// each connection, as Envoy does when no filter chain matches.
+/// One static listener: its address, its filter chains and the matcher that picks one per
+/// connection (Envoy's filter_chain_match precedence on the connection's addresses; SNI and ALPN
+/// arrive with TLS). Interim: listener filters, TLS and TCP proxying come later; a connection
+/// that matches no chain is closed, as Envoy does.
 /// </summary>
 internal sealed class Listener : IAsyncDisposable
 {
+    /// <summary>Key of the chosen connection manager in the connection's items.</summary>
+    private static readonly object s_chainKey = new();
+
     private readonly Logger _log;
+    private readonly FilterChainMatcher _matcher;
+    private readonly HttpConnectionManager?[] _chains;
+    private readonly HttpConnectionManager? _defaultChain;
     private KestrelListener? _kestrel;
 
-    private Listener(string name, IPEndPoint endpoint, HttpConnectionManager? hcm, Logger log)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManager?[] chains, HttpConnectionManager? defaultChain, Logger log)
     {
         Name = name;
         Endpoint = endpoint;
-        ConnectionManager = hcm;
+        _matcher = matcher;
+        _chains = chains;
+        _defaultChain = defaultChain;
         _log = log;
+        ConnectionManager = Array.Find(chains, c => c is not null) ?? defaultChain;
     }
 
     public string Name { get; }
@@ -36,7 +48,7 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>The address actually bound, once started.</summary>
     public IPEndPoint? BoundEndpoint => _kestrel?.BoundEndpoint;
 
-    /// <summary>The HTTP connection manager serving this listener, or null when connections are closed.</summary>
+    /// <summary>The first HTTP connection manager of this listener (its codec decides the listener's protocols), or null.</summary>
     public HttpConnectionManager? ConnectionManager { get; }
 
     /// <summary>Compiles <paramref name="config"/>; returns null when it has errors (added to <paramref name="errors"/>).</summary>
@@ -45,56 +57,56 @@ internal sealed class Listener : IAsyncDisposable
         var errorCount = errors.Errors.Count;
         var endpoint = SocketAddresses.ToTcpEndpoint(config.Address, FieldPath.Field(path, "address"), errors);
 
-        for (var i = 0; i < config.ListenerFilters.Count; i++)
-        {
-            errors.Warn(FieldPath.Index(FieldPath.Field(path, "listener_filters"), i), $"listener filter '{config.ListenerFilters[i].Name}' is not implemented yet and is skipped");
-        }
-
-        FilterChain chain;
-        string chainPath;
-        if (config.FilterChains.Count > 0)
-        {
-            chain = config.FilterChains[0];
-            chainPath = FieldPath.Index(FieldPath.Field(path, "filter_chains"), 0);
-            if (config.FilterChains.Count > 1 || config.DefaultFilterChain is not null)
-            {
-                errors.Warn(FieldPath.Field(path, "filter_chains"), "filter chain matching is not implemented yet; every connection uses filter_chains[0]");
-            }
-        }
-        else if (config.DefaultFilterChain is not null)
-        {
-            chain = config.DefaultFilterChain;
-            chainPath = FieldPath.Field(path, "default_filter_chain");
-        }
-        else
+        if (config.FilterChains.Count == 0 && config.DefaultFilterChain is null)
         {
             errors.Add(path, $"listener '{config.Name}' has no filter chains");
             return null;
         }
 
-        var hcm = CompileChain(chain, chainPath, errors, logs);
-        if (endpoint is null || errors.Errors.Count > errorCount)
+        var matcher = FilterChainMatcher.Compile(config, path, errors);
+        var chains = new HttpConnectionManager?[config.FilterChains.Count];
+        for (var i = 0; i < chains.Length; i++)
+        {
+            chains[i] = CompileChain(config.FilterChains[i], FieldPath.Index(FieldPath.Field(path, "filter_chains"), i), errors, logs);
+        }
+
+        var defaultChain = config.DefaultFilterChain is { } chain
+            ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, logs)
+            : null;
+
+        if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
         {
             return null;
         }
 
-        return new Listener(config.Name, endpoint, hcm, logs.Get(LogComponents.Listener));
+        var listener = new Listener(config.Name, endpoint, matcher, chains, defaultChain, logs.Get(LogComponents.Listener));
+        var protocols = listener.ConnectionManager?.Protocols;
+        foreach (var hcm in chains.Append(defaultChain))
+        {
+            if (hcm is not null && hcm.Protocols != protocols)
+            {
+                // One cleartext Kestrel endpoint speaks one HTTP version; the first chain's codec decides.
+                errors.Warn(FieldPath.Field(path, "filter_chains"), "filter chains with different codec_type on one listener are not supported yet; the first chain's codec is used for all");
+                break;
+            }
+        }
+
+        return listener;
     }
 
     /// <summary>Binds and starts serving.</summary>
     /// <exception cref="BindException">The address could not be bound.</exception>
     public async Task StartAsync(int ioQueueCount, LogManager logs, CancellationToken cancellationToken)
     {
-        var hcm = ConnectionManager;
         _kestrel = new KestrelListener(
             Endpoint,
-            hcm?.Protocols ?? HttpProtocols.Http1,
+            ConnectionManager?.Protocols ?? HttpProtocols.Http1,
             ioQueueCount,
             logs.Get(LogComponents.Http),
-            hcm is null ? CloseConnections : null);
+            SelectFilterChain);
         try
         {
-            await _kestrel.StartAsync(hcm is null ? _ => Task.CompletedTask : hcm.HandleAsync, cancellationToken).ConfigureAwait(false);
+            await _kestrel.StartAsync(HandleRequestAsync, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -118,14 +130,12 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
+    /// <remarks>
+    /// The loader's extension check has already rejected every network filter and transport
+    /// socket Legate does not implement, so a chain here is raw_buffer + the HCM.
+    /// </remarks>
     private static HttpConnectionManager? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, LogManager logs)
     {
-        if (chain.TransportSocket is not null)
-        {
-            errors.Warn(FieldPath.Field(chainPath, "transport_socket"), "TLS is not implemented yet; connections to this listener are closed");
-            return null;
-        }
-
         var filtersPath = FieldPath.Field(chainPath, "filters");
         if (chain.Filters.Count == 0)
         {
@@ -133,24 +143,48 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        for (var i = 0; i < chain.Filters.Count - 1; i++)
-        {
-            errors.Warn(FieldPath.Index(filtersPath, i), $"network filter '{chain.Filters[i].Name}' is not implemented yet and is skipped");
-        }
-
         var last = chain.Filters.Count - 1;
-        var terminal = chain.Filters[last];
         var terminalPath = FieldPath.Index(filtersPath, last);
-        if (terminal.TypedConfig is { } any && any.Is(Hcm.Descriptor))
+        if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
         {
             return HttpConnectionManager.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, logs.Get(LogComponents.Router));
         }
 
-        errors.Warn(terminalPath, $"network filter '{terminal.Name}' is not implemented yet; connections to this listener are closed");
+        errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
         return null;
     }
 
-    // Returning without calling the HTTP layer ends the connection: Kestrel closes the socket
-    // (a FIN, not a reset, like Envoy when no filter chain matches).
-    private static ConnectionDelegate CloseConnections(ConnectionDelegate next) => _ => Task.CompletedTask;
+    /// <summary>
+    /// Picks the filter chain of each new connection. No match, or a chain Legate cannot serve,
+    /// ends the connection before any HTTP: Kestrel closes the socket (a FIN, like Envoy).
+    /// </summary>
+    private ConnectionDelegate SelectFilterChain(ConnectionDelegate next) => connection =>
+    {
+        if (connection.LocalEndPoint is not IPEndPoint local || connection.RemoteEndPoint is not IPEndPoint remote)
+        {
+            return Task.CompletedTask;
+        }
+
+        var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
+        var hcm = index switch
+        {
+            FilterChainMatcher.NoMatch => null,
+            FilterChainMatcher.DefaultFilterChain => _defaultChain,
+            _ => _chains[index],
+        };
+        if (hcm is null)
+        {
+            _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
+            return Task.CompletedTask;
+        }
+
+        connection.Items[s_chainKey] = hcm;
+        return next(connection);
+    };
+
+    private static Task HandleRequestAsync(HttpContext context)
+    {
+        var items = context.Features.Get<IConnectionItemsFeature>()!.Items;
+        return ((HttpConnectionManager)items[s_chainKey]!).HandleAsync(context);
+    }
 }

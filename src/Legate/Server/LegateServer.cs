@@ -78,7 +78,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     {
         time ??= TimeProvider.System;
         var bootstrap = BootstrapOverrides.Apply(loaded.Bootstrap, options);
-        var errors = new ConfigErrors();
+        var errors = new ConfigErrors(loaded.SourceMap);
         IPEndPoint? adminEndpoint = null;
         if (bootstrap.Admin?.Address is { } adminAddress)
         {
@@ -95,7 +95,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var listeners = ListenerManager.Compile(bootstrap, errors, logs, (int)Math.Min(options.Concurrency, 1024));
         errors.ThrowIfAny();
 
-        var warnings = loaded.Warnings.Concat(errors.Warnings).ToArray();
+        var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
         return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, logs, time);
     }
 

@@ -1,4 +1,7 @@
 using Legate.Config;
+using Legate.Server;
+using Legate.Server.Logging;
+using Legate.Tests.Harness;
 
 namespace Legate.Tests.Config;
 
@@ -295,7 +298,13 @@ public sealed class InvalidConfigTests : IDisposable
         var path = Path.Combine(_dir, "envoy.yaml");
         File.WriteAllText(path, yaml);
 
-        var error = Assert.Throws<ConfigException>(() => BootstrapLoader.Load(path, null));
+        // What --mode validate does: load and check, then compile listeners (filter chain matching
+        // is checked there, as Envoy checks it when it creates the listener).
+        var error = Assert.Throws<ConfigException>(() =>
+        {
+            var options = CommandLineParser.Parse(["-c", path]);
+            LegateServer.Create(options, BootstrapLoader.Load(path, null), LogManager.Create(options, new CapturingLogSink()));
+        });
 
         Assert.Equal(expected, error.Errors.Select(e => e.ToString()).ToArray());
     }

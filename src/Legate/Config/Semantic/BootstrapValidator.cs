@@ -197,21 +197,10 @@ internal static class BootstrapValidator
                 errors.Add(FieldPath.Field(path, "address"), "value is required: a listener needs an address to bind");
             }
 
-            var matches = new List<(FilterChainMatch Match, int Index)>();
+            // Duplicate and overlapping filter_chain_match rules: FilterChainMatcher.Compile reports them.
             for (var c = 0; c < listener.FilterChains.Count; c++)
             {
-                var chain = listener.FilterChains[c];
-                var chainPath = FieldPath.Index(FieldPath.Field(path, "filter_chains"), c);
-                var match = chain.FilterChainMatch ?? new FilterChainMatch();
-                var same = matches.FindIndex(m => m.Match.Equals(match));
-                if (same >= 0)
-                {
-                    errors.Add(FieldPath.Field(chainPath, "filter_chain_match"),
-                        $"multiple filter chains with the same matching rules are defined (same as {path}.filter_chains[{matches[same].Index}])");
-                }
-
-                matches.Add((match, c));
-                CheckFilterChain(chain, chainPath, clusters, errors);
+                CheckFilterChain(listener.FilterChains[c], FieldPath.Index(FieldPath.Field(path, "filter_chains"), c), clusters, errors);
             }
 
             if (listener.DefaultFilterChain is { } defaultChain)

@@ -23,9 +23,8 @@ internal static partial class ImplementedFields
         // admin.access_log: the server warns about it itself.
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
-        // listener_filters and extra filter chains: the listener warns itself, saying what it does instead.
         ["envoy.config.listener.v3.Listener"] = ["name", "address", "filter_chains", "default_filter_chain", "listener_filters"],
-        ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket"],
+        ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
