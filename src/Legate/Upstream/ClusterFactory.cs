@@ -37,7 +37,7 @@ internal static class ClusterFactory
 
         CheckLbPolicy(config, path, errors);
         var connectTimeout = config.ConnectTimeout?.ToTimeSpan() ?? Cluster.DefaultConnectTimeout;
-        var lbSeed = (ulong)context.Random.NextInt64();
+        var lbSeed = (ulong)context.NextRandom(long.MaxValue);
 
         Cluster? cluster = null;
         switch (type)

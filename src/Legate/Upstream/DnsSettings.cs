@@ -17,8 +17,9 @@ internal sealed record DnsSettings(
 
     public static readonly DnsSettings Default = new(DefaultRefreshRate, null, LookupFamily.Auto, WaitForWarmOnInit: true);
 
-    public IBackOffStrategy CreateFailureBackOff(Random random) =>
+    /// <param name="nextRandom">A random number in [0, argument), for the jitter.</param>
+    public IBackOffStrategy CreateFailureBackOff(Func<long, long> nextRandom) =>
         FailureRefreshRate is { } rate
-            ? new JitteredExponentialBackOffStrategy(rate.Base, rate.Max, random)
+            ? new JitteredExponentialBackOffStrategy(rate.Base, rate.Max, nextRandom)
             : new FixedBackOffStrategy(RefreshRate);
 }

@@ -9,14 +9,15 @@ internal sealed class JitteredExponentialBackOffStrategy : IBackOffStrategy
 {
     private readonly long _baseMs;
     private readonly long _maxMs;
-    private readonly Random _random;
+    private readonly Func<long, long> _nextRandom;
     private long _nextMs;
 
-    public JitteredExponentialBackOffStrategy(TimeSpan baseInterval, TimeSpan maxInterval, Random random)
+    /// <param name="nextRandom">A random number in [0, argument).</param>
+    public JitteredExponentialBackOffStrategy(TimeSpan baseInterval, TimeSpan maxInterval, Func<long, long> nextRandom)
     {
         _baseMs = Math.Max(1, (long)baseInterval.TotalMilliseconds);
         _maxMs = Math.Max(_baseMs, (long)maxInterval.TotalMilliseconds);
-        _random = random;
+        _nextRandom = nextRandom;
         _nextMs = _baseMs;
     }
 
@@ -24,7 +25,7 @@ internal sealed class JitteredExponentialBackOffStrategy : IBackOffStrategy
     {
         var interval = _nextMs;
         _nextMs = interval < _maxMs / 2 ? interval * 2 : _maxMs;
-        return TimeSpan.FromMilliseconds(_random.NextInt64(interval));
+        return TimeSpan.FromMilliseconds(_nextRandom(interval));
     }
 
     public void Reset() => _nextMs = _baseMs;

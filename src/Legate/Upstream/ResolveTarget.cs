@@ -33,7 +33,7 @@ internal sealed class ResolveTarget : IDisposable
         DnsName = dnsName;
         _settings = settings;
         _resolver = context.DnsResolver;
-        _failureBackOff = settings.CreateFailureBackOff(new Random(context.Random.Next()));
+        _failureBackOff = settings.CreateFailureBackOff(context.NextRandom);
         _onResolved = onResolved;
         _log = context.Logger;
         _timer = context.TimeProvider.CreateTimer(

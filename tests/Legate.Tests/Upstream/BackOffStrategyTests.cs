@@ -8,7 +8,7 @@ public sealed class BackOffStrategyTests
     public void JitteredExponentialDoublesUpToTheMaximumAndResets()
     {
         // A random source that always draws the top of the range shows each interval's bound.
-        var backOff = new JitteredExponentialBackOffStrategy(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), new HighestRandom());
+        var backOff = new JitteredExponentialBackOffStrategy(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), max => max - 1);
 
         var waits = Enumerable.Range(0, 6).Select(_ => backOff.NextBackOff().TotalMilliseconds).ToArray();
         backOff.Reset();
@@ -20,7 +20,7 @@ public sealed class BackOffStrategyTests
     [Fact]
     public void JitterDrawsFromZeroToTheInterval()
     {
-        var backOff = new JitteredExponentialBackOffStrategy(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), new LowestRandom());
+        var backOff = new JitteredExponentialBackOffStrategy(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), _ => 0);
 
         Assert.Equal(TimeSpan.Zero, backOff.NextBackOff());
     }
@@ -32,15 +32,5 @@ public sealed class BackOffStrategyTests
 
         Assert.Equal(TimeSpan.FromSeconds(5), backOff.NextBackOff());
         Assert.Equal(TimeSpan.FromSeconds(5), backOff.NextBackOff());
-    }
-
-    private sealed class HighestRandom : Random
-    {
-        public override long NextInt64(long maxValue) => maxValue - 1;
-    }
-
-    private sealed class LowestRandom : Random
-    {
-        public override long NextInt64(long maxValue) => 0;
     }
 }

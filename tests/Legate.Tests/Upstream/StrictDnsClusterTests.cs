@@ -134,25 +134,25 @@ public sealed class StrictDnsClusterTests : IAsyncLifetime
     public async Task DnsFailureRefreshRateRetriesSoonerWithJitteredBackOff()
     {
         _dns.Fail("api.internal");
-        var cluster = await Start(Endpoint("api.internal"), "dns_refresh_rate: 60s\ndns_failure_refresh_rate: { base_interval: 1s, max_interval: 4s }");
+        var context = new ClusterFactoryContext { DnsResolver = _dns, TimeProvider = _time, Random = new TopOfRangeRandom() };
+        var cluster = await Start(Endpoint("api.internal"), "dns_refresh_rate: 60s\ndns_failure_refresh_rate: { base_interval: 1s, max_interval: 4s }", context);
 
-        _time.Advance(TimeSpan.FromSeconds(20));
-        var failures = Gaps(_dns.QueryTimes("api.internal"));
+        // Full jitter draws from [0, base × 2^(n-1)), capped at max_interval; this random source
+        // draws the top of each range.
+        _time.Advance(TimeSpan.FromSeconds(14));
+        Assert.Equal([Ms(999), Ms(1999), Ms(3999), Ms(3999)], Gaps(_dns.QueryTimes("api.internal")));
 
-        // Full jitter: the n-th wait is under base × 2^(n-1) (1 s, 2 s), then under max_interval (4 s).
-        Assert.True(failures.Length >= 5, $"only {failures.Length + 1} queries in 20 s");
-        Assert.True(failures[0] < TimeSpan.FromSeconds(1), failures[0].ToString());
-        Assert.True(failures[1] < TimeSpan.FromSeconds(2), failures[1].ToString());
-        Assert.All(failures.Skip(2), gap => Assert.True(gap < TimeSpan.FromSeconds(4), gap.ToString()));
-
-        // After a success, dns_refresh_rate again, exactly.
+        // A success goes back to dns_refresh_rate...
         _dns.Answer("api.internal", "10.0.0.1");
-        _time.Advance(TimeSpan.FromSeconds(4));
-        var queriesBefore = _dns.QueryTimes("api.internal").Length;
+        _time.Advance(TimeSpan.FromSeconds(4) + TimeSpan.FromSeconds(120));
         Assert.Single(cluster.PrioritySet.Current.Hosts);
-        _time.Advance(TimeSpan.FromSeconds(120));
-        var afterSuccess = Gaps(_dns.QueryTimes("api.internal").Skip(queriesBefore - 1).ToArray());
-        Assert.Equal([TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60)], afterSuccess);
+
+        // ...and resets the back-off: the next failure is retried within base_interval again.
+        _dns.Fail("api.internal");
+        _time.Advance(TimeSpan.FromSeconds(60) + Ms(999 + 1999));
+        var gaps = Gaps(_dns.QueryTimes("api.internal"));
+        Assert.Equal([Ms(999), Ms(1999), Ms(3999), Ms(3999), Ms(3999), Ms(60_000), Ms(60_000), Ms(60_000), Ms(999), Ms(1999)], gaps);
+        Assert.Single(cluster.PrioritySet.Current.Hosts);
     }
 
     [Fact]
@@ -266,9 +266,11 @@ public sealed class StrictDnsClusterTests : IAsyncLifetime
         Assert.Equal(0, _time.ArmedTimers);
     }
 
-    private async Task<Cluster> Start(string endpoints, string extra = "")
+    private static TimeSpan Ms(int milliseconds) => TimeSpan.FromMilliseconds(milliseconds);
+
+    private async Task<Cluster> Start(string endpoints, string extra = "", ClusterFactoryContext? context = null)
     {
-        _cluster = UpstreamTestConfigs.Build(Config(endpoints, extra), Context());
+        _cluster = UpstreamTestConfigs.Build(Config(endpoints, extra), context ?? Context());
         await _cluster.InitializeAsync(CancellationToken.None);
         return _cluster;
     }
