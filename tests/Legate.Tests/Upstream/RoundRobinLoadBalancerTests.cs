@@ -185,6 +185,27 @@ public sealed class RoundRobinLoadBalancerTests
         Assert.Same(hosts[1], lb.ChooseHost(stubborn));
     }
 
+    [Theory]
+    [InlineData(1u, 1u, 1u)]
+    [InlineData(1u, 2u, 3u)]
+    public void PicksDoNotAllocate(uint a, uint b, uint c)
+    {
+        var (set, _) = Hosts(a, b, c);
+        var lb = new RoundRobinLoadBalancer(set, seed: 0);
+        var context = new AvoidHosts(retries: 1);
+        // The first pick after an update builds the state for the new snapshot: that allocates, once.
+        lb.ChooseHost(null);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            lb.ChooseHost(null);
+            lb.ChooseHost(context);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void ConcurrentPicksShareOneRotationExactly()
     {
