@@ -1,0 +1,53 @@
+using DiscoveryType = Envoy.Config.Cluster.V3.Cluster.Types.DiscoveryType;
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// An upstream cluster: a named group of hosts, how they are discovered (the subclasses) and how
+/// one is chosen for a request (<see cref="LoadBalancer"/>). The router and tcp_proxy look a
+/// cluster up in the <see cref="ClusterManager"/>, ask the load balancer for a host, and connect
+/// within <see cref="ConnectTimeout"/>.
+/// </summary>
+internal abstract class Cluster : IAsyncDisposable
+{
+    /// <summary>Envoy's connect_timeout default.</summary>
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(5);
+
+    protected Cluster(string name, DiscoveryType type, TimeSpan connectTimeout, LbPolicy lbPolicy, ulong lbSeed)
+    {
+        Name = name;
+        Type = type;
+        ConnectTimeout = connectTimeout;
+        LbPolicy = lbPolicy;
+        // ROUND_ROBIN is the only policy so far; the factory warned if another one was asked for.
+        LoadBalancer = new RoundRobinLoadBalancer(PrioritySet, lbSeed);
+    }
+
+    public string Name { get; }
+
+    public DiscoveryType Type { get; }
+
+    /// <summary><c>connect_timeout</c>: how long a new upstream connection may take.</summary>
+    public TimeSpan ConnectTimeout { get; }
+
+    /// <summary>The <c>lb_policy</c> the config asked for.</summary>
+    public LbPolicy LbPolicy { get; }
+
+    /// <summary>The hosts, by priority; updated by the cluster type, read by load balancers.</summary>
+    public PrioritySet PrioritySet { get; } = new();
+
+    public ILoadBalancer LoadBalancer { get; }
+
+    /// <summary>
+    /// Brings the cluster to its first usable state (Envoy's cluster warming): immediate for a
+    /// static cluster; after the first DNS answers for DNS clusters, unless wait_for_warm_on_init
+    /// is false. Starts whatever keeps the hosts current (DNS refresh).
+    /// </summary>
+    public abstract Task InitializeAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stops refreshing; the hosts stay as they were for requests still holding them.</summary>
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,271 @@
+using Envoy.Config.Core.V3;
+using Envoy.Config.Endpoint.V3;
+using Legate.Config;
+using Legate.Config.Semantic;
+using Legate.Network;
+using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
+using DiscoveryType = Envoy.Config.Cluster.V3.Cluster.Types.DiscoveryType;
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// Compiles one <c>envoy.config.cluster.v3.Cluster</c> into a runtime <see cref="Cluster"/>. The
+/// config has already passed the field rules and Envoy's load-time checks; this step reports, with
+/// field paths, whatever Legate cannot honour yet (cluster types, load balancing policies, address
+/// kinds) instead of quietly doing something else. Fields it does not read at all are reported by
+/// the implemented-fields table (see <see cref="UpstreamImplementedFields"/>).
+/// </summary>
+internal static class ClusterFactory
+{
+    /// <summary>The cluster, or null when it cannot be built (the reasons are in <paramref name="errors"/>).</summary>
+    public static Cluster? Create(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context)
+    {
+        var errorsBefore = errors.Errors.Count;
+        if (config.ClusterDiscoveryTypeCase == ClusterConfig.ClusterDiscoveryTypeOneofCase.ClusterType)
+        {
+            errors.Add(FieldPath.Field(path, "cluster_type"), $"custom cluster type \"{config.ClusterType.Name}\" is not supported yet");
+            return null;
+        }
+
+        var type = config.Type;
+        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns))
+        {
+            errors.Add(FieldPath.Field(path, "type"), $"cluster type {type.ToEnumName()} is not supported yet");
+            return null;
+        }
+
+        CheckLbPolicy(config, path, errors);
+        var connectTimeout = config.ConnectTimeout?.ToTimeSpan() ?? Cluster.DefaultConnectTimeout;
+        var lbSeed = (ulong)context.NextRandom(long.MaxValue);
+
+        Cluster? cluster = null;
+        switch (type)
+        {
+            case DiscoveryType.Static:
+                var hosts = StaticHosts(config.LoadAssignment, path, errors);
+                if (errors.Errors.Count == errorsBefore)
+                {
+                    cluster = new StaticCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, hosts);
+                }
+
+                break;
+            case DiscoveryType.StrictDns:
+                var endpoints = DnsEndpoints(config.LoadAssignment, path, "STRICT_DNS", errors);
+                var strictDns = DnsSettingsOf(config, path, errors);
+                if (errors.Errors.Count == errorsBefore)
+                {
+                    cluster = new StrictDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, endpoints, strictDns, context);
+                }
+
+                break;
+            case DiscoveryType.LogicalDns:
+                var single = LogicalDnsEndpoint(config.LoadAssignment, path, errors);
+                var logicalDns = DnsSettingsOf(config, path, errors);
+                if (single is not null && errors.Errors.Count == errorsBefore)
+                {
+                    cluster = new LogicalDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, single, logicalDns, context);
+                }
+
+                break;
+        }
+
+        return cluster;
+    }
+
+    private static void CheckLbPolicy(ClusterConfig config, string path, ConfigErrors errors)
+    {
+        if (config.LoadBalancingPolicy is not null)
+        {
+            // When set, Envoy ignores lb_policy: it cannot fall back to it either.
+            errors.Add(FieldPath.Field(path, "load_balancing_policy"), "load_balancing_policy is not supported yet; use lb_policy");
+            return;
+        }
+
+        var policy = config.LbPolicy;
+        var policyPath = FieldPath.Field(path, "lb_policy");
+        switch (policy)
+        {
+            case LbPolicy.RoundRobin:
+                break;
+            case LbPolicy.LeastRequest or LbPolicy.Random:
+                // Both only spread load, with no stickiness to keep: round robin serves the same
+                // purpose until they are implemented.
+                errors.Warn(policyPath, $"LB policy {policy.ToEnumName()} is not implemented yet; ROUND_ROBIN is used instead");
+                break;
+            case LbPolicy.RingHash or LbPolicy.Maglev:
+                // Consistent hashing promises that a key sticks to a host; round robin would break that silently.
+                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
+                break;
+            case LbPolicy.ClusterProvided:
+                errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
+                break;
+            default:
+                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
+                break;
+        }
+    }
+
+    private static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors)
+    {
+        var hosts = new List<Host>();
+        ForEachEndpoint(assignment, path, errors, (locality, lbEndpoint, endpointPath) =>
+        {
+            var address = SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), errors);
+            if (address is not null)
+            {
+                hosts.Add(new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+            }
+        });
+        return hosts;
+    }
+
+    private static List<DnsEndpoint> DnsEndpoints(ClusterLoadAssignment? assignment, string path, string typeName, ConfigErrors errors)
+    {
+        var endpoints = new List<DnsEndpoint>();
+        ForEachEndpoint(assignment, path, errors, (locality, lbEndpoint, endpointPath) =>
+        {
+            if (DnsName(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), typeName, errors) is var (name, port))
+            {
+                var hostname = lbEndpoint.Endpoint.Hostname.Length > 0 ? lbEndpoint.Endpoint.Hostname : name;
+                endpoints.Add(new DnsEndpoint(name, port, hostname, lbEndpoint.LoadBalancingWeight ?? 1,
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+            }
+        });
+        return endpoints;
+    }
+
+    private static DnsEndpoint? LogicalDnsEndpoint(ClusterLoadAssignment? assignment, string path, ConfigErrors errors)
+    {
+        var localities = assignment?.Endpoints.Count ?? 0;
+        var count = assignment?.Endpoints.Sum(l => l.LbEndpoints.Count) ?? 0;
+        if (localities != 1 || count != 1)
+        {
+            errors.Add(assignment is null ? path : FieldPath.Field(path, "load_assignment"),
+                $"LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint (found {count} endpoints in {localities} localities)");
+            return null;
+        }
+
+        var endpoints = DnsEndpoints(assignment, path, "LOGICAL_DNS", errors);
+        return endpoints.Count == 1 ? endpoints[0] : null;
+    }
+
+    /// <summary>Walks every lb_endpoint, reporting those without an endpoint address.</summary>
+    private static void ForEachEndpoint(
+        ClusterLoadAssignment? assignment,
+        string path,
+        ConfigErrors errors,
+        Action<LocalityLbEndpoints, LbEndpoint, string> action)
+    {
+        if (assignment is null)
+        {
+            // Envoy accepts a cluster without endpoints: it has no hosts (requests get 503 UH).
+            return;
+        }
+
+        var localitiesPath = FieldPath.Field(FieldPath.Field(path, "load_assignment"), "endpoints");
+        for (var l = 0; l < assignment.Endpoints.Count; l++)
+        {
+            var locality = assignment.Endpoints[l];
+            var lbEndpointsPath = FieldPath.Field(FieldPath.Index(localitiesPath, l), "lb_endpoints");
+            for (var e = 0; e < locality.LbEndpoints.Count; e++)
+            {
+                var lbEndpoint = locality.LbEndpoints[e];
+                var lbEndpointPath = FieldPath.Index(lbEndpointsPath, e);
+                if (lbEndpoint.HostIdentifierCase == LbEndpoint.HostIdentifierOneofCase.EndpointName)
+                {
+                    errors.Add(FieldPath.Field(lbEndpointPath, "endpoint_name"), "named endpoints (ClusterLoadAssignment.named_endpoints) are not supported yet");
+                    continue;
+                }
+
+                if (lbEndpoint.Endpoint?.Address is null)
+                {
+                    errors.Add(FieldPath.Field(lbEndpointPath, "endpoint"), "an endpoint with an address is required");
+                    continue;
+                }
+
+                action(locality, lbEndpoint, FieldPath.Field(lbEndpointPath, "endpoint"));
+            }
+        }
+    }
+
+    /// <summary>The name and port of a DNS cluster's endpoint address, or null with the reason added.</summary>
+    private static (string Name, int Port)? DnsName(Address address, string path, string typeName, ConfigErrors errors)
+    {
+        if (address.AddressCase != Address.AddressOneofCase.SocketAddress)
+        {
+            var kind = address.AddressCase switch
+            {
+                Address.AddressOneofCase.Pipe => "pipe",
+                Address.AddressOneofCase.EnvoyInternalAddress => "envoy_internal_address",
+                _ => null,
+            };
+            errors.Add(kind is null ? path : FieldPath.Field(path, kind), $"{typeName} clusters need a socket_address with a host name or IP address");
+            return null;
+        }
+
+        var socketPath = FieldPath.Field(path, "socket_address");
+        var socket = address.SocketAddress;
+        var ok = true;
+        if (socket.ResolverName.Length > 0)
+        {
+            errors.Add(FieldPath.Field(socketPath, "resolver_name"), $"{typeName} clusters must NOT have a custom resolver name set");
+            ok = false;
+        }
+
+        if (socket.Protocol != SocketAddress.Types.Protocol.Tcp)
+        {
+            errors.Add(FieldPath.Field(socketPath, "protocol"), "only TCP is implemented yet");
+            ok = false;
+        }
+
+        if (socket.PortSpecifierCase == SocketAddress.PortSpecifierOneofCase.NamedPort)
+        {
+            errors.Add(FieldPath.Field(socketPath, "named_port"), "named ports are not supported; use port_value");
+            ok = false;
+        }
+        else if (socket.PortValue > System.Net.IPEndPoint.MaxPort)
+        {
+            errors.Add(FieldPath.Field(socketPath, "port_value"), $"{socket.PortValue} is not a valid port (0-65535)");
+            ok = false;
+        }
+
+        if (socket.Address.Length == 0)
+        {
+            errors.Add(FieldPath.Field(socketPath, "address"), "a host name to resolve is required");
+            ok = false;
+        }
+
+        return ok ? (socket.Address, (int)socket.PortValue) : null;
+    }
+
+    private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors)
+    {
+        var refreshRate = config.DnsRefreshRate?.ToTimeSpan() ?? DnsSettings.DefaultRefreshRate;
+        (TimeSpan, TimeSpan)? failureRate = null;
+        if (config.DnsFailureRefreshRate is { } rate)
+        {
+            var ratePath = FieldPath.Field(path, "dns_failure_refresh_rate");
+            if (rate.BaseInterval is null)
+            {
+                errors.Add(FieldPath.Field(ratePath, "base_interval"), "base_interval is required");
+            }
+            else
+            {
+                var baseInterval = rate.BaseInterval.ToTimeSpan();
+                // Envoy's default: ten times the base interval.
+                var maxInterval = rate.MaxInterval?.ToTimeSpan() ?? baseInterval * 10;
+                if (maxInterval < baseInterval)
+                {
+                    errors.Add(FieldPath.Field(ratePath, "max_interval"),
+                        "dns_failure_refresh_rate must have max_interval greater than or equal to the base_interval");
+                }
+
+                failureRate = (baseInterval, maxInterval);
+            }
+        }
+
+        return new DnsSettings(refreshRate, failureRate, config.DnsLookupFamily, config.WaitForWarmOnInit ?? true);
+    }
+}

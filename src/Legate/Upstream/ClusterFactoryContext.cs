@@ -1,0 +1,36 @@
+using Legate.Server.Logging;
+
+namespace Legate.Upstream;
+
+/// <summary>What clusters are built with: the resolver, the clock and the randomness, so that tests can replace all three.</summary>
+internal sealed class ClusterFactoryContext
+{
+    public static readonly ClusterFactoryContext Default = new();
+
+    private readonly Lock _randomLock = new();
+
+    public IDnsResolver DnsResolver { get; init; } = SystemDnsResolver.Instance;
+
+    /// <summary>Drives DNS refresh timers.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where each load balancer starts its rotation and how DNS back-off is jittered. Drawn from
+    /// through <see cref="NextRandom"/> only, so a seeded or scripted <see cref="System.Random"/>
+    /// (not thread-safe) can be given.
+    /// </summary>
+    public Random Random { get; init; } = Random.Shared;
+
+    /// <summary>The "upstream" logger; null logs nothing.</summary>
+    public Logger? Logger { get; init; }
+
+    /// <summary>A random number in [0, <paramref name="maxExclusive"/>); callable from any thread.</summary>
+    public long NextRandom(long maxExclusive)
+    {
+        // Rare (cluster builds, DNS failures): a lock is cheaper than a Random per caller.
+        lock (_randomLock)
+        {
+            return Random.NextInt64(maxExclusive);
+        }
+    }
+}

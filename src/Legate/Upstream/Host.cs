@@ -1,0 +1,256 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Runtime.InteropServices;
+using Envoy.Config.Core.V3;
+using Legate.Network;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// One upstream endpoint of a cluster. Its identity (address, hostname, locality) never changes,
+/// so a host that survives a config or DNS update keeps its counters and, later, its connection
+/// pools. What Envoy updates in place on a kept host (weight, priority, metadata, the health
+/// status from config) and the health flags set by health checkers are mutable, each through a
+/// single atomic write, so readers on any thread never lock.
+/// </summary>
+/// <remarks>
+/// The one exception to a fixed address is a LOGICAL_DNS cluster's host: its address follows
+/// the first address DNS returns, while the host (and its pool) stays the same, as in Envoy.
+/// </remarks>
+internal sealed class Host
+{
+    private const HostHealthFlags FailedMask =
+        HostHealthFlags.FailedActiveHealthCheck | HostHealthFlags.FailedOutlierCheck | HostHealthFlags.FailedEdsHealth;
+
+    private const HostHealthFlags DegradedMask = HostHealthFlags.DegradedActiveHealthCheck | HostHealthFlags.DegradedEdsHealth;
+
+    private const HostHealthFlags EdsMask = HostHealthFlags.FailedEdsHealth | HostHealthFlags.DegradedEdsHealth;
+
+    // Element 0 is the address connections go to; the whole list is what DNS returned (a logical
+    // host tries them in order later, Happy Eyeballs). Never mutated once published.
+    private volatile IPEndPoint[] _addresses;
+    private volatile Metadata? _metadata;
+    private uint _weight;
+    private uint _priority;
+    private int _healthStatus;
+    private int _healthFlags;
+    private long _activeRequests;
+    private long _totalRequests;
+    private long _activeConnections;
+    private long _totalConnections;
+
+    /// <param name="address">Where connections go.</param>
+    /// <param name="hostname">The endpoint's hostname (Envoy: <c>endpoint.hostname</c>, or the DNS name it was resolved from); empty when none.</param>
+    /// <param name="weight"><c>load_balancing_weight</c>; at least 1.</param>
+    /// <param name="locality">The locality of its <c>LocalityLbEndpoints</c>; copied, never changed.</param>
+    /// <param name="priority">The priority of its <c>LocalityLbEndpoints</c> (0 is the highest).</param>
+    /// <param name="metadata">The endpoint's metadata; copied.</param>
+    /// <param name="healthStatus">The <c>health_status</c> given by config or EDS.</param>
+    public Host(
+        IPEndPoint address,
+        string hostname = "",
+        uint weight = 1,
+        Locality? locality = null,
+        uint priority = 0,
+        Metadata? metadata = null,
+        HealthStatus healthStatus = HealthStatus.Unknown)
+        : this([address], hostname, weight, locality, priority, metadata, healthStatus, isLogical: false)
+    {
+    }
+
+    private Host(
+        IPEndPoint[] addresses,
+        string hostname,
+        uint weight,
+        Locality? locality,
+        uint priority,
+        Metadata? metadata,
+        HealthStatus healthStatus,
+        bool isLogical)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(weight);
+        _addresses = addresses;
+        Hostname = hostname;
+        _weight = weight;
+        Locality = locality?.Clone();
+        _priority = priority;
+        _metadata = metadata?.Clone();
+        IsLogical = isLogical;
+        SetHealthStatus(healthStatus);
+    }
+
+    /// <summary>A LOGICAL_DNS cluster's single host, whose address follows DNS.</summary>
+    public static Host CreateLogical(
+        ImmutableArray<IPEndPoint> addresses,
+        string hostname,
+        uint weight,
+        Locality? locality,
+        Metadata? metadata,
+        HealthStatus healthStatus)
+    {
+        if (addresses.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException("a logical host needs at least one address", nameof(addresses));
+        }
+
+        // Envoy rewrites a logical host's priority to 0: the cluster has exactly one host.
+        return new Host(addresses.ToArray(), hostname, weight, locality, 0, metadata, healthStatus, isLogical: true);
+    }
+
+    /// <summary>The address connections go to.</summary>
+    public IPEndPoint Address => _addresses[0];
+
+    /// <summary>Every resolved address, <see cref="Address"/> first (one element except for a logical host).</summary>
+    public ImmutableArray<IPEndPoint> AddressList => ImmutableCollectionsMarshal.AsImmutableArray(_addresses);
+
+    public string Hostname { get; }
+
+    public Locality? Locality { get; }
+
+    /// <summary>True for a LOGICAL_DNS host: its address may change under it.</summary>
+    public bool IsLogical { get; }
+
+    public uint Weight => Volatile.Read(ref _weight);
+
+    public uint Priority => Volatile.Read(ref _priority);
+
+    public Metadata? Metadata => _metadata;
+
+    /// <summary>The <c>health_status</c> from config or EDS, shown as is by the admin interface.</summary>
+    public HealthStatus HealthStatus => (HealthStatus)Volatile.Read(ref _healthStatus);
+
+    public HostHealthFlags HealthFlags => (HostHealthFlags)Volatile.Read(ref _healthFlags);
+
+    /// <summary>Any failure flag makes a host unhealthy; otherwise any degraded flag makes it degraded.</summary>
+    public HostHealth Health
+    {
+        get
+        {
+            var flags = HealthFlags;
+            return (flags & FailedMask) != 0 ? HostHealth.Unhealthy
+                : (flags & DegradedMask) != 0 ? HostHealth.Degraded
+                : HostHealth.Healthy;
+        }
+    }
+
+    public long ActiveRequests => Interlocked.Read(ref _activeRequests);
+
+    public long TotalRequests => Interlocked.Read(ref _totalRequests);
+
+    public long ActiveConnections => Interlocked.Read(ref _activeConnections);
+
+    public long TotalConnections => Interlocked.Read(ref _totalConnections);
+
+    /// <summary>What identifies a host across updates: the same key is the same host.</summary>
+    internal HostKey Key => new(Hostname, Address);
+
+    public void RequestStarted()
+    {
+        Interlocked.Increment(ref _activeRequests);
+        Interlocked.Increment(ref _totalRequests);
+    }
+
+    public void RequestFinished() => Interlocked.Decrement(ref _activeRequests);
+
+    public void ConnectionOpened()
+    {
+        Interlocked.Increment(ref _activeConnections);
+        Interlocked.Increment(ref _totalConnections);
+    }
+
+    public void ConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
+
+    /// <summary>Sets one health flag (health checker, outlier detection); true when it was not set.</summary>
+    public bool SetHealthFlag(HostHealthFlags flag) =>
+        ((HostHealthFlags)Interlocked.Or(ref _healthFlags, (int)flag) & flag) != flag;
+
+    /// <summary>Clears one health flag; true when it was set.</summary>
+    public bool ClearHealthFlag(HostHealthFlags flag) =>
+        ((HostHealthFlags)Interlocked.And(ref _healthFlags, ~(int)flag) & flag) != 0;
+
+    /// <summary>
+    /// Applies a <c>health_status</c> the way Envoy does: UNHEALTHY, DRAINING and TIMEOUT fail the
+    /// host, DEGRADED degrades it, HEALTHY and UNKNOWN leave it to the other sources.
+    /// </summary>
+    /// <returns>True when the host's health flags changed.</returns>
+    public bool SetHealthStatus(HealthStatus status)
+    {
+        Volatile.Write(ref _healthStatus, (int)status);
+        var edsFlag = status switch
+        {
+            HealthStatus.Unhealthy or HealthStatus.Draining or HealthStatus.Timeout => HostHealthFlags.FailedEdsHealth,
+            HealthStatus.Degraded => HostHealthFlags.DegradedEdsHealth,
+            _ => HostHealthFlags.None,
+        };
+
+        // Only this method writes the EDS bits; the loop keeps a health checker's concurrent
+        // write to the other bits.
+        var current = Volatile.Read(ref _healthFlags);
+        while (true)
+        {
+            var next = (current & ~(int)EdsMask) | (int)edsFlag;
+            if (next == current)
+            {
+                return false;
+            }
+
+            var seen = Interlocked.CompareExchange(ref _healthFlags, next, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+    }
+
+    /// <summary>
+    /// Takes over what Envoy updates in place when an update keeps a host: weight, priority,
+    /// metadata and health status.
+    /// </summary>
+    /// <returns>True when anything a load balancer or host set depends on changed.</returns>
+    internal bool UpdateFrom(Host other)
+    {
+        var changed = false;
+        if (Weight != other.Weight)
+        {
+            Volatile.Write(ref _weight, other.Weight);
+            changed = true;
+        }
+
+        if (Priority != other.Priority)
+        {
+            Volatile.Write(ref _priority, other.Priority);
+            changed = true;
+        }
+
+        if (!Equals(_metadata, other._metadata))
+        {
+            _metadata = other._metadata;
+            changed = true;
+        }
+
+        var statusChanged = HealthStatus != other.HealthStatus;
+        changed |= SetHealthStatus(other.HealthStatus) || statusChanged;
+        return changed;
+    }
+
+    /// <summary>A LOGICAL_DNS host moves to the newly resolved addresses; its pool stays.</summary>
+    internal void SetLogicalAddresses(ImmutableArray<IPEndPoint> addresses)
+    {
+        if (!IsLogical)
+        {
+            throw new InvalidOperationException("only a logical host's address follows DNS");
+        }
+
+        if (addresses.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException("a logical host needs at least one address", nameof(addresses));
+        }
+
+        _addresses = addresses.ToArray();
+    }
+
+    public override string ToString() =>
+        Hostname.Length == 0 ? SocketAddresses.Format(Address) : $"{Hostname} ({SocketAddresses.Format(Address)})";
+}

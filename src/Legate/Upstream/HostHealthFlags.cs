@@ -1,0 +1,28 @@
+namespace Legate.Upstream;
+
+/// <summary>
+/// Why a host is unhealthy or degraded, one bit per source, as Envoy keeps them: each source
+/// (EDS/static health_status, active health checking, outlier detection) sets and clears only its
+/// own bit, so one source recovering does not hide another one's failure. Envoy's other flags
+/// (pending removal, pending first health check, …) arrive with the features that set them.
+/// </summary>
+[Flags]
+internal enum HostHealthFlags
+{
+    None = 0,
+
+    /// <summary>FAILED_ACTIVE_HC: the active health checker marked the host unhealthy.</summary>
+    FailedActiveHealthCheck = 1 << 0,
+
+    /// <summary>FAILED_OUTLIER_CHECK: outlier detection ejected the host.</summary>
+    FailedOutlierCheck = 1 << 1,
+
+    /// <summary>FAILED_EDS_HEALTH: health_status is UNHEALTHY, DRAINING or TIMEOUT.</summary>
+    FailedEdsHealth = 1 << 2,
+
+    /// <summary>DEGRADED_ACTIVE_HC: the health checker saw the degraded header.</summary>
+    DegradedActiveHealthCheck = 1 << 3,
+
+    /// <summary>DEGRADED_EDS_HEALTH: health_status is DEGRADED.</summary>
+    DegradedEdsHealth = 1 << 4,
+}

@@ -1,0 +1,149 @@
+using System.Collections.Immutable;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// The hosts of a cluster by priority (Envoy's PrioritySet). Long-lived, one per cluster; what it
+/// holds is an immutable <see cref="PrioritySnapshot"/> replaced by one reference swap. Readers
+/// (load balancers, on every pick) never lock; writers (config, DNS, EDS, health checkers) are
+/// serialised among themselves.
+/// </summary>
+internal sealed class PrioritySet
+{
+    private readonly Lock _writeLock = new();
+    private volatile PrioritySnapshot _current = PrioritySnapshot.Empty;
+
+    /// <summary>The hosts as of the last update. Keep the reference for a consistent view.</summary>
+    public PrioritySnapshot Current => _current;
+
+    /// <summary>
+    /// Raised after each update that changed something, with the hosts added and removed, in
+    /// update order, on the updating thread (under the write lock: keep handlers short).
+    /// </summary>
+    public event Action<HostUpdate>? Updated;
+
+    /// <summary>
+    /// Replaces every host with <paramref name="hosts"/> (all priorities). A host whose key
+    /// (hostname and address) and locality match a current host is not taken: the current host
+    /// stays, with the new weight, priority, metadata and health status written into it, so its
+    /// counters and connection pools survive, as Envoy's updateDynamicHostList does. A changed
+    /// locality makes a new host, as in Envoy.
+    /// </summary>
+    public HostUpdate Update(IReadOnlyList<Host> hosts)
+    {
+        lock (_writeLock)
+        {
+            var current = _current;
+            var existing = new Dictionary<HostKey, List<Host>>(current.Hosts.Length);
+            foreach (var host in current.Hosts)
+            {
+                if (!existing.TryGetValue(host.Key, out var same))
+                {
+                    same = new List<Host>(1);
+                    existing.Add(host.Key, same);
+                }
+
+                same.Add(host);
+            }
+
+            var next = ImmutableArray.CreateBuilder<Host>(hosts.Count);
+            var added = ImmutableArray.CreateBuilder<Host>();
+            var attributesChanged = false;
+            foreach (var candidate in hosts)
+            {
+                var kept = TakeMatching(existing, candidate);
+                if (kept is null)
+                {
+                    next.Add(candidate);
+                    added.Add(candidate);
+                }
+                else
+                {
+                    attributesChanged |= !ReferenceEquals(kept, candidate) && kept.UpdateFrom(candidate);
+                    next.Add(kept);
+                }
+            }
+
+            var removed = ImmutableArray.CreateBuilder<Host>();
+            foreach (var left in existing.Values)
+            {
+                removed.AddRange(left);
+            }
+
+            var nextHosts = next.MoveToImmutable();
+            if (added.Count == 0 && removed.Count == 0 && !attributesChanged && SameOrder(current.Hosts, nextHosts))
+            {
+                return HostUpdate.None;
+            }
+
+            var update = new HostUpdate(added.DrainToImmutable(), removed.DrainToImmutable(), changed: true);
+            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1), update);
+            return update;
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the healthy and degraded lists after hosts' health flags changed (a health checker
+    /// or outlier detection calls this after flipping a flag). Same hosts, new snapshot.
+    /// </summary>
+    public void RefreshHealth()
+    {
+        lock (_writeLock)
+        {
+            var current = _current;
+            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1), HostUpdate.None);
+        }
+    }
+
+    private void Publish(PrioritySnapshot snapshot, HostUpdate update)
+    {
+        _current = snapshot;
+        if (update.Changed)
+        {
+            Updated?.Invoke(update);
+        }
+    }
+
+    private static Host? TakeMatching(Dictionary<HostKey, List<Host>> existing, Host candidate)
+    {
+        if (!existing.TryGetValue(candidate.Key, out var same))
+        {
+            return null;
+        }
+
+        for (var i = 0; i < same.Count; i++)
+        {
+            var host = same[i];
+            if (ReferenceEquals(host, candidate) || Equals(host.Locality, candidate.Locality))
+            {
+                same.RemoveAt(i);
+                if (same.Count == 0)
+                {
+                    existing.Remove(candidate.Key);
+                }
+
+                return host;
+            }
+        }
+
+        return null;
+    }
+
+    private static bool SameOrder(ImmutableArray<Host> a, ImmutableArray<Host> b)
+    {
+        if (a.Length != b.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Length; i++)
+        {
+            if (!ReferenceEquals(a[i], b[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,30 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// The operating system's resolver (getaddrinfo through System.Net.Dns), like Envoy's
+/// getaddrinfo resolver. It reports no TTLs, so <c>respect_dns_ttl</c> cannot be honoured with it.
+/// </summary>
+internal sealed class SystemDnsResolver : IDnsResolver
+{
+    public static readonly SystemDnsResolver Instance = new();
+
+    private SystemDnsResolver()
+    {
+    }
+
+    public async Task<IReadOnlyList<IPAddress>> ResolveAsync(string hostName, AddressFamily family, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Dns.GetHostAddressesAsync(hostName, family, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.HostNotFound or SocketError.NoData)
+        {
+            // EAI_NONAME / EAI_NODATA: an answer with no addresses, not a failure (as Envoy).
+            return [];
+        }
+    }
+}
