@@ -1,0 +1,8 @@
+namespace Legate.Http.Http1;
+
+internal enum HeadScanResult
+{
+    NeedMoreData,
+    Complete,
+    TooLarge,
+}
