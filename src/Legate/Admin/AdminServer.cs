@@ -3,6 +3,7 @@ using System.Text;
 using Legate.Network;
 using Legate.Server;
 using Legate.Server.Logging;
+using Legate.Stats;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -33,6 +34,10 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/quitquitquit", "exit the server", true, QuitAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
+        if (server.Stats is { } stats)
+        {
+            new StatsAdminHandler(stats).Register(Handlers);
+        }
     }
 
     public AdminHandlerTable Handlers { get; } = new();

@@ -1,5 +1,6 @@
 using Envoy.Config.Bootstrap.V3;
 using Legate.Server.Logging;
+using Legate.Stats;
 
 namespace Legate.Server;
 
@@ -22,6 +23,9 @@ internal interface IServerInstance
     TimeProvider Time { get; }
 
     LogManager Logs { get; }
+
+    /// <summary>The server's stats; null for an instance that keeps none (the default keeps test fakes small).</summary>
+    StatsStore? Stats => null;
 
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);

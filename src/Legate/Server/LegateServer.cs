@@ -4,6 +4,7 @@ using Legate.Admin;
 using Legate.Config;
 using Legate.Network;
 using Legate.Server.Logging;
+using Legate.Stats;
 
 namespace Legate.Server;
 
@@ -42,6 +43,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         Time = time;
         StartTime = time.GetUtcNow();
         _log = logs.Get(LogComponents.Main);
+        // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
+        Stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        ServerStats = new ServerStats(Stats, this);
     }
 
     public ServerState State => _state;
@@ -57,6 +61,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public TimeProvider Time { get; }
 
     public LogManager Logs { get; }
+
+    public StatsStore Stats { get; }
+
+    public ServerStats ServerStats { get; }
 
     /// <summary>Warnings of the loader and of compiling listeners: fields accepted but not acted on yet.</summary>
     public IReadOnlyList<ConfigError> Warnings { get; }

@@ -1,0 +1,178 @@
+namespace Legate.Stats;
+
+/// <summary>The unit of a histogram's samples (Envoy's <c>Histogram::Unit</c>).</summary>
+internal enum HistogramUnit
+{
+    Null,
+    Unspecified,
+    Bytes,
+    Microseconds,
+    Milliseconds,
+    Percent,
+}
+
+/// <summary>
+/// A distribution of samples (Envoy's <c>Stats::Histogram</c>), kept as counts per Envoy default bucket
+/// plus an exact count, sum, min and max. Recording is a few <see cref="Interlocked"/> operations:
+/// lock- and allocation-free. Quantiles are estimated from the buckets (see <see cref="Quantile"/>).
+/// </summary>
+internal sealed class Histogram : IStat
+{
+    /// <summary>Envoy's default <c>histogram_bucket_settings</c> upper bounds.</summary>
+    public static readonly double[] DefaultBuckets =
+    [
+        0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+    ];
+
+    /// <summary>The quantiles Envoy prints, in percent.</summary>
+    public static readonly double[] SupportedQuantiles = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100];
+
+    // One count per bucket, then the overflow (above the last bound, Prometheus' le="+Inf" only).
+    private readonly long[] _buckets = new long[DefaultBuckets.Length + 1];
+    private long _sum;
+    private long _min = long.MaxValue;
+    private long _max = long.MinValue;
+    private volatile bool _used;
+
+    internal Histogram(StatName name, HistogramUnit unit)
+    {
+        Name = name;
+        Unit = unit;
+    }
+
+    public StatName Name { get; }
+
+    public HistogramUnit Unit { get; }
+
+    public bool Used => _used;
+
+    public long Sum => Volatile.Read(ref _sum);
+
+    public long Count
+    {
+        get
+        {
+            long count = 0;
+            foreach (var bucket in _buckets)
+            {
+                count += bucket;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>Records one sample, as Envoy's <c>recordValue(uint64)</c>.</summary>
+    public void Record(long value)
+    {
+        if (value < 0)
+        {
+            value = 0;
+        }
+
+        Interlocked.Increment(ref _buckets[BucketIndex(value)]);
+        Interlocked.Add(ref _sum, value);
+        UpdateMin(value);
+        UpdateMax(value);
+        if (!_used)
+        {
+            _used = true;
+        }
+    }
+
+    /// <summary>Counts per bucket (non-cumulative), last being the overflow above the last bound.</summary>
+    public long[] BucketCounts()
+    {
+        var counts = new long[_buckets.Length];
+        for (var i = 0; i < counts.Length; i++)
+        {
+            counts[i] = Volatile.Read(ref _buckets[i]);
+        }
+
+        return counts;
+    }
+
+    /// <summary>
+    /// Estimates the <paramref name="percent"/> quantile, or NaN with no samples. Approximate: the rank
+    /// is located in its bucket and linearly interpolated between the bucket's bounds, then clamped to
+    /// the exact min and max (so P0 and P100 are exact). Envoy's circllhist is finer-grained; both
+    /// are estimates, so values can differ from Envoy's in the fractional digits.
+    /// </summary>
+    public double Quantile(double percent)
+    {
+        var counts = BucketCounts();
+        long total = 0;
+        foreach (var c in counts)
+        {
+            total += c;
+        }
+
+        if (total == 0)
+        {
+            return double.NaN;
+        }
+
+        double min = Volatile.Read(ref _min), max = Volatile.Read(ref _max);
+        var rank = percent / 100 * total;
+        long below = 0;
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] > 0 && below + counts[i] >= rank)
+            {
+                var lower = i == 0 ? 0 : DefaultBuckets[i - 1];
+                var upper = i < DefaultBuckets.Length ? DefaultBuckets[i] : max;
+                var estimate = lower + ((upper - lower) * (rank - below) / counts[i]);
+                return Math.Clamp(estimate, min, max);
+            }
+
+            below += counts[i];
+        }
+
+        return max;
+    }
+
+    private static int BucketIndex(long value)
+    {
+        // Prometheus semantics: a sample falls in the first bucket whose bound it does not exceed.
+        var bounds = DefaultBuckets;
+        for (var i = 0; i < bounds.Length; i++)
+        {
+            if (value <= bounds[i])
+            {
+                return i;
+            }
+        }
+
+        return bounds.Length;
+    }
+
+    private void UpdateMin(long value)
+    {
+        var current = Volatile.Read(ref _min);
+        while (value < current)
+        {
+            var seen = Interlocked.CompareExchange(ref _min, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+
+    private void UpdateMax(long value)
+    {
+        var current = Volatile.Read(ref _max);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _max, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
+    }
+}
