@@ -5,7 +5,7 @@ namespace Legate.Stats;
 /// <summary>
 /// Envoy's default tag extractors (<c>stats_config.use_all_default_tags</c>). Each is a regex whose
 /// first capture group is cut out of the name and whose second capture group is the tag's value,
-/// e.g. <c>^cluster\.((.+?)\.)</c> turns <c>cluster.foo.upstream_rq</c> into <c>cluster.upstream_rq</c>
+/// e.g. <c>^cluster\.((.*?)\.)</c> turns <c>cluster.foo.upstream_rq</c> into <c>cluster.upstream_rq</c>
 /// with <c>envoy.cluster_name=foo</c>. Adding a family is one line in <see cref="Defaults"/>.
 /// </summary>
 internal sealed class TagExtractors
@@ -16,9 +16,9 @@ internal sealed class TagExtractors
         ("envoy.cluster_name", @"^cluster\.((.*?)\.)"),
         ("envoy.http_conn_manager_prefix", @"^http\.((.*?)\.)"),
         ("envoy.response_code", @"_rq(_(\d{3}))$"),
-        ("envoy.response_code_class", @"_rq(_(\d)xx)$"),
+        ("envoy.response_code_class", @"_rq_((\d))xx$"),
         ("envoy.listener_address", @"^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)"),
-        ("envoy.listener_manager_worker_id", @"^listener_manager\.((worker_\d+)\.)"),
+        ("envoy.worker_id", @"^listener_manager\.((worker_\d+)\.)"),
         ("envoy.virtual_host", @"^vhost\.((.+?)\.)"),
         ("envoy.tcp_prefix", @"^tcp\.((.*?)\.)\w+?$"),
     ];

@@ -1,0 +1,124 @@
+using Legate.Stats;
+
+namespace Legate.Tests.Stats;
+
+public sealed class StatsStoreTests
+{
+    [Fact]
+    public void SameNameReturnsTheSameObject()
+    {
+        var store = new StatsStore();
+
+        Assert.Same(store.Counter("cluster.foo.upstream_rq_total"), store.Counter("cluster.foo.upstream_rq_total"));
+        Assert.Same(store.Gauge("server.live", ImportMode.NeverImport), store.Gauge("server.live", ImportMode.NeverImport));
+        Assert.Same(store.Histogram("cluster.foo.upstream_rq_time", HistogramUnit.Milliseconds), store.Histogram("cluster.foo.upstream_rq_time", HistogramUnit.Milliseconds));
+    }
+
+    [Fact]
+    public void CounterAndGaugeUpdatesAllocateNothing()
+    {
+        var store = new StatsStore();
+        var counter = store.Counter("c");
+        var gauge = store.Gauge("g", ImportMode.Accumulate);
+        var histogram = store.Histogram("h", HistogramUnit.Milliseconds);
+        // Warm up so JIT and tiering allocations do not land in the measured window.
+        for (var i = 0; i < 1000; i++)
+        {
+            counter.Inc();
+            gauge.Inc();
+            gauge.Dec();
+            histogram.Record(i);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100_000; i++)
+        {
+            counter.Inc();
+            counter.Add(2);
+            gauge.Add(3);
+            gauge.Sub(1);
+            gauge.Set(i);
+            histogram.Record(i);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(1000 + 300_000, counter.Value);
+    }
+
+    [Fact]
+    public void ConcurrentIncrementsSumExactly()
+    {
+        var store = new StatsStore();
+        var counter = store.Counter("c");
+        var gauge = store.Gauge("g", ImportMode.Accumulate);
+        const int threads = 8, perThread = 200_000;
+
+        var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
+        {
+            for (var i = 0; i < perThread; i++)
+            {
+                counter.Inc();
+                gauge.Inc();
+            }
+        })).ToArray();
+        foreach (var t in workers)
+        {
+            t.Start();
+        }
+
+        foreach (var t in workers)
+        {
+            t.Join();
+        }
+
+        Assert.Equal((long)threads * perThread, counter.Value);
+        Assert.Equal((long)threads * perThread, gauge.Value);
+    }
+
+    [Fact]
+    public void UsedFlagSurvivesResetAndOnlyCountersAreReset()
+    {
+        var store = new StatsStore();
+        var counter = store.Counter("c");
+        var gauge = store.Gauge("g", ImportMode.Accumulate);
+        Assert.False(counter.Used);
+        Assert.False(gauge.Used);
+
+        counter.Add(5);
+        gauge.Set(7);
+        store.ResetCounters();
+
+        Assert.Equal(0, counter.Value);
+        Assert.True(counter.Used);
+        Assert.Equal(7, gauge.Value);
+    }
+
+    [Fact]
+    public void HistogramBucketsSumAndCount()
+    {
+        var h = new StatsStore().Histogram("h", HistogramUnit.Milliseconds);
+        foreach (var v in new long[] { 0, 1, 3, 5, 7, 4_000_000 })
+        {
+            h.Record(v);
+        }
+
+        var counts = h.BucketCounts();
+        Assert.Equal(Histogram.DefaultBuckets.Length + 1, counts.Length);
+        Assert.Equal(1, counts[0]); // 0 <= 0.5
+        Assert.Equal(1, counts[1]); // 1 <= 1
+        Assert.Equal(2, counts[2]); // 3, 5 <= 5
+        Assert.Equal(1, counts[3]); // 7 <= 10
+        Assert.Equal(1, counts[^1]); // above 3600000
+        Assert.Equal(6, h.Count);
+        Assert.Equal(4_000_016, h.Sum);
+        Assert.Equal(0, h.Quantile(0));
+        Assert.Equal(4_000_000, h.Quantile(100));
+        Assert.InRange(h.Quantile(50), 1, 5);
+    }
+
+    [Fact]
+    public void EmptyHistogramQuantileIsNaN() =>
+        Assert.True(double.IsNaN(new StatsStore().Histogram("h", HistogramUnit.Unspecified).Quantile(50)));
+}
