@@ -79,7 +79,10 @@ public sealed class AdminEndpointTests
             "  /help: print out list of admin commands\n" +
             "  /quitquitquit (POST): exit the server\n" +
             "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
-            "  /server_info: print server version/status information\n",
+            "  /reset_counters (POST): reset all counters to zero\n" +
+            "  /server_info: print server version/status information\n" +
+            "  /stats: print server stats\n" +
+            "  /stats/prometheus: print server stats in prometheus format\n",
             help);
     }
 
