@@ -19,7 +19,9 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config"],
+        // Custom stats_tags, stats_matcher and histogram_bucket_settings come with the rest of issue 6.
+        ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags"],
         // admin.access_log: the server warns about it itself.
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
