@@ -6,12 +6,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 # Tools the build and the tests call: npm fetches the pinned Envoy API protos at first build,
-# python3 and openssl prepare them, curl is a real client in end-to-end tests.
+# python3 and openssl prepare them, curl is a real client in end-to-end tests, promtool (Debian's
+# prometheus package) checks the /stats/prometheus output.
 need=()
 command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing ${need[*]}"
