@@ -74,11 +74,17 @@ internal sealed class CompiledRoute
 
     /// <summary>
     /// The literal every matching path starts with, for the index; null when the route has to be
-    /// evaluated for every request (safe_regex, connect_matcher).
+    /// evaluated for every request (connect_matcher, and regexes without a literal start).
     /// </summary>
-    public string? IndexKey => Kind is RouteMatch.PathSpecifierOneofCase.Prefix or RouteMatch.PathSpecifierOneofCase.Path or RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix
-        ? Literal
-        : null;
+    public string? IndexKey => Kind switch
+    {
+        RouteMatch.PathSpecifierOneofCase.Prefix or RouteMatch.PathSpecifierOneofCase.Path or RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => Literal,
+        RouteMatch.PathSpecifierOneofCase.SafeRegex => RouteRegex.LiteralPrefix(Literal),
+        _ => null,
+    };
+
+    /// <summary>Whether <see cref="IndexKey"/> compares case-sensitively; regexes ignore case_sensitive.</summary>
+    public bool IndexCaseSensitive => CaseSensitive || Kind == RouteMatch.PathSpecifierOneofCase.SafeRegex;
 
     public static CompiledRoute? Create(int index, Route route, ConfigErrors errors, string path)
     {

@@ -8,7 +8,8 @@ namespace Legate.Router.Matching;
 /// start with its literal, so those routes hang off a character trie at the node where their
 /// literal ends (case-insensitive ones in a second trie keyed by ASCII-lowered characters).
 /// Walking the path through both tries visits exactly the routes whose literal is a prefix of
-/// the path; routes without a literal (safe_regex, connect_matcher) are always candidates. Each
+/// the path; a safe_regex route is indexed by the literal text its pattern must start with, and
+/// routes without a literal (connect_matcher, regexes such as <c>.*</c>) are always candidates. Each
 /// node's route list is sorted by route position, so a k-way merge of the visited lists yields
 /// the candidates in configuration order and matching stops at the first full match.
 /// </summary>
@@ -30,7 +31,7 @@ internal sealed class RoutePrefixIndex
             {
                 always.Add(i);
             }
-            else if (routes[i].CaseSensitive)
+            else if (routes[i].IndexCaseSensitive)
             {
                 sensitive.Add(key, i);
             }

@@ -89,4 +89,30 @@ internal static class RouteRegex
 
         return null;
     }
+
+    /// <summary>
+    /// The plain text every full match of <paramref name="pattern"/> starts with, or null, so the
+    /// route index can skip the regex for paths that cannot match. Deliberately conservative: any
+    /// alternation gives up, and a literal followed by a quantifier loses that last character.
+    /// </summary>
+    internal static string? LiteralPrefix(string pattern)
+    {
+        if (pattern.Contains('|'))
+        {
+            return null;
+        }
+
+        var end = 0;
+        while (end < pattern.Length && (char.IsAsciiLetterOrDigit(pattern[end]) || pattern[end] is '/' or '-' or '_' or '~' or '%' or '=' or ',' or ';' or ':' or '@' or '&' or '!' or '\'' or '<' or '>' or '"'))
+        {
+            end++;
+        }
+
+        if (end < pattern.Length && pattern[end] is '*' or '+' or '?' or '{')
+        {
+            end--;
+        }
+
+        return end <= 0 ? null : pattern[..end];
+    }
 }

@@ -8,6 +8,8 @@ namespace Legate.Tests.Router.Matching;
 
 public sealed class RouteIndexTests
 {
+    private static readonly string[] s_regexes = { "/(api|v1)/.*", "/api/.*", "/ap?i.*", "/v1/[a-z]+", "/a|/b", "(?i)/API/.*", "/a+b?/?", "/API/users", ".*" };
+
     private static readonly string[] s_segments = { "api", "API", "v1", "v2", "users", "a", "ab", "b", "" };
 
     private static string RandomPath(Random random)
@@ -49,7 +51,7 @@ public sealed class RouteIndexTests
                 match.PathSeparatedPrefix = trimmed.Length > 0 ? trimmed : "/a";
                 break;
             case 3:
-                match.SafeRegex = new RegexMatcher { Regex = "/(api|v1)/.*" };
+                match.SafeRegex = new RegexMatcher { Regex = s_regexes[random.Next(s_regexes.Length)] };
                 break;
             case 4:
                 match.Prefix = string.Empty;
@@ -178,6 +180,24 @@ public sealed class RouteIndexTests
             new Route { Name = "long", Match = new RouteMatch { Prefix = "/a/b/c" } },
         });
         Assert.Equal("regex", reversed.Match(Get("/a/b/c/d"))?.Name);
+    }
+
+    [Theory]
+    [InlineData("/api/.*", "/api/")]
+    [InlineData("/v1/users/[0-9]+", "/v1/users/")]
+    [InlineData("/ab?c", "/a")]
+    [InlineData("/ab*", "/a")]
+    [InlineData("/ab{2}", "/a")]
+    [InlineData("/a.b", "/a")]
+    [InlineData("/a\\.b", "/a")]
+    [InlineData("/a|/b", null)]
+    [InlineData("(?i)/api", null)]
+    [InlineData("^/api", null)]
+    [InlineData(".*", null)]
+    [InlineData("a?", null)]
+    public void RegexLiteralPrefix(string regex, string? expected)
+    {
+        Assert.Equal(expected, RouteRegex.LiteralPrefix(regex));
     }
 
     private static RouteMatchInput Get(string path) => new("GET", path, "h");
