@@ -105,21 +105,23 @@ internal sealed class CompiledQueryParameterMatcher
             return s.ToString();
         }
 
+        // Escapes decode to UTF-8 bytes, so decode everything as bytes and turn it back into text once.
         var bytes = new List<byte>(s.Length);
-        for (var i = 0; i < s.Length; i++)
+        var i = 0;
+        while (i < s.Length)
         {
             if (s[i] == '%' && i + 2 < s.Length && IsHex(s[i + 1]) && IsHex(s[i + 2]))
             {
                 bytes.Add((byte)((HexValue(s[i + 1]) << 4) | HexValue(s[i + 2])));
-                i += 2;
+                i += 3;
+                continue;
             }
-            else
-            {
-                foreach (var b in System.Text.Encoding.UTF8.GetBytes(s.Slice(i, 1).ToString()))
-                {
-                    bytes.Add(b);
-                }
-            }
+
+            // Copy the run up to the next '%' (or a lone '%') as UTF-8.
+            var next = s[(i + 1)..].IndexOf('%');
+            var run = next < 0 ? s[i..] : s.Slice(i, next + 1);
+            bytes.AddRange(System.Text.Encoding.UTF8.GetBytes(run.ToArray()));
+            i += run.Length;
         }
 
         return System.Text.Encoding.UTF8.GetString(bytes.ToArray());

@@ -123,13 +123,20 @@ internal sealed class VirtualHostSelector
     /// <summary>The virtual host for <paramref name="authority"/>, or null (Envoy answers 404 then).</summary>
     public CompiledVirtualHost? Select(string authority)
     {
-        var host = AsciiCase.Lower(authority);
+        // Lower-case into a scratch buffer and look up by span, so selection allocates nothing.
+        Span<char> buffer = authority.Length <= 256 ? stackalloc char[authority.Length] : new char[authority.Length];
+        for (var i = 0; i < authority.Length; i++)
+        {
+            buffer[i] = AsciiCase.Lower(authority[i]);
+        }
+
+        ReadOnlySpan<char> host = buffer;
         if (_ignorePort && PortStart(host) is var portStart && portStart >= 0)
         {
             host = host[..portStart];
         }
 
-        if (_exact.TryGetValue(host, out var exact))
+        if (_exact.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(host, out var exact))
         {
             return exact;
         }
@@ -137,7 +144,7 @@ internal sealed class VirtualHostSelector
         foreach (var (length, hosts) in _suffixes)
         {
             // The '*' stands for at least one character, so "*.foo.com" does not match ".foo.com".
-            if (length < host.Length && hosts.TryGetValue(host[^length..], out var found))
+            if (length < host.Length && hosts.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(host[^length..], out var found))
             {
                 return found;
             }
@@ -145,7 +152,7 @@ internal sealed class VirtualHostSelector
 
         foreach (var (length, hosts) in _prefixes)
         {
-            if (length < host.Length && hosts.TryGetValue(host[..length], out var found))
+            if (length < host.Length && hosts.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(host[..length], out var found))
             {
                 return found;
             }
@@ -155,7 +162,7 @@ internal sealed class VirtualHostSelector
     }
 
     /// <summary>Where the ":port" of a host starts, or -1; a colon inside "[v6]" is not a port.</summary>
-    internal static int PortStart(string host)
+    internal static int PortStart(ReadOnlySpan<char> host)
     {
         var colon = host.LastIndexOf(':');
         if (colon < 0)

@@ -126,5 +126,6 @@ public sealed class HeaderAndQueryMatchTests
         Assert.Equal("100%", CompiledQueryParameterMatcher.PercentDecode("100%"));
         Assert.Equal("%zz", CompiledQueryParameterMatcher.PercentDecode("%zz"));
         Assert.Equal("é", CompiledQueryParameterMatcher.PercentDecode("%C3%A9"));
+        Assert.Equal("a%zzAé😀%", CompiledQueryParameterMatcher.PercentDecode("a%zz%41é😀%"));
     }
 }

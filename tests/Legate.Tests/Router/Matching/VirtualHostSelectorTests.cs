@@ -45,6 +45,13 @@ public sealed class VirtualHostSelectorTests
     }
 
     [Fact]
+    public void LongAuthorityIsSelectedToo()
+    {
+        var selector = Compile(Hosts).VirtualHosts;
+        Assert.Equal("suffix-short", selector.Select(new string('A', 300) + ".EXAMPLE.com")?.Name);
+    }
+
+    [Fact]
     public void WithoutDefaultHostNothingMatches()
     {
         var selector = Compile("name: rc\nvirtual_hosts:\n- name: a\n  domains: [a.com]\n").VirtualHosts;
