@@ -329,7 +329,7 @@ public sealed class ProtoConverterTests
         Assert.Equal(2, duration.Unpack<Duration>().Seconds);
         Assert.Equal(7u, wrapped.Unpack<UInt32Value>().Value);
         Assert.Equal("example.com/envoy.extensions.filters.http.router.v3.Router", custom.TypeUrl);
-        Assert.True(Router.Parser.ParseFrom(custom.Value).SuppressEnvoyHeaders);
+        Assert.True(Envoy.Extensions.Filters.Http.Router.V3.Router.Parser.ParseFrom(custom.Value).SuppressEnvoyHeaders);
         Assert.Equal(("type.googleapis.com/google.protobuf.Empty", 0), (empty.TypeUrl, empty.Value.Length));
         Assert.Equal(
             [
