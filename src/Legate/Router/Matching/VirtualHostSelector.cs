@@ -3,25 +3,6 @@ using Legate.Config;
 
 namespace Legate.Router.Matching;
 
-/// <summary>A virtual host with its compiled routes.</summary>
-internal sealed class CompiledVirtualHost
-{
-    public CompiledVirtualHost(int index, VirtualHost virtualHost, RouteMatcher routes)
-    {
-        Index = index;
-        VirtualHost = virtualHost;
-        Routes = routes;
-    }
-
-    public int Index { get; }
-
-    public VirtualHost VirtualHost { get; }
-
-    public string Name => VirtualHost.Name;
-
-    public RouteMatcher Routes { get; }
-}
-
 /// <summary>
 /// Picks the virtual host for a request's :authority with Envoy's precedence: exact domain, then
 /// suffix wildcards (<c>*.example.com</c>, <c>*-bar.example.com</c>) longest first, then prefix
@@ -195,23 +176,5 @@ internal sealed class VirtualHostSelector
         }
 
         return result;
-    }
-}
-
-/// <summary>A whole RouteConfiguration compiled: virtual host selection, then route matching.</summary>
-internal sealed class CompiledRouteConfiguration
-{
-    private CompiledRouteConfiguration(VirtualHostSelector selector) => VirtualHosts = selector;
-
-    public VirtualHostSelector VirtualHosts { get; }
-
-    public static CompiledRouteConfiguration Create(RouteConfiguration config, ConfigErrors errors, string path = "") =>
-        new(VirtualHostSelector.Create(config, errors, path));
-
-    /// <summary>The matched virtual host (null: none) and route (null: no route in it matched).</summary>
-    public (CompiledVirtualHost? VirtualHost, CompiledRoute? Route) Match(in RouteMatchInput input, List<RouteMissReason>? reasons = null)
-    {
-        var host = VirtualHosts.Select(input.Authority);
-        return host is null ? (null, null) : (host, host.Routes.MatchWithTrace(input, reasons));
     }
 }
