@@ -1,5 +1,6 @@
 using System.Globalization;
 using Legate.Config;
+using Legate.Router.Matching;
 using Legate.Server.Logging;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -90,8 +91,8 @@ internal sealed class HttpConnectionManager
             host = RouteTable.HostWithoutPort(host);
         }
 
-        var virtualHost = _routes.FindVirtualHost(host);
-        var route = virtualHost?.FindRoute(PathWithoutQuery(context));
+        var input = new RouteMatchInput(request.Method, RequestTarget(context), host, new RequestHeaderLookup(request.Headers), (ulong)Random.Shared.NextInt64());
+        var (virtualHost, route) = _routes.Match(input);
         if (route is null)
         {
             // Envoy's NR (no route): 404 with an empty body.
@@ -105,7 +106,7 @@ internal sealed class HttpConnectionManager
 
         if (route.FirstNotImplementedHit())
         {
-            _log.Warn($"route '{route.Name}' in virtual host '{virtualHost!.Name}': '{route.ActionName}' action is not implemented yet; answering 503");
+            _log.Warn($"route '{route.Name}' in virtual host '{virtualHost}': '{route.ActionName}' action is not implemented yet; answering 503");
         }
 
         return RespondAsync(context, StatusCodes.Status503ServiceUnavailable, "route action not implemented yet"u8.ToArray());
@@ -139,18 +140,27 @@ internal sealed class HttpConnectionManager
         }
     }
 
-    /// <summary>The request target's path as sent (not decoded, not normalized), without the query.</summary>
-    private static string PathWithoutQuery(HttpContext context)
+    /// <summary>The request target's path and query as sent (not decoded, not normalized).</summary>
+    private static string RequestTarget(HttpContext context)
     {
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (string.IsNullOrEmpty(raw) || raw[0] != '/')
         {
             // Absolute-form ("http://host/p") or asterisk-form targets: Kestrel split them already.
-            return context.Request.PathBase.Add(context.Request.Path).ToUriComponent() is { Length: > 0 } p ? p : "/";
+            var path = context.Request.PathBase.Add(context.Request.Path).ToUriComponent() is { Length: > 0 } p ? p : "/";
+            return path + context.Request.QueryString.ToUriComponent();
         }
 
-        var query = raw.IndexOfAny(['?', '#']);
-        return query < 0 ? raw : raw[..query];
+        var fragment = raw.IndexOf('#');
+        return fragment < 0 ? raw : raw[..fragment];
+    }
+
+    /// <summary>Route header matchers read Kestrel's request headers through this.</summary>
+    private sealed class RequestHeaderLookup(IHeaderDictionary headers) : IHeaderLookup
+    {
+        public int Count(string name) => headers.TryGetValue(name, out var values) ? values.Count : 0;
+
+        public string Get(string name, int index) => headers[name][index] ?? string.Empty;
     }
 
     private static bool MatchesLocalPort(string host, int localPort)

@@ -40,7 +40,8 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes"],
         // A route / redirect action is answered 503 until the router forwards to clusters.
         ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response"],
-        // Criteria the route table does not evaluate make the route never match (with a warning of its own).
+        // Every criterion is evaluated by Router/Matching; path_match_policy, dynamic_metadata and
+        // filter_state are rejected there as not supported yet.
         ["envoy.config.route.v3.RouteMatch"] =
             ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "case_sensitive",
              "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata", "filter_state"],
