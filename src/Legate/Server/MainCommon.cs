@@ -17,6 +17,11 @@ internal static class MainCommon
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
+        if (args.Length > 0 && args[0] == "explain")
+        {
+            return await Explain.ExplainCommand.RunAsync(args[1..], stdout, stderr).ConfigureAwait(false);
+        }
+
         CommandLineOptions options;
         try
         {
