@@ -42,6 +42,40 @@ public sealed class EnvoyExamplesTests
     }
 
     [CorpusFact]
+    public void ExplainWorksOnEveryBootstrapThatValidates()
+    {
+        var explained = 0;
+        foreach (var file in Bootstraps())
+        {
+            LoadedBootstrap loaded;
+            try
+            {
+                loaded = BootstrapLoader.Load(Path.Combine(Repository.EnvoyExamples, file), null);
+            }
+            catch (ConfigException)
+            {
+                continue;
+            }
+
+            var listeners = loaded.Bootstrap.StaticResources?.Listeners ?? [];
+            if (listeners.Count == 0)
+            {
+                continue;
+            }
+
+            var lines = new List<string>();
+            var request = new Legate.Explain.ExplainRequest(file, null, null, null, "GET", "localhost", "/", new Legate.Router.Matching.HeaderListLookup());
+
+            Assert.True(Legate.Explain.ExplainCommand.Explain(listeners, request, lines), $"{file}: {string.Join("\n", lines)}");
+            Assert.StartsWith("listener:", lines[0], StringComparison.Ordinal);
+            Assert.Contains(lines, l => l.StartsWith("route:", StringComparison.Ordinal) || l.StartsWith("routes:", StringComparison.Ordinal) || l.StartsWith("virtual host:  none", StringComparison.Ordinal));
+            explained++;
+        }
+
+        Assert.True(explained >= 6, $"only {explained} sandbox bootstraps were explained");
+    }
+
+    [CorpusFact]
     public async Task CompatScriptTableMatchesTheFeatureMatrix()
     {
         var legateDll = Path.Combine(AppContext.BaseDirectory, "legate.dll");
