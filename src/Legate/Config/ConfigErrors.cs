@@ -35,18 +35,6 @@ internal sealed class ConfigErrors
         }
     }
 
-    public void AddRange(ConfigErrors other)
-    {
-        _errors.AddRange(other._errors);
-        foreach (var w in other._warnings)
-        {
-            if (_warningKeys.Add(w.Path + "\0" + w.Message))
-            {
-                _warnings.Add(w);
-            }
-        }
-    }
-
     /// <summary>Throws a <see cref="ConfigException"/> holding every error, if there is any.</summary>
     public void ThrowIfAny()
     {

@@ -111,8 +111,6 @@ internal static class ExtensionCatalog
         return s_catalog.Value.ByName.GetValueOrDefault(canonicalName);
     }
 
-    public static bool IsImplemented(string name) => s_implemented.Contains(name);
-
     /// <summary>Derives the extension name of a config type, or null when it configures no extension.</summary>
     internal static string? NameOf(string configType)
     {
