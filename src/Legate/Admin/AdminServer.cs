@@ -30,6 +30,7 @@ internal sealed class AdminServer : IAsyncDisposable
         var configDump = new ConfigDumpHandler(server);
         Handlers.Add("/", "Admin home page", false, HomeAsync);
         Handlers.Add("/config_dump", "dump current Envoy configs (experimental)", false, configDump.HandleAsync);
+        Handlers.Add("/explain", Explain.ExplainAdminHandler.HelpText, false, new Explain.ExplainAdminHandler(server).HandleAsync);
         Handlers.Add("/help", "print out list of admin commands", false, HelpAsync);
         Handlers.Add("/quitquitquit", "exit the server", true, QuitAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);

@@ -232,7 +232,8 @@ internal static class ExplainCommand
         }
     }
 
-    private static bool TryParse(string[] args, out ExplainRequest request, out string problem)
+    /// <summary>Parses the explain arguments (also used by the admin endpoint, with the live config standing in for -c).</summary>
+    internal static bool TryParse(string[] args, out ExplainRequest request, out string problem)
     {
         request = null!;
         string? config = null, listener = null, method = null, url = null;

@@ -76,6 +76,7 @@ public sealed class AdminEndpointTests
             "admin commands are:\n" +
             "  /: Admin home page\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /help: print out list of admin commands\n" +
             "  /quitquitquit (POST): exit the server\n" +
             "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
@@ -84,6 +85,22 @@ public sealed class AdminEndpointTests
             "  /stats: print server stats\n" +
             "  /stats/prometheus: print server stats in prometheus format\n",
             help);
+    }
+
+    [Fact]
+    public async Task ExplainAnswersForTheLiveConfiguration()
+    {
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
+
+        using var ok = await legate.Http.GetAsync(new Uri(legate.AdminUri, "explain?url=http://localhost/anything&method=POST"));
+        var body = await ok.Content.ReadAsStringAsync();
+        using var missing = await legate.Http.GetAsync(new Uri(legate.AdminUri, "explain"));
+
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.StartsWith("listener:      static_resources.listeners[0] 'test'", body, StringComparison.Ordinal);
+        Assert.Contains("\nroute:", body, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Equal("error: the url parameter is required, e.g. /explain?url=http://example.com/path\n", await missing.Content.ReadAsStringAsync());
     }
 
     [Fact]
