@@ -25,22 +25,37 @@ internal static class MessageWalker
         }
 
         visit(root, path);
-        foreach (var field in root.Descriptor.Fields.InDeclarationOrder())
+        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit));
+    }
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> for each message directly inside <paramref name="message"/>:
+    /// singular message fields, list items (<c>field[i]</c>) and map values (<c>field["key"]</c>,
+    /// with the key), for the fields <paramref name="include"/> accepts (all by default).
+    /// </summary>
+    public static void ForEachChild(
+        IMessage message,
+        string path,
+        Action<FieldDescriptor, IMessage, string, string?> visit,
+        Func<FieldDescriptor, bool>? include = null)
+    {
+        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
         {
-            if (field.FieldType != FieldType.Message)
+            if (field.FieldType != FieldType.Message || (include is not null && !include(field)))
             {
                 continue;
             }
 
             var fieldPath = FieldPath.Field(path, field.Name);
-            var value = field.Accessor.GetValue(root);
+            var value = field.Accessor.GetValue(message);
             if (field.IsMap)
             {
                 foreach (DictionaryEntry entry in (IDictionary)value)
                 {
                     if (entry.Value is IMessage child)
                     {
-                        ForEach(child, FieldPath.Key(fieldPath, entry.Key.ToString() ?? ""), visit);
+                        var key = entry.Key.ToString() ?? "";
+                        visit(field, child, FieldPath.Key(fieldPath, key), key);
                     }
                 }
             }
@@ -49,12 +64,12 @@ internal static class MessageWalker
                 var list = (IList)value;
                 for (var i = 0; i < list.Count; i++)
                 {
-                    ForEach((IMessage)list[i]!, FieldPath.Index(fieldPath, i), visit);
+                    visit(field, (IMessage)list[i]!, FieldPath.Index(fieldPath, i), null);
                 }
             }
             else if (value is IMessage child)
             {
-                ForEach(child, fieldPath, visit);
+                visit(field, child, fieldPath, null);
             }
         }
     }

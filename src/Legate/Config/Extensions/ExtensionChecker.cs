@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Collections.Frozen;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
@@ -54,42 +53,7 @@ internal static class ExtensionChecker
             CheckNamedHolder(message, descriptor, holderCategory, path, errors);
         }
 
-        foreach (var field in descriptor.Fields.InDeclarationOrder())
-        {
-            if (field.FieldType != FieldType.Message)
-            {
-                continue;
-            }
-
-            var fieldPath = FieldPath.Field(path, field.Name);
-            var value = field.Accessor.GetValue(message);
-            if (field.IsMap)
-            {
-                var valueField = field.MessageType.FindFieldByNumber(2);
-                if (valueField.FieldType != FieldType.Message)
-                {
-                    continue;
-                }
-
-                foreach (DictionaryEntry entry in (IDictionary)value)
-                {
-                    var key = entry.Key.ToString() ?? "";
-                    Visit((IMessage)entry.Value!, field, FieldPath.Key(fieldPath, key), key, message, errors);
-                }
-            }
-            else if (field.IsRepeated)
-            {
-                var list = (IList)value;
-                for (var i = 0; i < list.Count; i++)
-                {
-                    Visit((IMessage)list[i]!, field, FieldPath.Index(fieldPath, i), null, message, errors);
-                }
-            }
-            else if (value is IMessage child)
-            {
-                Visit(child, field, fieldPath, null, message, errors);
-            }
-        }
+        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors));
     }
 
     private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors)

@@ -1,8 +1,6 @@
-using System.Collections;
 using System.Collections.Frozen;
 using System.Text.RegularExpressions;
 using Google.Protobuf;
-using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
 
 namespace Legate.Config.Semantic;
@@ -72,53 +70,23 @@ internal static partial class ImplementedFields
         s_fields.TryGetValue(fullName, out var honoured);
         foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
         {
-            if (!ProtoFields.IsSet(message, field))
+            if (honoured is not null && !honoured.Contains(field.Name) && ProtoFields.IsSet(message, field))
             {
-                continue;
-            }
-
-            var fieldPath = FieldPath.Field(path, field.Name);
-            if (honoured is not null && !honoured.Contains(field.Name))
-            {
+                var fieldPath = FieldPath.Field(path, field.Name);
                 if (seen.Add(Fold(fieldPath)))
                 {
                     errors.Warn(fieldPath, $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
                 }
-
-                continue;
-            }
-
-            if (field.FieldType != FieldType.Message)
-            {
-                continue;
-            }
-
-            var value = field.Accessor.GetValue(message);
-            if (field.IsMap)
-            {
-                foreach (DictionaryEntry entry in (IDictionary)value)
-                {
-                    if (entry.Value is IMessage child)
-                    {
-                        Walk(child, FieldPath.Key(fieldPath, entry.Key.ToString() ?? ""), errors, seen);
-                    }
-                }
-            }
-            else if (field.IsRepeated)
-            {
-                var list = (IList)value;
-                for (var i = 0; i < list.Count; i++)
-                {
-                    Walk((IMessage)list[i]!, FieldPath.Index(fieldPath, i), errors, seen);
-                }
-            }
-            else if (value is IMessage child)
-            {
-                Walk(child, fieldPath, errors, seen);
             }
         }
-    }
 
+        // Descend only into honoured fields: an ignored field was warned about as a whole.
+        MessageWalker.ForEachChild(
+            message,
+            path,
+            (_, child, childPath, _) => Walk(child, childPath, errors, seen),
+            honoured is null ? null : field => honoured.Contains(field.Name));
+    }
 
     private static string Fold(string path) => IndexPattern().Replace(path, "[*]");
 
