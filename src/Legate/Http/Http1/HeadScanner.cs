@@ -23,6 +23,22 @@ internal struct HeadScanner
     public void Reset() => this = default;
 
     /// <summary>
+    /// Scans for a whole head and, once there is one (or it is too large), resets for the next
+    /// message and hands back the head's bytes and where it ends: the part both parsers share.
+    /// </summary>
+    public HeadScanResult Take(in ReadOnlySequence<byte> buffer, int limit, out long headEnd, out ReadOnlySequence<byte> head)
+    {
+        var result = Scan(buffer, limit, out long headStart, out headEnd);
+        head = result == HeadScanResult.Complete ? buffer.Slice(headStart, headEnd - headStart) : default;
+        if (result != HeadScanResult.NeedMoreData)
+        {
+            Reset();
+        }
+
+        return result;
+    }
+
+    /// <summary>
     /// Looks for the end of the head in <paramref name="buffer"/>, which must start where it started
     /// on the previous call (unconsumed bytes plus new ones). <paramref name="limit"/> bounds the
     /// head, leading empty lines included.

@@ -46,21 +46,19 @@ internal sealed class Http1RequestParser
     {
         consumed = 0;
         error = default;
-        switch (_scanner.Scan(buffer, _options.MaxHeadBytes, out long start, out long end))
+        switch (_scanner.Take(buffer, _options.MaxHeadBytes, out long end, out ReadOnlySequence<byte> raw))
         {
             case HeadScanResult.NeedMoreData:
                 return Http1ParseStatus.NeedMoreData;
             case HeadScanResult.TooLarge:
-                _scanner.Reset();
                 error = Http1Error.Request(Http1ErrorCode.HeadersTooLarge);
                 return Http1ParseStatus.Error;
         }
 
-        _scanner.Reset();
         consumed = end;
         head.Reset();
-        int rawStart = head.Headers.AppendRaw(buffer.Slice(start, end - start));
-        Http1ErrorCode code = Parse(head, rawStart, rawStart + (int)(end - start));
+        int rawStart = head.Headers.AppendRaw(raw);
+        Http1ErrorCode code = Parse(head, rawStart, rawStart + (int)raw.Length);
         if (code != Http1ErrorCode.None)
         {
             error = Http1Error.Request(code);
