@@ -1,0 +1,564 @@
+#!/usr/bin/env bash
+# proxy-bench.sh — HTTP proxy benchmark for a 2-core box: nginx, HAProxy and Legate
+# against the same upstream, with the load generator and upstream on CPU 0 and the
+# proxy under test alone on CPU 1. Run with --help for everything.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+
+usage() {
+  cat <<'EOF'
+usage: bench/proxy-bench.sh [--help]
+
+Measures HTTP proxies on this machine (made for 2 cores) and prints one
+machine-readable BENCH line per measurement plus a markdown summary table.
+
+Topology (everything on 127.0.0.1):
+  CPU 0: wrk / h2load (load)  -->  proxy under test (CPU 1, alone)  -->  upstream nginx (CPU 0)
+  upstream: nginx, 1 worker, "return 200" with a fixed 100-byte body, keep-alive
+            (10M requests per connection), access_log off, HTTP/1.1 on UPSTREAM_PORT.
+
+Targets (TARGETS, space separated, run in this order in every round):
+  direct   wrk straight at the upstream (no proxy): the ceiling. h1 only.
+  nginx    nginx reverse proxy, 1 worker, upstream keepalive pool.
+           h1 on NGINX_PORT, h2c (prior knowledge) on NGINX_H2C_PORT.
+  haproxy  HAProxy 'mode http', 1 thread, 'http-reuse always'.
+           h1 on HAPROXY_PORT, h2c on HAPROXY_H2C_PORT.
+  legate   Legate, started with LEGATE_CMD from the repository root.
+           h1 on LEGATE_PORT; h2c only when LEGATE_H2C_PORT is set.
+
+Load (both wrapped in 'timeout'):
+  h1 : taskset -c 0 wrk -t1 -c64 -d${DURATION}s --latency -s bench/wrk-report.lua URL
+  h2c: taskset -c 0 h2load -t1 -c16 -m10 -D ${DURATION} --log-file=... URL
+Every measured run is preceded by an unrecorded warm-up run of the same load
+(WARMUP s; LEGATE_WARMUP s for legate, because a JIT-compiled .NET proxy needs
+about 60 s of load at one core to tier up). Each protocol gets its own warm-up.
+
+Environment (defaults in brackets):
+  TARGETS            targets to run                      ["direct nginx haproxy legate"]
+  ROUNDS             rounds; targets interleaved per round [1]
+  DURATION           seconds per measured run            [10]
+  WARMUP             warm-up seconds (direct/nginx/haproxy) [3]
+  LEGATE_WARMUP      warm-up seconds for legate          [60]
+  RUN_DIR            generated configs, logs, raw output [/tmp/legate-bench]
+  LEGATE_CMD         command starting Legate in the foreground, run from the repo root
+                     [dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn]
+                     (build first: dotnet build src/Legate.Cli -c Release)
+  LEGATE_PORT        Legate h1 port (must match the config) [18083]
+  LEGATE_H2C_PORT    Legate h2c port; empty = no h2c run  []
+  LEGATE_ADMIN_PORT  checked to be free before starting Legate [19901]
+  UPSTREAM_PORT      [18080]
+  NGINX_PORT / NGINX_H2C_PORT        [18081 / 18181]
+  HAPROXY_PORT / HAPROXY_H2C_PORT    [18082 / 18182]  (empty h2c port = skip h2c)
+  WRK_CONNS          wrk connections                     [64]
+  H2_CLIENTS         h2load clients                      [16]
+  H2_STREAMS         h2load max concurrent streams per client [10]
+  LOAD_CPU           CPU of load generator and upstream  [0]
+  PROXY_CPU          CPU of the proxy under test         [1]
+  READY_TIMEOUT      max seconds to wait for a port to listen [60]
+
+Output:
+  BENCH name=NAME proto=h1|h2c rps=F p50_ms=F p99_ms=F errors=N proxy_cpu_pct=N
+        upstream_cpu_pct=N load1=F round=N warmup_s=N duration_s=N
+    errors: wrk = socket errors (connect+read+write+timeout) + responses >= 400;
+            h2load = max(failed, 4xx+5xx) (h2load's "failed" already includes
+            4xx/5xx); if no request completed at all, every started request.
+    proxy_cpu_pct: CPU time of the proxy (all its processes) / wall time of the
+            measured run (100 = its core is saturated); "-" for direct.
+    A run that produced no parsable output gives rps=0 errors=-1.
+  BENCH lines are also appended to $RUN_DIR/results.txt (new file per invocation).
+  Final markdown table per target+proto: median rps, median p50/p99, summed
+  errors, rps / nginx rps and p99 / nginx p99 (same proto; "-" without nginx).
+
+Safety: refuses to start when a needed port is already listening; waits for
+ports by bounded polling; stops only processes it started, by PID (SIGTERM,
+SIGKILL after 10 s), also on Ctrl-C.
+
+Example:
+  TARGETS="direct nginx haproxy" DURATION=5 WARMUP=2 bench/proxy-bench.sh
+  ROUNDS=3 bench/proxy-bench.sh            # full comparison incl. legate (60 s warm-ups)
+EOF
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  "") ;;
+  *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
+
+TARGETS=${TARGETS:-"direct nginx haproxy legate"}
+ROUNDS=${ROUNDS:-1}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+LEGATE_WARMUP=${LEGATE_WARMUP:-60}
+RUN_DIR=${RUN_DIR:-/tmp/legate-bench}
+LEGATE_CMD=${LEGATE_CMD:-"dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn"}
+LEGATE_PORT=${LEGATE_PORT:-18083}
+LEGATE_H2C_PORT=${LEGATE_H2C_PORT:-}
+LEGATE_ADMIN_PORT=${LEGATE_ADMIN_PORT:-19901}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18081}
+NGINX_H2C_PORT=${NGINX_H2C_PORT-18181}
+HAPROXY_PORT=${HAPROXY_PORT:-18082}
+HAPROXY_H2C_PORT=${HAPROXY_H2C_PORT-18182}
+WRK_CONNS=${WRK_CONNS:-64}
+H2_CLIENTS=${H2_CLIENTS:-16}
+H2_STREAMS=${H2_STREAMS:-10}
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPU=${PROXY_CPU:-1}
+READY_TIMEOUT=${READY_TIMEOUT:-60}
+
+WRK_LUA="$SCRIPT_DIR/wrk-report.lua"
+RESULTS="$RUN_DIR/results.txt"
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { echo "# $*" >&2; }
+die() { echo "proxy-bench: $*" >&2; exit 1; }
+
+for n in ROUNDS DURATION WARMUP LEGATE_WARMUP WRK_CONNS H2_CLIENTS H2_STREAMS READY_TIMEOUT; do
+  [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a non-negative integer (got '${!n}')"
+done
+(( DURATION > 0 )) || die "DURATION must be > 0"
+for t in $TARGETS; do
+  case $t in direct|nginx|haproxy|legate) ;; *) die "unknown target '$t' (direct nginx haproxy legate)";; esac
+done
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; $2"; }
+need taskset "apt-get install -y util-linux"
+need timeout "apt-get install -y coreutils"
+need ss "apt-get install -y iproute2"
+need nginx "apt-get install -y nginx-light"
+need wrk "apt-get install -y wrk"
+[[ " $TARGETS " == *" haproxy "* ]] && need haproxy "apt-get install -y haproxy"
+if [[ " $TARGETS " == *" nginx "* && -n $NGINX_H2C_PORT ]] || [[ " $TARGETS " == *" haproxy "* && -n $HAPROXY_H2C_PORT ]] \
+   || [[ " $TARGETS " == *" legate "* && -n $LEGATE_H2C_PORT ]]; then
+  need h2load "apt-get install -y nghttp2-client"
+fi
+[[ -f $WRK_LUA ]] || die "missing $WRK_LUA"
+
+# ---------------------------------------------------------------- processes
+
+STARTED_PIDS=()   # every PID this script started and has not stopped yet
+
+descendants() {   # all descendant PIDs of $1 (recursive)
+  local kid
+  for kid in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
+    echo "$kid"
+    descendants "$kid"
+  done
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+stop_pid() {      # SIGTERM the PID we started (and its descendants), SIGKILL after 10 s
+  local pid=$1 tree i
+  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  tree="$pid $(descendants "$pid" | tr '\n' ' ')"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    alive "$pid" || break
+    sleep 0.1
+  done
+  # SIGKILL whatever is left of the tree that existed when we started stopping it
+  for p in $tree; do alive "$p" && kill -KILL "$p" 2>/dev/null || true; done
+  wait "$pid" 2>/dev/null || true
+  local keep=() s
+  for s in "${STARTED_PIDS[@]}"; do [[ $s == "$pid" ]] || keep+=("$s"); done
+  STARTED_PIDS=("${keep[@]}")
+}
+
+LOAD_PID=""      # the load run in progress (timeout wrapping wrk/h2load), if any
+
+cleanup() {
+  local p
+  if [[ -n $LOAD_PID ]] && alive "$LOAD_PID"; then
+    kill -TERM "$LOAD_PID" 2>/dev/null || true   # timeout forwards it to wrk/h2load
+    wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+port_listening() { [[ -n $(ss -Htln "sport = :$1" 2>/dev/null) ]]; }
+
+require_free() {
+  local p
+  for p in "$@"; do
+    [[ -z $p ]] && continue
+    if port_listening "$p"; then
+      die "port $p is already in use (ss -tlnp 'sport = :$p'); refusing to start"
+    fi
+  done
+}
+
+wait_listen() {   # wait_listen PID NAME LOGFILE PORT... : bounded polling
+  local pid=$1 name=$2 logf=$3 p deadline
+  shift 3
+  deadline=$((SECONDS + READY_TIMEOUT))
+  for p in "$@"; do
+    [[ -z $p ]] && continue
+    until port_listening "$p"; do
+      if ! alive "$pid"; then
+        echo "---- last lines of $logf" >&2; tail -n 20 "$logf" >&2 || true
+        die "$name exited before listening on port $p"
+      fi
+      (( SECONDS < deadline )) || { tail -n 20 "$logf" >&2 || true; die "$name did not listen on port $p within ${READY_TIMEOUT}s"; }
+      sleep 0.1
+    done
+  done
+}
+
+START_PID=""
+start_bg() {      # start_bg NAME CPU LOGFILE CMD... : run CMD in the background pinned to CPU
+  local name=$1 cpu=$2 logf=$3
+  shift 3
+  taskset -c "$cpu" "$@" >"$logf" 2>&1 &
+  START_PID=$!
+  STARTED_PIDS+=("$START_PID")
+  log "started $name pid=$START_PID on CPU $cpu: $*"
+}
+
+cpu_ticks() {     # utime+stime of the given PIDs (threads included)
+  local total=0 p stat rest
+  for p in "$@"; do
+    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    rest=${stat##*) }                    # fields from 3 on (comm may contain spaces)
+    read -r -a f <<<"$rest"
+    total=$((total + f[11] + f[12]))     # fields 14, 15
+  done
+  echo "$total"
+}
+
+# ---------------------------------------------------------------- configs
+
+BODY=$(printf 'x%.0s' $(seq 1 99))       # 99 'x' + "\n" = 100 bytes
+
+nginx_common() {  # nginx_common NAME : main-context directives, all files in RUN_DIR
+  cat <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $RUN_DIR/$1.pid;
+error_log $RUN_DIR/$1.error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+nginx_http_common() {
+  local d="$RUN_DIR/$1-tmp"
+  cat <<EOF
+    access_log off;
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+EOF
+}
+
+write_configs() {
+  mkdir -p "$RUN_DIR/upstream-tmp" "$RUN_DIR/nginx-proxy-tmp"
+  {
+    nginx_common upstream
+    echo "http {"
+    nginx_http_common upstream
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$UPSTREAM_PORT;
+        location / {
+            default_type text/plain;
+            return 200 "$BODY\n";
+        }
+    }
+}
+EOF
+  } >"$RUN_DIR/upstream.conf"
+
+  local h2listen=""
+  [[ -n $NGINX_H2C_PORT ]] && h2listen="        listen 127.0.0.1:$NGINX_H2C_PORT http2;"
+  {
+    nginx_common nginx-proxy
+    echo "http {"
+    nginx_http_common nginx-proxy
+    cat <<EOF
+    upstream bench_upstream {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 256;
+        keepalive_requests 10000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+$h2listen
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+  } >"$RUN_DIR/nginx-proxy.conf"
+
+  local h2bind=""
+  [[ -n $HAPROXY_H2C_PORT ]] && h2bind="    bind 127.0.0.1:$HAPROXY_H2C_PORT proto h2"
+  cat >"$RUN_DIR/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    http-reuse always
+
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT
+$h2bind
+    default_backend upstream
+
+backend upstream
+    server up1 127.0.0.1:$UPSTREAM_PORT
+EOF
+}
+
+# ---------------------------------------------------------------- load runs
+
+BENCH_LINES=()
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# run_load PROTO PORT SECONDS OUTFILE : one load run (wrk or h2load), bounded by timeout
+run_load() {
+  local proto=$1 port=$2 secs=$3 out=$4 rc=0
+  local url="http://127.0.0.1:$port/"
+  if [[ $proto == h1 ]]; then
+    timeout --kill-after=5 $((secs + 30)) taskset -c "$LOAD_CPU" \
+      wrk -t1 -c"$WRK_CONNS" -d"${secs}s" --latency -s "$WRK_LUA" "$url" >"$out" 2>&1 </dev/null &
+  else
+    timeout --kill-after=5 $((secs + 30)) taskset -c "$LOAD_CPU" \
+      h2load -t1 -c"$H2_CLIENTS" -m"$H2_STREAMS" -D "$secs" --log-file="$out.reqlog" "$url" >"$out" 2>&1 </dev/null &
+  fi
+  # in the background + wait, so that Ctrl-C interrupts at once and cleanup() can stop it
+  LOAD_PID=$!
+  wait "$LOAD_PID" || rc=$?
+  LOAD_PID=""
+  (( rc == 0 )) || log "load run exited with status $rc (see $out)"
+  return 0
+}
+
+# percentile_ms FILE P : P-th percentile (nearest rank) of column 3 (µs) of an h2load log, in ms
+percentile_ms() {
+  local n
+  n=$(awk -F'\t' '$2 != -1' "$1" | wc -l)
+  (( n > 0 )) || { echo 0; return; }
+  awk -F'\t' '$2 != -1 {print $3}' "$1" | sort -n | awk -v n="$n" -v p="$2" '
+    BEGIN { k = int((p * n + 99) / 100); if (k < 1) k = 1 }
+    NR == k { v = $1 }
+    END { printf "%.3f\n", v / 1000 }'   # no early exit: that would SIGPIPE sort under pipefail
+}
+
+# measure NAME PROTO PORT WARMUP_S ROUND PROXY_PID(or "")
+measure() {
+  local name=$1 proto=$2 port=$3 warm=$4 round=$5 ppid=$6
+  local tag="$RUN_DIR/r${round}-${name}-${proto}"
+  local rps=0 p50=0 p99=0 errors=-1 pcpu="-" ucpu l1 t0 t1 pt0=0 pt1 ut0 ut1 pids=""
+
+  if (( warm > 0 )); then
+    log "$name $proto: warm-up ${warm}s"
+    run_load "$proto" "$port" "$warm" "$tag.warmup.out"
+  fi
+  l1=$(load1)
+  if [[ -n $ppid ]]; then
+    pids="$ppid $(descendants "$ppid" | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    pt0=$(cpu_ticks $pids)
+  fi
+  ut0=$(cpu_ticks "$UPSTREAM_PID" $(descendants "$UPSTREAM_PID"))
+  log "$name $proto: measuring ${DURATION}s on port $port"
+  t0=$(date +%s%N)
+  run_load "$proto" "$port" "$DURATION" "$tag.out"
+  t1=$(date +%s%N)
+  ut1=$(cpu_ticks "$UPSTREAM_PID" $(descendants "$UPSTREAM_PID"))
+  local wall_ms=$(( (t1 - t0) / 1000000 ))
+  (( wall_ms > 0 )) || wall_ms=1
+  if [[ -n $ppid ]]; then
+    # shellcheck disable=SC2086
+    pt1=$(cpu_ticks $pids)
+    pcpu=$(( (pt1 - pt0) * 100000 / CLK_TCK / wall_ms ))
+  fi
+  ucpu=$(( (ut1 - ut0) * 100000 / CLK_TCK / wall_ms ))
+
+  if [[ $proto == h1 ]]; then
+    local line
+    line=$(grep -m1 '^WRK ' "$tag.out" || true)
+    if [[ -n $line ]]; then
+      local -A w=()
+      local kv
+      for kv in ${line#WRK }; do w[${kv%%=*}]=${kv#*=}; done
+      rps=${w[rps]}
+      p50=$(awk -v u="${w[p50_us]}" 'BEGIN { printf "%.3f", u / 1000 }')
+      p99=$(awk -v u="${w[p99_us]}" 'BEGIN { printf "%.3f", u / 1000 }')
+      errors=$(( w[socket_errors] + w[non2xx3xx] ))
+    fi
+  else
+    local fin req codes failed bad
+    fin=$(grep -m1 '^finished in' "$tag.out" || true)
+    req=$(grep -m1 '^requests:' "$tag.out" || true)
+    codes=$(grep -m1 '^status codes:' "$tag.out" || true)
+    if [[ -n $fin && -n $req && -f $tag.out.reqlog ]]; then
+      rps=$(sed -E 's/.*, ([0-9.]+) req\/s.*/\1/' <<<"$fin")
+      failed=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$req")
+      bad=$(awk '{ for (i = 1; i <= NF; i++) if ($(i) ~ /^[45]xx,?$/) s += $(i-1) } END { print s + 0 }' <<<"$codes")
+      # h2load counts non-2xx/3xx responses as "failed" too: take the larger, never the sum
+      errors=$(( failed > bad ? failed : bad ))
+      # nothing completed at all (e.g. the target does not speak h2c): count every started request
+      local done_n started_n
+      done_n=$(sed -E 's/.* ([0-9]+) done.*/\1/' <<<"$req")
+      started_n=$(sed -E 's/.* ([0-9]+) started.*/\1/' <<<"$req")
+      (( done_n == 0 && started_n > errors )) && errors=$started_n
+      p50=$(percentile_ms "$tag.out.reqlog" 50)
+      p99=$(percentile_ms "$tag.out.reqlog" 99)
+      rm -f "$tag.out.reqlog"
+    fi
+  fi
+  rm -f "$tag.warmup.out.reqlog"
+
+  local b="BENCH name=$name proto=$proto rps=$rps p50_ms=$p50 p99_ms=$p99 errors=$errors proxy_cpu_pct=$pcpu upstream_cpu_pct=$ucpu load1=$l1 round=$round warmup_s=$warm duration_s=$DURATION"
+  echo "$b"
+  echo "$b" >>"$RESULTS"
+  BENCH_LINES+=("$b")
+}
+
+probe() {         # one request, to show what the target answers
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/" 2>/dev/null || true)
+  log "$2: GET / on port $1 -> HTTP ${code:-?}"
+}
+
+run_target() {    # run_target NAME ROUND
+  local name=$1 round=$2 pid h1 h2 warm=$WARMUP logf="$RUN_DIR/r$2-$1.log"
+  case $name in
+    direct)
+      command -v curl >/dev/null && probe "$UPSTREAM_PORT" direct
+      measure direct h1 "$UPSTREAM_PORT" "$WARMUP" "$round" ""
+      return ;;
+    nginx)
+      h1=$NGINX_PORT h2=$NGINX_H2C_PORT
+      require_free "$h1" "$h2"
+      start_bg nginx "$PROXY_CPU" "$logf" nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx-proxy.conf" ;;
+    haproxy)
+      h1=$HAPROXY_PORT h2=$HAPROXY_H2C_PORT
+      require_free "$h1" "$h2"
+      start_bg haproxy "$PROXY_CPU" "$logf" haproxy -db -f "$RUN_DIR/haproxy.cfg" ;;
+    legate)
+      h1=$LEGATE_PORT h2=$LEGATE_H2C_PORT warm=$LEGATE_WARMUP
+      require_free "$h1" "$h2" "$LEGATE_ADMIN_PORT"
+      # LEGATE_CMD is a command line given by the user: word-split it with bash, from the repo root
+      start_bg legate "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec $LEGATE_CMD" legate-start "$REPO_ROOT" ;;
+  esac
+  pid=$START_PID
+  wait_listen "$pid" "$name" "$logf" "$h1" "$h2"
+  command -v curl >/dev/null && probe "$h1" "$name"
+  measure "$name" h1 "$h1" "$warm" "$round" "$pid"
+  [[ -n $h2 ]] && measure "$name" h2c "$h2" "$warm" "$round" "$pid"
+  stop_pid "$pid"
+  log "stopped $name pid=$pid"
+}
+
+# ---------------------------------------------------------------- summary
+
+summary() {
+  echo
+  echo "## Results (${ROUNDS} round(s), ${DURATION}s per run, warm-up ${WARMUP}s / legate ${LEGATE_WARMUP}s)"
+  echo
+  echo "| target | proto | rps (median) | p50 ms | p99 ms | errors | rps / nginx | p99 / nginx |"
+  echo "|--------|-------|-------------:|-------:|-------:|-------:|------------:|------------:|"
+  printf '%s\n' "${BENCH_LINES[@]}" | awk -v order="$TARGETS" '
+    function median(key, m,    n, i, j, t, a) {
+      n = split(vals[key, m], a, " ")
+      for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j+1] = a[j]; a[j+1] = t }
+      if (n == 0) return 0
+      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    {
+      delete f
+      for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+      key = f["name"] SUBSEP f["proto"]
+      if (!(key in seen)) { seen[key] = 1 }
+      vals[key, "rps"] = vals[key, "rps"] " " f["rps"]
+      vals[key, "p50"] = vals[key, "p50"] " " f["p50_ms"]
+      vals[key, "p99"] = vals[key, "p99"] " " f["p99_ms"]
+      if (f["errors"] + 0 < 0) failed[key]++; else err[key] += f["errors"]
+    }
+    END {
+      nt = split(order, names, " ")
+      split("h1 h2c", protos, " ")
+      for (pi = 1; pi <= 2; pi++) {
+        pr = protos[pi]; nk = "nginx" SUBSEP pr
+        nrps = (nk in seen) ? median(nk, "rps") : 0
+        np99 = (nk in seen) ? median(nk, "p99") : 0
+        for (ti = 1; ti <= nt; ti++) {
+          key = names[ti] SUBSEP pr
+          if (!(key in seen)) continue
+          r = median(key, "rps"); p50 = median(key, "p50"); p99 = median(key, "p99")
+          e = err[key] + 0; if (key in failed) e = e " (+" failed[key] " failed runs)"
+          rr = (nrps > 0) ? sprintf("%.2f", r / nrps) : "-"
+          pp = (np99 > 0) ? sprintf("%.2f", p99 / np99) : "-"
+          printf "| %s | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n", names[ti], pr, r, p50, p99, e, rr, pp
+        }
+      }
+    }'
+  echo
+  echo "Raw lines: $RESULTS"
+}
+
+# ---------------------------------------------------------------- main
+
+machine() {
+  echo "## Machine"
+  echo "nproc:   $(nproc)"
+  echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+  echo "kernel:  $(uname -srm)"
+  echo "nginx:   $(nginx -v 2>&1 | sed 's/.*version: //')"
+  echo "haproxy: $(command -v haproxy >/dev/null && haproxy -v 2>/dev/null | head -n1 | awk '{print $3}' || echo none)"
+  echo "wrk:     $(wrk -v 2>&1 | head -n1 | awk '{print $2}' || true)"
+  echo "h2load:  $(command -v h2load >/dev/null && h2load --version 2>/dev/null | awk '{print $2}' || echo none)"
+  echo "dotnet:  $(command -v dotnet >/dev/null && dotnet --version 2>/dev/null || echo none)"
+  echo "load1:   $(load1)"
+  echo "targets: $TARGETS  rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s legate_warmup=${LEGATE_WARMUP}s"
+  echo "cpus:    load+upstream on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU; run dir $RUN_DIR"
+  echo
+}
+
+if [[ " $TARGETS " == *" legate "* && $LEGATE_CMD == *"src/Legate.Cli/bin/Release/net10.0/legate.dll"* \
+      && ! -f $REPO_ROOT/src/Legate.Cli/bin/Release/net10.0/legate.dll ]]; then
+  die "legate.dll not found; build it first: (cd $REPO_ROOT && dotnet build src/Legate.Cli -c Release)"
+fi
+
+mkdir -p "$RUN_DIR"
+: >"$RESULTS"
+machine
+write_configs
+
+require_free "$UPSTREAM_PORT"
+start_bg upstream "$LOAD_CPU" "$RUN_DIR/upstream.log" nginx -p "$RUN_DIR" -c "$RUN_DIR/upstream.conf"
+UPSTREAM_PID=$START_PID
+wait_listen "$UPSTREAM_PID" upstream "$RUN_DIR/upstream.log" "$UPSTREAM_PORT"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round/$ROUNDS"
+  for t in $TARGETS; do
+    run_target "$t" "$round"
+  done
+done
+
+stop_pid "$UPSTREAM_PID"
+summary
