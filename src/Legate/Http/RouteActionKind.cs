@@ -1,11 +1,14 @@
 namespace Legate.Http;
 
-/// <summary>What a matched route does in this interim connection manager.</summary>
+/// <summary>What a matched route does.</summary>
 internal enum RouteActionKind
 {
     /// <summary>Answer with the configured status and body.</summary>
     DirectResponse,
 
-    /// <summary>route, redirect and the rest: the router's job, answered with 503 for now.</summary>
+    /// <summary>Forward to one cluster (the router filter).</summary>
+    Forward,
+
+    /// <summary>redirect, weighted clusters, cluster_header and the rest: not implemented yet, answered 503.</summary>
     NotImplemented,
 }

@@ -6,17 +6,21 @@ using Legate.Config;
 namespace Legate.Http;
 
 /// <summary>
-/// What one route does when it matches (matching itself is <c>Router/Matching</c>'s). Interim:
-/// only direct responses are acted on; route and redirect actions belong to the router and
-/// answer 503 until then.
+/// What one route does when it matches (matching itself is <c>Router/Matching</c>'s): a direct
+/// response, or forwarding to a cluster (the router filter's job), with the route's filter configs.
 /// </summary>
 internal sealed class RouteEntry
 {
-    private int _notImplementedLogged;
+    /// <summary>Envoy's default route timeout.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
 
-    private RouteEntry(string name, RouteActionKind action, int status, byte[] body, string actionName)
+    private int _notImplementedLogged;
+    private Dictionary<string, object>? _filterConfigs;
+
+    private RouteEntry(string name, string virtualHostName, RouteActionKind action, int status, byte[] body, string actionName)
     {
         Name = name;
+        VirtualHostName = virtualHostName;
         Action = action;
         Status = status;
         Body = body;
@@ -24,6 +28,24 @@ internal sealed class RouteEntry
     }
 
     public string Name { get; }
+
+    public string VirtualHostName { get; }
+
+    /// <summary>The target cluster of a route action.</summary>
+    public string ClusterName { get; private set; } = string.Empty;
+
+    /// <summary>The route timeout; <see cref="TimeSpan.Zero"/> disables it.</summary>
+    public TimeSpan Timeout { get; private set; } = DefaultTimeout;
+
+    /// <summary>Status when the cluster does not exist (Envoy's <c>cluster_not_found_response_code</c>, default 503).</summary>
+    public int ClusterNotFoundStatus { get; private set; } = 503;
+
+    /// <summary>Route-level upgrade overrides (<c>upgrade_configs</c>): upgrade type (lowercase) → enabled.</summary>
+    public IReadOnlyDictionary<string, bool>? UpgradeOverrides { get; private set; }
+
+    /// <summary>The compiled <c>typed_per_filter_config</c> of the filter named <paramref name="filterName"/> (route over virtual host), or null.</summary>
+    public object? PerFilterConfig(string filterName) =>
+        _filterConfigs is not null && _filterConfigs.TryGetValue(filterName, out var config) ? config : null;
 
     public RouteActionKind Action { get; }
 
@@ -39,12 +61,21 @@ internal sealed class RouteEntry
     /// <summary>True the first time it is called: lets the connection manager log an unimplemented action once.</summary>
     public bool FirstNotImplementedHit() => Interlocked.Exchange(ref _notImplementedLogged, 1) == 0;
 
-    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, ConfigErrors errors)
+    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, VirtualHost virtualHost, Dictionary<string, object>? virtualHostFilterConfigs, ConfigErrors errors)
     {
         var action = RouteActionKind.NotImplemented;
         var status = 0;
         var body = Array.Empty<byte>();
-        if (route.ActionCase == Route.ActionOneofCase.DirectResponse)
+        RouteAction? forward = null;
+        if (route.ActionCase == Route.ActionOneofCase.Route_)
+        {
+            forward = route.Route_;
+            if (forward.ClusterSpecifierCase == RouteAction.ClusterSpecifierOneofCase.Cluster)
+            {
+                action = RouteActionKind.Forward;
+            }
+        }
+        else if (route.ActionCase == Route.ActionOneofCase.DirectResponse)
         {
             action = RouteActionKind.DirectResponse;
             status = (int)route.DirectResponse.Status;
@@ -56,7 +87,59 @@ internal sealed class RouteEntry
             errors.Add(path, "an action (route, redirect, direct_response, …) is required");
         }
 
-        return new RouteEntry(route.Name, action, status, body, ActionFieldName(route.ActionCase));
+        var entry = new RouteEntry(route.Name, virtualHost.Name, action, status, body, ActionFieldName(route.ActionCase));
+        if (forward is not null)
+        {
+            entry.ClusterName = forward.Cluster;
+            if (forward.Timeout is { } timeout)
+            {
+                entry.Timeout = timeout.ToTimeSpan();
+            }
+
+            entry.ClusterNotFoundStatus = forward.ClusterNotFoundResponseCode switch
+            {
+                RouteAction.Types.ClusterNotFoundResponseCode.NotFound => 404,
+                RouteAction.Types.ClusterNotFoundResponseCode.InternalServerError => 500,
+                _ => 503,
+            };
+            if (forward.UpgradeConfigs.Count > 0)
+            {
+                var upgrades = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+                foreach (var upgrade in forward.UpgradeConfigs)
+                {
+                    upgrades[upgrade.UpgradeType] = upgrade.Enabled ?? true;
+                }
+
+                entry.UpgradeOverrides = upgrades;
+            }
+        }
+
+        entry._filterConfigs = CompileFilterConfigs(route.TypedPerFilterConfig, FieldPath.Field(path, "typed_per_filter_config"), virtualHostFilterConfigs, errors);
+        return entry;
+    }
+
+    /// <summary>Compiles a <c>typed_per_filter_config</c> map over the configs inherited from the enclosing level.</summary>
+    public static Dictionary<string, object>? CompileFilterConfigs(
+        Google.Protobuf.Collections.MapField<string, Google.Protobuf.WellKnownTypes.Any> configs,
+        string path,
+        Dictionary<string, object>? inherited,
+        ConfigErrors errors)
+    {
+        if (configs.Count == 0)
+        {
+            return inherited;
+        }
+
+        var merged = inherited is null ? new Dictionary<string, object>(StringComparer.Ordinal) : new Dictionary<string, object>(inherited, StringComparer.Ordinal);
+        foreach (var (name, any) in configs)
+        {
+            if (HttpFilterRegistry.CompilePerRoute(name, any, FieldPath.Key(path, name), errors) is { } compiled)
+            {
+                merged[name] = compiled;
+            }
+        }
+
+        return merged;
     }
 
     private static byte[] ReadBody(DataSource source, string path, uint maxBytes, ConfigErrors errors)

@@ -33,12 +33,15 @@ internal sealed class RouteTable
         var actions = new RouteEntry[config.VirtualHosts.Count][];
         for (var v = 0; v < actions.Length; v++)
         {
-            var routes = config.VirtualHosts[v].Routes;
-            var routesPath = FieldPath.Field(FieldPath.Index(FieldPath.Field(path, "virtual_hosts"), v), "routes");
+            var virtualHost = config.VirtualHosts[v];
+            var virtualHostPath = FieldPath.Index(FieldPath.Field(path, "virtual_hosts"), v);
+            var inherited = RouteEntry.CompileFilterConfigs(virtualHost.TypedPerFilterConfig, FieldPath.Field(virtualHostPath, "typed_per_filter_config"), null, errors);
+            var routes = virtualHost.Routes;
+            var routesPath = FieldPath.Field(virtualHostPath, "routes");
             actions[v] = new RouteEntry[routes.Count];
             for (var r = 0; r < routes.Count; r++)
             {
-                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, errors);
+                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors);
             }
         }
 
@@ -55,6 +58,43 @@ internal sealed class RouteTable
 
         var (virtualHost, route) = _matcher.Match(input);
         return route is null ? (virtualHost?.Name, null) : (virtualHost!.Name, _actions[virtualHost.Index][route.Index]);
+    }
+
+    /// <summary>Matches the stream's request headers (Envoy's route resolution); records the virtual host and route names.</summary>
+    public RouteEntry? Match(HttpStream stream)
+    {
+        if (_matcher is null)
+        {
+            return null;
+        }
+
+        var head = stream.RequestHeaders;
+        var config = stream.Config;
+        var host = System.Text.Encoding.Latin1.GetString(head.Authority);
+        if (config.StripAnyHostPort || (config.StripMatchingHostPort && stream.Info.DownstreamLocalAddress is { } local && HasPort(host, local.Port)))
+        {
+            host = HostWithoutPort(host);
+        }
+
+        var input = new RouteMatchInput(head.Method, head.Path, host, new HeaderMapLookup(head.Headers), (ulong)Random.Shared.NextInt64());
+        var (virtualHost, route) = _matcher.Match(input);
+        stream.Info.VirtualHostName = virtualHost?.Name;
+        if (route is null)
+        {
+            return null;
+        }
+
+        var entry = _actions[virtualHost!.Index][route.Index];
+        stream.Info.RouteName = entry.Name;
+        return entry;
+    }
+
+    private static bool HasPort(string host, int port)
+    {
+        var withoutPort = HostWithoutPort(host);
+        return withoutPort.Length < host.Length
+            && int.TryParse(host.AsSpan(withoutPort.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value == port;
     }
 
     /// <summary>Removes a trailing <c>:port</c>, leaving IPv6 literals (<c>[::1]</c>) intact.</summary>

@@ -1,42 +1,52 @@
+using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using Envoy.Config.Listener.V3;
 using Legate.Config;
 using Legate.Http;
+using Legate.Http.Http1;
 using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
 
 namespace Legate.Network;
 
 /// <summary>
-/// One static listener: its address, its filter chains and the matcher that picks one per
-/// connection (Envoy's filter_chain_match precedence on the connection's addresses; SNI and ALPN
-/// arrive with TLS). Interim: listener filters, TLS and TCP proxying come later; a connection
-/// that matches no chain is closed, as Envoy does.
+/// One listener: binds its address, accepts connections on its own socket, picks each
+/// connection's filter chain (Envoy's filter_chain_match precedence) and runs the chain's
+/// terminal network filter, the HTTP connection manager. A connection that matches no chain is
+/// closed and counted in <c>listener.&lt;address&gt;.no_filter_chain_match</c>, as Envoy does.
 /// </summary>
 internal sealed class Listener : IAsyncDisposable
 {
-    /// <summary>Key of the chosen connection manager in the connection's items.</summary>
-    private static readonly object s_chainKey = new();
+    private const int Backlog = 1024;
 
     private readonly Logger _log;
     private readonly FilterChainMatcher _matcher;
-    private readonly HttpConnectionManager?[] _chains;
-    private readonly HttpConnectionManager? _defaultChain;
-    private KestrelListener? _kestrel;
+    private readonly HttpConnectionManagerConfig?[] _chains;
+    private readonly HttpConnectionManagerConfig? _defaultChain;
+    private readonly ConcurrentDictionary<Http1ServerConnection, Task> _connections = new();
+    private readonly ConnectionDrain _drain = new();
+    private readonly TimeProvider _time;
+    private readonly int _bufferLimitBytes;
+    private Socket? _socket;
+    private SocketTransport? _transport;
+    private Task? _acceptLoop;
+    private ListenerStats? _stats;
+    private readonly Legate.Stats.StatsStore _statsStore;
 
-    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManager?[] chains, HttpConnectionManager? defaultChain, Logger log)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context)
     {
         Name = name;
         Endpoint = endpoint;
         _matcher = matcher;
         _chains = chains;
         _defaultChain = defaultChain;
-        _log = log;
+        _bufferLimitBytes = bufferLimitBytes;
+        _log = context.Logs.Get(LogComponents.Listener);
+        _time = context.Time;
+        _statsStore = context.Stats;
         ConnectionManager = Array.Find(chains, c => c is not null) ?? defaultChain;
     }
 
@@ -46,13 +56,16 @@ internal sealed class Listener : IAsyncDisposable
     public IPEndPoint Endpoint { get; }
 
     /// <summary>The address actually bound, once started.</summary>
-    public IPEndPoint? BoundEndpoint => _kestrel?.BoundEndpoint;
+    public IPEndPoint? BoundEndpoint { get; private set; }
 
-    /// <summary>The first HTTP connection manager of this listener (its codec decides the listener's protocols), or null.</summary>
-    public HttpConnectionManager? ConnectionManager { get; }
+    /// <summary>The first HTTP connection manager of this listener, or null.</summary>
+    public HttpConnectionManagerConfig? ConnectionManager { get; }
+
+    /// <summary>Connections being served right now.</summary>
+    public int ActiveConnections => _connections.Count;
 
     /// <summary>Compiles <paramref name="config"/>; returns null when it has errors (added to <paramref name="errors"/>).</summary>
-    public static Listener? Compile(Envoy.Config.Listener.V3.Listener config, string path, ConfigErrors errors, LogManager logs)
+    public static Listener? Compile(Envoy.Config.Listener.V3.Listener config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
     {
         var errorCount = errors.Errors.Count;
         var endpoint = SocketAddresses.ToTcpEndpoint(config.Address, FieldPath.Field(path, "address"), errors);
@@ -63,15 +76,16 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
+        var bufferLimit = (int)Math.Min(config.PerConnectionBufferLimitBytes ?? HttpConnectionManagerConfig.DefaultBufferLimitBytes, int.MaxValue);
         var matcher = FilterChainMatcher.Compile(config, path, errors);
-        var chains = new HttpConnectionManager?[config.FilterChains.Count];
+        var chains = new HttpConnectionManagerConfig?[config.FilterChains.Count];
         for (var i = 0; i < chains.Length; i++)
         {
-            chains[i] = CompileChain(config.FilterChains[i], FieldPath.Index(FieldPath.Field(path, "filter_chains"), i), errors, logs);
+            chains[i] = CompileChain(config.FilterChains[i], FieldPath.Index(FieldPath.Field(path, "filter_chains"), i), errors, context, bufferLimit);
         }
 
         var defaultChain = config.DefaultFilterChain is { } chain
-            ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, logs)
+            ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, context, bufferLimit)
             : null;
 
         if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
@@ -79,62 +93,89 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        var listener = new Listener(config.Name, endpoint, matcher, chains, defaultChain, logs.Get(LogComponents.Listener));
-        var protocols = listener.ConnectionManager?.Protocols;
-        foreach (var hcm in chains.Append(defaultChain))
-        {
-            if (hcm is not null && hcm.Protocols != protocols)
-            {
-                // One cleartext Kestrel endpoint speaks one HTTP version; the first chain's codec decides.
-                errors.Warn(FieldPath.Field(path, "filter_chains"), "filter chains with different codec_type on one listener are not supported yet; the first chain's codec is used for all");
-                break;
-            }
-        }
-
-        return listener;
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context);
     }
 
-    /// <summary>Binds and starts serving.</summary>
+    /// <summary>Binds and starts accepting.</summary>
     /// <exception cref="BindException">The address could not be bound.</exception>
-    public async Task StartAsync(int ioQueueCount, LogManager logs, CancellationToken cancellationToken)
+    public Task StartAsync(int ioQueueCount, CancellationToken cancellationToken)
     {
-        _kestrel = new KestrelListener(
-            Endpoint,
-            ConnectionManager?.Protocols ?? HttpProtocols.Http1,
-            ioQueueCount,
-            logs.Get(LogComponents.Http),
-            SelectFilterChain);
+        var socket = new Socket(Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            await _kestrel.StartAsync(HandleRequestAsync, cancellationToken).ConfigureAwait(false);
+            if (Endpoint.AddressFamily == AddressFamily.InterNetworkV6 && Endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                // Envoy's "::" listener with ipv4_compat off still takes IPv4 on Linux by default; keep dual mode.
+                socket.DualMode = true;
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(Endpoint);
+            socket.Listen(Backlog);
         }
-        catch
+        catch (SocketException ex)
         {
-            await _kestrel.DisposeAsync().ConfigureAwait(false);
-            _kestrel = null;
-            throw;
+            socket.Dispose();
+            var reason = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : ex.Message;
+            throw new BindException($"cannot bind '{SocketAddresses.Format(Endpoint)}': {reason}", ex);
         }
 
-        _log.Info($"listener '{Name}' listening on {SocketAddresses.Format(_kestrel.BoundEndpoint)}");
+        _socket = socket;
+        BoundEndpoint = (IPEndPoint)socket.LocalEndPoint!;
+        _stats = new ListenerStats(_statsStore, SocketAddresses.Format(BoundEndpoint));
+        _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
+        _acceptLoop = AcceptLoopAsync(socket);
+        _log.Info($"listener '{Name}' listening on {SocketAddresses.Format(BoundEndpoint)}");
+        return Task.CompletedTask;
     }
 
-    /// <summary>Stops accepting and lets in-flight requests finish until <paramref name="cancellationToken"/> fires.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) => _kestrel?.StopAsync(cancellationToken) ?? Task.CompletedTask;
+    /// <summary>
+    /// Stops accepting, lets connections finish their current request (idle ones close now), and
+    /// when <paramref name="cancellationToken"/> fires closes whatever is left.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_socket is not { } socket)
+        {
+            return;
+        }
+
+        _socket = null;
+        socket.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+
+        _drain.Start();
+        var remaining = _connections.Values.ToArray();
+        try
+        {
+            await Task.WhenAll(remaining).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            foreach (var connection in _connections.Keys)
+            {
+                connection.ResetStream();
+            }
+
+            await Task.WhenAll(_connections.Values.ToArray()).ConfigureAwait(false);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
-        if (_kestrel is { } kestrel)
-        {
-            _kestrel = null;
-            await kestrel.DisposeAsync().ConfigureAwait(false);
-        }
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        _transport?.Dispose();
+        _drain.Dispose();
     }
 
     /// <remarks>
     /// The loader's extension check has already rejected every network filter and transport
     /// socket Legate does not implement, so a chain here is raw_buffer + the HCM.
     /// </remarks>
-    private static HttpConnectionManager? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, LogManager logs)
+    private static HttpConnectionManagerConfig? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimit)
     {
         var filtersPath = FieldPath.Field(chainPath, "filters");
         if (chain.Filters.Count == 0)
@@ -147,22 +188,53 @@ internal sealed class Listener : IAsyncDisposable
         var terminalPath = FieldPath.Index(filtersPath, last);
         if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
         {
-            return HttpConnectionManager.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, logs.Get(LogComponents.Router));
+            return HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
         }
 
         errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
         return null;
     }
 
-    /// <summary>
-    /// Picks the filter chain of each new connection. No match, or a chain Legate cannot serve,
-    /// ends the connection before any HTTP: Kestrel closes the socket (a FIN, like Envoy).
-    /// </summary>
-    private ConnectionDelegate SelectFilterChain(ConnectionDelegate next) => connection =>
+    private async Task AcceptLoopAsync(Socket socket)
     {
-        if (connection.LocalEndPoint is not IPEndPoint local || connection.RemoteEndPoint is not IPEndPoint remote)
+        // Accepting continues on whichever thread completes the accept; each connection runs on its own.
+        await Task.Yield();
+        while (true)
         {
-            return Task.CompletedTask;
+            Socket accepted;
+            try
+            {
+                accepted = await socket.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of file descriptors and the like: log, keep accepting.
+                _log.Warn($"listener '{Name}': accept failed: {ex.Message}");
+                continue;
+            }
+
+            Serve(accepted);
+        }
+    }
+
+    private void Serve(Socket socket)
+    {
+        var stats = _stats!;
+        stats.DownstreamCxTotal.Inc();
+        var local = socket.LocalEndPoint as IPEndPoint;
+        var remote = socket.RemoteEndPoint as IPEndPoint;
+        if (local is null || remote is null)
+        {
+            socket.Dispose();
+            return;
         }
 
         var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
@@ -174,17 +246,48 @@ internal sealed class Listener : IAsyncDisposable
         };
         if (hcm is null)
         {
+            stats.NoFilterChainMatch.Inc();
             _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
-            return Task.CompletedTask;
+            socket.Dispose();
+            return;
         }
 
-        connection.Items[s_chainKey] = hcm;
-        return next(connection);
-    };
+        socket.NoDelay = true;
+        var connection = _transport!.Create(socket);
+        var http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+        stats.DownstreamCxActive.Inc();
+        var task = RunConnectionAsync(http1, connection, stats);
+        _connections.TryAdd(http1, task);
+        if (task.IsCompleted)
+        {
+            _connections.TryRemove(http1, out _);
+        }
+    }
 
-    private static Task HandleRequestAsync(HttpContext context)
+    private async Task RunConnectionAsync(Http1ServerConnection http1, ConnectionContext connection, ListenerStats stats)
     {
-        var items = context.Features.Get<IConnectionItemsFeature>()!.Items;
-        return ((HttpConnectionManager)items[s_chainKey]!).HandleAsync(context);
+        await Task.Yield();
+        try
+        {
+            await http1.RunAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"listener '{Name}': connection failed: {ex}");
+        }
+        finally
+        {
+            stats.DownstreamCxActive.Dec();
+            stats.DownstreamCxDestroy.Inc();
+            _connections.TryRemove(http1, out _);
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                _log.Debug($"listener '{Name}': closing a connection: {ex.Message}");
+            }
+        }
     }
 }

@@ -25,7 +25,7 @@ internal sealed class ListenerManager : IAsyncDisposable
     public IReadOnlyList<Listener> Listeners => _listeners;
 
     /// <summary>Compiles every static listener, adding problems to <paramref name="errors"/>.</summary>
-    public static ListenerManager Compile(Bootstrap bootstrap, ConfigErrors errors, LogManager logs, int ioQueueCount)
+    public static ListenerManager Compile(Bootstrap bootstrap, ConfigErrors errors, Legate.Http.HttpFilterFactoryContext context, int ioQueueCount)
     {
         var listeners = new List<Listener>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -39,13 +39,13 @@ internal sealed class ListenerManager : IAsyncDisposable
                 continue;
             }
 
-            if (Listener.Compile(configs[i], path, errors, logs) is { } listener)
+            if (Listener.Compile(configs[i], path, errors, context) is { } listener)
             {
                 listeners.Add(listener);
             }
         }
 
-        return new ListenerManager(listeners.ToArray(), logs, ioQueueCount);
+        return new ListenerManager(listeners.ToArray(), context.Logs, ioQueueCount);
     }
 
     public Listener? Find(string name) => Array.Find(_listeners, l => l.Name == name);
@@ -58,7 +58,7 @@ internal sealed class ListenerManager : IAsyncDisposable
         {
             try
             {
-                await _listeners[i].StartAsync(_ioQueueCount, _logs, cancellationToken).ConfigureAwait(false);
+                await _listeners[i].StartAsync(_ioQueueCount, cancellationToken).ConfigureAwait(false);
             }
             catch (BindException ex)
             {

@@ -2,9 +2,12 @@ using System.Net;
 using Envoy.Config.Bootstrap.V3;
 using Legate.Admin;
 using Legate.Config;
+using Legate.Http;
 using Legate.Network;
 using Legate.Server.Logging;
 using Legate.Stats;
+using Legate.Upstream;
+using ClusterManager = Legate.Upstream.ClusterManager;
 
 namespace Legate.Server;
 
@@ -30,6 +33,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         IReadOnlyList<ConfigError> warnings,
         IPEndPoint? adminEndpoint,
         ListenerManager listeners,
+        ClusterManager clusters,
+        StatsStore stats,
         LogManager logs,
         TimeProvider time)
     {
@@ -39,12 +44,12 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         Warnings = warnings;
         _adminEndpoint = adminEndpoint;
         Listeners = listeners;
+        Clusters = clusters;
         Logs = logs;
         Time = time;
         StartTime = time.GetUtcNow();
         _log = logs.Get(LogComponents.Main);
-        // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
-        Stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        Stats = stats;
         ServerStats = new ServerStats(Stats, this);
     }
 
@@ -74,6 +79,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ListenerManager Listeners { get; }
 
+    public ClusterManager Clusters { get; }
+
     /// <summary>Completes with the reason when a shutdown is requested.</summary>
     public Task<string> ShutdownRequested => _shutdownRequested.Task;
 
@@ -100,11 +107,20 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             }
         }
 
-        var listeners = ListenerManager.Compile(bootstrap, errors, logs, (int)Math.Min(options.Concurrency, 1024));
+        // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
+        var stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
+        {
+            Logger = logs.Get(LogComponents.Upstream),
+            Stats = stats,
+            TimeProvider = time,
+        });
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time };
+        var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, logs, time);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time);
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>
@@ -148,6 +164,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
                 Logs.Get(LogComponents.Admin).Info("no admin address given, so no admin HTTP server started");
             }
 
+            Logs.Get(LogComponents.Upstream).Info($"cm init: initializing {Clusters.Clusters.Length} cluster(s)");
+            await Clusters.InitializeAsync(cancellationToken).ConfigureAwait(false);
             _log.Info("starting main dispatch loop");
             await Listeners.StartAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -209,6 +227,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     {
         _stopped = true;
         await Listeners.DisposeAsync().ConfigureAwait(false);
+        await Clusters.DisposeAsync().ConfigureAwait(false);
         if (Admin is { } admin)
         {
             Admin = null;

@@ -39,6 +39,9 @@ internal abstract class Cluster : IAsyncDisposable
 
     public ILoadBalancer LoadBalancer { get; }
 
+    /// <summary>Settings and stats the data path reads; set by the factory right after construction.</summary>
+    public ClusterInfo Info { get; internal set; } = null!;
+
     /// <summary>
     /// Brings the cluster to its first usable state (Envoy's cluster warming): immediate for a
     /// static cluster; after the first DNS answers for DNS clusters, unless wait_for_warm_on_init

@@ -70,6 +70,11 @@ internal static class ClusterFactory
                 break;
         }
 
+        if (cluster is not null)
+        {
+            cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats);
+        }
+
         return cluster;
     }
 

@@ -21,6 +21,9 @@ internal sealed class ClusterFactoryContext
     /// </summary>
     public Random Random { get; init; } = Random.Shared;
 
+    /// <summary>Where cluster stats are recorded; null gives each cluster a private store (tests).</summary>
+    public Legate.Stats.StatsStore? Stats { get; init; }
+
     /// <summary>The "upstream" logger; null logs nothing.</summary>
     public Logger? Logger { get; init; }
 

@@ -251,6 +251,24 @@ internal sealed class Host
         _addresses = addresses.ToArray();
     }
 
+    /// <summary>
+    /// The host's connection pool of kind <paramref name="slot"/> (0: HTTP/1.1, 1: HTTP/2), created
+    /// on first use. A host belongs to one cluster, so its pools are that cluster's pools for it.
+    /// </summary>
+    internal T ConnectionPool<T>(int slot, Func<Host, T> create)
+        where T : class
+    {
+        if (Volatile.Read(ref _pools[slot]) is T existing)
+        {
+            return existing;
+        }
+
+        var created = create(this);
+        return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
+    }
+
+    private readonly object?[] _pools = new object?[2];
+
     public override string ToString() =>
         Hostname.Length == 0 ? SocketAddresses.Format(Address) : $"{Hostname} ({SocketAddresses.Format(Address)})";
 }

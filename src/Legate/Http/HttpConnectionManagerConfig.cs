@@ -1,0 +1,229 @@
+using System.Text;
+using Legate.Config;
+using Legate.Http.Http1;
+using Legate.Server.Logging;
+using CoreHttpProtocolOptions = Envoy.Config.Core.V3.HttpProtocolOptions;
+using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
+
+namespace Legate.Http;
+
+/// <summary>
+/// A compiled <c>envoy.filters.network.http_connection_manager</c> config: everything a
+/// connection needs to run streams (codec settings, timeouts, header handling, the route table,
+/// the HTTP filter factories, stats). Immutable and shared by every connection of its filter chain.
+/// </summary>
+internal sealed class HttpConnectionManagerConfig
+{
+    /// <summary>Envoy's default <c>server_name</c>.</summary>
+    public const string DefaultServerName = "envoy";
+
+    /// <summary>Envoy's default per-connection buffer limit (listener <c>per_connection_buffer_limit_bytes</c>).</summary>
+    public const int DefaultBufferLimitBytes = 1024 * 1024;
+
+    private HttpConnectionManagerConfig(Hcm config, string statPrefix, RouteTable routes, HttpFilterFactory[] filters, HttpConnectionManagerStats stats, Logger log, int bufferLimitBytes)
+    {
+        Proto = config;
+        StatPrefix = statPrefix;
+        Routes = routes;
+        FilterFactories = filters;
+        Stats = stats;
+        Log = log;
+        BufferLimitBytes = bufferLimitBytes;
+        ServerName = Encoding.ASCII.GetBytes(config.ServerName.Length > 0 ? config.ServerName : DefaultServerName);
+        ServerHeaderTransformation = config.ServerHeaderTransformation;
+        StripAnyHostPort = config.StripPortModeCase == Hcm.StripPortModeOneofCase.StripAnyHostPort && config.StripAnyHostPort;
+        StripMatchingHostPort = config.StripMatchingHostPort;
+        CodecType = config.CodecType;
+        GenerateRequestId = config.GenerateRequestId ?? true;
+        PreserveExternalRequestId = config.PreserveExternalRequestId;
+        AlwaysSetRequestIdInResponse = config.AlwaysSetRequestIdInResponse;
+        UseRemoteAddress = config.UseRemoteAddress ?? false;
+        XffNumTrustedHops = (int)Math.Min(config.XffNumTrustedHops, int.MaxValue);
+        SkipXffAppend = config.SkipXffAppend;
+        Via = config.Via.Length > 0 ? Encoding.ASCII.GetBytes(config.Via) : null;
+
+        var common = config.CommonHttpProtocolOptions;
+        var http1 = config.HttpProtocolOptions;
+        IdleTimeout = common?.IdleTimeout is { } idle ? idle.ToTimeSpan() : TimeSpan.FromHours(1);
+        MaxStreamDuration = common?.MaxStreamDuration?.ToTimeSpan() ?? TimeSpan.Zero;
+        MaxRequestsPerConnection = (int)Math.Min(common?.MaxRequestsPerConnection ?? 0, int.MaxValue);
+        StreamIdleTimeout = config.StreamIdleTimeout is { } streamIdle ? streamIdle.ToTimeSpan() : TimeSpan.FromMinutes(5);
+        RequestTimeout = config.RequestTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
+        RequestHeadersTimeout = config.RequestHeadersTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
+        DrainTimeout = config.DrainTimeout is { } drain ? drain.ToTimeSpan() : TimeSpan.FromSeconds(5);
+        ParserOptions = new Http1ParserOptions
+        {
+            MaxHeadersKb = (int)(config.MaxRequestHeadersKb ?? Http1ParserOptions.DefaultMaxRequestHeadersKb),
+            MaxHeadersCount = (int)Math.Min(common?.MaxHeadersCount ?? Http1ParserOptions.DefaultMaxHeadersCount, int.MaxValue),
+            HeadersWithUnderscoresAction = (common?.HeadersWithUnderscoresAction ?? CoreHttpProtocolOptions.Types.HeadersWithUnderscoresAction.Allow) switch
+            {
+                CoreHttpProtocolOptions.Types.HeadersWithUnderscoresAction.RejectRequest => HeadersWithUnderscoresAction.RejectRequest,
+                CoreHttpProtocolOptions.Types.HeadersWithUnderscoresAction.DropHeader => HeadersWithUnderscoresAction.DropHeader,
+                _ => HeadersWithUnderscoresAction.Allow,
+            },
+            AcceptHttp10 = http1?.AcceptHttp10 ?? false,
+            DefaultHostForHttp10 = http1 is { DefaultHostForHttp10.Length: > 0 } ? http1.DefaultHostForHttp10 : null,
+            AllowChunkedLength = http1?.AllowChunkedLength ?? false,
+            EnableTrailers = http1?.EnableTrailers ?? false,
+        };
+
+        var upgrades = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+        foreach (var upgrade in config.UpgradeConfigs)
+        {
+            upgrades[upgrade.UpgradeType] = upgrade.Enabled ?? true;
+        }
+
+        Upgrades = upgrades;
+    }
+
+    public Hcm Proto { get; }
+
+    public string StatPrefix { get; }
+
+    public RouteTable Routes { get; }
+
+    /// <summary>The HTTP filters in configuration order; the last is terminal (the router).</summary>
+    public HttpFilterFactory[] FilterFactories { get; }
+
+    public HttpConnectionManagerStats Stats { get; }
+
+    public Logger Log { get; }
+
+    public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
+
+    /// <summary>How many body bytes a stream may buffer (Envoy: the listener's per-connection buffer limit).</summary>
+    public int BufferLimitBytes { get; }
+
+    /// <summary>The <c>server</c> header value.</summary>
+    public byte[] ServerName { get; }
+
+    public Hcm.Types.ServerHeaderTransformation ServerHeaderTransformation { get; }
+
+    public bool StripAnyHostPort { get; }
+
+    public bool StripMatchingHostPort { get; }
+
+    public Hcm.Types.CodecType CodecType { get; }
+
+    public bool GenerateRequestId { get; }
+
+    public bool PreserveExternalRequestId { get; }
+
+    public bool AlwaysSetRequestIdInResponse { get; }
+
+    public bool UseRemoteAddress { get; }
+
+    public int XffNumTrustedHops { get; }
+
+    public bool SkipXffAppend { get; }
+
+    /// <summary>The <c>via</c> value to append, or null.</summary>
+    public byte[]? Via { get; }
+
+    /// <summary>Connection idle timeout (no active streams); zero disables.</summary>
+    public TimeSpan IdleTimeout { get; }
+
+    public TimeSpan MaxStreamDuration { get; }
+
+    /// <summary>0 = unlimited.</summary>
+    public int MaxRequestsPerConnection { get; }
+
+    /// <summary>No activity on a stream for this long resets it (408 before the response, else a reset); zero disables.</summary>
+    public TimeSpan StreamIdleTimeout { get; }
+
+    /// <summary>The whole request must arrive within this; zero disables.</summary>
+    public TimeSpan RequestTimeout { get; }
+
+    /// <summary>The request headers must arrive within this of the first byte; zero disables.</summary>
+    public TimeSpan RequestHeadersTimeout { get; }
+
+    public TimeSpan DrainTimeout { get; }
+
+    public Http1ParserOptions ParserOptions { get; }
+
+    /// <summary>Upgrade types enabled on the HCM (<c>upgrade_configs</c>), e.g. websocket.</summary>
+    public IReadOnlyDictionary<string, bool> Upgrades { get; }
+
+    /// <summary>Whether <paramref name="upgradeType"/> is allowed on <paramref name="route"/> (a route override wins).</summary>
+    public bool IsUpgradeAllowed(string upgradeType, RouteEntry route)
+    {
+        if (route.UpgradeOverrides is { } overrides && overrides.TryGetValue(upgradeType, out var routeEnabled))
+        {
+            // A route may disable an HCM upgrade; enabling one the HCM lacks is allowed too (Envoy: route wins).
+            return routeEnabled;
+        }
+
+        return Upgrades.TryGetValue(upgradeType, out var enabled) && enabled;
+    }
+
+    public static HttpConnectionManagerConfig? Compile(Hcm config, string path, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimitBytes)
+    {
+        var errorCount = errors.Errors.Count;
+        if (config.CodecType == Hcm.Types.CodecType.Http3)
+        {
+            errors.Add(FieldPath.Field(path, "codec_type"), "HTTP3 is not implemented yet");
+        }
+
+        RouteTable routes;
+        switch (config.RouteSpecifierCase)
+        {
+            case Hcm.RouteSpecifierOneofCase.RouteConfig:
+                routes = RouteTable.Compile(config.RouteConfig, FieldPath.Field(path, "route_config"), errors);
+                break;
+            case Hcm.RouteSpecifierOneofCase.Rds:
+                errors.Warn(FieldPath.Field(path, "rds"), "RDS is not implemented yet; every request is answered 404 (NR)");
+                routes = RouteTable.Empty;
+                break;
+            case Hcm.RouteSpecifierOneofCase.ScopedRoutes:
+                errors.Warn(FieldPath.Field(path, "scoped_routes"), "scoped routes are not implemented yet; every request is answered 404 (NR)");
+                routes = RouteTable.Empty;
+                break;
+            default:
+                errors.Add(path, "one of route_config, rds or scoped_routes is required");
+                routes = RouteTable.Empty;
+                break;
+        }
+
+        var filterContext = new HttpFilterFactoryContext
+        {
+            ClusterManager = context.ClusterManager,
+            Stats = context.Stats,
+            Logs = context.Logs,
+            Time = context.Time,
+            StatPrefix = config.StatPrefix,
+        };
+        var factories = new List<HttpFilterFactory>();
+        var filtersPath = FieldPath.Field(path, "http_filters");
+        for (var i = 0; i < config.HttpFilters.Count; i++)
+        {
+            var filterPath = FieldPath.Index(filtersPath, i);
+            if (HttpFilterRegistry.Compile(config.HttpFilters[i], filterPath, errors, filterContext) is not { } factory)
+            {
+                continue;
+            }
+
+            if (factory.IsTerminal != (i == config.HttpFilters.Count - 1))
+            {
+                errors.Add(filterPath, factory.IsTerminal
+                    ? $"terminal filter '{factory.Name}' must be the last HTTP filter"
+                    : $"the last HTTP filter must be a terminal filter such as envoy.filters.http.router, not '{factory.Name}'");
+            }
+
+            factories.Add(factory);
+        }
+
+        if (config.HttpFilters.Count == 0)
+        {
+            // Envoy adds the router when http_filters is empty.
+            factories.Add(Legate.Router.RouterFilterFactory.Create("envoy.filters.http.router", new Envoy.Extensions.Filters.Http.Router.V3.Router(), filtersPath, errors, filterContext)!);
+        }
+
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
+        var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
+        return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using Legate.Stats;
+
+namespace Legate.Http;
+
+/// <summary>Envoy's <c>http.&lt;stat_prefix&gt;.*</c> connection manager and router stats of one HCM.</summary>
+internal sealed class HttpConnectionManagerStats
+{
+    public HttpConnectionManagerStats(StatsStore store, string statPrefix)
+    {
+        var p = "http." + statPrefix + ".";
+        DownstreamCxTotal = store.Counter(p + "downstream_cx_total");
+        DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
+        DownstreamCxHttp1Total = store.Counter(p + "downstream_cx_http1_total");
+        DownstreamCxHttp1Active = store.Gauge(p + "downstream_cx_http1_active", ImportMode.Accumulate);
+        DownstreamCxHttp2Total = store.Counter(p + "downstream_cx_http2_total");
+        DownstreamCxHttp2Active = store.Gauge(p + "downstream_cx_http2_active", ImportMode.Accumulate);
+        DownstreamCxProtocolError = store.Counter(p + "downstream_cx_protocol_error");
+        DownstreamCxDestroyRemote = store.Counter(p + "downstream_cx_destroy_remote");
+        DownstreamCxDestroyLocal = store.Counter(p + "downstream_cx_destroy_local");
+        DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
+        DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
+        DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
+        DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
+        DownstreamCxUpgradesActive = store.Gauge(p + "downstream_cx_upgrades_active", ImportMode.Accumulate);
+        DownstreamRqTotal = store.Counter(p + "downstream_rq_total");
+        DownstreamRqHttp1Total = store.Counter(p + "downstream_rq_http1_total");
+        DownstreamRqHttp2Total = store.Counter(p + "downstream_rq_http2_total");
+        DownstreamRqActive = store.Gauge(p + "downstream_rq_active", ImportMode.Accumulate);
+        DownstreamRqCompleted = store.Counter(p + "downstream_rq_completed");
+        DownstreamRqRxReset = store.Counter(p + "downstream_rq_rx_reset");
+        DownstreamRqTxReset = store.Counter(p + "downstream_rq_tx_reset");
+        DownstreamRqTooLarge = store.Counter(p + "downstream_rq_too_large");
+        DownstreamRqTimeout = store.Counter(p + "downstream_rq_timeout");
+        DownstreamRqHeaderTimeout = store.Counter(p + "downstream_rq_header_timeout");
+        DownstreamRqIdleTimeout = store.Counter(p + "downstream_rq_idle_timeout");
+        DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
+        DownstreamRqXx =
+        [
+            store.Counter(p + "downstream_rq_1xx"), store.Counter(p + "downstream_rq_2xx"), store.Counter(p + "downstream_rq_3xx"),
+            store.Counter(p + "downstream_rq_4xx"), store.Counter(p + "downstream_rq_5xx"),
+        ];
+        DownstreamRqTime = store.Histogram(p + "downstream_rq_time", HistogramUnit.Milliseconds);
+        NoRoute = store.Counter(p + "no_route");
+        NoCluster = store.Counter(p + "no_cluster");
+        RqDirectResponse = store.Counter(p + "rq_direct_response");
+        RqRedirect = store.Counter(p + "rq_redirect");
+        RqTotal = store.Counter(p + "rq_total");
+        RqResetAfterDownstreamResponseStarted = store.Counter(p + "rq_reset_after_downstream_response_started");
+    }
+
+    public Counter DownstreamCxTotal { get; }
+
+    public Gauge DownstreamCxActive { get; }
+
+    public Counter DownstreamCxHttp1Total { get; }
+
+    public Gauge DownstreamCxHttp1Active { get; }
+
+    public Counter DownstreamCxHttp2Total { get; }
+
+    public Gauge DownstreamCxHttp2Active { get; }
+
+    public Counter DownstreamCxProtocolError { get; }
+
+    public Counter DownstreamCxDestroyRemote { get; }
+
+    public Counter DownstreamCxDestroyLocal { get; }
+
+    public Counter DownstreamCxIdleTimeout { get; }
+
+    public Counter DownstreamCxRxBytesTotal { get; }
+
+    public Counter DownstreamCxTxBytesTotal { get; }
+
+    public Counter DownstreamCxUpgradesTotal { get; }
+
+    public Gauge DownstreamCxUpgradesActive { get; }
+
+    public Counter DownstreamRqTotal { get; }
+
+    public Counter DownstreamRqHttp1Total { get; }
+
+    public Counter DownstreamRqHttp2Total { get; }
+
+    public Gauge DownstreamRqActive { get; }
+
+    public Counter DownstreamRqCompleted { get; }
+
+    public Counter DownstreamRqRxReset { get; }
+
+    public Counter DownstreamRqTxReset { get; }
+
+    public Counter DownstreamRqTooLarge { get; }
+
+    public Counter DownstreamRqTimeout { get; }
+
+    public Counter DownstreamRqHeaderTimeout { get; }
+
+    public Counter DownstreamRqIdleTimeout { get; }
+
+    public Counter DownstreamRqWsOnNonWsRoute { get; }
+
+    /// <summary>downstream_rq_1xx … 5xx, by the first digit minus one.</summary>
+    public Counter[] DownstreamRqXx { get; }
+
+    public Histogram DownstreamRqTime { get; }
+
+    public Counter NoRoute { get; }
+
+    public Counter NoCluster { get; }
+
+    public Counter RqDirectResponse { get; }
+
+    public Counter RqRedirect { get; }
+
+    public Counter RqTotal { get; }
+
+    public Counter RqResetAfterDownstreamResponseStarted { get; }
+
+    /// <summary>Records a finished stream: completion, response class, time.</summary>
+    public void OnStreamEnd(HttpStream stream)
+    {
+        DownstreamRqActive.Dec();
+        var info = stream.Info;
+        if (stream.ResponseComplete)
+        {
+            DownstreamRqCompleted.Inc();
+        }
+
+        var code = info.ResponseCode;
+        if (code is >= 100 and < 600)
+        {
+            DownstreamRqXx[(code / 100) - 1].Inc();
+        }
+
+        DownstreamRqTime.Record((long)Stopwatch.GetElapsedTime(info.StartTimestamp, info.EndTimestamp).TotalMilliseconds);
+    }
+}

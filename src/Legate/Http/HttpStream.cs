@@ -1,0 +1,669 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
+using Legate.Http.Http1;
+
+namespace Legate.Http;
+
+/// <summary>
+/// One request/response exchange inside a connection manager (Envoy's ActiveStream and its
+/// filter manager): runs request events through the HTTP filters in order and response events in
+/// reverse order, then hands the response to the codec's <see cref="ResponseEncoder"/>.
+/// </summary>
+/// <remarks>
+/// Codec → stream: <see cref="DecodeHeadersAsync"/>, <see cref="DecodeDataAsync"/>,
+/// <see cref="DecodeTrailersAsync"/>. Terminal filter (router) → stream: <see cref="EncodeHeadersAsync"/>,
+/// <see cref="EncodeDataAsync"/>, <see cref="EncodeTrailersAsync"/>. Decode events come from one
+/// caller at a time, encode events from one caller at a time; the two directions may run
+/// concurrently (a streaming upstream response while the request body still arrives).
+/// An HTTP/1.1 connection reuses one instance for each of its requests (<see cref="Begin"/>).
+/// </remarks>
+internal sealed class HttpStream
+{
+    private static readonly byte[] s_textPlain = "text/plain"u8.ToArray();
+
+    private readonly HttpConnectionManagerConfig _config;
+    private readonly ResponseEncoder _encoder;
+    private readonly HttpResponseHead _localReplyHead = new();
+    private HttpFilter[] _filters = [];
+    private int _count;
+    private CancellationTokenSource _resetSource = new();
+
+    // Decode state: the filter holding the headers (later filters have not seen them), the filter
+    // whose data is being buffered, the chunk in flight and the buffered bytes.
+    private int _decodeHeldAt = -1;
+    private int _decodeBufferedAt = -1;
+    private BodyBuffer _decodeData = new();
+    private BodyBuffer _decodeBuffered = new();
+
+    // Encode state, the same in reverse order (positions count from the last filter).
+    private int _encodeHeldAt = -1;
+    private int _encodeBufferedAt = -1;
+    private BodyBuffer _encodeData = new();
+    private BodyBuffer _encodeBuffered = new();
+    private HttpResponseHead? _encodeHead;
+
+    private bool _routeResolved;
+    private RouteEntry? _route;
+    private int _reset;
+    private bool _stopDecoding;
+    private bool _encodingLocalReply;
+    private Task? _pendingResponse;
+
+    public HttpStream(HttpConnectionManagerConfig config, ResponseEncoder encoder)
+    {
+        _config = config;
+        _encoder = encoder;
+    }
+
+    public HttpConnectionManagerConfig Config => _config;
+
+    public StreamInfo Info { get; } = new();
+
+    public HttpRequestHead RequestHeaders { get; private set; } = null!;
+
+    /// <summary>The response head being (or last) encoded; null before the response starts.</summary>
+    public HttpResponseHead? ResponseHeaders => _encodeHead;
+
+    /// <summary>Fires when the stream is reset: downstream gone, timeout, protocol error.</summary>
+    public CancellationToken ResetToken => _resetSource.Token;
+
+    public bool IsReset => Volatile.Read(ref _reset) != 0;
+
+    /// <summary>True once the response head went to the codec (a local reply is no longer possible, only a reset).</summary>
+    public bool ResponseStarted { get; private set; }
+
+    /// <summary>True once the whole response went to the codec.</summary>
+    public bool ResponseComplete { get; private set; }
+
+    /// <summary>True once the whole request went through the filters (end of stream seen).</summary>
+    public bool RequestComplete { get; private set; }
+
+    /// <summary>True when the response is a local reply (Envoy's "local complete").</summary>
+    public bool IsLocalReply { get; private set; }
+
+    /// <summary>The matched route (resolved on first use, cached until <see cref="ClearRouteCache"/>); null for no match.</summary>
+    public RouteEntry? Route
+    {
+        get
+        {
+            if (!_routeResolved)
+            {
+                _route = _config.Routes.Match(this);
+                _routeResolved = true;
+            }
+
+            return _route;
+        }
+    }
+
+    /// <summary>Makes the next <see cref="Route"/> read match again (after a filter changed headers).</summary>
+    public void ClearRouteCache() => _routeResolved = false;
+
+    /// <summary>The per-route config of filter <paramref name="filterName"/> (most specific wins), or null.</summary>
+    public T? PerFilterConfig<T>(string filterName)
+        where T : class => Route?.PerFilterConfig(filterName) as T;
+
+    /// <summary>
+    /// Work of the terminal filter that outlives its decode callbacks (the upstream response
+    /// arriving while the request body is still decoded); the codec awaits it before the next request.
+    /// </summary>
+    public void SetPendingResponse(Task response) => _pendingResponse = response;
+
+    /// <summary>Starts a new exchange: resets the per-request state and creates the filter instances.</summary>
+    public void Begin(HttpRequestHead headers, long startTimestamp)
+    {
+        RequestHeaders = headers;
+        Info.Reset(DateTimeOffset.UtcNow, startTimestamp);
+        _routeResolved = false;
+        _route = null;
+        _reset = 0;
+        _stopDecoding = false;
+        _encodingLocalReply = false;
+        _pendingResponse = null;
+        _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
+        _encodeHead = null;
+        ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
+        if (!_resetSource.TryReset())
+        {
+            _resetSource.Dispose();
+            _resetSource = new CancellationTokenSource();
+        }
+
+        var factories = _config.FilterFactories;
+        if (_filters.Length < factories.Length)
+        {
+            _filters = new HttpFilter[factories.Length];
+        }
+
+        _count = factories.Length;
+        for (var i = 0; i < factories.Length; i++)
+        {
+            _filters[i] = factories[i].CreateFilter();
+        }
+    }
+
+    /// <summary>Ends the exchange: destroys the filters and releases buffers. Called once per <see cref="Begin"/>.</summary>
+    public void End()
+    {
+        Info.EndTimestamp = Stopwatch.GetTimestamp();
+        for (var i = 0; i < _count; i++)
+        {
+            try
+            {
+                _filters[i].OnDestroy();
+            }
+            catch (Exception ex)
+            {
+                _config.Log.Error($"http filter '{_config.FilterFactories[i].Name}' failed in OnDestroy: {ex.Message}");
+            }
+
+            _filters[i] = null!;
+        }
+
+        _decodeData.Clear();
+        _decodeBuffered.Clear();
+        _encodeData.Clear();
+        _encodeBuffered.Clear();
+        _config.Stats.OnStreamEnd(this);
+    }
+
+    /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
+    public async ValueTask WaitForResponseAsync()
+    {
+        if (_pendingResponse is { } pending)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException || IsReset)
+            {
+                // The reset already decided the outcome.
+            }
+        }
+
+        if (!ResponseComplete && !IsReset)
+        {
+            // Every filter continued or stopped, yet nobody answered: a filter bug, not the client's.
+            _config.Log.Error("http filter chain ended without a response; answering 500");
+            await SendLocalReplyAsync(500, "filter chain ended without a response", "filter_chain_without_response").ConfigureAwait(false);
+        }
+    }
+
+    // ------------------------------------------------------------------ decode (request) path
+
+    public ValueTask DecodeHeadersAsync(bool endStream)
+    {
+        RequestComplete = endStream;
+        if (endStream)
+        {
+            Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+        }
+
+        return DecodeHeadersFromAsync(0, endStream);
+    }
+
+    public async ValueTask DecodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        if (_stopDecoding)
+        {
+            return;
+        }
+
+        RequestComplete = endStream;
+        Info.BytesReceived += data.Length;
+        if (endStream)
+        {
+            Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+        }
+
+        _decodeData.SetBorrowed(data);
+        await DecodeDataFromAsync(0, endStream).ConfigureAwait(false);
+        _decodeData.Clear();
+    }
+
+    public async ValueTask DecodeTrailersAsync(HttpHeaderMap trailers)
+    {
+        if (_stopDecoding)
+        {
+            return;
+        }
+
+        RequestComplete = true;
+        Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+        var limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
+        for (var i = 0; i < limit; i++)
+        {
+            var status = await _filters[i].DecodeTrailersAsync(this, trailers).ConfigureAwait(false);
+            if (_stopDecoding)
+            {
+                return;
+            }
+
+            // Trailers end the stream: a filter holding headers or data lets them go now.
+            if (i == _decodeHeldAt || i == _decodeBufferedAt)
+            {
+                if (!await ReleaseDecodeAsync(i, endStream: false).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
+            }
+
+            if (status == FilterTrailersStatus.StopIteration)
+            {
+                return;
+            }
+        }
+    }
+
+    private async ValueTask DecodeHeadersFromAsync(int start, bool endStream)
+    {
+        for (var i = start; i < _count; i++)
+        {
+            var status = await _filters[i].DecodeHeadersAsync(this, RequestHeaders, endStream).ConfigureAwait(false);
+            if (_stopDecoding)
+            {
+                return;
+            }
+
+            if (status == FilterHeadersStatus.StopIteration && !endStream)
+            {
+                _decodeHeldAt = i;
+                return;
+            }
+        }
+    }
+
+    private async ValueTask DecodeDataFromAsync(int start, bool endStream)
+    {
+        var limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
+        for (var i = start; i < limit; i++)
+        {
+            var status = await _filters[i].DecodeDataAsync(this, _decodeData, endStream).ConfigureAwait(false);
+            if (_stopDecoding)
+            {
+                return;
+            }
+
+            switch (status)
+            {
+                case FilterDataStatus.Continue:
+                    if (i == _decodeHeldAt || i == _decodeBufferedAt)
+                    {
+                        // Headers (if held) go on first, then everything buffered here plus this chunk.
+                        if (i == _decodeBufferedAt)
+                        {
+                            _decodeBuffered.AppendFrom(_decodeData);
+                            (_decodeData, _decodeBuffered) = (_decodeBuffered, _decodeData);
+                            _decodeBufferedAt = -1;
+                        }
+
+                        if (i == _decodeHeldAt)
+                        {
+                            _decodeHeldAt = -1;
+                            var headersEnd = endStream && _decodeData.IsEmpty;
+                            await DecodeHeadersFromAsync(i + 1, headersEnd).ConfigureAwait(false);
+                            if (_stopDecoding || headersEnd)
+                            {
+                                return;
+                            }
+                        }
+
+                        limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
+                    }
+
+                    continue;
+                case FilterDataStatus.StopIterationAndBuffer:
+                    _decodeBufferedAt = i;
+                    _decodeBuffered.AppendFrom(_decodeData);
+                    if (_decodeBuffered.Length > _config.BufferLimitBytes)
+                    {
+                        // Envoy: a request buffered past the limit is answered 413.
+                        await SendLocalReplyAsync(413, "Payload Too Large", ResponseCodeDetails.RequestPayloadTooLarge).ConfigureAwait(false);
+                    }
+
+                    return;
+                default:
+                    _decodeData.Clear();
+                    return;
+            }
+        }
+    }
+
+    /// <summary>A filter at <paramref name="i"/> let go of held headers and/or buffered data; false when the stream stopped.</summary>
+    private async ValueTask<bool> ReleaseDecodeAsync(int i, bool endStream)
+    {
+        if (i == _decodeHeldAt)
+        {
+            _decodeHeldAt = -1;
+            await DecodeHeadersFromAsync(i + 1, endStream: false).ConfigureAwait(false);
+            if (_stopDecoding)
+            {
+                return false;
+            }
+        }
+
+        if (i == _decodeBufferedAt)
+        {
+            _decodeBufferedAt = -1;
+            (_decodeData, _decodeBuffered) = (_decodeBuffered, _decodeData);
+            _decodeBuffered.Clear();
+            await DecodeDataFromAsync(i + 1, endStream).ConfigureAwait(false);
+            _decodeData.Clear();
+            if (_stopDecoding)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // ------------------------------------------------------------------ encode (response) path
+
+    /// <summary>Sends what the codec has buffered (the router calls this before it waits for more upstream bytes).</summary>
+    public ValueTask FlushAsync() => IsReset ? ValueTask.CompletedTask : _encoder.FlushAsync();
+
+    /// <summary>An informational head (100-continue, 103) goes straight to the codec; filters are not involved.</summary>
+    public ValueTask Encode1xxHeadersAsync(HttpResponseHead head) =>
+        ResponseStarted || IsReset ? ValueTask.CompletedTask : _encoder.Encode1xxHeadersAsync(head);
+
+    public ValueTask EncodeHeadersAsync(HttpResponseHead head, bool endStream)
+    {
+        _encodeHead = head;
+        return EncodeHeadersFromAsync(0, endStream);
+    }
+
+    public async ValueTask EncodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        if (IsReset)
+        {
+            return;
+        }
+
+        _encodeData.SetBorrowed(data);
+        await EncodeDataFromAsync(0, endStream).ConfigureAwait(false);
+        _encodeData.Clear();
+    }
+
+    public async ValueTask EncodeTrailersAsync(HttpHeaderMap trailers)
+    {
+        if (IsReset)
+        {
+            return;
+        }
+
+        var limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
+        for (var p = 0; p < limit; p++)
+        {
+            var status = await _filters[_count - 1 - p].EncodeTrailersAsync(this, trailers).ConfigureAwait(false);
+            if (IsReset)
+            {
+                return;
+            }
+
+            if (p == _encodeHeldAt || p == _encodeBufferedAt)
+            {
+                await ReleaseEncodeAsync(p).ConfigureAwait(false);
+                limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
+            }
+
+            if (status == FilterTrailersStatus.StopIteration)
+            {
+                return;
+            }
+        }
+
+        await _encoder.EncodeTrailersAsync(trailers).ConfigureAwait(false);
+        ResponseComplete = true;
+    }
+
+    private async ValueTask EncodeHeadersFromAsync(int start, bool endStream)
+    {
+        for (var p = start; p < _count; p++)
+        {
+            var status = await _filters[_count - 1 - p].EncodeHeadersAsync(this, _encodeHead!, endStream).ConfigureAwait(false);
+            if (IsReset)
+            {
+                return;
+            }
+
+            if (status == FilterHeadersStatus.StopIteration && !endStream)
+            {
+                _encodeHeldAt = p;
+                return;
+            }
+        }
+
+        await WriteResponseHeadersAsync(_encodeHead!, endStream).ConfigureAwait(false);
+    }
+
+    private async ValueTask EncodeDataFromAsync(int start, bool endStream)
+    {
+        var limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
+        for (var p = start; p < limit; p++)
+        {
+            var status = await _filters[_count - 1 - p].EncodeDataAsync(this, _encodeData, endStream).ConfigureAwait(false);
+            if (IsReset)
+            {
+                return;
+            }
+
+            switch (status)
+            {
+                case FilterDataStatus.Continue:
+                    if (p == _encodeHeldAt || p == _encodeBufferedAt)
+                    {
+                        if (p == _encodeBufferedAt)
+                        {
+                            _encodeBuffered.AppendFrom(_encodeData);
+                            (_encodeData, _encodeBuffered) = (_encodeBuffered, _encodeData);
+                            _encodeBufferedAt = -1;
+                        }
+
+                        if (p == _encodeHeldAt)
+                        {
+                            _encodeHeldAt = -1;
+                            var headersEnd = endStream && _encodeData.IsEmpty;
+                            await EncodeHeadersFromAsync(p + 1, headersEnd).ConfigureAwait(false);
+                            if (IsReset || headersEnd)
+                            {
+                                return;
+                            }
+                        }
+
+                        limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
+                    }
+
+                    continue;
+                case FilterDataStatus.StopIterationAndBuffer:
+                    _encodeBufferedAt = p;
+                    _encodeBuffered.AppendFrom(_encodeData);
+                    if (_encodeBuffered.Length > _config.BufferLimitBytes)
+                    {
+                        // Envoy: a response buffered past the limit is a 500 if nothing was sent yet, else a reset.
+                        await SendLocalReplyAsync(500, "Internal Server Error", ResponseCodeDetails.ResponsePayloadTooLarge).ConfigureAwait(false);
+                    }
+
+                    return;
+                default:
+                    _encodeData.Clear();
+                    return;
+            }
+        }
+
+        await WriteResponseDataAsync(_encodeData.Data, endStream).ConfigureAwait(false);
+    }
+
+    private async ValueTask ReleaseEncodeAsync(int p)
+    {
+        if (p == _encodeHeldAt)
+        {
+            _encodeHeldAt = -1;
+            await EncodeHeadersFromAsync(p + 1, endStream: false).ConfigureAwait(false);
+        }
+
+        if (p == _encodeBufferedAt && !IsReset)
+        {
+            _encodeBufferedAt = -1;
+            (_encodeData, _encodeBuffered) = (_encodeBuffered, _encodeData);
+            _encodeBuffered.Clear();
+            await EncodeDataFromAsync(p + 1, endStream: false).ConfigureAwait(false);
+            _encodeData.Clear();
+        }
+    }
+
+    private ValueTask WriteResponseHeadersAsync(HttpResponseHead head, bool endStream)
+    {
+        ConnectionManagerUtility.MutateResponseHeaders(this, head);
+        ResponseStarted = true;
+        Info.ResponseCode = head.StatusCode;
+        Info.FirstDownstreamTxByteSent = Stopwatch.GetTimestamp();
+        if (!IsLocalReply && Info.ResponseCodeDetails is null)
+        {
+            Info.ResponseCodeDetails = ResponseCodeDetails.ViaUpstream;
+        }
+
+        if (endStream)
+        {
+            ResponseComplete = true;
+        }
+
+        return _encoder.EncodeHeadersAsync(head, endStream);
+    }
+
+    private ValueTask WriteResponseDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        Info.BytesSent += data.Length;
+        if (endStream)
+        {
+            ResponseComplete = true;
+        }
+
+        return _encoder.EncodeDataAsync(data, endStream);
+    }
+
+    // ------------------------------------------------------------------ local replies and resets
+
+    /// <summary>
+    /// Answers the request from the proxy itself (Envoy's sendLocalReply): stops request
+    /// processing, records <paramref name="details"/> and <paramref name="flags"/>, and sends
+    /// <paramref name="status"/> with a <c>text/plain</c> body through the encode filters. After the
+    /// response has started only a reset is possible, and that is what happens.
+    /// </summary>
+    public ValueTask SendLocalReplyAsync(int status, string body, string details, ResponseFlags flags = ResponseFlags.None) =>
+        SendLocalReplyAsync(status, body.Length == 0 ? [] : Encoding.UTF8.GetBytes(body), details, flags);
+
+    /// <summary>Local reply with a byte body (direct responses).</summary>
+    public async ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None)
+    {
+        _stopDecoding = true;
+        Info.SetResponseFlag(flags);
+        Info.ResponseCodeDetails = details;
+        if (ResponseStarted || IsReset)
+        {
+            ResetStream();
+            return;
+        }
+
+        var mapped = _config.LocalReplies.Map(this, status, body);
+        var head = _localReplyHead;
+        head.Reset();
+        head.StatusCode = mapped.Status;
+        var bodyBytes = mapped.Body;
+        if (bodyBytes.Length > 0)
+        {
+            head.Headers.Add(KnownHeader.ContentType, mapped.ContentType ?? s_textPlain);
+        }
+
+        Span<byte> length = stackalloc byte[20];
+        head.Headers.Add(KnownHeader.ContentLength, length[..FormatLength(bodyBytes.Length, length)]);
+        IsLocalReply = true;
+        var sendBody = bodyBytes.Length > 0 && RequestHeaders.MethodKind != HttpMethodKind.Head;
+
+        if (_encodingLocalReply || _encodeHead is not null)
+        {
+            // A local reply from inside the encode path (or a second one) goes straight to the codec.
+            await WriteResponseHeadersAsync(head, !sendBody).ConfigureAwait(false);
+            if (sendBody)
+            {
+                await WriteResponseDataAsync(new ReadOnlySequence<byte>(bodyBytes), true).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        _encodingLocalReply = true;
+        _encodeHead = head;
+        await EncodeHeadersFromAsync(0, !sendBody).ConfigureAwait(false);
+        if (sendBody && !IsReset)
+        {
+            _encodeData.Replace(bodyBytes);
+            await EncodeDataFromAsync(0, true).ConfigureAwait(false);
+            _encodeData.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Aborts the stream: cancels <see cref="ResetToken"/> (the router cancels its upstream
+    /// request), tells the filters, and resets the codec stream (HTTP/1.1: closes the connection).
+    /// </summary>
+    public void ResetStream(ResponseFlags flags = ResponseFlags.None, string? details = null)
+    {
+        Info.SetResponseFlag(flags);
+        if (details is not null && Info.ResponseCodeDetails is null)
+        {
+            Info.ResponseCodeDetails = details;
+        }
+
+        if (Interlocked.Exchange(ref _reset, 1) != 0)
+        {
+            return;
+        }
+
+        _stopDecoding = true;
+        for (var i = 0; i < _count; i++)
+        {
+            try
+            {
+                _filters[i]?.OnStreamReset();
+            }
+            catch (Exception ex)
+            {
+                _config.Log.Error($"http filter '{_config.FilterFactories[i].Name}' failed in OnStreamReset: {ex.Message}");
+            }
+        }
+
+        try
+        {
+            _resetSource.Cancel();
+        }
+        catch (AggregateException ex)
+        {
+            _config.Log.Error($"stream reset callback failed: {ex.InnerException?.Message}");
+        }
+
+        _encoder.ResetStream();
+    }
+
+    /// <summary>The downstream went away before the response completed (Envoy: DC).</summary>
+    public void OnDownstreamDisconnect()
+    {
+        if (!ResponseComplete)
+        {
+            ResetStream(ResponseFlags.DownstreamConnectionTermination, ResponseCodeDetails.DownstreamRemoteDisconnect);
+        }
+    }
+
+    private static int FormatLength(long value, Span<byte> destination)
+    {
+        System.Buffers.Text.Utf8Formatter.TryFormat(value, destination, out var written);
+        return written;
+    }
+
+    /// <summary>For messages: the request line.</summary>
+    public override string ToString() => RequestHeaders is null ? "(no request)" : $"{RequestHeaders.Method} {Encoding.Latin1.GetString(RequestHeaders.PathBytes)}";
+}

@@ -1,0 +1,24 @@
+using Legate.Stats;
+
+namespace Legate.Network;
+
+/// <summary>Envoy's <c>listener.&lt;address&gt;.*</c> stats (the address as <c>ip_port</c>, colons replaced).</summary>
+internal sealed class ListenerStats
+{
+    public ListenerStats(StatsStore store, string address)
+    {
+        var p = "listener." + address.Replace(':', '_') + ".";
+        DownstreamCxTotal = store.Counter(p + "downstream_cx_total");
+        DownstreamCxDestroy = store.Counter(p + "downstream_cx_destroy");
+        DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
+        NoFilterChainMatch = store.Counter(p + "no_filter_chain_match");
+    }
+
+    public Counter DownstreamCxTotal { get; }
+
+    public Counter DownstreamCxDestroy { get; }
+
+    public Gauge DownstreamCxActive { get; }
+
+    public Counter NoFilterChainMatch { get; }
+}

@@ -1,0 +1,104 @@
+using Legate.Stats;
+
+namespace Legate.Upstream;
+
+/// <summary>Envoy's <c>cluster.&lt;name&gt;.*</c> stats that the router and connection pools record.</summary>
+internal sealed class ClusterStats
+{
+    public ClusterStats(StatsStore store, string clusterName)
+    {
+        var p = "cluster." + clusterName + ".";
+        UpstreamCxTotal = store.Counter(p + "upstream_cx_total");
+        UpstreamCxActive = store.Gauge(p + "upstream_cx_active", ImportMode.Accumulate);
+        UpstreamCxHttp1Total = store.Counter(p + "upstream_cx_http1_total");
+        UpstreamCxHttp2Total = store.Counter(p + "upstream_cx_http2_total");
+        UpstreamCxConnectFail = store.Counter(p + "upstream_cx_connect_fail");
+        UpstreamCxConnectTimeout = store.Counter(p + "upstream_cx_connect_timeout");
+        UpstreamCxDestroy = store.Counter(p + "upstream_cx_destroy");
+        UpstreamCxDestroyLocal = store.Counter(p + "upstream_cx_destroy_local");
+        UpstreamCxDestroyRemote = store.Counter(p + "upstream_cx_destroy_remote");
+        UpstreamCxDestroyWithActiveRq = store.Counter(p + "upstream_cx_destroy_with_active_rq");
+        UpstreamCxIdleTimeout = store.Counter(p + "upstream_cx_idle_timeout");
+        UpstreamCxMaxRequests = store.Counter(p + "upstream_cx_max_requests");
+        UpstreamCxProtocolError = store.Counter(p + "upstream_cx_protocol_error");
+        UpstreamCxRxBytesTotal = store.Counter(p + "upstream_cx_rx_bytes_total");
+        UpstreamCxTxBytesTotal = store.Counter(p + "upstream_cx_tx_bytes_total");
+        UpstreamCxNone = store.Counter(p + "upstream_cx_none_healthy");
+        UpstreamRqTotal = store.Counter(p + "upstream_rq_total");
+        UpstreamRqActive = store.Gauge(p + "upstream_rq_active", ImportMode.Accumulate);
+        UpstreamRqCompleted = store.Counter(p + "upstream_rq_completed");
+        UpstreamRqPendingTotal = store.Counter(p + "upstream_rq_pending_total");
+        UpstreamRqPendingActive = store.Gauge(p + "upstream_rq_pending_active", ImportMode.Accumulate);
+        UpstreamRqPendingFailureEject = store.Counter(p + "upstream_rq_pending_failure_eject");
+        UpstreamRqTimeout = store.Counter(p + "upstream_rq_timeout");
+        UpstreamRqRxReset = store.Counter(p + "upstream_rq_rx_reset");
+        UpstreamRqTxReset = store.Counter(p + "upstream_rq_tx_reset");
+        UpstreamRqCancelled = store.Counter(p + "upstream_rq_cancelled");
+        UpstreamRqXx =
+        [
+            store.Counter(p + "upstream_rq_1xx"), store.Counter(p + "upstream_rq_2xx"), store.Counter(p + "upstream_rq_3xx"),
+            store.Counter(p + "upstream_rq_4xx"), store.Counter(p + "upstream_rq_5xx"),
+        ];
+        UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
+        UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
+    }
+
+    public Counter UpstreamCxTotal { get; }
+
+    public Gauge UpstreamCxActive { get; }
+
+    public Counter UpstreamCxHttp1Total { get; }
+
+    public Counter UpstreamCxHttp2Total { get; }
+
+    public Counter UpstreamCxConnectFail { get; }
+
+    public Counter UpstreamCxConnectTimeout { get; }
+
+    public Counter UpstreamCxDestroy { get; }
+
+    public Counter UpstreamCxDestroyLocal { get; }
+
+    public Counter UpstreamCxDestroyRemote { get; }
+
+    public Counter UpstreamCxDestroyWithActiveRq { get; }
+
+    public Counter UpstreamCxIdleTimeout { get; }
+
+    public Counter UpstreamCxMaxRequests { get; }
+
+    public Counter UpstreamCxProtocolError { get; }
+
+    public Counter UpstreamCxRxBytesTotal { get; }
+
+    public Counter UpstreamCxTxBytesTotal { get; }
+
+    public Counter UpstreamCxNone { get; }
+
+    public Counter UpstreamRqTotal { get; }
+
+    public Gauge UpstreamRqActive { get; }
+
+    public Counter UpstreamRqCompleted { get; }
+
+    public Counter UpstreamRqPendingTotal { get; }
+
+    public Gauge UpstreamRqPendingActive { get; }
+
+    public Counter UpstreamRqPendingFailureEject { get; }
+
+    public Counter UpstreamRqTimeout { get; }
+
+    public Counter UpstreamRqRxReset { get; }
+
+    public Counter UpstreamRqTxReset { get; }
+
+    public Counter UpstreamRqCancelled { get; }
+
+    /// <summary>upstream_rq_1xx … 5xx by first digit minus one.</summary>
+    public Counter[] UpstreamRqXx { get; }
+
+    public Histogram UpstreamRqTime { get; }
+
+    public Histogram UpstreamCxConnectMs { get; }
+}

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Legate.Http;
+using Legate.Network;
+
+namespace Legate.Upstream.ConnectionPool;
+
+/// <summary>
+/// The HTTP/1.1 connections of one cluster to one host: idle keep-alive connections are reused
+/// (last in, first out, so a few stay warm and the rest time out), one request per connection at
+/// a time, no pipelining (as Envoy). New connections are made within the cluster's connect_timeout.
+/// </summary>
+internal sealed class Http1ConnectionPool
+{
+    private readonly Stack<Http1UpstreamConnection> _idle = new();
+    private readonly Lock _lock = new();
+    private readonly Host _host;
+    private readonly Cluster _cluster;
+    private readonly SocketTransport _transport;
+    private readonly TimeProvider _time;
+
+    public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time)
+    {
+        _host = host;
+        _cluster = cluster;
+        _transport = transport;
+        _time = time;
+    }
+
+    /// <summary>Idle connections right now.</summary>
+    public int IdleCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _idle.Count;
+            }
+        }
+    }
+
+    /// <summary>An idle connection if one is usable, else a new one.</summary>
+    /// <exception cref="UpstreamConnectException">The connection could not be made.</exception>
+    public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken)
+    {
+        var idleTimeoutMs = (long)_cluster.Info.IdleTimeout.TotalMilliseconds;
+        while (true)
+        {
+            Http1UpstreamConnection? connection;
+            lock (_lock)
+            {
+                _idle.TryPop(out connection);
+            }
+
+            if (connection is null)
+            {
+                break;
+            }
+
+            var expired = idleTimeoutMs > 0 && Environment.TickCount64 - connection.IdleSince > idleTimeoutMs;
+            if (!expired && connection.IsReusable())
+            {
+                return ValueTask.FromResult(connection);
+            }
+
+            if (expired)
+            {
+                _cluster.Info.Stats.UpstreamCxIdleTimeout.Inc();
+            }
+
+            _ = connection.DisposeAsync();
+        }
+
+        return ConnectAsync(cancellationToken);
+    }
+
+    /// <summary>Returns a connection after an exchange; <paramref name="reusable"/> false closes it.</summary>
+    public void Release(Http1UpstreamConnection connection, bool reusable)
+    {
+        var max = _cluster.Info.MaxRequestsPerConnection;
+        if (reusable && max > 0 && connection.Requests >= max)
+        {
+            _cluster.Info.Stats.UpstreamCxMaxRequests.Inc();
+            reusable = false;
+        }
+
+        if (!reusable || connection.IsClosed)
+        {
+            _ = connection.DisposeAsync();
+            return;
+        }
+
+        connection.IdleSince = Environment.TickCount64;
+        lock (_lock)
+        {
+            _idle.Push(connection);
+        }
+    }
+
+    private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var stats = _cluster.Info.Stats;
+        var address = _host.Address;
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var started = Stopwatch.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_cluster.ConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(address, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            stats.UpstreamCxConnectFail.Inc();
+            stats.UpstreamCxConnectTimeout.Inc();
+            throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            stats.UpstreamCxConnectFail.Inc();
+            throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, "delayed connect error: " + SocketErrorText(ex), ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        stats.UpstreamCxTotal.Inc();
+        stats.UpstreamCxHttp1Total.Inc();
+        stats.UpstreamCxActive.Inc();
+        _host.ConnectionOpened();
+        var connection = _transport.Create(socket);
+        return new Http1UpstreamConnection(_host, address, connection, stats, _time);
+    }
+
+    private static string SocketErrorText(SocketException ex) => ex.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "Connection refused",
+        SocketError.HostUnreachable => "No route to host",
+        SocketError.NetworkUnreachable => "Network is unreachable",
+        SocketError.TimedOut => "Connection timed out",
+        _ => ex.Message,
+    };
+}

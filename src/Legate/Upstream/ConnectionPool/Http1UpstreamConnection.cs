@@ -1,0 +1,125 @@
+using System.IO.Pipelines;
+using System.Net;
+using Legate.Http.Http1;
+using Microsoft.AspNetCore.Connections;
+
+namespace Legate.Upstream.ConnectionPool;
+
+/// <summary>
+/// One HTTP/1.1 connection to an upstream host (Envoy's CodecClient for HTTP/1): the pipes, the
+/// response parser state, and a timer the router uses for its request timeout. Carries one request
+/// at a time; the pool hands it out again when the previous exchange ended cleanly.
+/// </summary>
+internal sealed class Http1UpstreamConnection : IAsyncDisposable
+{
+    private readonly ConnectionContext _connection;
+    private readonly ITimer _timer;
+    private readonly ClusterStats _stats;
+    private int _timedOut;
+    private int _closed;
+
+    public Http1UpstreamConnection(Host host, IPEndPoint address, ConnectionContext connection, ClusterStats stats, TimeProvider time)
+    {
+        Host = host;
+        Address = address;
+        _connection = connection;
+        _stats = stats;
+        Input = connection.Transport.Input;
+        Output = connection.Transport.Output;
+        _timer = time.CreateTimer(static state => ((Http1UpstreamConnection)state!).OnTimeout(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        Parser = new Http1ResponseParser(Http1ParserOptions.ClientDefaults);
+        BodyReader = new Http1BodyReader(Http1ParserOptions.ClientDefaults, isRequest: false);
+    }
+
+    public Host Host { get; }
+
+    /// <summary>The address connected to.</summary>
+    public IPEndPoint Address { get; }
+
+    public PipeReader Input { get; }
+
+    public PipeWriter Output { get; }
+
+    public Http1ResponseParser Parser { get; }
+
+    public Http1BodyReader BodyReader { get; }
+
+    public HttpResponseHead ResponseHead { get; } = new();
+
+    /// <summary>Requests sent on this connection so far.</summary>
+    public int Requests { get; set; }
+
+    /// <summary><see cref="Environment.TickCount64"/> when it went back to the pool.</summary>
+    public long IdleSince { get; set; }
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>True once the timer armed by <see cref="ArmTimeout"/> fired (the pending read was cancelled).</summary>
+    public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
+
+    public void ArmTimeout(TimeSpan timeout)
+    {
+        Volatile.Write(ref _timedOut, 0);
+        if (timeout > TimeSpan.Zero)
+        {
+            _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    public void DisarmTimeout() => _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+    /// <summary>Wakes a pending read (it returns cancelled): the request timed out or was reset.</summary>
+    public void CancelPendingRead() => Input.CancelPendingRead();
+
+    /// <summary>
+    /// Before reuse: true when the idle connection is still open and the upstream sent nothing
+    /// while it was idle (bytes or a close then mean it cannot carry a new request).
+    /// </summary>
+    public bool IsReusable()
+    {
+        if (IsClosed)
+        {
+            return false;
+        }
+
+        if (Input.TryRead(out var result))
+        {
+            var usable = !result.IsCompleted && !result.IsCanceled && result.Buffer.IsEmpty;
+            Input.AdvanceTo(result.Buffer.Start);
+            return usable;
+        }
+
+        return true;
+    }
+
+    /// <summary>Closes the connection (idempotent).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _stats.UpstreamCxDestroy.Inc();
+        _stats.UpstreamCxActive.Dec();
+        Host.ConnectionClosed();
+        await _timer.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            _connection.Abort();
+            await Input.CompleteAsync().ConfigureAwait(false);
+            await Output.CompleteAsync().ConfigureAwait(false);
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedException)
+        {
+            // Closing a connection that already broke.
+        }
+    }
+
+    private void OnTimeout()
+    {
+        Volatile.Write(ref _timedOut, 1);
+        Input.CancelPendingRead();
+    }
+}
