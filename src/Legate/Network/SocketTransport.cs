@@ -28,6 +28,9 @@ internal sealed class SocketTransport : IDisposable
                 // Continuations run on the I/O thread that completed the socket operation instead of
                 // being queued again: no thread-pool hop per read (the proxy's code never blocks).
                 UnsafePreferInlineScheduling = true,
+                // Read straight into a pooled buffer instead of a zero-byte read first: one system
+                // call per read instead of two, for a buffer held while a connection waits.
+                WaitForDataBeforeAllocatingBuffer = false,
             },
             NullLogger.Instance);
     }

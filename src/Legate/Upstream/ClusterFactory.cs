@@ -14,7 +14,7 @@ namespace Legate.Upstream;
 /// config has already passed the field rules and Envoy's load-time checks; this step reports, with
 /// field paths, whatever Legate cannot honour yet (cluster types, load balancing policies, address
 /// kinds) instead of quietly doing something else. Fields it does not read at all are reported by
-/// the implemented-fields table (see <see cref="UpstreamImplementedFields"/>).
+/// the implemented-fields table (<c>Config/Semantic/ImplementedFields</c>).
 /// </summary>
 internal static class ClusterFactory
 {

@@ -85,6 +85,11 @@ internal sealed class ClusterInfo
             info.ApplyUpstreamHttpOptions(any.Unpack<UpstreamHttpOptions>(), FieldPath.Key(FieldPath.Field(path, "typed_extension_protocol_options"), HttpProtocolOptionsName), errors);
         }
 
+        if (info.Protocol != UpstreamProtocol.Http1)
+        {
+            errors.Warn(path, $"cluster '{config.Name}' asks for upstream {(info.Protocol == UpstreamProtocol.Http2 ? "HTTP/2" : "the downstream protocol")}, which is not implemented yet; requests go upstream as HTTP/1.1");
+        }
+
         return info;
     }
 

@@ -27,13 +27,14 @@ public sealed class BootstrapLoaderTests : IDisposable
                       domains: ["*"]
                       routes:
                       - match: { prefix: "/" }
-                        route: { cluster: backend }
+                        route: { cluster: backend, prefix_rewrite: /v1 }
                   http_filters:
                   - name: envoy.filters.http.router
           clusters:
           - name: backend
             type: STRICT_DNS
             connect_timeout: 0.25s
+            respect_dns_ttl: true
             load_assignment:
               cluster_name: backend
               endpoints:
@@ -81,10 +82,10 @@ public sealed class BootstrapLoaderTests : IDisposable
         var warnings = loaded.Warnings.Select(w => w.ToString()).ToArray();
 
         Assert.Contains(
-            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route (line 19, col 17): field envoy.config.route.v3.Route.route is parsed but not implemented yet; it is ignored",
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.prefix_rewrite (line 19, col 60): field envoy.config.route.v3.RouteAction.prefix_rewrite is parsed but not implemented yet; it is ignored",
             warnings);
         Assert.Contains(
-            "static_resources.clusters[0].connect_timeout (line 25, col 22): field envoy.config.cluster.v3.Cluster.connect_timeout is parsed but not implemented yet; it is ignored",
+            "static_resources.clusters[0].respect_dns_ttl (line 26, col 22): field envoy.config.cluster.v3.Cluster.respect_dns_ttl is parsed but not implemented yet; it is ignored",
             warnings);
         Assert.Equal(warnings.Length, warnings.Distinct().Count());
     }
@@ -92,11 +93,11 @@ public sealed class BootstrapLoaderTests : IDisposable
     [Fact]
     public void ListIndicesAreFoldedSoAThousandClustersGiveOneWarningPerField()
     {
-        var clusters = string.Concat(Enumerable.Range(0, 50).Select(i => $"  - {{name: c{i}, connect_timeout: 1s}}\n"));
+        var clusters = string.Concat(Enumerable.Range(0, 50).Select(i => $"  - {{name: c{i}, connect_timeout: 1s, respect_dns_ttl: true}}\n"));
         var loaded = BootstrapLoader.Load(Write("many.yaml", "static_resources:\n  clusters:\n" + clusters), null);
 
         Assert.Equal(
-            "static_resources.clusters[0].connect_timeout (line 3, col 33): field envoy.config.cluster.v3.Cluster.connect_timeout is parsed but not implemented yet; it is ignored",
+            "static_resources.clusters[0].respect_dns_ttl (line 3, col 54): field envoy.config.cluster.v3.Cluster.respect_dns_ttl is parsed but not implemented yet; it is ignored",
             Assert.Single(loaded.Warnings).ToString());
     }
 

@@ -144,18 +144,22 @@ public sealed class HttpListenerTests
     }
 
     [Fact]
-    public async Task RouteActionAnswers503UntilTheRouterExistsAndLogsOnce()
+    public async Task RouteToARefusingHostAnswers503WithEnvoysConnectFailureBody()
     {
         await using var legate = await InProcessLegate.StartAsync(Routes);
 
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < 2; i++)
         {
             using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/upstream/x"));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-            Assert.Equal("route action not implemented yet", await response.Content.ReadAsStringAsync());
+            Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
         }
 
-        Assert.Single(legate.Logs.Lines, l => l.Contains("[warning][router] route 'upstream' in virtual host 'default': 'route' action is not implemented yet; answering 503", StringComparison.Ordinal));
+        var stats = legate.Server.Stats;
+        Assert.Equal(2, stats.Counter("cluster.backend.upstream_cx_connect_fail").Value);
+        Assert.Equal(2, stats.Counter("cluster.backend.upstream_rq_total").Value);
+        Assert.Equal(2, stats.Counter("http.web.downstream_rq_5xx").Value);
     }
 
     [Theory]

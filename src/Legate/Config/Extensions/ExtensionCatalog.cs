@@ -20,6 +20,7 @@ internal static class ExtensionCatalog
         "envoy.filters.network.http_connection_manager",
         "envoy.filters.http.router",
         "envoy.transport_sockets.raw_buffer",
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

@@ -23,31 +23,67 @@ internal static partial class ImplementedFields
         // admin.access_log: the server warns about it itself.
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
-        ["envoy.config.listener.v3.Listener"] = ["name", "address", "filter_chains", "default_filter_chain", "listener_filters"],
+        ["envoy.config.listener.v3.Listener"] =
+            ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
+        // stream_idle_timeout, request_timeout, drain_timeout, delayed_close_timeout, normalize_path,
+        // merge_slashes, path_with_escaped_slashes_action, local_reply_config, add_user_agent and
+        // internal_address_config are not honoured yet, so they warn.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
-             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port"],
+             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
+             "xff_num_trusted_hops", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id",
+             "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
+             "http_protocol_options", "request_headers_timeout", "upgrade_configs"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
-        ["envoy.extensions.filters.http.router.v3.Router"] = [],
+        // max_stream_duration and max_connection_duration are not enforced yet.
+        ["envoy.config.core.v3.HttpProtocolOptions"] =
+            ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection"],
+        ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
+        ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
-        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes"],
-        // A route / redirect action is answered 503 until the router forwards to clusters.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response"],
-        // Every criterion is evaluated by Router/Matching; path_match_policy, dynamic_metadata and
-        // filter_state are rejected there as not supported yet.
+        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
+        // A redirect action is answered 503 until the routing-actions issue.
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config"],
+        // Weighted clusters, cluster_header, rewrites, retries, mirroring, hash policies: the routing-actions issue.
+        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs"],
+        ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
+        // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
+        // rejected there as not supported yet.
         ["envoy.config.route.v3.RouteMatch"] =
             ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "case_sensitive",
-             "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata", "filter_state"],
+             "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata"],
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
-        // Clusters are parsed and validated; routing to them is the data-path work still to come.
-        ["envoy.config.cluster.v3.Cluster"] = ["name"],
+        // lb_policy: ROUND_ROBIN; LEAST_REQUEST and RANDOM warn and use round robin; the rest are errors.
+        // respect_dns_ttl is not here: the system resolver reports no TTLs.
+        ["envoy.config.cluster.v3.Cluster"] =
+            ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
+             "dns_failure_refresh_rate", "dns_lookup_family", "wait_for_warm_on_init", "per_connection_buffer_limit_bytes",
+             "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
+             "common_http_protocol_options", "max_requests_per_connection", "protocol_selection"],
+        ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
+        // policy (overprovisioning, drop_overloads) and named_endpoints come with EDS.
+        ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints"],
+        // load_balancing_weight of a locality matters only to locality-weighted load balancing.
+        ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority"],
+        ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
+        // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.
+        ["envoy.config.endpoint.v3.Endpoint"] = ["address", "hostname"],
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] =
+            ["common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config"],
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
     }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
+
+    /// <summary>The table: message full name → honoured field names.</summary>
+    internal static IReadOnlyDictionary<string, FrozenSet<string>> Table => s_fields;
 
     public static void Warn(IMessage message, string path, ConfigErrors errors) =>
         Walk(message, path, errors, new HashSet<string>(StringComparer.Ordinal));
