@@ -30,7 +30,9 @@ internal static partial class ImplementedFields
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
-             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port"],
+             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "http2_protocol_options"],
+        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits.
+        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         ["envoy.extensions.filters.http.router.v3.Router"] = [],
         ["envoy.config.route.v3.RouteConfiguration"] =

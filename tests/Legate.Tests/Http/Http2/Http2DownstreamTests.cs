@@ -13,7 +13,7 @@ namespace Legate.Tests.Http.Http2;
 /// </summary>
 public sealed class Http2DownstreamTests
 {
-    private static string Config(int upstreamPort, string codec) => TestConfigs.Admin() + $$"""
+    private static string Config(int upstreamPort, string codec, string extraHcm = "") => TestConfigs.Admin() + $$"""
         static_resources:
           listeners:
           - name: web
@@ -26,6 +26,7 @@ public sealed class Http2DownstreamTests
                   "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                   stat_prefix: web
                   codec_type: {{codec}}
+                  {{extraHcm}}
                   route_config:
                     virtual_hosts:
                     - name: all
@@ -166,6 +167,31 @@ public sealed class Http2DownstreamTests
 
         Assert.Equal(1, Counter(legate, "http.web.downstream_cx_http2_total"));
         Assert.Equal(streams, Counter(legate, "http.web.downstream_rq_http2_total"));
+    }
+
+    [Fact]
+    public async Task MaxConcurrentStreamsIsAdvertisedToTheClient()
+    {
+        const int limit = 5;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("ok") with { HoldUntil = release.Task }));
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "HTTP2", "http2_protocol_options: { max_concurrent_streams: 5 }"));
+        using var h2 = TestHttp.CreateClient(HttpVersion.Version20);
+
+        var requests = Enumerable.Range(0, 4 * limit).Select(i => h2.GetAsync(legate.ListenerUri("web", $"/up/{i}"))).ToArray();
+
+        // The client may open only `limit` streams; the rest wait for one to finish.
+        await upstream.Log.WaitForRequestsAsync(limit);
+        Assert.Equal(limit, upstream.Log.ActiveRequests);
+        release.SetResult();
+        foreach (var response in await Task.WhenAll(requests))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
+        }
+
+        Assert.Equal(limit, upstream.Log.MaxConcurrentRequests);
+        Assert.Equal(1, Counter(legate, "http.web.downstream_cx_http2_total"));
     }
 
     [Fact]
