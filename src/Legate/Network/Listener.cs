@@ -5,6 +5,7 @@ using Envoy.Config.Listener.V3;
 using Legate.Config;
 using Legate.Http;
 using Legate.Http.Http1;
+using Legate.Http.Http2;
 using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
 using Microsoft.AspNetCore.Connections;
@@ -17,6 +18,9 @@ namespace Legate.Network;
 /// connection's filter chain (Envoy's filter_chain_match precedence) and runs the chain's
 /// terminal network filter, the HTTP connection manager. A connection that matches no chain is
 /// closed and counted in <c>listener.&lt;address&gt;.no_filter_chain_match</c>, as Envoy does.
+/// The chain's codec_type picks the codec: HTTP/1.1 (<see cref="Http1ServerConnection"/>), HTTP/2
+/// (the chain's <see cref="Http2CodecServer"/>), or AUTO (HTTP/2 when the connection starts with the
+/// HTTP/2 preface).
 /// </summary>
 internal sealed class Listener : IAsyncDisposable
 {
@@ -26,7 +30,8 @@ internal sealed class Listener : IAsyncDisposable
     private readonly FilterChainMatcher _matcher;
     private readonly HttpConnectionManagerConfig?[] _chains;
     private readonly HttpConnectionManagerConfig? _defaultChain;
-    private readonly ConcurrentDictionary<Http1ServerConnection, Task> _connections = new();
+    private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
+    private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
     private readonly ConnectionDrain _drain = new();
     private readonly TimeProvider _time;
     private readonly int _bufferLimitBytes;
@@ -148,6 +153,9 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         _drain.Start();
+
+        // HTTP/2 connections get a GOAWAY and close when their streams are done; Kestrel aborts the rest when the token fires.
+        var http2Stops = Task.WhenAll(_http2.Values.Select(server => server.Value.StopAsync(cancellationToken)));
         var remaining = _connections.Values.ToArray();
         try
         {
@@ -157,16 +165,23 @@ internal sealed class Listener : IAsyncDisposable
         {
             foreach (var connection in _connections.Keys)
             {
-                connection.ResetStream();
+                connection.Abort();
             }
 
             await Task.WhenAll(_connections.Values.ToArray()).ConfigureAwait(false);
         }
+
+        await http2Stops.ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        foreach (var server in _http2.Values)
+        {
+            await server.Value.DisposeAsync().ConfigureAwait(false);
+        }
+
         _transport?.Dispose();
         _drain.Dispose();
     }
@@ -254,22 +269,35 @@ internal sealed class Listener : IAsyncDisposable
 
         socket.NoDelay = true;
         var connection = _transport!.Create(socket);
-        var http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+        var served = new ServedConnection(connection);
         stats.DownstreamCxActive.Inc();
-        var task = RunConnectionAsync(http1, connection, stats);
-        _connections.TryAdd(http1, task);
+        var task = RunConnectionAsync(served, hcm, stats);
+        _connections.TryAdd(served, task);
         if (task.IsCompleted)
         {
-            _connections.TryRemove(http1, out _);
+            _connections.TryRemove(served, out _);
         }
     }
 
-    private async Task RunConnectionAsync(Http1ServerConnection http1, ConnectionContext connection, ListenerStats stats)
+    private async Task RunConnectionAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ListenerStats stats)
     {
         await Task.Yield();
+        var connection = served.Transport;
         try
         {
-            await http1.RunAsync().ConfigureAwait(false);
+            switch (await SelectCodecAsync(connection, hcm).ConfigureAwait(false))
+            {
+                case Codec.Http1:
+                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+                    await served.Http1.RunAsync().ConfigureAwait(false);
+                    break;
+                case Codec.Http2:
+                    // Kestrel owns and closes the connection from here on.
+                    served.HandedOver = true;
+                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false);
+                    await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
+                    break;
+            }
         }
         catch (Exception ex)
         {
@@ -279,14 +307,86 @@ internal sealed class Listener : IAsyncDisposable
         {
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxDestroy.Inc();
-            _connections.TryRemove(http1, out _);
+            _connections.TryRemove(served, out _);
             try
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                if (!served.HandedOver)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
             {
                 _log.Debug($"listener '{Name}': closing a connection: {ex.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// codec_type: HTTP1 and HTTP2 decide alone; AUTO peeks at the first bytes for the HTTP/2
+    /// preface (unconsumed: the codec reads them again). <see cref="Codec.None"/> when the peer
+    /// closed, went idle past the idle timeout, or the listener drained before a decision.
+    /// </summary>
+    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm)
+    {
+        switch (hcm.CodecType)
+        {
+            case Hcm.Types.CodecType.Http2:
+                return _drain.IsDraining ? Codec.None : Codec.Http2;
+            case Hcm.Types.CodecType.Auto:
+                break;
+            default:
+                return Codec.Http1;
+        }
+
+        using var cancel = hcm.IdleTimeout > TimeSpan.Zero ? new CancellationTokenSource(hcm.IdleTimeout, _time) : new CancellationTokenSource();
+        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancel);
+        try
+        {
+            return await Http2Preface.DetectAsync(connection.Transport.Input, cancel.Token).ConfigureAwait(false) ? Codec.Http2 : Codec.Http1;
+        }
+        catch (OperationCanceledException)
+        {
+            if (!_drain.IsDraining)
+            {
+                hcm.Stats.DownstreamCxIdleTimeout.Inc();
+            }
+
+            return Codec.None;
+        }
+    }
+
+    /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
+    private Http2CodecServer Http2Server(HttpConnectionManagerConfig hcm) =>
+        _http2.GetOrAdd(hcm, static (config, name) => new Lazy<Http2CodecServer>(() => new Http2CodecServer(config, name)), Name).Value;
+
+    private enum Codec
+    {
+        None,
+        Http1,
+        Http2,
+    }
+
+    /// <summary>One accepted connection, for drain and forced close.</summary>
+    private sealed class ServedConnection(ConnectionContext transport)
+    {
+        public ConnectionContext Transport { get; } = transport;
+
+        /// <summary>The HTTP/1.1 codec, once chosen.</summary>
+        public Http1ServerConnection? Http1 { get; set; }
+
+        /// <summary>True once Kestrel's HTTP/2 codec owns the transport (it disposes it).</summary>
+        public bool HandedOver { get; set; }
+
+        public void Abort()
+        {
+            if (Http1 is { } http1)
+            {
+                http1.ResetStream();
+            }
+            else
+            {
+                Transport.Abort(new ConnectionAbortedException("the listener stopped"));
             }
         }
     }

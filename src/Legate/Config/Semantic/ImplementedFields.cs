@@ -37,8 +37,10 @@ internal static partial class ImplementedFields
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
              "xff_num_trusted_hops", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id",
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
-             "http_protocol_options", "request_headers_timeout", "upgrade_configs"],
+             "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
+        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits.
+        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         // max_stream_duration and max_connection_duration are not enforced yet.
         ["envoy.config.core.v3.HttpProtocolOptions"] =

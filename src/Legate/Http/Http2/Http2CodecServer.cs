@@ -1,0 +1,192 @@
+using System.Text;
+using Legate.Server.Logging;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Legate.Http.Http2;
+
+/// <summary>
+/// The downstream HTTP/2 codec of one HTTP connection manager: a Kestrel server speaking HTTP/2
+/// (prior knowledge) over connections Legate accepted itself. Legate's listener matches the filter
+/// chain, decides the protocol (codec_type, the preface for AUTO, later ALPN) and hands the
+/// connection over with <see cref="ServeAsync"/>; Kestrel does the framing, HPACK, flow control,
+/// stream multiplexing and GOAWAY, and every request becomes an <see cref="HttpStream"/> through
+/// <see cref="Http2StreamBridge"/>. Created and started on the first HTTP/2 connection.
+/// </summary>
+/// <remarks>
+/// Limit mapping (<c>http2_protocol_options</c> and the HCM):
+/// <list type="bullet">
+/// <item>max_concurrent_streams → MaxStreamsPerConnection, at most <see cref="MaxStreamsCap"/>: Envoy's
+/// default (2147483647) means "no limit", but Kestrel tracks up to twice the limit in per-connection
+/// tables, so a very large limit only lets one client hold more server state.</item>
+/// <item>initial_stream_window_size / initial_connection_window_size → Kestrel's windows when set
+/// (same valid range, 65535..2^31-1). Unset, Kestrel's defaults (768 KiB / 1 MiB) stay instead of
+/// Envoy's 256 MiB: Kestrel buffers a stream's unread request body up to its window, where Envoy
+/// holds it back with buffer watermarks.</item>
+/// <item>max_request_headers_kb → MaxRequestHeadersTotalSize and the largest single field;
+/// common_http_protocol_options.max_headers_count → MaxRequestHeaderCount.</item>
+/// <item>Body size and minimum data rates are lifted (a proxy forwards, the upstream decides);
+/// idle_timeout → keep-alive timeout; request_headers_timeout → request headers timeout (0 = none).</item>
+/// </list>
+/// </remarks>
+internal sealed class Http2CodecServer : IAsyncDisposable
+{
+    /// <summary>The most concurrent streams per connection Legate lets Kestrel advertise.</summary>
+    public const int MaxStreamsCap = 65536;
+
+    private readonly HttpConnectionManagerConfig _config;
+    private readonly Http2ConnectionListener _listener;
+    private readonly KestrelServer _server;
+    private readonly Microsoft.Extensions.Logging.ILoggerFactory _loggerFactory;
+    private readonly object _gate = new();
+    private Task? _start;
+    private bool _stopped;
+
+    public Http2CodecServer(HttpConnectionManagerConfig config, string name)
+    {
+        _config = config;
+        var endPoint = new Http2BridgeEndPoint(name);
+        _listener = new Http2ConnectionListener(endPoint);
+        _loggerFactory = AspNetLoggerProvider.CreateFactory(config.Log);
+        var options = CreateOptions(config);
+        options.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http2);
+        _server = new KestrelServer(Options.Create(options), _listener, _loggerFactory);
+    }
+
+    /// <summary>Kestrel's options for <paramref name="config"/> (see the class remarks for the mapping).</summary>
+    internal static KestrelServerOptions CreateOptions(HttpConnectionManagerConfig config)
+    {
+        var options = new KestrelServerOptions
+        {
+            AddServerHeader = false,
+            AllowAlternateSchemes = true,
+            AllowSynchronousIO = false,
+            // Header bytes pass through unchanged: Latin-1 maps every byte to one char and back.
+            RequestHeaderEncodingSelector = static _ => Encoding.Latin1,
+            ResponseHeaderEncodingSelector = static _ => Encoding.Latin1,
+        };
+
+        var limits = options.Limits;
+        limits.MaxRequestBodySize = null;
+        limits.MinRequestBodyDataRate = null;
+        limits.MinResponseDataRate = null;
+        limits.MaxConcurrentConnections = null;
+        limits.MaxConcurrentUpgradedConnections = null;
+        var headerBytes = config.ParserOptions.MaxHeadersKb * 1024;
+        limits.MaxRequestHeadersTotalSize = headerBytes;
+        limits.MaxRequestHeaderCount = Math.Max(1, config.ParserOptions.MaxHeadersCount);
+        limits.KeepAliveTimeout = config.IdleTimeout > TimeSpan.Zero ? config.IdleTimeout : Timeout.InfiniteTimeSpan;
+        limits.RequestHeadersTimeout = config.RequestHeadersTimeout > TimeSpan.Zero ? config.RequestHeadersTimeout : Timeout.InfiniteTimeSpan;
+
+        var http2 = limits.Http2;
+        http2.MaxRequestHeaderFieldSize = headerBytes;
+        var h2 = config.Proto.Http2ProtocolOptions;
+        http2.MaxStreamsPerConnection = (int)Math.Clamp(h2?.MaxConcurrentStreams ?? int.MaxValue, 1u, MaxStreamsCap);
+        if (h2?.InitialStreamWindowSize is { } streamWindow)
+        {
+            http2.InitialStreamWindowSize = (int)Math.Clamp(streamWindow, 65535u, int.MaxValue);
+        }
+
+        if (h2?.InitialConnectionWindowSize is { } connectionWindow)
+        {
+            http2.InitialConnectionWindowSize = (int)Math.Clamp(connectionWindow, 65535u, int.MaxValue);
+        }
+
+        return options;
+    }
+
+    /// <summary>
+    /// Serves <paramref name="connection"/> as HTTP/2 until it closes. Kestrel owns (and disposes)
+    /// the connection from here on; the task completes when it did.
+    /// </summary>
+    public async Task ServeAsync(ConnectionContext connection, Http2ConnectionInfo info)
+    {
+        var bridged = new Http2BridgedConnection(connection, info);
+        var stats = _config.Stats;
+        stats.DownstreamCxTotal.Inc();
+        stats.DownstreamCxActive.Inc();
+        stats.DownstreamCxHttp2Total.Inc();
+        stats.DownstreamCxHttp2Active.Inc();
+        try
+        {
+            await EnsureStartedAsync().ConfigureAwait(false);
+            if (!_listener.TryPush(bridged))
+            {
+                await bridged.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await bridged.Completion.ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            await bridged.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            stats.DownstreamCxActive.Dec();
+            stats.DownstreamCxHttp2Active.Dec();
+        }
+    }
+
+    /// <summary>
+    /// Graceful stop: no new connections; every connection gets a GOAWAY and closes once its
+    /// streams are done; when <paramref name="cancellationToken"/> fires, the rest are aborted.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        Task? start;
+        lock (_gate)
+        {
+            _stopped = true;
+            start = _start;
+        }
+
+        return start is null ? _listener.UnbindAsync(cancellationToken).AsTask() : StopStartedAsync(start, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        _server.Dispose();
+        _loggerFactory.Dispose();
+    }
+
+    private async Task StopStartedAsync(Task start, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await start.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            return;
+        }
+
+        await _server.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task EnsureStartedAsync()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stopped, this);
+            return _start ??= _server.StartAsync(new Application(_config), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Kestrel's application: each request runs as one <see cref="HttpStream"/>.</summary>
+    private sealed class Application(HttpConnectionManagerConfig config) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => Http2StreamBridge.RunAsync(context, config);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
+    }
+}
