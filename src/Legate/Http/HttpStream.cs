@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Text;
 using Legate.Http.Http1;
@@ -70,6 +71,9 @@ internal sealed class HttpStream
 
     public bool IsReset => Volatile.Read(ref _reset) != 0;
 
+    /// <summary>Between <see cref="Begin"/> and <see cref="End"/>.</summary>
+    public bool Active { get; private set; }
+
     /// <summary>True once the response head went to the codec (a local reply is no longer possible, only a reset).</summary>
     public bool ResponseStarted { get; private set; }
 
@@ -97,6 +101,32 @@ internal sealed class HttpStream
         }
     }
 
+    /// <summary>
+    /// The request's authority as a string. Keep-alive clients send the same Host on every
+    /// request, so the last one is remembered and compared byte by byte instead of decoded again.
+    /// </summary>
+    public string AuthorityString()
+    {
+        var authority = RequestHeaders.Authority;
+        if (_authorityString is null || !authority.SequenceEqual(_authorityBytes.AsSpan(0, _authorityLength)))
+        {
+            if (_authorityBytes.Length < authority.Length)
+            {
+                _authorityBytes = new byte[Math.Max(authority.Length, 64)];
+            }
+
+            authority.CopyTo(_authorityBytes);
+            _authorityLength = authority.Length;
+            _authorityString = Encoding.Latin1.GetString(authority);
+        }
+
+        return _authorityString;
+    }
+
+    private byte[] _authorityBytes = [];
+    private int _authorityLength;
+    private string? _authorityString;
+
     /// <summary>Makes the next <see cref="Route"/> read match again (after a filter changed headers).</summary>
     public void ClearRouteCache() => _routeResolved = false;
 
@@ -114,6 +144,7 @@ internal sealed class HttpStream
     public void Begin(HttpRequestHead headers, long startTimestamp)
     {
         RequestHeaders = headers;
+        Active = true;
         Info.Reset(DateTimeOffset.UtcNow, startTimestamp);
         _routeResolved = false;
         _route = null;
@@ -146,6 +177,7 @@ internal sealed class HttpStream
     /// <summary>Ends the exchange: destroys the filters and releases buffers. Called once per <see cref="Begin"/>.</summary>
     public void End()
     {
+        Active = false;
         Info.EndTimestamp = Stopwatch.GetTimestamp();
         for (var i = 0; i < _count; i++)
         {
@@ -169,6 +201,7 @@ internal sealed class HttpStream
     }
 
     /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WaitForResponseAsync()
     {
         if (_pendingResponse is { } pending)
@@ -204,6 +237,7 @@ internal sealed class HttpStream
         return DecodeHeadersFromAsync(0, endStream);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask DecodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
     {
         if (_stopDecoding)
@@ -223,6 +257,7 @@ internal sealed class HttpStream
         _decodeData.Clear();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask DecodeTrailersAsync(HttpHeaderMap trailers)
     {
         if (_stopDecoding)
@@ -259,6 +294,7 @@ internal sealed class HttpStream
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DecodeHeadersFromAsync(int start, bool endStream)
     {
         for (var i = start; i < _count; i++)
@@ -277,6 +313,7 @@ internal sealed class HttpStream
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DecodeDataFromAsync(int start, bool endStream)
     {
         var limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
@@ -334,6 +371,7 @@ internal sealed class HttpStream
     }
 
     /// <summary>A filter at <paramref name="i"/> let go of held headers and/or buffered data; false when the stream stopped.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReleaseDecodeAsync(int i, bool endStream)
     {
         if (i == _decodeHeldAt)
@@ -377,6 +415,7 @@ internal sealed class HttpStream
         return EncodeHeadersFromAsync(0, endStream);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
     {
         if (IsReset)
@@ -389,6 +428,7 @@ internal sealed class HttpStream
         _encodeData.Clear();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeTrailersAsync(HttpHeaderMap trailers)
     {
         if (IsReset)
@@ -421,6 +461,7 @@ internal sealed class HttpStream
         ResponseComplete = true;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask EncodeHeadersFromAsync(int start, bool endStream)
     {
         for (var p = start; p < _count; p++)
@@ -441,6 +482,7 @@ internal sealed class HttpStream
         await WriteResponseHeadersAsync(_encodeHead!, endStream).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask EncodeDataFromAsync(int start, bool endStream)
     {
         var limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
@@ -498,6 +540,7 @@ internal sealed class HttpStream
         await WriteResponseDataAsync(_encodeData.Data, endStream).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReleaseEncodeAsync(int p)
     {
         if (p == _encodeHeldAt)
@@ -558,6 +601,7 @@ internal sealed class HttpStream
         SendLocalReplyAsync(status, body.Length == 0 ? [] : Encoding.UTF8.GetBytes(body), details, flags);
 
     /// <summary>Local reply with a byte body (direct responses).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None)
     {
         _stopDecoding = true;

@@ -37,6 +37,9 @@ internal sealed class RouteEntry
     /// <summary>The route timeout; <see cref="TimeSpan.Zero"/> disables it.</summary>
     public TimeSpan Timeout { get; private set; } = DefaultTimeout;
 
+    /// <summary>The route timeout in milliseconds as header value bytes (x-envoy-expected-rq-timeout-ms).</summary>
+    public byte[] ExpectedTimeoutValue { get; private set; } = "15000"u8.ToArray();
+
     /// <summary>Status when the cluster does not exist (Envoy's <c>cluster_not_found_response_code</c>, default 503).</summary>
     public int ClusterNotFoundStatus { get; private set; } = 503;
 
@@ -94,6 +97,7 @@ internal sealed class RouteEntry
             if (forward.Timeout is { } timeout)
             {
                 entry.Timeout = timeout.ToTimeSpan();
+                entry.ExpectedTimeoutValue = Encoding.ASCII.GetBytes(((long)entry.Timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
             entry.ClusterNotFoundStatus = forward.ClusterNotFoundResponseCode switch

@@ -70,7 +70,7 @@ internal sealed class RouteTable
 
         var head = stream.RequestHeaders;
         var config = stream.Config;
-        var host = System.Text.Encoding.Latin1.GetString(head.Authority);
+        var host = stream.AuthorityString();
         if (config.StripAnyHostPort || (config.StripMatchingHostPort && stream.Info.DownstreamLocalAddress is { } local && HasPort(host, local.Port)))
         {
             host = HostWithoutPort(host);

@@ -24,6 +24,7 @@ internal sealed class RouterFilter : HttpFilter
     private static readonly byte[] s_chunked = "chunked"u8.ToArray();
     private static readonly byte[] s_upgrade = "upgrade"u8.ToArray();
     private static readonly byte[] s_zero = "0"u8.ToArray();
+    private static readonly byte[] s_expectedTimeoutName = "x-envoy-expected-rq-timeout-ms"u8.ToArray();
 
     private readonly RouterFilterFactory _factory;
     private HttpStream _stream = null!;
@@ -40,6 +41,7 @@ internal sealed class RouterFilter : HttpFilter
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
     {
         _stream = stream;
@@ -127,9 +129,8 @@ internal sealed class RouterFilter : HttpFilter
         upstream.ArmTimeout(route.Timeout);
         if (!_factory.SuppressEnvoyHeaders && route.Timeout > TimeSpan.Zero)
         {
-            Span<byte> digits = stackalloc byte[20];
-            System.Buffers.Text.Utf8Formatter.TryFormat((long)route.Timeout.TotalMilliseconds, digits, out var written);
-            headers.Headers.Set("x-envoy-expected-rq-timeout-ms", System.Text.Encoding.ASCII.GetString(digits[..written]));
+            headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
+            headers.Headers.Add(s_expectedTimeoutName, route.ExpectedTimeoutValue);
         }
 
         WriteRequestHead(upstream.Output, headers, endStream);
@@ -154,6 +155,7 @@ internal sealed class RouterFilter : HttpFilter
         return FilterHeadersStatus.StopIteration;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
     {
         var upstream = _upstream;
@@ -192,6 +194,7 @@ internal sealed class RouterFilter : HttpFilter
         return FilterDataStatus.StopIterationNoBuffer;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterTrailersStatus> DecodeTrailersAsync(HttpStream stream, HttpHeaderMap trailers)
     {
         var upstream = _upstream;
@@ -247,6 +250,7 @@ internal sealed class RouterFilter : HttpFilter
         Http1HeadWriter.WriteRequestHead(output, method, target, headers, HeaderKeyFormat.Default, Http1Version.Http11);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> FlushUpstreamAsync()
     {
         try
@@ -335,7 +339,7 @@ internal sealed class RouterFilter : HttpFilter
             {
                 Span<byte> digits = stackalloc byte[20];
                 System.Buffers.Text.Utf8Formatter.TryFormat((long)Stopwatch.GetElapsedTime(_requestStart).TotalMilliseconds, digits, out var written);
-                head.Headers.Set("x-envoy-upstream-service-time", System.Text.Encoding.ASCII.GetString(digits[..written]));
+                head.Headers.Set(KnownHeader.XEnvoyUpstreamServiceTime, digits[..written]);
             }
 
             if (switching)
@@ -386,6 +390,7 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>Streams the response body downstream; false when the exchange ended in an error (already handled).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReadBodyAsync(PipeReader input, Http1BodyReader reader, HttpResponseHead head)
     {
         var stream = _stream;
@@ -472,6 +477,7 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>After a 101: every upstream byte goes downstream until either side closes.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask RelayTunnelAsync(PipeReader input)
     {
         var stream = _stream;
@@ -513,6 +519,7 @@ internal sealed class RouterFilter : HttpFilter
         return flush.IsCompletedSuccessfully ? input.ReadAsync() : FlushThenReadAsync(flush, input);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<ReadResult> FlushThenReadAsync(ValueTask flush, PipeReader input)
     {
         await flush.ConfigureAwait(false);
@@ -520,6 +527,7 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>A pending upstream read was cancelled: the route timeout fired, or the stream was reset.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask OnCancelledAsync()
     {
         var stream = _stream;
@@ -544,6 +552,7 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>The exchange failed before any response byte went downstream: a local reply as Envoy's.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FailBeforeResponseAsync(ResponseFlags flag, string resetReason, int status = 503)
     {
         Finish(reusable: false);

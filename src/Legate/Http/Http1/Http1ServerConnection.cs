@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
@@ -30,9 +31,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private readonly HttpRequestHead _head = new();
     private readonly HttpStream _stream;
     private readonly ConnectionDrain _drain;
-    private readonly ITimer _timer;
+    private readonly DeadlineTimer _timer;
 
     private int _timedOut;
+    private TimeoutKind _armedKind;
     private bool _closeAfterResponse;
     private bool _chunkedResponse;
     private bool _responseHasBody;
@@ -49,7 +51,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _parser = new Http1RequestParser(config.ParserOptions);
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
-        _timer = time.CreateTimer(static state => ((Http1ServerConnection)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = new DeadlineTimer(time, static state => ((Http1ServerConnection)state).OnTimer(), this);
     }
 
     private enum TimeoutKind
@@ -68,6 +70,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stats.DownstreamCxHttp1Total.Inc();
         stats.DownstreamCxHttp1Active.Inc();
         using var drainRegistration = _drain.Register(static state => ((Http1ServerConnection)state!).OnDrain(), this);
+
+        // Kestrel's socket transport ends the connection when the peer closes (even a half-close),
+        // which Envoy treats as a downstream disconnect of the stream in progress (DC).
+        using var closedRegistration = _connection.ConnectionClosed.UnsafeRegister(static state => ((Http1ServerConnection)state!).OnConnectionClosed(), this);
         try
         {
             while (!_aborted && await ServeOneAsync().ConfigureAwait(false))
@@ -89,6 +95,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     }
 
     /// <summary>Reads and answers one request; false when the connection must close.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ServeOneAsync()
     {
         if (!await ReadHeadAsync().ConfigureAwait(false))
@@ -130,14 +137,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             }
         }
 
-        ValueTask<bool> watch = default;
-        var watching = false;
         try
         {
             if (!hasBody)
             {
-                watch = WatchForCloseAsync();
-                watching = true;
                 await stream.DecodeHeadersAsync(endStream: true).ConfigureAwait(false);
             }
             else
@@ -147,26 +150,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 {
                     _closeAfterResponse = true;
                 }
-                else if (!upgrade)
-                {
-                    watch = WatchForCloseAsync();
-                    watching = true;
-                }
             }
 
             await stream.WaitForResponseAsync().ConfigureAwait(false);
         }
         finally
         {
-            if (watching)
-            {
-                _input.CancelPendingRead();
-                if (!await watch.ConfigureAwait(false))
-                {
-                    _closeAfterResponse = true;
-                }
-            }
-
             if (stream.IsReset)
             {
                 _closeAfterResponse = true;
@@ -179,6 +168,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     }
 
     /// <summary>Reads the next request head; false when the connection is done (EOF, error answered, timeout).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReadHeadAsync()
     {
         _parser.Reset();
@@ -271,6 +261,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     }
 
     /// <summary>Streams the request body through the filters; false when the request could not be read to its end.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ReadBodyAsync(HttpStream stream)
     {
         _bodyReader.Start(_head);
@@ -363,38 +354,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         }
     }
 
-    /// <summary>
-    /// While the response is produced, waits for the peer to close (Envoy resets the stream on a
-    /// downstream close: DC). Returns false when the connection closed; true when the wait was
-    /// cancelled or the next pipelined request arrived (left unconsumed in the pipe).
-    /// </summary>
-    private async ValueTask<bool> WatchForCloseAsync()
-    {
-        ReadResult result;
-        try
-        {
-            result = await _input.ReadAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
-        {
-            _stream.OnDownstreamDisconnect();
-            return false;
-        }
-
-        var closed = result.IsCompleted && !result.IsCanceled;
-        _input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-        if (closed)
-        {
-            _config.Stats.DownstreamCxDestroyRemote.Inc();
-            _config.Stats.DownstreamRqRxReset.Inc();
-            _stream.OnDownstreamDisconnect();
-        }
-
-        return !closed;
-    }
-
     // ------------------------------------------------------------------ ResponseEncoder
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask Encode1xxHeadersAsync(HttpResponseHead head)
     {
         if (_head.Version == Http1Version.Http10)
@@ -526,6 +488,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         return AwaitFlushAsync(flush);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask AwaitFlushAsync(ValueTask<FlushResult> flush)
     {
         FlushResult result;
@@ -547,6 +510,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     // ------------------------------------------------------------------ errors, timers, drain
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendCodecErrorAsync(Http1Error error)
     {
         _config.Stats.DownstreamCxProtocolError.Inc();
@@ -572,16 +536,14 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     {
         Volatile.Write(ref _timedOut, 0);
         _armedKind = kind;
-        _timer.Change(due, Timeout.InfiniteTimeSpan);
+        _timer.Set(due);
     }
 
     private void Disarm()
     {
         _armedKind = TimeoutKind.None;
-        _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer.Clear();
     }
-
-    private TimeoutKind _armedKind;
 
     private void OnTimer()
     {
@@ -590,6 +552,16 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             Volatile.Write(ref _timedOut, (int)kind);
             _input.CancelPendingRead();
+        }
+    }
+
+    private void OnConnectionClosed()
+    {
+        if (_stream.Active && !_stream.ResponseComplete)
+        {
+            _config.Stats.DownstreamCxDestroyRemote.Inc();
+            _config.Stats.DownstreamRqRxReset.Inc();
+            _stream.OnDownstreamDisconnect();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using Legate.Http.Http1;
+using Legate.Network;
 using Microsoft.AspNetCore.Connections;
 
 namespace Legate.Upstream.ConnectionPool;
@@ -13,7 +14,7 @@ namespace Legate.Upstream.ConnectionPool;
 internal sealed class Http1UpstreamConnection : IAsyncDisposable
 {
     private readonly ConnectionContext _connection;
-    private readonly ITimer _timer;
+    private readonly DeadlineTimer _timer;
     private readonly ClusterStats _stats;
     private int _timedOut;
     private int _closed;
@@ -26,7 +27,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         _stats = stats;
         Input = connection.Transport.Input;
         Output = connection.Transport.Output;
-        _timer = time.CreateTimer(static state => ((Http1UpstreamConnection)state!).OnTimeout(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = new DeadlineTimer(time, static state => ((Http1UpstreamConnection)state).OnTimeout(), this);
         Parser = new Http1ResponseParser(Http1ParserOptions.ClientDefaults);
         BodyReader = new Http1BodyReader(Http1ParserOptions.ClientDefaults, isRequest: false);
     }
@@ -60,13 +61,10 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
     public void ArmTimeout(TimeSpan timeout)
     {
         Volatile.Write(ref _timedOut, 0);
-        if (timeout > TimeSpan.Zero)
-        {
-            _timer.Change(timeout, Timeout.InfiniteTimeSpan);
-        }
+        _timer.Set(timeout);
     }
 
-    public void DisarmTimeout() => _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    public void DisarmTimeout() => _timer.Clear();
 
     /// <summary>Wakes a pending read (it returns cancelled): the request timed out or was reset.</summary>
     public void CancelPendingRead() => Input.CancelPendingRead();
