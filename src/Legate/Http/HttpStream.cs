@@ -322,6 +322,7 @@ internal sealed class HttpStream
                     if (_decodeBuffered.Length > _config.BufferLimitBytes)
                     {
                         // Envoy: a request buffered past the limit is answered 413.
+                        _config.Stats.DownstreamRqTooLarge.Inc();
                         await SendLocalReplyAsync(413, "Payload Too Large", ResponseCodeDetails.RequestPayloadTooLarge).ConfigureAwait(false);
                     }
 
