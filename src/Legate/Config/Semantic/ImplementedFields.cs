@@ -33,11 +33,18 @@ internal static partial class ImplementedFields
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         ["envoy.extensions.filters.http.router.v3.Router"] = [],
+        // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.
+        ["envoy.extensions.filters.http.fault.v3.HTTPFault"] =
+            ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats"],
+        ["envoy.extensions.filters.common.fault.v3.FaultDelay"] = ["fixed_delay", "header_delay", "percentage"],
+        ["envoy.extensions.filters.http.fault.v3.FaultAbort"] = ["http_status", "grpc_status", "header_abort", "percentage"],
+        ["envoy.extensions.filters.http.buffer.v3.Buffer"] = ["max_request_bytes"],
+        ["envoy.extensions.filters.http.buffer.v3.BufferPerRoute"] = ["disabled", "buffer"],
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
-        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes"],
+        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
         // A route / redirect action is answered 503 until the router forwards to clusters.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "typed_per_filter_config"],
         // Every criterion is evaluated by Router/Matching; path_match_policy, dynamic_metadata and
         // filter_state are rejected there as not supported yet.
         ["envoy.config.route.v3.RouteMatch"] =
