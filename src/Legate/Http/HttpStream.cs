@@ -317,6 +317,15 @@ internal sealed class HttpStream
 
                         if (i == _decodeHeldAt)
                         {
+                            // Envoy buffers data that continues past a filter that held the headers,
+                            // so the buffer limit applies to it too (a held request's last chunk).
+                            if (_decodeData.Length > _decoderBufferLimit)
+                            {
+                                _config.Stats.DownstreamRqTooLarge.Inc();
+                                await SendLocalReplyAsync(413, "Payload Too Large", ResponseCodeDetails.RequestPayloadTooLarge).ConfigureAwait(false);
+                                return;
+                            }
+
                             _decodeHeldAt = -1;
                             var headersEnd = endStream && _decodeData.IsEmpty;
                             await DecodeHeadersFromAsync(i + 1, headersEnd).ConfigureAwait(false);
