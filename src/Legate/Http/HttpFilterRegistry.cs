@@ -1,6 +1,8 @@
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Legate.Config;
+using Legate.Extensions.Filters.Http.Buffer;
+using Legate.Extensions.Filters.Http.Fault;
 using Legate.Router;
 using HcmHttpFilter = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter;
 
@@ -17,6 +19,10 @@ internal static class HttpFilterRegistry
     {
         [Envoy.Extensions.Filters.Http.Router.V3.Router.Descriptor.FullName] =
             new(Envoy.Extensions.Filters.Http.Router.V3.Router.Parser, RouterFilterFactory.Create, null),
+        [Envoy.Extensions.Filters.Http.Fault.V3.HTTPFault.Descriptor.FullName] =
+            new(Envoy.Extensions.Filters.Http.Fault.V3.HTTPFault.Parser, FaultFilterFactory.Create, FaultFilterFactory.CreatePerRoute),
+        [Envoy.Extensions.Filters.Http.Buffer.V3.Buffer.Descriptor.FullName] =
+            new(Envoy.Extensions.Filters.Http.Buffer.V3.Buffer.Parser, BufferFilterFactory.Create, BufferFilterFactory.CreatePerRoute),
     };
 
     /// <summary>Compiles one <c>http_filters</c> entry; null when it has errors or is an optional filter Legate lacks.</summary>

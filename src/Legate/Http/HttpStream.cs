@@ -44,6 +44,7 @@ internal sealed class HttpStream
     private BodyBuffer _encodeBuffered = new();
     private HttpResponseHead? _encodeHead;
 
+    private long _decoderBufferLimit;
     private bool _routeResolved;
     private RouteEntry? _route;
     private int _reset;
@@ -135,6 +136,18 @@ internal sealed class HttpStream
         where T : class => Route?.PerFilterConfig(filterName) as T;
 
     /// <summary>
+    /// The most request body bytes the filters may buffer (StopIterationAndBuffer) before the
+    /// request is answered 413; starts as the connection's buffer limit each request.
+    /// </summary>
+    public long DecoderBufferLimit => _decoderBufferLimit;
+
+    /// <summary>
+    /// Changes <see cref="DecoderBufferLimit"/> for this request, up or down (Envoy's
+    /// setDecoderBufferLimit: the buffer filter sets its max_request_bytes).
+    /// </summary>
+    public void SetDecoderBufferLimit(long limit) => _decoderBufferLimit = limit;
+
+    /// <summary>
     /// Work of the terminal filter that outlives its decode callbacks (the upstream response
     /// arriving while the request body is still decoded); the codec awaits it before the next request.
     /// </summary>
@@ -148,6 +161,7 @@ internal sealed class HttpStream
         Info.Reset(DateTimeOffset.UtcNow, startTimestamp);
         _routeResolved = false;
         _route = null;
+        _decoderBufferLimit = _config.BufferLimitBytes;
         _reset = 0;
         _stopDecoding = false;
         _encodingLocalReply = false;
@@ -340,6 +354,15 @@ internal sealed class HttpStream
 
                         if (i == _decodeHeldAt)
                         {
+                            // Envoy buffers data that continues past a filter that held the headers,
+                            // so the buffer limit applies to it too (a held request's last chunk).
+                            if (_decodeData.Length > _decoderBufferLimit)
+                            {
+                                _config.Stats.DownstreamRqTooLarge.Inc();
+                                await SendLocalReplyAsync(413, "Payload Too Large", ResponseCodeDetails.RequestPayloadTooLarge).ConfigureAwait(false);
+                                return;
+                            }
+
                             _decodeHeldAt = -1;
                             var headersEnd = endStream && _decodeData.IsEmpty;
                             await DecodeHeadersFromAsync(i + 1, headersEnd).ConfigureAwait(false);
@@ -356,9 +379,10 @@ internal sealed class HttpStream
                 case FilterDataStatus.StopIterationAndBuffer:
                     _decodeBufferedAt = i;
                     _decodeBuffered.AppendFrom(_decodeData);
-                    if (_decodeBuffered.Length > _config.BufferLimitBytes)
+                    if (_decodeBuffered.Length > _decoderBufferLimit)
                     {
                         // Envoy: a request buffered past the limit is answered 413.
+                        _config.Stats.DownstreamRqTooLarge.Inc();
                         await SendLocalReplyAsync(413, "Payload Too Large", ResponseCodeDetails.RequestPayloadTooLarge).ConfigureAwait(false);
                     }
 

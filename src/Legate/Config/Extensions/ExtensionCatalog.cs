@@ -19,6 +19,8 @@ internal static class ExtensionCatalog
     {
         "envoy.filters.network.http_connection_manager",
         "envoy.filters.http.router",
+        "envoy.filters.http.fault",
+        "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     }.ToFrozenSet(StringComparer.Ordinal);

@@ -57,6 +57,13 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
         // rejected there as not supported yet.
+        // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.
+        ["envoy.extensions.filters.http.fault.v3.HTTPFault"] =
+            ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats"],
+        ["envoy.extensions.filters.common.fault.v3.FaultDelay"] = ["fixed_delay", "header_delay", "percentage"],
+        ["envoy.extensions.filters.http.fault.v3.FaultAbort"] = ["http_status", "grpc_status", "header_abort", "percentage"],
+        ["envoy.extensions.filters.http.buffer.v3.Buffer"] = ["max_request_bytes"],
+        ["envoy.extensions.filters.http.buffer.v3.BufferPerRoute"] = ["disabled", "buffer"],
         ["envoy.config.route.v3.RouteMatch"] =
             ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "case_sensitive",
              "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata"],

@@ -1,0 +1,166 @@
+using System.Globalization;
+using Legate.Http;
+using Legate.Http.Http1;
+
+namespace Legate.Extensions.Filters.Http.Fault;
+
+/// <summary>
+/// Envoy's fault injection filter (<c>envoy.filters.http.fault</c>): on a request the fault
+/// applies to (upstream cluster, downstream node, header matchers) it may first delay the request
+/// (response flag DI), then abort it with a local reply "fault filter abort" (flag FI, details
+/// <c>fault_filter_abort</c>). A request carrying a fault counts in the <c>active_faults</c> gauge
+/// until it ends; past <c>max_active_faults</c> no fault is injected and <c>faults_overflow</c> counts.
+/// </summary>
+internal sealed class FaultFilter : HttpFilter
+{
+    private const string AbortBody = "fault filter abort";
+    private const string AbortDetails = "fault_filter_abort";
+
+    private static readonly byte[] s_grpcContentType = "application/grpc"u8.ToArray();
+
+    private readonly FaultFilterFactory _factory;
+    private FaultSettings _settings = null!;
+    private string? _downstreamCluster;
+    private bool _faultActive;
+    private int? _grpcAbortStatus;
+
+    public FaultFilter(FaultFilterFactory factory) => _factory = factory;
+
+    public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
+    {
+        // Route-level HTTPFault replaces the filter-level one; FilterConfig{disabled} turns the filter off.
+        var perRoute = stream.Route?.PerFilterConfig(_factory.Name);
+        if (perRoute is DisabledFilterConfig)
+        {
+            return FilterHeadersStatus.Continue;
+        }
+
+        _settings = perRoute as FaultSettings ?? _factory.Settings;
+        if (!_settings.AppliesTo(stream))
+        {
+            return FilterHeadersStatus.Continue;
+        }
+
+        var map = headers.Headers;
+        var cluster = map.IndexOf(FaultHeaders.DownstreamServiceCluster.AsSpan());
+        if (cluster >= 0 && !_settings.DisableDownstreamClusterStats)
+        {
+            var value = map.GetValue(cluster);
+            _downstreamCluster = value.Length == 0 ? null : value;
+        }
+
+        if (_settings.DelayFor(map, NextRandom()) is { } delay && TryIncActiveFaults())
+        {
+            RecordDelay();
+            stream.Info.SetResponseFlag(ResponseFlags.DelayInjected);
+            try
+            {
+                await Task.Delay(delay, _factory.Time, stream.ResetToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The stream was reset while delayed: nothing more to do.
+                return FilterHeadersStatus.StopIteration;
+            }
+
+            // A delay may be followed by an abort (drawn after the delay, as Envoy does).
+            var (http, grpc) = _settings.AbortFor(map, NextRandom());
+            if (http is { } status)
+            {
+                await AbortAsync(stream, status, grpc).ConfigureAwait(false);
+                return FilterHeadersStatus.StopIteration;
+            }
+
+            // The delay is over and nothing else is injected: no longer an active fault.
+            ReleaseActiveFault();
+            return FilterHeadersStatus.Continue;
+        }
+
+        var abort = _settings.AbortFor(map, NextRandom());
+        if (abort.Http is { } abortStatus && TryIncActiveFaults())
+        {
+            await AbortAsync(stream, abortStatus, abort.Grpc).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
+        return FilterHeadersStatus.Continue;
+    }
+
+    public override ValueTask<FilterHeadersStatus> EncodeHeadersAsync(HttpStream stream, HttpResponseHead headers, bool endStream)
+    {
+        if (_grpcAbortStatus is { } grpc && stream.IsLocalReply)
+        {
+            // A gRPC request gets a trailers-only style answer: HTTP 200 with grpc-status in the head.
+            headers.Headers.Set(KnownHeader.ContentType, s_grpcContentType);
+            headers.Headers.Set("grpc-status", grpc.ToString(CultureInfo.InvariantCulture));
+            headers.Headers.Set("grpc-message", AbortBody.Replace(" ", "%20", StringComparison.Ordinal));
+        }
+
+        return ValueTask.FromResult(FilterHeadersStatus.Continue);
+    }
+
+    public override void OnDestroy() => ReleaseActiveFault();
+
+    private static ulong NextRandom() => (ulong)Random.Shared.NextInt64();
+
+    private static bool IsGrpcRequest(HttpRequestHead headers) =>
+        headers.Headers.TryGetValue(KnownHeader.ContentType, out ReadOnlySpan<byte> type) && type.StartsWith(s_grpcContentType);
+
+    private async ValueTask AbortAsync(HttpStream stream, int status, int? grpcStatus)
+    {
+        _factory.Stats.AbortsInjected.Inc();
+        if (_downstreamCluster is not null)
+        {
+            _factory.Stats.IncDownstreamAborts(_downstreamCluster);
+        }
+
+        if (grpcStatus is not null && IsGrpcRequest(stream.RequestHeaders))
+        {
+            _grpcAbortStatus = grpcStatus;
+            await stream.SendLocalReplyAsync(status, string.Empty, AbortDetails, ResponseFlags.FaultInjected).ConfigureAwait(false);
+            return;
+        }
+
+        await stream.SendLocalReplyAsync(status, AbortBody, AbortDetails, ResponseFlags.FaultInjected).ConfigureAwait(false);
+    }
+
+    private void RecordDelay()
+    {
+        _factory.Stats.DelaysInjected.Inc();
+        if (_downstreamCluster is not null)
+        {
+            _factory.Stats.IncDownstreamDelays(_downstreamCluster);
+        }
+    }
+
+    /// <summary>Charges this request one active fault (at most one per request); false on overflow.</summary>
+    private bool TryIncActiveFaults()
+    {
+        if (_faultActive)
+        {
+            return true;
+        }
+
+        var stats = _factory.Stats;
+
+        // A fuzzy limit (no compare-and-swap), like Envoy's and like circuit breakers.
+        if (_settings.MaxActiveFaults is { } max && stats.ActiveFaults.Value >= max)
+        {
+            stats.FaultsOverflow.Inc();
+            return false;
+        }
+
+        stats.ActiveFaults.Inc();
+        _faultActive = true;
+        return true;
+    }
+
+    private void ReleaseActiveFault()
+    {
+        if (_faultActive)
+        {
+            _faultActive = false;
+            _factory.Stats.ActiveFaults.Dec();
+        }
+    }
+}

@@ -1,0 +1,264 @@
+using System.Collections.Frozen;
+using Envoy.Extensions.Filters.Common.Fault.V3;
+using Envoy.Extensions.Filters.Http.Fault.V3;
+using Legate.Config;
+using Legate.Http;
+using Legate.Http.Http1;
+using Legate.Router.Matching;
+
+namespace Legate.Extensions.Filters.Http.Fault;
+
+/// <summary>
+/// A compiled <c>envoy.extensions.filters.http.fault.v3.HTTPFault</c> (Envoy's FaultSettings): the
+/// filter-level config, or a route's <c>typed_per_filter_config</c>, which replaces it whole on
+/// that route. Immutable; shared by every stream.
+/// </summary>
+internal sealed class FaultSettings
+{
+    private FaultSettings()
+    {
+    }
+
+    /// <summary>Fixed delay; null for header_delay (x-envoy-fault-delay-request) or no delay.</summary>
+    public TimeSpan? FixedDelay { get; private init; }
+
+    public bool HasDelay { get; private init; }
+
+    public bool HeaderDelay { get; private init; }
+
+    public FaultPercentage DelayPercentage { get; private init; }
+
+    public bool HasAbort { get; private init; }
+
+    /// <summary>abort.http_status, or null.</summary>
+    public int? AbortHttpStatus { get; private init; }
+
+    /// <summary>abort.grpc_status, or null.</summary>
+    public int? AbortGrpcStatus { get; private init; }
+
+    /// <summary>abort.header_abort: the status comes from x-envoy-fault-abort-request / -grpc-request.</summary>
+    public bool HeaderAbort { get; private init; }
+
+    public FaultPercentage AbortPercentage { get; private init; }
+
+    /// <summary>Only requests routed to this cluster get faults; empty = any.</summary>
+    public string UpstreamCluster { get; private init; } = string.Empty;
+
+    /// <summary>Only requests from these x-envoy-downstream-service-node values; empty = any.</summary>
+    public FrozenSet<string> DownstreamNodes { get; private init; } = FrozenSet<string>.Empty;
+
+    /// <summary>Every matcher must match.</summary>
+    public CompiledHeaderMatcher[] Headers { get; private init; } = [];
+
+    /// <summary>null = no limit.</summary>
+    public uint? MaxActiveFaults { get; private init; }
+
+    public bool DisableDownstreamClusterStats { get; private init; }
+
+    /// <summary>Compiles <paramref name="config"/>; null when it has errors (added to <paramref name="errors"/>).</summary>
+    public static FaultSettings? Compile(HTTPFault config, string path, ConfigErrors errors)
+    {
+        var errorCount = errors.Errors.Count;
+        TimeSpan? fixedDelay = null;
+        var headerDelay = false;
+        if (config.Delay is { } delay)
+        {
+            var delayPath = FieldPath.Field(path, "delay");
+            switch (delay.FaultDelaySecifierCase)
+            {
+                case FaultDelay.FaultDelaySecifierOneofCase.FixedDelay:
+                    fixedDelay = delay.FixedDelay.ToTimeSpan();
+                    if (fixedDelay <= TimeSpan.Zero)
+                    {
+                        errors.Add(FieldPath.Field(delayPath, "fixed_delay"), "must be greater than 0s");
+                    }
+
+                    break;
+                case FaultDelay.FaultDelaySecifierOneofCase.HeaderDelay:
+                    headerDelay = true;
+                    break;
+                default:
+                    errors.Add(delayPath, "one of fixed_delay or header_delay is required");
+                    break;
+            }
+
+            WarnIfNeverInjected(delay.Percentage, delayPath, "delay", errors);
+        }
+
+        int? httpStatus = null;
+        int? grpcStatus = null;
+        var headerAbort = false;
+        if (config.Abort is { } abort)
+        {
+            var abortPath = FieldPath.Field(path, "abort");
+            switch (abort.ErrorTypeCase)
+            {
+                case FaultAbort.ErrorTypeOneofCase.HttpStatus:
+                    if (abort.HttpStatus is < 200 or >= 600)
+                    {
+                        errors.Add(FieldPath.Field(abortPath, "http_status"), $"must be in [200, 600), got {abort.HttpStatus}");
+                    }
+
+                    httpStatus = (int)abort.HttpStatus;
+                    break;
+                case FaultAbort.ErrorTypeOneofCase.GrpcStatus:
+                    grpcStatus = (int)Math.Min(abort.GrpcStatus, int.MaxValue);
+                    break;
+                case FaultAbort.ErrorTypeOneofCase.HeaderAbort:
+                    headerAbort = true;
+                    break;
+                default:
+                    errors.Add(abortPath, "one of http_status, grpc_status or header_abort is required");
+                    break;
+            }
+
+            WarnIfNeverInjected(abort.Percentage, abortPath, "abort", errors);
+        }
+
+        var matchers = new List<CompiledHeaderMatcher>();
+        var headersPath = FieldPath.Field(path, "headers");
+        for (var i = 0; i < config.Headers.Count; i++)
+        {
+            if (CompiledHeaderMatcher.Create(config.Headers[i], errors, FieldPath.Index(headersPath, i)) is { } matcher)
+            {
+                matchers.Add(matcher);
+            }
+        }
+
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
+        return new FaultSettings
+        {
+            HasDelay = config.Delay is not null,
+            FixedDelay = fixedDelay,
+            HeaderDelay = headerDelay,
+            DelayPercentage = FaultPercentage.From(config.Delay?.Percentage),
+            HasAbort = config.Abort is not null,
+            AbortHttpStatus = httpStatus,
+            AbortGrpcStatus = grpcStatus,
+            HeaderAbort = headerAbort,
+            AbortPercentage = FaultPercentage.From(config.Abort?.Percentage),
+            UpstreamCluster = config.UpstreamCluster,
+            DownstreamNodes = config.DownstreamNodes.ToFrozenSet(StringComparer.Ordinal),
+            Headers = matchers.ToArray(),
+            MaxActiveFaults = config.MaxActiveFaults,
+            DisableDownstreamClusterStats = config.DisableDownstreamClusterStats,
+        };
+    }
+
+    /// <summary>Whether the request is one this fault applies to (upstream cluster, downstream node, headers).</summary>
+    public bool AppliesTo(HttpStream stream)
+    {
+        if (UpstreamCluster.Length > 0 && !string.Equals(stream.Route?.ClusterName, UpstreamCluster, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var head = stream.RequestHeaders;
+        if (DownstreamNodes.Count > 0)
+        {
+            var i = head.Headers.IndexOf(FaultHeaders.DownstreamServiceNode.AsSpan());
+            if (i < 0 || !DownstreamNodes.Contains(head.Headers.GetValue(i)))
+            {
+                return false;
+            }
+        }
+
+        if (Headers.Length > 0)
+        {
+            var input = new RouteMatchInput(head.Method, head.Path, System.Text.Encoding.Latin1.GetString(head.Authority), new HeaderMapLookup(head.Headers));
+            foreach (var matcher in Headers)
+            {
+                if (!matcher.Matches(input))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The delay for this request, or null (not drawn, header missing or invalid, or 0ms).</summary>
+    public TimeSpan? DelayFor(HttpHeaderMap headers, ulong randomValue)
+    {
+        if (!HasDelay)
+        {
+            return null;
+        }
+
+        var percentage = HeaderDelay ? DelayPercentage.WithHeader(headers, FaultHeaders.DelayRequestPercentage) : DelayPercentage;
+        if (!percentage.IsEnabled(randomValue))
+        {
+            return null;
+        }
+
+        TimeSpan delay;
+        if (HeaderDelay)
+        {
+            var i = headers.IndexOf(FaultHeaders.DelayRequest.AsSpan());
+            if (i < 0 || !FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var ms))
+            {
+                return null;
+            }
+
+            delay = TimeSpan.FromMilliseconds(Math.Min(ms, (ulong)int.MaxValue));
+        }
+        else
+        {
+            delay = FixedDelay!.Value;
+        }
+
+        // Envoy delays only for a duration of at least 1ms.
+        return delay.TotalMilliseconds >= 1 ? delay : null;
+    }
+
+    /// <summary>
+    /// The abort for this request: (HTTP status, gRPC status) or (null, null). A gRPC abort answers
+    /// HTTP 200 with the gRPC status, as in Envoy.
+    /// </summary>
+    public (int? Http, int? Grpc) AbortFor(HttpHeaderMap headers, ulong randomValue)
+    {
+        if (!HasAbort)
+        {
+            return (null, null);
+        }
+
+        var percentage = HeaderAbort ? AbortPercentage.WithHeader(headers, FaultHeaders.AbortRequestPercentage) : AbortPercentage;
+        if (!percentage.IsEnabled(randomValue))
+        {
+            return (null, null);
+        }
+
+        if (!HeaderAbort)
+        {
+            return AbortHttpStatus is { } fixedHttp ? (fixedHttp, null) : (200, AbortGrpcStatus);
+        }
+
+        var i = headers.IndexOf(FaultHeaders.AbortRequest.AsSpan());
+        if (i >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var http) && http is >= 200 and < 600)
+        {
+            return ((int)http, null);
+        }
+
+        var g = headers.IndexOf(FaultHeaders.AbortGrpcRequest.AsSpan());
+        if (g >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(g), out var grpc))
+        {
+            return (200, (int)Math.Min(grpc, int.MaxValue));
+        }
+
+        return (null, null);
+    }
+
+    private static void WarnIfNeverInjected(Envoy.Type.V3.FractionalPercent? percent, string path, string what, ConfigErrors errors)
+    {
+        if (percent is null || percent.Numerator == 0)
+        {
+            // Envoy reads an absent percentage as 0%: a common surprise, so say it.
+            errors.Warn(FieldPath.Field(path, "percentage"), $"the {what} percentage is 0 (absent or numerator 0): this {what} is never injected");
+        }
+    }
+}
