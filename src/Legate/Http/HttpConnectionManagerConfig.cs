@@ -223,7 +223,18 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var localReplies = config.LocalReplyConfig is { } localReplyConfig
+            ? LocalReplyConfig.Compile(localReplyConfig, FieldPath.Field(path, "local_reply_config"), errors)
+            : LocalReplyConfig.Default;
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
-        return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes);
+        return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
+        {
+            LocalReplies = localReplies,
+        };
     }
 }

@@ -248,7 +248,32 @@ internal sealed class HttpStream
             Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
         }
 
+        if (Route is { HasDisabledFilters: true } route)
+        {
+            SkipDisabledFilters(route);
+        }
+
         return DecodeHeadersFromAsync(0, endStream);
+    }
+
+    /// <summary>A route's <c>FilterConfig{disabled: true}</c> turns that filter into a pass-through for the stream.</summary>
+    private void SkipDisabledFilters(RouteEntry route)
+    {
+        var factories = _config.FilterFactories;
+        for (var i = 0; i < _count; i++)
+        {
+            if (!factories[i].IsTerminal && route.PerFilterConfig(factories[i].Name) is DisabledFilterConfig)
+            {
+                _filters[i].OnDestroy();
+                _filters[i] = PassThroughFilter.Instance;
+            }
+        }
+    }
+
+    /// <summary>Stands in for a filter disabled on the route: every callback continues.</summary>
+    private sealed class PassThroughFilter : HttpFilter
+    {
+        public static readonly PassThroughFilter Instance = new();
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -649,6 +674,20 @@ internal sealed class HttpStream
 
         Span<byte> length = stackalloc byte[20];
         head.Headers.Add(KnownHeader.ContentLength, length[..FormatLength(bodyBytes.Length, length)]);
+        if (mapped.Headers is { } extra)
+        {
+            foreach (var (name, value, append) in extra)
+            {
+                if (append)
+                {
+                    head.Headers.Add(name, value);
+                }
+                else
+                {
+                    head.Headers.Set(name, value);
+                }
+            }
+        }
         IsLocalReply = true;
         var sendBody = bodyBytes.Length > 0 && RequestHeaders.MethodKind != HttpMethodKind.Head;
 

@@ -46,6 +46,9 @@ internal sealed class RouteEntry
     /// <summary>Route-level upgrade overrides (<c>upgrade_configs</c>): upgrade type (lowercase) → enabled.</summary>
     public IReadOnlyDictionary<string, bool>? UpgradeOverrides { get; private set; }
 
+    /// <summary>Whether some filter is disabled on this route (FilterConfig with disabled: true).</summary>
+    public bool HasDisabledFilters { get; private set; }
+
     /// <summary>The compiled <c>typed_per_filter_config</c> of the filter named <paramref name="filterName"/> (route over virtual host), or null.</summary>
     public object? PerFilterConfig(string filterName) =>
         _filterConfigs is not null && _filterConfigs.TryGetValue(filterName, out var config) ? config : null;
@@ -119,6 +122,7 @@ internal sealed class RouteEntry
         }
 
         entry._filterConfigs = CompileFilterConfigs(route.TypedPerFilterConfig, FieldPath.Field(path, "typed_per_filter_config"), virtualHostFilterConfigs, errors);
+        entry.HasDisabledFilters = entry._filterConfigs?.Values.Any(c => c is DisabledFilterConfig) ?? false;
         return entry;
     }
 

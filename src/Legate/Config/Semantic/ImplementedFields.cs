@@ -30,14 +30,27 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
         // stream_idle_timeout, request_timeout, drain_timeout, delayed_close_timeout, normalize_path,
-        // merge_slashes, path_with_escaped_slashes_action, local_reply_config, add_user_agent and
+        // merge_slashes, path_with_escaped_slashes_action, add_user_agent and
         // internal_address_config are not honoured yet, so they warn.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
              "xff_num_trusted_hops", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id",
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
-             "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options"],
+             "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
+             "local_reply_config"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
+            ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
+        ["envoy.config.accesslog.v3.AccessLogFilter"] = ["status_code_filter", "response_flag_filter", "header_filter", "not_health_check_filter", "and_filter", "or_filter"],
+        ["envoy.config.accesslog.v3.StatusCodeFilter"] = ["comparison"],
+        ["envoy.config.accesslog.v3.ComparisonFilter"] = ["op", "value"],
+        ["envoy.config.core.v3.RuntimeUInt32"] = ["default_value"],
+        ["envoy.config.accesslog.v3.ResponseFlagFilter"] = ["flags"],
+        ["envoy.config.accesslog.v3.HeaderFilter"] = ["header"],
+        ["envoy.config.accesslog.v3.AndFilter"] = ["filters"],
+        ["envoy.config.accesslog.v3.OrFilter"] = ["filters"],
+        ["envoy.config.core.v3.SubstitutionFormatString"] = ["text_format", "text_format_source", "json_format", "content_type", "formatters"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],

@@ -327,8 +327,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     return true;
                 }
 
-                if (stream.IsReset)
+                if (stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
                 {
+                    // Nobody wants the rest of the body: the connection closes after the response.
                     _input.AdvanceTo(buffer.Start);
                     return false;
                 }
@@ -417,7 +418,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
         if (status != 101)
         {
-            if (_closeAfterResponse || _drain.IsDraining)
+            // A response that starts before the request ended (a local reply to a body that is
+            // still arriving, an early upstream answer): Envoy closes the connection afterwards
+            // rather than reading and discarding the rest of the body.
+            if (_closeAfterResponse || _drain.IsDraining || !_stream.RequestComplete)
             {
                 _closeAfterResponse = true;
                 headers.Set(KnownHeader.Connection, s_close);
