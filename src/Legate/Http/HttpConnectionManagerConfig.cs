@@ -89,6 +89,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public Logger Log { get; }
 
+    /// <summary>Drives the stream timeouts.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
 
     /// <summary>How many body bytes a stream may buffer (Envoy: the listener's per-connection buffer limit).</summary>
@@ -235,6 +238,7 @@ internal sealed class HttpConnectionManagerConfig
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
             LocalReplies = localReplies,
+            Time = context.Time,
         };
     }
 }

@@ -169,6 +169,8 @@ internal sealed class HttpStream
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
+        _responseOwner = ResponseOwnerNone;
+        _timeoutReply = null;
         if (!_resetSource.TryReset())
         {
             _resetSource.Dispose();
@@ -192,6 +194,8 @@ internal sealed class HttpStream
     public void End()
     {
         Active = false;
+        _idleTimer?.Clear();
+        _requestTimer?.Clear();
         Info.EndTimestamp = Stopwatch.GetTimestamp();
         for (var i = 0; i < _count; i++)
         {
@@ -230,6 +234,11 @@ internal sealed class HttpStream
             }
         }
 
+        if (Volatile.Read(ref _timeoutReply) is { } timeoutReply)
+        {
+            await timeoutReply.Task.ConfigureAwait(false);
+        }
+
         if (!ResponseComplete && !IsReset)
         {
             // Every filter continued or stopped, yet nobody answered: a filter bug, not the client's.
@@ -243,6 +252,7 @@ internal sealed class HttpStream
     public ValueTask DecodeHeadersAsync(bool endStream)
     {
         RequestComplete = endStream;
+        ArmTimers(endStream);
         if (endStream)
         {
             Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
@@ -285,6 +295,12 @@ internal sealed class HttpStream
         }
 
         RequestComplete = endStream;
+        RefreshIdleTimer();
+        if (endStream)
+        {
+            _requestTimer?.Clear();
+        }
+
         Info.BytesReceived += data.Length;
         if (endStream)
         {
@@ -305,6 +321,7 @@ internal sealed class HttpStream
         }
 
         RequestComplete = true;
+        _requestTimer?.Clear();
         Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
         var limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
         for (var i = 0; i < limit; i++)
@@ -460,6 +477,13 @@ internal sealed class HttpStream
 
     public ValueTask EncodeHeadersAsync(HttpResponseHead head, bool endStream)
     {
+        if (!ClaimResponse(ResponseOwnerStream))
+        {
+            // A timeout answered already; the late upstream response is dropped.
+            return ValueTask.CompletedTask;
+        }
+
+        RefreshIdleTimer();
         _encodeHead = head;
         return EncodeHeadersFromAsync(0, endStream);
     }
@@ -467,11 +491,12 @@ internal sealed class HttpStream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
     {
-        if (IsReset)
+        if (IsReset || _responseOwner == ResponseOwnerTimeout)
         {
             return;
         }
 
+        RefreshIdleTimer();
         _encodeData.SetBorrowed(data);
         await EncodeDataFromAsync(0, endStream).ConfigureAwait(false);
         _encodeData.Clear();
@@ -480,7 +505,7 @@ internal sealed class HttpStream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeTrailersAsync(HttpHeaderMap trailers)
     {
-        if (IsReset)
+        if (IsReset || _responseOwner == ResponseOwnerTimeout)
         {
             return;
         }
@@ -638,6 +663,114 @@ internal sealed class HttpStream
         return _encoder.EncodeDataAsync(data, endStream);
     }
 
+    // ------------------------------------------------------------------ stream timeouts
+
+    private const int ResponseOwnerNone = 0;
+    private const int ResponseOwnerStream = 1;
+    private const int ResponseOwnerTimeout = 2;
+
+    private int _responseOwner;
+    private Legate.Network.DeadlineTimer? _idleTimer;
+    private Legate.Network.DeadlineTimer? _requestTimer;
+
+    /// <summary>
+    /// The first party to answer owns the response: the stream's own flow (filters, router) or a
+    /// stream timeout firing on a timer thread. The loser's response is dropped.
+    /// </summary>
+    private bool ClaimResponse(int owner)
+    {
+        var current = Interlocked.CompareExchange(ref _responseOwner, owner, ResponseOwnerNone);
+        return current == ResponseOwnerNone || current == owner;
+    }
+
+    private void ArmTimers(bool requestComplete)
+    {
+        if (_config.StreamIdleTimeout > TimeSpan.Zero)
+        {
+            _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: true), this);
+            _idleTimer.Set(_config.StreamIdleTimeout);
+        }
+
+        if (_config.RequestTimeout > TimeSpan.Zero && !requestComplete)
+        {
+            _requestTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: false), this);
+            _requestTimer.Set(_config.RequestTimeout);
+        }
+    }
+
+    /// <summary>The stream object will not be used again: stop its timers (HTTP/2 streams, closing HTTP/1.1 connections).</summary>
+    public void Release()
+    {
+        _ = _idleTimer?.DisposeAsync();
+        _ = _requestTimer?.DisposeAsync();
+        _idleTimer = _requestTimer = null;
+    }
+
+    private void RefreshIdleTimer() => _idleTimer?.Set(_config.StreamIdleTimeout);
+
+    /// <summary>
+    /// stream_idle_timeout (no activity) or request_timeout (request not received in time): 408
+    /// if nothing was answered yet (Envoy's "stream timeout" / "request timeout"), else a reset.
+    /// </summary>
+    private void OnTimeout(bool idle)
+    {
+        if (!Active || ResponseComplete || IsReset)
+        {
+            return;
+        }
+
+        var stats = _config.Stats;
+        (idle ? stats.DownstreamRqIdleTimeout : stats.DownstreamRqTimeout).Inc();
+        var flags = idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
+        var details = idle ? ResponseCodeDetails.StreamIdleTimeout : ResponseCodeDetails.RequestOverallTimeout;
+        if (!ClaimResponse(ResponseOwnerTimeout))
+        {
+            ResetStream(flags, details);
+            return;
+        }
+
+        // Published before anything wakes the stream's own flow, which waits for it (WaitForResponseAsync).
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _timeoutReply, done);
+        _ = TimeoutReplyAsync(idle ? "stream timeout" : "request timeout", details, flags, done);
+    }
+
+    private TaskCompletionSource? _timeoutReply;
+
+    private async Task TimeoutReplyAsync(string body, string details, ResponseFlags flags, TaskCompletionSource done)
+    {
+        try
+        {
+            // Whatever waits upstream gives up; the reply goes out, then the connection ends
+            // (the request is incomplete or the stream stalled).
+            _stopDecoding = true;
+            CancelWaiters();
+            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags).ConfigureAwait(false);
+            _encoder.EndAfterLocalReply();
+        }
+        catch (Exception ex)
+        {
+            _config.Log.Debug($"stream timeout reply failed: {ex.Message}");
+            ResetStream(flags, details);
+        }
+        finally
+        {
+            done.TrySetResult();
+        }
+    }
+
+    private void CancelWaiters()
+    {
+        try
+        {
+            _resetSource.Cancel();
+        }
+        catch (AggregateException ex)
+        {
+            _config.Log.Error($"stream reset callback failed: {ex.InnerException?.Message}");
+        }
+    }
+
     // ------------------------------------------------------------------ local replies and resets
 
     /// <summary>
@@ -651,7 +784,11 @@ internal sealed class HttpStream
 
     /// <summary>Local reply with a byte body (direct responses).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None)
+    public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None) =>
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags) : ValueTask.CompletedTask;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags)
     {
         _stopDecoding = true;
         Info.SetResponseFlag(flags);

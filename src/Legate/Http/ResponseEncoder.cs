@@ -24,6 +24,13 @@ internal abstract class ResponseEncoder
     public abstract ValueTask FlushAsync();
 
     /// <summary>
+    /// A local reply answered a stream that cannot continue (a stream timeout): finish it and end
+    /// the stream's transport cleanly once the reply is out. HTTP/1.1 closes the connection after
+    /// the response; the default resets the stream.
+    /// </summary>
+    public virtual void EndAfterLocalReply() => ResetStream();
+
+    /// <summary>
     /// Aborts the stream without a (complete) response: HTTP/1.1 closes the connection, HTTP/2
     /// sends RST_STREAM. Safe to call more than once and from any thread.
     /// </summary>

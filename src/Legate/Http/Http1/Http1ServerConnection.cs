@@ -86,6 +86,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         }
         finally
         {
+            _stream.Release();
             await _timer.DisposeAsync().ConfigureAwait(false);
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxHttp1Active.Dec();
@@ -272,7 +273,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             if (result.IsCanceled)
             {
                 _input.AdvanceTo(buffer.Start, buffer.End);
-                if (_aborted || stream.IsReset)
+                if (_aborted || stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
                 {
                     return false;
                 }
@@ -473,6 +474,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     }
 
     public override void ResetStream() => Abort();
+
+    public override void EndAfterLocalReply()
+    {
+        _closeAfterResponse = true;
+        _input.CancelPendingRead();
+    }
 
     /// <summary>Pushes what was written to the socket, waiting when the peer reads slower than we write (back-pressure).</summary>
     public override ValueTask FlushAsync()

@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Http;
+
+public sealed class StreamTimeoutTests
+{
+    private static string Config(int upstreamPort, string hcmExtra, string routeExtra = "") =>
+        TestConfigs.Admin() + $$"""
+        static_resources:
+          listeners:
+          - name: web
+            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: web
+                  {{hcmExtra}}
+                  route_config:
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+                      - match: { prefix: "/" }
+                        route: { cluster: backend {{routeExtra}} }
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+          clusters:
+          - name: backend
+            connect_timeout: 1s
+            load_assignment:
+              cluster_name: backend
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort.ToString(CultureInfo.InvariantCulture)}} } } }
+        """;
+
+    [Fact]
+    public async Task StreamIdleTimeoutAnswers408WhenTheUpstreamStaysSilent()
+    {
+        var never = new TaskCompletionSource();
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("late") with { HoldUntil = never.Task });
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "stream_idle_timeout: 0.3s", ", timeout: 0s"));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/slow")).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(HttpStatusCode.RequestTimeout, response.StatusCode);
+        Assert.Equal("stream timeout", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, legate.Server.Stats.Counter("http.web.downstream_rq_idle_timeout").Value);
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task RequestTimeoutAnswers408ToABodyThatNeverFinishesAndClosesTheConnection()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "request_timeout: 0.3s"));
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("web"));
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
+
+        // The proxy answers, then closes: read to EOF.
+        var received = await ReadToEndAsync(stream).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.StartsWith("HTTP/1.1 408 Request Timeout\r\n", received, StringComparison.Ordinal);
+        Assert.Contains("\r\nconnection: close\r\n", received, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\nrequest timeout", received, StringComparison.Ordinal);
+        Assert.Equal(1, legate.Server.Stats.Counter("http.web.downstream_rq_timeout").Value);
+
+        // The proxy keeps serving.
+        using var next = await legate.Http.PostAsync(legate.ListenerUri("web", "/again"), new StringContent("hello"));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+    }
+
+    private static async Task<string> ReadToEndAsync(NetworkStream stream)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(chunk)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+        }
+
+        return Encoding.ASCII.GetString(buffer.ToArray());
+    }
+}
