@@ -484,6 +484,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     /// <summary>Pushes what was written to the socket, waiting when the peer reads slower than we write (back-pressure).</summary>
     public override ValueTask FlushAsync()
     {
+        if (_output.UnflushedBytes == 0)
+        {
+            return ValueTask.CompletedTask;
+        }
+
         var flush = _output.FlushAsync();
         if (flush.IsCompletedSuccessfully)
         {
