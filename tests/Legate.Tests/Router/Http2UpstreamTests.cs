@@ -379,6 +379,60 @@ public sealed class Http2UpstreamTests
         Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("not implemented yet; requests go upstream as HTTP/1.1", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task LargeBodiesStreamBothWaysByteForByte()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo(), UpstreamProtocols.Http2);
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "HTTP2"));
+        using var client = TestHttp.CreateClient(HttpVersion.Version20);
+        var body = UpstreamResponse.GeneratedBody((3 * 1024 * 1024) + 17);
+        var content = new PushContent();
+        using var request = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("web", "/big"))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = content,
+        };
+
+        var call = client.SendAsync(request);
+        for (var offset = 0; offset < body.Length; offset += 64 * 1024)
+        {
+            await content.SendAsync(body[offset..Math.Min(body.Length, offset + (64 * 1024))]);
+        }
+
+        content.Complete();
+        using var response = await call;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var echoed = await EchoedRequest.ReadAsync(response);
+        Assert.Equal("HTTP/2", echoed.Protocol);
+        Assert.True(body.AsSpan().SequenceEqual(echoed.BodyBytes), $"body differs: sent {body.Length} bytes, upstream got {echoed.BodyBytes.Length}");
+        Assert.True(Counter(legate, "cluster.backend.upstream_cx_tx_bytes_total") > body.Length);
+        Assert.True(Counter(legate, "cluster.backend.upstream_cx_rx_bytes_total") > body.Length);
+    }
+
+    [Fact]
+    public async Task Http2SettingsTheClientCannotApplyAreWarnedAbout()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"), UpstreamProtocols.Http2);
+        const string Options = """
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                explicit_http_config:
+                  http2_protocol_options: { max_concurrent_streams: 10, initial_stream_window_size: 1048576, initial_connection_window_size: 2097152 }
+        """;
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", Options));
+
+        Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.max_concurrent_streams", StringComparison.Ordinal));
+        Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.initial_connection_window_size", StringComparison.Ordinal));
+        Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("initial_stream_window_size", StringComparison.Ordinal));
+        using var client = TestHttp.CreateClient(HttpVersion.Version11);
+        using var response = await client.GetAsync(legate.ListenerUri("web", "/ok"));
+        Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+        Assert.Equal("HTTP/2", Assert.Single(upstream.Log.Requests).Protocol);
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private static Task<ScriptedUpstream> StartGrpcUpstreamAsync(Func<HttpContext, Task> handler) =>

@@ -39,7 +39,9 @@ internal static partial class ImplementedFields
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
-        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits.
+        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
+        // (ClusterInfo → Http2ConnectionPool) honours initial_stream_window_size and warns itself about the
+        // other two, which the HTTP/2 client cannot apply.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         // max_stream_duration and max_connection_duration are not enforced yet.
