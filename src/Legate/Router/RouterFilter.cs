@@ -13,7 +13,7 @@ namespace Legate.Router;
 /// <summary>
 /// The terminal HTTP filter (Envoy's router): resolves the route, answers direct responses and
 /// routing failures (NR, NC, UH) locally, picks a host, sends the request over a pooled HTTP/1.1
-/// connection and streams the response back through the encode path, with the route timeout (UT),
+/// connection (an HTTP/2 cluster's exchange goes to <see cref="Http2UpstreamRequest"/>) and streams the response back through the encode path, with the route timeout (UT),
 /// connect failures (UF), upstream resets (UC/UR) and downstream disconnects (DC) mapped to
 /// Envoy's responses and flags.
 /// </summary>
@@ -31,6 +31,7 @@ internal sealed class RouterFilter : HttpFilter
     private Cluster? _cluster;
     private Http1ConnectionPool? _pool;
     private Http1UpstreamConnection? _upstream;
+    private Http2UpstreamRequest? _http2;
     private CancellationTokenRegistration _resetRegistration;
     private long _requestStart;
     private bool _requestChunked;
@@ -98,6 +99,13 @@ internal sealed class RouterFilter : HttpFilter
 
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount = 1;
+        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
+        {
+            _http2 = new Http2UpstreamRequest(_factory, stream, cluster, host);
+            await _http2.StartAsync(headers, endStream).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
         _upgrade = headers.IsUpgrade;
         _requestStart = Stopwatch.GetTimestamp();
         var clusterStats = cluster.Info.Stats;
@@ -158,6 +166,12 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
     {
+        if (_http2 is { } http2)
+        {
+            await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
+            return FilterDataStatus.StopIterationNoBuffer;
+        }
+
         var upstream = _upstream;
         if (upstream is null || _done || upstream.IsClosed)
         {
@@ -197,6 +211,12 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterTrailersStatus> DecodeTrailersAsync(HttpStream stream, HttpHeaderMap trailers)
     {
+        if (_http2 is { } http2)
+        {
+            await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
+            return FilterTrailersStatus.StopIteration;
+        }
+
         var upstream = _upstream;
         if (upstream is null || _done || upstream.IsClosed)
         {
@@ -215,6 +235,12 @@ internal sealed class RouterFilter : HttpFilter
 
     public override void OnDestroy()
     {
+        if (_http2 is { } http2)
+        {
+            http2.OnDestroy();
+            return;
+        }
+
         if (!_done && _cluster is not null)
         {
             Finish(reusable: false);

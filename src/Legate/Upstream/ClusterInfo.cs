@@ -44,6 +44,12 @@ internal sealed class ClusterInfo
     /// <summary>HTTP/2 <c>max_concurrent_streams</c> per upstream connection (Envoy default 2^31-1).</summary>
     public int Http2MaxConcurrentStreams { get; private set; } = int.MaxValue;
 
+    /// <summary>HTTP/2 <c>initial_stream_window_size</c> for upstream streams, clamped to what the client allows; null = the client's default.</summary>
+    public int? Http2InitialStreamWindowSize { get; private set; }
+
+    /// <summary>The client's largest per-stream receive window (.NET's default maximum, 16 MiB).</summary>
+    internal const int MaxHttp2StreamWindowSize = 16 * 1024 * 1024;
+
     public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats)
     {
         var info = new ClusterInfo(config.Name, new ClusterStats(stats ?? new StatsStore(), config.Name));
@@ -51,7 +57,7 @@ internal sealed class ClusterInfo
         if (config.Http2ProtocolOptions is { } legacyHttp2)
         {
             info.Protocol = UpstreamProtocol.Http2;
-            info.Http2MaxConcurrentStreams = (int)Math.Min(legacyHttp2.MaxConcurrentStreams ?? int.MaxValue, int.MaxValue);
+            info.ApplyHttp2(legacyHttp2, FieldPath.Field(path, "http2_protocol_options"), errors);
         }
 
         if (config.HttpProtocolOptions is { } legacyHttp1)
@@ -85,11 +91,6 @@ internal sealed class ClusterInfo
             info.ApplyUpstreamHttpOptions(any.Unpack<UpstreamHttpOptions>(), FieldPath.Key(FieldPath.Field(path, "typed_extension_protocol_options"), HttpProtocolOptionsName), errors);
         }
 
-        if (info.Protocol != UpstreamProtocol.Http1)
-        {
-            errors.Warn(path, $"cluster '{config.Name}' asks for upstream {(info.Protocol == UpstreamProtocol.Http2 ? "HTTP/2" : "the downstream protocol")}, which is not implemented yet; requests go upstream as HTTP/1.1");
-        }
-
         return info;
     }
 
@@ -108,7 +109,7 @@ internal sealed class ClusterInfo
                 {
                     case UpstreamHttpOptions.Types.ExplicitHttpConfig.ProtocolConfigOneofCase.Http2ProtocolOptions:
                         Protocol = UpstreamProtocol.Http2;
-                        Http2MaxConcurrentStreams = (int)Math.Min(explicitConfig.Http2ProtocolOptions.MaxConcurrentStreams ?? int.MaxValue, int.MaxValue);
+                        ApplyHttp2(explicitConfig.Http2ProtocolOptions, FieldPath.Field(FieldPath.Field(path, "explicit_http_config"), "http2_protocol_options"), errors);
                         break;
                     case UpstreamHttpOptions.Types.ExplicitHttpConfig.ProtocolConfigOneofCase.Http3ProtocolOptions:
                         errors.Add(FieldPath.Field(FieldPath.Field(path, "explicit_http_config"), "http3_protocol_options"), "upstream HTTP/3 is not implemented yet");
@@ -123,12 +124,39 @@ internal sealed class ClusterInfo
             case UpstreamHttpOptions.UpstreamProtocolOptionsOneofCase.UseDownstreamProtocolConfig:
                 Protocol = UpstreamProtocol.UseDownstream;
                 Http1EnableTrailers = options.UseDownstreamProtocolConfig.HttpProtocolOptions?.EnableTrailers ?? false;
+                if (options.UseDownstreamProtocolConfig.Http2ProtocolOptions is { } downstreamHttp2)
+                {
+                    ApplyHttp2(downstreamHttp2, FieldPath.Field(FieldPath.Field(path, "use_downstream_protocol_config"), "http2_protocol_options"), errors);
+                }
                 break;
             case UpstreamHttpOptions.UpstreamProtocolOptionsOneofCase.AutoConfig:
                 // Without TLS there is no ALPN to negotiate with; Envoy's auto_config then speaks HTTP/1.1.
                 Protocol = UpstreamProtocol.Http1;
                 Http1EnableTrailers = options.AutoConfig.HttpProtocolOptions?.EnableTrailers ?? false;
                 break;
+        }
+    }
+
+    /// <summary>
+    /// The upstream HTTP/2 settings the client (SocketsHttpHandler) can honour; the others warn,
+    /// since the same message's fields are honoured downstream and the field table cannot tell.
+    /// </summary>
+    private void ApplyHttp2(Envoy.Config.Core.V3.Http2ProtocolOptions options, string path, ConfigErrors errors)
+    {
+        Http2MaxConcurrentStreams = (int)Math.Min(options.MaxConcurrentStreams ?? int.MaxValue, int.MaxValue);
+        if (options.MaxConcurrentStreams is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "max_concurrent_streams"), "upstream HTTP/2 does not limit streams per connection itself yet; the upstream's SETTINGS_MAX_CONCURRENT_STREAMS is respected (another connection opens when it is reached)");
+        }
+
+        if (options.InitialStreamWindowSize is { } window)
+        {
+            Http2InitialStreamWindowSize = (int)Math.Clamp(window, 65535u, (uint)MaxHttp2StreamWindowSize);
+        }
+
+        if (options.InitialConnectionWindowSize is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "initial_connection_window_size"), "the upstream HTTP/2 client does not configure its connection window; this field is ignored for upstream connections");
         }
     }
 

@@ -52,7 +52,9 @@ internal static partial class ImplementedFields
         ["envoy.config.accesslog.v3.OrFilter"] = ["filters"],
         ["envoy.config.core.v3.SubstitutionFormatString"] = ["text_format", "text_format_source", "json_format", "content_type", "formatters"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
-        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits.
+        // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
+        // (ClusterInfo → Http2ConnectionPool) honours initial_stream_window_size and warns itself about the
+        // other two, which the HTTP/2 client cannot apply.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
         // max_stream_duration and max_connection_duration are not enforced yet.

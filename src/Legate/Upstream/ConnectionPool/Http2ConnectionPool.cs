@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using Legate.Http;
+using Legate.Network;
+
+namespace Legate.Upstream.ConnectionPool;
+
+/// <summary>
+/// The HTTP/2 connections of one cluster to one host (cleartext, prior knowledge), multiplexing
+/// the router's requests as streams. The codec is .NET's <see cref="SocketsHttpHandler"/>: one
+/// handler per cluster and host, so its connection pool is exactly Envoy's per-host HTTP/2 pool.
+/// </summary>
+/// <remarks>
+/// <para>Connections are made by <see cref="ConnectAsync"/> (the handler's <c>ConnectCallback</c>) to
+/// the host's current address, so a LOGICAL_DNS host that moves is followed, and the connection
+/// counters (<c>upstream_cx_total</c>, <c>upstream_cx_http2_total</c>, <c>upstream_cx_active</c>,
+/// <c>upstream_cx_connect_fail</c>, <c>upstream_cx_connect_timeout</c>, <c>upstream_cx_connect_ms</c>,
+/// <c>upstream_cx_destroy</c>, bytes) are kept as for HTTP/1.1. A connect failure surfaces as an
+/// <see cref="UpstreamConnectException"/> inside the handler's exception.</para>
+/// <para>Limits of the handler: it opens another connection when the upstream's
+/// SETTINGS_MAX_CONCURRENT_STREAMS is reached (<see cref="SocketsHttpHandler.EnableMultipleHttp2Connections"/>),
+/// but it has no client-side per-connection stream limit, so the cluster's own
+/// <c>max_concurrent_streams</c> is not enforced; it cannot send request trailers; the connection
+/// flow-control window is not configurable.</para>
+/// </remarks>
+internal sealed class Http2ConnectionPool : IDisposable
+{
+    /// <summary>Envoy's largest <c>max_response_headers_kb</c>: the handler's 64 KiB default is lifted to it.</summary>
+    private const int MaxResponseHeadersKb = 8192;
+
+    private readonly Host _host;
+    private readonly Cluster _cluster;
+    private readonly SocketsHttpHandler _handler;
+
+    public Http2ConnectionPool(Host host, Cluster cluster)
+    {
+        _host = host;
+        _cluster = cluster;
+        var info = cluster.Info;
+        _handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            PreAuthenticate = false,
+            MaxResponseHeadersLength = MaxResponseHeadersKb,
+            EnableMultipleHttp2Connections = true,
+            PooledConnectionIdleTimeout = info.IdleTimeout > TimeSpan.Zero ? info.IdleTimeout : Timeout.InfiniteTimeSpan,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            ConnectTimeout = cluster.ConnectTimeout > TimeSpan.Zero ? cluster.ConnectTimeout : Timeout.InfiniteTimeSpan,
+            ConnectCallback = ConnectAsync,
+        };
+
+        if (info.Http2InitialStreamWindowSize is { } window)
+        {
+            _handler.InitialHttp2StreamWindowSize = window;
+        }
+
+        Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
+
+        // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
+        // where connections really go is decided by ConnectAsync.
+        BaseUri = "http://" + SocketAddresses.Format(host.Address);
+    }
+
+    /// <summary>Sends requests over the pooled connections.</summary>
+    public HttpMessageInvoker Invoker { get; }
+
+    /// <summary><c>http://ip:port</c>; the request's <c>:path</c> is appended to it.</summary>
+    public string BaseUri { get; }
+
+    public Cluster Cluster => _cluster;
+
+    public void Dispose() => Invoker.Dispose();
+
+    private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var stats = _cluster.Info.Stats;
+        var address = _host.Address;
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The handler's ConnectTimeout (connection attempts are not cancelled by their requests).
+            socket.Dispose();
+            stats.UpstreamCxConnectFail.Inc();
+            stats.UpstreamCxConnectTimeout.Inc();
+            throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            stats.UpstreamCxConnectFail.Inc();
+            throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, "delayed connect error: " + SocketErrorText(ex), ex);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        stats.UpstreamCxTotal.Inc();
+        stats.UpstreamCxHttp2Total.Inc();
+        stats.UpstreamCxActive.Inc();
+        _host.ConnectionOpened();
+        return new CountingNetworkStream(socket, _host, stats);
+    }
+
+    private static string SocketErrorText(SocketException ex) => ex.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "Connection refused",
+        SocketError.HostUnreachable => "No route to host",
+        SocketError.NetworkUnreachable => "Network is unreachable",
+        SocketError.TimedOut => "Connection timed out",
+        _ => ex.Message,
+    };
+
+    /// <summary>The connection's stream: counts bytes, and the close (once) in the cluster and host counters.</summary>
+    private sealed class CountingNetworkStream : NetworkStream
+    {
+        private readonly Host _host;
+        private readonly ClusterStats _stats;
+        private int _closed;
+
+        public CountingNetworkStream(Socket socket, Host host, ClusterStats stats)
+            : base(socket, ownsSocket: true)
+        {
+            _host = host;
+            _stats = stats;
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            var read = base.Read(buffer);
+            _stats.UpstreamCxRxBytesTotal.Add(read);
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await base.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            _stats.UpstreamCxRxBytesTotal.Add(read);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            base.Write(buffer);
+            _stats.UpstreamCxTxBytesTotal.Add(buffer.Length);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            _stats.UpstreamCxTxBytesTotal.Add(buffer.Length);
+            return base.WriteAsync(buffer, cancellationToken);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            {
+                _stats.UpstreamCxActive.Dec();
+                _stats.UpstreamCxDestroy.Inc();
+                _host.ConnectionClosed();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
