@@ -41,6 +41,9 @@ internal sealed class HttpConnectionManagerConfig
         XffNumTrustedHops = (int)Math.Min(config.XffNumTrustedHops, int.MaxValue);
         SkipXffAppend = config.SkipXffAppend;
         Via = config.Via.Length > 0 ? Encoding.ASCII.GetBytes(config.Via) : null;
+        NormalizePath = config.NormalizePath ?? false;
+        MergeSlashes = config.MergeSlashes;
+        PathWithEscapedSlashesAction = config.PathWithEscapedSlashesAction;
 
         var common = config.CommonHttpProtocolOptions;
         var http1 = config.HttpProtocolOptions;
@@ -119,6 +122,17 @@ internal sealed class HttpConnectionManagerConfig
     public int XffNumTrustedHops { get; }
 
     public bool SkipXffAppend { get; }
+
+    /// <summary><c>normalize_path</c> (Envoy's default without runtime override: false).</summary>
+    public bool NormalizePath { get; }
+
+    public bool MergeSlashes { get; }
+
+    public Hcm.Types.PathWithEscapedSlashesAction PathWithEscapedSlashesAction { get; }
+
+    /// <summary>Whether any path step runs (so the common case skips the path string).</summary>
+    public bool TransformsPath => NormalizePath || MergeSlashes
+        || PathWithEscapedSlashesAction is not (Hcm.Types.PathWithEscapedSlashesAction.ImplementationSpecificDefault or Hcm.Types.PathWithEscapedSlashesAction.KeepUnchanged);
 
     /// <summary>The <c>via</c> value to append, or null.</summary>
     public byte[]? Via { get; }

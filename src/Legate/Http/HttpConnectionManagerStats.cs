@@ -35,6 +35,8 @@ internal sealed class HttpConnectionManagerStats
         DownstreamRqHeaderTimeout = store.Counter(p + "downstream_rq_header_timeout");
         DownstreamRqIdleTimeout = store.Counter(p + "downstream_rq_idle_timeout");
         DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
+        DownstreamRqFailedPathNormalization = store.Counter(p + "downstream_rq_failed_path_normalization");
+        DownstreamRqRedirectedWithNormalizedPath = store.Counter(p + "downstream_rq_redirected_with_normalized_path");
         DownstreamRqXx =
         [
             store.Counter(p + "downstream_rq_1xx"), store.Counter(p + "downstream_rq_2xx"), store.Counter(p + "downstream_rq_3xx"),
@@ -50,6 +52,10 @@ internal sealed class HttpConnectionManagerStats
     }
 
     public Counter DownstreamCxTotal { get; }
+
+    public Counter DownstreamRqFailedPathNormalization { get; }
+
+    public Counter DownstreamRqRedirectedWithNormalizedPath { get; }
 
     public Gauge DownstreamCxActive { get; }
 

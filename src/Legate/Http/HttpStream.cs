@@ -258,12 +258,46 @@ internal sealed class HttpStream
             Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
         }
 
+        if (_config.TransformsPath && RequestHeaders.MethodKind != HttpMethodKind.Connect && RequestHeaders.PathBytes is [(byte)'/', ..])
+        {
+            // Envoy's ConnectionManagerUtility::maybeNormalizePath, before the route is chosen.
+            var outcome = PathNormalizer.Apply(RequestHeaders.Path, _config, out var normalized);
+            if (outcome == PathNormalizer.Outcome.Redirect && IsGrpcRequest())
+            {
+                outcome = PathNormalizer.Outcome.Reject;
+            }
+
+            switch (outcome)
+            {
+                case PathNormalizer.Outcome.Changed:
+                    RequestHeaders.SetPath(normalized);
+                    break;
+                case PathNormalizer.Outcome.Reject:
+                    _config.Stats.DownstreamRqFailedPathNormalization.Inc();
+                    return SendLocalReplyAsync(400, [], ResponseCodeDetails.PathNormalizationFailed);
+                case PathNormalizer.Outcome.Redirect:
+                    _config.Stats.DownstreamRqRedirectedWithNormalizedPath.Inc();
+                    return SendLocalReplyAsync(307, [], ResponseCodeDetails.PathNormalizationFailed, ResponseFlags.None, [("location", normalized)]);
+            }
+        }
+
         if (Route is { HasDisabledFilters: true } route)
         {
             SkipDisabledFilters(route);
         }
 
         return DecodeHeadersFromAsync(0, endStream);
+    }
+
+    /// <summary>Envoy's Grpc::Common::hasGrpcContentType: application/grpc or application/grpc+…</summary>
+    public bool IsGrpcRequest()
+    {
+        if (!RequestHeaders.Headers.TryGetValue(KnownHeader.ContentType, out ReadOnlySpan<byte> type) || !type.StartsWith("application/grpc"u8))
+        {
+            return false;
+        }
+
+        return type.Length == 16 || type[16] == (byte)'+';
     }
 
     /// <summary>A route's <c>FilterConfig{disabled: true}</c> turns that filter into a pass-through for the stream.</summary>
@@ -745,7 +779,7 @@ internal sealed class HttpStream
             // (the request is incomplete or the stream stalled).
             _stopDecoding = true;
             CancelWaiters();
-            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags).ConfigureAwait(false);
+            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null).ConfigureAwait(false);
             _encoder.EndAfterLocalReply();
         }
         catch (Exception ex)
@@ -785,10 +819,17 @@ internal sealed class HttpStream
     /// <summary>Local reply with a byte body (direct responses).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None) =>
-        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags) : ValueTask.CompletedTask;
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, null) : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Local reply with extra response headers (Envoy's modify_headers callback: a redirect's
+    /// <c>location</c>); they are set before <c>local_reply_config</c> may add its own.
+    /// </summary>
+    public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[] headers) =>
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, headers) : ValueTask.CompletedTask;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags)
+    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[]? headers)
     {
         _stopDecoding = true;
         Info.SetResponseFlag(flags);
@@ -811,6 +852,14 @@ internal sealed class HttpStream
 
         Span<byte> length = stackalloc byte[20];
         head.Headers.Add(KnownHeader.ContentLength, length[..FormatLength(bodyBytes.Length, length)]);
+        if (headers is not null)
+        {
+            foreach (var (name, value) in headers)
+            {
+                head.Headers.Set(name, value);
+            }
+        }
+
         if (mapped.Headers is { } extra)
         {
             foreach (var (name, value, append) in extra)

@@ -29,8 +29,7 @@ internal static partial class ImplementedFields
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
-        // drain_timeout, delayed_close_timeout, normalize_path,
-        // merge_slashes, path_with_escaped_slashes_action, add_user_agent and
+        // drain_timeout, delayed_close_timeout, add_user_agent and
         // internal_address_config are not honoured yet, so they warn.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
@@ -38,7 +37,8 @@ internal static partial class ImplementedFields
              "xff_num_trusted_hops", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id",
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
-             "local_reply_config", "stream_idle_timeout", "request_timeout"],
+             "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
+             "path_with_escaped_slashes_action"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
