@@ -779,7 +779,7 @@ internal sealed class HttpStream
             // (the request is incomplete or the stream stalled).
             _stopDecoding = true;
             CancelWaiters();
-            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null).ConfigureAwait(false);
+            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null, null).ConfigureAwait(false);
             _encoder.EndAfterLocalReply();
         }
         catch (Exception ex)
@@ -819,17 +819,26 @@ internal sealed class HttpStream
     /// <summary>Local reply with a byte body (direct responses).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None) =>
-        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, null) : ValueTask.CompletedTask;
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, null, null) : ValueTask.CompletedTask;
 
     /// <summary>
     /// Local reply with extra response headers (Envoy's modify_headers callback: a redirect's
     /// <c>location</c>); they are set before <c>local_reply_config</c> may add its own.
     /// </summary>
     public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[] headers) =>
-        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, headers) : ValueTask.CompletedTask;
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, headers, null) : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Local reply that names the gRPC status a gRPC request gets (Envoy's grpc_status argument:
+    /// the fault filter's grpc abort); a non-gRPC request gets the plain HTTP reply.
+    /// </summary>
+    public ValueTask SendLocalReplyAsync(int status, string body, string details, ResponseFlags flags, int grpcStatus) =>
+        ClaimResponse(ResponseOwnerStream)
+            ? SendLocalReplyCoreAsync(status, body.Length == 0 ? [] : Encoding.UTF8.GetBytes(body), details, flags, null, grpcStatus)
+            : ValueTask.CompletedTask;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[]? headers)
+    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[]? headers, int? grpcStatus)
     {
         _stopDecoding = true;
         Info.SetResponseFlag(flags);
@@ -876,6 +885,13 @@ internal sealed class HttpStream
         }
         IsLocalReply = true;
         var sendBody = bodyBytes.Length > 0 && RequestHeaders.MethodKind != HttpMethodKind.Head;
+        if (IsGrpcRequest() && RequestHeaders.MethodKind != HttpMethodKind.Head)
+        {
+            // Envoy answers a gRPC request's local reply as a trailers-only response: HTTP 200,
+            // grpc-status from the HTTP code (or the caller's), the body as grpc-message.
+            GrpcLocalReply.Apply(head, mapped.Status, grpcStatus, bodyBytes);
+            sendBody = false;
+        }
 
         if (_encodingLocalReply || _encodeHead is not null)
         {
