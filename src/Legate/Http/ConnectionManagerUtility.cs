@@ -58,7 +58,7 @@ internal static class ConnectionManagerUtility
                 AppendXff(headers, remote.Address);
             }
 
-            internalRequest = remote is not null && config.XffNumTrustedHops == 0 && IsInternalAddress(remote.Address)
+            internalRequest = remote is not null && config.XffNumTrustedHops == 0 && config.InternalAddresses.Contains(remote.Address)
                 && headers.CountOf(KnownHeader.XForwardedFor) <= 1 && !HasMultipleXffEntries(headers);
             headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
             if (!internalRequest)
@@ -93,6 +93,22 @@ internal static class ConnectionManagerUtility
                 Span<byte> bytes = stackalloc byte[36];
                 WriteRequestId(bytes);
                 headers.Set(KnownHeader.XRequestId, bytes);
+            }
+        }
+
+        if (config.UserAgent is { } serviceCluster)
+        {
+            // add_user_agent: who is calling, for the upstream (Envoy sets these after the
+            // external-request cleanup, so they cannot be spoofed from outside).
+            headers.Set("x-envoy-downstream-service-cluster", serviceCluster);
+            if (!headers.TryGetValue(KnownHeader.UserAgent, out ReadOnlySpan<byte> agent) || agent.IsEmpty)
+            {
+                headers.Set(KnownHeader.UserAgent, serviceCluster);
+            }
+
+            if (config.LocalNodeId.Length > 0)
+            {
+                headers.Set("x-envoy-downstream-service-node", config.LocalNodeId);
             }
         }
 

@@ -123,6 +123,18 @@ internal sealed class HttpConnectionManagerConfig
 
     public bool SkipXffAppend { get; }
 
+    /// <summary>Which peers are internal (x-envoy-internal, x-request-id trust): <c>internal_address_config</c>.</summary>
+    public InternalAddresses InternalAddresses { get; init; } = InternalAddresses.Default;
+
+    /// <summary>
+    /// <c>add_user_agent</c>: the service cluster to put in x-envoy-downstream-service-cluster
+    /// (and user-agent when absent); null when off.
+    /// </summary>
+    public string? UserAgent { get; init; }
+
+    /// <summary>The node id, for x-envoy-downstream-service-node with <c>add_user_agent</c>.</summary>
+    public string LocalNodeId { get; init; } = string.Empty;
+
     /// <summary><c>normalize_path</c> (Envoy's default without runtime override: false).</summary>
     public bool NormalizePath { get; }
 
@@ -208,6 +220,7 @@ internal sealed class HttpConnectionManagerConfig
             Logs = context.Logs,
             Time = context.Time,
             StatPrefix = config.StatPrefix,
+            LocalNode = context.LocalNode,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -248,11 +261,20 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var internalAddresses = InternalAddresses.Compile(config.InternalAddressConfig, FieldPath.Field(path, "internal_address_config"), errors);
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
             LocalReplies = localReplies,
             Time = context.Time,
+            InternalAddresses = internalAddresses,
+            UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,
+            LocalNodeId = context.LocalNode.Id,
         };
     }
 }

@@ -36,6 +36,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamRqIdleTimeout = store.Counter(p + "downstream_rq_idle_timeout");
         DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
         DownstreamRqFailedPathNormalization = store.Counter(p + "downstream_rq_failed_path_normalization");
+        DownstreamRqMaxDurationReached = store.Counter(p + "downstream_rq_max_duration_reached");
         DownstreamRqRedirectedWithNormalizedPath = store.Counter(p + "downstream_rq_redirected_with_normalized_path");
         DownstreamRqXx =
         [
@@ -54,6 +55,8 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxTotal { get; }
 
     public Counter DownstreamRqFailedPathNormalization { get; }
+
+    public Counter DownstreamRqMaxDurationReached { get; }
 
     public Counter DownstreamRqRedirectedWithNormalizedPath { get; }
 

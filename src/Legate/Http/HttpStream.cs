@@ -196,6 +196,7 @@ internal sealed class HttpStream
         Active = false;
         _idleTimer?.Clear();
         _requestTimer?.Clear();
+        _durationTimer?.Clear();
         Info.EndTimestamp = Stopwatch.GetTimestamp();
         for (var i = 0; i < _count; i++)
         {
@@ -706,6 +707,14 @@ internal sealed class HttpStream
     private int _responseOwner;
     private Legate.Network.DeadlineTimer? _idleTimer;
     private Legate.Network.DeadlineTimer? _requestTimer;
+    private Legate.Network.DeadlineTimer? _durationTimer;
+
+    private enum StreamTimeout
+    {
+        Idle,
+        Request,
+        MaxDuration,
+    }
 
     /// <summary>
     /// The first party to answer owns the response: the stream's own flow (filters, router) or a
@@ -721,14 +730,20 @@ internal sealed class HttpStream
     {
         if (_config.StreamIdleTimeout > TimeSpan.Zero)
         {
-            _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: true), this);
+            _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.Idle), this);
             _idleTimer.Set(_config.StreamIdleTimeout);
         }
 
         if (_config.RequestTimeout > TimeSpan.Zero && !requestComplete)
         {
-            _requestTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: false), this);
+            _requestTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.Request), this);
             _requestTimer.Set(_config.RequestTimeout);
+        }
+
+        if (_config.MaxStreamDuration > TimeSpan.Zero)
+        {
+            _durationTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.MaxDuration), this);
+            _durationTimer.Set(_config.MaxStreamDuration);
         }
     }
 
@@ -737,16 +752,19 @@ internal sealed class HttpStream
     {
         _ = _idleTimer?.DisposeAsync();
         _ = _requestTimer?.DisposeAsync();
-        _idleTimer = _requestTimer = null;
+        _ = _durationTimer?.DisposeAsync();
+        _idleTimer = _requestTimer = _durationTimer = null;
     }
 
     private void RefreshIdleTimer() => _idleTimer?.Set(_config.StreamIdleTimeout);
 
     /// <summary>
-    /// stream_idle_timeout (no activity) or request_timeout (request not received in time): 408
-    /// if nothing was answered yet (Envoy's "stream timeout" / "request timeout"), else a reset.
+    /// stream_idle_timeout (no activity), request_timeout (request not received in time) or
+    /// max_stream_duration (the stream lived too long): Envoy's local reply if nothing was
+    /// answered yet — 408 "stream timeout" / "request timeout"; "downstream duration timeout"
+    /// is 408 while the request is still arriving and 504 after — else a reset.
     /// </summary>
-    private void OnTimeout(bool idle)
+    private void OnTimeout(StreamTimeout kind)
     {
         if (!Active || ResponseComplete || IsReset)
         {
@@ -754,9 +772,19 @@ internal sealed class HttpStream
         }
 
         var stats = _config.Stats;
-        (idle ? stats.DownstreamRqIdleTimeout : stats.DownstreamRqTimeout).Inc();
-        var flags = idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
-        var details = idle ? ResponseCodeDetails.StreamIdleTimeout : ResponseCodeDetails.RequestOverallTimeout;
+        (kind switch
+        {
+            StreamTimeout.Idle => stats.DownstreamRqIdleTimeout,
+            StreamTimeout.Request => stats.DownstreamRqTimeout,
+            _ => stats.DownstreamRqMaxDurationReached,
+        }).Inc();
+        var flags = kind == StreamTimeout.Idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
+        var details = kind switch
+        {
+            StreamTimeout.Idle => ResponseCodeDetails.StreamIdleTimeout,
+            StreamTimeout.Request => ResponseCodeDetails.RequestOverallTimeout,
+            _ => ResponseCodeDetails.MaxDurationTimeout,
+        };
         if (!ClaimResponse(ResponseOwnerTimeout))
         {
             ResetStream(flags, details);
@@ -766,12 +794,18 @@ internal sealed class HttpStream
         // Published before anything wakes the stream's own flow, which waits for it (WaitForResponseAsync).
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _timeoutReply, done);
-        _ = TimeoutReplyAsync(idle ? "stream timeout" : "request timeout", details, flags, done);
+        var (status, body, grpcStatus) = kind switch
+        {
+            StreamTimeout.Idle => (408, "stream timeout", (int?)null),
+            StreamTimeout.Request => (408, "request timeout", null),
+            _ => (RequestComplete ? 504 : 408, "downstream duration timeout", 4), // DEADLINE_EXCEEDED
+        };
+        _ = TimeoutReplyAsync(status, body, details, flags, grpcStatus, done);
     }
 
     private TaskCompletionSource? _timeoutReply;
 
-    private async Task TimeoutReplyAsync(string body, string details, ResponseFlags flags, TaskCompletionSource done)
+    private async Task TimeoutReplyAsync(int status, string body, string details, ResponseFlags flags, int? grpcStatus, TaskCompletionSource done)
     {
         try
         {
@@ -779,7 +813,7 @@ internal sealed class HttpStream
             // (the request is incomplete or the stream stalled).
             _stopDecoding = true;
             CancelWaiters();
-            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null, null).ConfigureAwait(false);
+            await SendLocalReplyCoreAsync(status, Encoding.UTF8.GetBytes(body), details, flags, null, grpcStatus).ConfigureAwait(false);
             _encoder.EndAfterLocalReply();
         }
         catch (Exception ex)

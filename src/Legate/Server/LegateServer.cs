@@ -115,7 +115,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Stats = stats,
             TimeProvider = time,
         });
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time };
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, LocalNode = bootstrap.Node ?? new() };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         errors.ThrowIfAny();
 

@@ -80,6 +80,39 @@ public sealed class StreamTimeoutTests
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
     }
 
+    [Fact]
+    public async Task MaxStreamDurationAnswers504OnceTheRequestIsComplete()
+    {
+        var never = new TaskCompletionSource();
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("late") with { HoldUntil = never.Task });
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "common_http_protocol_options: { max_stream_duration: 0.3s }", ", timeout: 0s"));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/slow")).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal("downstream duration timeout", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, legate.Server.Stats.Counter("http.web.downstream_rq_max_duration_reached").Value);
+        Assert.DoesNotContain("max_stream_duration", legate.Logs.Text, StringComparison.Ordinal);
+        never.SetResult();
+    }
+
+    [Fact]
+    public async Task MaxStreamDurationAnswers408WhileTheRequestIsStillArriving()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "common_http_protocol_options: { max_stream_duration: 0.3s }"));
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("web"));
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab"));
+
+        var received = await ReadToEndAsync(stream).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.StartsWith("HTTP/1.1 408 Request Timeout\r\n", received, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\ndownstream duration timeout", received, StringComparison.Ordinal);
+    }
+
     private static async Task<string> ReadToEndAsync(NetworkStream stream)
     {
         var buffer = new MemoryStream();
