@@ -54,6 +54,7 @@ internal sealed class HttpConnectionManagerConfig
         RequestTimeout = config.RequestTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         RequestHeadersTimeout = config.RequestHeadersTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         DrainTimeout = config.DrainTimeout is { } drain ? drain.ToTimeSpan() : TimeSpan.FromSeconds(5);
+        DelayedCloseTimeout = config.DelayedCloseTimeout is { } delayedClose ? delayedClose.ToTimeSpan() : TimeSpan.FromSeconds(1);
         ParserOptions = new Http1ParserOptions
         {
             MaxHeadersKb = (int)(config.MaxRequestHeadersKb ?? Http1ParserOptions.DefaultMaxRequestHeadersKb),
@@ -167,6 +168,9 @@ internal sealed class HttpConnectionManagerConfig
     public TimeSpan RequestHeadersTimeout { get; }
 
     public TimeSpan DrainTimeout { get; }
+
+    /// <summary>How long a closing HTTP/1.1 connection with unread input waits for the peer's FIN; zero disables.</summary>
+    public TimeSpan DelayedCloseTimeout { get; }
 
     public Http1ParserOptions ParserOptions { get; }
 

@@ -32,6 +32,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private readonly HttpStream _stream;
     private readonly ConnectionDrain _drain;
     private readonly DeadlineTimer _timer;
+    private readonly TimeProvider _time;
 
     private int _timedOut;
     private TimeoutKind _armedKind;
@@ -48,6 +49,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _output = connection.Transport.Output;
         _config = config;
         _drain = drain;
+        _time = time;
         _parser = new Http1RequestParser(config.ParserOptions);
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
@@ -88,6 +90,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             _stream.Release();
             await _timer.DisposeAsync().ConfigureAwait(false);
+            if (!_aborted && _config.DelayedCloseTimeout > TimeSpan.Zero && HasUnreadInput())
+            {
+                await DelayCloseAsync().ConfigureAwait(false);
+            }
+
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxHttp1Active.Dec();
             await _input.CompleteAsync().ConfigureAwait(false);
@@ -578,6 +585,55 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             _config.Stats.DownstreamCxDestroyRemote.Inc();
             _config.Stats.DownstreamRqRxReset.Inc();
             _stream.OnDownstreamDisconnect();
+        }
+    }
+
+    /// <summary>
+    /// Whether the peer sent bytes we never read (a body we answered before reading, pipelined
+    /// requests after a close). Closing a socket with unread input sends RST, and the peer's
+    /// kernel may then discard our response before the client reads it.
+    /// </summary>
+    private bool HasUnreadInput()
+    {
+        if (_stream.Active || (_requests > 0 && !_stream.RequestComplete))
+        {
+            return true;
+        }
+
+        if (_input.TryRead(out var buffered))
+        {
+            var unread = !buffered.Buffer.IsEmpty;
+            _input.AdvanceTo(buffered.Buffer.Start);
+            return unread && !buffered.IsCompleted;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Envoy's delayed_close_timeout (default 1 s): after the last response byte, wait for the
+    /// peer to close (reading and discarding what it still sends) before closing the socket, so
+    /// that close does not turn into a reset that destroys the response in flight.
+    /// </summary>
+    private async ValueTask DelayCloseAsync()
+    {
+        using var deadline = new CancellationTokenSource(_config.DelayedCloseTimeout, _time);
+        try
+        {
+            await _output.FlushAsync(deadline.Token).ConfigureAwait(false);
+            while (true)
+            {
+                var result = await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
+                _input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The deadline passed or the peer went away: close now.
         }
     }
 
