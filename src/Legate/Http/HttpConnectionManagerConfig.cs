@@ -49,6 +49,7 @@ internal sealed class HttpConnectionManagerConfig
         var http1 = config.HttpProtocolOptions;
         IdleTimeout = common?.IdleTimeout is { } idle ? idle.ToTimeSpan() : TimeSpan.FromHours(1);
         MaxStreamDuration = common?.MaxStreamDuration?.ToTimeSpan() ?? TimeSpan.Zero;
+        MaxConnectionDuration = common?.MaxConnectionDuration?.ToTimeSpan() ?? TimeSpan.Zero;
         MaxRequestsPerConnection = (int)Math.Min(common?.MaxRequestsPerConnection ?? 0, int.MaxValue);
         StreamIdleTimeout = config.StreamIdleTimeout is { } streamIdle ? streamIdle.ToTimeSpan() : TimeSpan.FromMinutes(5);
         RequestTimeout = config.RequestTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
@@ -155,6 +156,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public TimeSpan MaxStreamDuration { get; }
 
+    /// <summary>HTTP/1.1 connections drain after this long (common_http_protocol_options.max_connection_duration); zero = never.</summary>
+    public TimeSpan MaxConnectionDuration { get; }
+
     /// <summary>0 = unlimited.</summary>
     public int MaxRequestsPerConnection { get; }
 
@@ -195,6 +199,12 @@ internal sealed class HttpConnectionManagerConfig
         if (config.CodecType == Hcm.Types.CodecType.Http3)
         {
             errors.Add(FieldPath.Field(path, "codec_type"), "HTTP3 is not implemented yet");
+        }
+
+        if (config.CommonHttpProtocolOptions?.MaxConnectionDuration is not null && config.CodecType != Hcm.Types.CodecType.Http1)
+        {
+            errors.Warn(FieldPath.Field(FieldPath.Field(path, "common_http_protocol_options"), "max_connection_duration"),
+                "max_connection_duration drains HTTP/1.1 connections only; HTTP/2 connections of this connection manager are not bounded yet");
         }
 
         RouteTable routes;

@@ -19,6 +19,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxDestroyRemote = store.Counter(p + "downstream_cx_destroy_remote");
         DownstreamCxDestroyLocal = store.Counter(p + "downstream_cx_destroy_local");
         DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
+        DownstreamCxMaxDurationReached = store.Counter(p + "downstream_cx_max_duration_reached");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
         DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
@@ -57,6 +58,8 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamRqFailedPathNormalization { get; }
 
     public Counter DownstreamRqMaxDurationReached { get; }
+
+    public Counter DownstreamCxMaxDurationReached { get; }
 
     public Counter DownstreamRqRedirectedWithNormalizedPath { get; }
 

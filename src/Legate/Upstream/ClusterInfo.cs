@@ -96,14 +96,19 @@ internal sealed class ClusterInfo
     }
 
     /// <summary>
-    /// The field table honours max_stream_duration for the connection manager (the message type is
-    /// shared); on a cluster it would bound upstream streams, which is not implemented yet.
+    /// The field table honours max_stream_duration and max_connection_duration for the connection
+    /// manager (the message type is shared); on a cluster they are not implemented yet.
     /// </summary>
     private static void WarnUpstreamMaxStreamDuration(Envoy.Config.Core.V3.HttpProtocolOptions common, string path, ConfigErrors errors)
     {
         if (common.MaxStreamDuration is not null)
         {
             errors.Warn(FieldPath.Field(path, "max_stream_duration"), "field envoy.config.core.v3.HttpProtocolOptions.max_stream_duration is parsed but not implemented yet for upstream streams; it is ignored");
+        }
+
+        if (common.MaxConnectionDuration is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "max_connection_duration"), "field envoy.config.core.v3.HttpProtocolOptions.max_connection_duration is parsed but not implemented yet for upstream connections; it is ignored");
         }
     }
 

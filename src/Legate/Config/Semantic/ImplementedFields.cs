@@ -58,9 +58,11 @@ internal static partial class ImplementedFields
         // other two, which the HTTP/2 client cannot apply.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
-        // max_connection_duration is not enforced yet.
+        // The connection manager honours all of these (max_connection_duration on HTTP/1.1 only: it warns
+        // for HTTP/2); ClusterInfo warns about the ones it cannot apply to upstream connections.
         ["envoy.config.core.v3.HttpProtocolOptions"] =
-            ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration"],
+            ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
+             "max_connection_duration"],
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
         ["envoy.config.route.v3.RouteConfiguration"] =

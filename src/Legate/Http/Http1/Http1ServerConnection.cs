@@ -41,6 +41,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private bool _responseHasBody;
     private bool _aborted;
     private int _requests;
+    private volatile bool _maxDurationReached;
+    private DeadlineTimer? _durationTimer;
+
+    /// <summary>The listener drains, or this connection reached max_connection_duration: no new requests.</summary>
+    private bool Draining => _drain.IsDraining || _maxDurationReached;
 
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
@@ -72,6 +77,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stats.DownstreamCxHttp1Total.Inc();
         stats.DownstreamCxHttp1Active.Inc();
         using var drainRegistration = _drain.Register(static state => ((Http1ServerConnection)state!).OnDrain(), this);
+        if (_config.MaxConnectionDuration > TimeSpan.Zero)
+        {
+            _durationTimer = new DeadlineTimer(_time, static state => ((Http1ServerConnection)state).OnMaxConnectionDuration(), this);
+            _durationTimer.Set(_config.MaxConnectionDuration);
+        }
 
         // Kestrel's socket transport ends the connection when the peer closes (even a half-close),
         // which Envoy treats as a downstream disconnect of the stream in progress (DC).
@@ -90,6 +100,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             _stream.Release();
             await _timer.DisposeAsync().ConfigureAwait(false);
+            if (_durationTimer is not null)
+            {
+                await _durationTimer.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (!_aborted && _config.DelayedCloseTimeout > TimeSpan.Zero && HasUnreadInput())
             {
                 await DelayCloseAsync().ConfigureAwait(false);
@@ -121,7 +136,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
-        _closeAfterResponse = !_head.KeepAlive || _drain.IsDraining
+        _closeAfterResponse = !_head.KeepAlive || Draining
             || (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection);
         _chunkedResponse = false;
         _responseHasBody = false;
@@ -211,7 +226,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     }
 
                     _input.AdvanceTo(buffer.Start, buffer.End);
-                    if (_aborted || _drain.IsDraining)
+                    if (_aborted || Draining)
                     {
                         return false;
                     }
@@ -429,7 +444,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             // A response that starts before the request ended (a local reply to a body that is
             // still arriving, an early upstream answer): Envoy closes the connection afterwards
             // rather than reading and discarding the rest of the body.
-            if (_closeAfterResponse || _drain.IsDraining || !_stream.RequestComplete)
+            if (_closeAfterResponse || Draining || !_stream.RequestComplete)
             {
                 _closeAfterResponse = true;
                 headers.Set(KnownHeader.Connection, s_close);
@@ -635,6 +650,17 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             // The deadline passed or the peer went away: close now.
         }
+    }
+
+    /// <summary>
+    /// max_connection_duration: Envoy drains the connection — an idle one closes now, a busy one
+    /// after its response, which carries <c>connection: close</c>.
+    /// </summary>
+    private void OnMaxConnectionDuration()
+    {
+        _config.Stats.DownstreamCxMaxDurationReached.Inc();
+        _maxDurationReached = true;
+        _input.CancelPendingRead();
     }
 
     /// <summary>The listener drains: an idle connection closes now, a busy one after its response (with connection: close).</summary>
