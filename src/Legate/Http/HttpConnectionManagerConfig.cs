@@ -125,6 +125,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public bool SkipXffAppend { get; }
 
+    /// <summary>Where streams that end in a local reply or a reset are remembered for the admin dashboard; null = nowhere.</summary>
+    public RecentLocalReplies? RecentLocalReplies { get; init; }
+
     /// <summary>Which peers are internal (x-envoy-internal, x-request-id trust): <c>internal_address_config</c>.</summary>
     public InternalAddresses InternalAddresses { get; init; } = InternalAddresses.Default;
 
@@ -235,6 +238,7 @@ internal sealed class HttpConnectionManagerConfig
             Time = context.Time,
             StatPrefix = config.StatPrefix,
             LocalNode = context.LocalNode,
+            RecentLocalReplies = context.RecentLocalReplies,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -289,6 +293,7 @@ internal sealed class HttpConnectionManagerConfig
             InternalAddresses = internalAddresses,
             UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,
             LocalNodeId = context.LocalNode.Id,
+            RecentLocalReplies = context.RecentLocalReplies,
         };
     }
 }

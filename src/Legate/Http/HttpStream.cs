@@ -217,6 +217,7 @@ internal sealed class HttpStream
         _encodeData.Clear();
         _encodeBuffered.Clear();
         _config.Stats.OnStreamEnd(this);
+        _config.RecentLocalReplies?.OnStreamEnd(this, _config.StatPrefix);
     }
 
     /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
