@@ -33,6 +33,7 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/explain", Explain.ExplainAdminHandler.HelpText, false, new Explain.ExplainAdminHandler(server).HandleAsync);
         Handlers.Add("/help", "print out list of admin commands", false, HelpAsync);
         Handlers.Add("/quitquitquit", "exit the server", true, QuitAsync);
+        Handlers.Add("/reopen_logs", "reopen access logs", true, ReopenLogsAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
         if (server.Stats is { } stats)
@@ -62,6 +63,8 @@ internal sealed class AdminServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        var startTime = _server.Time.GetUtcNow();
+        var startTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         var path = RequestPath(context);
         var method = context.Request.Method;
         AdminResponse response;
@@ -93,6 +96,75 @@ internal sealed class AdminServer : IAsyncDisposable
         {
             await http.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
         }
+
+        if (_server.AdminAccessLogs.Length > 0)
+        {
+            LogRequest(context, startTime, startTimestamp, response.Status, HttpMethods.IsHead(method) ? 0 : body.Length);
+        }
+    }
+
+    /// <summary>The admin's access log entry for one request (Envoy logs admin requests like any stream).</summary>
+    private void LogRequest(HttpContext context, DateTimeOffset startTime, long startTimestamp, int status, long bytesSent)
+    {
+        var info = new Http.StreamInfo();
+        info.Reset(startTime, startTimestamp);
+        info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        info.LastDownstreamTxByteSent = info.EndTimestamp;
+        info.ResponseCode = status;
+        info.ResponseCodeDetails = "admin_filter_response";
+        info.BytesSent = bytesSent;
+        info.Protocol = context.Request.Protocol;
+        var connection = context.Connection;
+        if (connection.RemoteIpAddress is { } remote)
+        {
+            info.DownstreamRemoteAddress = new IPEndPoint(remote, connection.RemotePort);
+            info.DownstreamDirectRemoteAddress = info.DownstreamRemoteAddress;
+        }
+
+        if (connection.LocalIpAddress is { } local)
+        {
+            info.DownstreamLocalAddress = new IPEndPoint(local, connection.LocalPort);
+        }
+
+        var request = new Http.Http1.HttpRequestHead();
+        request.SetMethod(context.Request.Method);
+        request.SetPath(context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/");
+        foreach (var (name, values) in context.Request.Headers)
+        {
+            foreach (var value in values)
+            {
+                request.Headers.Add(name.ToLowerInvariant(), value ?? string.Empty);
+            }
+        }
+
+        if (!request.Headers.Contains(Http.Http1.KnownHeader.Host) && context.Request.Host.HasValue)
+        {
+            request.Headers.Add(Http.Http1.KnownHeader.Host, context.Request.Host.Value);
+        }
+
+        var response = new Http.Http1.HttpResponseHead { StatusCode = status };
+        foreach (var (name, values) in context.Response.Headers)
+        {
+            foreach (var value in values)
+            {
+                response.Headers.Add(name.ToLowerInvariant(), value ?? string.Empty);
+            }
+        }
+
+        try
+        {
+            AccessLog.AccessLogInstance.LogAll(_server.AdminAccessLogs, new Http.Formatter.FormatterContext(info, request, response));
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"admin access log failed: {ex.Message}");
+        }
+    }
+
+    private ValueTask<AdminResponse> ReopenLogsAsync(HttpContext context)
+    {
+        _server.ReopenLogs();
+        return ValueTask.FromResult(AdminResponse.Text("OK\n"));
     }
 
     private static string RequestPath(HttpContext context)

@@ -97,6 +97,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
 
+    /// <summary>The HCM's <c>access_log</c> loggers, run when each stream ends.</summary>
+    public AccessLog.AccessLogInstance[] AccessLogs { get; init; } = [];
+
     /// <summary>How many body bytes a stream may buffer (Envoy: the listener's per-connection buffer limit).</summary>
     public int BufferLimitBytes { get; }
 
@@ -208,6 +211,7 @@ internal sealed class HttpConnectionManagerConfig
             Logs = context.Logs,
             Time = context.Time,
             StatPrefix = config.StatPrefix,
+            AccessLogs = context.AccessLogs,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -248,11 +252,20 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var accessLogs = config.AccessLog.Count == 0 ? []
+            : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
+                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"));
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
             LocalReplies = localReplies,
             Time = context.Time,
+            AccessLogs = accessLogs,
         };
     }
 }

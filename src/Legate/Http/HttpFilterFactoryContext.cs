@@ -15,6 +15,9 @@ internal sealed class HttpFilterFactoryContext
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The server's access log files; null where nothing logs (unit tests of filters).</summary>
+    public AccessLog.AccessLogManager? AccessLogs { get; init; }
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

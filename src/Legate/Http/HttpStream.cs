@@ -67,6 +67,9 @@ internal sealed class HttpStream
     /// <summary>The response head being (or last) encoded; null before the response starts.</summary>
     public HttpResponseHead? ResponseHeaders => _encodeHead;
 
+    /// <summary>The response trailers, once encoded; null otherwise.</summary>
+    public HttpHeaderMap? ResponseTrailers { get; private set; }
+
     /// <summary>Fires when the stream is reset: downstream gone, timeout, protocol error.</summary>
     public CancellationToken ResetToken => _resetSource.Token;
 
@@ -168,6 +171,7 @@ internal sealed class HttpStream
         _pendingResponse = null;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
+        ResponseTrailers = null;
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
         _responseOwner = ResponseOwnerNone;
         _timeoutReply = null;
@@ -216,6 +220,15 @@ internal sealed class HttpStream
         _encodeData.Clear();
         _encodeBuffered.Clear();
         _config.Stats.OnStreamEnd(this);
+        if (_config.AccessLogs.Length > 0)
+        {
+            if (ResponseComplete)
+            {
+                Info.LastDownstreamTxByteSent = Info.EndTimestamp;
+            }
+
+            AccessLog.AccessLogInstance.LogAll(_config.AccessLogs, Formatter.FormatterContext.For(this));
+        }
     }
 
     /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
@@ -539,6 +552,7 @@ internal sealed class HttpStream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeTrailersAsync(HttpHeaderMap trailers)
     {
+        ResponseTrailers = trailers;
         if (IsReset || _responseOwner == ResponseOwnerTimeout)
         {
             return;

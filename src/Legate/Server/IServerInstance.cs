@@ -27,6 +27,14 @@ internal interface IServerInstance
     /// <summary>The server's stats; null for an instance that keeps none (the default keeps test fakes small).</summary>
     StatsStore? Stats => null;
 
+    /// <summary>The admin's access loggers (none by default).</summary>
+    AccessLog.AccessLogInstance[] AdminAccessLogs => [];
+
+    /// <summary>Closes and reopens the access log files (log rotation); nothing by default.</summary>
+    void ReopenLogs()
+    {
+    }
+
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);
 }

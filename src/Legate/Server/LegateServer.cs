@@ -36,8 +36,12 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         ClusterManager clusters,
         StatsStore stats,
         LogManager logs,
-        TimeProvider time)
+        TimeProvider time,
+        AccessLog.AccessLogManager accessLogs,
+        AccessLog.AccessLogInstance[] adminAccessLogs)
     {
+        AccessLogs = accessLogs;
+        AdminAccessLogs = adminAccessLogs;
         Options = options;
         Bootstrap = bootstrap;
         ConfigLoadedAt = configLoadedAt;
@@ -71,6 +75,12 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ServerStats ServerStats { get; }
 
+    /// <summary>The access log files and their background writer.</summary>
+    public AccessLog.AccessLogManager AccessLogs { get; }
+
+    /// <summary>The admin's <c>access_log</c> (and <c>access_log_path</c>) loggers.</summary>
+    public AccessLog.AccessLogInstance[] AdminAccessLogs { get; }
+
     /// <summary>Warnings of the loader and of compiling listeners: fields accepted but not acted on yet.</summary>
     public IReadOnlyList<ConfigError> Warnings { get; }
 
@@ -98,13 +108,6 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         if (bootstrap.Admin?.Address is { } adminAddress)
         {
             adminEndpoint = SocketAddresses.ToTcpEndpoint(adminAddress, "admin.address", errors);
-#pragma warning disable CS0612 // access_log_path is deprecated, yet still honoured by Envoy and so worth a warning.
-            var hasAccessLog = bootstrap.Admin.AccessLogPath.Length > 0 || bootstrap.Admin.AccessLog.Count > 0;
-#pragma warning restore CS0612
-            if (hasAccessLog)
-            {
-                errors.Warn("admin.access_log", "the admin access log is not implemented yet and is ignored");
-            }
         }
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
@@ -115,12 +118,54 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Stats = stats,
             TimeProvider = time,
         });
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time };
+        var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
+        var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs);
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
+        if (errors.Errors.Count > 0)
+        {
+            // Files opened for loggers that compiled are closed again.
+            accessLogs.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs);
+    }
+
+    /// <summary><c>admin.access_log</c>, plus the deprecated <c>access_log_path</c> (a file in Envoy's default format).</summary>
+    private static AccessLog.AccessLogInstance[] CompileAdminAccessLogs(Bootstrap bootstrap, ConfigErrors errors, AccessLog.AccessLogManager manager)
+    {
+        if (bootstrap.Admin is not { } admin)
+        {
+            return [];
+        }
+
+        var logs = new List<AccessLog.AccessLogInstance>(AccessLog.AccessLogFactory.Compile(admin.AccessLog, "admin.access_log", errors, manager));
+#pragma warning disable CS0612 // access_log_path is deprecated, yet still honoured by Envoy.
+        var path = admin.AccessLogPath;
+#pragma warning restore CS0612
+        if (path.Length > 0)
+        {
+            try
+            {
+                logs.Add(new AccessLog.AccessLogInstance(null, Http.Formatter.SubstitutionFormatter.Default, manager.GetOrOpen(path)));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                errors.Add("admin.access_log_path", $"cannot open access log file \"{path}\": {ex.Message}");
+            }
+        }
+
+        return logs.ToArray();
+    }
+
+    /// <summary>Closes and reopens every access log file (SIGUSR1, <c>POST /reopen_logs</c>).</summary>
+    public void ReopenLogs()
+    {
+        _log.Info("reopening access logs");
+        AccessLogs.ReopenAll();
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>
@@ -142,6 +187,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         config.Info($"loading {Listeners.Listeners.Count} listener(s)");
         _state = ServerState.Initializing;
+        AccessLogs.Start();
         try
         {
             if (_adminEndpoint is not null)
@@ -233,5 +279,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Admin = null;
             await admin.DisposeAsync().ConfigureAwait(false);
         }
+
+        // Last: what the listeners and the admin logged on the way out is written too.
+        await AccessLogs.DisposeAsync().ConfigureAwait(false);
     }
 }

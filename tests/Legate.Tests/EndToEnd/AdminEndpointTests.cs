@@ -80,6 +80,7 @@ public sealed class AdminEndpointTests
             "  /help: print out list of admin commands\n" +
             "  /quitquitquit (POST): exit the server\n" +
             "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
+            "  /reopen_logs (POST): reopen access logs\n" +
             "  /reset_counters (POST): reset all counters to zero\n" +
             "  /server_info: print server version/status information\n" +
             "  /stats: print server stats\n" +

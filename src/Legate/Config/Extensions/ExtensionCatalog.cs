@@ -23,6 +23,9 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "envoy.access_loggers.file",
+        "envoy.access_loggers.stdout",
+        "envoy.access_loggers.stderr",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

@@ -9,6 +9,7 @@ internal static class LogComponents
     public const string Admin = "admin";
     public const string Config = "config";
     public const string Connection = "connection";
+    public const string File = "file";
     public const string Http = "http";
     public const string Http2 = "http2";
     public const string Listener = "listener";
