@@ -15,7 +15,7 @@ namespace Legate.AccessLog;
 /// </summary>
 internal static class AccessLogFactory
 {
-    public static AccessLogInstance[] Compile(RepeatedField<ProtoAccessLog> logs, string path, ConfigErrors errors, AccessLogManager manager)
+    public static AccessLogInstance[] Compile(RepeatedField<ProtoAccessLog> logs, string path, ConfigErrors errors, AccessLogManager manager, Runtime.RuntimeLoader? runtime = null)
     {
         if (logs.Count == 0)
         {
@@ -25,7 +25,7 @@ internal static class AccessLogFactory
         var compiled = new List<AccessLogInstance>();
         for (var i = 0; i < logs.Count; i++)
         {
-            if (Compile(logs[i], FieldPath.Index(path, i), errors, manager) is { } log)
+            if (Compile(logs[i], FieldPath.Index(path, i), errors, manager, runtime) is { } log)
             {
                 compiled.Add(log);
             }
@@ -34,10 +34,10 @@ internal static class AccessLogFactory
         return compiled.ToArray();
     }
 
-    public static AccessLogInstance? Compile(ProtoAccessLog log, string path, ConfigErrors errors, AccessLogManager manager)
+    public static AccessLogInstance? Compile(ProtoAccessLog log, string path, ConfigErrors errors, AccessLogManager manager, Runtime.RuntimeLoader? runtime = null)
     {
         var count = errors.Errors.Count;
-        var filter = log.Filter is { } filterConfig ? AccessLogFilter.Compile(filterConfig, FieldPath.Field(path, "filter"), errors) : null;
+        var filter = log.Filter is { } filterConfig ? AccessLogFilter.Compile(filterConfig, FieldPath.Field(path, "filter"), errors, runtime) : null;
         var configPath = FieldPath.Field(path, "typed_config");
         string? filePath = null;
         SubstitutionFormatter? formatter = null;

@@ -18,23 +18,24 @@ internal abstract class AccessLogFilter
     public abstract bool Evaluate(in FormatterContext context);
 
     /// <summary>Compiles <paramref name="filter"/>; null (with errors added) when it cannot be honoured.</summary>
-    public static AccessLogFilter? Compile(ProtoFilter filter, string path, ConfigErrors errors)
+    /// <param name="runtime">Where runtime keys are read (comparison values, runtime_filter); null: the defaults.</param>
+    public static AccessLogFilter? Compile(ProtoFilter filter, string path, ConfigErrors errors, Runtime.RuntimeLoader? runtime = null)
     {
         switch (filter.FilterSpecifierCase)
         {
             case ProtoFilter.FilterSpecifierOneofCase.StatusCodeFilter:
-                return Comparison.Create(filter.StatusCodeFilter.Comparison, FieldPath.Field(FieldPath.Field(path, "status_code_filter"), "comparison"), errors,
+                return Comparison.Create(filter.StatusCodeFilter.Comparison, FieldPath.Field(FieldPath.Field(path, "status_code_filter"), "comparison"), errors, runtime,
                     static (in FormatterContext c) => c.Info.ResponseCode);
             case ProtoFilter.FilterSpecifierOneofCase.DurationFilter:
                 // Envoy compares the stream's duration in milliseconds.
-                return Comparison.Create(filter.DurationFilter.Comparison, FieldPath.Field(FieldPath.Field(path, "duration_filter"), "comparison"), errors,
+                return Comparison.Create(filter.DurationFilter.Comparison, FieldPath.Field(FieldPath.Field(path, "duration_filter"), "comparison"), errors, runtime,
                     static (in FormatterContext c) => (long)c.Info.Duration.TotalMilliseconds);
             case ProtoFilter.FilterSpecifierOneofCase.NotHealthCheckFilter:
                 return new Predicate(static (in FormatterContext c) => !c.Info.HealthCheck);
             case ProtoFilter.FilterSpecifierOneofCase.TraceableFilter:
                 return new Predicate(static (in FormatterContext c) => c.Info.TraceReason != Tracing.TraceReason.NotTraceable);
             case ProtoFilter.FilterSpecifierOneofCase.RuntimeFilter:
-                return RuntimeSampling.Create(filter.RuntimeFilter);
+                return RuntimeSampling.Create(filter.RuntimeFilter, runtime);
             case ProtoFilter.FilterSpecifierOneofCase.AndFilter:
             case ProtoFilter.FilterSpecifierOneofCase.OrFilter:
                 var isAnd = filter.FilterSpecifierCase == ProtoFilter.FilterSpecifierOneofCase.AndFilter;
@@ -44,7 +45,7 @@ internal abstract class AccessLogFilter
                 var ok = true;
                 for (var i = 0; i < children.Count; i++)
                 {
-                    var child = Compile(children[i], FieldPath.Index(listPath, i), errors);
+                    var child = Compile(children[i], FieldPath.Index(listPath, i), errors, runtime);
                     ok &= child is not null;
                     compiled[i] = child!;
                 }
@@ -148,36 +149,37 @@ internal abstract class AccessLogFilter
         }
     }
 
-    /// <summary>status_code_filter and duration_filter: <c>value OP comparison.value</c> (runtime key: the default value).</summary>
-    private sealed class Comparison(ComparisonFilter.Types.Op op, long value, ValueFunc actual) : AccessLogFilter
+    /// <summary>status_code_filter and duration_filter: <c>value OP comparison.value</c> (the runtime key overrides the default value).</summary>
+    private sealed class Comparison(ComparisonFilter.Types.Op op, long value, string runtimeKey, Runtime.RuntimeLoader? runtime, ValueFunc actual) : AccessLogFilter
     {
-        public static Comparison Create(ComparisonFilter comparison, string path, ConfigErrors errors, ValueFunc actual)
+        public static Comparison Create(ComparisonFilter comparison, string path, ConfigErrors errors, Runtime.RuntimeLoader? runtime, ValueFunc actual)
         {
             _ = path;
             _ = errors;
-            return new Comparison(comparison.Op, comparison.Value?.DefaultValue ?? 0, actual);
+            return new Comparison(comparison.Op, comparison.Value?.DefaultValue ?? 0, comparison.Value?.RuntimeKey ?? string.Empty, runtime, actual);
         }
 
         public override bool Evaluate(in FormatterContext context)
         {
             var a = actual(context);
+            var expected = runtime is null || runtimeKey.Length == 0 ? value : (long)Math.Min(runtime.Snapshot.GetInteger(runtimeKey, (ulong)value), long.MaxValue);
             return op switch
             {
-                ComparisonFilter.Types.Op.Ge => a >= value,
-                ComparisonFilter.Types.Op.Le => a <= value,
-                _ => a == value,
+                ComparisonFilter.Types.Op.Ge => a >= expected,
+                ComparisonFilter.Types.Op.Le => a <= expected,
+                _ => a == expected,
             };
         }
     }
 
     /// <summary>
-    /// runtime_filter: logs <c>percent_sampled</c> of the streams (default 0%, as Envoy's runtime
-    /// default when the key is absent). Without <c>use_independent_randomness</c> the sample is
+    /// runtime_filter: logs <c>percent_sampled</c> of the streams (default 0%), or the percentage
+    /// the runtime key holds. Without <c>use_independent_randomness</c> the sample is
     /// decided by the x-request-id, so every log of one request agrees.
     /// </summary>
-    private sealed class RuntimeSampling(uint numerator, uint denominator, bool independent) : AccessLogFilter
+    private sealed class RuntimeSampling(uint numerator, uint denominator, bool independent, string runtimeKey, Runtime.RuntimeLoader? runtime) : AccessLogFilter
     {
-        public static RuntimeSampling Create(RuntimeFilter config)
+        public static RuntimeSampling Create(RuntimeFilter config, Runtime.RuntimeLoader? runtime)
         {
             var percent = config.PercentSampled;
             var denominator = percent?.Denominator switch
@@ -186,7 +188,7 @@ internal abstract class AccessLogFilter
                 FractionalPercent.Types.DenominatorType.Million => 1_000_000u,
                 _ => 100u,
             };
-            return new RuntimeSampling(percent?.Numerator ?? 0, denominator, config.UseIndependentRandomness);
+            return new RuntimeSampling(percent?.Numerator ?? 0, denominator, config.UseIndependentRandomness, config.RuntimeKey, runtime);
         }
 
         public override bool Evaluate(in FormatterContext context)
@@ -202,7 +204,7 @@ internal abstract class AccessLogFilter
                 sample = (ulong)Random.Shared.NextInt64(long.MaxValue);
             }
 
-            return sample % denominator < numerator;
+            return runtime is null ? sample % denominator < numerator : runtime.Snapshot.FeatureEnabled(runtimeKey, numerator, denominator, sample);
         }
 
         /// <summary>The first 16 hex digits of a UUID (dashes skipped) as a number, as Envoy's UUID request id extension.</summary>

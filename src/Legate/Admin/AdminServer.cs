@@ -34,6 +34,17 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/help", "print out list of admin commands", false, HelpAsync);
         Handlers.Add("/quitquitquit", "exit the server", true, QuitAsync);
         Handlers.Add("/reopen_logs", "reopen access logs", true, ReopenLogsAsync);
+        var control = new ServerControlHandler(server);
+        Handlers.Add("/healthcheck/fail", "cause the server to fail health checks", true, control.HealthCheckFailAsync);
+        Handlers.Add("/healthcheck/ok", "cause the server to pass health checks", true, control.HealthCheckOkAsync);
+        Handlers.Add("/drain_listeners", "drain listeners", true, control.DrainListenersAsync);
+        Handlers.Add("/memory", "print current allocation/heap usage", false, control.MemoryAsync);
+        Handlers.Add("/hot_restart_version", "print the hot restart compatibility version", false, control.HotRestartVersionAsync);
+        Handlers.Add("/listeners", ListenersHandler.HelpText, false, new ListenersHandler(server).HandleAsync);
+        Handlers.Add("/logging", LoggingHandler.HelpText, false, new LoggingHandler(server.Logs).HandleAsync);
+        var runtime = new RuntimeHandler(server);
+        Handlers.Add("/runtime", RuntimeHandler.RuntimeHelp, false, runtime.RuntimeAsync);
+        Handlers.Add("/runtime_modify", RuntimeHandler.ModifyHelp, true, runtime.ModifyAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
         if (server.Stats is { } stats)

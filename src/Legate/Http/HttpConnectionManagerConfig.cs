@@ -212,6 +212,7 @@ internal sealed class HttpConnectionManagerConfig
             Time = context.Time,
             StatPrefix = config.StatPrefix,
             AccessLogs = context.AccessLogs,
+            Runtime = context.Runtime,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -254,7 +255,7 @@ internal sealed class HttpConnectionManagerConfig
 
         var accessLogs = config.AccessLog.Count == 0 ? []
             : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
-                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"));
+                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"), context.Runtime);
         if (errors.Errors.Count > errorCount)
         {
             return null;

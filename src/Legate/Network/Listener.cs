@@ -97,7 +97,7 @@ internal sealed class Listener : IAsyncDisposable
 
         var accessLogs = config.AccessLog.Count == 0 ? []
             : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
-                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"));
+                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"), context.Runtime);
 
         if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
         {

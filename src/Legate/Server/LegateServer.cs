@@ -24,6 +24,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     private readonly Logger _log;
     private readonly IPEndPoint? _adminEndpoint;
     private volatile ServerState _state = ServerState.PreInitializing;
+    private volatile bool _healthCheckFailed;
     private bool _stopped;
 
     private LegateServer(
@@ -38,8 +39,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         LogManager logs,
         TimeProvider time,
         AccessLog.AccessLogManager accessLogs,
-        AccessLog.AccessLogInstance[] adminAccessLogs)
+        AccessLog.AccessLogInstance[] adminAccessLogs,
+        Runtime.RuntimeLoader runtime)
     {
+        Runtime = runtime;
         AccessLogs = accessLogs;
         AdminAccessLogs = adminAccessLogs;
         Options = options;
@@ -57,7 +60,42 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         ServerStats = new ServerStats(Stats, this);
     }
 
-    public ServerState State => _state;
+    /// <summary>The life state; a LIVE server whose health check was failed by the admin reports DRAINING, as Envoy.</summary>
+    public ServerState State => _healthCheckFailed && _state == ServerState.Live ? ServerState.Draining : _state;
+
+    /// <summary>The runtime layers (static from the bootstrap, admin).</summary>
+    public Runtime.RuntimeLoader Runtime { get; }
+
+    public IReadOnlyList<Listener> ActiveListeners => Listeners.Listeners;
+
+    public void SetHealthCheckFailed(bool failed)
+    {
+        _healthCheckFailed = failed;
+        _log.Info(failed ? "health check failed by the admin" : "health check OK again by the admin");
+    }
+
+    /// <summary>
+    /// Stops accepting on the listeners (inbound only when asked: every listener that is not
+    /// OUTBOUND). Graceful: existing connections are asked to close and get up to
+    /// <c>--drain-time-s</c>; otherwise they get no grace period beyond their current request.
+    /// </summary>
+    public void DrainListeners(bool inboundOnly, bool graceful)
+    {
+        var configs = Bootstrap.StaticResources?.Listeners;
+        var drainTime = graceful && Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
+        foreach (var listener in Listeners.Listeners)
+        {
+            var config = configs?.FirstOrDefault(l => l.Name == listener.Name);
+            if (inboundOnly && config?.TrafficDirection == Envoy.Config.Core.V3.TrafficDirection.Outbound)
+            {
+                continue;
+            }
+
+            _log.Info($"draining listener '{listener.Name}'{(graceful ? " gracefully" : string.Empty)}");
+            var drain = new CancellationTokenSource(drainTime, Time);
+            _ = listener.StopAsync(drain.Token).ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), drain, TaskScheduler.Default);
+        }
+    }
 
     public CommandLineOptions Options { get; }
 
@@ -118,9 +156,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Stats = stats,
             TimeProvider = time,
         });
+        var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
         var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
-        var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs);
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs };
+        var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         if (errors.Errors.Count > 0)
         {
@@ -131,18 +170,18 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs, runtime);
     }
 
     /// <summary><c>admin.access_log</c>, plus the deprecated <c>access_log_path</c> (a file in Envoy's default format).</summary>
-    private static AccessLog.AccessLogInstance[] CompileAdminAccessLogs(Bootstrap bootstrap, ConfigErrors errors, AccessLog.AccessLogManager manager)
+    private static AccessLog.AccessLogInstance[] CompileAdminAccessLogs(Bootstrap bootstrap, ConfigErrors errors, AccessLog.AccessLogManager manager, Runtime.RuntimeLoader runtime)
     {
         if (bootstrap.Admin is not { } admin)
         {
             return [];
         }
 
-        var logs = new List<AccessLog.AccessLogInstance>(AccessLog.AccessLogFactory.Compile(admin.AccessLog, "admin.access_log", errors, manager));
+        var logs = new List<AccessLog.AccessLogInstance>(AccessLog.AccessLogFactory.Compile(admin.AccessLog, "admin.access_log", errors, manager, runtime));
 #pragma warning disable CS0612 // access_log_path is deprecated, yet still honoured by Envoy.
         var path = admin.AccessLogPath;
 #pragma warning restore CS0612

@@ -17,7 +17,10 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime"],
+        ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
+        // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
+        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
         // Custom stats_tags, stats_matcher and histogram_bucket_settings come with the rest of issue 6.
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
@@ -52,7 +55,8 @@ internal static partial class ImplementedFields
         ["envoy.config.accesslog.v3.RuntimeFilter"] = ["runtime_key", "percent_sampled", "use_independent_randomness"],
         ["envoy.config.accesslog.v3.StatusCodeFilter"] = ["comparison"],
         ["envoy.config.accesslog.v3.ComparisonFilter"] = ["op", "value"],
-        ["envoy.config.core.v3.RuntimeUInt32"] = ["default_value"],
+        // runtime_key is read from the runtime by access log comparison filters.
+        ["envoy.config.core.v3.RuntimeUInt32"] = ["default_value", "runtime_key"],
         ["envoy.config.accesslog.v3.ResponseFlagFilter"] = ["flags"],
         ["envoy.config.accesslog.v3.HeaderFilter"] = ["header"],
         ["envoy.config.accesslog.v3.AndFilter"] = ["filters"],
