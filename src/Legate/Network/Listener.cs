@@ -321,6 +321,7 @@ internal sealed class Listener : IAsyncDisposable
         {
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxDestroy.Inc();
+            stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
             _connections.TryRemove(served, out _);
             if (_accessLogs.Length > 0)
             {

@@ -58,10 +58,14 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _log = logs.Get(LogComponents.Main);
         Stats = stats;
         ServerStats = new ServerStats(Stats, this);
+        ManagerStats = new ManagerStats(stats, clusters, listeners, options.Concurrency);
     }
 
     /// <summary>The life state; a LIVE server whose health check was failed by the admin reports DRAINING, as Envoy.</summary>
     public ServerState State => _healthCheckFailed && _state == ServerState.Live ? ServerState.Draining : _state;
+
+    /// <summary>The periodic stats flush (histogram intervals, sinks).</summary>
+    public StatsFlusher StatsFlusher { get; private init; } = null!;
 
     /// <summary>The runtime layers (static from the bootstrap, admin).</summary>
     public Runtime.RuntimeLoader Runtime { get; }
@@ -113,6 +117,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ServerStats ServerStats { get; }
 
+    /// <summary><c>cluster_manager.*</c> and <c>listener_manager.*</c>.</summary>
+    public ManagerStats ManagerStats { get; }
+
     /// <summary>The access log files and their background writer.</summary>
     public AccessLog.AccessLogManager AccessLogs { get; }
 
@@ -149,7 +156,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
-        var stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
             Logger = logs.Get(LogComponents.Upstream),
@@ -157,6 +164,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             TimeProvider = time,
         });
         var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
+        var flusher = StatsFlusher.Compile(bootstrap, errors, stats, clusters, logs);
         var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
         var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);
         var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime };
@@ -170,7 +178,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs, runtime);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs, runtime) { StatsFlusher = flusher };
     }
 
     /// <summary><c>admin.access_log</c>, plus the deprecated <c>access_log_path</c> (a file in Envoy's default format).</summary>
@@ -227,6 +235,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         config.Info($"loading {Listeners.Listeners.Count} listener(s)");
         _state = ServerState.Initializing;
         AccessLogs.Start();
+        StatsFlusher.Start();
         try
         {
             if (_adminEndpoint is not null)
@@ -262,6 +271,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
 
         _state = ServerState.Live;
+        ManagerStats.OnWorkersStarted(Listeners.Listeners.Count);
         _log.Info("all dependencies initialized. starting workers");
     }
 
@@ -318,6 +328,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Admin = null;
             await admin.DisposeAsync().ConfigureAwait(false);
         }
+
+        await StatsFlusher.DisposeAsync().ConfigureAwait(false);
 
         // Last: what the listeners and the admin logged on the way out is written too.
         await AccessLogs.DisposeAsync().ConfigureAwait(false);

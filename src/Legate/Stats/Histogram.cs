@@ -91,8 +91,9 @@ internal sealed class Histogram : IStat
     }
 
     /// <summary>The quantile of the last completed interval, or NaN when it had no samples (Envoy prints <c>nan</c>).</summary>
+    /// <remarks>Every interval sample lies within the all-time min and max, so the estimate is clamped to them too.</remarks>
     public double IntervalQuantile(double percent) =>
-        Estimate(_interval, percent, 0, Volatile.Read(ref _max) is var max && max == long.MinValue ? 0 : max, clamp: false);
+        Estimate(_interval, percent, Volatile.Read(ref _min), Volatile.Read(ref _max), clamp: true);
 
     public StatName Name { get; }
 

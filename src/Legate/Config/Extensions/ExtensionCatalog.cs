@@ -26,6 +26,8 @@ internal static class ExtensionCatalog
         "envoy.access_loggers.file",
         "envoy.access_loggers.stdout",
         "envoy.access_loggers.stderr",
+        "envoy.stat_sinks.statsd",
+        "envoy.stat_sinks.dog_statsd",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
