@@ -207,32 +207,7 @@ internal abstract class AccessLogFilter
             return runtime is null ? sample % denominator < numerator : runtime.Snapshot.FeatureEnabled(runtimeKey, numerator, denominator, sample);
         }
 
-        /// <summary>The first 16 hex digits of a UUID (dashes skipped) as a number, as Envoy's UUID request id extension.</summary>
-        private static bool TryHexPrefix(ReadOnlySpan<byte> id, out ulong value)
-        {
-            value = 0;
-            var digits = 0;
-            foreach (var b in id)
-            {
-                if (b == '-')
-                {
-                    continue;
-                }
-
-                var d = b is >= (byte)'0' and <= (byte)'9' ? b - '0' : b is >= (byte)'a' and <= (byte)'f' ? b - 'a' + 10 : b is >= (byte)'A' and <= (byte)'F' ? b - 'A' + 10 : -1;
-                if (d < 0)
-                {
-                    return false;
-                }
-
-                value = (value << 4) | (uint)d;
-                if (++digits == 16)
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
+        /// <summary>Envoy's request id extension <c>toInteger</c>: the id's first 8 hex digits.</summary>
+        private static bool TryHexPrefix(ReadOnlySpan<byte> id, out ulong value) => Tracing.TracingDecision.TryFirstHexDigits(id, out value);
     }
 }

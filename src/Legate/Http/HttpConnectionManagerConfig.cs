@@ -97,6 +97,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
 
+    /// <summary>The HCM's <c>tracing</c> sampling decision; null when tracing is not configured.</summary>
+    public Tracing.TracingDecision? Tracing { get; init; }
+
     /// <summary>The HCM's <c>access_log</c> loggers, run when each stream ends.</summary>
     public AccessLog.AccessLogInstance[] AccessLogs { get; init; } = [];
 
@@ -267,6 +270,7 @@ internal sealed class HttpConnectionManagerConfig
             LocalReplies = localReplies,
             Time = context.Time,
             AccessLogs = accessLogs,
+            Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
         };
     }
 }

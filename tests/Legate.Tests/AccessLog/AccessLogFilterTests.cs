@@ -66,9 +66,9 @@ public sealed class AccessLogFilterTests
         {
             RuntimeFilter = new RuntimeFilter { RuntimeKey = "k", PercentSampled = new Envoy.Type.V3.FractionalPercent { Numerator = 50 } },
         });
-        // The first 16 hex digits: 0 % 100 = 0 < 50 is sampled; 0x63 % 100 = 99 is not.
-        Assert.True(filter.Evaluate(Context(200, requestId: "00000000-0000-0000-8000-000000000000")));
-        Assert.False(filter.Evaluate(Context(200, requestId: "00000000-0000-0063-8000-000000000000")));
+        // The first 8 hex digits: 0 % 100 = 0 < 50 is sampled; 0x63 % 100 = 99 is not.
+        Assert.True(filter.Evaluate(Context(200, requestId: "00000000-0000-4000-8000-000000000000")));
+        Assert.False(filter.Evaluate(Context(200, requestId: "00000063-0000-4000-8000-000000000000")));
     }
 
     [Fact]

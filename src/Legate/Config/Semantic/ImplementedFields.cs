@@ -40,7 +40,9 @@ internal static partial class ImplementedFields
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
-             "path_with_escaped_slashes_action", "access_log"],
+             "path_with_escaped_slashes_action", "access_log", "tracing"],
+        // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
