@@ -33,6 +33,18 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/explain", Explain.ExplainAdminHandler.HelpText, false, new Explain.ExplainAdminHandler(server).HandleAsync);
         Handlers.Add("/help", "print out list of admin commands", false, HelpAsync);
         Handlers.Add("/quitquitquit", "exit the server", true, QuitAsync);
+        Handlers.Add("/reopen_logs", "reopen access logs", true, ReopenLogsAsync);
+        var control = new ServerControlHandler(server);
+        Handlers.Add("/healthcheck/fail", "cause the server to fail health checks", true, control.HealthCheckFailAsync);
+        Handlers.Add("/healthcheck/ok", "cause the server to pass health checks", true, control.HealthCheckOkAsync);
+        Handlers.Add("/drain_listeners", "drain listeners", true, control.DrainListenersAsync);
+        Handlers.Add("/memory", "print current allocation/heap usage", false, control.MemoryAsync);
+        Handlers.Add("/hot_restart_version", "print the hot restart compatibility version", false, control.HotRestartVersionAsync);
+        Handlers.Add("/listeners", ListenersHandler.HelpText, false, new ListenersHandler(server).HandleAsync);
+        Handlers.Add("/logging", LoggingHandler.HelpText, false, new LoggingHandler(server.Logs).HandleAsync);
+        var runtime = new RuntimeHandler(server);
+        Handlers.Add("/runtime", RuntimeHandler.RuntimeHelp, false, runtime.RuntimeAsync);
+        Handlers.Add("/runtime_modify", RuntimeHandler.ModifyHelp, true, runtime.ModifyAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
         if (server.Stats is { } stats)
@@ -64,6 +76,8 @@ internal sealed class AdminServer : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        var startTime = _server.Time.GetUtcNow();
+        var startTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         var path = RequestPath(context);
         var method = context.Request.Method;
         AdminResponse response;
@@ -95,6 +109,75 @@ internal sealed class AdminServer : IAsyncDisposable
         {
             await http.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
         }
+
+        if (_server.AdminAccessLogs.Length > 0)
+        {
+            LogRequest(context, startTime, startTimestamp, response.Status, HttpMethods.IsHead(method) ? 0 : body.Length);
+        }
+    }
+
+    /// <summary>The admin's access log entry for one request (Envoy logs admin requests like any stream).</summary>
+    private void LogRequest(HttpContext context, DateTimeOffset startTime, long startTimestamp, int status, long bytesSent)
+    {
+        var info = new Http.StreamInfo();
+        info.Reset(startTime, startTimestamp);
+        info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        info.LastDownstreamTxByteSent = info.EndTimestamp;
+        info.ResponseCode = status;
+        info.ResponseCodeDetails = "admin_filter_response";
+        info.BytesSent = bytesSent;
+        info.Protocol = context.Request.Protocol;
+        var connection = context.Connection;
+        if (connection.RemoteIpAddress is { } remote)
+        {
+            info.DownstreamRemoteAddress = new IPEndPoint(remote, connection.RemotePort);
+            info.DownstreamDirectRemoteAddress = info.DownstreamRemoteAddress;
+        }
+
+        if (connection.LocalIpAddress is { } local)
+        {
+            info.DownstreamLocalAddress = new IPEndPoint(local, connection.LocalPort);
+        }
+
+        var request = new Http.Http1.HttpRequestHead();
+        request.SetMethod(context.Request.Method);
+        request.SetPath(context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "/");
+        foreach (var (name, values) in context.Request.Headers)
+        {
+            foreach (var value in values)
+            {
+                request.Headers.Add(name.ToLowerInvariant(), value ?? string.Empty);
+            }
+        }
+
+        if (!request.Headers.Contains(Http.Http1.KnownHeader.Host) && context.Request.Host.HasValue)
+        {
+            request.Headers.Add(Http.Http1.KnownHeader.Host, context.Request.Host.Value);
+        }
+
+        var response = new Http.Http1.HttpResponseHead { StatusCode = status };
+        foreach (var (name, values) in context.Response.Headers)
+        {
+            foreach (var value in values)
+            {
+                response.Headers.Add(name.ToLowerInvariant(), value ?? string.Empty);
+            }
+        }
+
+        try
+        {
+            AccessLog.AccessLogInstance.LogAll(_server.AdminAccessLogs, new Http.Formatter.FormatterContext(info, request, response));
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"admin access log failed: {ex.Message}");
+        }
+    }
+
+    private ValueTask<AdminResponse> ReopenLogsAsync(HttpContext context)
+    {
+        _server.ReopenLogs();
+        return ValueTask.FromResult(AdminResponse.Text("OK\n"));
     }
 
     private static string RequestPath(HttpContext context)

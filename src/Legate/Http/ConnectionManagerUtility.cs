@@ -112,6 +112,11 @@ internal static class ConnectionManagerUtility
             }
         }
 
+        if (config.Tracing is { } tracing)
+        {
+            stream.Info.TraceReason = tracing.Apply(headers);
+        }
+
         if (config.Via is { } via)
         {
             AppendCommaSeparated(headers, KnownHeader.Via, via);

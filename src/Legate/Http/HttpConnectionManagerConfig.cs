@@ -99,6 +99,12 @@ internal sealed class HttpConnectionManagerConfig
 
     public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
 
+    /// <summary>The HCM's <c>tracing</c> sampling decision; null when tracing is not configured.</summary>
+    public Tracing.TracingDecision? Tracing { get; init; }
+
+    /// <summary>The HCM's <c>access_log</c> loggers, run when each stream ends.</summary>
+    public AccessLog.AccessLogInstance[] AccessLogs { get; init; } = [];
+
     /// <summary>How many body bytes a stream may buffer (Envoy: the listener's per-connection buffer limit).</summary>
     public int BufferLimitBytes { get; }
 
@@ -239,6 +245,8 @@ internal sealed class HttpConnectionManagerConfig
             StatPrefix = config.StatPrefix,
             LocalNode = context.LocalNode,
             RecentLocalReplies = context.RecentLocalReplies,
+            AccessLogs = context.AccessLogs,
+            Runtime = context.Runtime,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -280,6 +288,9 @@ internal sealed class HttpConnectionManagerConfig
         }
 
         var internalAddresses = InternalAddresses.Compile(config.InternalAddressConfig, FieldPath.Field(path, "internal_address_config"), errors);
+        var accessLogs = config.AccessLog.Count == 0 ? []
+            : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
+                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"), context.Runtime);
         if (errors.Errors.Count > errorCount)
         {
             return null;
@@ -294,6 +305,8 @@ internal sealed class HttpConnectionManagerConfig
             UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,
             LocalNodeId = context.LocalNode.Id,
             RecentLocalReplies = context.RecentLocalReplies,
+            AccessLogs = accessLogs,
+            Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
         };
     }
 }

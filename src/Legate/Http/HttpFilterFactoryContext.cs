@@ -20,6 +20,11 @@ internal sealed class HttpFilterFactoryContext
 
     /// <summary>The server's record of recent local replies (admin dashboard); null in tests that need none.</summary>
     public RecentLocalReplies? RecentLocalReplies { get; init; }
+    /// <summary>The server's access log files; null where nothing logs (unit tests of filters).</summary>
+    public AccessLog.AccessLogManager? AccessLogs { get; init; }
+
+    /// <summary>The server's runtime; null where there is none (unit tests).</summary>
+    public Runtime.RuntimeLoader? Runtime { get; init; }
 
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;

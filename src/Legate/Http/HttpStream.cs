@@ -67,6 +67,9 @@ internal sealed class HttpStream
     /// <summary>The response head being (or last) encoded; null before the response starts.</summary>
     public HttpResponseHead? ResponseHeaders => _encodeHead;
 
+    /// <summary>The response trailers, once encoded; null otherwise.</summary>
+    public HttpHeaderMap? ResponseTrailers { get; private set; }
+
     /// <summary>Fires when the stream is reset: downstream gone, timeout, protocol error.</summary>
     public CancellationToken ResetToken => _resetSource.Token;
 
@@ -168,6 +171,7 @@ internal sealed class HttpStream
         _pendingResponse = null;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
+        ResponseTrailers = null;
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
         _responseOwner = ResponseOwnerNone;
         _timeoutReply = null;
@@ -218,6 +222,15 @@ internal sealed class HttpStream
         _encodeBuffered.Clear();
         _config.Stats.OnStreamEnd(this);
         _config.RecentLocalReplies?.OnStreamEnd(this, _config.StatPrefix);
+        if (_config.AccessLogs.Length > 0)
+        {
+            if (ResponseComplete)
+            {
+                Info.LastDownstreamTxByteSent = Info.EndTimestamp;
+            }
+
+            AccessLog.AccessLogInstance.LogAll(_config.AccessLogs, Formatter.FormatterContext.For(this));
+        }
     }
 
     /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
@@ -541,6 +554,7 @@ internal sealed class HttpStream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask EncodeTrailersAsync(HttpHeaderMap trailers)
     {
+        ResponseTrailers = trailers;
         if (IsReset || _responseOwner == ResponseOwnerTimeout)
         {
             return;

@@ -2,7 +2,6 @@ using System.Text;
 using Envoy.Config.Accesslog.V3;
 using Legate.Config;
 using Legate.Http.Formatter;
-using Legate.Router.Matching;
 using ProtoLocalReplyConfig = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.LocalReplyConfig;
 
 namespace Legate.Http;
@@ -127,68 +126,15 @@ internal class LocalReplyConfig
 /// <summary>A local reply as it will be sent.</summary>
 internal readonly record struct LocalReply(int Status, byte[] Body, byte[]? ContentType, (string Name, string Value, bool Append)[]? Headers);
 
-/// <summary>The access-log filters a local reply mapper can use, compiled.</summary>
-internal abstract class LocalReplyFilter
+/// <summary>A local reply mapper's filter: Envoy's access log filters, all of them (see <see cref="Legate.AccessLog.AccessLogFilter"/>).</summary>
+internal sealed class LocalReplyFilter
 {
-    public abstract bool Matches(HttpStream stream);
+    private readonly Legate.AccessLog.AccessLogFilter _filter;
 
-    public static LocalReplyFilter? Compile(AccessLogFilter filter, string path, ConfigErrors errors)
-    {
-        switch (filter.FilterSpecifierCase)
-        {
-            case AccessLogFilter.FilterSpecifierOneofCase.StatusCodeFilter:
-                var comparison = filter.StatusCodeFilter.Comparison;
-                var value = comparison.Value?.DefaultValue ?? 0;
-                return new Predicate(s => Compare(comparison.Op, s.Info.ResponseCode, value));
-            case AccessLogFilter.FilterSpecifierOneofCase.ResponseFlagFilter:
-                var wanted = ResponseFlags.None;
-                foreach (var name in filter.ResponseFlagFilter.Flags)
-                {
-                    if (ResponseFlagNames.TryParseShort(name, out var flag))
-                    {
-                        wanted |= flag;
-                    }
-                }
+    private LocalReplyFilter(Legate.AccessLog.AccessLogFilter filter) => _filter = filter;
 
-                // An empty list matches any flag, as in Envoy.
-                return new Predicate(s => wanted == ResponseFlags.None ? s.Info.ResponseFlags != ResponseFlags.None : (s.Info.ResponseFlags & wanted) != 0);
-            case AccessLogFilter.FilterSpecifierOneofCase.HeaderFilter:
-                var matcher = CompiledHeaderMatcher.Create(filter.HeaderFilter.Header, errors, FieldPath.Field(FieldPath.Field(path, "header_filter"), "header"));
-                return matcher is null ? null : new Predicate(s => matcher.Matches(new RouteMatchInput(
-                    s.RequestHeaders.Method, s.RequestHeaders.Path, s.AuthorityString(), new HeaderMapLookup(s.RequestHeaders.Headers))));
-            case AccessLogFilter.FilterSpecifierOneofCase.NotHealthCheckFilter:
-                // No health check filter exists yet, so no request is a health check.
-                return new Predicate(static _ => true);
-            case AccessLogFilter.FilterSpecifierOneofCase.AndFilter:
-            case AccessLogFilter.FilterSpecifierOneofCase.OrFilter:
-                var isAnd = filter.FilterSpecifierCase == AccessLogFilter.FilterSpecifierOneofCase.AndFilter;
-                var children = isAnd ? filter.AndFilter.Filters : filter.OrFilter.Filters;
-                var compiled = new List<LocalReplyFilter>();
-                for (var i = 0; i < children.Count; i++)
-                {
-                    if (Compile(children[i], FieldPath.Index(FieldPath.Field(FieldPath.Field(path, isAnd ? "and_filter" : "or_filter"), "filters"), i), errors) is { } child)
-                    {
-                        compiled.Add(child);
-                    }
-                }
+    public bool Matches(HttpStream stream) => _filter.Evaluate(FormatterContext.For(stream));
 
-                var all = compiled.ToArray();
-                return new Predicate(isAnd ? s => Array.TrueForAll(all, f => f.Matches(s)) : s => Array.Exists(all, f => f.Matches(s)));
-            default:
-                errors.Add(path, $"access log filter '{filter.FilterSpecifierCase}' is not supported in local_reply_config yet");
-                return null;
-        }
-    }
-
-    private static bool Compare(ComparisonFilter.Types.Op op, int actual, uint value) => op switch
-    {
-        ComparisonFilter.Types.Op.Ge => actual >= value,
-        ComparisonFilter.Types.Op.Le => actual <= value,
-        _ => actual == value,
-    };
-
-    private sealed class Predicate(Func<HttpStream, bool> predicate) : LocalReplyFilter
-    {
-        public override bool Matches(HttpStream stream) => predicate(stream);
-    }
+    public static LocalReplyFilter? Compile(AccessLogFilter filter, string path, ConfigErrors errors) =>
+        Legate.AccessLog.AccessLogFilter.Compile(filter, path, errors) is { } compiled ? new LocalReplyFilter(compiled) : null;
 }

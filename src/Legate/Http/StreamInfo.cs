@@ -28,6 +28,12 @@ internal sealed class StreamInfo
     /// <summary>Timestamp of the first response byte sent downstream, or 0.</summary>
     public long FirstDownstreamTxByteSent { get; set; }
 
+    /// <summary>Timestamp of the last request byte sent upstream, or 0.</summary>
+    public long LastUpstreamTxByteSent { get; set; }
+
+    /// <summary>Timestamp of the last response byte sent downstream, or 0.</summary>
+    public long LastDownstreamTxByteSent { get; set; }
+
     /// <summary>Timestamp of the end of the stream, or 0 while it runs.</summary>
     public long EndTimestamp { get; set; }
 
@@ -47,6 +53,36 @@ internal sealed class StreamInfo
     public IPEndPoint? DownstreamLocalAddress { get; set; }
 
     public IPEndPoint? DownstreamRemoteAddress { get; set; }
+
+    /// <summary>The peer of the socket, whatever x-forwarded-for says (Envoy's direct remote address).</summary>
+    public IPEndPoint? DownstreamDirectRemoteAddress { get; set; }
+
+    /// <summary>The downstream connection's id (Envoy's <c>%CONNECTION_ID%</c>), unique in the process.</summary>
+    public ulong ConnectionId { get; set; }
+
+    /// <summary>SNI of the downstream TLS connection, or null.</summary>
+    public string? RequestedServerName { get; set; }
+
+    /// <summary>The virtual cluster the request matched, or null.</summary>
+    public string? VirtualClusterName { get; set; }
+
+    /// <summary><c>HTTP/1.1</c> or <c>HTTP/2</c> once an upstream request was made.</summary>
+    public string? UpstreamProtocol { get; set; }
+
+    /// <summary>The local address of the upstream connection, or null.</summary>
+    public IPEndPoint? UpstreamLocalAddress { get; set; }
+
+    /// <summary>Dynamic metadata set by filters (namespace → struct); null until a filter sets some.</summary>
+    public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
+
+    /// <summary>Filter state objects that print as strings (Envoy's FILTER_STATE, basic form); null until set.</summary>
+    public Dictionary<string, string>? FilterState { get; set; }
+
+    /// <summary>True when a health check filter answered the request (it is then a health check).</summary>
+    public bool HealthCheck { get; set; }
+
+    /// <summary>Why the request is traced, if it is (Envoy packs it into x-request-id).</summary>
+    public Tracing.TraceReason TraceReason { get; set; }
 
     public string? VirtualHostName { get; set; }
 
@@ -89,6 +125,8 @@ internal sealed class StreamInfo
         FirstUpstreamTxByteSent = 0;
         FirstUpstreamRxByteReceived = 0;
         FirstDownstreamTxByteSent = 0;
+        LastUpstreamTxByteSent = 0;
+        LastDownstreamTxByteSent = 0;
         EndTimestamp = 0;
         ResponseCode = 0;
         ResponseCodeDetails = null;
@@ -104,5 +142,15 @@ internal sealed class StreamInfo
         BytesSent = 0;
         AttemptCount = 0;
         RequestId = null;
+        DownstreamDirectRemoteAddress = null;
+        ConnectionId = 0;
+        RequestedServerName = null;
+        VirtualClusterName = null;
+        UpstreamProtocol = null;
+        UpstreamLocalAddress = null;
+        DynamicMetadata = null;
+        FilterState = null;
+        HealthCheck = false;
+        TraceReason = Tracing.TraceReason.NotTraceable;
     }
 }

@@ -40,9 +40,11 @@ internal sealed class Listener : IAsyncDisposable
     private Task? _acceptLoop;
     private ListenerStats? _stats;
     private readonly Legate.Stats.StatsStore _statsStore;
+    private readonly AccessLog.AccessLogInstance[] _accessLogs;
 
-    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context, AccessLog.AccessLogInstance[] accessLogs)
     {
+        _accessLogs = accessLogs;
         Name = name;
         Endpoint = endpoint;
         _matcher = matcher;
@@ -93,12 +95,16 @@ internal sealed class Listener : IAsyncDisposable
             ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, context, bufferLimit)
             : null;
 
+        var accessLogs = config.AccessLog.Count == 0 ? []
+            : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
+                context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"), context.Runtime);
+
         if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
         {
             return null;
         }
 
-        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context);
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, accessLogs);
     }
 
     /// <summary>Binds and starts accepting.</summary>
@@ -252,6 +258,8 @@ internal sealed class Listener : IAsyncDisposable
             return;
         }
 
+        var connectionId = ConnectionIds.Next();
+        var startTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
         var hcm = index switch
         {
@@ -264,12 +272,18 @@ internal sealed class Listener : IAsyncDisposable
             stats.NoFilterChainMatch.Inc();
             _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
             socket.Dispose();
+            if (_accessLogs.Length > 0)
+            {
+                // Envoy logs the refused connection with NR and "filter_chain_not_found".
+                LogConnection(connectionId, startTimestamp, local, remote, ResponseFlags.NoRouteFound, "filter_chain_not_found");
+            }
+
             return;
         }
 
         socket.NoDelay = true;
         var connection = _transport!.Create(socket);
-        var served = new ServedConnection(connection);
+        var served = new ServedConnection(connection) { Id = connectionId, StartTimestamp = startTimestamp, Local = local, Remote = remote };
         stats.DownstreamCxActive.Inc();
         var task = RunConnectionAsync(served, hcm, stats);
         _connections.TryAdd(served, task);
@@ -288,13 +302,13 @@ internal sealed class Listener : IAsyncDisposable
             switch (await SelectCodecAsync(connection, hcm).ConfigureAwait(false))
             {
                 case Codec.Http1:
-                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time) { ConnectionId = served.Id };
                     await served.Http1.RunAsync().ConfigureAwait(false);
                     break;
                 case Codec.Http2:
                     // Kestrel owns and closes the connection from here on.
                     served.HandedOver = true;
-                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false);
+                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false) { ConnectionId = served.Id };
                     await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                     break;
             }
@@ -307,7 +321,12 @@ internal sealed class Listener : IAsyncDisposable
         {
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxDestroy.Inc();
+            stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
             _connections.TryRemove(served, out _);
+            if (_accessLogs.Length > 0)
+            {
+                LogConnection(served.Id, served.StartTimestamp, served.Local!, served.Remote!, ResponseFlags.None, null);
+            }
             try
             {
                 if (!served.HandedOver)
@@ -356,6 +375,28 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
+    /// <summary>Envoy's listener access log: one entry per connection, when it closes or is refused.</summary>
+    private void LogConnection(ulong id, long startTimestamp, IPEndPoint local, IPEndPoint remote, ResponseFlags flags, string? details)
+    {
+        var info = new StreamInfo();
+        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp), startTimestamp);
+        info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        info.ConnectionId = id;
+        info.DownstreamLocalAddress = local;
+        info.DownstreamRemoteAddress = remote;
+        info.DownstreamDirectRemoteAddress = remote;
+        info.SetResponseFlag(flags);
+        info.ConnectionTerminationDetails = details;
+        try
+        {
+            AccessLog.AccessLogInstance.LogAll(_accessLogs, new Http.Formatter.FormatterContext(info));
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"listener '{Name}': access log failed: {ex.Message}");
+        }
+    }
+
     /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
     private Http2CodecServer Http2Server(HttpConnectionManagerConfig hcm) =>
         _http2.GetOrAdd(hcm, static (config, name) => new Lazy<Http2CodecServer>(() => new Http2CodecServer(config, name)), Name).Value;
@@ -371,6 +412,14 @@ internal sealed class Listener : IAsyncDisposable
     private sealed class ServedConnection(ConnectionContext transport)
     {
         public ConnectionContext Transport { get; } = transport;
+
+        public ulong Id { get; init; }
+
+        public long StartTimestamp { get; init; }
+
+        public IPEndPoint? Local { get; init; }
+
+        public IPEndPoint? Remote { get; init; }
 
         /// <summary>The HTTP/1.1 codec, once chosen.</summary>
         public Http1ServerConnection? Http1 { get; set; }

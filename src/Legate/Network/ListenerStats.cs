@@ -12,7 +12,18 @@ internal sealed class ListenerStats
         DownstreamCxDestroy = store.Counter(p + "downstream_cx_destroy");
         DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
         NoFilterChainMatch = store.Counter(p + "no_filter_chain_match");
+        DownstreamCxLengthMs = store.Histogram(p + "downstream_cx_length_ms", HistogramUnit.Milliseconds);
+
+        // Listener filters' timeout: no listener filter runs yet, so it stays 0 (dashboards find it).
+        DownstreamPreCxTimeout = store.Counter(p + "downstream_pre_cx_timeout");
+        DownstreamPreCxActive = store.Gauge(p + "downstream_pre_cx_active", ImportMode.Accumulate);
     }
+
+    public Histogram DownstreamCxLengthMs { get; }
+
+    public Counter DownstreamPreCxTimeout { get; }
+
+    public Gauge DownstreamPreCxActive { get; }
 
     public Counter DownstreamCxTotal { get; }
 

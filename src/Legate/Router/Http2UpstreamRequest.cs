@@ -110,6 +110,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         stream.Info.UpstreamRemoteAddress = _host.Address;
+        stream.Info.UpstreamProtocol = "HTTP/2";
         _requestComplete = endStream;
         if (endStream)
         {

@@ -134,6 +134,8 @@ internal sealed class RouterFilter : HttpFilter
         var upstream = _upstream;
         upstream.Requests++;
         stream.Info.UpstreamRemoteAddress = upstream.Address;
+        stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
+        stream.Info.UpstreamProtocol = "HTTP/1.1";
         upstream.ArmTimeout(route.Timeout);
         if (!_factory.SuppressEnvoyHeaders && route.Timeout > TimeSpan.Zero)
         {
@@ -143,6 +145,11 @@ internal sealed class RouterFilter : HttpFilter
 
         WriteRequestHead(upstream.Output, headers, endStream);
         stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+        if (endStream)
+        {
+            stream.Info.LastUpstreamTxByteSent = stream.Info.FirstUpstreamTxByteSent;
+        }
+
         _requestComplete = endStream;
         if (!await FlushUpstreamAsync().ConfigureAwait(false))
         {
@@ -205,6 +212,11 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         await FlushUpstreamAsync().ConfigureAwait(false);
+        if (endStream)
+        {
+            stream.Info.LastUpstreamTxByteSent = Stopwatch.GetTimestamp();
+        }
+
         return FilterDataStatus.StopIterationNoBuffer;
     }
 
@@ -230,6 +242,7 @@ internal sealed class RouterFilter : HttpFilter
 
         _requestComplete = true;
         await FlushUpstreamAsync().ConfigureAwait(false);
+        stream.Info.LastUpstreamTxByteSent = Stopwatch.GetTimestamp();
         return FilterTrailersStatus.StopIteration;
     }
 

@@ -54,6 +54,9 @@ internal sealed record CommandLineOptions
 
     public bool DisableHotRestart { get; init; }
 
+    /// <summary><c>--file-flush-interval-msec</c>: how often buffered access log lines are written.</summary>
+    public TimeSpan FileFlushInterval { get; init; } = AccessLog.AccessLogManager.DefaultFlushInterval;
+
     /// <summary><c>-h/--help</c>: print the usage and exit.</summary>
     public bool Help { get; init; }
 

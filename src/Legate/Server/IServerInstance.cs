@@ -32,6 +32,29 @@ internal interface IServerInstance
 
     /// <summary>Recent local replies and resets (the dashboard's "why" list); null when not kept.</summary>
     Legate.Http.RecentLocalReplies? RecentLocalReplies => null;
+    /// <summary>The admin's access loggers (none by default).</summary>
+    AccessLog.AccessLogInstance[] AdminAccessLogs => [];
+
+    /// <summary>Closes and reopens the access log files (log rotation); nothing by default.</summary>
+    void ReopenLogs()
+    {
+    }
+
+    /// <summary>The runtime (<c>/runtime</c>, <c>/runtime_modify</c>); null when there is none.</summary>
+    Runtime.RuntimeLoader? Runtime => null;
+
+    /// <summary>The started listeners (<c>/listeners</c>, <c>/drain_listeners</c>).</summary>
+    IReadOnlyList<Network.Listener> ActiveListeners => [];
+
+    /// <summary><c>/healthcheck/fail</c> and <c>/healthcheck/ok</c>: while failed the server reports DRAINING and server.live is 0.</summary>
+    void SetHealthCheckFailed(bool failed)
+    {
+    }
+
+    /// <summary><c>/drain_listeners</c>: stop accepting on the listeners (all, or the inbound ones); returns at once.</summary>
+    void DrainListeners(bool inboundOnly, bool graceful)
+    {
+    }
 
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);

@@ -24,6 +24,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     private readonly Logger _log;
     private readonly IPEndPoint? _adminEndpoint;
     private volatile ServerState _state = ServerState.PreInitializing;
+    private volatile bool _healthCheckFailed;
     private bool _stopped;
 
     private LegateServer(
@@ -36,8 +37,14 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         ClusterManager clusters,
         StatsStore stats,
         LogManager logs,
-        TimeProvider time)
+        TimeProvider time,
+        AccessLog.AccessLogManager accessLogs,
+        AccessLog.AccessLogInstance[] adminAccessLogs,
+        Runtime.RuntimeLoader runtime)
     {
+        Runtime = runtime;
+        AccessLogs = accessLogs;
+        AdminAccessLogs = adminAccessLogs;
         Options = options;
         Bootstrap = bootstrap;
         ConfigLoadedAt = configLoadedAt;
@@ -51,9 +58,48 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _log = logs.Get(LogComponents.Main);
         Stats = stats;
         ServerStats = new ServerStats(Stats, this);
+        ManagerStats = new ManagerStats(stats, clusters, listeners, options.Concurrency);
     }
 
-    public ServerState State => _state;
+    /// <summary>The life state; a LIVE server whose health check was failed by the admin reports DRAINING, as Envoy.</summary>
+    public ServerState State => _healthCheckFailed && _state == ServerState.Live ? ServerState.Draining : _state;
+
+    /// <summary>The periodic stats flush (histogram intervals, sinks).</summary>
+    public StatsFlusher StatsFlusher { get; private init; } = null!;
+
+    /// <summary>The runtime layers (static from the bootstrap, admin).</summary>
+    public Runtime.RuntimeLoader Runtime { get; }
+
+    public IReadOnlyList<Listener> ActiveListeners => Listeners.Listeners;
+
+    public void SetHealthCheckFailed(bool failed)
+    {
+        _healthCheckFailed = failed;
+        _log.Info(failed ? "health check failed by the admin" : "health check OK again by the admin");
+    }
+
+    /// <summary>
+    /// Stops accepting on the listeners (inbound only when asked: every listener that is not
+    /// OUTBOUND). Graceful: existing connections are asked to close and get up to
+    /// <c>--drain-time-s</c>; otherwise they get no grace period beyond their current request.
+    /// </summary>
+    public void DrainListeners(bool inboundOnly, bool graceful)
+    {
+        var configs = Bootstrap.StaticResources?.Listeners;
+        var drainTime = graceful && Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
+        foreach (var listener in Listeners.Listeners)
+        {
+            var config = configs?.FirstOrDefault(l => l.Name == listener.Name);
+            if (inboundOnly && config?.TrafficDirection == Envoy.Config.Core.V3.TrafficDirection.Outbound)
+            {
+                continue;
+            }
+
+            _log.Info($"draining listener '{listener.Name}'{(graceful ? " gracefully" : string.Empty)}");
+            var drain = new CancellationTokenSource(drainTime, Time);
+            _ = listener.StopAsync(drain.Token).ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), drain, TaskScheduler.Default);
+        }
+    }
 
     public CommandLineOptions Options { get; }
 
@@ -70,6 +116,15 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public StatsStore Stats { get; }
 
     public ServerStats ServerStats { get; }
+
+    /// <summary><c>cluster_manager.*</c> and <c>listener_manager.*</c>.</summary>
+    public ManagerStats ManagerStats { get; }
+
+    /// <summary>The access log files and their background writer.</summary>
+    public AccessLog.AccessLogManager AccessLogs { get; }
+
+    /// <summary>The admin's <c>access_log</c> (and <c>access_log_path</c>) loggers.</summary>
+    public AccessLog.AccessLogInstance[] AdminAccessLogs { get; }
 
     /// <summary>Warnings of the loader and of compiling listeners: fields accepted but not acted on yet.</summary>
     public IReadOnlyList<ConfigError> Warnings { get; }
@@ -101,17 +156,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         if (bootstrap.Admin?.Address is { } adminAddress)
         {
             adminEndpoint = SocketAddresses.ToTcpEndpoint(adminAddress, "admin.address", errors);
-#pragma warning disable CS0612 // access_log_path is deprecated, yet still honoured by Envoy and so worth a warning.
-            var hasAccessLog = bootstrap.Admin.AccessLogPath.Length > 0 || bootstrap.Admin.AccessLog.Count > 0;
-#pragma warning restore CS0612
-            if (hasAccessLog)
-            {
-                errors.Warn("admin.access_log", "the admin access log is not implemented yet and is ignored");
-            }
         }
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
-        var stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
             Logger = logs.Get(LogComponents.Upstream),
@@ -119,18 +167,64 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             TimeProvider = time,
         });
         var recentLocalReplies = new Legate.Http.RecentLocalReplies();
+        var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
+        var flusher = StatsFlusher.Compile(bootstrap, errors, stats, clusters, logs);
+        var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
+        var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);
         var context = new HttpFilterFactoryContext
         {
-            ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies,
+            ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
+            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies,
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
+        if (errors.Errors.Count > 0)
+        {
+            // Files opened for loggers that compiled are closed again.
+            accessLogs.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time)
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs, runtime)
         {
+            StatsFlusher = flusher,
             RecentLocalReplies = recentLocalReplies,
         };
+    }
+
+    /// <summary><c>admin.access_log</c>, plus the deprecated <c>access_log_path</c> (a file in Envoy's default format).</summary>
+    private static AccessLog.AccessLogInstance[] CompileAdminAccessLogs(Bootstrap bootstrap, ConfigErrors errors, AccessLog.AccessLogManager manager, Runtime.RuntimeLoader runtime)
+    {
+        if (bootstrap.Admin is not { } admin)
+        {
+            return [];
+        }
+
+        var logs = new List<AccessLog.AccessLogInstance>(AccessLog.AccessLogFactory.Compile(admin.AccessLog, "admin.access_log", errors, manager, runtime));
+#pragma warning disable CS0612 // access_log_path is deprecated, yet still honoured by Envoy.
+        var path = admin.AccessLogPath;
+#pragma warning restore CS0612
+        if (path.Length > 0)
+        {
+            try
+            {
+                logs.Add(new AccessLog.AccessLogInstance(null, Http.Formatter.SubstitutionFormatter.Default, manager.GetOrOpen(path)));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                errors.Add("admin.access_log_path", $"cannot open access log file \"{path}\": {ex.Message}");
+            }
+        }
+
+        return logs.ToArray();
+    }
+
+    /// <summary>Closes and reopens every access log file (SIGUSR1, <c>POST /reopen_logs</c>).</summary>
+    public void ReopenLogs()
+    {
+        _log.Info("reopening access logs");
+        AccessLogs.ReopenAll();
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>
@@ -152,6 +246,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         config.Info($"loading {Listeners.Listeners.Count} listener(s)");
         _state = ServerState.Initializing;
+        AccessLogs.Start();
+        StatsFlusher.Start();
         try
         {
             if (_adminEndpoint is not null)
@@ -187,6 +283,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
 
         _state = ServerState.Live;
+        ManagerStats.OnWorkersStarted(Listeners.Listeners.Count);
         _log.Info("all dependencies initialized. starting workers");
     }
 
@@ -243,5 +340,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Admin = null;
             await admin.DisposeAsync().ConfigureAwait(false);
         }
+
+        await StatsFlusher.DisposeAsync().ConfigureAwait(false);
+
+        // Last: what the listeners and the admin logged on the way out is written too.
+        await AccessLogs.DisposeAsync().ConfigureAwait(false);
     }
 }

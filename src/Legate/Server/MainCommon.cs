@@ -156,6 +156,14 @@ internal static class MainCommon
             // Envoy's signals: SIGTERM and SIGINT both shut down gracefully.
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => OnSignal(context, server, log, "SIGTERM"));
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => OnSignal(context, server, log, "SIGINT"));
+
+            // Envoy reopens its access logs on SIGUSR1 (log rotation). .NET has no PosixSignal name for it: 10 is Linux's number.
+            using var sigusr1 = OperatingSystem.IsLinux() ? PosixSignalRegistration.Create((PosixSignal)10, context =>
+            {
+                context.Cancel = true;
+                log.Warn("caught SIGUSR1");
+                server.ReopenLogs();
+            }) : null;
             try
             {
                 await server.RunAsync(cancellationToken).ConfigureAwait(false);

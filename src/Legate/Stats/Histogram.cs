@@ -28,17 +28,72 @@ internal sealed class Histogram : IStat
     public static readonly double[] SupportedQuantiles = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100];
 
     // One count per bucket, then the overflow (above the last bound, Prometheus' le="+Inf" only).
-    private readonly long[] _buckets = new long[DefaultBuckets.Length + 1];
+    private readonly long[] _buckets;
+    private readonly double[] _bounds;
     private long _sum;
+
+    // The interval half (Envoy's interval histogram): the bucket counts at the last flush, and the
+    // counts recorded between the two last flushes. Only the flush touches them: recording stays
+    // a few atomic adds.
+    private long[] _atLastFlush;
+    private volatile long[] _interval;
     private long _min = long.MaxValue;
     private long _max = long.MinValue;
     private volatile bool _used;
 
-    internal Histogram(StatName name, HistogramUnit unit)
+    internal Histogram(StatName name, HistogramUnit unit, double[]? bounds = null)
     {
         Name = name;
         Unit = unit;
+        _bounds = bounds ?? DefaultBuckets;
+        _buckets = new long[_bounds.Length + 1];
+        _atLastFlush = new long[_buckets.Length];
+        _interval = new long[_buckets.Length];
     }
+
+    /// <summary>The bucket upper bounds (Envoy's default, or <c>histogram_bucket_settings</c>).</summary>
+    public IReadOnlyList<double> Bounds => _bounds;
+
+    /// <summary>
+    /// Ends an interval (the stats flush): the samples recorded since the previous flush become
+    /// the interval half read by <see cref="IntervalQuantile"/> and <see cref="IntervalBucketCounts"/>.
+    /// Called by one flusher at a time.
+    /// </summary>
+    public void FlushInterval()
+    {
+        var current = BucketCounts();
+        var interval = new long[current.Length];
+        for (var i = 0; i < current.Length; i++)
+        {
+            interval[i] = current[i] - _atLastFlush[i];
+        }
+
+        _atLastFlush = current;
+        _interval = interval;
+    }
+
+    /// <summary>Counts per bucket recorded in the last completed interval.</summary>
+    public long[] IntervalBucketCounts() => (long[])_interval.Clone();
+
+    /// <summary>Samples in the last completed interval.</summary>
+    public long IntervalCount
+    {
+        get
+        {
+            long count = 0;
+            foreach (var c in _interval)
+            {
+                count += c;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>The quantile of the last completed interval, or NaN when it had no samples (Envoy prints <c>nan</c>).</summary>
+    /// <remarks>Every interval sample lies within the all-time min and max, so the estimate is clamped to them too.</remarks>
+    public double IntervalQuantile(double percent) =>
+        Estimate(_interval, percent, Volatile.Read(ref _min), Volatile.Read(ref _max), clamp: true);
 
     public StatName Name { get; }
 
@@ -98,9 +153,11 @@ internal sealed class Histogram : IStat
     /// the exact min and max (so P0 and P100 are exact). Envoy's circllhist is finer-grained; both
     /// are estimates, so values can differ from Envoy's in the fractional digits.
     /// </summary>
-    public double Quantile(double percent)
+    public double Quantile(double percent) =>
+        Estimate(BucketCounts(), percent, Volatile.Read(ref _min), Volatile.Read(ref _max), clamp: true);
+
+    private double Estimate(long[] counts, double percent, double min, double max, bool clamp)
     {
-        var counts = BucketCounts();
         long total = 0;
         foreach (var c in counts)
         {
@@ -112,17 +169,16 @@ internal sealed class Histogram : IStat
             return double.NaN;
         }
 
-        double min = Volatile.Read(ref _min), max = Volatile.Read(ref _max);
         var rank = percent / 100 * total;
         long below = 0;
         for (var i = 0; i < counts.Length; i++)
         {
             if (counts[i] > 0 && below + counts[i] >= rank)
             {
-                var lower = i == 0 ? 0 : DefaultBuckets[i - 1];
-                var upper = i < DefaultBuckets.Length ? DefaultBuckets[i] : max;
+                var lower = i == 0 ? 0 : _bounds[i - 1];
+                var upper = i < _bounds.Length ? _bounds[i] : Math.Max(max, lower);
                 var estimate = lower + ((upper - lower) * (rank - below) / counts[i]);
-                return Math.Clamp(estimate, min, max);
+                return clamp ? Math.Clamp(estimate, min, max) : estimate;
             }
 
             below += counts[i];
@@ -131,10 +187,10 @@ internal sealed class Histogram : IStat
         return max;
     }
 
-    private static int BucketIndex(long value)
+    private int BucketIndex(long value)
     {
         // Prometheus semantics: a sample falls in the first bucket whose bound it does not exceed.
-        var bounds = DefaultBuckets;
+        var bounds = _bounds;
         for (var i = 0; i < bounds.Length; i++)
         {
             if (value <= bounds[i])

@@ -80,7 +80,21 @@ internal sealed class StatsAdminHandler
             }
         }
 
-        result = new StatsQuery(filter, query.ContainsKey("usedonly"), type);
+        var buckets = HistogramBucketMode.Summary;
+        if (query.TryGetValue("histogram_buckets", out var bucketsText))
+        {
+            switch (bucketsText.ToString())
+            {
+                case "" or "none" or "summary": buckets = HistogramBucketMode.Summary; break;
+                case "cumulative": buckets = HistogramBucketMode.Cumulative; break;
+                case "disjoint": buckets = HistogramBucketMode.Disjoint; break;
+                default:
+                    error = "usage: /stats?histogram_buckets=(cumulative|disjoint|summary|none)";
+                    return false;
+            }
+        }
+
+        result = new StatsQuery(filter, query.ContainsKey("usedonly"), type, buckets);
         return true;
     }
 

@@ -11,8 +11,19 @@ internal enum StatsType
     Histograms,
 }
 
-/// <summary>The selection common to every <c>/stats</c> format: <c>?filter=</c>, <c>?usedonly</c>, <c>?type=</c>.</summary>
-internal sealed record StatsQuery(Regex? Filter = null, bool UsedOnly = false, StatsType Type = StatsType.All)
+/// <summary>How <c>/stats</c> prints histograms (<c>?histogram_buckets=</c>).</summary>
+internal enum HistogramBucketMode
+{
+    /// <summary>The quantile summary (the default; <c>summary</c> or <c>none</c>).</summary>
+    Summary,
+
+    Cumulative,
+
+    Disjoint,
+}
+
+/// <summary>The selection common to every <c>/stats</c> format: <c>?filter=</c>, <c>?usedonly</c>, <c>?type=</c>, <c>?histogram_buckets=</c>.</summary>
+internal sealed record StatsQuery(Regex? Filter = null, bool UsedOnly = false, StatsType Type = StatsType.All, HistogramBucketMode Buckets = HistogramBucketMode.Summary)
 {
     public static readonly StatsQuery Everything = new();
 

@@ -9,8 +9,10 @@ internal static class StatsRenderer
 {
     /// <summary>
     /// <c>name: value</c> lines, counters and gauges sorted together by name, then histograms as Envoy's
-    /// quantile summary. The interval half of each pair is always <c>nan</c>: Legate does not flush
-    /// stats to sinks, so there is no interval, and Envoy prints <c>nan</c> for an empty interval.
+    /// quantile summary <c>P0(interval,cumulative) …</c>, where the interval half is the last stats
+    /// flush interval (<c>nan</c> when it had no samples, as Envoy). With <c>?histogram_buckets=</c>
+    /// each histogram prints its buckets instead: <c>B&lt;bound&gt;(interval,cumulative)</c>, counts
+    /// added up to the bound (<c>cumulative</c>) or per bucket (<c>disjoint</c>).
     /// </summary>
     public static string Text(StatsStore store, StatsQuery query)
     {
@@ -23,6 +25,12 @@ internal static class StatsRenderer
         foreach (var histogram in Histograms(store, query))
         {
             sb.Append(histogram.Name.Full).Append(": ");
+            if (query.Buckets != HistogramBucketMode.Summary)
+            {
+                AppendBuckets(sb, histogram, query.Buckets == HistogramBucketMode.Cumulative);
+                continue;
+            }
+
             if (histogram.Count == 0)
             {
                 sb.Append("No recorded values\n");
@@ -33,7 +41,7 @@ internal static class StatsRenderer
             foreach (var q in Histogram.SupportedQuantiles)
             {
                 sb.Append(first ? "" : " ").Append('P').Append(Number(q))
-                  .Append("(nan,").Append(Number(histogram.Quantile(q))).Append(')');
+                  .Append('(').Append(Number(histogram.IntervalQuantile(q))).Append(',').Append(Number(histogram.Quantile(q))).Append(')');
                 first = false;
             }
 
@@ -41,6 +49,24 @@ internal static class StatsRenderer
         }
 
         return sb.ToString();
+    }
+
+    private static void AppendBuckets(StringBuilder sb, Histogram histogram, bool cumulative)
+    {
+        var total = histogram.BucketCounts();
+        var interval = histogram.IntervalBucketCounts();
+        long runningTotal = 0, runningInterval = 0;
+        var bounds = histogram.Bounds;
+        for (var i = 0; i < bounds.Count; i++)
+        {
+            runningTotal = cumulative ? runningTotal + total[i] : total[i];
+            runningInterval = cumulative ? runningInterval + interval[i] : interval[i];
+            sb.Append(i == 0 ? "" : " ").Append('B').Append(Number(bounds[i]))
+              .Append('(').Append(runningInterval.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(runningTotal.ToString(CultureInfo.InvariantCulture)).Append(')');
+        }
+
+        sb.Append('\n');
     }
 
     /// <summary>
@@ -82,9 +108,18 @@ internal static class StatsRenderer
                     json.WriteStartArray("values");
                     foreach (var q in Histogram.SupportedQuantiles)
                     {
-                        // No interval (see Text); NaN has no JSON form, so null as in Envoy.
+                        // NaN has no JSON form: null, as in Envoy.
                         json.WriteStartObject();
-                        json.WriteNull("interval");
+                        var interval = histogram.IntervalQuantile(q);
+                        if (double.IsNaN(interval))
+                        {
+                            json.WriteNull("interval");
+                        }
+                        else
+                        {
+                            json.WriteNumber("interval", interval);
+                        }
+
                         var cumulative = histogram.Quantile(q);
                         if (double.IsNaN(cumulative))
                         {
@@ -180,11 +215,12 @@ internal static class StatsRenderer
         var leSeparator = labels.Length > 0 ? "," : "";
         var counts = histogram.BucketCounts();
         long cumulative = 0;
-        for (var i = 0; i < Histogram.DefaultBuckets.Length; i++)
+        var bounds = histogram.Bounds;
+        for (var i = 0; i < bounds.Count; i++)
         {
             cumulative += counts[i];
             sb.Append(family).Append("_bucket{").Append(labels).Append(leSeparator)
-              .Append("le=\"").Append(Number(Histogram.DefaultBuckets[i])).Append("\"} ")
+              .Append("le=\"").Append(Number(bounds[i])).Append("\"} ")
               .Append(cumulative.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 

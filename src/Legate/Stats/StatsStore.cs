@@ -12,19 +12,50 @@ internal sealed class StatsStore
     private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram> _histograms = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IStat> _rejected = new(StringComparer.Ordinal);
     private readonly TagExtractors _tags;
+    private readonly StatsOptions _options;
     private readonly List<Action> _refreshers = [];
 
     /// <param name="useAllDefaultTags"><c>stats_config.use_all_default_tags</c>, true unless set false.</param>
-    public StatsStore(bool useAllDefaultTags = true) => _tags = new TagExtractors(useAllDefaultTags);
+    public StatsStore(bool useAllDefaultTags = true)
+        : this(new StatsOptions { UseAllDefaultTags = useAllDefaultTags })
+    {
+    }
 
-    public Counter Counter(string name) => _counters.GetOrAdd(name, static (n, tags) => new Counter(tags.Extract(n)), _tags);
+    /// <param name="options">The compiled <c>stats_config</c>.</param>
+    public StatsStore(StatsOptions options)
+    {
+        _options = options;
+        _tags = new TagExtractors(options);
+    }
 
-    public Gauge Gauge(string name, ImportMode importMode) =>
-        _gauges.GetOrAdd(name, static (n, s) => new Gauge(s.Tags.Extract(n), s.Mode), (Tags: _tags, Mode: importMode));
+    /// <summary>
+    /// The counter <paramref name="name"/>. A name <c>stats_matcher</c> rejects gets a counter that
+    /// is never listed (Envoy's null stat): callers update it the same way, at the same cost.
+    /// </summary>
+    public Counter Counter(string name) => Accepts(name)
+        ? _counters.GetOrAdd(name, static (n, tags) => new Counter(tags.Extract(n)), _tags)
+        : (Counter)_rejected.GetOrAdd("c:" + name, static (_, n) => new Counter(new StatName(n, n, [])), name);
 
-    public Histogram Histogram(string name, HistogramUnit unit) =>
-        _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit), (Tags: _tags, Unit: unit));
+    public Gauge Gauge(string name, ImportMode importMode) => Accepts(name)
+        ? _gauges.GetOrAdd(name, static (n, s) => new Gauge(s.Tags.Extract(n), s.Mode), (Tags: _tags, Mode: importMode))
+        : (Gauge)_rejected.GetOrAdd("g:" + name, static (_, s) => new Gauge(new StatName(s.Name, s.Name, []), s.Mode), (Name: name, Mode: importMode));
+
+    public Histogram Histogram(string name, HistogramUnit unit) => Accepts(name)
+        ? _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit, s.Options.BucketsFor(n)), (Tags: _tags, Unit: unit, Options: _options))
+        : (Histogram)_rejected.GetOrAdd("h:" + name, static (_, s) => new Histogram(new StatName(s.Name, s.Name, []), s.Unit), (Name: name, Unit: unit));
+
+    /// <summary>Ends a stats flush interval: every histogram's interval half moves on.</summary>
+    public void FlushIntervals()
+    {
+        foreach (var histogram in _histograms.Values)
+        {
+            histogram.FlushInterval();
+        }
+    }
+
+    private bool Accepts(string name) => _options.Accepts is not { } accepts || accepts(name);
 
     /// <summary>
     /// Registers an action run before every read of the whole store, for gauges that are cheaper to

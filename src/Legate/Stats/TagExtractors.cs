@@ -24,13 +24,44 @@ internal sealed class TagExtractors
     ];
 
     private readonly (string Tag, Regex Regex)[] _extractors;
+    private readonly StatTag[] _fixed;
 
     public TagExtractors(bool useAllDefaultTags)
+        : this(new StatsOptions { UseAllDefaultTags = useAllDefaultTags })
     {
-        _extractors = useAllDefaultTags
-            ? Defaults.Select(d => (d.Tag, new Regex(d.Regex, RegexOptions.CultureInvariant | RegexOptions.Compiled))).ToArray()
-            : [];
     }
+
+    /// <summary>
+    /// Custom <c>stats_tags</c> first, in config order (one naming a default tag without a regex
+    /// uses the default regex), then the default extractors the custom ones did not replace, as
+    /// Envoy's tag producer; fixed-value tags are added to every stat.
+    /// </summary>
+    public TagExtractors(StatsOptions options)
+    {
+        var extractors = new List<(string, Regex)>();
+        foreach (var (tag, regex) in options.RegexTags)
+        {
+            var pattern = regex?.ToString() ?? Array.Find(Defaults, d => d.Tag == tag).Regex;
+            extractors.Add((tag, regex ?? new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled)));
+        }
+
+        if (options.UseAllDefaultTags)
+        {
+            foreach (var (tag, pattern) in Defaults)
+            {
+                if (!extractors.Exists(e => e.Item1 == tag))
+                {
+                    extractors.Add((tag, new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled)));
+                }
+            }
+        }
+
+        _extractors = extractors.ToArray();
+        _fixed = [.. options.FixedTags];
+    }
+
+    /// <summary>Whether <paramref name="tag"/> is one of Envoy's default tag names Legate extracts.</summary>
+    public static bool IsDefaultTag(string tag) => Array.Exists(Defaults, d => d.Tag == tag);
 
     /// <summary>Runs every extractor once on the name, each on what the previous ones left.</summary>
     public StatName Extract(string fullName)
@@ -50,6 +81,7 @@ internal sealed class TagExtractors
             name = name.Remove(cut.Index, cut.Length);
         }
 
+        tags.AddRange(_fixed);
         return new StatName(fullName, name, tags);
     }
 }

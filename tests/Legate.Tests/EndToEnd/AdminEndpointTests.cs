@@ -76,11 +76,23 @@ public sealed class AdminEndpointTests
             "admin commands are:\n" +
             "  /: Admin home page\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "  /dashboard: live dashboard: request and error rates, latency, hosts, recent local replies\n" +
+            "  /dashboard/data: the dashboard's numbers as JSON\n" +
+            "  /drain_listeners (POST): drain listeners\n" +
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
+            "  /healthcheck/fail (POST): cause the server to fail health checks\n" +
+            "  /healthcheck/ok (POST): cause the server to pass health checks\n" +
             "  /help: print out list of admin commands\n" +
+            "  /hot_restart_version: print the hot restart compatibility version\n" +
+            "  /listeners: print listener info\n" +
+            "  /logging: query/change logging levels\n" +
+            "  /memory: print current allocation/heap usage\n" +
             "  /quitquitquit (POST): exit the server\n" +
             "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
+            "  /reopen_logs (POST): reopen access logs\n" +
             "  /reset_counters (POST): reset all counters to zero\n" +
+            "  /runtime: print runtime values\n" +
+            "  /runtime_modify (POST): " + Legate.Admin.RuntimeHandler.ModifyHelp + "\n" +
             "  /server_info: print server version/status information\n" +
             "  /stats: print server stats\n" +
             "  /stats/prometheus: print server stats in prometheus format\n",
@@ -163,7 +175,8 @@ public sealed class AdminEndpointTests
         using var response = await legate.Http.GetAsync(new Uri(legate.AdminUri, "config_dump"));
         var json = await response.Content.ReadAsStringAsync();
         using var doc = JsonDocument.Parse(json);
-        var config = Assert.Single(doc.RootElement.GetProperty("configs").EnumerateArray());
+        // The bootstrap section comes first, as in Envoy.
+        var config = doc.RootElement.GetProperty("configs")[0];
         var bootstrap = config.GetProperty("bootstrap");
         var listener = bootstrap.GetProperty("static_resources").GetProperty("listeners")[0];
         var hcm = listener.GetProperty("filter_chains")[0].GetProperty("filters")[0].GetProperty("typed_config");

@@ -23,6 +23,11 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "envoy.access_loggers.file",
+        "envoy.access_loggers.stdout",
+        "envoy.access_loggers.stderr",
+        "envoy.stat_sinks.statsd",
+        "envoy.stat_sinks.dog_statsd",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

@@ -17,14 +17,16 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config"],
-        // Custom stats_tags, stats_matcher and histogram_bucket_settings come with the rest of issue 6.
-        ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags"],
-        // admin.access_log: the server warns about it itself.
-        ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval"],
+        ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
+        // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
+        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
+        ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
+        ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
         ["envoy.config.listener.v3.Listener"] =
-            ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes"],
+            ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
+             "access_log"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
@@ -37,21 +39,31 @@ internal static partial class ImplementedFields
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
-             "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout"],
+             "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
+        // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
-        ["envoy.config.accesslog.v3.AccessLogFilter"] = ["status_code_filter", "response_flag_filter", "header_filter", "not_health_check_filter", "and_filter", "or_filter"],
+        // metadata_filter, log_type_filter and extension_filter are rejected by AccessLog/AccessLogFilter.
+        ["envoy.config.accesslog.v3.AccessLogFilter"] = ["status_code_filter", "response_flag_filter", "header_filter", "not_health_check_filter", "and_filter", "or_filter",
+             "duration_filter", "traceable_filter", "runtime_filter", "grpc_status_filter"],
+        ["envoy.config.accesslog.v3.AccessLog"] = ["name", "filter", "typed_config"],
+        ["envoy.config.accesslog.v3.DurationFilter"] = ["comparison"],
+        ["envoy.config.accesslog.v3.GrpcStatusFilter"] = ["statuses", "exclude"],
+        // runtime_key: with no runtime layer overriding it, percent_sampled applies (Envoy's behaviour for an absent key).
+        ["envoy.config.accesslog.v3.RuntimeFilter"] = ["runtime_key", "percent_sampled", "use_independent_randomness"],
         ["envoy.config.accesslog.v3.StatusCodeFilter"] = ["comparison"],
         ["envoy.config.accesslog.v3.ComparisonFilter"] = ["op", "value"],
-        ["envoy.config.core.v3.RuntimeUInt32"] = ["default_value"],
+        // runtime_key is read from the runtime by access log comparison filters.
+        ["envoy.config.core.v3.RuntimeUInt32"] = ["default_value", "runtime_key"],
         ["envoy.config.accesslog.v3.ResponseFlagFilter"] = ["flags"],
         ["envoy.config.accesslog.v3.HeaderFilter"] = ["header"],
         ["envoy.config.accesslog.v3.AndFilter"] = ["filters"],
         ["envoy.config.accesslog.v3.OrFilter"] = ["filters"],
-        ["envoy.config.core.v3.SubstitutionFormatString"] = ["text_format", "text_format_source", "json_format", "content_type", "formatters"],
+        ["envoy.config.core.v3.SubstitutionFormatString"] = ["text_format", "text_format_source", "json_format", "content_type", "formatters", "omit_empty_values"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
         // (ClusterInfo → Http2ConnectionPool) honours initial_stream_window_size and warns itself about the

@@ -1,64 +1,78 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Envoy.Config.Core.V3;
+using Google.Protobuf.WellKnownTypes;
 using Legate.Config;
-using Legate.Http.Http1;
 
 namespace Legate.Http.Formatter;
 
 /// <summary>
-/// Envoy's substitution format strings (<c>SubstitutionFormatString</c>: text_format, json_format)
-/// with command operators such as <c>%RESPONSE_CODE%</c> and <c>%REQ(x-request-id)%</c>, compiled
-/// once. Used by local_reply_config now and by access logs next. Operators Legate does not know
-/// are config errors, never silently printed as text.
+/// Envoy's substitution format strings (<c>SubstitutionFormatString</c>: text_format,
+/// text_format_source, json_format, omit_empty_values, content_type) with command operators such
+/// as <c>%RESPONSE_CODE%</c> and <c>%REQ(x-request-id)%</c>, compiled once. Used by
+/// local_reply_config and the access loggers. Operators Legate does not know are config errors
+/// with the field path, never silently printed as text.
 /// </summary>
 internal sealed class SubstitutionFormatter
 {
-    private readonly Segment[]? _text;
-    private readonly (string Key, Segment[] Value)[]? _json;
+    /// <summary>Envoy's default access log format (used when a logger has no format).</summary>
+    public const string DefaultFormat =
+        "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% " +
+        "%BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" " +
+        "\"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\"\n";
 
-    private SubstitutionFormatter(Segment[]? text, (string, Segment[])[]? json, string contentType)
+    [ThreadStatic]
+    private static StringBuilder? t_buffer;
+
+    [ThreadStatic]
+    private static StringBuilder? t_scratch;
+
+    private readonly Segment[]? _text;
+    private readonly JsonNode[]? _json;
+    private readonly bool _omitEmpty;
+
+    private SubstitutionFormatter(Segment[]? text, JsonNode[]? json, string contentType, bool omitEmpty)
     {
         _text = text;
         _json = json;
+        _omitEmpty = omitEmpty;
         ContentType = contentType;
     }
 
     /// <summary>text/plain for text formats, application/json for JSON, or the configured content_type.</summary>
     public string ContentType { get; }
 
+    /// <summary>Whether this formats JSON (one object per line).</summary>
+    public bool IsJson => _json is not null;
+
+    /// <summary>Envoy's default access log format, compiled.</summary>
+    public static SubstitutionFormatter Default { get; } = CompileText(DefaultFormat, "(default format)", new ConfigErrors(null), omitEmpty: false)!;
+
     public static SubstitutionFormatter? Compile(SubstitutionFormatString config, string path, ConfigErrors errors)
     {
         var count = errors.Errors.Count;
         SubstitutionFormatter? formatter = null;
+        var omitEmpty = config.OmitEmptyValues;
         switch (config.FormatCase)
         {
 #pragma warning disable CS0612 // text_format is deprecated in favour of text_format_source, yet widely used.
             case SubstitutionFormatString.FormatOneofCase.TextFormat:
-                formatter = new SubstitutionFormatter(ParseText(config.TextFormat, FieldPath.Field(path, "text_format"), errors), null, ContentTypeOr(config, "text/plain"));
+                formatter = new SubstitutionFormatter(ParseText(config.TextFormat, FieldPath.Field(path, "text_format"), errors), null, ContentTypeOr(config, "text/plain"), omitEmpty);
                 break;
 #pragma warning restore CS0612
-            case SubstitutionFormatString.FormatOneofCase.TextFormatSource when config.TextFormatSource.SpecifierCase == DataSource.SpecifierOneofCase.InlineString:
-                formatter = new SubstitutionFormatter(ParseText(config.TextFormatSource.InlineString, FieldPath.Field(path, "text_format_source"), errors), null, ContentTypeOr(config, "text/plain"));
-                break;
-            case SubstitutionFormatString.FormatOneofCase.JsonFormat:
-                var fields = new List<(string, Segment[])>();
-                foreach (var (key, value) in config.JsonFormat.Fields)
+            case SubstitutionFormatString.FormatOneofCase.TextFormatSource:
+                var sourcePath = FieldPath.Field(path, "text_format_source");
+                if (ReadSource(config.TextFormatSource, sourcePath, errors) is { } text)
                 {
-                    if (value.KindCase != Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue)
-                    {
-                        errors.Add(FieldPath.Key(FieldPath.Field(path, "json_format"), key), "only string values are supported in json_format yet");
-                        continue;
-                    }
-
-                    fields.Add((key, ParseText(value.StringValue, FieldPath.Key(FieldPath.Field(path, "json_format"), key), errors)));
+                    formatter = new SubstitutionFormatter(ParseText(text, sourcePath, errors), null, ContentTypeOr(config, "text/plain"), omitEmpty);
                 }
 
-                formatter = new SubstitutionFormatter(null, fields.ToArray(), ContentTypeOr(config, "application/json"));
+                break;
+            case SubstitutionFormatString.FormatOneofCase.JsonFormat:
+                formatter = new SubstitutionFormatter(null, ParseJson(config.JsonFormat, FieldPath.Field(path, "json_format"), errors), ContentTypeOr(config, "application/json"), omitEmpty);
                 break;
             default:
-                errors.Add(path, "only text_format, inline text_format_source and json_format are supported yet");
+                errors.Add(path, "one of text_format, text_format_source or json_format is required");
                 break;
         }
 
@@ -70,63 +84,240 @@ internal sealed class SubstitutionFormatter
         return errors.Errors.Count > count ? null : formatter;
     }
 
+    /// <summary>A plain text format (the access loggers' legacy <c>format</c> field, the default format).</summary>
+    public static SubstitutionFormatter? CompileText(string format, string path, ConfigErrors errors, bool omitEmpty)
+    {
+        var count = errors.Errors.Count;
+        var segments = ParseText(format, path, errors);
+        return errors.Errors.Count > count ? null : new SubstitutionFormatter(segments, null, "text/plain", omitEmpty);
+    }
+
+    /// <summary>A JSON format from a struct (the access loggers' legacy <c>json_format</c> field).</summary>
+    public static SubstitutionFormatter? CompileJson(Struct format, string path, ConfigErrors errors, bool omitEmpty)
+    {
+        var count = errors.Errors.Count;
+        var nodes = ParseJson(format, path, errors);
+        return errors.Errors.Count > count ? null : new SubstitutionFormatter(null, nodes, "application/json", omitEmpty);
+    }
+
     /// <summary>Formats for <paramref name="stream"/>; <paramref name="localReplyBody"/> is what %LOCAL_REPLY_BODY% prints.</summary>
-    public string Format(HttpStream stream, string localReplyBody)
+    public string Format(HttpStream stream, string localReplyBody) => Format(FormatterContext.For(stream, localReplyBody));
+
+    public string Format(in FormatterContext context)
+    {
+        var buffer = Rent();
+        Format(context, buffer);
+        var text = buffer.ToString();
+        buffer.Clear();
+        return text;
+    }
+
+    /// <summary>Appends the formatted line to <paramref name="output"/>.</summary>
+    public void Format(in FormatterContext context, StringBuilder output)
     {
         if (_text is not null)
         {
-            var text = new StringBuilder();
             foreach (var segment in _text)
             {
-                text.Append(segment.Evaluate(stream, localReplyBody) ?? "-");
+                segment.AppendText(context, output, _omitEmpty);
             }
 
-            return text.ToString();
+            return;
         }
 
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
+        var buffer = new ArrayBufferWriterPool();
+        using (var json = new Utf8JsonWriter(buffer.Writer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
-            foreach (var (key, segments) in _json!)
+            WriteObject(json, _json!, context);
+            json.WriteEndObject();
+        }
+
+        // Envoy ends a JSON log line / body with a newline.
+        output.Append(Encoding.UTF8.GetString(buffer.Writer.WrittenSpan)).Append('\n');
+    }
+
+    private static StringBuilder Rent()
+    {
+        var buffer = t_buffer ??= new StringBuilder(256);
+        buffer.Clear();
+        return buffer;
+    }
+
+    /// <summary>A per-thread buffer for one JSON value at a time (never the one the line is built in).</summary>
+    private static StringBuilder Scratch()
+    {
+        var buffer = t_scratch ??= new StringBuilder(128);
+        buffer.Clear();
+        return buffer;
+    }
+
+    private void WriteObject(Utf8JsonWriter json, JsonNode[] nodes, in FormatterContext context)
+    {
+        foreach (var node in nodes)
+        {
+            if (node.Children is { } children)
             {
-                if (segments.Length == 1 && segments[0].IsOperator)
+                json.WritePropertyName(node.Key);
+                json.WriteStartObject();
+                WriteObject(json, children, context);
+                json.WriteEndObject();
+                continue;
+            }
+
+            if (node.Constant is { } constant)
+            {
+                json.WritePropertyName(node.Key);
+                WriteProto(json, constant);
+                continue;
+            }
+
+            var segments = node.Segments!;
+            if (segments.Length == 1 && segments[0].Operator is { } op)
+            {
+                // A value that is one operator keeps its type: numbers stay numbers, metadata stays structured.
+                if (op.Number is { } number)
                 {
-                    var value = segments[0].Evaluate(stream, localReplyBody);
-                    if (value is null)
+                    if (number(context) is { } n)
                     {
-                        json.WriteNull(key);
+                        json.WriteNumber(node.Key, n);
                     }
-                    else if (segments[0].IsNumeric && long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
+                    else if (!_omitEmpty)
                     {
-                        json.WriteNumber(key, number);
-                    }
-                    else
-                    {
-                        json.WriteString(key, value);
+                        json.WriteNull(node.Key);
                     }
 
                     continue;
                 }
 
-                var text = new StringBuilder();
-                foreach (var segment in segments)
+                if (op.Proto is { } proto)
                 {
-                    text.Append(segment.Evaluate(stream, localReplyBody) ?? "-");
+                    if (proto(context) is { } value)
+                    {
+                        json.WritePropertyName(node.Key);
+                        WriteProto(json, value);
+                    }
+                    else if (!_omitEmpty)
+                    {
+                        json.WriteNull(node.Key);
+                    }
+
+                    continue;
                 }
 
-                json.WriteString(key, text.ToString());
+                var single = Scratch();
+                if (segments[0].AppendValue(context, single))
+                {
+                    json.WriteString(node.Key, single.ToString());
+                }
+                else if (!_omitEmpty)
+                {
+                    json.WriteNull(node.Key);
+                }
+
+                continue;
             }
 
-            json.WriteEndObject();
-        }
+            var text = Scratch();
+            foreach (var segment in segments)
+            {
+                segment.AppendText(context, text, _omitEmpty);
+            }
 
-        // Envoy ends a JSON log line / body with a newline.
-        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+            if (text.Length > 0 || !_omitEmpty)
+            {
+                json.WriteString(node.Key, text.ToString());
+            }
+        }
+    }
+
+    private static void WriteProto(Utf8JsonWriter json, Value value)
+    {
+        switch (value.KindCase)
+        {
+            case Value.KindOneofCase.StringValue:
+                json.WriteStringValue(value.StringValue);
+                break;
+            case Value.KindOneofCase.NumberValue:
+                json.WriteNumberValue(value.NumberValue);
+                break;
+            case Value.KindOneofCase.BoolValue:
+                json.WriteBooleanValue(value.BoolValue);
+                break;
+            case Value.KindOneofCase.NullValue:
+            case Value.KindOneofCase.None:
+                json.WriteNullValue();
+                break;
+            default:
+                json.WriteRawValue(Google.Protobuf.JsonFormatter.Default.Format(value));
+                break;
+        }
     }
 
     private static string ContentTypeOr(SubstitutionFormatString config, string fallback) =>
         config.ContentType.Length > 0 ? config.ContentType : fallback;
+
+    private static string? ReadSource(DataSource source, string path, ConfigErrors errors)
+    {
+        switch (source.SpecifierCase)
+        {
+            case DataSource.SpecifierOneofCase.InlineString:
+                return source.InlineString;
+            case DataSource.SpecifierOneofCase.InlineBytes:
+                return source.InlineBytes.ToStringUtf8();
+            case DataSource.SpecifierOneofCase.Filename:
+                try
+                {
+                    return File.ReadAllText(source.Filename);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    errors.Add(FieldPath.Field(path, "filename"), $"cannot read \"{source.Filename}\": {ex.Message}");
+                    return null;
+                }
+
+            case DataSource.SpecifierOneofCase.EnvironmentVariable:
+                if (Environment.GetEnvironmentVariable(source.EnvironmentVariable) is { } value)
+                {
+                    return value;
+                }
+
+                errors.Add(FieldPath.Field(path, "environment_variable"), $"environment variable \"{source.EnvironmentVariable}\" is not set");
+                return null;
+            default:
+                errors.Add(path, "a data source is required");
+                return null;
+        }
+    }
+
+    private static JsonNode[] ParseJson(Struct format, string path, ConfigErrors errors)
+    {
+        var nodes = new List<JsonNode>();
+        foreach (var (key, value) in format.Fields)
+        {
+            var keyPath = FieldPath.Key(path, key);
+            switch (value.KindCase)
+            {
+                case Value.KindOneofCase.StringValue:
+                    nodes.Add(new JsonNode(key, ParseText(value.StringValue, keyPath, errors), null, null));
+                    break;
+                case Value.KindOneofCase.StructValue:
+                    nodes.Add(new JsonNode(key, null, ParseJson(value.StructValue, keyPath, errors), null));
+                    break;
+                case Value.KindOneofCase.NumberValue:
+                case Value.KindOneofCase.BoolValue:
+                case Value.KindOneofCase.NullValue:
+                    nodes.Add(new JsonNode(key, null, null, value));
+                    break;
+                default:
+                    // Envoy rejects lists in json_format too.
+                    errors.Add(keyPath, "json_format values must be strings, numbers, booleans or nested objects");
+                    break;
+            }
+        }
+
+        return nodes.ToArray();
+    }
 
     private static Segment[] ParseText(string format, string path, ConfigErrors errors)
     {
@@ -150,7 +341,7 @@ internal sealed class SubstitutionFormatter
                 continue;
             }
 
-            var end = format.IndexOf('%', i + 1);
+            var end = FindOperatorEnd(format, i);
             if (end < 0)
             {
                 errors.Add(path, $"unterminated command operator at position {i} in \"{format}\"");
@@ -158,7 +349,7 @@ internal sealed class SubstitutionFormatter
             }
 
             var token = format[(i + 1)..end];
-            if (Segment.TryCreate(token, out var segment, out var problem))
+            if (CommandOperator.Create(token, out var problem) is { } op)
             {
                 if (literal.Length > 0)
                 {
@@ -166,7 +357,7 @@ internal sealed class SubstitutionFormatter
                     literal.Clear();
                 }
 
-                segments.Add(segment);
+                segments.Add(new Segment(null, op));
             }
             else
             {
@@ -184,121 +375,115 @@ internal sealed class SubstitutionFormatter
         return segments.ToArray();
     }
 
+    /// <summary>
+    /// The index of the '%' closing the operator that starts at <paramref name="start"/>. An
+    /// argument may itself hold '%' (<c>%START_TIME(%Y/%m/%d)%</c>), so after a '(' the operator
+    /// ends at the first ')' followed by '%' or by ':digits%'.
+    /// </summary>
+    private static int FindOperatorEnd(string format, int start)
+    {
+        var i = start + 1;
+        while (i < format.Length && (char.IsAsciiLetterUpper(format[i]) || char.IsAsciiDigit(format[i]) || format[i] == '_'))
+        {
+            i++;
+        }
+
+        if (i < format.Length && format[i] == '(')
+        {
+            for (var close = format.IndexOf(')', i); close >= 0; close = format.IndexOf(')', close + 1))
+            {
+                var after = close + 1;
+                if (after < format.Length && format[after] == '%')
+                {
+                    return after;
+                }
+
+                if (after < format.Length && format[after] == ':')
+                {
+                    var digits = after + 1;
+                    while (digits < format.Length && char.IsAsciiDigit(format[digits]))
+                    {
+                        digits++;
+                    }
+
+                    if (digits > after + 1 && digits < format.Length && format[digits] == '%')
+                    {
+                        return digits;
+                    }
+                }
+            }
+
+            return -1;
+        }
+
+        return format.IndexOf('%', start + 1);
+    }
+
     /// <summary>One literal or command operator.</summary>
     private sealed class Segment
     {
         private readonly string? _literal;
-        private readonly Func<HttpStream, string, string?>? _evaluate;
 
-        private Segment(string? literal, Func<HttpStream, string, string?>? evaluate, bool numeric)
+        public Segment(string? literal, CommandOperator? op)
         {
             _literal = literal;
-            _evaluate = evaluate;
-            IsNumeric = numeric;
+            Operator = op;
         }
 
-        public bool IsOperator => _evaluate is not null;
+        public CommandOperator? Operator { get; }
 
-        public bool IsNumeric { get; }
+        public static Segment Literal(string text) => new(text, null);
 
-        public static Segment Literal(string text) => new(text, null, false);
-
-        public string? Evaluate(HttpStream stream, string localReplyBody) => _evaluate is null ? _literal : _evaluate(stream, localReplyBody);
-
-        public static bool TryCreate(string token, out Segment segment, out string problem)
+        /// <summary>Appends the value, truncated to the operator's length; false when it has none.</summary>
+        public bool AppendValue(in FormatterContext context, StringBuilder output)
         {
-            problem = string.Empty;
-            segment = null!;
-            var name = token;
-            string? argument = null;
-            int? maxLength = null;
-            var open = token.IndexOf('(');
-            if (open >= 0)
+            var op = Operator!;
+            var start = output.Length;
+            if (!op.Append(context, output))
             {
-                var close = token.LastIndexOf(')');
-                if (close < open)
-                {
-                    problem = "missing ')'";
-                    return false;
-                }
-
-                name = token[..open];
-                argument = token[(open + 1)..close];
-                var rest = token[(close + 1)..];
-                if (rest.StartsWith(':') && int.TryParse(rest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var length))
-                {
-                    maxLength = length;
-                }
-            }
-
-            Func<HttpStream, string, string?>? evaluate = name switch
-            {
-                "LOCAL_REPLY_BODY" => static (_, body) => body,
-                "RESPONSE_CODE" => static (s, _) => s.Info.ResponseCode.ToString(CultureInfo.InvariantCulture),
-                "RESPONSE_FLAGS" => static (s, _) => ResponseFlagNames.Format(s.Info.ResponseFlags),
-                "RESPONSE_FLAGS_LONG" => static (s, _) => ResponseFlagNames.FormatLong(s.Info.ResponseFlags),
-                "RESPONSE_CODE_DETAILS" => static (s, _) => s.Info.ResponseCodeDetails,
-                "PROTOCOL" => static (s, _) => s.Info.Protocol,
-                "ROUTE_NAME" => static (s, _) => string.IsNullOrEmpty(s.Info.RouteName) ? null : s.Info.RouteName,
-                "VIRTUAL_CLUSTER_NAME" => static (_, _) => null,
-                "UPSTREAM_CLUSTER" => static (s, _) => s.Info.UpstreamCluster?.Name,
-                "UPSTREAM_HOST" => static (s, _) => s.Info.UpstreamRemoteAddress is { } a ? Network.SocketAddresses.Format(a) : null,
-                "UPSTREAM_TRANSPORT_FAILURE_REASON" => static (s, _) => s.Info.UpstreamTransportFailureReason,
-                "DOWNSTREAM_REMOTE_ADDRESS" => static (s, _) => s.Info.DownstreamRemoteAddress is { } a ? Network.SocketAddresses.Format(a) : null,
-                "DOWNSTREAM_LOCAL_ADDRESS" => static (s, _) => s.Info.DownstreamLocalAddress is { } a ? Network.SocketAddresses.Format(a) : null,
-                "START_TIME" => static (s, _) => s.Info.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
-                "BYTES_RECEIVED" => static (s, _) => s.Info.BytesReceived.ToString(CultureInfo.InvariantCulture),
-                "DURATION" => static (s, _) => ((long)s.Info.Duration.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
-                "REQ" when argument is not null => RequestHeader(argument),
-                "RESP" when argument is not null => ResponseHeader(argument),
-                _ => null,
-            };
-            if (evaluate is null)
-            {
-                problem = name is "REQ" or "RESP" ? "needs a header name, e.g. %REQ(x-request-id)%" : "command operator not supported yet";
+                output.Length = start;
                 return false;
             }
 
-            if (maxLength is { } max)
+            if (op.MaxLength > 0 && output.Length - start > op.MaxLength)
             {
-                var inner = evaluate;
-                evaluate = (s, b) => inner(s, b) is { Length: > 0 } v && v.Length > max ? v[..max] : inner(s, b);
+                output.Length = start + op.MaxLength;
             }
 
-            var numeric = name is "RESPONSE_CODE" or "BYTES_RECEIVED" or "DURATION";
-            segment = new Segment(null, evaluate, numeric);
             return true;
         }
 
-        private static Func<HttpStream, string, string?> RequestHeader(string argument)
+        /// <summary>Text form: a missing value prints <c>-</c> (nothing with omit_empty_values).</summary>
+        public void AppendText(in FormatterContext context, StringBuilder output, bool omitEmpty)
         {
-            // %REQ(X?Y)%: X, else Y. ":path" and friends read the pseudo headers.
-            var names = argument.Split('?', 2);
-            return (s, _) => HeaderValue(s.RequestHeaders, names[0]) ?? (names.Length > 1 ? HeaderValue(s.RequestHeaders, names[1]) : null);
-        }
-
-        private static Func<HttpStream, string, string?> ResponseHeader(string argument)
-        {
-            var names = argument.Split('?', 2);
-            return (s, _) => s.ResponseHeaders is not { } head ? null
-                : head.Headers.GetValue(names[0].ToLowerInvariant()) ?? (names.Length > 1 ? head.Headers.GetValue(names[1].ToLowerInvariant()) : null);
-        }
-
-        private static string? HeaderValue(HttpRequestHead? head, string name)
-        {
-            if (head is null)
+            if (_literal is not null)
             {
-                return null;
+                output.Append(_literal);
+                return;
             }
 
-            return name.ToLowerInvariant() switch
+            if (!AppendValue(context, output) && !omitEmpty)
             {
-                ":path" => head.Path,
-                ":method" => head.Method,
-                ":authority" => Encoding.Latin1.GetString(head.Authority),
-                ":scheme" => head.Scheme ?? "http",
-                var lower => head.Headers.GetValue(lower),
-            };
+                output.Append('-');
+            }
         }
+    }
+
+    /// <summary>One key of a JSON format: a format string, a nested object or a constant.</summary>
+    private sealed record JsonNode(string Key, Segment[]? Segments, JsonNode[]? Children, Value? Constant);
+
+    /// <summary>A small reusable buffer for the JSON writer (one per thread).</summary>
+    private readonly struct ArrayBufferWriterPool
+    {
+        [ThreadStatic]
+        private static System.Buffers.ArrayBufferWriter<byte>? t_writer;
+
+        public ArrayBufferWriterPool()
+        {
+            Writer = t_writer ??= new System.Buffers.ArrayBufferWriter<byte>(512);
+            Writer.ResetWrittenCount();
+        }
+
+        public System.Buffers.ArrayBufferWriter<byte> Writer { get; }
     }
 }

@@ -47,6 +47,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     /// <summary>The listener drains, or this connection reached max_connection_duration: no new requests.</summary>
     private bool Draining => _drain.IsDraining || _maxDurationReached;
 
+    /// <summary>The connection's id (<c>%CONNECTION_ID%</c>), set by the listener.</summary>
+    public ulong ConnectionId { get; init; }
+
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
         _connection = connection;
@@ -136,6 +139,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
+        stream.Info.ConnectionId = ConnectionId;
         _closeAfterResponse = !_head.KeepAlive || Draining
             || (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection);
         _chunkedResponse = false;
@@ -559,6 +564,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         head.Headers.Add(KnownHeader.ContentType, "text/plain"u8);
         head.Headers.Add(KnownHeader.Connection, s_close);
         _stream.Begin(_head, Stopwatch.GetTimestamp());
+        _stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
+        _stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        _stream.Info.DownstreamDirectRemoteAddress = _stream.Info.DownstreamRemoteAddress;
+        _stream.Info.ConnectionId = ConnectionId;
         _stream.Info.ResponseCodeDetails = error.Details;
         _stream.Info.SetResponseFlag(ResponseFlags.DownstreamProtocolError);
         ConnectionManagerUtility.MutateResponseHeaders(_stream, head);

@@ -14,4 +14,7 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     public IPEndPoint? RemoteAddress { get; } = remoteAddress;
 
     public bool IsTls { get; } = isTls;
+
+    /// <summary>The connection's id (<c>%CONNECTION_ID%</c>).</summary>
+    public ulong ConnectionId { get; init; }
 }

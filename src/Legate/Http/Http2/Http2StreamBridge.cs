@@ -34,6 +34,8 @@ internal static class Http2StreamBridge
         var info = context.Features.Get<Http2ConnectionInfo>();
         stream.Info.DownstreamLocalAddress = info?.LocalAddress;
         stream.Info.DownstreamRemoteAddress = info?.RemoteAddress;
+        stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
+        stream.Info.ConnectionId = info?.ConnectionId ?? 0;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try

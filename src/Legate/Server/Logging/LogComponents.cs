@@ -9,6 +9,7 @@ internal static class LogComponents
     public const string Admin = "admin";
     public const string Config = "config";
     public const string Connection = "connection";
+    public const string File = "file";
     public const string Http = "http";
     public const string Http2 = "http2";
     public const string Listener = "listener";
@@ -16,6 +17,7 @@ internal static class LogComponents
     public const string Misc = "misc";
     public const string Router = "router";
     public const string Runtime = "runtime";
+    public const string Stats = "stats";
     public const string Upstream = "upstream";
 
     /// <summary>Every name <c>--component-log-level</c> accepts (Envoy's logger ids, sorted).</summary>

@@ -23,6 +23,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
     {
         Host = host;
         Address = address;
+        LocalAddress = connection.LocalEndPoint as IPEndPoint;
         _connection = connection;
         _stats = stats;
         Input = connection.Transport.Input;
@@ -36,6 +37,9 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
 
     /// <summary>The address connected to.</summary>
     public IPEndPoint Address { get; }
+
+    /// <summary>Our end of the connection (<c>%UPSTREAM_LOCAL_ADDRESS%</c>).</summary>
+    public IPEndPoint? LocalAddress { get; }
 
     public PipeReader Input { get; }
 

@@ -1,0 +1,247 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Envoy.Config.Bootstrap.V3;
+using Envoy.Type.V3;
+using Google.Protobuf.WellKnownTypes;
+using Legate.Config;
+using Legate.Stats;
+
+namespace Legate.Runtime;
+
+/// <summary>
+/// Envoy's runtime (<c>Runtime::Loader</c>): the layers of <c>layered_runtime</c> (static layers
+/// from the bootstrap and one admin layer, changed by <c>POST /runtime_modify</c>), merged into an
+/// immutable <see cref="RuntimeSnapshot"/> that readers take without a lock; a change builds a
+/// new snapshot and swaps one reference. Without <c>layered_runtime</c> Envoy's default applies:
+/// a single admin layer called <c>admin</c>. Disk and RTDS layers are not implemented (warned).
+/// </summary>
+internal sealed class RuntimeLoader
+{
+    private readonly object _adminLock = new();
+    private readonly Layer[] _layers;
+    private readonly int _adminLayer;
+    private readonly Gauge _numKeys;
+    private readonly Gauge _adminOverridesActive;
+    private readonly Counter _loadSuccess;
+    private volatile RuntimeSnapshot _snapshot;
+
+    private RuntimeLoader(Layer[] layers, StatsStore stats)
+    {
+        _layers = layers;
+        _adminLayer = Array.FindIndex(layers, l => l.IsAdmin);
+        _numKeys = stats.Gauge("runtime.num_keys", ImportMode.NeverImport);
+        _adminOverridesActive = stats.Gauge("runtime.admin_overrides_active", ImportMode.NeverImport);
+        _loadSuccess = stats.Counter("runtime.load_success");
+        stats.Counter("runtime.load_error");
+        stats.Gauge("runtime.num_layers", ImportMode.NeverImport).Set(layers.Length);
+        _snapshot = Build();
+    }
+
+    public RuntimeSnapshot Snapshot => _snapshot;
+
+    /// <summary>Whether <c>/runtime_modify</c> has a layer to write to.</summary>
+    public bool HasAdminLayer => _adminLayer >= 0;
+
+    public static RuntimeLoader Create(Bootstrap bootstrap, ConfigErrors errors, StatsStore stats)
+    {
+        var layers = new List<Layer>();
+        if (bootstrap.LayeredRuntime is not { } runtime)
+        {
+            layers.Add(new Layer("admin", true, new Dictionary<string, string>(StringComparer.Ordinal)));
+            return new RuntimeLoader(layers.ToArray(), stats);
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < runtime.Layers.Count; i++)
+        {
+            var layer = runtime.Layers[i];
+            var path = FieldPath.Index("layered_runtime.layers", i);
+            if (!names.Add(layer.Name))
+            {
+                errors.Add(FieldPath.Field(path, "name"), $"duplicate runtime layer name '{layer.Name}'");
+                continue;
+            }
+
+            switch (layer.LayerSpecifierCase)
+            {
+                case RuntimeLayer.LayerSpecifierOneofCase.StaticLayer:
+                    var values = new Dictionary<string, string>(StringComparer.Ordinal);
+                    Flatten(layer.StaticLayer, string.Empty, values);
+                    layers.Add(new Layer(layer.Name, false, values));
+                    break;
+                case RuntimeLayer.LayerSpecifierOneofCase.AdminLayer:
+                    if (layers.Exists(l => l.IsAdmin))
+                    {
+                        errors.Add(FieldPath.Field(path, "admin_layer"), "too many admin layers specified in LayeredRuntime, at most one may be specified");
+                        continue;
+                    }
+
+                    layers.Add(new Layer(layer.Name, true, new Dictionary<string, string>(StringComparer.Ordinal)));
+                    break;
+                default:
+                    // disk_layer / rtds_layer: ImplementedFields warns; the layer contributes nothing.
+                    layers.Add(new Layer(layer.Name, false, new Dictionary<string, string>(StringComparer.Ordinal)));
+                    break;
+            }
+        }
+
+        return new RuntimeLoader(layers.ToArray(), stats);
+    }
+
+    /// <summary>
+    /// <c>/runtime_modify</c>: sets admin-layer values; an empty value removes the override.
+    /// False when there is no admin layer.
+    /// </summary>
+    public bool Modify(IEnumerable<KeyValuePair<string, string>> values)
+    {
+        if (_adminLayer < 0)
+        {
+            return false;
+        }
+
+        lock (_adminLock)
+        {
+            var admin = new Dictionary<string, string>(_layers[_adminLayer].Values, StringComparer.Ordinal);
+            foreach (var (key, value) in values)
+            {
+                if (value.Length == 0)
+                {
+                    admin.Remove(key);
+                }
+                else
+                {
+                    admin[key] = value;
+                }
+            }
+
+            _layers[_adminLayer] = _layers[_adminLayer] with { Values = admin };
+            _snapshot = Build();
+        }
+
+        return true;
+    }
+
+    /// <summary>Envoy's <c>/runtime</c> JSON: the layer names and, per key, each layer's value and the final one.</summary>
+    public string ToJson()
+    {
+        var layers = _layers;
+        var snapshot = _snapshot;
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("layers");
+            foreach (var layer in layers)
+            {
+                json.WriteStringValue(layer.Name);
+            }
+
+            json.WriteEndArray();
+            json.WriteStartObject("entries");
+            foreach (var key in snapshot.Keys)
+            {
+                json.WriteStartObject(key);
+                json.WriteStartArray("layer_values");
+                foreach (var layer in layers)
+                {
+                    json.WriteStringValue(layer.Values.GetValueOrDefault(key, string.Empty));
+                }
+
+                json.WriteEndArray();
+                json.WriteString("final_value", snapshot.Get(key));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private RuntimeSnapshot Build()
+    {
+        // Later layers override earlier ones.
+        var merged = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var layer in _layers)
+        {
+            foreach (var (key, value) in layer.Values)
+            {
+                merged[key] = value;
+            }
+        }
+
+        _numKeys.Set(merged.Count);
+        _adminOverridesActive.Set(_adminLayer >= 0 && _layers[_adminLayer].Values.Count > 0 ? 1 : 0);
+        _loadSuccess.Inc();
+        return new RuntimeSnapshot(merged);
+    }
+
+    /// <summary>Envoy flattens nested static layers into dotted keys; scalars print as strings.</summary>
+    private static void Flatten(Struct value, string prefix, Dictionary<string, string> values)
+    {
+        foreach (var (key, child) in value.Fields)
+        {
+            var name = prefix.Length == 0 ? key : prefix + "." + key;
+            switch (child.KindCase)
+            {
+                case Value.KindOneofCase.StructValue:
+                    Flatten(child.StructValue, name, values);
+                    break;
+                case Value.KindOneofCase.StringValue:
+                    values[name] = child.StringValue;
+                    break;
+                case Value.KindOneofCase.BoolValue:
+                    values[name] = child.BoolValue ? "true" : "false";
+                    break;
+                case Value.KindOneofCase.NumberValue:
+                    var number = child.NumberValue;
+                    values[name] = number == Math.Floor(number) && Math.Abs(number) < 1e15
+                        ? ((long)number).ToString(CultureInfo.InvariantCulture)
+                        : number.ToString(CultureInfo.InvariantCulture);
+                    break;
+                default:
+                    values[name] = child.ToString();
+                    break;
+            }
+        }
+    }
+
+    private sealed record Layer(string Name, bool IsAdmin, IReadOnlyDictionary<string, string> Values);
+}
+
+/// <summary>An immutable view of the runtime values (Envoy's <c>Runtime::Snapshot</c>).</summary>
+internal sealed class RuntimeSnapshot
+{
+    private readonly Dictionary<string, string> _values;
+
+    public RuntimeSnapshot(Dictionary<string, string> values)
+    {
+        _values = values;
+        Keys = values.Keys.Order(StringComparer.Ordinal).ToArray();
+    }
+
+    public IReadOnlyList<string> Keys { get; }
+
+    public string? Get(string key) => _values.GetValueOrDefault(key);
+
+    /// <summary>The key as an integer, or <paramref name="defaultValue"/> when absent or not a number.</summary>
+    public ulong GetInteger(string key, ulong defaultValue) =>
+        key.Length > 0 && _values.TryGetValue(key, out var text) && ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : defaultValue;
+
+    /// <summary>
+    /// Envoy's <c>featureEnabled(key, FractionalPercent default, random)</c>: the key may hold a
+    /// percentage (0–100) overriding the default; the sample is <c>random % denominator &lt; numerator</c>.
+    /// </summary>
+    public bool FeatureEnabled(string key, uint numerator, uint denominator, ulong random)
+    {
+        if (key.Length > 0 && _values.TryGetValue(key, out var text) && uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var percent))
+        {
+            numerator = percent;
+            denominator = 100;
+        }
+
+        return random % denominator < numerator;
+    }
+}

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Legate.Server.Logging;
+
+namespace Legate.Stats.Sinks;
+
+/// <summary>
+/// <c>envoy.stat_sinks.statsd</c> and <c>envoy.stat_sinks.dog_statsd</c>: at each flush, one
+/// line per used counter (<c>prefix.name:delta|c</c>) and gauge (<c>prefix.name:value|g</c>),
+/// newline-separated and packed into datagrams of at most <see cref="MaxDatagramBytes"/> (UDP), or
+/// written to a TCP connection to a cluster's host (<c>tcp_cluster_name</c>). The DogStatsD form
+/// uses the tag-extracted name and appends the tags (<c>|#envoy.cluster_name:foo</c>).
+/// </summary>
+internal sealed class StatsdSink : IStatsSink
+{
+    /// <summary>Fits an Ethernet MTU with IP and UDP headers, so no datagram is fragmented.</summary>
+    public const int MaxDatagramBytes = 1432;
+
+    private readonly string _prefix;
+    private readonly bool _dogStatsd;
+    private readonly int _maxDatagramBytes;
+    private readonly IPEndPoint? _udpEndpoint;
+    private readonly Func<IPEndPoint?>? _tcpEndpoint;
+    private readonly Logger _log;
+    private Socket? _udp;
+    private TcpClient? _tcp;
+    private bool _failing;
+
+    private StatsdSink(string prefix, bool dogStatsd, int maxDatagramBytes, IPEndPoint? udpEndpoint, Func<IPEndPoint?>? tcpEndpoint, Logger log)
+    {
+        _prefix = prefix.Length > 0 ? prefix : "envoy";
+        _dogStatsd = dogStatsd;
+        _maxDatagramBytes = maxDatagramBytes;
+        _udpEndpoint = udpEndpoint;
+        _tcpEndpoint = tcpEndpoint;
+        _log = log;
+    }
+
+    public static StatsdSink Udp(IPEndPoint endpoint, string prefix, bool dogStatsd, int maxDatagramBytes, Logger log) =>
+        new(prefix, dogStatsd, maxDatagramBytes > 0 ? maxDatagramBytes : MaxDatagramBytes, endpoint, null, log);
+
+    /// <param name="endpoint">Picks the cluster host to connect to, or null when it has none.</param>
+    public static StatsdSink Tcp(Func<IPEndPoint?> endpoint, string prefix, Logger log) =>
+        new(prefix, false, int.MaxValue, null, endpoint, log);
+
+    public async ValueTask FlushAsync(StatsSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        var lines = new List<string>();
+        foreach (var (counter, delta) in snapshot.Counters)
+        {
+            lines.Add(Line(counter.Name, delta.ToString(CultureInfo.InvariantCulture), "c"));
+        }
+
+        foreach (var gauge in snapshot.Gauges)
+        {
+            lines.Add(Line(gauge.Name, gauge.Value.ToString(CultureInfo.InvariantCulture), "g"));
+        }
+
+        try
+        {
+            if (_udpEndpoint is not null)
+            {
+                await SendUdpAsync(lines, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await SendTcpAsync(lines, cancellationToken).ConfigureAwait(false);
+            }
+
+            _failing = false;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+        {
+            _tcp?.Dispose();
+            _tcp = null;
+            if (!_failing)
+            {
+                _failing = true;
+                _log.Warn($"statsd sink: sending failed: {ex.Message}");
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _udp?.Dispose();
+        _tcp?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private string Line(StatName name, string value, string type)
+    {
+        var sb = new StringBuilder(_prefix).Append('.').Append(_dogStatsd ? name.TagExtracted : name.Full)
+            .Append(':').Append(value).Append('|').Append(type);
+        if (_dogStatsd && name.Tags.Count > 0)
+        {
+            sb.Append("|#");
+            for (var i = 0; i < name.Tags.Count; i++)
+            {
+                sb.Append(i == 0 ? "" : ",").Append(name.Tags[i].Name).Append(':').Append(name.Tags[i].Value);
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private async ValueTask SendUdpAsync(List<string> lines, CancellationToken cancellationToken)
+    {
+        var socket = _udp ??= new Socket(_udpEndpoint!.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var datagram = new StringBuilder();
+        foreach (var line in lines)
+        {
+            if (datagram.Length > 0 && datagram.Length + 1 + line.Length > _maxDatagramBytes)
+            {
+                await socket.SendToAsync(Encoding.UTF8.GetBytes(datagram.ToString()), SocketFlags.None, _udpEndpoint!, cancellationToken).ConfigureAwait(false);
+                datagram.Clear();
+            }
+
+            datagram.Append(datagram.Length > 0 ? "\n" : "").Append(line);
+        }
+
+        if (datagram.Length > 0)
+        {
+            await socket.SendToAsync(Encoding.UTF8.GetBytes(datagram.ToString()), SocketFlags.None, _udpEndpoint!, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask SendTcpAsync(List<string> lines, CancellationToken cancellationToken)
+    {
+        if (_tcp is not { Connected: true })
+        {
+            _tcp?.Dispose();
+            _tcp = null;
+            if (_tcpEndpoint!() is not { } endpoint)
+            {
+                throw new IOException("the statsd cluster has no host");
+            }
+
+            var client = new TcpClient(endpoint.AddressFamily);
+            await client.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            _tcp = client;
+        }
+
+        var text = new StringBuilder();
+        foreach (var line in lines)
+        {
+            text.Append(line).Append('\n');
+        }
+
+        await _tcp.GetStream().WriteAsync(Encoding.UTF8.GetBytes(text.ToString()), cancellationToken).ConfigureAwait(false);
+    }
+}

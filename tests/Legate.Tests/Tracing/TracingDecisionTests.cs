@@ -1,0 +1,74 @@
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Tracing;
+
+/// <summary>The HCM tracing decision, packed into x-request-id as Envoy does, seen by a real upstream.</summary>
+public sealed class TracingDecisionTests
+{
+    private static string Config(int upstreamPort, string tracing) =>
+        Legate.Tests.AccessLog.AccessLogTests.Config(upstreamPort, string.Empty)
+            .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (tracing.Length == 0 ? string.Empty : "          tracing: " + tracing + "\n"), StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("", null, '4')]
+    [InlineData("{}", null, '9')]
+    [InlineData("{ random_sampling: { value: 0 } }", null, '4')]
+    [InlineData("{ random_sampling: { value: 0 } }", "x-envoy-force-trace", 'a')]
+    [InlineData("{ random_sampling: { value: 0 } }", "x-client-trace-id", 'b')]
+    [InlineData("{ random_sampling: { value: 0 }, client_sampling: { value: 0 } }", "x-client-trace-id", '4')]
+    [InlineData("{ overall_sampling: { value: 0 } }", "x-envoy-force-trace", '4')]
+    public async Task TraceReasonIsPackedIntoTheRequestId(string tracing, string? header, char expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + Config(upstream.Port, tracing));
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", "/a"));
+        if (header is not null)
+        {
+            request.Headers.Add(header, "1");
+        }
+
+        using var response = await legate.Http.SendAsync(request);
+        var id = (await upstream.Log.WaitForRequestsAsync(1))[0].Header("x-request-id");
+        Assert.NotNull(id);
+        Assert.Equal(36, id.Length);
+        Assert.Equal(expected, id[14]);
+    }
+
+    [Fact]
+    public async Task AnIdAlreadyMarkedKeepsItsReasonAndFeedsTheTraceableFilter()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var dir = Directory.CreateTempSubdirectory("legate-trace-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "traced.log");
+            var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }")
+                .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + $$"""
+                              access_log:
+                              - name: envoy.access_loggers.file
+                                filter: { traceable_filter: {} }
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                                  path: {{path}}
+                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %REQ(x-request-id)%\n" } }
+
+                    """, StringComparison.Ordinal);
+            await using var legate = await InProcessLegate.StartAsync(yaml, "--file-flush-interval-msec", "50");
+
+            await legate.Http.GetStringAsync(legate.ListenerUri("ingress", "/a"));
+            using (var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", "/b")))
+            {
+                request.Headers.Add("x-request-id", "11111111-2222-a333-8444-555555555555");
+                await legate.Http.SendAsync(request);
+            }
+
+            Assert.Equal(["/b 11111111-2222-a333-8444-555555555555"], await Legate.Tests.AccessLog.AccessLogTests.WaitForLinesAsync(path, 1));
+            await legate.Server.AccessLogs.FlushAllAsync();
+            Assert.Single(File.ReadAllLines(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
