@@ -37,7 +37,8 @@ internal abstract class Cluster : IAsyncDisposable
     /// <summary>The hosts, by priority; updated by the cluster type, read by load balancers.</summary>
     public PrioritySet PrioritySet { get; } = new();
 
-    public ILoadBalancer LoadBalancer { get; }
+    /// <summary>Round robin until the factory sets the configured policy (with the cluster's stats).</summary>
+    public ILoadBalancer LoadBalancer { get; internal set; }
 
     /// <summary>Settings and stats the data path reads; set by the factory right after construction.</summary>
     public ClusterInfo Info { get; internal set; } = null!;

@@ -73,9 +73,72 @@ internal static class ClusterFactory
         if (cluster is not null)
         {
             cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats);
+            var settings = LoadBalancerSettingsOf(config, path, errors, lbSeed);
+            var policy = config.LoadAssignment?.Policy;
+            cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
+            cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
+            TrackMembership(cluster);
         }
 
         return cluster;
+    }
+
+    /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>
+    private static void TrackMembership(Cluster cluster)
+    {
+        var stats = cluster.Info.Stats;
+        var set = cluster.PrioritySet;
+        set.Updated += update =>
+        {
+            if (!update.Added.IsEmpty || !update.Removed.IsEmpty)
+            {
+                stats.MembershipChange.Inc();
+            }
+        };
+        set.Published += snapshot => SetMembership(stats, snapshot);
+        var current = set.Current;
+        if (!current.Hosts.IsEmpty)
+        {
+            // The hosts a static cluster started with were its first membership change, as in Envoy.
+            stats.MembershipChange.Inc();
+        }
+
+        SetMembership(stats, current);
+    }
+
+    private static void SetMembership(ClusterStats stats, PrioritySnapshot snapshot)
+    {
+        long healthy = 0, degraded = 0;
+        foreach (var hostSet in snapshot.HostSets)
+        {
+            healthy += hostSet.HealthyHosts.Length;
+            degraded += hostSet.DegradedHosts.Length;
+        }
+
+        stats.MembershipTotal.Set(snapshot.Hosts.Length);
+        stats.MembershipHealthy.Set(healthy);
+        stats.MembershipDegraded.Set(degraded);
+    }
+
+    /// <summary>The settings every policy shares (common_lb_config) and the chosen policy's own.</summary>
+    private static LoadBalancerSettings LoadBalancerSettingsOf(ClusterConfig config, string path, ConfigErrors errors, ulong seed)
+    {
+        var settings = LoadBalancerSettings.Default with { Seed = seed };
+        if (config.CommonLbConfig is { } common)
+        {
+            if (common.HealthyPanicThreshold is { } threshold)
+            {
+                // Envoy rounds the percentage to an integer.
+                settings = settings with { PanicThreshold = (int)Math.Round(Math.Clamp(threshold.Value, 0, 100)) };
+            }
+
+            if (common.LocalityWeightedLbConfig is not null)
+            {
+                settings = settings with { LocalityWeighted = true };
+            }
+        }
+
+        return settings;
     }
 
     private static void CheckLbPolicy(ClusterConfig config, string path, ConfigErrors errors)
@@ -120,7 +183,7 @@ internal static class ClusterFactory
             if (address is not null)
             {
                 hosts.Add(new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0));
             }
         });
         return hosts;
@@ -135,7 +198,7 @@ internal static class ClusterFactory
             {
                 var hostname = lbEndpoint.Endpoint.Hostname.Length > 0 ? lbEndpoint.Endpoint.Hostname : name;
                 endpoints.Add(new DnsEndpoint(name, port, hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0));
             }
         });
         return endpoints;

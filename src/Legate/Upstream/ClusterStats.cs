@@ -41,7 +41,24 @@ internal sealed class ClusterStats
         ];
         UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
+        LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
+        MembershipChange = store.Counter(p + "membership_change");
+        MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
+        MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
+        MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
     }
+
+    /// <summary>Picks made while the chosen priority was in panic mode (balanced over all hosts).</summary>
+    public Counter LbHealthyPanic { get; }
+
+    /// <summary>Updates that added or removed hosts.</summary>
+    public Counter MembershipChange { get; }
+
+    public Gauge MembershipHealthy { get; }
+
+    public Gauge MembershipDegraded { get; }
+
+    public Gauge MembershipTotal { get; }
 
     public Counter UpstreamCxTotal { get; }
 

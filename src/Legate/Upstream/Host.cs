@@ -32,6 +32,7 @@ internal sealed class Host
     private volatile Metadata? _metadata;
     private uint _weight;
     private uint _priority;
+    private uint _localityWeight;
     private int _healthStatus;
     private int _healthFlags;
     private long _activeRequests;
@@ -53,9 +54,11 @@ internal sealed class Host
         Locality? locality = null,
         uint priority = 0,
         Metadata? metadata = null,
-        HealthStatus healthStatus = HealthStatus.Unknown)
+        HealthStatus healthStatus = HealthStatus.Unknown,
+        uint localityWeight = 0)
         : this([address], hostname, weight, locality, priority, metadata, healthStatus, isLogical: false)
     {
+        _localityWeight = localityWeight;
     }
 
     private Host(
@@ -86,7 +89,8 @@ internal sealed class Host
         uint weight,
         Locality? locality,
         Metadata? metadata,
-        HealthStatus healthStatus)
+        HealthStatus healthStatus,
+        uint localityWeight = 0)
     {
         if (addresses.IsDefaultOrEmpty)
         {
@@ -94,7 +98,10 @@ internal sealed class Host
         }
 
         // Envoy rewrites a logical host's priority to 0: the cluster has exactly one host.
-        return new Host(addresses.ToArray(), hostname, weight, locality, 0, metadata, healthStatus, isLogical: true);
+        return new Host(addresses.ToArray(), hostname, weight, locality, 0, metadata, healthStatus, isLogical: true)
+        {
+            _localityWeight = localityWeight,
+        };
     }
 
     /// <summary>The address connections go to.</summary>
@@ -113,6 +120,12 @@ internal sealed class Host
     public uint Weight => Volatile.Read(ref _weight);
 
     public uint Priority => Volatile.Read(ref _priority);
+
+    /// <summary>
+    /// The <c>load_balancing_weight</c> of the host's <c>LocalityLbEndpoints</c> (0 when unset): with
+    /// locality-weighted load balancing, a locality without weight takes no traffic, as in Envoy.
+    /// </summary>
+    public uint LocalityWeight => Volatile.Read(ref _localityWeight);
 
     public Metadata? Metadata => _metadata;
 
@@ -221,6 +234,12 @@ internal sealed class Host
         if (Priority != other.Priority)
         {
             Volatile.Write(ref _priority, other.Priority);
+            changed = true;
+        }
+
+        if (LocalityWeight != other.LocalityWeight)
+        {
+            Volatile.Write(ref _localityWeight, other.LocalityWeight);
             changed = true;
         }
 

@@ -90,12 +90,16 @@ internal static partial class ImplementedFields
             ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
              "dns_failure_refresh_rate", "dns_lookup_family", "wait_for_warm_on_init", "per_connection_buffer_limit_bytes",
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
-             "common_http_protocol_options", "max_requests_per_connection", "protocol_selection"],
+             "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
+             "common_lb_config"],
+        // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config"],
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
-        // policy (overprovisioning, drop_overloads) and named_endpoints come with EDS.
-        ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints"],
-        // load_balancing_weight of a locality matters only to locality-weighted load balancing.
-        ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority"],
+        // named_endpoints come with EDS.
+        ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints", "policy"],
+        // drop_overloads and endpoint_stale_after: not yet.
+        ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health"],
+        ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority", "load_balancing_weight"],
         ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
         // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.
         ["envoy.config.endpoint.v3.Endpoint"] = ["address", "hostname"],
