@@ -17,7 +17,7 @@ namespace Legate.Router;
 /// connect failures (UF), upstream resets (UC/UR) and downstream disconnects (DC) mapped to
 /// Envoy's responses and flags.
 /// </summary>
-internal sealed class RouterFilter : HttpFilter
+internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
 {
     private const string ResetBodyPrefix = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -41,6 +41,13 @@ internal sealed class RouterFilter : HttpFilter
     private bool _reusable;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
+
+    /// <summary>The route's hash_policy result for ring hash / Maglev (set before the host is chosen); null = pick at random.</summary>
+    public ulong? HashKey { get; internal set; }
+
+    int ILoadBalancerContext.HostSelectionRetryCount => 0;
+
+    bool ILoadBalancerContext.ShouldSelectAnotherHost(Host host) => false;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
@@ -89,7 +96,7 @@ internal sealed class RouterFilter : HttpFilter
             return FilterHeadersStatus.StopIteration;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(null);
+        var host = cluster.LoadBalancer.ChooseHost(this);
         if (host is null)
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();

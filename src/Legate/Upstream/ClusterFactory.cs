@@ -35,9 +35,9 @@ internal static class ClusterFactory
             return null;
         }
 
-        CheckLbPolicy(config, path, errors);
         var connectTimeout = config.ConnectTimeout?.ToTimeSpan() ?? Cluster.DefaultConnectTimeout;
         var lbSeed = (ulong)context.NextRandom(long.MaxValue);
+        var settings = LoadBalancerSettingsFactory.Create(config, path, errors, lbSeed);
 
         Cluster? cluster = null;
         switch (type)
@@ -73,7 +73,6 @@ internal static class ClusterFactory
         if (cluster is not null)
         {
             cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats);
-            var settings = LoadBalancerSettingsOf(config, path, errors, lbSeed);
             var policy = config.LoadAssignment?.Policy;
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
             cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
@@ -118,60 +117,6 @@ internal static class ClusterFactory
         stats.MembershipTotal.Set(snapshot.Hosts.Length);
         stats.MembershipHealthy.Set(healthy);
         stats.MembershipDegraded.Set(degraded);
-    }
-
-    /// <summary>The settings every policy shares (common_lb_config) and the chosen policy's own.</summary>
-    private static LoadBalancerSettings LoadBalancerSettingsOf(ClusterConfig config, string path, ConfigErrors errors, ulong seed)
-    {
-        var settings = LoadBalancerSettings.Default with { Seed = seed };
-        if (config.CommonLbConfig is { } common)
-        {
-            if (common.HealthyPanicThreshold is { } threshold)
-            {
-                // Envoy rounds the percentage to an integer.
-                settings = settings with { PanicThreshold = (int)Math.Round(Math.Clamp(threshold.Value, 0, 100)) };
-            }
-
-            if (common.LocalityWeightedLbConfig is not null)
-            {
-                settings = settings with { LocalityWeighted = true };
-            }
-        }
-
-        return settings;
-    }
-
-    private static void CheckLbPolicy(ClusterConfig config, string path, ConfigErrors errors)
-    {
-        if (config.LoadBalancingPolicy is not null)
-        {
-            // When set, Envoy ignores lb_policy: it cannot fall back to it either.
-            errors.Add(FieldPath.Field(path, "load_balancing_policy"), "load_balancing_policy is not supported yet; use lb_policy");
-            return;
-        }
-
-        var policy = config.LbPolicy;
-        var policyPath = FieldPath.Field(path, "lb_policy");
-        switch (policy)
-        {
-            case LbPolicy.RoundRobin:
-                break;
-            case LbPolicy.LeastRequest or LbPolicy.Random:
-                // Both only spread load, with no stickiness to keep: round robin serves the same
-                // purpose until they are implemented.
-                errors.Warn(policyPath, $"LB policy {policy.ToEnumName()} is not implemented yet; ROUND_ROBIN is used instead");
-                break;
-            case LbPolicy.RingHash or LbPolicy.Maglev:
-                // Consistent hashing promises that a key sticks to a host; round robin would break that silently.
-                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
-                break;
-            case LbPolicy.ClusterProvided:
-                errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
-                break;
-            default:
-                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
-                break;
-        }
     }
 
     private static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors)

@@ -9,7 +9,7 @@ internal abstract class HostPicker
 {
     /// <param name="random">A fresh random number (or the request's hash, for hashing policies).</param>
     /// <param name="context">The request's context, or null.</param>
-    public abstract Host? Pick(ulong random, LoadBalancerContext? context);
+    public abstract Host? Pick(ulong random, ILoadBalancerContext? context);
 
     /// <summary>False when <see cref="Pick"/> ignores its random number (round robin): the caller skips drawing one.</summary>
     public virtual bool UsesRandom => true;

@@ -5,7 +5,7 @@ internal abstract class HostScheduler : HostPicker
 {
     public abstract Host Pick();
 
-    public sealed override Host? Pick(ulong random, LoadBalancerContext? context) => Pick();
+    public sealed override Host? Pick(ulong random, ILoadBalancerContext? context) => Pick();
 
     public override bool UsesRandom => false;
 }

@@ -40,10 +40,10 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     /// <summary>The priority load of the current snapshot (tests, admin).</summary>
     internal PriorityLoad CurrentLoad => CurrentState().Load;
 
-    public Host? ChooseHost(LoadBalancerContext? context)
+    public Host? ChooseHost(ILoadBalancerContext? context)
     {
         var state = CurrentState();
-        var host = ChooseOnce(state, context);
+        var host = ChooseOnce(state, context, 0);
         if (context is null || host is null)
         {
             return host;
@@ -51,9 +51,9 @@ internal abstract class LoadBalancerBase : ILoadBalancer
 
         // Envoy asks the context up to host_selection_retry_max_attempts times, then settles for
         // the last pick.
-        for (var attempt = 0; attempt < context.HostSelectionRetryCount && host is not null && context.ShouldSelectAnotherHost(host); attempt++)
+        for (var attempt = 1; attempt <= context.HostSelectionRetryCount && host is not null && context.ShouldSelectAnotherHost(host); attempt++)
         {
-            host = ChooseOnce(state, context);
+            host = ChooseOnce(state, context, attempt);
         }
 
         return host;
@@ -66,7 +66,8 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     /// One pick: a priority by load, then (unless it panics) a locality by weight when configured,
     /// then the policy's pick among that list.
     /// </summary>
-    protected virtual Host? ChooseOnce(LbState state, LoadBalancerContext? context)
+    /// <param name="attempt">0 for the first pick, then the host-selection retry number (hashing policies move along their table).</param>
+    protected virtual Host? ChooseOnce(LbState state, ILoadBalancerContext? context, int attempt)
     {
         if (state.Priorities.IsEmpty)
         {

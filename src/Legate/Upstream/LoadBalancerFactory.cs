@@ -8,6 +8,10 @@ internal static class LoadBalancerFactory
     public static ILoadBalancer Create(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random) =>
         settings.Policy switch
         {
+            LbPolicy.LeastRequest => new LeastRequestLoadBalancer(prioritySet, settings, stats, random),
+            LbPolicy.Random => new RandomLoadBalancer(prioritySet, settings, stats, random),
+            LbPolicy.RingHash => new RingHashLoadBalancer(prioritySet, settings, stats, random),
+            LbPolicy.Maglev => new MaglevLoadBalancer(prioritySet, settings, stats, random),
             _ => new RoundRobinLoadBalancer(prioritySet, settings, stats, random),
         };
 }

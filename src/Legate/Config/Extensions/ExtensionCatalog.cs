@@ -23,6 +23,11 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "envoy.load_balancing_policies.round_robin",
+        "envoy.load_balancing_policies.least_request",
+        "envoy.load_balancing_policies.random",
+        "envoy.load_balancing_policies.ring_hash",
+        "envoy.load_balancing_policies.maglev",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
