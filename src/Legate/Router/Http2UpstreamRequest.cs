@@ -559,6 +559,7 @@ internal sealed class Http2UpstreamRequest
         _timer?.Dispose();
         _resetRegistration.Dispose();
         _cluster.Info.Stats.UpstreamRqActive.Dec();
+        _cluster.Info.CircuitBreakers.Default.Requests.Release();
         _host.RequestFinished();
         _body?.Writer.CancelPendingFlush();
     }

@@ -104,6 +104,14 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             return FilterHeadersStatus.StopIteration;
         }
 
+        // max_requests: released in Finish (or by the HTTP/2 request's own finish).
+        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        {
+            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
+            await SendOverflowAsync().ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount = 1;
         if (Http2UpstreamRequest.Applies(cluster, stream, headers))
@@ -135,6 +143,12 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         catch (OperationCanceledException)
         {
             Finish(reusable: false);
+            return FilterHeadersStatus.StopIteration;
+        }
+        catch (UpstreamOverflowException)
+        {
+            Finish(reusable: false);
+            await SendOverflowAsync().ConfigureAwait(false);
             return FilterHeadersStatus.StopIteration;
         }
 
@@ -603,6 +617,12 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         await _stream.SendLocalReplyAsync(status, ResetBodyPrefix + UpstreamResetReasons.BodyText(resetReason), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason), flag).ConfigureAwait(false);
     }
 
+    /// <summary>A circuit breaker refused the request: 503 UO with <c>x-envoy-overloaded: true</c>, as Envoy.</summary>
+    private ValueTask SendOverflowAsync() =>
+        _stream.SendLocalReplyAsync(503, System.Text.Encoding.UTF8.GetBytes(ResetBodyPrefix + UpstreamResetReasons.BodyText(UpstreamResetReasons.Overflow)),
+            ResponseCodeDetails.UpstreamResetBeforeResponseStarted(UpstreamResetReasons.Overflow), ResponseFlags.UpstreamOverflow,
+            _factory.SuppressEnvoyHeaders ? [] : [("x-envoy-overloaded", "true")]);
+
     private void OnStreamResetSignal()
     {
         // Wake the response loop (it sees the reset); the connection is then closed, not reused.
@@ -623,6 +643,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             cluster.Info.Stats.UpstreamRqActive.Dec();
+            cluster.Info.CircuitBreakers.Default.Requests.Release();
             host.RequestFinished();
         }
 

@@ -50,6 +50,27 @@ internal abstract class Cluster : IAsyncDisposable
     /// </summary>
     public abstract Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Takes a retry slot of the circuit breaker for <paramref name="priority"/> (max_retries or the
+    /// retry budget); false, with <c>upstream_rq_retry_overflow</c> counted, when none is left and the
+    /// retry must not happen. A slot taken is given back with <see cref="ReleaseRetry"/> when the
+    /// retried request ends.
+    /// </summary>
+    public bool TryAcquireRetry(Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
+    {
+        if (Info.CircuitBreakers.For(priority).Retries.TryAcquire())
+        {
+            return true;
+        }
+
+        Info.Stats.UpstreamRqRetryOverflow.Inc();
+        return false;
+    }
+
+    /// <summary>Gives back a slot taken with <see cref="TryAcquireRetry"/>.</summary>
+    public void ReleaseRetry(Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default) =>
+        Info.CircuitBreakers.For(priority).Retries.Release();
+
     /// <summary>Stops refreshing; the hosts stay as they were for requests still holding them.</summary>
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 

@@ -92,7 +92,9 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy"],
+             "load_balancing_policy", "circuit_breakers"],
+        // per_host_thresholds: not yet. HTTP/2 clusters enforce max_requests (and retries) only.
+        ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds"],
         // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
