@@ -287,6 +287,8 @@ internal sealed class Http2UpstreamRequest
             stats.UpstreamRqXx[(code / 100) - 1].Inc();
         }
 
+        _host.OutlierMonitor?.PutHttpResponseCode(code);
+
         if (!_factory.SuppressEnvoyHeaders)
         {
             head.Headers.Set("x-envoy-upstream-service-time", ((long)Stopwatch.GetElapsedTime(_start).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -415,6 +417,7 @@ internal sealed class Http2UpstreamRequest
         if (Volatile.Read(ref _timedOut) != 0 && !stream.IsReset)
         {
             stats.UpstreamRqTimeout.Inc();
+            _host.OutlierMonitor?.PutResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
             Finish();
             if (!stream.ResponseStarted)
             {
@@ -437,6 +440,11 @@ internal sealed class Http2UpstreamRequest
         }
 
         var (flag, reason, status) = Classify(ex, stream, stats);
+        if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
+        {
+            _host.OutlierMonitor?.PutResult(Legate.Upstream.OutlierResult.LocalOriginConnectFailed);
+        }
+
         stream.Config.Log.Debug($"upstream {_host} (h2): {reason}: {ex.Message}");
         await FailAsync(flag, reason, status).ConfigureAwait(false);
     }

@@ -153,6 +153,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         }
 
         var upstream = _upstream;
+        host.OutlierMonitor?.PutResult(OutlierResult.LocalOriginConnectSuccess);
         upstream.Requests++;
         stream.Info.UpstreamRemoteAddress = upstream.Address;
         upstream.ArmTimeout(route.Timeout);
@@ -382,6 +383,8 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }
 
+            stream.Info.UpstreamHost?.OutlierMonitor?.PutHttpResponseCode(code);
+
             if (!_factory.SuppressEnvoyHeaders)
             {
                 Span<byte> digits = stackalloc byte[20];
@@ -581,6 +584,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         if (_upstream!.TimedOut && !stream.IsReset)
         {
             _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
+            stream.Info.UpstreamHost?.OutlierMonitor?.PutResult(OutlierResult.LocalOriginTimeout);
             if (!stream.ResponseStarted)
             {
                 Finish(reusable: false);
@@ -602,6 +606,11 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FailBeforeResponseAsync(ResponseFlags flag, string resetReason, int status = 503)
     {
+        if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
+        {
+            _stream.Info.UpstreamHost?.OutlierMonitor?.PutResult(OutlierResult.LocalOriginConnectFailed);
+        }
+
         Finish(reusable: false);
         if (_stream.IsReset)
         {

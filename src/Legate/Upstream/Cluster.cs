@@ -50,6 +50,9 @@ internal abstract class Cluster : IAsyncDisposable
     /// </summary>
     public abstract Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>The cluster's outlier detection, when configured (set by the factory).</summary>
+    public OutlierDetector? OutlierDetector { get; internal set; }
+
     /// <summary>
     /// Takes a retry slot of the circuit breaker for <paramref name="priority"/> (max_retries or the
     /// retry budget); false, with <c>upstream_rq_retry_overflow</c> counted, when none is left and the
@@ -72,7 +75,12 @@ internal abstract class Cluster : IAsyncDisposable
         Info.CircuitBreakers.For(priority).Retries.Release();
 
     /// <summary>Stops refreshing; the hosts stay as they were for requests still holding them.</summary>
-    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public virtual ValueTask DisposeAsync()
+    {
+        // Health timers stop with the cluster; subclasses stop their own refreshes and call this.
+        OutlierDetector?.Dispose();
+        return ValueTask.CompletedTask;
+    }
 
     public override string ToString() => Name;
 }

@@ -77,6 +77,10 @@ internal static class ClusterFactory
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
             cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
             TrackMembership(cluster);
+            if (config.OutlierDetection is { } outlier)
+            {
+                cluster.OutlierDetector = new OutlierDetector(cluster, OutlierDetectionSettings.From(outlier), context.TimeProvider, context.NextRandom);
+            }
         }
 
         return cluster;

@@ -7,6 +7,7 @@ internal sealed class ClusterStats
 {
     public ClusterStats(StatsStore store, string clusterName)
     {
+        Store = store;
         var p = "cluster." + clusterName + ".";
         UpstreamCxTotal = store.Counter(p + "upstream_cx_total");
         UpstreamCxActive = store.Gauge(p + "upstream_cx_active", ImportMode.Accumulate);
@@ -51,6 +52,9 @@ internal sealed class ClusterStats
         MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
         MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
     }
+
+    /// <summary>Where the cluster's stats live: outlier detection and health checking add theirs when configured.</summary>
+    public StatsStore Store { get; }
 
     /// <summary>A connection was wanted but max_connections was reached (the request waits).</summary>
     public Counter UpstreamCxOverflow { get; }

@@ -288,6 +288,9 @@ internal sealed class Host
 
     private readonly object?[] _pools = new object?[2];
 
+    /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
+    internal HostOutlierMonitor? OutlierMonitor { get; set; }
+
     public override string ToString() =>
         Hostname.Length == 0 ? SocketAddresses.Format(Address) : $"{Hostname} ({SocketAddresses.Format(Address)})";
 }

@@ -44,7 +44,7 @@ internal sealed class LogicalDnsCluster : Cluster
     public override ValueTask DisposeAsync()
     {
         _target.Dispose();
-        return ValueTask.CompletedTask;
+        return base.DisposeAsync();
     }
 
     // Never called concurrently: one target, whose attempts do not overlap.

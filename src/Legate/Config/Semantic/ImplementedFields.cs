@@ -92,7 +92,16 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy", "circuit_breakers"],
+             "load_balancing_policy", "circuit_breakers", "outlier_detection"],
+        // monitors (outlier detection extensions): not yet.
+        ["envoy.config.cluster.v3.OutlierDetection"] =
+            ["consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent", "enforcing_consecutive_5xx",
+             "enforcing_success_rate", "success_rate_minimum_hosts", "success_rate_request_volume", "success_rate_stdev_factor",
+             "consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", "split_external_local_origin_errors",
+             "consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure", "enforcing_local_origin_success_rate",
+             "failure_percentage_threshold", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
+             "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "max_ejection_time", "max_ejection_time_jitter",
+             "successful_active_health_check_uneject_host", "always_eject_one_host"],
         // per_host_thresholds: not yet. HTTP/2 clusters enforce max_requests (and retries) only.
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds"],
         // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
