@@ -50,6 +50,27 @@ internal abstract class Cluster : IAsyncDisposable
     /// </summary>
     public abstract Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>The cluster's active health checkers, one per <c>health_checks</c> entry (set by the factory).</summary>
+    public IReadOnlyList<HealthChecker> HealthCheckers { get; internal set; } = [];
+
+    /// <summary>
+    /// <see cref="InitializeAsync"/>, then the health checkers start and the cluster waits for
+    /// their first round, so no request reaches a host that has never been checked (Envoy's warming).
+    /// </summary>
+    public async Task WarmAsync(CancellationToken cancellationToken)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var checker in HealthCheckers)
+        {
+            checker.Start();
+        }
+
+        foreach (var checker in HealthCheckers)
+        {
+            await checker.FirstRound.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The cluster's outlier detection, when configured (set by the factory).</summary>
     public OutlierDetector? OutlierDetector { get; internal set; }
 
@@ -79,6 +100,11 @@ internal abstract class Cluster : IAsyncDisposable
     {
         // Health timers stop with the cluster; subclasses stop their own refreshes and call this.
         OutlierDetector?.Dispose();
+        foreach (var checker in HealthCheckers)
+        {
+            checker.Dispose();
+        }
+
         return ValueTask.CompletedTask;
     }
 

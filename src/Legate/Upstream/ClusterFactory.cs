@@ -77,6 +77,16 @@ internal static class ClusterFactory
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
             cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
             TrackMembership(cluster);
+            var checkers = new List<HealthChecker>();
+            for (var i = 0; i < config.HealthChecks.Count; i++)
+            {
+                if (HealthCheckSettings.From(config.HealthChecks[i], FieldPath.Index(FieldPath.Field(path, "health_checks"), i), errors) is { } healthCheck)
+                {
+                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom));
+                }
+            }
+
+            cluster.HealthCheckers = checkers;
             if (config.OutlierDetection is { } outlier)
             {
                 cluster.OutlierDetector = new OutlierDetector(cluster, OutlierDetectionSettings.From(outlier), context.TimeProvider, context.NextRandom);

@@ -34,6 +34,12 @@ internal sealed class PrioritySet
     public event Action<PrioritySnapshot>? Published;
 
     /// <summary>
+    /// Called for each new host before the snapshot that adds it is published (a health checker
+    /// marks it pending, so it takes no traffic before its first check).
+    /// </summary>
+    public Action<Host>? HostAdding { get; set; }
+
+    /// <summary>
     /// Replaces every host with <paramref name="hosts"/> (all priorities). A host whose key
     /// (hostname and address) and locality match a current host is not taken: the current host
     /// stays, with the new weight, priority, metadata and health status written into it, so its
@@ -98,6 +104,7 @@ internal sealed class PrioritySet
                 var kept = TakeMatching(existing, candidate);
                 if (kept is null)
                 {
+                    HostAdding?.Invoke(candidate);
                     next.Add(candidate);
                     added.Add(candidate);
                 }

@@ -92,7 +92,18 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy", "circuit_breakers", "outlier_detection"],
+             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks"],
+        // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
+        ["envoy.config.core.v3.HealthCheck"] =
+            ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
+             "healthy_threshold", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check",
+             "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
+             "unhealthy_edge_interval", "healthy_edge_interval"],
+        // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
+        ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
+            ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
+        // initial_metadata: not yet.
+        ["envoy.config.core.v3.HealthCheck.GrpcHealthCheck"] = ["service_name", "authority"],
         // monitors (outlier detection extensions): not yet.
         ["envoy.config.cluster.v3.OutlierDetection"] =
             ["consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent", "enforcing_consecutive_5xx",
