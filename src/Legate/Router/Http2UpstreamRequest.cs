@@ -287,7 +287,7 @@ internal sealed class Http2UpstreamRequest
             stats.UpstreamRqXx[(code / 100) - 1].Inc();
         }
 
-        _host.OutlierMonitor?.PutHttpResponseCode(code);
+        _host.ReportHttpCode(code);
 
         if (!_factory.SuppressEnvoyHeaders)
         {
@@ -417,7 +417,7 @@ internal sealed class Http2UpstreamRequest
         if (Volatile.Read(ref _timedOut) != 0 && !stream.IsReset)
         {
             stats.UpstreamRqTimeout.Inc();
-            _host.OutlierMonitor?.PutResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
+            _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
             Finish();
             if (!stream.ResponseStarted)
             {
@@ -442,7 +442,7 @@ internal sealed class Http2UpstreamRequest
         var (flag, reason, status) = Classify(ex, stream, stats);
         if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
         {
-            _host.OutlierMonitor?.PutResult(Legate.Upstream.OutlierResult.LocalOriginConnectFailed);
+            _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginConnectFailed);
         }
 
         stream.Config.Log.Debug($"upstream {_host} (h2): {reason}: {ex.Message}");

@@ -153,7 +153,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         }
 
         var upstream = _upstream;
-        host.OutlierMonitor?.PutResult(OutlierResult.LocalOriginConnectSuccess);
+        host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
         upstream.Requests++;
         stream.Info.UpstreamRemoteAddress = upstream.Address;
         upstream.ArmTimeout(route.Timeout);
@@ -383,7 +383,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }
 
-            stream.Info.UpstreamHost?.OutlierMonitor?.PutHttpResponseCode(code);
+            stream.Info.UpstreamHost?.ReportHttpCode(code);
 
             if (!_factory.SuppressEnvoyHeaders)
             {
@@ -584,7 +584,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         if (_upstream!.TimedOut && !stream.IsReset)
         {
             _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
-            stream.Info.UpstreamHost?.OutlierMonitor?.PutResult(OutlierResult.LocalOriginTimeout);
+            stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
             if (!stream.ResponseStarted)
             {
                 Finish(reusable: false);
@@ -608,7 +608,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
     {
         if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
         {
-            _stream.Info.UpstreamHost?.OutlierMonitor?.PutResult(OutlierResult.LocalOriginConnectFailed);
+            _stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginConnectFailed);
         }
 
         Finish(reusable: false);

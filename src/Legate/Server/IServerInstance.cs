@@ -27,6 +27,9 @@ internal interface IServerInstance
     /// <summary>The server's stats; null for an instance that keeps none (the default keeps test fakes small).</summary>
     StatsStore? Stats => null;
 
+    /// <summary>The server's clusters (admin <c>/clusters</c>); null for an instance without any.</summary>
+    Legate.Upstream.ClusterManager? Clusters => null;
+
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);
 }

@@ -39,6 +39,10 @@ internal sealed class Host
     private long _totalRequests;
     private long _activeConnections;
     private long _totalConnections;
+    private long _connectFailures;
+    private long _successes;
+    private long _errors;
+    private long _timeouts;
 
     /// <param name="address">Where connections go.</param>
     /// <param name="hostname">The endpoint's hostname (Envoy: <c>endpoint.hostname</c>, or the DNS name it was resolved from); empty when none.</param>
@@ -172,6 +176,43 @@ internal sealed class Host
     }
 
     public void ConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
+
+    /// <summary><c>cx_connect_fail</c> in <c>/clusters</c>.</summary>
+    public long ConnectFailures => Interlocked.Read(ref _connectFailures);
+
+    /// <summary><c>rq_success</c>: responses below 500.</summary>
+    public long Successes => Interlocked.Read(ref _successes);
+
+    /// <summary><c>rq_error</c>: 5xx responses and connection failures or resets before a response.</summary>
+    public long Errors => Interlocked.Read(ref _errors);
+
+    /// <summary><c>rq_timeout</c>.</summary>
+    public long Timeouts => Interlocked.Read(ref _timeouts);
+
+    public void ConnectFailed() => Interlocked.Increment(ref _connectFailures);
+
+    /// <summary>The upstream answered with <paramref name="code"/>: host counters and outlier detection.</summary>
+    public void ReportHttpCode(int code)
+    {
+        Interlocked.Increment(ref code >= 500 ? ref _errors : ref _successes);
+        OutlierMonitor?.PutHttpResponseCode(code);
+    }
+
+    /// <summary>A local-origin event of an exchange: host counters and outlier detection.</summary>
+    public void ReportResult(OutlierResult result)
+    {
+        switch (result)
+        {
+            case OutlierResult.LocalOriginConnectFailed:
+                Interlocked.Increment(ref _errors);
+                break;
+            case OutlierResult.LocalOriginTimeout:
+                Interlocked.Increment(ref _timeouts);
+                break;
+        }
+
+        OutlierMonitor?.PutResult(result);
+    }
 
     /// <summary>Sets one health flag (health checker, outlier detection); true when it was not set.</summary>
     public bool SetHealthFlag(HostHealthFlags flag) =>

@@ -75,6 +75,7 @@ public sealed class AdminEndpointTests
         Assert.Equal(
             "admin commands are:\n" +
             "  /: Admin home page\n" +
+            "  /clusters: upstream cluster status\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /help: print out list of admin commands\n" +

@@ -227,12 +227,14 @@ internal sealed class Http1ConnectionPool
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
             stats.UpstreamCxConnectTimeout.Inc();
+            _host.ConnectFailed();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
         }
         catch (SocketException ex)
         {
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
+            _host.ConnectFailed();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, "delayed connect error: " + SocketErrorText(ex), ex);
         }
         catch
