@@ -4,6 +4,7 @@ using Envoy.Config.Route.V3;
 using Legate.Config;
 using Legate.Router.Matching;
 using Legate.Upstream;
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
 
 // Micro-benchmarks for the per-request pieces that exist so far: route matching and the round
 // robin pick. Each case runs warm-up rounds first (tiered JIT), then reports the best of several
@@ -37,6 +38,18 @@ foreach (var hosts in new[] { 3, 100, 10_000 })
     weighted.Update(Enumerable.Range(0, hosts).Select(n => new Host(new IPEndPoint(IPAddress.Parse($"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"), 80), weight: (uint)(1 + n % 3))).ToArray());
     var wlb = new RoundRobinLoadBalancer(weighted, seed: 1);
     Measure($"round robin pick, {hosts:N0} hosts weighted 1/2/3", () => wlb.ChooseHost(null) is null ? 0 : 1);
+
+    var least = LoadBalancerFactory.Create(set, LoadBalancerSettings.Default with { Policy = LbPolicy.LeastRequest }, null, null);
+    Measure($"least request pick (2 choices), {hosts:N0} equal-weight hosts", () => least.ChooseHost(null) is null ? 0 : 1);
+    var weightedLeast = LoadBalancerFactory.Create(weighted, LoadBalancerSettings.Default with { Policy = LbPolicy.LeastRequest }, null, null);
+    Measure($"least request pick (EDF), {hosts:N0} hosts weighted 1/2/3", () => weightedLeast.ChooseHost(null) is null ? 0 : 1);
+    var random = LoadBalancerFactory.Create(set, LoadBalancerSettings.Default with { Policy = LbPolicy.Random }, null, null);
+    Measure($"random pick, {hosts:N0} hosts", () => random.ChooseHost(null) is null ? 0 : 1);
+    var hash = new BenchHash();
+    var ring = LoadBalancerFactory.Create(set, LoadBalancerSettings.Default with { Policy = LbPolicy.RingHash }, null, null);
+    Measure($"ring hash pick with a hash, {hosts:N0} hosts", () => ring.ChooseHost(hash.Next()) is null ? 0 : 1);
+    var maglev = LoadBalancerFactory.Create(set, LoadBalancerSettings.Default with { Policy = LbPolicy.Maglev }, null, null);
+    Measure($"maglev pick with a hash, {hosts:N0} hosts", () => maglev.ChooseHost(hash.Next()) is null ? 0 : 1);
 }
 
 static CompiledRouteConfiguration BuildRoutes(int count, out RouteConfiguration config)
@@ -88,4 +101,18 @@ static void Measure(string name, Func<int> op)
     }
 
     Console.WriteLine($"| {name} | {best:F1} | {(double)bytes / perRound:F1} |{(sink == -1 ? " " : "")}");
+}
+
+/// <summary>A request hash that changes every pick (what a route's hash_policy gives the load balancer).</summary>
+internal sealed class BenchHash : LoadBalancerContext
+{
+    private ulong _hash;
+
+    public override ulong? HashKey => _hash;
+
+    public BenchHash Next()
+    {
+        _hash = (_hash + 1) * 0x9E3779B97F4A7C15UL;
+        return this;
+    }
 }

@@ -288,6 +288,8 @@ internal sealed class Http2UpstreamRequest
             stats.UpstreamRqXx[(code / 100) - 1].Inc();
         }
 
+        _host.ReportHttpCode(code);
+
         if (!_factory.SuppressEnvoyHeaders)
         {
             head.Headers.Set("x-envoy-upstream-service-time", ((long)Stopwatch.GetElapsedTime(_start).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -416,6 +418,7 @@ internal sealed class Http2UpstreamRequest
         if (Volatile.Read(ref _timedOut) != 0 && !stream.IsReset)
         {
             stats.UpstreamRqTimeout.Inc();
+            _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
             Finish();
             if (!stream.ResponseStarted)
             {
@@ -438,6 +441,11 @@ internal sealed class Http2UpstreamRequest
         }
 
         var (flag, reason, status) = Classify(ex, stream, stats);
+        if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
+        {
+            _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginConnectFailed);
+        }
+
         stream.Config.Log.Debug($"upstream {_host} (h2): {reason}: {ex.Message}");
         await FailAsync(flag, reason, status).ConfigureAwait(false);
     }
@@ -560,6 +568,7 @@ internal sealed class Http2UpstreamRequest
         _timer?.Dispose();
         _resetRegistration.Dispose();
         _cluster.Info.Stats.UpstreamRqActive.Dec();
+        _cluster.Info.CircuitBreakers.Default.Requests.Release();
         _host.RequestFinished();
         _body?.Writer.CancelPendingFlush();
     }

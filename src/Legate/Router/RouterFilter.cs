@@ -17,7 +17,7 @@ namespace Legate.Router;
 /// connect failures (UF), upstream resets (UC/UR) and downstream disconnects (DC) mapped to
 /// Envoy's responses and flags.
 /// </summary>
-internal sealed class RouterFilter : HttpFilter
+internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
 {
     private const string ResetBodyPrefix = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -41,6 +41,13 @@ internal sealed class RouterFilter : HttpFilter
     private bool _reusable;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
+
+    /// <summary>The route's hash_policy result for ring hash / Maglev (set before the host is chosen); null = pick at random.</summary>
+    public ulong? HashKey { get; internal set; }
+
+    int ILoadBalancerContext.HostSelectionRetryCount => 0;
+
+    bool ILoadBalancerContext.ShouldSelectAnotherHost(Host host) => false;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
@@ -89,11 +96,19 @@ internal sealed class RouterFilter : HttpFilter
             return FilterHeadersStatus.StopIteration;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(null);
+        var host = cluster.LoadBalancer.ChooseHost(this);
         if (host is null)
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();
             await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
+        // max_requests: released in Finish (or by the HTTP/2 request's own finish).
+        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        {
+            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
+            await SendOverflowAsync().ConfigureAwait(false);
             return FilterHeadersStatus.StopIteration;
         }
 
@@ -130,8 +145,15 @@ internal sealed class RouterFilter : HttpFilter
             Finish(reusable: false);
             return FilterHeadersStatus.StopIteration;
         }
+        catch (UpstreamOverflowException)
+        {
+            Finish(reusable: false);
+            await SendOverflowAsync().ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
 
         var upstream = _upstream;
+        host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
         upstream.Requests++;
         stream.Info.UpstreamRemoteAddress = upstream.Address;
         stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
@@ -374,6 +396,8 @@ internal sealed class RouterFilter : HttpFilter
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }
 
+            stream.Info.UpstreamHost?.ReportHttpCode(code);
+
             if (!_factory.SuppressEnvoyHeaders)
             {
                 Span<byte> digits = stackalloc byte[20];
@@ -573,6 +597,7 @@ internal sealed class RouterFilter : HttpFilter
         if (_upstream!.TimedOut && !stream.IsReset)
         {
             _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
+            stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
             if (!stream.ResponseStarted)
             {
                 Finish(reusable: false);
@@ -594,6 +619,11 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FailBeforeResponseAsync(ResponseFlags flag, string resetReason, int status = 503)
     {
+        if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
+        {
+            _stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginConnectFailed);
+        }
+
         Finish(reusable: false);
         if (_stream.IsReset)
         {
@@ -608,6 +638,12 @@ internal sealed class RouterFilter : HttpFilter
 
         await _stream.SendLocalReplyAsync(status, ResetBodyPrefix + UpstreamResetReasons.BodyText(resetReason), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason), flag).ConfigureAwait(false);
     }
+
+    /// <summary>A circuit breaker refused the request: 503 UO with <c>x-envoy-overloaded: true</c>, as Envoy.</summary>
+    private ValueTask SendOverflowAsync() =>
+        _stream.SendLocalReplyAsync(503, System.Text.Encoding.UTF8.GetBytes(ResetBodyPrefix + UpstreamResetReasons.BodyText(UpstreamResetReasons.Overflow)),
+            ResponseCodeDetails.UpstreamResetBeforeResponseStarted(UpstreamResetReasons.Overflow), ResponseFlags.UpstreamOverflow,
+            _factory.SuppressEnvoyHeaders ? [] : [("x-envoy-overloaded", "true")]);
 
     private void OnStreamResetSignal()
     {
@@ -629,6 +665,7 @@ internal sealed class RouterFilter : HttpFilter
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             cluster.Info.Stats.UpstreamRqActive.Dec();
+            cluster.Info.CircuitBreakers.Default.Requests.Release();
             host.RequestFinished();
         }
 

@@ -32,6 +32,7 @@ internal interface IServerInstance
 
     /// <summary>Recent local replies and resets (the dashboard's "why" list); null when not kept.</summary>
     Legate.Http.RecentLocalReplies? RecentLocalReplies => null;
+
     /// <summary>The admin's access loggers (none by default).</summary>
     AccessLog.AccessLogInstance[] AdminAccessLogs => [];
 

@@ -37,7 +37,8 @@ internal abstract class Cluster : IAsyncDisposable
     /// <summary>The hosts, by priority; updated by the cluster type, read by load balancers.</summary>
     public PrioritySet PrioritySet { get; } = new();
 
-    public ILoadBalancer LoadBalancer { get; }
+    /// <summary>Round robin until the factory sets the configured policy (with the cluster's stats).</summary>
+    public ILoadBalancer LoadBalancer { get; internal set; }
 
     /// <summary>Settings and stats the data path reads; set by the factory right after construction.</summary>
     public ClusterInfo Info { get; internal set; } = null!;
@@ -49,8 +50,63 @@ internal abstract class Cluster : IAsyncDisposable
     /// </summary>
     public abstract Task InitializeAsync(CancellationToken cancellationToken);
 
+    /// <summary>The cluster's active health checkers, one per <c>health_checks</c> entry (set by the factory).</summary>
+    public IReadOnlyList<HealthChecker> HealthCheckers { get; internal set; } = [];
+
+    /// <summary>
+    /// <see cref="InitializeAsync"/>, then the health checkers start and the cluster waits for
+    /// their first round, so no request reaches a host that has never been checked (Envoy's warming).
+    /// </summary>
+    public async Task WarmAsync(CancellationToken cancellationToken)
+    {
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var checker in HealthCheckers)
+        {
+            checker.Start();
+        }
+
+        foreach (var checker in HealthCheckers)
+        {
+            await checker.FirstRound.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The cluster's outlier detection, when configured (set by the factory).</summary>
+    public OutlierDetector? OutlierDetector { get; internal set; }
+
+    /// <summary>
+    /// Takes a retry slot of the circuit breaker for <paramref name="priority"/> (max_retries or the
+    /// retry budget); false, with <c>upstream_rq_retry_overflow</c> counted, when none is left and the
+    /// retry must not happen. A slot taken is given back with <see cref="ReleaseRetry"/> when the
+    /// retried request ends.
+    /// </summary>
+    public bool TryAcquireRetry(Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
+    {
+        if (Info.CircuitBreakers.For(priority).Retries.TryAcquire())
+        {
+            return true;
+        }
+
+        Info.Stats.UpstreamRqRetryOverflow.Inc();
+        return false;
+    }
+
+    /// <summary>Gives back a slot taken with <see cref="TryAcquireRetry"/>.</summary>
+    public void ReleaseRetry(Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default) =>
+        Info.CircuitBreakers.For(priority).Retries.Release();
+
     /// <summary>Stops refreshing; the hosts stay as they were for requests still holding them.</summary>
-    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public virtual ValueTask DisposeAsync()
+    {
+        // Health timers stop with the cluster; subclasses stop their own refreshes and call this.
+        OutlierDetector?.Dispose();
+        foreach (var checker in HealthCheckers)
+        {
+            checker.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
 
     public override string ToString() => Name;
 }

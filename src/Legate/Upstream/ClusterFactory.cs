@@ -35,9 +35,9 @@ internal static class ClusterFactory
             return null;
         }
 
-        CheckLbPolicy(config, path, errors);
         var connectTimeout = config.ConnectTimeout?.ToTimeSpan() ?? Cluster.DefaultConnectTimeout;
         var lbSeed = (ulong)context.NextRandom(long.MaxValue);
+        var settings = LoadBalancerSettingsFactory.Create(config, path, errors, lbSeed);
 
         Cluster? cluster = null;
         switch (type)
@@ -73,42 +73,64 @@ internal static class ClusterFactory
         if (cluster is not null)
         {
             cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats);
+            var policy = config.LoadAssignment?.Policy;
+            cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
+            cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
+            TrackMembership(cluster);
+            var checkers = new List<HealthChecker>();
+            for (var i = 0; i < config.HealthChecks.Count; i++)
+            {
+                if (HealthCheckSettings.From(config.HealthChecks[i], FieldPath.Index(FieldPath.Field(path, "health_checks"), i), errors) is { } healthCheck)
+                {
+                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom));
+                }
+            }
+
+            cluster.HealthCheckers = checkers;
+            if (config.OutlierDetection is { } outlier)
+            {
+                cluster.OutlierDetector = new OutlierDetector(cluster, OutlierDetectionSettings.From(outlier), context.TimeProvider, context.NextRandom);
+            }
         }
 
         return cluster;
     }
 
-    private static void CheckLbPolicy(ClusterConfig config, string path, ConfigErrors errors)
+    /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>
+    private static void TrackMembership(Cluster cluster)
     {
-        if (config.LoadBalancingPolicy is not null)
+        var stats = cluster.Info.Stats;
+        var set = cluster.PrioritySet;
+        set.Updated += update =>
         {
-            // When set, Envoy ignores lb_policy: it cannot fall back to it either.
-            errors.Add(FieldPath.Field(path, "load_balancing_policy"), "load_balancing_policy is not supported yet; use lb_policy");
-            return;
+            if (!update.Added.IsEmpty || !update.Removed.IsEmpty)
+            {
+                stats.MembershipChange.Inc();
+            }
+        };
+        set.Published += snapshot => SetMembership(stats, snapshot);
+        var current = set.Current;
+        if (!current.Hosts.IsEmpty)
+        {
+            // The hosts a static cluster started with were its first membership change, as in Envoy.
+            stats.MembershipChange.Inc();
         }
 
-        var policy = config.LbPolicy;
-        var policyPath = FieldPath.Field(path, "lb_policy");
-        switch (policy)
+        SetMembership(stats, current);
+    }
+
+    private static void SetMembership(ClusterStats stats, PrioritySnapshot snapshot)
+    {
+        long healthy = 0, degraded = 0;
+        foreach (var hostSet in snapshot.HostSets)
         {
-            case LbPolicy.RoundRobin:
-                break;
-            case LbPolicy.LeastRequest or LbPolicy.Random:
-                // Both only spread load, with no stickiness to keep: round robin serves the same
-                // purpose until they are implemented.
-                errors.Warn(policyPath, $"LB policy {policy.ToEnumName()} is not implemented yet; ROUND_ROBIN is used instead");
-                break;
-            case LbPolicy.RingHash or LbPolicy.Maglev:
-                // Consistent hashing promises that a key sticks to a host; round robin would break that silently.
-                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
-                break;
-            case LbPolicy.ClusterProvided:
-                errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
-                break;
-            default:
-                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
-                break;
+            healthy += hostSet.HealthyHosts.Length;
+            degraded += hostSet.DegradedHosts.Length;
         }
+
+        stats.MembershipTotal.Set(snapshot.Hosts.Length);
+        stats.MembershipHealthy.Set(healthy);
+        stats.MembershipDegraded.Set(degraded);
     }
 
     private static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors)
@@ -120,7 +142,7 @@ internal static class ClusterFactory
             if (address is not null)
             {
                 hosts.Add(new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0));
             }
         });
         return hosts;
@@ -135,7 +157,7 @@ internal static class ClusterFactory
             {
                 var hostname = lbEndpoint.Endpoint.Hostname.Length > 0 ? lbEndpoint.Endpoint.Hostname : name;
                 endpoints.Add(new DnsEndpoint(name, port, hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus));
+                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0));
             }
         });
         return endpoints;

@@ -21,6 +21,9 @@ internal sealed class ClusterFactoryContext
     /// </summary>
     public Random Random { get; init; } = Random.Shared;
 
+    /// <summary>What load balancers draw per pick; null = <see cref="Upstream.LbRandom.Shared"/>. Tests pass a seeded one.</summary>
+    public LbRandom? LbRandom { get; init; }
+
     /// <summary>Where cluster stats are recorded; null gives each cluster a private store (tests).</summary>
     public Legate.Stats.StatsStore? Stats { get; init; }
 

@@ -18,11 +18,15 @@ internal sealed class ClusterInfo
     /// <summary>Envoy's default per-connection buffer limit.</summary>
     public const int DefaultBufferLimitBytes = 1024 * 1024;
 
-    private ClusterInfo(string name, ClusterStats stats)
+    private ClusterInfo(string name, ClusterStats stats, CircuitBreakers circuitBreakers)
     {
         Name = name;
         Stats = stats;
+        CircuitBreakers = circuitBreakers;
     }
+
+    /// <summary>The cluster's <c>circuit_breakers</c>, per routing priority.</summary>
+    public CircuitBreakers CircuitBreakers { get; }
 
     public string Name { get; }
 
@@ -52,7 +56,8 @@ internal sealed class ClusterInfo
 
     public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats)
     {
-        var info = new ClusterInfo(config.Name, new ClusterStats(stats ?? new StatsStore(), config.Name));
+        var store = stats ?? new StatsStore();
+        var info = new ClusterInfo(config.Name, new ClusterStats(store, config.Name), new CircuitBreakers(store, config.Name, config.CircuitBreakers));
 #pragma warning disable CS0612 // The cluster-level protocol fields are deprecated, but Envoy still honours them.
         if (config.Http2ProtocolOptions is { } legacyHttp2)
         {

@@ -70,7 +70,7 @@ internal sealed class ClusterManager : IAsyncDisposable
         var tasks = new Task[clusters.Length];
         for (var i = 0; i < clusters.Length; i++)
         {
-            tasks[i] = clusters[i].InitializeAsync(cancellationToken);
+            tasks[i] = clusters[i].WarmAsync(cancellationToken);
         }
 
         return Task.WhenAll(tasks);
@@ -86,7 +86,7 @@ internal sealed class ClusterManager : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            await cluster.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await cluster.WarmAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {

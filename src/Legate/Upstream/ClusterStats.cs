@@ -7,6 +7,7 @@ internal sealed class ClusterStats
 {
     public ClusterStats(StatsStore store, string clusterName)
     {
+        Store = store;
         var p = "cluster." + clusterName + ".";
         UpstreamCxTotal = store.Counter(p + "upstream_cx_total");
         UpstreamCxActive = store.Gauge(p + "upstream_cx_active", ImportMode.Accumulate);
@@ -41,7 +42,42 @@ internal sealed class ClusterStats
         ];
         UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
+        LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
+        UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
+        UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
+        UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
+        UpstreamRqRetryOverflow = store.Counter(p + "upstream_rq_retry_overflow");
+        MembershipChange = store.Counter(p + "membership_change");
+        MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
+        MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
+        MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
     }
+
+    /// <summary>Where the cluster's stats live: outlier detection and health checking add theirs when configured.</summary>
+    public StatsStore Store { get; }
+
+    /// <summary>A connection was wanted but max_connections was reached (the request waits).</summary>
+    public Counter UpstreamCxOverflow { get; }
+
+    public Counter UpstreamCxPoolOverflow { get; }
+
+    /// <summary>Requests refused by max_pending_requests or max_requests (503 UO).</summary>
+    public Counter UpstreamRqPendingOverflow { get; }
+
+    /// <summary>Retries refused by max_retries or the retry budget.</summary>
+    public Counter UpstreamRqRetryOverflow { get; }
+
+    /// <summary>Picks made while the chosen priority was in panic mode (balanced over all hosts).</summary>
+    public Counter LbHealthyPanic { get; }
+
+    /// <summary>Updates that added or removed hosts.</summary>
+    public Counter MembershipChange { get; }
+
+    public Gauge MembershipHealthy { get; }
+
+    public Gauge MembershipDegraded { get; }
+
+    public Gauge MembershipTotal { get; }
 
     public Counter UpstreamCxTotal { get; }
 

@@ -16,8 +16,9 @@ internal sealed record DnsEndpoint(
     Locality? Locality,
     uint Priority,
     Metadata? Metadata,
-    HealthStatus HealthStatus)
+    HealthStatus HealthStatus,
+    uint LocalityWeight = 0)
 {
     public Host CreateHost(IPAddress address) =>
-        new(new IPEndPoint(address, Port), Hostname, Weight, Locality, Priority, Metadata, HealthStatus);
+        new(new IPEndPoint(address, Port), Hostname, Weight, Locality, Priority, Metadata, HealthStatus, LocalityWeight);
 }

@@ -32,12 +32,17 @@ internal sealed class Host
     private volatile Metadata? _metadata;
     private uint _weight;
     private uint _priority;
+    private uint _localityWeight;
     private int _healthStatus;
     private int _healthFlags;
     private long _activeRequests;
     private long _totalRequests;
     private long _activeConnections;
     private long _totalConnections;
+    private long _connectFailures;
+    private long _successes;
+    private long _errors;
+    private long _timeouts;
 
     /// <param name="address">Where connections go.</param>
     /// <param name="hostname">The endpoint's hostname (Envoy: <c>endpoint.hostname</c>, or the DNS name it was resolved from); empty when none.</param>
@@ -53,9 +58,11 @@ internal sealed class Host
         Locality? locality = null,
         uint priority = 0,
         Metadata? metadata = null,
-        HealthStatus healthStatus = HealthStatus.Unknown)
+        HealthStatus healthStatus = HealthStatus.Unknown,
+        uint localityWeight = 0)
         : this([address], hostname, weight, locality, priority, metadata, healthStatus, isLogical: false)
     {
+        _localityWeight = localityWeight;
     }
 
     private Host(
@@ -86,7 +93,8 @@ internal sealed class Host
         uint weight,
         Locality? locality,
         Metadata? metadata,
-        HealthStatus healthStatus)
+        HealthStatus healthStatus,
+        uint localityWeight = 0)
     {
         if (addresses.IsDefaultOrEmpty)
         {
@@ -94,7 +102,10 @@ internal sealed class Host
         }
 
         // Envoy rewrites a logical host's priority to 0: the cluster has exactly one host.
-        return new Host(addresses.ToArray(), hostname, weight, locality, 0, metadata, healthStatus, isLogical: true);
+        return new Host(addresses.ToArray(), hostname, weight, locality, 0, metadata, healthStatus, isLogical: true)
+        {
+            _localityWeight = localityWeight,
+        };
     }
 
     /// <summary>The address connections go to.</summary>
@@ -113,6 +124,12 @@ internal sealed class Host
     public uint Weight => Volatile.Read(ref _weight);
 
     public uint Priority => Volatile.Read(ref _priority);
+
+    /// <summary>
+    /// The <c>load_balancing_weight</c> of the host's <c>LocalityLbEndpoints</c> (0 when unset): with
+    /// locality-weighted load balancing, a locality without weight takes no traffic, as in Envoy.
+    /// </summary>
+    public uint LocalityWeight => Volatile.Read(ref _localityWeight);
 
     public Metadata? Metadata => _metadata;
 
@@ -159,6 +176,43 @@ internal sealed class Host
     }
 
     public void ConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
+
+    /// <summary><c>cx_connect_fail</c> in <c>/clusters</c>.</summary>
+    public long ConnectFailures => Interlocked.Read(ref _connectFailures);
+
+    /// <summary><c>rq_success</c>: responses below 500.</summary>
+    public long Successes => Interlocked.Read(ref _successes);
+
+    /// <summary><c>rq_error</c>: 5xx responses and connection failures or resets before a response.</summary>
+    public long Errors => Interlocked.Read(ref _errors);
+
+    /// <summary><c>rq_timeout</c>.</summary>
+    public long Timeouts => Interlocked.Read(ref _timeouts);
+
+    public void ConnectFailed() => Interlocked.Increment(ref _connectFailures);
+
+    /// <summary>The upstream answered with <paramref name="code"/>: host counters and outlier detection.</summary>
+    public void ReportHttpCode(int code)
+    {
+        Interlocked.Increment(ref code >= 500 ? ref _errors : ref _successes);
+        OutlierMonitor?.PutHttpResponseCode(code);
+    }
+
+    /// <summary>A local-origin event of an exchange: host counters and outlier detection.</summary>
+    public void ReportResult(OutlierResult result)
+    {
+        switch (result)
+        {
+            case OutlierResult.LocalOriginConnectFailed:
+                Interlocked.Increment(ref _errors);
+                break;
+            case OutlierResult.LocalOriginTimeout:
+                Interlocked.Increment(ref _timeouts);
+                break;
+        }
+
+        OutlierMonitor?.PutResult(result);
+    }
 
     /// <summary>Sets one health flag (health checker, outlier detection); true when it was not set.</summary>
     public bool SetHealthFlag(HostHealthFlags flag) =>
@@ -224,6 +278,12 @@ internal sealed class Host
             changed = true;
         }
 
+        if (LocalityWeight != other.LocalityWeight)
+        {
+            Volatile.Write(ref _localityWeight, other.LocalityWeight);
+            changed = true;
+        }
+
         if (!Equals(_metadata, other._metadata))
         {
             _metadata = other._metadata;
@@ -268,6 +328,9 @@ internal sealed class Host
     }
 
     private readonly object?[] _pools = new object?[2];
+
+    /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
+    internal HostOutlierMonitor? OutlierMonitor { get; set; }
 
     public override string ToString() =>
         Hostname.Length == 0 ? SocketAddresses.Format(Address) : $"{Hostname} ({SocketAddresses.Format(Address)})";

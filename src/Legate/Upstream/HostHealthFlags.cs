@@ -25,4 +25,10 @@ internal enum HostHealthFlags
 
     /// <summary>DEGRADED_EDS_HEALTH: health_status is DEGRADED.</summary>
     DegradedEdsHealth = 1 << 4,
+
+    /// <summary>PENDING_ACTIVE_HC: added while a health checker is configured, not checked yet (also FailedActiveHealthCheck until the first pass).</summary>
+    PendingActiveHealthCheck = 1 << 5,
+
+    /// <summary>EXCLUDED_VIA_IMMEDIATE_HC_FAIL: the host answered a check with x-envoy-immediate-health-check-fail.</summary>
+    ExcludedViaImmediateHealthCheckFail = 1 << 6,
 }

@@ -1,22 +1,36 @@
 using System.Collections.Immutable;
+using Envoy.Config.Core.V3;
 
 namespace Legate.Upstream;
 
 /// <summary>
-/// The hosts of one priority level, with the healthy and degraded ones already picked out, as of
-/// one update. Immutable: a change builds a new one (see <see cref="PrioritySet"/>).
+/// The hosts of one priority level, with the healthy and degraded ones already picked out and
+/// grouped by locality, as of one update. Immutable: a change builds a new one (see
+/// <see cref="PrioritySet"/>), and an update that leaves a priority as it was keeps its
+/// <see cref="HostSet"/> object, so load balancers keep what they built for it (ring hash and
+/// Maglev tables, schedulers).
 /// </summary>
 internal sealed class HostSet
 {
-    public HostSet(uint priority, ImmutableArray<Host> hosts)
+    // What each host looked like when this set was built: a later snapshot may reuse the set only
+    // if nothing a load balancer reads has changed since.
+    private readonly (HostHealth Health, uint Weight, uint LocalityWeight)[] _seen;
+
+    public HostSet(uint priority, ImmutableArray<Host> hosts, uint overprovisioningFactor = PrioritySet.DefaultOverprovisioningFactor, bool weightedPriorityHealth = false)
     {
         Priority = priority;
         Hosts = hosts;
+        OverprovisioningFactor = overprovisioningFactor;
+        WeightedPriorityHealth = weightedPriorityHealth;
+        _seen = new (HostHealth, uint, uint)[hosts.Length];
         var healthy = ImmutableArray.CreateBuilder<Host>();
         var degraded = ImmutableArray.CreateBuilder<Host>();
-        foreach (var host in hosts)
+        for (var i = 0; i < hosts.Length; i++)
         {
-            switch (host.Health)
+            var host = hosts[i];
+            var health = host.Health;
+            _seen[i] = (health, host.Weight, host.LocalityWeight);
+            switch (health)
             {
                 case HostHealth.Healthy:
                     healthy.Add(host);
@@ -29,6 +43,7 @@ internal sealed class HostSet
 
         HealthyHosts = healthy.DrainToImmutable();
         DegradedHosts = degraded.DrainToImmutable();
+        (Localities, LocalityWeights, HostsPerLocality, HealthyHostsPerLocality, DegradedHostsPerLocality) = GroupByLocality(hosts, _seen);
     }
 
     public uint Priority { get; }
@@ -39,4 +54,92 @@ internal sealed class HostSet
     public ImmutableArray<Host> HealthyHosts { get; }
 
     public ImmutableArray<Host> DegradedHosts { get; }
+
+    /// <summary>The <c>ClusterLoadAssignment.policy.overprovisioning_factor</c> (140 = 1.4).</summary>
+    public uint OverprovisioningFactor { get; }
+
+    /// <summary><c>policy.weighted_priority_health</c>: priority health counts host weights instead of hosts.</summary>
+    public bool WeightedPriorityHealth { get; }
+
+    /// <summary>The localities of this priority in order of first appearance (null = no locality).</summary>
+    public ImmutableArray<Locality?> Localities { get; }
+
+    /// <summary>Each locality's <c>load_balancing_weight</c> (0 = unset), parallel to <see cref="Localities"/>.</summary>
+    public ImmutableArray<uint> LocalityWeights { get; }
+
+    public ImmutableArray<ImmutableArray<Host>> HostsPerLocality { get; }
+
+    public ImmutableArray<ImmutableArray<Host>> HealthyHostsPerLocality { get; }
+
+    public ImmutableArray<ImmutableArray<Host>> DegradedHostsPerLocality { get; }
+
+    /// <summary>
+    /// True when <paramref name="hosts"/> are the same hosts in the same order, each with the
+    /// health, weight and locality weight this set was built with, and the policy is the same.
+    /// </summary>
+    public bool Matches(ImmutableArray<Host> hosts, uint overprovisioningFactor, bool weightedPriorityHealth)
+    {
+        if (hosts.Length != Hosts.Length || overprovisioningFactor != OverprovisioningFactor || weightedPriorityHealth != WeightedPriorityHealth)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            var host = hosts[i];
+            if (!ReferenceEquals(host, Hosts[i]) || _seen[i] != (host.Health, host.Weight, host.LocalityWeight))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static (ImmutableArray<Locality?>, ImmutableArray<uint>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>)
+        GroupByLocality(ImmutableArray<Host> hosts, (HostHealth Health, uint Weight, uint LocalityWeight)[] seen)
+    {
+        var localities = new List<Locality?>();
+        var weights = new List<uint>();
+        var all = new List<ImmutableArray<Host>.Builder>();
+        var healthy = new List<ImmutableArray<Host>.Builder>();
+        var degraded = new List<ImmutableArray<Host>.Builder>();
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            var host = hosts[i];
+            var index = localities.FindIndex(l => Equals(l, host.Locality));
+            if (index < 0)
+            {
+                index = localities.Count;
+                localities.Add(host.Locality);
+                weights.Add(seen[i].LocalityWeight);
+                all.Add(ImmutableArray.CreateBuilder<Host>());
+                healthy.Add(ImmutableArray.CreateBuilder<Host>());
+                degraded.Add(ImmutableArray.CreateBuilder<Host>());
+            }
+
+            all[index].Add(host);
+            if (seen[i].Health == HostHealth.Healthy)
+            {
+                healthy[index].Add(host);
+            }
+            else if (seen[i].Health == HostHealth.Degraded)
+            {
+                degraded[index].Add(host);
+            }
+        }
+
+        return ([.. localities], [.. weights], Freeze(all), Freeze(healthy), Freeze(degraded));
+    }
+
+    private static ImmutableArray<ImmutableArray<Host>> Freeze(List<ImmutableArray<Host>.Builder> builders)
+    {
+        var result = ImmutableArray.CreateBuilder<ImmutableArray<Host>>(builders.Count);
+        foreach (var builder in builders)
+        {
+            result.Add(builder.DrainToImmutable());
+        }
+
+        return result.MoveToImmutable();
+    }
 }

@@ -8,5 +8,5 @@ internal interface ILoadBalancer
     /// upstream": the router answers 503 with response flag UH). Safe to call from any number of
     /// threads at once; does not lock or allocate on the common path.
     /// </summary>
-    Host? ChooseHost(LoadBalancerContext? context);
+    Host? ChooseHost(ILoadBalancerContext? context);
 }

@@ -1,19 +1,14 @@
 namespace Legate.Upstream;
 
 /// <summary>
-/// What the caller (the router, tcp_proxy) tells the load balancer about the request, as Envoy's
-/// LoadBalancerContext. The router derives its per-request state from this, so passing it costs
-/// no allocation. Hash keys (ring hash, maglev), metadata match (subsets) and priority load
-/// overrides join here with the policies that use them.
+/// A <see cref="ILoadBalancerContext"/> with Envoy's defaults (no hash, no host-selection
+/// retries), to derive from.
 /// </summary>
-internal abstract class LoadBalancerContext
+internal abstract class LoadBalancerContext : ILoadBalancerContext
 {
-    /// <summary>
-    /// How many times the load balancer may pick again when <see cref="ShouldSelectAnotherHost"/>
-    /// rejects a host (the retry policy's host_selection_retry_max_attempts).
-    /// </summary>
+    public virtual ulong? HashKey => null;
+
     public virtual int HostSelectionRetryCount => 0;
 
-    /// <summary>True to ask for another host (retry host predicates such as previous_hosts).</summary>
     public virtual bool ShouldSelectAnotherHost(Host host) => false;
 }

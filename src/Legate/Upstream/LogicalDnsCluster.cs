@@ -44,7 +44,7 @@ internal sealed class LogicalDnsCluster : Cluster
     public override ValueTask DisposeAsync()
     {
         _target.Dispose();
-        return ValueTask.CompletedTask;
+        return base.DisposeAsync();
     }
 
     // Never called concurrently: one target, whose attempts do not overlap.
@@ -65,7 +65,7 @@ internal sealed class LogicalDnsCluster : Cluster
         var endpoints = builder.MoveToImmutable();
         if (_host is null)
         {
-            _host = Host.CreateLogical(endpoints, _endpoint.Hostname, _endpoint.Weight, _endpoint.Locality, _endpoint.Metadata, _endpoint.HealthStatus);
+            _host = Host.CreateLogical(endpoints, _endpoint.Hostname, _endpoint.Weight, _endpoint.Locality, _endpoint.Metadata, _endpoint.HealthStatus, _endpoint.LocalityWeight);
             PrioritySet.Update([_host]);
         }
         else if (!endpoints.SequenceEqual(_host.AddressList))

@@ -10,8 +10,13 @@ namespace Legate.Upstream;
 /// </summary>
 internal sealed class PrioritySet
 {
+    /// <summary>Envoy's default <c>overprovisioning_factor</c>: a priority at 1/1.4 ≈ 72% health still takes all its load.</summary>
+    public const uint DefaultOverprovisioningFactor = 140;
+
     private readonly Lock _writeLock = new();
     private volatile PrioritySnapshot _current = PrioritySnapshot.Empty;
+    private uint _overprovisioningFactor = DefaultOverprovisioningFactor;
+    private bool _weightedPriorityHealth;
 
     /// <summary>The hosts as of the last update. Keep the reference for a consistent view.</summary>
     public PrioritySnapshot Current => _current;
@@ -21,6 +26,18 @@ internal sealed class PrioritySet
     /// update order, on the updating thread (under the write lock: keep handlers short).
     /// </summary>
     public event Action<HostUpdate>? Updated;
+
+    /// <summary>
+    /// Raised after every new snapshot (membership or health), on the updating thread under the
+    /// write lock: membership gauges, admin views.
+    /// </summary>
+    public event Action<PrioritySnapshot>? Published;
+
+    /// <summary>
+    /// Called for each new host before the snapshot that adds it is published (a health checker
+    /// marks it pending, so it takes no traffic before its first check).
+    /// </summary>
+    public Action<Host>? HostAdding { get; set; }
 
     /// <summary>
     /// Replaces every host with <paramref name="hosts"/> (all priorities). A host whose key
@@ -33,6 +50,39 @@ internal sealed class PrioritySet
     {
         lock (_writeLock)
         {
+            return Update(hosts, _overprovisioningFactor, _weightedPriorityHealth);
+        }
+    }
+
+    /// <summary>
+    /// Sets the load assignment's policy (<c>overprovisioning_factor</c>,
+    /// <c>weighted_priority_health</c>) that updates without one use; republishes the hosts when it changed.
+    /// </summary>
+    public void ConfigurePolicy(uint overprovisioningFactor, bool weightedPriorityHealth)
+    {
+        lock (_writeLock)
+        {
+            _overprovisioningFactor = overprovisioningFactor;
+            _weightedPriorityHealth = weightedPriorityHealth;
+            var current = _current;
+            if (current.OverprovisioningFactor != overprovisioningFactor || current.WeightedPriorityHealth != weightedPriorityHealth)
+            {
+                Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current), HostUpdate.None);
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Update(IReadOnlyList{Host})"/> with the load assignment's policy. Priorities whose
+    /// hosts did not change keep their <see cref="HostSet"/> (and what load balancers built for it),
+    /// so an EDS update that touches one priority or a few hosts rebuilds only that.
+    /// </summary>
+    public HostUpdate Update(IReadOnlyList<Host> hosts, uint overprovisioningFactor, bool weightedPriorityHealth)
+    {
+        lock (_writeLock)
+        {
+            _overprovisioningFactor = overprovisioningFactor;
+            _weightedPriorityHealth = weightedPriorityHealth;
             var current = _current;
             var existing = new Dictionary<HostKey, List<Host>>(current.Hosts.Length);
             foreach (var host in current.Hosts)
@@ -54,6 +104,7 @@ internal sealed class PrioritySet
                 var kept = TakeMatching(existing, candidate);
                 if (kept is null)
                 {
+                    HostAdding?.Invoke(candidate);
                     next.Add(candidate);
                     added.Add(candidate);
                 }
@@ -71,13 +122,14 @@ internal sealed class PrioritySet
             }
 
             var nextHosts = next.MoveToImmutable();
-            if (added.Count == 0 && removed.Count == 0 && !attributesChanged && SameOrder(current.Hosts, nextHosts))
+            var policyChanged = overprovisioningFactor != current.OverprovisioningFactor || weightedPriorityHealth != current.WeightedPriorityHealth;
+            if (added.Count == 0 && removed.Count == 0 && !attributesChanged && !policyChanged && SameOrder(current.Hosts, nextHosts))
             {
                 return HostUpdate.None;
             }
 
             var update = new HostUpdate(added.DrainToImmutable(), removed.DrainToImmutable(), changed: true);
-            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1), update);
+            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current), update);
             return update;
         }
     }
@@ -91,7 +143,7 @@ internal sealed class PrioritySet
         lock (_writeLock)
         {
             var current = _current;
-            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1), HostUpdate.None);
+            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, current.OverprovisioningFactor, current.WeightedPriorityHealth, current), HostUpdate.None);
         }
     }
 
@@ -102,6 +154,8 @@ internal sealed class PrioritySet
         {
             Updated?.Invoke(update);
         }
+
+        Published?.Invoke(snapshot);
     }
 
     private static Host? TakeMatching(Dictionary<HostKey, List<Host>> existing, Host candidate)

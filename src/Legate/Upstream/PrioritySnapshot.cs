@@ -8,14 +8,22 @@ namespace Legate.Upstream;
 /// </summary>
 internal sealed class PrioritySnapshot
 {
-    public static readonly PrioritySnapshot Empty = new([], [], 0);
+    public static readonly PrioritySnapshot Empty = new([], [], 0, PrioritySet.DefaultOverprovisioningFactor, false);
 
-    private PrioritySnapshot(ImmutableArray<HostSet> hostSets, ImmutableArray<Host> hosts, long version)
+    private PrioritySnapshot(ImmutableArray<HostSet> hostSets, ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth)
     {
         HostSets = hostSets;
         Hosts = hosts;
         Version = version;
+        OverprovisioningFactor = overprovisioningFactor;
+        WeightedPriorityHealth = weightedPriorityHealth;
     }
+
+    /// <summary>The load assignment's <c>policy.overprovisioning_factor</c> (default 140).</summary>
+    public uint OverprovisioningFactor { get; }
+
+    /// <summary>The load assignment's <c>policy.weighted_priority_health</c>.</summary>
+    public bool WeightedPriorityHealth { get; }
 
     /// <summary>
     /// One set per priority that has hosts, the highest (0) first. Envoy keeps empty sets for
@@ -31,11 +39,19 @@ internal sealed class PrioritySnapshot
     public long Version { get; }
 
     /// <summary>Groups <paramref name="hosts"/> by their current priority and health.</summary>
-    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version)
+    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version) =>
+        Build(hosts, version, PrioritySet.DefaultOverprovisioningFactor, weightedPriorityHealth: false, previous: null);
+
+    /// <summary>
+    /// Groups <paramref name="hosts"/> by their current priority and health. A priority whose hosts,
+    /// health and weights are what they were in <paramref name="previous"/> keeps its
+    /// <see cref="HostSet"/> object: only the priorities an update touched are rebuilt.
+    /// </summary>
+    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, PrioritySnapshot? previous)
     {
         if (hosts.IsEmpty)
         {
-            return new PrioritySnapshot([], hosts, version);
+            return new PrioritySnapshot([], hosts, version, overprovisioningFactor, weightedPriorityHealth);
         }
 
         // Read each priority once: a later update may change it in place while we build.
@@ -55,9 +71,27 @@ internal sealed class PrioritySnapshot
         var sets = ImmutableArray.CreateBuilder<HostSet>(byPriority.Count);
         foreach (var (priority, builder) in byPriority)
         {
-            sets.Add(new HostSet(priority, builder.DrainToImmutable()));
+            var members = builder.DrainToImmutable();
+            var kept = previous?.Find(priority);
+            sets.Add(kept is not null && kept.Matches(members, overprovisioningFactor, weightedPriorityHealth)
+                ? kept
+                : new HostSet(priority, members, overprovisioningFactor, weightedPriorityHealth));
         }
 
-        return new PrioritySnapshot(sets.MoveToImmutable(), hosts, version);
+        return new PrioritySnapshot(sets.MoveToImmutable(), hosts, version, overprovisioningFactor, weightedPriorityHealth);
+    }
+
+    /// <summary>The host set of <paramref name="priority"/>, or null when no host has it.</summary>
+    public HostSet? Find(uint priority)
+    {
+        foreach (var set in HostSets)
+        {
+            if (set.Priority == priority)
+            {
+                return set;
+            }
+        }
+
+        return null;
     }
 }

@@ -71,7 +71,7 @@ internal sealed class StrictDnsCluster : Cluster
             target.Dispose();
         }
 
-        return ValueTask.CompletedTask;
+        return base.DisposeAsync();
     }
 
     private void OnResolved(int index, IPAddress[] addresses)

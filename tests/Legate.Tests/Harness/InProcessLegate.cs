@@ -40,15 +40,22 @@ internal sealed class InProcessLegate : IAsyncDisposable
         return StartAsync(options, BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml));
     }
 
+    /// <summary>Starts Legate with <paramref name="yaml"/> on a clock the test moves (outlier detection, health checks).</summary>
+    public static Task<InProcessLegate> StartAsync(string yaml, TimeProvider time)
+    {
+        var options = CommandLineParser.Parse(["--config-yaml", yaml]);
+        return StartAsync(options, BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml), time);
+    }
+
     /// <summary>Starts Legate with an already loaded bootstrap (e.g. the built-in demo with its ports changed).</summary>
-    public static async Task<InProcessLegate> StartAsync(CommandLineOptions options, LoadedBootstrap loaded)
+    public static async Task<InProcessLegate> StartAsync(CommandLineOptions options, LoadedBootstrap loaded, TimeProvider? time = null)
     {
         var sink = new CapturingLogSink();
         var logs = LogManager.Create(options, sink);
         LegateServer? server = null;
         try
         {
-            server = LegateServer.Create(options, loaded, logs);
+            server = LegateServer.Create(options, loaded, logs, time);
             await server.StartAsync(CancellationToken.None);
             return new InProcessLegate(server, logs, sink);
         }

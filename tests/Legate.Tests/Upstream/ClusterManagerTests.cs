@@ -76,11 +76,9 @@ public sealed class ClusterManagerTests
     [InlineData("type: EDS\n    eds_cluster_config: { eds_config: { ads: {} } }", "static_resources.clusters[1].type", "cluster type EDS is not supported yet")]
     [InlineData("type: ORIGINAL_DST\n    lb_policy: CLUSTER_PROVIDED", "static_resources.clusters[1].type", "cluster type ORIGINAL_DST is not supported yet")]
     [InlineData("cluster_type: { name: envoy.clusters.aggregate }", "static_resources.clusters[1].cluster_type", "custom cluster type \"envoy.clusters.aggregate\" is not supported yet")]
-    [InlineData("lb_policy: RING_HASH", "static_resources.clusters[1].lb_policy", "LB policy RING_HASH is not supported yet")]
-    [InlineData("lb_policy: MAGLEV", "static_resources.clusters[1].lb_policy", "LB policy MAGLEV is not supported yet")]
+    [InlineData("lb_policy: MAGLEV\n    maglev_lb_config: { table_size: 65536 }", "static_resources.clusters[1].maglev_lb_config.table_size", "the table size of maglev must be a prime number (got 65536)")]
+    [InlineData("lb_policy: RING_HASH\n    ring_hash_lb_config: { minimum_ring_size: 10, maximum_ring_size: 5 }", "static_resources.clusters[1].ring_hash_lb_config.minimum_ring_size", "ring hash: minimum_ring_size (10) > maximum_ring_size (5)")]
     [InlineData("lb_policy: CLUSTER_PROVIDED", "static_resources.clusters[1].lb_policy", "LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not STATIC")]
-    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: rr, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin } } } ] }",
-        "static_resources.clusters[1].load_balancing_policy", "load_balancing_policy is not supported yet; use lb_policy")]
     public void UnsupportedClustersAreErrorsAtTheirFieldPath(string settings, string path, string message)
     {
         var errors = new ConfigErrors();
@@ -93,18 +91,43 @@ public sealed class ClusterManagerTests
     }
 
     [Theory]
-    [InlineData("LEAST_REQUEST")]
-    [InlineData("RANDOM")]
-    public void SpreadingPoliciesFallBackToRoundRobinWithAWarning(string policy)
+    [InlineData("lb_policy: LEAST_REQUEST\n    least_request_lb_config: { choice_count: 3, active_request_bias: { default_value: 0.5, runtime_key: k } }", typeof(LeastRequestLoadBalancer))]
+    [InlineData("lb_policy: RANDOM", typeof(RandomLoadBalancer))]
+    [InlineData("lb_policy: RING_HASH\n    ring_hash_lb_config: { minimum_ring_size: 64, hash_function: MURMUR_HASH_2 }", typeof(RingHashLoadBalancer))]
+    [InlineData("lb_policy: MAGLEV\n    maglev_lb_config: { table_size: 251 }\n    common_lb_config: { consistent_hashing_lb_config: { use_hostname_for_hashing: true, hash_balance_factor: 120 } }", typeof(MaglevLoadBalancer))]
+    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: lr, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest, choice_count: 3, active_request_bias: { default_value: 0.5 } } } } ] }", typeof(LeastRequestLoadBalancer))]
+    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: rh, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash, minimum_ring_size: 64, hash_function: MURMUR_HASH_2 } } } ] }", typeof(RingHashLoadBalancer))]
+    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: m, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.maglev.v3.Maglev, table_size: 251, consistent_hashing_lb_config: { use_hostname_for_hashing: true, hash_balance_factor: 120 } } } } ] }", typeof(MaglevLoadBalancer))]
+    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: r, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random } } } ] }", typeof(RandomLoadBalancer))]
+    [InlineData("load_balancing_policy: { policies: [ { typed_extension_config: { name: rr, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin, locality_lb_config: { locality_weighted_lb_config: {} } } } } ] }", typeof(RoundRobinLoadBalancer))]
+    public void BothPolicyFormsCompileToTheSameLoadBalancers(string settings, Type expected)
     {
         var errors = new ConfigErrors();
-        var manager = Compile(errors, Static("c", "lb_policy: " + policy));
+        var manager = Compile(errors, Static("c", settings));
 
         Assert.Empty(errors.Errors);
-        var warning = Assert.Single(errors.Warnings);
-        Assert.Equal("static_resources.clusters[0].lb_policy", warning.Path);
-        Assert.Equal($"LB policy {policy} is not implemented yet; ROUND_ROBIN is used instead", warning.Message);
-        Assert.IsType<RoundRobinLoadBalancer>(manager.Find("c")!.LoadBalancer);
+        var lb = Assert.IsAssignableFrom<LoadBalancerBase>(manager.Find("c")!.LoadBalancer);
+        Assert.IsType(expected, lb);
+        if (expected == typeof(LeastRequestLoadBalancer))
+        {
+            Assert.Equal(3, lb.Settings.ChoiceCount);
+            Assert.Equal(0.5, lb.Settings.ActiveRequestBias);
+        }
+        else if (expected == typeof(RingHashLoadBalancer))
+        {
+            Assert.Equal(64UL, lb.Settings.MinimumRingSize);
+            Assert.True(lb.Settings.RingHashMurmur2);
+        }
+        else if (expected == typeof(MaglevLoadBalancer))
+        {
+            Assert.Equal(251UL, lb.Settings.MaglevTableSize);
+            Assert.True(lb.Settings.UseHostnameForHashing);
+            Assert.Equal(120u, lb.Settings.HashBalanceFactor);
+        }
+        else if (expected == typeof(RoundRobinLoadBalancer) && settings.Contains("locality"))
+        {
+            Assert.True(lb.Settings.LocalityWeighted);
+        }
     }
 
     [Fact]

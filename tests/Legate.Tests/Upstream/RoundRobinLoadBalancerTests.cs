@@ -94,13 +94,25 @@ public sealed class RoundRobinLoadBalancerTests
     }
 
     [Fact]
-    public void NoHealthyHostMeansNoHost()
+    public void NoHealthyHostMeansNoHostWhenPanicModeIsOff()
     {
         var set = new PrioritySet();
         set.Update([Host("10.0.0.1:80", status: HealthStatus.Unhealthy), Host("10.0.0.2:80", status: HealthStatus.Timeout)]);
-        var lb = new RoundRobinLoadBalancer(set, seed: 0);
+        var lb = new RoundRobinLoadBalancer(set, LoadBalancerSettings.Default with { PanicThreshold = 0 }, null, null);
 
         Assert.Null(lb.ChooseHost(null));
+    }
+
+    [Fact]
+    public void NoHealthyHostMeansPanicOverAllHostsByDefault()
+    {
+        // Envoy: below the 50% panic threshold the load balancer ignores health.
+        var set = new PrioritySet();
+        var hosts = new[] { Host("10.0.0.1:80", status: HealthStatus.Unhealthy), Host("10.0.0.2:80", status: HealthStatus.Timeout) };
+        set.Update(hosts);
+        var lb = new RoundRobinLoadBalancer(set, seed: 0);
+
+        Assert.Equal([hosts[0], hosts[1], hosts[0]], Pick(lb, 3));
     }
 
     [Fact]
@@ -112,10 +124,12 @@ public sealed class RoundRobinLoadBalancerTests
     {
         var set = new PrioritySet();
         var healthy = Host("10.0.0.2:80");
-        set.Update([Host("10.0.0.1:80", status: HealthStatus.Unhealthy), healthy, Host("10.0.0.3:80", status: HealthStatus.Degraded)]);
+        var other = Host("10.0.0.3:80");
+        // 2 of 3 healthy: health 140 * 2/3 = 93%, above the panic threshold: all load on the healthy hosts.
+        set.Update([Host("10.0.0.1:80", status: HealthStatus.Unhealthy), healthy, other]);
         var lb = new RoundRobinLoadBalancer(set, seed: 0);
 
-        Assert.All(Pick(lb, 10), h => Assert.Same(healthy, h));
+        Assert.All(Pick(lb, 10), h => Assert.True(ReferenceEquals(healthy, h) || ReferenceEquals(other, h)));
     }
 
     [Fact]
@@ -141,7 +155,7 @@ public sealed class RoundRobinLoadBalancerTests
     }
 
     [Fact]
-    public void DegradedHostsAreUsedOnlyWhenNoPriorityHasAHealthyHost()
+    public void DegradedHostsAreUsedOnlyWhenHealthyCapacityRunsOut()
     {
         var set = new PrioritySet();
         var degraded = Host("10.0.0.1:80", priority: 0, status: HealthStatus.Degraded);

@@ -63,9 +63,10 @@ public sealed class StaticClusterTests
         Assert.Equal([one], snapshot.HostSets[0].HealthyHosts.ToArray());
         Assert.Equal([three], snapshot.HostSets[1].DegradedHosts.ToArray());
 
-        // The only healthy host takes every request.
-        Assert.Same(one, cluster.LoadBalancer.ChooseHost(null));
-        Assert.Same(one, cluster.LoadBalancer.ChooseHost(null));
+        // P0 is half healthy (140% x 1/2 = 70% of the load); the rest spills to P1's degraded host.
+        var load = Assert.IsAssignableFrom<LoadBalancerBase>(cluster.LoadBalancer).CurrentLoad;
+        Assert.Equal([70, 0], load.HealthyLoad.ToArray());
+        Assert.Equal([0, 30], load.DegradedLoad.ToArray());
     }
 
     [Fact]

@@ -28,6 +28,11 @@ internal static class ExtensionCatalog
         "envoy.access_loggers.stderr",
         "envoy.stat_sinks.statsd",
         "envoy.stat_sinks.dog_statsd",
+        "envoy.load_balancing_policies.round_robin",
+        "envoy.load_balancing_policies.least_request",
+        "envoy.load_balancing_policies.random",
+        "envoy.load_balancing_policies.ring_hash",
+        "envoy.load_balancing_policies.maglev",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

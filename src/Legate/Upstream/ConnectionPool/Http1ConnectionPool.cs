@@ -11,9 +11,18 @@ namespace Legate.Upstream.ConnectionPool;
 /// (last in, first out, so a few stay warm and the rest time out), one request per connection at
 /// a time, no pipelining (as Envoy). New connections are made within the cluster's connect_timeout.
 /// </summary>
+/// <remarks>
+/// Circuit breakers (DEFAULT priority): a request that finds no idle connection is pending until it
+/// has one; beyond <c>max_pending_requests</c> it fails at once (overflow). A pending request opens
+/// a connection if <c>max_connections</c> allows (else <c>upstream_cx_overflow</c>) or waits for a
+/// connection to be released or a connection slot to free up. A pool counts against
+/// <c>max_connection_pools</c> from its creation.
+/// </remarks>
 internal sealed class Http1ConnectionPool
 {
     private readonly Stack<Http1UpstreamConnection> _idle = new();
+    private readonly Queue<TaskCompletionSource<Http1UpstreamConnection?>> _waiters = new();
+    private readonly bool _admitted;
     private readonly Lock _lock = new();
     private readonly Host _host;
     private readonly Cluster _cluster;
@@ -26,6 +35,7 @@ internal sealed class Http1ConnectionPool
         _cluster = cluster;
         _transport = transport;
         _time = time;
+        _admitted = cluster.Info.CircuitBreakers.Default.ConnectionPools.TryAcquire();
     }
 
     /// <summary>Idle connections right now.</summary>
@@ -40,9 +50,86 @@ internal sealed class Http1ConnectionPool
         }
     }
 
-    /// <summary>An idle connection if one is usable, else a new one.</summary>
+    /// <summary>An idle connection if one is usable, else a new one, else one released by another request.</summary>
     /// <exception cref="UpstreamConnectException">The connection could not be made.</exception>
+    /// <exception cref="UpstreamOverflowException">A circuit breaker is open.</exception>
     public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken)
+    {
+        if (!_admitted)
+        {
+            _cluster.Info.Stats.UpstreamCxPoolOverflow.Inc();
+            throw new UpstreamOverflowException("connection pool");
+        }
+
+        return TryTakeIdle() is { } idle ? ValueTask.FromResult(idle) : AcquirePendingAsync(cancellationToken);
+    }
+
+    private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken)
+    {
+        var resources = _cluster.Info.CircuitBreakers.Default;
+        var stats = _cluster.Info.Stats;
+        if (!resources.PendingRequests.TryAcquire())
+        {
+            stats.UpstreamRqPendingOverflow.Inc();
+            throw new UpstreamOverflowException("pending request");
+        }
+
+        stats.UpstreamRqPendingTotal.Inc();
+        stats.UpstreamRqPendingActive.Inc();
+        try
+        {
+            while (true)
+            {
+                TaskCompletionSource<Http1UpstreamConnection?>? waiter = null;
+                lock (_lock)
+                {
+                    if (!resources.Connections.TryAcquire())
+                    {
+                        waiter = new TaskCompletionSource<Http1UpstreamConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                        _waiters.Enqueue(waiter);
+                    }
+                }
+
+                if (waiter is null)
+                {
+                    try
+                    {
+                        return await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        OnConnectionClosed();
+                        throw;
+                    }
+                }
+
+                stats.UpstreamCxOverflow.Inc();
+                Http1UpstreamConnection? handed;
+                using (cancellationToken.UnsafeRegister(static (state, token) => ((TaskCompletionSource<Http1UpstreamConnection?>)state!).TrySetCanceled(token), waiter))
+                {
+                    handed = await waiter.Task.ConfigureAwait(false);
+                }
+
+                // A released connection, or null: a connection slot freed up, try again.
+                if (handed is not null)
+                {
+                    return handed;
+                }
+
+                if (TryTakeIdle() is { } idle)
+                {
+                    return idle;
+                }
+            }
+        }
+        finally
+        {
+            resources.PendingRequests.Release();
+            stats.UpstreamRqPendingActive.Dec();
+        }
+    }
+
+    private Http1UpstreamConnection? TryTakeIdle()
     {
         var idleTimeoutMs = (long)_cluster.Info.IdleTimeout.TotalMilliseconds;
         while (true)
@@ -61,7 +148,7 @@ internal sealed class Http1ConnectionPool
             var expired = idleTimeoutMs > 0 && Environment.TickCount64 - connection.IdleSince > idleTimeoutMs;
             if (!expired && connection.IsReusable())
             {
-                return ValueTask.FromResult(connection);
+                return connection;
             }
 
             if (expired)
@@ -72,7 +159,23 @@ internal sealed class Http1ConnectionPool
             _ = connection.DisposeAsync();
         }
 
-        return ConnectAsync(cancellationToken);
+        return null;
+    }
+
+    /// <summary>A connection closed or was never made: its slot goes back, and a waiting request may open one.</summary>
+    private void OnConnectionClosed()
+    {
+        lock (_lock)
+        {
+            _cluster.Info.CircuitBreakers.Default.Connections.Release();
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(null))
+                {
+                    break;
+                }
+            }
+        }
     }
 
     /// <summary>Returns a connection after an exchange; <paramref name="reusable"/> false closes it.</summary>
@@ -94,6 +197,15 @@ internal sealed class Http1ConnectionPool
         connection.IdleSince = Environment.TickCount64;
         lock (_lock)
         {
+            // A pending request takes the connection directly.
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(connection))
+                {
+                    return;
+                }
+            }
+
             _idle.Push(connection);
         }
     }
@@ -115,12 +227,14 @@ internal sealed class Http1ConnectionPool
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
             stats.UpstreamCxConnectTimeout.Inc();
+            _host.ConnectFailed();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
         }
         catch (SocketException ex)
         {
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
+            _host.ConnectFailed();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, "delayed connect error: " + SocketErrorText(ex), ex);
         }
         catch
@@ -135,7 +249,7 @@ internal sealed class Http1ConnectionPool
         stats.UpstreamCxActive.Inc();
         _host.ConnectionOpened();
         var connection = _transport.Create(socket);
-        return new Http1UpstreamConnection(_host, address, connection, stats, _time);
+        return new Http1UpstreamConnection(_host, address, connection, stats, _time) { Closed = OnConnectionClosed };
     }
 
     private static string SocketErrorText(SocketException ex) => ex.SocketErrorCode switch

@@ -59,6 +59,9 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
+    /// <summary>Called once when the connection closes (the pool gives back its connection slot).</summary>
+    public Action? Closed { get; set; }
+
     /// <summary>True once the timer armed by <see cref="ArmTimeout"/> fired (the pending read was cancelled).</summary>
     public bool TimedOut => Volatile.Read(ref _timedOut) != 0;
 
@@ -105,6 +108,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         _stats.UpstreamCxDestroy.Inc();
         _stats.UpstreamCxActive.Dec();
         Host.ConnectionClosed();
+        Closed?.Invoke();
         await _timer.DisposeAsync().ConfigureAwait(false);
         try
         {

@@ -91,6 +91,7 @@ internal sealed class Http2ConnectionPool : IDisposable
             // The handler's ConnectTimeout (connection attempts are not cancelled by their requests).
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
+            _host.ConnectFailed();
             stats.UpstreamCxConnectTimeout.Inc();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
         }
@@ -98,6 +99,7 @@ internal sealed class Http2ConnectionPool : IDisposable
         {
             socket.Dispose();
             stats.UpstreamCxConnectFail.Inc();
+            _host.ConnectFailed();
             throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, "delayed connect error: " + SocketErrorText(ex), ex);
         }
         catch

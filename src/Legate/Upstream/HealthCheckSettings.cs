@@ -1,0 +1,165 @@
+using System.Collections.Immutable;
+using Legate.Config;
+using HealthCheckConfig = Envoy.Config.Core.V3.HealthCheck;
+
+namespace Legate.Upstream;
+
+/// <summary>One <c>health_checks</c> entry of a cluster, compiled, with Envoy's defaults.</summary>
+internal sealed record HealthCheckSettings
+{
+    public enum Kind
+    {
+        Http,
+        Tcp,
+        Grpc,
+    }
+
+    public Kind Type { get; init; }
+
+    public TimeSpan Timeout { get; init; }
+
+    public TimeSpan Interval { get; init; }
+
+    public TimeSpan InitialJitter { get; init; }
+
+    public TimeSpan IntervalJitter { get; init; }
+
+    public uint IntervalJitterPercent { get; init; }
+
+    public int UnhealthyThreshold { get; init; }
+
+    public int HealthyThreshold { get; init; }
+
+    public bool ReuseConnection { get; init; } = true;
+
+    /// <summary>Used until the cluster has had traffic (default 60 s).</summary>
+    public TimeSpan NoTrafficInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Defaults to <see cref="NoTrafficInterval"/>.</summary>
+    public TimeSpan NoTrafficHealthyInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan UnhealthyInterval { get; init; }
+
+    public TimeSpan UnhealthyEdgeInterval { get; init; }
+
+    public TimeSpan HealthyEdgeInterval { get; init; }
+
+    // HTTP and gRPC.
+    public string Host { get; init; } = "";
+
+    public string Path { get; init; } = "/";
+
+    public string Method { get; init; } = "GET";
+
+    public bool Http2 { get; init; }
+
+    public ImmutableArray<(long Start, long End)> ExpectedStatuses { get; init; } = [(200, 201)];
+
+    public ImmutableArray<(string Name, string Value, bool Append)> HeadersToAdd { get; init; } = [];
+
+    public ImmutableArray<string> HeadersToRemove { get; init; } = [];
+
+    public string GrpcServiceName { get; init; } = "";
+
+    // TCP.
+    public byte[]? Send { get; init; }
+
+    public ImmutableArray<byte[]> Receive { get; init; } = [];
+
+    public static HealthCheckSettings? From(HealthCheckConfig config, string path, ConfigErrors errors)
+    {
+        var interval = config.Interval.ToTimeSpan();
+        var unhealthyInterval = config.UnhealthyInterval?.ToTimeSpan() ?? interval;
+        var noTraffic = config.NoTrafficInterval?.ToTimeSpan() ?? TimeSpan.FromSeconds(60);
+        var settings = new HealthCheckSettings
+        {
+            Timeout = config.Timeout.ToTimeSpan(),
+            Interval = interval,
+            InitialJitter = config.InitialJitter?.ToTimeSpan() ?? TimeSpan.Zero,
+            IntervalJitter = config.IntervalJitter?.ToTimeSpan() ?? TimeSpan.Zero,
+            IntervalJitterPercent = config.IntervalJitterPercent,
+            UnhealthyThreshold = (int)Math.Max(1, config.UnhealthyThreshold ?? 1),
+            HealthyThreshold = (int)Math.Max(1, config.HealthyThreshold ?? 1),
+            ReuseConnection = config.ReuseConnection ?? true,
+            NoTrafficInterval = noTraffic,
+            NoTrafficHealthyInterval = config.NoTrafficHealthyInterval?.ToTimeSpan() ?? noTraffic,
+            UnhealthyInterval = unhealthyInterval,
+            UnhealthyEdgeInterval = config.UnhealthyEdgeInterval?.ToTimeSpan() ?? unhealthyInterval,
+            HealthyEdgeInterval = config.HealthyEdgeInterval?.ToTimeSpan() ?? interval,
+        };
+
+        switch (config.HealthCheckerCase)
+        {
+            case HealthCheckConfig.HealthCheckerOneofCase.HttpHealthCheck:
+                var http = config.HttpHealthCheck;
+                var httpPath = FieldPath.Field(path, "http_health_check");
+                if (http.CodecClientType == Envoy.Type.V3.CodecClientType.Http3)
+                {
+                    errors.Add(FieldPath.Field(httpPath, "codec_client_type"), "HTTP/3 health checks are not supported yet");
+                    return null;
+                }
+
+                var expected = ImmutableArray.CreateBuilder<(long, long)>();
+                foreach (var range in http.ExpectedStatuses)
+                {
+                    expected.Add((range.Start, range.End));
+                }
+
+                var add = ImmutableArray.CreateBuilder<(string, string, bool)>();
+                foreach (var option in http.RequestHeadersToAdd)
+                {
+                    add.Add((option.Header.Key, option.Header.Value, option.AppendAction == Envoy.Config.Core.V3.HeaderValueOption.Types.HeaderAppendAction.AppendIfExistsOrAdd));
+                }
+
+                return settings with
+                {
+                    Type = Kind.Http,
+                    Host = http.Host,
+                    Path = http.Path,
+                    Method = http.Method == Envoy.Config.Core.V3.RequestMethod.MethodUnspecified ? "GET" : http.Method.ToString().ToUpperInvariant(),
+                    Http2 = http.CodecClientType == Envoy.Type.V3.CodecClientType.Http2,
+                    ExpectedStatuses = expected.Count == 0 ? [(200, 201)] : expected.ToImmutable(),
+                    HeadersToAdd = add.ToImmutable(),
+                    HeadersToRemove = [.. http.RequestHeadersToRemove],
+                };
+            case HealthCheckConfig.HealthCheckerOneofCase.TcpHealthCheck:
+                var tcp = config.TcpHealthCheck;
+                var tcpPath = FieldPath.Field(path, "tcp_health_check");
+                var send = tcp.Send is null ? null : Payload(tcp.Send, FieldPath.Field(tcpPath, "send"), errors);
+                var receive = ImmutableArray.CreateBuilder<byte[]>();
+                for (var i = 0; i < tcp.Receive.Count; i++)
+                {
+                    if (Payload(tcp.Receive[i], FieldPath.Index(FieldPath.Field(tcpPath, "receive"), i), errors) is { } bytes)
+                    {
+                        receive.Add(bytes);
+                    }
+                }
+
+                return settings with { Type = Kind.Tcp, Send = send, Receive = receive.ToImmutable() };
+            case HealthCheckConfig.HealthCheckerOneofCase.GrpcHealthCheck:
+                var grpc = config.GrpcHealthCheck;
+                return settings with { Type = Kind.Grpc, GrpcServiceName = grpc.ServiceName, Host = grpc.Authority, Http2 = true };
+            default:
+                errors.Add(FieldPath.Field(path, "custom_health_check"), "custom health checkers are not supported yet");
+                return null;
+        }
+    }
+
+    private static byte[]? Payload(HealthCheckConfig.Types.Payload payload, string path, ConfigErrors errors)
+    {
+        if (payload.PayloadCase == HealthCheckConfig.Types.Payload.PayloadOneofCase.Binary)
+        {
+            return payload.Binary.ToByteArray();
+        }
+
+        try
+        {
+            return Convert.FromHexString(payload.Text);
+        }
+        catch (FormatException)
+        {
+            errors.Add(FieldPath.Field(path, "text"), $"\"{payload.Text}\" is not a hex string");
+            return null;
+        }
+    }
+}

@@ -1,0 +1,553 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using Legate.Network;
+using Legate.Stats;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// Active health checking of one cluster with one <c>health_checks</c> entry (Envoy's
+/// HealthChecker): one session per host probes it over HTTP/1.1, HTTP/2 (h2c), gRPC
+/// (<c>grpc.health.v1.Health/Check</c>) or TCP, and sets or clears the host's
+/// <see cref="HostHealthFlags.FailedActiveHealthCheck"/>. Hosts added while checking is configured
+/// start failed and pending, and the cluster waits (warms) for the first round; a first success
+/// makes a pending host healthy at once, as Envoy. A failing answer (wrong status, NOT_SERVING,
+/// missing TCP payload, <c>x-envoy-immediate-health-check-fail</c>) fails a host at once; network
+/// failures and timeouts need <c>unhealthy_threshold</c> in a row; a failed host needs
+/// <c>healthy_threshold</c> passes in a row. Intervals follow Envoy: <c>no_traffic_interval</c>
+/// until the cluster has had a connection, then <c>interval</c>, <c>unhealthy_interval</c> and the
+/// edge intervals while a transition is pending, plus jitter. Timers come from a
+/// <see cref="TimeProvider"/>.
+/// </summary>
+internal sealed class HealthChecker : IDisposable
+{
+    private static readonly byte[] s_grpcServing = [0x08, 0x01];
+
+    private readonly Cluster _cluster;
+    private readonly TimeProvider _time;
+    private readonly Func<long, long> _random;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<Host, Session> _sessions = new(ReferenceEqualityComparer.Instance);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _firstRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _firstRoundPending;
+    private bool _started;
+
+    public HealthChecker(Cluster cluster, HealthCheckSettings settings, TimeProvider time, Func<long, long> random)
+    {
+        _cluster = cluster;
+        Settings = settings;
+        _time = time;
+        _random = random;
+        var store = cluster.Info.Stats.Store;
+        var p = "cluster." + cluster.Name + ".health_check.";
+        Attempt = store.Counter(p + "attempt");
+        Success = store.Counter(p + "success");
+        Failure = store.Counter(p + "failure");
+        PassiveFailure = store.Counter(p + "passive_failure");
+        NetworkFailure = store.Counter(p + "network_failure");
+        VerifyCluster = store.Counter(p + "verify_cluster");
+        Healthy = store.Gauge(p + "healthy", ImportMode.NeverImport);
+
+        // Hosts known now and added later are pending until checked.
+        foreach (var host in cluster.PrioritySet.Current.Hosts)
+        {
+            MarkPending(host);
+        }
+
+        cluster.PrioritySet.HostAdding += MarkPending;
+        cluster.PrioritySet.RefreshHealth();
+    }
+
+    public HealthCheckSettings Settings { get; }
+
+    public Counter Attempt { get; }
+
+    public Counter Success { get; }
+
+    public Counter Failure { get; }
+
+    public Counter PassiveFailure { get; }
+
+    public Counter NetworkFailure { get; }
+
+    public Counter VerifyCluster { get; }
+
+    public Gauge Healthy { get; }
+
+    /// <summary>Completes when every host present at <see cref="Start"/> has had its first check.</summary>
+    public Task FirstRound => _firstRound.Task;
+
+    /// <summary>Starts a session for every host, and for hosts added later.</summary>
+    public void Start()
+    {
+        lock (_lock)
+        {
+            if (_started)
+            {
+                return;
+            }
+
+            _started = true;
+            var hosts = _cluster.PrioritySet.Current.Hosts;
+            _firstRoundPending = hosts.Length;
+            foreach (var host in hosts)
+            {
+                StartSession(host, countsForFirstRound: true);
+            }
+
+            if (hosts.IsEmpty)
+            {
+                _firstRound.TrySetResult();
+            }
+        }
+
+        _cluster.PrioritySet.Updated += OnHostsChanged;
+    }
+
+    public void Dispose()
+    {
+        _cluster.PrioritySet.Updated -= OnHostsChanged;
+        _cluster.PrioritySet.HostAdding -= MarkPending;
+        _stop.Cancel();
+        _firstRound.TrySetResult();
+        lock (_lock)
+        {
+            foreach (var session in _sessions.Values)
+            {
+                session.Dispose();
+            }
+
+            _sessions.Clear();
+        }
+    }
+
+    private static void MarkPending(Host host)
+    {
+        host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
+        host.SetHealthFlag(HostHealthFlags.PendingActiveHealthCheck);
+    }
+
+    private void OnHostsChanged(HostUpdate update)
+    {
+        lock (_lock)
+        {
+            foreach (var host in update.Removed)
+            {
+                if (_sessions.Remove(host, out var session))
+                {
+                    session.Dispose();
+                }
+            }
+
+            foreach (var host in update.Added)
+            {
+                StartSession(host, countsForFirstRound: false);
+            }
+        }
+
+        UpdateHealthyGauge();
+    }
+
+    /// <summary>Checks of <paramref name="host"/> completed so far (tests and admin).</summary>
+    internal int CompletedChecks(Host host)
+    {
+        lock (_lock)
+        {
+            return _sessions.TryGetValue(host, out var session) ? session.Completed : 0;
+        }
+    }
+
+    private void StartSession(Host host, bool countsForFirstRound)
+    {
+        var session = new Session(this, host, countsForFirstRound);
+        _sessions[host] = session;
+        _ = session.RunAsync();
+    }
+
+    private void OnFirstCheckDone()
+    {
+        if (Interlocked.Decrement(ref _firstRoundPending) == 0)
+        {
+            _firstRound.TrySetResult();
+        }
+    }
+
+    private void UpdateHealthyGauge()
+    {
+        long healthy = 0;
+        lock (_lock)
+        {
+            foreach (var host in _sessions.Keys)
+            {
+                healthy += (host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) == 0 ? 1 : 0;
+            }
+        }
+
+        Healthy.Set(healthy);
+    }
+
+    private enum Outcome
+    {
+        Success,
+        ActiveFailure,
+        NetworkFailure,
+    }
+
+    private enum Transition
+    {
+        Unchanged,
+        Changed,
+        ChangePending,
+    }
+
+    /// <summary>The checks of one host: a loop of probe, update, wait.</summary>
+    private sealed class Session : IDisposable
+    {
+        private readonly HealthChecker _checker;
+        private readonly Host _host;
+        private readonly CancellationTokenSource _stop;
+        private readonly bool _countsForFirstRound;
+        private HttpMessageInvoker? _client;
+        private int _healthyCount;
+        private int _unhealthyCount;
+        private bool _firstCheck = true;
+        private int _completed;
+
+        public int Completed => Volatile.Read(ref _completed);
+
+        public Session(HealthChecker checker, Host host, bool countsForFirstRound)
+        {
+            _checker = checker;
+            _host = host;
+            _countsForFirstRound = countsForFirstRound;
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(checker._stop.Token);
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _client?.Dispose();
+        }
+
+        public async Task RunAsync()
+        {
+            var settings = _checker.Settings;
+            var token = _stop.Token;
+            try
+            {
+                if (settings.InitialJitter > TimeSpan.Zero)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(_checker._random((long)settings.InitialJitter.TotalMilliseconds + 1)), _checker._time, token).ConfigureAwait(false);
+                }
+
+                while (!token.IsCancellationRequested)
+                {
+                    _checker.Attempt.Inc();
+                    var (outcome, immediateFail, degraded) = await ProbeAsync(token).ConfigureAwait(false);
+                    if (token.IsCancellationRequested)
+                    {
+                        return;
+                    }
+
+                    var transition = Apply(outcome, immediateFail, degraded);
+                    if (_firstCheck)
+                    {
+                        _firstCheck = false;
+                        if (_countsForFirstRound)
+                        {
+                            _checker.OnFirstCheckDone();
+                        }
+                    }
+
+                    // Counted once the next check's timer is armed, so whoever waits on the count
+                    // can move the clock and know the next check follows.
+                    var next = Task.Delay(NextInterval(transition), _checker._time, token);
+                    Interlocked.Increment(ref _completed);
+                    await next.ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                // Host removed or cluster gone.
+            }
+        }
+
+        private Transition Apply(Outcome outcome, bool immediateFail, bool degraded)
+        {
+            var host = _host;
+            var transition = Transition.Unchanged;
+            var wasPending = host.ClearHealthFlag(HostHealthFlags.PendingActiveHealthCheck);
+            var changed = wasPending;
+            if (outcome == Outcome.Success)
+            {
+                _checker.Success.Inc();
+                _unhealthyCount = 0;
+                if ((host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) != 0)
+                {
+                    // A host's very first check result makes it healthy at once (Envoy: faster startup).
+                    if (_firstCheck || ++_healthyCount >= _checker.Settings.HealthyThreshold)
+                    {
+                        host.ClearHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
+                        host.ClearHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+                        _healthyCount = 0;
+                        transition = Transition.Changed;
+                        changed = true;
+                    }
+                    else
+                    {
+                        transition = Transition.ChangePending;
+                    }
+                }
+
+                changed |= degraded ? host.SetHealthFlag(HostHealthFlags.DegradedActiveHealthCheck) : host.ClearHealthFlag(HostHealthFlags.DegradedActiveHealthCheck);
+                _checker._cluster.OutlierDetector?.OnActiveHealthCheckSuccess(host);
+            }
+            else
+            {
+                _checker.Failure.Inc();
+                if (outcome == Outcome.NetworkFailure)
+                {
+                    _checker.NetworkFailure.Inc();
+                }
+
+                _healthyCount = 0;
+                if (immediateFail)
+                {
+                    changed |= host.SetHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+                }
+
+                if ((host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) == 0)
+                {
+                    if (immediateFail || outcome != Outcome.NetworkFailure || ++_unhealthyCount >= _checker.Settings.UnhealthyThreshold)
+                    {
+                        host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
+                        _unhealthyCount = 0;
+                        transition = Transition.Changed;
+                        changed = true;
+                    }
+                    else
+                    {
+                        transition = Transition.ChangePending;
+                    }
+                }
+            }
+
+            if (changed)
+            {
+                _checker._cluster.PrioritySet.RefreshHealth();
+                _checker.UpdateHealthyGauge();
+            }
+
+            return transition;
+        }
+
+        private TimeSpan NextInterval(Transition transition)
+        {
+            var settings = _checker.Settings;
+            var failed = (_host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) != 0;
+            TimeSpan interval;
+            if (_checker._cluster.Info.Stats.UpstreamCxTotal.Value == 0)
+            {
+                // No traffic yet: check slowly, just to keep the view fresh.
+                interval = failed ? settings.NoTrafficInterval : settings.NoTrafficHealthyInterval;
+            }
+            else if (failed)
+            {
+                interval = transition == Transition.ChangePending ? settings.HealthyEdgeInterval : settings.UnhealthyInterval;
+            }
+            else
+            {
+                interval = transition == Transition.ChangePending ? settings.UnhealthyEdgeInterval : settings.Interval;
+            }
+
+            var ms = (long)interval.TotalMilliseconds;
+            if (settings.IntervalJitterPercent > 0 && ms * settings.IntervalJitterPercent / 100 > 0)
+            {
+                ms += _checker._random(ms * settings.IntervalJitterPercent / 100);
+            }
+
+            var jitter = (long)settings.IntervalJitter.TotalMilliseconds;
+            if (jitter > 0)
+            {
+                ms += _checker._random(jitter);
+            }
+
+            return TimeSpan.FromMilliseconds(Math.Max(1, ms));
+        }
+
+        private async Task<(Outcome Outcome, bool ImmediateFail, bool Degraded)> ProbeAsync(CancellationToken stop)
+        {
+            var settings = _checker.Settings;
+            using var timeout = new CancellationTokenSource(settings.Timeout, _checker._time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
+            try
+            {
+                return settings.Type switch
+                {
+                    HealthCheckSettings.Kind.Tcp => (await ProbeTcpAsync(linked.Token).ConfigureAwait(false), false, false),
+                    HealthCheckSettings.Kind.Grpc => (await ProbeGrpcAsync(linked.Token).ConfigureAwait(false), false, false),
+                    _ => await ProbeHttpAsync(linked.Token).ConfigureAwait(false),
+                };
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or HttpRequestException or SocketException or IOException)
+            {
+                // Timeouts and connection errors are network failures.
+                if (!settings.ReuseConnection || ex is not OperationCanceledException)
+                {
+                    _client?.Dispose();
+                    _client = null;
+                }
+
+                return (Outcome.NetworkFailure, false, false);
+            }
+        }
+
+        private HttpMessageInvoker Client() => _client ??= new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        });
+
+        private HttpRequestMessage Request(string method, string path, string authority)
+        {
+            var settings = _checker.Settings;
+            var request = new HttpRequestMessage(new HttpMethod(method), "http://" + SocketAddresses.Format(_host.Address) + path)
+            {
+                Version = settings.Http2 ? HttpVersion.Version20 : HttpVersion.Version11,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Headers.Host = authority.Length > 0 ? authority : _checker._cluster.Name;
+            request.Headers.TryAddWithoutValidation("user-agent", "Envoy/HC");
+            if (!settings.ReuseConnection && !settings.Http2)
+            {
+                request.Headers.ConnectionClose = true;
+            }
+
+            return request;
+        }
+
+        private async Task<(Outcome, bool, bool)> ProbeHttpAsync(CancellationToken token)
+        {
+            var settings = _checker.Settings;
+            using var request = Request(settings.Method, settings.Path, settings.Host);
+            foreach (var (name, value, append) in settings.HeadersToAdd)
+            {
+                if (!append)
+                {
+                    request.Headers.Remove(name);
+                }
+
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+
+            foreach (var name in settings.HeadersToRemove)
+            {
+                request.Headers.Remove(name);
+            }
+
+            using var response = await Client().SendAsync(request, token).ConfigureAwait(false);
+            await response.Content.CopyToAsync(Stream.Null, token).ConfigureAwait(false);
+            var immediate = response.Headers.Contains("x-envoy-immediate-health-check-fail");
+            var degraded = response.Headers.Contains("x-envoy-degraded");
+            var code = (long)response.StatusCode;
+            var expected = false;
+            foreach (var (start, end) in settings.ExpectedStatuses)
+            {
+                expected |= code >= start && code < end;
+            }
+
+            return (expected && !immediate ? Outcome.Success : Outcome.ActiveFailure, immediate, degraded);
+        }
+
+        private async Task<Outcome> ProbeGrpcAsync(CancellationToken token)
+        {
+            var settings = _checker.Settings;
+            using var request = Request("POST", "/grpc.health.v1.Health/Check", settings.Host);
+            // HealthCheckRequest { string service = 1; } in one gRPC message frame.
+            var service = System.Text.Encoding.UTF8.GetBytes(settings.GrpcServiceName);
+            byte[] message = service.Length == 0 ? [] : [0x0a, .. Varint((ulong)service.Length), .. service];
+            var frame = new byte[5 + message.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)message.Length);
+            message.CopyTo(frame, 5);
+            request.Content = new ByteArrayContent(frame);
+            request.Content.Headers.TryAddWithoutValidation("content-type", "application/grpc");
+            request.Headers.TryAddWithoutValidation("te", "trailers");
+            using var response = await Client().SendAsync(request, token).ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(token).ConfigureAwait(false);
+            var grpcStatus = response.TrailingHeaders.TryGetValues("grpc-status", out var values) ? values.FirstOrDefault()
+                : response.Headers.TryGetValues("grpc-status", out var headerValues) ? headerValues.FirstOrDefault() : null;
+            if (response.StatusCode != HttpStatusCode.OK || grpcStatus != "0" || body.Length < 5)
+            {
+                return Outcome.ActiveFailure;
+            }
+
+            // HealthCheckResponse { ServingStatus status = 1; } SERVING is 1.
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(1));
+            return body.Length >= 5 + length && body.AsSpan(5, length).SequenceEqual(s_grpcServing) ? Outcome.Success : Outcome.ActiveFailure;
+        }
+
+        private async Task<Outcome> ProbeTcpAsync(CancellationToken token)
+        {
+            var settings = _checker.Settings;
+            using var socket = new Socket(_host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(_host.Address, token).ConfigureAwait(false);
+            if (settings.Send is { Length: > 0 } send)
+            {
+                await socket.SendAsync(send, SocketFlags.None, token).ConfigureAwait(false);
+            }
+
+            if (settings.Receive.IsEmpty)
+            {
+                return Outcome.Success;
+            }
+
+            // Each expected block must appear, in order, not necessarily back to back (Envoy's fuzzy match).
+            var received = new List<byte>();
+            var buffer = new byte[4096];
+            var next = 0;
+            var searchFrom = 0;
+            while (next < settings.Receive.Length)
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return Outcome.ActiveFailure;
+                }
+
+                received.AddRange(buffer.AsSpan(0, read));
+                while (next < settings.Receive.Length)
+                {
+                    var at = received.ToArray().AsSpan(searchFrom).IndexOf(settings.Receive[next]);
+                    if (at < 0)
+                    {
+                        break;
+                    }
+
+                    searchFrom += at + settings.Receive[next].Length;
+                    next++;
+                }
+            }
+
+            return Outcome.Success;
+        }
+
+        private static byte[] Varint(ulong value)
+        {
+            var bytes = new List<byte>();
+            while (value >= 0x80)
+            {
+                bytes.Add((byte)(value | 0x80));
+                value >>= 7;
+            }
+
+            bytes.Add((byte)value);
+            return [.. bytes];
+        }
+    }
+}

@@ -1,0 +1,25 @@
+namespace Legate.Upstream;
+
+/// <summary>
+/// What the caller (the router, tcp_proxy) tells the load balancer about one request, as Envoy's
+/// LoadBalancerContext: the hash of the route's <c>hash_policy</c> for ring hash and Maglev, and the
+/// retry policy's host selection. An interface so the router can pass itself (no allocation per
+/// request); <see cref="LoadBalancerContext"/> is the base class with Envoy's defaults.
+/// </summary>
+internal interface ILoadBalancerContext
+{
+    /// <summary>
+    /// The request's hash (Envoy's <c>computeHashKey</c>), or null when the route has no hash policy
+    /// or none of its policies applied: ring hash and Maglev then pick at random, as Envoy.
+    /// </summary>
+    ulong? HashKey { get; }
+
+    /// <summary>
+    /// How many times the load balancer may pick again when <see cref="ShouldSelectAnotherHost"/>
+    /// rejects a host (the retry policy's host_selection_retry_max_attempts).
+    /// </summary>
+    int HostSelectionRetryCount { get; }
+
+    /// <summary>True to ask for another host (retry host predicates such as previous_hosts).</summary>
+    bool ShouldSelectAnotherHost(Host host);
+}

@@ -1,0 +1,264 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// What every load balancing policy shares (Envoy's LoadBalancerBase and ZoneAwareLoadBalancerBase):
+/// priority load with overprovisioning and panic mode, locality-weighted choice, and the
+/// host-selection retries of the request's context. A policy only says how to choose within one
+/// host list (<see cref="CreatePicker"/>); hashing policies also override <see cref="ChooseOnce"/>.
+/// </summary>
+/// <remarks>
+/// All state derives from one <see cref="PrioritySnapshot"/> and is rebuilt, once, by the first pick
+/// that sees a new snapshot; a pick is then a few reads, one random number and the policy's own
+/// pick. What was built for a <see cref="HostSet"/> that an update did not touch is reused, so an
+/// update to one priority does not rebuild the others' schedulers or hash tables. Pickers are
+/// created on first use: the all-hosts list of a priority costs nothing until it panics.
+/// </remarks>
+internal abstract class LoadBalancerBase : ILoadBalancer
+{
+    private readonly PrioritySet _prioritySet;
+    private readonly Lock _rebuildLock = new();
+    private volatile LbState _state;
+
+    protected LoadBalancerBase(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random)
+    {
+        _prioritySet = prioritySet;
+        Settings = settings;
+        Stats = stats;
+        Random = random ?? LbRandom.Shared;
+        _state = Build(PrioritySnapshot.Empty, null);
+    }
+
+    public LoadBalancerSettings Settings { get; }
+
+    protected ClusterStats? Stats { get; }
+
+    protected LbRandom Random { get; }
+
+    /// <summary>The priority load of the current snapshot (tests, admin).</summary>
+    internal PriorityLoad CurrentLoad => CurrentState().Load;
+
+    public Host? ChooseHost(ILoadBalancerContext? context)
+    {
+        var state = CurrentState();
+        var host = ChooseOnce(state, context, 0);
+        if (context is null || host is null)
+        {
+            return host;
+        }
+
+        // Envoy asks the context up to host_selection_retry_max_attempts times, then settles for
+        // the last pick.
+        for (var attempt = 1; attempt <= context.HostSelectionRetryCount && host is not null && context.ShouldSelectAnotherHost(host); attempt++)
+        {
+            host = ChooseOnce(state, context, attempt);
+        }
+
+        return host;
+    }
+
+    /// <summary>The policy's way of choosing among <paramref name="hosts"/> (never empty).</summary>
+    protected abstract HostPicker CreatePicker(ImmutableArray<Host> hosts);
+
+    /// <summary>
+    /// One pick: a priority by load, then (unless it panics) a locality by weight when configured,
+    /// then the policy's pick among that list.
+    /// </summary>
+    /// <param name="attempt">0 for the first pick, then the host-selection retry number (hashing policies move along their table).</param>
+    protected virtual Host? ChooseOnce(LbState state, ILoadBalancerContext? context, int attempt)
+    {
+        if (state.Priorities.IsEmpty)
+        {
+            return null;
+        }
+
+        var (index, degraded) = state.Load.Single ?? state.Load.Choose(Random.Next());
+        var priority = state.Priorities[index];
+        HostSource source;
+        if (state.Load.Panic[index])
+        {
+            Stats?.LbHealthyPanic.Inc();
+            source = priority.All;
+        }
+        else if (Settings.LocalityWeighted && priority.ChooseLocality(degraded, Random.Next()) is { } locality)
+        {
+            source = locality;
+        }
+        else
+        {
+            source = degraded ? priority.Degraded : priority.Healthy;
+        }
+
+        var picker = source.Picker(this);
+        return picker?.Pick(picker.UsesRandom ? Random.Next() : 0, context);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected LbState CurrentState()
+    {
+        var state = _state;
+        return ReferenceEquals(state.Snapshot, _prioritySet.Current) ? state : Rebuild();
+    }
+
+    private LbState Rebuild()
+    {
+        lock (_rebuildLock)
+        {
+            // Another thread may have rebuilt while this one waited.
+            var snapshot = _prioritySet.Current;
+            var state = _state;
+            if (!ReferenceEquals(state.Snapshot, snapshot))
+            {
+                state = Build(snapshot, state);
+                _state = state;
+            }
+
+            return state;
+        }
+    }
+
+    private LbState Build(PrioritySnapshot snapshot, LbState? previous)
+    {
+        var priorities = ImmutableArray.CreateBuilder<PriorityState>(snapshot.HostSets.Length);
+        foreach (var set in snapshot.HostSets)
+        {
+            priorities.Add(previous?.Find(set) ?? new PriorityState(set));
+        }
+
+        return new LbState(snapshot, PriorityLoad.Compute(snapshot, Settings.PanicThreshold), priorities.MoveToImmutable());
+    }
+
+    /// <summary>What picks use for one snapshot: built once per update, never changed.</summary>
+    protected internal sealed class LbState(PrioritySnapshot snapshot, PriorityLoad load, ImmutableArray<PriorityState> priorities)
+    {
+        public PrioritySnapshot Snapshot { get; } = snapshot;
+
+        public PriorityLoad Load { get; } = load;
+
+        /// <summary>Parallel to <see cref="PrioritySnapshot.HostSets"/>.</summary>
+        public ImmutableArray<PriorityState> Priorities { get; } = priorities;
+
+        public PriorityState? Find(HostSet set)
+        {
+            foreach (var priority in Priorities)
+            {
+                if (ReferenceEquals(priority.Set, set))
+                {
+                    return priority;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>The host lists of one priority and their pickers; lives as long as its <see cref="HostSet"/>.</summary>
+    protected internal sealed class PriorityState
+    {
+        private readonly LocalityChooser? _healthyLocalities;
+        private readonly LocalityChooser? _degradedLocalities;
+
+        public PriorityState(HostSet set)
+        {
+            Set = set;
+            Healthy = new HostSource(set.HealthyHosts);
+            Degraded = new HostSource(set.DegradedHosts);
+            All = new HostSource(set.Hosts);
+            _healthyLocalities = LocalityChooser.Create(set, set.HealthyHostsPerLocality);
+            _degradedLocalities = LocalityChooser.Create(set, set.DegradedHostsPerLocality);
+        }
+
+        public HostSet Set { get; }
+
+        public HostSource Healthy { get; }
+
+        public HostSource Degraded { get; }
+
+        public HostSource All { get; }
+
+        /// <summary>A locality's healthy (or degraded) hosts, by effective locality weight; null when no locality has weight.</summary>
+        public HostSource? ChooseLocality(bool degraded, ulong random) =>
+            (degraded ? _degradedLocalities : _healthyLocalities)?.Choose(random);
+    }
+
+    /// <summary>One host list and the policy's picker for it, created on first use.</summary>
+    protected internal sealed class HostSource(ImmutableArray<Host> hosts)
+    {
+        private HostPicker? _picker;
+
+        public ImmutableArray<Host> Hosts { get; } = hosts;
+
+        public HostPicker? Picker(LoadBalancerBase owner)
+        {
+            if (_picker is { } picker)
+            {
+                return picker;
+            }
+
+            if (Hosts.IsEmpty)
+            {
+                return null;
+            }
+
+            var created = owner.CreatePicker(Hosts);
+            return Interlocked.CompareExchange(ref _picker, created, null) ?? created;
+        }
+    }
+
+    /// <summary>
+    /// Envoy's locality-weighted choice: a locality's effective weight is its configured weight
+    /// times its share of eligible hosts scaled by the overprovisioning factor (at most 1), so a
+    /// locality losing hosts sheds load to the others before it is empty. Drawn by weight from a
+    /// cumulative table (Envoy interleaves with EDF; the shares are the same).
+    /// </summary>
+    private sealed class LocalityChooser
+    {
+        private readonly double[] _cumulative;
+        private readonly HostSource[] _sources;
+
+        private LocalityChooser(double[] cumulative, HostSource[] sources)
+        {
+            _cumulative = cumulative;
+            _sources = sources;
+        }
+
+        public static LocalityChooser? Create(HostSet set, ImmutableArray<ImmutableArray<Host>> eligiblePerLocality)
+        {
+            var cumulative = new List<double>();
+            var sources = new List<HostSource>();
+            var sum = 0.0;
+            for (var i = 0; i < set.Localities.Length; i++)
+            {
+                var all = set.HostsPerLocality[i].Length;
+                var eligible = eligiblePerLocality[i].Length;
+                var weight = set.LocalityWeights[i];
+                if (all == 0 || eligible == 0 || weight == 0)
+                {
+                    continue;
+                }
+
+                var availability = Math.Min(1.0, set.OverprovisioningFactor / 100.0 * eligible / all);
+                sum += weight * availability;
+                cumulative.Add(sum);
+                sources.Add(new HostSource(eligiblePerLocality[i]));
+            }
+
+            return sources.Count == 0 ? null : new LocalityChooser([.. cumulative], [.. sources]);
+        }
+
+        public HostSource Choose(ulong random)
+        {
+            if (_sources.Length == 1)
+            {
+                return _sources[0];
+            }
+
+            var point = (random >> 11) * (1.0 / (1UL << 53)) * _cumulative[^1];
+            var index = Array.BinarySearch(_cumulative, point);
+            index = index < 0 ? ~index : index + 1;
+            return _sources[Math.Min(index, _sources.Length - 1)];
+        }
+    }
+}

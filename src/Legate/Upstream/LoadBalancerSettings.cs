@@ -1,0 +1,48 @@
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// A cluster's load balancing configuration, compiled from <c>lb_policy</c> with its
+/// <c>*_lb_config</c> and <c>common_lb_config</c>, or from a typed <c>load_balancing_policy</c>:
+/// both forms end here, so one implementation serves each policy. Defaults are Envoy's.
+/// </summary>
+internal sealed record LoadBalancerSettings
+{
+    public static readonly LoadBalancerSettings Default = new();
+
+    public LbPolicy Policy { get; init; } = LbPolicy.RoundRobin;
+
+    /// <summary><c>healthy_panic_threshold</c> in percent; 0 disables panic mode.</summary>
+    public int PanicThreshold { get; init; } = 50;
+
+    /// <summary><c>locality_weighted_lb_config</c>: pick a locality by weight first (not for hashing policies).</summary>
+    public bool LocalityWeighted { get; init; }
+
+    /// <summary>LEAST_REQUEST <c>choice_count</c>: hosts compared per pick when weights are equal.</summary>
+    public int ChoiceCount { get; init; } = 2;
+
+    /// <summary>LEAST_REQUEST <c>active_request_bias</c>: weight / (active + 1)^bias when weights differ.</summary>
+    public double ActiveRequestBias { get; init; } = 1.0;
+
+    /// <summary>RING_HASH <c>minimum_ring_size</c>.</summary>
+    public ulong MinimumRingSize { get; init; } = 1024;
+
+    /// <summary>RING_HASH <c>maximum_ring_size</c>.</summary>
+    public ulong MaximumRingSize { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>RING_HASH <c>hash_function</c>: MurmurHash2 instead of the default xxHash64.</summary>
+    public bool RingHashMurmur2 { get; init; }
+
+    /// <summary>MAGLEV <c>table_size</c> (a prime).</summary>
+    public ulong MaglevTableSize { get; init; } = 65537;
+
+    /// <summary><c>consistent_hashing_lb_config.use_hostname_for_hashing</c>.</summary>
+    public bool UseHostnameForHashing { get; init; }
+
+    /// <summary><c>consistent_hashing_lb_config.hash_balance_factor</c> (0 = no bound on a host's load).</summary>
+    public uint HashBalanceFactor { get; init; }
+
+    /// <summary>Where round robin starts (Envoy starts at a random place); tests pass 0.</summary>
+    public ulong Seed { get; init; }
+}

@@ -1,0 +1,230 @@
+using Legate.Config;
+using Legate.Config.Semantic;
+using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
+using CommonLocality = Envoy.Extensions.LoadBalancingPolicies.Common.V3.LocalityLbConfig;
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
+using TypedLeastRequest = Envoy.Extensions.LoadBalancingPolicies.LeastRequest.V3.LeastRequest;
+using TypedMaglev = Envoy.Extensions.LoadBalancingPolicies.Maglev.V3.Maglev;
+using TypedRandom = Envoy.Extensions.LoadBalancingPolicies.Random.V3.Random;
+using TypedRingHash = Envoy.Extensions.LoadBalancingPolicies.RingHash.V3.RingHash;
+using TypedRoundRobin = Envoy.Extensions.LoadBalancingPolicies.RoundRobin.V3.RoundRobin;
+
+namespace Legate.Upstream;
+
+/// <summary>
+/// Compiles a cluster's load balancing configuration, either form, into
+/// <see cref="LoadBalancerSettings"/>: <c>lb_policy</c> with <c>least_request_lb_config</c>,
+/// <c>ring_hash_lb_config</c>, <c>maglev_lb_config</c> and <c>common_lb_config</c>, or the typed
+/// <c>load_balancing_policy</c> (<c>envoy.load_balancing_policies.*</c>; the first policy of the list
+/// Legate knows is used, as Envoy). Envoy's load-time errors are reported with field paths.
+/// </summary>
+internal static class LoadBalancerSettingsFactory
+{
+    public static LoadBalancerSettings Create(ClusterConfig config, string path, ConfigErrors errors, ulong seed)
+    {
+        var settings = LoadBalancerSettings.Default with { Seed = seed };
+        if (config.CommonLbConfig is { } common)
+        {
+            if (common.HealthyPanicThreshold is { } threshold)
+            {
+                // Envoy rounds the percentage to an integer.
+                settings = settings with { PanicThreshold = (int)Math.Round(Math.Clamp(threshold.Value, 0, 100)) };
+            }
+
+            if (common.LocalityWeightedLbConfig is not null)
+            {
+                settings = settings with { LocalityWeighted = true };
+            }
+
+            if (common.ConsistentHashingLbConfig is { } hashing)
+            {
+                settings = settings with { UseHostnameForHashing = hashing.UseHostnameForHashing, HashBalanceFactor = hashing.HashBalanceFactor ?? 0 };
+            }
+        }
+
+        settings = config.LoadBalancingPolicy is not null
+            ? FromTypedPolicy(config, settings, FieldPath.Field(path, "load_balancing_policy"), errors)
+            : FromLbPolicy(config, settings, path, errors);
+        if (settings.LocalityWeighted && settings.Policy is LbPolicy.RingHash or LbPolicy.Maglev)
+        {
+            errors.Warn(FieldPath.Field(path, "common_lb_config"), "locality-weighted load balancing is not applied to ring hash and Maglev yet; hosts are hashed by their own weights");
+        }
+
+        return settings;
+    }
+
+    private static LoadBalancerSettings FromLbPolicy(ClusterConfig config, LoadBalancerSettings settings, string path, ConfigErrors errors)
+    {
+        var policy = config.LbPolicy;
+        var policyPath = FieldPath.Field(path, "lb_policy");
+        switch (policy)
+        {
+            case LbPolicy.RoundRobin or LbPolicy.Random:
+                return settings with { Policy = policy };
+            case LbPolicy.LeastRequest:
+                settings = settings with { Policy = policy };
+                if (config.LeastRequestLbConfig is { } leastRequest)
+                {
+                    settings = LeastRequest(settings, leastRequest.ChoiceCount, leastRequest.ActiveRequestBias?.DefaultValue,
+                        FieldPath.Field(FieldPath.Field(path, "least_request_lb_config"), "active_request_bias"), errors);
+                }
+
+                return settings;
+            case LbPolicy.RingHash:
+                settings = settings with { Policy = policy };
+                if (config.RingHashLbConfig is { } ring)
+                {
+                    settings = RingHash(settings, ring.MinimumRingSize, ring.MaximumRingSize,
+                        ring.HashFunction == ClusterConfig.Types.RingHashLbConfig.Types.HashFunction.MurmurHash2,
+                        FieldPath.Field(path, "ring_hash_lb_config"), errors);
+                }
+
+                return settings;
+            case LbPolicy.Maglev:
+                settings = settings with { Policy = policy };
+                return config.MaglevLbConfig is { } maglev
+                    ? Maglev(settings, maglev.TableSize, FieldPath.Field(FieldPath.Field(path, "maglev_lb_config"), "table_size"), errors)
+                    : settings;
+            case LbPolicy.ClusterProvided:
+                errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
+                return settings;
+            case LbPolicy.LoadBalancingPolicyConfig:
+                errors.Add(policyPath, "LB policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy");
+                return settings;
+            default:
+                errors.Add(policyPath, $"LB policy {policy.ToEnumName()} is not supported yet");
+                return settings;
+        }
+    }
+
+    private static LoadBalancerSettings FromTypedPolicy(ClusterConfig config, LoadBalancerSettings settings, string path, ConfigErrors errors)
+    {
+        var policies = config.LoadBalancingPolicy.Policies;
+        for (var i = 0; i < policies.Count; i++)
+        {
+            var typed = policies[i].TypedExtensionConfig?.TypedConfig;
+            if (typed is null)
+            {
+                continue;
+            }
+
+            var at = FieldPath.Field(FieldPath.Field(FieldPath.Index(FieldPath.Field(path, "policies"), i), "typed_extension_config"), "typed_config");
+            if (typed.Is(TypedRoundRobin.Descriptor))
+            {
+                return WithLocality(settings with { Policy = LbPolicy.RoundRobin }, typed.Unpack<TypedRoundRobin>().LocalityLbConfig);
+            }
+
+            if (typed.Is(TypedRandom.Descriptor))
+            {
+                return WithLocality(settings with { Policy = LbPolicy.Random }, typed.Unpack<TypedRandom>().LocalityLbConfig);
+            }
+
+            if (typed.Is(TypedLeastRequest.Descriptor))
+            {
+                var leastRequest = typed.Unpack<TypedLeastRequest>();
+                settings = WithLocality(settings with { Policy = LbPolicy.LeastRequest }, leastRequest.LocalityLbConfig);
+                return LeastRequest(settings, leastRequest.ChoiceCount, leastRequest.ActiveRequestBias?.DefaultValue, FieldPath.Field(at, "active_request_bias"), errors);
+            }
+
+            if (typed.Is(TypedRingHash.Descriptor))
+            {
+                var ring = typed.Unpack<TypedRingHash>();
+#pragma warning disable CS0612 // Deprecated in favour of consistent_hashing_lb_config, still honoured by Envoy.
+                settings = settings with
+                {
+                    Policy = LbPolicy.RingHash,
+                    LocalityWeighted = ring.LocalityWeightedLbConfig is not null || settings.LocalityWeighted,
+                    UseHostnameForHashing = ring.ConsistentHashingLbConfig?.UseHostnameForHashing ?? ring.UseHostnameForHashing,
+                    HashBalanceFactor = ring.ConsistentHashingLbConfig is { } hashing ? hashing.HashBalanceFactor ?? 0 : ring.HashBalanceFactor ?? 0,
+                };
+#pragma warning restore CS0612
+                return RingHash(settings, ring.MinimumRingSize, ring.MaximumRingSize,
+                    ring.HashFunction == TypedRingHash.Types.HashFunction.MurmurHash2, at, errors);
+            }
+
+            if (typed.Is(TypedMaglev.Descriptor))
+            {
+                var maglev = typed.Unpack<TypedMaglev>();
+                settings = settings with
+                {
+                    Policy = LbPolicy.Maglev,
+                    LocalityWeighted = maglev.LocalityWeightedLbConfig is not null || settings.LocalityWeighted,
+                    UseHostnameForHashing = maglev.ConsistentHashingLbConfig?.UseHostnameForHashing ?? false,
+                    HashBalanceFactor = maglev.ConsistentHashingLbConfig?.HashBalanceFactor ?? 0,
+                };
+                return Maglev(settings, maglev.TableSize, FieldPath.Field(at, "table_size"), errors);
+            }
+        }
+
+        errors.Add(FieldPath.Field(path, "policies"), "no load balancing policy in the list is supported (supported: envoy.load_balancing_policies.round_robin, least_request, random, ring_hash, maglev)");
+        return settings;
+    }
+
+    private static LoadBalancerSettings WithLocality(LoadBalancerSettings settings, CommonLocality? locality) =>
+        locality?.LocalityWeightedLbConfig is not null ? settings with { LocalityWeighted = true } : settings;
+
+    private static LoadBalancerSettings LeastRequest(LoadBalancerSettings settings, uint? choiceCount, double? bias, string biasPath, ConfigErrors errors)
+    {
+        if (bias is { } value && (double.IsNaN(value) || value < 0))
+        {
+            errors.Add(biasPath, $"invalid active_request_bias {value}: it must be a non-negative number");
+        }
+
+        return settings with
+        {
+            ChoiceCount = (int)Math.Min(choiceCount ?? 2, 1_000_000),
+            ActiveRequestBias = bias is { } b && !double.IsNaN(b) && b >= 0 ? b : 1.0,
+        };
+    }
+
+    private static LoadBalancerSettings RingHash(LoadBalancerSettings settings, ulong? minimum, ulong? maximum, bool murmur, string path, ConfigErrors errors)
+    {
+        settings = settings with
+        {
+            MinimumRingSize = minimum ?? settings.MinimumRingSize,
+            MaximumRingSize = maximum ?? settings.MaximumRingSize,
+            RingHashMurmur2 = murmur,
+        };
+        if (settings.MinimumRingSize > settings.MaximumRingSize)
+        {
+            errors.Add(FieldPath.Field(path, "minimum_ring_size"), $"ring hash: minimum_ring_size ({settings.MinimumRingSize}) > maximum_ring_size ({settings.MaximumRingSize})");
+        }
+
+        return settings;
+    }
+
+    private static LoadBalancerSettings Maglev(LoadBalancerSettings settings, ulong? tableSize, string path, ConfigErrors errors)
+    {
+        if (tableSize is { } size)
+        {
+            if (!IsPrime(size))
+            {
+                errors.Add(path, $"the table size of maglev must be a prime number (got {size})");
+            }
+            else
+            {
+                settings = settings with { MaglevTableSize = size };
+            }
+        }
+
+        return settings;
+    }
+
+    private static bool IsPrime(ulong n)
+    {
+        if (n < 2)
+        {
+            return false;
+        }
+
+        for (ulong d = 2; d * d <= n; d++)
+        {
+            if (n % d == 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
