@@ -19,6 +19,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxDestroyRemote = store.Counter(p + "downstream_cx_destroy_remote");
         DownstreamCxDestroyLocal = store.Counter(p + "downstream_cx_destroy_local");
         DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
+        DownstreamCxMaxRequestsReached = store.Counter(p + "downstream_cx_max_requests_reached");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
         DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
@@ -74,6 +75,9 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxDestroyLocal { get; }
 
     public Counter DownstreamCxIdleTimeout { get; }
+
+    /// <summary>Connections closed because they carried max_requests_per_connection requests.</summary>
+    public Counter DownstreamCxMaxRequestsReached { get; }
 
     public Counter DownstreamCxRxBytesTotal { get; }
 
@@ -141,5 +145,6 @@ internal sealed class HttpConnectionManagerStats
         }
 
         DownstreamRqTime.Record((long)Stopwatch.GetElapsedTime(info.StartTimestamp, info.EndTimestamp).TotalMilliseconds);
+        StreamObservers.Notify(stream);
     }
 }

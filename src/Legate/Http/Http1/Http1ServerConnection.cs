@@ -114,8 +114,13 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
-        _closeAfterResponse = !_head.KeepAlive || _drain.IsDraining
-            || (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection);
+        _closeAfterResponse = !_head.KeepAlive || _drain.IsDraining;
+        if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
+        {
+            stats.DownstreamCxMaxRequestsReached.Inc();
+            _closeAfterResponse = true;
+        }
+
         _chunkedResponse = false;
         _responseHasBody = false;
 
@@ -150,6 +155,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 if (!await ReadBodyAsync(stream).ConfigureAwait(false))
                 {
                     _closeAfterResponse = true;
+                    if (stream.ResponseComplete && !stream.IsReset)
+                    {
+                        // The request will never complete (answered early, or its body was invalid):
+                        // whatever still works on it (the router's upstream request) stops now.
+                        stream.ResetStream();
+                    }
                 }
             }
 
@@ -198,8 +209,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
                     if (kind == TimeoutKind.RequestHeaders)
                     {
+                        // Envoy answers a head that takes too long (slowloris) with 408, then closes.
                         _config.Stats.DownstreamRqHeaderTimeout.Inc();
                         _input.AdvanceTo(buffer.Start);
+                        await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
                         return false;
                     }
 
@@ -273,7 +286,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             if (result.IsCanceled)
             {
                 _input.AdvanceTo(buffer.Start, buffer.End);
-                if (_aborted || stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
+                if (_aborted || stream.IsReset || ResponseEndedBeforeRequest(stream))
                 {
                     return false;
                 }
@@ -328,7 +341,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     return true;
                 }
 
-                if (stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
+                if (stream.IsReset || ResponseEndedBeforeRequest(stream))
                 {
                     // Nobody wants the rest of the body: the connection closes after the response.
                     _input.AdvanceTo(buffer.Start);
@@ -353,6 +366,22 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             }
 
             _input.AdvanceTo(buffer.Start, progressed ? buffer.Start : buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// The whole response went out while the request body was still arriving (a local reply, an
+    /// early upstream answer, an upgrade refused): the connection closes after the response, so the
+    /// rest of the body is not read (Envoy closes rather than drain it).
+    /// </summary>
+    private bool ResponseEndedBeforeRequest(HttpStream stream) => stream.ResponseComplete && _closeAfterResponse;
+
+    /// <summary>Wakes the body reader (it sees <see cref="ResponseEndedBeforeRequest"/>) once the response is complete.</summary>
+    private void OnResponseEnd()
+    {
+        if (!_stream.RequestComplete)
+        {
+            _input.CancelPendingRead();
         }
     }
 
@@ -433,7 +462,13 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             }
         }
 
-        Http1HeadWriter.WriteResponseHead(_output, status, headers, HeaderKeyFormat.Default, Http1Version.Http11);
+        // Envoy answers an accepted HTTP/1.0 request in HTTP/1.0.
+        Http1HeadWriter.WriteResponseHead(_output, status, headers, HeaderKeyFormat.Default, _head.Version == Http1Version.Http10 ? Http1Version.Http10 : Http1Version.Http11);
+        if (endStream)
+        {
+            OnResponseEnd();
+        }
+
         return endStream || !_responseHasBody ? FlushAsync() : ValueTask.CompletedTask;
     }
 
@@ -459,6 +494,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             ChunkedEncoder.WriteLastChunk(_output);
         }
 
+        if (endStream)
+        {
+            OnResponseEnd();
+        }
+
         return FlushAsync();
     }
 
@@ -470,10 +510,22 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             ChunkedEncoder.WriteLastChunk(_output, _config.ParserOptions.EnableTrailers ? trailers : null);
         }
 
+        OnResponseEnd();
         return FlushAsync();
     }
 
-    public override void ResetStream() => Abort();
+    public override void ResetStream()
+    {
+        if (_stream.ResponseComplete)
+        {
+            // Everything was written: closing after the flush is enough, nothing to abort.
+            _closeAfterResponse = true;
+            _input.CancelPendingRead();
+            return;
+        }
+
+        Abort();
+    }
 
     public override void EndAfterLocalReply()
     {
@@ -526,21 +578,28 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     // ------------------------------------------------------------------ errors, timers, drain
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendCodecErrorAsync(Http1Error error)
+    private ValueTask SendCodecErrorAsync(Http1Error error)
     {
         _config.Stats.DownstreamCxProtocolError.Inc();
         _config.Log.Debug($"request rejected: {error}");
-        var head = new HttpResponseHead { StatusCode = error.StatusCode };
-        var body = ReasonPhrases.Get(error.StatusCode);
+        return SendEarlyReplyAsync(error.StatusCode, ReasonPhrases.Get(error.StatusCode).ToArray(), error.Details, ResponseFlags.DownstreamProtocolError);
+    }
+
+    /// <summary>A reply to a request whose head never completed (codec error, headers timeout); the connection closes after it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendEarlyReplyAsync(int status, byte[] body, string details, ResponseFlags flags)
+    {
+        var head = new HttpResponseHead { StatusCode = status };
         head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         head.Headers.Add(KnownHeader.ContentType, "text/plain"u8);
         head.Headers.Add(KnownHeader.Connection, s_close);
         _stream.Begin(_head, Stopwatch.GetTimestamp());
-        _stream.Info.ResponseCodeDetails = error.Details;
-        _stream.Info.SetResponseFlag(ResponseFlags.DownstreamProtocolError);
+        _stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
+        _stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        _stream.Info.ResponseCodeDetails = details;
+        _stream.Info.SetResponseFlag(flags);
         ConnectionManagerUtility.MutateResponseHeaders(_stream, head);
-        _stream.Info.ResponseCode = error.StatusCode;
+        _stream.Info.ResponseCode = status;
         Http1HeadWriter.WriteResponseHead(_output, head);
         _output.Write(body);
         await FlushAsync().ConfigureAwait(false);
