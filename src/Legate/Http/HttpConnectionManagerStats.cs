@@ -20,6 +20,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxDestroyLocal = store.Counter(p + "downstream_cx_destroy_local");
         DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
         DownstreamCxMaxRequestsReached = store.Counter(p + "downstream_cx_max_requests_reached");
+        DownstreamRqTooManyPrematureResets = store.Counter(p + "downstream_rq_too_many_premature_resets");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
         DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
@@ -78,6 +79,9 @@ internal sealed class HttpConnectionManagerStats
 
     /// <summary>Connections closed because they carried max_requests_per_connection requests.</summary>
     public Counter DownstreamCxMaxRequestsReached { get; }
+
+    /// <summary>HTTP/2 connections closed because most of their streams were reset prematurely (rapid reset).</summary>
+    public Counter DownstreamRqTooManyPrematureResets { get; }
 
     public Counter DownstreamCxRxBytesTotal { get; }
 
