@@ -54,7 +54,7 @@ internal static class ConnectionManagerUtility
         var config = stream.Config;
         var headers = stream.RequestHeaders.Headers;
         var remote = stream.Info.DownstreamRemoteAddress;
-        headers.Remove("x-envoy-internal");
+        var hasEnvoyHeaders = RemoveInternalFlag(headers);
         IPAddress? finalRemote = null;
         bool singleXffAddress;
         if (config.UseRemoteAddress)
@@ -100,7 +100,7 @@ internal static class ConnectionManagerUtility
         {
             headers.Set("x-envoy-internal", "true");
         }
-        else
+        else if (hasEnvoyHeaders)
         {
             RemoveEnvoyControlHeaders(headers, edgeRequest);
         }
@@ -187,8 +187,15 @@ internal static class ConnectionManagerUtility
             var comma = xff[..end].LastIndexOf((byte)',');
             if (i == skip)
             {
-                var entry = Encoding.ASCII.GetString(xff[(comma + 1)..end].Trim((byte)' ').Trim((byte)'\t'));
-                return IPAddress.TryParse(entry, out var address) ? address : null;
+                var entry = xff[(comma + 1)..end].Trim((byte)' ').Trim((byte)'\t');
+                if (entry.Length > 64)
+                {
+                    return null;
+                }
+
+                Span<char> chars = stackalloc char[entry.Length];
+                Encoding.ASCII.GetChars(entry, chars);
+                return IPAddress.TryParse(chars, out var address) ? address : null;
             }
 
             if (comma < 0)
@@ -198,6 +205,32 @@ internal static class ConnectionManagerUtility
 
             end = comma;
         }
+    }
+
+    /// <summary>
+    /// Drops a client's <c>x-envoy-internal</c> (only Legate decides that) in the one pass over the
+    /// headers that also tells whether any other <c>x-envoy-*</c> header is there to clean up.
+    /// </summary>
+    private static bool RemoveInternalFlag(HttpHeaderMap headers)
+    {
+        var any = false;
+        for (var i = headers.Count - 1; i >= 0; i--)
+        {
+            var name = headers.GetNameBytes(i);
+            if (name.Length > 8 && Ascii.EqualsIgnoreCase(name[..8], "x-envoy-"u8))
+            {
+                if (Ascii.EqualsIgnoreCase(name, "x-envoy-internal"u8))
+                {
+                    headers.RemoveAt(i);
+                }
+                else
+                {
+                    any = true;
+                }
+            }
+        }
+
+        return any;
     }
 
     private static IPAddress Unmap(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

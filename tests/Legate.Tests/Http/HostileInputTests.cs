@@ -64,6 +64,31 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public async Task CodecErrorRepliesGoThroughLocalReplyConfig()
+    {
+        await using var upstream = RawUpstream.Serve(_ => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        await using var legate = await InProcessLegate.StartAsync((Config(upstream.Port) with
+        {
+            Hcm = "request_headers_timeout: 0.3s\nlocal_reply_config:\n  body_format:\n    text_format: \"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %LOCAL_REPLY_BODY%\"",
+        }).Build());
+
+        await using (var client = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web")))
+        {
+            await client.WriteAsync("GARBAGE\r\n\r\n");
+            var response = await client.ReadResponseAsync();
+            Assert.Equal(400, response.Status);
+            Assert.Equal("400 DPE http1.codec_error Bad Request", response.BodyText);
+            Assert.Equal("close", response.Header("connection"));
+        }
+
+        await using (var client = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web")))
+        {
+            await client.WriteAsync("GET / HTTP/1.1\r\n");
+            Assert.Equal("408 - request_header_timeout request header timeout", (await client.ReadResponseAsync()).BodyText);
+        }
+    }
+
+    [Fact]
     public async Task AllowChunkedLengthAcceptsBothAndForwardsChunked()
     {
         var seen = new TaskCompletionSource<RawRequest>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -589,19 +589,37 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendEarlyReplyAsync(int status, byte[] body, string details, ResponseFlags flags)
     {
-        var head = new HttpResponseHead { StatusCode = status };
-        head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        head.Headers.Add(KnownHeader.ContentType, "text/plain"u8);
-        head.Headers.Add(KnownHeader.Connection, s_close);
         _stream.Begin(_head, Stopwatch.GetTimestamp());
         _stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         _stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         _stream.Info.ResponseCodeDetails = details;
         _stream.Info.SetResponseFlag(flags);
+
+        // Envoy sends these through the stream's sendLocalReply, so local_reply_config applies too.
+        var reply = _config.LocalReplies.Map(_stream, status, body);
+        var head = new HttpResponseHead { StatusCode = reply.Status };
+        head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(reply.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        head.Headers.Add(KnownHeader.ContentType, reply.ContentType ?? "text/plain"u8.ToArray());
+        if (reply.Headers is { } extra)
+        {
+            foreach (var (name, value, append) in extra)
+            {
+                if (append)
+                {
+                    head.Headers.Add(name, value);
+                }
+                else
+                {
+                    head.Headers.Set(name, value);
+                }
+            }
+        }
+
+        head.Headers.Set(KnownHeader.Connection, s_close);
         ConnectionManagerUtility.MutateResponseHeaders(_stream, head);
-        _stream.Info.ResponseCode = status;
+        _stream.Info.ResponseCode = reply.Status;
         Http1HeadWriter.WriteResponseHead(_output, head);
-        _output.Write(body);
+        _output.Write(reply.Body);
         await FlushAsync().ConfigureAwait(false);
         _config.Stats.DownstreamRqActive.Inc();
         _stream.End();
