@@ -108,6 +108,44 @@ public sealed class Http1BackPressureTests
         Assert.Equal(GeneratedHash(BodySize), response.BodyText);
     }
 
+    [Fact]
+    public async Task AStalledClientIsTimedOutAndItsConnectionClosedEvenThoughItDoesNotRead()
+    {
+        var upstreamClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = RawUpstream.Start(
+            async connection =>
+            {
+                try
+                {
+                    await connection.ReadRequestAsync();
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\ncontent-length: " + BodySize.ToString(CultureInfo.InvariantCulture) + "\r\n\r\n");
+                    var block = new byte[64 * 1024];
+                    for (long offset = 0; offset < BodySize; offset += block.Length)
+                    {
+                        await connection.WriteAsync(block);
+                    }
+                }
+                finally
+                {
+                    upstreamClosed.TrySetResult();
+                }
+            },
+            sendBuffer: 64 * 1024);
+        await using var legate = await InProcessLegate.StartAsync((Limited(upstream.Port) with { Hcm = "stream_idle_timeout: 0.5s" }).Build());
+        using var recorder = new StreamRecorder(legate.ListenerEndpoint("web"));
+        await using var client = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web"), receiveBuffer: 64 * 1024);
+
+        await client.WriteAsync("GET /stalled HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal(200, RawResponse.ParseHead((await client.ReadHeadAsync())!).Status);
+
+        // The client never reads again: the stream times out (SI), the upstream request is cancelled,
+        // and the connection is closed even though its last bytes can never be delivered.
+        var stream = await recorder.WaitForPathAsync("/stalled");
+        Assert.Equal("SI", stream.Flags);
+        await upstreamClosed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await InProcessLegate.WaitUntilAsync(() => legate.Gauge("http.web.downstream_cx_active") == 0, "the stalled connection closed");
+    }
+
     /// <summary>
     /// Waits until <paramref name="progress"/> has moved at least once and then not moved for a
     /// full second (twenty checks in a row); returns where it stopped. A writer that is never

@@ -32,6 +32,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private readonly HttpStream _stream;
     private readonly ConnectionDrain _drain;
     private readonly DeadlineTimer _timer;
+    private readonly TimeProvider _time;
 
     private int _timedOut;
     private TimeoutKind _armedKind;
@@ -39,6 +40,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private bool _chunkedResponse;
     private bool _responseHasBody;
     private bool _aborted;
+    private bool _closeGracefully;
+    private volatile bool _earlyReply;
     private int _requests;
 
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
@@ -52,6 +55,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
         _timer = new DeadlineTimer(time, static state => ((Http1ServerConnection)state).OnTimer(), this);
+        _time = time;
     }
 
     private enum TimeoutKind
@@ -92,8 +96,32 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             stats.DownstreamCxHttp1Active.Dec();
             await _input.CompleteAsync().ConfigureAwait(false);
             await _output.CompleteAsync().ConfigureAwait(false);
+            if (_closeGracefully)
+            {
+                _ = AbortIfStillOpenAsync();
+            }
         }
     }
+
+    /// <summary>
+    /// After a graceful reset the transport sends what was written, then closes; a peer that does
+    /// not read would hold that forever, so the connection is aborted after Envoy's default
+    /// delayed_close_timeout (1 s) if it has not closed by then.
+    /// </summary>
+    private async Task AbortIfStillOpenAsync()
+    {
+        try
+        {
+            await Task.Delay(DelayedCloseTimeout, _time, _connection.ConnectionClosed).ConfigureAwait(false);
+            _connection.Abort(new ConnectionAbortedException("delayed close timeout"));
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            // Closed in time.
+        }
+    }
+
+    private static readonly TimeSpan DelayedCloseTimeout = TimeSpan.FromSeconds(1);
 
     /// <summary>Reads and answers one request; false when the connection must close.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -524,6 +552,20 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             return;
         }
 
+        if (_stream.ResponseStarted && !_aborted)
+        {
+            // Part of the response is out: as Envoy (FlushWriteAndDelay), what was written still goes
+            // to the client, then the connection closes; the client sees a truncated response, not a
+            // reset that may swallow bytes it was already sent. Writers are woken, not raced: the
+            // pipes are completed by the connection loop once the stream's work has ended.
+            _aborted = true;
+            _closeAfterResponse = true;
+            _closeGracefully = true;
+            _input.CancelPendingRead();
+            _output.CancelPendingFlush();
+            return;
+        }
+
         Abort();
     }
 
@@ -596,6 +638,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _stream.Info.SetResponseFlag(flags);
 
         // Envoy sends these through the stream's sendLocalReply, so local_reply_config applies too.
+        _earlyReply = true;
         var reply = _config.LocalReplies.Map(_stream, status, body);
         var head = new HttpResponseHead { StatusCode = reply.Status };
         head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(reply.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
@@ -620,9 +663,20 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _stream.Info.ResponseCode = reply.Status;
         Http1HeadWriter.WriteResponseHead(_output, head);
         _output.Write(reply.Body);
-        await FlushAsync().ConfigureAwait(false);
+        try
+        {
+            // The whole reply is written: a peer that reads it and closes is not a downstream
+            // disconnect of this stream (no DC, the details stay).
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            _config.Log.Debug($"early reply not delivered: {ex.Message}");
+        }
+
         _config.Stats.DownstreamRqActive.Inc();
         _stream.End();
+        _earlyReply = false;
     }
 
     private void Arm(TimeoutKind kind, TimeSpan due)
@@ -650,7 +704,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     private void OnConnectionClosed()
     {
-        if (_stream.Active && !_stream.ResponseComplete)
+        if (_stream.Active && !_stream.ResponseComplete && !_earlyReply)
         {
             _config.Stats.DownstreamCxDestroyRemote.Inc();
             _config.Stats.DownstreamRqRxReset.Inc();
