@@ -47,6 +47,11 @@ Environment (defaults in brackets):
                      (build first: dotnet build src/Legate.Cli -c Release)
   LEGATE_PORT        Legate h1 port (must match the config) [18083]
   LEGATE_H2C_PORT    Legate h2c port; empty = no h2c run  []
+  TRAJECTORY         N > 0: instead of warm-up + one measurement, measure a freshly
+                     started Legate (h1) in N back-to-back windows of WINDOW s and
+                     print one TRAJECTORY line per window: how long the JIT takes to
+                     reach steady throughput (compare a JIT and a ReadyToRun build) [0]
+  WINDOW             seconds per trajectory window          [5]
   LEGATE_ADMIN_PORT  checked to be free before starting Legate [19901]
   UPSTREAM_PORT      [18080]
   NGINX_PORT / NGINX_H2C_PORT        [18081 / 18181]
@@ -108,6 +113,8 @@ H2_STREAMS=${H2_STREAMS:-10}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
+TRAJECTORY=${TRAJECTORY:-0}
+WINDOW=${WINDOW:-5}
 
 WRK_LUA="$SCRIPT_DIR/wrk-report.lua"
 RESULTS="$RUN_DIR/results.txt"
@@ -116,7 +123,7 @@ CLK_TCK=$(getconf CLK_TCK)
 log() { echo "# $*" >&2; }
 die() { echo "proxy-bench: $*" >&2; exit 1; }
 
-for n in ROUNDS DURATION WARMUP LEGATE_WARMUP WRK_CONNS H2_CLIENTS H2_STREAMS READY_TIMEOUT; do
+for n in ROUNDS DURATION WARMUP LEGATE_WARMUP WRK_CONNS H2_CLIENTS H2_STREAMS READY_TIMEOUT TRAJECTORY WINDOW; do
   [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a non-negative integer (got '${!n}')"
 done
 (( DURATION > 0 )) || die "DURATION must be > 0"
@@ -437,6 +444,18 @@ measure() {
   BENCH_LINES+=("$b")
 }
 
+trajectory() {    # trajectory NAME PORT ROUND: back-to-back windows from a cold start
+  local name=$1 port=$2 round=$3 i line rps
+  for ((i = 1; i <= TRAJECTORY; i++)); do
+    run_load h1 "$port" "$WINDOW" "$RUN_DIR/r$round-$name-trajectory-$i.out"
+    line=$(grep -m1 '^WRK ' "$RUN_DIR/r$round-$name-trajectory-$i.out" || true)
+    rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")
+    local t="TRAJECTORY name=$name round=$round window=$i end_s=$((i * WINDOW)) rps=${rps:-0}"
+    echo "$t"
+    echo "$t" >>"$RESULTS"
+  done
+}
+
 probe() {         # one request, to show what the target answers
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/" 2>/dev/null || true)
@@ -467,6 +486,12 @@ run_target() {    # run_target NAME ROUND
   pid=$START_PID
   wait_listen "$pid" "$name" "$logf" "$h1" "$h2"
   command -v curl >/dev/null && probe "$h1" "$name"
+  if [[ $name == legate ]] && (( TRAJECTORY > 0 )); then
+    trajectory "$name" "$h1" "$round"
+    stop_pid "$pid"
+    log "stopped $name pid=$pid"
+    return
+  fi
   measure "$name" h1 "$h1" "$warm" "$round" "$pid"
   [[ -n $h2 ]] && measure "$name" h2c "$h2" "$warm" "$round" "$pid"
   stop_pid "$pid"

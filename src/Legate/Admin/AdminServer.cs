@@ -39,6 +39,8 @@ internal sealed class AdminServer : IAsyncDisposable
         {
             new StatsAdminHandler(stats).Register(Handlers);
         }
+
+        new Dashboard.DashboardHandler(server).Register(Handlers);
     }
 
     public AdminHandlerTable Handlers { get; } = new();

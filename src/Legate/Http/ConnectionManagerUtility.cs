@@ -93,7 +93,7 @@ internal static class ConnectionManagerUtility
 
         // Internal: exactly one address in XFF (after appending) and it is internal; no XFF without
         // use_remote_address means external.
-        var internalRequest = singleXffAddress && finalRemote is not null && IsInternalAddress(finalRemote);
+        var internalRequest = singleXffAddress && finalRemote is not null && config.InternalAddresses.Contains(finalRemote);
         finalRemote ??= remote?.Address;
         var edgeRequest = !internalRequest && config.UseRemoteAddress;
         if (internalRequest)
@@ -103,6 +103,22 @@ internal static class ConnectionManagerUtility
         else if (hasEnvoyHeaders)
         {
             RemoveEnvoyControlHeaders(headers, edgeRequest);
+        }
+
+        if (config.UserAgent is { } serviceCluster)
+        {
+            // add_user_agent: who is calling, for the upstream (Envoy sets these after the
+            // external-request cleanup, so they cannot be spoofed from outside).
+            headers.Set("x-envoy-downstream-service-cluster", serviceCluster);
+            if (!headers.TryGetValue(KnownHeader.UserAgent, out ReadOnlySpan<byte> agent) || agent.IsEmpty)
+            {
+                headers.Set(KnownHeader.UserAgent, serviceCluster);
+            }
+
+            if (config.LocalNodeId.Length > 0)
+            {
+                headers.Set("x-envoy-downstream-service-node", config.LocalNodeId);
+            }
         }
 
         if (config.Via is { } via)
@@ -325,9 +341,6 @@ internal static class ConnectionManagerUtility
         Encoding.ASCII.GetBytes(chars[..written], bytes);
         AppendCommaSeparated(headers, KnownHeader.XForwardedFor, bytes[..written]);
     }
-
-    private static bool HasMultipleXffEntries(HttpHeaderMap headers) =>
-        headers.TryGetValue(KnownHeader.XForwardedFor, out ReadOnlySpan<byte> value) && value.IndexOf((byte)',') >= 0;
 
     /// <summary>Appends <paramref name="value"/> to the (single) field, joining with ", " as Envoy does.</summary>
     private static void AppendCommaSeparated(HttpHeaderMap headers, KnownHeader header, ReadOnlySpan<byte> value)

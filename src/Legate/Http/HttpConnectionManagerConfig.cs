@@ -49,11 +49,13 @@ internal sealed class HttpConnectionManagerConfig
         var http1 = config.HttpProtocolOptions;
         IdleTimeout = common?.IdleTimeout is { } idle ? idle.ToTimeSpan() : TimeSpan.FromHours(1);
         MaxStreamDuration = common?.MaxStreamDuration?.ToTimeSpan() ?? TimeSpan.Zero;
+        MaxConnectionDuration = common?.MaxConnectionDuration?.ToTimeSpan() ?? TimeSpan.Zero;
         MaxRequestsPerConnection = (int)Math.Min(common?.MaxRequestsPerConnection ?? 0, int.MaxValue);
         StreamIdleTimeout = config.StreamIdleTimeout is { } streamIdle ? streamIdle.ToTimeSpan() : TimeSpan.FromMinutes(5);
         RequestTimeout = config.RequestTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         RequestHeadersTimeout = config.RequestHeadersTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         DrainTimeout = config.DrainTimeout is { } drain ? drain.ToTimeSpan() : TimeSpan.FromSeconds(5);
+        DelayedCloseTimeout = config.DelayedCloseTimeout is { } delayedClose ? delayedClose.ToTimeSpan() : TimeSpan.FromSeconds(1);
         ParserOptions = new Http1ParserOptions
         {
             MaxHeadersKb = (int)(config.MaxRequestHeadersKb ?? Http1ParserOptions.DefaultMaxRequestHeadersKb),
@@ -123,6 +125,21 @@ internal sealed class HttpConnectionManagerConfig
 
     public bool SkipXffAppend { get; }
 
+    /// <summary>Where streams that end in a local reply or a reset are remembered for the admin dashboard; null = nowhere.</summary>
+    public RecentLocalReplies? RecentLocalReplies { get; init; }
+
+    /// <summary>Which peers are internal (x-envoy-internal, x-request-id trust): <c>internal_address_config</c>.</summary>
+    public InternalAddresses InternalAddresses { get; init; } = InternalAddresses.Default;
+
+    /// <summary>
+    /// <c>add_user_agent</c>: the service cluster to put in x-envoy-downstream-service-cluster
+    /// (and user-agent when absent); null when off.
+    /// </summary>
+    public string? UserAgent { get; init; }
+
+    /// <summary>The node id, for x-envoy-downstream-service-node with <c>add_user_agent</c>.</summary>
+    public string LocalNodeId { get; init; } = string.Empty;
+
     /// <summary><c>normalize_path</c> (Envoy's default without runtime override: false).</summary>
     public bool NormalizePath { get; }
 
@@ -142,6 +159,9 @@ internal sealed class HttpConnectionManagerConfig
 
     public TimeSpan MaxStreamDuration { get; }
 
+    /// <summary>HTTP/1.1 connections drain after this long (common_http_protocol_options.max_connection_duration); zero = never.</summary>
+    public TimeSpan MaxConnectionDuration { get; }
+
     /// <summary>0 = unlimited.</summary>
     public int MaxRequestsPerConnection { get; }
 
@@ -155,6 +175,9 @@ internal sealed class HttpConnectionManagerConfig
     public TimeSpan RequestHeadersTimeout { get; }
 
     public TimeSpan DrainTimeout { get; }
+
+    /// <summary>How long a closing HTTP/1.1 connection with unread input waits for the peer's FIN; zero disables.</summary>
+    public TimeSpan DelayedCloseTimeout { get; }
 
     public Http1ParserOptions ParserOptions { get; }
 
@@ -179,6 +202,12 @@ internal sealed class HttpConnectionManagerConfig
         if (config.CodecType == Hcm.Types.CodecType.Http3)
         {
             errors.Add(FieldPath.Field(path, "codec_type"), "HTTP3 is not implemented yet");
+        }
+
+        if (config.CommonHttpProtocolOptions?.MaxConnectionDuration is not null && config.CodecType != Hcm.Types.CodecType.Http1)
+        {
+            errors.Warn(FieldPath.Field(FieldPath.Field(path, "common_http_protocol_options"), "max_connection_duration"),
+                "max_connection_duration drains HTTP/1.1 connections only; HTTP/2 connections of this connection manager are not bounded yet");
         }
 
         RouteTable routes;
@@ -208,6 +237,8 @@ internal sealed class HttpConnectionManagerConfig
             Logs = context.Logs,
             Time = context.Time,
             StatPrefix = config.StatPrefix,
+            LocalNode = context.LocalNode,
+            RecentLocalReplies = context.RecentLocalReplies,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");
@@ -248,11 +279,21 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var internalAddresses = InternalAddresses.Compile(config.InternalAddressConfig, FieldPath.Field(path, "internal_address_config"), errors);
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
             LocalReplies = localReplies,
             Time = context.Time,
+            InternalAddresses = internalAddresses,
+            UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,
+            LocalNodeId = context.LocalNode.Id,
+            RecentLocalReplies = context.RecentLocalReplies,
         };
     }
 }

@@ -21,6 +21,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
         DownstreamCxMaxRequestsReached = store.Counter(p + "downstream_cx_max_requests_reached");
         DownstreamRqTooManyPrematureResets = store.Counter(p + "downstream_rq_too_many_premature_resets");
+        DownstreamCxMaxDurationReached = store.Counter(p + "downstream_cx_max_duration_reached");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
         DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
@@ -38,6 +39,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamRqIdleTimeout = store.Counter(p + "downstream_rq_idle_timeout");
         DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
         DownstreamRqFailedPathNormalization = store.Counter(p + "downstream_rq_failed_path_normalization");
+        DownstreamRqMaxDurationReached = store.Counter(p + "downstream_rq_max_duration_reached");
         DownstreamRqRedirectedWithNormalizedPath = store.Counter(p + "downstream_rq_redirected_with_normalized_path");
         DownstreamRqXx =
         [
@@ -56,6 +58,10 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxTotal { get; }
 
     public Counter DownstreamRqFailedPathNormalization { get; }
+
+    public Counter DownstreamRqMaxDurationReached { get; }
+
+    public Counter DownstreamCxMaxDurationReached { get; }
 
     public Counter DownstreamRqRedirectedWithNormalizedPath { get; }
 

@@ -15,6 +15,12 @@ internal sealed class HttpFilterFactoryContext
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The bootstrap's node (after --service-cluster/--service-node): Envoy's local info.</summary>
+    public Envoy.Config.Core.V3.Node LocalNode { get; init; } = new();
+
+    /// <summary>The server's record of recent local replies (admin dashboard); null in tests that need none.</summary>
+    public RecentLocalReplies? RecentLocalReplies { get; init; }
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

@@ -196,6 +196,7 @@ internal sealed class HttpStream
         Active = false;
         _idleTimer?.Clear();
         _requestTimer?.Clear();
+        _durationTimer?.Clear();
         Info.EndTimestamp = Stopwatch.GetTimestamp();
         for (var i = 0; i < _count; i++)
         {
@@ -216,6 +217,7 @@ internal sealed class HttpStream
         _encodeData.Clear();
         _encodeBuffered.Clear();
         _config.Stats.OnStreamEnd(this);
+        _config.RecentLocalReplies?.OnStreamEnd(this, _config.StatPrefix);
     }
 
     /// <summary>Waits for the terminal filter's outstanding response work, if any.</summary>
@@ -706,6 +708,14 @@ internal sealed class HttpStream
     private int _responseOwner;
     private Legate.Network.DeadlineTimer? _idleTimer;
     private Legate.Network.DeadlineTimer? _requestTimer;
+    private Legate.Network.DeadlineTimer? _durationTimer;
+
+    private enum StreamTimeout
+    {
+        Idle,
+        Request,
+        MaxDuration,
+    }
 
     /// <summary>
     /// The first party to answer owns the response: the stream's own flow (filters, router) or a
@@ -721,14 +731,20 @@ internal sealed class HttpStream
     {
         if (_config.StreamIdleTimeout > TimeSpan.Zero)
         {
-            _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: true), this);
+            _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.Idle), this);
             _idleTimer.Set(_config.StreamIdleTimeout);
         }
 
         if (_config.RequestTimeout > TimeSpan.Zero && !requestComplete)
         {
-            _requestTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: false), this);
+            _requestTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.Request), this);
             _requestTimer.Set(_config.RequestTimeout);
+        }
+
+        if (_config.MaxStreamDuration > TimeSpan.Zero)
+        {
+            _durationTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.MaxDuration), this);
+            _durationTimer.Set(_config.MaxStreamDuration);
         }
     }
 
@@ -737,16 +753,19 @@ internal sealed class HttpStream
     {
         _ = _idleTimer?.DisposeAsync();
         _ = _requestTimer?.DisposeAsync();
-        _idleTimer = _requestTimer = null;
+        _ = _durationTimer?.DisposeAsync();
+        _idleTimer = _requestTimer = _durationTimer = null;
     }
 
     private void RefreshIdleTimer() => _idleTimer?.Set(_config.StreamIdleTimeout);
 
     /// <summary>
-    /// stream_idle_timeout (no activity) or request_timeout (request not received in time): 408
-    /// if nothing was answered yet (Envoy's "stream timeout" / "request timeout"), else a reset.
+    /// stream_idle_timeout (no activity), request_timeout (request not received in time) or
+    /// max_stream_duration (the stream lived too long): Envoy's local reply if nothing was
+    /// answered yet — 408 "stream timeout" / "request timeout"; "downstream duration timeout"
+    /// is 408 while the request is still arriving and 504 after — else a reset.
     /// </summary>
-    private void OnTimeout(bool idle)
+    private void OnTimeout(StreamTimeout kind)
     {
         if (!Active || ResponseComplete || IsReset)
         {
@@ -754,9 +773,19 @@ internal sealed class HttpStream
         }
 
         var stats = _config.Stats;
-        (idle ? stats.DownstreamRqIdleTimeout : stats.DownstreamRqTimeout).Inc();
-        var flags = idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
-        var details = idle ? ResponseCodeDetails.StreamIdleTimeout : ResponseCodeDetails.RequestOverallTimeout;
+        (kind switch
+        {
+            StreamTimeout.Idle => stats.DownstreamRqIdleTimeout,
+            StreamTimeout.Request => stats.DownstreamRqTimeout,
+            _ => stats.DownstreamRqMaxDurationReached,
+        }).Inc();
+        var flags = kind == StreamTimeout.Idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
+        var details = kind switch
+        {
+            StreamTimeout.Idle => ResponseCodeDetails.StreamIdleTimeout,
+            StreamTimeout.Request => ResponseCodeDetails.RequestOverallTimeout,
+            _ => ResponseCodeDetails.MaxDurationTimeout,
+        };
         if (!ClaimResponse(ResponseOwnerTimeout))
         {
             ResetStream(flags, details);
@@ -766,12 +795,18 @@ internal sealed class HttpStream
         // Published before anything wakes the stream's own flow, which waits for it (WaitForResponseAsync).
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _timeoutReply, done);
-        _ = TimeoutReplyAsync(idle ? "stream timeout" : "request timeout", details, flags, done);
+        var (status, body, grpcStatus) = kind switch
+        {
+            StreamTimeout.Idle => (408, "stream timeout", (int?)null),
+            StreamTimeout.Request => (408, "request timeout", null),
+            _ => (RequestComplete ? 504 : 408, "downstream duration timeout", 4), // DEADLINE_EXCEEDED
+        };
+        _ = TimeoutReplyAsync(status, body, details, flags, grpcStatus, done);
     }
 
     private TaskCompletionSource? _timeoutReply;
 
-    private async Task TimeoutReplyAsync(string body, string details, ResponseFlags flags, TaskCompletionSource done)
+    private async Task TimeoutReplyAsync(int status, string body, string details, ResponseFlags flags, int? grpcStatus, TaskCompletionSource done)
     {
         try
         {
@@ -779,7 +814,7 @@ internal sealed class HttpStream
             // (the request is incomplete or the stream stalled).
             _stopDecoding = true;
             CancelWaiters();
-            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null).ConfigureAwait(false);
+            await SendLocalReplyCoreAsync(status, Encoding.UTF8.GetBytes(body), details, flags, null, grpcStatus).ConfigureAwait(false);
             _encoder.EndAfterLocalReply();
         }
         catch (Exception ex)
@@ -819,17 +854,26 @@ internal sealed class HttpStream
     /// <summary>Local reply with a byte body (direct responses).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags = ResponseFlags.None) =>
-        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, null) : ValueTask.CompletedTask;
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, null, null) : ValueTask.CompletedTask;
 
     /// <summary>
     /// Local reply with extra response headers (Envoy's modify_headers callback: a redirect's
     /// <c>location</c>); they are set before <c>local_reply_config</c> may add its own.
     /// </summary>
     public ValueTask SendLocalReplyAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[] headers) =>
-        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, headers) : ValueTask.CompletedTask;
+        ClaimResponse(ResponseOwnerStream) ? SendLocalReplyCoreAsync(status, body, details, flags, headers, null) : ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Local reply that names the gRPC status a gRPC request gets (Envoy's grpc_status argument:
+    /// the fault filter's grpc abort); a non-gRPC request gets the plain HTTP reply.
+    /// </summary>
+    public ValueTask SendLocalReplyAsync(int status, string body, string details, ResponseFlags flags, int grpcStatus) =>
+        ClaimResponse(ResponseOwnerStream)
+            ? SendLocalReplyCoreAsync(status, body.Length == 0 ? [] : Encoding.UTF8.GetBytes(body), details, flags, null, grpcStatus)
+            : ValueTask.CompletedTask;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[]? headers)
+    private async ValueTask SendLocalReplyCoreAsync(int status, byte[] body, string details, ResponseFlags flags, (string Name, string Value)[]? headers, int? grpcStatus)
     {
         _stopDecoding = true;
         Info.SetResponseFlag(flags);
@@ -876,6 +920,13 @@ internal sealed class HttpStream
         }
         IsLocalReply = true;
         var sendBody = bodyBytes.Length > 0 && RequestHeaders.MethodKind != HttpMethodKind.Head;
+        if (IsGrpcRequest() && RequestHeaders.MethodKind != HttpMethodKind.Head)
+        {
+            // Envoy answers a gRPC request's local reply as a trailers-only response: HTTP 200,
+            // grpc-status from the HTTP code (or the caller's), the body as grpc-message.
+            GrpcLocalReply.Apply(head, mapped.Status, grpcStatus, bodyBytes);
+            sendBody = false;
+        }
 
         if (_encodingLocalReply || _encodeHead is not null)
         {

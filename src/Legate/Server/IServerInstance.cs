@@ -27,6 +27,12 @@ internal interface IServerInstance
     /// <summary>The server's stats; null for an instance that keeps none (the default keeps test fakes small).</summary>
     StatsStore? Stats => null;
 
+    /// <summary>The clusters, for admin views of hosts; null for instances without any.</summary>
+    Legate.Upstream.ClusterManager? Clusters => null;
+
+    /// <summary>Recent local replies and resets (the dashboard's "why" list); null when not kept.</summary>
+    Legate.Http.RecentLocalReplies? RecentLocalReplies => null;
+
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);
 }

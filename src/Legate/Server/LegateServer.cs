@@ -81,6 +81,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ClusterManager Clusters { get; }
 
+    /// <summary>Streams that ended in a local reply or a reset, for the admin dashboard.</summary>
+    public Legate.Http.RecentLocalReplies RecentLocalReplies { get; private init; } = new();
+
     /// <summary>Completes with the reason when a shutdown is requested.</summary>
     public Task<string> ShutdownRequested => _shutdownRequested.Task;
 
@@ -115,12 +118,19 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Stats = stats,
             TimeProvider = time,
         });
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time };
+        var recentLocalReplies = new Legate.Http.RecentLocalReplies();
+        var context = new HttpFilterFactoryContext
+        {
+            ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies,
+        };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time)
+        {
+            RecentLocalReplies = recentLocalReplies,
+        };
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>

@@ -68,6 +68,7 @@ internal sealed class ClusterInfo
         if (config.CommonHttpProtocolOptions is { } legacyCommon)
         {
             info.ApplyCommon(legacyCommon);
+            WarnUpstreamMaxStreamDuration(legacyCommon, FieldPath.Field(path, "common_http_protocol_options"), errors);
         }
 
         if (config.MaxRequestsPerConnection is { } legacyMax)
@@ -94,11 +95,29 @@ internal sealed class ClusterInfo
         return info;
     }
 
+    /// <summary>
+    /// The field table honours max_stream_duration and max_connection_duration for the connection
+    /// manager (the message type is shared); on a cluster they are not implemented yet.
+    /// </summary>
+    private static void WarnUpstreamMaxStreamDuration(Envoy.Config.Core.V3.HttpProtocolOptions common, string path, ConfigErrors errors)
+    {
+        if (common.MaxStreamDuration is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "max_stream_duration"), "field envoy.config.core.v3.HttpProtocolOptions.max_stream_duration is parsed but not implemented yet for upstream streams; it is ignored");
+        }
+
+        if (common.MaxConnectionDuration is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "max_connection_duration"), "field envoy.config.core.v3.HttpProtocolOptions.max_connection_duration is parsed but not implemented yet for upstream connections; it is ignored");
+        }
+    }
+
     private void ApplyUpstreamHttpOptions(UpstreamHttpOptions options, string path, ConfigErrors errors)
     {
         if (options.CommonHttpProtocolOptions is { } common)
         {
             ApplyCommon(common);
+            WarnUpstreamMaxStreamDuration(common, FieldPath.Field(path, "common_http_protocol_options"), errors);
         }
 
         switch (options.UpstreamProtocolOptionsCase)

@@ -121,6 +121,46 @@ public sealed class HttpListenerTests
     }
 
     [Fact]
+    public async Task GrpcRequestGetsATrailersOnlyLocalReplyOnHttp1()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Routes);
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("web"));
+        var stream = client.GetStream();
+        var request = "POST /no.Such/Method HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc+proto\r\ncontent-length: 0\r\n\r\n"u8.ToArray();
+
+        // Twice on one connection: the head-only reply must be framed so keep-alive goes on.
+        for (var i = 0; i < 2; i++)
+        {
+            await stream.WriteAsync(request);
+            var head = await ReadHeadAsync(stream);
+
+            Assert.StartsWith("HTTP/1.1 200 OK\r\n", head, StringComparison.Ordinal);
+            Assert.Contains("\r\ncontent-type: application/grpc\r\n", head, StringComparison.Ordinal);
+            Assert.Contains("\r\ngrpc-status: 12\r\n", head, StringComparison.Ordinal);
+            Assert.Contains("\r\ncontent-length: 0\r\n", head, StringComparison.Ordinal);
+            Assert.DoesNotContain("grpc-message", head, StringComparison.Ordinal);
+        }
+    }
+
+    private static async Task<string> ReadHeadAsync(System.Net.Sockets.NetworkStream stream)
+    {
+        var bytes = new List<byte>();
+        var one = new byte[1];
+        while (bytes.Count < 4 || !(bytes[^4] == '\r' && bytes[^3] == '\n' && bytes[^2] == '\r' && bytes[^1] == '\n'))
+        {
+            if (await stream.ReadAsync(one).AsTask().WaitAsync(TimeSpan.FromSeconds(30)) == 0)
+            {
+                break;
+            }
+
+            bytes.Add(one[0]);
+        }
+
+        return System.Text.Encoding.ASCII.GetString(bytes.ToArray());
+    }
+
+    [Fact]
     public async Task NoContentStatusHasNoBody()
     {
         await using var legate = await InProcessLegate.StartAsync(Routes);

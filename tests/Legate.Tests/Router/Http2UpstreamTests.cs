@@ -257,6 +257,30 @@ public sealed class Http2UpstreamTests
         Assert.Equal(0x1 | 0x4, flags & (0x1 | 0x4));
     }
 
+    private static void AssertGrpcLocalReply(HttpResponseMessage response, string grpcStatus, string grpcMessage)
+    {
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(grpcStatus, Assert.Single(response.Headers.GetValues("grpc-status")));
+        Assert.Equal(grpcMessage, Assert.Single(response.Headers.GetValues("grpc-message")));
+        // Kestrel's HTTP/2 codec adds content-length: 0 to a body-less response where Envoy sends none.
+        Assert.Empty(response.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult());
+    }
+
+    [Fact]
+    public async Task PlainHttp2RequestGetsThePlainLocalReply()
+    {
+        var closedPort = FreePort.Get();
+        await using var legate = await InProcessLegate.StartAsync(Config(closedPort, "HTTP2"));
+        using var client = TestHttp.CreateClient(HttpVersion.Version20);
+
+        using var response = await client.GetAsync(legate.ListenerUri("web", "/plain"));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
+        Assert.False(response.Headers.Contains("grpc-status"));
+    }
+
     [Fact]
     public async Task ConnectFailureIs503WithUf()
     {
@@ -267,8 +291,9 @@ public sealed class Http2UpstreamTests
 
         using var response = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: connection failure", await response.Content.ReadAsStringAsync());
+        // A gRPC request's local reply is a trailers-only response (as Envoy): 200, grpc-status 14
+        // (UNAVAILABLE, from 503) and the reply body as grpc-message.
+        AssertGrpcLocalReply(response, "14", "upstream connect error or disconnect/reset before headers. reset reason: connection failure");
         Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_connect_fail"));
         Assert.Equal(0, Counter(legate, "cluster.backend.upstream_cx_http2_total"));
         await WaitUntilAsync(() => Gauge(legate, "cluster.backend.upstream_rq_active") == 0);
@@ -284,8 +309,7 @@ public sealed class Http2UpstreamTests
 
         using var response = await client.SendAsync(request);
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal("upstream connect error or disconnect/reset before headers. reset reason: remote reset", await response.Content.ReadAsStringAsync());
+        AssertGrpcLocalReply(response, "14", "upstream connect error or disconnect/reset before headers. reset reason: remote reset");
         Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_rx_reset"));
     }
 

@@ -29,8 +29,7 @@ internal static partial class ImplementedFields
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
-        // drain_timeout, delayed_close_timeout, add_user_agent and
-        // internal_address_config are not honoured yet, so they warn.
+        // drain_timeout is not honoured yet (Kestrel's HTTP/2 codec paces its own GOAWAYs), so it warns.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
@@ -38,7 +37,9 @@ internal static partial class ImplementedFields
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
-             "path_with_escaped_slashes_action"],
+             "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout"],
+        // unix_sockets: Legate listens on TCP only.
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
@@ -57,9 +58,11 @@ internal static partial class ImplementedFields
         // other two, which the HTTP/2 client cannot apply.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
-        // max_stream_duration and max_connection_duration are not enforced yet.
+        // The connection manager honours all of these (max_connection_duration on HTTP/1.1 only: it warns
+        // for HTTP/2); ClusterInfo warns about the ones it cannot apply to upstream connections.
         ["envoy.config.core.v3.HttpProtocolOptions"] =
-            ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection"],
+            ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
+             "max_connection_duration"],
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
         ["envoy.config.route.v3.RouteConfiguration"] =

@@ -43,6 +43,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private bool _closeGracefully;
     private volatile bool _earlyReply;
     private int _requests;
+    private volatile bool _maxDurationReached;
+    private DeadlineTimer? _durationTimer;
+
+    /// <summary>The listener drains, or this connection reached max_connection_duration: no new requests.</summary>
+    private bool Draining => _drain.IsDraining || _maxDurationReached;
 
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
@@ -51,6 +56,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _output = connection.Transport.Output;
         _config = config;
         _drain = drain;
+        _time = time;
         _parser = new Http1RequestParser(config.ParserOptions);
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
@@ -74,6 +80,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stats.DownstreamCxHttp1Total.Inc();
         stats.DownstreamCxHttp1Active.Inc();
         using var drainRegistration = _drain.Register(static state => ((Http1ServerConnection)state!).OnDrain(), this);
+        if (_config.MaxConnectionDuration > TimeSpan.Zero)
+        {
+            _durationTimer = new DeadlineTimer(_time, static state => ((Http1ServerConnection)state).OnMaxConnectionDuration(), this);
+            _durationTimer.Set(_config.MaxConnectionDuration);
+        }
 
         // Kestrel's socket transport ends the connection when the peer closes (even a half-close),
         // which Envoy treats as a downstream disconnect of the stream in progress (DC).
@@ -92,6 +103,16 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             _stream.Release();
             await _timer.DisposeAsync().ConfigureAwait(false);
+            if (_durationTimer is not null)
+            {
+                await _durationTimer.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (!_aborted && _config.DelayedCloseTimeout > TimeSpan.Zero && HasUnreadInput())
+            {
+                await DelayCloseAsync().ConfigureAwait(false);
+            }
+
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxHttp1Active.Dec();
             await _input.CompleteAsync().ConfigureAwait(false);
@@ -105,14 +126,18 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     /// <summary>
     /// After a graceful reset the transport sends what was written, then closes; a peer that does
-    /// not read would hold that forever, so the connection is aborted after Envoy's default
-    /// delayed_close_timeout (1 s) if it has not closed by then.
+    /// not read would hold that forever, so the connection is aborted after delayed_close_timeout
+    /// (default 1 s; 0 aborts at once) if it has not closed by then.
     /// </summary>
     private async Task AbortIfStillOpenAsync()
     {
         try
         {
-            await Task.Delay(DelayedCloseTimeout, _time, _connection.ConnectionClosed).ConfigureAwait(false);
+            if (_config.DelayedCloseTimeout > TimeSpan.Zero)
+            {
+                await Task.Delay(_config.DelayedCloseTimeout, _time, _connection.ConnectionClosed).ConfigureAwait(false);
+            }
+
             _connection.Abort(new ConnectionAbortedException("delayed close timeout"));
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
@@ -120,8 +145,6 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             // Closed in time.
         }
     }
-
-    private static readonly TimeSpan DelayedCloseTimeout = TimeSpan.FromSeconds(1);
 
     /// <summary>Reads and answers one request; false when the connection must close.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -142,7 +165,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
-        _closeAfterResponse = !_head.KeepAlive || _drain.IsDraining;
+        _closeAfterResponse = !_head.KeepAlive || Draining;
         if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
         {
             stats.DownstreamCxMaxRequestsReached.Inc();
@@ -245,7 +268,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     }
 
                     _input.AdvanceTo(buffer.Start, buffer.End);
-                    if (_aborted || _drain.IsDraining)
+                    if (_aborted || Draining)
                     {
                         return false;
                     }
@@ -479,7 +502,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             // A response that starts before the request ended (a local reply to a body that is
             // still arriving, an early upstream answer): Envoy closes the connection afterwards
             // rather than reading and discarding the rest of the body.
-            if (_closeAfterResponse || _drain.IsDraining || !_stream.RequestComplete)
+            if (_closeAfterResponse || Draining || !_stream.RequestComplete)
             {
                 _closeAfterResponse = true;
                 headers.Set(KnownHeader.Connection, s_close);
@@ -710,6 +733,66 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             _config.Stats.DownstreamRqRxReset.Inc();
             _stream.OnDownstreamDisconnect();
         }
+    }
+
+    /// <summary>
+    /// Whether the peer sent bytes we never read (a body we answered before reading, pipelined
+    /// requests after a close). Closing a socket with unread input sends RST, and the peer's
+    /// kernel may then discard our response before the client reads it.
+    /// </summary>
+    private bool HasUnreadInput()
+    {
+        if (_stream.Active || (_requests > 0 && !_stream.RequestComplete))
+        {
+            return true;
+        }
+
+        if (_input.TryRead(out var buffered))
+        {
+            var unread = !buffered.Buffer.IsEmpty;
+            _input.AdvanceTo(buffered.Buffer.Start);
+            return unread && !buffered.IsCompleted;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Envoy's delayed_close_timeout (default 1 s): after the last response byte, wait for the
+    /// peer to close (reading and discarding what it still sends) before closing the socket, so
+    /// that close does not turn into a reset that destroys the response in flight.
+    /// </summary>
+    private async ValueTask DelayCloseAsync()
+    {
+        using var deadline = new CancellationTokenSource(_config.DelayedCloseTimeout, _time);
+        try
+        {
+            await _output.FlushAsync(deadline.Token).ConfigureAwait(false);
+            while (true)
+            {
+                var result = await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
+                _input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The deadline passed or the peer went away: close now.
+        }
+    }
+
+    /// <summary>
+    /// max_connection_duration: Envoy drains the connection — an idle one closes now, a busy one
+    /// after its response, which carries <c>connection: close</c>.
+    /// </summary>
+    private void OnMaxConnectionDuration()
+    {
+        _config.Stats.DownstreamCxMaxDurationReached.Inc();
+        _maxDurationReached = true;
+        _input.CancelPendingRead();
     }
 
     /// <summary>The listener drains: an idle connection closes now, a busy one after its response (with connection: close).</summary>

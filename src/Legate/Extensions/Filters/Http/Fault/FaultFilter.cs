@@ -16,14 +16,11 @@ internal sealed class FaultFilter : HttpFilter
     private const string AbortBody = "fault filter abort";
     private const string AbortDetails = "fault_filter_abort";
 
-    private static readonly byte[] s_grpcContentType = "application/grpc"u8.ToArray();
 
     private readonly FaultFilterFactory _factory;
     private FaultSettings _settings = null!;
     private string? _downstreamCluster;
     private bool _faultActive;
-    private int? _grpcAbortStatus;
-
     public FaultFilter(FaultFilterFactory factory) => _factory = factory;
 
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
@@ -86,25 +83,9 @@ internal sealed class FaultFilter : HttpFilter
         return FilterHeadersStatus.Continue;
     }
 
-    public override ValueTask<FilterHeadersStatus> EncodeHeadersAsync(HttpStream stream, HttpResponseHead headers, bool endStream)
-    {
-        if (_grpcAbortStatus is { } grpc && stream.IsLocalReply)
-        {
-            // A gRPC request gets a trailers-only style answer: HTTP 200 with grpc-status in the head.
-            headers.Headers.Set(KnownHeader.ContentType, s_grpcContentType);
-            headers.Headers.Set("grpc-status", grpc.ToString(CultureInfo.InvariantCulture));
-            headers.Headers.Set("grpc-message", AbortBody.Replace(" ", "%20", StringComparison.Ordinal));
-        }
-
-        return ValueTask.FromResult(FilterHeadersStatus.Continue);
-    }
-
     public override void OnDestroy() => ReleaseActiveFault();
 
     private static ulong NextRandom() => (ulong)Random.Shared.NextInt64();
-
-    private static bool IsGrpcRequest(HttpRequestHead headers) =>
-        headers.Headers.TryGetValue(KnownHeader.ContentType, out ReadOnlySpan<byte> type) && type.StartsWith(s_grpcContentType);
 
     private async ValueTask AbortAsync(HttpStream stream, int status, int? grpcStatus)
     {
@@ -114,10 +95,9 @@ internal sealed class FaultFilter : HttpFilter
             _factory.Stats.IncDownstreamAborts(_downstreamCluster);
         }
 
-        if (grpcStatus is not null && IsGrpcRequest(stream.RequestHeaders))
+        if (grpcStatus is { } grpc)
         {
-            _grpcAbortStatus = grpcStatus;
-            await stream.SendLocalReplyAsync(status, string.Empty, AbortDetails, ResponseFlags.FaultInjected).ConfigureAwait(false);
+            await stream.SendLocalReplyAsync(status, AbortBody, AbortDetails, ResponseFlags.FaultInjected, grpc).ConfigureAwait(false);
             return;
         }
 

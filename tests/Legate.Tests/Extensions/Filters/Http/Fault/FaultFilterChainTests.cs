@@ -136,7 +136,7 @@ public sealed class FaultFilterChainTests
 
         Assert.Equal(200, exchange.Response.Status);
         Assert.Equal("14", exchange.Response.Headers["grpc-status"]);
-        Assert.Equal("fault%20filter%20abort", exchange.Response.Headers["grpc-message"]);
+        Assert.Equal("fault filter abort", exchange.Response.Headers["grpc-message"]);
         Assert.Equal("application/grpc", exchange.Response.Headers["content-type"]);
         Assert.Equal(string.Empty, exchange.Response.Body);
         Assert.True(exchange.Info.HasResponseFlag(ResponseFlags.FaultInjected));

@@ -1,0 +1,130 @@
+using System.Globalization;
+using System.Net;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Http;
+
+/// <summary>Request header mutations of the connection manager that depend on its config: add_user_agent, internal_address_config.</summary>
+public sealed class ConnectionManagerHeaderTests
+{
+    private static string Config(int upstreamPort, string hcmExtra, string node = "") =>
+        TestConfigs.Admin() + node + $$"""
+        static_resources:
+          listeners:
+          - name: web
+            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: web
+                  {{hcmExtra}}
+                  route_config:
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+                      - match: { prefix: "/" }
+                        route: { cluster: backend }
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+          clusters:
+          - name: backend
+            connect_timeout: 1s
+            load_assignment:
+              cluster_name: backend
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort.ToString(CultureInfo.InvariantCulture)}} } } }
+        """;
+
+    private const string Node = "node: { id: edge-7, cluster: frontend }\n";
+
+    [Fact]
+    public async Task AddUserAgentNamesTheCallingServiceAndFillsAMissingUserAgent()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "add_user_agent: true", Node));
+
+        using (var withoutAgent = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/a")))
+        {
+            using var response = await legate.Http.SendAsync(withoutAgent);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using (var withAgent = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/b")))
+        {
+            withAgent.Headers.TryAddWithoutValidation("user-agent", "curl/8");
+            withAgent.Headers.TryAddWithoutValidation("x-envoy-downstream-service-cluster", "spoofed");
+            using var response = await legate.Http.SendAsync(withAgent);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var requests = await upstream.Log.WaitForRequestsAsync(2);
+        var first = requests.Single(r => r.Path == "/a");
+        Assert.Equal("frontend", first.Header("x-envoy-downstream-service-cluster"));
+        Assert.Equal("edge-7", first.Header("x-envoy-downstream-service-node"));
+        Assert.Equal("frontend", first.Header("user-agent"));
+
+        var second = requests.Single(r => r.Path == "/b");
+        Assert.Equal("frontend", second.Header("x-envoy-downstream-service-cluster"));
+        Assert.Equal("curl/8", second.Header("user-agent"));
+    }
+
+    [Fact]
+    public async Task WithoutAddUserAgentNothingIsAdded()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "add_user_agent: false", Node));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/a"));
+
+        var request = Assert.Single(await upstream.Log.WaitForRequestsAsync(1));
+        Assert.Null(request.Header("x-envoy-downstream-service-cluster"));
+        Assert.Null(request.Header("x-envoy-downstream-service-node"));
+    }
+
+    [Fact]
+    public async Task LoopbackIsInternalByDefault()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "use_remote_address: true"));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/a"));
+
+        var request = Assert.Single(await upstream.Log.WaitForRequestsAsync(1));
+        Assert.Equal("true", request.Header("x-envoy-internal"));
+        Assert.Null(request.Header("x-envoy-external-address"));
+    }
+
+    [Fact]
+    public async Task CidrRangesReplaceTheDefaultInternalAddresses()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        var hcm = "use_remote_address: true\n          internal_address_config: { cidr_ranges: [ { address_prefix: 10.0.0.0, prefix_len: 8 } ] }";
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, hcm));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/a"));
+        request.Headers.TryAddWithoutValidation("x-envoy-retry-on", "5xx");
+        using var response = await legate.Http.SendAsync(request);
+
+        var received = Assert.Single(await upstream.Log.WaitForRequestsAsync(1));
+        Assert.Null(received.Header("x-envoy-internal"));
+        Assert.Equal("127.0.0.1", received.Header("x-envoy-external-address"));
+        Assert.Null(received.Header("x-envoy-retry-on"));
+    }
+
+    [Fact]
+    public async Task CidrRangesIncludingLoopbackMakeItInternal()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        var hcm = "use_remote_address: true\n          internal_address_config: { cidr_ranges: [ { address_prefix: 127.0.0.0, prefix_len: 8 } ] }";
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, hcm));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/a"));
+
+        Assert.Equal("true", Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("x-envoy-internal"));
+    }
+}
