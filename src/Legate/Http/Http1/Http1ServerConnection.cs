@@ -772,7 +772,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             {
                 var result = await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
                 _input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+
+                // A cancelled read is a leftover wake-up (the response ended before its request): keep draining.
+                if (result.IsCompleted)
                 {
                     return;
                 }
