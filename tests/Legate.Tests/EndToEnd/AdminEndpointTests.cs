@@ -76,6 +76,8 @@ public sealed class AdminEndpointTests
             "admin commands are:\n" +
             "  /: Admin home page\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "  /dashboard: live dashboard: request and error rates, latency, hosts, recent local replies\n" +
+            "  /dashboard/data: the dashboard's numbers as JSON\n" +
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /help: print out list of admin commands\n" +
             "  /quitquitquit (POST): exit the server\n" +
