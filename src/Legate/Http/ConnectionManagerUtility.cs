@@ -43,57 +43,66 @@ internal static class ConnectionManagerUtility
         }
     }
 
-    /// <summary>The request-side mutations, run before the HTTP filters see the request.</summary>
+    /// <summary>
+    /// The request-side mutations, run before the HTTP filters see the request, in Envoy's order
+    /// (ConnectionManagerUtility::mutateRequestHeaders, then maybeNormalizeHost): the trusted client
+    /// address from the peer or x-forwarded-for, internal/edge status, the x-envoy-* control headers
+    /// an untrusted client may not set, x-request-id, via, and the Host port.
+    /// </summary>
     public static void MutateRequestHeaders(HttpStream stream, bool isTls)
     {
         var config = stream.Config;
         var headers = stream.RequestHeaders.Headers;
         var remote = stream.Info.DownstreamRemoteAddress;
-        var internalRequest = false;
+        var hasEnvoyHeaders = RemoveInternalFlag(headers);
+        IPAddress? finalRemote = null;
+        bool singleXffAddress;
         if (config.UseRemoteAddress)
         {
-            // Edge proxy: the peer is the client, or (with trusted hops) the address that many hops back.
-            if (!config.SkipXffAppend && remote is not null)
+            singleXffAddress = !headers.Contains(KnownHeader.XForwardedFor);
+
+            // Trusted proxies in front of us: the client is that many hops back in XFF (read before appending).
+            if (config.XffNumTrustedHops > 0)
             {
-                AppendXff(headers, remote.Address);
+                finalRemote = LastXffAddress(headers, config.XffNumTrustedHops - 1, out _);
             }
 
-            internalRequest = remote is not null && config.XffNumTrustedHops == 0 && config.InternalAddresses.Contains(remote.Address)
-                && headers.CountOf(KnownHeader.XForwardedFor) <= 1 && !HasMultipleXffEntries(headers);
-            headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
-            if (!internalRequest)
+            finalRemote ??= remote?.Address;
+            if (!config.SkipXffAppend && remote is not null)
             {
-                // An external request may not smuggle in Envoy's internal control headers.
-                RemoveEnvoyInternalHeaders(headers);
-                if (remote is not null && config.XffNumTrustedHops == 0)
-                {
-                    headers.Set("x-envoy-external-address", remote.Address.ToString());
-                }
+                // Envoy appends its own address for a loopback peer (the peer is then a local sidecar).
+                var appended = IPAddress.IsLoopback(Unmap(remote.Address)) && stream.Info.DownstreamLocalAddress is { } local ? local.Address : remote.Address;
+                AppendXff(headers, appended);
+            }
+
+            // An untrusted previous hop may not claim https.
+            if (config.XffNumTrustedHops == 0 || !headers.Contains(KnownHeader.XForwardedProto))
+            {
+                headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
             }
         }
-        else if (!headers.Contains(KnownHeader.XForwardedProto))
+        else
+        {
+            finalRemote = LastXffAddress(headers, config.XffNumTrustedHops, out singleXffAddress);
+        }
+
+        if (!headers.Contains(KnownHeader.XForwardedProto))
         {
             headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
         }
 
+        // Internal: exactly one address in XFF (after appending) and it is internal; no XFF without
+        // use_remote_address means external.
+        var internalRequest = singleXffAddress && finalRemote is not null && config.InternalAddresses.Contains(finalRemote);
+        finalRemote ??= remote?.Address;
+        var edgeRequest = !internalRequest && config.UseRemoteAddress;
         if (internalRequest)
         {
             headers.Set("x-envoy-internal", "true");
         }
-        else if (config.UseRemoteAddress)
+        else if (hasEnvoyHeaders)
         {
-            headers.Remove("x-envoy-internal");
-        }
-
-        if (config.GenerateRequestId)
-        {
-            var keep = headers.Contains(KnownHeader.XRequestId) && (!config.UseRemoteAddress || internalRequest || config.PreserveExternalRequestId);
-            if (!keep)
-            {
-                Span<byte> bytes = stackalloc byte[36];
-                WriteRequestId(bytes);
-                headers.Set(KnownHeader.XRequestId, bytes);
-            }
+            RemoveEnvoyControlHeaders(headers, edgeRequest);
         }
 
         if (config.UserAgent is { } serviceCluster)
@@ -121,7 +130,131 @@ internal static class ConnectionManagerUtility
         {
             AppendCommaSeparated(headers, KnownHeader.Via, via);
         }
+
+        if (edgeRequest && finalRemote is not null)
+        {
+            // Our first ingress point into the trusted network: say who the client was.
+            headers.Set("x-envoy-external-address", Unmap(finalRemote).ToString());
+        }
+
+        if (config.GenerateRequestId)
+        {
+            var keep = headers.Contains(KnownHeader.XRequestId) && (!edgeRequest || config.PreserveExternalRequestId);
+            if (!keep)
+            {
+                Span<byte> bytes = stackalloc byte[36];
+                WriteRequestId(bytes);
+                headers.Set(KnownHeader.XRequestId, bytes);
+            }
+        }
+
+        StripHostPort(stream);
     }
+
+    /// <summary>
+    /// strip_any_host_port / strip_matching_host_port (Envoy's maybeNormalizeHost): the port leaves
+    /// the Host header itself, so the upstream sees what the route matched on.
+    /// </summary>
+    private static void StripHostPort(HttpStream stream)
+    {
+        var config = stream.Config;
+        if (!config.StripAnyHostPort && !config.StripMatchingHostPort)
+        {
+            return;
+        }
+
+        var headers = stream.RequestHeaders.Headers;
+        if (!headers.TryGetValue(KnownHeader.Host, out ReadOnlySpan<byte> host))
+        {
+            return;
+        }
+
+        var colon = host.LastIndexOf((byte)':');
+        if (colon < 0 || host[colon..].IndexOf((byte)']') >= 0 || (host.IndexOf((byte)':') != colon && host[0] != (byte)'['))
+        {
+            return;
+        }
+
+        if (!config.StripAnyHostPort)
+        {
+            if (stream.Info.DownstreamLocalAddress is not { } local
+                || !System.Buffers.Text.Utf8Parser.TryParse(host[(colon + 1)..], out int port, out var used) || used != host.Length - colon - 1 || port != local.Port)
+            {
+                return;
+            }
+        }
+
+        Span<byte> stripped = stackalloc byte[colon];
+        host[..colon].CopyTo(stripped);
+        headers.Set(KnownHeader.Host, stripped);
+    }
+
+    /// <summary>
+    /// Envoy's Utility::getLastAddressFromXFF: the address <paramref name="skip"/> entries from the
+    /// right of x-forwarded-for, or null when there are not that many or it is not an IP.
+    /// </summary>
+    private static IPAddress? LastXffAddress(HttpHeaderMap headers, int skip, out bool single)
+    {
+        single = false;
+        if (!headers.TryGetValue(KnownHeader.XForwardedFor, out ReadOnlySpan<byte> xff) || xff.IsEmpty)
+        {
+            return null;
+        }
+
+        single = xff.IndexOf((byte)',') < 0;
+        var end = xff.Length;
+        for (var i = 0; ; i++)
+        {
+            var comma = xff[..end].LastIndexOf((byte)',');
+            if (i == skip)
+            {
+                var entry = xff[(comma + 1)..end].Trim((byte)' ').Trim((byte)'\t');
+                if (entry.Length > 64)
+                {
+                    return null;
+                }
+
+                Span<char> chars = stackalloc char[entry.Length];
+                Encoding.ASCII.GetChars(entry, chars);
+                return IPAddress.TryParse(chars, out var address) ? address : null;
+            }
+
+            if (comma < 0)
+            {
+                return null;
+            }
+
+            end = comma;
+        }
+    }
+
+    /// <summary>
+    /// Drops a client's <c>x-envoy-internal</c> (only Legate decides that) in the one pass over the
+    /// headers that also tells whether any other <c>x-envoy-*</c> header is there to clean up.
+    /// </summary>
+    private static bool RemoveInternalFlag(HttpHeaderMap headers)
+    {
+        var any = false;
+        for (var i = headers.Count - 1; i >= 0; i--)
+        {
+            var name = headers.GetNameBytes(i);
+            if (name.Length > 8 && Ascii.EqualsIgnoreCase(name[..8], "x-envoy-"u8))
+            {
+                if (Ascii.EqualsIgnoreCase(name, "x-envoy-internal"u8))
+                {
+                    headers.RemoveAt(i);
+                }
+                else
+                {
+                    any = true;
+                }
+            }
+        }
+
+        return any;
+    }
+
+    private static IPAddress Unmap(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     /// <summary>The response-side mutations, run after the encode filters, before the codec.</summary>
     public static void MutateResponseHeaders(HttpStream stream, HttpResponseHead head)
@@ -214,9 +347,6 @@ internal static class ConnectionManagerUtility
         AppendCommaSeparated(headers, KnownHeader.XForwardedFor, bytes[..written]);
     }
 
-    private static bool HasMultipleXffEntries(HttpHeaderMap headers) =>
-        headers.TryGetValue(KnownHeader.XForwardedFor, out ReadOnlySpan<byte> value) && value.IndexOf((byte)',') >= 0;
-
     /// <summary>Appends <paramref name="value"/> to the (single) field, joining with ", " as Envoy does.</summary>
     private static void AppendCommaSeparated(HttpHeaderMap headers, KnownHeader header, ReadOnlySpan<byte> value)
     {
@@ -236,17 +366,33 @@ internal static class ConnectionManagerUtility
         headers.SetValueAt(i, joined);
     }
 
-    /// <summary>The x-envoy-* request headers that steer Envoy's behaviour; external clients may not set them.</summary>
-    private static void RemoveEnvoyInternalHeaders(HttpHeaderMap headers)
+    /// <summary>
+    /// The x-envoy-* request headers that steer Envoy's behaviour, which only internal requests may
+    /// set (Envoy's list); the decorator and downstream service headers go too on an edge request.
+    /// </summary>
+    private static void RemoveEnvoyControlHeaders(HttpHeaderMap headers, bool edgeRequest)
     {
-        for (var i = headers.Count - 1; i >= 0; i--)
+        foreach (var name in s_controlHeaders)
         {
-            var name = headers.GetNameBytes(i);
-            if (name.Length > 8 && Ascii.EqualsIgnoreCase(name[..8], "x-envoy-"u8)
-                && !Ascii.EqualsIgnoreCase(name, "x-envoy-external-address"u8))
+            headers.Remove(name);
+        }
+
+        if (edgeRequest)
+        {
+            foreach (var name in s_edgeHeaders)
             {
-                headers.RemoveAt(i);
+                headers.Remove(name);
             }
         }
     }
+
+    private static readonly string[] s_controlHeaders =
+    [
+        "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-retry-on", "x-envoy-retry-grpc-on",
+        "x-envoy-max-retries", "x-envoy-upstream-alt-stat-name", "x-envoy-upstream-rq-timeout-ms",
+        "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-expected-rq-timeout-ms",
+        "x-envoy-force-trace", "x-envoy-ip-tags", "x-envoy-original-url", "x-envoy-hedge-on-per-try-timeout",
+    ];
+
+    private static readonly string[] s_edgeHeaders = ["x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node"];
 }

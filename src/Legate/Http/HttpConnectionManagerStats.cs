@@ -19,6 +19,8 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxDestroyRemote = store.Counter(p + "downstream_cx_destroy_remote");
         DownstreamCxDestroyLocal = store.Counter(p + "downstream_cx_destroy_local");
         DownstreamCxIdleTimeout = store.Counter(p + "downstream_cx_idle_timeout");
+        DownstreamCxMaxRequestsReached = store.Counter(p + "downstream_cx_max_requests_reached");
+        DownstreamRqTooManyPrematureResets = store.Counter(p + "downstream_rq_too_many_premature_resets");
         DownstreamCxMaxDurationReached = store.Counter(p + "downstream_cx_max_duration_reached");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
@@ -80,6 +82,12 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxDestroyLocal { get; }
 
     public Counter DownstreamCxIdleTimeout { get; }
+
+    /// <summary>Connections closed because they carried max_requests_per_connection requests.</summary>
+    public Counter DownstreamCxMaxRequestsReached { get; }
+
+    /// <summary>HTTP/2 connections closed because most of their streams were reset prematurely (rapid reset).</summary>
+    public Counter DownstreamRqTooManyPrematureResets { get; }
 
     public Counter DownstreamCxRxBytesTotal { get; }
 
@@ -147,5 +155,6 @@ internal sealed class HttpConnectionManagerStats
         }
 
         DownstreamRqTime.Record((long)Stopwatch.GetElapsedTime(info.StartTimestamp, info.EndTimestamp).TotalMilliseconds);
+        StreamObservers.Notify(stream);
     }
 }

@@ -971,8 +971,15 @@ internal sealed class HttpStream
     /// </summary>
     public void ResetStream(ResponseFlags flags = ResponseFlags.None, string? details = null)
     {
+        if (IsReset)
+        {
+            // The first reset decides the outcome (a timeout's abort is not also a DC).
+            return;
+        }
+
+        // As Envoy's sendLocalReply/resetAllStreams: the reset's reason replaces "via_upstream".
         Info.SetResponseFlag(flags);
-        if (details is not null && Info.ResponseCodeDetails is null)
+        if (details is not null)
         {
             Info.ResponseCodeDetails = details;
         }

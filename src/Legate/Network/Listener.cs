@@ -308,7 +308,7 @@ internal sealed class Listener : IAsyncDisposable
                 case Codec.Http2:
                     // Kestrel owns and closes the connection from here on.
                     served.HandedOver = true;
-                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false) { ConnectionId = served.Id };
+                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false, connection) { ConnectionId = served.Id };
                     await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                     break;
             }

@@ -199,7 +199,9 @@ public sealed class HttpListenerTests
         var stats = legate.Server.Stats;
         Assert.Equal(2, stats.Counter("cluster.backend.upstream_cx_connect_fail").Value);
         Assert.Equal(2, stats.Counter("cluster.backend.upstream_rq_total").Value);
-        Assert.Equal(2, stats.Counter("http.web.downstream_rq_5xx").Value);
+
+        // Counted when the stream ends, just after the client has its response.
+        await InProcessLegate.WaitUntilAsync(() => stats.Counter("http.web.downstream_rq_5xx").Value == 2, "downstream_rq_5xx == 2");
     }
 
     [Theory]

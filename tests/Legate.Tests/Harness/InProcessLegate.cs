@@ -78,6 +78,23 @@ internal sealed class InProcessLegate : IAsyncDisposable
     /// <summary>e.g. <c>http://127.0.0.1:41235/</c> for listener <paramref name="name"/>.</summary>
     public Uri ListenerUri(string name, string path = "/") => new(new Uri("http://" + Legate.Network.SocketAddresses.Format(ListenerEndpoint(name))), path);
 
+    /// <summary>The value of counter <paramref name="name"/> (0 when never incremented).</summary>
+    public long Counter(string name) => Server.Stats.Counter(name).Value;
+
+    /// <summary>The value of gauge <paramref name="name"/>.</summary>
+    public long Gauge(string name) => Server.Stats.Gauge(name, Legate.Stats.ImportMode.Accumulate).Value;
+
+    /// <summary>Waits (polling, up to 30 s) until <paramref name="condition"/> holds; fails naming <paramref name="what"/>.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not within 30 s: {what}");
+            await Task.Delay(10);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();

@@ -40,6 +40,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private bool _chunkedResponse;
     private bool _responseHasBody;
     private bool _aborted;
+    private bool _closeGracefully;
+    private volatile bool _earlyReply;
     private int _requests;
     private volatile bool _maxDurationReached;
     private DeadlineTimer? _durationTimer;
@@ -62,6 +64,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
         _timer = new DeadlineTimer(time, static state => ((Http1ServerConnection)state).OnTimer(), this);
+        _time = time;
     }
 
     private enum TimeoutKind
@@ -117,6 +120,32 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             stats.DownstreamCxHttp1Active.Dec();
             await _input.CompleteAsync().ConfigureAwait(false);
             await _output.CompleteAsync().ConfigureAwait(false);
+            if (_closeGracefully)
+            {
+                _ = AbortIfStillOpenAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a graceful reset the transport sends what was written, then closes; a peer that does
+    /// not read would hold that forever, so the connection is aborted after delayed_close_timeout
+    /// (default 1 s; 0 aborts at once) if it has not closed by then.
+    /// </summary>
+    private async Task AbortIfStillOpenAsync()
+    {
+        try
+        {
+            if (_config.DelayedCloseTimeout > TimeSpan.Zero)
+            {
+                await Task.Delay(_config.DelayedCloseTimeout, _time, _connection.ConnectionClosed).ConfigureAwait(false);
+            }
+
+            _connection.Abort(new ConnectionAbortedException("delayed close timeout"));
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            // Closed in time.
         }
     }
 
@@ -141,8 +170,13 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
-        _closeAfterResponse = !_head.KeepAlive || Draining
-            || (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection);
+        _closeAfterResponse = !_head.KeepAlive || Draining;
+        if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
+        {
+            stats.DownstreamCxMaxRequestsReached.Inc();
+            _closeAfterResponse = true;
+        }
+
         _chunkedResponse = false;
         _responseHasBody = false;
 
@@ -177,6 +211,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 if (!await ReadBodyAsync(stream).ConfigureAwait(false))
                 {
                     _closeAfterResponse = true;
+                    if (stream.ResponseComplete && !stream.IsReset)
+                    {
+                        // The request will never complete (answered early, or its body was invalid):
+                        // whatever still works on it (the router's upstream request) stops now.
+                        stream.ResetStream();
+                    }
                 }
             }
 
@@ -225,8 +265,10 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
                     if (kind == TimeoutKind.RequestHeaders)
                     {
+                        // Envoy answers a head that takes too long (slowloris) with 408, then closes.
                         _config.Stats.DownstreamRqHeaderTimeout.Inc();
                         _input.AdvanceTo(buffer.Start);
+                        await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
                         return false;
                     }
 
@@ -300,7 +342,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             if (result.IsCanceled)
             {
                 _input.AdvanceTo(buffer.Start, buffer.End);
-                if (_aborted || stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
+                if (_aborted || stream.IsReset || ResponseEndedBeforeRequest(stream))
                 {
                     return false;
                 }
@@ -355,7 +397,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     return true;
                 }
 
-                if (stream.IsReset || (stream.IsLocalReply && stream.ResponseComplete))
+                if (stream.IsReset || ResponseEndedBeforeRequest(stream))
                 {
                     // Nobody wants the rest of the body: the connection closes after the response.
                     _input.AdvanceTo(buffer.Start);
@@ -380,6 +422,22 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             }
 
             _input.AdvanceTo(buffer.Start, progressed ? buffer.Start : buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// The whole response went out while the request body was still arriving (a local reply, an
+    /// early upstream answer, an upgrade refused): the connection closes after the response, so the
+    /// rest of the body is not read (Envoy closes rather than drain it).
+    /// </summary>
+    private bool ResponseEndedBeforeRequest(HttpStream stream) => stream.ResponseComplete && _closeAfterResponse;
+
+    /// <summary>Wakes the body reader (it sees <see cref="ResponseEndedBeforeRequest"/>) once the response is complete.</summary>
+    private void OnResponseEnd()
+    {
+        if (!_stream.RequestComplete)
+        {
+            _input.CancelPendingRead();
         }
     }
 
@@ -460,7 +518,13 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             }
         }
 
-        Http1HeadWriter.WriteResponseHead(_output, status, headers, HeaderKeyFormat.Default, Http1Version.Http11);
+        // Envoy answers an accepted HTTP/1.0 request in HTTP/1.0.
+        Http1HeadWriter.WriteResponseHead(_output, status, headers, HeaderKeyFormat.Default, _head.Version == Http1Version.Http10 ? Http1Version.Http10 : Http1Version.Http11);
+        if (endStream)
+        {
+            OnResponseEnd();
+        }
+
         return endStream || !_responseHasBody ? FlushAsync() : ValueTask.CompletedTask;
     }
 
@@ -486,6 +550,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             ChunkedEncoder.WriteLastChunk(_output);
         }
 
+        if (endStream)
+        {
+            OnResponseEnd();
+        }
+
         return FlushAsync();
     }
 
@@ -497,10 +566,36 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             ChunkedEncoder.WriteLastChunk(_output, _config.ParserOptions.EnableTrailers ? trailers : null);
         }
 
+        OnResponseEnd();
         return FlushAsync();
     }
 
-    public override void ResetStream() => Abort();
+    public override void ResetStream()
+    {
+        if (_stream.ResponseComplete)
+        {
+            // Everything was written: closing after the flush is enough, nothing to abort.
+            _closeAfterResponse = true;
+            _input.CancelPendingRead();
+            return;
+        }
+
+        if (_stream.ResponseStarted && !_aborted)
+        {
+            // Part of the response is out: as Envoy (FlushWriteAndDelay), what was written still goes
+            // to the client, then the connection closes; the client sees a truncated response, not a
+            // reset that may swallow bytes it was already sent. Writers are woken, not raced: the
+            // pipes are completed by the connection loop once the stream's work has ended.
+            _aborted = true;
+            _closeAfterResponse = true;
+            _closeGracefully = true;
+            _input.CancelPendingRead();
+            _output.CancelPendingFlush();
+            return;
+        }
+
+        Abort();
+    }
 
     public override void EndAfterLocalReply()
     {
@@ -553,30 +648,65 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     // ------------------------------------------------------------------ errors, timers, drain
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendCodecErrorAsync(Http1Error error)
+    private ValueTask SendCodecErrorAsync(Http1Error error)
     {
         _config.Stats.DownstreamCxProtocolError.Inc();
         _config.Log.Debug($"request rejected: {error}");
-        var head = new HttpResponseHead { StatusCode = error.StatusCode };
-        var body = ReasonPhrases.Get(error.StatusCode);
-        head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        head.Headers.Add(KnownHeader.ContentType, "text/plain"u8);
-        head.Headers.Add(KnownHeader.Connection, s_close);
+        return SendEarlyReplyAsync(error.StatusCode, ReasonPhrases.Get(error.StatusCode).ToArray(), error.Details, ResponseFlags.DownstreamProtocolError);
+    }
+
+    /// <summary>A reply to a request whose head never completed (codec error, headers timeout); the connection closes after it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendEarlyReplyAsync(int status, byte[] body, string details, ResponseFlags flags)
+    {
         _stream.Begin(_head, Stopwatch.GetTimestamp());
         _stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         _stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         _stream.Info.DownstreamDirectRemoteAddress = _stream.Info.DownstreamRemoteAddress;
         _stream.Info.ConnectionId = ConnectionId;
-        _stream.Info.ResponseCodeDetails = error.Details;
-        _stream.Info.SetResponseFlag(ResponseFlags.DownstreamProtocolError);
+        _stream.Info.ResponseCodeDetails = details;
+        _stream.Info.SetResponseFlag(flags);
+
+        // Envoy sends these through the stream's sendLocalReply, so local_reply_config applies too.
+        _earlyReply = true;
+        var reply = _config.LocalReplies.Map(_stream, status, body);
+        var head = new HttpResponseHead { StatusCode = reply.Status };
+        head.Headers.Add(KnownHeader.ContentLength, System.Text.Encoding.ASCII.GetBytes(reply.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        head.Headers.Add(KnownHeader.ContentType, reply.ContentType ?? "text/plain"u8.ToArray());
+        if (reply.Headers is { } extra)
+        {
+            foreach (var (name, value, append) in extra)
+            {
+                if (append)
+                {
+                    head.Headers.Add(name, value);
+                }
+                else
+                {
+                    head.Headers.Set(name, value);
+                }
+            }
+        }
+
+        head.Headers.Set(KnownHeader.Connection, s_close);
         ConnectionManagerUtility.MutateResponseHeaders(_stream, head);
-        _stream.Info.ResponseCode = error.StatusCode;
+        _stream.Info.ResponseCode = reply.Status;
         Http1HeadWriter.WriteResponseHead(_output, head);
-        _output.Write(body);
-        await FlushAsync().ConfigureAwait(false);
+        _output.Write(reply.Body);
+        try
+        {
+            // The whole reply is written: a peer that reads it and closes is not a downstream
+            // disconnect of this stream (no DC, the details stay).
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException)
+        {
+            _config.Log.Debug($"early reply not delivered: {ex.Message}");
+        }
+
         _config.Stats.DownstreamRqActive.Inc();
         _stream.End();
+        _earlyReply = false;
     }
 
     private void Arm(TimeoutKind kind, TimeSpan due)
@@ -604,7 +734,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
     private void OnConnectionClosed()
     {
-        if (_stream.Active && !_stream.ResponseComplete)
+        if (_stream.Active && !_stream.ResponseComplete && !_earlyReply)
         {
             _config.Stats.DownstreamCxDestroyRemote.Inc();
             _config.Stats.DownstreamRqRxReset.Inc();
@@ -649,7 +779,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             {
                 var result = await _input.ReadAsync(deadline.Token).ConfigureAwait(false);
                 _input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+
+                // A cancelled read is a leftover wake-up (the response ended before its request): keep draining.
+                if (result.IsCompleted)
                 {
                     return;
                 }

@@ -1,14 +1,26 @@
 using System.Net;
+using Microsoft.AspNetCore.Connections;
 
 namespace Legate.Http.Http2;
 
 /// <summary>
 /// Per-connection facts the HTTP/2 streams need, set as a connection feature before the connection
 /// goes to Kestrel (Kestrel's request features fall back to the connection's): the addresses as
-/// Legate accepted them and whether the transport is TLS (for <c>x-forwarded-proto</c>).
+/// Legate accepted them, whether the transport is TLS (for <c>x-forwarded-proto</c>), and the
+/// connection's premature-reset accounting (Envoy's CVE-2023-44487 defence).
 /// </summary>
-internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? remoteAddress, bool isTls)
+internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? remoteAddress, bool isTls, ConnectionContext? connection = null)
 {
+    /// <summary>Envoy's <c>overload.premature_reset_total_stream_count</c> default: closed streams before the ratio is judged.</summary>
+    public const int PrematureResetTotalStreamCount = 500;
+
+    /// <summary>Envoy's <c>overload.premature_reset_min_stream_lifetime_seconds</c> default.</summary>
+    public static readonly TimeSpan PrematureResetMinStreamLifetime = TimeSpan.FromSeconds(1);
+
+    private long _closedStreams;
+    private long _prematureResets;
+    private int _closing;
+
     public IPEndPoint? LocalAddress { get; } = localAddress;
 
     public IPEndPoint? RemoteAddress { get; } = remoteAddress;
@@ -17,4 +29,31 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
 
     /// <summary>The connection's id (<c>%CONNECTION_ID%</c>).</summary>
     public ulong ConnectionId { get; init; }
+
+    /// <summary>
+    /// Called once per finished stream (Envoy's doEndStream accounting). A stream is a premature
+    /// reset when it lived at most a second and ended without a response code (the client reset it
+    /// before any answer). Once 500 streams have closed on the connection and at least half were
+    /// premature, the connection is closed at once and <c>downstream_rq_too_many_premature_resets</c>
+    /// counted, as Envoy does.
+    /// </summary>
+    public void OnStreamClosed(HttpStream stream)
+    {
+        var closed = Interlocked.Increment(ref _closedStreams);
+        var info = stream.Info;
+        var premature = info.ResponseCode == 0 && info.Duration <= PrematureResetMinStreamLifetime
+            ? Interlocked.Increment(ref _prematureResets)
+            : Volatile.Read(ref _prematureResets);
+        if (closed < PrematureResetTotalStreamCount || premature * 2 < closed || connection is null)
+        {
+            return;
+        }
+
+        if (Interlocked.Exchange(ref _closing, 1) == 0)
+        {
+            stream.Config.Stats.DownstreamRqTooManyPrematureResets.Inc();
+            stream.Config.Log.Debug($"closing h2 connection from {RemoteAddress}: {premature} of {closed} streams reset prematurely");
+            connection.Abort(new ConnectionAbortedException("too many premature resets"));
+        }
+    }
 }

@@ -67,6 +67,7 @@ internal static class Http2StreamBridge
         {
             await abort.DisposeAsync().ConfigureAwait(false);
             stream.End();
+            info?.OnStreamClosed(stream);
             stream.Release();
         }
     }

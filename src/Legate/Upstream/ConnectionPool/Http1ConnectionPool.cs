@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Legate.Http;
+using Legate.Http.Http1;
 using Legate.Network;
 
 namespace Legate.Upstream.ConnectionPool;
@@ -10,6 +11,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// The HTTP/1.1 connections of one cluster to one host: idle keep-alive connections are reused
 /// (last in, first out, so a few stay warm and the rest time out), one request per connection at
 /// a time, no pipelining (as Envoy). New connections are made within the cluster's connect_timeout.
+/// An idle connection closes after the cluster's idle_timeout (upstream_cx_idle_timeout), by its
+/// own timer, so the upstream sees it go even when no request comes.
 /// </summary>
 /// <remarks>
 /// Circuit breakers (DEFAULT priority): a request that finds no idle connection is pending until it
@@ -20,7 +23,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// </remarks>
 internal sealed class Http1ConnectionPool
 {
-    private readonly Stack<Http1UpstreamConnection> _idle = new();
+    // Used as a stack (the end is the top); a list so that an idle timer can take out its own entry.
+    private readonly List<Http1UpstreamConnection> _idle = new();
     private readonly Queue<TaskCompletionSource<Http1UpstreamConnection?>> _waiters = new();
     private readonly bool _admitted;
     private readonly Lock _lock = new();
@@ -28,6 +32,9 @@ internal sealed class Http1ConnectionPool
     private readonly Cluster _cluster;
     private readonly SocketTransport _transport;
     private readonly TimeProvider _time;
+
+    // enable_trailers on the cluster's HTTP/1 options: response trailers are parsed (and forwarded if the HCM enables them too).
+    private static readonly Http1ParserOptions s_trailerOptions = Http1ParserOptions.ClientDefaults with { EnableTrailers = true };
 
     public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time)
     {
@@ -134,10 +141,14 @@ internal sealed class Http1ConnectionPool
         var idleTimeoutMs = (long)_cluster.Info.IdleTimeout.TotalMilliseconds;
         while (true)
         {
-            Http1UpstreamConnection? connection;
+            Http1UpstreamConnection? connection = null;
             lock (_lock)
             {
-                _idle.TryPop(out connection);
+                if (_idle.Count > 0)
+                {
+                    connection = _idle[^1];
+                    _idle.RemoveAt(_idle.Count - 1);
+                }
             }
 
             if (connection is null)
@@ -146,6 +157,7 @@ internal sealed class Http1ConnectionPool
             }
 
             var expired = idleTimeoutMs > 0 && Environment.TickCount64 - connection.IdleSince > idleTimeoutMs;
+            connection.DisarmIdleTimeout();
             if (!expired && connection.IsReusable())
             {
                 return connection;
@@ -206,8 +218,31 @@ internal sealed class Http1ConnectionPool
                 }
             }
 
-            _idle.Push(connection);
+            _idle.Add(connection);
         }
+
+        if (_cluster.Info.IdleTimeout > TimeSpan.Zero)
+        {
+            connection.ArmIdleTimeout(_cluster.Info.IdleTimeout, s_onIdleTimeout, this);
+        }
+    }
+
+    private static readonly Action<Http1UpstreamConnection, object> s_onIdleTimeout = static (connection, pool) => ((Http1ConnectionPool)pool).OnIdleTimeout(connection);
+
+    /// <summary>An idle connection's timer fired: close it unless a request took it meanwhile.</summary>
+    private void OnIdleTimeout(Http1UpstreamConnection connection)
+    {
+        lock (_lock)
+        {
+            if (!_idle.Remove(connection))
+            {
+                return;
+            }
+        }
+
+        _cluster.Info.Stats.UpstreamCxIdleTimeout.Inc();
+        _cluster.Info.Stats.UpstreamCxDestroyLocal.Inc();
+        _ = connection.DisposeAsync();
     }
 
     private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
@@ -249,7 +284,10 @@ internal sealed class Http1ConnectionPool
         stats.UpstreamCxActive.Inc();
         _host.ConnectionOpened();
         var connection = _transport.Create(socket);
-        return new Http1UpstreamConnection(_host, address, connection, stats, _time) { Closed = OnConnectionClosed };
+        return new Http1UpstreamConnection(_host, address, connection, stats, _time, _cluster.Info.Http1EnableTrailers ? s_trailerOptions : Http1ParserOptions.ClientDefaults)
+        {
+            Closed = OnConnectionClosed,
+        };
     }
 
     private static string SocketErrorText(SocketException ex) => ex.SocketErrorCode switch

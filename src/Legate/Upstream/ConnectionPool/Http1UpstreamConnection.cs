@@ -15,11 +15,20 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
 {
     private readonly ConnectionContext _connection;
     private readonly DeadlineTimer _timer;
+    private readonly DeadlineTimer _idleTimer;
+    private Action<Http1UpstreamConnection, object>? _onIdle;
+    private object? _idleState;
     private readonly ClusterStats _stats;
     private int _timedOut;
     private int _closed;
 
     public Http1UpstreamConnection(Host host, IPEndPoint address, ConnectionContext connection, ClusterStats stats, TimeProvider time)
+        : this(host, address, connection, stats, time, Http1ParserOptions.ClientDefaults)
+    {
+    }
+
+    /// <param name="options">The response parser's options (the cluster's enable_trailers).</param>
+    public Http1UpstreamConnection(Host host, IPEndPoint address, ConnectionContext connection, ClusterStats stats, TimeProvider time, Http1ParserOptions options)
     {
         Host = host;
         Address = address;
@@ -29,8 +38,9 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         Input = connection.Transport.Input;
         Output = connection.Transport.Output;
         _timer = new DeadlineTimer(time, static state => ((Http1UpstreamConnection)state).OnTimeout(), this);
-        Parser = new Http1ResponseParser(Http1ParserOptions.ClientDefaults);
-        BodyReader = new Http1BodyReader(Http1ParserOptions.ClientDefaults, isRequest: false);
+        _idleTimer = new DeadlineTimer(time, static state => ((Http1UpstreamConnection)state).OnIdleTimeout(), this);
+        Parser = new Http1ResponseParser(options);
+        BodyReader = new Http1BodyReader(options, isRequest: false);
     }
 
     public Host Host { get; }
@@ -73,6 +83,16 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
 
     public void DisarmTimeout() => _timer.Clear();
 
+    /// <summary>While pooled: <paramref name="onIdle"/> runs once <paramref name="timeout"/> passes without a request.</summary>
+    public void ArmIdleTimeout(TimeSpan timeout, Action<Http1UpstreamConnection, object> onIdle, object state)
+    {
+        _onIdle = onIdle;
+        _idleState = state;
+        _idleTimer.Set(timeout);
+    }
+
+    public void DisarmIdleTimeout() => _idleTimer.Clear();
+
     /// <summary>Wakes a pending read (it returns cancelled): the request timed out or was reset.</summary>
     public void CancelPendingRead() => Input.CancelPendingRead();
 
@@ -110,6 +130,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         Host.ConnectionClosed();
         Closed?.Invoke();
         await _timer.DisposeAsync().ConfigureAwait(false);
+        await _idleTimer.DisposeAsync().ConfigureAwait(false);
         try
         {
             _connection.Abort();
@@ -120,6 +141,14 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or ConnectionAbortedException)
         {
             // Closing a connection that already broke.
+        }
+    }
+
+    private void OnIdleTimeout()
+    {
+        if (_onIdle is { } onIdle && !IsClosed)
+        {
+            onIdle(this, _idleState!);
         }
     }
 
