@@ -121,11 +121,6 @@ internal static class ConnectionManagerUtility
             }
         }
 
-        if (config.Tracing is { } tracing)
-        {
-            stream.Info.TraceReason = tracing.Apply(headers);
-        }
-
         if (config.Via is { } via)
         {
             AppendCommaSeparated(headers, KnownHeader.Via, via);
@@ -146,6 +141,12 @@ internal static class ConnectionManagerUtility
                 WriteRequestId(bytes);
                 headers.Set(KnownHeader.XRequestId, bytes);
             }
+        }
+
+        // The sampling decision is packed into the request id, so it comes after the id exists (Envoy's mutateTracingRequestHeader).
+        if (config.Tracing is { } tracing)
+        {
+            stream.Info.TraceReason = tracing.Apply(headers);
         }
 
         StripHostPort(stream);

@@ -5,9 +5,15 @@ namespace Legate.Tests.Tracing;
 /// <summary>The HCM tracing decision, packed into x-request-id as Envoy does, seen by a real upstream.</summary>
 public sealed class TracingDecisionTests
 {
-    private static string Config(int upstreamPort, string tracing) =>
+    private static string Config(int upstreamPort, string tracing, bool internalClient = true) =>
         Legate.Tests.AccessLog.AccessLogTests.Config(upstreamPort, string.Empty)
-            .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (tracing.Length == 0 ? string.Empty : "          tracing: " + tracing + "\n"), StringComparison.Ordinal);
+            .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (tracing.Length == 0 ? string.Empty : "          tracing: " + tracing + "\n") + (internalClient ? InternalLoopback : string.Empty), StringComparison.Ordinal);
+
+    // x-envoy-force-trace is an internal-only header (Envoy strips it from external requests), so
+    // the test client on loopback is declared internal.
+    private const string InternalLoopback =
+        "          use_remote_address: true\n" +
+        "          internal_address_config: { cidr_ranges: [{ address_prefix: 127.0.0.0, prefix_len: 8 }] }\n";
 
     [Theory]
     [InlineData("", null, '4')]
@@ -32,6 +38,20 @@ public sealed class TracingDecisionTests
         Assert.NotNull(id);
         Assert.Equal(36, id.Length);
         Assert.Equal(expected, id[14]);
+    }
+
+    [Fact]
+    public async Task AnExternalCallerCannotForceATrace()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }", internalClient: false));
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", "/a"));
+        request.Headers.Add("x-envoy-force-trace", "1");
+
+        using var response = await legate.Http.SendAsync(request);
+        var seen = (await upstream.Log.WaitForRequestsAsync(1))[0];
+        Assert.Null(seen.Header("x-envoy-force-trace"));
+        Assert.Equal('4', seen.Header("x-request-id")![14]);
     }
 
     [Fact]
