@@ -7,7 +7,8 @@ cd "$here"
 
 # Tools the build and the tests call: npm fetches the pinned Envoy API protos at first build,
 # python3 and openssl prepare them, curl is a real client in end-to-end tests, promtool (Debian's
-# prometheus package) checks the /stats/prometheus output, h2load (nghttp2-client) drives HTTP/2 load.
+# prometheus package) checks the /stats/prometheus output, h2load (nghttp2-client) drives HTTP/2 load,
+# haproxy sends the PROXY protocol to Legate's proxy_protocol listener filter.
 need=()
 command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3)
@@ -15,6 +16,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing ${need[*]}"

@@ -15,6 +15,9 @@ internal sealed class HttpFilterFactoryContext
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Secrets by name (static and file SDS) for TLS contexts.</summary>
+    public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

@@ -48,6 +48,13 @@ internal sealed class StreamInfo
 
     public IPEndPoint? DownstreamRemoteAddress { get; set; }
 
+    /// <summary>
+    /// The downstream connection's TLS session (version, cipher, SNI, peer and local certificates),
+    /// or null on plaintext: what <c>%DOWNSTREAM_PEER_URI_SAN%</c>, <c>%DOWNSTREAM_PEER_SUBJECT%</c>,
+    /// <c>%DOWNSTREAM_TLS_VERSION%</c> and the like read.
+    /// </summary>
+    public Legate.Tls.TlsSessionInfo? DownstreamTls { get; set; }
+
     public string? VirtualHostName { get; set; }
 
     public string? RouteName { get; set; }

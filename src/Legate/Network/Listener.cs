@@ -8,6 +8,8 @@ using Legate.Http.Http1;
 using Legate.Http.Http2;
 using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
+using Legate.Tls;
+using Envoy.Extensions.TransportSockets.Tls.V3;
 using Microsoft.AspNetCore.Connections;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
 
@@ -28,8 +30,8 @@ internal sealed class Listener : IAsyncDisposable
 
     private readonly Logger _log;
     private readonly FilterChainMatcher _matcher;
-    private readonly HttpConnectionManagerConfig?[] _chains;
-    private readonly HttpConnectionManagerConfig? _defaultChain;
+    private readonly CompiledFilterChain?[] _chains;
+    private readonly CompiledFilterChain? _defaultChain;
     private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
     private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
     private readonly ConnectionDrain _drain = new();
@@ -41,7 +43,7 @@ internal sealed class Listener : IAsyncDisposable
     private ListenerStats? _stats;
     private readonly Legate.Stats.StatsStore _statsStore;
 
-    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context)
     {
         Name = name;
         Endpoint = endpoint;
@@ -52,7 +54,7 @@ internal sealed class Listener : IAsyncDisposable
         _log = context.Logs.Get(LogComponents.Listener);
         _time = context.Time;
         _statsStore = context.Stats;
-        ConnectionManager = Array.Find(chains, c => c is not null) ?? defaultChain;
+        ConnectionManager = Array.Find(chains, c => c?.Hcm is not null)?.Hcm ?? defaultChain?.Hcm;
     }
 
     public string Name { get; }
@@ -83,7 +85,7 @@ internal sealed class Listener : IAsyncDisposable
 
         var bufferLimit = (int)Math.Min(config.PerConnectionBufferLimitBytes ?? HttpConnectionManagerConfig.DefaultBufferLimitBytes, int.MaxValue);
         var matcher = FilterChainMatcher.Compile(config, path, errors);
-        var chains = new HttpConnectionManagerConfig?[config.FilterChains.Count];
+        var chains = new CompiledFilterChain?[config.FilterChains.Count];
         for (var i = 0; i < chains.Length; i++)
         {
             chains[i] = CompileChain(config.FilterChains[i], FieldPath.Index(FieldPath.Field(path, "filter_chains"), i), errors, context, bufferLimit);
@@ -188,10 +190,11 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <remarks>
     /// The loader's extension check has already rejected every network filter and transport
-    /// socket Legate does not implement, so a chain here is raw_buffer + the HCM.
+    /// socket Legate does not implement: the transport is raw_buffer or TLS, the terminal filter the HCM.
     /// </remarks>
-    private static HttpConnectionManagerConfig? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimit)
+    private static CompiledFilterChain? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimit)
     {
+        var count = errors.Errors.Count;
         var filtersPath = FieldPath.Field(chainPath, "filters");
         if (chain.Filters.Count == 0)
         {
@@ -199,15 +202,39 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        var last = chain.Filters.Count - 1;
-        var terminalPath = FieldPath.Index(filtersPath, last);
-        if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
+        ServerTlsContext? tls = null;
+        if (chain.TransportSocket?.TypedConfig is { } transport)
         {
-            return HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
+            var transportPath = FieldPath.Field(FieldPath.Field(chainPath, "transport_socket"), "typed_config");
+            if (transport.Is(DownstreamTlsContext.Descriptor))
+            {
+                tls = ServerTlsContext.Compile(transport.Unpack<DownstreamTlsContext>(), transportPath, errors, context.Secrets);
+            }
+            else if (transport.Is(UpstreamTlsContext.Descriptor))
+            {
+                errors.Add(transportPath, "a listener's filter chain takes a DownstreamTlsContext, not an UpstreamTlsContext");
+            }
         }
 
-        errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
-        return null;
+        var handshakeTimeout = chain.TransportSocketConnectTimeout is { } t && t.ToTimeSpan() > TimeSpan.Zero
+            ? t.ToTimeSpan()
+            : CompiledFilterChain.DefaultHandshakeTimeout;
+
+        var last = chain.Filters.Count - 1;
+        var terminalPath = FieldPath.Index(filtersPath, last);
+        HttpConnectionManagerConfig? hcm = null;
+        if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
+        {
+            hcm = HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
+        }
+        else
+        {
+            errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
+        }
+
+        return errors.Errors.Count > count
+            ? null
+            : new CompiledFilterChain { Name = chain.Name, Tls = tls, HandshakeTimeout = handshakeTimeout, Hcm = hcm };
     }
 
     private async Task AcceptLoopAsync(Socket socket)
@@ -252,26 +279,10 @@ internal sealed class Listener : IAsyncDisposable
             return;
         }
 
-        var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
-        var hcm = index switch
-        {
-            FilterChainMatcher.NoMatch => null,
-            FilterChainMatcher.DefaultFilterChain => _defaultChain,
-            _ => _chains[index],
-        };
-        if (hcm is null)
-        {
-            stats.NoFilterChainMatch.Inc();
-            _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
-            socket.Dispose();
-            return;
-        }
-
         socket.NoDelay = true;
-        var connection = _transport!.Create(socket);
-        var served = new ServedConnection(connection);
+        var served = new ServedConnection(socket);
         stats.DownstreamCxActive.Inc();
-        var task = RunConnectionAsync(served, hcm, stats);
+        var task = RunConnectionAsync(served, local, remote, stats);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
         {
@@ -279,24 +290,50 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ListenerStats stats)
+    private async Task RunConnectionAsync(ServedConnection served, IPEndPoint local, IPEndPoint remote, ListenerStats stats)
     {
         await Task.Yield();
-        var connection = served.Transport;
         try
         {
-            switch (await SelectCodecAsync(connection, hcm).ConfigureAwait(false))
+            var match = new ConnectionMatchInfo(local, remote);
+            ClientHello? hello = null;
+            var index = _matcher.Match(match);
+            var chain = index switch
             {
-                case Codec.Http1:
-                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
-                    await served.Http1.RunAsync().ConfigureAwait(false);
-                    break;
-                case Codec.Http2:
-                    // Kestrel owns and closes the connection from here on.
-                    served.HandedOver = true;
-                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false);
-                    await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
-                    break;
+                FilterChainMatcher.NoMatch => null,
+                FilterChainMatcher.DefaultFilterChain => _defaultChain,
+                _ => _chains[index],
+            };
+            if (chain is null)
+            {
+                stats.NoFilterChainMatch.Inc();
+                _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
+                return;
+            }
+
+            if (chain.Tls is { } tls)
+            {
+                if (hello is null && tls.NeedsClientHello)
+                {
+                    hello = await PeekClientHelloAsync(served.Socket, chain.HandshakeTimeout).ConfigureAwait(false);
+                }
+
+                var connection = await HandshakeAsync(served, tls, hello, chain, local, remote, stats).ConfigureAwait(false);
+                if (connection is null)
+                {
+                    return;
+                }
+
+                served.Transport = connection;
+            }
+            else
+            {
+                served.Transport = _transport!.Create(served.Socket);
+            }
+
+            if (chain.Hcm is { } hcm)
+            {
+                await RunHttpAsync(served, hcm).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -308,17 +345,90 @@ internal sealed class Listener : IAsyncDisposable
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxDestroy.Inc();
             _connections.TryRemove(served, out _);
-            try
+            await served.CloseAsync(_log, Name).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The TLS handshake, bounded by the chain's handshake timeout and the drain; null when it failed (counted).</summary>
+    private async Task<TlsConnection?> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint local, IPEndPoint remote, ListenerStats stats)
+    {
+        using var timeout = new CancellationTokenSource(chain.HandshakeTimeout, _time);
+        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        var (ssl, session, failure) = await tls.HandshakeAsync(new NetworkStream(served.Socket, ownsSocket: true), hello, stats.Tls, timeout.Token).ConfigureAwait(false);
+        if (ssl is null || session is null)
+        {
+            _log.Debug($"listener '{Name}': TLS handshake with {SocketAddresses.Format(remote)} failed: {failure}");
+            return null;
+        }
+
+        return new TlsConnection(ssl, session, local, remote, _bufferLimitBytes);
+    }
+
+    /// <summary>
+    /// Reads the ClientHello without consuming it (MSG_PEEK). A hello split across packets is
+    /// peeked again after a short, growing pause: a socket cannot signal "more bytes than last
+    /// time", only "some bytes".
+    /// </summary>
+    internal static async Task<ClientHello?> PeekClientHelloAsync(Socket socket, TimeSpan timeout)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ClientHello.MaxSize + 64);
+        try
+        {
+            using var cancel = new CancellationTokenSource(timeout);
+            var pause = 1;
+            var last = 0;
+            while (true)
             {
-                if (!served.HandedOver)
+                var peeked = await socket.ReceiveAsync(buffer.AsMemory(0, ClientHello.MaxSize + 64), SocketFlags.Peek, cancel.Token).ConfigureAwait(false);
+                if (peeked == 0)
                 {
-                    await connection.DisposeAsync().ConfigureAwait(false);
+                    return null;
+                }
+
+                switch (ClientHello.TryParse(buffer.AsSpan(0, peeked), out var hello))
+                {
+                    case ClientHello.ParseStatus.Done:
+                        return hello;
+                    case ClientHello.ParseStatus.NeedMoreData:
+                        if (peeked == last)
+                        {
+                            await Task.Delay(pause, cancel.Token).ConfigureAwait(false);
+                            pause = Math.Min(pause * 2, 50);
+                        }
+
+                        last = peeked;
+                        continue;
+                    default:
+                        return null;
                 }
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
-            {
-                _log.Debug($"listener '{Name}': closing a connection: {ex.Message}");
-            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm)
+    {
+        var connection = served.Transport!;
+        var session = (connection as TlsConnection)?.Session;
+        switch (await SelectCodecAsync(connection, hcm, session).ConfigureAwait(false))
+        {
+            case Codec.Http1:
+                served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+                await served.Http1.RunAsync().ConfigureAwait(false);
+                break;
+            case Codec.Http2:
+                // Kestrel owns and closes the connection from here on.
+                served.HandedOver = true;
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null) { Tls = session };
+                await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
+                break;
         }
     }
 
@@ -327,8 +437,20 @@ internal sealed class Listener : IAsyncDisposable
     /// preface (unconsumed: the codec reads them again). <see cref="Codec.None"/> when the peer
     /// closed, went idle past the idle timeout, or the listener drained before a decision.
     /// </summary>
-    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm)
+    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm, TlsSessionInfo? session)
     {
+        if (hcm.CodecType == Hcm.Types.CodecType.Auto && session is not null)
+        {
+            // ALPN decides when it was negotiated, as Envoy's codec selection does.
+            switch (session.ApplicationProtocol)
+            {
+                case "h2":
+                    return _drain.IsDraining ? Codec.None : Codec.Http2;
+                case "http/1.1" or "http/1.0":
+                    return Codec.Http1;
+            }
+        }
+
         switch (hcm.CodecType)
         {
             case Hcm.Types.CodecType.Http2:
@@ -368,9 +490,12 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>One accepted connection, for drain and forced close.</summary>
-    private sealed class ServedConnection(ConnectionContext transport)
+    private sealed class ServedConnection(Socket socket)
     {
-        public ConnectionContext Transport { get; } = transport;
+        public Socket Socket { get; } = socket;
+
+        /// <summary>The transport the codec runs on, once the transport socket is set up.</summary>
+        public ConnectionContext? Transport { get; set; }
 
         /// <summary>The HTTP/1.1 codec, once chosen.</summary>
         public Http1ServerConnection? Http1 { get; set; }
@@ -384,9 +509,33 @@ internal sealed class Listener : IAsyncDisposable
             {
                 http1.ResetStream();
             }
+            else if (Transport is { } transport)
+            {
+                transport.Abort(new ConnectionAbortedException("the listener stopped"));
+            }
             else
             {
-                Transport.Abort(new ConnectionAbortedException("the listener stopped"));
+                // Still in listener filters or the TLS handshake.
+                Socket.Dispose();
+            }
+        }
+
+        public async ValueTask CloseAsync(Logger log, string listener)
+        {
+            try
+            {
+                if (Transport is null)
+                {
+                    Socket.Dispose();
+                }
+                else if (!HandedOver)
+                {
+                    await Transport.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                log.Debug($"listener '{listener}': closing a connection: {ex.Message}");
             }
         }
     }

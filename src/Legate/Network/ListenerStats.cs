@@ -5,9 +5,15 @@ namespace Legate.Network;
 /// <summary>Envoy's <c>listener.&lt;address&gt;.*</c> stats (the address as <c>ip_port</c>, colons replaced).</summary>
 internal sealed class ListenerStats
 {
+    private readonly StatsStore _store;
+    private readonly string _prefix;
+    private Legate.Tls.TlsStats? _tls;
+
     public ListenerStats(StatsStore store, string address)
     {
         var p = "listener." + address.Replace(':', '_') + ".";
+        _store = store;
+        _prefix = p;
         DownstreamCxTotal = store.Counter(p + "downstream_cx_total");
         DownstreamCxDestroy = store.Counter(p + "downstream_cx_destroy");
         DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
@@ -21,4 +27,7 @@ internal sealed class ListenerStats
     public Gauge DownstreamCxActive { get; }
 
     public Counter NoFilterChainMatch { get; }
+
+    /// <summary><c>listener.&lt;address&gt;.ssl.*</c>, created with the first TLS connection.</summary>
+    public Legate.Tls.TlsStats Tls => _tls ?? Interlocked.CompareExchange(ref _tls, new Legate.Tls.TlsStats(_store, _prefix), null) ?? _tls!;
 }

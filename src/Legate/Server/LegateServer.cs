@@ -55,6 +55,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ServerState State => _state;
 
+    /// <summary>Secrets and the TLS certificates in use (for /certs).</summary>
+    public Legate.Tls.SecretManager Secrets { get; private init; } = Legate.Tls.SecretManager.Empty;
+
     public CommandLineOptions Options { get; }
 
     public Bootstrap Bootstrap { get; }
@@ -109,18 +112,23 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
         var stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
             TimeProvider = time,
         });
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time };
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, Secrets = secrets };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
-        errors.ThrowIfAny();
+        if (errors.HasErrors)
+        {
+            secrets.Dispose();
+            errors.ThrowIfAny();
+        }
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time) { Secrets = secrets };
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>
@@ -228,6 +236,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _stopped = true;
         await Listeners.DisposeAsync().ConfigureAwait(false);
         await Clusters.DisposeAsync().ConfigureAwait(false);
+        Secrets.Dispose();
         if (Admin is { } admin)
         {
             Admin = null;

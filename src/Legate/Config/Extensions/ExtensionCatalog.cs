@@ -22,6 +22,7 @@ internal static class ExtensionCatalog
         "envoy.filters.http.fault",
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
+        "envoy.transport_sockets.tls",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     }.ToFrozenSet(StringComparer.Ordinal);
 

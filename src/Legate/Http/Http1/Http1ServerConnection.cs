@@ -32,6 +32,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private readonly HttpStream _stream;
     private readonly ConnectionDrain _drain;
     private readonly DeadlineTimer _timer;
+    private readonly Legate.Tls.TlsSessionInfo? _tls;
 
     private int _timedOut;
     private TimeoutKind _armedKind;
@@ -52,6 +53,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _bodyReader = new Http1BodyReader(config.ParserOptions, isRequest: true);
         _stream = new HttpStream(config, this);
         _timer = new DeadlineTimer(time, static state => ((Http1ServerConnection)state).OnTimer(), this);
+        _tls = connection.Features.Get<Legate.Tls.TlsSessionInfo>();
     }
 
     private enum TimeoutKind
@@ -114,6 +116,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        stream.Info.DownstreamTls = _tls;
         _closeAfterResponse = !_head.KeepAlive || _drain.IsDraining
             || (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection);
         _chunkedResponse = false;
@@ -121,7 +124,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
         var upgrade = _head.IsUpgrade;
         ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
-        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: false);
+        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
+        ClientCertHeaders.Mutate(stream, _tls);
         if (upgrade)
         {
             stats.DownstreamCxUpgradesTotal.Inc();

@@ -14,4 +14,7 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     public IPEndPoint? RemoteAddress { get; } = remoteAddress;
 
     public bool IsTls { get; } = isTls;
+
+    /// <summary>The TLS session when the connection was TLS-terminated by Legate.</summary>
+    public Legate.Tls.TlsSessionInfo? Tls { get; init; }
 }

@@ -34,6 +34,7 @@ internal static class Http2StreamBridge
         var info = context.Features.Get<Http2ConnectionInfo>();
         stream.Info.DownstreamLocalAddress = info?.LocalAddress;
         stream.Info.DownstreamRemoteAddress = info?.RemoteAddress;
+        stream.Info.DownstreamTls = info?.Tls;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try
@@ -46,6 +47,7 @@ internal static class Http2StreamBridge
             }
 
             ConnectionManagerUtility.MutateRequestHeaders(stream, info?.IsTls ?? false);
+            ClientCertHeaders.Mutate(stream, info?.Tls);
             var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
             if (!hasBody)
             {
