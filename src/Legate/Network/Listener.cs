@@ -32,6 +32,9 @@ internal sealed class Listener : IAsyncDisposable
     private readonly FilterChainMatcher _matcher;
     private readonly CompiledFilterChain?[] _chains;
     private readonly CompiledFilterChain? _defaultChain;
+    private readonly IListenerFilter[] _listenerFilters;
+    private readonly TimeSpan _listenerFiltersTimeout;
+    private readonly bool _continueOnListenerFiltersTimeout;
     private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
     private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
     private readonly ConnectionDrain _drain = new();
@@ -43,8 +46,11 @@ internal sealed class Listener : IAsyncDisposable
     private ListenerStats? _stats;
     private readonly Legate.Stats.StatsStore _statsStore;
 
-    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context, IListenerFilter[] listenerFilters, TimeSpan listenerFiltersTimeout, bool continueOnTimeout)
     {
+        _listenerFilters = listenerFilters;
+        _listenerFiltersTimeout = listenerFiltersTimeout;
+        _continueOnListenerFiltersTimeout = continueOnTimeout;
         Name = name;
         Endpoint = endpoint;
         _matcher = matcher;
@@ -95,12 +101,24 @@ internal sealed class Listener : IAsyncDisposable
             ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, context, bufferLimit)
             : null;
 
+        var listenerFilters = new List<IListenerFilter>();
+        for (var i = 0; i < config.ListenerFilters.Count; i++)
+        {
+            if (ListenerFilterFactory.Create(config.ListenerFilters[i], FieldPath.Index(FieldPath.Field(path, "listener_filters"), i), errors, context.Stats) is { } filter)
+            {
+                listenerFilters.Add(filter);
+            }
+        }
+
+        // Envoy's default is 15 s; 0 disables the timeout.
+        var filtersTimeout = config.ListenerFiltersTimeout is { } t ? t.ToTimeSpan() : TimeSpan.FromSeconds(15);
+
         if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
         {
             return null;
         }
 
-        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context);
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout);
     }
 
     /// <summary>Binds and starts accepting.</summary>
@@ -295,8 +313,16 @@ internal sealed class Listener : IAsyncDisposable
         await Task.Yield();
         try
         {
-            var match = new ConnectionMatchInfo(local, remote);
-            ClientHello? hello = null;
+            var filterContext = new ListenerFilterContext(served.Socket, local, remote);
+            if (_listenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            local = filterContext.LocalEndPoint;
+            remote = filterContext.RemoteEndPoint;
+            var match = filterContext.ToMatchInfo();
+            var hello = filterContext.ClientHello;
             var index = _matcher.Match(match);
             var chain = index switch
             {
@@ -328,7 +354,15 @@ internal sealed class Listener : IAsyncDisposable
             }
             else
             {
-                served.Transport = _transport!.Create(served.Socket);
+                var transport = _transport!.Create(served.Socket);
+                if (!remote.Equals(filterContext.DirectRemoteEndPoint) || filterContext.LocalAddressRestored)
+                {
+                    // proxy_protocol / original_dst: the codecs and access logs see the restored addresses.
+                    transport.RemoteEndPoint = remote;
+                    transport.LocalEndPoint = local;
+                }
+
+                served.Transport = transport;
             }
 
             if (chain.Hcm is { } hcm)
@@ -346,6 +380,47 @@ internal sealed class Listener : IAsyncDisposable
             stats.DownstreamCxDestroy.Inc();
             _connections.TryRemove(served, out _);
             await served.CloseAsync(_log, Name).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Runs the listener filters in order under <c>listener_filters_timeout</c>. False when a
+    /// filter closed the connection or the timeout fired without <c>continue_on_listener_filters_timeout</c>.
+    /// </summary>
+    private async Task<bool> RunListenerFiltersAsync(ListenerFilterContext context, ListenerStats stats)
+    {
+        using var timeout = _listenerFiltersTimeout > TimeSpan.Zero ? new CancellationTokenSource(_listenerFiltersTimeout, _time) : new CancellationTokenSource();
+        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        stats.DownstreamPreCxActive.Inc();
+        try
+        {
+            foreach (var filter in _listenerFilters)
+            {
+                if (!await filter.OnAcceptAsync(context, timeout.Token).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            if (_drain.IsDraining)
+            {
+                return false;
+            }
+
+            stats.DownstreamPreCxTimeout.Inc();
+            return _continueOnListenerFiltersTimeout;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            stats.DownstreamPreCxActive.Dec();
         }
     }
 

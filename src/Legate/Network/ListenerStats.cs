@@ -18,6 +18,8 @@ internal sealed class ListenerStats
         DownstreamCxDestroy = store.Counter(p + "downstream_cx_destroy");
         DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
         NoFilterChainMatch = store.Counter(p + "no_filter_chain_match");
+        DownstreamPreCxTimeout = store.Counter(p + "downstream_pre_cx_timeout");
+        DownstreamPreCxActive = store.Gauge(p + "downstream_pre_cx_active", ImportMode.Accumulate);
     }
 
     public Counter DownstreamCxTotal { get; }
@@ -27,6 +29,12 @@ internal sealed class ListenerStats
     public Gauge DownstreamCxActive { get; }
 
     public Counter NoFilterChainMatch { get; }
+
+    /// <summary>Connections closed because listener filters did not finish in time.</summary>
+    public Counter DownstreamPreCxTimeout { get; }
+
+    /// <summary>Connections in their listener filters.</summary>
+    public Gauge DownstreamPreCxActive { get; }
 
     /// <summary><c>listener.&lt;address&gt;.ssl.*</c>, created with the first TLS connection.</summary>
     public Legate.Tls.TlsStats Tls => _tls ?? Interlocked.CompareExchange(ref _tls, new Legate.Tls.TlsStats(_store, _prefix), null) ?? _tls!;

@@ -23,6 +23,10 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.transport_sockets.tls",
+        "envoy.filters.listener.tls_inspector",
+        "envoy.filters.listener.http_inspector",
+        "envoy.filters.listener.proxy_protocol",
+        "envoy.filters.listener.original_dst",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     }.ToFrozenSet(StringComparer.Ordinal);
 

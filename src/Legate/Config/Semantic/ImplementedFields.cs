@@ -24,7 +24,14 @@ internal static partial class ImplementedFields
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
         ["envoy.config.listener.v3.Listener"] =
-            ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes"],
+            ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
+             "listener_filters_timeout", "continue_on_listener_filters_timeout"],
+        // filter_disabled is not evaluated yet.
+        ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
+        // JA3/JA4 fingerprints are not computed.
+        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
+        // rules (TLVs to dynamic metadata) and pass_through_tlvs wait for dynamic metadata.
+        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match", "transport_socket_connect_timeout"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
