@@ -21,4 +21,6 @@ internal sealed class CompiledFilterChain
     public TimeSpan HandshakeTimeout { get; init; } = DefaultHandshakeTimeout;
 
     public HttpConnectionManagerConfig? Hcm { get; init; }
+
+    public Legate.Extensions.Filters.Network.TcpProxy.TcpProxyConfig? TcpProxy { get; init; }
 }

@@ -9,6 +9,9 @@ using Legate.Http.Http2;
 using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
 using Legate.Tls;
+using Legate.Extensions.Filters.Network.TcpProxy;
+using System.Net.Security;
+using TcpProxyProto = Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy;
 using Envoy.Extensions.TransportSockets.Tls.V3;
 using Microsoft.AspNetCore.Connections;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
@@ -241,9 +244,14 @@ internal sealed class Listener : IAsyncDisposable
         var last = chain.Filters.Count - 1;
         var terminalPath = FieldPath.Index(filtersPath, last);
         HttpConnectionManagerConfig? hcm = null;
+        TcpProxyConfig? tcpProxy = null;
         if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
         {
             hcm = HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
+        }
+        else if (chain.Filters[last].TypedConfig is { } tcp && tcp.Is(TcpProxyProto.Descriptor))
+        {
+            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit);
         }
         else
         {
@@ -252,7 +260,7 @@ internal sealed class Listener : IAsyncDisposable
 
         return errors.Errors.Count > count
             ? null
-            : new CompiledFilterChain { Name = chain.Name, Tls = tls, HandshakeTimeout = handshakeTimeout, Hcm = hcm };
+            : new CompiledFilterChain { Name = chain.Name, Tls = tls, HandshakeTimeout = handshakeTimeout, Hcm = hcm, TcpProxy = tcpProxy };
     }
 
     private async Task AcceptLoopAsync(Socket socket)
@@ -337,6 +345,8 @@ internal sealed class Listener : IAsyncDisposable
                 return;
             }
 
+            SslStream? ssl = null;
+            TlsSessionInfo? session = null;
             if (chain.Tls is { } tls)
             {
                 if (hello is null && tls.NeedsClientHello)
@@ -344,13 +354,31 @@ internal sealed class Listener : IAsyncDisposable
                     hello = await PeekClientHelloAsync(served.Socket, chain.HandshakeTimeout).ConfigureAwait(false);
                 }
 
-                var connection = await HandshakeAsync(served, tls, hello, chain, local, remote, stats).ConfigureAwait(false);
-                if (connection is null)
+                (ssl, session) = await HandshakeAsync(served, tls, hello, chain, remote, stats).ConfigureAwait(false);
+                if (ssl is null || session is null)
                 {
                     return;
                 }
+            }
 
-                served.Transport = connection;
+            if (chain.TcpProxy is { } tcpProxy)
+            {
+                // Raw sockets (or the TLS stream), not Kestrel's transport: it ends a connection on the peer's FIN.
+                served.Stream = ssl ?? (Stream)new NetworkStream(served.Socket, ownsSocket: false);
+                Func<ValueTask> shutdown = ssl is not null
+                    ? () => new ValueTask(ssl.ShutdownAsync())
+                    : () =>
+                    {
+                        served.Socket.Shutdown(SocketShutdown.Send);
+                        return ValueTask.CompletedTask;
+                    };
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted).ConfigureAwait(false);
+                return;
+            }
+
+            if (ssl is not null)
+            {
+                served.Transport = new TlsConnection(ssl, session!, local, remote, _bufferLimitBytes);
             }
             else
             {
@@ -425,7 +453,7 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>The TLS handshake, bounded by the chain's handshake timeout and the drain; null when it failed (counted).</summary>
-    private async Task<TlsConnection?> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint local, IPEndPoint remote, ListenerStats stats)
+    private async Task<(SslStream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats)
     {
         using var timeout = new CancellationTokenSource(chain.HandshakeTimeout, _time);
         using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
@@ -433,10 +461,11 @@ internal sealed class Listener : IAsyncDisposable
         if (ssl is null || session is null)
         {
             _log.Debug($"listener '{Name}': TLS handshake with {SocketAddresses.Format(remote)} failed: {failure}");
-            return null;
+            return (null, null);
         }
 
-        return new TlsConnection(ssl, session, local, remote, _bufferLimitBytes);
+        served.Stream = ssl;
+        return (ssl, session);
     }
 
     /// <summary>
@@ -572,6 +601,14 @@ internal sealed class Listener : IAsyncDisposable
         /// <summary>The transport the codec runs on, once the transport socket is set up.</summary>
         public ConnectionContext? Transport { get; set; }
 
+        /// <summary>The byte stream of a TLS or TCP proxy connection, when there is no codec transport.</summary>
+        public Stream? Stream { get; set; }
+
+        private readonly CancellationTokenSource _aborted = new();
+
+        /// <summary>Fires when the listener forces the connection closed (drain deadline).</summary>
+        public CancellationToken Aborted => _aborted.Token;
+
         /// <summary>The HTTP/1.1 codec, once chosen.</summary>
         public Http1ServerConnection? Http1 { get; set; }
 
@@ -590,7 +627,8 @@ internal sealed class Listener : IAsyncDisposable
             }
             else
             {
-                // Still in listener filters or the TLS handshake.
+                // Listener filters, the TLS handshake or a TCP proxy session.
+                _aborted.Cancel();
                 Socket.Dispose();
             }
         }
@@ -601,7 +639,13 @@ internal sealed class Listener : IAsyncDisposable
             {
                 if (Transport is null)
                 {
+                    if (Stream is not null)
+                    {
+                        await Stream.DisposeAsync().ConfigureAwait(false);
+                    }
+
                     Socket.Dispose();
+                    _aborted.Dispose();
                 }
                 else if (!HandedOver)
                 {

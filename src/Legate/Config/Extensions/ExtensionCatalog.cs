@@ -27,6 +27,7 @@ internal static class ExtensionCatalog
         "envoy.filters.listener.http_inspector",
         "envoy.filters.listener.proxy_protocol",
         "envoy.filters.listener.original_dst",
+        "envoy.filters.network.tcp_proxy",
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     }.ToFrozenSet(StringComparer.Ordinal);
 

@@ -28,6 +28,11 @@ internal static partial class ImplementedFields
              "listener_filters_timeout", "continue_on_listener_filters_timeout"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
+        // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
+            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster"] = ["clusters"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
         // JA3/JA4 fingerprints are not computed.
         ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
         // rules (TLVs to dynamic metadata) and pass_through_tlvs wait for dynamic metadata.
