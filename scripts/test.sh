@@ -9,6 +9,7 @@ cd "$here"
 # python3 and openssl prepare them, curl is a real client in end-to-end tests, promtool (Debian's
 # prometheus package) checks the /stats/prometheus output, h2load (nghttp2-client) drives HTTP/2 load,
 # headless Chromium loads the admin dashboard.
+# haproxy sends the PROXY protocol to Legate's proxy_protocol listener filter.
 need=()
 command -v npm >/dev/null || need+=(npm)
 command -v python3 >/dev/null || need+=(python3)
@@ -17,6 +18,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v chromium >/dev/null || need+=(chromium)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing ${need[*]}"

@@ -25,6 +25,8 @@ internal sealed class HttpFilterFactoryContext
 
     /// <summary>The server's runtime; null where there is none (unit tests).</summary>
     public Runtime.RuntimeLoader? Runtime { get; init; }
+    /// <summary>Secrets by name (static and file SDS) for TLS contexts.</summary>
+    public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
 
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;

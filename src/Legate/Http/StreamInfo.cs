@@ -83,6 +83,12 @@ internal sealed class StreamInfo
 
     /// <summary>Why the request is traced, if it is (Envoy packs it into x-request-id).</summary>
     public Tracing.TraceReason TraceReason { get; set; }
+    /// <summary>
+    /// The downstream connection's TLS session (version, cipher, SNI, peer and local certificates),
+    /// or null on plaintext: what <c>%DOWNSTREAM_PEER_URI_SAN%</c>, <c>%DOWNSTREAM_PEER_SUBJECT%</c>,
+    /// <c>%DOWNSTREAM_TLS_VERSION%</c> and the like read.
+    /// </summary>
+    public Legate.Tls.TlsSessionInfo? DownstreamTls { get; set; }
 
     public string? VirtualHostName { get; set; }
 

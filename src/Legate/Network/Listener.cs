@@ -8,6 +8,11 @@ using Legate.Http.Http1;
 using Legate.Http.Http2;
 using Legate.Network.FilterChainMatching;
 using Legate.Server.Logging;
+using Legate.Tls;
+using Legate.Extensions.Filters.Network.TcpProxy;
+using System.Net.Security;
+using TcpProxyProto = Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy;
+using Envoy.Extensions.TransportSockets.Tls.V3;
 using Microsoft.AspNetCore.Connections;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
 
@@ -28,8 +33,11 @@ internal sealed class Listener : IAsyncDisposable
 
     private readonly Logger _log;
     private readonly FilterChainMatcher _matcher;
-    private readonly HttpConnectionManagerConfig?[] _chains;
-    private readonly HttpConnectionManagerConfig? _defaultChain;
+    private readonly CompiledFilterChain?[] _chains;
+    private readonly CompiledFilterChain? _defaultChain;
+    private readonly IListenerFilter[] _listenerFilters;
+    private readonly TimeSpan _listenerFiltersTimeout;
+    private readonly bool _continueOnListenerFiltersTimeout;
     private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
     private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
     private readonly ConnectionDrain _drain = new();
@@ -42,9 +50,12 @@ internal sealed class Listener : IAsyncDisposable
     private readonly Legate.Stats.StatsStore _statsStore;
     private readonly AccessLog.AccessLogInstance[] _accessLogs;
 
-    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context, AccessLog.AccessLogInstance[] accessLogs)
+    private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context, IListenerFilter[] listenerFilters, TimeSpan listenerFiltersTimeout, bool continueOnTimeout, AccessLog.AccessLogInstance[] accessLogs)
     {
         _accessLogs = accessLogs;
+        _listenerFilters = listenerFilters;
+        _listenerFiltersTimeout = listenerFiltersTimeout;
+        _continueOnListenerFiltersTimeout = continueOnTimeout;
         Name = name;
         Endpoint = endpoint;
         _matcher = matcher;
@@ -54,7 +65,7 @@ internal sealed class Listener : IAsyncDisposable
         _log = context.Logs.Get(LogComponents.Listener);
         _time = context.Time;
         _statsStore = context.Stats;
-        ConnectionManager = Array.Find(chains, c => c is not null) ?? defaultChain;
+        ConnectionManager = Array.Find(chains, c => c?.Hcm is not null)?.Hcm ?? defaultChain?.Hcm;
     }
 
     public string Name { get; }
@@ -85,7 +96,7 @@ internal sealed class Listener : IAsyncDisposable
 
         var bufferLimit = (int)Math.Min(config.PerConnectionBufferLimitBytes ?? HttpConnectionManagerConfig.DefaultBufferLimitBytes, int.MaxValue);
         var matcher = FilterChainMatcher.Compile(config, path, errors);
-        var chains = new HttpConnectionManagerConfig?[config.FilterChains.Count];
+        var chains = new CompiledFilterChain?[config.FilterChains.Count];
         for (var i = 0; i < chains.Length; i++)
         {
             chains[i] = CompileChain(config.FilterChains[i], FieldPath.Index(FieldPath.Field(path, "filter_chains"), i), errors, context, bufferLimit);
@@ -94,6 +105,18 @@ internal sealed class Listener : IAsyncDisposable
         var defaultChain = config.DefaultFilterChain is { } chain
             ? CompileChain(chain, FieldPath.Field(path, "default_filter_chain"), errors, context, bufferLimit)
             : null;
+
+        var listenerFilters = new List<IListenerFilter>();
+        for (var i = 0; i < config.ListenerFilters.Count; i++)
+        {
+            if (ListenerFilterFactory.Create(config.ListenerFilters[i], FieldPath.Index(FieldPath.Field(path, "listener_filters"), i), errors, context.Stats) is { } filter)
+            {
+                listenerFilters.Add(filter);
+            }
+        }
+
+        // Envoy's default is 15 s; 0 disables the timeout.
+        var filtersTimeout = config.ListenerFiltersTimeout is { } t ? t.ToTimeSpan() : TimeSpan.FromSeconds(15);
 
         var accessLogs = config.AccessLog.Count == 0 ? []
             : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
@@ -104,7 +127,7 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, accessLogs);
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout, accessLogs);
     }
 
     /// <summary>Binds and starts accepting.</summary>
@@ -194,10 +217,11 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <remarks>
     /// The loader's extension check has already rejected every network filter and transport
-    /// socket Legate does not implement, so a chain here is raw_buffer + the HCM.
+    /// socket Legate does not implement: the transport is raw_buffer or TLS, the terminal filter the HCM.
     /// </remarks>
-    private static HttpConnectionManagerConfig? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimit)
+    private static CompiledFilterChain? CompileChain(FilterChain chain, string chainPath, ConfigErrors errors, HttpFilterFactoryContext context, int bufferLimit)
     {
+        var count = errors.Errors.Count;
         var filtersPath = FieldPath.Field(chainPath, "filters");
         if (chain.Filters.Count == 0)
         {
@@ -205,15 +229,44 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        var last = chain.Filters.Count - 1;
-        var terminalPath = FieldPath.Index(filtersPath, last);
-        if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
+        ServerTlsContext? tls = null;
+        if (chain.TransportSocket?.TypedConfig is { } transport)
         {
-            return HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
+            var transportPath = FieldPath.Field(FieldPath.Field(chainPath, "transport_socket"), "typed_config");
+            if (transport.Is(DownstreamTlsContext.Descriptor))
+            {
+                tls = ServerTlsContext.Compile(transport.Unpack<DownstreamTlsContext>(), transportPath, errors, context.Secrets);
+            }
+            else if (transport.Is(UpstreamTlsContext.Descriptor))
+            {
+                errors.Add(transportPath, "a listener's filter chain takes a DownstreamTlsContext, not an UpstreamTlsContext");
+            }
         }
 
-        errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
-        return null;
+        var handshakeTimeout = chain.TransportSocketConnectTimeout is { } t && t.ToTimeSpan() > TimeSpan.Zero
+            ? t.ToTimeSpan()
+            : CompiledFilterChain.DefaultHandshakeTimeout;
+
+        var last = chain.Filters.Count - 1;
+        var terminalPath = FieldPath.Index(filtersPath, last);
+        HttpConnectionManagerConfig? hcm = null;
+        TcpProxyConfig? tcpProxy = null;
+        if (chain.Filters[last].TypedConfig is { } any && any.Is(Hcm.Descriptor))
+        {
+            hcm = HttpConnectionManagerConfig.Compile(any.Unpack<Hcm>(), FieldPath.Field(terminalPath, "typed_config"), errors, context, bufferLimit);
+        }
+        else if (chain.Filters[last].TypedConfig is { } tcp && tcp.Is(TcpProxyProto.Descriptor))
+        {
+            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit);
+        }
+        else
+        {
+            errors.Add(terminalPath, $"network filter '{chain.Filters[last].Name}' is not supported yet");
+        }
+
+        return errors.Errors.Count > count
+            ? null
+            : new CompiledFilterChain { Name = chain.Name, Tls = tls, HandshakeTimeout = handshakeTimeout, Hcm = hcm, TcpProxy = tcpProxy };
     }
 
     private async Task AcceptLoopAsync(Socket socket)
@@ -258,34 +311,10 @@ internal sealed class Listener : IAsyncDisposable
             return;
         }
 
-        var connectionId = ConnectionIds.Next();
-        var startTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
-        var hcm = index switch
-        {
-            FilterChainMatcher.NoMatch => null,
-            FilterChainMatcher.DefaultFilterChain => _defaultChain,
-            _ => _chains[index],
-        };
-        if (hcm is null)
-        {
-            stats.NoFilterChainMatch.Inc();
-            _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
-            socket.Dispose();
-            if (_accessLogs.Length > 0)
-            {
-                // Envoy logs the refused connection with NR and "filter_chain_not_found".
-                LogConnection(connectionId, startTimestamp, local, remote, ResponseFlags.NoRouteFound, "filter_chain_not_found");
-            }
-
-            return;
-        }
-
         socket.NoDelay = true;
-        var connection = _transport!.Create(socket);
-        var served = new ServedConnection(connection) { Id = connectionId, StartTimestamp = startTimestamp, Local = local, Remote = remote };
+        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote };
         stats.DownstreamCxActive.Inc();
-        var task = RunConnectionAsync(served, hcm, stats);
+        var task = RunConnectionAsync(served, local, remote, stats);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
         {
@@ -293,24 +322,92 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ListenerStats stats)
+    private async Task RunConnectionAsync(ServedConnection served, IPEndPoint local, IPEndPoint remote, ListenerStats stats)
     {
         await Task.Yield();
-        var connection = served.Transport;
         try
         {
-            switch (await SelectCodecAsync(connection, hcm).ConfigureAwait(false))
+            var filterContext = new ListenerFilterContext(served.Socket, local, remote);
+            if (_listenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats).ConfigureAwait(false))
             {
-                case Codec.Http1:
-                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time) { ConnectionId = served.Id };
-                    await served.Http1.RunAsync().ConfigureAwait(false);
-                    break;
-                case Codec.Http2:
-                    // Kestrel owns and closes the connection from here on.
-                    served.HandedOver = true;
-                    var info = new Http2ConnectionInfo(connection.LocalEndPoint as System.Net.IPEndPoint, connection.RemoteEndPoint as System.Net.IPEndPoint, isTls: false, connection) { ConnectionId = served.Id };
-                    await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
-                    break;
+                return;
+            }
+
+            local = filterContext.LocalEndPoint;
+            remote = filterContext.RemoteEndPoint;
+            var match = filterContext.ToMatchInfo();
+            var hello = filterContext.ClientHello;
+            var index = _matcher.Match(match);
+            var chain = index switch
+            {
+                FilterChainMatcher.NoMatch => null,
+                FilterChainMatcher.DefaultFilterChain => _defaultChain,
+                _ => _chains[index],
+            };
+            served.Local = local;
+            served.Remote = remote;
+            if (chain is null)
+            {
+                stats.NoFilterChainMatch.Inc();
+                _log.Debug($"listener '{Name}': no filter chain for connection from {SocketAddresses.Format(remote)} to {SocketAddresses.Format(local)}; closing");
+
+                // Envoy logs the refused connection with NR and "filter_chain_not_found".
+                served.Flags = ResponseFlags.NoRouteFound;
+                served.TerminationDetails = "filter_chain_not_found";
+                return;
+            }
+
+            SslStream? ssl = null;
+            TlsSessionInfo? session = null;
+            if (chain.Tls is { } tls)
+            {
+                if (hello is null && tls.NeedsClientHello)
+                {
+                    hello = await PeekClientHelloAsync(served.Socket, chain.HandshakeTimeout).ConfigureAwait(false);
+                }
+
+                (ssl, session) = await HandshakeAsync(served, tls, hello, chain, remote, stats).ConfigureAwait(false);
+                if (ssl is null || session is null)
+                {
+                    return;
+                }
+            }
+
+            if (chain.TcpProxy is { } tcpProxy)
+            {
+                // Raw sockets (or the TLS stream), not Kestrel's transport: it ends a connection on the peer's FIN.
+                served.Stream = ssl ?? (Stream)new NetworkStream(served.Socket, ownsSocket: false);
+                Func<ValueTask> shutdown = ssl is not null
+                    ? () => new ValueTask(ssl.ShutdownAsync())
+                    : () =>
+                    {
+                        served.Socket.Shutdown(SocketShutdown.Send);
+                        return ValueTask.CompletedTask;
+                    };
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted).ConfigureAwait(false);
+                return;
+            }
+
+            if (ssl is not null)
+            {
+                served.Transport = new TlsConnection(ssl, session!, local, remote, _bufferLimitBytes);
+            }
+            else
+            {
+                var transport = _transport!.Create(served.Socket);
+                if (!remote.Equals(filterContext.DirectRemoteEndPoint) || filterContext.LocalAddressRestored)
+                {
+                    // proxy_protocol / original_dst: the codecs and access logs see the restored addresses.
+                    transport.RemoteEndPoint = remote;
+                    transport.LocalEndPoint = local;
+                }
+
+                served.Transport = transport;
+            }
+
+            if (chain.Hcm is { } hcm)
+            {
+                await RunHttpAsync(served, hcm).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -323,21 +420,136 @@ internal sealed class Listener : IAsyncDisposable
             stats.DownstreamCxDestroy.Inc();
             stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
             _connections.TryRemove(served, out _);
+            await served.CloseAsync(_log, Name).ConfigureAwait(false);
             if (_accessLogs.Length > 0)
             {
-                LogConnection(served.Id, served.StartTimestamp, served.Local!, served.Remote!, ResponseFlags.None, null);
+                LogConnection(served);
             }
-            try
+        }
+    }
+
+    /// <summary>
+    /// Runs the listener filters in order under <c>listener_filters_timeout</c>. False when a
+    /// filter closed the connection or the timeout fired without <c>continue_on_listener_filters_timeout</c>.
+    /// </summary>
+    private async Task<bool> RunListenerFiltersAsync(ListenerFilterContext context, ListenerStats stats)
+    {
+        using var timeout = _listenerFiltersTimeout > TimeSpan.Zero ? new CancellationTokenSource(_listenerFiltersTimeout, _time) : new CancellationTokenSource();
+        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        stats.DownstreamPreCxActive.Inc();
+        try
+        {
+            foreach (var filter in _listenerFilters)
             {
-                if (!served.HandedOver)
+                if (!await filter.OnAcceptAsync(context, timeout.Token).ConfigureAwait(false))
                 {
-                    await connection.DisposeAsync().ConfigureAwait(false);
+                    return false;
                 }
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+
+            return true;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            if (_drain.IsDraining)
             {
-                _log.Debug($"listener '{Name}': closing a connection: {ex.Message}");
+                return false;
             }
+
+            stats.DownstreamPreCxTimeout.Inc();
+            return _continueOnListenerFiltersTimeout;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            stats.DownstreamPreCxActive.Dec();
+        }
+    }
+
+    /// <summary>The TLS handshake, bounded by the chain's handshake timeout and the drain; null when it failed (counted).</summary>
+    private async Task<(SslStream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats)
+    {
+        using var timeout = new CancellationTokenSource(chain.HandshakeTimeout, _time);
+        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        var (ssl, session, failure) = await tls.HandshakeAsync(new NetworkStream(served.Socket, ownsSocket: true), hello, stats.Tls, timeout.Token).ConfigureAwait(false);
+        if (ssl is null || session is null)
+        {
+            _log.Debug($"listener '{Name}': TLS handshake with {SocketAddresses.Format(remote)} failed: {failure}");
+            return (null, null);
+        }
+
+        served.Stream = ssl;
+        return (ssl, session);
+    }
+
+    /// <summary>
+    /// Reads the ClientHello without consuming it (MSG_PEEK). A hello split across packets is
+    /// peeked again after a short, growing pause: a socket cannot signal "more bytes than last
+    /// time", only "some bytes".
+    /// </summary>
+    internal static async Task<ClientHello?> PeekClientHelloAsync(Socket socket, TimeSpan timeout)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(ClientHello.MaxSize + 64);
+        try
+        {
+            using var cancel = new CancellationTokenSource(timeout);
+            var pause = 1;
+            var last = 0;
+            while (true)
+            {
+                var peeked = await socket.ReceiveAsync(buffer.AsMemory(0, ClientHello.MaxSize + 64), SocketFlags.Peek, cancel.Token).ConfigureAwait(false);
+                if (peeked == 0)
+                {
+                    return null;
+                }
+
+                switch (ClientHello.TryParse(buffer.AsSpan(0, peeked), out var hello))
+                {
+                    case ClientHello.ParseStatus.Done:
+                        return hello;
+                    case ClientHello.ParseStatus.NeedMoreData:
+                        if (peeked == last)
+                        {
+                            await Task.Delay(pause, cancel.Token).ConfigureAwait(false);
+                            pause = Math.Min(pause * 2, 50);
+                        }
+
+                        last = peeked;
+                        continue;
+                    default:
+                        return null;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm)
+    {
+        var connection = served.Transport!;
+        var session = (connection as TlsConnection)?.Session;
+        switch (await SelectCodecAsync(connection, hcm, session).ConfigureAwait(false))
+        {
+            case Codec.Http1:
+                served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time) { ConnectionId = served.Id };
+                await served.Http1.RunAsync().ConfigureAwait(false);
+                break;
+            case Codec.Http2:
+                // Kestrel owns and closes the connection from here on.
+                served.HandedOver = true;
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id };
+                await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
+                break;
         }
     }
 
@@ -346,8 +558,20 @@ internal sealed class Listener : IAsyncDisposable
     /// preface (unconsumed: the codec reads them again). <see cref="Codec.None"/> when the peer
     /// closed, went idle past the idle timeout, or the listener drained before a decision.
     /// </summary>
-    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm)
+    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm, TlsSessionInfo? session)
     {
+        if (hcm.CodecType == Hcm.Types.CodecType.Auto && session is not null)
+        {
+            // ALPN decides when it was negotiated, as Envoy's codec selection does.
+            switch (session.ApplicationProtocol)
+            {
+                case "h2":
+                    return _drain.IsDraining ? Codec.None : Codec.Http2;
+                case "http/1.1" or "http/1.0":
+                    return Codec.Http1;
+            }
+        }
+
         switch (hcm.CodecType)
         {
             case Hcm.Types.CodecType.Http2:
@@ -376,17 +600,17 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>Envoy's listener access log: one entry per connection, when it closes or is refused.</summary>
-    private void LogConnection(ulong id, long startTimestamp, IPEndPoint local, IPEndPoint remote, ResponseFlags flags, string? details)
+    private void LogConnection(ServedConnection served)
     {
         var info = new StreamInfo();
-        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(startTimestamp), startTimestamp);
+        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp), served.StartTimestamp);
         info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        info.ConnectionId = id;
-        info.DownstreamLocalAddress = local;
-        info.DownstreamRemoteAddress = remote;
-        info.DownstreamDirectRemoteAddress = remote;
-        info.SetResponseFlag(flags);
-        info.ConnectionTerminationDetails = details;
+        info.ConnectionId = served.Id;
+        info.DownstreamLocalAddress = served.Local;
+        info.DownstreamRemoteAddress = served.Remote;
+        info.DownstreamDirectRemoteAddress = served.Remote;
+        info.SetResponseFlag(served.Flags);
+        info.ConnectionTerminationDetails = served.TerminationDetails;
         try
         {
             AccessLog.AccessLogInstance.LogAll(_accessLogs, new Http.Formatter.FormatterContext(info));
@@ -409,17 +633,34 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>One accepted connection, for drain and forced close.</summary>
-    private sealed class ServedConnection(ConnectionContext transport)
+    private sealed class ServedConnection(Socket socket)
     {
-        public ConnectionContext Transport { get; } = transport;
+        public Socket Socket { get; } = socket;
 
         public ulong Id { get; init; }
 
         public long StartTimestamp { get; init; }
 
-        public IPEndPoint? Local { get; init; }
+        /// <summary>The addresses as filter chain matching saw them (after proxy_protocol / original_dst).</summary>
+        public IPEndPoint? Local { get; set; }
 
-        public IPEndPoint? Remote { get; init; }
+        public IPEndPoint? Remote { get; set; }
+
+        /// <summary>What the listener access log reports for a refused connection.</summary>
+        public ResponseFlags Flags { get; set; }
+
+        public string? TerminationDetails { get; set; }
+
+        /// <summary>The transport the codec runs on, once the transport socket is set up.</summary>
+        public ConnectionContext? Transport { get; set; }
+
+        /// <summary>The byte stream of a TLS or TCP proxy connection, when there is no codec transport.</summary>
+        public Stream? Stream { get; set; }
+
+        private readonly CancellationTokenSource _aborted = new();
+
+        /// <summary>Fires when the listener forces the connection closed (drain deadline).</summary>
+        public CancellationToken Aborted => _aborted.Token;
 
         /// <summary>The HTTP/1.1 codec, once chosen.</summary>
         public Http1ServerConnection? Http1 { get; set; }
@@ -433,9 +674,40 @@ internal sealed class Listener : IAsyncDisposable
             {
                 http1.ResetStream();
             }
+            else if (Transport is { } transport)
+            {
+                transport.Abort(new ConnectionAbortedException("the listener stopped"));
+            }
             else
             {
-                Transport.Abort(new ConnectionAbortedException("the listener stopped"));
+                // Listener filters, the TLS handshake or a TCP proxy session.
+                _aborted.Cancel();
+                Socket.Dispose();
+            }
+        }
+
+        public async ValueTask CloseAsync(Logger log, string listener)
+        {
+            try
+            {
+                if (Transport is null)
+                {
+                    if (Stream is not null)
+                    {
+                        await Stream.DisposeAsync().ConfigureAwait(false);
+                    }
+
+                    Socket.Dispose();
+                    _aborted.Dispose();
+                }
+                else if (!HandedOver)
+                {
+                    await Transport.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+            {
+                log.Debug($"listener '{listener}': closing a connection: {ex.Message}");
             }
         }
     }

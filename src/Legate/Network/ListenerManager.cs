@@ -33,7 +33,8 @@ internal sealed class ListenerManager : IAsyncDisposable
         for (var i = 0; configs is not null && i < configs.Count; i++)
         {
             var path = FieldPath.Index("static_resources.listeners", i);
-            if (!names.Add(configs[i].Name))
+            // Envoy gives a nameless listener a generated one, so only given names must be unique.
+            if (configs[i].Name.Length > 0 && !names.Add(configs[i].Name))
             {
                 errors.Add(FieldPath.Field(path, "name"), $"duplicate listener name '{configs[i].Name}'");
                 continue;

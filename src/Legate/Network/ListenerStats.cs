@@ -5,25 +5,25 @@ namespace Legate.Network;
 /// <summary>Envoy's <c>listener.&lt;address&gt;.*</c> stats (the address as <c>ip_port</c>, colons replaced).</summary>
 internal sealed class ListenerStats
 {
+    private readonly StatsStore _store;
+    private readonly string _prefix;
+    private Legate.Tls.TlsStats? _tls;
+
     public ListenerStats(StatsStore store, string address)
     {
         var p = "listener." + address.Replace(':', '_') + ".";
+        _store = store;
+        _prefix = p;
         DownstreamCxTotal = store.Counter(p + "downstream_cx_total");
         DownstreamCxDestroy = store.Counter(p + "downstream_cx_destroy");
         DownstreamCxActive = store.Gauge(p + "downstream_cx_active", ImportMode.Accumulate);
         NoFilterChainMatch = store.Counter(p + "no_filter_chain_match");
         DownstreamCxLengthMs = store.Histogram(p + "downstream_cx_length_ms", HistogramUnit.Milliseconds);
-
-        // Listener filters' timeout: no listener filter runs yet, so it stays 0 (dashboards find it).
         DownstreamPreCxTimeout = store.Counter(p + "downstream_pre_cx_timeout");
         DownstreamPreCxActive = store.Gauge(p + "downstream_pre_cx_active", ImportMode.Accumulate);
     }
 
     public Histogram DownstreamCxLengthMs { get; }
-
-    public Counter DownstreamPreCxTimeout { get; }
-
-    public Gauge DownstreamPreCxActive { get; }
 
     public Counter DownstreamCxTotal { get; }
 
@@ -32,4 +32,13 @@ internal sealed class ListenerStats
     public Gauge DownstreamCxActive { get; }
 
     public Counter NoFilterChainMatch { get; }
+
+    /// <summary>Connections closed because listener filters did not finish in time.</summary>
+    public Counter DownstreamPreCxTimeout { get; }
+
+    /// <summary>Connections in their listener filters.</summary>
+    public Gauge DownstreamPreCxActive { get; }
+
+    /// <summary><c>listener.&lt;address&gt;.ssl.*</c>, created with the first TLS connection.</summary>
+    public Legate.Tls.TlsStats Tls => _tls ?? Interlocked.CompareExchange(ref _tls, new Legate.Tls.TlsStats(_store, _prefix), null) ?? _tls!;
 }

@@ -101,6 +101,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
     }
 
+    /// <summary>Secrets and the TLS certificates in use (for /certs).</summary>
+    public Legate.Tls.SecretManager Secrets { get; private init; } = Legate.Tls.SecretManager.Empty;
+
     public CommandLineOptions Options { get; }
 
     public Bootstrap Bootstrap { get; }
@@ -160,6 +163,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
         var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
+        var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
             Logger = logs.Get(LogComponents.Upstream),
@@ -174,13 +178,14 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var context = new HttpFilterFactoryContext
         {
             ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
-            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies,
+            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets,
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         if (errors.Errors.Count > 0)
         {
-            // Files opened for loggers that compiled are closed again.
+            // Files opened for loggers that compiled are closed again, and secret file watchers stopped.
             accessLogs.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            secrets.Dispose();
         }
 
         errors.ThrowIfAny();
@@ -190,6 +195,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         {
             StatsFlusher = flusher,
             RecentLocalReplies = recentLocalReplies,
+            Secrets = secrets,
         };
     }
 
@@ -335,6 +341,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _stopped = true;
         await Listeners.DisposeAsync().ConfigureAwait(false);
         await Clusters.DisposeAsync().ConfigureAwait(false);
+        Secrets.Dispose();
         if (Admin is { } admin)
         {
             Admin = null;

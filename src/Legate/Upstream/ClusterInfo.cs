@@ -87,6 +87,11 @@ internal sealed class ClusterInfo
         }
 #pragma warning restore CS0612
 
+        if (config.TransportSocket?.TypedConfig is { } transport && transport.Is(Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
+        {
+            errors.Add(FieldPath.Field(path, "transport_socket"), "\"envoy.transport_sockets.tls\" (type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext) is not supported yet on clusters");
+        }
+
         if (config.PerConnectionBufferLimitBytes is { } limit)
         {
             info.BufferLimitBytes = (int)Math.Min(limit, int.MaxValue);

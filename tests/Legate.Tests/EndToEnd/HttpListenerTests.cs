@@ -251,17 +251,15 @@ public sealed class HttpListenerTests
                   socket_address: { address: 127.0.0.1, port_value: 0 }
                 filter_chains:
                 - filters:
-                  - name: envoy.filters.network.tcp_proxy
+                  - name: envoy.filters.network.echo
                     typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
-                      stat_prefix: tcp
-                      cluster: backend
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo
             """;
 
         var error = await Assert.ThrowsAsync<ConfigException>(() => InProcessLegate.StartAsync(yaml));
 
         Assert.Equal(
-            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config (line 12, col 9): network filter \"envoy.filters.network.tcp_proxy\" (type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy) is not supported yet",
+            "static_resources.listeners[0].filter_chains[0].filters[0].typed_config (line 12, col 9): network filter \"envoy.filters.network.echo\" (type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo) is not supported yet",
             Assert.Single(error.Errors).ToString());
     }
 

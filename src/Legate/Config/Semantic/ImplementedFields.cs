@@ -23,11 +23,22 @@ internal static partial class ImplementedFields
         ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
-        ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters"],
+        ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
-             "access_log"],
-        ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match"],
+             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout"],
+        // filter_disabled is not evaluated yet.
+        ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
+        // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
+            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster"] = ["clusters"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
+        // JA3/JA4 fingerprints are not computed.
+        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
+        // rules (TLVs to dynamic metadata) and pass_through_tlvs wait for dynamic metadata.
+        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix"],
+        ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match", "transport_socket_connect_timeout"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
@@ -39,7 +50,8 @@ internal static partial class ImplementedFields
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
-             "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing"],
+             "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
+             "forward_client_cert_details", "set_current_client_cert_details"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
@@ -162,6 +174,26 @@ internal static partial class ImplementedFields
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
+        // TLS (Tls/): session_ticket_keys, session_timeout, require_sni, ocsp_staple_policy, prefer_client_ciphers,
+        // ecdh_curves and signature_algorithms have no .NET equivalent yet and warn.
+        ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] =
+            ["common_tls_context", "require_client_certificate", "disable_stateless_session_resumption",
+             "disable_stateful_session_resumption", "full_scan_certs_on_sni_mismatch"],
+        ["envoy.extensions.transport_sockets.tls.v3.CommonTlsContext"] =
+            ["tls_params", "tls_certificates", "tls_certificate_sds_secret_configs", "validation_context",
+             "validation_context_sds_secret_config", "combined_validation_context", "alpn_protocols"],
+        ["envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext"] =
+            ["default_validation_context", "validation_context_sds_secret_config"],
+        ["envoy.extensions.transport_sockets.tls.v3.TlsParameters"] =
+            ["tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites"],
+        ["envoy.extensions.transport_sockets.tls.v3.TlsCertificate"] =
+            ["certificate_chain", "private_key", "pkcs12", "password", "watched_directory", "private_key_provider"],
+        ["envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext"] =
+            ["trusted_ca", "verify_certificate_spki", "verify_certificate_hash", "match_typed_subject_alt_names",
+             "match_subject_alt_names", "crl", "allow_expired_certificate", "trust_chain_verification",
+             "only_verify_leaf_cert_crl", "max_verify_depth", "watched_directory", "system_root_certs", "custom_validator_config"],
+        ["envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig"] = ["name", "sds_config"],
+        ["envoy.extensions.transport_sockets.tls.v3.Secret"] = ["name", "tls_certificate", "validation_context"],
     }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
 
     /// <summary>The table: message full name → honoured field names.</summary>

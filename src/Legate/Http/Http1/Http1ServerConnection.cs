@@ -33,6 +33,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private readonly ConnectionDrain _drain;
     private readonly DeadlineTimer _timer;
     private readonly TimeProvider _time;
+    private readonly Legate.Tls.TlsSessionInfo? _tls;
 
     private int _timedOut;
     private TimeoutKind _armedKind;
@@ -65,6 +66,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         _stream = new HttpStream(config, this);
         _timer = new DeadlineTimer(time, static state => ((Http1ServerConnection)state).OnTimer(), this);
         _time = time;
+        _tls = connection.Features.Get<Legate.Tls.TlsSessionInfo>();
     }
 
     private enum TimeoutKind
@@ -168,6 +170,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        stream.Info.DownstreamTls = _tls;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
         _closeAfterResponse = !_head.KeepAlive || Draining;
@@ -182,7 +185,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
         var upgrade = _head.IsUpgrade;
         ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
-        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: false);
+        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
+        ClientCertHeaders.Mutate(stream, _tls);
         if (upgrade)
         {
             stats.DownstreamCxUpgradesTotal.Inc();

@@ -56,4 +56,6 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
             connection.Abort(new ConnectionAbortedException("too many premature resets"));
         }
     }
+    /// <summary>The TLS session when the connection was TLS-terminated by Legate.</summary>
+    public Legate.Tls.TlsSessionInfo? Tls { get; init; }
 }

@@ -36,6 +36,7 @@ internal static class Http2StreamBridge
         stream.Info.DownstreamRemoteAddress = info?.RemoteAddress;
         stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
         stream.Info.ConnectionId = info?.ConnectionId ?? 0;
+        stream.Info.DownstreamTls = info?.Tls;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try
@@ -48,6 +49,7 @@ internal static class Http2StreamBridge
             }
 
             ConnectionManagerUtility.MutateRequestHeaders(stream, info?.IsTls ?? false);
+            ClientCertHeaders.Mutate(stream, info?.Tls);
             var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
             if (!hasBody)
             {

@@ -1,0 +1,221 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Legate.Network;
+using Legate.Server.Logging;
+using Legate.Upstream;
+
+namespace Legate.Extensions.Filters.Network.TcpProxy;
+
+/// <summary>
+/// One proxied TCP connection: picks the cluster and a host (up to <c>max_connect_attempts</c>),
+/// then copies bytes both ways on raw sockets (or the downstream TLS stream). Each direction reads
+/// into one fixed buffer and does not read again until the other side took the bytes, so a slow
+/// side holds the fast one back (at most one buffer per direction is ever held). A FIN is passed
+/// on as a half-close (shutdown of the other side's send direction) and the other direction keeps
+/// flowing until it ends too; an error on either side resets both. The idle timeout restarts on
+/// every read; <c>max_downstream_connection_duration</c> bounds the whole connection.
+/// </summary>
+internal sealed class TcpProxySession
+{
+    private readonly TcpProxyConfig _config;
+    private readonly Logger _log;
+    private readonly CancellationTokenSource _closed;
+    private readonly DeadlineTimer? _idle;
+    private int _timedOut;
+
+    private TcpProxySession(TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort)
+    {
+        _config = config;
+        _log = log;
+        _closed = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        if (config.IdleTimeout > TimeSpan.Zero)
+        {
+            _idle = new DeadlineTimer(time, static state => ((TcpProxySession)state).OnIdle(), this);
+        }
+    }
+
+    /// <param name="downstream">The downstream byte stream (a <see cref="NetworkStream"/>, or the TLS stream).</param>
+    /// <param name="shutdownDownstream">Half-closes the downstream's send direction (FIN, or TLS close_notify).</param>
+    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort)
+    {
+        var stats = config.Stats;
+        stats.DownstreamCxTotal.Inc();
+        if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
+        {
+            stats.DownstreamCxNoRoute.Inc();
+            return;
+        }
+
+        var upstream = await ConnectAsync(cluster, config, log, abort).ConfigureAwait(false);
+        if (upstream is null)
+        {
+            return;
+        }
+
+        var session = new TcpProxySession(config, log, time, abort);
+        await session.ProxyAsync(downstream, shutdownDownstream, upstream, cluster, time).ConfigureAwait(false);
+    }
+
+    private static async Task<Socket?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort)
+    {
+        var clusterStats = cluster.Info.Stats;
+        for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
+        {
+            var host = cluster.LoadBalancer.ChooseHost(null);
+            if (host is null)
+            {
+                clusterStats.UpstreamCxNone.Inc();
+                return null;
+            }
+
+            var socket = new Socket(host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            clusterStats.UpstreamCxTotal.Inc();
+            var started = Stopwatch.GetTimestamp();
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
+            timeout.CancelAfter(cluster.ConnectTimeout);
+            try
+            {
+                await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                clusterStats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                return socket;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            {
+                socket.Dispose();
+                if (abort.IsCancellationRequested)
+                {
+                    return null;
+                }
+
+                (ex is OperationCanceledException ? clusterStats.UpstreamCxConnectTimeout : clusterStats.UpstreamCxConnectFail).Inc();
+                log.Debug($"tcp_proxy: connecting to {host.Address} (cluster '{cluster.Name}') failed: {ex.Message}");
+            }
+        }
+
+        return null;
+    }
+
+    private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, Cluster cluster, TimeProvider time)
+    {
+        var clusterStats = cluster.Info.Stats;
+        clusterStats.UpstreamCxActive.Inc();
+        using var maxDuration = _config.MaxDownstreamConnectionDuration > TimeSpan.Zero
+            ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), this, _config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
+            : null;
+        var upstream = new NetworkStream(upstreamSocket, ownsSocket: true);
+        try
+        {
+            _idle?.Set(_config.IdleTimeout);
+            var toUpstream = PumpAsync(downstream, upstream, () =>
+            {
+                upstreamSocket.Shutdown(SocketShutdown.Send);
+                return ValueTask.CompletedTask;
+            }, fromDownstream: true);
+            var toDownstream = PumpAsync(upstream, downstream, shutdownDownstream, fromDownstream: false);
+            await Task.WhenAll(toUpstream, toDownstream).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_idle is not null)
+            {
+                await _idle.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await upstream.DisposeAsync().ConfigureAwait(false);
+            clusterStats.UpstreamCxActive.Dec();
+            clusterStats.UpstreamCxDestroy.Inc();
+            _closed.Dispose();
+        }
+    }
+
+    /// <summary>Copies <paramref name="from"/> to <paramref name="to"/> until EOF (then half-closes) or an error (then closes everything).</summary>
+    private async Task PumpAsync(Stream from, Stream to, Func<ValueTask> halfClose, bool fromDownstream)
+    {
+        var stats = _config.Stats;
+        var buffer = ArrayPool<byte>.Shared.Rent(_config.BufferBytes);
+        var token = _closed.Token;
+        try
+        {
+            while (true)
+            {
+                var read = await from.ReadAsync(buffer.AsMemory(0, _config.BufferBytes), token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    await halfClose().ConfigureAwait(false);
+                    return;
+                }
+
+                _idle?.Set(_config.IdleTimeout);
+                var write = to.WriteAsync(buffer.AsMemory(0, read), token);
+                if (!write.IsCompleted)
+                {
+                    // The other side is not taking bytes as fast as they come: reading this side waits.
+                    (fromDownstream ? stats.DownstreamCxRxBytesBuffered : stats.DownstreamCxTxBytesBuffered).Add(read);
+                    if (fromDownstream)
+                    {
+                        stats.DownstreamFlowControlPausedReadingTotal.Inc();
+                    }
+
+                    try
+                    {
+                        await write.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        (fromDownstream ? stats.DownstreamCxRxBytesBuffered : stats.DownstreamCxTxBytesBuffered).Sub(read);
+                    }
+
+                    if (fromDownstream)
+                    {
+                        stats.DownstreamFlowControlResumedReadingTotal.Inc();
+                    }
+                }
+                else
+                {
+                    await write.ConfigureAwait(false);
+                }
+
+                (fromDownstream ? stats.DownstreamCxRxBytesTotal : stats.DownstreamCxTxBytesTotal).Add(read);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.Security.Authentication.AuthenticationException)
+        {
+            _log.Debug($"tcp_proxy: {(fromDownstream ? "downstream" : "upstream")} side ended: {ex.Message}");
+            Close();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void OnIdle()
+    {
+        if (Interlocked.Exchange(ref _timedOut, 1) == 0)
+        {
+            _config.Stats.IdleTimeout.Inc();
+            Close();
+        }
+    }
+
+    private void OnMaxDuration()
+    {
+        if (Interlocked.Exchange(ref _timedOut, 1) == 0)
+        {
+            _config.Stats.MaxDownstreamConnectionDurationReached.Inc();
+            Close();
+        }
+    }
+
+    private void Close()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System.Collections.Concurrent;
+using Legate.Stats;
+
+namespace Legate.Tls;
+
+/// <summary>
+/// Envoy's <c>ssl.*</c> stats under a scope (<c>listener.&lt;address&gt;.ssl.</c> downstream,
+/// <c>cluster.&lt;name&gt;.ssl.</c> upstream). Cipher and version counters are created on first use
+/// with Envoy's names (<c>ssl.ciphers.ECDHE-RSA-AES128-GCM-SHA256</c>, <c>ssl.versions.TLSv1.3</c>).
+/// .NET does not report the negotiated curve or signature algorithm, so <c>ssl.curves.*</c> and
+/// <c>ssl.sigalgs.*</c> are not produced.
+/// </summary>
+internal sealed class TlsStats
+{
+    private readonly StatsStore _store;
+    private readonly string _prefix;
+    private readonly ConcurrentDictionary<string, Counter> _dynamic = new(StringComparer.Ordinal);
+
+    public TlsStats(StatsStore store, string scope)
+    {
+        _store = store;
+        _prefix = scope + "ssl.";
+        ConnectionError = store.Counter(_prefix + "connection_error");
+        Handshake = store.Counter(_prefix + "handshake");
+        SessionReused = store.Counter(_prefix + "session_reused");
+        NoCertificate = store.Counter(_prefix + "no_certificate");
+        FailVerifyNoCert = store.Counter(_prefix + "fail_verify_no_cert");
+        FailVerifyError = store.Counter(_prefix + "fail_verify_error");
+        FailVerifySan = store.Counter(_prefix + "fail_verify_san");
+        FailVerifyCertHash = store.Counter(_prefix + "fail_verify_cert_hash");
+    }
+
+    public Counter ConnectionError { get; }
+
+    public Counter Handshake { get; }
+
+    public Counter SessionReused { get; }
+
+    public Counter NoCertificate { get; }
+
+    public Counter FailVerifyNoCert { get; }
+
+    public Counter FailVerifyError { get; }
+
+    public Counter FailVerifySan { get; }
+
+    public Counter FailVerifyCertHash { get; }
+
+    public void Count(CertificateValidationResult result)
+    {
+        switch (result)
+        {
+            case CertificateValidationResult.NoCertificate:
+                FailVerifyNoCert.Inc();
+                break;
+            case CertificateValidationResult.ChainError:
+                FailVerifyError.Inc();
+                break;
+            case CertificateValidationResult.SanMismatch:
+                FailVerifySan.Inc();
+                break;
+            case CertificateValidationResult.HashMismatch:
+                FailVerifyCertHash.Inc();
+                break;
+        }
+    }
+
+    /// <summary>Counts a completed handshake: <c>handshake</c>, its cipher and its version.</summary>
+    public void CountHandshake(string cipher, string version)
+    {
+        Handshake.Inc();
+        Dynamic("ciphers.", cipher).Inc();
+        Dynamic("versions.", version).Inc();
+    }
+
+    private Counter Dynamic(string kind, string value)
+    {
+        var key = kind + value;
+        return _dynamic.TryGetValue(key, out var counter)
+            ? counter
+            : _dynamic.GetOrAdd(key, static (k, self) => self._store.Counter(self._prefix + k), this);
+    }
+}
