@@ -129,7 +129,9 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         host.RequestStarted();
         _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
 
-        _pool = host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
+        _pool = cluster.Info.PoolsPerServerName
+            ? host.ConnectionPool(2, h => new Http1PoolsByServerName(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time)).For(cluster.Info.AutoServerName(headers) ?? string.Empty)
+            : host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
         try
         {
             _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
@@ -636,7 +638,8 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             return;
         }
 
-        await _stream.SendLocalReplyAsync(status, ResetBodyPrefix + UpstreamResetReasons.BodyText(resetReason), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason), flag).ConfigureAwait(false);
+        var transportFailure = _stream.Info.UpstreamTransportFailureReason;
+        await _stream.SendLocalReplyAsync(status, ResponseCodeDetails.UpstreamResetBody(resetReason, transportFailure), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason, transportFailure), flag).ConfigureAwait(false);
     }
 
     /// <summary>A circuit breaker refused the request: 503 UO with <c>x-envoy-overloaded: true</c>, as Envoy.</summary>

@@ -169,6 +169,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
             TimeProvider = time,
+            Secrets = secrets,
         });
         var recentLocalReplies = new Legate.Http.RecentLocalReplies();
         var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
