@@ -67,7 +67,39 @@ internal sealed class ClusterInfo
     public string? AutoSniHeader { get; private set; }
 
     /// <summary>True when connections differ per request (auto_sni / auto_san_validation over TLS): pools are kept per server name.</summary>
-    public bool PoolsPerServerName => Tls is not null && (AutoSni || AutoSanValidation);
+    public bool PoolsPerServerName => _anyTls && (AutoSni || AutoSanValidation);
+
+    /// <summary><c>transport_socket_matches</c>, in order; empty when there are none.</summary>
+    public TransportSocketMatch[] TransportSocketMatches { get; private set; } = [];
+
+    // cluster.<name>.default.total_match_count: hosts that matched no entry of transport_socket_matches.
+    private Counter? _defaultMatchCount;
+    private bool _anyTls;
+
+    /// <summary>
+    /// The TLS context connections to <paramref name="host"/> use: the first
+    /// <c>transport_socket_matches</c> entry its metadata matches, else <c>transport_socket</c>
+    /// (null = plaintext). Called when a host's pool is created; each call is counted.
+    /// </summary>
+    public Legate.Tls.ClientTlsContext? TlsFor(Host host)
+    {
+        if (TransportSocketMatches.Length == 0)
+        {
+            return Tls;
+        }
+
+        foreach (var match in TransportSocketMatches)
+        {
+            if (match.Matches(host.Metadata))
+            {
+                match.TotalMatchCount.Inc();
+                return match.Tls;
+            }
+        }
+
+        _defaultMatchCount?.Inc();
+        return Tls;
+    }
 
     public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats, Legate.Tls.SecretManager? secrets = null)
     {
@@ -119,15 +151,46 @@ internal sealed class ClusterInfo
         }
 #pragma warning restore CS0612
 
-        if (config.TransportSocket?.TypedConfig is { } transport && transport.Is(Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
+        var tlsStats = new Lazy<Legate.Tls.TlsStats>(() => new Legate.Tls.TlsStats(store, "cluster." + config.Name + "."));
+        info.Tls = CompileTransportSocket(config.TransportSocket, FieldPath.Field(path, "transport_socket"), errors, secrets, tlsStats);
+        info._anyTls = info.Tls is not null;
+        if (config.TransportSocketMatches.Count > 0)
         {
-            var transportPath = FieldPath.Field(FieldPath.Field(path, "transport_socket"), "typed_config");
-            info.Tls = Legate.Tls.ClientTlsContext.Compile(
-                transport.Unpack<Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext>(), transportPath, errors,
-                secrets ?? Legate.Tls.SecretManager.Empty, new Legate.Tls.TlsStats(store, "cluster." + config.Name + "."));
+            var matches = new TransportSocketMatch[config.TransportSocketMatches.Count];
+            for (var i = 0; i < matches.Length; i++)
+            {
+                var match = config.TransportSocketMatches[i];
+                var matchPath = FieldPath.Index(FieldPath.Field(path, "transport_socket_matches"), i);
+                var tls = CompileTransportSocket(match.TransportSocket, FieldPath.Field(matchPath, "transport_socket"), errors, secrets, tlsStats);
+                info._anyTls |= tls is not null;
+                matches[i] = new TransportSocketMatch(match.Name, match.Match ?? new Struct(), tls, store.Counter("cluster." + config.Name + "." + match.Name + ".total_match_count"));
+            }
+
+            info.TransportSocketMatches = matches;
+            info._defaultMatchCount = store.Counter("cluster." + config.Name + ".default.total_match_count");
         }
 
         return info;
+    }
+
+    /// <summary>A transport socket: <c>envoy.transport_sockets.tls</c> compiled, raw_buffer (or none) = null.</summary>
+    private static Legate.Tls.ClientTlsContext? CompileTransportSocket(
+        Envoy.Config.Core.V3.TransportSocket? socket, string path, ConfigErrors errors, Legate.Tls.SecretManager? secrets, Lazy<Legate.Tls.TlsStats> stats)
+    {
+        if (socket?.TypedConfig is { } downstream && downstream.Is(Envoy.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext.Descriptor))
+        {
+            errors.Add(FieldPath.Field(path, "typed_config"), "a cluster's envoy.transport_sockets.tls takes an UpstreamTlsContext, not a DownstreamTlsContext");
+            return null;
+        }
+
+        if (socket?.TypedConfig is not { } transport || !transport.Is(Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
+        {
+            return null;
+        }
+
+        return Legate.Tls.ClientTlsContext.Compile(
+            transport.Unpack<Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext>(), FieldPath.Field(path, "typed_config"), errors,
+            secrets ?? Legate.Tls.SecretManager.Empty, stats.Value);
     }
 
     /// <summary>

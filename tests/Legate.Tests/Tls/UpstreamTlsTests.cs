@@ -286,6 +286,57 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task TransportSocketMatchesPickTlsByEndpointMetadata()
+    {
+        var tls = new UpstreamTls(_pki.Server.WithKey());
+        await using var secure = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("secure")), tls: tls);
+        await using var plain = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("plain")));
+        var yaml = TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: web
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: web
+                      route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: mixed } }] }] }
+                      http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+              clusters:
+              - name: mixed
+                connect_timeout: 5s
+                transport_socket_matches:
+                - name: mtls
+                  match: { acceptMTLS: true }
+                  transport_socket: { name: envoy.transport_sockets.tls, typed_config: { "@type": {{UpstreamType}}, sni: backend.legate.test, common_tls_context: { validation_context: { {{TrustedCa}} } } } }
+                load_assignment:
+                  cluster_name: mixed
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{secure.Port}} } } }
+                      metadata: { filter_metadata: { envoy.transport_socket_match: { acceptMTLS: true } } }
+                    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{plain.Port}} } } }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        var bodies = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            bodies.Add(await legate.Http.GetStringAsync(legate.ListenerUri("web", "/")));
+        }
+
+        // Round robin over both: the matched host over TLS, the other in the clear (the default, no transport_socket).
+        Assert.Equal(["plain", "plain", "secure", "secure"], bodies.Order().ToArray());
+        Assert.Equal("backend.legate.test", Assert.Single(tls.Handshakes).ServerName);
+        Assert.Equal(2, plain.Log.Requests.Count);
+        Assert.Equal(1, legate.Counter("cluster.mixed.mtls.total_match_count"));
+        Assert.Equal(1, legate.Counter("cluster.mixed.default.total_match_count"));
+        Assert.Equal(1, legate.Counter("cluster.mixed.ssl.handshake"));
+    }
+
+    [Fact]
     public async Task ASecondClientCertificateIsAConfigError()
     {
         var config = new ProxyConfig(1)

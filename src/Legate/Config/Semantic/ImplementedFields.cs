@@ -120,7 +120,8 @@ internal static partial class ImplementedFields
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
              "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks",
-             "transport_socket", "upstream_http_protocol_options"],
+             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches"],
+        ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
         // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",

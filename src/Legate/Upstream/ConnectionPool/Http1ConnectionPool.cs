@@ -41,6 +41,7 @@ internal sealed class Http1ConnectionPool
     // TLS clusters: the SNI this pool's connections send, and the DNS name auto_san_validation requires.
     private readonly string _serverName;
     private readonly string? _verifyName;
+    private readonly ClientTlsContext? _tls;
 
     /// <param name="serverName">The SNI for a TLS cluster (its <c>sni</c>, or the request's host under auto_sni); null = the cluster's <c>sni</c>.</param>
     /// <param name="verifyName">The name the server certificate must carry (auto_san_validation), or null.</param>
@@ -50,7 +51,8 @@ internal sealed class Http1ConnectionPool
         _cluster = cluster;
         _transport = transport;
         _time = time;
-        _serverName = serverName ?? cluster.Info.Tls?.Sni ?? string.Empty;
+        _tls = cluster.Info.TlsFor(host);
+        _serverName = serverName ?? _tls?.Sni ?? string.Empty;
         _verifyName = verifyName;
         _admitted = cluster.Info.CircuitBreakers.Default.ConnectionPools.TryAcquire();
     }
@@ -289,7 +291,7 @@ internal sealed class Http1ConnectionPool
         }
 
         ConnectionContext connection;
-        if (_cluster.Info.Tls is { } tls)
+        if (_tls is { } tls)
         {
             // Envoy's connect_timeout covers the handshake too: the connection is up once TLS is.
             var (ssl, session, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), _serverName, _verifyName, ClientTlsContext.Http11Alpn, timeout.Token).ConfigureAwait(false);

@@ -20,7 +20,7 @@ internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketT
     private Http1ConnectionPool Create(string name)
     {
         var info = cluster.Info;
-        var serverName = info.AutoSni && name.Length > 0 ? name : info.Tls?.Sni ?? string.Empty;
+        var serverName = info.AutoSni && name.Length > 0 ? name : null;
         var verifyName = info.AutoSanValidation && name.Length > 0 ? name : null;
         return new Http1ConnectionPool(host, cluster, transport, time, serverName, verifyName);
     }

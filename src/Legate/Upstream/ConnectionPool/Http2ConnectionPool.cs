@@ -34,6 +34,7 @@ internal sealed class Http2ConnectionPool : IDisposable
     private readonly Host _host;
     private readonly Cluster _cluster;
     private readonly SocketsHttpHandler _handler;
+    private readonly ClientTlsContext? _tls;
 
     public Http2ConnectionPool(Host host, Cluster cluster)
     {
@@ -67,7 +68,8 @@ internal sealed class Http2ConnectionPool : IDisposable
         // :scheme is, as Envoy sends it) and ConnectAsync returns the stream already authenticated
         // by the cluster's UpstreamTlsContext; the handler then keys connections by the Host header
         // as well, which keeps auto_sni connections apart.
-        BaseUri = (info.Tls is null ? "http://" : "https://") + SocketAddresses.Format(host.Address);
+        _tls = info.TlsFor(host);
+        BaseUri = (_tls is null ? "http://" : "https://") + SocketAddresses.Format(host.Address);
     }
 
     /// <summary>The request's host name for auto_sni / auto_san_validation (read when its request opens a connection).</summary>
@@ -117,7 +119,7 @@ internal sealed class Http2ConnectionPool : IDisposable
 
         var counting = new CountingNetworkStream(socket, _host, stats);
         Stream connection = counting;
-        if (_cluster.Info.Tls is { } tls)
+        if (_tls is { } tls)
         {
             var info = _cluster.Info;
             string? name = null;

@@ -81,7 +81,7 @@ internal sealed class TcpProxySession
             {
                 await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
                 SslStream? ssl = null;
-                if (cluster.Info.Tls is { } tls)
+                if (cluster.Info.TlsFor(host) is { } tls)
                 {
                     // Within the same connect_timeout: the connection is up once TLS is (no ALPN for TCP).
                     var (stream, _, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
