@@ -167,37 +167,9 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
     public async Task WithoutTheClientCertificateTheUpstreamRefusesTheHandshake()
     {
         var port = FreePort.Get();
-        var info = new System.Diagnostics.ProcessStartInfo(ExternalTool.Find("openssl")!)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[]
-        {
-            "s_server", "-accept", "127.0.0.1:" + port, "-cert", _pki.Server.ChainPath!, "-key", _pki.Server.KeyPath!,
-            "-CAfile", _pki.Main.RootPath, "-Verify", "1", "-tls1_2", "-www",
-        })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var server = System.Diagnostics.Process.Start(info)!;
+        using var server = await StartOpenSslServerAsync(port, "-CAfile", _pki.Main.RootPath, "-Verify", "1", "-tls1_2");
         try
         {
-            var output = new LineBuffer();
-            server.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    output.Add(e.Data);
-                }
-            };
-            server.BeginOutputReadLine();
-            server.BeginErrorReadLine();
-            await output.WaitForAsync("ACCEPT", TimeSpan.FromSeconds(30));
-
             await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(port) { Cluster = Transport($"common_tls_context: {{validation_context: {{{TrustedCa}}}}}") }.Build());
             using var recorder = new StreamRecorder(legate.ListenerEndpoint("web"));
 
@@ -214,6 +186,83 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
         {
             server.Kill(entireProcessTree: true);
         }
+    }
+
+    /// <summary>
+    /// Session resumption against a real OpenSSL server (its <c>-www</c> page says whether the
+    /// session was <c>New</c> or <c>Reused</c>): a second connection resumes; with
+    /// <c>max_session_keys: 0</c> it does not.
+    /// </summary>
+    [ToolFact("openssl")]
+    public Task ASecondConnectionResumesTheSession() => SessionResumptionAsync(resume: true);
+
+    [ToolFact("openssl")]
+    public Task MaxSessionKeysZeroTurnsResumptionOff() => SessionResumptionAsync(resume: false);
+
+    private async Task SessionResumptionAsync(bool resume)
+    {
+        var port = FreePort.Get();
+        using var server = await StartOpenSslServerAsync(port);
+        try
+        {
+            var keys = resume ? string.Empty : "max_session_keys: 0, ";
+            var config = new ProxyConfig(port)
+            {
+                // One request per connection, so each request makes a new handshake.
+                Cluster = "max_requests_per_connection: 1\n" + Transport($"{keys}sni: backend.legate.test, common_tls_context: {{validation_context: {{{TrustedCa}}}}}"),
+            }.Build();
+            await using var legate = await InProcessLegate.StartAsync(config);
+
+            var first = await legate.Http.GetStringAsync(legate.ListenerUri("web", "/"));
+            var second = await legate.Http.GetStringAsync(legate.ListenerUri("web", "/"));
+            Assert.Contains("New, ", first, StringComparison.Ordinal);
+            Assert.Contains(resume ? "Reused, " : "New, ", second, StringComparison.Ordinal);
+            Assert.Equal(2, legate.Counter("cluster.backend.ssl.handshake"));
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+        }
+    }
+
+    /// <summary>Starts <c>openssl s_server -www</c> with the upstream certificate on <paramref name="port"/>, once it accepts.</summary>
+    private async Task<System.Diagnostics.Process> StartOpenSslServerAsync(int port, params string[] extra)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(ExternalTool.Find("openssl")!)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "s_server", "-accept", "127.0.0.1:" + port, "-cert", _pki.Server.ChainPath!, "-key", _pki.Server.KeyPath!, "-www" }.Concat(extra))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var server = System.Diagnostics.Process.Start(info)!;
+        var output = new LineBuffer();
+        server.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                output.Add(e.Data);
+            }
+        };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        try
+        {
+            await output.WaitForAsync("ACCEPT", TimeSpan.FromSeconds(30));
+        }
+        catch
+        {
+            server.Kill(entireProcessTree: true);
+            server.Dispose();
+            throw;
+        }
+
+        return server;
     }
 
     [Fact]
