@@ -469,6 +469,40 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
         Assert.Equal(0, backend.Counter("listener.127.0.0.1_" + backend.ListenerEndpoint("backend").Port + ".ssl.no_certificate"));
     }
 
+    /// <summary>
+    /// A mesh hop: Legate → Legate over mTLS and h2 (ALPN), the back proxy checking the front's
+    /// SPIFFE identity and passing it on in x-forwarded-client-cert.
+    /// </summary>
+    [Fact]
+    public async Task LegateToLegateOverMutualTlsAndH2()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Echo()));
+        var backendYaml = Bootstrap(
+            Chain(
+                Downstream(
+                    Cert(_pki.Server),
+                    $"alpn_protocols: [h2, http/1.1], validation_context: {{{TrustedCa}, match_typed_subject_alt_names: [{{san_type: URI, matcher: {{exact: \"spiffe://legate.test/ns/edge/sa/frontend\"}}}}]}}",
+                    "require_client_certificate: true"),
+                upstreamPort: upstream.Port,
+                hcmExtra: "forward_client_cert_details: SANITIZE_SET\n          set_current_client_cert_details: {uri: true}"),
+            upstreamPort: upstream.Port);
+        await using var backend = await InProcessLegate.StartAsync(backendYaml);
+        var config = new ProxyConfig(backend.ListenerEndpoint("tls").Port)
+        {
+            Cluster = "http2_protocol_options: {}\n" + Transport($"sni: backend.legate.test, common_tls_context: {{tls_certificates: [{Cert(_pki.Client)}], validation_context: {{{TrustedCa}, match_typed_subject_alt_names: [{{san_type: DNS, matcher: {{exact: backend.legate.test}}}}]}}}}"),
+        }.Build();
+        await using var frontend = await InProcessLegate.StartAsync(config);
+
+        using var response = await frontend.Http.PostAsync(frontend.ListenerUri("web", "/hop"), new StringContent("payload"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var echoed = await EchoedRequest.ReadAsync(response);
+        Assert.Equal("payload", echoed.Body);
+        Assert.Equal($"Hash={_pki.Client.Sha256Hex};URI=spiffe://legate.test/ns/edge/sa/frontend", echoed.Header("x-forwarded-client-cert"));
+        Assert.Equal(1, frontend.Counter("cluster.backend.ssl.handshake"));
+        Assert.Equal(1, frontend.Counter("cluster.backend.upstream_cx_http2_total"));
+        Assert.Equal(1, backend.Counter("http.tls.downstream_cx_http2_total"));
+    }
+
     [Fact]
     public async Task TcpProxyToAnUntrustedTlsUpstreamClosesTheConnection()
     {
