@@ -386,6 +386,50 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task AHandshakeThatNeverEndsIsAConnectTimeout()
+    {
+        // Accepts, reads the ClientHello and never answers: connect_timeout covers the handshake.
+        var silent = new TaskCompletionSource();
+        await using var upstream = RawUpstream.Start(_ => silent.Task);
+        var config = new ProxyConfig(upstream.Port) { ConnectTimeout = "0.5s", Cluster = Transport("common_tls_context: {}") }.Build();
+        await using var legate = await InProcessLegate.StartAsync(config);
+        using var recorder = new StreamRecorder(legate.ListenerEndpoint("web"));
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/slow"));
+        silent.TrySetResult();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var stream = await recorder.WaitForPathAsync("/slow");
+        Assert.Equal("UF", stream.Flags);
+        Assert.Equal("upstream_reset_before_response_started{connection_timeout}", stream.Details);
+        Assert.Equal(1, legate.Counter("cluster.backend.upstream_cx_connect_timeout"));
+        Assert.Equal(1, legate.Counter("cluster.backend.upstream_cx_connect_fail"));
+        Assert.Equal(0, legate.Gauge("cluster.backend.upstream_cx_active"));
+    }
+
+    [Fact]
+    public async Task TheClientCertificateAndCaCanComeFromStaticSecrets()
+    {
+        var tls = new UpstreamTls(_pki.Server.WithKey()) { RequireClientCertificate = true, ClientRoot = _pki.Main.Root.Certificate };
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("by name")), tls: tls);
+        var config = new ProxyConfig(upstream.Port)
+        {
+            Cluster = Transport("common_tls_context: {tls_certificate_sds_secret_configs: [{name: client_cert}], validation_context_sds_secret_config: {name: upstream_ca}}"),
+            Clusters = $$"""
+                secrets:
+                - name: client_cert
+                  tls_certificate: { certificate_chain: { filename: "{{_pki.Client.ChainPath}}" }, private_key: { filename: "{{_pki.Client.KeyPath}}" } }
+                - name: upstream_ca
+                  validation_context: { {{TrustedCa}}, match_typed_subject_alt_names: [{ san_type: DNS, matcher: { suffix: ".legate.test" } }] }
+                """,
+        }.Build();
+        await using var legate = await InProcessLegate.StartAsync(config);
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(_pki.Client.Certificate.Thumbprint, Assert.Single(tls.Handshakes).ClientCertificate?.Thumbprint);
+    }
+
+    [Fact]
     public async Task ASecondClientCertificateIsAConfigError()
     {
         var config = new ProxyConfig(1)
