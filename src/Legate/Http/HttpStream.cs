@@ -171,6 +171,7 @@ internal sealed class HttpStream
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
         _responseOwner = ResponseOwnerNone;
         _timeoutReply = null;
+        _idleTimeout = null;
         if (!_resetSource.TryReset())
         {
             _resetSource.Dispose();
@@ -740,7 +741,32 @@ internal sealed class HttpStream
         _idleTimer = _requestTimer = null;
     }
 
-    private void RefreshIdleTimer() => _idleTimer?.Set(_config.StreamIdleTimeout);
+    private void RefreshIdleTimer()
+    {
+        if (_idleTimer is { } timer && (_idleTimeout is not { } routeTimeout || routeTimeout > TimeSpan.Zero))
+        {
+            timer.Set(_idleTimeout ?? _config.StreamIdleTimeout);
+        }
+    }
+
+    private TimeSpan? _idleTimeout;
+
+    /// <summary>
+    /// A route's <c>idle_timeout</c> replaces the connection manager's stream_idle_timeout for this
+    /// stream (Envoy: zero disables it; a stream without an idle timer gets one).
+    /// </summary>
+    public void OverrideIdleTimeout(TimeSpan timeout)
+    {
+        _idleTimeout = timeout;
+        if (timeout <= TimeSpan.Zero)
+        {
+            _idleTimer?.Clear();
+            return;
+        }
+
+        _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(idle: true), this);
+        _idleTimer.Set(timeout);
+    }
 
     /// <summary>
     /// stream_idle_timeout (no activity) or request_timeout (request not received in time): 408

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Legate.Http;
 using Legate.Http.Http1;
+using Legate.Router.Actions;
 using Legate.Upstream;
 using Legate.Upstream.ConnectionPool;
 using Microsoft.AspNetCore.Connections;
@@ -62,6 +63,10 @@ internal sealed class RouterFilter : HttpFilter
                 stats.RqDirectResponse.Inc();
                 await stream.SendLocalReplyAsync(route.Status, route.Body, ResponseCodeDetails.DirectResponse).ConfigureAwait(false);
                 return FilterHeadersStatus.StopIteration;
+            case RouteActionKind.Redirect:
+                stats.RqRedirect.Inc();
+                await stream.SendLocalReplyAsync(route.Redirect!.Status, [], ResponseCodeDetails.DirectResponse, ResponseFlags.None, [("location", RedirectLocation(stream, headers, route))]).ConfigureAwait(false);
+                return FilterHeadersStatus.StopIteration;
             case RouteActionKind.NotImplemented:
                 if (route.FirstNotImplementedHit())
                 {
@@ -72,7 +77,8 @@ internal sealed class RouterFilter : HttpFilter
                 return FilterHeadersStatus.StopIteration;
         }
 
-        var cluster = _factory.ClusterManager.Find(route.ClusterName);
+        var clusterName = route.ClusterHeader is { } clusterHeader ? headers.Headers.GetValue(clusterHeader) ?? string.Empty : route.ClusterName;
+        var cluster = clusterName.Length == 0 ? null : _factory.ClusterManager.Find(clusterName);
         if (cluster is null)
         {
             stats.NoCluster.Inc();
@@ -89,6 +95,12 @@ internal sealed class RouterFilter : HttpFilter
             return FilterHeadersStatus.StopIteration;
         }
 
+        if (route.IdleTimeout is { } idleTimeout)
+        {
+            stream.OverrideIdleTimeout(idleTimeout);
+        }
+
+        RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
         var host = cluster.LoadBalancer.ChooseHost(null);
         if (host is null)
         {
@@ -96,6 +108,8 @@ internal sealed class RouterFilter : HttpFilter
             await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
             return FilterHeadersStatus.StopIteration;
         }
+
+        RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
 
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount = 1;
@@ -245,6 +259,13 @@ internal sealed class RouterFilter : HttpFilter
         {
             Finish(reusable: false);
         }
+    }
+
+    /// <summary>The redirect's location; the scheme defaults to the request's x-forwarded-proto (set by the connection manager).</summary>
+    private static string RedirectLocation(HttpStream stream, HttpRequestHead headers, RouteEntry route)
+    {
+        var proto = headers.Headers.GetValue("x-forwarded-proto") ?? headers.Scheme ?? "http";
+        return route.Redirect!.Location(headers.Path, stream.AuthorityString(), proto);
     }
 
     private static bool IsUpgradeAllowed(HttpStream stream, HttpRequestHead headers, RouteEntry route)

@@ -65,10 +65,15 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
         ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
-        // A redirect action is answered 503 until the routing-actions issue.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config"],
-        // Weighted clusters, cluster_header, rewrites, retries, mirroring, hash policies: the routing-actions issue.
-        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect"],
+        // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
+        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
+            "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
+            "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout"],
+        // runtime_key_prefix (no runtime layer) and header_name are not honoured yet.
+        ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight"],
+        // metadata_match needs subset load balancing.
+        ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
         // rejected there as not supported yet.
