@@ -110,6 +110,12 @@ internal sealed class RouteEntry
     /// <summary>The route's <c>idle_timeout</c> (overrides the connection manager's stream_idle_timeout; zero disables), or null.</summary>
     public TimeSpan? IdleTimeout { get; private set; }
 
+    /// <summary>Request header mutations of every level, in Envoy's evaluation order (see <see cref="HeaderMutation.Order"/>), or null.</summary>
+    public HeaderMutation[]? RequestHeaderMutations { get; private set; }
+
+    /// <summary>Response header mutations of every level, in Envoy's evaluation order, or null.</summary>
+    public HeaderMutation[]? ResponseHeaderMutations { get; private set; }
+
     /// <summary>For a weighted-cluster entry: its index in the route's list (explain, tests); else -1.</summary>
     public int WeightedIndex { get; private set; } = -1;
 
@@ -140,8 +146,9 @@ internal sealed class RouteEntry
     /// <summary>True the first time it is called: lets the connection manager log an unimplemented action once.</summary>
     public bool FirstNotImplementedHit() => Interlocked.Exchange(ref _notImplementedLogged, 1) == 0;
 
-    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, VirtualHost virtualHost, Dictionary<string, object>? virtualHostFilterConfigs, ConfigErrors errors)
+    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, VirtualHost virtualHost, Dictionary<string, object>? virtualHostFilterConfigs, ConfigErrors errors, RouteLevels? levels = null)
     {
+        levels ??= RouteLevels.None;
         var action = RouteActionKind.NotImplemented;
         var status = 0;
         var body = Array.Empty<byte>();
@@ -215,9 +222,22 @@ internal sealed class RouteEntry
 
         entry._filterConfigs = CompileFilterConfigs(route.TypedPerFilterConfig, FieldPath.Field(path, "typed_per_filter_config"), virtualHostFilterConfigs, errors);
         entry.HasDisabledFilters = entry._filterConfigs?.Values.Any(c => c is DisabledFilterConfig) ?? false;
+        var requestMutation = HeaderMutation.Compile(route.RequestHeadersToAdd, route.RequestHeadersToRemove, FieldPath.Field(path, "request_headers_to_add"), FieldPath.Field(path, "request_headers_to_remove"), errors);
+        var responseMutation = HeaderMutation.Compile(route.ResponseHeadersToAdd, route.ResponseHeadersToRemove, FieldPath.Field(path, "response_headers_to_add"), FieldPath.Field(path, "response_headers_to_remove"), errors);
+        entry.RequestHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigRequest, levels.VirtualHostRequest, requestMutation);
+        entry.ResponseHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigResponse, levels.VirtualHostResponse, responseMutation);
         if (forward is { ClusterSpecifierCase: RouteAction.ClusterSpecifierOneofCase.WeightedClusters })
         {
             CompileWeightedClusters(entry, forward.WeightedClusters, FieldPath.Field(FieldPath.Field(path, "route"), "weighted_clusters"), errors);
+            for (var i = 0; i < entry.WeightedClusters!.Length; i++)
+            {
+                var cluster = forward.WeightedClusters.Clusters[i];
+                var clusterPath = FieldPath.Index(FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "route"), "weighted_clusters"), "clusters"), i);
+                var clusterRequest = HeaderMutation.Compile(cluster.RequestHeadersToAdd, cluster.RequestHeadersToRemove, FieldPath.Field(clusterPath, "request_headers_to_add"), FieldPath.Field(clusterPath, "request_headers_to_remove"), errors);
+                var clusterResponse = HeaderMutation.Compile(cluster.ResponseHeadersToAdd, cluster.ResponseHeadersToRemove, FieldPath.Field(clusterPath, "response_headers_to_add"), FieldPath.Field(clusterPath, "response_headers_to_remove"), errors);
+                entry.WeightedClusters[i].RequestHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigRequest, levels.VirtualHostRequest, requestMutation, clusterRequest);
+                entry.WeightedClusters[i].ResponseHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigResponse, levels.VirtualHostResponse, responseMutation, clusterResponse);
+            }
         }
 
         return entry;

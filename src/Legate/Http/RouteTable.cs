@@ -1,5 +1,6 @@
 using Envoy.Config.Route.V3;
 using Legate.Config;
+using Legate.Router.Actions;
 using Legate.Router.Matching;
 
 namespace Legate.Http;
@@ -31,6 +32,8 @@ internal sealed class RouteTable
         var maxBody = config.MaxDirectResponseBodySizeBytes ?? DefaultMaxDirectResponseBodyBytes;
         var matcher = CompiledRouteConfiguration.Create(config, errors, path);
         var actions = new RouteEntry[config.VirtualHosts.Count][];
+        var configRequest = HeaderMutation.Compile(config.RequestHeadersToAdd, config.RequestHeadersToRemove, FieldPath.Field(path, "request_headers_to_add"), FieldPath.Field(path, "request_headers_to_remove"), errors);
+        var configResponse = HeaderMutation.Compile(config.ResponseHeadersToAdd, config.ResponseHeadersToRemove, FieldPath.Field(path, "response_headers_to_add"), FieldPath.Field(path, "response_headers_to_remove"), errors);
         for (var v = 0; v < actions.Length; v++)
         {
             var virtualHost = config.VirtualHosts[v];
@@ -39,9 +42,15 @@ internal sealed class RouteTable
             var routes = virtualHost.Routes;
             var routesPath = FieldPath.Field(virtualHostPath, "routes");
             actions[v] = new RouteEntry[routes.Count];
+            var levels = new RouteLevels(
+                config.MostSpecificHeaderMutationsWins,
+                configRequest,
+                configResponse,
+                HeaderMutation.Compile(virtualHost.RequestHeadersToAdd, virtualHost.RequestHeadersToRemove, FieldPath.Field(virtualHostPath, "request_headers_to_add"), FieldPath.Field(virtualHostPath, "request_headers_to_remove"), errors),
+                HeaderMutation.Compile(virtualHost.ResponseHeadersToAdd, virtualHost.ResponseHeadersToRemove, FieldPath.Field(virtualHostPath, "response_headers_to_add"), FieldPath.Field(virtualHostPath, "response_headers_to_remove"), errors));
             for (var r = 0; r < routes.Count; r++)
             {
-                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors);
+                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors, levels);
             }
         }
 

@@ -30,6 +30,7 @@ internal sealed class RouterFilter : HttpFilter
     private readonly RouterFilterFactory _factory;
     private HttpStream _stream = null!;
     private Cluster? _cluster;
+    private RouteEntry? _route;
     private Http1ConnectionPool? _pool;
     private Http1UpstreamConnection? _upstream;
     private Http2UpstreamRequest? _http2;
@@ -50,6 +51,7 @@ internal sealed class RouterFilter : HttpFilter
         var stats = stream.Config.Stats;
         stats.RqTotal.Inc();
         var route = stream.Route;
+        _route = route;
         if (route is null)
         {
             stats.NoRoute.Inc();
@@ -100,7 +102,6 @@ internal sealed class RouterFilter : HttpFilter
             stream.OverrideIdleTimeout(idleTimeout);
         }
 
-        RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
         var host = cluster.LoadBalancer.ChooseHost(null);
         if (host is null)
         {
@@ -109,9 +110,10 @@ internal sealed class RouterFilter : HttpFilter
             return FilterHeadersStatus.StopIteration;
         }
 
+        stream.Info.UpstreamHost = host;
+        RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
         RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
 
-        stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount = 1;
         if (Http2UpstreamRequest.Applies(cluster, stream, headers))
         {
@@ -245,6 +247,23 @@ internal sealed class RouterFilter : HttpFilter
         _requestComplete = true;
         await FlushUpstreamAsync().ConfigureAwait(false);
         return FilterTrailersStatus.StopIteration;
+    }
+
+    /// <summary>
+    /// Every response the router produces (upstream, direct response, redirect, its own local
+    /// replies) gets the route's response header mutations, as Envoy's finalizeResponseHeaders;
+    /// a local reply of a filter that ran before the router never reaches here with a route.
+    /// </summary>
+    public override ValueTask<FilterHeadersStatus> EncodeHeadersAsync(HttpStream stream, HttpResponseHead headers, bool endStream)
+    {
+        if (_route?.ResponseHeaderMutations is { } mutations)
+        {
+            // As Envoy: the response code is known to the formatter (%RESPONSE_CODE%) by now.
+            stream.Info.ResponseCode = headers.StatusCode;
+            HeaderMutation.ApplyAll(mutations, stream, headers.Headers);
+        }
+
+        return ValueTask.FromResult(FilterHeadersStatus.Continue);
     }
 
     public override void OnDestroy()

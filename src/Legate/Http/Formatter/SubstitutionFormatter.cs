@@ -125,8 +125,62 @@ internal sealed class SubstitutionFormatter
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
+    /// <summary>
+    /// A header value of <c>request_headers_to_add</c> / <c>response_headers_to_add</c> (Envoy's
+    /// header formatter): the same command operators, but one that has no value prints nothing
+    /// instead of <c>-</c>, so an all-empty value can be left out.
+    /// </summary>
+    public static SubstitutionFormatter? CompileHeaderValue(string format, string path, ConfigErrors errors)
+    {
+        var count = errors.Errors.Count;
+        var segments = ParseText(format, path, errors);
+        return errors.Errors.Count > count ? null : new SubstitutionFormatter(segments, null, "text/plain");
+    }
+
+    /// <summary>Formats a header value compiled by <see cref="CompileHeaderValue"/>.</summary>
+    public string FormatHeaderValue(HttpStream stream)
+    {
+        var text = _text!;
+        if (text.Length == 1)
+        {
+            return text[0].Evaluate(stream, string.Empty) ?? string.Empty;
+        }
+
+        var builder = new StringBuilder();
+        foreach (var segment in text)
+        {
+            builder.Append(segment.Evaluate(stream, string.Empty));
+        }
+
+        return builder.ToString();
+    }
+
     private static string ContentTypeOr(SubstitutionFormatString config, string fallback) =>
         config.ContentType.Length > 0 ? config.ContentType : fallback;
+
+    /// <summary>
+    /// The '%' closing the operator opened at <paramref name="start"/>: an argument in parentheses
+    /// may itself contain '%' (<c>%START_TIME(%Y-%m-%d)%</c>), so it is skipped as a whole.
+    /// </summary>
+    private static int OperatorEnd(string format, int start)
+    {
+        var j = start + 1;
+        while (j < format.Length && (char.IsAsciiLetterUpper(format[j]) || char.IsAsciiDigit(format[j]) || format[j] == '_'))
+        {
+            j++;
+        }
+
+        if (j < format.Length && format[j] == '(')
+        {
+            var close = format.IndexOf(')', j);
+            if (close > 0)
+            {
+                return format.IndexOf('%', close);
+            }
+        }
+
+        return format.IndexOf('%', start + 1);
+    }
 
     private static Segment[] ParseText(string format, string path, ConfigErrors errors)
     {
@@ -150,7 +204,7 @@ internal sealed class SubstitutionFormatter
                 continue;
             }
 
-            var end = format.IndexOf('%', i + 1);
+            var end = OperatorEnd(format, i);
             if (end < 0)
             {
                 errors.Add(path, $"unterminated command operator at position {i} in \"{format}\"");
@@ -246,6 +300,14 @@ internal sealed class SubstitutionFormatter
                 "UPSTREAM_TRANSPORT_FAILURE_REASON" => static (s, _) => s.Info.UpstreamTransportFailureReason,
                 "DOWNSTREAM_REMOTE_ADDRESS" => static (s, _) => s.Info.DownstreamRemoteAddress is { } a ? Network.SocketAddresses.Format(a) : null,
                 "DOWNSTREAM_LOCAL_ADDRESS" => static (s, _) => s.Info.DownstreamLocalAddress is { } a ? Network.SocketAddresses.Format(a) : null,
+                "START_TIME" when argument is { Length: > 0 } => StartTime(argument),
+                "HOSTNAME" => static (_, _) => HostName.Value,
+                "UPSTREAM_METADATA" when argument is not null => UpstreamMetadata(argument),
+                "UPSTREAM_REMOTE_ADDRESS" => static (s, _) => s.Info.UpstreamRemoteAddress is { } a ? Network.SocketAddresses.Format(a) : null,
+                "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" => static (s, _) => s.Info.DownstreamRemoteAddress?.Address.ToString(),
+                "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT" => static (s, _) => s.Info.DownstreamLocalAddress?.Address.ToString(),
+                "DOWNSTREAM_REMOTE_PORT" => static (s, _) => s.Info.DownstreamRemoteAddress?.Port.ToString(CultureInfo.InvariantCulture),
+                "DOWNSTREAM_LOCAL_PORT" => static (s, _) => s.Info.DownstreamLocalAddress?.Port.ToString(CultureInfo.InvariantCulture),
                 "START_TIME" => static (s, _) => s.Info.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
                 "BYTES_RECEIVED" => static (s, _) => s.Info.BytesReceived.ToString(CultureInfo.InvariantCulture),
                 "DURATION" => static (s, _) => ((long)s.Info.Duration.TotalMilliseconds).ToString(CultureInfo.InvariantCulture),
@@ -255,7 +317,13 @@ internal sealed class SubstitutionFormatter
             };
             if (evaluate is null)
             {
-                problem = name is "REQ" or "RESP" ? "needs a header name, e.g. %REQ(x-request-id)%" : "command operator not supported yet";
+                problem = name switch
+                {
+                    "REQ" or "RESP" => "needs a header name, e.g. %REQ(x-request-id)%",
+                    "UPSTREAM_METADATA" => "needs a namespace and a key, e.g. %UPSTREAM_METADATA([\"envoy.lb\", \"version\"])%",
+                    "START_TIME" => StartTimeFormat.Parse(argument ?? string.Empty, out var why) is null ? why : "invalid format",
+                    _ => "command operator not supported yet",
+                };
                 return false;
             }
 
@@ -268,6 +336,72 @@ internal sealed class SubstitutionFormatter
             var numeric = name is "RESPONSE_CODE" or "BYTES_RECEIVED" or "DURATION";
             segment = new Segment(null, evaluate, numeric);
             return true;
+        }
+
+        private static readonly Lazy<string> HostName = new(System.Net.Dns.GetHostName);
+
+        private static Func<HttpStream, string, string?>? StartTime(string argument)
+        {
+            var format = StartTimeFormat.Parse(argument, out _);
+            return format is null ? null : (s, _) => format.Format(s.Info.StartTime);
+        }
+
+        /// <summary>
+        /// <c>%UPSTREAM_METADATA(["namespace", "key", …])%</c> (the header formatter's JSON form) or
+        /// <c>%UPSTREAM_METADATA(namespace:key:…)%</c>: the chosen host's filter metadata; strings,
+        /// numbers and booleans print, anything else (or nothing) prints nothing.
+        /// </summary>
+        private static Func<HttpStream, string, string?>? UpstreamMetadata(string argument)
+        {
+            string[] keys;
+            if (argument.TrimStart().StartsWith('['))
+            {
+                try
+                {
+                    keys = JsonSerializer.Deserialize<string[]>(argument) ?? [];
+                }
+                catch (JsonException)
+                {
+                    return null;
+                }
+            }
+            else
+            {
+                keys = argument.Split(':');
+            }
+
+            if (keys.Length < 2)
+            {
+                return null;
+            }
+
+            return (s, _) =>
+            {
+                if (s.Info.UpstreamHost?.Metadata is not { } metadata || !metadata.FilterMetadata.TryGetValue(keys[0], out var structValue))
+                {
+                    return null;
+                }
+
+                Google.Protobuf.WellKnownTypes.Value? value = null;
+                var fields = structValue.Fields;
+                for (var i = 1; i < keys.Length; i++)
+                {
+                    if (fields is null || !fields.TryGetValue(keys[i], out value))
+                    {
+                        return null;
+                    }
+
+                    fields = value.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StructValue ? value.StructValue.Fields : null;
+                }
+
+                return value?.KindCase switch
+                {
+                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue => value.StringValue,
+                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.NumberValue => value.NumberValue.ToString(CultureInfo.InvariantCulture),
+                    Google.Protobuf.WellKnownTypes.Value.KindOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+                    _ => null,
+                };
+            };
         }
 
         private static Func<HttpStream, string, string?> RequestHeader(string argument)

@@ -16,6 +16,7 @@ internal static class RequestFinalizer
 
     public static void FinalizeRequestHeaders(HttpStream stream, HttpRequestHead head, RouteEntry route, bool insertOriginalPath)
     {
+        HeaderMutation.ApplyAll(route.RequestHeaderMutations, stream, head.Headers);
         if (route.HostRewriteLiteral is { } literal)
         {
             UpdateAuthority(head, literal, route.AppendXForwardedHost);

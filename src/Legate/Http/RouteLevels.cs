@@ -1,0 +1,18 @@
+using Legate.Router.Actions;
+
+namespace Legate.Http;
+
+/// <summary>
+/// What a route inherits from its route configuration and virtual host when it is compiled:
+/// header mutations of the enclosing levels and the order flag (retry and mirror policies join
+/// here with their stages).
+/// </summary>
+internal sealed record RouteLevels(
+    bool MostSpecificWins,
+    HeaderMutation? RouteConfigRequest,
+    HeaderMutation? RouteConfigResponse,
+    HeaderMutation? VirtualHostRequest,
+    HeaderMutation? VirtualHostResponse)
+{
+    public static RouteLevels None { get; } = new(false, null, null, null, null);
+}
