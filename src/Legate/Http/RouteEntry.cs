@@ -116,6 +116,15 @@ internal sealed class RouteEntry
     /// <summary>Response header mutations of every level, in Envoy's evaluation order, or null.</summary>
     public HeaderMutation[]? ResponseHeaderMutations { get; private set; }
 
+    /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
+    public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
+
+    /// <summary>The virtual host's include_request_attempt_count: x-envoy-attempt-count on upstream requests.</summary>
+    public bool IncludeRequestAttemptCount { get; private set; }
+
+    /// <summary>The virtual host's include_attempt_count_in_response: x-envoy-attempt-count on responses.</summary>
+    public bool IncludeAttemptCountInResponse { get; private set; }
+
     /// <summary>For a weighted-cluster entry: its index in the route's list (explain, tests); else -1.</summary>
     public int WeightedIndex { get; private set; } = -1;
 
@@ -192,6 +201,9 @@ internal sealed class RouteEntry
 
             CompileRewrites(entry, forward, route.Match ?? new RouteMatch(), forwardPath, errors);
             entry.Priority = forward.Priority;
+            entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
+            entry.IncludeRequestAttemptCount = levels.IncludeRequestAttemptCount;
+            entry.IncludeAttemptCountInResponse = levels.IncludeAttemptCountInResponse;
             if (forward.IdleTimeout is { } idle)
             {
                 entry.IdleTimeout = idle.ToTimeSpan();

@@ -15,4 +15,13 @@ internal sealed record RouteLevels(
     HeaderMutation? VirtualHostResponse)
 {
     public static RouteLevels None { get; } = new(false, null, null, null, null);
+
+    /// <summary>The virtual host's retry_policy (a route's own replaces it whole).</summary>
+    public Legate.Router.Retry.RetryPolicy? VirtualHostRetryPolicy { get; init; }
+
+    /// <summary>The virtual host's include_request_attempt_count.</summary>
+    public bool IncludeRequestAttemptCount { get; init; }
+
+    /// <summary>The virtual host's include_attempt_count_in_response.</summary>
+    public bool IncludeAttemptCountInResponse { get; init; }
 }

@@ -47,7 +47,12 @@ internal sealed class RouteTable
                 configRequest,
                 configResponse,
                 HeaderMutation.Compile(virtualHost.RequestHeadersToAdd, virtualHost.RequestHeadersToRemove, FieldPath.Field(virtualHostPath, "request_headers_to_add"), FieldPath.Field(virtualHostPath, "request_headers_to_remove"), errors),
-                HeaderMutation.Compile(virtualHost.ResponseHeadersToAdd, virtualHost.ResponseHeadersToRemove, FieldPath.Field(virtualHostPath, "response_headers_to_add"), FieldPath.Field(virtualHostPath, "response_headers_to_remove"), errors));
+                HeaderMutation.Compile(virtualHost.ResponseHeadersToAdd, virtualHost.ResponseHeadersToRemove, FieldPath.Field(virtualHostPath, "response_headers_to_add"), FieldPath.Field(virtualHostPath, "response_headers_to_remove"), errors))
+            {
+                VirtualHostRetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(virtualHost.RetryPolicy, FieldPath.Field(virtualHostPath, "retry_policy"), errors),
+                IncludeRequestAttemptCount = virtualHost.IncludeRequestAttemptCount,
+                IncludeAttemptCountInResponse = virtualHost.IncludeAttemptCountInResponse,
+            };
             for (var r = 0; r < routes.Count; r++)
             {
                 actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors, levels);

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using Legate.Http;
 using Legate.Http.Http1;
 using Legate.Router.Actions;
+using Legate.Router.Retry;
 using Legate.Upstream;
 using Legate.Upstream.ConnectionPool;
 using Microsoft.AspNetCore.Connections;
@@ -39,8 +40,21 @@ internal sealed class RouterFilter : HttpFilter
     private bool _requestChunked;
     private bool _requestComplete;
     private bool _upgrade;
-    private bool _done;
+    private bool _done = true;
     private bool _reusable;
+
+    // Retries (null/unused when the request cannot be retried): the retry state, the copy of the
+    // request body kept for replaying it, and the lock that keeps the decode path's body writes and
+    // an attempt being (re)started from interleaving.
+    private RetryState? _retry;
+    private BodyBuffer? _replay;
+    private SemaphoreSlim? _sendLock;
+    private HttpRequestHead _head = null!;
+    private bool _headersEndStream;
+    private TimeSpan _globalTimeout;
+    private long _globalDeadline;
+    private bool _attemptIsPerTry;
+    private TimeSpan _backOff;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
@@ -102,150 +116,512 @@ internal sealed class RouterFilter : HttpFilter
             stream.OverrideIdleTimeout(idleTimeout);
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(null);
-        if (host is null)
+        // Timeouts and retries: x-envoy-upstream-rq-timeout-ms and x-envoy-upstream-rq-per-try-timeout-ms
+        // (trusted: the connection manager strips x-envoy-* from external requests) override the route's.
+        _globalTimeout = route.Timeout;
+        if (TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-timeout-ms") is { } headerTimeout)
         {
-            cluster.Info.Stats.UpstreamCxNone.Inc();
-            await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            _globalTimeout = headerTimeout;
         }
 
-        stream.Info.UpstreamHost = host;
-        RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
-        RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
-
-        stream.Info.AttemptCount = 1;
-        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
-        {
-            _http2 = new Http2UpstreamRequest(_factory, stream, cluster, host);
-            await _http2.StartAsync(headers, endStream).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
-        }
-
+        var perTryOverride = TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-per-try-timeout-ms") ?? TimeSpan.Zero;
         _upgrade = headers.IsUpgrade;
-        _requestStart = Stopwatch.GetTimestamp();
-        var clusterStats = cluster.Info.Stats;
-        clusterStats.UpstreamRqTotal.Inc();
-        clusterStats.UpstreamRqActive.Inc();
-        host.RequestStarted();
-        _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-
-        _pool = host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
-        try
+        if (!_upgrade)
         {
-            _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
-        }
-        catch (UpstreamConnectException ex)
-        {
-            stream.Info.UpstreamTransportFailureReason = ex.TransportFailureReason;
-            await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
-        }
-        catch (OperationCanceledException)
-        {
-            Finish(reusable: false);
-            return FilterHeadersStatus.StopIteration;
+            _retry = RetryState.Create(route.RetryPolicy, headers, cluster, route.Priority, perTryOverride);
         }
 
-        var upstream = _upstream;
-        upstream.Requests++;
-        stream.Info.UpstreamRemoteAddress = upstream.Address;
-        upstream.ArmTimeout(route.Timeout);
-        if (!_factory.SuppressEnvoyHeaders && route.Timeout > TimeSpan.Zero)
-        {
-            headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
-            headers.Headers.Add(s_expectedTimeoutName, route.ExpectedTimeoutValue);
-        }
-
-        WriteRequestHead(upstream.Output, headers, endStream);
-        stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+        _head = headers;
+        _headersEndStream = endStream;
         _requestComplete = endStream;
-        if (!await FlushUpstreamAsync().ConfigureAwait(false))
+        _requestStart = Stopwatch.GetTimestamp();
+        _globalDeadline = _globalTimeout > TimeSpan.Zero ? _requestStart + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        if (!endStream)
         {
-            await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            // The body streams to the attempt; keep a copy to replay on a retry (up to the buffer limit).
+            _sendLock = new SemaphoreSlim(1, 1);
+            if (_retry is not null)
+            {
+                _replay = new BodyBuffer();
+            }
         }
 
         if (endStream)
         {
-            await ReceiveResponseAsync().ConfigureAwait(false);
+            await RunAttemptsAsync().ConfigureAwait(false);
         }
         else
         {
             // The body still comes; the response may start before it ends (and must, for upgrades).
-            stream.SetPendingResponse(ReceiveResponseAsync().AsTask());
+            stream.SetPendingResponse(RunAttemptsAsync().AsTask());
         }
 
         return FilterHeadersStatus.StopIteration;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
+    /// <summary>Attempts until one answers (or fails for good), waiting the back-off between them.</summary>
+    private async ValueTask RunAttemptsAsync()
     {
-        if (_http2 is { } http2)
+        var stream = _stream;
+        try
         {
-            await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
-            return FilterDataStatus.StopIterationNoBuffer;
-        }
-
-        var upstream = _upstream;
-        if (upstream is null || _done || upstream.IsClosed)
-        {
-            return FilterDataStatus.StopIterationNoBuffer;
-        }
-
-        var output = upstream.Output;
-        if (!data.IsEmpty)
-        {
-            if (_requestChunked)
+            var first = true;
+            while (true)
             {
-                ChunkedEncoder.WriteChunk(output, data.Data);
-            }
-            else
-            {
-                foreach (var segment in data.Data)
+                if (!first && Stopwatch.GetTimestamp() >= _globalDeadline)
                 {
-                    output.Write(segment.Span);
+                    await GlobalTimeoutAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                if (!await AttemptAsync(first).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                first = false;
+                var wait = _backOff;
+                var remaining = _globalDeadline == long.MaxValue ? wait : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _globalDeadline);
+                try
+                {
+                    await Task.Delay(wait < remaining ? wait : (remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), _factory.Time, stream.ResetToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                _retry!.ReleaseSlot();
+                if (stream.IsReset)
+                {
+                    return;
                 }
             }
         }
-
-        if (endStream)
+        finally
         {
-            if (_requestChunked)
+            _retry?.ReleaseSlot();
+        }
+    }
+
+    /// <summary>One upstream attempt: host, connection, request head and body so far, response. True to retry.</summary>
+    private async ValueTask<bool> AttemptAsync(bool first)
+    {
+        var stream = _stream;
+        var cluster = _cluster!;
+        var route = _route!;
+        var headers = _head;
+        if (!first && _replay is null && !_headersEndStream)
+        {
+            // The body outgrew the retry buffer while this retry waited: nothing to replay (Envoy's 507).
+            await stream.SendLocalReplyAsync(507, "exceeded request buffer limit while retrying upstream", ResponseCodeDetails.RequestPayloadExceededRetryBufferLimit).ConfigureAwait(false);
+            return false;
+        }
+
+        var host = cluster.LoadBalancer.ChooseHost(_retry);
+        if (host is null)
+        {
+            cluster.Info.Stats.UpstreamCxNone.Inc();
+            await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
+            return false;
+        }
+
+        stream.Info.UpstreamHost = host;
+        _retry?.OnHostChosen(host);
+        if (first)
+        {
+            RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
+        }
+
+        RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
+        var attempt = ++stream.Info.AttemptCount;
+        if (route.IncludeRequestAttemptCount)
+        {
+            headers.Headers.Set("x-envoy-attempt-count", attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var timeout = AttemptTimeout(out _attemptIsPerTry);
+        if (!_factory.SuppressEnvoyHeaders && timeout > TimeSpan.Zero)
+        {
+            headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
+            headers.Headers.Add(s_expectedTimeoutName, timeout == route.Timeout ? route.ExpectedTimeoutValue : System.Text.Encoding.ASCII.GetBytes(((long)timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
+        {
+            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false);
+        }
+
+        var clusterStats = cluster.Info.Stats;
+        if (_sendLock is { } sendLock)
+        {
+            await sendLock.WaitAsync().ConfigureAwait(false);
+        }
+
+        var locked = _sendLock is not null;
+        try
+        {
+            _done = false;
+            _requestChunked = false;
+            clusterStats.UpstreamRqTotal.Inc();
+            clusterStats.UpstreamRqActive.Inc();
+            host.RequestStarted();
+            _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
+            _pool = host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
+            try
+            {
+                _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
+            }
+            catch (UpstreamConnectException ex)
+            {
+                stream.Info.UpstreamTransportFailureReason = ex.TransportFailureReason;
+                ReleaseLock(ref locked);
+                return await FailOrRetryAsync(AttemptFailure.ConnectFailure, ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Finish(reusable: false);
+                return false;
+            }
+
+            var upstream = _upstream;
+            upstream.Requests++;
+            stream.Info.UpstreamRemoteAddress = upstream.Address;
+            upstream.ArmTimeout(timeout);
+            WriteRequestHead(upstream.Output, headers, _headersEndStream);
+            if (_replay is { IsEmpty: false } replay)
+            {
+                WriteBody(upstream.Output, replay.Data);
+            }
+
+            if (_requestComplete && !_headersEndStream && _requestChunked)
+            {
+                ChunkedEncoder.WriteLastChunk(upstream.Output);
+            }
+
+            stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+            if (!await FlushUpstreamAsync().ConfigureAwait(false))
+            {
+                ReleaseLock(ref locked);
+                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ReleaseLock(ref locked);
+        }
+
+        return await ReceiveResponseAsync().ConfigureAwait(false);
+    }
+
+    private void ReleaseLock(ref bool locked)
+    {
+        if (locked)
+        {
+            locked = false;
+            _sendLock!.Release();
+        }
+    }
+
+    /// <summary>An attempt over upstream HTTP/2 (see <see cref="Http2UpstreamRequest"/>); true to retry.</summary>
+    private async ValueTask<bool> AttemptHttp2Async(Cluster cluster, Host host, TimeSpan timeout)
+    {
+        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout);
+        Task run;
+        if (_sendLock is { } sendLock)
+        {
+            await sendLock.WaitAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            _http2 = http2;
+            run = await http2.StartAsync(_head, _headersEndStream, _replay?.Data ?? default, _requestComplete).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock?.Release();
+        }
+
+        await run.ConfigureAwait(false);
+        return http2.Retried;
+    }
+
+    /// <summary>This attempt's timeout: the per-try timeout when it comes first, else what is left of the route timeout.</summary>
+    private TimeSpan AttemptTimeout(out bool perTry)
+    {
+        perTry = false;
+        var global = _globalDeadline == long.MaxValue ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _globalDeadline);
+        if (_globalDeadline != long.MaxValue && global <= TimeSpan.Zero)
+        {
+            global = TimeSpan.FromMilliseconds(1);
+        }
+
+        if (_retry is { PerTryTimeout: var perTryTimeout } && perTryTimeout > TimeSpan.Zero && (global == TimeSpan.Zero || perTryTimeout < global))
+        {
+            perTry = true;
+            return perTryTimeout;
+        }
+
+        return _stream.Info.AttemptCount <= 1 && _globalDeadline != long.MaxValue ? _globalTimeout : global;
+    }
+
+    private static TimeSpan? TakeMilliseconds(HttpHeaderMap headers, string name)
+    {
+        var value = headers.GetValue(name);
+        if (value is null)
+        {
+            return null;
+        }
+
+        headers.Remove(name);
+        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
+    }
+
+    /// <summary>
+    /// A response head arrived: retried when the conditions say so (and retries and the retry budget
+    /// allow), else forwarded (flagged URX / UO when it was retriable but could not be retried).
+    /// </summary>
+    internal bool ShouldRetryHeaders(HttpResponseHead head)
+    {
+        if (_retry is not { } retry)
+        {
+            return false;
+        }
+
+        var stats = _cluster!.Info.Stats;
+        if (_replay is null && !_headersEndStream || !retry.IsRetriable(head))
+        {
+            if (_stream.Info.AttemptCount > 1)
+            {
+                stats.UpstreamRqRetrySuccess.Inc();
+            }
+
+            return false;
+        }
+
+        switch (retry.Decide(stats))
+        {
+            case RetryDecision.Retry:
+                _backOff = retry.NextBackOff(head, stats);
+                return true;
+            case RetryDecision.LimitExceeded:
+                _stream.Info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
+                return false;
+            case RetryDecision.Overflow:
+                _stream.Info.SetResponseFlag(ResponseFlags.UpstreamOverflow);
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// An attempt failed before its response head: retried when retriable, else Envoy's local reply
+    /// (or a reset once the response started). True to retry. Ends the attempt either way.
+    /// </summary>
+    internal async ValueTask<bool> FailOrRetryAsync(AttemptFailure failure, ResponseFlags flag, string resetReason, int status = 503, bool retry = true)
+    {
+        Finish(reusable: false);
+        var stream = _stream;
+        if (retry && !stream.IsReset && !stream.ResponseStarted && CanRetry(failure))
+        {
+            var stats = _cluster!.Info.Stats;
+            switch (_retry!.Decide(stats))
+            {
+                case RetryDecision.Retry:
+                    _backOff = _retry.NextBackOff(null, stats);
+                    return true;
+                case RetryDecision.LimitExceeded:
+                    stream.Info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
+                    break;
+                case RetryDecision.Overflow:
+                    stream.Info.SetResponseFlag(ResponseFlags.UpstreamOverflow);
+                    break;
+            }
+        }
+
+        if (failure == AttemptFailure.PerTryTimeout || flag == ResponseFlags.UpstreamRequestTimeout)
+        {
+            if (!stream.ResponseStarted && !stream.IsReset)
+            {
+                var details = failure == AttemptFailure.PerTryTimeout ? ResponseCodeDetails.UpstreamPerTryTimeout : ResponseCodeDetails.UpstreamResponseTimeout;
+                await stream.SendLocalReplyAsync(504, "upstream request timeout", details, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
+            }
+            else if (!stream.IsReset)
+            {
+                stream.ResetStream(ResponseFlags.UpstreamRequestTimeout, ResponseCodeDetails.UpstreamResponseTimeout);
+            }
+
+            return false;
+        }
+
+        await FailBeforeResponseAsync(flag, resetReason, status).ConfigureAwait(false);
+        return false;
+    }
+
+    private bool CanRetry(AttemptFailure failure) =>
+        _retry is { } retry && (_replay is not null || _headersEndStream) && retry.IsRetriable(failure);
+
+    /// <summary>The route timeout ran out between attempts (during a back-off).</summary>
+    private async ValueTask GlobalTimeoutAsync()
+    {
+        _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
+        if (!_stream.ResponseStarted && !_stream.IsReset)
+        {
+            await _stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Request body bytes to an HTTP/1.1 upstream, chunk-encoded when the request is chunked.</summary>
+    private void WriteBody(PipeWriter output, in ReadOnlySequence<byte> data)
+    {
+        if (_requestChunked)
+        {
+            ChunkedEncoder.WriteChunk(output, data);
+        }
+        else
+        {
+            foreach (var segment in data)
+            {
+                output.Write(segment.Span);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps a copy of request body bytes for a retry. Past the buffer limit retries are off for this
+    /// request (Envoy's retry_or_shadow_abandoned); a retry already waiting its back-off then has
+    /// nothing to replay and is answered 507, as Envoy does.
+    /// </summary>
+    private void KeepForReplay(BodyBuffer data)
+    {
+        var replay = _replay;
+        if (replay is null)
+        {
+            return;
+        }
+
+        if (replay.Length + data.Length > _stream.DecoderBufferLimit)
+        {
+            _replay = null;
+            _cluster!.Info.Stats.RetryOrShadowAbandoned.Inc();
+        }
+        else
+        {
+            replay.Append(data.Data);
+        }
+
+
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
+    {
+        var sendLock = _sendLock;
+        if (sendLock is null)
+        {
+            return FilterDataStatus.StopIterationNoBuffer;
+        }
+
+        await sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (endStream)
+            {
+                _requestComplete = true;
+            }
+
+            if (!data.IsEmpty)
+            {
+                KeepForReplay(data);
+            }
+
+            if (_http2 is { } http2)
+            {
+                await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
+            }
+            else if (_upstream is { } upstream && !_done && !upstream.IsClosed)
+            {
+                await SendBodyAsync(upstream, data, endStream).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            sendLock.Release();
+        }
+
+        return FilterDataStatus.StopIterationNoBuffer;
+    }
+
+    private async ValueTask SendBodyAsync(Http1UpstreamConnection upstream, BodyBuffer data, bool endStream)
+    {
+        try
+        {
+            var output = upstream.Output;
+            if (!data.IsEmpty)
+            {
+                WriteBody(output, data.Data);
+            }
+
+            if (endStream && _requestChunked)
             {
                 ChunkedEncoder.WriteLastChunk(output);
             }
-
-            _requestComplete = true;
+        }
+        catch (InvalidOperationException)
+        {
+            // The attempt ended meanwhile (its connection is closed); a retry replays the body.
+            return;
         }
 
         await FlushUpstreamAsync().ConfigureAwait(false);
-        return FilterDataStatus.StopIterationNoBuffer;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterTrailersStatus> DecodeTrailersAsync(HttpStream stream, HttpHeaderMap trailers)
     {
-        if (_http2 is { } http2)
-        {
-            await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
-            return FilterTrailersStatus.StopIteration;
-        }
-
-        var upstream = _upstream;
-        if (upstream is null || _done || upstream.IsClosed)
+        var sendLock = _sendLock;
+        if (sendLock is null)
         {
             return FilterTrailersStatus.StopIteration;
         }
 
-        if (_requestChunked)
+        await sendLock.WaitAsync().ConfigureAwait(false);
+        try
         {
-            ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+            _requestComplete = true;
+            if (_http2 is { } http2)
+            {
+                await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
+                return FilterTrailersStatus.StopIteration;
+            }
+
+            var upstream = _upstream;
+            if (upstream is null || _done || upstream.IsClosed)
+            {
+                return FilterTrailersStatus.StopIteration;
+            }
+
+            if (_requestChunked)
+            {
+                try
+                {
+                    ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+                }
+                catch (InvalidOperationException)
+                {
+                    return FilterTrailersStatus.StopIteration;
+                }
+            }
+
+            await FlushUpstreamAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            sendLock.Release();
         }
 
-        _requestComplete = true;
-        await FlushUpstreamAsync().ConfigureAwait(false);
         return FilterTrailersStatus.StopIteration;
     }
 
@@ -268,10 +644,11 @@ internal sealed class RouterFilter : HttpFilter
 
     public override void OnDestroy()
     {
+        _retry?.ReleaseSlot();
+        _replay?.Clear();
         if (_http2 is { } http2)
         {
             http2.OnDestroy();
-            return;
         }
 
         if (!_done && _cluster is not null)
@@ -330,8 +707,9 @@ internal sealed class RouterFilter : HttpFilter
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReceiveResponseAsync()
+    /// <summary>Reads the attempt's response and relays it downstream; true when the attempt is to be retried instead.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ReceiveResponseAsync()
     {
         var upstream = _upstream!;
         var stream = _stream;
@@ -347,8 +725,7 @@ internal sealed class RouterFilter : HttpFilter
                 if (result.IsCanceled)
                 {
                     input.AdvanceTo(result.Buffer.Start);
-                    await OnCancelledAsync().ConfigureAwait(false);
-                    return;
+                    return await OnCancelledAsync().ConfigureAwait(false);
                 }
 
                 var buffer = result.Buffer;
@@ -370,8 +747,7 @@ internal sealed class RouterFilter : HttpFilter
                     input.AdvanceTo(buffer.End);
                     _cluster!.Info.Stats.UpstreamCxProtocolError.Inc();
                     stream.Config.Log.Debug($"upstream {upstream.Address}: invalid response: {error}");
-                    await FailBeforeResponseAsync(ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
-                    return;
+                    return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
                 }
 
                 if (result.IsCompleted)
@@ -379,8 +755,7 @@ internal sealed class RouterFilter : HttpFilter
                     input.AdvanceTo(buffer.End);
                     _cluster!.Info.Stats.UpstreamCxDestroyRemote.Inc();
                     _cluster.Info.Stats.UpstreamRqRxReset.Inc();
-                    await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
-                    return;
+                    return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
                 }
 
                 input.AdvanceTo(buffer.Start, buffer.End);
@@ -391,7 +766,19 @@ internal sealed class RouterFilter : HttpFilter
             if (switching && !_upgrade)
             {
                 await FailBeforeResponseAsync(ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
-                return;
+                return false;
+            }
+
+            if (!switching && ShouldRetryHeaders(head))
+            {
+                // The retried response is dropped with its connection.
+                Finish(reusable: false);
+                return true;
+            }
+
+            if (_route!.IncludeAttemptCountInResponse)
+            {
+                head.Headers.Set("x-envoy-attempt-count", stream.Info.AttemptCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
             ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: switching);
@@ -423,7 +810,7 @@ internal sealed class RouterFilter : HttpFilter
                     stream.Config.Stats.DownstreamCxUpgradesActive.Dec();
                 }
 
-                return;
+                return false;
             }
 
             var reader = upstream.BodyReader;
@@ -432,26 +819,26 @@ internal sealed class RouterFilter : HttpFilter
             await stream.EncodeHeadersAsync(head, endStream: !hasBody).ConfigureAwait(false);
             if (hasBody && !await ReadBodyAsync(input, reader, head).ConfigureAwait(false))
             {
-                return;
+                return false;
             }
 
             upstream.DisarmTimeout();
             _cluster!.Info.Stats.UpstreamRqCompleted.Inc();
             _cluster.Info.Stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_requestStart).TotalMilliseconds);
             Finish(reusable: head.KeepAlive && _requestComplete && !stream.IsReset);
+            return false;
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException or ObjectDisposedException)
         {
             stream.Config.Log.Debug($"upstream {upstream.Address}: {ex.Message}");
             if (!stream.ResponseStarted)
             {
-                await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
+                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
             }
-            else
-            {
-                stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
-                Finish(reusable: false);
-            }
+
+            stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
+            Finish(reusable: false);
+            return false;
         }
     }
 
@@ -467,7 +854,7 @@ internal sealed class RouterFilter : HttpFilter
             if (result.IsCanceled)
             {
                 input.AdvanceTo(buffer.Start);
-                await OnCancelledAsync().ConfigureAwait(false);
+                _ = await OnCancelledAsync().ConfigureAwait(false);
                 return false;
             }
 
@@ -515,7 +902,7 @@ internal sealed class RouterFilter : HttpFilter
                 if (stream.IsReset)
                 {
                     input.AdvanceTo(buffer.Start);
-                    await OnCancelledAsync().ConfigureAwait(false);
+                    _ = await OnCancelledAsync().ConfigureAwait(false);
                     return false;
                 }
             }
@@ -592,29 +979,37 @@ internal sealed class RouterFilter : HttpFilter
         return await input.ReadAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A pending upstream read was cancelled: the route timeout fired, or the stream was reset.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask OnCancelledAsync()
+    /// <summary>
+    /// A pending upstream read was cancelled: the attempt's timeout fired (per-try: retriable; the
+    /// route timeout: 504 UT) or the stream was reset. True to retry.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> OnCancelledAsync()
     {
         var stream = _stream;
         if (_upstream!.TimedOut && !stream.IsReset)
         {
-            _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
-            if (!stream.ResponseStarted)
-            {
-                Finish(reusable: false);
-                await stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
-                return;
-            }
-
-            stream.ResetStream(ResponseFlags.UpstreamRequestTimeout, ResponseCodeDetails.UpstreamResponseTimeout);
-        }
-        else
-        {
-            _cluster!.Info.Stats.UpstreamRqTxReset.Inc();
+            return await OnAttemptTimeoutAsync().ConfigureAwait(false);
         }
 
+        _cluster!.Info.Stats.UpstreamRqTxReset.Inc();
         Finish(reusable: false);
+        return false;
+    }
+
+    /// <summary>The attempt's timer fired (HTTP/1.1 or HTTP/2): per-try timeouts may be retried, the route timeout ends the request.</summary>
+    internal ValueTask<bool> OnAttemptTimeoutAsync()
+    {
+        var stats = _cluster!.Info.Stats;
+        if (_attemptIsPerTry)
+        {
+            stats.UpstreamRqPerTryTimeout.Inc();
+            return FailOrRetryAsync(AttemptFailure.PerTryTimeout, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination);
+        }
+
+        stats.UpstreamRqTimeout.Inc();
+        Finish(reusable: false);
+        return FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination, retry: false);
     }
 
     /// <summary>The exchange failed before any response byte went downstream: a local reply as Envoy's.</summary>

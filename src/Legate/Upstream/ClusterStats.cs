@@ -40,6 +40,14 @@ internal sealed class ClusterStats
             store.Counter(p + "upstream_rq_4xx"), store.Counter(p + "upstream_rq_5xx"),
         ];
         UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
+        UpstreamRqRetry = store.Counter(p + "upstream_rq_retry");
+        UpstreamRqRetrySuccess = store.Counter(p + "upstream_rq_retry_success");
+        UpstreamRqRetryOverflow = store.Counter(p + "upstream_rq_retry_overflow");
+        UpstreamRqRetryLimitExceeded = store.Counter(p + "upstream_rq_retry_limit_exceeded");
+        UpstreamRqRetryBackoffExponential = store.Counter(p + "upstream_rq_retry_backoff_exponential");
+        UpstreamRqRetryBackoffRatelimited = store.Counter(p + "upstream_rq_retry_backoff_ratelimited");
+        UpstreamRqPerTryTimeout = store.Counter(p + "upstream_rq_per_try_timeout");
+        RetryOrShadowAbandoned = store.Counter(p + "retry_or_shadow_abandoned");
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
     }
 
@@ -101,4 +109,21 @@ internal sealed class ClusterStats
     public Histogram UpstreamRqTime { get; }
 
     public Histogram UpstreamCxConnectMs { get; }
+
+    // Retries (the router's retry state).
+    public Counter UpstreamRqRetry { get; }
+
+    public Counter UpstreamRqRetrySuccess { get; }
+
+    public Counter UpstreamRqRetryOverflow { get; }
+
+    public Counter UpstreamRqRetryLimitExceeded { get; }
+
+    public Counter UpstreamRqRetryBackoffExponential { get; }
+
+    public Counter UpstreamRqRetryBackoffRatelimited { get; }
+
+    public Counter UpstreamRqPerTryTimeout { get; }
+
+    public Counter RetryOrShadowAbandoned { get; }
 }
