@@ -119,6 +119,9 @@ internal sealed class RouteEntry
     /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
     public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
 
+    /// <summary>The route's request_mirror_policies, else the virtual host's, or null.</summary>
+    public Legate.Router.Mirror.MirrorPolicy[]? MirrorPolicies { get; private set; }
+
     /// <summary>The virtual host's include_request_attempt_count: x-envoy-attempt-count on upstream requests.</summary>
     public bool IncludeRequestAttemptCount { get; private set; }
 
@@ -202,6 +205,7 @@ internal sealed class RouteEntry
             CompileRewrites(entry, forward, route.Match ?? new RouteMatch(), forwardPath, errors);
             entry.Priority = forward.Priority;
             entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
+            entry.MirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(forward.RequestMirrorPolicies, FieldPath.Field(forwardPath, "request_mirror_policies"), errors) ?? levels.VirtualHostMirrorPolicies;
             entry.IncludeRequestAttemptCount = levels.IncludeRequestAttemptCount;
             entry.IncludeAttemptCountInResponse = levels.IncludeAttemptCountInResponse;
             if (forward.IdleTimeout is { } idle)

@@ -19,6 +19,9 @@ internal sealed record RouteLevels(
     /// <summary>The virtual host's retry_policy (a route's own replaces it whole).</summary>
     public Legate.Router.Retry.RetryPolicy? VirtualHostRetryPolicy { get; init; }
 
+    /// <summary>The virtual host's request_mirror_policies (a route's own replace them).</summary>
+    public Legate.Router.Mirror.MirrorPolicy[]? VirtualHostMirrorPolicies { get; init; }
+
     /// <summary>The virtual host's include_request_attempt_count.</summary>
     public bool IncludeRequestAttemptCount { get; init; }
 

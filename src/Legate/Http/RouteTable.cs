@@ -50,6 +50,7 @@ internal sealed class RouteTable
                 HeaderMutation.Compile(virtualHost.ResponseHeadersToAdd, virtualHost.ResponseHeadersToRemove, FieldPath.Field(virtualHostPath, "response_headers_to_add"), FieldPath.Field(virtualHostPath, "response_headers_to_remove"), errors))
             {
                 VirtualHostRetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(virtualHost.RetryPolicy, FieldPath.Field(virtualHostPath, "retry_policy"), errors),
+                VirtualHostMirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(virtualHost.RequestMirrorPolicies, FieldPath.Field(virtualHostPath, "request_mirror_policies"), errors),
                 IncludeRequestAttemptCount = virtualHost.IncludeRequestAttemptCount,
                 IncludeAttemptCountInResponse = virtualHost.IncludeAttemptCountInResponse,
             };

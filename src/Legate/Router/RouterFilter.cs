@@ -55,6 +55,7 @@ internal sealed class RouterFilter : HttpFilter
     private long _globalDeadline;
     private bool _attemptIsPerTry;
     private TimeSpan _backOff;
+    private List<Mirror.ShadowRequest>? _shadows;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
@@ -231,6 +232,10 @@ internal sealed class RouterFilter : HttpFilter
         if (first)
         {
             RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
+            if (route.MirrorPolicies is { } mirrors)
+            {
+                StartShadows(mirrors, headers);
+            }
         }
 
         RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
@@ -312,6 +317,45 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         return await ReceiveResponseAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Shadow copies for request_mirror_policies: sent when the request is complete, never awaited.</summary>
+    private void StartShadows(Mirror.MirrorPolicy[] mirrors, HttpRequestHead headers)
+    {
+        foreach (var mirror in mirrors)
+        {
+            if (Mirror.ShadowRequest.Begin(mirror, _stream, headers, _requestComplete, _factory.ClusterManager, _globalTimeout) is { } shadow && !_requestComplete)
+            {
+                (_shadows ??= new List<Mirror.ShadowRequest>(mirrors.Length)).Add(shadow);
+            }
+        }
+    }
+
+    /// <summary>Request body for the shadows; at the end of the request they go out.</summary>
+    private void FeedShadows(BodyBuffer? data, bool endStream)
+    {
+        if (_shadows is not { } shadows)
+        {
+            return;
+        }
+
+        foreach (var shadow in shadows)
+        {
+            if (data is { IsEmpty: false })
+            {
+                shadow.Append(data.Data);
+            }
+
+            if (endStream)
+            {
+                shadow.Send();
+            }
+        }
+
+        if (endStream)
+        {
+            _shadows = null;
+        }
     }
 
     private void ReleaseLock(ref bool locked)
@@ -537,6 +581,8 @@ internal sealed class RouterFilter : HttpFilter
                 KeepForReplay(data);
             }
 
+            FeedShadows(data, endStream);
+
             if (_http2 is { } http2)
             {
                 await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
@@ -591,6 +637,7 @@ internal sealed class RouterFilter : HttpFilter
         try
         {
             _requestComplete = true;
+            FeedShadows(null, endStream: true);
             if (_http2 is { } http2)
             {
                 await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
@@ -644,6 +691,14 @@ internal sealed class RouterFilter : HttpFilter
 
     public override void OnDestroy()
     {
+        if (_shadows is { } shadows)
+        {
+            foreach (var shadow in shadows)
+            {
+                shadow.Abandon();
+            }
+        }
+
         _retry?.ReleaseSlot();
         _replay?.Clear();
         if (_http2 is { } http2)

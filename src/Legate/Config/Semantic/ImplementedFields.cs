@@ -66,14 +66,17 @@ internal static partial class ImplementedFields
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes",
              "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "most_specific_header_mutations_wins"],
         ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config",
-            "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response",
+            "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response", "request_mirror_policies",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
-            "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy"],
+            "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
+            "request_mirror_policies"],
+        // trace_sampled needs tracing.
+        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
         // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
         ["envoy.config.route.v3.RetryPolicy"] =
             ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
