@@ -196,6 +196,7 @@ internal sealed class HttpStream
     {
         Active = false;
         _idleTimer?.Clear();
+        _durationTimer?.Clear();
         _requestTimer?.Clear();
         Info.EndTimestamp = Stopwatch.GetTimestamp();
         for (var i = 0; i < _count; i++)
@@ -738,7 +739,8 @@ internal sealed class HttpStream
     {
         _ = _idleTimer?.DisposeAsync();
         _ = _requestTimer?.DisposeAsync();
-        _idleTimer = _requestTimer = null;
+        _ = _durationTimer?.DisposeAsync();
+        _idleTimer = _requestTimer = _durationTimer = null;
     }
 
     private void RefreshIdleTimer()
@@ -797,7 +799,40 @@ internal sealed class HttpStream
 
     private TaskCompletionSource? _timeoutReply;
 
-    private async Task TimeoutReplyAsync(string body, string details, ResponseFlags flags, TaskCompletionSource done)
+    private Legate.Network.DeadlineTimer? _durationTimer;
+
+    /// <summary>
+    /// A route's max stream duration (or the gRPC timeout it honours) for this stream, counted from
+    /// the stream's start (Envoy's refreshDurationTimeout); zero or less fires at once.
+    /// </summary>
+    public void ArmMaxDuration(TimeSpan duration)
+    {
+        var left = duration - Stopwatch.GetElapsedTime(Info.StartTimestamp);
+        _durationTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnMaxDurationReached(), this);
+        _durationTimer.Set(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1));
+    }
+
+    /// <summary>Envoy's onStreamMaxDurationReached: 408 while the request is still arriving, else 504; a reset once the response started.</summary>
+    private void OnMaxDurationReached()
+    {
+        if (!Active || ResponseComplete || IsReset)
+        {
+            return;
+        }
+
+        _config.Stats.DownstreamRqMaxDurationReached.Inc();
+        if (!ClaimResponse(ResponseOwnerTimeout))
+        {
+            ResetStream(ResponseFlags.DurationTimeout, ResponseCodeDetails.MaxDurationTimeout);
+            return;
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _timeoutReply, done);
+        _ = TimeoutReplyAsync("downstream duration timeout", ResponseCodeDetails.MaxDurationTimeout, ResponseFlags.DurationTimeout, done, RequestComplete ? 504 : 408);
+    }
+
+    private async Task TimeoutReplyAsync(string body, string details, ResponseFlags flags, TaskCompletionSource done, int status = 408)
     {
         try
         {
@@ -805,7 +840,7 @@ internal sealed class HttpStream
             // (the request is incomplete or the stream stalled).
             _stopDecoding = true;
             CancelWaiters();
-            await SendLocalReplyCoreAsync(408, Encoding.UTF8.GetBytes(body), details, flags, null).ConfigureAwait(false);
+            await SendLocalReplyCoreAsync(status, Encoding.UTF8.GetBytes(body), details, flags, null).ConfigureAwait(false);
             _encoder.EndAfterLocalReply();
         }
         catch (Exception ex)

@@ -119,6 +119,18 @@ internal sealed class RouteEntry
     /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
     public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
 
+    /// <summary>The route's hash_policy (for consistent-hash load balancers), or null.</summary>
+    public Legate.Router.Hashing.HashPolicy? HashPolicy { get; private set; }
+
+    /// <summary>max_stream_duration.max_stream_duration (zero: none), or null when the route does not set it.</summary>
+    public TimeSpan? MaxStreamDuration { get; private set; }
+
+    /// <summary>max_stream_duration.grpc_timeout_header_max: honour grpc-timeout, capped by this (zero: no cap), or null.</summary>
+    public TimeSpan? GrpcTimeoutHeaderMax { get; private set; }
+
+    /// <summary>max_stream_duration.grpc_timeout_header_offset, or null.</summary>
+    public TimeSpan? GrpcTimeoutHeaderOffset { get; private set; }
+
     /// <summary>The route's request_mirror_policies, else the virtual host's, or null.</summary>
     public Legate.Router.Mirror.MirrorPolicy[]? MirrorPolicies { get; private set; }
 
@@ -205,6 +217,14 @@ internal sealed class RouteEntry
             CompileRewrites(entry, forward, route.Match ?? new RouteMatch(), forwardPath, errors);
             entry.Priority = forward.Priority;
             entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
+            entry.HashPolicy = Legate.Router.Hashing.HashPolicy.Compile(forward.HashPolicy, FieldPath.Field(forwardPath, "hash_policy"), errors);
+            if (forward.MaxStreamDuration is { } duration)
+            {
+                entry.MaxStreamDuration = duration.MaxStreamDuration_?.ToTimeSpan();
+                entry.GrpcTimeoutHeaderMax = duration.GrpcTimeoutHeaderMax?.ToTimeSpan();
+                entry.GrpcTimeoutHeaderOffset = duration.GrpcTimeoutHeaderOffset?.ToTimeSpan();
+            }
+
             entry.MirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(forward.RequestMirrorPolicies, FieldPath.Field(forwardPath, "request_mirror_policies"), errors) ?? levels.VirtualHostMirrorPolicies;
             entry.IncludeRequestAttemptCount = levels.IncludeRequestAttemptCount;
             entry.IncludeAttemptCountInResponse = levels.IncludeAttemptCountInResponse;

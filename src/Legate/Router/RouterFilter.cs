@@ -56,6 +56,8 @@ internal sealed class RouterFilter : HttpFilter
     private bool _attemptIsPerTry;
     private TimeSpan _backOff;
     private List<Mirror.ShadowRequest>? _shadows;
+    private LoadBalancerContext? _lbContext;
+    private string? _setCookie;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
@@ -130,6 +132,15 @@ internal sealed class RouterFilter : HttpFilter
         if (!_upgrade)
         {
             _retry = RetryState.Create(route.RetryPolicy, headers, cluster, route.Priority, perTryOverride);
+        }
+
+        ApplyMaxStreamDuration(stream, headers, route);
+        _lbContext = _retry;
+        if (route.HashPolicy is { } hashPolicy && hashPolicy.Generate(stream, headers, out _setCookie) is { } hash)
+        {
+            // The hash is computed on the request as received (before the route's rewrites), as Envoy's computeHashKey.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.HashKey = hash;
         }
 
         _head = headers;
@@ -219,7 +230,7 @@ internal sealed class RouterFilter : HttpFilter
             return false;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(_retry);
+        var host = cluster.LoadBalancer.ChooseHost(_lbContext);
         if (host is null)
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();
@@ -317,6 +328,45 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         return await ReceiveResponseAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The route's max_stream_duration (Envoy's refreshDurationTimeout): a gRPC request's
+    /// grpc-timeout when grpc_timeout_header_max is set (capped by it unless 0, minus
+    /// grpc_timeout_header_offset), else max_stream_duration (0 disables).
+    /// </summary>
+    private static void ApplyMaxStreamDuration(HttpStream stream, HttpRequestHead headers, RouteEntry route)
+    {
+        if (route.GrpcTimeoutHeaderMax is { } max && GrpcTimeout.Parse(headers.Headers.GetValue("grpc-timeout")) is { } grpc)
+        {
+            var timeout = grpc;
+            if (max > TimeSpan.Zero && timeout > max)
+            {
+                timeout = max;
+            }
+
+            if (timeout > TimeSpan.Zero && route.GrpcTimeoutHeaderOffset is { } offset)
+            {
+                timeout = offset < timeout ? timeout - offset : TimeSpan.Zero;
+            }
+
+            if (timeout > TimeSpan.Zero)
+            {
+                stream.ArmMaxDuration(timeout);
+            }
+
+            return;
+        }
+
+        if (route.MaxStreamDuration is { } duration && duration > TimeSpan.Zero)
+        {
+            stream.ArmMaxDuration(duration);
+        }
+    }
+
+    /// <summary>Carries the request hash when no retry state does.</summary>
+    private sealed class RouterLoadBalancerContext : LoadBalancerContext
+    {
     }
 
     /// <summary>Shadow copies for request_mirror_policies: sent when the request is complete, never awaited.</summary>
@@ -679,6 +729,12 @@ internal sealed class RouterFilter : HttpFilter
     /// </summary>
     public override ValueTask<FilterHeadersStatus> EncodeHeadersAsync(HttpStream stream, HttpResponseHead headers, bool endStream)
     {
+        if (_setCookie is { } setCookie)
+        {
+            // A cookie hash policy generated the affinity cookie: the client keeps it from now on.
+            headers.Headers.Add("set-cookie", setCookie);
+        }
+
         if (_route?.ResponseHeaderMutations is { } mutations)
         {
             // As Envoy: the response code is known to the formatter (%RESPONSE_CODE%) by now.

@@ -16,4 +16,10 @@ internal abstract class LoadBalancerContext
 
     /// <summary>True to ask for another host (retry host predicates such as previous_hosts).</summary>
     public virtual bool ShouldSelectAnotherHost(Host host) => false;
+
+    /// <summary>
+    /// The request's hash for consistent-hash load balancers (ring hash, Maglev), computed by the
+    /// router from the route's hash_policy; null when the route has none or no policy produced one.
+    /// </summary>
+    public ulong? HashKey { get; set; }
 }
