@@ -159,6 +159,14 @@ public sealed class HttpListenerTests
         var stats = legate.Server.Stats;
         Assert.Equal(2, stats.Counter("cluster.backend.upstream_cx_connect_fail").Value);
         Assert.Equal(2, stats.Counter("cluster.backend.upstream_rq_total").Value);
+
+        // Downstream stats are recorded when the stream ends, just after the client has the response.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (stats.Counter("http.web.downstream_rq_5xx").Value < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
         Assert.Equal(2, stats.Counter("http.web.downstream_rq_5xx").Value);
     }
 
