@@ -90,12 +90,29 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
         ["envoy.config.route.v3.RouteConfiguration"] =
-            ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
-        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
-        // A redirect action is answered 503 until the routing-actions issue.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config"],
-        // Weighted clusters, cluster_header, rewrites, retries, mirroring, hash policies: the routing-actions issue.
-        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs"],
+            ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes",
+             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "most_specific_header_mutations_wins"],
+        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config",
+            "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response", "request_mirror_policies",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
+        // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
+        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
+            "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
+            "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
+            "request_mirror_policies", "hash_policy", "max_stream_duration"],
+        // trace_sampled needs tracing.
+        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
+        // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
+        ["envoy.config.route.v3.RetryPolicy"] =
+            ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
+             "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
+        // runtime_key_prefix (no runtime layer) and header_name are not honoured yet.
+        ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight"],
+        // metadata_match needs subset load balancing.
+        ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
         // rejected there as not supported yet.
