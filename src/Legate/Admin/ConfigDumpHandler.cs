@@ -23,7 +23,9 @@ internal sealed class ConfigDumpHandler
         _json = new Lazy<string>(() => ProtoJson.Format(Build()), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
-    public ValueTask<AdminResponse> HandleAsync(HttpContext context) => ValueTask.FromResult(AdminResponse.Json(_json.Value));
+    public ValueTask<AdminResponse> HandleAsync(HttpContext context) =>
+        // Dynamic resources change while the server runs: those dumps are built per request.
+        ValueTask.FromResult(AdminResponse.Json(_server.Xds is { IsActive: true } ? ProtoJson.Format(Build()) : _json.Value));
 
     public ConfigDump Build()
     {
@@ -35,6 +37,11 @@ internal sealed class ConfigDumpHandler
             Bootstrap = bootstrap,
             LastUpdated = Timestamp.FromDateTimeOffset(_server.ConfigLoadedAt),
         }));
+        if (_server.Xds is { IsActive: true } xds)
+        {
+            Legate.Xds.XdsConfigDump.AddTo(dump, xds);
+        }
+
         return dump;
     }
 }

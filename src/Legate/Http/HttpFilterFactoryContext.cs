@@ -18,6 +18,9 @@ internal sealed class HttpFilterFactoryContext
     /// <summary>The bootstrap's node (after --service-cluster/--service-node): Envoy's local info.</summary>
     public Envoy.Config.Core.V3.Node LocalNode { get; init; } = new();
 
+    /// <summary>Where <c>rds</c> route tables come from (the xDS manager); null: rds warns and answers 404.</summary>
+    public Legate.Xds.IRdsSource? Rds { get; init; }
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

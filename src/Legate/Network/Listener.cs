@@ -27,12 +27,11 @@ internal sealed class Listener : IAsyncDisposable
     private const int Backlog = 1024;
 
     private readonly Logger _log;
-    private readonly FilterChainMatcher _matcher;
-    private readonly HttpConnectionManagerConfig?[] _chains;
-    private readonly HttpConnectionManagerConfig? _defaultChain;
+    // The filter chains in force; LDS swaps in a new set while the socket stays (UpdateFrom).
+    private volatile FilterChainSet _active;
+    private readonly ConcurrentDictionary<FilterChainSet, bool> _generations = new();
     private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
     private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
-    private readonly ConnectionDrain _drain = new();
     private readonly TimeProvider _time;
     private readonly int _bufferLimitBytes;
     private Socket? _socket;
@@ -45,14 +44,12 @@ internal sealed class Listener : IAsyncDisposable
     {
         Name = name;
         Endpoint = endpoint;
-        _matcher = matcher;
-        _chains = chains;
-        _defaultChain = defaultChain;
+        _active = new FilterChainSet(matcher, chains, defaultChain);
+        _generations.TryAdd(_active, true);
         _bufferLimitBytes = bufferLimitBytes;
         _log = context.Logs.Get(LogComponents.Listener);
         _time = context.Time;
         _statsStore = context.Stats;
-        ConnectionManager = Array.Find(chains, c => c is not null) ?? defaultChain;
     }
 
     public string Name { get; }
@@ -64,7 +61,49 @@ internal sealed class Listener : IAsyncDisposable
     public IPEndPoint? BoundEndpoint { get; private set; }
 
     /// <summary>The first HTTP connection manager of this listener, or null.</summary>
-    public HttpConnectionManagerConfig? ConnectionManager { get; }
+    public HttpConnectionManagerConfig? ConnectionManager => Array.Find(_active.Chains, c => c is not null) ?? _active.DefaultChain;
+
+    /// <summary>Every HTTP connection manager of the filter chains in force (LDS warms a listener until their RDS arrives).</summary>
+    public IEnumerable<HttpConnectionManagerConfig> ConnectionManagers =>
+        _active.Chains.Append(_active.DefaultChain).OfType<HttpConnectionManagerConfig>();
+
+    /// <summary>
+    /// LDS changed this listener but not its address: new connections take <paramref name="compiled"/>'s
+    /// filter chains from now on, on the same socket; connections on the old chains drain (HTTP/1.1
+    /// closes after the current response, HTTP/2 gets GOAWAY) and whatever is left after
+    /// <paramref name="drainTime"/> is closed. <paramref name="compiled"/> itself is never started.
+    /// </summary>
+    public void UpdateFrom(Listener compiled, TimeSpan drainTime)
+    {
+        var old = _active;
+        _active = compiled._active;
+        _generations.TryAdd(_active, true);
+        old.Drain.Start();
+        foreach (var hcm in old.Chains.Append(old.DefaultChain).OfType<HttpConnectionManagerConfig>())
+        {
+            if (_http2.TryRemove(hcm, out var server) && server.IsValueCreated)
+            {
+                _ = DrainHttp2Async(server.Value, drainTime);
+            }
+        }
+
+        _generations.TryRemove(old, out _);
+        _log.Info($"listener '{Name}': filter chains updated; connections on the previous ones are draining");
+    }
+
+    private async Task DrainHttp2Async(Http2CodecServer server, TimeSpan drainTime)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(drainTime, _time);
+            await server.StopAsync(deadline.Token).ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _log.Debug($"listener '{Name}': draining an HTTP/2 codec: {ex.Message}");
+        }
+    }
 
     /// <summary>Connections being served right now.</summary>
     public int ActiveConnections => _connections.Count;
@@ -152,7 +191,10 @@ internal sealed class Listener : IAsyncDisposable
             await _acceptLoop.ConfigureAwait(false);
         }
 
-        _drain.Start();
+        foreach (var generation in _generations.Keys)
+        {
+            generation.Drain.Start();
+        }
 
         // HTTP/2 connections get a GOAWAY and close when their streams are done; Kestrel aborts the rest when the token fires.
         var http2Stops = Task.WhenAll(_http2.Values.Select(server => server.Value.StopAsync(cancellationToken)));
@@ -183,7 +225,10 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         _transport?.Dispose();
-        _drain.Dispose();
+        foreach (var generation in _generations.Keys)
+        {
+            generation.Drain.Dispose();
+        }
     }
 
     /// <remarks>
@@ -252,12 +297,13 @@ internal sealed class Listener : IAsyncDisposable
             return;
         }
 
-        var index = _matcher.Match(new ConnectionMatchInfo(local, remote));
+        var active = _active;
+        var index = active.Matcher.Match(new ConnectionMatchInfo(local, remote));
         var hcm = index switch
         {
             FilterChainMatcher.NoMatch => null,
-            FilterChainMatcher.DefaultFilterChain => _defaultChain,
-            _ => _chains[index],
+            FilterChainMatcher.DefaultFilterChain => active.DefaultChain,
+            _ => active.Chains[index],
         };
         if (hcm is null)
         {
@@ -271,7 +317,7 @@ internal sealed class Listener : IAsyncDisposable
         var connection = _transport!.Create(socket);
         var served = new ServedConnection(connection);
         stats.DownstreamCxActive.Inc();
-        var task = RunConnectionAsync(served, hcm, stats);
+        var task = RunConnectionAsync(served, hcm, stats, active.Drain);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
         {
@@ -279,16 +325,16 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ListenerStats stats)
+    private async Task RunConnectionAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ListenerStats stats, ConnectionDrain drain)
     {
         await Task.Yield();
         var connection = served.Transport;
         try
         {
-            switch (await SelectCodecAsync(connection, hcm).ConfigureAwait(false))
+            switch (await SelectCodecAsync(connection, hcm, drain).ConfigureAwait(false))
             {
                 case Codec.Http1:
-                    served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time);
+                    served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time);
                     await served.Http1.RunAsync().ConfigureAwait(false);
                     break;
                 case Codec.Http2:
@@ -327,12 +373,12 @@ internal sealed class Listener : IAsyncDisposable
     /// preface (unconsumed: the codec reads them again). <see cref="Codec.None"/> when the peer
     /// closed, went idle past the idle timeout, or the listener drained before a decision.
     /// </summary>
-    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm)
+    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm, ConnectionDrain connectionDrain)
     {
         switch (hcm.CodecType)
         {
             case Hcm.Types.CodecType.Http2:
-                return _drain.IsDraining ? Codec.None : Codec.Http2;
+                return connectionDrain.IsDraining ? Codec.None : Codec.Http2;
             case Hcm.Types.CodecType.Auto:
                 break;
             default:
@@ -340,14 +386,14 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         using var cancel = hcm.IdleTimeout > TimeSpan.Zero ? new CancellationTokenSource(hcm.IdleTimeout, _time) : new CancellationTokenSource();
-        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancel);
+        using var drain = connectionDrain.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancel);
         try
         {
             return await Http2Preface.DetectAsync(connection.Transport.Input, cancel.Token).ConfigureAwait(false) ? Codec.Http2 : Codec.Http1;
         }
         catch (OperationCanceledException)
         {
-            if (!_drain.IsDraining)
+            if (!connectionDrain.IsDraining)
             {
                 hcm.Stats.DownstreamCxIdleTimeout.Inc();
             }
@@ -359,6 +405,18 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
     private Http2CodecServer Http2Server(HttpConnectionManagerConfig hcm) =>
         _http2.GetOrAdd(hcm, static (config, name) => new Lazy<Http2CodecServer>(() => new Http2CodecServer(config, name)), Name).Value;
+
+    /// <summary>One generation of filter chains, with the drain signal of the connections it serves.</summary>
+    private sealed class FilterChainSet(FilterChainMatcher matcher, HttpConnectionManagerConfig?[] chains, HttpConnectionManagerConfig? defaultChain)
+    {
+        public FilterChainMatcher Matcher { get; } = matcher;
+
+        public HttpConnectionManagerConfig?[] Chains { get; } = chains;
+
+        public HttpConnectionManagerConfig? DefaultChain { get; } = defaultChain;
+
+        public ConnectionDrain Drain { get; } = new();
+    }
 
     private enum Codec
     {

@@ -34,6 +34,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         IPEndPoint? adminEndpoint,
         ListenerManager listeners,
         ClusterManager clusters,
+        Legate.Xds.XdsManager xds,
         StatsStore stats,
         LogManager logs,
         TimeProvider time)
@@ -45,6 +46,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _adminEndpoint = adminEndpoint;
         Listeners = listeners;
         Clusters = clusters;
+        Xds = xds;
         Logs = logs;
         Time = time;
         StartTime = time.GetUtcNow();
@@ -81,6 +83,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
     public ClusterManager Clusters { get; }
 
+    /// <summary>The xDS client: dynamic resources (CDS, LDS) and the RDS/EDS sources static config names.</summary>
+    public Legate.Xds.XdsManager Xds { get; }
+
     /// <summary>Completes with the reason when a shutdown is requested.</summary>
     public Task<string> ShutdownRequested => _shutdownRequested.Task;
 
@@ -109,18 +114,21 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
         var stats = new StatsStore(bootstrap.StatsConfig?.UseAllDefaultTags ?? true);
+        var xds = Legate.Xds.XdsManager.Create(bootstrap, errors, stats, logs, time);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
+            Eds = xds,
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
             TimeProvider = time,
         });
-        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, LocalNode = bootstrap.Node ?? new() };
+        var context = new HttpFilterFactoryContext { ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, LocalNode = bootstrap.Node ?? new(), Rds = xds };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
+        xds.Attach(clusters, listeners, context, options.DrainTime);
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time);
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, xds, stats, logs, time);
     }
 
     /// <summary>Starts the admin, then every listener; the server is LIVE when this returns.</summary>
@@ -165,7 +173,15 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             }
 
             Logs.Get(LogComponents.Upstream).Info($"cm init: initializing {Clusters.Clusters.Length} cluster(s)");
+            // xDS sources start first: static EDS clusters and RDS route tables warm from them.
+            Xds.Start();
             await Clusters.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            if (Xds.HasDynamicResources)
+            {
+                // Envoy's init: listeners accept only after the first CDS and LDS responses (or initial_fetch_timeout).
+                await Xds.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             _log.Info("starting main dispatch loop");
             await Listeners.StartAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -226,6 +242,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopped = true;
+        await Xds.DisposeAsync().ConfigureAwait(false);
         await Listeners.DisposeAsync().ConfigureAwait(false);
         await Clusters.DisposeAsync().ConfigureAwait(false);
         if (Admin is { } admin)

@@ -17,7 +17,17 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "dynamic_resources"],
+        // xDS (Xds/): rate_limit_settings, REST and xDS-TP locators are not implemented.
+        ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
+        ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
+        ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
+        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy"],
+        ["envoy.config.core.v3.GrpcService.EnvoyGrpc"] = ["cluster_name"],
+        ["envoy.config.core.v3.RetryPolicy"] = ["retry_back_off"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.Rds"] = ["config_source", "route_config_name"],
+        ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         // Custom stats_tags, stats_matcher and histogram_bucket_settings come with the rest of issue 6.
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags"],
         // admin.access_log: the server warns about it itself.
@@ -93,7 +103,7 @@ internal static partial class ImplementedFields
             ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
              "dns_failure_refresh_rate", "dns_lookup_family", "wait_for_warm_on_init", "per_connection_buffer_limit_bytes",
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
-             "common_http_protocol_options", "max_requests_per_connection", "protocol_selection"],
+             "common_http_protocol_options", "max_requests_per_connection", "protocol_selection", "eds_cluster_config"],
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // policy (overprovisioning, drop_overloads) and named_endpoints come with EDS.
         ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints"],
