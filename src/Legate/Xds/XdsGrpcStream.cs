@@ -37,6 +37,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _run;
     private volatile ActiveStream? _active;
+    private int _disposed;
 
     public XdsGrpcStream(XdsSourceSpec spec, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, BackoffStrategy? backOff, ControlPlaneStats stats, TimeProvider time, Func<long, long> random, Logger log)
     {
@@ -83,6 +84,11 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stop.Cancel();
         if (_run is not null)
         {
@@ -251,7 +257,15 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             return received;
         }
 
-        public override void SendInitial(XdsSubscription subscription) => Send(subscription, null);
+        public override void SendInitial(XdsSubscription subscription)
+        {
+            // A new stream: no nonce from the old one; a named type with nothing to ask for waits (empty would mean wildcard).
+            subscription.LastNonce = string.Empty;
+            if (subscription.Type.IsWildcard || subscription.Names().Length > 0)
+            {
+                Send(subscription, null);
+            }
+        }
 
         public override void SendUpdate(XdsSubscription subscription) => Send(subscription, null);
 
@@ -321,6 +335,11 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             lock (_sendLock)
             {
                 subscription.TakePending();
+                if (!subscription.Type.IsWildcard && subscription.Names().Length == 0)
+                {
+                    return;
+                }
+
                 var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
                 request.ResourceNamesSubscribe.Add(subscription.Names());
                 foreach (var (name, resource) in subscription.Resources)
