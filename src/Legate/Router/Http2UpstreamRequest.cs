@@ -587,8 +587,9 @@ internal sealed class Http2UpstreamRequest
 
         _timer?.Dispose();
         _resetRegistration.Dispose();
-        _cluster.Info.Stats.UpstreamRqActive.Dec();
+        // The breaker first: whoever sees no active request also sees its slot back.
         _cluster.Info.CircuitBreakers.Default.Requests.Release();
+        _cluster.Info.Stats.UpstreamRqActive.Dec();
         _host.RequestFinished();
         _body?.Writer.CancelPendingFlush();
     }

@@ -1198,8 +1198,9 @@ internal sealed class RouterFilter : HttpFilter
         _resetRegistration.Dispose();
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
-            cluster.Info.Stats.UpstreamRqActive.Dec();
+            // The breaker first: whoever sees no active request also sees its slot back.
             cluster.Info.CircuitBreakers.Default.Requests.Release();
+            cluster.Info.Stats.UpstreamRqActive.Dec();
             host.RequestFinished();
         }
 

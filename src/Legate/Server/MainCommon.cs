@@ -27,6 +27,11 @@ internal static class MainCommon
             return await Lint.LintCommand.RunAsync(args[1..], stdout, stderr).ConfigureAwait(false);
         }
 
+        if (args.Length > 0 && args[0] == "xds-server")
+        {
+            return await Xds.Server.XdsServerCommand.RunAsync(args[1..], stdout, stderr, cancellationToken).ConfigureAwait(false);
+        }
+
         CommandLineOptions options;
         try
         {

@@ -17,13 +17,23 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
         // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
         ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
+        // xDS (Xds/): rate_limit_settings, REST and xDS-TP locators are not implemented.
+        ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
+        ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
+        ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
+        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy"],
+        ["envoy.config.core.v3.GrpcService.EnvoyGrpc"] = ["cluster_name"],
+        ["envoy.config.core.v3.RetryPolicy"] = ["retry_back_off"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.Rds"] = ["config_source", "route_config_name"],
+        ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout"],
@@ -136,7 +146,7 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks"],
+             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config"],
         // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
