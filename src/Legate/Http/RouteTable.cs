@@ -92,7 +92,7 @@ internal sealed class RouteTable
         }
 
         var randomValue = StreamRandomValue(head.Headers);
-        var input = new RouteMatchInput(head.Method, head.Path, host, new HeaderMapLookup(head.Headers), randomValue);
+        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue);
         var (virtualHost, route) = _matcher.Match(input);
         stream.Info.VirtualHostName = virtualHost?.Name;
         if (route is null)

@@ -100,7 +100,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         var cluster = _cluster;
-        var pool = _host.ConnectionPool(1, h => new Http2ConnectionPool(h, cluster));
+        var pool = _host.ConnectionPool(1, static (h, c) => new Http2ConnectionPool(h, c), cluster);
         HttpRequestMessage request;
         try
         {

@@ -160,7 +160,15 @@ internal sealed class RouterFilter : HttpFilter
 
         if (endStream)
         {
-            await RunAttemptsAsync().ConfigureAwait(false);
+            // Without a retry policy there is one attempt: no loop (and no state machine) around it.
+            if (_retry is null)
+            {
+                await AttemptAsync(first: true).ConfigureAwait(false);
+            }
+            else
+            {
+                await RunAttemptsAsync().ConfigureAwait(false);
+            }
         }
         else
         {
@@ -172,6 +180,7 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>Attempts until one answers (or fails for good), waiting the back-off between them.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask RunAttemptsAsync()
     {
         var stream = _stream;
@@ -217,7 +226,45 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>One upstream attempt: host, connection, request head and body so far, response. True to retry.</summary>
-    private async ValueTask<bool> AttemptAsync(bool first)
+    /// <summary>One upstream attempt: host, connection, request head and body so far, response. True to retry.</summary>
+    /// <remarks>
+    /// Split in two so that an attempt whose sending completes at once (a pooled connection, a
+    /// flush that did not wait) costs one async state machine, the response's, not two.
+    /// </remarks>
+    private ValueTask<bool> AttemptAsync(bool first)
+    {
+        var send = SendAttemptAsync(first);
+        if (send.IsCompletedSuccessfully)
+        {
+            var step = send.Result;
+            return step == AttemptStep.Receive ? ReceiveResponseAsync() : new ValueTask<bool>(step == AttemptStep.Retry);
+        }
+
+        return AwaitSendThenReceiveAsync(send);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> AwaitSendThenReceiveAsync(ValueTask<AttemptStep> send)
+    {
+        var step = await send.ConfigureAwait(false);
+        return step == AttemptStep.Receive ? await ReceiveResponseAsync().ConfigureAwait(false) : step == AttemptStep.Retry;
+    }
+
+    private enum AttemptStep
+    {
+        /// <summary>The request was answered (or failed for good).</summary>
+        Done,
+
+        /// <summary>Try again after the back-off.</summary>
+        Retry,
+
+        /// <summary>The request went out: read the response.</summary>
+        Receive,
+    }
+
+    /// <summary>The sending half of an attempt.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<AttemptStep> SendAttemptAsync(bool first)
     {
         var stream = _stream;
         var cluster = _cluster!;
@@ -227,7 +274,7 @@ internal sealed class RouterFilter : HttpFilter
         {
             // The body outgrew the retry buffer while this retry waited: nothing to replay (Envoy's 507).
             await stream.SendLocalReplyAsync(507, "exceeded request buffer limit while retrying upstream", ResponseCodeDetails.RequestPayloadExceededRetryBufferLimit).ConfigureAwait(false);
-            return false;
+            return AttemptStep.Done;
         }
 
         var host = cluster.LoadBalancer.ChooseHost(_lbContext);
@@ -235,7 +282,7 @@ internal sealed class RouterFilter : HttpFilter
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();
             await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
-            return false;
+            return AttemptStep.Done;
         }
 
         // max_requests (per attempt, as Envoy's pools check it): released in Finish (or by the HTTP/2 request's own finish).
@@ -243,7 +290,7 @@ internal sealed class RouterFilter : HttpFilter
         {
             cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
             await SendOverflowAsync().ConfigureAwait(false);
-            return false;
+            return AttemptStep.Done;
         }
 
         stream.Info.UpstreamHost = host;
@@ -273,7 +320,7 @@ internal sealed class RouterFilter : HttpFilter
 
         if (Http2UpstreamRequest.Applies(cluster, stream, headers))
         {
-            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false);
+            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
         }
 
         var clusterStats = cluster.Info.Stats;
@@ -291,7 +338,7 @@ internal sealed class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-            _pool = host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
+            _pool = host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
@@ -301,18 +348,18 @@ internal sealed class RouterFilter : HttpFilter
                 host.ReportResult(OutlierResult.LocalOriginConnectFailed);
                 stream.Info.UpstreamTransportFailureReason = ex.TransportFailureReason;
                 ReleaseLock(ref locked);
-                return await FailOrRetryAsync(AttemptFailure.ConnectFailure, ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false);
+                return await FailOrRetryAsync(AttemptFailure.ConnectFailure, ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
             }
             catch (UpstreamOverflowException)
             {
                 Finish(reusable: false);
                 await SendOverflowAsync().ConfigureAwait(false);
-                return false;
+                return AttemptStep.Done;
             }
             catch (OperationCanceledException)
             {
                 Finish(reusable: false);
-                return false;
+                return AttemptStep.Done;
             }
 
             var upstream = _upstream;
@@ -342,7 +389,7 @@ internal sealed class RouterFilter : HttpFilter
             if (!await FlushUpstreamAsync().ConfigureAwait(false))
             {
                 ReleaseLock(ref locked);
-                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
+                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
             }
         }
         finally
@@ -350,7 +397,7 @@ internal sealed class RouterFilter : HttpFilter
             ReleaseLock(ref locked);
         }
 
-        return await ReceiveResponseAsync().ConfigureAwait(false);
+        return AttemptStep.Receive;
     }
 
     /// <summary>

@@ -78,8 +78,16 @@ internal sealed class RetryState : LoadBalancerContext
             numRetries = (int)Math.Min(maxRetries, int.MaxValue);
         }
 
+        // Consumed whether or not the request can be retried (Envoy never forwards them).
+        var codes = TakeHeader(headers, "x-envoy-retriable-status-codes");
+        var names = TakeHeader(headers, "x-envoy-retriable-header-names");
+        if (retryOn == RetryOn.None || numRetries == 0)
+        {
+            return null;
+        }
+
         var statusCodes = new HashSet<int>(policy?.RetriableStatusCodes ?? []);
-        if (TakeHeader(headers, "x-envoy-retriable-status-codes") is { } codes)
+        if (codes is not null)
         {
             foreach (var range in codes.AsSpan().Split(','))
             {
@@ -90,20 +98,15 @@ internal sealed class RetryState : LoadBalancerContext
             }
         }
 
-        var headerNames = TakeHeader(headers, "x-envoy-retriable-header-names") is { } names
+        var headerNames = names is not null
             ? names.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(n => n.ToLowerInvariant()).ToArray()
             : [];
-
-        if (retryOn == RetryOn.None || numRetries == 0)
-        {
-            return null;
-        }
 
         // retriable_request_headers: only a request matching one of them may be retried at all.
         var policyOrEmpty = policy ?? RetryPolicy.Empty;
         if (policyOrEmpty.RetriableRequestHeaders.Length > 0)
         {
-            var input = new RouteMatchInput(head.Method, head.Path, string.Empty, new HeaderMapLookup(headers));
+            var input = new RouteMatchInput(head.Method, head.Path, string.Empty, headers.Lookup);
             if (!policyOrEmpty.RetriableRequestHeaders.Any(m => m.Matches(input)))
             {
                 return null;
@@ -156,7 +159,7 @@ internal sealed class RetryState : LoadBalancerContext
 
         if ((RetryOn & RetryOn.RetriableHeaders) != 0)
         {
-            var input = new RouteMatchInput(string.Empty, string.Empty, string.Empty, new HeaderMapLookup(headers));
+            var input = new RouteMatchInput(string.Empty, string.Empty, string.Empty, headers.Lookup);
             foreach (var matcher in _policy.RetriableHeaders)
             {
                 if (matcher.Matches(input))
