@@ -28,6 +28,9 @@ internal sealed class HttpFilterFactoryContext
     /// <summary>Secrets by name (static and file SDS) for TLS contexts.</summary>
     public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
 
+    /// <summary>Where <c>rds</c> route tables come from (the xDS manager); null: rds warns and answers 404.</summary>
+    public Legate.Xds.IRdsSource? Rds { get; init; }
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

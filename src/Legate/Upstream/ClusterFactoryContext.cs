@@ -30,6 +30,9 @@ internal sealed class ClusterFactoryContext
     /// <summary>Secrets by name for clusters' TLS contexts.</summary>
     public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
 
+    /// <summary>Where EDS clusters get their endpoints (the xDS manager); null: EDS clusters are an error.</summary>
+    public IEdsSource? Eds { get; init; }
+
     /// <summary>The "upstream" logger; null logs nothing.</summary>
     public Logger? Logger { get; init; }
 
