@@ -30,6 +30,7 @@ internal sealed class AdminServer : IAsyncDisposable
         var configDump = new ConfigDumpHandler(server);
         Handlers.Add("/", "Admin home page", false, HomeAsync);
         Handlers.Add("/clusters", ClustersHandler.HelpText, false, new ClustersHandler(server).HandleAsync);
+        Handlers.Add("/certs", CertsHandler.HelpText, false, new CertsHandler(server).HandleAsync);
         Handlers.Add("/config_dump", "dump current Envoy configs (experimental)", false, configDump.HandleAsync);
         Handlers.Add("/explain", Explain.ExplainAdminHandler.HelpText, false, new Explain.ExplainAdminHandler(server).HandleAsync);
         Handlers.Add("/help", "print out list of admin commands", false, HelpAsync);

@@ -38,6 +38,23 @@ internal static class ResponseCodeDetails
         _ => "upstream_reset_before_response_started{" + reason.Replace(' ', '_') + "}",
     };
 
+    /// <summary>
+    /// <c>upstream_reset_before_response_started{reason,transport_failure}</c> as Envoy writes it when
+    /// the transport gave a reason. Only TLS failures carry it for now: plain connect failures keep
+    /// <c>{connection_failure}</c> (Envoy appends <c>delayed_connect_error:_111</c> there too).
+    /// </summary>
+    public static string UpstreamResetBeforeResponseStarted(string reason, string? transportFailure) =>
+        IsTlsFailure(transportFailure)
+            ? "upstream_reset_before_response_started{" + reason + "," + transportFailure!.Replace(' ', '_') + "}"
+            : UpstreamResetBeforeResponseStarted(reason);
+
+    /// <summary>The local reply body for an upstream reset: Envoy's text, with <c>, transport failure reason: …</c> for TLS failures.</summary>
+    public static string UpstreamResetBody(string reason, string? transportFailure) =>
+        "upstream connect error or disconnect/reset before headers. reset reason: " + UpstreamResetReasons.BodyText(reason)
+        + (IsTlsFailure(transportFailure) ? ", transport failure reason: " + transportFailure : string.Empty);
+
+    private static bool IsTlsFailure(string? transportFailure) => transportFailure is not null && transportFailure.StartsWith("TLS_error", StringComparison.Ordinal);
+
     /// <summary><c>upstream_reset_after_response_started{reason}</c>.</summary>
     public static string UpstreamResetAfterResponseStarted(string reason) =>
         "upstream_reset_after_response_started{" + reason.Replace(' ', '_') + "}";

@@ -245,6 +245,11 @@ internal sealed class Http2UpstreamRequest
         }
 
         request.Content = content;
+        if (_cluster.Info.PoolsPerServerName && _cluster.Info.AutoServerName(head) is { } serverName)
+        {
+            request.Options.Set(Http2ConnectionPool.ServerNameOption, serverName);
+        }
+
         return request;
     }
 
@@ -533,7 +538,8 @@ internal sealed class Http2UpstreamRequest
             return;
         }
 
-        await stream.SendLocalReplyAsync(status, ResetBodyPrefix + UpstreamResetReasons.BodyText(resetReason), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason), flag).ConfigureAwait(false);
+        var transportFailure = stream.Info.UpstreamTransportFailureReason;
+        await stream.SendLocalReplyAsync(status, ResponseCodeDetails.UpstreamResetBody(resetReason, transportFailure), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason, transportFailure), flag).ConfigureAwait(false);
     }
 
     private void Complete()

@@ -338,7 +338,9 @@ internal sealed class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-            _pool = host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
+            _pool = cluster.Info.PoolsPerServerName
+                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time)).For(cluster.Info.AutoServerName(_head) ?? string.Empty)
+                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
@@ -1217,7 +1219,8 @@ internal sealed class RouterFilter : HttpFilter
             return;
         }
 
-        await _stream.SendLocalReplyAsync(status, ResetBodyPrefix + UpstreamResetReasons.BodyText(resetReason), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason), flag).ConfigureAwait(false);
+        var transportFailure = _stream.Info.UpstreamTransportFailureReason;
+        await _stream.SendLocalReplyAsync(status, ResponseCodeDetails.UpstreamResetBody(resetReason, transportFailure), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason, transportFailure), flag).ConfigureAwait(false);
     }
 
     /// <summary>A circuit breaker refused the request: 503 UO with <c>x-envoy-overloaded: true</c>, as Envoy.</summary>

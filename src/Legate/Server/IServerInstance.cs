@@ -30,6 +30,9 @@ internal interface IServerInstance
     /// <summary>The clusters, for admin views of hosts; null for instances without any.</summary>
     Legate.Upstream.ClusterManager? Clusters => null;
 
+    /// <summary>Secrets and the TLS certificates in use (<c>/certs</c>, <c>server.days_until_first_cert_expiring</c>); null when there are none.</summary>
+    Legate.Tls.SecretManager? Secrets => null;
+
     /// <summary>Recent local replies and resets (the dashboard's "why" list); null when not kept.</summary>
     Legate.Http.RecentLocalReplies? RecentLocalReplies => null;
 

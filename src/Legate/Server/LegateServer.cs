@@ -176,6 +176,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
             TimeProvider = time,
+            Secrets = secrets,
         });
         var recentLocalReplies = new Legate.Http.RecentLocalReplies();
         var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);

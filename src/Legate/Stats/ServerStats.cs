@@ -20,6 +20,7 @@ internal sealed class ServerStats
         Version = store.Gauge("server.version", ImportMode.NeverImport);
         MemoryAllocated = store.Gauge("server.memory_allocated", ImportMode.Accumulate);
         TotalConnections = store.Gauge("server.total_connections", ImportMode.Accumulate);
+        DaysUntilFirstCertExpiring = store.Gauge("server.days_until_first_cert_expiring", ImportMode.NeverImport);
 
         Concurrency.Set(server.Options.Concurrency);
         // Envoy's server.version is its source revision as a number; Legate has none to report yet.
@@ -44,6 +45,9 @@ internal sealed class ServerStats
 
     public Gauge TotalConnections { get; }
 
+    /// <summary>The fewest whole days any certificate in use (chain or CA, every TLS context) has left; 0 without any, as Envoy.</summary>
+    public Gauge DaysUntilFirstCertExpiring { get; }
+
     /// <summary>Envoy's <c>server.state</c> encoding: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING, 3 INITIALIZING.</summary>
     public static long Encode(ServerState state) => state switch
     {
@@ -60,5 +64,39 @@ internal sealed class ServerStats
         State.Set(Encode(state));
         Uptime.Set((long)Math.Floor((_server.Time.GetUtcNow() - _server.StartTime).TotalSeconds));
         MemoryAllocated.Set(GC.GetTotalMemory(forceFullCollection: false));
+        DaysUntilFirstCertExpiring.Set(DaysUntilFirstCertExpires());
     }
+
+    private long DaysUntilFirstCertExpires()
+    {
+        if (_server.Secrets is not { } secrets)
+        {
+            return 0;
+        }
+
+        var now = _server.Time.GetUtcNow();
+        ulong? fewest = null;
+        foreach (var context in secrets.CertificatesInUse())
+        {
+            foreach (var item in context)
+            {
+                if (item.Certificate is { } certificate)
+                {
+                    fewest = Min(fewest, Admin.CertsHandler.DaysUntilExpiration(certificate.Leaf, now));
+                }
+
+                if (item.Validator is { } validator)
+                {
+                    foreach (var ca in validator.TrustedCa)
+                    {
+                        fewest = Min(fewest, Admin.CertsHandler.DaysUntilExpiration(ca, now));
+                    }
+                }
+            }
+        }
+
+        return (long)Math.Min(fewest ?? 0, long.MaxValue);
+    }
+
+    private static ulong Min(ulong? a, ulong b) => a is { } v && v < b ? v : b;
 }

@@ -217,13 +217,16 @@ internal sealed class CertificateValidator
         }
 
         var names = _sanMatchers.Length > 0 || requiredDnsSan is not null ? CertificateNames.Read(certificate) : null;
-        if (requiredDnsSan is not null && !MatchesDns(names!, requiredDnsSan))
+        if (requiredDnsSan is not null)
         {
-            failure = $"verify cert failed: SAN matcher (no SAN matches {requiredDnsSan})";
-            return CertificateValidationResult.SanMismatch;
+            // As in Envoy, the host name from auto_san_validation replaces the configured SAN matchers.
+            if (!MatchesDns(names!, requiredDnsSan))
+            {
+                failure = VerifySanListFailure;
+                return CertificateValidationResult.SanMismatch;
+            }
         }
-
-        if (_sanMatchers.Length > 0)
+        else if (_sanMatchers.Length > 0)
         {
             var any = false;
             foreach (var matcher in _sanMatchers)
@@ -256,6 +259,12 @@ internal sealed class CertificateValidator
 
         return CertificateValidationResult.Accepted;
     }
+
+    /// <summary>Envoy's text when a certificate lacks the host name auto_san_validation asks for.</summary>
+    public const string VerifySanListFailure = "verify cert failed: verify SAN list";
+
+    /// <summary>True when a DNS SAN of <paramref name="certificate"/> covers <paramref name="host"/> (wildcards included).</summary>
+    public static bool HasDnsName(X509Certificate2 certificate, string host) => MatchesDns(CertificateNames.Read(certificate), host);
 
     private static bool MatchesDns(CertificateNames names, string host)
     {

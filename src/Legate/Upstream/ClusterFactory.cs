@@ -81,7 +81,7 @@ internal static class ClusterFactory
 
         if (cluster is not null)
         {
-            cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats);
+            cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats, context.Secrets);
             var policy = config.LoadAssignment?.Policy;
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
             cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);

@@ -27,6 +27,9 @@ internal sealed class ClusterFactoryContext
     /// <summary>Where cluster stats are recorded; null gives each cluster a private store (tests).</summary>
     public Legate.Stats.StatsStore? Stats { get; init; }
 
+    /// <summary>Secrets by name for clusters' TLS contexts.</summary>
+    public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
+
     /// <summary>Where EDS clusters get their endpoints (the xDS manager); null: EDS clusters are an error.</summary>
     public IEdsSource? Eds { get; init; }
 

@@ -54,7 +54,54 @@ internal sealed class ClusterInfo
     /// <summary>The client's largest per-stream receive window (.NET's default maximum, 16 MiB).</summary>
     internal const int MaxHttp2StreamWindowSize = 16 * 1024 * 1024;
 
-    public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats)
+    /// <summary>The compiled <c>transport_socket</c> when it is <c>envoy.transport_sockets.tls</c>; null = plaintext.</summary>
+    public Legate.Tls.ClientTlsContext? Tls { get; private set; }
+
+    /// <summary><c>upstream_http_protocol_options.auto_sni</c>: the SNI comes from the request's host (or <see cref="AutoSniHeader"/>).</summary>
+    public bool AutoSni { get; private set; }
+
+    /// <summary><c>upstream_http_protocol_options.auto_san_validation</c>: the server certificate must carry that host name.</summary>
+    public bool AutoSanValidation { get; private set; }
+
+    /// <summary><c>override_auto_sni_header</c>, or null for the host/authority.</summary>
+    public string? AutoSniHeader { get; private set; }
+
+    /// <summary>True when connections differ per request (auto_sni / auto_san_validation over TLS): pools are kept per server name.</summary>
+    public bool PoolsPerServerName => _anyTls && (AutoSni || AutoSanValidation);
+
+    /// <summary><c>transport_socket_matches</c>, in order; empty when there are none.</summary>
+    public TransportSocketMatch[] TransportSocketMatches { get; private set; } = [];
+
+    // cluster.<name>.default.total_match_count: hosts that matched no entry of transport_socket_matches.
+    private Counter? _defaultMatchCount;
+    private bool _anyTls;
+
+    /// <summary>
+    /// The TLS context connections to <paramref name="host"/> use: the first
+    /// <c>transport_socket_matches</c> entry its metadata matches, else <c>transport_socket</c>
+    /// (null = plaintext). Called when a host's pool is created; each call is counted.
+    /// </summary>
+    public Legate.Tls.ClientTlsContext? TlsFor(Host host)
+    {
+        if (TransportSocketMatches.Length == 0)
+        {
+            return Tls;
+        }
+
+        foreach (var match in TransportSocketMatches)
+        {
+            if (match.Matches(host.Metadata))
+            {
+                match.TotalMatchCount.Inc();
+                return match.Tls;
+            }
+        }
+
+        _defaultMatchCount?.Inc();
+        return Tls;
+    }
+
+    public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats, Legate.Tls.SecretManager? secrets = null)
     {
         var store = stats ?? new StatsStore();
         var info = new ClusterInfo(config.Name, new ClusterStats(store, config.Name), new CircuitBreakers(store, config.Name, config.CircuitBreakers));
@@ -87,11 +134,6 @@ internal sealed class ClusterInfo
         }
 #pragma warning restore CS0612
 
-        if (config.TransportSocket?.TypedConfig is { } transport && transport.Is(Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
-        {
-            errors.Add(FieldPath.Field(path, "transport_socket"), "\"envoy.transport_sockets.tls\" (type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext) is not supported yet on clusters");
-        }
-
         if (config.PerConnectionBufferLimitBytes is { } limit)
         {
             info.BufferLimitBytes = (int)Math.Min(limit, int.MaxValue);
@@ -102,7 +144,53 @@ internal sealed class ClusterInfo
             info.ApplyUpstreamHttpOptions(any.Unpack<UpstreamHttpOptions>(), FieldPath.Key(FieldPath.Field(path, "typed_extension_protocol_options"), HttpProtocolOptionsName), errors);
         }
 
+#pragma warning disable CS0612 // deprecated cluster-level field, still honoured by Envoy
+        if (config.UpstreamHttpProtocolOptions is { } legacyUpstream)
+        {
+            info.ApplyAutoSni(legacyUpstream);
+        }
+#pragma warning restore CS0612
+
+        var tlsStats = new Lazy<Legate.Tls.TlsStats>(() => new Legate.Tls.TlsStats(store, "cluster." + config.Name + "."));
+        info.Tls = CompileTransportSocket(config.TransportSocket, FieldPath.Field(path, "transport_socket"), errors, secrets, tlsStats);
+        info._anyTls = info.Tls is not null;
+        if (config.TransportSocketMatches.Count > 0)
+        {
+            var matches = new TransportSocketMatch[config.TransportSocketMatches.Count];
+            for (var i = 0; i < matches.Length; i++)
+            {
+                var match = config.TransportSocketMatches[i];
+                var matchPath = FieldPath.Index(FieldPath.Field(path, "transport_socket_matches"), i);
+                var tls = CompileTransportSocket(match.TransportSocket, FieldPath.Field(matchPath, "transport_socket"), errors, secrets, tlsStats);
+                info._anyTls |= tls is not null;
+                matches[i] = new TransportSocketMatch(match.Name, match.Match ?? new Struct(), tls, store.Counter("cluster." + config.Name + "." + match.Name + ".total_match_count"));
+            }
+
+            info.TransportSocketMatches = matches;
+            info._defaultMatchCount = store.Counter("cluster." + config.Name + ".default.total_match_count");
+        }
+
         return info;
+    }
+
+    /// <summary>A transport socket: <c>envoy.transport_sockets.tls</c> compiled, raw_buffer (or none) = null.</summary>
+    private static Legate.Tls.ClientTlsContext? CompileTransportSocket(
+        Envoy.Config.Core.V3.TransportSocket? socket, string path, ConfigErrors errors, Legate.Tls.SecretManager? secrets, Lazy<Legate.Tls.TlsStats> stats)
+    {
+        if (socket?.TypedConfig is { } downstream && downstream.Is(Envoy.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext.Descriptor))
+        {
+            errors.Add(FieldPath.Field(path, "typed_config"), "a cluster's envoy.transport_sockets.tls takes an UpstreamTlsContext, not a DownstreamTlsContext");
+            return null;
+        }
+
+        if (socket?.TypedConfig is not { } transport || !transport.Is(Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext.Descriptor))
+        {
+            return null;
+        }
+
+        return Legate.Tls.ClientTlsContext.Compile(
+            transport.Unpack<Envoy.Extensions.TransportSockets.Tls.V3.UpstreamTlsContext>(), FieldPath.Field(path, "typed_config"), errors,
+            secrets ?? Legate.Tls.SecretManager.Empty, stats.Value);
     }
 
     /// <summary>
@@ -128,6 +216,11 @@ internal sealed class ClusterInfo
         {
             ApplyCommon(common);
             WarnUpstreamMaxStreamDuration(common, FieldPath.Field(path, "common_http_protocol_options"), errors);
+        }
+
+        if (options.UpstreamHttpProtocolOptions is { } upstream)
+        {
+            ApplyAutoSni(upstream);
         }
 
         switch (options.UpstreamProtocolOptionsCase)
@@ -187,6 +280,36 @@ internal sealed class ClusterInfo
         {
             errors.Warn(FieldPath.Field(path, "initial_connection_window_size"), "the upstream HTTP/2 client does not configure its connection window; this field is ignored for upstream connections");
         }
+    }
+
+    private void ApplyAutoSni(Envoy.Config.Core.V3.UpstreamHttpProtocolOptions options)
+    {
+        AutoSni = options.AutoSni;
+        AutoSanValidation = options.AutoSanValidation;
+        AutoSniHeader = options.OverrideAutoSniHeader.Length > 0 ? options.OverrideAutoSniHeader.ToLowerInvariant() : null;
+    }
+
+    /// <summary>
+    /// The host name auto_sni / auto_san_validation take from a request: the override header's
+    /// value, else the host/authority without its port; null when there is none.
+    /// </summary>
+    public string? AutoServerName(Legate.Http.Http1.HttpRequestHead head)
+    {
+        var value = AutoSniHeader is { } header ? head.Headers.GetValue(header) : (head.Authority.IsEmpty ? null : System.Text.Encoding.Latin1.GetString(head.Authority));
+        if (string.IsNullOrEmpty(value))
+        {
+            return null;
+        }
+
+        // host:port, [v6]:port → the host part.
+        if (value[0] == '[')
+        {
+            var end = value.IndexOf(']', StringComparison.Ordinal);
+            return end > 0 ? value[1..end] : value;
+        }
+
+        var colon = value.LastIndexOf(':');
+        return colon > 0 && value.IndexOf(':', StringComparison.Ordinal) == colon ? value[..colon] : value;
     }
 
     private void ApplyCommon(Envoy.Config.Core.V3.HttpProtocolOptions common)

@@ -312,7 +312,8 @@ internal sealed class Host
     }
 
     /// <summary>
-    /// The host's connection pool of kind <paramref name="slot"/> (0: HTTP/1.1, 1: HTTP/2), created
+    /// The host's connection pool of kind <paramref name="slot"/> (0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1
+    /// pools per server name for auto_sni TLS clusters), created
     /// on first use. A host belongs to one cluster, so its pools are that cluster's pools for it.
     /// </summary>
     internal T ConnectionPool<T>(int slot, Func<Host, T> create)
@@ -340,7 +341,7 @@ internal sealed class Host
         return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
     }
 
-    private readonly object?[] _pools = new object?[2];
+    private readonly object?[] _pools = new object?[3];
 
     /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
     internal HostOutlierMonitor? OutlierMonitor { get; set; }

@@ -75,6 +75,7 @@ public sealed class AdminEndpointTests
         Assert.Equal(
             "admin commands are:\n" +
             "  /: Admin home page\n" +
+            "  /certs: print certs on machine\n" +
             "  /clusters: upstream cluster status\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
             "  /dashboard: live dashboard: request and error rates, latency, hosts, recent local replies\n" +

@@ -49,11 +49,12 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
     private long _startedAt;
     private bool _disposed;
 
-    private ScriptedUpstream(UpstreamScript script, UpstreamProtocols protocols, TimeProvider time, Action<KestrelServerOptions>? configure)
+    private ScriptedUpstream(UpstreamScript script, UpstreamProtocols protocols, TimeProvider time, Action<KestrelServerOptions>? configure, UpstreamTls? tls)
     {
         Script = script;
         Protocols = protocols;
         _time = time;
+        Tls = tls;
 
         var options = new KestrelServerOptions { AddServerHeader = false };
         var limits = options.Limits;
@@ -66,13 +67,16 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         limits.Http2.MaxRequestHeaderFieldSize = 1024 * 1024;
         if (protocols is UpstreamProtocols.Http1 or UpstreamProtocols.Both)
         {
-            _http1 = Listen(options, HttpProtocols.Http1);
+            _http1 = Listen(options, HttpProtocols.Http1, tls);
         }
 
         if (protocols is UpstreamProtocols.Http2 or UpstreamProtocols.Both)
         {
-            _http2 = Listen(options, HttpProtocols.Http2);
+            _http2 = Listen(options, HttpProtocols.Http2, tls);
         }
+
+        // Kestrel does not know our middleware terminated TLS, so it would refuse :scheme https on h2.
+        options.AllowAlternateSchemes = tls is not null;
 
         configure?.Invoke(options);
 
@@ -86,6 +90,9 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
 
     /// <summary>The rules it answers by; can be changed while it runs.</summary>
     public UpstreamScript Script { get; }
+
+    /// <summary>The TLS it terminates (handshakes recorded there), or null for cleartext.</summary>
+    public UpstreamTls? Tls { get; }
 
     /// <summary>Every request received, with concurrency counters and waits.</summary>
     public UpstreamRequestLog Log { get; } = new();
@@ -115,9 +122,10 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         UpstreamScript? script = null,
         UpstreamProtocols protocols = UpstreamProtocols.Http1,
         TimeProvider? time = null,
-        Action<KestrelServerOptions>? configure = null)
+        Action<KestrelServerOptions>? configure = null,
+        UpstreamTls? tls = null)
     {
-        var upstream = new ScriptedUpstream(script ?? new UpstreamScript(), protocols, time ?? TimeProvider.System, configure);
+        var upstream = new ScriptedUpstream(script ?? new UpstreamScript(), protocols, time ?? TimeProvider.System, configure, tls);
         try
         {
             upstream._startedAt = upstream._time.GetTimestamp();
@@ -158,12 +166,17 @@ internal sealed class ScriptedUpstream : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private static ListenOptions Listen(KestrelServerOptions options, HttpProtocols protocols)
+    private static ListenOptions Listen(KestrelServerOptions options, HttpProtocols protocols, UpstreamTls? tls)
     {
         ListenOptions? bound = null;
         options.Listen(IPAddress.Loopback, 0, listen =>
         {
             listen.Protocols = protocols;
+            if (tls is not null)
+            {
+                listen.Use(next => connection => tls.ServeAsync(connection, next, protocols == HttpProtocols.Http2));
+            }
+
             bound = listen;
         });
 

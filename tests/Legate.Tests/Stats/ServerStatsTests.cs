@@ -24,7 +24,7 @@ public sealed class ServerStatsTests
         var names = store.Gauges().Select(g => g.Name.Full).Where(n => n.StartsWith("server.", StringComparison.Ordinal)).ToArray();
 
         Assert.Equal(
-            ["server.concurrency", "server.live", "server.memory_allocated", "server.state", "server.total_connections", "server.uptime", "server.version"],
+            ["server.concurrency", "server.days_until_first_cert_expiring", "server.live", "server.memory_allocated", "server.state", "server.total_connections", "server.uptime", "server.version"],
             names);
         Assert.Equal(3, store.Gauge("server.concurrency", ImportMode.NeverImport).Value);
         Assert.Equal(1, store.Gauge("server.live", ImportMode.NeverImport).Value);

@@ -146,7 +146,9 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config"],
+             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config",
+             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches"],
+        ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
         // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
@@ -197,7 +199,9 @@ internal static partial class ImplementedFields
         // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.
         ["envoy.config.endpoint.v3.Endpoint"] = ["address", "hostname"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] =
-            ["common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config"],
+            ["common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config",
+             "upstream_http_protocol_options"],
+        ["envoy.config.core.v3.UpstreamHttpProtocolOptions"] = ["auto_sni", "auto_san_validation", "override_auto_sni_header"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
@@ -206,6 +210,8 @@ internal static partial class ImplementedFields
         ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] =
             ["common_tls_context", "require_client_certificate", "disable_stateless_session_resumption",
              "disable_stateful_session_resumption", "full_scan_certs_on_sni_mismatch"],
+        // Upstream (Tls/ClientTlsContext): allow_renegotiation and enforce_rsa_key_usage have no .NET switch and warn.
+        ["envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"] = ["common_tls_context", "sni", "max_session_keys"],
         ["envoy.extensions.transport_sockets.tls.v3.CommonTlsContext"] =
             ["tls_params", "tls_certificates", "tls_certificate_sds_secret_configs", "validation_context",
              "validation_context_sds_secret_config", "combined_validation_context", "alpn_protocols"],

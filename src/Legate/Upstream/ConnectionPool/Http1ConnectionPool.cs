@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using Legate.Http;
 using Legate.Http.Http1;
 using Legate.Network;
+using Legate.Tls;
+using Microsoft.AspNetCore.Connections;
 
 namespace Legate.Upstream.ConnectionPool;
 
@@ -36,12 +38,22 @@ internal sealed class Http1ConnectionPool
     // enable_trailers on the cluster's HTTP/1 options: response trailers are parsed (and forwarded if the HCM enables them too).
     private static readonly Http1ParserOptions s_trailerOptions = Http1ParserOptions.ClientDefaults with { EnableTrailers = true };
 
-    public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time)
+    // TLS clusters: the SNI this pool's connections send, and the DNS name auto_san_validation requires.
+    private readonly string _serverName;
+    private readonly string? _verifyName;
+    private readonly ClientTlsContext? _tls;
+
+    /// <param name="serverName">The SNI for a TLS cluster (its <c>sni</c>, or the request's host under auto_sni); null = the cluster's <c>sni</c>.</param>
+    /// <param name="verifyName">The name the server certificate must carry (auto_san_validation), or null.</param>
+    public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time, string? serverName = null, string? verifyName = null)
     {
         _host = host;
         _cluster = cluster;
         _transport = transport;
         _time = time;
+        _tls = cluster.Info.TlsFor(host);
+        _serverName = serverName ?? _tls?.Sni ?? string.Empty;
+        _verifyName = verifyName;
         _admitted = cluster.Info.CircuitBreakers.Default.ConnectionPools.TryAcquire();
     }
 
@@ -278,12 +290,37 @@ internal sealed class Http1ConnectionPool
             throw;
         }
 
+        ConnectionContext connection;
+        if (_tls is { } tls)
+        {
+            // Envoy's connect_timeout covers the handshake too: the connection is up once TLS is.
+            var (ssl, session, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), _serverName, _verifyName, ClientTlsContext.Http11Alpn, timeout.Token).ConfigureAwait(false);
+            if (ssl is null)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                stats.UpstreamCxConnectFail.Inc();
+                _host.ConnectFailed();
+                if (timeout.IsCancellationRequested)
+                {
+                    stats.UpstreamCxConnectTimeout.Inc();
+                    throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
+                }
+
+                throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, failure!);
+            }
+
+            connection = new TlsConnection(ssl, session!, socket.LocalEndPoint, address, _cluster.Info.BufferLimitBytes);
+        }
+        else
+        {
+            connection = _transport.Create(socket);
+        }
+
         stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         stats.UpstreamCxTotal.Inc();
         stats.UpstreamCxHttp1Total.Inc();
         stats.UpstreamCxActive.Inc();
         _host.ConnectionOpened();
-        var connection = _transport.Create(socket);
         return new Http1UpstreamConnection(_host, address, connection, stats, _time, _cluster.Info.Http1EnableTrailers ? s_trailerOptions : Http1ParserOptions.ClientDefaults)
         {
             Closed = OnConnectionClosed,

@@ -4,6 +4,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using Legate.Http;
 using Legate.Network;
+using Legate.Tls;
 
 namespace Legate.Upstream.ConnectionPool;
 
@@ -33,6 +34,7 @@ internal sealed class Http2ConnectionPool : IDisposable
     private readonly Host _host;
     private readonly Cluster _cluster;
     private readonly SocketsHttpHandler _handler;
+    private readonly ClientTlsContext? _tls;
 
     public Http2ConnectionPool(Host host, Cluster cluster)
     {
@@ -62,9 +64,16 @@ internal sealed class Http2ConnectionPool : IDisposable
         Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
 
         // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
-        // where connections really go is decided by ConnectAsync.
-        BaseUri = "http://" + SocketAddresses.Format(host.Address);
+        // where connections really go is decided by ConnectAsync. Over TLS the scheme is https (so
+        // :scheme is, as Envoy sends it) and ConnectAsync returns the stream already authenticated
+        // by the cluster's UpstreamTlsContext; the handler then keys connections by the Host header
+        // as well, which keeps auto_sni connections apart.
+        _tls = info.TlsFor(host);
+        BaseUri = (_tls is null ? "http://" : "https://") + SocketAddresses.Format(host.Address);
     }
+
+    /// <summary>The request's host name for auto_sni / auto_san_validation (read when its request opens a connection).</summary>
+    public static readonly HttpRequestOptionsKey<string> ServerNameOption = new("legate.auto_sni");
 
     /// <summary>Sends requests over the pooled connections.</summary>
     public HttpMessageInvoker Invoker { get; }
@@ -108,12 +117,39 @@ internal sealed class Http2ConnectionPool : IDisposable
             throw;
         }
 
+        var counting = new CountingNetworkStream(socket, _host, stats);
+        Stream connection = counting;
+        if (_tls is { } tls)
+        {
+            var info = _cluster.Info;
+            string? name = null;
+            context.InitialRequestMessage.Options.TryGetValue(ServerNameOption, out name);
+            var serverName = info.AutoSni && !string.IsNullOrEmpty(name) ? name : tls.Sni;
+            var verifyName = info.AutoSanValidation && !string.IsNullOrEmpty(name) ? name : null;
+            var (ssl, _, failure) = await tls.HandshakeAsync(connection, serverName, verifyName, ClientTlsContext.Http2Alpn, cancellationToken).ConfigureAwait(false);
+            if (ssl is null)
+            {
+                stats.UpstreamCxConnectFail.Inc();
+                _host.ConnectFailed();
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    stats.UpstreamCxConnectTimeout.Inc();
+                    throw new UpstreamConnectException(UpstreamResetReasons.ConnectionTimeout, "connection timeout");
+                }
+
+                throw new UpstreamConnectException(UpstreamResetReasons.ConnectionFailure, failure!);
+            }
+
+            connection = ssl;
+        }
+
         stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         stats.UpstreamCxTotal.Inc();
         stats.UpstreamCxHttp2Total.Inc();
         stats.UpstreamCxActive.Inc();
         _host.ConnectionOpened();
-        return new CountingNetworkStream(socket, _host, stats);
+        counting.Opened = true;
+        return connection;
     }
 
     private static string SocketErrorText(SocketException ex) => ex.SocketErrorCode switch
@@ -171,9 +207,12 @@ internal sealed class Http2ConnectionPool : IDisposable
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+        /// <summary>Set once the connection counts as open (after the TLS handshake, if any): only then is its close counted.</summary>
+        public bool Opened { get; set; }
+
         protected override void Dispose(bool disposing)
         {
-            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            if (Interlocked.Exchange(ref _closed, 1) == 0 && Opened)
             {
                 _stats.UpstreamCxActive.Dec();
                 _stats.UpstreamCxDestroy.Inc();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Net.Security;
 using System.Net.Sockets;
 using Legate.Network;
 using Legate.Server.Logging;
@@ -53,11 +54,13 @@ internal sealed class TcpProxySession
             return;
         }
 
+        var (socket, tls) = upstream.Value;
         var session = new TcpProxySession(config, log, time, abort);
-        await session.ProxyAsync(downstream, shutdownDownstream, upstream, cluster, time).ConfigureAwait(false);
+        await session.ProxyAsync(downstream, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
     }
 
-    private static async Task<Socket?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort)
+    /// <summary>A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext.</summary>
+    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort)
     {
         var clusterStats = cluster.Info.Stats;
         for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
@@ -77,8 +80,28 @@ internal sealed class TcpProxySession
             try
             {
                 await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                SslStream? ssl = null;
+                if (cluster.Info.TlsFor(host) is { } tls)
+                {
+                    // Within the same connect_timeout: the connection is up once TLS is (no ALPN for TCP).
+                    var (stream, _, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
+                    if (stream is null)
+                    {
+                        if (abort.IsCancellationRequested)
+                        {
+                            return null;
+                        }
+
+                        (timeout.IsCancellationRequested ? clusterStats.UpstreamCxConnectTimeout : clusterStats.UpstreamCxConnectFail).Inc();
+                        log.Debug($"tcp_proxy: TLS to {host.Address} (cluster '{cluster.Name}') failed: {failure}");
+                        continue;
+                    }
+
+                    ssl = stream;
+                }
+
                 clusterStats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                return socket;
+                return (socket, ssl);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
@@ -96,19 +119,25 @@ internal sealed class TcpProxySession
         return null;
     }
 
-    private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, Cluster cluster, TimeProvider time)
+    private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, SslStream? upstreamTls, Cluster cluster, TimeProvider time)
     {
         var clusterStats = cluster.Info.Stats;
         clusterStats.UpstreamCxActive.Inc();
         using var maxDuration = _config.MaxDownstreamConnectionDuration > TimeSpan.Zero
             ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), this, _config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
             : null;
-        var upstream = new NetworkStream(upstreamSocket, ownsSocket: true);
+        Stream upstream = upstreamTls is null ? new NetworkStream(upstreamSocket, ownsSocket: true) : upstreamTls;
         try
         {
             _idle?.Set(_config.IdleTimeout);
             var toUpstream = PumpAsync(downstream, upstream, () =>
             {
+                if (upstreamTls is not null)
+                {
+                    // TLS half-close: close_notify, which the peer reads as the end of the stream.
+                    return new ValueTask(upstreamTls.ShutdownAsync());
+                }
+
                 upstreamSocket.Shutdown(SocketShutdown.Send);
                 return ValueTask.CompletedTask;
             }, fromDownstream: true);
