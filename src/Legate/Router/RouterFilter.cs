@@ -114,6 +114,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
 
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount = 1;
+        stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
         if (Http2UpstreamRequest.Applies(cluster, stream, headers))
         {
             _http2 = new Http2UpstreamRequest(_factory, stream, cluster, host);

@@ -39,6 +39,7 @@ internal static class ExtensionCatalog
         "envoy.load_balancing_policies.random",
         "envoy.load_balancing_policies.ring_hash",
         "envoy.load_balancing_policies.maglev",
+        "envoy.tracers.zipkin",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

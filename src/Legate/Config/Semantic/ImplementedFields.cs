@@ -26,7 +26,7 @@ internal static partial class ImplementedFields
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
-             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout"],
+             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
         // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
@@ -55,7 +55,11 @@ internal static partial class ImplementedFields
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling", "provider", "custom_tags", "max_path_tag_length", "spawn_upstream_span"],
+        ["envoy.config.trace.v3.Tracing.Http"] = ["name", "typed_config"],
+        ["envoy.type.tracing.v3.CustomTag"] = ["tag", "literal", "environment", "request_header"],
+        // HTTP_JSON only (HTTP_PROTO and GRPC are errors); trace_context_option is not in the API snapshot.
+        ["envoy.config.trace.v3.ZipkinConfig"] = ["collector_cluster", "collector_endpoint", "collector_endpoint_version", "collector_hostname", "shared_span_context", "trace_id_128bit", "split_spans_for_request"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
@@ -88,12 +92,12 @@ internal static partial class ImplementedFields
             ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
              "max_connection_duration"],
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
-        ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
+        ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers", "start_child_span"],
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
         ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
         // A redirect action is answered 503 until the routing-actions issue.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "decorator"],
         // Weighted clusters, cluster_header, rewrites, retries, mirroring, hash policies: the routing-actions issue.
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
