@@ -16,7 +16,7 @@ internal sealed class ZipkinTracer : Tracer
     private readonly bool _sharedSpanContext;
     private readonly bool _splitSpansForRequest;
 
-    public ZipkinTracer(ZipkinReporter reporter, string serviceName, bool traceId128Bit, bool sharedSpanContext, bool splitSpansForRequest)
+    public ZipkinTracer(CollectorReporter<ZipkinSpan> reporter, string serviceName, bool traceId128Bit, bool sharedSpanContext, bool splitSpansForRequest)
     {
         Reporter = reporter;
         ServiceName = serviceName;
@@ -25,7 +25,7 @@ internal sealed class ZipkinTracer : Tracer
         _splitSpansForRequest = splitSpansForRequest;
     }
 
-    public ZipkinReporter Reporter { get; }
+    public CollectorReporter<ZipkinSpan> Reporter { get; }
 
     /// <summary>The node's cluster: every span's localEndpoint.serviceName.</summary>
     public string ServiceName { get; }
