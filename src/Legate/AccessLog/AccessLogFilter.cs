@@ -145,7 +145,7 @@ internal abstract class AccessLogFilter
             }
 
             var authority = request.Authority.IsEmpty ? string.Empty : Encoding.Latin1.GetString(request.Authority);
-            return matcher.Matches(new RouteMatchInput(request.Method, request.Path, authority, new HeaderMapLookup(request.Headers)));
+            return matcher.Matches(new RouteMatchInput(request.Method, request.Path, authority, request.Headers.Lookup));
         }
     }
 

@@ -18,7 +18,8 @@ namespace Legate.Admin;
 /// managers), SecretsConfigDump (static_secrets) — each entry with its last_updated, secrets
 /// redacted. <c>?resource=</c> returns the elements of one repeated field, <c>?mask=</c> keeps
 /// only the listed fields, <c>?name_regex=</c> keeps the named resources whose name matches.
-/// Dynamic sections come with xDS.
+/// With xDS, the dynamic entries (dynamic_active/warming clusters, dynamic_listeners,
+/// dynamic_route_configs, with version_info and error_state) join the same sections.
 /// </summary>
 internal sealed class ConfigDumpHandler
 {
@@ -40,7 +41,8 @@ internal sealed class ConfigDumpHandler
         var mask = query["mask"].ToString();
         var nameRegexText = query["name_regex"].ToString();
         var includeEds = query.ContainsKey("include_eds");
-        if (resource.Length == 0 && mask.Length == 0 && nameRegexText.Length == 0 && !includeEds)
+        // Dynamic resources change while the server runs: with xDS every dump is built per request.
+        if (resource.Length == 0 && mask.Length == 0 && nameRegexText.Length == 0 && !includeEds && _server.Xds is not { IsActive: true })
         {
             return ValueTask.FromResult(AdminResponse.Json(_json.Value));
         }
@@ -133,6 +135,12 @@ internal sealed class ConfigDumpHandler
             }
         }
 
+        var xds = _server.Xds is { IsActive: true } active ? active : null;
+        if (xds is not null)
+        {
+            clusters.MergeFrom(Legate.Xds.XdsConfigDump.Clusters(xds));
+        }
+
         dump.Configs.Add(Any.Pack(clusters));
         if (includeEds)
         {
@@ -158,6 +166,12 @@ internal sealed class ConfigDumpHandler
                     }
                 }
             }
+        }
+
+        if (xds is not null)
+        {
+            listeners.MergeFrom(Legate.Xds.XdsConfigDump.Listeners(xds));
+            routes.MergeFrom(Legate.Xds.XdsConfigDump.Routes(xds));
         }
 
         dump.Configs.Add(Any.Pack(listeners));

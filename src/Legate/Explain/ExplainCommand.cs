@@ -138,6 +138,7 @@ internal static class ExplainCommand
 
         lines.Add($"route:         [{route.Index}]{(route.Name.Length > 0 ? $" '{route.Name}'" : "")} (match: {Describe(route.Route.Match)})");
         lines.Add($"action:        {Describe(route.Route)}");
+        DescribeOutcome(route.Route, virtualHost.VirtualHost, request, authority, lines);
         return true;
     }
 
@@ -226,11 +227,96 @@ internal static class ExplainCommand
                 }
 
                 var timeout = action.Timeout is { } t ? t.ToTimeSpan().TotalSeconds.ToString(CultureInfo.InvariantCulture) + "s" : "15s (default)";
-                return $"route to {target}; timeout {timeout}{(rewrites.Count > 0 ? "; " + string.Join(", ", rewrites) : "")} (forwarding is not implemented yet: Legate answers 503 today)";
+                return $"route to {target}; timeout {timeout}{(rewrites.Count > 0 ? "; " + string.Join(", ", rewrites) : "")}";
             default:
                 return route.ActionCase.ToString();
         }
     }
+
+    /// <summary>
+    /// What the compiled route action would do to this request: the cluster it picks (weighted: the
+    /// weights and, with an x-request-id, the cluster that id lands on), the path and host after
+    /// rewrites, or the redirect's location.
+    /// </summary>
+    private static void DescribeOutcome(Route route, VirtualHost virtualHost, ExplainRequest request, string authority, List<string> lines)
+    {
+        var errors = new ConfigErrors();
+        var entry = Http.RouteEntry.Compile(route, "route", uint.MaxValue, virtualHost, null, errors);
+        if (entry.Action == Http.RouteActionKind.Redirect && entry.Redirect is { } redirect)
+        {
+            var proto = FindHeader(request.Headers, "x-forwarded-proto") ?? request.Scheme;
+            lines.Add($"redirect:      {redirect.Status} location: {redirect.Location(request.PathAndQuery, authority, proto)}");
+            return;
+        }
+
+        if (entry.Action != Http.RouteActionKind.Forward)
+        {
+            return;
+        }
+
+        if (entry.WeightedClusters is { } weighted)
+        {
+            var parts = new List<string>();
+            foreach (var cluster in weighted)
+            {
+                var share = entry.TotalWeight == 0 ? 0 : 100.0 * cluster.Weight / entry.TotalWeight;
+                parts.Add($"'{cluster.ClusterName}' weight {cluster.Weight} ({share.ToString("0.#", CultureInfo.InvariantCulture)}%)");
+            }
+
+            lines.Add($"clusters:      weighted, total_weight {entry.TotalWeight}: {string.Join(", ", parts)}");
+            if (FindHeader(request.Headers, "x-request-id") is { } requestId && Http.RouteTable.RequestIdInteger(System.Text.Encoding.ASCII.GetBytes(requestId)) is { } value)
+            {
+                var chosen = entry.PickWeightedCluster(value);
+                lines.Add($"cluster:       '{chosen.ClusterName}' (x-request-id {requestId} → random value {value} % {entry.TotalWeight} = {value % entry.TotalWeight})");
+                entry = chosen;
+            }
+            else
+            {
+                lines.Add("cluster:       chosen per request by its x-request-id (give -H 'x-request-id: …' to see which)");
+            }
+        }
+        else if (entry.ClusterHeader is { } header)
+        {
+            var named = FindHeader(request.Headers, header);
+            lines.Add(named is null ? $"cluster:       none: header '{header}' is absent, the request would get {entry.ClusterNotFoundStatus} (NC)" : $"cluster:       '{named}' (from header '{header}')");
+        }
+        else
+        {
+            lines.Add($"cluster:       '{entry.ClusterName}'");
+        }
+
+        if (entry.PathRewrite is { } rewrite)
+        {
+            lines.Add($"path:          '{request.PathAndQuery}' → '{rewrite.Apply(request.PathAndQuery)}' ({rewrite.Description}; x-envoy-original-path keeps the original)");
+        }
+
+        string? host = entry.HostRewriteLiteral;
+        var hostSource = "host_rewrite_literal";
+        if (host is null && entry.HostRewriteHeader is { } hostHeader)
+        {
+            host = FindHeader(request.Headers, hostHeader);
+            hostSource = $"header '{hostHeader}'";
+        }
+        else if (host is null && entry.HostRewritePath is { } hostPath)
+        {
+            var path = request.PathAndQuery;
+            var end = path.AsSpan().IndexOfAny('?', '#');
+            host = hostPath.Apply(end < 0 ? path : path[..end]);
+            hostSource = "host_rewrite_path_regex";
+        }
+
+        if (host is not null)
+        {
+            lines.Add($"host:          '{authority}' → '{host}' ({hostSource})");
+        }
+        else if (entry.AutoHostRewrite)
+        {
+            lines.Add("host:          the chosen endpoint's hostname (auto_host_rewrite)");
+        }
+    }
+
+    private static string? FindHeader(HeaderListLookup? headers, string name) =>
+        headers is not null && headers.Count(name) > 0 ? headers.Get(name, 0) : null;
 
     /// <summary>Parses the explain arguments (also used by the admin endpoint, with the live config standing in for -c).</summary>
     internal static bool TryParse(string[] args, out ExplainRequest request, out string problem)
@@ -317,11 +403,13 @@ internal static class ExplainCommand
         int? urlPort = null;
         string pathAndQuery;
         string authority;
+        var scheme = "http";
         if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == "http" || uri.Scheme == "https"))
         {
             authority = uri.IsDefaultPort ? uri.Host : $"{uri.Host}:{uri.Port}";
             urlPort = uri.Port;
             pathAndQuery = uri.PathAndQuery;
+            scheme = uri.Scheme;
         }
         else if (url.StartsWith('/'))
         {
@@ -334,7 +422,7 @@ internal static class ExplainCommand
             return false;
         }
 
-        request = new ExplainRequest(config, listener, port, urlPort, method.ToUpperInvariant(), host ?? authority, pathAndQuery, headers);
+        request = new ExplainRequest(config, listener, port, urlPort, method.ToUpperInvariant(), host ?? authority, pathAndQuery, headers) { Scheme = scheme };
         problem = "";
         return true;
     }
@@ -348,4 +436,8 @@ internal sealed record ExplainRequest(
     string Method,
     string Authority,
     string PathAndQuery,
-    HeaderListLookup Headers);
+    HeaderListLookup Headers)
+{
+    /// <summary>The URL's scheme (http when only a path was given): a redirect keeps it unless it sets its own.</summary>
+    public string Scheme { get; init; } = "http";
+}

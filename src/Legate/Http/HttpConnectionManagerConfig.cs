@@ -20,11 +20,13 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>Envoy's default per-connection buffer limit (listener <c>per_connection_buffer_limit_bytes</c>).</summary>
     public const int DefaultBufferLimitBytes = 1024 * 1024;
 
+    private readonly RouteTable _routes;
+
     private HttpConnectionManagerConfig(Hcm config, string statPrefix, RouteTable routes, HttpFilterFactory[] filters, HttpConnectionManagerStats stats, Logger log, int bufferLimitBytes)
     {
         Proto = config;
         StatPrefix = statPrefix;
-        Routes = routes;
+        _routes = routes;
         FilterFactories = filters;
         Stats = stats;
         Log = log;
@@ -85,7 +87,11 @@ internal sealed class HttpConnectionManagerConfig
 
     public string StatPrefix { get; }
 
-    public RouteTable Routes { get; }
+    /// <summary>The route table in force: the inline one, or the RDS provider's latest (read once per stream).</summary>
+    public RouteTable Routes => RouteProvider?.Current ?? _routes;
+
+    /// <summary>The RDS provider when the routes come from <c>rds</c>.</summary>
+    public Legate.Xds.RdsRouteConfigProvider? RouteProvider { get; init; }
 
     /// <summary>The HTTP filters in configuration order; the last is terminal (the router).</summary>
     public HttpFilterFactory[] FilterFactories { get; }
@@ -220,10 +226,15 @@ internal sealed class HttpConnectionManagerConfig
         }
 
         RouteTable routes;
+        Legate.Xds.RdsRouteConfigProvider? routeProvider = null;
         switch (config.RouteSpecifierCase)
         {
             case Hcm.RouteSpecifierOneofCase.RouteConfig:
                 routes = RouteTable.Compile(config.RouteConfig, FieldPath.Field(path, "route_config"), errors);
+                break;
+            case Hcm.RouteSpecifierOneofCase.Rds when context.Rds is not null:
+                routeProvider = context.Rds.GetProvider(config.Rds, config.StatPrefix, FieldPath.Field(path, "rds"), errors);
+                routes = RouteTable.Empty;
                 break;
             case Hcm.RouteSpecifierOneofCase.Rds:
                 errors.Warn(FieldPath.Field(path, "rds"), "RDS is not implemented yet; every request is answered 404 (NR)");
@@ -311,6 +322,7 @@ internal sealed class HttpConnectionManagerConfig
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
             LocalReplies = localReplies,
+            RouteProvider = routeProvider,
             Time = context.Time,
             InternalAddresses = internalAddresses,
             UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,

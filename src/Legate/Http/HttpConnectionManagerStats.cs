@@ -37,9 +37,9 @@ internal sealed class HttpConnectionManagerStats
         DownstreamRqTimeout = store.Counter(p + "downstream_rq_timeout");
         DownstreamRqHeaderTimeout = store.Counter(p + "downstream_rq_header_timeout");
         DownstreamRqIdleTimeout = store.Counter(p + "downstream_rq_idle_timeout");
+        DownstreamRqMaxDurationReached = store.Counter(p + "downstream_rq_max_duration_reached");
         DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
         DownstreamRqFailedPathNormalization = store.Counter(p + "downstream_rq_failed_path_normalization");
-        DownstreamRqMaxDurationReached = store.Counter(p + "downstream_rq_max_duration_reached");
         DownstreamRqRedirectedWithNormalizedPath = store.Counter(p + "downstream_rq_redirected_with_normalized_path");
         DownstreamRqXx =
         [

@@ -28,6 +28,9 @@ internal sealed class HttpFilterFactoryContext
     /// <summary>Secrets by name (static and file SDS) for TLS contexts.</summary>
     public Legate.Tls.SecretManager Secrets { get; init; } = Legate.Tls.SecretManager.Empty;
 
+    /// <summary>Where <c>rds</c> route tables come from (the xDS manager); null: rds warns and answers 404.</summary>
+    public Legate.Xds.IRdsSource? Rds { get; init; }
+
     /// <summary>The server's tracing providers; null where nothing traces (unit tests).</summary>
     public Tracing.TracerManager? Tracers { get; init; }
 
@@ -39,7 +42,7 @@ internal sealed class HttpFilterFactoryContext
         direction == TrafficDirection ? this : new HttpFilterFactoryContext
         {
             ClusterManager = ClusterManager, Stats = Stats, Logs = Logs, Time = Time, LocalNode = LocalNode, RecentLocalReplies = RecentLocalReplies,
-            AccessLogs = AccessLogs, Runtime = Runtime, Secrets = Secrets, StatPrefix = StatPrefix, Tracers = Tracers, TrafficDirection = direction,
+            AccessLogs = AccessLogs, Runtime = Runtime, Secrets = Secrets, StatPrefix = StatPrefix, Tracers = Tracers, TrafficDirection = direction, Rds = Rds,
         };
 
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>

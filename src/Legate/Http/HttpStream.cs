@@ -179,6 +179,7 @@ internal sealed class HttpStream
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
         _responseOwner = ResponseOwnerNone;
         _timeoutReply = null;
+        _idleTimeout = null;
         if (!_resetSource.TryReset())
         {
             _resetSource.Dispose();
@@ -783,7 +784,32 @@ internal sealed class HttpStream
         _idleTimer = _requestTimer = _durationTimer = null;
     }
 
-    private void RefreshIdleTimer() => _idleTimer?.Set(_config.StreamIdleTimeout);
+    private void RefreshIdleTimer()
+    {
+        if (_idleTimer is { } timer && (_idleTimeout is not { } routeTimeout || routeTimeout > TimeSpan.Zero))
+        {
+            timer.Set(_idleTimeout ?? _config.StreamIdleTimeout);
+        }
+    }
+
+    private TimeSpan? _idleTimeout;
+
+    /// <summary>
+    /// A route's <c>idle_timeout</c> replaces the connection manager's stream_idle_timeout for this
+    /// stream (Envoy: zero disables it; a stream without an idle timer gets one).
+    /// </summary>
+    public void OverrideIdleTimeout(TimeSpan timeout)
+    {
+        _idleTimeout = timeout;
+        if (timeout <= TimeSpan.Zero)
+        {
+            _idleTimer?.Clear();
+            return;
+        }
+
+        _idleTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.Idle), this);
+        _idleTimer.Set(timeout);
+    }
 
     /// <summary>
     /// stream_idle_timeout (no activity), request_timeout (request not received in time) or
@@ -805,7 +831,12 @@ internal sealed class HttpStream
             StreamTimeout.Request => stats.DownstreamRqTimeout,
             _ => stats.DownstreamRqMaxDurationReached,
         }).Inc();
-        var flags = kind == StreamTimeout.Idle ? ResponseFlags.StreamIdleTimeout : ResponseFlags.None;
+        var flags = kind switch
+        {
+            StreamTimeout.Idle => ResponseFlags.StreamIdleTimeout,
+            StreamTimeout.MaxDuration => ResponseFlags.DurationTimeout,
+            _ => ResponseFlags.None,
+        };
         var details = kind switch
         {
             StreamTimeout.Idle => ResponseCodeDetails.StreamIdleTimeout,
@@ -831,6 +862,18 @@ internal sealed class HttpStream
     }
 
     private TaskCompletionSource? _timeoutReply;
+
+    /// <summary>
+    /// A route's max stream duration (or the gRPC timeout it honours) for this stream, counted from
+    /// the stream's start (Envoy's refreshDurationTimeout); zero or less fires at once. It replaces
+    /// the connection manager's max_stream_duration for this stream.
+    /// </summary>
+    public void ArmMaxDuration(TimeSpan duration)
+    {
+        var left = duration - Stopwatch.GetElapsedTime(Info.StartTimestamp);
+        _durationTimer ??= new Legate.Network.DeadlineTimer(_config.Time, static s => ((HttpStream)s).OnTimeout(StreamTimeout.MaxDuration), this);
+        _durationTimer.Set(left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1));
+    }
 
     private async Task TimeoutReplyAsync(int status, string body, string details, ResponseFlags flags, int? grpcStatus, TaskCompletionSource done)
     {

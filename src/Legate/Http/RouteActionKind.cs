@@ -6,9 +6,12 @@ internal enum RouteActionKind
     /// <summary>Answer with the configured status and body.</summary>
     DirectResponse,
 
-    /// <summary>Forward to one cluster (the router filter).</summary>
+    /// <summary>Forward to a cluster (fixed, named by a header, or weighted): the router filter.</summary>
     Forward,
 
-    /// <summary>redirect, weighted clusters, cluster_header and the rest: not implemented yet, answered 503.</summary>
+    /// <summary>Answer with a 3xx and a computed location.</summary>
+    Redirect,
+
+    /// <summary>filter_action, non_forwarding_action, cluster specifier plugins: not implemented yet, answered 503.</summary>
     NotImplemented,
 }

@@ -2,6 +2,7 @@ using System.Text;
 using Envoy.Config.Core.V3;
 using Envoy.Config.Route.V3;
 using Legate.Config;
+using Legate.Router.Actions;
 
 namespace Legate.Http;
 
@@ -67,22 +68,132 @@ internal sealed class RouteEntry
     /// <summary>The action's proto field name (<c>route</c>, <c>redirect</c>, …), for messages.</summary>
     public string ActionName { get; }
 
+    /// <summary>A redirect action's target (Action = Redirect).</summary>
+    public RedirectTarget? Redirect { get; private set; }
+
+    /// <summary><c>cluster_header</c>: the (lower-case) request header naming the cluster, or null.</summary>
+    public string? ClusterHeader { get; private set; }
+
+    /// <summary><c>weighted_clusters</c>: one entry per cluster (each a copy of this route with the cluster's own settings), or null.</summary>
+    public RouteEntry[]? WeightedClusters { get; private set; }
+
+    /// <summary>Cumulative weights of <see cref="WeightedClusters"/>: entry i takes values below <c>_weightEnds[i]</c>.</summary>
+    private ulong[] _weightEnds = [];
+
+    /// <summary>The weight of this entry inside its route's weighted_clusters (0 otherwise).</summary>
+    public uint Weight { get; private set; }
+
+    /// <summary>The sum of the weights (Envoy's total_weight).</summary>
+    public ulong TotalWeight { get; private set; }
+
+    /// <summary><c>prefix_rewrite</c> / <c>regex_rewrite</c> of a forwarding route, or null.</summary>
+    public PathRewrite? PathRewrite { get; private set; }
+
+    /// <summary><c>host_rewrite_literal</c> (a weighted cluster's own one wins), or null.</summary>
+    public string? HostRewriteLiteral { get; private set; }
+
+    /// <summary><c>auto_host_rewrite</c>: the chosen host's hostname becomes the authority.</summary>
+    public bool AutoHostRewrite { get; private set; }
+
+    /// <summary><c>host_rewrite_header</c> (lower-case), or null.</summary>
+    public string? HostRewriteHeader { get; private set; }
+
+    /// <summary><c>host_rewrite_path_regex</c>: the authority is the path (no query) with this substitution.</summary>
+    public PathRewrite? HostRewritePath { get; private set; }
+
+    /// <summary><c>append_x_forwarded_host</c>: a rewritten authority keeps the original in x-forwarded-host.</summary>
+    public bool AppendXForwardedHost { get; private set; }
+
+    /// <summary>
+    /// The route's <c>priority</c>, carried to the cluster: Envoy keeps separate circuit-breaker
+    /// thresholds per priority (the upstream side reads it through the router's resource hook).
+    /// </summary>
+    public RoutingPriority Priority { get; private set; }
+
+    /// <summary>The route's <c>idle_timeout</c> (overrides the connection manager's stream_idle_timeout; zero disables), or null.</summary>
+    public TimeSpan? IdleTimeout { get; private set; }
+
+    /// <summary>Request header mutations of every level, in Envoy's evaluation order (see <see cref="HeaderMutation.Order"/>), or null.</summary>
+    public HeaderMutation[]? RequestHeaderMutations { get; private set; }
+
+    /// <summary>Response header mutations of every level, in Envoy's evaluation order, or null.</summary>
+    public HeaderMutation[]? ResponseHeaderMutations { get; private set; }
+
+    /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
+    public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
+
+    /// <summary>The route's hash_policy (for consistent-hash load balancers), or null.</summary>
+    public Legate.Router.Hashing.HashPolicy? HashPolicy { get; private set; }
+
+    /// <summary>max_stream_duration.max_stream_duration (zero: none), or null when the route does not set it.</summary>
+    public TimeSpan? MaxStreamDuration { get; private set; }
+
+    /// <summary>max_stream_duration.grpc_timeout_header_max: honour grpc-timeout, capped by this (zero: no cap), or null.</summary>
+    public TimeSpan? GrpcTimeoutHeaderMax { get; private set; }
+
+    /// <summary>max_stream_duration.grpc_timeout_header_offset, or null.</summary>
+    public TimeSpan? GrpcTimeoutHeaderOffset { get; private set; }
+
+    /// <summary>The route's request_mirror_policies, else the virtual host's, or null.</summary>
+    public Legate.Router.Mirror.MirrorPolicy[]? MirrorPolicies { get; private set; }
+
+    /// <summary>The virtual host's include_request_attempt_count: x-envoy-attempt-count on upstream requests.</summary>
+    public bool IncludeRequestAttemptCount { get; private set; }
+
+    /// <summary>The virtual host's include_attempt_count_in_response: x-envoy-attempt-count on responses.</summary>
+    public bool IncludeAttemptCountInResponse { get; private set; }
+
+    /// <summary>For a weighted-cluster entry: its index in the route's list (explain, tests); else -1.</summary>
+    public int WeightedIndex { get; private set; } = -1;
+
+    /// <summary>
+    /// The weighted cluster for <paramref name="randomValue"/> (Envoy: random_value % total_weight
+    /// falls in one cluster's cumulative range), or this entry when the route is not weighted.
+    /// </summary>
+    public RouteEntry PickWeightedCluster(ulong randomValue)
+    {
+        if (WeightedClusters is not { } clusters)
+        {
+            return this;
+        }
+
+        var selected = randomValue % TotalWeight;
+        var ends = _weightEnds;
+        for (var i = 0; i < ends.Length; i++)
+        {
+            if (selected < ends[i])
+            {
+                return clusters[i];
+            }
+        }
+
+        return clusters[^1];
+    }
+
     /// <summary>True the first time it is called: lets the connection manager log an unimplemented action once.</summary>
     public bool FirstNotImplementedHit() => Interlocked.Exchange(ref _notImplementedLogged, 1) == 0;
 
-    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, VirtualHost virtualHost, Dictionary<string, object>? virtualHostFilterConfigs, ConfigErrors errors)
+    public static RouteEntry Compile(Route route, string path, uint maxBodyBytes, VirtualHost virtualHost, Dictionary<string, object>? virtualHostFilterConfigs, ConfigErrors errors, RouteLevels? levels = null)
     {
+        levels ??= RouteLevels.None;
         var action = RouteActionKind.NotImplemented;
         var status = 0;
         var body = Array.Empty<byte>();
         RouteAction? forward = null;
+        RedirectTarget? redirect = null;
         if (route.ActionCase == Route.ActionOneofCase.Route_)
         {
             forward = route.Route_;
-            if (forward.ClusterSpecifierCase == RouteAction.ClusterSpecifierOneofCase.Cluster)
+            if (forward.ClusterSpecifierCase is RouteAction.ClusterSpecifierOneofCase.Cluster
+                or RouteAction.ClusterSpecifierOneofCase.ClusterHeader or RouteAction.ClusterSpecifierOneofCase.WeightedClusters)
             {
                 action = RouteActionKind.Forward;
             }
+        }
+        else if (route.ActionCase == Route.ActionOneofCase.Redirect)
+        {
+            action = RouteActionKind.Redirect;
+            redirect = RedirectTarget.Compile(route.Redirect, route.Match ?? new RouteMatch(), FieldPath.Field(path, "redirect"), errors);
         }
         else if (route.ActionCase == Route.ActionOneofCase.DirectResponse)
         {
@@ -96,11 +207,35 @@ internal sealed class RouteEntry
             errors.Add(path, "an action (route, redirect, direct_response, …) is required");
         }
 
-        var entry = new RouteEntry(route.Name, virtualHost.Name, action, status, body, ActionFieldName(route.ActionCase));
+        var entry = new RouteEntry(route.Name, virtualHost.Name, action, status, body, ActionFieldName(route.ActionCase)) { Redirect = redirect };
         entry.Decorator = route.Decorator;
         if (forward is not null)
         {
+            var forwardPath = FieldPath.Field(path, "route");
             entry.ClusterName = forward.Cluster;
+            if (forward.ClusterSpecifierCase == RouteAction.ClusterSpecifierOneofCase.ClusterHeader)
+            {
+                entry.ClusterHeader = forward.ClusterHeader.ToLowerInvariant();
+            }
+
+            CompileRewrites(entry, forward, route.Match ?? new RouteMatch(), forwardPath, errors);
+            entry.Priority = forward.Priority;
+            entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
+            entry.HashPolicy = Legate.Router.Hashing.HashPolicy.Compile(forward.HashPolicy, FieldPath.Field(forwardPath, "hash_policy"), errors);
+            if (forward.MaxStreamDuration is { } duration)
+            {
+                entry.MaxStreamDuration = duration.MaxStreamDuration_?.ToTimeSpan();
+                entry.GrpcTimeoutHeaderMax = duration.GrpcTimeoutHeaderMax?.ToTimeSpan();
+                entry.GrpcTimeoutHeaderOffset = duration.GrpcTimeoutHeaderOffset?.ToTimeSpan();
+            }
+
+            entry.MirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(forward.RequestMirrorPolicies, FieldPath.Field(forwardPath, "request_mirror_policies"), errors) ?? levels.VirtualHostMirrorPolicies;
+            entry.IncludeRequestAttemptCount = levels.IncludeRequestAttemptCount;
+            entry.IncludeAttemptCountInResponse = levels.IncludeAttemptCountInResponse;
+            if (forward.IdleTimeout is { } idle)
+            {
+                entry.IdleTimeout = idle.ToTimeSpan();
+            }
             if (forward.Timeout is { } timeout)
             {
                 entry.Timeout = timeout.ToTimeSpan();
@@ -127,7 +262,105 @@ internal sealed class RouteEntry
 
         entry._filterConfigs = CompileFilterConfigs(route.TypedPerFilterConfig, FieldPath.Field(path, "typed_per_filter_config"), virtualHostFilterConfigs, errors);
         entry.HasDisabledFilters = entry._filterConfigs?.Values.Any(c => c is DisabledFilterConfig) ?? false;
+        var requestMutation = HeaderMutation.Compile(route.RequestHeadersToAdd, route.RequestHeadersToRemove, FieldPath.Field(path, "request_headers_to_add"), FieldPath.Field(path, "request_headers_to_remove"), errors);
+        var responseMutation = HeaderMutation.Compile(route.ResponseHeadersToAdd, route.ResponseHeadersToRemove, FieldPath.Field(path, "response_headers_to_add"), FieldPath.Field(path, "response_headers_to_remove"), errors);
+        entry.RequestHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigRequest, levels.VirtualHostRequest, requestMutation);
+        entry.ResponseHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigResponse, levels.VirtualHostResponse, responseMutation);
+        if (forward is { ClusterSpecifierCase: RouteAction.ClusterSpecifierOneofCase.WeightedClusters })
+        {
+            CompileWeightedClusters(entry, forward.WeightedClusters, FieldPath.Field(FieldPath.Field(path, "route"), "weighted_clusters"), errors);
+            for (var i = 0; i < entry.WeightedClusters!.Length; i++)
+            {
+                var cluster = forward.WeightedClusters.Clusters[i];
+                var clusterPath = FieldPath.Index(FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "route"), "weighted_clusters"), "clusters"), i);
+                var clusterRequest = HeaderMutation.Compile(cluster.RequestHeadersToAdd, cluster.RequestHeadersToRemove, FieldPath.Field(clusterPath, "request_headers_to_add"), FieldPath.Field(clusterPath, "request_headers_to_remove"), errors);
+                var clusterResponse = HeaderMutation.Compile(cluster.ResponseHeadersToAdd, cluster.ResponseHeadersToRemove, FieldPath.Field(clusterPath, "response_headers_to_add"), FieldPath.Field(clusterPath, "response_headers_to_remove"), errors);
+                entry.WeightedClusters[i].RequestHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigRequest, levels.VirtualHostRequest, requestMutation, clusterRequest);
+                entry.WeightedClusters[i].ResponseHeaderMutations = HeaderMutation.Order(levels.MostSpecificWins, levels.RouteConfigResponse, levels.VirtualHostResponse, responseMutation, clusterResponse);
+            }
+        }
+
         return entry;
+    }
+
+    private static void CompileRewrites(RouteEntry entry, RouteAction forward, RouteMatch match, string path, ConfigErrors errors)
+    {
+        if (forward.PrefixRewrite.Length > 0)
+        {
+            entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForPrefix(forward.PrefixRewrite, match);
+        }
+        else if (forward.RegexRewrite is { } regexRewrite)
+        {
+            entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForRegex(regexRewrite, FieldPath.Field(path, "regex_rewrite"), errors);
+        }
+
+        switch (forward.HostRewriteSpecifierCase)
+        {
+            case RouteAction.HostRewriteSpecifierOneofCase.HostRewriteLiteral:
+                entry.HostRewriteLiteral = forward.HostRewriteLiteral;
+                break;
+            case RouteAction.HostRewriteSpecifierOneofCase.AutoHostRewrite:
+                entry.AutoHostRewrite = forward.AutoHostRewrite ?? false;
+                break;
+            case RouteAction.HostRewriteSpecifierOneofCase.HostRewriteHeader:
+                entry.HostRewriteHeader = forward.HostRewriteHeader.ToLowerInvariant();
+                break;
+            case RouteAction.HostRewriteSpecifierOneofCase.HostRewritePathRegex:
+                entry.HostRewritePath = Legate.Router.Actions.PathRewrite.ForRegex(forward.HostRewritePathRegex, FieldPath.Field(path, "host_rewrite_path_regex"), errors);
+                break;
+        }
+
+        entry.AppendXForwardedHost = forward.AppendXForwardedHost;
+    }
+
+    private static void CompileWeightedClusters(RouteEntry entry, WeightedCluster config, string path, ConfigErrors errors)
+    {
+        var clusters = new RouteEntry[config.Clusters.Count];
+        var ends = new ulong[clusters.Length];
+        ulong total = 0;
+        for (var i = 0; i < clusters.Length; i++)
+        {
+            var cluster = config.Clusters[i];
+            var clusterPath = FieldPath.Index(FieldPath.Field(path, "clusters"), i);
+            var child = (RouteEntry)entry.MemberwiseClone();
+            child.WeightedClusters = null;
+            child.WeightedIndex = i;
+            child.ClusterName = cluster.Name;
+            child.ClusterHeader = cluster.ClusterHeader.Length > 0 ? cluster.ClusterHeader.ToLowerInvariant() : null;
+            child.Weight = cluster.Weight ?? 0;
+            if (cluster.HostRewriteLiteral.Length > 0)
+            {
+                child.HostRewriteLiteral = cluster.HostRewriteLiteral;
+            }
+
+            // The cluster's typed_per_filter_config is the most specific level (over route and virtual host).
+            child._filterConfigs = CompileFilterConfigs(cluster.TypedPerFilterConfig, FieldPath.Field(clusterPath, "typed_per_filter_config"), entry._filterConfigs, errors);
+            child.HasDisabledFilters = child._filterConfigs?.Values.Any(c => c is DisabledFilterConfig) ?? false;
+            total += child.Weight;
+            ends[i] = total;
+            clusters[i] = child;
+        }
+
+#pragma warning disable CS0612 // total_weight is deprecated but still honoured by Envoy.
+        if (config.TotalWeight is { } declared && declared != total)
+        {
+            errors.Add(FieldPath.Field(path, "total_weight"), $"the weights of weighted_clusters add up to {total}, not total_weight {declared}");
+        }
+#pragma warning restore CS0612
+
+        if (total == 0 && clusters.Length > 0)
+        {
+            errors.Add(FieldPath.Field(path, "clusters"), "the sum of weighted_clusters weights must be greater than 0");
+            total = 1;
+        }
+
+        entry.WeightedClusters = clusters;
+        entry._weightEnds = ends;
+        entry.TotalWeight = total;
+        foreach (var child in clusters)
+        {
+            child.TotalWeight = total;
+        }
     }
 
     /// <summary>Compiles a <c>typed_per_filter_config</c> map over the configs inherited from the enclosing level.</summary>

@@ -1,5 +1,6 @@
 using Envoy.Config.Route.V3;
 using Legate.Config;
+using Legate.Router.Actions;
 using Legate.Router.Matching;
 
 namespace Legate.Http;
@@ -31,6 +32,8 @@ internal sealed class RouteTable
         var maxBody = config.MaxDirectResponseBodySizeBytes ?? DefaultMaxDirectResponseBodyBytes;
         var matcher = CompiledRouteConfiguration.Create(config, errors, path);
         var actions = new RouteEntry[config.VirtualHosts.Count][];
+        var configRequest = HeaderMutation.Compile(config.RequestHeadersToAdd, config.RequestHeadersToRemove, FieldPath.Field(path, "request_headers_to_add"), FieldPath.Field(path, "request_headers_to_remove"), errors);
+        var configResponse = HeaderMutation.Compile(config.ResponseHeadersToAdd, config.ResponseHeadersToRemove, FieldPath.Field(path, "response_headers_to_add"), FieldPath.Field(path, "response_headers_to_remove"), errors);
         for (var v = 0; v < actions.Length; v++)
         {
             var virtualHost = config.VirtualHosts[v];
@@ -39,9 +42,21 @@ internal sealed class RouteTable
             var routes = virtualHost.Routes;
             var routesPath = FieldPath.Field(virtualHostPath, "routes");
             actions[v] = new RouteEntry[routes.Count];
+            var levels = new RouteLevels(
+                config.MostSpecificHeaderMutationsWins,
+                configRequest,
+                configResponse,
+                HeaderMutation.Compile(virtualHost.RequestHeadersToAdd, virtualHost.RequestHeadersToRemove, FieldPath.Field(virtualHostPath, "request_headers_to_add"), FieldPath.Field(virtualHostPath, "request_headers_to_remove"), errors),
+                HeaderMutation.Compile(virtualHost.ResponseHeadersToAdd, virtualHost.ResponseHeadersToRemove, FieldPath.Field(virtualHostPath, "response_headers_to_add"), FieldPath.Field(virtualHostPath, "response_headers_to_remove"), errors))
+            {
+                VirtualHostRetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(virtualHost.RetryPolicy, FieldPath.Field(virtualHostPath, "retry_policy"), errors),
+                VirtualHostMirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(virtualHost.RequestMirrorPolicies, FieldPath.Field(virtualHostPath, "request_mirror_policies"), errors),
+                IncludeRequestAttemptCount = virtualHost.IncludeRequestAttemptCount,
+                IncludeAttemptCountInResponse = virtualHost.IncludeAttemptCountInResponse,
+            };
             for (var r = 0; r < routes.Count; r++)
             {
-                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors);
+                actions[v][r] = RouteEntry.Compile(routes[r], FieldPath.Index(routesPath, r), maxBody, virtualHost, inherited, errors, levels);
             }
         }
 
@@ -76,7 +91,8 @@ internal sealed class RouteTable
             host = HostWithoutPort(host);
         }
 
-        var input = new RouteMatchInput(head.Method, head.Path, host, new HeaderMapLookup(head.Headers), (ulong)Random.Shared.NextInt64());
+        var randomValue = StreamRandomValue(head.Headers);
+        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue);
         var (virtualHost, route) = _matcher.Match(input);
         stream.Info.VirtualHostName = virtualHost?.Name;
         if (route is null)
@@ -84,10 +100,57 @@ internal sealed class RouteTable
             return null;
         }
 
-        var entry = _actions[virtualHost!.Index][route.Index];
+        var entry = _actions[virtualHost!.Index][route.Index].PickWeightedCluster(randomValue);
         stream.Info.RouteName = entry.Name;
         return entry;
     }
+
+    /// <summary>
+    /// The stream's random value for runtime_fraction and weighted clusters. As Envoy's stream id:
+    /// taken from the x-request-id when it is a UUID (its first 8 hex digits), so one request id
+    /// always lands on the same weighted cluster, else drawn at random.
+    /// </summary>
+    public static ulong StreamRandomValue(Legate.Http.Http1.HttpHeaderMap headers)
+    {
+        var index = headers.IndexOf("x-request-id"u8);
+        if (index >= 0 && RequestIdInteger(headers.GetValueBytes(index)) is { } value)
+        {
+            return value;
+        }
+
+        return (ulong)Random.Shared.NextInt64();
+    }
+
+    /// <summary>The first 8 hex digits of a request id, or null when it does not start with them.</summary>
+    public static ulong? RequestIdInteger(ReadOnlySpan<byte> requestId)
+    {
+        if (requestId.Length < 8)
+        {
+            return null;
+        }
+
+        ulong value = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            var digit = HexValue(requestId[i]);
+            if (digit < 0)
+            {
+                return null;
+            }
+
+            value = (value << 4) | (uint)digit;
+        }
+
+        return value;
+    }
+
+    private static int HexValue(byte c) => c switch
+    {
+        >= (byte)'0' and <= (byte)'9' => c - '0',
+        >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
+        _ => -1,
+    };
 
     private static bool HasPort(string host, int port)
     {

@@ -32,15 +32,11 @@ internal sealed class Listener : IAsyncDisposable
     private const int Backlog = 1024;
 
     private readonly Logger _log;
-    private readonly FilterChainMatcher _matcher;
-    private readonly CompiledFilterChain?[] _chains;
-    private readonly CompiledFilterChain? _defaultChain;
-    private readonly IListenerFilter[] _listenerFilters;
-    private readonly TimeSpan _listenerFiltersTimeout;
-    private readonly bool _continueOnListenerFiltersTimeout;
+    // The listener filters and filter chains in force; LDS swaps in a new set while the socket stays (UpdateFrom).
+    private volatile FilterChainSet _active;
+    private readonly ConcurrentDictionary<FilterChainSet, bool> _generations = new();
     private readonly ConcurrentDictionary<ServedConnection, Task> _connections = new();
     private readonly ConcurrentDictionary<HttpConnectionManagerConfig, Lazy<Http2CodecServer>> _http2 = new();
-    private readonly ConnectionDrain _drain = new();
     private readonly TimeProvider _time;
     private readonly int _bufferLimitBytes;
     private Socket? _socket;
@@ -53,19 +49,14 @@ internal sealed class Listener : IAsyncDisposable
     private Listener(string name, IPEndPoint endpoint, FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, int bufferLimitBytes, HttpFilterFactoryContext context, IListenerFilter[] listenerFilters, TimeSpan listenerFiltersTimeout, bool continueOnTimeout, AccessLog.AccessLogInstance[] accessLogs)
     {
         _accessLogs = accessLogs;
-        _listenerFilters = listenerFilters;
-        _listenerFiltersTimeout = listenerFiltersTimeout;
-        _continueOnListenerFiltersTimeout = continueOnTimeout;
+        _active = new FilterChainSet(matcher, chains, defaultChain, listenerFilters, listenerFiltersTimeout, continueOnTimeout);
+        _generations.TryAdd(_active, true);
         Name = name;
         Endpoint = endpoint;
-        _matcher = matcher;
-        _chains = chains;
-        _defaultChain = defaultChain;
         _bufferLimitBytes = bufferLimitBytes;
         _log = context.Logs.Get(LogComponents.Listener);
         _time = context.Time;
         _statsStore = context.Stats;
-        ConnectionManager = Array.Find(chains, c => c?.Hcm is not null)?.Hcm ?? defaultChain?.Hcm;
     }
 
     public string Name { get; }
@@ -77,7 +68,49 @@ internal sealed class Listener : IAsyncDisposable
     public IPEndPoint? BoundEndpoint { get; private set; }
 
     /// <summary>The first HTTP connection manager of this listener, or null.</summary>
-    public HttpConnectionManagerConfig? ConnectionManager { get; }
+    public HttpConnectionManagerConfig? ConnectionManager => Array.Find(_active.Chains, c => c?.Hcm is not null)?.Hcm ?? _active.DefaultChain?.Hcm;
+
+    /// <summary>Every HTTP connection manager of the filter chains in force (LDS warms a listener until their RDS arrives).</summary>
+    public IEnumerable<HttpConnectionManagerConfig> ConnectionManagers =>
+        _active.Chains.Append(_active.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>();
+
+    /// <summary>
+    /// LDS changed this listener but not its address: new connections take <paramref name="compiled"/>'s
+    /// listener filters and filter chains from now on, on the same socket; connections on the old
+    /// chains drain (HTTP/1.1 closes after the current response, HTTP/2 gets GOAWAY) and whatever is
+    /// left after <paramref name="drainTime"/> is closed. <paramref name="compiled"/> itself is never started.
+    /// </summary>
+    public void UpdateFrom(Listener compiled, TimeSpan drainTime)
+    {
+        var old = _active;
+        _active = compiled._active;
+        _generations.TryAdd(_active, true);
+        old.Drain.Start();
+        foreach (var hcm in old.Chains.Append(old.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>())
+        {
+            if (_http2.TryRemove(hcm, out var server) && server.IsValueCreated)
+            {
+                _ = DrainHttp2Async(server.Value, drainTime);
+            }
+        }
+
+        _generations.TryRemove(old, out _);
+        _log.Info($"listener '{Name}': filter chains updated; connections on the previous ones are draining");
+    }
+
+    private async Task DrainHttp2Async(Http2CodecServer server, TimeSpan drainTime)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(drainTime, _time);
+            await server.StopAsync(deadline.Token).ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _log.Debug($"listener '{Name}': draining an HTTP/2 codec: {ex.Message}");
+        }
+    }
 
     /// <summary>Connections being served right now.</summary>
     public int ActiveConnections => _connections.Count;
@@ -182,7 +215,10 @@ internal sealed class Listener : IAsyncDisposable
             await _acceptLoop.ConfigureAwait(false);
         }
 
-        _drain.Start();
+        foreach (var generation in _generations.Keys)
+        {
+            generation.Drain.Start();
+        }
 
         // HTTP/2 connections get a GOAWAY and close when their streams are done; Kestrel aborts the rest when the token fires.
         var http2Stops = Task.WhenAll(_http2.Values.Select(server => server.Value.StopAsync(cancellationToken)));
@@ -213,7 +249,10 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         _transport?.Dispose();
-        _drain.Dispose();
+        foreach (var generation in _generations.Keys)
+        {
+            generation.Drain.Dispose();
+        }
     }
 
     /// <remarks>
@@ -315,7 +354,7 @@ internal sealed class Listener : IAsyncDisposable
         socket.NoDelay = true;
         var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote };
         stats.DownstreamCxActive.Inc();
-        var task = RunConnectionAsync(served, local, remote, stats);
+        var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
         {
@@ -323,13 +362,13 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunConnectionAsync(ServedConnection served, IPEndPoint local, IPEndPoint remote, ListenerStats stats)
+    private async Task RunConnectionAsync(ServedConnection served, IPEndPoint local, IPEndPoint remote, ListenerStats stats, FilterChainSet active)
     {
         await Task.Yield();
         try
         {
             var filterContext = new ListenerFilterContext(served.Socket, local, remote);
-            if (_listenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats).ConfigureAwait(false))
+            if (active.ListenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats, active).ConfigureAwait(false))
             {
                 return;
             }
@@ -338,12 +377,12 @@ internal sealed class Listener : IAsyncDisposable
             remote = filterContext.RemoteEndPoint;
             var match = filterContext.ToMatchInfo();
             var hello = filterContext.ClientHello;
-            var index = _matcher.Match(match);
+            var index = active.Matcher.Match(match);
             var chain = index switch
             {
                 FilterChainMatcher.NoMatch => null,
-                FilterChainMatcher.DefaultFilterChain => _defaultChain,
-                _ => _chains[index],
+                FilterChainMatcher.DefaultFilterChain => active.DefaultChain,
+                _ => active.Chains[index],
             };
             served.Local = local;
             served.Remote = remote;
@@ -367,7 +406,7 @@ internal sealed class Listener : IAsyncDisposable
                     hello = await PeekClientHelloAsync(served.Socket, chain.HandshakeTimeout).ConfigureAwait(false);
                 }
 
-                (ssl, session) = await HandshakeAsync(served, tls, hello, chain, remote, stats).ConfigureAwait(false);
+                (ssl, session) = await HandshakeAsync(served, tls, hello, chain, remote, stats, active.Drain).ConfigureAwait(false);
                 if (ssl is null || session is null)
                 {
                     return;
@@ -408,7 +447,7 @@ internal sealed class Listener : IAsyncDisposable
 
             if (chain.Hcm is { } hcm)
             {
-                await RunHttpAsync(served, hcm).ConfigureAwait(false);
+                await RunHttpAsync(served, hcm, active.Drain).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -433,14 +472,14 @@ internal sealed class Listener : IAsyncDisposable
     /// Runs the listener filters in order under <c>listener_filters_timeout</c>. False when a
     /// filter closed the connection or the timeout fired without <c>continue_on_listener_filters_timeout</c>.
     /// </summary>
-    private async Task<bool> RunListenerFiltersAsync(ListenerFilterContext context, ListenerStats stats)
+    private async Task<bool> RunListenerFiltersAsync(ListenerFilterContext context, ListenerStats stats, FilterChainSet active)
     {
-        using var timeout = _listenerFiltersTimeout > TimeSpan.Zero ? new CancellationTokenSource(_listenerFiltersTimeout, _time) : new CancellationTokenSource();
-        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        using var timeout = active.ListenerFiltersTimeout > TimeSpan.Zero ? new CancellationTokenSource(active.ListenerFiltersTimeout, _time) : new CancellationTokenSource();
+        using var drain = active.Drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         stats.DownstreamPreCxActive.Inc();
         try
         {
-            foreach (var filter in _listenerFilters)
+            foreach (var filter in active.ListenerFilters)
             {
                 if (!await filter.OnAcceptAsync(context, timeout.Token).ConfigureAwait(false))
                 {
@@ -452,13 +491,13 @@ internal sealed class Listener : IAsyncDisposable
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            if (_drain.IsDraining)
+            if (active.Drain.IsDraining)
             {
                 return false;
             }
 
             stats.DownstreamPreCxTimeout.Inc();
-            return _continueOnListenerFiltersTimeout;
+            return active.ContinueOnListenerFiltersTimeout;
         }
         catch (ObjectDisposedException)
         {
@@ -471,10 +510,10 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>The TLS handshake, bounded by the chain's handshake timeout and the drain; null when it failed (counted).</summary>
-    private async Task<(SslStream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats)
+    private async Task<(SslStream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats, ConnectionDrain connectionDrain)
     {
         using var timeout = new CancellationTokenSource(chain.HandshakeTimeout, _time);
-        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+        using var drain = connectionDrain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
         var (ssl, session, failure) = await tls.HandshakeAsync(new NetworkStream(served.Socket, ownsSocket: true), hello, stats.Tls, timeout.Token).ConfigureAwait(false);
         if (ssl is null || session is null)
         {
@@ -535,14 +574,14 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm)
+    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ConnectionDrain drain)
     {
         var connection = served.Transport!;
         var session = (connection as TlsConnection)?.Session;
-        switch (await SelectCodecAsync(connection, hcm, session).ConfigureAwait(false))
+        switch (await SelectCodecAsync(connection, hcm, session, drain).ConfigureAwait(false))
         {
             case Codec.Http1:
-                served.Http1 = new Http1ServerConnection(connection, hcm, _drain, _time) { ConnectionId = served.Id };
+                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id };
                 await served.Http1.RunAsync().ConfigureAwait(false);
                 break;
             case Codec.Http2:
@@ -559,7 +598,7 @@ internal sealed class Listener : IAsyncDisposable
     /// preface (unconsumed: the codec reads them again). <see cref="Codec.None"/> when the peer
     /// closed, went idle past the idle timeout, or the listener drained before a decision.
     /// </summary>
-    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm, TlsSessionInfo? session)
+    private async ValueTask<Codec> SelectCodecAsync(ConnectionContext connection, HttpConnectionManagerConfig hcm, TlsSessionInfo? session, ConnectionDrain connectionDrain)
     {
         if (hcm.CodecType == Hcm.Types.CodecType.Auto && session is not null)
         {
@@ -567,7 +606,7 @@ internal sealed class Listener : IAsyncDisposable
             switch (session.ApplicationProtocol)
             {
                 case "h2":
-                    return _drain.IsDraining ? Codec.None : Codec.Http2;
+                    return connectionDrain.IsDraining ? Codec.None : Codec.Http2;
                 case "http/1.1" or "http/1.0":
                     return Codec.Http1;
             }
@@ -576,7 +615,7 @@ internal sealed class Listener : IAsyncDisposable
         switch (hcm.CodecType)
         {
             case Hcm.Types.CodecType.Http2:
-                return _drain.IsDraining ? Codec.None : Codec.Http2;
+                return connectionDrain.IsDraining ? Codec.None : Codec.Http2;
             case Hcm.Types.CodecType.Auto:
                 break;
             default:
@@ -584,14 +623,14 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         using var cancel = hcm.IdleTimeout > TimeSpan.Zero ? new CancellationTokenSource(hcm.IdleTimeout, _time) : new CancellationTokenSource();
-        using var drain = _drain.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancel);
+        using var drain = connectionDrain.Register(static state => ((CancellationTokenSource)state!).Cancel(), cancel);
         try
         {
             return await Http2Preface.DetectAsync(connection.Transport.Input, cancel.Token).ConfigureAwait(false) ? Codec.Http2 : Codec.Http1;
         }
         catch (OperationCanceledException)
         {
-            if (!_drain.IsDraining)
+            if (!connectionDrain.IsDraining)
             {
                 hcm.Stats.DownstreamCxIdleTimeout.Inc();
             }
@@ -625,6 +664,24 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
     private Http2CodecServer Http2Server(HttpConnectionManagerConfig hcm) =>
         _http2.GetOrAdd(hcm, static (config, name) => new Lazy<Http2CodecServer>(() => new Http2CodecServer(config, name)), Name).Value;
+
+    /// <summary>One generation of listener filters and filter chains, with the drain signal of the connections it serves.</summary>
+    private sealed class FilterChainSet(FilterChainMatcher matcher, CompiledFilterChain?[] chains, CompiledFilterChain? defaultChain, IListenerFilter[] listenerFilters, TimeSpan listenerFiltersTimeout, bool continueOnListenerFiltersTimeout)
+    {
+        public FilterChainMatcher Matcher { get; } = matcher;
+
+        public CompiledFilterChain?[] Chains { get; } = chains;
+
+        public CompiledFilterChain? DefaultChain { get; } = defaultChain;
+
+        public IListenerFilter[] ListenerFilters { get; } = listenerFilters;
+
+        public TimeSpan ListenerFiltersTimeout { get; } = listenerFiltersTimeout;
+
+        public bool ContinueOnListenerFiltersTimeout { get; } = continueOnListenerFiltersTimeout;
+
+        public ConnectionDrain Drain { get; } = new();
+    }
 
     private enum Codec
     {

@@ -11,7 +11,9 @@ namespace Legate.Network;
 /// </summary>
 internal sealed class ListenerManager : IAsyncDisposable
 {
-    private readonly Listener[] _listeners;
+    private readonly Lock _writeLock = new();
+    private volatile Listener[] _listeners;
+    private bool _started;
     private readonly LogManager _logs;
     private readonly int _ioQueueCount;
 
@@ -51,10 +53,101 @@ internal sealed class ListenerManager : IAsyncDisposable
 
     public Listener? Find(string name) => Array.Find(_listeners, l => l.Name == name);
 
+    /// <summary>
+    /// LDS: adds <paramref name="listener"/> (compiled, not started) or replaces the one with its
+    /// name. Same address: the running listener keeps its socket and takes the new filter chains
+    /// (<see cref="Listener.UpdateFrom"/>). New address: the new listener binds first, then the
+    /// old one drains. Before <see cref="StartAsync"/> the listener just joins the list.
+    /// </summary>
+    /// <exception cref="BindException">The new address could not be bound; nothing changed.</exception>
+    public async Task AddOrUpdateAsync(Listener listener, TimeSpan drainTime, CancellationToken cancellationToken)
+    {
+        Listener? existing;
+        bool started;
+        lock (_writeLock)
+        {
+            existing = Find(listener.Name);
+            started = _started;
+            if (existing is not null && (!started || existing.Endpoint.Equals(listener.Endpoint)))
+            {
+                if (!started)
+                {
+                    _listeners = Array.ConvertAll(_listeners, l => ReferenceEquals(l, existing) ? listener : l);
+                }
+            }
+        }
+
+        if (existing is not null && !started)
+        {
+            await existing.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        if (existing is not null && existing.Endpoint.Equals(listener.Endpoint))
+        {
+            existing.UpdateFrom(listener, drainTime);
+            return;
+        }
+
+        if (started)
+        {
+            await listener.StartAsync(_ioQueueCount, cancellationToken).ConfigureAwait(false);
+        }
+
+        lock (_writeLock)
+        {
+            _listeners = existing is null ? [.. _listeners, listener] : Array.ConvertAll(_listeners, l => ReferenceEquals(l, existing) ? listener : l);
+        }
+
+        if (existing is not null)
+        {
+            _ = DrainAsync(existing, drainTime);
+        }
+    }
+
+    /// <summary>LDS removed a listener: it stops accepting and its connections drain for up to <paramref name="drainTime"/>.</summary>
+    public Task<bool> RemoveAsync(string name, TimeSpan drainTime)
+    {
+        Listener? removed;
+        lock (_writeLock)
+        {
+            removed = Find(name);
+            if (removed is null)
+            {
+                return Task.FromResult(false);
+            }
+
+            _listeners = Array.FindAll(_listeners, l => !ReferenceEquals(l, removed));
+        }
+
+        _ = DrainAsync(removed, drainTime);
+        return Task.FromResult(true);
+    }
+
+    private async Task DrainAsync(Listener listener, TimeSpan drainTime)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(drainTime);
+            await listener.StopAsync(deadline.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Binds every listener, in config order.</summary>
     /// <exception cref="BindException">A listener could not bind; the ones already bound are closed.</exception>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        Listener[] _listeners;
+        lock (_writeLock)
+        {
+            _started = true;
+            _listeners = this._listeners;
+        }
+
         for (var i = 0; i < _listeners.Length; i++)
         {
             try
@@ -75,8 +168,16 @@ internal sealed class ListenerManager : IAsyncDisposable
     }
 
     /// <summary>Stops every listener at once: stop accepting, let in-flight requests finish until the token fires.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken)));
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        lock (_writeLock)
+        {
+            // Nothing starts after a stop (LDS updates arriving while the server drains).
+            _started = false;
+        }
+
+        return Task.WhenAll(_listeners.Select(l => l.StopAsync(cancellationToken)));
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -88,9 +189,10 @@ internal sealed class ListenerManager : IAsyncDisposable
 
     private async Task StopStartedAsync(int count)
     {
-        for (var i = 0; i < count; i++)
+        var listeners = _listeners;
+        for (var i = 0; i < count && i < listeners.Length; i++)
         {
-            await _listeners[i].DisposeAsync().ConfigureAwait(false);
+            await listeners[i].DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -38,6 +38,7 @@ internal sealed class Http2UpstreamRequest
     private readonly HttpStream _stream;
     private readonly Cluster _cluster;
     private readonly Host _host;
+    private readonly RouterFilter _owner;
     private readonly CancellationTokenSource _cancel = new();
     private CancellationTokenRegistration _resetRegistration;
     private ITimer? _timer;
@@ -49,13 +50,18 @@ internal sealed class Http2UpstreamRequest
     private bool _requestComplete;
     private bool _bodyClosed;
 
-    public Http2UpstreamRequest(RouterFilterFactory factory, HttpStream stream, Cluster cluster, Host host)
+    public Http2UpstreamRequest(RouterFilterFactory factory, HttpStream stream, Cluster cluster, Host host, RouterFilter owner, TimeSpan timeout)
     {
         _factory = factory;
         _stream = stream;
         _cluster = cluster;
         _host = host;
+        _owner = owner;
+        _timeout = timeout;
     }
+
+    /// <summary>True when the attempt ended to be retried (the router starts the next one).</summary>
+    public bool Retried { get; private set; }
 
     /// <summary>
     /// True when this exchange goes upstream as HTTP/2: the cluster asks for it, or for the
@@ -74,8 +80,12 @@ internal sealed class Http2UpstreamRequest
         return http2 && !headers.IsUpgrade && headers.MethodKind != HttpMethodKind.Connect && headers.TargetForm != RequestTargetForm.Asterisk;
     }
 
-    /// <summary>Starts the exchange (the host is chosen); with <paramref name="endStream"/> it runs to the end of the response.</summary>
-    public async ValueTask StartAsync(HttpRequestHead head, bool endStream)
+    /// <summary>
+    /// Starts the attempt (the host is chosen): the head, then the body received so far
+    /// (<paramref name="replay"/>, for a retry), ending it when <paramref name="requestComplete"/>.
+    /// Returns the exchange running to the end of the response (or to a retry decision).
+    /// </summary>
+    public async ValueTask<Task> StartAsync(HttpRequestHead head, bool endStream, ReadOnlySequence<byte> replay, bool requestComplete)
     {
         var stream = _stream;
         var stats = _cluster.Info.Stats;
@@ -84,19 +94,13 @@ internal sealed class Http2UpstreamRequest
         stats.UpstreamRqActive.Inc();
         _host.RequestStarted();
         _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((Http2UpstreamRequest)state!).CancelUpstream(), this);
-
-        _timeout = stream.Route?.Timeout ?? TimeSpan.Zero;
         if (_timeout > TimeSpan.Zero)
         {
             _timer = _factory.Time.CreateTimer(static state => ((Http2UpstreamRequest)state!).OnTimeout(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            if (!_factory.SuppressEnvoyHeaders)
-            {
-                head.Headers.Set("x-envoy-expected-rq-timeout-ms", ((long)_timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            }
         }
 
         var cluster = _cluster;
-        var pool = _host.ConnectionPool(1, h => new Http2ConnectionPool(h, cluster));
+        var pool = _host.ConnectionPool(1, static (h, c) => new Http2ConnectionPool(h, c), cluster);
         HttpRequestMessage request;
         try
         {
@@ -106,7 +110,7 @@ internal sealed class Http2UpstreamRequest
         {
             stream.Config.Log.Debug($"upstream h2 request for {stream} cannot be represented: {ex.Message}");
             await FailAsync(ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 503).ConfigureAwait(false);
-            return;
+            return Task.CompletedTask;
         }
 
         stream.Info.UpstreamRemoteAddress = _host.Address;
@@ -115,13 +119,17 @@ internal sealed class Http2UpstreamRequest
         if (endStream)
         {
             ArmTimeout();
-            await RunAsync(pool, request).ConfigureAwait(false);
         }
-        else
+
+        var run = RunAsync(pool, request);
+        if (!endStream && (!replay.IsEmpty || requestComplete))
         {
-            // The body still comes and the response may start (and stream) before it ends.
-            stream.SetPendingResponse(RunAsync(pool, request));
+            var data = new BodyBuffer();
+            data.SetBorrowed(replay);
+            await DecodeDataAsync(data, requestComplete).ConfigureAwait(false);
         }
+
+        return run;
     }
 
     /// <summary>A request body chunk: into the upstream stream, waiting while the upstream does not take it.</summary>
@@ -282,6 +290,20 @@ internal sealed class Http2UpstreamRequest
         }
 
         ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: false);
+        if (_owner.ShouldRetryHeaders(head))
+        {
+            // The retried response is dropped: its stream is cancelled (RST_STREAM).
+            Retried = true;
+            CancelUpstream();
+            Finish();
+            return;
+        }
+
+        if (stream.Route is { IncludeAttemptCountInResponse: true })
+        {
+            head.Headers.Set("x-envoy-attempt-count", stream.Info.AttemptCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         var code = head.StatusCode;
         if (code is >= 100 and < 600)
         {
@@ -417,18 +439,9 @@ internal sealed class Http2UpstreamRequest
 
         if (Volatile.Read(ref _timedOut) != 0 && !stream.IsReset)
         {
-            stats.UpstreamRqTimeout.Inc();
             _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
             Finish();
-            if (!stream.ResponseStarted)
-            {
-                await stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
-            }
-            else
-            {
-                stream.ResetStream(ResponseFlags.UpstreamRequestTimeout, ResponseCodeDetails.UpstreamResponseTimeout);
-            }
-
+            Retried = await _owner.OnAttemptTimeoutAsync().ConfigureAwait(false);
             return;
         }
 
@@ -440,39 +453,46 @@ internal sealed class Http2UpstreamRequest
             return;
         }
 
-        var (flag, reason, status) = Classify(ex, stream, stats);
+        var (flag, reason, status, failure) = Classify(ex, stream, stats);
         if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
         {
             _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginConnectFailed);
         }
 
         stream.Config.Log.Debug($"upstream {_host} (h2): {reason}: {ex.Message}");
-        await FailAsync(flag, reason, status).ConfigureAwait(false);
+        if (stream.ResponseStarted)
+        {
+            await FailAsync(flag, reason, status).ConfigureAwait(false);
+            return;
+        }
+
+        Finish();
+        Retried = await _owner.FailOrRetryAsync(failure, flag, reason, status).ConfigureAwait(false);
     }
 
-    private static (ResponseFlags Flag, string Reason, int Status) Classify(Exception ex, HttpStream stream, ClusterStats stats)
+    private static (ResponseFlags Flag, string Reason, int Status, Retry.AttemptFailure Failure) Classify(Exception ex, HttpStream stream, ClusterStats stats)
     {
         for (var e = ex; e is not null; e = e.InnerException)
         {
             if (e is UpstreamConnectException connect)
             {
                 stream.Info.UpstreamTransportFailureReason = connect.TransportFailureReason;
-                return (ResponseFlags.UpstreamConnectionFailure, connect.ResetReason, 503);
+                return (ResponseFlags.UpstreamConnectionFailure, connect.ResetReason, 503, Retry.AttemptFailure.ConnectFailure);
             }
         }
 
         for (var e = ex; e is not null; e = e.InnerException)
         {
-            if (e is HttpProtocolException)
+            if (e is HttpProtocolException protocol)
             {
-                // RST_STREAM (or GOAWAY) with an error code from the upstream.
+                // RST_STREAM (or GOAWAY) with an error code from the upstream; 0x7 is REFUSED_STREAM.
                 stats.UpstreamRqRxReset.Inc();
-                return (ResponseFlags.UpstreamRemoteReset, UpstreamResetReasons.RemoteReset, 503);
+                return (ResponseFlags.UpstreamRemoteReset, UpstreamResetReasons.RemoteReset, 503, protocol.ErrorCode == 0x7 ? Retry.AttemptFailure.RefusedStream : Retry.AttemptFailure.Reset);
             }
 
             if (e is TimeoutException)
             {
-                return (ResponseFlags.UpstreamConnectionFailure, UpstreamResetReasons.ConnectionTimeout, 503);
+                return (ResponseFlags.UpstreamConnectionFailure, UpstreamResetReasons.ConnectionTimeout, 503, Retry.AttemptFailure.ConnectFailure);
             }
         }
 
@@ -486,14 +506,14 @@ internal sealed class Http2UpstreamRequest
         switch (error)
         {
             case HttpRequestError.ConnectionError:
-                return (ResponseFlags.UpstreamConnectionFailure, UpstreamResetReasons.ConnectionFailure, 503);
+                return (ResponseFlags.UpstreamConnectionFailure, UpstreamResetReasons.ConnectionFailure, 503, Retry.AttemptFailure.ConnectFailure);
             case HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError or HttpRequestError.ConfigurationLimitExceeded:
                 stats.UpstreamCxProtocolError.Inc();
-                return (ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502);
+                return (ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502, Retry.AttemptFailure.Reset);
             default:
                 // ResponseEnded, a broken connection, GOAWAY without an error.
                 stats.UpstreamRqRxReset.Inc();
-                return (ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination, 503);
+                return (ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination, 503, Retry.AttemptFailure.Reset);
         }
     }
 
@@ -567,8 +587,9 @@ internal sealed class Http2UpstreamRequest
 
         _timer?.Dispose();
         _resetRegistration.Dispose();
-        _cluster.Info.Stats.UpstreamRqActive.Dec();
+        // The breaker first: whoever sees no active request also sees its slot back.
         _cluster.Info.CircuitBreakers.Default.Requests.Release();
+        _cluster.Info.Stats.UpstreamRqActive.Dec();
         _host.RequestFinished();
         _body?.Writer.CancelPendingFlush();
     }

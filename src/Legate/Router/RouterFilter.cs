@@ -4,6 +4,8 @@ using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Legate.Http;
 using Legate.Http.Http1;
+using Legate.Router.Actions;
+using Legate.Router.Retry;
 using Legate.Upstream;
 using Legate.Upstream.ConnectionPool;
 using Microsoft.AspNetCore.Connections;
@@ -17,7 +19,7 @@ namespace Legate.Router;
 /// connect failures (UF), upstream resets (UC/UR) and downstream disconnects (DC) mapped to
 /// Envoy's responses and flags.
 /// </summary>
-internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
+internal sealed class RouterFilter : HttpFilter
 {
     private const string ResetBodyPrefix = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -29,6 +31,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
     private readonly RouterFilterFactory _factory;
     private HttpStream _stream = null!;
     private Cluster? _cluster;
+    private RouteEntry? _route;
     private Http1ConnectionPool? _pool;
     private Http1UpstreamConnection? _upstream;
     private Http2UpstreamRequest? _http2;
@@ -37,17 +40,26 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
     private bool _requestChunked;
     private bool _requestComplete;
     private bool _upgrade;
-    private bool _done;
+    private bool _done = true;
     private bool _reusable;
 
+    // Retries (null/unused when the request cannot be retried): the retry state, the copy of the
+    // request body kept for replaying it, and the lock that keeps the decode path's body writes and
+    // an attempt being (re)started from interleaving.
+    private RetryState? _retry;
+    private BodyBuffer? _replay;
+    private SemaphoreSlim? _sendLock;
+    private HttpRequestHead _head = null!;
+    private bool _headersEndStream;
+    private TimeSpan _globalTimeout;
+    private long _globalDeadline;
+    private bool _attemptIsPerTry;
+    private TimeSpan _backOff;
+    private List<Mirror.ShadowRequest>? _shadows;
+    private LoadBalancerContext? _lbContext;
+    private string? _setCookie;
+
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
-
-    /// <summary>The route's hash_policy result for ring hash / Maglev (set before the host is chosen); null = pick at random.</summary>
-    public ulong? HashKey { get; internal set; }
-
-    int ILoadBalancerContext.HostSelectionRetryCount => 0;
-
-    bool ILoadBalancerContext.ShouldSelectAnotherHost(Host host) => false;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
@@ -56,6 +68,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         var stats = stream.Config.Stats;
         stats.RqTotal.Inc();
         var route = stream.Route;
+        _route = route;
         if (route is null)
         {
             stats.NoRoute.Inc();
@@ -69,6 +82,10 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 stats.RqDirectResponse.Inc();
                 await stream.SendLocalReplyAsync(route.Status, route.Body, ResponseCodeDetails.DirectResponse).ConfigureAwait(false);
                 return FilterHeadersStatus.StopIteration;
+            case RouteActionKind.Redirect:
+                stats.RqRedirect.Inc();
+                await stream.SendLocalReplyAsync(route.Redirect!.Status, [], ResponseCodeDetails.DirectResponse, ResponseFlags.None, [("location", RedirectLocation(stream, headers, route))]).ConfigureAwait(false);
+                return FilterHeadersStatus.StopIteration;
             case RouteActionKind.NotImplemented:
                 if (route.FirstNotImplementedHit())
                 {
@@ -79,7 +96,8 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 return FilterHeadersStatus.StopIteration;
         }
 
-        var cluster = _factory.ClusterManager.Find(route.ClusterName);
+        var clusterName = route.ClusterHeader is { } clusterHeader ? headers.Headers.GetValue(clusterHeader) ?? string.Empty : route.ClusterName;
+        var cluster = clusterName.Length == 0 ? null : _factory.ClusterManager.Find(clusterName);
         if (cluster is null)
         {
             stats.NoCluster.Inc();
@@ -96,145 +114,610 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             return FilterHeadersStatus.StopIteration;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(this);
-        if (host is null)
+        if (route.IdleTimeout is { } idleTimeout)
         {
-            cluster.Info.Stats.UpstreamCxNone.Inc();
-            await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            stream.OverrideIdleTimeout(idleTimeout);
         }
 
-        // max_requests: released in Finish (or by the HTTP/2 request's own finish).
-        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        // Timeouts and retries: x-envoy-upstream-rq-timeout-ms and x-envoy-upstream-rq-per-try-timeout-ms
+        // (trusted: the connection manager strips x-envoy-* from external requests) override the route's.
+        _globalTimeout = route.Timeout;
+        if (TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-timeout-ms") is { } headerTimeout)
         {
-            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
-            await SendOverflowAsync().ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            _globalTimeout = headerTimeout;
         }
 
-        stream.Info.UpstreamHost = host;
-        stream.Info.AttemptCount = 1;
-        stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
-        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
-        {
-            _http2 = new Http2UpstreamRequest(_factory, stream, cluster, host);
-            await _http2.StartAsync(headers, endStream).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
-        }
-
+        var perTryOverride = TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-per-try-timeout-ms") ?? TimeSpan.Zero;
         _upgrade = headers.IsUpgrade;
-        _requestStart = Stopwatch.GetTimestamp();
-        var clusterStats = cluster.Info.Stats;
-        clusterStats.UpstreamRqTotal.Inc();
-        clusterStats.UpstreamRqActive.Inc();
-        host.RequestStarted();
-        _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-
-        _pool = host.ConnectionPool(0, h => new Http1ConnectionPool(h, cluster, RouterFilterFactory.TransportFor(cluster.Info.BufferLimitBytes), _factory.Time));
-        try
+        if (!_upgrade)
         {
-            _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
-        }
-        catch (UpstreamConnectException ex)
-        {
-            stream.Info.UpstreamTransportFailureReason = ex.TransportFailureReason;
-            await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
-        }
-        catch (OperationCanceledException)
-        {
-            Finish(reusable: false);
-            return FilterHeadersStatus.StopIteration;
-        }
-        catch (UpstreamOverflowException)
-        {
-            Finish(reusable: false);
-            await SendOverflowAsync().ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            _retry = RetryState.Create(route.RetryPolicy, headers, cluster, route.Priority, perTryOverride);
         }
 
-        var upstream = _upstream;
-        host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
-        upstream.Requests++;
-        stream.Info.UpstreamRemoteAddress = upstream.Address;
-        stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
-        stream.Info.UpstreamProtocol = "HTTP/1.1";
-        upstream.ArmTimeout(route.Timeout);
-        if (!_factory.SuppressEnvoyHeaders && route.Timeout > TimeSpan.Zero)
+        ApplyMaxStreamDuration(stream, headers, route);
+        _lbContext = _retry;
+        if (route.HashPolicy is { } hashPolicy && hashPolicy.Generate(stream, headers, out _setCookie) is { } hash)
         {
-            headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
-            headers.Headers.Add(s_expectedTimeoutName, route.ExpectedTimeoutValue);
+            // The hash is computed on the request as received (before the route's rewrites), as Envoy's computeHashKey.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.HashKey = hash;
         }
 
-        WriteRequestHead(upstream.Output, headers, endStream);
-        stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
-        if (endStream)
-        {
-            stream.Info.LastUpstreamTxByteSent = stream.Info.FirstUpstreamTxByteSent;
-        }
-
+        _head = headers;
+        _headersEndStream = endStream;
         _requestComplete = endStream;
-        if (!await FlushUpstreamAsync().ConfigureAwait(false))
+        _requestStart = Stopwatch.GetTimestamp();
+        _globalDeadline = _globalTimeout > TimeSpan.Zero ? _requestStart + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        if (!endStream)
         {
-            await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
-            return FilterHeadersStatus.StopIteration;
+            // The body streams to the attempt; keep a copy to replay on a retry (up to the buffer limit).
+            _sendLock = new SemaphoreSlim(1, 1);
+            if (_retry is not null)
+            {
+                _replay = new BodyBuffer();
+            }
         }
 
         if (endStream)
         {
-            await ReceiveResponseAsync().ConfigureAwait(false);
+            // Without a retry policy there is one attempt: no loop (and no state machine) around it.
+            if (_retry is null)
+            {
+                await AttemptAsync(first: true).ConfigureAwait(false);
+            }
+            else
+            {
+                await RunAttemptsAsync().ConfigureAwait(false);
+            }
         }
         else
         {
             // The body still comes; the response may start before it ends (and must, for upgrades).
-            stream.SetPendingResponse(ReceiveResponseAsync().AsTask());
+            stream.SetPendingResponse(RunAttemptsAsync().AsTask());
         }
 
         return FilterHeadersStatus.StopIteration;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
+    /// <summary>Attempts until one answers (or fails for good), waiting the back-off between them.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask RunAttemptsAsync()
     {
-        if (_http2 is { } http2)
+        var stream = _stream;
+        try
         {
-            await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
-            return FilterDataStatus.StopIterationNoBuffer;
-        }
-
-        var upstream = _upstream;
-        if (upstream is null || _done || upstream.IsClosed)
-        {
-            return FilterDataStatus.StopIterationNoBuffer;
-        }
-
-        var output = upstream.Output;
-        if (!data.IsEmpty)
-        {
-            if (_requestChunked)
+            var first = true;
+            while (true)
             {
-                ChunkedEncoder.WriteChunk(output, data.Data);
-            }
-            else
-            {
-                foreach (var segment in data.Data)
+                if (!first && Stopwatch.GetTimestamp() >= _globalDeadline)
                 {
-                    output.Write(segment.Span);
+                    await GlobalTimeoutAsync().ConfigureAwait(false);
+                    return;
                 }
+
+                if (!await AttemptAsync(first).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                first = false;
+                var wait = _backOff;
+                var remaining = _globalDeadline == long.MaxValue ? wait : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _globalDeadline);
+                try
+                {
+                    await Task.Delay(wait < remaining ? wait : (remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), _factory.Time, stream.ResetToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                _retry!.ReleaseSlot();
+                if (stream.IsReset)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            _retry?.ReleaseSlot();
+        }
+    }
+
+    /// <summary>One upstream attempt: host, connection, request head and body so far, response. True to retry.</summary>
+    /// <summary>One upstream attempt: host, connection, request head and body so far, response. True to retry.</summary>
+    /// <remarks>
+    /// Split in two so that an attempt whose sending completes at once (a pooled connection, a
+    /// flush that did not wait) costs one async state machine, the response's, not two.
+    /// </remarks>
+    private ValueTask<bool> AttemptAsync(bool first)
+    {
+        var send = SendAttemptAsync(first);
+        if (send.IsCompletedSuccessfully)
+        {
+            var step = send.Result;
+            return step == AttemptStep.Receive ? ReceiveResponseAsync() : new ValueTask<bool>(step == AttemptStep.Retry);
+        }
+
+        return AwaitSendThenReceiveAsync(send);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> AwaitSendThenReceiveAsync(ValueTask<AttemptStep> send)
+    {
+        var step = await send.ConfigureAwait(false);
+        return step == AttemptStep.Receive ? await ReceiveResponseAsync().ConfigureAwait(false) : step == AttemptStep.Retry;
+    }
+
+    private enum AttemptStep
+    {
+        /// <summary>The request was answered (or failed for good).</summary>
+        Done,
+
+        /// <summary>Try again after the back-off.</summary>
+        Retry,
+
+        /// <summary>The request went out: read the response.</summary>
+        Receive,
+    }
+
+    /// <summary>The sending half of an attempt.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<AttemptStep> SendAttemptAsync(bool first)
+    {
+        var stream = _stream;
+        var cluster = _cluster!;
+        var route = _route!;
+        var headers = _head;
+        if (!first && _replay is null && !_headersEndStream)
+        {
+            // The body outgrew the retry buffer while this retry waited: nothing to replay (Envoy's 507).
+            await stream.SendLocalReplyAsync(507, "exceeded request buffer limit while retrying upstream", ResponseCodeDetails.RequestPayloadExceededRetryBufferLimit).ConfigureAwait(false);
+            return AttemptStep.Done;
+        }
+
+        var host = cluster.LoadBalancer.ChooseHost(_lbContext);
+        if (host is null)
+        {
+            cluster.Info.Stats.UpstreamCxNone.Inc();
+            await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
+            return AttemptStep.Done;
+        }
+
+        // max_requests (per attempt, as Envoy's pools check it): released in Finish (or by the HTTP/2 request's own finish).
+        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        {
+            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
+            await SendOverflowAsync().ConfigureAwait(false);
+            return AttemptStep.Done;
+        }
+
+        stream.Info.UpstreamHost = host;
+        _retry?.OnHostChosen(host);
+        if (first)
+        {
+            RequestFinalizer.FinalizeRequestHeaders(stream, headers, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
+            if (route.MirrorPolicies is { } mirrors)
+            {
+                StartShadows(mirrors, headers);
+            }
+        }
+
+        RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
+        var attempt = ++stream.Info.AttemptCount;
+        if (route.IncludeRequestAttemptCount)
+        {
+            headers.Headers.Set("x-envoy-attempt-count", attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var timeout = AttemptTimeout(out _attemptIsPerTry);
+        if (!_factory.SuppressEnvoyHeaders && timeout > TimeSpan.Zero)
+        {
+            headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
+            headers.Headers.Add(s_expectedTimeoutName, timeout == route.Timeout ? route.ExpectedTimeoutValue : System.Text.Encoding.ASCII.GetBytes(((long)timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
+        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
+        {
+            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
+        }
+
+        var clusterStats = cluster.Info.Stats;
+        if (_sendLock is { } sendLock)
+        {
+            await sendLock.WaitAsync().ConfigureAwait(false);
+        }
+
+        var locked = _sendLock is not null;
+        try
+        {
+            _done = false;
+            _requestChunked = false;
+            clusterStats.UpstreamRqTotal.Inc();
+            clusterStats.UpstreamRqActive.Inc();
+            host.RequestStarted();
+            _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
+            _pool = host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
+            try
+            {
+                _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
+            }
+            catch (UpstreamConnectException ex)
+            {
+                host.ReportResult(OutlierResult.LocalOriginConnectFailed);
+                stream.Info.UpstreamTransportFailureReason = ex.TransportFailureReason;
+                ReleaseLock(ref locked);
+                return await FailOrRetryAsync(AttemptFailure.ConnectFailure, ResponseFlags.UpstreamConnectionFailure, ex.ResetReason).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
+            }
+            catch (UpstreamOverflowException)
+            {
+                Finish(reusable: false);
+                await SendOverflowAsync().ConfigureAwait(false);
+                return AttemptStep.Done;
+            }
+            catch (OperationCanceledException)
+            {
+                Finish(reusable: false);
+                return AttemptStep.Done;
+            }
+
+            var upstream = _upstream;
+            host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
+            upstream.Requests++;
+            stream.Info.UpstreamRemoteAddress = upstream.Address;
+            stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
+            stream.Info.UpstreamProtocol = "HTTP/1.1";
+            upstream.ArmTimeout(timeout);
+            WriteRequestHead(upstream.Output, headers, _headersEndStream);
+            if (_replay is { IsEmpty: false } replay)
+            {
+                WriteBody(upstream.Output, replay.Data);
+            }
+
+            if (_requestComplete && !_headersEndStream && _requestChunked)
+            {
+                ChunkedEncoder.WriteLastChunk(upstream.Output);
+            }
+
+            stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+            if (_requestComplete)
+            {
+                stream.Info.LastUpstreamTxByteSent = stream.Info.FirstUpstreamTxByteSent;
+            }
+
+            if (!await FlushUpstreamAsync().ConfigureAwait(false))
+            {
+                ReleaseLock(ref locked);
+                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
+            }
+        }
+        finally
+        {
+            ReleaseLock(ref locked);
+        }
+
+        return AttemptStep.Receive;
+    }
+
+    /// <summary>
+    /// The route's max_stream_duration (Envoy's refreshDurationTimeout): a gRPC request's
+    /// grpc-timeout when grpc_timeout_header_max is set (capped by it unless 0, minus
+    /// grpc_timeout_header_offset), else max_stream_duration (0 disables).
+    /// </summary>
+    private static void ApplyMaxStreamDuration(HttpStream stream, HttpRequestHead headers, RouteEntry route)
+    {
+        if (route.GrpcTimeoutHeaderMax is { } max && GrpcTimeout.Parse(headers.Headers.GetValue("grpc-timeout")) is { } grpc)
+        {
+            var timeout = grpc;
+            if (max > TimeSpan.Zero && timeout > max)
+            {
+                timeout = max;
+            }
+
+            if (timeout > TimeSpan.Zero && route.GrpcTimeoutHeaderOffset is { } offset)
+            {
+                timeout = offset < timeout ? timeout - offset : TimeSpan.Zero;
+            }
+
+            if (timeout > TimeSpan.Zero)
+            {
+                stream.ArmMaxDuration(timeout);
+            }
+
+            return;
+        }
+
+        if (route.MaxStreamDuration is { } duration && duration > TimeSpan.Zero)
+        {
+            stream.ArmMaxDuration(duration);
+        }
+    }
+
+    /// <summary>Carries the request hash when no retry state does.</summary>
+    private sealed class RouterLoadBalancerContext : LoadBalancerContext
+    {
+    }
+
+    /// <summary>Shadow copies for request_mirror_policies: sent when the request is complete, never awaited.</summary>
+    private void StartShadows(Mirror.MirrorPolicy[] mirrors, HttpRequestHead headers)
+    {
+        foreach (var mirror in mirrors)
+        {
+            if (Mirror.ShadowRequest.Begin(mirror, _stream, headers, _requestComplete, _factory.ClusterManager, _globalTimeout) is { } shadow && !_requestComplete)
+            {
+                (_shadows ??= new List<Mirror.ShadowRequest>(mirrors.Length)).Add(shadow);
+            }
+        }
+    }
+
+    /// <summary>Request body for the shadows; at the end of the request they go out.</summary>
+    private void FeedShadows(BodyBuffer? data, bool endStream)
+    {
+        if (_shadows is not { } shadows)
+        {
+            return;
+        }
+
+        foreach (var shadow in shadows)
+        {
+            if (data is { IsEmpty: false })
+            {
+                shadow.Append(data.Data);
+            }
+
+            if (endStream)
+            {
+                shadow.Send();
             }
         }
 
         if (endStream)
         {
-            if (_requestChunked)
-            {
-                ChunkedEncoder.WriteLastChunk(output);
-            }
+            _shadows = null;
+        }
+    }
 
-            _requestComplete = true;
+    private void ReleaseLock(ref bool locked)
+    {
+        if (locked)
+        {
+            locked = false;
+            _sendLock!.Release();
+        }
+    }
+
+    /// <summary>An attempt over upstream HTTP/2 (see <see cref="Http2UpstreamRequest"/>); true to retry.</summary>
+    private async ValueTask<bool> AttemptHttp2Async(Cluster cluster, Host host, TimeSpan timeout)
+    {
+        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout);
+        Task run;
+        if (_sendLock is { } sendLock)
+        {
+            await sendLock.WaitAsync().ConfigureAwait(false);
         }
 
-        await FlushUpstreamAsync().ConfigureAwait(false);
+        try
+        {
+            _http2 = http2;
+            run = await http2.StartAsync(_head, _headersEndStream, _replay?.Data ?? default, _requestComplete).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock?.Release();
+        }
+
+        await run.ConfigureAwait(false);
+        return http2.Retried;
+    }
+
+    /// <summary>This attempt's timeout: the per-try timeout when it comes first, else what is left of the route timeout.</summary>
+    private TimeSpan AttemptTimeout(out bool perTry)
+    {
+        perTry = false;
+        var global = _globalDeadline == long.MaxValue ? TimeSpan.Zero : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _globalDeadline);
+        if (_globalDeadline != long.MaxValue && global <= TimeSpan.Zero)
+        {
+            global = TimeSpan.FromMilliseconds(1);
+        }
+
+        if (_retry is { PerTryTimeout: var perTryTimeout } && perTryTimeout > TimeSpan.Zero && (global == TimeSpan.Zero || perTryTimeout < global))
+        {
+            perTry = true;
+            return perTryTimeout;
+        }
+
+        return _stream.Info.AttemptCount <= 1 && _globalDeadline != long.MaxValue ? _globalTimeout : global;
+    }
+
+    private static TimeSpan? TakeMilliseconds(HttpHeaderMap headers, string name)
+    {
+        var value = headers.GetValue(name);
+        if (value is null)
+        {
+            return null;
+        }
+
+        headers.Remove(name);
+        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
+    }
+
+    /// <summary>
+    /// A response head arrived: retried when the conditions say so (and retries and the retry budget
+    /// allow), else forwarded (flagged URX / UO when it was retriable but could not be retried).
+    /// </summary>
+    internal bool ShouldRetryHeaders(HttpResponseHead head)
+    {
+        if (_retry is not { } retry)
+        {
+            return false;
+        }
+
+        var stats = _cluster!.Info.Stats;
+        if (_replay is null && !_headersEndStream || !retry.IsRetriable(head))
+        {
+            if (_stream.Info.AttemptCount > 1)
+            {
+                stats.UpstreamRqRetrySuccess.Inc();
+            }
+
+            return false;
+        }
+
+        switch (retry.Decide(stats))
+        {
+            case RetryDecision.Retry:
+                _backOff = retry.NextBackOff(head, stats);
+                return true;
+            case RetryDecision.LimitExceeded:
+                _stream.Info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
+                return false;
+            case RetryDecision.Overflow:
+                _stream.Info.SetResponseFlag(ResponseFlags.UpstreamOverflow);
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// An attempt failed before its response head: retried when retriable, else Envoy's local reply
+    /// (or a reset once the response started). True to retry. Ends the attempt either way.
+    /// </summary>
+    internal async ValueTask<bool> FailOrRetryAsync(AttemptFailure failure, ResponseFlags flag, string resetReason, int status = 503, bool retry = true)
+    {
+        Finish(reusable: false);
+        var stream = _stream;
+        if (retry && !stream.IsReset && !stream.ResponseStarted && CanRetry(failure))
+        {
+            var stats = _cluster!.Info.Stats;
+            switch (_retry!.Decide(stats))
+            {
+                case RetryDecision.Retry:
+                    _backOff = _retry.NextBackOff(null, stats);
+                    return true;
+                case RetryDecision.LimitExceeded:
+                    stream.Info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
+                    break;
+                case RetryDecision.Overflow:
+                    stream.Info.SetResponseFlag(ResponseFlags.UpstreamOverflow);
+                    break;
+            }
+        }
+
+        if (failure == AttemptFailure.PerTryTimeout || flag == ResponseFlags.UpstreamRequestTimeout)
+        {
+            if (!stream.ResponseStarted && !stream.IsReset)
+            {
+                var details = failure == AttemptFailure.PerTryTimeout ? ResponseCodeDetails.UpstreamPerTryTimeout : ResponseCodeDetails.UpstreamResponseTimeout;
+                await stream.SendLocalReplyAsync(504, "upstream request timeout", details, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
+            }
+            else if (!stream.IsReset)
+            {
+                stream.ResetStream(ResponseFlags.UpstreamRequestTimeout, ResponseCodeDetails.UpstreamResponseTimeout);
+            }
+
+            return false;
+        }
+
+        await FailBeforeResponseAsync(flag, resetReason, status).ConfigureAwait(false);
+        return false;
+    }
+
+    private bool CanRetry(AttemptFailure failure) =>
+        _retry is { } retry && (_replay is not null || _headersEndStream) && retry.IsRetriable(failure);
+
+    /// <summary>The route timeout ran out between attempts (during a back-off).</summary>
+    private async ValueTask GlobalTimeoutAsync()
+    {
+        _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
+        if (!_stream.ResponseStarted && !_stream.IsReset)
+        {
+            await _stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Request body bytes to an HTTP/1.1 upstream, chunk-encoded when the request is chunked.</summary>
+    private void WriteBody(PipeWriter output, in ReadOnlySequence<byte> data)
+    {
+        if (_requestChunked)
+        {
+            ChunkedEncoder.WriteChunk(output, data);
+        }
+        else
+        {
+            foreach (var segment in data)
+            {
+                output.Write(segment.Span);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps a copy of request body bytes for a retry. Past the buffer limit retries are off for this
+    /// request (Envoy's retry_or_shadow_abandoned); a retry already waiting its back-off then has
+    /// nothing to replay and is answered 507, as Envoy does.
+    /// </summary>
+    private void KeepForReplay(BodyBuffer data)
+    {
+        var replay = _replay;
+        if (replay is null)
+        {
+            return;
+        }
+
+        if (replay.Length + data.Length > _stream.DecoderBufferLimit)
+        {
+            _replay = null;
+            _cluster!.Info.Stats.RetryOrShadowAbandoned.Inc();
+        }
+        else
+        {
+            replay.Append(data.Data);
+        }
+
+
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
+    {
+        var sendLock = _sendLock;
+        if (sendLock is null)
+        {
+            return FilterDataStatus.StopIterationNoBuffer;
+        }
+
+        await sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (endStream)
+            {
+                _requestComplete = true;
+            }
+
+            if (!data.IsEmpty)
+            {
+                KeepForReplay(data);
+            }
+
+            FeedShadows(data, endStream);
+
+            if (_http2 is { } http2)
+            {
+                await http2.DecodeDataAsync(data, endStream).ConfigureAwait(false);
+            }
+            else if (_upstream is { } upstream && !_done && !upstream.IsClosed)
+            {
+                await SendBodyAsync(upstream, data, endStream).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            sendLock.Release();
+        }
+
         if (endStream)
         {
             stream.Info.LastUpstreamTxByteSent = Stopwatch.GetTimestamp();
@@ -243,44 +726,130 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         return FilterDataStatus.StopIterationNoBuffer;
     }
 
+    private async ValueTask SendBodyAsync(Http1UpstreamConnection upstream, BodyBuffer data, bool endStream)
+    {
+        try
+        {
+            var output = upstream.Output;
+            if (!data.IsEmpty)
+            {
+                WriteBody(output, data.Data);
+            }
+
+            if (endStream && _requestChunked)
+            {
+                ChunkedEncoder.WriteLastChunk(output);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // The attempt ended meanwhile (its connection is closed); a retry replays the body.
+            return;
+        }
+
+        await FlushUpstreamAsync().ConfigureAwait(false);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterTrailersStatus> DecodeTrailersAsync(HttpStream stream, HttpHeaderMap trailers)
     {
-        if (_http2 is { } http2)
-        {
-            await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
-            return FilterTrailersStatus.StopIteration;
-        }
-
-        var upstream = _upstream;
-        if (upstream is null || _done || upstream.IsClosed)
+        var sendLock = _sendLock;
+        if (sendLock is null)
         {
             return FilterTrailersStatus.StopIteration;
         }
 
-        if (_requestChunked)
+        await sendLock.WaitAsync().ConfigureAwait(false);
+        try
         {
-            ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+            _requestComplete = true;
+            FeedShadows(null, endStream: true);
+            if (_http2 is { } http2)
+            {
+                await http2.DecodeTrailersAsync(trailers).ConfigureAwait(false);
+                return FilterTrailersStatus.StopIteration;
+            }
+
+            var upstream = _upstream;
+            if (upstream is null || _done || upstream.IsClosed)
+            {
+                return FilterTrailersStatus.StopIteration;
+            }
+
+            if (_requestChunked)
+            {
+                try
+                {
+                    ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+                }
+                catch (InvalidOperationException)
+                {
+                    return FilterTrailersStatus.StopIteration;
+                }
+            }
+
+            await FlushUpstreamAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            sendLock.Release();
         }
 
-        _requestComplete = true;
-        await FlushUpstreamAsync().ConfigureAwait(false);
         stream.Info.LastUpstreamTxByteSent = Stopwatch.GetTimestamp();
         return FilterTrailersStatus.StopIteration;
     }
 
+    /// <summary>
+    /// Every response the router produces (upstream, direct response, redirect, its own local
+    /// replies) gets the route's response header mutations, as Envoy's finalizeResponseHeaders;
+    /// a local reply of a filter that ran before the router never reaches here with a route.
+    /// </summary>
+    public override ValueTask<FilterHeadersStatus> EncodeHeadersAsync(HttpStream stream, HttpResponseHead headers, bool endStream)
+    {
+        if (_setCookie is { } setCookie)
+        {
+            // A cookie hash policy generated the affinity cookie: the client keeps it from now on.
+            headers.Headers.Add("set-cookie", setCookie);
+        }
+
+        if (_route?.ResponseHeaderMutations is { } mutations)
+        {
+            // As Envoy: the response code is known to the formatter (%RESPONSE_CODE%) by now.
+            stream.Info.ResponseCode = headers.StatusCode;
+            HeaderMutation.ApplyAll(mutations, stream, headers.Headers);
+        }
+
+        return ValueTask.FromResult(FilterHeadersStatus.Continue);
+    }
+
     public override void OnDestroy()
     {
+        if (_shadows is { } shadows)
+        {
+            foreach (var shadow in shadows)
+            {
+                shadow.Abandon();
+            }
+        }
+
+        _retry?.ReleaseSlot();
+        _replay?.Clear();
         if (_http2 is { } http2)
         {
             http2.OnDestroy();
-            return;
         }
 
         if (!_done && _cluster is not null)
         {
             Finish(reusable: false);
         }
+    }
+
+    /// <summary>The redirect's location; the scheme defaults to the request's x-forwarded-proto (set by the connection manager).</summary>
+    private static string RedirectLocation(HttpStream stream, HttpRequestHead headers, RouteEntry route)
+    {
+        var proto = headers.Headers.GetValue("x-forwarded-proto") ?? headers.Scheme ?? "http";
+        return route.Redirect!.Location(headers.Path, stream.AuthorityString(), proto);
     }
 
     private static bool IsUpgradeAllowed(HttpStream stream, HttpRequestHead headers, RouteEntry route)
@@ -326,8 +895,9 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReceiveResponseAsync()
+    /// <summary>Reads the attempt's response and relays it downstream; true when the attempt is to be retried instead.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> ReceiveResponseAsync()
     {
         var upstream = _upstream!;
         var stream = _stream;
@@ -343,8 +913,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 if (result.IsCanceled)
                 {
                     input.AdvanceTo(result.Buffer.Start);
-                    await OnCancelledAsync().ConfigureAwait(false);
-                    return;
+                    return await OnCancelledAsync().ConfigureAwait(false);
                 }
 
                 var buffer = result.Buffer;
@@ -366,8 +935,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                     input.AdvanceTo(buffer.End);
                     _cluster!.Info.Stats.UpstreamCxProtocolError.Inc();
                     stream.Config.Log.Debug($"upstream {upstream.Address}: invalid response: {error}");
-                    await FailBeforeResponseAsync(ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
-                    return;
+                    return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
                 }
 
                 if (result.IsCompleted)
@@ -375,19 +943,31 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                     input.AdvanceTo(buffer.End);
                     _cluster!.Info.Stats.UpstreamCxDestroyRemote.Inc();
                     _cluster.Info.Stats.UpstreamRqRxReset.Inc();
-                    await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
-                    return;
+                    return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
                 }
 
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
 
             stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
+            stream.Info.UpstreamHost?.ReportHttpCode(head.StatusCode);
             var switching = head.StatusCode == 101;
             if (switching && !_upgrade)
             {
                 await FailBeforeResponseAsync(ResponseFlags.UpstreamProtocolError, UpstreamResetReasons.ProtocolError, 502).ConfigureAwait(false);
-                return;
+                return false;
+            }
+
+            if (!switching && ShouldRetryHeaders(head))
+            {
+                // The retried response is dropped with its connection.
+                Finish(reusable: false);
+                return true;
+            }
+
+            if (_route!.IncludeAttemptCountInResponse)
+            {
+                head.Headers.Set("x-envoy-attempt-count", stream.Info.AttemptCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
             ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: switching);
@@ -396,8 +976,6 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             {
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }
-
-            stream.Info.UpstreamHost?.ReportHttpCode(code);
 
             if (!_factory.SuppressEnvoyHeaders)
             {
@@ -421,7 +999,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                     stream.Config.Stats.DownstreamCxUpgradesActive.Dec();
                 }
 
-                return;
+                return false;
             }
 
             var reader = upstream.BodyReader;
@@ -430,26 +1008,26 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             await stream.EncodeHeadersAsync(head, endStream: !hasBody).ConfigureAwait(false);
             if (hasBody && !await ReadBodyAsync(input, reader, head).ConfigureAwait(false))
             {
-                return;
+                return false;
             }
 
             upstream.DisarmTimeout();
             _cluster!.Info.Stats.UpstreamRqCompleted.Inc();
             _cluster.Info.Stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_requestStart).TotalMilliseconds);
             Finish(reusable: head.KeepAlive && _requestComplete && !stream.IsReset);
+            return false;
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or InvalidOperationException or ObjectDisposedException)
         {
             stream.Config.Log.Debug($"upstream {upstream.Address}: {ex.Message}");
             if (!stream.ResponseStarted)
             {
-                await FailBeforeResponseAsync(ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
+                return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
             }
-            else
-            {
-                stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
-                Finish(reusable: false);
-            }
+
+            stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
+            Finish(reusable: false);
+            return false;
         }
     }
 
@@ -465,7 +1043,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
             if (result.IsCanceled)
             {
                 input.AdvanceTo(buffer.Start);
-                await OnCancelledAsync().ConfigureAwait(false);
+                _ = await OnCancelledAsync().ConfigureAwait(false);
                 return false;
             }
 
@@ -513,7 +1091,7 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
                 if (stream.IsReset)
                 {
                     input.AdvanceTo(buffer.Start);
-                    await OnCancelledAsync().ConfigureAwait(false);
+                    _ = await OnCancelledAsync().ConfigureAwait(false);
                     return false;
                 }
             }
@@ -590,41 +1168,44 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         return await input.ReadAsync().ConfigureAwait(false);
     }
 
-    /// <summary>A pending upstream read was cancelled: the route timeout fired, or the stream was reset.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask OnCancelledAsync()
+    /// <summary>
+    /// A pending upstream read was cancelled: the attempt's timeout fired (per-try: retriable; the
+    /// route timeout: 504 UT) or the stream was reset. True to retry.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> OnCancelledAsync()
     {
         var stream = _stream;
         if (_upstream!.TimedOut && !stream.IsReset)
         {
-            _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
             stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
-            if (!stream.ResponseStarted)
-            {
-                Finish(reusable: false);
-                await stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
-                return;
-            }
-
-            stream.ResetStream(ResponseFlags.UpstreamRequestTimeout, ResponseCodeDetails.UpstreamResponseTimeout);
-        }
-        else
-        {
-            _cluster!.Info.Stats.UpstreamRqTxReset.Inc();
+            return await OnAttemptTimeoutAsync().ConfigureAwait(false);
         }
 
+        _cluster!.Info.Stats.UpstreamRqTxReset.Inc();
         Finish(reusable: false);
+        return false;
+    }
+
+    /// <summary>The attempt's timer fired (HTTP/1.1 or HTTP/2): per-try timeouts may be retried, the route timeout ends the request.</summary>
+    internal ValueTask<bool> OnAttemptTimeoutAsync()
+    {
+        var stats = _cluster!.Info.Stats;
+        if (_attemptIsPerTry)
+        {
+            stats.UpstreamRqPerTryTimeout.Inc();
+            return FailOrRetryAsync(AttemptFailure.PerTryTimeout, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination);
+        }
+
+        stats.UpstreamRqTimeout.Inc();
+        Finish(reusable: false);
+        return FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination, retry: false);
     }
 
     /// <summary>The exchange failed before any response byte went downstream: a local reply as Envoy's.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FailBeforeResponseAsync(ResponseFlags flag, string resetReason, int status = 503)
     {
-        if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
-        {
-            _stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginConnectFailed);
-        }
-
         Finish(reusable: false);
         if (_stream.IsReset)
         {
@@ -665,8 +1246,9 @@ internal sealed class RouterFilter : HttpFilter, ILoadBalancerContext
         _resetRegistration.Dispose();
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
-            cluster.Info.Stats.UpstreamRqActive.Dec();
+            // The breaker first: whoever sees no active request also sees its slot back.
             cluster.Info.CircuitBreakers.Default.Requests.Release();
+            cluster.Info.Stats.UpstreamRqActive.Dec();
             host.RequestFinished();
         }
 

@@ -57,6 +57,9 @@ internal interface IServerInstance
     {
     }
 
+    /// <summary>The xDS client, for the dynamic parts of <c>/config_dump</c>; null when the instance has none.</summary>
+    Legate.Xds.XdsManager? Xds => null;
+
     /// <summary>Begins a graceful shutdown; returns at once. Later calls are ignored.</summary>
     void RequestShutdown(string reason);
 }

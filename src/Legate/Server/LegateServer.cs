@@ -35,6 +35,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         IPEndPoint? adminEndpoint,
         ListenerManager listeners,
         ClusterManager clusters,
+        Legate.Xds.XdsManager xds,
         StatsStore stats,
         LogManager logs,
         TimeProvider time,
@@ -52,6 +53,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _adminEndpoint = adminEndpoint;
         Listeners = listeners;
         Clusters = clusters;
+        Xds = xds;
         Logs = logs;
         Time = time;
         StartTime = time.GetUtcNow();
@@ -145,6 +147,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     /// <summary>Streams that ended in a local reply or a reset, for the admin dashboard.</summary>
     public Legate.Http.RecentLocalReplies RecentLocalReplies { get; private init; } = new();
 
+    /// <summary>The xDS client: dynamic resources (CDS, LDS) and the RDS/EDS sources static config names.</summary>
+    public Legate.Xds.XdsManager Xds { get; }
+
     /// <summary>Completes with the reason when a shutdown is requested.</summary>
     public Task<string> ShutdownRequested => _shutdownRequested.Task;
 
@@ -167,8 +172,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
         var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
         var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats);
+        var xds = Legate.Xds.XdsManager.Create(bootstrap, errors, stats, logs, time);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
+            Eds = xds,
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
             TimeProvider = time,
@@ -182,10 +189,11 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var context = new HttpFilterFactoryContext
         {
             ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
-            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets,
+            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets, Rds = xds,
             Tracers = tracers,
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
+        xds.Attach(clusters, listeners, context, options.DrainTime);
         if (errors.Errors.Count > 0)
         {
             // Files opened for loggers that compiled are closed again, and secret file watchers stopped.
@@ -196,7 +204,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         errors.ThrowIfAny();
 
         var warnings = loaded.Warnings.Concat(errors.Warnings).Distinct().ToArray();
-        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, stats, logs, time, accessLogs, adminAccessLogs, runtime)
+        return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, xds, stats, logs, time, accessLogs, adminAccessLogs, runtime)
         {
             StatsFlusher = flusher,
             Tracers = tracers,
@@ -284,7 +292,15 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             }
 
             Logs.Get(LogComponents.Upstream).Info($"cm init: initializing {Clusters.Clusters.Length} cluster(s)");
+            // xDS sources start first: static EDS clusters and RDS route tables warm from them.
+            Xds.Start();
             await Clusters.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            if (Xds.HasDynamicResources)
+            {
+                // Envoy's init: listeners accept only after the first CDS and LDS responses (or initial_fetch_timeout).
+                await Xds.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             _log.Info("starting main dispatch loop");
             await Listeners.StartAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -346,6 +362,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopped = true;
+        await Xds.DisposeAsync().ConfigureAwait(false);
         await Listeners.DisposeAsync().ConfigureAwait(false);
         if (Tracers is { } tracers)
         {

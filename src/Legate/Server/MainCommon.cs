@@ -22,6 +22,16 @@ internal static class MainCommon
             return await Explain.ExplainCommand.RunAsync(args[1..], stdout, stderr).ConfigureAwait(false);
         }
 
+        if (args.Length > 0 && args[0] == "lint")
+        {
+            return await Lint.LintCommand.RunAsync(args[1..], stdout, stderr).ConfigureAwait(false);
+        }
+
+        if (args.Length > 0 && args[0] == "xds-server")
+        {
+            return await Xds.Server.XdsServerCommand.RunAsync(args[1..], stdout, stderr, cancellationToken).ConfigureAwait(false);
+        }
+
         CommandLineOptions options;
         try
         {
@@ -73,10 +83,11 @@ internal static class MainCommon
     {
         var source = options.ConfigPath ?? (options.ConfigYaml is null ? BootstrapLoader.DefaultConfigName : "--config-yaml");
         LegateServer server;
+        LoadedBootstrap loaded;
         try
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var loaded = BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml);
+            loaded = BootstrapLoader.Load(options.ConfigPath, options.ConfigYaml);
             source = loaded.Source;
             server = LegateServer.Create(options, loaded, logs);
             logs.Get(LogComponents.Config).Debug(
@@ -102,6 +113,12 @@ internal static class MainCommon
             foreach (var warning in server.Warnings)
             {
                 await stderr.WriteLineAsync($"warning: {warning}").ConfigureAwait(false);
+            }
+
+            // legate lint's findings, as warnings: the configuration is valid, but likely not what was meant.
+            foreach (var finding in Lint.ConfigLinter.Lint(loaded.Bootstrap))
+            {
+                await stderr.WriteLineAsync($"warning: lint {finding}").ConfigureAwait(false);
             }
 
             await stdout.WriteLineAsync($"configuration '{source}' OK").ConfigureAwait(false);

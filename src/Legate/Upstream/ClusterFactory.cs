@@ -29,7 +29,7 @@ internal static class ClusterFactory
         }
 
         var type = config.Type;
-        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns))
+        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns or DiscoveryType.Eds))
         {
             errors.Add(FieldPath.Field(path, "type"), $"cluster type {type.ToEnumName()} is not supported yet");
             return null;
@@ -68,6 +68,15 @@ internal static class ClusterFactory
                 }
 
                 break;
+            case DiscoveryType.Eds:
+                cluster = CreateEds(config, path, errors, context, connectTimeout, lbSeed);
+                break;
+        }
+
+        if (errors.Errors.Count > errorsBefore && cluster is not null)
+        {
+            cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            cluster = null;
         }
 
         if (cluster is not null)
@@ -94,6 +103,27 @@ internal static class ClusterFactory
         }
 
         return cluster;
+    }
+
+    private static EdsCluster? CreateEds(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context, TimeSpan connectTimeout, ulong lbSeed)
+    {
+        var edsPath = FieldPath.Field(path, "eds_cluster_config");
+        if (config.LoadAssignment is not null)
+        {
+            // Envoy ignores an EDS cluster's load_assignment; saying so beats a silent surprise.
+            errors.Warn(FieldPath.Field(path, "load_assignment"), "an EDS cluster takes its endpoints from EDS; load_assignment is ignored");
+        }
+
+        if (context.Eds is not { } eds)
+        {
+            errors.Add(edsPath, "EDS clusters need an xDS source, which this context does not have");
+            return null;
+        }
+
+        var edsConfig = config.EdsClusterConfig;
+        var serviceName = edsConfig is { ServiceName.Length: > 0 } ? edsConfig.ServiceName : config.Name;
+        var watch = eds.CreateWatch(serviceName, edsConfig?.EdsConfig, FieldPath.Field(edsPath, "eds_config"), errors);
+        return watch is null ? null : new EdsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, serviceName, watch);
     }
 
     /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>
@@ -133,10 +163,11 @@ internal static class ClusterFactory
         stats.MembershipDegraded.Set(degraded);
     }
 
-    private static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors)
+    /// <summary>The hosts of a load assignment of IP addresses (STATIC clusters, EDS).</summary>
+    internal static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors, bool pathIsAssignment = false)
     {
         var hosts = new List<Host>();
-        ForEachEndpoint(assignment, path, errors, (locality, lbEndpoint, endpointPath) =>
+        ForEachEndpoint(assignment, path, errors, pathIsAssignment, (locality, lbEndpoint, endpointPath) =>
         {
             var address = SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), errors);
             if (address is not null)
@@ -184,6 +215,14 @@ internal static class ClusterFactory
         string path,
         ConfigErrors errors,
         Action<LocalityLbEndpoints, LbEndpoint, string> action)
+        => ForEachEndpoint(assignment, path, errors, false, action);
+
+    private static void ForEachEndpoint(
+        ClusterLoadAssignment? assignment,
+        string path,
+        ConfigErrors errors,
+        bool pathIsAssignment,
+        Action<LocalityLbEndpoints, LbEndpoint, string> action)
     {
         if (assignment is null)
         {
@@ -191,7 +230,7 @@ internal static class ClusterFactory
             return;
         }
 
-        var localitiesPath = FieldPath.Field(FieldPath.Field(path, "load_assignment"), "endpoints");
+        var localitiesPath = FieldPath.Field(pathIsAssignment ? path : FieldPath.Field(path, "load_assignment"), "endpoints");
         for (var l = 0; l < assignment.Endpoints.Count; l++)
         {
             var locality = assignment.Endpoints[l];

@@ -27,6 +27,9 @@ internal sealed class ClusterFactoryContext
     /// <summary>Where cluster stats are recorded; null gives each cluster a private store (tests).</summary>
     public Legate.Stats.StatsStore? Stats { get; init; }
 
+    /// <summary>Where EDS clusters get their endpoints (the xDS manager); null: EDS clusters are an error.</summary>
+    public IEdsSource? Eds { get; init; }
+
     /// <summary>The "upstream" logger; null logs nothing.</summary>
     public Logger? Logger { get; init; }
 

@@ -41,12 +41,19 @@ internal sealed class ClusterStats
             store.Counter(p + "upstream_rq_4xx"), store.Counter(p + "upstream_rq_5xx"),
         ];
         UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
+        UpstreamRqRetry = store.Counter(p + "upstream_rq_retry");
+        UpstreamRqRetrySuccess = store.Counter(p + "upstream_rq_retry_success");
+        UpstreamRqRetryOverflow = store.Counter(p + "upstream_rq_retry_overflow");
+        UpstreamRqRetryLimitExceeded = store.Counter(p + "upstream_rq_retry_limit_exceeded");
+        UpstreamRqRetryBackoffExponential = store.Counter(p + "upstream_rq_retry_backoff_exponential");
+        UpstreamRqRetryBackoffRatelimited = store.Counter(p + "upstream_rq_retry_backoff_ratelimited");
+        UpstreamRqPerTryTimeout = store.Counter(p + "upstream_rq_per_try_timeout");
+        RetryOrShadowAbandoned = store.Counter(p + "retry_or_shadow_abandoned");
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
         LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
         UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
         UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
         UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
-        UpstreamRqRetryOverflow = store.Counter(p + "upstream_rq_retry_overflow");
         MembershipChange = store.Counter(p + "membership_change");
         MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
         MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
@@ -137,4 +144,19 @@ internal sealed class ClusterStats
     public Histogram UpstreamRqTime { get; }
 
     public Histogram UpstreamCxConnectMs { get; }
+
+    // Retries (the router's retry state).
+    public Counter UpstreamRqRetry { get; }
+
+    public Counter UpstreamRqRetrySuccess { get; }
+
+    public Counter UpstreamRqRetryLimitExceeded { get; }
+
+    public Counter UpstreamRqRetryBackoffExponential { get; }
+
+    public Counter UpstreamRqRetryBackoffRatelimited { get; }
+
+    public Counter UpstreamRqPerTryTimeout { get; }
+
+    public Counter RetryOrShadowAbandoned { get; }
 }

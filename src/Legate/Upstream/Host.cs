@@ -327,6 +327,19 @@ internal sealed class Host
         return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
     }
 
+    /// <summary>As <see cref="ConnectionPool{T}(int, Func{Host, T})"/>, with the factory's state passed in (no closure per request).</summary>
+    internal T ConnectionPool<T, TState>(int slot, Func<Host, TState, T> create, TState state)
+        where T : class
+    {
+        if (Volatile.Read(ref _pools[slot]) is T existing)
+        {
+            return existing;
+        }
+
+        var created = create(this, state);
+        return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
+    }
+
     private readonly object?[] _pools = new object?[2];
 
     /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>

@@ -6,9 +6,13 @@ namespace Legate.Upstream;
 /// </summary>
 internal abstract class LoadBalancerContext : ILoadBalancerContext
 {
-    public virtual ulong? HashKey => null;
-
     public virtual int HostSelectionRetryCount => 0;
 
     public virtual bool ShouldSelectAnotherHost(Host host) => false;
+
+    /// <summary>
+    /// The request's hash for consistent-hash load balancers (ring hash, Maglev), computed by the
+    /// router from the route's hash_policy; null when the route has none or no policy produced one.
+    /// </summary>
+    public virtual ulong? HashKey { get; set; }
 }

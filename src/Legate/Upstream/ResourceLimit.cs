@@ -26,7 +26,7 @@ internal sealed class ResourceLimit
         _open = open;
         _remaining = remaining;
         _dynamicMax = dynamicMax;
-        Publish(0);
+        Publish();
     }
 
     public long Max => _dynamicMax?.Invoke() ?? _max;
@@ -45,14 +45,14 @@ internal sealed class ResourceLimit
         {
             if (count >= max)
             {
-                Publish(count);
+                Publish();
                 return false;
             }
 
             var seen = Interlocked.CompareExchange(ref _count, count + 1, count);
             if (seen == count)
             {
-                Publish(count + 1);
+                Publish();
                 return true;
             }
 
@@ -60,12 +60,29 @@ internal sealed class ResourceLimit
         }
     }
 
-    public void Release() => Publish(Interlocked.Decrement(ref _count));
-
-    private void Publish(long count)
+    public void Release()
     {
-        var max = Max;
-        _open.Set(count >= max ? 1 : 0);
-        _remaining?.Set(Math.Max(0, max - count));
+        Interlocked.Decrement(ref _count);
+        Publish();
+    }
+
+    /// <summary>
+    /// Sets the gauges from the count as it is now, again if it moved meanwhile: concurrent
+    /// acquires and releases may publish in any order, and the last one to finish must not leave a
+    /// stale value behind (a request done long ago showing the breaker still full).
+    /// </summary>
+    private void Publish()
+    {
+        while (true)
+        {
+            var count = Volatile.Read(ref _count);
+            var max = Max;
+            _open.Set(count >= max ? 1 : 0);
+            _remaining?.Set(Math.Max(0, max - count));
+            if (Volatile.Read(ref _count) == count)
+            {
+                return;
+            }
+        }
     }
 }

@@ -78,6 +78,24 @@ public sealed class EnvoyExamplesTests
     }
 
     [CorpusFact]
+    public void LintRunsOnEveryBootstrap()
+    {
+        var linted = 0;
+        foreach (var file in Bootstraps())
+        {
+            // Parsed only (no validation), so configs using extensions Legate lacks are linted too.
+            var errors = new ConfigErrors();
+            var document = ConfigDocument.Parse(File.ReadAllText(Path.Combine(Repository.EnvoyExamples, file)), file.EndsWith(".json", StringComparison.Ordinal) ? ConfigFormat.Json : ConfigFormat.Yaml);
+            var bootstrap = new ProtoConverter(errors).Convert<Envoy.Config.Bootstrap.V3.Bootstrap>(document);
+            var findings = Legate.Lint.ConfigLinter.Lint(bootstrap);
+            Assert.All(findings, f => Assert.Matches("^LGT00[1-6]$", f.Code));
+            linted++;
+        }
+
+        Assert.True(linted >= 60, $"only {linted} sandbox bootstraps were linted");
+    }
+
+    [CorpusFact]
     public async Task CompatScriptTableMatchesTheFeatureMatrix()
     {
         var legateDll = Path.Combine(AppContext.BaseDirectory, "legate.dll");

@@ -33,6 +33,19 @@ public sealed class ExplainCommandTests : IDisposable
                       - name: v1
                         match: { prefix: "/v1/" }
                         route: { cluster: api_v1, prefix_rewrite: "/" }
+                    - name: shop
+                      domains: ["shop.example.com"]
+                      routes:
+                      - name: old
+                        match: { prefix: "/old/" }
+                        redirect: { https_redirect: true, prefix_rewrite: "/new/" }
+                      - name: split
+                        match: { prefix: "/" }
+                        route:
+                          weighted_clusters:
+                            clusters:
+                            - { name: blue, weight: 90 }
+                            - { name: green, weight: 10 }
                     - name: fallback
                       domains: ["*"]
                       routes:
@@ -62,9 +75,30 @@ public sealed class ExplainCommandTests : IDisposable
                 "  skipped route [0] 'canary': header: header x-canary present (header missing)",
                 "  skipped route [1] 'admin': path: path '/v1/admin' does not match path '/v1/users'",
                 "route:         [2] 'v1' (match: prefix \"/v1/\")",
-                "action:        route to cluster 'api_v1'; timeout 15s (default); prefix_rewrite \"/\" (forwarding is not implemented yet: Legate answers 503 today)",
+                "action:        route to cluster 'api_v1'; timeout 15s (default); prefix_rewrite \"/\"",
+                "cluster:       'api_v1'",
+                "path:          '/v1/users?page=2' → '/users?page=2' (prefix rewritten to \"/\"; x-envoy-original-path keeps the original)",
             ],
             legate.Stdout.Lines);
+    }
+
+    [Fact]
+    public async Task ExplainsARedirectsLocation()
+    {
+        await using var legate = LegateProcess.Start("explain", "-c", _path, "--port", "8080", "GET", "http://shop.example.com/old/cart?x=1");
+
+        Assert.Equal(0, await legate.WaitForExitAsync());
+        Assert.Contains("redirect:      301 location: https://shop.example.com/new/cart?x=1", legate.Stdout.Lines);
+    }
+
+    [Fact]
+    public async Task ExplainsWeightedClustersAndWhichOneARequestIdPicks()
+    {
+        await using var legate = LegateProcess.Start("explain", "-c", _path, "--port", "8080", "-H", "x-request-id: 0000005f-0000-4000-8000-000000000000", "GET", "http://shop.example.com/pay");
+
+        Assert.Equal(0, await legate.WaitForExitAsync());
+        Assert.Contains("clusters:      weighted, total_weight 100: 'blue' weight 90 (90%), 'green' weight 10 (10%)", legate.Stdout.Lines);
+        Assert.Contains("cluster:       'green' (x-request-id 0000005f-0000-4000-8000-000000000000 → random value 95 % 100 = 95)", legate.Stdout.Lines);
     }
 
     [Fact]
@@ -91,7 +125,7 @@ public sealed class ExplainCommandTests : IDisposable
         await using var legate = LegateProcess.Start("explain", "-c", _path, "GET", "http://api.example.com:8080/v1/users");
 
         Assert.Equal(0, await legate.WaitForExitAsync());
-        Assert.Contains("virtual host:  [1] 'fallback' (domains: *; authority 'api.example.com:8080')", legate.Stdout.Lines);
+        Assert.Contains("virtual host:  [2] 'fallback' (domains: *; authority 'api.example.com:8080')", legate.Stdout.Lines);
     }
 
     [Fact]

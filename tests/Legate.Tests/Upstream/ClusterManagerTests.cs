@@ -73,7 +73,6 @@ public sealed class ClusterManagerTests
     }
 
     [Theory]
-    [InlineData("type: EDS\n    eds_cluster_config: { eds_config: { ads: {} } }", "static_resources.clusters[1].type", "cluster type EDS is not supported yet")]
     [InlineData("type: ORIGINAL_DST\n    lb_policy: CLUSTER_PROVIDED", "static_resources.clusters[1].type", "cluster type ORIGINAL_DST is not supported yet")]
     [InlineData("cluster_type: { name: envoy.clusters.aggregate }", "static_resources.clusters[1].cluster_type", "custom cluster type \"envoy.clusters.aggregate\" is not supported yet")]
     [InlineData("lb_policy: MAGLEV\n    maglev_lb_config: { table_size: 65536 }", "static_resources.clusters[1].maglev_lb_config.table_size", "the table size of maglev must be a prime number (got 65536)")]

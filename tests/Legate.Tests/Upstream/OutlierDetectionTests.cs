@@ -105,10 +105,17 @@ public sealed class OutlierDetectionTests
             var uri = legate.ListenerUri("web", "/");
 
             // Three of four pods restart at once: two may be ejected (50%), the third overflows.
+            // (Requests go on until the third pod has failed twice: the order the balancer visits the
+            // pods in after an ejection is not this test's business; the cap is, after every request.)
             restarting[0] = restarting[1] = restarting[2] = true;
-            await SendAsync(client, uri, 8);
+            for (var i = 0; i < 40 && Counter(legate, "cluster.pods.outlier_detection.ejections_overflow") == 0; i++)
+            {
+                await SendAsync(client, uri, 1);
+                Assert.True(Gauge(legate, "cluster.pods.outlier_detection.ejections_active") <= 2);
+            }
+
             Assert.Equal(2, Gauge(legate, "cluster.pods.outlier_detection.ejections_active"));
-            Assert.Equal(1, Counter(legate, "cluster.pods.outlier_detection.ejections_overflow"));
+            Assert.True(Counter(legate, "cluster.pods.outlier_detection.ejections_overflow") >= 1);
 
             // The pods come back one after another; ejections end with base_ejection_time.
             restarting[0] = restarting[1] = restarting[2] = false;

@@ -52,6 +52,35 @@ internal static class BootstrapValidator
         CheckListeners(resources, validateAgainstClusters, errors);
     }
 
+    /// <summary>Envoy's load-time checks for one dynamic (CDS) cluster; paths are relative to the resource.</summary>
+    internal static void ValidateDynamicCluster(Cluster cluster, string path, ConfigErrors errors) => CheckCluster(cluster, path, errors);
+
+    /// <summary>
+    /// Envoy's load-time checks for one dynamic (LDS) listener; inline route tables are checked
+    /// against <paramref name="clusters"/> (the clusters known now), as Envoy does when LDS adds a listener.
+    /// </summary>
+    internal static void ValidateDynamicListener(Listener listener, string path, HashSet<string> clusters, ConfigErrors errors)
+    {
+        if (listener.Address is { } address)
+        {
+            CheckBindAddress(address, FieldPath.Field(path, "address"), errors);
+        }
+        else if (listener.ApiListener is null && listener.InternalListener is null)
+        {
+            errors.Add(FieldPath.Field(path, "address"), "value is required: a listener needs an address to bind");
+        }
+
+        for (var c = 0; c < listener.FilterChains.Count; c++)
+        {
+            CheckFilterChain(listener.FilterChains[c], FieldPath.Index(FieldPath.Field(path, "filter_chains"), c), clusters, errors);
+        }
+
+        if (listener.DefaultFilterChain is { } defaultChain)
+        {
+            CheckFilterChain(defaultChain, FieldPath.Field(path, "default_filter_chain"), clusters, errors);
+        }
+    }
+
     private static HashSet<string> CheckClusters(Bootstrap.Types.StaticResources resources, ConfigErrors errors)
     {
         var names = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -17,13 +17,23 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
         // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
         ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
+        // xDS (Xds/): rate_limit_settings, REST and xDS-TP locators are not implemented.
+        ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
+        ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
+        ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
+        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy"],
+        ["envoy.config.core.v3.GrpcService.EnvoyGrpc"] = ["cluster_name"],
+        ["envoy.config.core.v3.RetryPolicy"] = ["retry_back_off"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.Rds"] = ["config_source", "route_config_name"],
+        ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
@@ -96,12 +106,29 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers", "start_child_span"],
         ["envoy.config.route.v3.RouteConfiguration"] =
-            ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes"],
-        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config"],
-        // A redirect action is answered 503 until the routing-actions issue.
-        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "decorator"],
-        // Weighted clusters, cluster_header, rewrites, retries, mirroring, hash policies: the routing-actions issue.
-        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs"],
+            ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes",
+             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "most_specific_header_mutations_wins"],
+        ["envoy.config.route.v3.VirtualHost"] = ["name", "domains", "routes", "typed_per_filter_config",
+            "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response", "request_mirror_policies",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
+        ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "decorator"],
+        // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
+        ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
+            "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
+            "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
+            "request_mirror_policies", "hash_policy", "max_stream_duration"],
+        // trace_sampled needs tracing.
+        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
+        // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
+        ["envoy.config.route.v3.RetryPolicy"] =
+            ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
+             "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
+        // runtime_key_prefix (no runtime layer) and header_name are not honoured yet.
+        ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight"],
+        // metadata_match needs subset load balancing.
+        ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
         // rejected there as not supported yet.
@@ -125,7 +152,7 @@ internal static partial class ImplementedFields
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
-             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks"],
+             "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config"],
         // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",

@@ -87,13 +87,14 @@ internal sealed class CommandOperator
     private static CommandOperator? Build(string name, string? argument, out string problem)
     {
         problem = string.Empty;
-        var needsArgument = name is "REQ" or "RESP" or "TRAILER" or "DYNAMIC_METADATA" or "FILTER_STATE" or "ENVIRONMENT";
+        var needsArgument = name is "REQ" or "RESP" or "TRAILER" or "DYNAMIC_METADATA" or "UPSTREAM_METADATA" or "FILTER_STATE" or "ENVIRONMENT";
         if (needsArgument && string.IsNullOrEmpty(argument))
         {
             problem = name switch
             {
                 "REQ" or "RESP" or "TRAILER" => $"needs a header name, e.g. %{name}(x-request-id)%",
                 "DYNAMIC_METADATA" => "needs a namespace and optional keys, e.g. %DYNAMIC_METADATA(envoy.lb:key)%",
+                "UPSTREAM_METADATA" => "needs a namespace and a key, e.g. %UPSTREAM_METADATA([\"envoy.lb\", \"version\"])%",
                 "ENVIRONMENT" => "needs a variable name, e.g. %ENVIRONMENT(HOSTNAME)%",
                 _ => "needs a key, e.g. %FILTER_STATE(my.key)%",
             };
@@ -208,6 +209,8 @@ internal sealed class CommandOperator
                 return StringOp(name, static (in FormatterContext c) => c.LocalReplyBody);
             case "DYNAMIC_METADATA":
                 return DynamicMetadata(name, argument!);
+            case "UPSTREAM_METADATA":
+                return UpstreamMetadata(name, argument!, out problem);
             case "FILTER_STATE":
                 return FilterState(name, argument!, out problem);
             case "ENVIRONMENT":
@@ -394,15 +397,53 @@ internal sealed class CommandOperator
         }, style == "NUMBER" ? number : null);
     }
 
-    private static CommandOperator DynamicMetadata(string name, string argument)
+    /// <summary>
+    /// <c>%UPSTREAM_METADATA(["namespace", "key", …])%</c> (the header formatter's JSON form) or
+    /// <c>%UPSTREAM_METADATA(namespace:key:…)%</c>: the chosen host's filter metadata.
+    /// </summary>
+    private static CommandOperator? UpstreamMetadata(string name, string argument, out string problem)
     {
+        problem = string.Empty;
+        string[] parts;
+        if (argument.TrimStart().StartsWith('['))
+        {
+            try
+            {
+                parts = System.Text.Json.JsonSerializer.Deserialize<string[]>(argument) ?? [];
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                problem = $"invalid JSON list of keys: {ex.Message}";
+                return null;
+            }
+        }
+        else
+        {
+            parts = argument.Split(':');
+        }
+
+        if (parts.Length < 2)
+        {
+            problem = "needs a namespace and a key, e.g. %UPSTREAM_METADATA([\"envoy.lb\", \"version\"])%";
+            return null;
+        }
+
+        return Metadata(name, parts, static (in FormatterContext c) => c.Info.UpstreamHost?.Metadata);
+    }
+
+    private delegate Envoy.Config.Core.V3.Metadata? MetadataSource(in FormatterContext context);
+
+    private static CommandOperator DynamicMetadata(string name, string argument) =>
         // NAMESPACE:KEY:KEY... — the namespace alone prints the whole struct.
-        var parts = argument.Split(':');
+        Metadata(name, argument.Split(':'), static (in FormatterContext c) => c.Info.DynamicMetadata);
+
+    private static CommandOperator Metadata(string name, string[] parts, MetadataSource source)
+    {
         var ns = parts[0];
         var keys = parts[1..];
         ProtoValue proto = (in FormatterContext c) =>
         {
-            if (c.Info.DynamicMetadata is not { } metadata || !metadata.FilterMetadata.TryGetValue(ns, out var root))
+            if (source(c) is not { } metadata || !metadata.FilterMetadata.TryGetValue(ns, out var root))
             {
                 return null;
             }

@@ -92,6 +92,17 @@ internal sealed class SubstitutionFormatter
         return errors.Errors.Count > count ? null : new SubstitutionFormatter(segments, null, "text/plain", omitEmpty);
     }
 
+    /// <summary>
+    /// A header value of <c>request_headers_to_add</c> / <c>response_headers_to_add</c> (Envoy's
+    /// header formatter): the same command operators, but one that has no value prints nothing
+    /// instead of <c>-</c>, so an all-empty value can be left out.
+    /// </summary>
+    public static SubstitutionFormatter? CompileHeaderValue(string format, string path, ConfigErrors errors) =>
+        CompileText(format, path, errors, omitEmpty: true);
+
+    /// <summary>Formats a header value compiled by <see cref="CompileHeaderValue"/>.</summary>
+    public string FormatHeaderValue(HttpStream stream) => Format(FormatterContext.For(stream, string.Empty));
+
     /// <summary>A JSON format from a struct (the access loggers' legacy <c>json_format</c> field).</summary>
     public static SubstitutionFormatter? CompileJson(Struct format, string path, ConfigErrors errors, bool omitEmpty)
     {

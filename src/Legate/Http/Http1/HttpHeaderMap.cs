@@ -29,6 +29,10 @@ internal sealed class HttpHeaderMap
     private Entry[] _entries;
     private int _count;
     private ulong _present;
+    private HeaderMapLookup? _lookup;
+
+    /// <summary>This map as route matchers read headers; one per map (maps are reused request after request).</summary>
+    internal HeaderMapLookup Lookup => _lookup ??= new HeaderMapLookup(this);
 
     public HttpHeaderMap()
     {

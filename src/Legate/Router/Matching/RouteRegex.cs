@@ -31,6 +31,29 @@ internal static class RouteRegex
         }
     }
 
+    /// <summary>
+    /// The same pattern unanchored, for substitutions (RE2::GlobalReplace in regex_rewrite and
+    /// host_rewrite_path_regex replaces every match, not a full match).
+    /// </summary>
+    public static Regex? CompileSearch(string pattern, Legate.Config.ConfigErrors errors, string path)
+    {
+        if (Unsupported(pattern) is { } reason)
+        {
+            errors.Add(path, "invalid regex '" + pattern + "': " + reason);
+            return null;
+        }
+
+        try
+        {
+            return new Regex(Re2Regex.Translate(pattern), RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            errors.Add(path, "invalid regex '" + pattern + "': " + e.Message);
+            return null;
+        }
+    }
+
     /// <summary>RE2's error for a construct it does not support, or null.</summary>
     internal static string? Unsupported(string pattern)
     {

@@ -61,9 +61,9 @@ public sealed class PgvValidatorTests
     public void PatternUsesRe2EndOfTextSemantics()
     {
         // In .NET, '$' also matches before a final "\n"; in RE2 it does not.
-        var entry = new Xds.Core.V3.CollectionEntry.Types.InlineEntry { Name = "abc\n" };
+        var entry = new global::Xds.Core.V3.CollectionEntry.Types.InlineEntry { Name = "abc\n" };
         Single(entry, "name: value does not match regex pattern \"^[0-9a-zA-Z_\\\\-\\\\.~:]+$\"");
-        Valid(new Xds.Core.V3.CollectionEntry.Types.InlineEntry { Name = "abc.def~1" });
+        Valid(new global::Xds.Core.V3.CollectionEntry.Types.InlineEntry { Name = "abc.def~1" });
     }
 
     [Fact]

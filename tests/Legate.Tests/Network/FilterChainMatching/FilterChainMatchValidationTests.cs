@@ -119,7 +119,7 @@ public sealed class FilterChainMatchValidationTests
     public void FilterChainMatcherIsRefusedNotIgnored()
     {
         var listener = Parse("filter_chains:\n- {name: a}\n");
-        listener.FilterChainMatcher = new Xds.Type.Matcher.V3.Matcher();
+        listener.FilterChainMatcher = new global::Xds.Type.Matcher.V3.Matcher();
 
         var (errors, _, matcher) = Problems(listener);
 

@@ -169,7 +169,7 @@ internal sealed class FaultSettings
 
         if (Headers.Length > 0)
         {
-            var input = new RouteMatchInput(head.Method, head.Path, System.Text.Encoding.Latin1.GetString(head.Authority), new HeaderMapLookup(head.Headers));
+            var input = new RouteMatchInput(head.Method, head.Path, System.Text.Encoding.Latin1.GetString(head.Authority), head.Headers.Lookup);
             foreach (var matcher in Headers)
             {
                 if (!matcher.Matches(input))

@@ -1,0 +1,81 @@
+using Envoy.Type.V3;
+using Legate.Config;
+
+namespace Legate.Router.Mirror;
+
+/// <summary>
+/// One compiled <c>request_mirror_policies</c> entry (route, or the virtual host's when the route
+/// has none): the shadow cluster (fixed or named by a header), the share of requests mirrored
+/// (<c>runtime_fraction</c> default value; no runtime layer yet) and whether the authority gets
+/// Envoy's <c>-shadow</c> suffix.
+/// </summary>
+internal sealed class MirrorPolicy
+{
+    private readonly ulong _numerator;
+    private readonly ulong _denominator;
+
+    private MirrorPolicy(string cluster, string? clusterHeader, ulong numerator, ulong denominator, bool appendSuffix)
+    {
+        Cluster = cluster;
+        ClusterHeader = clusterHeader;
+        _numerator = numerator;
+        _denominator = denominator;
+        AppendShadowSuffix = appendSuffix;
+    }
+
+    public string Cluster { get; }
+
+    /// <summary>The (lower-case) request header naming the shadow cluster, or null.</summary>
+    public string? ClusterHeader { get; }
+
+    public bool AppendShadowSuffix { get; }
+
+    /// <summary>For explain and lint: the share mirrored, in percent.</summary>
+    public double Percent => 100.0 * _numerator / _denominator;
+
+    public static MirrorPolicy[]? Compile(Google.Protobuf.Collections.RepeatedField<Envoy.Config.Route.V3.RouteAction.Types.RequestMirrorPolicy> policies, string path, ConfigErrors errors)
+    {
+        if (policies.Count == 0)
+        {
+            return null;
+        }
+
+        var result = new MirrorPolicy[policies.Count];
+        for (var i = 0; i < result.Length; i++)
+        {
+            var policy = policies[i];
+            var policyPath = FieldPath.Index(path, i);
+            if (policy.Cluster.Length == 0 && policy.ClusterHeader.Length == 0)
+            {
+                errors.Add(policyPath, "a request mirror policy needs cluster or cluster_header");
+            }
+
+            ulong numerator = 100, denominator = 100;
+            if (policy.RuntimeFraction?.DefaultValue is { } fraction)
+            {
+                numerator = fraction.Numerator;
+                denominator = fraction.Denominator switch
+                {
+                    FractionalPercent.Types.DenominatorType.TenThousand => 10_000,
+                    FractionalPercent.Types.DenominatorType.Million => 1_000_000,
+                    _ => 100,
+                };
+                numerator = Math.Min(numerator, denominator);
+            }
+
+            result[i] = new MirrorPolicy(policy.Cluster, policy.ClusterHeader.Length > 0 ? policy.ClusterHeader.ToLowerInvariant() : null, numerator, denominator, !policy.DisableShadowHostSuffixAppend);
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether this request is mirrored (a fresh draw per request and policy).</summary>
+    public bool Sampled() => _numerator >= _denominator || (ulong)Random.Shared.NextInt64((long)_denominator) < _numerator;
+
+    /// <summary>Envoy's shadow authority: <c>-shadow</c> after the host, before any port.</summary>
+    public static string ShadowAuthority(string authority)
+    {
+        var portStart = authority.StartsWith('[') ? authority.IndexOf("]:", StringComparison.Ordinal) + 1 : authority.LastIndexOf(':');
+        return portStart > 0 ? string.Concat(authority.AsSpan(0, portStart), "-shadow", authority.AsSpan(portStart)) : authority + "-shadow";
+    }
+}

@@ -1,0 +1,11 @@
+using Legate.Stats;
+
+namespace Legate.Xds;
+
+/// <summary>Envoy's <c>control_plane.*</c>: whether the xDS stream is connected, and requests waiting to be sent.</summary>
+internal sealed class ControlPlaneStats(StatsStore store)
+{
+    public Gauge ConnectedState { get; } = store.Gauge("control_plane.connected_state", ImportMode.NeverImport);
+
+    public Gauge PendingRequests { get; } = store.Gauge("control_plane.pending_requests", ImportMode.NeverImport);
+}

@@ -1,0 +1,197 @@
+using Envoy.Config.Endpoint.V3;
+using Legate.Config;
+using Legate.Stats;
+using Legate.Upstream;
+
+namespace Legate.Xds;
+
+/// <summary>
+/// The EDS subscription of one source, shared by every EDS cluster it serves (Envoy's watch map):
+/// asks for the service names that clusters watch, and hands each ClusterLoadAssignment to the
+/// clusters watching it — only those: an update for one cluster rebuilds nothing else. Each
+/// cluster counts its own <c>cluster.&lt;name&gt;.update_*</c>.
+/// </summary>
+internal sealed class EdsDispatcher : IXdsUpdateHandler
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, List<Watch>> _watches = new(StringComparer.Ordinal);
+    private readonly StatsStore _stats;
+    private readonly TimeProvider _time;
+
+    public EdsDispatcher(StatsStore stats, TimeProvider time)
+    {
+        _stats = stats;
+        _time = time;
+    }
+
+    /// <summary>Set right after construction: the subscription this dispatcher serves.</summary>
+    public XdsSubscription Subscription { get; set; } = null!;
+
+    public IEdsWatch CreateWatch(string serviceName) => new Watch(this, serviceName);
+
+    public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
+    {
+        // Compile every assignment first: in state of the world one bad assignment rejects them all.
+        var errors = new List<XdsResourceError>();
+        var compiled = new List<(string Name, List<Host> Hosts)>();
+        foreach (var resource in update.Resources)
+        {
+            var configErrors = new ConfigErrors();
+            var hosts = EdsCluster.HostsOf((ClusterLoadAssignment)resource.Message, configErrors);
+            if (hosts is null)
+            {
+                errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
+            }
+            else
+            {
+                compiled.Add((resource.Name, hosts));
+            }
+        }
+
+        foreach (var name in update.Removed)
+        {
+            compiled.Add((name, []));
+        }
+
+        var now = _time.GetUtcNow();
+        foreach (var error in errors)
+        {
+            foreach (var watch in WatchesOf(error.Resource))
+            {
+                watch.Stats.UpdateAttempt.Inc();
+                watch.Stats.UpdateRejected.Inc();
+            }
+        }
+
+        if (update.IsStateOfWorld && errors.Count > 0)
+        {
+            return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
+        }
+
+        foreach (var (name, hosts) in compiled)
+        {
+            foreach (var watch in WatchesOf(name))
+            {
+                watch.Stats.UpdateAttempt.Inc();
+                if (hosts.Count == 0)
+                {
+                    watch.Stats.UpdateEmpty.Inc();
+                }
+
+                // Each cluster gets its own Host objects: hosts carry per-cluster state (pools, stats).
+                watch.Cluster?.Apply(ReferenceEquals(watch, WatchesOf(name)[0]) ? hosts : Copy(hosts));
+                watch.Stats.Accepted(update.Version, now);
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
+    }
+
+    public void OnInitialFetchTimeout()
+    {
+        foreach (var watch in AllWatches())
+        {
+            watch.Stats.InitFetchTimeout.Inc();
+            watch.Cluster?.EndWarming();
+        }
+    }
+
+    private static List<Host> Copy(List<Host> hosts) =>
+        hosts.ConvertAll(h => new Host(h.Address, h.Hostname, h.Weight, h.Locality, h.Priority, h.Metadata, h.HealthStatus));
+
+    private List<Watch> WatchesOf(string name)
+    {
+        lock (_lock)
+        {
+            return _watches.TryGetValue(name, out var list) ? list.ToList() : [];
+        }
+    }
+
+    private Watch[] AllWatches()
+    {
+        lock (_lock)
+        {
+            return _watches.Values.SelectMany(l => l).ToArray();
+        }
+    }
+
+    private sealed class Watch(EdsDispatcher owner, string serviceName) : IEdsWatch
+    {
+        private ITimer? _timer;
+
+        public EdsCluster? Cluster { get; private set; }
+
+        public XdsStats Stats { get; private set; } = null!;
+
+        public void Start(EdsCluster cluster)
+        {
+            Cluster = cluster;
+            Stats = new XdsStats(owner._stats, $"cluster.{cluster.Name}.");
+            bool first;
+            lock (owner._lock)
+            {
+                if (!owner._watches.TryGetValue(serviceName, out var list))
+                {
+                    list = [];
+                    owner._watches.Add(serviceName, list);
+                }
+
+                first = list.Count == 0;
+                list.Add(this);
+            }
+
+            if (owner.Subscription.Resources.TryGetValue(serviceName, out var cached))
+            {
+                // Already known (another cluster watches it, or the cluster was updated): no wait.
+                var hosts = EdsCluster.HostsOf((ClusterLoadAssignment)cached.Message, new ConfigErrors());
+                if (hosts is not null)
+                {
+                    cluster.Apply(hosts);
+                }
+            }
+            else if (owner.Subscription.Source.InitialFetchTimeout > TimeSpan.Zero)
+            {
+                // Envoy's EDS initial_fetch_timeout is per cluster: a cluster whose endpoints never
+                // come stops warming (without hosts) instead of holding up its CDS update forever.
+                _timer = owner._time.CreateTimer(static state =>
+                {
+                    var watch = (Watch)state!;
+                    if (watch.Cluster is { IsWarm: false } warming)
+                    {
+                        watch.Stats.InitFetchTimeout.Inc();
+                        warming.EndWarming();
+                    }
+                }, this, owner.Subscription.Source.InitialFetchTimeout, Timeout.InfiniteTimeSpan);
+            }
+
+            if (first)
+            {
+                owner.Subscription.AddName(serviceName);
+            }
+        }
+
+        public void Dispose()
+        {
+            _timer?.Dispose();
+            bool last;
+            lock (owner._lock)
+            {
+                if (!owner._watches.TryGetValue(serviceName, out var list) || !list.Remove(this))
+                {
+                    return;
+                }
+
+                last = list.Count == 0;
+                if (last)
+                {
+                    owner._watches.Remove(serviceName);
+                }
+            }
+
+            if (last)
+            {
+                owner.Subscription.RemoveName(serviceName);
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+using Legate.Config;
+using Legate.Http;
+using Legate.Network;
+using Legate.Server.Logging;
+using Legate.Stats;
+using ListenerConfig = Envoy.Config.Listener.V3.Listener;
+
+namespace Legate.Xds;
+
+/// <summary>
+/// Applies LDS (Envoy's LdsApiImpl + the listener manager's dynamic side): a listener absent from
+/// a state-of-the-world response is removed (drained); a new or changed one is compiled, warms
+/// until the RDS route tables it names have arrived, then replaces the old one — on the same
+/// socket when the address is unchanged. Unchanged listeners are left alone. Stats:
+/// <c>listener_manager.listener_added/modified/removed</c>, <c>total_listeners_{warming,active,draining}</c>.
+/// </summary>
+internal sealed class LdsApi : IXdsUpdateHandler
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, DynamicListener> _active = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Warming> _warming = new(StringComparer.Ordinal);
+    private readonly ListenerManager _listeners;
+    private readonly HashSet<string> _static;
+    private readonly Func<HttpFilterFactoryContext> _context;
+    private readonly TimeSpan _drainTime;
+    private readonly Logger _log;
+    private readonly TaskCompletionSource _firstWarm = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Counter _added;
+    private readonly Counter _modified;
+    private readonly Counter _removed;
+    private readonly Counter _createFailure;
+    private readonly Gauge _warmingGauge;
+    private readonly Gauge _activeGauge;
+    private readonly Gauge _drainingGauge;
+    private int _draining;
+
+    public LdsApi(ListenerManager listeners, Func<HttpFilterFactoryContext> context, TimeSpan drainTime, StatsStore stats, Logger log)
+    {
+        _listeners = listeners;
+        _static = new HashSet<string>(listeners.Listeners.Select(l => l.Name), StringComparer.Ordinal);
+        _context = context;
+        _drainTime = drainTime;
+        _log = log;
+        _added = stats.Counter("listener_manager.listener_added");
+        _modified = stats.Counter("listener_manager.listener_modified");
+        _removed = stats.Counter("listener_manager.listener_removed");
+        _createFailure = stats.Counter("listener_manager.listener_create_failure");
+        _warmingGauge = stats.Gauge("listener_manager.total_listeners_warming", ImportMode.NeverImport);
+        _activeGauge = stats.Gauge("listener_manager.total_listeners_active", ImportMode.NeverImport);
+        _drainingGauge = stats.Gauge("listener_manager.total_listeners_draining", ImportMode.NeverImport);
+        _activeGauge.Set(_static.Count);
+    }
+
+    /// <summary>Completes when the listeners of the first update have warmed.</summary>
+    public Task FirstWarm => _firstWarm.Task;
+
+    public IReadOnlyList<DynamicListener> Active
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _active.Values.ToArray();
+            }
+        }
+    }
+
+    public IReadOnlyList<DynamicListener> WarmingListeners
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _warming.Values.Select(w => w.Entry).ToArray();
+            }
+        }
+    }
+
+    public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
+    {
+        var errors = new List<XdsResourceError>();
+        var built = new List<(DynamicListener Entry, Listener Listener, bool IsNew)>();
+        foreach (var resource in update.Resources)
+        {
+            var config = (ListenerConfig)resource.Message;
+            if (_static.Contains(resource.Name))
+            {
+                errors.Add(new XdsResourceError(resource.Name, $"listener '{resource.Name}' is a static listener and cannot be added or updated by LDS"));
+                continue;
+            }
+
+            bool isNew;
+            lock (_lock)
+            {
+                var current = _warming.TryGetValue(resource.Name, out var warming) ? warming.Entry : _active.GetValueOrDefault(resource.Name);
+                if (current is not null && current.Config.Equals(config))
+                {
+                    continue;
+                }
+
+                isNew = current is null;
+            }
+
+            var configErrors = new ConfigErrors();
+            var listener = Listener.Compile(config, "", configErrors, _context());
+            if (listener is null || configErrors.HasErrors)
+            {
+                errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
+                continue;
+            }
+
+            foreach (var warning in configErrors.Warnings)
+            {
+                _log.Warn($"lds: listener '{resource.Name}': {warning}");
+            }
+
+            built.Add((new DynamicListener(resource.Name, config, resource.Version, resource.LastUpdated), listener, isNew));
+        }
+
+        if (update.IsStateOfWorld && errors.Count > 0)
+        {
+            foreach (var (_, listener, _) in built)
+            {
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
+        }
+
+        var warms = new List<Task>();
+        foreach (var (entry, listener, isNew) in built)
+        {
+            (isNew ? _added : _modified).Inc();
+            warms.Add(Warm(entry, listener));
+        }
+
+        foreach (var name in update.Removed)
+        {
+            if (!_static.Contains(name))
+            {
+                Remove(name);
+            }
+        }
+
+        lock (_lock)
+        {
+            foreach (var resource in update.Resources)
+            {
+                if (_active.TryGetValue(resource.Name, out var entry) && entry.Config.Equals(resource.Message))
+                {
+                    entry.Version = resource.Version;
+                }
+            }
+        }
+
+        if (!_firstWarm.Task.IsCompleted)
+        {
+            Task.WhenAll(warms).ContinueWith(_ => _firstWarm.TrySetResult(), TaskScheduler.Default);
+        }
+
+        UpdateGauges();
+        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
+    }
+
+    public void OnInitialFetchTimeout() => _firstWarm.TrySetResult();
+
+    private Task Warm(DynamicListener entry, Listener listener)
+    {
+        var warming = new Warming(entry, listener);
+        lock (_lock)
+        {
+            if (_warming.Remove(entry.Name, out var previous))
+            {
+                previous.Cancel.Cancel();
+            }
+
+            _warming[entry.Name] = warming;
+        }
+
+        return WarmAsync(warming);
+    }
+
+    private async Task WarmAsync(Warming warming)
+    {
+        var name = warming.Entry.Name;
+        try
+        {
+            // A listener warms until every route table it names has arrived (or timed out).
+            var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().ToArray();
+            await Task.WhenAll(routes).WaitAsync(warming.Cancel.Token).ConfigureAwait(false);
+            lock (_lock)
+            {
+                if (!_warming.TryGetValue(name, out var current) || !ReferenceEquals(current, warming))
+                {
+                    throw new OperationCanceledException();
+                }
+
+                _warming.Remove(name);
+            }
+
+            await _listeners.AddOrUpdateAsync(warming.Listener, _drainTime, CancellationToken.None).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _active[name] = warming.Entry;
+            }
+
+            _log.Info($"lds: add/update listener '{name}'");
+        }
+        catch (OperationCanceledException)
+        {
+            await warming.Listener.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _createFailure.Inc();
+            _log.Error($"lds: listener '{name}' could not be added: {ex.Message}");
+            lock (_lock)
+            {
+                if (_warming.TryGetValue(name, out var current) && ReferenceEquals(current, warming))
+                {
+                    _warming.Remove(name);
+                }
+            }
+
+            await warming.Listener.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            warming.Cancel.Dispose();
+            UpdateGauges();
+        }
+    }
+
+    private void Remove(string name)
+    {
+        lock (_lock)
+        {
+            if (_warming.Remove(name, out var warming))
+            {
+                warming.Cancel.Cancel();
+            }
+
+            if (!_active.Remove(name))
+            {
+                return;
+            }
+        }
+
+        _removed.Inc();
+        _log.Info($"lds: removing listener '{name}'");
+        Interlocked.Increment(ref _draining);
+        UpdateGauges();
+        _ = DrainAsync(name);
+    }
+
+    private async Task DrainAsync(string name)
+    {
+        try
+        {
+            await _listeners.RemoveAsync(name, _drainTime).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _draining);
+            UpdateGauges();
+        }
+    }
+
+    private void UpdateGauges()
+    {
+        lock (_lock)
+        {
+            _warmingGauge.Set(_warming.Count);
+            _activeGauge.Set(_static.Count + _active.Count);
+            _drainingGauge.Set(Volatile.Read(ref _draining));
+        }
+    }
+
+    /// <summary>A dynamic listener as config_dump shows it.</summary>
+    internal sealed class DynamicListener(string name, ListenerConfig config, string version, DateTimeOffset lastUpdated)
+    {
+        public string Name { get; } = name;
+
+        public ListenerConfig Config { get; } = config;
+
+        public string Version { get; set; } = version;
+
+        public DateTimeOffset LastUpdated { get; } = lastUpdated;
+    }
+
+    private sealed class Warming(DynamicListener entry, Listener listener)
+    {
+        public DynamicListener Entry { get; } = entry;
+
+        public Listener Listener { get; } = listener;
+
+        public CancellationTokenSource Cancel { get; } = new();
+    }
+}

@@ -1,0 +1,73 @@
+using System.Net;
+using Legate.Server;
+using Legate.Server.Logging;
+
+namespace Legate.Xds.Server;
+
+/// <summary><c>legate xds-server --dir DIR [--listen 127.0.0.1:18000] [-l level]</c>: runs the bundled management server until SIGINT/SIGTERM.</summary>
+internal static class XdsServerCommand
+{
+    public const string Usage = "usage: legate xds-server --dir DIR [--listen ADDRESS:PORT] [-l LEVEL]";
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        string? dir = null;
+        var listen = "127.0.0.1:18000";
+        var level = "info";
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--dir" when i + 1 < args.Length:
+                    dir = args[++i];
+                    break;
+                case "--listen" when i + 1 < args.Length:
+                    listen = args[++i];
+                    break;
+                case "-l" or "--log-level" when i + 1 < args.Length:
+                    level = args[++i];
+                    break;
+                case "-h" or "--help":
+                    await stdout.WriteLineAsync(Usage).ConfigureAwait(false);
+                    return MainCommon.ExitOk;
+                default:
+                    await stderr.WriteLineAsync($"error: unexpected argument '{args[i]}'\n{Usage}").ConfigureAwait(false);
+                    return MainCommon.ExitError;
+            }
+        }
+
+        if (dir is null || !Directory.Exists(dir))
+        {
+            await stderr.WriteLineAsync(dir is null ? $"error: --dir is required\n{Usage}" : $"error: directory '{dir}' does not exist").ConfigureAwait(false);
+            return MainCommon.ExitError;
+        }
+
+        if (!IPEndPoint.TryParse(listen, out var endpoint))
+        {
+            await stderr.WriteLineAsync($"error: --listen '{listen}' is not ADDRESS:PORT").ConfigureAwait(false);
+            return MainCommon.ExitError;
+        }
+
+        using var logs = LogManager.Create(CommandLineParser.Parse(["-l", level]), new TextWriterLogSink(stdout, ownsWriter: false));
+        var log = logs.Get(LogComponents.Config);
+        // Signals are taken before the server says it is serving: a supervisor may stop it at once.
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var registration = cancellationToken.Register(() => stop.TrySetResult());
+        await using var server = new XdsManagementServer(dir, endpoint, log);
+        try
+        {
+            await server.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Legate.Network.BindException ex)
+        {
+            await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return MainCommon.ExitError;
+        }
+
+        await stop.Task.ConfigureAwait(false);
+        log.Info("xds-server: stopping");
+        return MainCommon.ExitOk;
+    }
+}

@@ -1,0 +1,371 @@
+using System.Net;
+using Envoy.Config.Core.V3;
+using Envoy.Service.Discovery.V3;
+using Legate.Grpc;
+using Legate.Server.Logging;
+using Legate.Upstream;
+using RpcStatus = Google.Rpc.Status;
+
+namespace Legate.Xds;
+
+/// <summary>
+/// One xDS gRPC stream (Envoy's GrpcMux): ADS carries every subscribed type, a per-type source
+/// one. State of the world (DiscoveryRequest/Response) or Delta (DeltaDiscoveryRequest/Response).
+/// The stream is re-established after any failure with jittered exponential back-off (never a
+/// tight loop); the last accepted resources stay applied meanwhile, and on reconnect each
+/// subscription asks again with its accepted version (SotW) or its resource versions (Delta's
+/// initial_resource_versions).
+/// </summary>
+internal sealed class XdsGrpcStream : IAsyncDisposable
+{
+    /// <summary>Envoy's defaults for the xDS stream's retry back-off.</summary>
+    public static readonly TimeSpan DefaultBaseInterval = TimeSpan.FromMilliseconds(500);
+    public static readonly TimeSpan DefaultMaxInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>Full jitter can draw ~0: a floor keeps a failing server from being hammered.</summary>
+    private static readonly TimeSpan MinimumBackOff = TimeSpan.FromMilliseconds(50);
+
+    private readonly XdsSourceSpec _spec;
+    private readonly Node _node;
+    private readonly GrpcChannel _channel;
+    private readonly ControlPlaneStats _stats;
+    private readonly Logger _log;
+    private readonly TimeProvider _time;
+    private readonly IBackOffStrategy _backOff;
+    private readonly List<XdsSubscription> _subscriptions = new();
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _run;
+    private volatile ActiveStream? _active;
+    private int _disposed;
+
+    public XdsGrpcStream(XdsSourceSpec spec, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, BackoffStrategy? backOff, ControlPlaneStats stats, TimeProvider time, Func<long, long> random, Logger log)
+    {
+        _spec = spec;
+        _node = node;
+        _stats = stats;
+        _time = time;
+        _log = log;
+        _backOff = new JitteredExponentialBackOffStrategy(
+            backOff?.BaseInterval?.ToTimeSpan() ?? DefaultBaseInterval,
+            backOff?.MaxInterval?.ToTimeSpan() ?? (backOff?.BaseInterval is { } b ? b.ToTimeSpan() * 10 : DefaultMaxInterval),
+            random);
+        _channel = new GrpcChannel(new GrpcChannelOptions
+        {
+            ResolveEndpoint = resolve,
+            Authority = spec.ClusterName.Length > 0 ? spec.ClusterName : "xds",
+            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            MaxReceiveMessageBytes = 256 * 1024 * 1024,
+        });
+    }
+
+    /// <summary>How many times a stream was opened (tests watch reconnects).</summary>
+    public int Attempts { get; private set; }
+
+    public bool IsConnected => _active is not null;
+
+    public void Add(XdsSubscription subscription)
+    {
+        lock (_lock)
+        {
+            _subscriptions.Add(subscription);
+        }
+
+        subscription.NamesChanged += OnNamesChanged;
+        subscription.Start();
+        if (_active is { } active)
+        {
+            active.SendInitial(subscription);
+        }
+    }
+
+    public void Start() => _run ??= Task.Run(RunAsync);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        if (_run is not null)
+        {
+            try
+            {
+                await _run.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        foreach (var subscription in Subscriptions())
+        {
+            subscription.Stop();
+        }
+
+        _channel.Dispose();
+        _stop.Dispose();
+    }
+
+    private XdsSubscription[] Subscriptions()
+    {
+        lock (_lock)
+        {
+            return _subscriptions.ToArray();
+        }
+    }
+
+    private void OnNamesChanged(XdsSubscription subscription) => _active?.SendUpdate(subscription);
+
+    private async Task RunAsync()
+    {
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Attempts++;
+            var receivedAny = false;
+            try
+            {
+                receivedAny = await RunStreamAsync(token).ConfigureAwait(false);
+                _log.Warn($"xDS stream to '{_spec.ClusterName}' closed by the server; reconnecting");
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (GrpcException ex)
+            {
+                _log.Warn($"xDS stream to '{_spec.ClusterName}' failed: {ex.Status}: {ex.Message}");
+            }
+            catch (Exception ex)
+            {
+                _log.Warn($"xDS stream to '{_spec.ClusterName}' failed: {ex.Message}");
+            }
+            finally
+            {
+                _active = null;
+                _stats.ConnectedState.Set(0);
+                _stats.PendingRequests.Set(Subscriptions().Length);
+            }
+
+            foreach (var subscription in Subscriptions())
+            {
+                subscription.Failed();
+            }
+
+            if (receivedAny)
+            {
+                _backOff.Reset();
+            }
+
+            var wait = _backOff.NextBackOff();
+            if (wait < MinimumBackOff)
+            {
+                wait = MinimumBackOff;
+            }
+
+            _log.Debug($"xDS stream to '{_spec.ClusterName}': retrying in {wait.TotalMilliseconds:0} ms");
+            try
+            {
+                await Task.Delay(wait, _time, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>One stream's life; true when at least one response arrived.</summary>
+    private async Task<bool> RunStreamAsync(CancellationToken token)
+    {
+        var method = _spec.Kind == XdsSourceKind.Ads
+            ? (_spec.IsDelta ? XdsResourceType.AdsDeltaMethod : XdsResourceType.AdsSotwMethod)
+            : (_spec.IsDelta ? Subscriptions()[0].Type.DeltaMethod : Subscriptions()[0].Type.SotwMethod);
+        var options = new GrpcCallOptions { CancellationToken = token };
+        return _spec.IsDelta
+            ? await new DeltaStream(this, _channel.StartCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(method, DeltaDiscoveryResponse.Parser, options)).RunAsync(token).ConfigureAwait(false)
+            : await new SotwStream(this, _channel.StartCall<DiscoveryRequest, DiscoveryResponse>(method, DiscoveryResponse.Parser, options)).RunAsync(token).ConfigureAwait(false);
+    }
+
+    private XdsSubscription? Find(string typeUrl)
+    {
+        lock (_lock)
+        {
+            return _subscriptions.Find(s => s.Type.TypeUrl == typeUrl);
+        }
+    }
+
+    private void Connected(ActiveStream stream)
+    {
+        _active = stream;
+        _stats.ConnectedState.Set(1);
+        _stats.PendingRequests.Set(0);
+        // Envoy's order: clusters, endpoints, listeners, routes.
+        foreach (var subscription in Subscriptions().OrderBy(s => Array.IndexOf(XdsResourceType.All, s.Type)))
+        {
+            stream.SendInitial(subscription);
+        }
+    }
+
+    private static RpcStatus Nack(IReadOnlyList<XdsResourceError> errors) =>
+        new() { Code = (int)GrpcStatusCode.InvalidArgument, Message = string.Join("; ", errors) };
+
+    private abstract class ActiveStream
+    {
+        private int _sent;
+
+        /// <summary>The node goes on the first message of a stream, and on every one unless set_node_on_first_message_only.</summary>
+        protected Node? NodeFor(XdsGrpcStream owner) =>
+            Interlocked.Exchange(ref _sent, 1) == 0 || !owner._spec.SetNodeOnFirstMessageOnly ? owner._node : null;
+
+        public abstract void SendInitial(XdsSubscription subscription);
+
+        public abstract void SendUpdate(XdsSubscription subscription);
+    }
+
+    private sealed class SotwStream(XdsGrpcStream owner, GrpcCall<DiscoveryRequest, DiscoveryResponse> call) : ActiveStream
+    {
+        private readonly Lock _sendLock = new();
+
+        public async Task<bool> RunAsync(CancellationToken token)
+        {
+            await using var _ = call;
+            owner.Connected(this);
+            var received = false;
+            while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
+            {
+                received = true;
+                var subscription = owner.Find(response.TypeUrl);
+                if (subscription is null)
+                {
+                    owner._log.Warn($"xDS: ignoring a response for type {response.TypeUrl}, which was not subscribed");
+                    continue;
+                }
+
+                subscription.LastNonce = response.Nonce;
+                var resources = response.Resources.Select(any => (any, (string?)null, response.VersionInfo)).ToArray();
+                var errors = await subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
+                var ack = errors.Count == 0;
+                owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
+                Send(subscription, ack ? null : Nack(errors));
+            }
+
+            return received;
+        }
+
+        public override void SendInitial(XdsSubscription subscription)
+        {
+            // A new stream: no nonce from the old one; a named type with nothing to ask for waits (empty would mean wildcard).
+            subscription.LastNonce = string.Empty;
+            if (subscription.Type.IsWildcard || subscription.Names().Length > 0)
+            {
+                Send(subscription, null);
+            }
+        }
+
+        public override void SendUpdate(XdsSubscription subscription) => Send(subscription, null);
+
+        /// <summary>ACK: the accepted version and the response's nonce. NACK: the previous accepted version, the nonce, and error_detail.</summary>
+        private void Send(XdsSubscription subscription, RpcStatus? error)
+        {
+            lock (_sendLock)
+            {
+                var request = new DiscoveryRequest
+                {
+                    TypeUrl = subscription.Type.TypeUrl,
+                    VersionInfo = subscription.AcceptedVersion,
+                    ResponseNonce = subscription.LastNonce,
+                    Node = NodeFor(owner),
+                    ErrorDetail = error,
+                };
+                request.ResourceNames.Add(subscription.Names());
+                call.Write(request);
+            }
+        }
+    }
+
+    private sealed class DeltaStream(XdsGrpcStream owner, GrpcCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call) : ActiveStream
+    {
+        private readonly Lock _sendLock = new();
+
+        public async Task<bool> RunAsync(CancellationToken token)
+        {
+            await using var _ = call;
+            owner.Connected(this);
+            var received = false;
+            while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
+            {
+                received = true;
+                var subscription = owner.Find(response.TypeUrl);
+                if (subscription is null)
+                {
+                    owner._log.Warn($"xDS: ignoring a delta response for type {response.TypeUrl}, which was not subscribed");
+                    continue;
+                }
+
+                var resources = response.Resources
+                    .Where(r => r.Resource_ is not null)
+                    .Select(r => (r.Resource_, (string?)r.Name, r.Version))
+                    .ToArray();
+                var errors = await subscription.ProcessAsync(resources, response.RemovedResources, response.SystemVersionInfo, stateOfWorld: false, token).ConfigureAwait(false);
+                owner._log.Debug($"xDS {subscription.Type.ShortName}: delta {(errors.Count == 0 ? "ACK" : "NACK")} nonce '{response.Nonce}'");
+                lock (_sendLock)
+                {
+                    var request = new DeltaDiscoveryRequest
+                    {
+                        TypeUrl = subscription.Type.TypeUrl,
+                        ResponseNonce = response.Nonce,
+                        Node = NodeFor(owner),
+                        ErrorDetail = errors.Count == 0 ? null : Nack(errors),
+                    };
+                    call.Write(request);
+                }
+            }
+
+            return received;
+        }
+
+        /// <summary>The first request of a type on this stream: every name, and the versions we hold (initial_resource_versions).</summary>
+        public override void SendInitial(XdsSubscription subscription)
+        {
+            lock (_sendLock)
+            {
+                subscription.TakePending();
+                if (!subscription.Type.IsWildcard && subscription.Names().Length == 0)
+                {
+                    return;
+                }
+
+                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
+                request.ResourceNamesSubscribe.Add(subscription.Names());
+                foreach (var (name, resource) in subscription.Resources)
+                {
+                    request.InitialResourceVersions[name] = resource.Version;
+                }
+
+                call.Write(request);
+            }
+        }
+
+        public override void SendUpdate(XdsSubscription subscription)
+        {
+            lock (_sendLock)
+            {
+                var (subscribe, unsubscribe) = subscription.TakePending();
+                if (subscribe.Length == 0 && unsubscribe.Length == 0)
+                {
+                    return;
+                }
+
+                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
+                request.ResourceNamesSubscribe.Add(subscribe);
+                request.ResourceNamesUnsubscribe.Add(unsubscribe);
+                call.Write(request);
+            }
+        }
+    }
+}

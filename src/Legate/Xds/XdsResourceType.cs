@@ -1,0 +1,71 @@
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
+using ClusterLoadAssignment = Envoy.Config.Endpoint.V3.ClusterLoadAssignment;
+using ListenerConfig = Envoy.Config.Listener.V3.Listener;
+using RouteConfiguration = Envoy.Config.Route.V3.RouteConfiguration;
+
+namespace Legate.Xds;
+
+/// <summary>
+/// One xDS resource type: its type URL, message type, how a resource names itself, and the gRPC
+/// methods of its own discovery service (used with api_type GRPC / DELTA_GRPC; ADS multiplexes
+/// every type on one stream).
+/// </summary>
+internal sealed class XdsResourceType
+{
+    public const string AdsSotwMethod = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+    public const string AdsDeltaMethod = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+
+    public static readonly XdsResourceType Cluster = new(
+        "cds", ClusterConfig.Descriptor, m => ((ClusterConfig)m).Name,
+        "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters", "/envoy.service.cluster.v3.ClusterDiscoveryService/DeltaClusters", wildcard: true);
+
+    public static readonly XdsResourceType Listener = new(
+        "lds", ListenerConfig.Descriptor, m => ((ListenerConfig)m).Name,
+        "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners", "/envoy.service.listener.v3.ListenerDiscoveryService/DeltaListeners", wildcard: true);
+
+    public static readonly XdsResourceType RouteConfiguration = new(
+        "rds", Envoy.Config.Route.V3.RouteConfiguration.Descriptor, m => ((RouteConfiguration)m).Name,
+        "/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes", "/envoy.service.route.v3.RouteDiscoveryService/DeltaRoutes", wildcard: false);
+
+    public static readonly XdsResourceType Endpoint = new(
+        "eds", ClusterLoadAssignment.Descriptor, m => ((ClusterLoadAssignment)m).ClusterName,
+        "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints", "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints", wildcard: false);
+
+    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes).</summary>
+    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Listener, RouteConfiguration];
+
+    private readonly Func<IMessage, string> _nameOf;
+
+    private XdsResourceType(string shortName, MessageDescriptor descriptor, Func<IMessage, string> nameOf, string sotwMethod, string deltaMethod, bool wildcard)
+    {
+        ShortName = shortName;
+        Descriptor = descriptor;
+        TypeUrl = "type.googleapis.com/" + descriptor.FullName;
+        _nameOf = nameOf;
+        SotwMethod = sotwMethod;
+        DeltaMethod = deltaMethod;
+        IsWildcard = wildcard;
+    }
+
+    /// <summary>cds, lds, rds, eds.</summary>
+    public string ShortName { get; }
+
+    public MessageDescriptor Descriptor { get; }
+
+    public string TypeUrl { get; }
+
+    public string SotwMethod { get; }
+
+    public string DeltaMethod { get; }
+
+    /// <summary>LDS and CDS subscribe to everything, and a resource absent from a state-of-the-world response is removed.</summary>
+    public bool IsWildcard { get; }
+
+    public string NameOf(IMessage resource) => _nameOf(resource);
+
+    public static XdsResourceType? FromTypeUrl(string typeUrl) => Array.Find(All, t => t.TypeUrl == typeUrl);
+
+    public override string ToString() => TypeUrl;
+}
