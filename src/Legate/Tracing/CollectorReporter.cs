@@ -21,7 +21,7 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
     private readonly Runtime.RuntimeLoader? _runtime;
     private readonly TimeProvider _time;
     private readonly Logger _log;
-    private readonly HttpClient _client;
+    private readonly HttpClient? _client;
     private readonly object _lock = new();
     private readonly List<Task> _inFlight = [];
     private readonly Counter _spansSent;
@@ -62,6 +62,12 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
 
         /// <summary>The cluster had no host to send to.</summary>
         public Action? OnNoHost { get; init; }
+
+        /// <summary>Runs after the last flush (closes what <see cref="Send"/> uses).</summary>
+        public Action? OnDispose { get; init; }
+
+        /// <summary>Sends a batch another way than an HTTP POST (OTLP over gRPC); it throws when the report failed.</summary>
+        public Func<List<TSpan>, Task>? Send { get; init; }
     }
 
     public CollectorReporter(Options options, StatsStore stats, Runtime.RuntimeLoader? runtime, TimeProvider time, Logger log)
@@ -72,7 +78,7 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
         _log = log;
         _spansSent = stats.Counter(options.Prefix + ".spans_sent");
         _timerFlushed = stats.Counter(options.Prefix + ".timer_flushed");
-        _client = new HttpClient(new SocketsHttpHandler
+        _client = options.Send is not null ? null : new HttpClient(new SocketsHttpHandler
         {
             // The URL names the collector; the connection goes to a host the cluster's load balancer picks.
             ConnectCallback = ConnectAsync,
@@ -193,6 +199,21 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
             return;
         }
 
+        if (_options.Send is { } send)
+        {
+            try
+            {
+                await send(batch).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is Grpc.GrpcException or HttpRequestException or OperationCanceledException or IOException or SocketException)
+            {
+                _options.OnFailure?.Invoke();
+                _log.Debug($"tracing: report to '{cluster.Info.Name}' failed: {ex.Message}");
+            }
+
+            return;
+        }
+
         try
         {
             var body = _options.Serialize(batch);
@@ -210,7 +231,7 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
             }
 
             using var timeout = new CancellationTokenSource(_options.Timeout());
-            using var response = await _client.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            using var response = await _client!.SendAsync(request, timeout.Token).ConfigureAwait(false);
             _options.OnAnswer?.Invoke(response.StatusCode);
             if (!response.IsSuccessStatusCode)
             {
@@ -255,6 +276,7 @@ internal sealed class CollectorReporter<TSpan> : ISpanReporter
         }
 
         await FlushAsync().ConfigureAwait(false);
-        _client.Dispose();
+        _client?.Dispose();
+        _options.OnDispose?.Invoke();
     }
 }

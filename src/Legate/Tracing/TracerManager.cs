@@ -133,12 +133,10 @@ internal sealed class TracerManager : IAsyncDisposable
     /// </summary>
     private OpenTelemetry.OtelTracer? CreateOpenTelemetry(Envoy.Config.Trace.V3.OpenTelemetryConfig config, string path, ConfigErrors errors)
     {
-        if (config.GrpcService is not null)
+        var serviceName = config.ServiceName.Length > 0 ? config.ServiceName : "unknown_service:envoy";
+        if (config.GrpcService is { } grpc)
         {
-            // Worded like an unimplemented extension so that tools (scripts/compat.sh) class it with them.
-            errors.Add(FieldPath.Field(path, "grpc_service"),
-                "\"envoy.tracers.opentelemetry\" (type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig) is not supported yet with the OTLP gRPC exporter; use http_service");
-            return null;
+            return CreateOtlpGrpc(grpc, FieldPath.Field(path, "grpc_service"), errors, serviceName);
         }
 
         if (config.HttpService?.HttpUri is not { } uri)
@@ -166,7 +164,6 @@ internal sealed class TracerManager : IAsyncDisposable
             headers.Add((option.Header.Key, option.Header.Value));
         }
 
-        var serviceName = config.ServiceName.Length > 0 ? config.ServiceName : "unknown_service:envoy";
         var timeout = uri.Timeout?.ToTimeSpan() ?? TimeSpan.FromSeconds(1);
         var reporter = new CollectorReporter<OpenTelemetry.OtelSpan>(new CollectorReporter<OpenTelemetry.OtelSpan>.Options
         {
@@ -178,6 +175,65 @@ internal sealed class TracerManager : IAsyncDisposable
             Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, serviceName),
             Timeout = () => timeout,
             Headers = [.. headers],
+        }, _stats, _runtime, _time, _log);
+        Register(reporter);
+        return new OpenTelemetry.OtelTracer(reporter);
+    }
+
+    private const string OtlpExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+    /// <summary>
+    /// OTLP over gRPC (<c>grpc_service.envoy_grpc</c>): unary TraceService/Export calls on the shared
+    /// gRPC client to a host of the cluster, with the service's <c>timeout</c> as deadline and its
+    /// <c>initial_metadata</c>.
+    /// </summary>
+    private OpenTelemetry.OtelTracer? CreateOtlpGrpc(Envoy.Config.Core.V3.GrpcService grpc, string path, ConfigErrors errors, string serviceName)
+    {
+        if (grpc.EnvoyGrpc is not { } envoyGrpc)
+        {
+            errors.Add(FieldPath.Field(path, "google_grpc"), "google_grpc is not supported; use envoy_grpc");
+            return null;
+        }
+
+        if (_clusters.Find(envoyGrpc.ClusterName) is not { } cluster)
+        {
+            errors.Add(FieldPath.Field(FieldPath.Field(path, "envoy_grpc"), "cluster_name"), $"unknown cluster '{envoyGrpc.ClusterName}'");
+            return null;
+        }
+
+        var channel = new Grpc.GrpcChannel(new Grpc.GrpcChannelOptions
+        {
+            ResolveEndpoint = _ => cluster.LoadBalancer.ChooseHost(null) is { } host
+                ? ValueTask.FromResult<System.Net.EndPoint>(host.Address)
+                : ValueTask.FromException<System.Net.EndPoint>(new HttpRequestException($"no host in cluster '{cluster.Info.Name}'")),
+            Authority = envoyGrpc.ClusterName,
+        });
+        var metadata = new List<KeyValuePair<string, string>>();
+        foreach (var header in grpc.InitialMetadata)
+        {
+            metadata.Add(new(header.Key, header.Value));
+        }
+
+        var callOptions = new Grpc.GrpcCallOptions { Deadline = grpc.Timeout?.ToTimeSpan() is { } t && t > TimeSpan.Zero ? t : null, Metadata = metadata };
+        var reporter = new CollectorReporter<OpenTelemetry.OtelSpan>(new CollectorReporter<OpenTelemetry.OtelSpan>.Options
+        {
+            Cluster = cluster,
+            Path = OtlpExportMethod,
+            Host = envoyGrpc.ClusterName,
+            ContentType = "application/grpc",
+            Prefix = "tracing.opentelemetry",
+            Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, serviceName),
+            Timeout = () => callOptions.Deadline ?? Timeout.InfiniteTimeSpan,
+
+            // ExportTraceServiceRequest is one repeated field 1 and Legate sends one ResourceSpans, so the
+            // request is byte for byte a BytesValue holding it; the response's field 1 (partial_success)
+            // reads the same way. No generated OTLP types needed.
+            Send = spans => channel.UnaryAsync<Google.Protobuf.WellKnownTypes.BytesValue, Google.Protobuf.WellKnownTypes.BytesValue>(
+                OtlpExportMethod,
+                new Google.Protobuf.WellKnownTypes.BytesValue { Value = Google.Protobuf.ByteString.CopyFrom(OpenTelemetry.OtlpEncoder.ResourceSpans(spans, serviceName)) },
+                Google.Protobuf.WellKnownTypes.BytesValue.Parser,
+                callOptions),
+            OnDispose = channel.Dispose,
         }, _stats, _runtime, _time, _log);
         Register(reporter);
         return new OpenTelemetry.OtelTracer(reporter);

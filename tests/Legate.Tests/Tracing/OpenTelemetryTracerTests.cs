@@ -231,11 +231,54 @@ public sealed class OpenTelemetryTracerTests
     }
 
     [Fact]
-    public async Task TheGrpcExporterIsAnErrorWithItsPath()
+    public async Task SpansGoToAGrpcCollectorThroughTraceServiceExport()
     {
-        var yaml = Config(1, 2, extraOtel: "grpc_service: { envoy_grpc: { cluster_name: otel } }");
+        var logs = Legate.Server.Logging.LogManager.Create(Legate.Server.CommandLineParser.Parse([]), new CapturingLogSink());
+        var received = new TaskCompletionSource<(byte[] Body, string Metadata, string Authority)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var collector = new Legate.Grpc.GrpcServer(new IPEndPoint(IPAddress.Loopback, 0), logs.Get("misc"))
+            .Map("/opentelemetry.proto.collector.trace.v1.TraceService/Export", async call =>
+            {
+                // Read as raw bytes: an ExportTraceServiceRequest is field 1 repeated, so a BytesValue sees the first ResourceSpans.
+                var request = await call.ReadAsync(Google.Protobuf.WellKnownTypes.BytesValue.Parser);
+                received.TrySetResult((request!.ToByteArray(), call.RequestHeaders["x-tenant"].ToString(), call.RequestHeaders.Host.ToString()));
+                await call.WriteAsync(new Google.Protobuf.WellKnownTypes.Empty());
+            });
+        await collector.StartAsync(CancellationToken.None);
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        var yaml = Config(backend.Port, collector.BoundEndpoint.Port, extraOtel: "service_name: grpc-proxy\n      grpc_service: { envoy_grpc: { cluster_name: otel }, timeout: 5s, initial_metadata: [{ key: x-tenant, value: acme }] }");
+        yaml = RemoveHttpService(yaml);
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        await legate.Http.GetStringAsync(legate.ListenerUri("web", "/grpc"));
+        var seen = (await backend.Log.WaitForRequestsAsync(1))[0];
+
+        var (body, metadata, authority) = await received.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("acme", metadata);
+        Assert.Equal("otel", authority);
+        var span = Assert.Single(Decode(body));
+        Assert.Equal("grpc-proxy", span.ServiceName);
+        Assert.Equal($"00-{span.TraceId}-{span.SpanId}-01", seen.Header("traceparent"));
+        Assert.Equal("/grpc", new Uri(span.Attributes["http.url"]).AbsolutePath);
+    }
+
+    /// <summary>Drops the http_service block of <see cref="Config"/> (a gRPC exporter test).</summary>
+    private static string RemoveHttpService(string yaml)
+    {
+        var lines = yaml.Split('\n').ToList();
+        var start = lines.FindIndex(l => l.TrimStart().StartsWith("http_service:", StringComparison.Ordinal));
+        if (start >= 0)
+        {
+            lines.RemoveRange(start, 3);
+        }
+
+        return string.Join('\n', lines);
+    }
+
+    [Fact]
+    public async Task AnUnknownGrpcClusterIsAnErrorWithItsPath()
+    {
+        var yaml = Config(1, 2, extraOtel: "grpc_service: { envoy_grpc: { cluster_name: nowhere } }");
         var error = await Assert.ThrowsAsync<Legate.Config.ConfigException>(() => InProcessLegate.StartAsync(yaml));
-        Assert.Contains("tracing.provider.typed_config.grpc_service", error.Message);
-        Assert.Contains("is not supported yet with the OTLP gRPC exporter; use http_service", error.Message);
+        Assert.Contains("tracing.provider.typed_config.grpc_service.envoy_grpc.cluster_name", error.Message);
+        Assert.Contains("unknown cluster 'nowhere'", error.Message);
     }
 }

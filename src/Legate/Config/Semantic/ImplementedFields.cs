@@ -29,7 +29,9 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
         ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
         ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
-        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy"],
+        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy",
+            // the OpenTelemetry tracer's exporter only (xDS streams have no deadline, as in Envoy).
+            "timeout", "initial_metadata"],
         ["envoy.config.core.v3.GrpcService.EnvoyGrpc"] = ["cluster_name"],
         ["envoy.config.core.v3.RetryPolicy"] = ["retry_back_off"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.Rds"] = ["config_source", "route_config_name"],
@@ -69,7 +71,7 @@ internal static partial class ImplementedFields
         ["envoy.config.trace.v3.Tracing.Http"] = ["name", "typed_config"],
         ["envoy.type.tracing.v3.CustomTag"] = ["tag", "literal", "environment", "request_header"],
         // HTTP_JSON only (HTTP_PROTO and GRPC are errors); trace_context_option is not in the API snapshot.
-        // grpc_service is an error (no OTLP gRPC exporter yet); resource_detectors and sampler are not implemented.
+        // resource_detectors and sampler are not implemented.
         ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service"],
         ["envoy.config.trace.v3.ZipkinConfig"] = ["collector_cluster", "collector_endpoint", "collector_endpoint_version", "collector_hostname", "shared_span_context", "trace_id_128bit", "split_spans_for_request"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],

@@ -11,7 +11,11 @@ namespace Legate.Tracing.OpenTelemetry;
 /// </summary>
 internal static class OtlpEncoder
 {
-    public static byte[] ExportTraceServiceRequest(IReadOnlyList<OtelSpan> spans, string serviceName)
+    public static byte[] ExportTraceServiceRequest(IReadOnlyList<OtelSpan> spans, string serviceName) =>
+        Message(o => WriteMessage(o, 1, ResourceSpans(spans, serviceName)));
+
+    /// <summary>The one ResourceSpans message of a request (field 1 of ExportTraceServiceRequest).</summary>
+    public static byte[] ResourceSpans(IReadOnlyList<OtelSpan> spans, string serviceName)
     {
         var scopeSpans = Message(o =>
         {
@@ -21,12 +25,11 @@ internal static class OtlpEncoder
             }
         });
         var resource = Message(o => WriteMessage(o, 1, KeyValue("service.name", serviceName)));
-        var resourceSpans = Message(o =>
+        return Message(o =>
         {
             WriteMessage(o, 1, resource);
             WriteMessage(o, 2, scopeSpans);
         });
-        return Message(o => WriteMessage(o, 1, resourceSpans));
     }
 
     private static byte[] EncodeSpan(OtelSpan span) => Message(o =>
