@@ -222,6 +222,38 @@ public sealed class ZipkinTracerTests
     }
 
     [Fact]
+    public async Task EachRetriedAttemptHasItsOwnClientSpan()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("hello")).OnPath("/flaky", UpstreamResponse.Text("busy", 503), times: 1));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty, 202));
+        var yaml = Node + Runtime() + new ProxyConfig(backend.Port)
+        {
+            Hcm = Zipkin(extraTracing: "spawn_upstream_span: true"),
+            Clusters = CollectorCluster(collector.Port),
+            Route = "retry_policy: { retry_on: 5xx, num_retries: 1 }",
+        }.Build();
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        Assert.Equal("hello", await legate.Http.GetStringAsync(legate.ListenerUri("web", "/flaky")));
+
+        var seen = await backend.Log.WaitForRequestsAsync(2);
+        var spans = await WaitForSpansAsync(collector, 3);
+        var server = Assert.Single(spans, s => s.GetProperty("kind").GetString() == "SERVER");
+        var clients = spans.Where(s => s.GetProperty("kind").GetString() == "CLIENT").ToList();
+        Assert.Equal(2, clients.Count);
+        Assert.All(clients, c => Assert.Equal(server.GetProperty("id").GetString(), c.GetProperty("parentId").GetString()));
+        var first = Assert.Single(clients, c => !HasTag(c, "retry.count"));
+        var retry = Assert.Single(clients, c => HasTag(c, "retry.count"));
+        Assert.Equal("1", Tag(retry, "retry.count"));
+        Assert.Equal("200", Tag(retry, "http.status_code"));
+        Assert.Equal("true", Tag(first, "error"));
+
+        // Each attempt carried its own span's context upstream.
+        Assert.Equal(first.GetProperty("id").GetString(), seen[0].Header("x-b3-spanid"));
+        Assert.Equal(retry.GetProperty("id").GetString(), seen[1].Header("x-b3-spanid"));
+        Assert.Equal("200", Tag(server, "http.status_code"));
+    }
+
+    [Fact]
     public async Task TheRoutersStartChildSpanSpawnsTheUpstreamSpanToo()
     {
         var (backend, collector) = await StartUpstreamsAsync();
