@@ -108,6 +108,9 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>The HCM's <c>tracing</c> sampling decision; null when tracing is not configured.</summary>
     public Tracing.TracingDecision? Tracing { get; init; }
 
+    /// <summary>The HCM's tracing provider and span settings; null without a <c>tracing.provider</c>.</summary>
+    public Tracing.TracingConfig? TracingConfig { get; init; }
+
     /// <summary>The HCM's <c>access_log</c> loggers, run when each stream ends.</summary>
     public AccessLog.AccessLogInstance[] AccessLogs { get; init; } = [];
 
@@ -307,6 +310,14 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var tracingConfig = config.Tracing is { } tracingBlock
+            ? Legate.Tracing.TracingConfig.Compile(tracingBlock, FieldPath.Field(path, "tracing"), errors, context.Tracers, context.TrafficDirection == Envoy.Config.Core.V3.TrafficDirection.Outbound ? Legate.Tracing.OperationName.Egress : Legate.Tracing.OperationName.Ingress, context.LocalNode)
+            : null;
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
@@ -319,6 +330,7 @@ internal sealed class HttpConnectionManagerConfig
             RecentLocalReplies = context.RecentLocalReplies,
             AccessLogs = accessLogs,
             Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
+            TracingConfig = tracingConfig,
         };
     }
 }

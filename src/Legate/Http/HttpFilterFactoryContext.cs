@@ -31,6 +31,20 @@ internal sealed class HttpFilterFactoryContext
     /// <summary>Where <c>rds</c> route tables come from (the xDS manager); null: rds warns and answers 404.</summary>
     public Legate.Xds.IRdsSource? Rds { get; init; }
 
+    /// <summary>The server's tracing providers; null where nothing traces (unit tests).</summary>
+    public Tracing.TracerManager? Tracers { get; init; }
+
+    /// <summary>The listener's <c>traffic_direction</c> (OUTBOUND makes the connection manager's spans egress).</summary>
+    public Envoy.Config.Core.V3.TrafficDirection TrafficDirection { get; init; }
+
+    /// <summary>This context for a listener with <paramref name="direction"/>.</summary>
+    public HttpFilterFactoryContext ForTrafficDirection(Envoy.Config.Core.V3.TrafficDirection direction) =>
+        direction == TrafficDirection ? this : new HttpFilterFactoryContext
+        {
+            ClusterManager = ClusterManager, Stats = Stats, Logs = Logs, Time = Time, LocalNode = LocalNode, RecentLocalReplies = RecentLocalReplies,
+            AccessLogs = AccessLogs, Runtime = Runtime, Secrets = Secrets, StatPrefix = StatPrefix, Tracers = Tracers, TrafficDirection = direction, Rds = Rds,
+        };
+
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;
 }

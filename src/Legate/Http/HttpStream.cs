@@ -67,6 +67,9 @@ internal sealed class HttpStream
     /// <summary>The response head being (or last) encoded; null before the response starts.</summary>
     public HttpResponseHead? ResponseHeaders => _encodeHead;
 
+    /// <summary>The request's spans when the connection manager traces with a provider; null otherwise.</summary>
+    public Tracing.ActiveTrace? Trace { get; private set; }
+
     /// <summary>The response trailers, once encoded; null otherwise.</summary>
     public HttpHeaderMap? ResponseTrailers { get; private set; }
 
@@ -171,6 +174,7 @@ internal sealed class HttpStream
         _pendingResponse = null;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
+        Trace = null;
         ResponseTrailers = null;
         ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
         _responseOwner = ResponseOwnerNone;
@@ -221,6 +225,7 @@ internal sealed class HttpStream
         _decodeBuffered.Clear();
         _encodeData.Clear();
         _encodeBuffered.Clear();
+        Trace?.Finish(this);
         _config.Stats.OnStreamEnd(this);
         _config.RecentLocalReplies?.OnStreamEnd(this, _config.StatPrefix);
         if (_config.AccessLogs.Length > 0)
@@ -300,6 +305,12 @@ internal sealed class HttpStream
         if (Route is { HasDisabledFilters: true } route)
         {
             SkipDisabledFilters(route);
+        }
+
+        if (_config.TracingConfig is { } tracing)
+        {
+            // Envoy's traceRequest: after the header mutations and the route, before the filters.
+            Trace = Tracing.ActiveTrace.Start(this, tracing);
         }
 
         return DecodeHeadersFromAsync(0, endStream);
@@ -687,6 +698,7 @@ internal sealed class HttpStream
     private ValueTask WriteResponseHeadersAsync(HttpResponseHead head, bool endStream)
     {
         ConnectionManagerUtility.MutateResponseHeaders(this, head);
+        Trace?.OnResponseHeaders(head.Headers);
         ResponseStarted = true;
         Info.ResponseCode = head.StatusCode;
         Info.FirstDownstreamTxByteSent = Stopwatch.GetTimestamp();

@@ -56,6 +56,9 @@ internal sealed class RouteEntry
 
     public RouteActionKind Action { get; }
 
+    /// <summary>The route's <c>decorator</c>: names the request's span (and is propagated unless <c>propagate: false</c>).</summary>
+    public Envoy.Config.Route.V3.Decorator? Decorator { get; private set; }
+
     /// <summary>The status of a direct response.</summary>
     public int Status { get; }
 
@@ -205,6 +208,7 @@ internal sealed class RouteEntry
         }
 
         var entry = new RouteEntry(route.Name, virtualHost.Name, action, status, body, ActionFieldName(route.ActionCase)) { Redirect = redirect };
+        entry.Decorator = route.Decorator;
         if (forward is not null)
         {
             var forwardPath = FieldPath.Field(path, "route");

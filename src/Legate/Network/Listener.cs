@@ -118,6 +118,7 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>Compiles <paramref name="config"/>; returns null when it has errors (added to <paramref name="errors"/>).</summary>
     public static Listener? Compile(Envoy.Config.Listener.V3.Listener config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
     {
+        context = context.ForTrafficDirection(config.TrafficDirection);
         var errorCount = errors.Errors.Count;
         var endpoint = SocketAddresses.ToTcpEndpoint(config.Address, FieldPath.Field(path, "address"), errors);
 

@@ -318,6 +318,7 @@ internal sealed class RouterFilter : HttpFilter
             headers.Headers.Add(s_expectedTimeoutName, timeout == route.Timeout ? route.ExpectedTimeoutValue : System.Text.Encoding.ASCII.GetBytes(((long)timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
 
+        stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
         if (Http2UpstreamRequest.Applies(cluster, stream, headers))
         {
             return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;

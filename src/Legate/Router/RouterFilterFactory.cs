@@ -19,6 +19,9 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
         ClusterManager = context.ClusterManager;
         Time = context.Time;
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
+#pragma warning disable CS0612 // start_child_span is deprecated for spawn_upstream_span, yet still honoured by Envoy.
+        StartChildSpan = config.StartChildSpan;
+#pragma warning restore CS0612
     }
 
     public override bool IsTerminal => true;
@@ -29,6 +32,9 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
 
     /// <summary>Envoy's <c>suppress_envoy_headers</c>: no x-envoy-* headers added upstream or downstream.</summary>
     public bool SuppressEnvoyHeaders { get; }
+
+    /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
+    public bool StartChildSpan { get; }
 
     public static HttpFilterFactory? Create(string name, IMessage config, string path, ConfigErrors errors, HttpFilterFactoryContext context) =>
         new RouterFilterFactory(name, (RouterConfig)config, context);

@@ -66,6 +66,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     /// <summary>The life state; a LIVE server whose health check was failed by the admin reports DRAINING, as Envoy.</summary>
     public ServerState State => _healthCheckFailed && _state == ServerState.Live ? ServerState.Draining : _state;
 
+    /// <summary>The tracing providers (span reporters), flushed on shutdown.</summary>
+    public Tracing.TracerManager? Tracers { get; private init; }
+
     /// <summary>The periodic stats flush (histogram intervals, sinks).</summary>
     public StatsFlusher StatsFlusher { get; private init; } = null!;
 
@@ -183,10 +186,12 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var flusher = StatsFlusher.Compile(bootstrap, errors, stats, clusters, logs);
         var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
         var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);
+        var tracers = new Tracing.TracerManager(clusters, stats, runtime, time, logs);
         var context = new HttpFilterFactoryContext
         {
             ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
             LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets, Rds = xds,
+            Tracers = tracers,
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         xds.Attach(clusters, listeners, context, options.DrainTime);
@@ -203,6 +208,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         return new LegateServer(options, bootstrap, time.GetUtcNow(), warnings, adminEndpoint, listeners, clusters, xds, stats, logs, time, accessLogs, adminAccessLogs, runtime)
         {
             StatsFlusher = flusher,
+            Tracers = tracers,
             RecentLocalReplies = recentLocalReplies,
             Secrets = secrets,
         };
@@ -263,6 +269,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _state = ServerState.Initializing;
         AccessLogs.Start();
         StatsFlusher.Start();
+        Tracers?.Start();
         try
         {
             if (_adminEndpoint is not null)
@@ -358,6 +365,12 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         _stopped = true;
         await Xds.DisposeAsync().ConfigureAwait(false);
         await Listeners.DisposeAsync().ConfigureAwait(false);
+        if (Tracers is { } tracers)
+        {
+            // The last spans go out through the collector's cluster, so before the clusters stop.
+            await tracers.DisposeAsync().ConfigureAwait(false);
+        }
+
         await Clusters.DisposeAsync().ConfigureAwait(false);
         Secrets.Dispose();
         if (Admin is { } admin)

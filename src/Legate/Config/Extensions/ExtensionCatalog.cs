@@ -39,6 +39,8 @@ internal static class ExtensionCatalog
         "envoy.load_balancing_policies.random",
         "envoy.load_balancing_policies.ring_hash",
         "envoy.load_balancing_policies.maglev",
+        "envoy.tracers.zipkin",
+        "envoy.tracers.opentelemetry",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

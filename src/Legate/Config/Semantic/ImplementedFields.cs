@@ -29,14 +29,16 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
         ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
         ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
-        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy"],
+        ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy",
+            // the OpenTelemetry tracer's exporter only (xDS streams have no deadline, as in Envoy).
+            "timeout", "initial_metadata"],
         ["envoy.config.core.v3.GrpcService.EnvoyGrpc"] = ["cluster_name"],
         ["envoy.config.core.v3.RetryPolicy"] = ["retry_back_off"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.Rds"] = ["config_source", "route_config_name"],
         ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
-             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout"],
+             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
         // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
@@ -65,7 +67,13 @@ internal static partial class ImplementedFields
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.Tracing"] = ["client_sampling", "random_sampling", "overall_sampling", "provider", "custom_tags", "max_path_tag_length", "spawn_upstream_span"],
+        ["envoy.config.trace.v3.Tracing.Http"] = ["name", "typed_config"],
+        ["envoy.type.tracing.v3.CustomTag"] = ["tag", "literal", "environment", "request_header"],
+        // HTTP_JSON only (HTTP_PROTO and GRPC are errors); trace_context_option is not in the API snapshot.
+        // resource_detectors and sampler are not implemented.
+        ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service"],
+        ["envoy.config.trace.v3.ZipkinConfig"] = ["collector_cluster", "collector_endpoint", "collector_endpoint_version", "collector_hostname", "shared_span_context", "trace_id_128bit", "split_spans_for_request"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
             ["filter", "status_code", "body", "body_format_override", "headers_to_add"],
@@ -98,7 +106,7 @@ internal static partial class ImplementedFields
             ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
              "max_connection_duration"],
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
-        ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers"],
+        ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers", "start_child_span"],
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes",
              "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "most_specific_header_mutations_wins"],
@@ -106,7 +114,7 @@ internal static partial class ImplementedFields
             "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response", "request_mirror_policies",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect",
-            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "decorator"],
         // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",

@@ -18,6 +18,7 @@ internal static class LogComponents
     public const string Router = "router";
     public const string Runtime = "runtime";
     public const string Stats = "stats";
+    public const string Tracing = "tracing";
     public const string Upstream = "upstream";
 
     /// <summary>Every name <c>--component-log-level</c> accepts (Envoy's logger ids, sorted).</summary>
