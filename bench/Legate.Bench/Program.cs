@@ -9,7 +9,13 @@ using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
 // Micro-benchmarks for the per-request pieces that exist so far: route matching and the round
 // robin pick. Each case runs warm-up rounds first (tiered JIT), then reports the best of several
 // timed rounds as ns per operation, and the bytes allocated per operation.
-// usage: dotnet run -c Release --project bench/Legate.Bench
+// usage: dotnet run -c Release --project bench/Legate.Bench      (xDS at scale: add `xds`, see bench/xds-scale.sh)
+if (args.Length > 0 && args[0] == "xds")
+{
+    await Legate.Bench.XdsScaleBench.RunAsync(args.Length > 1 && args[1] == "delta" ? "AGGREGATED_DELTA_GRPC" : "AGGREGATED_GRPC");
+    return;
+}
+
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
 Console.WriteLine("| case | ns/op | bytes/op |");
 Console.WriteLine("| --- | ---: | ---: |");

@@ -5,6 +5,7 @@ using Legate.Server.Logging;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 
 namespace Legate.Grpc;
 
@@ -56,6 +57,14 @@ internal sealed class GrpcServer : IAsyncDisposable
         {
             response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
             return;
+        }
+
+        // A streaming call's request body is quiet for as long as the client has nothing to say
+        // (an xDS client between ACKs): Kestrel's minimum body data rate would abort it after its
+        // 5 s grace period. gRPC has its own liveness (keepalive pings, deadlines).
+        if (context.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } minimumRate)
+        {
+            minimumRate.MinDataRate = null;
         }
 
         response.ContentType = GrpcProtocol.ContentType;

@@ -14,11 +14,14 @@ namespace Legate.Runtime;
 /// from the bootstrap and one admin layer, changed by <c>POST /runtime_modify</c>), merged into an
 /// immutable <see cref="RuntimeSnapshot"/> that readers take without a lock; a change builds a
 /// new snapshot and swaps one reference. Without <c>layered_runtime</c> Envoy's default applies:
-/// a single admin layer called <c>admin</c>. Disk and RTDS layers are not implemented (warned).
+/// a single admin layer called <c>admin</c>. An RTDS layer (<c>rtds_layer</c>) holds what the
+/// xDS client last accepted for its resource (<see cref="SetLayer"/>), empty until then; it keeps
+/// its place in the layer order, as in Envoy. Disk layers are not implemented (warned).
 /// </summary>
 internal sealed class RuntimeLoader
 {
     private readonly object _adminLock = new();
+    private readonly List<RtdsLayerSpec> _rtds = new();
     private readonly Layer[] _layers;
     private readonly int _adminLayer;
     private readonly Gauge _numKeys;
@@ -40,6 +43,9 @@ internal sealed class RuntimeLoader
 
     public RuntimeSnapshot Snapshot => _snapshot;
 
+    /// <summary>The <c>rtds_layer</c>s, for the xDS client to subscribe (in layer order).</summary>
+    public IReadOnlyList<RtdsLayerSpec> RtdsLayers => _rtds;
+
     /// <summary>Whether <c>/runtime_modify</c> has a layer to write to.</summary>
     public bool HasAdminLayer => _adminLayer >= 0;
 
@@ -53,6 +59,7 @@ internal sealed class RuntimeLoader
         }
 
         var names = new HashSet<string>(StringComparer.Ordinal);
+        var rtds = new List<RtdsLayerSpec>();
         for (var i = 0; i < runtime.Layers.Count; i++)
         {
             var layer = runtime.Layers[i];
@@ -79,14 +86,36 @@ internal sealed class RuntimeLoader
 
                     layers.Add(new Layer(layer.Name, true, new Dictionary<string, string>(StringComparer.Ordinal)));
                     break;
+                case RuntimeLayer.LayerSpecifierOneofCase.RtdsLayer:
+                    rtds.Add(new RtdsLayerSpec(layers.Count, layer.RtdsLayer.Name, layer.RtdsLayer.RtdsConfig, FieldPath.Field(path, "rtds_layer")));
+                    layers.Add(new Layer(layer.Name, false, new Dictionary<string, string>(StringComparer.Ordinal)));
+                    break;
                 default:
-                    // disk_layer / rtds_layer: ImplementedFields warns; the layer contributes nothing.
+                    // disk_layer: ImplementedFields warns; the layer contributes nothing.
                     layers.Add(new Layer(layer.Name, false, new Dictionary<string, string>(StringComparer.Ordinal)));
                     break;
             }
         }
 
-        return new RuntimeLoader(layers.ToArray(), stats);
+        var loader = new RuntimeLoader(layers.ToArray(), stats);
+        loader._rtds.AddRange(rtds);
+        return loader;
+    }
+
+    /// <summary>An RTDS update: the layer at <paramref name="index"/> now holds <paramref name="layer"/>'s values (empty when the resource was removed).</summary>
+    public void SetLayer(int index, Struct? layer)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (layer is not null)
+        {
+            Flatten(layer, string.Empty, values);
+        }
+
+        lock (_adminLock)
+        {
+            _layers[index] = _layers[index] with { Values = values };
+            _snapshot = Build();
+        }
     }
 
     /// <summary>
@@ -210,6 +239,9 @@ internal sealed class RuntimeLoader
 
     private sealed record Layer(string Name, bool IsAdmin, IReadOnlyDictionary<string, string> Values);
 }
+
+/// <summary>One <c>rtds_layer</c>: its place among the layers, the resource name, where it comes from.</summary>
+internal sealed record RtdsLayerSpec(int Index, string ResourceName, Envoy.Config.Core.V3.ConfigSource? Source, string Path);
 
 /// <summary>An immutable view of the runtime values (Envoy's <c>Runtime::Snapshot</c>).</summary>
 internal sealed class RuntimeSnapshot

@@ -195,6 +195,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         xds.Attach(clusters, listeners, context, options.DrainTime);
+        xds.AttachRuntime(runtime, errors);
         if (errors.Errors.Count > 0)
         {
             // Files opened for loggers that compiled are closed again, and secret file watchers stopped.
@@ -296,6 +297,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             // xDS sources start first: static EDS clusters and RDS route tables warm from them.
             Xds.Start();
             await Clusters.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await Xds.InitializeRuntimeAsync(cancellationToken).ConfigureAwait(false);
             if (Xds.HasDynamicResources)
             {
                 // Envoy's init: listeners accept only after the first CDS and LDS responses (or initial_fetch_timeout).

@@ -33,9 +33,17 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
     {
         // Compile every assignment first: in state of the world one bad assignment rejects them all.
         var errors = new List<XdsResourceError>();
-        var compiled = new List<(string Name, List<Host> Hosts)>();
+        var compiled = new List<(string Name, List<Host>? Hosts)>();
         foreach (var resource in update.Resources)
         {
+            if (resource.IsUnchanged)
+            {
+                // The assignment in force: its clusters keep their hosts (no rebuild; at scale a
+                // state-of-the-world response repeats every assignment for one that changed).
+                compiled.Add((resource.Name, null));
+                continue;
+            }
+
             var configErrors = new ConfigErrors();
             var hosts = EdsCluster.HostsOf((ClusterLoadAssignment)resource.Message, configErrors);
             if (hosts is null)
@@ -70,16 +78,23 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
 
         foreach (var (name, hosts) in compiled)
         {
-            foreach (var watch in WatchesOf(name))
+            var watches = WatchesOf(name);
+            foreach (var watch in watches)
             {
                 watch.Stats.UpdateAttempt.Inc();
+                if (hosts is null)
+                {
+                    watch.Stats.Accepted(update.Version, now);
+                    continue;
+                }
+
                 if (hosts.Count == 0)
                 {
                     watch.Stats.UpdateEmpty.Inc();
                 }
 
                 // Each cluster gets its own Host objects: hosts carry per-cluster state (pools, stats).
-                watch.Cluster?.Apply(ReferenceEquals(watch, WatchesOf(name)[0]) ? hosts : Copy(hosts));
+                watch.Cluster?.Apply(ReferenceEquals(watch, watches[0]) ? hosts : Copy(hosts));
                 watch.Stats.Accepted(update.Version, now);
             }
         }

@@ -35,6 +35,8 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private readonly List<XdsSubscription> _subscriptions = new();
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly HashSet<XdsSubscription> _changedWhilePaused = new();
+    private int _pauseDepth;
     private Task? _run;
     private volatile ActiveStream? _active;
     private int _disposed;
@@ -118,7 +120,58 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
         }
     }
 
-    private void OnNamesChanged(XdsSubscription subscription) => _active?.SendUpdate(subscription);
+    private void OnNamesChanged(XdsSubscription subscription)
+    {
+        lock (_lock)
+        {
+            if (_pauseDepth > 0)
+            {
+                _changedWhilePaused.Add(subscription);
+                return;
+            }
+        }
+
+        _active?.SendUpdate(subscription);
+    }
+
+    /// <summary>
+    /// Holds name changes while a response is applied (Envoy pauses the mux the same way): a CDS
+    /// update of 1,000 EDS clusters then asks for their 1,000 assignments in one request, after
+    /// the CDS ACK, instead of 1,000 requests each answered with a growing response.
+    /// </summary>
+    private void Pause()
+    {
+        lock (_lock)
+        {
+            _pauseDepth++;
+        }
+    }
+
+    /// <summary>Ends a <see cref="Pause"/>; the last one sends the names that changed meanwhile (unless the stream failed: a new one asks for everything).</summary>
+    private void Resume(ActiveStream stream, bool send)
+    {
+        XdsSubscription[] changed;
+        lock (_lock)
+        {
+            if (--_pauseDepth > 0 || _changedWhilePaused.Count == 0)
+            {
+                return;
+            }
+
+            changed = _changedWhilePaused.ToArray();
+            _changedWhilePaused.Clear();
+        }
+
+        if (!send)
+        {
+            return;
+        }
+
+        foreach (var subscription in changed.OrderBy(s => Array.IndexOf(XdsResourceType.All, s.Type)))
+        {
+            stream.SendUpdate(subscription);
+        }
+    }
 
     private async Task RunAsync()
     {
@@ -248,10 +301,20 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
 
                 subscription.LastNonce = response.Nonce;
                 var resources = response.Resources.Select(any => (any, (string?)null, response.VersionInfo)).ToArray();
-                var errors = await subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
-                var ack = errors.Count == 0;
-                owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
-                Send(subscription, ack ? null : Nack(errors));
+                owner.Pause();
+                var sent = false;
+                try
+                {
+                    var errors = await subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
+                    var ack = errors.Count == 0;
+                    owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
+                    Send(subscription, ack ? null : Nack(errors));
+                    sent = true;
+                }
+                finally
+                {
+                    owner.Resume(this, sent);
+                }
             }
 
             return received;
@@ -311,18 +374,29 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     .Where(r => r.Resource_ is not null)
                     .Select(r => (r.Resource_, (string?)r.Name, r.Version))
                     .ToArray();
-                var errors = await subscription.ProcessAsync(resources, response.RemovedResources, response.SystemVersionInfo, stateOfWorld: false, token).ConfigureAwait(false);
-                owner._log.Debug($"xDS {subscription.Type.ShortName}: delta {(errors.Count == 0 ? "ACK" : "NACK")} nonce '{response.Nonce}'");
-                lock (_sendLock)
+                owner.Pause();
+                var sent = false;
+                try
                 {
-                    var request = new DeltaDiscoveryRequest
+                    var errors = await subscription.ProcessAsync(resources, response.RemovedResources, response.SystemVersionInfo, stateOfWorld: false, token).ConfigureAwait(false);
+                    owner._log.Debug($"xDS {subscription.Type.ShortName}: delta {(errors.Count == 0 ? "ACK" : "NACK")} nonce '{response.Nonce}'");
+                    lock (_sendLock)
                     {
-                        TypeUrl = subscription.Type.TypeUrl,
-                        ResponseNonce = response.Nonce,
-                        Node = NodeFor(owner),
-                        ErrorDetail = errors.Count == 0 ? null : Nack(errors),
-                    };
-                    call.Write(request);
+                        var request = new DeltaDiscoveryRequest
+                        {
+                            TypeUrl = subscription.Type.TypeUrl,
+                            ResponseNonce = response.Nonce,
+                            Node = NodeFor(owner),
+                            ErrorDetail = errors.Count == 0 ? null : Nack(errors),
+                        };
+                        call.Write(request);
+                    }
+
+                    sent = true;
+                }
+                finally
+                {
+                    owner.Resume(this, sent);
                 }
             }
 

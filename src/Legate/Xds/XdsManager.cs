@@ -183,6 +183,34 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
         }
     }
 
+    /// <summary>Subscribes the runtime's <c>rtds_layer</c>s (their sources start with the others); errors name the layer's field path.</summary>
+    public void AttachRuntime(Legate.Runtime.RuntimeLoader runtime, ConfigErrors errors)
+    {
+        foreach (var layer in runtime.RtdsLayers)
+        {
+            var spec = XdsSourceSpec.Resolve(layer.Source, FieldPath.Field(layer.Path, "rtds_config"), _bootstrap, errors);
+            if (spec is null)
+            {
+                continue;
+            }
+
+            var dispatcher = (RtdsDispatcher)GetOrSubscribe(XdsResourceType.Runtime, spec, () =>
+            {
+                var handler = new RtdsDispatcher(runtime);
+                // Envoy's RTDS subscription stats live in the runtime scope: runtime.update_success, ...
+                return (handler, new XdsStats(_stats, "runtime."), s => handler.Subscription = s);
+            }).Handler;
+            dispatcher.Add(layer);
+        }
+    }
+
+    /// <summary>Envoy's init runs RTDS after the primary (static) clusters and before CDS: completes when every RTDS subscription has its first response (or its initial_fetch_timeout).</summary>
+    public Task InitializeRuntimeAsync(CancellationToken cancellationToken)
+    {
+        var runtime = Subscriptions.Where(s => s.Type == XdsResourceType.Runtime).Select(s => s.Initialized).ToArray();
+        return runtime.Length == 0 ? Task.CompletedTask : Task.WhenAll(runtime).WaitAsync(cancellationToken);
+    }
+
     public IEdsWatch? CreateWatch(string serviceName, ConfigSource? source, string path, ConfigErrors errors)
     {
         var spec = XdsSourceSpec.Resolve(source, path, _bootstrap, errors);

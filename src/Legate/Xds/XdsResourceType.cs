@@ -33,8 +33,13 @@ internal sealed class XdsResourceType
         "eds", ClusterLoadAssignment.Descriptor, m => ((ClusterLoadAssignment)m).ClusterName,
         "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints", "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints", wildcard: false);
 
-    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes).</summary>
-    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Listener, RouteConfiguration];
+    /// <summary>RTDS: one runtime layer per resource (named by <c>rtds_layer.name</c>).</summary>
+    public static readonly XdsResourceType Runtime = new(
+        "rtds", Envoy.Service.Runtime.V3.Runtime.Descriptor, m => ((Envoy.Service.Runtime.V3.Runtime)m).Name,
+        "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime", "/envoy.service.runtime.v3.RuntimeDiscoveryService/DeltaRuntime", wildcard: false);
+
+    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes; runtime last).</summary>
+    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Listener, RouteConfiguration, Runtime];
 
     private readonly Func<IMessage, string> _nameOf;
 
@@ -49,7 +54,7 @@ internal sealed class XdsResourceType
         IsWildcard = wildcard;
     }
 
-    /// <summary>cds, lds, rds, eds.</summary>
+    /// <summary>cds, lds, rds, eds, rtds.</summary>
     public string ShortName { get; }
 
     public MessageDescriptor Descriptor { get; }

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Legate.Server.Logging;
 
@@ -20,6 +21,7 @@ internal sealed class XdsSubscription
     private readonly TimeProvider _time;
     private readonly Logger _log;
     private volatile Dictionary<string, XdsResource> _resources = new(StringComparer.Ordinal);
+    private Dictionary<ByteString, XdsResource> _byEncoding = new();
     private ITimer? _initialFetchTimer;
 
     public XdsSubscription(XdsResourceType type, XdsSourceSpec source, IXdsUpdateHandler handler, XdsStats stats, XdsResourceValidator validator, TimeProvider time, Logger log)
@@ -154,8 +156,17 @@ internal sealed class XdsSubscription
         var decoded = new List<XdsResource>(added.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var current = _resources;
+        var byEncoding = _byEncoding;
         foreach (var (any, givenName, resourceVersion) in added)
         {
+            if (any.TypeUrl == Type.TypeUrl && byEncoding.TryGetValue(any.Value, out var same) && (givenName is null || givenName == same.Name) && seen.Add(same.Name))
+            {
+                // The very bytes already in force (a state-of-the-world response repeats every
+                // resource): neither decoded nor validated again. At scale this is most of a response.
+                decoded.Add(new XdsResource(same.Name, stateOfWorld ? version : resourceVersion, same.Message, same.LastUpdated, same.Encoded, isUnchanged: true));
+                continue;
+            }
+
             var message = _validator.Decode(Type, any, out var decodeError);
             if (message is null)
             {
@@ -173,7 +184,7 @@ internal sealed class XdsSubscription
             if (current.TryGetValue(name, out var existing) && existing.Message.Equals(message))
             {
                 // Unchanged content: no validation or rebuild; keep its last_updated.
-                decoded.Add(stateOfWorld ? new XdsResource(name, version, existing.Message, existing.LastUpdated) : new XdsResource(name, resourceVersion, existing.Message, existing.LastUpdated));
+                decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, existing.Message, existing.LastUpdated, any.Value, isUnchanged: true));
                 continue;
             }
 
@@ -184,7 +195,7 @@ internal sealed class XdsSubscription
                 continue;
             }
 
-            decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, message, now));
+            decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, message, now, any.Value));
         }
 
         foreach (var warning in warnings.Distinct())
@@ -266,6 +277,16 @@ internal sealed class XdsSubscription
         }
 
         _resources = next;
+        var encodings = new Dictionary<ByteString, XdsResource>(next.Count);
+        foreach (var resource in next.Values)
+        {
+            if (resource.Encoded is { } encoded)
+            {
+                encodings.TryAdd(encoded, resource);
+            }
+        }
+
+        _byEncoding = encodings;
         if (stateOfWorld)
         {
             AcceptedVersion = version;

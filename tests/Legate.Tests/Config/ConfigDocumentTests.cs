@@ -129,6 +129,32 @@ public sealed class ConfigDocumentTests
         Assert.Equal(new SourcePosition(1, 11), root.Entries[1].KeyPosition);
     }
 
+    [Fact]
+    public void Json_PositionsStayExactOnALongSingleLine()
+    {
+        // A DiscoveryResponse file is often one line of thousands of resources: positions are
+        // counted on from the previous token, and must still match a count from the line start.
+        var text = new System.Text.StringBuilder("{\"items\": [");
+        for (var i = 0; i < 2_000; i++)
+        {
+            text.Append(i == 0 ? "" : ", ").Append("{\"k\u00e9\": \"v€").Append(i).Append("\"}");
+        }
+
+        var json = text.Append("],\n \"tail\": 1}").ToString();
+        var root = (ConfigMapping)ConfigDocument.Parse(json, ConfigFormat.Json);
+
+        var items = (ConfigSequence)root.Find("items")!.Value;
+        Assert.Equal(2_000, items.Items.Count);
+        foreach (var index in new[] { 0, 1, 999, 1_999 })
+        {
+            var value = ((ConfigMapping)items.Items[index]).Entries[0].Value;
+            var at = json.IndexOf("\"v€" + index + "\"", StringComparison.Ordinal);
+            Assert.Equal(new SourcePosition(1, at + 1), value.Position);
+        }
+
+        Assert.Equal(new SourcePosition(2, 2), root.Entries[1].KeyPosition);
+    }
+
     [Theory]
     [InlineData("{\n  \"a\": 1,\n  \"b\" 2\n}", "(root) (line 3, col 7): invalid JSON: '2' is invalid after a property name. Expected a ':'.")]
     [InlineData("{\"a\": 1,}", "(root) (line 1, col 9): invalid JSON: The JSON object contains a trailing comma at the end which is not supported in this mode.")]

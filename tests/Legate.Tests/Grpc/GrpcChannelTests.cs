@@ -89,6 +89,25 @@ public sealed class GrpcChannelTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AStreamStaysOpenWhileTheClientHasNothingToSend()
+    {
+        // An xDS client is silent between ACKs for minutes. Kestrel's minimum request body data
+        // rate (240 B/s after a 5 s grace) used to abort such a stream after 5 s of quiet.
+        await using var call = _channel.StartCall<StringValue, StringValue>("/test.Echo/Upper", StringValue.Parser);
+        call.Write(new StringValue { Value = "before" });
+        Assert.Equal("BEFORE", (await call.ReadAsync().AsTask().WaitAsync(Timeout))!.Value);
+
+        // The quiet period is what is tested here, not a synchronisation.
+        await Task.Delay(TimeSpan.FromSeconds(8));
+
+        call.Write(new StringValue { Value = "after" });
+        Assert.Equal("AFTER", (await call.ReadAsync().AsTask().WaitAsync(Timeout))!.Value);
+        call.CompleteRequest();
+        Assert.Null(await call.ReadAsync().AsTask().WaitAsync(Timeout));
+        Assert.Equal(GrpcStatusCode.Ok, call.Status);
+    }
+
+    [Fact]
     public async Task AUnaryCallCarriesInitialMetadataBothWays()
     {
         var metadata = new[] { new KeyValuePair<string, string>("x-tenant", "blue") };

@@ -56,4 +56,22 @@ public sealed class AdsDeltaTests
         Assert.True(xds.DeltaRequests.Count > before);
         Assert.Equal("green", await XdsWait.GetAsync(legate, "ingress"));
     }
+
+    [Fact]
+    public async Task TheEdsClustersOfOneCdsResponseAreSubscribedInOneRequest()
+    {
+        var names = Enumerable.Range(0, 40).Select(i => "c" + i).Order(StringComparer.Ordinal).ToArray();
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "1", names.Select(n => (Google.Protobuf.IMessage)EdsCluster(n)).ToArray());
+        xds.Set(EndpointType, "1", names.Select(n => (Google.Protobuf.IMessage)Endpoints(n, 9)).ToArray());
+        xds.Set(ListenerType, "1", RdsListener("ingress", "main"));
+        xds.Set(RouteType, "1", Routes("main", "c0"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port, apiType: "AGGREGATED_DELTA_GRPC"));
+
+        await xds.WaitForDeltaRequestAsync(r => r.TypeUrl == EndpointType && r.ResponseNonce.Length > 0);
+        Assert.Equal(1, xds.StreamsOpened);
+        var subscribing = xds.DeltaRequests.Where(r => r.TypeUrl == EndpointType && r.ResourceNamesSubscribe.Count > 0).ToList();
+        Assert.Equal(names, Assert.Single(subscribing).ResourceNamesSubscribe.Order(StringComparer.Ordinal));
+        Assert.All(names, n => Assert.Single(legate.Server.Clusters.Find(n)!.PrioritySet.Current.Hosts));
+    }
 }

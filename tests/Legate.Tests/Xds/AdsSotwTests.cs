@@ -74,6 +74,29 @@ public sealed class AdsSotwTests
     }
 
     [Fact]
+    public async Task TheEdsClustersOfOneCdsResponseAreAskedForInOneRequestAfterTheCdsAck()
+    {
+        // Regression: each warming cluster used to send its own EDS request (1, 2, ... N names),
+        // each answered with a growing response; 1,000 clusters took minutes to become LIVE.
+        var names = Enumerable.Range(0, 40).Select(i => "c" + i).Order(StringComparer.Ordinal).ToArray();
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1", names.Select(n => (Google.Protobuf.IMessage)EdsCluster(n)).ToArray());
+        xds.Set(EndpointType, "e1", names.Select(n => (Google.Protobuf.IMessage)Endpoints(n, 9)).ToArray());
+        xds.Set(ListenerType, "l1");
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
+
+        await xds.WaitForRequestAsync(r => r.TypeUrl == EndpointType && r.VersionInfo == "e1" && r.ResponseNonce.Length > 0);
+        Assert.Equal(1, xds.StreamsOpened);
+        var requests = xds.Requests.ToList();
+        var eds = requests.Where(r => r.TypeUrl == EndpointType).ToList();
+        Assert.Equal(2, eds.Count); // the request, then its ACK
+        Assert.All(eds, r => Assert.Equal(names, r.ResourceNames.Order(StringComparer.Ordinal)));
+        var cdsAck = requests.FindIndex(r => r.TypeUrl == ClusterType && r.VersionInfo == "c1");
+        Assert.True(cdsAck >= 0 && cdsAck < requests.IndexOf(eds[0]), "the EDS request follows the CDS ACK");
+        Assert.All(names, n => Assert.Single(legate.Server.Clusters.Find(n)!.PrioritySet.Current.Hosts));
+    }
+
+    [Fact]
     public async Task AnInvalidResourceIsNackedWithItsNameFieldAndReasonAndTheOldConfigKeepsServing()
     {
         var (xds, blue, green) = await StartWorldAsync();

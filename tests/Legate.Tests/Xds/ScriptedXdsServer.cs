@@ -194,6 +194,7 @@ internal sealed class ScriptedXdsServer : IAsyncDisposable
         Envoy.Config.Listener.V3.Listener l => l.Name,
         Envoy.Config.Route.V3.RouteConfiguration r => r.Name,
         Envoy.Config.Endpoint.V3.ClusterLoadAssignment a => a.ClusterName,
+        Envoy.Service.Runtime.V3.Runtime r => r.Name,
         _ => throw new ArgumentException(message.GetType().Name),
     };
 

@@ -20,7 +20,8 @@ internal static partial class ImplementedFields
         ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
         // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
-        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer"],
+        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer", "rtds_layer"],
+        ["envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer"] = ["name", "rtds_config"],
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],

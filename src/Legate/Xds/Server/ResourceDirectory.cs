@@ -17,6 +17,7 @@ internal sealed class ResourceDirectory
     private readonly string _path;
     private readonly Logger _log;
     private readonly Dictionary<string, List<(XdsResourceType Type, string Name, Any Resource)>> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _texts = new(StringComparer.Ordinal);
     private readonly XdsResourceValidator _validator;
 
     public ResourceDirectory(string path, Logger log)
@@ -40,7 +41,25 @@ internal sealed class ResourceDirectory
             }
 
             seen.Add(file);
-            if (Load(file) is { } resources)
+            string text;
+            try
+            {
+                text = File.ReadAllText(file);
+            }
+            catch (IOException ex)
+            {
+                _log.Warn($"xds-server: cannot read {file}: {ex.Message}");
+                continue;
+            }
+
+            if (_texts.TryGetValue(file, out var previous) && previous == text)
+            {
+                // Unchanged file: not parsed and validated again (a directory may hold thousands of resources).
+                continue;
+            }
+
+            _texts[file] = text;
+            if (Load(file, text) is { } resources)
             {
                 _files[file] = resources;
             }
@@ -49,6 +68,11 @@ internal sealed class ResourceDirectory
         foreach (var gone in _files.Keys.Where(f => !seen.Contains(f)).ToList())
         {
             _files.Remove(gone);
+        }
+
+        foreach (var gone in _texts.Keys.Where(f => !seen.Contains(f)).ToList())
+        {
+            _texts.Remove(gone);
         }
 
         var after = Snapshot();
@@ -76,19 +100,8 @@ internal sealed class ResourceDirectory
     private List<string> Snapshot() =>
         _files.OrderBy(f => f.Key, StringComparer.Ordinal).SelectMany(f => f.Value.Select(r => r.Type.TypeUrl + "/" + r.Name + "/" + r.Resource.Value.ToBase64())).ToList();
 
-    private List<(XdsResourceType, string, Any)>? Load(string file)
+    private List<(XdsResourceType, string, Any)>? Load(string file, string text)
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(file);
-        }
-        catch (IOException ex)
-        {
-            _log.Warn($"xds-server: cannot read {file}: {ex.Message}");
-            return null;
-        }
-
         var errors = new ConfigErrors();
         var anys = new List<Any>();
         try
@@ -121,7 +134,7 @@ internal sealed class ResourceDirectory
         {
             if (XdsResourceType.FromTypeUrl(any.TypeUrl) is not { } type)
             {
-                _log.Warn($"xds-server: {file}: resource type {any.TypeUrl} is not served (clusters, endpoints, listeners and route configurations are)");
+                _log.Warn($"xds-server: {file}: resource type {any.TypeUrl} is not served (clusters, endpoints, listeners, route configurations and runtimes are)");
                 return null;
             }
 

@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Legate.Config;
+using Legate.Server;
+using Legate.Server.Logging;
+using Legate.Upstream;
+using Legate.Xds.Server;
+
+namespace Legate.Bench;
+
+/// <summary>
+/// xDS at scale, end to end on loopback: the bundled management server serves 1,000 EDS clusters
+/// with 10,000 endpoints over ADS to an in-process Legate. Reports the time to apply them (from
+/// server start to LIVE: CDS, 1,000 EDS subscriptions, every cluster warmed), the time one endpoint
+/// change in a 10,000-endpoint cluster takes to reach the load balancer (from the server's push),
+/// and the managed memory the client holds per 10,000 endpoints. Run by hand; never a timed test.
+/// </summary>
+internal static class XdsScaleBench
+{
+    public static async Task RunAsync(string apiType)
+    {
+        var dir = Directory.CreateTempSubdirectory("legate-xds-bench-").FullName;
+        try
+        {
+            await RunInAsync(dir, apiType);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task RunInAsync(string dir, string apiType)
+    {
+        var level = Environment.GetEnvironmentVariable("BENCH_LOG") ?? "warn";
+        WriteClusters(dir, 1_000, 10);
+        using var logs = LogManager.Create(CommandLineParser.Parse(["-l", level]), new TextWriterLogSink(Console.Error, ownsWriter: false));
+        await using var server = new XdsManagementServer(dir, new IPEndPoint(IPAddress.Loopback, 0), logs.Get(LogComponents.Config));
+        await server.StartAsync(CancellationToken.None);
+
+        var memoryBefore = Memory();
+        var options = CommandLineParser.Parse(["--config-yaml", Bootstrap(server.BoundEndpoint.Port, apiType), "-l", level]);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        await using var legate = LegateServer.Create(options, BootstrapLoader.Load(null, options.ConfigYaml), logs);
+        await legate.StartAsync(CancellationToken.None);
+        var applied = sw.Elapsed;
+        var appliedCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        var memoryAfter = Memory();
+        var clusters = legate.Clusters.Clusters.Length - 1;
+        var hosts = legate.Clusters.Clusters.Sum(c => c.PrioritySet.Current.Hosts.Length) - 1;
+        var warmed = legate.Clusters.Clusters.Count(c => c.PrioritySet.Current.Hosts.Length == 10);
+
+        // One cluster of 10,000 endpoints (its memory measured alone), then one endpoint of it changes.
+        var memoryBeforeBig = Memory();
+        WriteBig(dir, 10_000, changedPort: 80);
+        server.Reload();
+        await WaitAsync(() => legate.Clusters.Find("big")?.PrioritySet.Current.Hosts.Length == 10_000);
+        var big = legate.Clusters.Find("big")!;
+        var memoryBig = Memory() - memoryBeforeBig;
+        var times = new List<double>();
+        var cpuTimes = new List<double>();
+        for (var round = 1; round <= 7; round++)
+        {
+            WriteBig(dir, 10_000, changedPort: 80 + round);
+            var version = big.PrioritySet.Current.Version;
+            server.Reload(); // parses the directory and pushes; the clock starts when the push is queued
+            var push = Stopwatch.StartNew();
+            var pushCpu = Process.GetCurrentProcess().TotalProcessorTime;
+            await WaitAsync(() => big.PrioritySet.Current.Version != version);
+            times.Add(push.Elapsed.TotalMilliseconds);
+            cpuTimes.Add((Process.GetCurrentProcess().TotalProcessorTime - pushCpu).TotalMilliseconds);
+            if (big.PrioritySet.Current.Hosts[0].Address is not IPEndPoint { Port: var port } || port != 80 + round)
+            {
+                throw new InvalidOperationException("the changed endpoint did not arrive");
+            }
+        }
+
+        times.Sort();
+        cpuTimes.Sort();
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, api_type {apiType}, load average {LoadAverage()}");
+        Console.WriteLine("| case | result |");
+        Console.WriteLine("| --- | ---: |");
+        Console.WriteLine($"| {clusters:N0} EDS clusters ({warmed:N0} warmed with their endpoints), {hosts:N0} endpoints over ADS: server start → LIVE (CPU time of both sides: {appliedCpu.TotalMilliseconds:N0} ms) | {applied.TotalMilliseconds:N0} ms |");
+        Console.WriteLine($"| one endpoint changed in a 10,000-endpoint cluster: push → load balancer (median of {times.Count}; min {times[0]:N1}, max {times[^1]:N1}; median CPU time {cpuTimes[cpuTimes.Count / 2]:N1} ms) | {times[times.Count / 2]:N1} ms |");
+        Console.WriteLine($"| managed memory held for {hosts:N0} endpoints in {clusters:N0} clusters (client and its xDS state) | {(memoryAfter - memoryBefore) / 1024.0 / 1024.0:N1} MiB |");
+        Console.WriteLine($"| managed memory held for one cluster of 10,000 endpoints (client, and the server's copy of the resource) | {memoryBig / 1024.0 / 1024.0:N1} MiB |");
+        await legate.StopAsync();
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "?";
+        }
+    }
+
+    private static long Memory()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException();
+            }
+
+            await Task.Delay(1);
+        }
+    }
+
+    private static string Bootstrap(int port, string apiType) => $$"""
+        node: { id: bench, cluster: bench }
+        dynamic_resources:
+          ads_config:
+            api_type: {{apiType}}
+            transport_api_version: V3
+            grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]
+          cds_config: { ads: {}, resource_api_version: V3 }
+        static_resources:
+          clusters:
+          - name: xds_cluster
+            type: STATIC
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                explicit_http_config: { http2_protocol_options: {} }
+            load_assignment:
+              cluster_name: xds_cluster
+              endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{port}} } } } }] }]
+        """;
+
+    private static void WriteClusters(string dir, int clusters, int endpointsEach)
+    {
+        var cds = new StringBuilder("{\"resources\":[");
+        var eds = new StringBuilder("{\"resources\":[");
+        var n = 0;
+        for (var c = 0; c < clusters; c++)
+        {
+            cds.Append(c == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{{\"@type\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"name\":\"c{c}\",\"type\":\"EDS\",\"connect_timeout\":\"1s\",\"eds_cluster_config\":{{\"eds_config\":{{\"ads\":{{}},\"resource_api_version\":\"V3\"}}}}}}");
+            eds.Append(c == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{{\"@type\":\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\",\"cluster_name\":\"c{c}\",\"endpoints\":[{{\"lb_endpoints\":[");
+            for (var e = 0; e < endpointsEach; e++, n++)
+            {
+                eds.Append(e == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{{\"endpoint\":{{\"address\":{{\"socket_address\":{{\"address\":\"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}\",\"port_value\":80}}}}}}}}");
+            }
+
+            eds.Append("]}]}");
+        }
+
+        File.WriteAllText(Path.Combine(dir, "clusters.json"), cds.Append("]}").ToString());
+        File.WriteAllText(Path.Combine(dir, "endpoints.json"), eds.Append("]}").ToString());
+    }
+
+    private static void WriteBig(string dir, int endpoints, int changedPort)
+    {
+        var text = new StringBuilder("{\"resources\":[{\"@type\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"name\":\"big\",\"type\":\"EDS\",\"connect_timeout\":\"1s\",\"eds_cluster_config\":{\"eds_config\":{\"ads\":{},\"resource_api_version\":\"V3\"}}},");
+        text.Append("{\"@type\":\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\",\"cluster_name\":\"big\",\"endpoints\":[{\"lb_endpoints\":[");
+        for (var e = 0; e < endpoints; e++)
+        {
+            var port = e == 0 ? changedPort : 80;
+            text.Append(e == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{{\"endpoint\":{{\"address\":{{\"socket_address\":{{\"address\":\"10.200.{e >> 8 & 255}.{e & 255}\",\"port_value\":{port}}}}}}}}}");
+        }
+
+        File.WriteAllText(Path.Combine(dir, "big.json"), text.Append("]}]}]}").ToString());
+    }
+}
