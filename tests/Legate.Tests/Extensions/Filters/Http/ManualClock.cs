@@ -10,6 +10,18 @@ internal sealed class ManualClock : TimeProvider
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
+    /// <summary>Timers armed and not yet fired or disposed.</summary>
+    public int ArmedTimers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _armed.Count;
+            }
+        }
+    }
+
     public override long GetTimestamp()
     {
         lock (_lock)
