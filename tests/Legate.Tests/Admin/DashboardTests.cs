@@ -54,7 +54,8 @@ public sealed class DashboardTests
     public async Task DataHasCountsHostsAndTheReasonsForLocalReplies()
     {
         await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
-        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, FreePort.Get()));
+        using var refused = FreePort.Refusing();
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, refused.Port));
         for (var i = 0; i < 3; i++)
         {
             using var ok = await legate.Http.GetAsync(legate.ListenerUri("web", "/app/" + i));
@@ -126,7 +127,8 @@ public sealed class DashboardTests
     public async Task LiveNumbersMoveUnderLoadInARealBrowser()
     {
         await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
-        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, FreePort.Get()));
+        using var refused = FreePort.Refusing();
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, refused.Port));
         await using var browser = await HeadlessChromium.StartAsync();
         await browser.NavigateAsync(new Uri(legate.AdminUri, "/dashboard"));
         await browser.WaitForAsync("document.getElementById('state').textContent === 'LIVE'", TimeSpan.FromSeconds(60));

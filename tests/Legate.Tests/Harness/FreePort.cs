@@ -24,6 +24,25 @@ internal static class FreePort
         return new OccupiedPort(listener);
     }
 
+    /// <summary>
+    /// A port that refuses connections for as long as the result lives: bound on 127.0.0.1 but not
+    /// listening, so the kernel answers RST and no other test's server can take the port meanwhile
+    /// (a port from <see cref="Get"/> can be reused by a parallel test, which then answers).
+    /// </summary>
+    public static RefusingPort Refusing()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return new RefusingPort(socket);
+    }
+
+    internal sealed class RefusingPort(Socket socket) : IDisposable
+    {
+        public int Port => ((IPEndPoint)socket.LocalEndPoint!).Port;
+
+        public void Dispose() => socket.Dispose();
+    }
+
     internal sealed class OccupiedPort(TcpListener listener) : IDisposable
     {
         public EndPoint LocalEndpoint => listener.LocalEndpoint;
