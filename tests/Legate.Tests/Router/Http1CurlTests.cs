@@ -43,7 +43,8 @@ public sealed class Http1CurlTests
     [ToolFact("curl")]
     public async Task CurlSeesEnvoysConnectFailureReply()
     {
-        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(FreePort.Get()).Build());
+        using var refused = FreePort.Refusing();
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(refused.Port).Build());
 
         var (exit, output) = await ToolFactAttribute.RunAsync("curl", "-sS", "-i", legate.ListenerUri("web", "/x").ToString());
 

@@ -83,7 +83,8 @@ public sealed class Http1FailureTests
     [Fact]
     public async Task ConnectionRefusedIs503UF()
     {
-        var port = FreePort.Get();
+        using var portRefusing = FreePort.Refusing();
+        var port = portRefusing.Port;
         await using var legate = await StartAsync(new ProxyConfig(port));
         using var recorder = new StreamRecorder(legate.ListenerEndpoint("web"));
 
@@ -344,7 +345,8 @@ public sealed class Http1FailureTests
     [Fact]
     public async Task LocalReplyFormatCarriesTheResponseFlagsAndDetails()
     {
-        var port = FreePort.Get();
+        using var portRefusing = FreePort.Refusing();
+        var port = portRefusing.Port;
         await using var legate = await StartAsync(new ProxyConfig(port)
         {
             Hcm = "local_reply_config:\n  body_format:\n    text_format: \"%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %LOCAL_REPLY_BODY%\"",

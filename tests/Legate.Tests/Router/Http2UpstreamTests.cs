@@ -270,7 +270,8 @@ public sealed class Http2UpstreamTests
     [Fact]
     public async Task PlainHttp2RequestGetsThePlainLocalReply()
     {
-        var closedPort = FreePort.Get();
+        using var closedPortRefusing = FreePort.Refusing();
+        var closedPort = closedPortRefusing.Port;
         await using var legate = await InProcessLegate.StartAsync(Config(closedPort, "HTTP2"));
         using var client = TestHttp.CreateClient(HttpVersion.Version20);
 
@@ -284,7 +285,8 @@ public sealed class Http2UpstreamTests
     [Fact]
     public async Task ConnectFailureIs503WithUf()
     {
-        var closedPort = FreePort.Get();
+        using var closedPortRefusing = FreePort.Refusing();
+        var closedPort = closedPortRefusing.Port;
         await using var legate = await InProcessLegate.StartAsync(Config(closedPort, "HTTP2"));
         using var client = TestHttp.CreateClient(HttpVersion.Version20);
         using var request = GrpcRequest(legate, "/test.Greeter/SayHello", new ByteArrayContent(Frame("x")));

@@ -94,7 +94,8 @@ public sealed class RetryTests
     public async Task ConnectFailureIsRetried()
     {
         await using var live = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("live"));
-        var dead = FreePort.Get();
+        using var deadRefusing = FreePort.Refusing();
+        var dead = deadRefusing.Port;
         await using var legate = await StartAsync("retry_on: connect-failure\nnum_retries: 1", dead, live.Port);
 
         for (var i = 0; i < 4; i++)

@@ -182,7 +182,8 @@ public sealed class TcpProxyTests
 
         using var a = TcpUpstream.Start(async socket => { await using var s = new NetworkStream(socket, true); await s.WriteAsync("a"u8.ToArray()); return "a"; });
         using var b = TcpUpstream.Start(async socket => { await using var s = new NetworkStream(socket, true); await s.WriteAsync("b"u8.ToArray()); return "b"; });
-        var refused = FreePort.Get();
+        using var refusedRefusing = FreePort.Refusing();
+        var refused = refusedRefusing.Port;
         var clusters = Cluster("a", refused, a.Port) + Cluster("b", b.Port);
         await using var legate = await InProcessLegate.StartAsync(Config("weighted_clusters: {clusters: [{name: a, weight: 1}, {name: b, weight: 1}]}, max_connect_attempts: 2", clusters));
 
