@@ -209,6 +209,9 @@ public sealed class HealthCheckTests
         var cluster = legate.Server.Clusters.Find("backend")!;
         var host = cluster.PrioritySet.Current.Hosts[0];
 
+        // The first check's result is applied before start returns, its count just after: wait for
+        // it, or the next step would take that count for the check it waits for.
+        await WaitForChecksAsync(cluster.HealthCheckers[0], host, 1);
         Assert.Equal(HostHealth.Healthy.ToString(), host.Health.ToString());
         Volatile.Write(ref answer, false);
         await NextCheckAsync(time, cluster.HealthCheckers[0], host);
@@ -216,6 +219,16 @@ public sealed class HealthCheckTests
         stop.Cancel();
         listener.Stop();
         await Assert.ThrowsAnyAsync<Exception>(() => server);
+    }
+
+    private static async Task WaitForChecksAsync(HealthChecker checker, Host host, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (checker.CompletedChecks(host) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{count} health check(s) did not complete within 30 s");
+            await Task.Delay(10);
+        }
     }
 
     /// <summary>Moves the clock to the host's next check and waits until it has been applied.</summary>
