@@ -43,6 +43,44 @@ internal static class TestConfigs
 
         """;
 
+    /// <summary>
+    /// An admin plus listener "web" (HTTP connection manager with <paramref name="hcmExtra"/>) routing
+    /// every path to cluster "backend" on <paramref name="upstreamPort"/>; <paramref name="routeExtra"/>
+    /// continues the route action (", timeout: 0s"); <paramref name="node"/> goes before static_resources.
+    /// </summary>
+    public static string ProxyToUpstream(int upstreamPort, string hcmExtra, string routeExtra = "", string node = "") =>
+        Admin() + node + $$"""
+        static_resources:
+          listeners:
+          - name: web
+            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: web
+                  {{hcmExtra}}
+                  route_config:
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+                      - match: { prefix: "/" }
+                        route: { cluster: backend {{routeExtra}} }
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+          clusters:
+          - name: backend
+            connect_timeout: 1s
+            load_assignment:
+              cluster_name: backend
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort.ToString(CultureInfo.InvariantCulture)}} } } }
+        """;
+
     /// <summary>An admin plus one direct-response listener, all on free ports.</summary>
     public static string Simple(string listenerName = "test", int listenerPort = 0, int adminPort = 0) =>
         Admin(adminPort) + "static_resources:\n  listeners:\n" + DirectResponseListener(listenerName, listenerPort);

@@ -8,37 +8,7 @@ namespace Legate.Tests.Http;
 public sealed class ConnectionManagerHeaderTests
 {
     private static string Config(int upstreamPort, string hcmExtra, string node = "") =>
-        TestConfigs.Admin() + node + $$"""
-        static_resources:
-          listeners:
-          - name: web
-            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: web
-                  {{hcmExtra}}
-                  route_config:
-                    virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                      - match: { prefix: "/" }
-                        route: { cluster: backend }
-                  http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          clusters:
-          - name: backend
-            connect_timeout: 1s
-            load_assignment:
-              cluster_name: backend
-              endpoints:
-              - lb_endpoints:
-                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort.ToString(CultureInfo.InvariantCulture)}} } } }
-        """;
+        TestConfigs.ProxyToUpstream(upstreamPort, hcmExtra, node: node);
 
     private const string Node = "node: { id: edge-7, cluster: frontend }\n";
 
