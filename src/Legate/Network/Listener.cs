@@ -67,9 +67,6 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>The address actually bound, once started.</summary>
     public IPEndPoint? BoundEndpoint { get; private set; }
 
-    /// <summary>The first HTTP connection manager of this listener, or null.</summary>
-    public HttpConnectionManagerConfig? ConnectionManager => Array.Find(_active.Chains, c => c?.Hcm is not null)?.Hcm ?? _active.DefaultChain?.Hcm;
-
     /// <summary>Every HTTP connection manager of the filter chains in force (LDS warms a listener until their RDS arrives).</summary>
     public IEnumerable<HttpConnectionManagerConfig> ConnectionManagers =>
         _active.Chains.Append(_active.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>();
