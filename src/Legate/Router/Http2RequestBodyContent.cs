@@ -32,7 +32,16 @@ internal sealed class Http2RequestBodyContent : HttpContent
         {
             while (true)
             {
-                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (!reader.TryRead(out var result))
+                {
+                    // Nothing to send yet: flush what the HTTP/2 client holds back first. It keeps a
+                    // HEADERS frame without END_STREAM unflushed until the first DATA write
+                    // (dotnet/runtime#30295), and a bidirectional call whose upstream answers
+                    // before the client's first message would otherwise never reach the upstream.
+                    await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 var buffer = result.Buffer;
                 if (!buffer.IsEmpty)
                 {
