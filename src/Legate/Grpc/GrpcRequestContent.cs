@@ -25,8 +25,23 @@ internal sealed class GrpcRequestContent : HttpContent
 
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
-        await foreach (var message in _messages.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        var reader = _messages.Reader;
+        while (true)
         {
+            if (!reader.TryRead(out var message))
+            {
+                // Nothing to send now: flush first. SocketsHttpHandler holds a HEADERS frame without
+                // END_STREAM back until the first DATA write (dotnet/runtime#30295), so a call that
+                // waits for the server before sending would otherwise never start.
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+                if (!await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
             await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
