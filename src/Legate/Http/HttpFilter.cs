@@ -42,4 +42,12 @@ internal abstract class HttpFilter
     public virtual void OnDestroy()
     {
     }
+
+    /// <summary>
+    /// Called after <see cref="OnDestroy"/> when the stream ended cleanly (response complete, not
+    /// reset, all of its work awaited). A filter that can serve the connection's next stream clears
+    /// its per-stream state and returns true; its factory then gets it back in
+    /// <see cref="HttpFilterFactory.CreateFilter(HttpFilter?)"/> instead of allocating a new one.
+    /// </summary>
+    public virtual bool TryRecycle() => false;
 }

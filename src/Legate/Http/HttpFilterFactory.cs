@@ -15,4 +15,11 @@ internal abstract class HttpFilterFactory
     public virtual bool IsTerminal => false;
 
     public abstract HttpFilter CreateFilter();
+
+    /// <summary>
+    /// A filter for the next stream of a connection: <paramref name="recycled"/> is this factory's
+    /// filter from the connection's previous stream when it agreed to be reused
+    /// (<see cref="HttpFilter.TryRecycle"/>), else null.
+    /// </summary>
+    public virtual HttpFilter CreateFilter(HttpFilter? recycled) => CreateFilter();
 }

@@ -51,6 +51,8 @@ internal sealed class HttpStream
     private bool _stopDecoding;
     private bool _encodingLocalReply;
     private Task? _pendingResponse;
+    private ValueTask<bool> _pendingAttempt;
+    private bool _hasPendingAttempt;
 
     public HttpStream(HttpConnectionManagerConfig config, ResponseEncoder encoder)
     {
@@ -159,6 +161,35 @@ internal sealed class HttpStream
     /// </summary>
     public void SetPendingResponse(Task response) => _pendingResponse = response;
 
+    /// <summary>
+    /// The terminal filter's response work as a <see cref="ValueTask{TResult}"/> (awaited once, by
+    /// the codec's stream loop). The router hands its upstream exchange over this way instead of
+    /// awaiting it inside the filter chain, so the decode path's state machines do not stay
+    /// suspended (and allocated) for the whole upstream round trip.
+    /// </summary>
+    public void SetPendingResponse(ValueTask<bool> response)
+    {
+        _pendingAttempt = response;
+        _hasPendingAttempt = true;
+    }
+
+    /// <summary>
+    /// Takes the pending response work set with <see cref="SetPendingResponse(ValueTask{bool})"/>
+    /// so the caller awaits it in its own state machine; <see cref="WaitForResponseAsync"/> then
+    /// finds nothing of it left. Exceptions it ends with are for <see cref="IsExpectedResponseEnd"/>.
+    /// </summary>
+    public bool TryTakePendingResponse(out ValueTask<bool> response)
+    {
+        response = _pendingAttempt;
+        var had = _hasPendingAttempt;
+        _pendingAttempt = default;
+        _hasPendingAttempt = false;
+        return had;
+    }
+
+    /// <summary>An exception the response work may end with that the stream has already accounted for.</summary>
+    public bool IsExpectedResponseEnd(Exception ex) => ex is OperationCanceledException || IsReset;
+
     /// <summary>Starts a new exchange: resets the per-request state and creates the filter instances.</summary>
     public void Begin(HttpRequestHead headers, long startTimestamp)
     {
@@ -172,6 +203,9 @@ internal sealed class HttpStream
         _stopDecoding = false;
         _encodingLocalReply = false;
         _pendingResponse = null;
+        _pendingAttempt = default;
+        _hasPendingAttempt = false;
+        _responseAwaited = false;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
         Trace = null;
@@ -193,11 +227,26 @@ internal sealed class HttpStream
         }
 
         _count = factories.Length;
+        var recycled = _recycled;
         for (var i = 0; i < factories.Length; i++)
         {
-            _filters[i] = factories[i].CreateFilter();
+            if (recycled is not null && i < recycled.Length && recycled[i] is { } previous)
+            {
+                recycled[i] = null;
+                _filters[i] = factories[i].CreateFilter(previous);
+            }
+            else
+            {
+                _filters[i] = factories[i].CreateFilter();
+            }
         }
     }
+
+    /// <summary>Filters of the previous stream that agreed to serve the next one (see <see cref="HttpFilter.TryRecycle"/>).</summary>
+    private HttpFilter?[]? _recycled;
+
+    /// <summary>Set when <see cref="WaitForResponseAsync"/> has seen all of the stream's response work end.</summary>
+    private bool _responseAwaited;
 
     /// <summary>Ends the exchange: destroys the filters and releases buffers. Called once per <see cref="Begin"/>.</summary>
     public void End()
@@ -207,11 +256,23 @@ internal sealed class HttpStream
         _requestTimer?.Clear();
         _durationTimer?.Clear();
         Info.EndTimestamp = Stopwatch.GetTimestamp();
+
+        // Only a stream that ended cleanly, with nothing of it still running, lends its filters to
+        // the next one (a reset or an abandoned wait may leave work that still uses them).
+        var recycle = _responseAwaited && ResponseComplete && !IsReset;
         for (var i = 0; i < _count; i++)
         {
             try
             {
                 _filters[i].OnDestroy();
+                if (recycle && _filters[i].TryRecycle())
+                {
+                    _recycled ??= new HttpFilter?[_count];
+                    if (i < _recycled.Length)
+                    {
+                        _recycled[i] = _filters[i];
+                    }
+                }
             }
             catch (Exception ex)
             {
@@ -243,13 +304,25 @@ internal sealed class HttpStream
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WaitForResponseAsync()
     {
+        if (TryTakePendingResponse(out var attempt))
+        {
+            try
+            {
+                await attempt.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsExpectedResponseEnd(ex))
+            {
+                // The reset already decided the outcome.
+            }
+        }
+
         if (_pendingResponse is { } pending)
         {
             try
             {
                 await pending.ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is OperationCanceledException || IsReset)
+            catch (Exception ex) when (IsExpectedResponseEnd(ex))
             {
                 // The reset already decided the outcome.
             }
@@ -266,6 +339,8 @@ internal sealed class HttpStream
             _config.Log.Error("http filter chain ended without a response; answering 500");
             await SendLocalReplyAsync(500, "filter chain ended without a response", "filter_chain_without_response").ConfigureAwait(false);
         }
+
+        _responseAwaited = true;
     }
 
     // ------------------------------------------------------------------ decode (request) path

@@ -158,30 +158,33 @@ internal sealed class RouterFilter : HttpFilter
             }
         }
 
-        if (endStream)
+        // The exchange runs on while this returns: the stream's codec loop awaits it, so the filter
+        // chain's state machines are not held (allocated) for the upstream round trip. With a body
+        // still to come, the response may start before the request ends (and must, for upgrades).
+        if (endStream && _retry is null)
         {
             // Without a retry policy there is one attempt: no loop (and no state machine) around it.
-            if (_retry is null)
+            var attempt = AttemptAsync(first: true);
+            if (attempt.IsCompletedSuccessfully)
             {
-                await AttemptAsync(first: true).ConfigureAwait(false);
+                _ = attempt.Result;
             }
             else
             {
-                await RunAttemptsAsync().ConfigureAwait(false);
+                stream.SetPendingResponse(attempt);
             }
         }
         else
         {
-            // The body still comes; the response may start before it ends (and must, for upgrades).
-            stream.SetPendingResponse(RunAttemptsAsync().AsTask());
+            stream.SetPendingResponse(RunAttemptsAsync());
         }
 
         return FilterHeadersStatus.StopIteration;
     }
 
-    /// <summary>Attempts until one answers (or fails for good), waiting the back-off between them.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask RunAttemptsAsync()
+    /// <summary>Attempts until one answers (or fails for good), waiting the back-off between them (the result means nothing).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> RunAttemptsAsync()
     {
         var stream = _stream;
         try
@@ -192,12 +195,12 @@ internal sealed class RouterFilter : HttpFilter
                 if (!first && Stopwatch.GetTimestamp() >= _globalDeadline)
                 {
                     await GlobalTimeoutAsync().ConfigureAwait(false);
-                    return;
+                    return true;
                 }
 
                 if (!await AttemptAsync(first).ConfigureAwait(false))
                 {
-                    return;
+                    return true;
                 }
 
                 first = false;
@@ -209,13 +212,13 @@ internal sealed class RouterFilter : HttpFilter
                 }
                 catch (OperationCanceledException)
                 {
-                    return;
+                    return true;
                 }
 
                 _retry!.ReleaseSlot();
                 if (stream.IsReset)
                 {
-                    return;
+                    return true;
                 }
             }
         }
@@ -822,6 +825,40 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         return ValueTask.FromResult(FilterHeadersStatus.Continue);
+    }
+
+    /// <summary>
+    /// Serves the connection's next stream when this one used nothing that can outlive it (an
+    /// HTTP/2 exchange, shadows, retries, a streamed body): every per-stream field goes back to its
+    /// initial value. RouterFilterRecycleTests lists the fields, so a new one cannot be forgotten here.
+    /// </summary>
+    public override bool TryRecycle()
+    {
+        if (!_done || _http2 is not null || _shadows is not null || _retry is not null || _sendLock is not null || _replay is not null)
+        {
+            return false;
+        }
+
+        _stream = null!;
+        _cluster = null;
+        _route = null;
+        _pool = null;
+        _upstream = null;
+        _resetRegistration = default;
+        _requestStart = 0;
+        _requestChunked = false;
+        _requestComplete = false;
+        _upgrade = false;
+        _reusable = false;
+        _head = null!;
+        _headersEndStream = false;
+        _globalTimeout = default;
+        _globalDeadline = 0;
+        _attemptIsPerTry = false;
+        _backOff = default;
+        _lbContext = null;
+        _setCookie = null;
+        return true;
     }
 
     public override void OnDestroy()

@@ -41,6 +41,8 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
 
     public override HttpFilter CreateFilter() => new RouterFilter(this);
 
+    public override HttpFilter CreateFilter(HttpFilter? recycled) => recycled as RouterFilter ?? new RouterFilter(this);
+
     /// <summary>The socket transport for upstream connections with this read-ahead limit (shared by clusters with the same limit).</summary>
     public static SocketTransport TransportFor(int bufferLimitBytes) =>
         s_transports.GetOrAdd(bufferLimitBytes, static limit => new SocketTransport(limit));

@@ -155,9 +155,35 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> ServeOneAsync()
     {
-        if (!await ReadHeadAsync().ConfigureAwait(false))
+        // The request head. The read loop is here rather than in a method of its own: this state
+        // machine is rented right after the previous request's was returned (a pooled hit), while
+        // a separate one for the wait between requests would miss the pool under load.
+        var armed = BeginHead();
+        HeadStep step;
+        try
         {
-            return false;
+            do
+            {
+                var result = await _input.ReadAsync().ConfigureAwait(false);
+                step = OnHeadRead(result, ref armed);
+            }
+            while (step == HeadStep.ReadMore);
+        }
+        finally
+        {
+            Disarm();
+        }
+
+        switch (step)
+        {
+            case HeadStep.HeadersTimeout:
+                await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
+                return false;
+            case HeadStep.CodecError:
+                await SendCodecErrorAsync(_headError).ConfigureAwait(false);
+                return false;
+            case HeadStep.Close:
+                return false;
         }
 
         _requests++;
@@ -224,6 +250,19 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 }
             }
 
+            if (stream.TryTakePendingResponse(out var response))
+            {
+                // Awaited here, in this (pooled) state machine, rather than in another one.
+                try
+                {
+                    await response.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (stream.IsExpectedResponseEnd(ex))
+                {
+                    // The reset already decided the outcome.
+                }
+            }
+
             await stream.WaitForResponseAsync().ConfigureAwait(false);
         }
         finally
@@ -239,99 +278,110 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         return !_closeAfterResponse && !_aborted;
     }
 
-    /// <summary>Reads the next request head; false when the connection is done (EOF, error answered, timeout).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ReadHeadAsync()
+    /// <summary>What one read of the connection did to the request head being parsed.</summary>
+    private enum HeadStep
+    {
+        /// <summary>The head is parsed; its bytes are consumed.</summary>
+        Complete,
+
+        /// <summary>More bytes are needed (or a wake-up changed nothing): read again.</summary>
+        ReadMore,
+
+        /// <summary>The connection ends without an answer (EOF, idle timeout, drain).</summary>
+        Close,
+
+        /// <summary>request_headers_timeout fired: answer 408, then close.</summary>
+        HeadersTimeout,
+
+        /// <summary>The head is invalid: answer the codec error (<see cref="_headError"/>), then close.</summary>
+        CodecError,
+    }
+
+    private Http1Error _headError;
+
+    /// <summary>Arms the idle timeout for the wait for the next request head.</summary>
+    private TimeoutKind BeginHead()
     {
         _parser.Reset();
-        var armed = TimeoutKind.None;
         if (_config.IdleTimeout > TimeSpan.Zero)
         {
             Arm(TimeoutKind.Idle, _config.IdleTimeout);
-            armed = TimeoutKind.Idle;
+            return TimeoutKind.Idle;
         }
 
-        try
+        return TimeoutKind.None;
+    }
+
+    /// <summary>
+    /// Parses what one read returned into the request head (synchronously: the await stays in the
+    /// caller's loop, so waiting for the next request costs no state machine of its own).
+    /// </summary>
+    private HeadStep OnHeadRead(in ReadResult result, ref TimeoutKind armed)
+    {
+        var buffer = result.Buffer;
+        if (result.IsCanceled)
         {
-            while (true)
+            var kind = (TimeoutKind)Interlocked.Exchange(ref _timedOut, 0);
+            if (kind == TimeoutKind.Idle)
             {
-                var result = await _input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (result.IsCanceled)
-                {
-                    var kind = (TimeoutKind)Interlocked.Exchange(ref _timedOut, 0);
-                    if (kind == TimeoutKind.Idle)
-                    {
-                        _config.Stats.DownstreamCxIdleTimeout.Inc();
-                        _input.AdvanceTo(buffer.Start);
-                        return false;
-                    }
-
-                    if (kind == TimeoutKind.RequestHeaders)
-                    {
-                        // Envoy answers a head that takes too long (slowloris) with 408, then closes.
-                        _config.Stats.DownstreamRqHeaderTimeout.Inc();
-                        _input.AdvanceTo(buffer.Start);
-                        await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
-                        return false;
-                    }
-
-                    _input.AdvanceTo(buffer.Start, buffer.End);
-                    if (_aborted || Draining)
-                    {
-                        return false;
-                    }
-
-                    continue;
-                }
-
-                var status = _parser.ParseHead(buffer, _head, out var consumed, out var error);
-                switch (status)
-                {
-                    case Http1ParseStatus.Complete:
-                        _input.AdvanceTo(buffer.GetPosition(consumed));
-                        return true;
-                    case Http1ParseStatus.Error:
-                        _input.AdvanceTo(buffer.End);
-                        await SendCodecErrorAsync(error).ConfigureAwait(false);
-                        return false;
-                }
-
-                if (result.IsCompleted)
-                {
-                    // EOF: clean between requests; a partial head is dropped without an answer, as Envoy does.
-                    if (!buffer.IsEmpty)
-                    {
-                        _config.Stats.DownstreamCxProtocolError.Inc();
-                    }
-
-                    _config.Stats.DownstreamCxDestroyRemote.Inc();
-                    _input.AdvanceTo(buffer.End);
-                    return false;
-                }
-
-                if (!buffer.IsEmpty && armed != TimeoutKind.RequestHeaders)
-                {
-                    // The first byte of a head: from now on the request headers timeout applies.
-                    if (_config.RequestHeadersTimeout > TimeSpan.Zero)
-                    {
-                        Arm(TimeoutKind.RequestHeaders, _config.RequestHeadersTimeout);
-                    }
-                    else if (armed == TimeoutKind.Idle)
-                    {
-                        Disarm();
-                    }
-
-                    armed = TimeoutKind.RequestHeaders;
-                }
-
-                _input.AdvanceTo(buffer.Start, buffer.End);
+                _config.Stats.DownstreamCxIdleTimeout.Inc();
+                _input.AdvanceTo(buffer.Start);
+                return HeadStep.Close;
             }
+
+            if (kind == TimeoutKind.RequestHeaders)
+            {
+                // Envoy answers a head that takes too long (slowloris) with 408, then closes.
+                _config.Stats.DownstreamRqHeaderTimeout.Inc();
+                _input.AdvanceTo(buffer.Start);
+                return HeadStep.HeadersTimeout;
+            }
+
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            return _aborted || Draining ? HeadStep.Close : HeadStep.ReadMore;
         }
-        finally
+
+        var status = _parser.ParseHead(buffer, _head, out var consumed, out _headError);
+        switch (status)
         {
-            Disarm();
+            case Http1ParseStatus.Complete:
+                _input.AdvanceTo(buffer.GetPosition(consumed));
+                return HeadStep.Complete;
+            case Http1ParseStatus.Error:
+                _input.AdvanceTo(buffer.End);
+                return HeadStep.CodecError;
         }
+
+        if (result.IsCompleted)
+        {
+            // EOF: clean between requests; a partial head is dropped without an answer, as Envoy does.
+            if (!buffer.IsEmpty)
+            {
+                _config.Stats.DownstreamCxProtocolError.Inc();
+            }
+
+            _config.Stats.DownstreamCxDestroyRemote.Inc();
+            _input.AdvanceTo(buffer.End);
+            return HeadStep.Close;
+        }
+
+        if (!buffer.IsEmpty && armed != TimeoutKind.RequestHeaders)
+        {
+            // The first byte of a head: from now on the request headers timeout applies.
+            if (_config.RequestHeadersTimeout > TimeSpan.Zero)
+            {
+                Arm(TimeoutKind.RequestHeaders, _config.RequestHeadersTimeout);
+            }
+            else if (armed == TimeoutKind.Idle)
+            {
+                Disarm();
+            }
+
+            armed = TimeoutKind.RequestHeaders;
+        }
+
+        _input.AdvanceTo(buffer.Start, buffer.End);
+        return HeadStep.ReadMore;
     }
 
     /// <summary>Streams the request body through the filters; false when the request could not be read to its end.</summary>

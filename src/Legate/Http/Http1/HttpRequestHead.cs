@@ -34,7 +34,36 @@ internal sealed class HttpRequestHead
     public ReadOnlySpan<byte> PathBytes => _path.AsSpan(0, _pathLength);
 
     /// <summary><see cref="PathBytes"/> as a string (allocates on first use per request).</summary>
-    public string Path => _pathString ??= Encoding.Latin1.GetString(PathBytes);
+    public string Path => _pathString ??= PathStringSlow();
+
+    /// <summary>The string of the previous path, kept across <see cref="SetPath(ReadOnlySpan{byte})"/> and reused while the bytes match.</summary>
+    private string? _lastPathString;
+
+    private string PathStringSlow()
+    {
+        // Clients on one connection mostly repeat paths (health checks, polling, benchmarks): the
+        // previous string is reused when its bytes are the same, instead of a new string per request.
+        var bytes = PathBytes;
+        if (_lastPathString is { } last && last.Length == bytes.Length && Latin1Equals(last, bytes))
+        {
+            return last;
+        }
+
+        return _lastPathString = Encoding.Latin1.GetString(bytes);
+    }
+
+    private static bool Latin1Equals(string text, ReadOnlySpan<byte> bytes)
+    {
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (text[i] != bytes[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Envoy's <c>:scheme</c> from an absolute-form target ("http" or "https"); null otherwise.</summary>
     public string? Scheme { get; set; }
