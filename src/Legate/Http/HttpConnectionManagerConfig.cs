@@ -58,6 +58,7 @@ internal sealed class HttpConnectionManagerConfig
         RequestHeadersTimeout = config.RequestHeadersTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         DrainTimeout = config.DrainTimeout is { } drain ? drain.ToTimeSpan() : TimeSpan.FromSeconds(5);
         DelayedCloseTimeout = config.DelayedCloseTimeout is { } delayedClose ? delayedClose.ToTimeSpan() : TimeSpan.FromSeconds(1);
+        Proxy100Continue = config.Proxy100Continue;
         ParserOptions = new Http1ParserOptions
         {
             MaxHeadersKb = (int)(config.MaxRequestHeadersKb ?? Http1ParserOptions.DefaultMaxRequestHeadersKb),
@@ -195,6 +196,9 @@ internal sealed class HttpConnectionManagerConfig
     public TimeSpan DelayedCloseTimeout { get; }
 
     public Http1ParserOptions ParserOptions { get; }
+
+    /// <summary><c>proxy_100_continue</c>: Expect goes upstream and the upstream's 100 comes back, instead of Legate answering it.</summary>
+    public bool Proxy100Continue { get; }
 
     /// <summary>Upgrade types enabled on the HCM (<c>upgrade_configs</c>), e.g. websocket.</summary>
     public IReadOnlyDictionary<string, bool> Upgrades { get; }
