@@ -55,7 +55,7 @@ internal static partial class ImplementedFields
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
-        // drain_timeout is not honoured yet (Kestrel's HTTP/2 codec paces its own GOAWAYs), so it warns.
+        // drain_timeout: the HTTP/2 grace period of max_connection_duration drains (Http2CodecServer).
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
@@ -64,7 +64,7 @@ internal static partial class ImplementedFields
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
-             "forward_client_cert_details", "set_current_client_cert_details"],
+             "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
