@@ -58,6 +58,7 @@ internal sealed class HttpConnectionManagerConfig
         RequestHeadersTimeout = config.RequestHeadersTimeout?.ToTimeSpan() ?? TimeSpan.Zero;
         DrainTimeout = config.DrainTimeout is { } drain ? drain.ToTimeSpan() : TimeSpan.FromSeconds(5);
         DelayedCloseTimeout = config.DelayedCloseTimeout is { } delayedClose ? delayedClose.ToTimeSpan() : TimeSpan.FromSeconds(1);
+        Proxy100Continue = config.Proxy100Continue;
         ParserOptions = new Http1ParserOptions
         {
             MaxHeadersKb = (int)(config.MaxRequestHeadersKb ?? Http1ParserOptions.DefaultMaxRequestHeadersKb),
@@ -174,7 +175,7 @@ internal sealed class HttpConnectionManagerConfig
 
     public TimeSpan MaxStreamDuration { get; }
 
-    /// <summary>HTTP/1.1 connections drain after this long (common_http_protocol_options.max_connection_duration); zero = never.</summary>
+    /// <summary>Connections drain after this long (common_http_protocol_options.max_connection_duration); zero = never.</summary>
     public TimeSpan MaxConnectionDuration { get; }
 
     /// <summary>0 = unlimited.</summary>
@@ -189,12 +190,16 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>The request headers must arrive within this of the first byte; zero disables.</summary>
     public TimeSpan RequestHeadersTimeout { get; }
 
+    /// <summary>HTTP/2: the grace period between a drain starting and the GOAWAY that refuses new streams (default 5 s).</summary>
     public TimeSpan DrainTimeout { get; }
 
     /// <summary>How long a closing HTTP/1.1 connection with unread input waits for the peer's FIN; zero disables.</summary>
     public TimeSpan DelayedCloseTimeout { get; }
 
     public Http1ParserOptions ParserOptions { get; }
+
+    /// <summary><c>proxy_100_continue</c>: Expect goes upstream and the upstream's 100 comes back, instead of Legate answering it.</summary>
+    public bool Proxy100Continue { get; }
 
     /// <summary>Upgrade types enabled on the HCM (<c>upgrade_configs</c>), e.g. websocket.</summary>
     public IReadOnlyDictionary<string, bool> Upgrades { get; }
@@ -217,12 +222,6 @@ internal sealed class HttpConnectionManagerConfig
         if (config.CodecType == Hcm.Types.CodecType.Http3)
         {
             errors.Add(FieldPath.Field(path, "codec_type"), "HTTP3 is not implemented yet");
-        }
-
-        if (config.CommonHttpProtocolOptions?.MaxConnectionDuration is not null && config.CodecType != Hcm.Types.CodecType.Http1)
-        {
-            errors.Warn(FieldPath.Field(FieldPath.Field(path, "common_http_protocol_options"), "max_connection_duration"),
-                "max_connection_duration drains HTTP/1.1 connections only; HTTP/2 connections of this connection manager are not bounded yet");
         }
 
         RouteTable routes;

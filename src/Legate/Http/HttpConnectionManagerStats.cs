@@ -53,6 +53,8 @@ internal sealed class HttpConnectionManagerStats
         RqRedirect = store.Counter(p + "rq_redirect");
         RqTotal = store.Counter(p + "rq_total");
         RqResetAfterDownstreamResponseStarted = store.Counter(p + "rq_reset_after_downstream_response_started");
+        Http1Codec = new HttpCodecStats(store, "http1.");
+        Http2Codec = new HttpCodecStats(store, "http2.");
     }
 
     public Counter DownstreamCxTotal { get; }
@@ -137,6 +139,12 @@ internal sealed class HttpConnectionManagerStats
     public Counter RqTotal { get; }
 
     public Counter RqResetAfterDownstreamResponseStarted { get; }
+
+    /// <summary>The downstream HTTP/1.1 codec's <c>http1.*</c> stats.</summary>
+    public HttpCodecStats Http1Codec { get; }
+
+    /// <summary>The downstream HTTP/2 codec's <c>http2.*</c> stats.</summary>
+    public HttpCodecStats Http2Codec { get; }
 
     /// <summary>Records a finished stream: completion, response class, time.</summary>
     public void OnStreamEnd(HttpStream stream)

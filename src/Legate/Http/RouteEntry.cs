@@ -47,6 +47,12 @@ internal sealed class RouteEntry
     /// <summary>Route-level upgrade overrides (<c>upgrade_configs</c>): upgrade type (lowercase) → enabled.</summary>
     public IReadOnlyDictionary<string, bool>? UpgradeOverrides { get; private set; }
 
+    /// <summary>
+    /// The CONNECT upgrade config has <c>connect_config</c>: the router terminates CONNECT requests
+    /// and relays their payload over a raw TCP connection to the cluster (Router/ConnectTunnel).
+    /// </summary>
+    public bool TerminatesConnect { get; private set; }
+
     /// <summary>Whether some filter is disabled on this route (FilterConfig with disabled: true).</summary>
     public bool HasDisabledFilters { get; private set; }
 
@@ -251,9 +257,23 @@ internal sealed class RouteEntry
             if (forward.UpgradeConfigs.Count > 0)
             {
                 var upgrades = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
-                foreach (var upgrade in forward.UpgradeConfigs)
+                for (var i = 0; i < forward.UpgradeConfigs.Count; i++)
                 {
+                    var upgrade = forward.UpgradeConfigs[i];
                     upgrades[upgrade.UpgradeType] = upgrade.Enabled ?? true;
+                    if (upgrade.ConnectConfig is not null)
+                    {
+                        if (string.Equals(upgrade.UpgradeType, "CONNECT", StringComparison.OrdinalIgnoreCase))
+                        {
+                            entry.TerminatesConnect = true;
+                        }
+                        else
+                        {
+                            // As Envoy: only a CONNECT upgrade can be terminated.
+                            errors.Add(FieldPath.Field(FieldPath.Index(FieldPath.Field(FieldPath.Field(path, "route"), "upgrade_configs"), i), "connect_config"),
+                                "non-CONNECT upgrade type '" + upgrade.UpgradeType + "' has connect_config");
+                        }
+                    }
                 }
 
                 entry.UpgradeOverrides = upgrades;

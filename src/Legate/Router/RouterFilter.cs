@@ -40,6 +40,9 @@ internal sealed class RouterFilter : HttpFilter
     private bool _requestChunked;
     private bool _requestComplete;
     private bool _upgrade;
+    private bool _connect;
+    private bool _sent1xx;
+    private ConnectTunnel? _tunnel;
     private bool _done = true;
     private bool _reusable;
 
@@ -107,7 +110,8 @@ internal sealed class RouterFilter : HttpFilter
 
         _cluster = cluster;
         stream.Info.UpstreamCluster = cluster;
-        if (headers.IsUpgrade && !IsUpgradeAllowed(stream, headers, route))
+        var connect = headers.MethodKind == HttpMethodKind.Connect;
+        if ((headers.IsUpgrade || connect) && !IsUpgradeAllowed(stream, headers, route))
         {
             stats.DownstreamRqWsOnNonWsRoute.Inc();
             await stream.SendLocalReplyAsync(403, [], ResponseCodeDetails.UpgradeFailed).ConfigureAwait(false);
@@ -129,7 +133,16 @@ internal sealed class RouterFilter : HttpFilter
 
         var perTryOverride = TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-per-try-timeout-ms") ?? TimeSpan.Zero;
         _upgrade = headers.IsUpgrade;
-        if (!_upgrade)
+        _connect = connect;
+        if (connect && route.TerminatesConnect)
+        {
+            // connect_config: the router terminates the CONNECT and relays its payload as raw TCP.
+            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders);
+            stream.SetPendingResponse(_tunnel.RunAsync());
+            return FilterHeadersStatus.StopIteration;
+        }
+
+        if (!_upgrade && !connect)
         {
             _retry = RetryState.Create(route.RetryPolicy, headers, cluster, route.Priority, perTryOverride);
         }
@@ -688,6 +701,12 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<FilterDataStatus> DecodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
     {
+        if (_tunnel is { } tunnel)
+        {
+            await tunnel.DecodeDataAsync(data.Data, endStream).ConfigureAwait(false);
+            return FilterDataStatus.StopIterationNoBuffer;
+        }
+
         var sendLock = _sendLock;
         if (sendLock is null)
         {
@@ -834,7 +853,7 @@ internal sealed class RouterFilter : HttpFilter
     /// </summary>
     public override bool TryRecycle()
     {
-        if (!_done || _http2 is not null || _shadows is not null || _retry is not null || _sendLock is not null || _replay is not null)
+        if (!_done || _http2 is not null || _shadows is not null || _retry is not null || _sendLock is not null || _replay is not null || _tunnel is not null)
         {
             return false;
         }
@@ -849,6 +868,8 @@ internal sealed class RouterFilter : HttpFilter
         _requestChunked = false;
         _requestComplete = false;
         _upgrade = false;
+        _connect = false;
+        _sent1xx = false;
         _reusable = false;
         _head = null!;
         _headersEndStream = false;
@@ -873,6 +894,7 @@ internal sealed class RouterFilter : HttpFilter
 
         _retry?.ReleaseSlot();
         _replay?.Clear();
+        _tunnel?.OnDestroy();
         if (_http2 is { } http2)
         {
             http2.OnDestroy();
@@ -893,6 +915,11 @@ internal sealed class RouterFilter : HttpFilter
 
     private static bool IsUpgradeAllowed(HttpStream stream, HttpRequestHead headers, RouteEntry route)
     {
+        if (headers.MethodKind == HttpMethodKind.Connect)
+        {
+            return stream.Config.IsUpgradeAllowed("CONNECT", route);
+        }
+
         var type = headers.Headers.TryGetValue(KnownHeader.Upgrade, out ReadOnlySpan<byte> value) ? System.Text.Encoding.Latin1.GetString(value) : string.Empty;
         return stream.Config.IsUpgradeAllowed(type, route);
     }
@@ -904,8 +931,9 @@ internal sealed class RouterFilter : HttpFilter
         {
             headers.Set(KnownHeader.Connection, s_upgrade);
         }
-        else if (!endStream && !headers.Contains(KnownHeader.ContentLength))
+        else if (!endStream && !headers.Contains(KnownHeader.ContentLength) && !_connect)
         {
+            // A CONNECT's payload is raw tunnel bytes, never chunked.
             headers.Set(KnownHeader.TransferEncoding, s_chunked);
             _requestChunked = true;
         }
@@ -945,7 +973,7 @@ internal sealed class RouterFilter : HttpFilter
         upstream.Parser.Reset();
         try
         {
-            // The head (1xx heads are dropped: Envoy answers 100-continue itself).
+            // The head (1xx heads before it: see InformationalResponses).
             while (true)
             {
                 var result = await ReadAsync(input).ConfigureAwait(false);
@@ -962,6 +990,14 @@ internal sealed class RouterFilter : HttpFilter
                     input.AdvanceTo(buffer.GetPosition(consumed));
                     if (head.IsInformational)
                     {
+                        if (!_sent1xx && InformationalResponses.ShouldForward(head.StatusCode, stream.Config.Proxy100Continue))
+                        {
+                            // 100 (proxy_100_continue), 102, 103: the first one goes downstream as is.
+                            _sent1xx = true;
+                            ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: false);
+                            await stream.Encode1xxHeadersAsync(head).ConfigureAwait(false);
+                        }
+
                         upstream.Parser.Reset();
                         continue;
                     }
@@ -997,7 +1033,10 @@ internal sealed class RouterFilter : HttpFilter
                 return false;
             }
 
-            if (!switching && ShouldRetryHeaders(head))
+            // A 2xx to a proxied CONNECT opens the tunnel like a 101 does (the parser framed it as one).
+            var tunnel = switching || (_connect && head.StatusCode is >= 200 and < 300);
+
+            if (!tunnel && ShouldRetryHeaders(head))
             {
                 // The retried response is dropped with its connection.
                 Finish(reusable: false);
@@ -1023,7 +1062,7 @@ internal sealed class RouterFilter : HttpFilter
                 head.Headers.Set(KnownHeader.XEnvoyUpstreamServiceTime, digits[..written]);
             }
 
-            if (switching)
+            if (tunnel)
             {
                 // An accepted upgrade is a tunnel: no route timeout from here on.
                 upstream.DisarmTimeout();

@@ -55,7 +55,7 @@ internal static partial class ImplementedFields
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],
         // rds / scoped_routes: the connection manager warns itself (every request answers 404 NR).
-        // drain_timeout is not honoured yet (Kestrel's HTTP/2 codec paces its own GOAWAYs), so it warns.
+        // drain_timeout: the HTTP/2 grace period of max_connection_duration drains (Http2CodecServer).
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
              "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "use_remote_address",
@@ -64,7 +64,7 @@ internal static partial class ImplementedFields
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
-             "forward_client_cert_details", "set_current_client_cert_details"],
+             "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
@@ -99,10 +99,10 @@ internal static partial class ImplementedFields
         // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
         // (ClusterInfo → Http2ConnectionPool) honours initial_stream_window_size and warns itself about the
         // other two, which the HTTP/2 client cannot apply.
-        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"],
+        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
-        // The connection manager honours all of these (max_connection_duration on HTTP/1.1 only: it warns
-        // for HTTP/2); ClusterInfo warns about the ones it cannot apply to upstream connections.
+        // The connection manager honours all of these; ClusterInfo warns about the ones it cannot apply
+        // to upstream connections.
         ["envoy.config.core.v3.HttpProtocolOptions"] =
             ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
              "max_connection_duration"],
@@ -132,7 +132,9 @@ internal static partial class ImplementedFields
         // metadata_match needs subset load balancing.
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
-        ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled"],
+        ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled", "connect_config"],
+        // Presence terminates CONNECT (Router/ConnectTunnel); proxy_protocol_config and allow_post are not honoured yet.
+        ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = [],
         // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
         // rejected there as not supported yet.
         // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.
@@ -143,7 +145,7 @@ internal static partial class ImplementedFields
         ["envoy.extensions.filters.http.buffer.v3.Buffer"] = ["max_request_bytes"],
         ["envoy.extensions.filters.http.buffer.v3.BufferPerRoute"] = ["disabled", "buffer"],
         ["envoy.config.route.v3.RouteMatch"] =
-            ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "case_sensitive",
+            ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "connect_matcher", "case_sensitive",
              "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata"],
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],

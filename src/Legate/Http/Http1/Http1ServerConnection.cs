@@ -213,13 +213,13 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
         ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
         ClientCertHeaders.Mutate(stream, _tls);
-        if (upgrade)
+        if (upgrade || _head.MethodKind == HttpMethodKind.Connect)
         {
             stats.DownstreamCxUpgradesTotal.Inc();
         }
 
         var hasBody = _head.Framing is not Http1BodyFraming.None && !(_head.Framing == Http1BodyFraming.ContentLength && _head.ContentLength == 0);
-        if (_head.ExpectContinue)
+        if (_head.ExpectContinue && !_config.Proxy100Continue)
         {
             // Envoy answers 100-continue itself (proxy_100_continue is off by default) and drops Expect.
             _head.Headers.Remove(KnownHeader.Expect);
@@ -346,9 +346,15 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             case Http1ParseStatus.Complete:
                 _input.AdvanceTo(buffer.GetPosition(consumed));
+                if (_head.DroppedHeadersWithUnderscores > 0)
+                {
+                    _config.Stats.Http1Codec.DroppedHeadersWithUnderscores.Add(_head.DroppedHeadersWithUnderscores);
+                }
+
                 return HeadStep.Complete;
             case Http1ParseStatus.Error:
                 _input.AdvanceTo(buffer.End);
+                CountUnderscoreRejection(_headError);
                 return HeadStep.CodecError;
         }
 
@@ -411,6 +417,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 if (status == Http1BodyStatus.Error)
                 {
                     _input.AdvanceTo(buffer.End);
+                    CountUnderscoreRejection(error);
                     _config.Stats.DownstreamCxProtocolError.Inc();
                     if (!stream.ResponseStarted)
                     {
@@ -433,6 +440,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
                 var complete = status == Http1BodyStatus.Complete;
                 var trailers = complete && _head.Trailers.Count > 0;
+                if (complete && _bodyReader.DroppedTrailersWithUnderscores > 0)
+                {
+                    _config.Stats.Http1Codec.DroppedHeadersWithUnderscores.Add(_bodyReader.DroppedTrailersWithUnderscores);
+                }
+
                 if (!data.IsEmpty || complete)
                 {
                     await stream.DecodeDataAsync(data, endStream: complete && !trailers).ConfigureAwait(false);
@@ -517,10 +529,21 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         var noBodyStatus = status is < 200 or 204 or 304;
         _chunkedResponse = false;
         _responseHasBody = false;
-        if (status == 101)
+        var tunnel = status == 101 || (status is >= 200 and < 300 && _head.MethodKind == HttpMethodKind.Connect);
+        if (tunnel)
         {
-            // Upgrade accepted: after this head the connection is a two-way tunnel.
-            headers.Set(KnownHeader.Connection, s_upgrade);
+            // Upgrade or CONNECT accepted: after this head the connection is a two-way tunnel, so the
+            // head carries no framing (Envoy strips both for a 2xx to CONNECT).
+            if (status == 101)
+            {
+                headers.Set(KnownHeader.Connection, s_upgrade);
+            }
+            else
+            {
+                headers.Remove(KnownHeader.ContentLength);
+                headers.Remove(KnownHeader.TransferEncoding);
+            }
+
             _responseHasBody = true;
             _closeAfterResponse = true;
         }
@@ -556,7 +579,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             _responseHasBody = true;
         }
 
-        if (status != 101)
+        if (!tunnel)
         {
             // A response that starts before the request ended (a local reply to a body that is
             // still arriving, an early upstream answer): Envoy closes the connection afterwards
@@ -701,6 +724,15 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     }
 
     // ------------------------------------------------------------------ errors, timers, drain
+
+    /// <summary>Envoy's <c>http1.requests_rejected_with_underscores_in_headers</c> (headers or trailers).</summary>
+    private void CountUnderscoreRejection(in Http1Error error)
+    {
+        if (error.Code == Http1ErrorCode.UnderscoreInHeaderName)
+        {
+            _config.Stats.Http1Codec.RequestsRejectedWithUnderscoresInHeaders.Inc();
+        }
+    }
 
     private ValueTask SendCodecErrorAsync(Http1Error error)
     {

@@ -1,6 +1,7 @@
 using System.Text;
 using Legate.Server.Logging;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -106,6 +107,12 @@ internal sealed class Http2CodecServer : IAsyncDisposable
     public async Task ServeAsync(ConnectionContext connection, Http2ConnectionInfo info)
     {
         var bridged = new Http2BridgedConnection(connection, info);
+        using var lifetime = new CancellationTokenSource();
+        if (_config.MaxConnectionDuration > TimeSpan.Zero)
+        {
+            _ = DrainAfterMaxDurationAsync(bridged, lifetime.Token);
+        }
+
         var stats = _config.Stats;
         stats.DownstreamCxTotal.Inc();
         stats.DownstreamCxActive.Inc();
@@ -127,8 +134,36 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         }
         finally
         {
+            lifetime.Cancel();
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxHttp2Active.Dec();
+        }
+    }
+
+    /// <summary>
+    /// <c>max_connection_duration</c> on HTTP/2, as Envoy's drain sequence: when it is reached the
+    /// connection drains; new streams are still accepted for <c>drain_timeout</c> (Envoy's grace
+    /// period between its shutdown notice and the final GOAWAY), then Kestrel's graceful close sends
+    /// GOAWAY (a max-stream-id notice first while streams are active), refuses new streams and closes
+    /// the connection when the last stream ends. Kestrel sends its notice at that point, not at the
+    /// start of the grace period as Envoy does: it has no API to send a GOAWAY frame on its own.
+    /// </summary>
+    private async Task DrainAfterMaxDurationAsync(Http2BridgedConnection connection, CancellationToken closed)
+    {
+        try
+        {
+            await Task.Delay(_config.MaxConnectionDuration, _config.Time, closed).ConfigureAwait(false);
+            _config.Stats.DownstreamCxMaxDurationReached.Inc();
+            if (_config.DrainTimeout > TimeSpan.Zero)
+            {
+                await Task.Delay(_config.DrainTimeout, _config.Time, closed).ConfigureAwait(false);
+            }
+
+            connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.RequestClose();
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection ended first.
         }
     }
 

@@ -48,6 +48,22 @@ internal static class Http2StreamBridge
                 return;
             }
 
+            if (head.MethodKind == HttpMethodKind.Connect && config.Proto.Http2ProtocolOptions?.AllowConnect != true)
+            {
+                // Envoy's HTTP/2 codec refuses CONNECT unless http2_protocol_options.allow_connect.
+                stats.DownstreamCxProtocolError.Inc();
+                stream.ResetStream(ResponseFlags.DownstreamProtocolError, Http2Details.ViolationOfMessagingRule);
+                return;
+            }
+
+            if (!ApplyUnderscorePolicy(head, config))
+            {
+                // Envoy's HTTP/2 codec resets the stream (no 400) and counts it.
+                stats.Http2Codec.RequestsRejectedWithUnderscoresInHeaders.Inc();
+                stream.ResetStream(ResponseFlags.DownstreamProtocolError, Http2Details.UnexpectedUnderscore);
+                return;
+            }
+
             ConnectionManagerUtility.MutateRequestHeaders(stream, info?.IsTls ?? false);
             ClientCertHeaders.Mutate(stream, info?.Tls);
             var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
@@ -187,6 +203,47 @@ internal static class Http2StreamBridge
         {
             head.ContentLength = contentLength;
             head.Framing = Http1BodyFraming.ContentLength;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// <c>headers_with_underscores_action</c> on an HTTP/2 request head (Kestrel's codec accepts any
+    /// token): DROP_HEADER removes the fields and counts <c>http2.dropped_headers_with_underscores</c>;
+    /// false under REJECT_REQUEST when a name has an underscore.
+    /// </summary>
+    private static bool ApplyUnderscorePolicy(HttpRequestHead head, HttpConnectionManagerConfig config)
+    {
+        var action = config.ParserOptions.HeadersWithUnderscoresAction;
+        if (action == HeadersWithUnderscoresAction.Allow)
+        {
+            return true;
+        }
+
+        List<string>? names = null;
+        foreach (var field in head.Headers)
+        {
+            if (field.NameBytes.Contains((byte)'_'))
+            {
+                if (action == HeadersWithUnderscoresAction.RejectRequest)
+                {
+                    return false;
+                }
+
+                (names ??= new List<string>()).Add(field.Name);
+            }
+        }
+
+        if (names is not null)
+        {
+            var dropped = 0;
+            foreach (var name in names)
+            {
+                dropped += head.Headers.Remove(name);
+            }
+
+            config.Stats.Http2Codec.DroppedHeadersWithUnderscores.Add(dropped);
         }
 
         return true;

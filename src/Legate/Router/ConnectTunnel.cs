@@ -1,0 +1,301 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Security;
+using System.Net.Sockets;
+using Legate.Http;
+using Legate.Http.Http1;
+using Legate.Upstream;
+
+namespace Legate.Router;
+
+/// <summary>
+/// A terminated CONNECT (Envoy's TCP upstream for a route whose CONNECT <c>upgrade_configs</c> entry
+/// has <c>connect_config</c>): the request headers are not sent anywhere; a raw TCP connection (TLS
+/// when the cluster has a transport socket) is opened to a host of the cluster within its
+/// <c>connect_timeout</c>, then <c>200</c> goes downstream and the request payload and the
+/// upstream bytes are relayed both ways until either side ends. The downstream end of the request
+/// half-closes the upstream connection; the upstream's FIN ends the response.
+/// </summary>
+/// <remarks>
+/// Failures before the 200 are the router's local replies (503 UH / UO / UF with Envoy's bodies and
+/// details). Once the tunnel is up there is no route timeout (stream_idle_timeout still applies, as
+/// in Envoy), and an upstream reset resets the downstream stream (UC).
+/// </remarks>
+internal sealed class ConnectTunnel
+{
+    private const int ReadBufferSize = 16 * 1024;
+
+    private readonly HttpStream _stream;
+    private readonly Cluster _cluster;
+    private readonly bool _suppressEnvoyHeaders;
+    private readonly Server.Logging.Logger _log;
+
+    // Completed once the upstream connection is up (true) or failed (false): request payload that
+    // arrives earlier waits on it, as Envoy's router holds body data until the TCP pool is ready.
+    private readonly TaskCompletionSource<bool> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Socket? _socket;
+    private Stream? _upstream;
+    private Host? _host;
+    private bool _connectionSlot;
+    private int _closed;
+
+    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders)
+    {
+        _stream = stream;
+        _cluster = cluster;
+        _suppressEnvoyHeaders = suppressEnvoyHeaders;
+        _log = stream.Config.Log;
+    }
+
+    /// <summary>Connects, answers 200 and relays the upstream's bytes downstream until it closes or the stream is reset.</summary>
+    public async Task RunAsync()
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            if (!await ConnectAsync().ConfigureAwait(false))
+            {
+                _connected.TrySetResult(false);
+                return;
+            }
+
+            _connected.TrySetResult(true);
+            var head = new HttpResponseHead { StatusCode = 200 };
+            if (!_suppressEnvoyHeaders)
+            {
+                head.Headers.Set(KnownHeader.XEnvoyUpstreamServiceTime,
+                    ((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            _stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
+            _cluster.Info.Stats.UpstreamRqXx[1].Inc();
+            await _stream.EncodeHeadersAsync(head, endStream: false).ConfigureAwait(false);
+            var stats = _stream.Config.Stats;
+            stats.DownstreamCxUpgradesActive.Inc();
+            try
+            {
+                await RelayUpstreamAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                stats.DownstreamCxUpgradesActive.Dec();
+            }
+        }
+        finally
+        {
+            _connected.TrySetResult(false);
+            Close();
+        }
+    }
+
+    /// <summary>Request payload to the upstream connection, once it is up; the end of the request half-closes it.</summary>
+    public async ValueTask DecodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        if (!await _connected.Task.ConfigureAwait(false) || _upstream is not { } upstream)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var segment in data)
+            {
+                await upstream.WriteAsync(segment, _stream.ResetToken).ConfigureAwait(false);
+            }
+
+            if (endStream)
+            {
+                _stream.Info.LastUpstreamTxByteSent = Stopwatch.GetTimestamp();
+                if (upstream is SslStream ssl)
+                {
+                    await ssl.ShutdownAsync().ConfigureAwait(false);
+                }
+
+                _socket?.Shutdown(SocketShutdown.Send);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The tunnel is closing (the relay loop sees it and resets or ends the stream).
+            _log.Debug($"CONNECT tunnel to {_host?.Address}: write failed: {ex.Message}");
+        }
+    }
+
+    /// <summary>The stream ended (or was reset) without the relay loop finishing: close the upstream connection.</summary>
+    public void OnDestroy()
+    {
+        _connected.TrySetResult(false);
+        Close();
+    }
+
+    private async ValueTask<bool> ConnectAsync()
+    {
+        var stream = _stream;
+        var info = _cluster.Info;
+        var stats = info.Stats;
+        var host = _cluster.LoadBalancer.ChooseHost(null);
+        if (host is null)
+        {
+            stats.UpstreamCxNone.Inc();
+            await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
+            return false;
+        }
+
+        stream.Info.UpstreamHost = host;
+        stream.Info.AttemptCount++;
+        if (!info.CircuitBreakers.Default.Connections.TryAcquire())
+        {
+            // Envoy's TCP pool is bounded by max_connections.
+            stats.UpstreamCxOverflow.Inc();
+            await stream.SendLocalReplyAsync(503, ResponseCodeDetails.UpstreamResetBody(UpstreamResetReasons.Overflow, null),
+                ResponseCodeDetails.UpstreamResetBeforeResponseStarted(UpstreamResetReasons.Overflow), ResponseFlags.UpstreamOverflow).ConfigureAwait(false);
+            return false;
+        }
+
+        _connectionSlot = true;
+        _host = host;
+        stats.UpstreamRqTotal.Inc();
+        stats.UpstreamRqActive.Inc();
+        host.RequestStarted();
+        var socket = new Socket(host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        _socket = socket;
+        var started = Stopwatch.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stream.ResetToken);
+        timeout.CancelAfter(_cluster.ConnectTimeout);
+        string reason;
+        string? transportFailure = null;
+        try
+        {
+            await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+            Stream upstream = new NetworkStream(socket, ownsSocket: true);
+            if (info.TlsFor(host) is { } tls)
+            {
+                // connect_timeout covers the handshake too; a CONNECT tunnel carries no ALPN.
+                var (ssl, _, failure) = await tls.HandshakeAsync(upstream, tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
+                if (ssl is null)
+                {
+                    throw new AuthenticationFailure(failure ?? "TLS handshake failed");
+                }
+
+                upstream = ssl;
+            }
+
+            _upstream = upstream;
+            stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            stats.UpstreamCxTotal.Inc();
+            stats.UpstreamCxActive.Inc();
+            host.ConnectionOpened();
+            host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
+            stream.Info.UpstreamRemoteAddress = host.Address;
+            stream.Info.UpstreamLocalAddress = socket.LocalEndPoint as System.Net.IPEndPoint;
+            stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+            return true;
+        }
+        catch (OperationCanceledException) when (stream.ResetToken.IsCancellationRequested)
+        {
+            // The client went away while connecting.
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            stats.UpstreamCxConnectFail.Inc();
+            stats.UpstreamCxConnectTimeout.Inc();
+            reason = UpstreamResetReasons.ConnectionTimeout;
+        }
+        catch (SocketException ex)
+        {
+            stats.UpstreamCxConnectFail.Inc();
+            reason = UpstreamResetReasons.ConnectionFailure;
+            transportFailure = "delayed connect error: " + ex.Message;
+        }
+        catch (AuthenticationFailure ex)
+        {
+            stats.UpstreamCxConnectFail.Inc();
+            reason = UpstreamResetReasons.ConnectionFailure;
+            transportFailure = ex.Message;
+        }
+
+        host.ConnectFailed();
+        host.ReportResult(OutlierResult.LocalOriginConnectFailed);
+        stream.Info.UpstreamTransportFailureReason = transportFailure;
+        _log.Debug($"CONNECT tunnel to {host.Address} (cluster '{_cluster.Name}') failed: {reason} {transportFailure}");
+        await stream.SendLocalReplyAsync(503, ResponseCodeDetails.UpstreamResetBody(reason, transportFailure),
+            ResponseCodeDetails.UpstreamResetBeforeResponseStarted(reason, transportFailure), ResponseFlags.UpstreamConnectionFailure).ConfigureAwait(false);
+        return false;
+    }
+
+    private async ValueTask RelayUpstreamAsync()
+    {
+        var upstream = _upstream!;
+        var stream = _stream;
+        var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        try
+        {
+            while (true)
+            {
+                // What went downstream (the 200, the last chunk) is flushed before waiting on the upstream.
+                await stream.FlushAsync().ConfigureAwait(false);
+                var read = await upstream.ReadAsync(buffer, stream.ResetToken).ConfigureAwait(false);
+                if (stream.IsReset)
+                {
+                    return;
+                }
+
+                if (read == 0)
+                {
+                    // The upstream closed its side: the response (the tunnel) ends.
+                    await stream.EncodeDataAsync(default, endStream: true).ConfigureAwait(false);
+                    _cluster.Info.Stats.UpstreamRqCompleted.Inc();
+                    return;
+                }
+
+                // EncodeDataAsync returns once the codec took the bytes (back-pressure), so the buffer is ours again.
+                await stream.EncodeDataAsync(new ReadOnlySequence<byte>(buffer, 0, read), endStream: false).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            if (!stream.IsReset)
+            {
+                _log.Debug($"CONNECT tunnel to {_host?.Address}: {ex.Message}");
+                _cluster.Info.Stats.UpstreamCxDestroyRemote.Inc();
+                stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        var stats = _cluster.Info.Stats;
+        if (_upstream is { } upstream)
+        {
+            upstream.Dispose();
+            stats.UpstreamCxActive.Dec();
+            stats.UpstreamCxDestroy.Inc();
+            _host!.ConnectionClosed();
+        }
+        else
+        {
+            _socket?.Dispose();
+        }
+
+        if (_connectionSlot)
+        {
+            _cluster.Info.CircuitBreakers.Default.Connections.Release();
+            stats.UpstreamRqActive.Dec();
+            _host!.RequestFinished();
+        }
+    }
+
+    /// <summary>A failed upstream TLS handshake, carrying Envoy's transport failure reason.</summary>
+    private sealed class AuthenticationFailure(string reason) : Exception(reason);
+}
