@@ -122,8 +122,8 @@ internal static partial class ImplementedFields
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
             "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
             "request_mirror_policies", "hash_policy", "max_stream_duration"],
-        // trace_sampled needs tracing.
-        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
+        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
+            "trace_sampled"],
         // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
         ["envoy.config.route.v3.RetryPolicy"] =
             ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
