@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 
@@ -47,5 +48,31 @@ internal sealed class AdminHandlerTable
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Envoy's admin home page list as an HTML table: every endpoint but <c>/</c> with its help text.
+    /// Relative links, so the page also works when embedded under another path. State-changing
+    /// endpoints are POST buttons, never links a crawler could follow.
+    /// </summary>
+    public string IndexHtml()
+    {
+        var sb = new StringBuilder("<table class=\"admin-index\">\n");
+        foreach (var handler in Sorted)
+        {
+            if (handler.Path == "/")
+            {
+                continue;
+            }
+
+            var target = handler.Path[1..];
+            var link = handler.MutatesState
+                ? $"<form action='{target}' method='post'><button>{target}</button></form>"
+                : $"<a href='{target}'>{target}</a>";
+            sb.Append("<tr><td>").Append(link).Append("</td><td>")
+              .Append(WebUtility.HtmlEncode(handler.HelpText)).Append("</td></tr>\n");
+        }
+
+        return sb.Append("</table>\n").ToString();
     }
 }

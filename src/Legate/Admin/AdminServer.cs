@@ -19,6 +19,7 @@ internal sealed class AdminServer : IAsyncDisposable
     private readonly IServerInstance _server;
     private readonly Logger _log;
     private readonly KestrelListener _kestrel;
+    private readonly Dashboard.DashboardHandler _dashboard;
 
     public AdminServer(IPEndPoint endpoint, IServerInstance server)
     {
@@ -48,13 +49,15 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/runtime", RuntimeHandler.RuntimeHelp, false, runtime.RuntimeAsync);
         Handlers.Add("/runtime_modify", RuntimeHandler.ModifyHelp, true, runtime.ModifyAsync);
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
+        new DiagnosticsHandler(server).Register(Handlers);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
         if (server.Stats is { } stats)
         {
             new StatsAdminHandler(stats).Register(Handlers);
         }
 
-        new Dashboard.DashboardHandler(server).Register(Handlers);
+        _dashboard = new Dashboard.DashboardHandler(server);
+        _dashboard.Register(Handlers);
     }
 
     public AdminHandlerTable Handlers { get; } = new();
@@ -203,29 +206,10 @@ internal sealed class AdminServer : IAsyncDisposable
         return ValueTask.FromResult(AdminResponse.Text("OK\n"));
     }
 
-    private ValueTask<AdminResponse> HomeAsync(HttpContext context)
-    {
-        var sb = new StringBuilder();
-        sb.Append("<!DOCTYPE html>\n<html><head><title>Legate admin</title></head>\n<body>\n");
-        sb.Append("<h1>Legate admin</h1>\n<table>\n");
-        foreach (var handler in Handlers.Sorted)
-        {
-            if (handler.Path == "/")
-            {
-                continue;
-            }
-
-            // Relative links, so the page also works when embedded under another path. State-changing
-            // endpoints are POST buttons, never links a crawler could follow.
-            var target = handler.Path[1..];
-            var link = handler.MutatesState
-                ? $"<form action='{target}' method='post'><button>{target}</button></form>"
-                : $"<a href='{target}'>{target}</a>";
-            sb.Append("<tr><td>").Append(link).Append("</td><td>")
-              .Append(WebUtility.HtmlEncode(handler.HelpText)).Append("</td></tr>\n");
-        }
-
-        sb.Append("</table>\n</body></html>\n");
-        return ValueTask.FromResult(AdminResponse.Html(sb.ToString()));
-    }
+    /// <summary>
+    /// The home page is the live dashboard (the "admin / becomes a small live dashboard"),
+    /// with Envoy's list of endpoints embedded in it; <c>/help</c> stays the plain text list.
+    /// </summary>
+    private ValueTask<AdminResponse> HomeAsync(HttpContext context) =>
+        ValueTask.FromResult(AdminResponse.Html(_dashboard.Page(Handlers.IndexHtml())));
 }

@@ -143,12 +143,6 @@ internal static class ConnectionManagerUtility
             }
         }
 
-        // The sampling decision is packed into the request id, so it comes after the id exists (Envoy's mutateTracingRequestHeader).
-        if (config.Tracing is { } tracing)
-        {
-            stream.Info.TraceReason = tracing.Apply(headers);
-        }
-
         StripHostPort(stream);
     }
 

@@ -377,6 +377,13 @@ internal sealed class HttpStream
             }
         }
 
+        if (_config.Tracing is { } decision)
+        {
+            // Envoy's mutateTracingRequestHeader: after the request id exists and the route is known,
+            // because a route's tracing block replaces the connection manager's percentages.
+            Info.TraceReason = decision.Apply(RequestHeaders.Headers, Route?.Tracing);
+        }
+
         if (Route is { HasDisabledFilters: true } route)
         {
             SkipDisabledFilters(route);

@@ -65,6 +65,9 @@ internal sealed class RouteEntry
     /// <summary>The route's <c>decorator</c>: names the request's span (and is propagated unless <c>propagate: false</c>).</summary>
     public Envoy.Config.Route.V3.Decorator? Decorator { get; private set; }
 
+    /// <summary>The route's <c>tracing</c> (sampling overrides and custom tags), or null.</summary>
+    public Legate.Tracing.RouteTracing? Tracing { get; private set; }
+
     /// <summary>The status of a direct response.</summary>
     public int Status { get; }
 
@@ -215,6 +218,10 @@ internal sealed class RouteEntry
 
         var entry = new RouteEntry(route.Name, virtualHost.Name, action, status, body, ActionFieldName(route.ActionCase)) { Redirect = redirect };
         entry.Decorator = route.Decorator;
+        if (route.Tracing is { } tracing)
+        {
+            entry.Tracing = Legate.Tracing.RouteTracing.Compile(tracing, FieldPath.Field(path, "tracing"), errors);
+        }
         if (forward is not null)
         {
             var forwardPath = FieldPath.Field(path, "route");

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace Legate.Stats;
 
-/// <summary>The admin's <c>/stats</c>, <c>/stats/prometheus</c> and <c>/reset_counters</c>.</summary>
+/// <summary>The admin's <c>/stats</c>, <c>/stats/prometheus</c>, <c>/reset_counters</c> and <c>/stats/recentlookups</c> (with clear, enable, disable).</summary>
 internal sealed class StatsAdminHandler
 {
     public const string StatsHelp = "print server stats";
@@ -21,6 +21,18 @@ internal sealed class StatsAdminHandler
         handlers.Add("/stats", StatsHelp, false, StatsAsync);
         handlers.Add("/stats/prometheus", PrometheusHelp, false, PrometheusAsync);
         handlers.Add("/reset_counters", ResetCountersHelp, true, ResetCountersAsync);
+        handlers.Add("/stats/recentlookups", "Show recent stat-name lookups", false, _ => Answer(_store.Lookups.Render()));
+        handlers.Add("/stats/recentlookups/clear", "clear list of stat-name lookups and counter", true, _ => Answer(_store.Lookups.Clear));
+        handlers.Add("/stats/recentlookups/disable", "disable recording of reset stat-name lookup names", true, _ => Answer(() => _store.Lookups.SetCapacity(0)));
+        handlers.Add("/stats/recentlookups/enable", "enable recording of reset stat-name lookup names", true, _ => Answer(() => _store.Lookups.SetCapacity(RecentLookups.EnabledCapacity)));
+    }
+
+    private static ValueTask<AdminResponse> Answer(string text) => ValueTask.FromResult(AdminResponse.Text(text));
+
+    private static ValueTask<AdminResponse> Answer(Action action)
+    {
+        action();
+        return ValueTask.FromResult(AdminResponse.Text("OK\n"));
     }
 
     /// <summary><c>?format=text|json|prometheus</c> (text by default) plus the common selection.</summary>

@@ -55,7 +55,15 @@ internal sealed class StatsStore
         }
     }
 
-    private bool Accepts(string name) => _options.Accepts is not { } accepts || accepts(name);
+    /// <summary>The lookups by name (admin <c>/stats/recentlookups</c>).</summary>
+    public RecentLookups Lookups { get; } = new();
+
+    private bool Accepts(string name)
+    {
+        // Every lookup by name passes here, so this is where /stats/recentlookups counts them.
+        Lookups.Record(name);
+        return _options.Accepts is not { } accepts || accepts(name);
+    }
 
     /// <summary>
     /// Registers an action run before every read of the whole store, for gauges that are cheaper to
@@ -98,6 +106,8 @@ internal sealed class StatsStore
         {
             counter.Reset();
         }
+
+        Lookups.Clear();
     }
 
     private static T[] Sorted<T>(ConcurrentDictionary<string, T> stats) where T : IStat =>

@@ -112,6 +112,38 @@ internal sealed class ActiveTrace
     }
 
     /// <summary>
+    /// A shadow (mirror) of this request starts: as Envoy's async client, a child span named
+    /// <c>mirror</c> whose sampling is the mirror policy's <c>trace_sampled</c>.
+    /// </summary>
+    public Span StartShadowSpan(bool sampled)
+    {
+        var span = Span.SpawnChild(_config, "mirror", DateTimeOffset.UtcNow);
+        span.SetSampled(sampled);
+        return span;
+    }
+
+    /// <summary>The shadow got its answer (status 0: none): Envoy's upstream span tags, then the span ends.</summary>
+    public static void FinishShadowSpan(Span span, Cluster cluster, Host? host, int status, Version version)
+    {
+        span.SetTag(Tags.Component, Tags.Proxy);
+        span.SetTag(Tags.HttpProtocol, version.Major >= 2 ? "HTTP/2" : "HTTP/1.1");
+        span.SetTag(Tags.UpstreamCluster, cluster.Info.Name);
+        span.SetTag(Tags.UpstreamClusterName, cluster.Info.Name);
+        if (host is not null)
+        {
+            span.SetTag(Tags.UpstreamAddress, host.Address.ToString());
+        }
+
+        span.SetTag(Tags.HttpStatusCode, status.ToString(CultureInfo.InvariantCulture));
+        if (status == 0 || status >= 500 && status < 600)
+        {
+            span.SetTag(Tags.Error, Tags.True);
+        }
+
+        span.Finish();
+    }
+
+    /// <summary>
     /// Response headers on their way downstream: an ingress span's decorated operation goes back to
     /// the caller; on egress the upstream's <c>x-envoy-decorator-operation</c> renames the span and is removed.
     /// </summary>
@@ -173,6 +205,15 @@ internal sealed class ActiveTrace
         foreach (var tag in _config.CustomTags)
         {
             tag.Apply(span, headers);
+        }
+
+        // The route's custom tags come after the connection manager's: a route tag of the same name wins.
+        if (stream.Route?.Tracing is { } routeTracing)
+        {
+            foreach (var tag in routeTracing.CustomTags)
+            {
+                tag.Apply(span, headers);
+            }
         }
 
         span.SetTag(Tags.RequestSize, info.BytesReceived.ToString(CultureInfo.InvariantCulture));

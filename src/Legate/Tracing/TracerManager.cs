@@ -82,12 +82,14 @@ internal sealed class TracerManager : IAsyncDisposable
 
     private ZipkinTracer? CreateZipkin(Envoy.Config.Trace.V3.ZipkinConfig config, string path, ConfigErrors errors, Envoy.Config.Core.V3.Node node)
     {
-        if (config.CollectorEndpointVersion != Envoy.Config.Trace.V3.ZipkinConfig.Types.CollectorEndpointVersion.HttpJson)
+        var version = config.CollectorEndpointVersion;
+        var proto = version == Envoy.Config.Trace.V3.ZipkinConfig.Types.CollectorEndpointVersion.HttpProto;
+        if (version != Envoy.Config.Trace.V3.ZipkinConfig.Types.CollectorEndpointVersion.HttpJson && !proto)
         {
             errors.Add(FieldPath.Field(path, "collector_endpoint_version"),
                 config.CollectorEndpointVersion == Envoy.Config.Trace.V3.ZipkinConfig.Types.CollectorEndpointVersion.DeprecatedAndUnavailableDoNotUse
                     ? "the v1 JSON collector endpoint is no longer available (Envoy rejects it too); use HTTP_JSON"
-                    : $"collector_endpoint_version {config.CollectorEndpointVersion} is not implemented yet; use HTTP_JSON");
+                    : $"collector_endpoint_version {config.CollectorEndpointVersion} is not implemented yet (nor in Envoy); use HTTP_JSON or HTTP_PROTO");
             return null;
         }
 
@@ -109,9 +111,9 @@ internal sealed class TracerManager : IAsyncDisposable
             Cluster = cluster,
             Path = config.CollectorEndpoint,
             Host = hostname,
-            ContentType = "application/json",
+            ContentType = proto ? ZipkinProto.ContentType : "application/json",
             Prefix = "tracing.zipkin",
-            Serialize = spans => ZipkinJson.Serialize(spans, serviceName),
+            Serialize = proto ? spans => ZipkinProto.Serialize(spans, serviceName) : spans => ZipkinJson.Serialize(spans, serviceName),
             Timeout = () => TimeSpan.FromMilliseconds(reporter!.RuntimeInteger("tracing.zipkin.request_timeout", 5000)),
 
             // As Envoy: only 202 Accepted counts as sent.
@@ -134,9 +136,13 @@ internal sealed class TracerManager : IAsyncDisposable
     private OpenTelemetry.OtelTracer? CreateOpenTelemetry(Envoy.Config.Trace.V3.OpenTelemetryConfig config, string path, ConfigErrors errors)
     {
         var serviceName = config.ServiceName.Length > 0 ? config.ServiceName : "unknown_service:envoy";
+
+        // The extension checker admits only implemented samplers, i.e. always_on: every span is
+        // sampled, whatever the connection manager or the caller decided (Envoy's AlwaysOnSampler).
+        var alwaysOn = config.Sampler?.TypedConfig is { } sampler && sampler.Is(Envoy.Extensions.Tracers.Opentelemetry.Samplers.V3.AlwaysOnSamplerConfig.Descriptor);
         if (config.GrpcService is { } grpc)
         {
-            return CreateOtlpGrpc(grpc, FieldPath.Field(path, "grpc_service"), errors, serviceName);
+            return CreateOtlpGrpc(grpc, FieldPath.Field(path, "grpc_service"), errors, serviceName, alwaysOn);
         }
 
         if (config.HttpService?.HttpUri is not { } uri)
@@ -177,7 +183,7 @@ internal sealed class TracerManager : IAsyncDisposable
             Headers = [.. headers],
         }, _stats, _runtime, _time, _log);
         Register(reporter);
-        return new OpenTelemetry.OtelTracer(reporter);
+        return new OpenTelemetry.OtelTracer(reporter) { AlwaysOn = alwaysOn };
     }
 
     private const string OtlpExportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -187,7 +193,7 @@ internal sealed class TracerManager : IAsyncDisposable
     /// gRPC client to a host of the cluster, with the service's <c>timeout</c> as deadline and its
     /// <c>initial_metadata</c>.
     /// </summary>
-    private OpenTelemetry.OtelTracer? CreateOtlpGrpc(Envoy.Config.Core.V3.GrpcService grpc, string path, ConfigErrors errors, string serviceName)
+    private OpenTelemetry.OtelTracer? CreateOtlpGrpc(Envoy.Config.Core.V3.GrpcService grpc, string path, ConfigErrors errors, string serviceName, bool alwaysOn)
     {
         if (grpc.EnvoyGrpc is not { } envoyGrpc)
         {
@@ -236,7 +242,7 @@ internal sealed class TracerManager : IAsyncDisposable
             OnDispose = channel.Dispose,
         }, _stats, _runtime, _time, _log);
         Register(reporter);
-        return new OpenTelemetry.OtelTracer(reporter);
+        return new OpenTelemetry.OtelTracer(reporter) { AlwaysOn = alwaysOn };
     }
 
     private void Register(ISpanReporter reporter)

@@ -16,6 +16,8 @@ internal sealed class TracingDecision
 {
     public const int TraceBytePosition = 14;
 
+    private const uint PerTenThousandDenominator = 10_000;
+
     private readonly uint _client;
     private readonly uint _random;
     private readonly uint _overall;
@@ -30,9 +32,15 @@ internal sealed class TracingDecision
         _runtime = runtime;
     }
 
-    /// <summary>Decides and packs the reason into the request's x-request-id; returns it.</summary>
-    public TraceReason Apply(HttpHeaderMap headers)
+    /// <summary>
+    /// Decides and packs the reason into the request's x-request-id; returns it. A route's
+    /// <c>tracing</c> (<paramref name="route"/>) replaces the three percentages, as in Envoy.
+    /// </summary>
+    public TraceReason Apply(HttpHeaderMap headers, RouteTracing? route = null)
     {
+        var client = route?.ClientSampling ?? (_client, PerTenThousandDenominator);
+        var random = route?.RandomSampling ?? (_random, PerTenThousandDenominator);
+        var overall = route?.OverallSampling ?? (_overall, PerTenThousandDenominator);
         var index = headers.IndexOf(KnownHeader.XRequestId);
         if (index < 0)
         {
@@ -49,7 +57,7 @@ internal sealed class TracingDecision
         var reason = ReasonOf(id[TraceBytePosition]);
         if (reason == TraceReason.NotTraceable)
         {
-            if (headers.Contains("x-client-trace-id") && Enabled("tracing.client_enabled", _client, (ulong)Random.Shared.NextInt64(10_000)))
+            if (headers.Contains("x-client-trace-id") && Enabled("tracing.client_enabled", client, (ulong)Random.Shared.NextInt64(1_000_000)))
             {
                 reason = TraceReason.ClientForced;
             }
@@ -57,13 +65,13 @@ internal sealed class TracingDecision
             {
                 reason = TraceReason.ServiceForced;
             }
-            else if (Enabled("tracing.random_sampling", _random, result))
+            else if (Enabled("tracing.random_sampling", random, result))
             {
                 reason = TraceReason.Sampling;
             }
         }
 
-        if (!Enabled("tracing.global_enabled", _overall, result))
+        if (!Enabled("tracing.global_enabled", overall, result))
         {
             reason = TraceReason.NotTraceable;
         }
@@ -118,8 +126,8 @@ internal sealed class TracingDecision
         return true;
     }
 
-    private bool Enabled(string key, uint perTenThousand, ulong sample) =>
-        _runtime is { } runtime ? runtime.Snapshot.FeatureEnabled(key, perTenThousand, 10_000, sample) : sample % 10_000 < perTenThousand;
+    private bool Enabled(string key, (uint Numerator, uint Denominator) fraction, ulong sample) =>
+        _runtime is { } runtime ? runtime.Snapshot.FeatureEnabled(key, fraction.Numerator, fraction.Denominator, sample) : sample % fraction.Denominator < fraction.Numerator;
 
     private static uint PerTenThousand(Envoy.Type.V3.Percent? percent) =>
         percent is null ? 10_000u : (uint)Math.Clamp(Math.Round(percent.Value * 100), 0, 10_000);

@@ -76,6 +76,22 @@ internal sealed class LdsApi : IXdsUpdateHandler
         }
     }
 
+    /// <summary>
+    /// Admin <c>/init_dump</c>: each warming listener with the route tables (RDS names) it still
+    /// waits for, by name.
+    /// </summary>
+    public IReadOnlyList<(string Listener, string[] RouteConfigs)> UnreadyTargets()
+    {
+        lock (_lock)
+        {
+            return _warming.Values.OrderBy(w => w.Entry.Name, StringComparer.Ordinal)
+                .Select(w => (w.Entry.Name, w.Listener.ConnectionManagers
+                    .Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>()
+                    .Where(p => !p.Ready.IsCompleted).Select(p => p.Name).Distinct(StringComparer.Ordinal).ToArray()))
+                .ToArray();
+        }
+    }
+
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
     {
         var errors = new List<XdsResourceError>();

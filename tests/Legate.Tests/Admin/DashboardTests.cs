@@ -108,18 +108,33 @@ public sealed class DashboardTests
     }
 
     [Fact]
-    public async Task PageIsServedFromTheBinaryAndListedInHelp()
+    public async Task HomePageIsTheDashboardWithTheEndpointListAndDashboardStaysAnAlias()
     {
         await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
 
-        using var page = await legate.Http.GetAsync(new Uri(legate.AdminUri, "/dashboard"));
+        using var home = await legate.Http.GetAsync(legate.AdminUri);
+        using var alias = await legate.Http.GetAsync(new Uri(legate.AdminUri, "/dashboard"));
         var help = await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/help"));
 
-        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
-        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        var html = await page.Content.ReadAsStringAsync();
-        Assert.Contains("/dashboard/data", html, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, home.StatusCode);
+        Assert.Equal("text/html", home.Content.Headers.ContentType?.MediaType);
+        var html = await home.Content.ReadAsStringAsync();
+        Assert.Equal(html, await alias.Content.ReadAsStringAsync());
+
+        // The dashboard: its tables and the relative data URL (so it works as / and as /dashboard).
+        Assert.Contains("fetch(\"dashboard/data\"", html, StringComparison.Ordinal);
+        Assert.Contains("<table id=\"local-replies\">", html, StringComparison.Ordinal);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
+
+        // Envoy's home page list is in it: links for reads, POST forms for state changes, no link to itself.
+        Assert.Contains("<a href='stats'>stats</a>", html, StringComparison.Ordinal);
+        Assert.Contains("<a href='help'>help</a>", html, StringComparison.Ordinal);
+        Assert.Contains("<form action='quitquitquit' method='post'>", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("<!--admin-index-->", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("href=''", html, StringComparison.Ordinal);
+
+        // /help stays Envoy's plain text.
+        Assert.StartsWith("admin commands are:\n  /: Admin home page\n", help, StringComparison.Ordinal);
         Assert.Contains("  /dashboard: live dashboard", help, StringComparison.Ordinal);
     }
 
@@ -130,8 +145,11 @@ public sealed class DashboardTests
         using var refused = FreePort.Refusing();
         await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, refused.Port));
         await using var browser = await HeadlessChromium.StartAsync();
-        await browser.NavigateAsync(new Uri(legate.AdminUri, "/dashboard"));
+        await browser.NavigateAsync(legate.AdminUri);
         await browser.WaitForAsync("document.getElementById('state').textContent === 'LIVE'", TimeSpan.FromSeconds(60));
+
+        // The home page keeps Envoy's endpoint list, and following a link works from it.
+        Assert.Equal("stats", (string?)await browser.WaitForAsync("document.querySelector('#admin-endpoints a[href=\"stats\"]').textContent", TimeSpan.FromSeconds(30)));
 
         // Load in the background until the page shows a request rate above zero.
         using var stop = new CancellationTokenSource();

@@ -78,14 +78,18 @@ public sealed class AdminEndpointTests
             "  /certs: print certs on machine\n" +
             "  /clusters: upstream cluster status\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "  /contention: dump current Envoy mutex contention stats (if enabled)\n" +
+            "  /cpuprofiler (POST): enable/disable the CPU profiler\n" +
             "  /dashboard: live dashboard: request and error rates, latency, hosts, recent local replies\n" +
             "  /dashboard/data: the dashboard's numbers as JSON\n" +
             "  /drain_listeners (POST): drain listeners\n" +
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /healthcheck/fail (POST): cause the server to fail health checks\n" +
             "  /healthcheck/ok (POST): cause the server to pass health checks\n" +
+            "  /heapprofiler (POST): enable/disable the heap profiler\n" +
             "  /help: print out list of admin commands\n" +
             "  /hot_restart_version: print the hot restart compatibility version\n" +
+            "  /init_dump: dump current Envoy init manager information (experimental)\n" +
             "  /listeners: print listener info\n" +
             "  /logging: query/change logging levels\n" +
             "  /memory: print current allocation/heap usage\n" +
@@ -97,7 +101,11 @@ public sealed class AdminEndpointTests
             "  /runtime_modify (POST): " + Legate.Admin.RuntimeHandler.ModifyHelp + "\n" +
             "  /server_info: print server version/status information\n" +
             "  /stats: print server stats\n" +
-            "  /stats/prometheus: print server stats in prometheus format\n",
+            "  /stats/prometheus: print server stats in prometheus format\n" +
+            "  /stats/recentlookups: Show recent stat-name lookups\n" +
+            "  /stats/recentlookups/clear (POST): clear list of stat-name lookups and counter\n" +
+            "  /stats/recentlookups/disable (POST): disable recording of reset stat-name lookup names\n" +
+            "  /stats/recentlookups/enable (POST): enable recording of reset stat-name lookup names\n",
             help);
     }
 

@@ -127,6 +127,9 @@ public sealed class StatsConfigTests
         using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         var port = ((IPEndPoint)udp.Client.LocalEndPoint!).Port;
         await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple("web") + $$"""
+            # One datagram per stat and flush: keep the bursts small enough for a loaded machine's socket buffers.
+            stats_config:
+              stats_matcher: { inclusion_list: { patterns: [{ prefix: "http." }, { prefix: "server." }] } }
             stats_flush_interval: 0.05s
             stats_sinks:
             - name: envoy.stat_sinks.statsd
@@ -137,8 +140,11 @@ public sealed class StatsConfigTests
             """);
         await legate.Http.GetStringAsync(legate.ListenerUri("web"));
 
-        var lines = await ReceiveUntilAsync(udp, lines => lines.Contains("legate.http.web.downstream_rq_total:1|c"));
-        Assert.Contains(lines, l => Regex.IsMatch(l, @"^legate\.server\.uptime:\d+\|g$"));
+        // As Envoy's statsd sink: one line per datagram.
+        var lines = await ReceiveUntilAsync(
+            udp,
+            lines => lines.Contains("legate.http.web.downstream_rq_total:1|c") && lines.Exists(l => Regex.IsMatch(l, @"^legate\.server\.uptime:\d+\|g$")),
+            datagram => Assert.DoesNotContain('\n', datagram));
 
         // The next flush sends the counter's change since this one: 0 until another request.
         await legate.Http.GetStringAsync(legate.ListenerUri("web"));
@@ -150,6 +156,8 @@ public sealed class StatsConfigTests
     {
         using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         var udpPort = ((IPEndPoint)udp.Client.LocalEndPoint!).Port;
+        using var packedUdp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var packedPort = ((IPEndPoint)packedUdp.Client.LocalEndPoint!).Port;
         var tcp = new TcpListener(IPAddress.Loopback, 0);
         tcp.Start();
         try
@@ -164,12 +172,21 @@ public sealed class StatsConfigTests
                       endpoints:
                       - lb_endpoints:
                         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{tcpPort}} } } }
-                stats_flush_interval: 0.05s
+                # One datagram per stat and flush: keep the bursts small enough for a loaded machine's socket buffers.
+                stats_config:
+                  stats_matcher: { inclusion_list: { patterns: [{ prefix: "http." }, { prefix: "server." }] } }
+                stats_flush_interval: 0.2s
                 stats_sinks:
                 - name: envoy.stat_sinks.dog_statsd
                   typed_config:
                     "@type": type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink
                     address: { socket_address: { address: 127.0.0.1, port_value: {{udpPort}} } }
+                - name: envoy.stat_sinks.dog_statsd
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink
+                    address: { socket_address: { address: 127.0.0.1, port_value: {{packedPort}} } }
+                    prefix: dd
+                    max_bytes_per_datagram: 256
                 - name: envoy.stat_sinks.statsd
                   typed_config:
                     "@type": type.googleapis.com/envoy.config.metrics.v3.StatsdSink
@@ -177,7 +194,17 @@ public sealed class StatsConfigTests
                 """);
             await legate.Http.GetStringAsync(legate.ListenerUri("web"));
 
-            await ReceiveUntilAsync(udp, lines => lines.Contains("envoy.http.downstream_rq_total:1|c|#envoy.http_conn_manager_prefix:web"));
+            // Without max_bytes_per_datagram one line per datagram, as Envoy.
+            await ReceiveUntilAsync(udp, lines => lines.Contains("envoy.http.downstream_rq_total:1|c|#envoy.http_conn_manager_prefix:web"), datagram => Assert.DoesNotContain('\n', datagram));
+
+            // With it, lines share datagrams of at most that size; the prefix and the tags are the sink's.
+            var sizes = new List<int>();
+            var packed = await ReceiveUntilAsync(
+                packedUdp,
+                lines => lines.Contains("dd.http.downstream_rq_total:1|c|#envoy.http_conn_manager_prefix:web") && lines.Exists(l => Regex.IsMatch(l, @"^dd\.server\.uptime:\d+\|g$")) && sizes.Count > 1,
+                datagram => sizes.Add(Encoding.UTF8.GetByteCount(datagram)));
+            Assert.All(sizes, size => Assert.InRange(size, 1, 256));
+            Assert.True(packed.Count > sizes.Count, "some datagram carries more than one line");
 
             using var accepted = await tcp.AcceptTcpClientAsync().WaitAsync(Timeout);
             using var reader = new StreamReader(accepted.GetStream(), Encoding.UTF8);
@@ -220,14 +247,17 @@ public sealed class StatsConfigTests
         Assert.Contains(legate.Server.Stats.Counters(), c => c.Name.Full == $"listener.{address}.downstream_pre_cx_timeout");
     }
 
-    private static async Task<List<string>> ReceiveUntilAsync(UdpClient udp, Func<List<string>, bool> done)
+    /// <summary>Receives datagrams until the lines seen so far satisfy <paramref name="done"/>; each datagram is checked first.</summary>
+    private static async Task<List<string>> ReceiveUntilAsync(UdpClient udp, Func<List<string>, bool> done, Action<string>? checkDatagram = null)
     {
         using var cancel = new CancellationTokenSource(Timeout);
+        var lines = new List<string>();
         while (true)
         {
             var result = await udp.ReceiveAsync(cancel.Token);
-            var lines = Encoding.UTF8.GetString(result.Buffer).Split('\n').ToList();
-            Assert.All(lines, l => Assert.True(l.Length <= Legate.Stats.Sinks.StatsdSink.MaxDatagramBytes));
+            var datagram = Encoding.UTF8.GetString(result.Buffer);
+            checkDatagram?.Invoke(datagram);
+            lines.AddRange(datagram.Split('\n'));
             if (done(lines))
             {
                 return lines;

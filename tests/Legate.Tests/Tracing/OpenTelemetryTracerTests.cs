@@ -33,7 +33,11 @@ public sealed class OpenTelemetryTracerTests
         }.Build();
 
     /// <summary>A decoded OTLP span.</summary>
-    private sealed record OtlpSpan(string TraceId, string SpanId, string ParentSpanId, string TraceState, string Name, int Kind, ulong Start, ulong End, Dictionary<string, string> Attributes, string ServiceName);
+    private sealed record OtlpSpan(string TraceId, string SpanId, string ParentSpanId, string TraceState, string Name, int Kind, ulong Start, ulong End, Dictionary<string, string> Attributes, string ServiceName)
+    {
+        /// <summary>Span.status (15) → Status.code (3); 0 when absent (UNSET).</summary>
+        public int StatusCode { get; init; }
+    }
 
     private static List<(int Field, object Value)> Fields(ByteString bytes)
     {
@@ -89,7 +93,10 @@ public sealed class OpenTelemetryTracerTests
                         (ulong)f.Single(x => x.Field == 7).Value,
                         (ulong)f.Single(x => x.Field == 8).Value,
                         f.Where(x => x.Field == 9).Select(x => KeyValue((ByteString)x.Value)).ToDictionary(),
-                        service));
+                        service)
+                    {
+                        StatusCode = f.Where(x => x.Field == 15).Select(x => (int)Fields((ByteString)x.Value).Where(s => s.Field == 3).Select(s => (ulong)s.Value).SingleOrDefault()).SingleOrDefault(),
+                    });
                 }
             }
         }
@@ -144,6 +151,52 @@ public sealed class OpenTelemetryTracerTests
         Assert.Equal(seen.Header("x-request-id"), span.Attributes["guid:x-request-id"]);
         Assert.Equal($"http://{legate.ListenerEndpoint("web")}/cart", span.Attributes["http.url"]);
         Assert.Equal(1, legate.Counter("tracing.opentelemetry.spans_sent"));
+    }
+
+    [Fact]
+    public async Task SpanStatusIsErrorFor5xxAndFor4xxOnlyOnClientSpans()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(UpstreamResponse.Text("ok"))
+                .When(r => r.Path.StartsWithSegments("/broken"), UpstreamResponse.Text("down", 503))
+                .When(r => r.Path.StartsWithSegments("/missing"), UpstreamResponse.Text("nope", 404)));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port, extraTracing: "spawn_upstream_span: true"));
+        foreach (var path in new[] { "/fine", "/broken", "/missing" })
+        {
+            using var response = await legate.Http.GetAsync(legate.ListenerUri("web", path));
+        }
+
+        // Each request: its SERVER span and the upstream attempt's CLIENT span.
+        var spans = await WaitForSpansAsync(collector, 6);
+        int Status(string path, int kind) => spans.Single(s => s.Kind == kind && s.TraceId == spans.Single(p => p.Kind == 2 && p.Attributes["http.url"].EndsWith(path, StringComparison.Ordinal)).TraceId).StatusCode;
+        Assert.Equal(0, Status("/fine", 2));
+        Assert.Equal(0, Status("/fine", 3));
+        Assert.Equal(2, Status("/broken", 2)); // STATUS_CODE_ERROR
+        Assert.Equal(2, Status("/broken", 3));
+        Assert.Equal(0, Status("/missing", 2)); // a 4xx is the caller's error, not the server's
+        Assert.Equal(2, Status("/missing", 3)); // but the client span failed
+    }
+
+    [Fact]
+    public async Task TheAlwaysOnSamplerSamplesWhatTheConnectionManagerWouldNot()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        var sampler = "service_name: checkout-proxy\n      sampler:\n        name: envoy.tracers.opentelemetry.samplers.always_on\n" +
+                      "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig }";
+        await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port, sampler, "random_sampling: { value: 0 }"));
+
+        // The caller says "not sampled" and the connection manager samples nothing; the sampler wins.
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/always"));
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+        await legate.Http.SendAsync(request);
+        await legate.Http.GetStringAsync(legate.ListenerUri("web", "/also"));
+
+        var seen = await backend.Log.WaitForRequestsAsync(2);
+        Assert.All(seen, r => Assert.EndsWith("-01", r.Header("traceparent"), StringComparison.Ordinal));
+        var spans = await WaitForSpansAsync(collector, 2);
+        Assert.Contains(spans, s => s.TraceId == "0af7651916cd43dd8448eb211c80319c" && s.ParentSpanId == "b7ad6b7169203331");
     }
 
     [Fact]

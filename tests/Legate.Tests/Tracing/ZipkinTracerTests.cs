@@ -440,6 +440,160 @@ public sealed class ZipkinTracerTests
     }
 
     [Fact]
+    public async Task ARouteTracingBlockReplacesTheSamplingAndAddsItsCustomTags()
+    {
+        var (backend, collector) = await StartUpstreamsAsync();
+        await using (backend)
+        await using (collector)
+        {
+            var routes =
+                "- match: { prefix: \"/quiet\" }\n  route: { cluster: backend }\n  tracing: { random_sampling: { numerator: 0 } }\n" +
+                "- match: { prefix: \"/tagged\" }\n  route: { cluster: backend }\n" +
+                "  tracing: { custom_tags: [{ tag: team, literal: { value: payments } }, { tag: tier, literal: { value: route } }] }";
+            await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port,
+                extraTracing: "random_sampling: { value: 0 }\ncustom_tags: [{ tag: tier, literal: { value: hcm } }, { tag: owner, literal: { value: edge } }]",
+                routes: routes));
+
+            // The connection manager samples nothing; /tagged's route block (unset percentages are 100%) samples
+            // everything, /quiet's samples nothing, the catch-all keeps the connection manager's 0%.
+            foreach (var path in new[] { "/quiet", "/other", "/tagged" })
+            {
+                using var response = await legate.Http.GetAsync(legate.ListenerUri("web", path));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            var seen = await backend.Log.WaitForRequestsAsync(3);
+            string Marker(string path) => seen.Single(r => r.RawTarget == path).Header("x-request-id")!.Substring(14, 1);
+            Assert.Equal("4", Marker("/quiet"));
+            Assert.Equal("4", Marker("/other"));
+            Assert.Equal("9", Marker("/tagged"));
+            Assert.Equal("0", seen.Single(r => r.RawTarget == "/quiet").Header("x-b3-sampled"));
+            Assert.Equal("1", seen.Single(r => r.RawTarget == "/tagged").Header("x-b3-sampled"));
+
+            var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+            Assert.EndsWith("/tagged", Tag(span, "http.url"), StringComparison.Ordinal);
+            Assert.Equal("payments", Tag(span, "team"));
+            Assert.Equal("route", Tag(span, "tier")); // the route's tag wins over the connection manager's
+            Assert.Equal("edge", Tag(span, "owner"));
+            await InProcessLegate.WaitUntilAsync(() => legate.Counter("tracing.zipkin.spans_sent") == 1, "spans_sent");
+        }
+    }
+
+    [Fact]
+    public async Task AShadowRequestIsTracedAsAMirrorChildSpan()
+    {
+        var (backend, collector) = await StartUpstreamsAsync();
+        await using (backend)
+        await using (collector)
+        {
+            var routes =
+                "- match: { prefix: \"/mirrored\" }\n  route: { cluster: backend, request_mirror_policies: [{ cluster: backend }] }\n" +
+                "- match: { prefix: \"/unsampled-mirror\" }\n  route: { cluster: backend, request_mirror_policies: [{ cluster: backend, trace_sampled: false }] }";
+            await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port, routes: routes));
+            await legate.Http.GetStringAsync(legate.ListenerUri("web", "/mirrored"));
+
+            var seen = await backend.Log.WaitForRequestsAsync(2);
+            var shadow = seen.Single(r => r.Header("host")!.Contains("-shadow", StringComparison.Ordinal));
+            var main = seen.Single(r => !ReferenceEquals(r, shadow));
+            Assert.Equal(main.Header("x-b3-traceid"), shadow.Header("x-b3-traceid"));
+            Assert.Equal(main.Header("x-b3-spanid"), shadow.Header("x-b3-parentspanid"));
+            Assert.NotEqual(main.Header("x-b3-spanid"), shadow.Header("x-b3-spanid"));
+            Assert.Equal("1", shadow.Header("x-b3-sampled"));
+
+            var spans = await WaitForSpansAsync(collector, 2);
+            var mirror = spans.Single(s => s.GetProperty("name").GetString() == "mirror");
+            Assert.Equal("CLIENT", mirror.GetProperty("kind").GetString());
+            Assert.Equal(shadow.Header("x-b3-spanid"), mirror.GetProperty("id").GetString());
+            Assert.Equal(main.Header("x-b3-spanid"), mirror.GetProperty("parentId").GetString());
+            Assert.Equal("backend", Tag(mirror, "upstream_cluster"));
+            Assert.Equal($"127.0.0.1:{backend.Port}", Tag(mirror, "upstream_address"));
+            Assert.Equal("200", Tag(mirror, "http.status_code"));
+            Assert.Equal("proxy", Tag(mirror, "component"));
+
+            // trace_sampled: false: the shadow carries an unsampled context and its span is not reported.
+            await legate.Http.GetStringAsync(legate.ListenerUri("web", "/unsampled-mirror"));
+            var all = await backend.Log.WaitForRequestsAsync(4);
+            var unsampled = all.Skip(2).Single(r => r.Header("host")!.Contains("-shadow", StringComparison.Ordinal));
+            Assert.Equal("0", unsampled.Header("x-b3-sampled"));
+            await InProcessLegate.WaitUntilAsync(() => Spans(collector).Count >= 3, "the second request's span");
+            await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.backend.upstream_rq_completed") >= 4, "the unsampled shadow to complete");
+            Assert.Single(Spans(collector), s => s.GetProperty("name").GetString() == "mirror");
+        }
+    }
+
+    [Fact]
+    public async Task HttpProtoSendsAListOfSpansThatDecodesToTheSameSpan()
+    {
+        var (backend, collector) = await StartUpstreamsAsync();
+        await using (backend)
+        await using (collector)
+        {
+            var yaml = Config(backend.Port, collector.Port, "trace_id_128bit: true")
+                .Replace("collector_endpoint_version: HTTP_JSON", "collector_endpoint_version: HTTP_PROTO", StringComparison.Ordinal);
+            await using var legate = await InProcessLegate.StartAsync(yaml);
+            var before = DateTimeOffset.UtcNow;
+            using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/proto?q=1"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var seen = (await backend.Log.WaitForRequestsAsync(1))[0];
+
+            var request = (await collector.Log.WaitForRequestsAsync(1))[0];
+            Assert.Equal("POST", request.Method);
+            Assert.Equal("/api/v2/spans", request.RawTarget);
+            Assert.Equal("application/x-protobuf", request.Header("content-type"));
+
+            // zipkin.proto3.ListOfSpans { repeated Span spans = 1; }, decoded by field number.
+            var list = ProtoFields(request.Body);
+            var span = ProtoFields((byte[])Assert.Single(list, f => f.Field == 1).Value);
+            byte[] Bytes(int field) => (byte[])span.Single(f => f.Field == field).Value;
+            string Text(int field) => System.Text.Encoding.UTF8.GetString(Bytes(field));
+
+            Assert.Equal(16, Bytes(1).Length); // trace_id_128bit: 16 big-endian bytes
+            Assert.Equal(seen.Header("x-b3-traceid"), Convert.ToHexStringLower(Bytes(1)));
+            Assert.Equal(seen.Header("x-b3-spanid"), Convert.ToHexStringLower(Bytes(3)));
+            Assert.DoesNotContain(span, f => f.Field == 2); // a root: no parent_id
+            Assert.Equal(2UL, (ulong)span.Single(f => f.Field == 4).Value); // kind SERVER
+            Assert.Equal(legate.ListenerEndpoint("web").ToString(), Text(5));
+            var timestamp = DateTimeOffset.FromUnixTimeMilliseconds((long)((ulong)span.Single(f => f.Field == 6).Value / 1000));
+            Assert.InRange(timestamp, before.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
+            Assert.True((ulong)span.Single(f => f.Field == 7).Value > 0); // duration
+            var localEndpoint = ProtoFields(Bytes(8));
+            Assert.Equal("front-proxy", System.Text.Encoding.UTF8.GetString((byte[])localEndpoint.Single(f => f.Field == 1).Value));
+            Assert.DoesNotContain(span, f => f.Field == 13); // shared is false for a root span (proto3 leaves false out)
+
+            // map<string, string> tags = 11: one entry message (key 1, value 2) per tag.
+            var tags = span.Where(f => f.Field == 11).Select(f => ProtoFields((byte[])f.Value)).ToDictionary(
+                e => System.Text.Encoding.UTF8.GetString((byte[])e.Single(x => x.Field == 1).Value),
+                e => System.Text.Encoding.UTF8.GetString((byte[])e.Single(x => x.Field == 2).Value));
+            Assert.Equal("200", tags["http.status_code"]);
+            Assert.Equal("GET", tags["http.method"]);
+            Assert.Equal("proxy", tags["component"]);
+            Assert.Equal(seen.Header("x-request-id"), tags["guid:x-request-id"]);
+            await InProcessLegate.WaitUntilAsync(() => legate.Counter("tracing.zipkin.reports_sent") == 1, "reports_sent");
+        }
+    }
+
+    /// <summary>A protobuf message's fields in order: varints and fixed64 as ulong, length-delimited as bytes.</summary>
+    private static List<(int Field, object Value)> ProtoFields(byte[] message)
+    {
+        var fields = new List<(int, object)>();
+        var input = new Google.Protobuf.CodedInputStream(message);
+        uint tag;
+        while ((tag = input.ReadTag()) != 0)
+        {
+            var field = Google.Protobuf.WireFormat.GetTagFieldNumber(tag);
+            fields.Add((field, Google.Protobuf.WireFormat.GetTagWireType(tag) switch
+            {
+                Google.Protobuf.WireFormat.WireType.Varint => input.ReadUInt64(),
+                Google.Protobuf.WireFormat.WireType.Fixed64 => input.ReadFixed64(),
+                Google.Protobuf.WireFormat.WireType.LengthDelimited => input.ReadBytes().ToByteArray(),
+                var other => throw new InvalidDataException($"unexpected wire type {other} in field {field}"),
+            }));
+        }
+
+        return fields;
+    }
+
+    [Fact]
     public async Task ACollectorThatDoesNotAnswer202IsCountedAsDropped()
     {
         var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
@@ -456,7 +610,7 @@ public sealed class ZipkinTracerTests
 
     [Theory]
     [InlineData("collector_cluster: nowhere", "collector_cluster", "unknown cluster 'nowhere'")]
-    [InlineData("collector_endpoint_version: HTTP_PROTO", "collector_endpoint_version", "not implemented yet")]
+    [InlineData("collector_endpoint_version: GRPC", "collector_endpoint_version", "not implemented yet")]
     public async Task BadZipkinConfigIsAnErrorWithItsPath(string change, string field, string message)
     {
         var yaml = Config(1, 2).Replace(change.StartsWith("collector_cluster", StringComparison.Ordinal) ? "collector_cluster: zipkin" : "collector_endpoint_version: HTTP_JSON", change, StringComparison.Ordinal);

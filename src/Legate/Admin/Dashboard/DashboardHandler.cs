@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http;
 namespace Legate.Admin.Dashboard;
 
 /// <summary>
-/// The live dashboard on the admin port (beyond Envoy): <c>/dashboard</c> serves one static page
+/// The live dashboard on the admin port (beyond Envoy): the home page <c>/</c> (and <c>/dashboard</c>) is one static page
 /// embedded in the binary, which polls <c>/dashboard/data</c> — a JSON snapshot of the numbers an
 /// operator reads first when something fails: request and 5xx counts per connection manager and
 /// per cluster (the page turns them into rates), latency percentiles, active requests and
@@ -24,14 +24,24 @@ internal sealed class DashboardHandler
 
     public DashboardHandler(IServerInstance server) => _server = server;
 
+    /// <summary>Where the page's list of admin endpoints goes.</summary>
+    private const string IndexPlaceholder = "<!--admin-index-->";
+
+    private AdminHandlerTable? _handlers;
+
+    /// <summary><c>/dashboard</c> stays as a second name of the home page (<c>/</c>), which the admin server serves.</summary>
     public void Register(AdminHandlerTable handlers)
     {
+        _handlers = handlers;
         handlers.Add("/dashboard", "live dashboard: request and error rates, latency, hosts, recent local replies", false, PageAsync);
         handlers.Add("/dashboard/data", "the dashboard's numbers as JSON", false, DataAsync);
     }
 
-    private static ValueTask<AdminResponse> PageAsync(HttpContext context) =>
-        ValueTask.FromResult(AdminResponse.Html(s_page.Value));
+    /// <summary>The page with the admin's list of endpoints (Envoy's home page table) in it.</summary>
+    public string Page(string adminIndexHtml) => s_page.Value.Replace(IndexPlaceholder, adminIndexHtml, StringComparison.Ordinal);
+
+    private ValueTask<AdminResponse> PageAsync(HttpContext context) =>
+        ValueTask.FromResult(AdminResponse.Html(Page(_handlers?.IndexHtml() ?? string.Empty)));
 
     private ValueTask<AdminResponse> DataAsync(HttpContext context)
     {

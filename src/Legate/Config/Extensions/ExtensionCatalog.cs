@@ -41,6 +41,7 @@ internal static class ExtensionCatalog
         "envoy.load_balancing_policies.maglev",
         "envoy.tracers.zipkin",
         "envoy.tracers.opentelemetry",
+        "envoy.tracers.opentelemetry.samplers.always_on",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
@@ -58,6 +59,8 @@ internal static class ExtensionCatalog
         ["envoy.config.trace.v3.SkyWalkingConfig"] = "envoy.tracers.skywalking",
         ["envoy.config.trace.v3.XRayConfig"] = "envoy.tracers.xray",
         ["envoy.config.trace.v3.OpenCensusConfig"] = "envoy.tracers.opencensus",
+        ["envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig"] = "envoy.tracers.opentelemetry.samplers.always_on",
+        ["envoy.extensions.tracers.opentelemetry.samplers.v3.DynatraceSamplerConfig"] = "envoy.tracers.opentelemetry.samplers.dynatrace",
         ["envoy.config.metrics.v3.StatsdSink"] = "envoy.stat_sinks.statsd",
         ["envoy.config.metrics.v3.DogStatsdSink"] = "envoy.stat_sinks.dog_statsd",
         ["envoy.config.metrics.v3.HystrixSink"] = "envoy.stat_sinks.hystrix",

@@ -73,7 +73,7 @@ internal static partial class ImplementedFields
         ["envoy.type.tracing.v3.CustomTag"] = ["tag", "literal", "environment", "request_header"],
         // HTTP_JSON only (HTTP_PROTO and GRPC are errors); trace_context_option is not in the API snapshot.
         // resource_detectors and sampler are not implemented.
-        ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service"],
+        ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service", "sampler"],
         ["envoy.config.trace.v3.ZipkinConfig"] = ["collector_cluster", "collector_endpoint", "collector_endpoint_version", "collector_hostname", "shared_span_context", "trace_id_128bit", "split_spans_for_request"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =
@@ -115,14 +115,15 @@ internal static partial class ImplementedFields
             "retry_policy", "include_request_attempt_count", "include_attempt_count_in_response", "request_mirror_policies",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.Route"] = ["name", "match", "direct_response", "route", "typed_per_filter_config", "redirect",
-            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "decorator"],
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "decorator",
+            "tracing"],
         // Retries, mirroring, hash policies and max_stream_duration arrive stage by stage (the routing-actions issue).
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
             "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
             "request_mirror_policies", "hash_policy", "max_stream_duration"],
-        // trace_sampled needs tracing.
-        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
+        ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
+            "trace_sampled"],
         // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
         ["envoy.config.route.v3.RetryPolicy"] =
             ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",

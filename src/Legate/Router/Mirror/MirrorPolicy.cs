@@ -30,6 +30,9 @@ internal sealed class MirrorPolicy
 
     public bool AppendShadowSuffix { get; }
 
+    /// <summary><c>trace_sampled</c> (default true): whether the shadow's "mirror" span is sampled.</summary>
+    public bool TraceSampled { get; private init; } = true;
+
     /// <summary>For explain and lint: the share mirrored, in percent.</summary>
     public double Percent => 100.0 * _numerator / _denominator;
 
@@ -63,7 +66,10 @@ internal sealed class MirrorPolicy
                 numerator = Math.Min(numerator, denominator);
             }
 
-            result[i] = new MirrorPolicy(policy.Cluster, policy.ClusterHeader.Length > 0 ? policy.ClusterHeader.ToLowerInvariant() : null, numerator, denominator, !policy.DisableShadowHostSuffixAppend);
+            result[i] = new MirrorPolicy(policy.Cluster, policy.ClusterHeader.Length > 0 ? policy.ClusterHeader.ToLowerInvariant() : null, numerator, denominator, !policy.DisableShadowHostSuffixAppend)
+            {
+                TraceSampled = policy.TraceSampled ?? true,
+            };
         }
 
         return result;

@@ -83,6 +83,19 @@ internal sealed class ShadowRequest
         request.Headers.Host = policy.AppendShadowSuffix ? MirrorPolicy.ShadowAuthority(authority) : authority;
         var shadow = new ShadowRequest(cluster, request, timeout, stream.DecoderBufferLimit);
         shadow._contentHeaders = contentHeaders;
+        if (stream.Trace is { } trace)
+        {
+            // As Envoy's async client for shadows: a child span "mirror" whose context the shadow carries.
+            shadow._span = trace.StartShadowSpan(policy.TraceSampled);
+            shadow._host = host;
+            var context = new HttpHeaderMap();
+            shadow._span.InjectContext(context);
+            foreach (var field in context)
+            {
+                request.Headers.Remove(field.Name);
+                request.Headers.TryAddWithoutValidation(field.Name, field.Value);
+            }
+        }
         if (endStream)
         {
             shadow.Send();
@@ -92,6 +105,8 @@ internal sealed class ShadowRequest
     }
 
     private List<(string Name, string Value)> _contentHeaders = [];
+    private Tracing.Span? _span;
+    private Host? _host;
 
     /// <summary>A request body piece (copied: the caller's buffer is reused).</summary>
     public void Append(in ReadOnlySequence<byte> data)
@@ -158,6 +173,7 @@ internal sealed class ShadowRequest
         var start = Stopwatch.GetTimestamp();
         stats.UpstreamRqTotal.Inc();
         stats.UpstreamRqActive.Inc();
+        var status = 0;
         using var cancel = _timeout > TimeSpan.Zero ? new CancellationTokenSource(_timeout) : new CancellationTokenSource();
         try
         {
@@ -172,6 +188,7 @@ internal sealed class ShadowRequest
 
             stats.UpstreamRqCompleted.Inc();
             stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            status = code;
         }
         catch (OperationCanceledException)
         {
@@ -185,6 +202,10 @@ internal sealed class ShadowRequest
         {
             stats.UpstreamRqActive.Dec();
             _request.Dispose();
+            if (_span is { } span)
+            {
+                Tracing.ActiveTrace.FinishShadowSpan(span, _cluster, _host, status, _request.Version);
+            }
         }
     }
 

@@ -8,16 +8,15 @@ namespace Legate.Stats.Sinks;
 
 /// <summary>
 /// <c>envoy.stat_sinks.statsd</c> and <c>envoy.stat_sinks.dog_statsd</c>: at each flush, one
-/// line per used counter (<c>prefix.name:delta|c</c>) and gauge (<c>prefix.name:value|g</c>),
-/// newline-separated and packed into datagrams of at most <see cref="MaxDatagramBytes"/> (UDP), or
-/// written to a TCP connection to a cluster's host (<c>tcp_cluster_name</c>). The DogStatsD form
-/// uses the tag-extracted name and appends the tags (<c>|#envoy.cluster_name:foo</c>).
+/// line per used counter (<c>prefix.name:delta|c</c>) and gauge (<c>prefix.name:value|g</c>). Over
+/// UDP each line is its own datagram, as in Envoy, unless the DogStatsD sink's
+/// <c>max_bytes_per_datagram</c> is set: then lines are newline-joined into datagrams of at most that
+/// many bytes (a line that long or longer goes alone). Over TCP (<c>tcp_cluster_name</c>) the lines
+/// stream to a cluster host. The DogStatsD form uses the tag-extracted name and appends the tags
+/// (<c>|#envoy.cluster_name:foo,…</c>).
 /// </summary>
 internal sealed class StatsdSink : IStatsSink
 {
-    /// <summary>Fits an Ethernet MTU with IP and UDP headers, so no datagram is fragmented.</summary>
-    public const int MaxDatagramBytes = 1432;
-
     private readonly string _prefix;
     private readonly bool _dogStatsd;
     private readonly int _maxDatagramBytes;
@@ -38,8 +37,9 @@ internal sealed class StatsdSink : IStatsSink
         _log = log;
     }
 
+    /// <param name="maxDatagramBytes">The DogStatsD <c>max_bytes_per_datagram</c>; 0 sends one line per datagram.</param>
     public static StatsdSink Udp(IPEndPoint endpoint, string prefix, bool dogStatsd, int maxDatagramBytes, Logger log) =>
-        new(prefix, dogStatsd, maxDatagramBytes > 0 ? maxDatagramBytes : MaxDatagramBytes, endpoint, null, log);
+        new(prefix, dogStatsd, Math.Max(0, maxDatagramBytes), endpoint, null, log);
 
     /// <param name="endpoint">Picks the cluster host to connect to, or null when it has none.</param>
     public static StatsdSink Tcp(Func<IPEndPoint?> endpoint, string prefix, Logger log) =>
@@ -112,9 +112,16 @@ internal sealed class StatsdSink : IStatsSink
         var datagram = new StringBuilder();
         foreach (var line in lines)
         {
+            if (line.Length >= _maxDatagramBytes)
+            {
+                // Envoy's writeBuffer: a line that cannot share a datagram is sent on its own.
+                await SendAsync(socket, line, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (datagram.Length > 0 && datagram.Length + 1 + line.Length > _maxDatagramBytes)
             {
-                await socket.SendToAsync(Encoding.UTF8.GetBytes(datagram.ToString()), SocketFlags.None, _udpEndpoint!, cancellationToken).ConfigureAwait(false);
+                await SendAsync(socket, datagram.ToString(), cancellationToken).ConfigureAwait(false);
                 datagram.Clear();
             }
 
@@ -123,9 +130,12 @@ internal sealed class StatsdSink : IStatsSink
 
         if (datagram.Length > 0)
         {
-            await socket.SendToAsync(Encoding.UTF8.GetBytes(datagram.ToString()), SocketFlags.None, _udpEndpoint!, cancellationToken).ConfigureAwait(false);
+            await SendAsync(socket, datagram.ToString(), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private ValueTask<int> SendAsync(Socket socket, string text, CancellationToken cancellationToken) =>
+        socket.SendToAsync(Encoding.UTF8.GetBytes(text), SocketFlags.None, _udpEndpoint!, cancellationToken);
 
     private async ValueTask SendTcpAsync(List<string> lines, CancellationToken cancellationToken)
     {

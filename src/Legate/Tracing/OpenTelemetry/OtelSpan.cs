@@ -54,7 +54,30 @@ internal sealed class OtelSpan : Span
 
     public override void SetOperation(string operation) => Name = operation;
 
-    public override void SetTag(string name, string value) => Attributes[name] = value;
+    /// <summary>OTLP <c>Status.code</c>: 0 unset, 2 error (set from the <c>http.status_code</c> tag).</summary>
+    public int StatusCode { get; private set; }
+
+    /// <summary>
+    /// Records the attribute. Like Envoy (from 1.31), <c>http.status_code</c> also sets the span's
+    /// status by OpenTelemetry's HTTP conventions: ERROR for 5xx, and for 4xx on CLIENT spans only.
+    /// </summary>
+    public override void SetTag(string name, string value)
+    {
+        if (name.Length == 0)
+        {
+            return;
+        }
+
+        if (name == Tags.HttpStatusCode && int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var status)
+            && (status >= 500 || status >= 400 && Kind == OtelSpanKind.Client))
+        {
+            StatusCode = OtelStatusCodeError;
+        }
+
+        Attributes[name] = value;
+    }
+
+    private const int OtelStatusCodeError = 2;
 
     public override void SetSampled(bool sampled) => Sampled = sampled;
 

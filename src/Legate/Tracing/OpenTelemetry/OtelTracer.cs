@@ -16,12 +16,18 @@ internal sealed class OtelTracer : Tracer
 
     public CollectorReporter<OtelSpan> Reporter { get; }
 
+    /// <summary>
+    /// <c>sampler: envoy.tracers.opentelemetry.samplers.always_on</c>: the sampler decides instead of
+    /// the connection manager's decision and the caller's flag, and it always samples.
+    /// </summary>
+    public bool AlwaysOn { get; init; }
+
     public override Span StartSpan(TracingConfig config, HttpHeaderMap requestHeaders, string operationName, DateTimeOffset startTime, bool traced)
     {
         var kind = config.SpawnUpstreamSpan || config.Operation == OperationName.Ingress ? OtelSpanKind.Server : OtelSpanKind.Client;
         if (!TraceParent.IsPresent(requestHeaders))
         {
-            return new OtelSpan(this, operationName, kind, NewId(), NewId(), NewId(), 0, traced, string.Empty, startTime);
+            return new OtelSpan(this, operationName, kind, NewId(), NewId(), NewId(), 0, traced || AlwaysOn, string.Empty, startTime);
         }
 
         if (!TraceParent.TryExtract(requestHeaders, out var context, out _))
@@ -29,7 +35,7 @@ internal sealed class OtelTracer : Tracer
             return NullSpan.Instance;
         }
 
-        return new OtelSpan(this, operationName, kind, context.TraceIdHigh, context.TraceIdLow, NewId(), context.SpanId, context.Sampled, context.TraceState, startTime);
+        return new OtelSpan(this, operationName, kind, context.TraceIdHigh, context.TraceIdLow, NewId(), context.SpanId, context.Sampled || AlwaysOn, context.TraceState, startTime);
     }
 
     internal static ulong NewId()

@@ -63,6 +63,16 @@ internal static class OtlpEncoder
         {
             WriteMessage(o, 9, KeyValue(key, value));
         }
+
+        if (span.StatusCode != 0)
+        {
+            // Span.status (15): Status.code (3); an unset status is left out.
+            WriteMessage(o, 15, Message(status =>
+            {
+                status.WriteTag(3, WireFormat.WireType.Varint);
+                status.WriteEnum(span.StatusCode);
+            }));
+        }
     });
 
     private static void WriteId(CodedOutputStream o, int field, ulong id)
