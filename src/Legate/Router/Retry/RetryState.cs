@@ -297,4 +297,7 @@ internal enum AttemptFailure
 
     /// <summary>The per-try timeout fired (a local reset, UT).</summary>
     PerTryTimeout,
+
+    /// <summary>per_try_idle_timeout fired: no upstream byte for that long (a local reset, UT).</summary>
+    PerTryIdleTimeout,
 }
