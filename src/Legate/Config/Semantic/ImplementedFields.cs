@@ -123,9 +123,9 @@ internal static partial class ImplementedFields
             "request_mirror_policies", "hash_policy", "max_stream_duration"],
         // trace_sampled needs tracing.
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
-        // retry_priority and retry_options_predicates are not honoured yet.
+        // retry_options_predicates is not honoured yet.
         ["envoy.config.route.v3.RetryPolicy"] =
-            ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
+            ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
         ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight", "runtime_key_prefix", "header_name"],
         // metadata_match needs subset load balancing.
