@@ -15,7 +15,9 @@ internal sealed class PerTryIdleTimer
     private readonly TimeSpan _timeout;
     private readonly Action<object> _onFired;
     private readonly object _state;
+    private readonly Lock _lock = new();
     private int _fired;
+    private bool _stopped;
 
     /// <param name="onFired">Cancels the attempt's pending upstream read; runs on a timer thread.</param>
     public PerTryIdleTimer(TimeProvider time, TimeSpan timeout, Action<object> onFired, object state)
@@ -39,9 +41,17 @@ internal sealed class PerTryIdleTimer
         }
     }
 
-    /// <summary>The attempt ended: the timer never fires for it.</summary>
+    /// <summary>
+    /// The attempt ended: the timer never fires for it. Once this returns no callback runs any more
+    /// (one in progress is waited for), so the connection can go back to the pool safely.
+    /// </summary>
     public void Stop()
     {
+        lock (_lock)
+        {
+            _stopped = true;
+        }
+
         var disposed = _timer.DisposeAsync();
         if (!disposed.IsCompleted)
         {
@@ -51,7 +61,15 @@ internal sealed class PerTryIdleTimer
 
     private void OnExpired()
     {
-        Volatile.Write(ref _fired, 1);
-        _onFired(_state);
+        lock (_lock)
+        {
+            if (_stopped)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _fired, 1);
+            _onFired(_state);
+        }
     }
 }
