@@ -264,7 +264,19 @@ internal static class ExplainCommand
             }
 
             lines.Add($"clusters:      weighted, total_weight {entry.TotalWeight}: {string.Join(", ", parts)}");
-            if (FindHeader(request.Headers, "x-request-id") is { } requestId && Http.RouteTable.RequestIdInteger(System.Text.Encoding.ASCII.GetBytes(requestId)) is { } value)
+            if (entry.RuntimeWeightKeys is { } keys)
+            {
+                lines.Add($"weights:       from the runtime when set ({string.Join(", ", keys)}), else as configured");
+            }
+
+            if (entry.RandomValueHeader is { } randomHeader && FindHeader(request.Headers, randomHeader) is { } headerValue
+                && ulong.TryParse(headerValue.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var fromHeader))
+            {
+                var chosen = entry.PickWeightedCluster(fromHeader);
+                lines.Add($"cluster:       '{chosen.ClusterName}' (header '{randomHeader}' {fromHeader} % {entry.TotalWeight} = {fromHeader % entry.TotalWeight})");
+                entry = chosen;
+            }
+            else if (FindHeader(request.Headers, "x-request-id") is { } requestId && Http.RouteTable.RequestIdInteger(System.Text.Encoding.ASCII.GetBytes(requestId)) is { } value)
             {
                 var chosen = entry.PickWeightedCluster(value);
                 lines.Add($"cluster:       '{chosen.ClusterName}' (x-request-id {requestId} → random value {value} % {entry.TotalWeight} = {value % entry.TotalWeight})");

@@ -104,6 +104,9 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>Drives the stream timeouts.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The server's runtime (weighted_clusters.runtime_key_prefix reads it per request); null in tests without one.</summary>
+    public Legate.Runtime.RuntimeLoader? Runtime { get; init; }
+
     public LocalReplyConfig LocalReplies { get; init; } = LocalReplyConfig.Default;
 
     /// <summary>The HCM's <c>tracing</c> sampling decision; null when tracing is not configured.</summary>
@@ -330,6 +333,7 @@ internal sealed class HttpConnectionManagerConfig
             AccessLogs = accessLogs,
             Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
             TracingConfig = tracingConfig,
+            Runtime = context.Runtime,
         };
     }
 }

@@ -11,6 +11,7 @@ internal static class ResponseCodeDetails
     public const string NoHealthyUpstream = "no_healthy_upstream";
     public const string UpstreamResponseTimeout = "upstream_response_timeout";
     public const string UpstreamPerTryTimeout = "upstream_per_try_timeout";
+    public const string UpstreamPerTryIdleTimeout = "upstream_per_try_idle_timeout";
     public const string DownstreamRemoteDisconnect = "downstream_remote_disconnect";
     public const string RequestHeadersTimeout = "request_header_timeout";
     public const string RequestOverallTimeout = "request_overall_timeout";

@@ -95,6 +95,20 @@ internal sealed class RouteEntry
     /// <summary>The sum of the weights (Envoy's total_weight).</summary>
     public ulong TotalWeight { get; private set; }
 
+    /// <summary>
+    /// <c>weighted_clusters.header_name</c> (lower-case): a request carrying exactly one such header
+    /// whose value is an unsigned 64-bit number picks its cluster with that number instead of the
+    /// stream's random value, so proxies in a row pick consistently; else null.
+    /// </summary>
+    public string? RandomValueHeader { get; private set; }
+
+    /// <summary>
+    /// <c>weighted_clusters.runtime_key_prefix</c>: per cluster the runtime key
+    /// <c>prefix + "." + name</c> whose integer value replaces the configured weight (which stays
+    /// the default); the total is the sum of the weights read. Null when not configured.
+    /// </summary>
+    public string[]? RuntimeWeightKeys { get; private set; }
+
     /// <summary><c>prefix_rewrite</c> / <c>regex_rewrite</c> of a forwarding route, or null.</summary>
     public PathRewrite? PathRewrite { get; private set; }
 
@@ -166,6 +180,11 @@ internal sealed class RouteEntry
             return this;
         }
 
+        if (RuntimeWeightKeys is not null)
+        {
+            return PickWeightedCluster(randomValue, null, null) ?? clusters[^1];
+        }
+
         var selected = randomValue % TotalWeight;
         var ends = _weightEnds;
         for (var i = 0; i < ends.Length; i++)
@@ -177,6 +196,75 @@ internal sealed class RouteEntry
         }
 
         return clusters[^1];
+    }
+
+    /// <summary>
+    /// The weighted cluster for a request (Envoy's WeightedClusterSpecifierPlugin): the random
+    /// value from <see cref="RandomValueHeader"/> when the request has it (once, numeric), the
+    /// weights from the runtime under <see cref="RuntimeWeightKeys"/>. Null when the runtime weights
+    /// add up to 0 (Envoy finds no route then).
+    /// </summary>
+    public RouteEntry? PickWeightedCluster(ulong randomValue, Legate.Http.Http1.HttpHeaderMap? headers, Legate.Runtime.RuntimeSnapshot? runtime)
+    {
+        if (WeightedClusters is not { } clusters)
+        {
+            return this;
+        }
+
+        if (RandomValueHeader is { } header && headers is not null && HeaderRandomValue(headers, header) is { } fromHeader)
+        {
+            randomValue = fromHeader;
+        }
+
+        if (RuntimeWeightKeys is not { } keys)
+        {
+            return PickWeightedCluster(randomValue);
+        }
+
+        // Read each weight once: the runtime may change between the sum and the pick.
+        Span<ulong> weights = keys.Length <= 16 ? stackalloc ulong[keys.Length] : new ulong[keys.Length];
+        ulong total = 0;
+        for (var i = 0; i < keys.Length; i++)
+        {
+            weights[i] = runtime?.GetInteger(keys[i], clusters[i].Weight) ?? clusters[i].Weight;
+            total += weights[i];
+        }
+
+        if (total == 0)
+        {
+            return null;
+        }
+
+        var selected = randomValue % total;
+        ulong end = 0;
+        for (var i = 0; i < keys.Length; i++)
+        {
+            end += weights[i];
+            if (selected < end)
+            {
+                return clusters[i];
+            }
+        }
+
+        return clusters[^1];
+    }
+
+    /// <summary>The header's value as Envoy's SimpleAtoi reads it, when the header is there exactly once.</summary>
+    public static ulong? HeaderRandomValue(Legate.Http.Http1.HttpHeaderMap headers, string name)
+    {
+        var index = headers.IndexOf(name.AsSpan());
+        if (index < 0 || headers.IndexOf(name.AsSpan(), index + 1) >= 0)
+        {
+            return null;
+        }
+
+        var value = System.Text.Encoding.Latin1.GetString(headers.GetValueBytes(index)).Trim();
+        if (value.StartsWith('+'))
+        {
+            value = value[1..];
+        }
+
+        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) ? number : null;
     }
 
     /// <summary>True the first time it is called: lets the connection manager log an unimplemented action once.</summary>
@@ -379,6 +467,22 @@ internal sealed class RouteEntry
         {
             errors.Add(FieldPath.Field(path, "clusters"), "the sum of weighted_clusters weights must be greater than 0");
             total = 1;
+        }
+
+        if (config.RandomValueSpecifierCase == WeightedCluster.RandomValueSpecifierOneofCase.HeaderName)
+        {
+            entry.RandomValueHeader = config.HeaderName.ToLowerInvariant();
+        }
+
+        if (config.RuntimeKeyPrefix.Length > 0)
+        {
+            var keys = new string[clusters.Length];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                keys[i] = config.RuntimeKeyPrefix + "." + config.Clusters[i].Name;
+            }
+
+            entry.RuntimeWeightKeys = keys;
         }
 
         entry.WeightedClusters = clusters;

@@ -100,7 +100,13 @@ internal sealed class RouteTable
             return null;
         }
 
-        var entry = _actions[virtualHost!.Index][route.Index].PickWeightedCluster(randomValue);
+        var action = _actions[virtualHost!.Index][route.Index];
+        var entry = action.WeightedClusters is null ? action : action.PickWeightedCluster(randomValue, head.Headers, config.Runtime?.Snapshot);
+        if (entry is null)
+        {
+            return null;
+        }
+
         stream.Info.RouteName = entry.Name;
         return entry;
     }

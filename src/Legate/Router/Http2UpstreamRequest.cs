@@ -42,6 +42,7 @@ internal sealed class Http2UpstreamRequest
     private readonly CancellationTokenSource _cancel = new();
     private CancellationTokenRegistration _resetRegistration;
     private ITimer? _timer;
+    private Retry.PerTryIdleTimer? _idleTimer;
     private TimeSpan _timeout;
     private Http2RequestBodyContent? _body;
     private long _start;
@@ -261,6 +262,7 @@ internal sealed class Http2UpstreamRequest
         {
             stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
             response = await pool.Invoker.SendAsync(request, _cancel.Token).ConfigureAwait(false);
+            _idleTimer?.Touch();
             await RelayResponseAsync(response).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
@@ -354,6 +356,7 @@ internal sealed class Http2UpstreamRequest
 
             while (received > 0)
             {
+                _idleTimer?.Touch();
                 if (stream.IsReset)
                 {
                     await OnFailureAsync(new OperationCanceledException()).ConfigureAwait(false);
@@ -439,6 +442,14 @@ internal sealed class Http2UpstreamRequest
         var stats = _cluster.Info.Stats;
         if (Volatile.Read(ref _done) != 0)
         {
+            return;
+        }
+
+        if (_idleTimer is { Fired: true } && !stream.IsReset)
+        {
+            _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
+            Finish();
+            Retried = await _owner.OnAttemptTimeoutAsync(idle: true).ConfigureAwait(false);
             return;
         }
 
@@ -550,8 +561,14 @@ internal sealed class Http2UpstreamRequest
         Finish();
     }
 
+    /// <summary>The request is complete: the attempt's timers start (Envoy's setupPerTryTimeout).</summary>
     private void ArmTimeout()
     {
+        if (_idleTimer is null && Volatile.Read(ref _done) == 0)
+        {
+            _idleTimer = _owner.StartIdleTimer(static state => ((Http2UpstreamRequest)state).CancelUpstream(), this);
+        }
+
         if (_timer is { } timer && Volatile.Read(ref _done) == 0)
         {
             try
@@ -592,6 +609,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         _timer?.Dispose();
+        _idleTimer?.Stop();
         _resetRegistration.Dispose();
         // The breaker first: whoever sees no active request also sees its slot back.
         _cluster.Info.CircuitBreakers.Default.Requests.Release();

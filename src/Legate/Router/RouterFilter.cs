@@ -61,6 +61,7 @@ internal sealed class RouterFilter : HttpFilter
     private List<Mirror.ShadowRequest>? _shadows;
     private LoadBalancerContext? _lbContext;
     private string? _setCookie;
+    private PerTryIdleTimer? _idleTimer;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
@@ -388,6 +389,11 @@ internal sealed class RouterFilter : HttpFilter
             stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
             stream.Info.UpstreamProtocol = "HTTP/1.1";
             upstream.ArmTimeout(timeout);
+            if (_requestComplete)
+            {
+                StartHttp1IdleTimer();
+            }
+
             WriteRequestHead(upstream.Output, headers, _headersEndStream);
             if (_replay is { IsEmpty: false } replay)
             {
@@ -549,6 +555,30 @@ internal sealed class RouterFilter : HttpFilter
         return _stream.Info.AttemptCount <= 1 && _globalDeadline != long.MaxValue ? _globalTimeout : global;
     }
 
+    /// <summary>The attempt's per_try_idle_timeout timer (route or virtual-host retry policy, with or without retry conditions, as Envoy), or null.</summary>
+    internal PerTryIdleTimer? StartIdleTimer(Action<object> onFired, object state)
+    {
+        var idle = _route!.RetryPolicy?.PerTryIdleTimeout ?? TimeSpan.Zero;
+        return idle > TimeSpan.Zero && !_upgrade ? new PerTryIdleTimer(_factory.Time, idle, onFired, state) : null;
+    }
+
+    /// <summary>The HTTP/1.1 attempt has its connection and the whole request: per_try_idle_timeout starts (as Envoy's, not before).</summary>
+    private void StartHttp1IdleTimer()
+    {
+        if (_idleTimer is not null || _done || StartIdleTimer(static state => ((RouterFilter)state)._upstream?.CancelPendingRead(), this) is not { } timer)
+        {
+            return;
+        }
+
+        // The response may end (Finish) on another thread meanwhile: whichever of the two comes
+        // second sees the other and stops the timer, so it never outlives its attempt.
+        Interlocked.Exchange(ref _idleTimer, timer);
+        if (_done)
+        {
+            Interlocked.Exchange(ref _idleTimer, null)?.Stop();
+        }
+    }
+
     private static TimeSpan? TakeMilliseconds(HttpHeaderMap headers, string name)
     {
         var value = headers.GetValue(name);
@@ -624,11 +654,16 @@ internal sealed class RouterFilter : HttpFilter
             }
         }
 
-        if (failure == AttemptFailure.PerTryTimeout || flag == ResponseFlags.UpstreamRequestTimeout)
+        if (failure is AttemptFailure.PerTryTimeout or AttemptFailure.PerTryIdleTimeout || flag == ResponseFlags.UpstreamRequestTimeout)
         {
             if (!stream.ResponseStarted && !stream.IsReset)
             {
-                var details = failure == AttemptFailure.PerTryTimeout ? ResponseCodeDetails.UpstreamPerTryTimeout : ResponseCodeDetails.UpstreamResponseTimeout;
+                var details = failure switch
+                {
+                    AttemptFailure.PerTryTimeout => ResponseCodeDetails.UpstreamPerTryTimeout,
+                    AttemptFailure.PerTryIdleTimeout => ResponseCodeDetails.UpstreamPerTryIdleTimeout,
+                    _ => ResponseCodeDetails.UpstreamResponseTimeout,
+                };
                 await stream.SendLocalReplyAsync(504, "upstream request timeout", details, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
             }
             else if (!stream.IsReset)
@@ -735,6 +770,10 @@ internal sealed class RouterFilter : HttpFilter
             else if (_upstream is { } upstream && !_done && !upstream.IsClosed)
             {
                 await SendBodyAsync(upstream, data, endStream).ConfigureAwait(false);
+                if (endStream)
+                {
+                    StartHttp1IdleTimer();
+                }
             }
         }
         finally
@@ -813,6 +852,7 @@ internal sealed class RouterFilter : HttpFilter
             }
 
             await FlushUpstreamAsync().ConfigureAwait(false);
+            StartHttp1IdleTimer();
         }
         finally
         {
@@ -853,7 +893,7 @@ internal sealed class RouterFilter : HttpFilter
     /// </summary>
     public override bool TryRecycle()
     {
-        if (!_done || _http2 is not null || _shadows is not null || _retry is not null || _sendLock is not null || _replay is not null || _tunnel is not null)
+        if (!_done || _http2 is not null || _shadows is not null || _retry is not null || _sendLock is not null || _replay is not null || _tunnel is not null || _idleTimer is not null)
         {
             return false;
         }
@@ -977,6 +1017,7 @@ internal sealed class RouterFilter : HttpFilter
             while (true)
             {
                 var result = await ReadAsync(input).ConfigureAwait(false);
+                _idleTimer?.Touch();
                 if (result.IsCanceled)
                 {
                     input.AdvanceTo(result.Buffer.Start);
@@ -1117,6 +1158,7 @@ internal sealed class RouterFilter : HttpFilter
         while (true)
         {
             var result = await ReadAsync(input).ConfigureAwait(false);
+            _idleTimer?.Touch();
             var buffer = result.Buffer;
             if (result.IsCanceled)
             {
@@ -1254,6 +1296,12 @@ internal sealed class RouterFilter : HttpFilter
     private async ValueTask<bool> OnCancelledAsync()
     {
         var stream = _stream;
+        if (_idleTimer is { Fired: true } && !stream.IsReset)
+        {
+            stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
+            return await OnAttemptTimeoutAsync(idle: true).ConfigureAwait(false);
+        }
+
         if (_upstream!.TimedOut && !stream.IsReset)
         {
             stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
@@ -1266,9 +1314,15 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     /// <summary>The attempt's timer fired (HTTP/1.1 or HTTP/2): per-try timeouts may be retried, the route timeout ends the request.</summary>
-    internal ValueTask<bool> OnAttemptTimeoutAsync()
+    internal ValueTask<bool> OnAttemptTimeoutAsync(bool idle = false)
     {
         var stats = _cluster!.Info.Stats;
+        if (idle)
+        {
+            stats.UpstreamRqPerTryIdleTimeout.Inc();
+            return FailOrRetryAsync(AttemptFailure.PerTryIdleTimeout, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination);
+        }
+
         if (_attemptIsPerTry)
         {
             stats.UpstreamRqPerTryTimeout.Inc();
@@ -1323,6 +1377,8 @@ internal sealed class RouterFilter : HttpFilter
         _done = true;
         _reusable = reusable;
         _resetRegistration.Dispose();
+        Interlocked.Exchange(ref _idleTimer, null)?.Stop();
+
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             // The breaker first: whoever sees no active request also sees its slot back.

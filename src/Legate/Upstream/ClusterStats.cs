@@ -48,6 +48,7 @@ internal sealed class ClusterStats
         UpstreamRqRetryBackoffExponential = store.Counter(p + "upstream_rq_retry_backoff_exponential");
         UpstreamRqRetryBackoffRatelimited = store.Counter(p + "upstream_rq_retry_backoff_ratelimited");
         UpstreamRqPerTryTimeout = store.Counter(p + "upstream_rq_per_try_timeout");
+        UpstreamRqPerTryIdleTimeout = store.Counter(p + "upstream_rq_per_try_idle_timeout");
         RetryOrShadowAbandoned = store.Counter(p + "retry_or_shadow_abandoned");
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
         LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
@@ -157,6 +158,8 @@ internal sealed class ClusterStats
     public Counter UpstreamRqRetryBackoffRatelimited { get; }
 
     public Counter UpstreamRqPerTryTimeout { get; }
+
+    public Counter UpstreamRqPerTryIdleTimeout { get; }
 
     public Counter RetryOrShadowAbandoned { get; }
 }

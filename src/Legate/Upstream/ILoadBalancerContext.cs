@@ -22,4 +22,7 @@ internal interface ILoadBalancerContext
 
     /// <summary>True to ask for another host (retry host predicates such as previous_hosts).</summary>
     bool ShouldSelectAnotherHost(Host host);
+
+    /// <summary>The priority load for this pick (the retry priority, previous_priorities); <paramref name="original"/> unless a retry changes it.</summary>
+    PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original) => original;
 }

@@ -43,6 +43,12 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     public Host? ChooseHost(ILoadBalancerContext? context)
     {
         var state = CurrentState();
+        if (context is not null && context.DeterminePriorityLoad(state.Snapshot, state.Load) is var load && !ReferenceEquals(load, state.Load))
+        {
+            // A retry priority moved the load for this pick only.
+            state = new LbState(state.Snapshot, load, state.Priorities);
+        }
+
         var host = ChooseOnce(state, context, 0);
         if (context is null || host is null)
         {

@@ -10,6 +10,8 @@ internal abstract class LoadBalancerContext : ILoadBalancerContext
 
     public virtual bool ShouldSelectAnotherHost(Host host) => false;
 
+    public virtual PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original) => original;
+
     /// <summary>
     /// The request's hash for consistent-hash load balancers (ring hash, Maglev), computed by the
     /// router from the route's hash_policy; null when the route has none or no policy produced one.

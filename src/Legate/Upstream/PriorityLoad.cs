@@ -113,6 +113,57 @@ internal sealed class PriorityLoad
     }
 
     /// <summary>
+    /// This load with the <paramref name="excluded"/> priorities (indices) taken out and the rest
+    /// spread by health over the others, as Envoy's previous_priorities retry plugin does (its own
+    /// distribution: each priority takes health × 100 / total, repeated until all 100 is handed
+    /// out); panic flags stay. Null when the remaining priorities have no health at all.
+    /// </summary>
+    public PriorityLoad? Excluding(ReadOnlySpan<bool> excluded)
+    {
+        var n = Health.Length;
+        var health = new int[n];
+        var degradedHealth = new int[n];
+        var total = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (i >= excluded.Length || !excluded[i])
+            {
+                health[i] = Health[i];
+                degradedHealth[i] = DegradedHealth[i];
+                total += health[i] + degradedHealth[i];
+            }
+        }
+
+        total = Math.Min(total, 100);
+        if (total == 0)
+        {
+            return null;
+        }
+
+        var healthyLoad = new int[n];
+        var degradedLoad = new int[n];
+        var remaining = 100;
+        while (remaining != 0)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var delta = Math.Min(remaining, health[i] * 100 / total);
+                healthyLoad[i] += delta;
+                remaining -= delta;
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                var delta = Math.Min(remaining, degradedHealth[i] * 100 / total);
+                degradedLoad[i] += delta;
+                remaining -= delta;
+            }
+        }
+
+        return new PriorityLoad(healthyLoad, degradedLoad, [.. Panic], [.. Health], [.. DegradedHealth]);
+    }
+
+    /// <summary>
     /// The priority (index) and whether its degraded hosts are meant, for a number drawn at random
     /// (or a request hash): <c>hash % 100 + 1</c> walks the healthy loads, then the degraded ones.
     /// </summary>

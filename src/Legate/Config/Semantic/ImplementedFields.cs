@@ -124,12 +124,11 @@ internal static partial class ImplementedFields
             "request_mirror_policies", "hash_policy", "max_stream_duration"],
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
             "trace_sampled"],
-        // per_try_idle_timeout, retry_priority and retry_options_predicates are not honoured yet.
+        // retry_options_predicates is not honoured yet.
         ["envoy.config.route.v3.RetryPolicy"] =
-            ["retry_on", "num_retries", "per_try_timeout", "retry_host_predicate", "host_selection_retry_max_attempts",
+            ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
-        // runtime_key_prefix (no runtime layer) and header_name are not honoured yet.
-        ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight"],
+        ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight", "runtime_key_prefix", "header_name"],
         // metadata_match needs subset load balancing.
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],

@@ -39,7 +39,13 @@ internal sealed class RetryPolicy
     public CompiledHeaderMatcher[] RetriableRequestHeaders { get; private init; } = [];
 
     /// <summary>retry_host_predicate envoy.retry_host_predicates.previous_hosts.</summary>
-    public bool AvoidPreviousHosts { get; private init; }
+    public bool AvoidPreviousHosts => HostPredicates?.PreviousHosts ?? false;
+
+    /// <summary>The compiled retry_host_predicate list, or null when it is empty.</summary>
+    public RetryHostPredicates? HostPredicates { get; private init; }
+
+    /// <summary>retry_priority envoy.retry_priorities.previous_priorities' update_frequency; 0 without it.</summary>
+    public int PreviousPrioritiesUpdateFrequency { get; private init; }
 
     /// <summary>host_selection_retry_max_attempts (Envoy's default 1).</summary>
     public int HostSelectionRetryMaxAttempts { get; private init; } = 1;
@@ -79,18 +85,25 @@ internal sealed class RetryPolicy
             }
         }
 
-        var avoidPrevious = false;
-        for (var i = 0; i < config.RetryHostPredicate.Count; i++)
+        var hostPredicates = RetryHostPredicates.Compile(config.RetryHostPredicate, FieldPath.Field(path, "retry_host_predicate"), errors);
+        var updateFrequency = 0;
+        if (config.RetryPriority is { } priority)
         {
-            var predicate = config.RetryHostPredicate[i];
-            var typeUrl = predicate.TypedConfig?.TypeUrl ?? string.Empty;
-            if (predicate.Name == "envoy.retry_host_predicates.previous_hosts" || typeUrl.EndsWith("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate", StringComparison.Ordinal))
+            var priorityPath = FieldPath.Field(path, "retry_priority");
+            const string previousPriorities = "envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig";
+            var typeUrl = priority.TypedConfig?.TypeUrl ?? string.Empty;
+            if (typeUrl.EndsWith("/" + previousPriorities, StringComparison.Ordinal) || (typeUrl.Length == 0 && priority.Name == "envoy.retry_priorities.previous_priorities"))
             {
-                avoidPrevious = true;
+                updateFrequency = typeUrl.Length > 0 ? priority.TypedConfig!.Unpack<Envoy.Extensions.Retry.Priority.PreviousPriorities.V3.PreviousPrioritiesConfig>().UpdateFrequency : 0;
+                if (updateFrequency <= 0)
+                {
+                    errors.Add(FieldPath.Field(FieldPath.Field(priorityPath, "typed_config"), "update_frequency"), "update_frequency must be greater than 0");
+                    updateFrequency = 1;
+                }
             }
             else
             {
-                errors.Add(FieldPath.Index(FieldPath.Field(path, "retry_host_predicate"), i), $"retry host predicate '{predicate.Name}' is not supported yet (only envoy.retry_host_predicates.previous_hosts)");
+                errors.Add(priorityPath, $"retry priority '{priority.Name}' is not supported yet (only envoy.retry_priorities.previous_priorities)");
             }
         }
 
@@ -121,7 +134,8 @@ internal sealed class RetryPolicy
             RetriableStatusCodes = statusCodes,
             RetriableHeaders = CompileMatchers(config.RetriableHeaders, FieldPath.Field(path, "retriable_headers"), errors),
             RetriableRequestHeaders = CompileMatchers(config.RetriableRequestHeaders, FieldPath.Field(path, "retriable_request_headers"), errors),
-            AvoidPreviousHosts = avoidPrevious,
+            HostPredicates = hostPredicates,
+            PreviousPrioritiesUpdateFrequency = updateFrequency,
             HostSelectionRetryMaxAttempts = config.HostSelectionRetryMaxAttempts > 0 ? (int)config.HostSelectionRetryMaxAttempts : 1,
             RateLimitedResetHeaders = resetHeaders,
             RateLimitedMaxInterval = rateLimitedMax,

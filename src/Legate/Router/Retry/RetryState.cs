@@ -25,6 +25,7 @@ internal sealed class RetryState : LoadBalancerContext
     private readonly List<Host> _previousHosts = new(2);
     private int _retriesRemaining;
     private bool _holdsSlot;
+    private PreviousPriorities? _previousPriorities;
 
     private RetryState(RetryPolicy policy, RetryOn retryOn, int numRetries, TimeSpan perTryTimeout, HashSet<int> statusCodes, string[] retriableHeaderNames, IRetryResources resources, RoutingPriority priority, Func<long, long> random)
     {
@@ -49,9 +50,22 @@ internal sealed class RetryState : LoadBalancerContext
     /// <summary>Hosts tried so far (for previous_hosts).</summary>
     public IReadOnlyList<Host> PreviousHosts => _previousHosts;
 
-    public override int HostSelectionRetryCount => _policy.AvoidPreviousHosts ? _policy.HostSelectionRetryMaxAttempts : 0;
+    // As Envoy's router: host predicates and the retry priority apply to retries only (a first
+    // attempt has no hosts tried yet).
+    public override int HostSelectionRetryCount => _policy.HostPredicates is not null && _previousHosts.Count > 0 ? _policy.HostSelectionRetryMaxAttempts : 0;
 
-    public override bool ShouldSelectAnotherHost(Host host) => _policy.AvoidPreviousHosts && _previousHosts.Contains(host);
+    public override bool ShouldSelectAnotherHost(Host host) => _policy.HostPredicates is { } predicates && _previousHosts.Count > 0 && predicates.Rejects(host, _previousHosts);
+
+    public override PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original)
+    {
+        if (_policy.PreviousPrioritiesUpdateFrequency == 0 || _previousHosts.Count == 0)
+        {
+            return original;
+        }
+
+        _previousPriorities ??= new PreviousPriorities(_policy.PreviousPrioritiesUpdateFrequency);
+        return _previousPriorities.DetermineLoad(snapshot, original, _previousHosts);
+    }
 
     /// <summary>
     /// The retry state for a request, or null when nothing can be retried. Reads (and removes, as
@@ -297,4 +311,7 @@ internal enum AttemptFailure
 
     /// <summary>The per-try timeout fired (a local reset, UT).</summary>
     PerTryTimeout,
+
+    /// <summary>per_try_idle_timeout fired: no upstream byte for that long (a local reset, UT).</summary>
+    PerTryIdleTimeout,
 }

@@ -40,7 +40,7 @@ public sealed class RetryStateTests
     {
         var errors = new ConfigErrors();
         var config = new RouteRetryPolicy { RetryOn = "5xx,sometimes" };
-        config.RetryHostPredicate.Add(new RouteRetryPolicy.Types.RetryHostPredicate { Name = "envoy.retry_host_predicates.omit_canary_hosts" });
+        config.RetryHostPredicate.Add(new RouteRetryPolicy.Types.RetryHostPredicate { Name = "envoy.retry_host_predicates.made_up" });
 
         Compile(config, errors);
 
