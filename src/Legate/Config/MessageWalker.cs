@@ -11,21 +11,27 @@ namespace Legate.Config;
 /// </summary>
 internal static class MessageWalker
 {
-    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit)
+    /// <summary>Visits <paramref name="root"/> and everything in it, except the messages <paramref name="skip"/> answers true for (and what they hold).</summary>
+    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit, Func<IMessage, bool>? skip = null)
     {
+        if (skip is not null && skip(root))
+        {
+            return;
+        }
+
         if (root is Any any)
         {
             var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
             if (descriptor is not null)
             {
-                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit);
+                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit, skip);
             }
 
             return;
         }
 
         visit(root, path);
-        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit));
+        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip));
     }
 
     /// <summary>
