@@ -46,6 +46,22 @@ internal static class XdsStagesBench
         var hostsB = EdsCluster.HostsOf(changed, new ConfigErrors())!;
         var flip = false;
         Stage("PrioritySet.Update (one endpoint differs)", () => set.Update((flip = !flip) ? hostsA : hostsB));
+        Stage("validate: all, with the accepted assignment (diff)", () => validator.Validate(type, changed, [], old));
+        var cluster = ClusterFactory.Create(new ClusterConfig
+        {
+            Name = "big",
+            Type = ClusterConfig.Types.DiscoveryType.Static,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            LoadAssignment = old,
+        }, "", new ConfigErrors(), ClusterFactoryContext.Default)!;
+        var inForce = cluster.PrioritySet.Current.Hosts.ToArray();
+        var oneNew = inForce.ToArray();
+        flip = false;
+        Stage("PrioritySet.Update of a round-robin cluster, same Host objects but one", () =>
+        {
+            oneNew[0] = new Host(new IPEndPoint(IPAddress.Loopback, (flip = !flip) ? 81 : 82));
+            cluster.PrioritySet.Update(oneNew);
+        });
         var bytes = after.Value;
         Stage("ByteString hash (encoding lookup)", () => bytes.GetHashCode());
 

@@ -31,19 +31,21 @@ internal static class MessageWalker
         }
 
         visit(root, path);
-        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip));
+        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip), skip: skip);
     }
 
     /// <summary>
     /// Calls <paramref name="visit"/> for each message directly inside <paramref name="message"/>:
     /// singular message fields, list items (<c>field[i]</c>) and map values (<c>field["key"]</c>,
-    /// with the key), for the fields <paramref name="include"/> accepts (all by default).
+    /// with the key), for the fields <paramref name="include"/> accepts (all by default), except
+    /// the list items <paramref name="skip"/> answers true for (tested before their path is built).
     /// </summary>
     public static void ForEachChild(
         IMessage message,
         string path,
         Action<FieldDescriptor, IMessage, string, string?> visit,
-        Func<FieldDescriptor, bool>? include = null)
+        Func<FieldDescriptor, bool>? include = null,
+        Func<IMessage, bool>? skip = null)
     {
         foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
         {
@@ -70,7 +72,11 @@ internal static class MessageWalker
                 var list = (IList)value;
                 for (var i = 0; i < list.Count; i++)
                 {
-                    visit(field, (IMessage)list[i]!, FieldPath.Index(fieldPath, i), null);
+                    var item = (IMessage)list[i]!;
+                    if (skip is null || !skip(item))
+                    {
+                        visit(field, item, FieldPath.Index(fieldPath, i), null);
+                    }
                 }
             }
             else if (value is IMessage child)

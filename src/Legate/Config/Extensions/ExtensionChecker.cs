@@ -59,7 +59,7 @@ internal static class ExtensionChecker
             CheckNamedHolder(message, descriptor, holderCategory, path, errors);
         }
 
-        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors, skip));
+        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors, skip), skip: skip);
     }
 
     private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors, Func<IMessage, bool>? skip)

@@ -283,7 +283,8 @@ internal static partial class ImplementedFields
             message,
             path,
             (_, child, childPath, _) => Walk(child, childPath, errors, seen, skip),
-            honoured is null ? null : field => honoured.Contains(field.Name));
+            honoured is null ? null : field => honoured.Contains(field.Name),
+            skip);
     }
 
     private static string Fold(string path) => IndexPattern().Replace(path, "[*]");
