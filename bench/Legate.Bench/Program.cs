@@ -10,6 +10,12 @@ using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
 // robin pick. Each case runs warm-up rounds first (tiered JIT), then reports the best of several
 // timed rounds as ns per operation, and the bytes allocated per operation.
 // usage: dotnet run -c Release --project bench/Legate.Bench      (xDS at scale: add `xds`, see bench/xds-scale.sh)
+if (args.Length > 0 && args[0] == "xds-stages")
+{
+    Legate.Bench.XdsStagesBench.Run();
+    return;
+}
+
 if (args.Length > 0 && args[0] == "xds")
 {
     await Legate.Bench.XdsScaleBench.RunAsync(args.Length > 1 && args[1] == "delta" ? "AGGREGATED_DELTA_GRPC" : "AGGREGATED_GRPC");

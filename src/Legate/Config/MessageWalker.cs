@@ -11,33 +11,41 @@ namespace Legate.Config;
 /// </summary>
 internal static class MessageWalker
 {
-    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit)
+    /// <summary>Visits <paramref name="root"/> and everything in it, except the messages <paramref name="skip"/> answers true for (and what they hold).</summary>
+    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit, Func<IMessage, bool>? skip = null)
     {
+        if (skip is not null && skip(root))
+        {
+            return;
+        }
+
         if (root is Any any)
         {
             var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
             if (descriptor is not null)
             {
-                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit);
+                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit, skip);
             }
 
             return;
         }
 
         visit(root, path);
-        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit));
+        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip), skip: skip);
     }
 
     /// <summary>
     /// Calls <paramref name="visit"/> for each message directly inside <paramref name="message"/>:
     /// singular message fields, list items (<c>field[i]</c>) and map values (<c>field["key"]</c>,
-    /// with the key), for the fields <paramref name="include"/> accepts (all by default).
+    /// with the key), for the fields <paramref name="include"/> accepts (all by default), except
+    /// the list items <paramref name="skip"/> answers true for (tested before their path is built).
     /// </summary>
     public static void ForEachChild(
         IMessage message,
         string path,
         Action<FieldDescriptor, IMessage, string, string?> visit,
-        Func<FieldDescriptor, bool>? include = null)
+        Func<FieldDescriptor, bool>? include = null,
+        Func<IMessage, bool>? skip = null)
     {
         foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
         {
@@ -64,7 +72,11 @@ internal static class MessageWalker
                 var list = (IList)value;
                 for (var i = 0; i < list.Count; i++)
                 {
-                    visit(field, (IMessage)list[i]!, FieldPath.Index(fieldPath, i), null);
+                    var item = (IMessage)list[i]!;
+                    if (skip is null || !skip(item))
+                    {
+                        visit(field, item, FieldPath.Index(fieldPath, i), null);
+                    }
                 }
             }
             else if (value is IMessage child)

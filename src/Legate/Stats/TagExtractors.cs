@@ -10,20 +10,25 @@ namespace Legate.Stats;
 /// </summary>
 internal sealed class TagExtractors
 {
-    /// <summary>Envoy's tag names and regexes, in Envoy's order (which is also the label order).</summary>
-    private static readonly (string Tag, string Regex)[] Defaults =
+    /// <summary>
+    /// Envoy's tag names and regexes, in Envoy's order (which is also the label order), each with
+    /// a literal that a name must start with or contain for the regex to match (Envoy's extractor
+    /// prefix and substring hints): most regexes are then never run for a name. Creating the
+    /// ~100 stats of each of 1,000 CDS clusters ran all eight regexes on every name.
+    /// </summary>
+    private static readonly (string Tag, string Regex, string? Prefix, string? Substring)[] Defaults =
     [
-        ("envoy.cluster_name", @"^cluster\.((.*?)\.)"),
-        ("envoy.http_conn_manager_prefix", @"^http\.((.*?)\.)"),
-        ("envoy.response_code", @"_rq(_(\d{3}))$"),
-        ("envoy.response_code_class", @"_rq_((\d))xx$"),
-        ("envoy.listener_address", @"^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)"),
-        ("envoy.worker_id", @"^listener_manager\.((worker_\d+)\.)"),
-        ("envoy.virtual_host", @"^vhost\.((.+?)\.)"),
-        ("envoy.tcp_prefix", @"^tcp\.((.*?)\.)\w+?$"),
+        ("envoy.cluster_name", @"^cluster\.((.*?)\.)", "cluster.", null),
+        ("envoy.http_conn_manager_prefix", @"^http\.((.*?)\.)", "http.", null),
+        ("envoy.response_code", @"_rq(_(\d{3}))$", null, "_rq_"),
+        ("envoy.response_code_class", @"_rq_((\d))xx$", null, "_rq_"),
+        ("envoy.listener_address", @"^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)", "listener.", null),
+        ("envoy.worker_id", @"^listener_manager\.((worker_\d+)\.)", "listener_manager.worker_", null),
+        ("envoy.virtual_host", @"^vhost\.((.+?)\.)", "vhost.", null),
+        ("envoy.tcp_prefix", @"^tcp\.((.*?)\.)\w+?$", "tcp.", null),
     ];
 
-    private readonly (string Tag, Regex Regex)[] _extractors;
+    private readonly (string Tag, Regex Regex, string? Prefix, string? Substring)[] _extractors;
     private readonly StatTag[] _fixed;
 
     public TagExtractors(bool useAllDefaultTags)
@@ -38,20 +43,27 @@ internal sealed class TagExtractors
     /// </summary>
     public TagExtractors(StatsOptions options)
     {
-        var extractors = new List<(string, Regex)>();
+        var extractors = new List<(string, Regex, string?, string?)>();
         foreach (var (tag, regex) in options.RegexTags)
         {
-            var pattern = regex?.ToString() ?? Array.Find(Defaults, d => d.Tag == tag).Regex;
-            extractors.Add((tag, regex ?? new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled)));
+            if (regex is not null)
+            {
+                // An operator's own regex: no hint, always run.
+                extractors.Add((tag, regex, null, null));
+                continue;
+            }
+
+            var known = Array.Find(Defaults, d => d.Tag == tag);
+            extractors.Add((tag, new Regex(known.Regex, RegexOptions.CultureInvariant | RegexOptions.Compiled), known.Prefix, known.Substring));
         }
 
         if (options.UseAllDefaultTags)
         {
-            foreach (var (tag, pattern) in Defaults)
+            foreach (var (tag, pattern, prefix, substring) in Defaults)
             {
                 if (!extractors.Exists(e => e.Item1 == tag))
                 {
-                    extractors.Add((tag, new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled)));
+                    extractors.Add((tag, new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled), prefix, substring));
                 }
             }
         }
@@ -68,8 +80,14 @@ internal sealed class TagExtractors
     {
         var name = fullName;
         var tags = new List<StatTag>();
-        foreach (var (tag, regex) in _extractors)
+        foreach (var (tag, regex, prefix, substring) in _extractors)
         {
+            if ((prefix is not null && !name.StartsWith(prefix, StringComparison.Ordinal))
+                || (substring is not null && !name.Contains(substring, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
             var match = regex.Match(name);
             if (!match.Success || match.Groups.Count < 3)
             {

@@ -169,14 +169,47 @@ internal static class ClusterFactory
         var hosts = new List<Host>();
         ForEachEndpoint(assignment, path, errors, pathIsAssignment, (locality, lbEndpoint, endpointPath) =>
         {
-            var address = SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), errors);
-            if (address is not null)
+            if (CreateHost(locality, lbEndpoint, endpointPath, errors) is { } host)
             {
-                hosts.Add(new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                    locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0));
+                hosts.Add(host);
             }
         });
         return hosts;
+    }
+
+    /// <summary>
+    /// The host of one lb_endpoint of an assignment (<paramref name="lbEndpointPath"/> names it),
+    /// or null with the reason added: what <see cref="StaticHosts"/> does for each endpoint, for
+    /// an EDS update that compiles only the endpoints it changed.
+    /// </summary>
+    internal static Host? HostOf(LocalityLbEndpoints locality, LbEndpoint lbEndpoint, string lbEndpointPath, ConfigErrors errors) =>
+        HasAddress(lbEndpoint, lbEndpointPath, errors) ? CreateHost(locality, lbEndpoint, FieldPath.Field(lbEndpointPath, "endpoint"), errors) : null;
+
+    private static Host? CreateHost(LocalityLbEndpoints locality, LbEndpoint lbEndpoint, string endpointPath, ConfigErrors errors)
+    {
+        var address = SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), errors);
+        return address is null
+            ? null
+            : new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
+                locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0);
+    }
+
+    /// <summary>False, with the reason added, for an lb_endpoint that names no endpoint address.</summary>
+    private static bool HasAddress(LbEndpoint lbEndpoint, string lbEndpointPath, ConfigErrors errors)
+    {
+        if (lbEndpoint.HostIdentifierCase == LbEndpoint.HostIdentifierOneofCase.EndpointName)
+        {
+            errors.Add(FieldPath.Field(lbEndpointPath, "endpoint_name"), "named endpoints (ClusterLoadAssignment.named_endpoints) are not supported yet");
+            return false;
+        }
+
+        if (lbEndpoint.Endpoint?.Address is null)
+        {
+            errors.Add(FieldPath.Field(lbEndpointPath, "endpoint"), "an endpoint with an address is required");
+            return false;
+        }
+
+        return true;
     }
 
     private static List<DnsEndpoint> DnsEndpoints(ClusterLoadAssignment? assignment, string path, string typeName, ConfigErrors errors)
@@ -239,15 +272,8 @@ internal static class ClusterFactory
             {
                 var lbEndpoint = locality.LbEndpoints[e];
                 var lbEndpointPath = FieldPath.Index(lbEndpointsPath, e);
-                if (lbEndpoint.HostIdentifierCase == LbEndpoint.HostIdentifierOneofCase.EndpointName)
+                if (!HasAddress(lbEndpoint, lbEndpointPath, errors))
                 {
-                    errors.Add(FieldPath.Field(lbEndpointPath, "endpoint_name"), "named endpoints (ClusterLoadAssignment.named_endpoints) are not supported yet");
-                    continue;
-                }
-
-                if (lbEndpoint.Endpoint?.Address is null)
-                {
-                    errors.Add(FieldPath.Field(lbEndpointPath, "endpoint"), "an endpoint with an address is required");
                     continue;
                 }
 

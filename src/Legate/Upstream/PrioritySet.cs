@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 
 namespace Legate.Upstream;
 
@@ -84,44 +85,87 @@ internal sealed class PrioritySet
             _overprovisioningFactor = overprovisioningFactor;
             _weightedPriorityHealth = weightedPriorityHealth;
             var current = _current;
-            var existing = new Dictionary<HostKey, List<Host>>(current.Hosts.Length);
-            foreach (var host in current.Hosts)
-            {
-                if (!existing.TryGetValue(host.Key, out var same))
-                {
-                    same = new List<Host>(1);
-                    existing.Add(host.Key, same);
-                }
+            var currentHosts = current.Hosts;
 
-                same.Add(host);
-            }
-
-            var next = ImmutableArray.CreateBuilder<Host>(hosts.Count);
-            var added = ImmutableArray.CreateBuilder<Host>();
-            var attributesChanged = false;
-            foreach (var candidate in hosts)
+            // First the hosts passed back as the very objects at the same place (an EDS update
+            // reuses the Host of every endpoint it did not change): kept without a lookup, so
+            // one changed endpoint among 10,000 costs one comparison per host, not a map of them.
+            var next = new Host[hosts.Count];
+            var taken = new bool[currentHosts.Length];
+            var unmatched = 0;
+            for (var i = 0; i < next.Length; i++)
             {
-                var kept = TakeMatching(existing, candidate);
-                if (kept is null)
+                var candidate = hosts[i];
+                if (i < taken.Length && ReferenceEquals(currentHosts[i], candidate))
                 {
-                    HostAdding?.Invoke(candidate);
-                    next.Add(candidate);
-                    added.Add(candidate);
+                    next[i] = candidate;
+                    taken[i] = true;
                 }
                 else
                 {
-                    attributesChanged |= !ReferenceEquals(kept, candidate) && kept.UpdateFrom(candidate);
-                    next.Add(kept);
+                    unmatched++;
                 }
             }
 
+            var added = ImmutableArray.CreateBuilder<Host>();
             var removed = ImmutableArray.CreateBuilder<Host>();
-            foreach (var left in existing.Values)
+            var attributesChanged = false;
+            if (unmatched > 0)
             {
-                removed.AddRange(left);
+                var existing = new Dictionary<HostKey, List<Host>>();
+                for (var i = 0; i < taken.Length; i++)
+                {
+                    if (taken[i])
+                    {
+                        continue;
+                    }
+
+                    var host = currentHosts[i];
+                    if (!existing.TryGetValue(host.Key, out var same))
+                    {
+                        same = new List<Host>(1);
+                        existing.Add(host.Key, same);
+                    }
+
+                    same.Add(host);
+                }
+
+                for (var i = 0; i < next.Length; i++)
+                {
+                    if (next[i] is not null)
+                    {
+                        continue;
+                    }
+
+                    var candidate = hosts[i];
+                    var kept = TakeMatching(existing, candidate);
+                    if (kept is null)
+                    {
+                        HostAdding?.Invoke(candidate);
+                        next[i] = candidate;
+                        added.Add(candidate);
+                    }
+                    else
+                    {
+                        attributesChanged |= !ReferenceEquals(kept, candidate) && kept.UpdateFrom(candidate);
+                        next[i] = kept;
+                    }
+                }
+
+                foreach (var left in existing.Values)
+                {
+                    removed.AddRange(left);
+                }
+            }
+            else
+            {
+                for (var i = next.Length; i < taken.Length; i++)
+                {
+                    removed.Add(currentHosts[i]);
+                }
             }
 
-            var nextHosts = next.MoveToImmutable();
+            var nextHosts = ImmutableCollectionsMarshal.AsImmutableArray(next);
             var policyChanged = overprovisioningFactor != current.OverprovisioningFactor || weightedPriorityHealth != current.WeightedPriorityHealth;
             if (added.Count == 0 && removed.Count == 0 && !attributesChanged && !policyChanged && SameOrder(current.Hosts, nextHosts))
             {

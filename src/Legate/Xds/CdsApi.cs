@@ -131,19 +131,28 @@ internal sealed class CdsApi : IXdsUpdateHandler
             return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
         }
 
-        var warms = new List<Task>();
-        foreach (var (entry, cluster, isNew) in built)
+        var warms = new List<Task>(built.Count);
+        // Clusters ready within this update (and the removals) reach the cluster map in one swap.
+        _clusters.Pause();
+        try
         {
-            (isNew ? _added : _modified).Inc();
-            warms.Add(Warm(entry, cluster));
-        }
-
-        foreach (var name in update.Removed)
-        {
-            if (!_static.Contains(name))
+            foreach (var (entry, cluster, isNew) in built)
             {
-                Remove(name);
+                (isNew ? _added : _modified).Inc();
+                warms.Add(Warm(entry, cluster));
             }
+
+            foreach (var name in update.Removed)
+            {
+                if (!_static.Contains(name))
+                {
+                    Remove(name);
+                }
+            }
+        }
+        finally
+        {
+            _clusters.Resume();
         }
 
         // Versions of unchanged clusters follow the response.

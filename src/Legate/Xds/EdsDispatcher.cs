@@ -32,43 +32,57 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
     {
         // Compile every assignment first: in state of the world one bad assignment rejects them all.
+        // Each watching cluster compiles its own hosts (hosts carry per-cluster state: pools,
+        // stats), keeping the Host objects of the endpoints the update did not change.
         var errors = new List<XdsResourceError>();
-        var compiled = new List<(string Name, List<Host>? Hosts)>();
+        var compiled = new List<Compiled>(update.Resources.Count + update.Removed.Count);
         foreach (var resource in update.Resources)
         {
+            var watches = WatchesOf(resource.Name);
             if (resource.IsUnchanged)
             {
                 // The assignment in force: its clusters keep their hosts (no rebuild; at scale a
                 // state-of-the-world response repeats every assignment for one that changed).
-                compiled.Add((resource.Name, null));
+                compiled.Add(new Compiled(watches, null, null));
                 continue;
             }
 
+            var assignment = (ClusterLoadAssignment)resource.Message;
             var configErrors = new ConfigErrors();
-            var hosts = EdsCluster.HostsOf((ClusterLoadAssignment)resource.Message, configErrors);
-            if (hosts is null)
+            var hosts = new List<Host>[watches.Count];
+            var valid = true;
+            if (watches.Count == 0)
+            {
+                // Nobody watches it (yet): checked all the same, for the ACK/NACK.
+                valid = EdsCluster.HostsOf(assignment, configErrors) is not null;
+            }
+
+            for (var i = 0; valid && i < watches.Count; i++)
+            {
+                var compiledHosts = watches[i].Cluster is { } cluster ? cluster.HostsFor(assignment, configErrors) : EdsCluster.HostsOf(assignment, configErrors);
+                valid = compiledHosts is not null;
+                hosts[i] = compiledHosts!;
+            }
+
+            if (!valid)
             {
                 errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
+                foreach (var watch in watches)
+                {
+                    watch.Stats.UpdateAttempt.Inc();
+                    watch.Stats.UpdateRejected.Inc();
+                }
             }
             else
             {
-                compiled.Add((resource.Name, hosts));
+                compiled.Add(new Compiled(watches, assignment, hosts));
             }
         }
 
         foreach (var name in update.Removed)
         {
-            compiled.Add((name, []));
-        }
-
-        var now = _time.GetUtcNow();
-        foreach (var error in errors)
-        {
-            foreach (var watch in WatchesOf(error.Resource))
-            {
-                watch.Stats.UpdateAttempt.Inc();
-                watch.Stats.UpdateRejected.Inc();
-            }
+            var watches = WatchesOf(name);
+            compiled.Add(new Compiled(watches, null, watches.Select(_ => new List<Host>()).ToArray()));
         }
 
         if (update.IsStateOfWorld && errors.Count > 0)
@@ -76,25 +90,23 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
             return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
         }
 
-        foreach (var (name, hosts) in compiled)
+        var now = _time.GetUtcNow();
+        foreach (var (watches, assignment, hosts) in compiled)
         {
-            var watches = WatchesOf(name);
-            foreach (var watch in watches)
+            for (var i = 0; i < watches.Count; i++)
             {
+                var watch = watches[i];
                 watch.Stats.UpdateAttempt.Inc();
-                if (hosts is null)
+                if (hosts is not null)
                 {
-                    watch.Stats.Accepted(update.Version, now);
-                    continue;
+                    if (hosts[i].Count == 0)
+                    {
+                        watch.Stats.UpdateEmpty.Inc();
+                    }
+
+                    watch.Cluster?.Apply(assignment, hosts[i]);
                 }
 
-                if (hosts.Count == 0)
-                {
-                    watch.Stats.UpdateEmpty.Inc();
-                }
-
-                // Each cluster gets its own Host objects: hosts carry per-cluster state (pools, stats).
-                watch.Cluster?.Apply(ReferenceEquals(watch, watches[0]) ? hosts : Copy(hosts));
                 watch.Stats.Accepted(update.Version, now);
             }
         }
@@ -111,9 +123,6 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
         }
     }
 
-    private static List<Host> Copy(List<Host> hosts) =>
-        hosts.ConvertAll(h => new Host(h.Address, h.Hostname, h.Weight, h.Locality, h.Priority, h.Metadata, h.HealthStatus));
-
     private List<Watch> WatchesOf(string name)
     {
         lock (_lock)
@@ -129,6 +138,9 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
             return _watches.Values.SelectMany(l => l).ToArray();
         }
     }
+
+    /// <summary>One assignment of an update, compiled for each cluster watching it (null hosts: unchanged, nothing to apply).</summary>
+    private sealed record Compiled(List<Watch> Watches, ClusterLoadAssignment? Assignment, List<Host>[]? Hosts);
 
     private sealed class Watch(EdsDispatcher owner, string serviceName) : IEdsWatch
     {
@@ -158,10 +170,11 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
             if (owner.Subscription.Resources.TryGetValue(serviceName, out var cached))
             {
                 // Already known (another cluster watches it, or the cluster was updated): no wait.
-                var hosts = EdsCluster.HostsOf((ClusterLoadAssignment)cached.Message, new ConfigErrors());
+                var assignment = (ClusterLoadAssignment)cached.Message;
+                var hosts = EdsCluster.HostsOf(assignment, new ConfigErrors());
                 if (hosts is not null)
                 {
-                    cluster.Apply(hosts);
+                    cluster.Apply(assignment, hosts);
                 }
             }
             else if (owner.Subscription.Source.InitialFetchTimeout > TimeSpan.Zero)

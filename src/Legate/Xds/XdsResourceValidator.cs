@@ -4,6 +4,7 @@ using Legate.Config;
 using Legate.Config.Extensions;
 using Legate.Config.Semantic;
 using Legate.Config.Validation;
+using Envoy.Config.Endpoint.V3;
 using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
 using ListenerConfig = Envoy.Config.Listener.V3.Listener;
 using RouteConfiguration = Envoy.Config.Route.V3.RouteConfiguration;
@@ -53,12 +54,18 @@ internal sealed class XdsResourceValidator
         return message;
     }
 
-    /// <summary>Runs every check; returns the errors (empty when the resource is valid) and adds warnings to <paramref name="warnings"/>.</summary>
-    public IReadOnlyList<ConfigError> Validate(XdsResourceType type, IMessage message, List<string>? warnings = null)
+    /// <summary>
+    /// Runs every check; returns the errors (empty when the resource is valid) and adds warnings
+    /// to <paramref name="warnings"/>. <paramref name="accepted"/> is the version of the resource
+    /// in force, if any: the parts of <paramref name="message"/> equal to it are not checked again
+    /// (see <see cref="UnchangedParts"/>).
+    /// </summary>
+    public IReadOnlyList<ConfigError> Validate(XdsResourceType type, IMessage message, List<string>? warnings = null, IMessage? accepted = null)
     {
         var errors = new ConfigErrors();
-        PgvValidator.Validate(message, "", errors);
-        ExtensionChecker.Check(message, "", errors);
+        var skip = UnchangedParts(message, accepted);
+        PgvValidator.Validate(message, "", errors, skip);
+        ExtensionChecker.Check(message, "", errors, skip);
         switch (message)
         {
             case ClusterConfig cluster:
@@ -73,10 +80,10 @@ internal sealed class XdsResourceValidator
                 break;
         }
 
-        DataSourceChecker.Check(message, errors);
+        DataSourceChecker.Check(message, errors, skip: skip);
         if (errors.Errors.Count == 0 && warnings is not null)
         {
-            ImplementedFields.Warn(message, "", errors);
+            ImplementedFields.Warn(message, "", errors, skip);
             foreach (var warning in errors.Warnings)
             {
                 warnings.Add(warning.ToString());
@@ -84,6 +91,38 @@ internal sealed class XdsResourceValidator
         }
 
         return errors.Errors;
+    }
+
+    /// <summary>
+    /// What the checks may skip in a changed resource: for a ClusterLoadAssignment, each
+    /// lb_endpoint equal to the one at the same place of the accepted assignment. Each check of
+    /// an lb_endpoint depends on its content only, so it passed when that one was accepted (its
+    /// warnings were logged then). A 10,000-endpoint assignment with one endpoint changed is
+    /// then checked for that endpoint and the envelope, not walked four times whole. Null when
+    /// nothing can be skipped.
+    /// </summary>
+    internal static Func<IMessage, bool>? UnchangedParts(IMessage message, IMessage? accepted)
+    {
+        if (message is not ClusterLoadAssignment next || accepted is not ClusterLoadAssignment previous)
+        {
+            return null;
+        }
+
+        HashSet<IMessage>? unchanged = null;
+        for (var l = 0; l < next.Endpoints.Count && l < previous.Endpoints.Count; l++)
+        {
+            var now = next.Endpoints[l].LbEndpoints;
+            var before = previous.Endpoints[l].LbEndpoints;
+            for (var e = 0; e < now.Count && e < before.Count; e++)
+            {
+                if (now[e].Equals(before[e]))
+                {
+                    (unchanged ??= new HashSet<IMessage>(now.Count, ReferenceEqualityComparer.Instance)).Add(now[e]);
+                }
+            }
+        }
+
+        return unchanged is null ? null : m => m is LbEndpoint && unchanged.Contains(m);
     }
 
     /// <summary>"field: reason; field: reason" for a NACK message.</summary>

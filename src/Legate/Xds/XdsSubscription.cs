@@ -181,14 +181,16 @@ internal sealed class XdsSubscription
                 continue;
             }
 
-            if (current.TryGetValue(name, out var existing) && existing.Message.Equals(message))
+            var existing = current.GetValueOrDefault(name);
+            if (existing is not null && existing.Message.Equals(message))
             {
                 // Unchanged content: no validation or rebuild; keep its last_updated.
                 decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, existing.Message, existing.LastUpdated, any.Value, isUnchanged: true));
                 continue;
             }
 
-            var problems = _validator.Validate(Type, message, warnings);
+            // What the accepted version already had is not checked again (one endpoint of 10,000).
+            var problems = _validator.Validate(Type, message, warnings, existing?.Message);
             if (problems.Count > 0)
             {
                 errors.Add(new XdsResourceError(name, XdsResourceValidator.Describe(problems)));

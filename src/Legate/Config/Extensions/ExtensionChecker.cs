@@ -43,24 +43,30 @@ internal static class ExtensionChecker
         ["envoy.config.metrics.v3.StatsSink"] = ExtensionCategory.StatSink,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
-    public static void Check(IMessage message, string path, ConfigErrors errors) => Walk(message, path, errors);
+    /// <summary>Checks <paramref name="message"/>; a message <paramref name="skip"/> answers true for is not walked (already checked).</summary>
+    public static void Check(IMessage message, string path, ConfigErrors errors, Func<IMessage, bool>? skip = null) => Walk(message, path, errors, skip);
 
-    private static void Walk(IMessage message, string path, ConfigErrors errors)
+    private static void Walk(IMessage message, string path, ConfigErrors errors, Func<IMessage, bool>? skip = null)
     {
+        if (skip is not null && skip(message))
+        {
+            return;
+        }
+
         var descriptor = message.Descriptor;
         if (s_namedHolders.TryGetValue(descriptor.FullName, out var holderCategory))
         {
             CheckNamedHolder(message, descriptor, holderCategory, path, errors);
         }
 
-        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors));
+        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors, skip), skip: skip);
     }
 
-    private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors)
+    private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors, Func<IMessage, bool>? skip)
     {
         if (child is not Any any)
         {
-            Walk(child, path, errors);
+            Walk(child, path, errors, skip);
             return;
         }
 

@@ -10,7 +10,7 @@ namespace Legate.Config.Semantic;
 /// </summary>
 internal static class DataSourceChecker
 {
-    public static void Check(IMessage root, ConfigErrors errors, Func<string, bool>? fileExists = null)
+    public static void Check(IMessage root, ConfigErrors errors, Func<string, bool>? fileExists = null, Func<IMessage, bool>? skip = null)
     {
         fileExists ??= File.Exists;
         MessageWalker.ForEach(root, "", (message, path) =>
@@ -20,6 +20,6 @@ internal static class DataSourceChecker
             {
                 errors.Add(FieldPath.Field(path, "filename"), $"missing file {source.Filename}");
             }
-        });
+        }, skip);
     }
 }

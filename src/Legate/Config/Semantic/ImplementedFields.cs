@@ -243,18 +243,24 @@ internal static partial class ImplementedFields
     /// <summary>The table: message full name → honoured field names.</summary>
     internal static IReadOnlyDictionary<string, FrozenSet<string>> Table => s_fields;
 
-    public static void Warn(IMessage message, string path, ConfigErrors errors) =>
-        Walk(message, path, errors, new HashSet<string>(StringComparer.Ordinal));
+    /// <summary>Warns about <paramref name="message"/>; a message <paramref name="skip"/> answers true for is not walked (already warned about).</summary>
+    public static void Warn(IMessage message, string path, ConfigErrors errors, Func<IMessage, bool>? skip = null) =>
+        Walk(message, path, errors, new HashSet<string>(StringComparer.Ordinal), skip);
 
-    private static void Walk(IMessage message, string path, ConfigErrors errors, HashSet<string> seen)
+    private static void Walk(IMessage message, string path, ConfigErrors errors, HashSet<string> seen, Func<IMessage, bool>? skip)
     {
+        if (skip is not null && skip(message))
+        {
+            return;
+        }
+
         if (message is Any any)
         {
             // Extension configs: the extension checker already rejected unknown or unsupported ones.
             var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
             if (descriptor is not null)
             {
-                Walk(descriptor.Parser.ParseFrom(any.Value), path, errors, seen);
+                Walk(descriptor.Parser.ParseFrom(any.Value), path, errors, seen, skip);
             }
 
             return;
@@ -278,8 +284,9 @@ internal static partial class ImplementedFields
         MessageWalker.ForEachChild(
             message,
             path,
-            (_, child, childPath, _) => Walk(child, childPath, errors, seen),
-            honoured is null ? null : field => honoured.Contains(field.Name));
+            (_, child, childPath, _) => Walk(child, childPath, errors, seen, skip),
+            honoured is null ? null : field => honoured.Contains(field.Name),
+            skip);
     }
 
     private static string Fold(string path) => IndexPattern().Replace(path, "[*]");

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Envoy.Config.Endpoint.V3;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Legate.Config;
+using Legate.Config.Extensions;
+using Legate.Config.Semantic;
+using Legate.Config.Validation;
+using Legate.Upstream;
+using Legate.Xds;
+using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
+
+namespace Legate.Bench;
+
+/// <summary>
+/// Where the time of the xDS scale cases goes, stage by stage, without the network: decoding,
+/// each validation pass, compiling hosts and the priority set update, for one 10,000-endpoint
+/// assignment with one endpoint changed; and the per-cluster stages of 1,000 EDS clusters. Each
+/// stage reports the best of several rounds (robust against other processes on the machine).
+/// usage: dotnet bench/Legate.Bench/bin/Release/net10.0/Legate.Bench.dll xds-stages
+/// </summary>
+internal static class XdsStagesBench
+{
+    public static void Run()
+    {
+        var type = XdsResourceType.Endpoint;
+        var validator = new XdsResourceValidator(() => new HashSet<string>(StringComparer.Ordinal));
+        var before = Any.Pack(Assignment(10_000, 80));
+        var after = Any.Pack(Assignment(10_000, 81));
+        var old = (ClusterLoadAssignment)validator.Decode(type, before, out _)!;
+        var changed = (ClusterLoadAssignment)validator.Decode(type, after, out _)!;
+        Console.WriteLine("| stage (one 10,000-endpoint assignment) | best ms |");
+        Console.WriteLine("| --- | ---: |");
+        Stage("decode", () => validator.Decode(type, after, out _));
+        Stage("Equals with the assignment in force", () => old.Equals(changed));
+        Stage("validate: all (XdsResourceValidator.Validate)", () => validator.Validate(type, changed, []));
+        Stage("  PgvValidator", () => PgvValidator.Validate(changed, "", new ConfigErrors()));
+        Stage("  ExtensionChecker", () => ExtensionChecker.Check(changed, "", new ConfigErrors()));
+        Stage("  DataSourceChecker", () => DataSourceChecker.Check(changed, new ConfigErrors()));
+        Stage("  ImplementedFields.Warn", () => ImplementedFields.Warn(changed, "", new ConfigErrors()));
+        Stage("EdsCluster.HostsOf", () => EdsCluster.HostsOf(changed, new ConfigErrors()));
+        var set = new PrioritySet();
+        var hostsA = EdsCluster.HostsOf(old, new ConfigErrors())!;
+        var hostsB = EdsCluster.HostsOf(changed, new ConfigErrors())!;
+        var flip = false;
+        Stage("PrioritySet.Update (one endpoint differs)", () => set.Update((flip = !flip) ? hostsA : hostsB));
+        Stage("validate: all, with the accepted assignment (diff)", () => validator.Validate(type, changed, [], old));
+        var cluster = ClusterFactory.Create(new ClusterConfig
+        {
+            Name = "big",
+            Type = ClusterConfig.Types.DiscoveryType.Static,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            LoadAssignment = old,
+        }, "", new ConfigErrors(), ClusterFactoryContext.Default)!;
+        var inForce = cluster.PrioritySet.Current.Hosts.ToArray();
+        var oneNew = inForce.ToArray();
+        flip = false;
+        Stage("PrioritySet.Update of a round-robin cluster, same Host objects but one", () =>
+        {
+            oneNew[0] = new Host(new IPEndPoint(IPAddress.Loopback, (flip = !flip) ? 81 : 82));
+            cluster.PrioritySet.Update(oneNew);
+        });
+        var bytes = after.Value;
+        Stage("ByteString hash (encoding lookup)", () => bytes.GetHashCode());
+
+        var clusters = Enumerable.Range(0, 1_000).Select(c => Any.Pack(new ClusterConfig
+        {
+            Name = $"c{c}",
+            Type = ClusterConfig.Types.DiscoveryType.Eds,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            EdsClusterConfig = new ClusterConfig.Types.EdsClusterConfig { EdsConfig = new Envoy.Config.Core.V3.ConfigSource { Ads = new(), ResourceApiVersion = Envoy.Config.Core.V3.ApiVersion.V3 } },
+        })).ToArray();
+        var small = Enumerable.Range(0, 1_000).Select(c => Any.Pack(Assignment(10, 80, $"c{c}"))).ToArray();
+        Console.WriteLine("| stage (1,000 clusters, 1,000 assignments of 10 endpoints) | best ms |");
+        Console.WriteLine("| --- | ---: |");
+        Stage("decode + validate 1,000 clusters", () =>
+        {
+            foreach (var any in clusters)
+            {
+                validator.Validate(XdsResourceType.Cluster, validator.Decode(XdsResourceType.Cluster, any, out _)!, []);
+            }
+        });
+        Stage("decode + validate 1,000 assignments", () =>
+        {
+            foreach (var any in small)
+            {
+                validator.Validate(type, validator.Decode(type, any, out _)!, []);
+            }
+        });
+        Stage("HostsOf + PrioritySet.Update x1,000", () =>
+        {
+            foreach (var any in small)
+            {
+                new PrioritySet().Update(EdsCluster.HostsOf(any.Unpack<ClusterLoadAssignment>(), new ConfigErrors())!);
+            }
+        });
+    }
+
+    private static void Stage(string name, Action action)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            action();
+        }
+
+        var best = double.MaxValue;
+        for (var i = 0; i < 7; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {best:N2} |"));
+    }
+
+    private static ClusterLoadAssignment Assignment(int endpoints, int firstPort, string name = "big")
+    {
+        var locality = new LocalityLbEndpoints();
+        for (var e = 0; e < endpoints; e++)
+        {
+            locality.LbEndpoints.Add(new LbEndpoint
+            {
+                Endpoint = new Endpoint
+                {
+                    Address = new Envoy.Config.Core.V3.Address
+                    {
+                        SocketAddress = new Envoy.Config.Core.V3.SocketAddress { Address = $"10.200.{e >> 8 & 255}.{e & 255}", PortValue = (uint)(e == 0 ? firstPort : 80) },
+                    },
+                },
+            });
+        }
+
+        var assignment = new ClusterLoadAssignment { ClusterName = name };
+        assignment.Endpoints.Add(locality);
+        return assignment;
+    }
+}
