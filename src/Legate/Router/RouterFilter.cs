@@ -143,6 +143,14 @@ internal sealed class RouterFilter : HttpFilter
             _lbContext.HashKey = hash;
         }
 
+        if (cluster is OriginalDstCluster)
+        {
+            // ORIGINAL_DST picks the host from the override header or the connection's restored destination.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.DownstreamHeaders = headers.Headers;
+            _lbContext.DownstreamOriginalDestination = stream.Info.DownstreamLocalAddress as Network.OriginalDestinationEndPoint;
+        }
+
         _head = headers;
         _headersEndStream = endStream;
         _requestComplete = endStream;

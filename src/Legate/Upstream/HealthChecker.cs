@@ -292,6 +292,8 @@ internal sealed class HealthChecker : IDisposable
                     {
                         host.ClearHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
                         host.ClearHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+                        // Slow start counts from here (Envoy's last_hc_pass_time).
+                        host.LastHcPassTimestamp = _checker._time.GetTimestamp();
                         _healthyCount = 0;
                         transition = Transition.Changed;
                         changed = true;

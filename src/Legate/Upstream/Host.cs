@@ -343,6 +343,22 @@ internal sealed class Host
 
     private readonly object?[] _pools = new object?[3];
 
+    private long _lastHcPassTimestamp;
+
+    /// <summary>
+    /// When the host last became healthy through an active health check, or was first seen healthy
+    /// by a load balancer with slow start (Envoy's <c>last_hc_pass_time</c>): a
+    /// <see cref="TimeProvider"/> timestamp of the cluster's clock, 0 = never. Slow start counts from it.
+    /// </summary>
+    internal long LastHcPassTimestamp
+    {
+        get => Interlocked.Read(ref _lastHcPassTimestamp);
+        set => Interlocked.Exchange(ref _lastHcPassTimestamp, value);
+    }
+
+    /// <summary>Sets <see cref="LastHcPassTimestamp"/> unless it is set already.</summary>
+    internal void StampLastHcPassIfUnset(long timestamp) => Interlocked.CompareExchange(ref _lastHcPassTimestamp, timestamp, 0);
+
     /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
     internal HostOutlierMonitor? OutlierMonitor { get; set; }
 

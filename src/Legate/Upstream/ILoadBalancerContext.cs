@@ -1,3 +1,6 @@
+using System.Net;
+using Legate.Http.Http1;
+
 namespace Legate.Upstream;
 
 /// <summary>
@@ -22,4 +25,14 @@ internal interface ILoadBalancerContext
 
     /// <summary>True to ask for another host (retry host predicates such as previous_hosts).</summary>
     bool ShouldSelectAnotherHost(Host host);
+
+    /// <summary>
+    /// The downstream connection's original destination: its local address when a listener
+    /// filter restored it (original_dst, proxy_protocol; Envoy's <c>localAddressRestored</c>), else
+    /// null. ORIGINAL_DST clusters connect there.
+    /// </summary>
+    IPEndPoint? DownstreamOriginalDestination => null;
+
+    /// <summary>The downstream request's headers (HTTP only; Envoy's <c>downstreamHeaders</c>), or null.</summary>
+    HttpHeaderMap? DownstreamHeaders => null;
 }

@@ -147,7 +147,7 @@ internal static partial class ImplementedFields
              "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata"],
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
-        // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV; the rest are errors.
+        // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED (ORIGINAL_DST); the rest are errors.
         // respect_dns_ttl is not here: the system resolver reports no TTLs.
         ["envoy.config.cluster.v3.Cluster"] =
             ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
@@ -156,7 +156,10 @@ internal static partial class ImplementedFields
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
              "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config",
-             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches"],
+             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches",
+             "cleanup_interval", "original_dst_lb_config"],
+        // metadata_key: an error (not supported yet).
+        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
         // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
@@ -183,16 +186,18 @@ internal static partial class ImplementedFields
         // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
-        // slow_start_config: not yet.
-        ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = [],
-        ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias"],
+        ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = ["slow_start_config"],
+        ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias", "slow_start_config"],
+        // aggression: its default_value (no runtime key).
+        ["envoy.config.cluster.v3.Cluster.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
+        ["envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.config.cluster.v3.Cluster.RingHashLbConfig"] = ["minimum_ring_size", "hash_function", "maximum_ring_size"],
         ["envoy.config.cluster.v3.Cluster.MaglevLbConfig"] = ["table_size"],
         ["envoy.config.cluster.v3.LoadBalancingPolicy"] = ["policies"],
         ["envoy.config.cluster.v3.LoadBalancingPolicy.Policy"] = ["typed_extension_config"],
-        ["envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"] = ["locality_lb_config"],
+        ["envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"] = ["locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.random.v3.Random"] = ["locality_lb_config"],
-        ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config"],
+        ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
