@@ -26,6 +26,7 @@ internal sealed class RouterFilter : HttpFilter
     private static readonly byte[] s_chunked = "chunked"u8.ToArray();
     private static readonly byte[] s_upgrade = "upgrade"u8.ToArray();
     private static readonly byte[] s_zero = "0"u8.ToArray();
+    private static readonly byte[] s_dropOverloadBody = "drop overload"u8.ToArray();
     private static readonly byte[] s_expectedTimeoutName = "x-envoy-expected-rq-timeout-ms"u8.ToArray();
 
     private readonly RouterFilterFactory _factory;
@@ -107,6 +108,15 @@ internal sealed class RouterFilter : HttpFilter
 
         _cluster = cluster;
         stream.Info.UpstreamCluster = cluster;
+        if (cluster.ShouldDropOverload())
+        {
+            // The load assignment's drop_overloads: shed before any upstream work, as Envoy's checkDropOverload.
+            cluster.Info.Stats.UpstreamRqDropOverload.Inc();
+            await stream.SendLocalReplyAsync(503, s_dropOverloadBody, ResponseCodeDetails.DropOverload, ResponseFlags.DropOverload,
+                _factory.SuppressEnvoyHeaders ? [] : [("x-envoy-drop-overload", "true")]).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
         if (headers.IsUpgrade && !IsUpgradeAllowed(stream, headers, route))
         {
             stats.DownstreamRqWsOnNonWsRoute.Inc();

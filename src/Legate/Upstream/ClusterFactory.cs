@@ -92,6 +92,24 @@ internal static class ClusterFactory
             cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats, context.Secrets);
             var policy = config.LoadAssignment?.Policy;
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
+            if (policy?.DropOverloads is { Count: > 0 } drops)
+            {
+                var dropsPath = FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "load_assignment"), "policy"), "drop_overloads");
+                if (drops.Count > 1)
+                {
+                    errors.Add(dropsPath, $"Cluster drop_overloads config has {drops.Count} categories. Envoy only support one.");
+                }
+                else if (drops[0].DropPercentage is { } percentage)
+                {
+                    cluster.SetDropOverload(percentage.Numerator, percentage.Denominator switch
+                    {
+                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.TenThousand => 10_000UL,
+                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Million => 1_000_000UL,
+                        _ => 100UL,
+                    });
+                }
+            }
+
             if (cluster is not OriginalDstCluster)
             {
                 // ORIGINAL_DST brings its own (CLUSTER_PROVIDED).

@@ -45,11 +45,6 @@ internal static class LoadBalancerSettingsFactory
         settings = config.LoadBalancingPolicy is not null
             ? FromTypedPolicy(config, settings, FieldPath.Field(path, "load_balancing_policy"), errors)
             : FromLbPolicy(config, settings, path, errors);
-        if (settings.LocalityWeighted && settings.Policy is LbPolicy.RingHash or LbPolicy.Maglev)
-        {
-            errors.Warn(FieldPath.Field(path, "common_lb_config"), "locality-weighted load balancing is not applied to ring hash and Maglev yet; hosts are hashed by their own weights");
-        }
-
         return settings;
     }
 

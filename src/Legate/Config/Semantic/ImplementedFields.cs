@@ -206,8 +206,8 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // named_endpoints come with EDS.
         ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints", "policy"],
-        // drop_overloads and endpoint_stale_after: not yet.
-        ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health"],
+        // endpoint_stale_after: not yet. drop_overloads: from a static load_assignment.
+        ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health", "drop_overloads"],
         ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority", "load_balancing_weight"],
         ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
         // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.
