@@ -343,6 +343,32 @@ internal sealed class Host
 
     private readonly object?[] _pools = new object?[3];
 
+    private long _connectionReservations;
+
+    /// <summary>
+    /// Takes one of the host's connection slots (the cluster's <c>per_host_thresholds.max_connections</c>)
+    /// before a pool opens a connection; false when <paramref name="max"/> are taken.
+    /// </summary>
+    internal bool TryReserveConnection(long max)
+    {
+        var current = Interlocked.Read(ref _connectionReservations);
+        while (current < max)
+        {
+            var seen = Interlocked.CompareExchange(ref _connectionReservations, current + 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Gives back a slot taken with <see cref="TryReserveConnection"/>.</summary>
+    internal void ReleaseConnectionReservation() => Interlocked.Decrement(ref _connectionReservations);
+
     private long _lastHcPassTimestamp;
 
     /// <summary>

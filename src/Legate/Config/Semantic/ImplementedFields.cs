@@ -161,12 +161,12 @@ internal static partial class ImplementedFields
         // metadata_key: an error (not supported yet).
         ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
-        // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
+        // event_logger sinks, always_log_health_check_success, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
              "healthy_threshold", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check",
              "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
-             "unhealthy_edge_interval", "healthy_edge_interval"],
+             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures"],
         // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
         ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
             ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
@@ -181,8 +181,8 @@ internal static partial class ImplementedFields
              "failure_percentage_threshold", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
              "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "max_ejection_time", "max_ejection_time_jitter",
              "successful_active_health_check_uneject_host", "always_eject_one_host"],
-        // per_host_thresholds: not yet. HTTP/2 clusters enforce max_requests (and retries) only.
-        ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds"],
+        // per_host_thresholds: max_connections only, as Envoy (HTTP/1.1 pools). HTTP/2 clusters enforce max_requests (and retries) only.
+        ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
