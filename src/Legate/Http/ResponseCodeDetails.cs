@@ -9,6 +9,7 @@ internal static class ResponseCodeDetails
     public const string RouteNotFound = "route_not_found";
     public const string ClusterNotFound = "cluster_not_found";
     public const string NoHealthyUpstream = "no_healthy_upstream";
+    public const string DropOverload = "drop_overload";
     public const string UpstreamResponseTimeout = "upstream_response_timeout";
     public const string UpstreamPerTryTimeout = "upstream_per_try_timeout";
     public const string UpstreamPerTryIdleTimeout = "upstream_per_try_idle_timeout";

@@ -370,7 +370,8 @@ internal sealed class Listener : IAsyncDisposable
                 return;
             }
 
-            local = filterContext.LocalEndPoint;
+            // A restored destination is marked as such: ORIGINAL_DST clusters connect only there.
+            local = filterContext.LocalAddressRestored ? OriginalDestinationEndPoint.From(filterContext.LocalEndPoint) : filterContext.LocalEndPoint;
             remote = filterContext.RemoteEndPoint;
             var match = filterContext.ToMatchInfo();
             var hello = filterContext.ClientHello;
@@ -421,7 +422,7 @@ internal sealed class Listener : IAsyncDisposable
                         served.Socket.Shutdown(SocketShutdown.Send);
                         return ValueTask.CompletedTask;
                     };
-                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted).ConfigureAwait(false);
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted, local as OriginalDestinationEndPoint).ConfigureAwait(false);
                 return;
             }
 

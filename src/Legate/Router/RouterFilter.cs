@@ -26,6 +26,7 @@ internal sealed class RouterFilter : HttpFilter
     private static readonly byte[] s_chunked = "chunked"u8.ToArray();
     private static readonly byte[] s_upgrade = "upgrade"u8.ToArray();
     private static readonly byte[] s_zero = "0"u8.ToArray();
+    private static readonly byte[] s_dropOverloadBody = "drop overload"u8.ToArray();
     private static readonly byte[] s_expectedTimeoutName = "x-envoy-expected-rq-timeout-ms"u8.ToArray();
 
     private readonly RouterFilterFactory _factory;
@@ -111,6 +112,15 @@ internal sealed class RouterFilter : HttpFilter
 
         _cluster = cluster;
         stream.Info.UpstreamCluster = cluster;
+        if (cluster.ShouldDropOverload())
+        {
+            // The load assignment's drop_overloads: shed before any upstream work, as Envoy's checkDropOverload.
+            cluster.Info.Stats.UpstreamRqDropOverload.Inc();
+            await stream.SendLocalReplyAsync(503, s_dropOverloadBody, ResponseCodeDetails.DropOverload, ResponseFlags.DropOverload,
+                _factory.SuppressEnvoyHeaders ? [] : [("x-envoy-drop-overload", "true")]).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
         var connect = headers.MethodKind == HttpMethodKind.Connect;
         if ((headers.IsUpgrade || connect) && !IsUpgradeAllowed(stream, headers, route))
         {
@@ -155,6 +165,14 @@ internal sealed class RouterFilter : HttpFilter
             // The hash is computed on the request as received (before the route's rewrites), as Envoy's computeHashKey.
             _lbContext ??= new RouterLoadBalancerContext();
             _lbContext.HashKey = hash;
+        }
+
+        if (cluster is OriginalDstCluster)
+        {
+            // ORIGINAL_DST picks the host from the override header or the connection's restored destination.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.DownstreamHeaders = headers.Headers;
+            _lbContext.DownstreamOriginalDestination = stream.Info.DownstreamLocalAddress as Network.OriginalDestinationEndPoint;
         }
 
         _head = headers;

@@ -28,7 +28,21 @@ internal sealed class CircuitBreakers
 
         Default = new ResourceManager(store, clusterName, "default", defaults);
         High = new ResourceManager(store, clusterName, "high", high);
+        if (config is not null)
+        {
+            // per_host_thresholds: Envoy honours only max_connections (the last DEFAULT entry wins); no gauges.
+            foreach (var thresholds in config.PerHostThresholds)
+            {
+                if (thresholds.Priority != RoutingPriority.High && thresholds.MaxConnections is { } max)
+                {
+                    PerHostMaxConnections = max;
+                }
+            }
+        }
     }
+
+    /// <summary><c>per_host_thresholds.max_connections</c>: connections one host may have at once (unlimited when unset).</summary>
+    public long PerHostMaxConnections { get; } = long.MaxValue;
 
     public ResourceManager Default { get; }
 

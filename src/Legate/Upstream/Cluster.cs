@@ -95,6 +95,26 @@ internal abstract class Cluster : IAsyncDisposable
     public void ReleaseRetry(Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default) =>
         Info.CircuitBreakers.For(priority).Retries.Release();
 
+    private ulong _dropNumerator;
+    private ulong _dropDenominator = 1;
+
+    /// <summary>
+    /// The load assignment's <c>policy.drop_overloads</c> (Envoy takes one category): this share of
+    /// requests is answered 503 DO by the router without reaching an upstream.
+    /// </summary>
+    internal void SetDropOverload(uint numerator, ulong denominator)
+    {
+        _dropDenominator = Math.Max(1, denominator);
+        _dropNumerator = numerator;
+    }
+
+    /// <summary>True when this request falls in the drop_overloads share (Envoy's bernoulli draw: random % denominator &lt; numerator).</summary>
+    public bool ShouldDropOverload()
+    {
+        var numerator = _dropNumerator;
+        return numerator != 0 && (numerator >= _dropDenominator || LbRandom.Shared.Next() % _dropDenominator < numerator);
+    }
+
     /// <summary>Stops refreshing; the hosts stay as they were for requests still holding them.</summary>
     public virtual ValueTask DisposeAsync()
     {

@@ -29,7 +29,7 @@ internal static class ClusterFactory
         }
 
         var type = config.Type;
-        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns or DiscoveryType.Eds))
+        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns or DiscoveryType.Eds or DiscoveryType.OriginalDst))
         {
             errors.Add(FieldPath.Field(path, "type"), $"cluster type {type.ToEnumName()} is not supported yet");
             return null;
@@ -71,6 +71,14 @@ internal static class ClusterFactory
             case DiscoveryType.Eds:
                 cluster = CreateEds(config, path, errors, context, connectTimeout, lbSeed);
                 break;
+            case DiscoveryType.OriginalDst:
+                var originalDst = OriginalDstSettingsOf(config, path, errors);
+                if (errors.Errors.Count == errorsBefore)
+                {
+                    cluster = new OriginalDstCluster(config.Name, connectTimeout, lbSeed, originalDst, context.TimeProvider);
+                }
+
+                break;
         }
 
         if (errors.Errors.Count > errorsBefore && cluster is not null)
@@ -84,7 +92,30 @@ internal static class ClusterFactory
             cluster.Info = ClusterInfo.Create(config, path, errors, context.Stats, context.Secrets);
             var policy = config.LoadAssignment?.Policy;
             cluster.PrioritySet.ConfigurePolicy(policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
-            cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom);
+            if (policy?.DropOverloads is { Count: > 0 } drops)
+            {
+                var dropsPath = FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "load_assignment"), "policy"), "drop_overloads");
+                if (drops.Count > 1)
+                {
+                    errors.Add(dropsPath, $"Cluster drop_overloads config has {drops.Count} categories. Envoy only support one.");
+                }
+                else if (drops[0].DropPercentage is { } percentage)
+                {
+                    cluster.SetDropOverload(percentage.Numerator, percentage.Denominator switch
+                    {
+                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.TenThousand => 10_000UL,
+                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Million => 1_000_000UL,
+                        _ => 100UL,
+                    });
+                }
+            }
+
+            if (cluster is not OriginalDstCluster)
+            {
+                // ORIGINAL_DST brings its own (CLUSTER_PROVIDED).
+                cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider);
+            }
+
             TrackMembership(cluster);
             var checkers = new List<HealthChecker>();
             for (var i = 0; i < config.HealthChecks.Count; i++)
@@ -124,6 +155,51 @@ internal static class ClusterFactory
         var serviceName = edsConfig is { ServiceName.Length: > 0 } ? edsConfig.ServiceName : config.Name;
         var watch = eds.CreateWatch(serviceName, edsConfig?.EdsConfig, FieldPath.Field(edsPath, "eds_config"), errors);
         return watch is null ? null : new EdsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, serviceName, watch);
+    }
+
+    private static OriginalDstSettings OriginalDstSettingsOf(ClusterConfig config, string path, ConfigErrors errors)
+    {
+        var lbConfig = config.OriginalDstLbConfig;
+        string? header = null;
+        if (lbConfig is not null)
+        {
+            if (lbConfig.UseHttpHeader)
+            {
+                header = lbConfig.HttpHeaderName.Length > 0 ? lbConfig.HttpHeaderName.ToLowerInvariant() : OriginalDstSettings.DefaultHeaderName;
+            }
+            else if (lbConfig.HttpHeaderName.Length > 0)
+            {
+                errors.Add(FieldPath.Field(FieldPath.Field(path, "original_dst_lb_config"), "http_header_name"),
+                    $"ORIGINAL_DST cluster: invalid config http_header_name={lbConfig.HttpHeaderName} and use_http_header is false. Set use_http_header to true if http_header_name is desired.");
+            }
+
+            if (lbConfig.MetadataKey is not null)
+            {
+                errors.Add(FieldPath.Field(FieldPath.Field(path, "original_dst_lb_config"), "metadata_key"), "the dynamic metadata override of ORIGINAL_DST is not supported yet");
+            }
+        }
+
+        int? port = null;
+        if (lbConfig?.UpstreamPortOverride is { } portOverride)
+        {
+            if (portOverride > System.Net.IPEndPoint.MaxPort)
+            {
+                errors.Add(FieldPath.Field(FieldPath.Field(path, "original_dst_lb_config"), "upstream_port_override"), $"{portOverride} is not a valid port (0-65535)");
+            }
+            else
+            {
+                port = (int)portOverride;
+            }
+        }
+
+        var cleanup = config.CleanupInterval?.ToTimeSpan() ?? OriginalDstCluster.DefaultCleanupInterval;
+        if (cleanup <= TimeSpan.Zero)
+        {
+            errors.Add(FieldPath.Field(path, "cleanup_interval"), "cleanup_interval must be greater than 0");
+            cleanup = OriginalDstCluster.DefaultCleanupInterval;
+        }
+
+        return new OriginalDstSettings(header, port, cleanup);
     }
 
     /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>

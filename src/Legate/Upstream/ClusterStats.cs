@@ -59,6 +59,8 @@ internal sealed class ClusterStats
         MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
         MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
         MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
+        OriginalDstHostInvalid = store.Counter(p + "original_dst_host_invalid");
+        UpstreamRqDropOverload = store.Counter(p + "upstream_rq_drop_overload");
     }
 
     /// <summary>Where the cluster's stats live: outlier detection and health checking add theirs when configured.</summary>
@@ -162,4 +164,10 @@ internal sealed class ClusterStats
     public Counter UpstreamRqPerTryIdleTimeout { get; }
 
     public Counter RetryOrShadowAbandoned { get; }
+
+    /// <summary>ORIGINAL_DST: an override header that is not an IP:port.</summary>
+    public Counter OriginalDstHostInvalid { get; }
+
+    /// <summary>Requests dropped by the load assignment's <c>drop_overloads</c> (503 DO).</summary>
+    public Counter UpstreamRqDropOverload { get; }
 }

@@ -11,15 +11,29 @@ namespace Legate.Upstream;
 /// </summary>
 /// <remarks>
 /// A table covers a priority's healthy hosts, its degraded hosts when the priority load sends the
-/// request to them, or all its hosts when the priority panics. Locality weights do not apply to
-/// hashing policies here (Envoy folds them into host weights).
+/// request to them, or all its hosts when the priority panics. With locality-weighted load
+/// balancing, locality weights are folded into host weights, as Envoy does for these policies.
 /// </remarks>
 internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random)
     : LoadBalancerBase(prioritySet, settings, stats, random)
 {
     protected sealed override HostPicker CreatePicker(ImmutableArray<Host> hosts)
     {
-        var weights = NormalizedWeights(hosts);
+        double[] weights;
+        if (Settings.LocalityWeighted)
+        {
+            (hosts, weights) = LocalityWeightedHosts(hosts);
+            if (hosts.IsEmpty)
+            {
+                // Every locality has weight 0: Envoy's table is empty and no host is chosen.
+                return EmptyTable.Instance;
+            }
+        }
+        else
+        {
+            weights = NormalizedWeights(hosts);
+        }
+
         var table = CreateTable(hosts, weights);
         return Settings.HashBalanceFactor == 0 ? table : new BoundedLoadTable(table, hosts, weights, Settings.HashBalanceFactor, Stats);
     }
@@ -51,6 +65,61 @@ internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalance
         return source.Picker(this) is HashTable table ? table.Choose(hash, attempt) : null;
     }
 
+    /// <summary>
+    /// Envoy's normalizeLocalityWeights: a host's weight is its share of its locality's host weights
+    /// times its locality's share of the locality weights; hosts of a locality without weight are
+    /// left out of the table.
+    /// </summary>
+    private static (ImmutableArray<Host> Hosts, double[] Weights) LocalityWeightedHosts(ImmutableArray<Host> hosts)
+    {
+        var localities = new List<(Envoy.Config.Core.V3.Locality? Locality, uint Weight, double HostWeights)>();
+        var index = new int[hosts.Length];
+        for (var i = 0; i < hosts.Length; i++)
+        {
+            var host = hosts[i];
+            var at = localities.FindIndex(l => Equals(l.Locality, host.Locality));
+            if (at < 0)
+            {
+                at = localities.Count;
+                localities.Add((host.Locality, host.LocalityWeight, 0));
+            }
+
+            localities[at] = localities[at] with { HostWeights = localities[at].HostWeights + host.Weight };
+            index[i] = at;
+        }
+
+        double localitySum = 0;
+        foreach (var locality in localities)
+        {
+            localitySum += locality.Weight;
+        }
+
+        var kept = ImmutableArray.CreateBuilder<Host>(hosts.Length);
+        var weights = new List<double>(hosts.Length);
+        double sum = 0;
+        for (var i = 0; localitySum > 0 && i < hosts.Length; i++)
+        {
+            var locality = localities[index[i]];
+            if (locality.Weight == 0)
+            {
+                continue;
+            }
+
+            var weight = hosts[i].Weight * (locality.Weight / localitySum) / locality.HostWeights;
+            kept.Add(hosts[i]);
+            weights.Add(weight);
+            sum += weight;
+        }
+
+        var normalized = weights.ToArray();
+        for (var i = 0; i < normalized.Length; i++)
+        {
+            normalized[i] /= sum;
+        }
+
+        return (kept.ToImmutable(), normalized);
+    }
+
     private static double[] NormalizedWeights(ImmutableArray<Host> hosts)
     {
         var weights = new double[hosts.Length];
@@ -67,6 +136,14 @@ internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalance
         }
 
         return weights;
+    }
+
+    /// <summary>No host to hash to (every locality weightless).</summary>
+    private sealed class EmptyTable : HashTable
+    {
+        public static readonly EmptyTable Instance = new();
+
+        public override Host? Choose(ulong hash, int attempt) => null;
     }
 
     /// <summary>A host list laid out for hash lookups.</summary>

@@ -66,6 +66,12 @@ internal sealed record HealthCheckSettings
 
     public ImmutableArray<byte[]> Receive { get; init; } = [];
 
+    /// <summary><c>event_log_path</c>: where health check events are appended; null = no event log.</summary>
+    public string? EventLogPath { get; init; }
+
+    /// <summary><c>always_log_health_check_failures</c>: log every failure, not only a host's first check.</summary>
+    public bool AlwaysLogFailures { get; init; }
+
     public static HealthCheckSettings? From(HealthCheckConfig config, string path, ConfigErrors errors)
     {
         var interval = config.Interval.ToTimeSpan();
@@ -81,6 +87,10 @@ internal sealed record HealthCheckSettings
             UnhealthyThreshold = (int)Math.Max(1, config.UnhealthyThreshold ?? 1),
             HealthyThreshold = (int)Math.Max(1, config.HealthyThreshold ?? 1),
             ReuseConnection = config.ReuseConnection ?? true,
+#pragma warning disable CS0612 // event_log_path is deprecated in favour of event_logger; Envoy still honours it.
+            EventLogPath = config.EventLogPath.Length > 0 ? config.EventLogPath : null,
+#pragma warning restore CS0612
+            AlwaysLogFailures = config.AlwaysLogHealthCheckFailures,
             NoTrafficInterval = noTraffic,
             NoTrafficHealthyInterval = config.NoTrafficHealthyInterval?.ToTimeSpan() ?? noTraffic,
             UnhealthyInterval = unhealthyInterval,

@@ -33,6 +33,7 @@ internal sealed class HealthChecker : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _firstRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _firstRoundPending;
+    private readonly HealthCheckEventLogger? _events;
     private bool _started;
 
     public HealthChecker(Cluster cluster, HealthCheckSettings settings, TimeProvider time, Func<long, long> random)
@@ -50,6 +51,10 @@ internal sealed class HealthChecker : IDisposable
         NetworkFailure = store.Counter(p + "network_failure");
         VerifyCluster = store.Counter(p + "verify_cluster");
         Healthy = store.Gauge(p + "healthy", ImportMode.NeverImport);
+        if (settings.EventLogPath is { } eventLogPath)
+        {
+            _events = new HealthCheckEventLogger(eventLogPath, cluster.Name, settings.Type, time);
+        }
 
         // Hosts known now and added later are pending until checked.
         foreach (var host in cluster.PrioritySet.Current.Hosts)
@@ -112,6 +117,7 @@ internal sealed class HealthChecker : IDisposable
         _cluster.PrioritySet.Updated -= OnHostsChanged;
         _cluster.PrioritySet.HostAdding -= MarkPending;
         _stop.Cancel();
+        _events?.Dispose();
         _firstRound.TrySetResult();
         lock (_lock)
         {
@@ -292,6 +298,9 @@ internal sealed class HealthChecker : IDisposable
                     {
                         host.ClearHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
                         host.ClearHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+                        // Slow start counts from here (Envoy's last_hc_pass_time).
+                        host.LastHcPassTimestamp = _checker._time.GetTimestamp();
+                        _checker._events?.LogAddHealthy(host, _firstCheck);
                         _healthyCount = 0;
                         transition = Transition.Changed;
                         changed = true;
@@ -327,12 +336,19 @@ internal sealed class HealthChecker : IDisposable
                         _unhealthyCount = 0;
                         transition = Transition.Changed;
                         changed = true;
+                        _checker._events?.LogEjectUnhealthy(host, FailureType(outcome));
                     }
                     else
                     {
                         transition = Transition.ChangePending;
                     }
                 }
+            }
+
+            if (outcome != Outcome.Success && (_firstCheck || _checker.Settings.AlwaysLogFailures))
+            {
+                // A first check that fails is logged even though the host was already failed (pending).
+                _checker._events?.LogUnhealthy(host, FailureType(outcome), _firstCheck);
             }
 
             if (changed)
@@ -343,6 +359,9 @@ internal sealed class HealthChecker : IDisposable
 
             return transition;
         }
+
+        private static Envoy.Data.Core.V3.HealthCheckFailureType FailureType(Outcome outcome) =>
+            outcome == Outcome.NetworkFailure ? Envoy.Data.Core.V3.HealthCheckFailureType.Network : Envoy.Data.Core.V3.HealthCheckFailureType.Active;
 
         private TimeSpan NextInterval(Transition transition)
         {

@@ -343,6 +343,48 @@ internal sealed class Host
 
     private readonly object?[] _pools = new object?[3];
 
+    private long _connectionReservations;
+
+    /// <summary>
+    /// Takes one of the host's connection slots (the cluster's <c>per_host_thresholds.max_connections</c>)
+    /// before a pool opens a connection; false when <paramref name="max"/> are taken.
+    /// </summary>
+    internal bool TryReserveConnection(long max)
+    {
+        var current = Interlocked.Read(ref _connectionReservations);
+        while (current < max)
+        {
+            var seen = Interlocked.CompareExchange(ref _connectionReservations, current + 1, current);
+            if (seen == current)
+            {
+                return true;
+            }
+
+            current = seen;
+        }
+
+        return false;
+    }
+
+    /// <summary>Gives back a slot taken with <see cref="TryReserveConnection"/>.</summary>
+    internal void ReleaseConnectionReservation() => Interlocked.Decrement(ref _connectionReservations);
+
+    private long _lastHcPassTimestamp;
+
+    /// <summary>
+    /// When the host last became healthy through an active health check, or was first seen healthy
+    /// by a load balancer with slow start (Envoy's <c>last_hc_pass_time</c>): a
+    /// <see cref="TimeProvider"/> timestamp of the cluster's clock, 0 = never. Slow start counts from it.
+    /// </summary>
+    internal long LastHcPassTimestamp
+    {
+        get => Interlocked.Read(ref _lastHcPassTimestamp);
+        set => Interlocked.Exchange(ref _lastHcPassTimestamp, value);
+    }
+
+    /// <summary>Sets <see cref="LastHcPassTimestamp"/> unless it is set already.</summary>
+    internal void StampLastHcPassIfUnset(long timestamp) => Interlocked.CompareExchange(ref _lastHcPassTimestamp, timestamp, 0);
+
     /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
     internal HostOutlierMonitor? OutlierMonitor { get; set; }
 

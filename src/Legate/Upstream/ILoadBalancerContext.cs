@@ -1,3 +1,6 @@
+using System.Net;
+using Legate.Http.Http1;
+
 namespace Legate.Upstream;
 
 /// <summary>
@@ -25,4 +28,14 @@ internal interface ILoadBalancerContext
 
     /// <summary>The priority load for this pick (the retry priority, previous_priorities); <paramref name="original"/> unless a retry changes it.</summary>
     PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original) => original;
+
+    /// <summary>
+    /// The downstream connection's original destination: its local address when a listener
+    /// filter restored it (original_dst, proxy_protocol; Envoy's <c>localAddressRestored</c>), else
+    /// null. ORIGINAL_DST clusters connect there.
+    /// </summary>
+    IPEndPoint? DownstreamOriginalDestination => null;
+
+    /// <summary>The downstream request's headers (HTTP only; Envoy's <c>downstreamHeaders</c>), or null.</summary>
+    HttpHeaderMap? DownstreamHeaders => null;
 }

@@ -9,10 +9,17 @@ namespace Legate.Upstream;
 /// <c>weight / (active_requests + 1) ^ active_request_bias</c>, re-evaluated each time the host is
 /// rescheduled, as Envoy's EDF.
 /// </summary>
-internal sealed class LeastRequestLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random)
-    : LoadBalancerBase(prioritySet, settings, stats, random)
+internal sealed class LeastRequestLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null)
+    : LoadBalancerBase(prioritySet, settings, stats, random, time)
 {
     protected override HostPicker CreatePicker(ImmutableArray<Host> hosts)
+    {
+        var bias = Settings.ActiveRequestBias;
+        // In slow start Envoy schedules by weight / (active + 1)^bias × the slow start factor, whatever the weights.
+        return WithSlowStart(hosts, CreateSteadyPicker(hosts), host => EffectiveWeight(host, bias));
+    }
+
+    private HostPicker CreateSteadyPicker(ImmutableArray<Host> hosts)
     {
         var weight = hosts[0].Weight;
         foreach (var host in hosts)
@@ -24,6 +31,19 @@ internal sealed class LeastRequestLoadBalancer(PrioritySet prioritySet, LoadBala
         }
 
         return new ChoicesPicker(hosts.ToArray(), Math.Max(1, Settings.ChoiceCount), Random);
+    }
+
+    /// <summary>Envoy's least-request host weight: <c>weight / (active_requests + 1) ^ active_request_bias</c>.</summary>
+    internal static double EffectiveWeight(Host host, double bias)
+    {
+        var active = host.ActiveRequests;
+        var weight = (double)host.Weight;
+        return bias switch
+        {
+            0 => weight,
+            1 => weight / (active + 1),
+            _ => weight / Math.Pow(active + 1, bias),
+        };
     }
 
     /// <summary>The best of N random samples: lock-free, one random number per extra sample.</summary>
@@ -93,16 +113,6 @@ internal sealed class LeastRequestLoadBalancer(PrioritySet prioritySet, LoadBala
             }
         }
 
-        private double EffectiveWeight(Host host)
-        {
-            var active = host.ActiveRequests;
-            var weight = (double)host.Weight;
-            return _bias switch
-            {
-                0 => weight,
-                1 => weight / (active + 1),
-                _ => weight / Math.Pow(active + 1, _bias),
-            };
-        }
+        private double EffectiveWeight(Host host) => LeastRequestLoadBalancer.EffectiveWeight(host, _bias);
     }
 }

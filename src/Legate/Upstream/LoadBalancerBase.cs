@@ -22,14 +22,25 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     private readonly Lock _rebuildLock = new();
     private volatile LbState _state;
 
-    protected LoadBalancerBase(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random)
+    protected LoadBalancerBase(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null)
     {
         _prioritySet = prioritySet;
         Settings = settings;
         Stats = stats;
         Random = random ?? LbRandom.Shared;
+        SlowStart = settings.SlowStart is { } slowStart ? new SlowStart(slowStart, time ?? TimeProvider.System) : null;
         _state = Build(PrioritySnapshot.Empty, null);
     }
+
+    /// <summary>The cluster's slow start, when configured (round robin and least request apply it).</summary>
+    protected SlowStart? SlowStart { get; }
+
+    /// <summary>
+    /// <paramref name="steady"/>, or while some of <paramref name="hosts"/> are in their slow start
+    /// window a <see cref="SlowStartPicker"/> that falls back to it when the window ends.
+    /// </summary>
+    protected HostPicker WithSlowStart(ImmutableArray<Host> hosts, HostPicker steady, Func<Host, double> baseWeight) =>
+        SlowStart is { } slowStart && slowStart.WindowEnd(hosts) != 0 ? new SlowStartPicker(hosts, steady, slowStart, baseWeight) : steady;
 
     public LoadBalancerSettings Settings { get; }
 
@@ -127,6 +138,8 @@ internal abstract class LoadBalancerBase : ILoadBalancer
 
     private LbState Build(PrioritySnapshot snapshot, LbState? previous)
     {
+        // Hosts seen healthy for the first time start their slow start window now.
+        SlowStart?.Stamp(snapshot);
         var priorities = ImmutableArray.CreateBuilder<PriorityState>(snapshot.HostSets.Length);
         foreach (var set in snapshot.HostSets)
         {

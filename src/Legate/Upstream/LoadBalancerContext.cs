@@ -1,3 +1,6 @@
+using System.Net;
+using Legate.Http.Http1;
+
 namespace Legate.Upstream;
 
 /// <summary>
@@ -17,4 +20,10 @@ internal abstract class LoadBalancerContext : ILoadBalancerContext
     /// router from the route's hash_policy; null when the route has none or no policy produced one.
     /// </summary>
     public virtual ulong? HashKey { get; set; }
+
+    /// <summary>Set by the caller for ORIGINAL_DST clusters (see <see cref="ILoadBalancerContext.DownstreamOriginalDestination"/>).</summary>
+    public IPEndPoint? DownstreamOriginalDestination { get; set; }
+
+    /// <summary>Set by the router for ORIGINAL_DST clusters (see <see cref="ILoadBalancerContext.DownstreamHeaders"/>).</summary>
+    public HttpHeaderMap? DownstreamHeaders { get; set; }
 }

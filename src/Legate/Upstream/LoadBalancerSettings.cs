@@ -43,6 +43,9 @@ internal sealed record LoadBalancerSettings
     /// <summary><c>consistent_hashing_lb_config.hash_balance_factor</c> (0 = no bound on a host's load).</summary>
     public uint HashBalanceFactor { get; init; }
 
+    /// <summary><c>slow_start_config</c> of ROUND_ROBIN or LEAST_REQUEST with a window; null = none.</summary>
+    public SlowStartSettings? SlowStart { get; init; }
+
     /// <summary>Where round robin starts (Envoy starts at a random place); tests pass 0.</summary>
     public ulong Seed { get; init; }
 }

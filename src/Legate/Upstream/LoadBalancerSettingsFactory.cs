@@ -45,11 +45,6 @@ internal static class LoadBalancerSettingsFactory
         settings = config.LoadBalancingPolicy is not null
             ? FromTypedPolicy(config, settings, FieldPath.Field(path, "load_balancing_policy"), errors)
             : FromLbPolicy(config, settings, path, errors);
-        if (settings.LocalityWeighted && settings.Policy is LbPolicy.RingHash or LbPolicy.Maglev)
-        {
-            errors.Warn(FieldPath.Field(path, "common_lb_config"), "locality-weighted load balancing is not applied to ring hash and Maglev yet; hosts are hashed by their own weights");
-        }
-
         return settings;
     }
 
@@ -59,10 +54,22 @@ internal static class LoadBalancerSettingsFactory
         var policyPath = FieldPath.Field(path, "lb_policy");
         switch (policy)
         {
-            case LbPolicy.RoundRobin or LbPolicy.Random:
+            case LbPolicy.RoundRobin:
+                return settings with
+                {
+                    Policy = policy,
+                    SlowStart = SlowStartOf(config.RoundRobinLbConfig?.SlowStartConfig is { } rr ? (rr.SlowStartWindow, rr.Aggression?.DefaultValue, rr.MinWeightPercent?.Value) : null,
+                        FieldPath.Field(FieldPath.Field(path, "round_robin_lb_config"), "slow_start_config"), errors),
+                };
+            case LbPolicy.Random:
                 return settings with { Policy = policy };
             case LbPolicy.LeastRequest:
-                settings = settings with { Policy = policy };
+                settings = settings with
+                {
+                    Policy = policy,
+                    SlowStart = SlowStartOf(config.LeastRequestLbConfig?.SlowStartConfig is { } lr ? (lr.SlowStartWindow, lr.Aggression?.DefaultValue, lr.MinWeightPercent?.Value) : null,
+                        FieldPath.Field(FieldPath.Field(path, "least_request_lb_config"), "slow_start_config"), errors),
+                };
                 if (config.LeastRequestLbConfig is { } leastRequest)
                 {
                     settings = LeastRequest(settings, leastRequest.ChoiceCount, leastRequest.ActiveRequestBias?.DefaultValue,
@@ -85,6 +92,8 @@ internal static class LoadBalancerSettingsFactory
                 return config.MaglevLbConfig is { } maglev
                     ? Maglev(settings, maglev.TableSize, FieldPath.Field(FieldPath.Field(path, "maglev_lb_config"), "table_size"), errors)
                     : settings;
+            case LbPolicy.ClusterProvided when config.Type == ClusterConfig.Types.DiscoveryType.OriginalDst:
+                return settings with { Policy = policy };
             case LbPolicy.ClusterProvided:
                 errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
                 return settings;
@@ -111,7 +120,8 @@ internal static class LoadBalancerSettingsFactory
             var at = FieldPath.Field(FieldPath.Field(FieldPath.Index(FieldPath.Field(path, "policies"), i), "typed_extension_config"), "typed_config");
             if (typed.Is(TypedRoundRobin.Descriptor))
             {
-                return WithLocality(settings with { Policy = LbPolicy.RoundRobin }, typed.Unpack<TypedRoundRobin>().LocalityLbConfig);
+                var roundRobin = typed.Unpack<TypedRoundRobin>();
+                return WithLocality(settings with { Policy = LbPolicy.RoundRobin, SlowStart = TypedSlowStart(roundRobin.SlowStartConfig, at, errors) }, roundRobin.LocalityLbConfig);
             }
 
             if (typed.Is(TypedRandom.Descriptor))
@@ -122,7 +132,7 @@ internal static class LoadBalancerSettingsFactory
             if (typed.Is(TypedLeastRequest.Descriptor))
             {
                 var leastRequest = typed.Unpack<TypedLeastRequest>();
-                settings = WithLocality(settings with { Policy = LbPolicy.LeastRequest }, leastRequest.LocalityLbConfig);
+                settings = WithLocality(settings with { Policy = LbPolicy.LeastRequest, SlowStart = TypedSlowStart(leastRequest.SlowStartConfig, at, errors) }, leastRequest.LocalityLbConfig);
                 return LeastRequest(settings, leastRequest.ChoiceCount, leastRequest.ActiveRequestBias?.DefaultValue, FieldPath.Field(at, "active_request_bias"), errors);
             }
 
@@ -158,6 +168,34 @@ internal static class LoadBalancerSettingsFactory
 
         errors.Add(FieldPath.Field(path, "policies"), "no load balancing policy in the list is supported (supported: envoy.load_balancing_policies.round_robin, least_request, random, ring_hash, maglev)");
         return settings;
+    }
+
+    private static SlowStartSettings? TypedSlowStart(Envoy.Extensions.LoadBalancingPolicies.Common.V3.SlowStartConfig? config, string at, ConfigErrors errors) =>
+        SlowStartOf(config is null ? null : (config.SlowStartWindow, config.Aggression?.DefaultValue, config.MinWeightPercent?.Value), FieldPath.Field(at, "slow_start_config"), errors);
+
+    /// <summary>A slow_start_config (either API's): no window or a zero one means no slow start, as Envoy.</summary>
+    private static SlowStartSettings? SlowStartOf((Google.Protobuf.WellKnownTypes.Duration? Window, double? Aggression, double? MinWeightPercent)? config, string path, ConfigErrors errors)
+    {
+        if (config is not { } c || c.Window is null)
+        {
+            return null;
+        }
+
+        var window = c.Window.ToTimeSpan();
+        if (window <= TimeSpan.Zero)
+        {
+            return null;
+        }
+
+        var aggression = c.Aggression ?? 1.0;
+        if (aggression <= 0 || double.IsNaN(aggression))
+        {
+            // Envoy logs this and runs with 1.0; a config error is clearer.
+            errors.Add(FieldPath.Field(FieldPath.Field(path, "aggression"), "default_value"), $"invalid aggression {aggression}: it must be greater than 0");
+            aggression = 1.0;
+        }
+
+        return new SlowStartSettings(window, aggression, (c.MinWeightPercent ?? 10.0) / 100.0);
     }
 
     private static LoadBalancerSettings WithLocality(LoadBalancerSettings settings, CommonLocality? locality) =>

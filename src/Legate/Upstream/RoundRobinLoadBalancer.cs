@@ -27,14 +27,17 @@ internal sealed class RoundRobinLoadBalancer : LoadBalancerBase
     {
     }
 
-    public RoundRobinLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, int maxTableLength = DefaultMaxTableLength)
-        : base(prioritySet, settings, stats, random)
+    public RoundRobinLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, int maxTableLength = DefaultMaxTableLength, TimeProvider? time = null)
+        : base(prioritySet, settings, stats, random, time)
     {
         _maxTableLength = maxTableLength;
     }
 
-    protected override HostPicker CreatePicker(ImmutableArray<Host> hosts) =>
-        EdfSchedule.BuildTable(hosts, _maxTableLength) is { } table
+    protected override HostPicker CreatePicker(ImmutableArray<Host> hosts)
+    {
+        HostPicker steady = EdfSchedule.BuildTable(hosts, _maxTableLength) is { } table
             ? new TableScheduler(table, Settings.Seed)
             : new LockedEdfScheduler(hosts, Settings.Seed);
+        return WithSlowStart(hosts, steady, static host => host.Weight);
+    }
 }

@@ -149,7 +149,7 @@ internal static partial class ImplementedFields
              "headers", "query_parameters", "grpc", "runtime_fraction", "tls_context", "dynamic_metadata"],
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
-        // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV; the rest are errors.
+        // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED (ORIGINAL_DST); the rest are errors.
         // respect_dns_ttl is not here: the system resolver reports no TTLs.
         ["envoy.config.cluster.v3.Cluster"] =
             ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
@@ -158,14 +158,17 @@ internal static partial class ImplementedFields
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
              "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config",
-             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches"],
+             "transport_socket", "upstream_http_protocol_options", "transport_socket_matches",
+             "cleanup_interval", "original_dst_lb_config"],
+        // metadata_key: an error (not supported yet).
+        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
-        // event logging, alt_port, transport_socket_match_criteria, custom checkers: not yet.
+        // event_logger sinks, always_log_health_check_success, alt_port, transport_socket_match_criteria, custom checkers: not yet.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
              "healthy_threshold", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check",
              "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
-             "unhealthy_edge_interval", "healthy_edge_interval"],
+             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures"],
         // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
         ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
             ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
@@ -180,21 +183,23 @@ internal static partial class ImplementedFields
              "failure_percentage_threshold", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
              "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "max_ejection_time", "max_ejection_time_jitter",
              "successful_active_health_check_uneject_host", "always_eject_one_host"],
-        // per_host_thresholds: not yet. HTTP/2 clusters enforce max_requests (and retries) only.
-        ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds"],
+        // per_host_thresholds: max_connections only, as Envoy (HTTP/1.1 pools). HTTP/2 clusters enforce max_requests (and retries) only.
+        ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
-        // slow_start_config: not yet.
-        ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = [],
-        ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias"],
+        ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = ["slow_start_config"],
+        ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias", "slow_start_config"],
+        // aggression: its default_value (no runtime key).
+        ["envoy.config.cluster.v3.Cluster.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
+        ["envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.config.cluster.v3.Cluster.RingHashLbConfig"] = ["minimum_ring_size", "hash_function", "maximum_ring_size"],
         ["envoy.config.cluster.v3.Cluster.MaglevLbConfig"] = ["table_size"],
         ["envoy.config.cluster.v3.LoadBalancingPolicy"] = ["policies"],
         ["envoy.config.cluster.v3.LoadBalancingPolicy.Policy"] = ["typed_extension_config"],
-        ["envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"] = ["locality_lb_config"],
+        ["envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"] = ["locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.random.v3.Random"] = ["locality_lb_config"],
-        ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config"],
+        ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
@@ -203,8 +208,8 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // named_endpoints come with EDS.
         ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints", "policy"],
-        // drop_overloads and endpoint_stale_after: not yet.
-        ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health"],
+        // endpoint_stale_after: not yet. drop_overloads: from a static load_assignment.
+        ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health", "drop_overloads"],
         ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority", "load_balancing_weight"],
         ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
         // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.

@@ -102,7 +102,7 @@ internal sealed class Http1ConnectionPool
                 TaskCompletionSource<Http1UpstreamConnection?>? waiter = null;
                 lock (_lock)
                 {
-                    if (!resources.Connections.TryAcquire())
+                    if (!TryAcquireConnectionSlot(resources))
                     {
                         waiter = new TaskCompletionSource<Http1UpstreamConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
                         _waiters.Enqueue(waiter);
@@ -146,6 +146,23 @@ internal sealed class Http1ConnectionPool
             resources.PendingRequests.Release();
             stats.UpstreamRqPendingActive.Dec();
         }
+    }
+
+    /// <summary>The cluster's max_connections slot, then the host's per_host_thresholds one (both or neither).</summary>
+    private bool TryAcquireConnectionSlot(ResourceManager resources)
+    {
+        if (!resources.Connections.TryAcquire())
+        {
+            return false;
+        }
+
+        if (_host.TryReserveConnection(_cluster.Info.CircuitBreakers.PerHostMaxConnections))
+        {
+            return true;
+        }
+
+        resources.Connections.Release();
+        return false;
     }
 
     private Http1UpstreamConnection? TryTakeIdle()
@@ -192,6 +209,7 @@ internal sealed class Http1ConnectionPool
         lock (_lock)
         {
             _cluster.Info.CircuitBreakers.Default.Connections.Release();
+            _host.ReleaseConnectionReservation();
             while (_waiters.TryDequeue(out var waiter))
             {
                 if (waiter.TrySetResult(null))

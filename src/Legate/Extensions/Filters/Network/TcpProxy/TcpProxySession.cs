@@ -38,7 +38,8 @@ internal sealed class TcpProxySession
 
     /// <param name="downstream">The downstream byte stream (a <see cref="NetworkStream"/>, or the TLS stream).</param>
     /// <param name="shutdownDownstream">Half-closes the downstream's send direction (FIN, or TLS close_notify).</param>
-    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort)
+    /// <param name="originalDestination">The connection's restored original destination, if a listener filter restored one (for ORIGINAL_DST clusters).</param>
+    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null)
     {
         var stats = config.Stats;
         stats.DownstreamCxTotal.Inc();
@@ -48,7 +49,7 @@ internal sealed class TcpProxySession
             return;
         }
 
-        var upstream = await ConnectAsync(cluster, config, log, abort).ConfigureAwait(false);
+        var upstream = await ConnectAsync(cluster, config, log, abort, originalDestination).ConfigureAwait(false);
         if (upstream is null)
         {
             return;
@@ -60,12 +61,14 @@ internal sealed class TcpProxySession
     }
 
     /// <summary>A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext.</summary>
-    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort)
+    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination)
     {
         var clusterStats = cluster.Info.Stats;
+        // Only ORIGINAL_DST clusters read the connection's original destination.
+        var lbContext = originalDestination is null ? null : new ConnectionLoadBalancerContext(originalDestination);
         for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
         {
-            var host = cluster.LoadBalancer.ChooseHost(null);
+            var host = cluster.LoadBalancer.ChooseHost(lbContext);
             if (host is null)
             {
                 clusterStats.UpstreamCxNone.Inc();

@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text.Json;
+using Legate.Tests.Harness;
+using Legate.Upstream;
+
+namespace Legate.Tests.Upstream;
+
+/// <summary>event_log_path: Envoy's HealthCheckEvent JSON lines for a host that passes, fails and passes again.</summary>
+public sealed class HealthCheckEventLogTests
+{
+    [Fact]
+    public async Task PassFailAndReturnAreLoggedAsEnvoysEvents()
+    {
+        var time = new ManualTimeProvider();
+        var healthy = true;
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("app"))
+            .When(r => r.Path == "/hc" && Volatile.Read(ref healthy), UpstreamResponse.Text("ok"))
+            .When(r => r.Path == "/hc", UpstreamResponse.Text("sick", 503)));
+        var log = Path.Combine(Path.GetTempPath(), "legate-hc-events-" + Guid.NewGuid().ToString("N") + ".log");
+        try
+        {
+            await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
+                static_resources:
+                  clusters:
+                  - name: backend
+                    connect_timeout: 5s
+                    health_checks:
+                    - timeout: 5s
+                      interval: 1s
+                      no_traffic_interval: 1s
+                      unhealthy_threshold: 1
+                      healthy_threshold: 1
+                      event_log_path: {{log}}
+                      always_log_health_check_failures: true
+                      http_health_check: { path: /hc }
+                    load_assignment:
+                      cluster_name: backend
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
+                """, time);
+            var cluster = legate.Server.Clusters.Find("backend")!;
+            var checker = Assert.Single(cluster.HealthCheckers);
+            var host = Assert.Single(cluster.PrioritySet.Current.Hosts);
+
+            // The first check passed during warming: add_healthy with first_check.
+            var first = Assert.Single(Lines(log));
+            Assert.Equal("HTTP", first.GetProperty("health_checker_type").GetString());
+            Assert.Equal("backend", first.GetProperty("cluster_name").GetString());
+            var address = first.GetProperty("host").GetProperty("socket_address");
+            Assert.Equal("127.0.0.1", address.GetProperty("address").GetString());
+            Assert.Equal(upstream.Port, address.GetProperty("port_value").GetInt32());
+            Assert.True(first.GetProperty("add_healthy_event").GetProperty("first_check").GetBoolean());
+            Assert.True(first.TryGetProperty("timestamp", out _));
+
+            // A failing check ejects it (a wrong status is an ACTIVE failure) and, with
+            // always_log_health_check_failures, also logs the failure itself.
+            Volatile.Write(ref healthy, false);
+            await NextCheckAsync(time, checker, host);
+            var afterFailure = Lines(log);
+            Assert.Equal(3, afterFailure.Count);
+            Assert.Equal("ACTIVE", afterFailure[1].GetProperty("eject_unhealthy_event").GetProperty("failure_type").GetString());
+            var failure = afterFailure[2].GetProperty("health_check_failure_event");
+            Assert.Equal("ACTIVE", failure.GetProperty("failure_type").GetString());
+            Assert.False(failure.GetProperty("first_check").GetBoolean());
+
+            // Back to healthy: add_healthy, not a first check.
+            Volatile.Write(ref healthy, true);
+            await NextCheckAsync(time, checker, host);
+            var back = Lines(log);
+            Assert.Equal(4, back.Count);
+            Assert.False(back[3].GetProperty("add_healthy_event").GetProperty("first_check").GetBoolean());
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
+    private static List<JsonElement> Lines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    private static async Task NextCheckAsync(ManualTimeProvider time, HealthChecker checker, Host host)
+    {
+        var done = checker.CompletedChecks(host);
+        time.Advance(TimeSpan.FromSeconds(1));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (checker.CompletedChecks(host) < done + 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the health check did not complete within 30 s");
+            await Task.Delay(10);
+        }
+    }
+}

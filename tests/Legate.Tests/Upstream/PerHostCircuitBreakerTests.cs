@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Net;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Upstream;
+
+/// <summary>circuit_breakers.per_host_thresholds.max_connections: one host's connections are capped below the cluster's.</summary>
+public sealed class PerHostCircuitBreakerTests
+{
+    [Fact]
+    public async Task AHostNeverHasMoreConnectionsThanItsPerHostLimit()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task });
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: web
+                address:
+                  socket_address: { address: 127.0.0.1, port_value: 0 }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: web
+                      route_config:
+                        virtual_hosts:
+                        - name: all
+                          domains: ["*"]
+                          routes:
+                          - match: { prefix: "/" }
+                            route: { cluster: backend, timeout: 60s }
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+              clusters:
+              - name: backend
+                connect_timeout: 5s
+                circuit_breakers:
+                  thresholds: [ { max_connections: 100, max_pending_requests: 100 } ]
+                  per_host_thresholds: [ { max_connections: 2 } ]
+                load_assignment:
+                  cluster_name: backend
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
+            """);
+        using var client = TestHttp.CreateClient();
+
+        var requests = Enumerable.Range(0, 5).Select(_ => client.GetAsync(legate.ListenerUri("web", "/"))).ToArray();
+
+        // Two connections carry two requests; the other three wait as pending requests.
+        await upstream.Log.WaitForRequestsAsync(2, TimeSpan.FromSeconds(30));
+        await InProcessLegate.WaitUntilAsync(() => legate.Gauge("cluster.backend.upstream_rq_pending_active") == 3, "three pending requests");
+        Assert.Equal(2, upstream.Log.ActiveRequests);
+        Assert.Equal(2, legate.Gauge("cluster.backend.upstream_cx_active"));
+        Assert.True(legate.Counter("cluster.backend.upstream_cx_overflow") >= 3);
+
+        gate.SetResult();
+        var responses = await Task.WhenAll(requests).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(2, upstream.Log.MaxConcurrentRequests);
+        Assert.Equal(2, legate.Counter("cluster.backend.upstream_cx_total"));
+    }
+}
