@@ -173,7 +173,11 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
             var subscription = Subscribe(XdsResourceType.Cluster, _cdsSource, Cds, new XdsStats(_stats, "cluster_manager.cds."));
             _log.Info("cds: waiting for the initial response");
             await subscription.Initialized.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await Cds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (subscription.HasAccepted)
+            {
+                // A rejected first response ends the wait without anything to warm (Envoy's init goes on).
+                await Cds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (_ldsSource is not null)
@@ -182,7 +186,10 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
             var subscription = Subscribe(XdsResourceType.Listener, _ldsSource, Lds, new XdsStats(_stats, "listener_manager.lds."));
             _log.Info("lds: waiting for the initial response");
             await subscription.Initialized.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await Lds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (subscription.HasAccepted)
+            {
+                await Lds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

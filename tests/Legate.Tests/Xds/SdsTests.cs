@@ -196,6 +196,48 @@ public sealed class SdsTests : IDisposable
         await WaitUntilServedAsync(endpoint, certificate);
     }
 
+    [Fact]
+    public async Task AClusterWarmsUntilItsClientCertificateAndCaArriveThenOriginatesMutualTls()
+    {
+        var serverCert = _pki.Leaf("upstream-server", new() { Dns = ["upstream.test"], Ecdsa = true });
+        var clientCert = _pki.Leaf("upstream-client", new() { Client = true, Ecdsa = true, Uris = ["spiffe://legate.test/proxy"] });
+        var tls = new UpstreamTls(serverCert.WithKey()) { RequireClientCertificate = true, ClientRoot = _pki.Root.Certificate };
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("over mtls")), tls: tls);
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1");
+        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"));
+        xds.Set(RouteType, "r1", Routes("main", "secure"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
+
+        // The cluster's client certificate and CA come from SDS: it warms (and is not used) until both arrive.
+        var cluster = new Envoy.Config.Cluster.V3.Cluster
+        {
+            Name = "secure",
+            Type = Envoy.Config.Cluster.V3.Cluster.Types.DiscoveryType.Static,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(5)),
+            LoadAssignment = Endpoints("secure", upstream.Port),
+        };
+        var common = new CommonTlsContext();
+        common.TlsCertificateSdsSecretConfigs.Add(new SdsSecretConfig { Name = "client_cert", SdsConfig = Ads() });
+        common.ValidationContextSdsSecretConfig = new SdsSecretConfig { Name = "upstream_ca", SdsConfig = Ads() };
+        cluster.TransportSocket = new TransportSocket
+        {
+            Name = "envoy.transport_sockets.tls",
+            TypedConfig = Any.Pack(new UpstreamTlsContext { CommonTlsContext = common, Sni = "upstream.test" }),
+        };
+        xds.Set(ClusterType, "c2", cluster);
+        await xds.WaitForRequestAsync(r => r.TypeUrl == SecretType && r.ResourceNames.Contains("client_cert") && r.ResourceNames.Contains("upstream_ca"));
+        await XdsWait.UntilAsync(() => XdsWait.Gauge(legate, "cluster_manager.warming_clusters") == 1, "the cluster to warm");
+        Assert.Null(legate.Server.Clusters.Find("secure"));
+
+        xds.Set(SecretType, "s1", CertificateSecret("client_cert", clientCert), CaSecret("upstream_ca", _pki.Root.CertificatePem));
+        await XdsWait.UntilAsync(() => legate.Server.Clusters.Find("secure") is not null, "the cluster to become active");
+        Assert.Equal("over mtls", await XdsWait.GetAsync(legate, "ingress"));
+        var handshake = Assert.Single(tls.Handshakes);
+        Assert.Equal("upstream.test", handshake.ServerName);
+        Assert.Equal(clientCert.Certificate.Thumbprint, handshake.ClientCertificate!.Thumbprint);
+    }
+
     /// <summary>Starts Legate on the scripted server with a TLS listener "tls" whose secrets are <paramref name="secrets"/> (version s1), serving.</summary>
     private static async Task<InProcessLegate> StartServingAsync(ScriptedXdsServer xds, Secret certificate, Secret? ca = null, string? caSecret = null)
     {
