@@ -15,7 +15,7 @@ namespace Legate.Admin;
 /// order of typed sections — BootstrapConfigDump, ClustersConfigDump (static_clusters),
 /// [EndpointsConfigDump with <c>?include_eds</c>], ListenersConfigDump (static_listeners),
 /// RoutesConfigDump (static_route_configs: the route configs written inline in connection
-/// managers), SecretsConfigDump (static_secrets) — each entry with its last_updated, secrets
+/// managers), SecretsConfigDump (static_secrets, dynamic_active_secrets, dynamic_warming_secrets) — each entry with its last_updated, secrets
 /// redacted. <c>?resource=</c> returns the elements of one repeated field, <c>?mask=</c> keeps
 /// only the listed fields, <c>?name_regex=</c> keeps the named resources whose name matches.
 /// With xDS, the dynamic entries (dynamic_active/warming clusters, dynamic_listeners,
@@ -184,6 +184,11 @@ internal sealed class ConfigDumpHandler
             {
                 secrets.StaticSecrets.Add(new SecretsConfigDump.Types.StaticSecret { Name = secret.Name, Secret = Any.Pack(secret), LastUpdated = loaded });
             }
+        }
+
+        if (xds is not null)
+        {
+            secrets.MergeFrom(Legate.Xds.XdsConfigDump.Secrets(xds, Wanted));
         }
 
         dump.Configs.Add(Any.Pack(secrets));

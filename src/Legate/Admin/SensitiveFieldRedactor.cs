@@ -65,9 +65,14 @@ internal static class SensitiveFieldRedactor
                         Redact(item, sensitive);
                     }
                 }
-                else
+                else if (value is IMessage child)
                 {
-                    Redact((IMessage)value, sensitive);
+                    Redact(child, sensitive);
+                }
+                else if (sensitive)
+                {
+                    // A wrapper type (BoolValue, StringValue…) surfaces as its plain value in C#.
+                    field.Accessor.Clear(message);
                 }
             }
             else if (sensitive)

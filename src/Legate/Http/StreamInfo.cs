@@ -90,6 +90,9 @@ internal sealed class StreamInfo
     /// </summary>
     public Legate.Tls.TlsSessionInfo? DownstreamTls { get; set; }
 
+    /// <summary>The TLS session of the upstream connection the request went over (HTTP/1.1 pools), or null: <c>%UPSTREAM_PEER_SUBJECT%</c> and the like.</summary>
+    public Legate.Tls.TlsSessionInfo? UpstreamTls { get; set; }
+
     public string? VirtualHostName { get; set; }
 
     public string? RouteName { get; set; }
@@ -154,6 +157,7 @@ internal sealed class StreamInfo
         VirtualClusterName = null;
         UpstreamProtocol = null;
         UpstreamLocalAddress = null;
+        UpstreamTls = null;
         DynamicMetadata = null;
         FilterState = null;
         HealthCheck = false;

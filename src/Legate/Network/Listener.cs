@@ -72,6 +72,13 @@ internal sealed class Listener : IAsyncDisposable
         _active.Chains.Append(_active.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>();
 
     /// <summary>
+    /// Completes when the SDS secrets of every TLS filter chain have arrived (or their sources
+    /// stopped waiting): the listener warms until then and does not bind, as Envoy's.
+    /// </summary>
+    public Task SecretsReady =>
+        Task.WhenAll(_active.Chains.Append(_active.DefaultChain).Select(c => c?.Tls?.Ready).OfType<Task>());
+
+    /// <summary>
     /// LDS changed this listener but not its address: new connections take <paramref name="compiled"/>'s
     /// listener filters and filter chains from now on, on the same socket; connections on the old
     /// chains drain (HTTP/1.1 closes after the current response, HTTP/2 gets GOAWAY) and whatever is

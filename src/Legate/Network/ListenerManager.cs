@@ -144,6 +144,14 @@ internal sealed class ListenerManager : IAsyncDisposable
         Listener[] _listeners;
         lock (_writeLock)
         {
+            _listeners = this._listeners;
+        }
+
+        // Static listeners warm on their SDS secrets (bounded by the sources' initial_fetch_timeout):
+        // no port opens before its certificates are here, as Envoy's init manager does.
+        await Task.WhenAll(_listeners.Select(l => l.SecretsReady)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_writeLock)
+        {
             _started = true;
             _listeners = this._listeners;
         }

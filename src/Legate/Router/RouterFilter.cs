@@ -405,6 +405,7 @@ internal sealed class RouterFilter : HttpFilter
             upstream.Requests++;
             stream.Info.UpstreamRemoteAddress = upstream.Address;
             stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
+            stream.Info.UpstreamTls = upstream.Tls;
             stream.Info.UpstreamProtocol = "HTTP/1.1";
             upstream.ArmTimeout(timeout);
             if (_requestComplete)

@@ -171,8 +171,8 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
         // stats_config.use_all_default_tags is a BoolValue: unset means true, as in Envoy.
         var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
-        var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats);
         var xds = Legate.Xds.XdsManager.Create(bootstrap, errors, stats, logs, time);
+        var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats, sds: xds);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
             Eds = xds,

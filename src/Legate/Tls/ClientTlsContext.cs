@@ -44,6 +44,12 @@ internal sealed class ClientTlsContext
     /// <summary><c>cluster.&lt;name&gt;.ssl.*</c>.</summary>
     public TlsStats Stats { get; }
 
+    /// <summary>Completes when the context's SDS secrets have arrived (or their sources stopped waiting): a cluster warms on it.</summary>
+    public Task Ready => Task.WhenAll(_certificate?.Ready ?? Task.CompletedTask, _validator?.Ready ?? Task.CompletedTask);
+
+    /// <summary>False while an SDS secret has not arrived.</summary>
+    public bool SecretsReady => (_certificate is null || _certificate.Current is not null) && (_validator is null || _validator.Current is not null);
+
     /// <summary>The ALPN protocols offered.</summary>
     public IReadOnlyList<SslApplicationProtocol>? ApplicationProtocols => _alpn;
 
@@ -97,6 +103,14 @@ internal sealed class ClientTlsContext
     public async Task<(SslStream? Stream, TlsSessionInfo? Session, string? Failure)> HandshakeAsync(
         Stream inner, string serverName, string? verifyDnsName, List<SslApplicationProtocol>? alpnFallback, CancellationToken cancellationToken)
     {
+        if (!SecretsReady)
+        {
+            // Envoy's upstream_context_secrets_not_ready: the connection fails before any handshake.
+            Stats.CountSecretsNotReady(downstream: false);
+            await inner.DisposeAsync().ConfigureAwait(false);
+            return (null, null, "TLS_error:|SDS secrets are not ready" + ErrorEnd);
+        }
+
         var state = new HandshakeState(this, verifyDnsName);
         var stream = new SslStream(inner, leaveInnerStreamOpen: false);
         var options = new SslClientAuthenticationOptions
@@ -107,7 +121,7 @@ internal sealed class ClientTlsContext
             ApplicationProtocols = _alpn ?? alpnFallback,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowTlsResume = _allowResume,
-            ClientCertificateContext = _certificate?.Current.Context,
+            ClientCertificateContext = _certificate?.Current?.Context,
             RemoteCertificateValidationCallback = state.Validate,
         };
 

@@ -16,7 +16,9 @@ namespace Legate.Tls;
 /// <c>watched_directory</c> when given, and the directories of the files the secret names:
 /// when any changes (atomic replace by rename included), the secret is read again and, if it
 /// compiles, swapped in; a bad update is logged, counted in <c>sds.&lt;name&gt;.update_rejected</c>
-/// and the previous value stays. SDS over gRPC comes with the xDS client.
+/// and the previous value stays. An xDS <c>sds_config</c> (<c>ads</c>, <c>api_config_source</c>)
+/// subscribes the name through the <see cref="ISdsSource"/> (the xDS manager): the provider starts
+/// empty and its TLS contexts warm until the secret arrives; each accepted Secret replaces it.
 /// </summary>
 internal sealed class SecretManager : IDisposable
 {
@@ -26,11 +28,13 @@ internal sealed class SecretManager : IDisposable
     private readonly Logger? _log;
     private readonly StatsStore? _stats;
     private readonly List<Func<IEnumerable<CertificateEntry>>> _certificateSources = [];
+    private readonly ISdsSource? _sds;
 
-    public SecretManager(IEnumerable<Secret>? staticSecrets, string path, ConfigErrors errors, Logger? log = null, StatsStore? stats = null)
+    public SecretManager(IEnumerable<Secret>? staticSecrets, string path, ConfigErrors errors, Logger? log = null, StatsStore? stats = null, ISdsSource? sds = null)
     {
         _log = log;
         _stats = stats;
+        _sds = sds;
         var i = 0;
         foreach (var secret in staticSecrets ?? [])
         {
@@ -137,6 +141,11 @@ internal sealed class SecretManager : IDisposable
         }
 
         var source = config.SdsConfig;
+        if (source.ConfigSourceSpecifierCase is ConfigSource.ConfigSourceSpecifierOneofCase.Ads or ConfigSource.ConfigSourceSpecifierOneofCase.ApiConfigSource)
+        {
+            return SubscribeXds(config, path, errors, type, typeName, compile);
+        }
+
         string? file = source.ConfigSourceSpecifierCase switch
         {
             ConfigSource.ConfigSourceSpecifierOneofCase.PathConfigSource => source.PathConfigSource.Path,
@@ -147,7 +156,7 @@ internal sealed class SecretManager : IDisposable
         };
         if (file is null)
         {
-            errors.Add(FieldPath.Field(path, "sds_config"), "SDS over gRPC (api_config_source / ads) is not supported yet; use static_resources.secrets or a path_config_source file");
+            errors.Add(FieldPath.Field(path, "sds_config"), $"{source.ConfigSourceSpecifierCase} config sources are not supported for SDS; use ads, api_config_source, path_config_source or static_resources.secrets");
             return null;
         }
 
@@ -184,6 +193,45 @@ internal sealed class SecretManager : IDisposable
 
             return null;
         }
+    }
+
+    /// <summary>A secret from an xDS source: one provider per (name, type, source), empty until the secret arrives.</summary>
+    private SecretProvider<T>? SubscribeXds<T>(SdsSecretConfig config, string path, ConfigErrors errors, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile)
+        where T : class
+    {
+        if (_sds is null)
+        {
+            errors.Add(FieldPath.Field(path, "sds_config"), "SDS over xDS is not available here (no xDS client)");
+            return null;
+        }
+
+        var key = "xds/" + typeName + "/" + config.Name + "/" + config.SdsConfig;
+        lock (_subscriptions)
+        {
+            if (_subscriptions.TryGetValue(key, out var existing) && existing is SecretProvider<T> shared)
+            {
+                return shared;
+            }
+        }
+
+        var provider = new SecretProvider<T>(config.Name);
+        var subscriber = new XdsSubscriber<T>(this, provider, type, typeName, compile);
+        if (!_sds.Subscribe(config.SdsConfig, FieldPath.Field(path, "sds_config"), subscriber, errors))
+        {
+            return null;
+        }
+
+        lock (_subscriptions)
+        {
+            if (_subscriptions.TryGetValue(key, out var raced) && raced is SecretProvider<T> first)
+            {
+                return first;
+            }
+
+            _subscriptions[key] = provider;
+        }
+
+        return provider;
     }
 
     private static (T Value, string Hash, List<string> Files) LoadFile<T>(string file, string name, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile)
@@ -381,5 +429,39 @@ internal sealed class SecretManager : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>Feeds one provider from the xDS manager's SDS subscription.</summary>
+    private sealed class XdsSubscriber<T>(SecretManager owner, SecretProvider<T> provider, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile) : ISdsSecretSubscriber
+        where T : class
+    {
+        public string Name => provider.Name;
+
+        public object Compile(Secret secret)
+        {
+            if (secret.TypeCase != type)
+            {
+                throw new ConfigException(string.Empty, $"secret '{secret.Name}' is used as a {typeName} but holds {(secret.TypeCase == Secret.TypeOneofCase.None ? "nothing" : "a " + ToFieldName(secret.TypeCase))}");
+            }
+
+            return compile(secret, string.Empty);
+        }
+
+        public void Apply(object compiled)
+        {
+            provider.Update((T)compiled);
+            owner._log?.Info($"secret '{provider.Name}' ({typeName}) updated by SDS");
+        }
+
+        public void EndWarming() => provider.EndWarming();
+
+        private static string ToFieldName(Secret.TypeOneofCase value) => value switch
+        {
+            Secret.TypeOneofCase.TlsCertificate => "tls_certificate",
+            Secret.TypeOneofCase.ValidationContext => "validation_context",
+            Secret.TypeOneofCase.SessionTicketKeys => "session_ticket_keys",
+            Secret.TypeOneofCase.GenericSecret => "generic_secret",
+            _ => value.ToString(),
+        };
     }
 }

@@ -42,16 +42,56 @@ internal sealed class ServerTlsContext
     {
         get
         {
-            var first = _certificates[0].Current.KeyType;
+            var first = _certificates[0].Current?.KeyType;
             foreach (var provider in _certificates)
             {
-                if (provider.Current.KeyType != first)
+                if (provider.Current?.KeyType != first)
                 {
                     return true;
                 }
             }
 
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Completes when every secret of the context has its first value, or its source gave up
+    /// waiting (initial_fetch_timeout): a listener warms on it and binds only then, as Envoy's.
+    /// </summary>
+    public Task Ready
+    {
+        get
+        {
+            var tasks = new List<Task>(_certificates.Length + 1);
+            foreach (var provider in _certificates)
+            {
+                tasks.Add(provider.Ready);
+            }
+
+            if (_validator is not null)
+            {
+                tasks.Add(_validator.Ready);
+            }
+
+            return Task.WhenAll(tasks);
+        }
+    }
+
+    /// <summary>False while an SDS secret has not arrived: connections are then refused (Envoy's NotReadySslSocket).</summary>
+    public bool SecretsReady
+    {
+        get
+        {
+            foreach (var provider in _certificates)
+            {
+                if (provider.Current is null)
+                {
+                    return false;
+                }
+            }
+
+            return _validator is null || _validator.Current is not null;
         }
     }
 
@@ -157,6 +197,13 @@ internal sealed class ServerTlsContext
     /// </summary>
     public async Task<(SslStream? Stream, TlsSessionInfo? Session, string? Failure)> HandshakeAsync(Stream inner, ClientHello? hello, TlsStats stats, CancellationToken cancellationToken)
     {
+        if (!SecretsReady)
+        {
+            stats.CountSecretsNotReady(downstream: true);
+            await inner.DisposeAsync().ConfigureAwait(false);
+            return (null, null, "TLS error: SDS secrets are not ready");
+        }
+
         var state = new HandshakeState(this, hello);
         var stream = new SslStream(inner, leaveInnerStreamOpen: false);
         try
@@ -208,7 +255,8 @@ internal sealed class ServerTlsContext
         var snapshot = new TlsCertificate[_certificates.Length];
         for (var i = 0; i < snapshot.Length; i++)
         {
-            snapshot[i] = _certificates[i].Current;
+            // Checked before the handshake; a secret is never taken away once it arrived.
+            snapshot[i] = _certificates[i].Current ?? throw new InvalidOperationException("SDS secrets are not ready");
         }
 
         if (snapshot.Length == 1)

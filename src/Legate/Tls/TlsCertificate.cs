@@ -152,6 +152,11 @@ internal sealed class TlsCertificate
                 ? X509Certificate2.CreateFromEncryptedPem(plain.ExportCertificatePem(), keyPem, Encoding.UTF8.GetString(DataSourceReader.ReadOrThrow(password, FieldPath.Field(path, "password"))))
                 : X509Certificate2.CreateFromPem(plain.ExportCertificatePem(), keyPem);
         }
+        catch (ArgumentException ex)
+        {
+            // .NET checks that the key belongs to the certificate (ArgumentException when it does not).
+            throw new ConfigException(FieldPath.Field(path, "private_key"), $"the private key does not match the certificate of {DataSourceReader.Describe(proto.CertificateChain)}: {ex.Message}");
+        }
         catch (CryptographicException ex)
         {
             throw new ConfigException(FieldPath.Field(path, "private_key"), $"cannot load the private key for {DataSourceReader.Describe(proto.CertificateChain)}: {ex.Message}");

@@ -14,11 +14,14 @@ internal sealed class TlsStats
 {
     private readonly StatsStore _store;
     private readonly string _prefix;
+    private readonly string _scope;
+    private Counter? _secretsNotReady;
     private readonly ConcurrentDictionary<string, Counter> _dynamic = new(StringComparer.Ordinal);
 
     public TlsStats(StatsStore store, string scope)
     {
         _store = store;
+        _scope = scope;
         _prefix = scope + "ssl.";
         ConnectionError = store.Counter(_prefix + "connection_error");
         Handshake = store.Counter(_prefix + "handshake");
@@ -45,6 +48,19 @@ internal sealed class TlsStats
     public Counter FailVerifySan { get; }
 
     public Counter FailVerifyCertHash { get; }
+
+    /// <summary>
+    /// A connection refused because an SDS secret of its TLS context has not arrived (Envoy's
+    /// <c>server_ssl_socket_factory.downstream_context_secrets_not_ready</c> for listeners,
+    /// <c>client_ssl_socket_factory.upstream_context_secrets_not_ready</c> for clusters).
+    /// </summary>
+    public void CountSecretsNotReady(bool downstream)
+    {
+        var counter = _secretsNotReady ??= _store.Counter(_scope + (downstream
+            ? "server_ssl_socket_factory.downstream_context_secrets_not_ready"
+            : "client_ssl_socket_factory.upstream_context_secrets_not_ready"));
+        counter.Inc();
+    }
 
     public void Count(CertificateValidationResult result)
     {

@@ -59,6 +59,12 @@ internal abstract class Cluster : IAsyncDisposable
     /// </summary>
     public async Task WarmAsync(CancellationToken cancellationToken)
     {
+        // A cluster whose client certificate or CA comes from SDS is not used before it arrives (or times out).
+        if (Info is { } info)
+        {
+            await info.SecretsReady.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await InitializeAsync(cancellationToken).ConfigureAwait(false);
         foreach (var checker in HealthCheckers)
         {

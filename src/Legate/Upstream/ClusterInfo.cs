@@ -72,6 +72,10 @@ internal sealed class ClusterInfo
     /// <summary><c>transport_socket_matches</c>, in order; empty when there are none.</summary>
     public TransportSocketMatch[] TransportSocketMatches { get; private set; } = [];
 
+    /// <summary>Completes when the SDS secrets of every TLS context of the cluster have arrived (or timed out): the cluster warms on it.</summary>
+    public Task SecretsReady =>
+        Task.WhenAll(TransportSocketMatches.Select(m => m.Tls).Append(Tls).OfType<Legate.Tls.ClientTlsContext>().Select(t => t.Ready));
+
     // cluster.<name>.default.total_match_count: hosts that matched no entry of transport_socket_matches.
     private Counter? _defaultMatchCount;
     private bool _anyTls;

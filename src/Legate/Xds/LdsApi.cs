@@ -10,7 +10,7 @@ namespace Legate.Xds;
 /// <summary>
 /// Applies LDS (Envoy's LdsApiImpl + the listener manager's dynamic side): a listener absent from
 /// a state-of-the-world response is removed (drained); a new or changed one is compiled, warms
-/// until the RDS route tables it names have arrived, then replaces the old one — on the same
+/// until the RDS route tables and SDS secrets it names have arrived, then replaces the old one — on the same
 /// socket when the address is unchanged. Unchanged listeners are left alone. Stats:
 /// <c>listener_manager.listener_added/modified/removed</c>, <c>total_listeners_{warming,active,draining}</c>.
 /// </summary>
@@ -201,8 +201,8 @@ internal sealed class LdsApi : IXdsUpdateHandler
         var name = warming.Entry.Name;
         try
         {
-            // A listener warms until every route table it names has arrived (or timed out).
-            var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().ToArray();
+            // A listener warms until every route table and SDS secret it names has arrived (or timed out).
+            var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().Append(warming.Listener.SecretsReady).ToArray();
             await Task.WhenAll(routes).WaitAsync(warming.Cancel.Token).ConfigureAwait(false);
             lock (_lock)
             {

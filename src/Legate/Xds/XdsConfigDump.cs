@@ -6,7 +6,8 @@ namespace Legate.Xds;
 
 /// <summary>
 /// The dynamic sections of <c>/config_dump</c>: dynamic_active_clusters / dynamic_warming_clusters,
-/// dynamic_listeners (active and warming states), dynamic_route_configs — each with version_info
+/// dynamic_listeners (active and warming states), dynamic_route_configs, dynamic_active_secrets /
+/// dynamic_warming_secrets — each with version_info
 /// and last_updated — plus the error_state of each type's last rejected update. The admin's
 /// config_dump handler asks for these; secrets are redacted as in the static sections.
 /// </summary>
@@ -115,6 +116,48 @@ internal static class XdsConfigDump
             if (ErrorState(subscription) is { } error)
             {
                 dump.DynamicRouteConfigs.Add(new RoutesConfigDump.Types.DynamicRouteConfig { ErrorState = error });
+            }
+        }
+
+        return dump;
+    }
+
+    /// <summary>
+    /// dynamic_active_secrets (the secrets xDS delivered, private keys redacted) and
+    /// dynamic_warming_secrets (names asked for that have not arrived), plus the last rejected
+    /// SDS update of each source.
+    /// </summary>
+    public static SecretsConfigDump Secrets(XdsManager xds, Func<string, bool>? wanted = null)
+    {
+        var dump = new SecretsConfigDump();
+        foreach (var entry in xds.Secrets.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (wanted is not null && !wanted(entry.Name))
+            {
+                continue;
+            }
+
+            if (entry.Config is { } secret)
+            {
+                dump.DynamicActiveSecrets.Add(new SecretsConfigDump.Types.DynamicSecret
+                {
+                    Name = entry.Name,
+                    VersionInfo = entry.Version,
+                    LastUpdated = Timestamp.FromDateTimeOffset(entry.LastUpdated),
+                    Secret = Any.Pack(Redacted(secret)),
+                });
+            }
+            else
+            {
+                dump.DynamicWarmingSecrets.Add(new SecretsConfigDump.Types.DynamicSecret { Name = entry.Name });
+            }
+        }
+
+        foreach (var subscription in xds.Subscriptions.Where(s => s.Type == XdsResourceType.Secret))
+        {
+            if (ErrorState(subscription) is { } error)
+            {
+                dump.DynamicActiveSecrets.Add(new SecretsConfigDump.Types.DynamicSecret { ErrorState = error });
             }
         }
 

@@ -19,7 +19,7 @@ namespace Legate.Xds;
 /// arrives. <see cref="InitializeAsync"/> is Envoy's init sequence: CDS first (its clusters
 /// warmed), then LDS (its listeners warmed), each bounded by initial_fetch_timeout.
 /// </summary>
-internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
+internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource, IAsyncDisposable
 {
     private readonly Lock _lock = new();
     private readonly Bootstrap _bootstrap;
@@ -91,6 +91,9 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
     }
 
     public IEnumerable<RdsRouteConfigProvider> RouteProviders => Subscriptions.Select(s => s.Handler).OfType<RdsDispatcher>().SelectMany(d => d.Providers);
+
+    /// <summary>The secrets asked for over xDS (every SDS source), for config_dump.</summary>
+    public IEnumerable<SdsDispatcher.Entry> Secrets => Subscriptions.Select(s => s.Handler).OfType<SdsDispatcher>().SelectMany(d => d.Entries);
 
     public XdsSubscription? Find(XdsResourceType type) => Subscriptions.FirstOrDefault(s => s.Type == type);
 
@@ -170,7 +173,11 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
             var subscription = Subscribe(XdsResourceType.Cluster, _cdsSource, Cds, new XdsStats(_stats, "cluster_manager.cds."));
             _log.Info("cds: waiting for the initial response");
             await subscription.Initialized.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await Cds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (subscription.HasAccepted)
+            {
+                // A rejected first response ends the wait without anything to warm (Envoy's init goes on).
+                await Cds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (_ldsSource is not null)
@@ -179,7 +186,10 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
             var subscription = Subscribe(XdsResourceType.Listener, _ldsSource, Lds, new XdsStats(_stats, "listener_manager.lds."));
             _log.Info("lds: waiting for the initial response");
             await subscription.Initialized.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await Lds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (subscription.HasAccepted)
+            {
+                await Lds.FirstWarm.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
@@ -241,6 +251,24 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, IAsyncDisposable
             return (handler, new XdsStats(_stats, "http.rds."), s => handler.Subscription = s);
         }).Handler;
         return dispatcher.GetProvider(rds.RouteConfigName, statPrefix);
+    }
+
+    public bool Subscribe(ConfigSource source, string path, Legate.Tls.ISdsSecretSubscriber subscriber, ConfigErrors errors)
+    {
+        var spec = XdsSourceSpec.Resolve(source, path, _bootstrap, errors);
+        if (spec is null)
+        {
+            return false;
+        }
+
+        var dispatcher = (SdsDispatcher)GetOrSubscribe(XdsResourceType.Secret, spec, () =>
+        {
+            var handler = new SdsDispatcher(_stats, _time);
+            // Envoy counts SDS per secret (sds.<name>.*); the subscription's own counters sit beside them.
+            return (handler, new XdsStats(_stats, "sds."), s => handler.Subscription = s);
+        }).Handler;
+        dispatcher.Add(subscriber);
+        return true;
     }
 
     public async ValueTask DisposeAsync()

@@ -38,8 +38,13 @@ internal sealed class XdsResourceType
         "rtds", Envoy.Service.Runtime.V3.Runtime.Descriptor, m => ((Envoy.Service.Runtime.V3.Runtime)m).Name,
         "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime", "/envoy.service.runtime.v3.RuntimeDiscoveryService/DeltaRuntime", wildcard: false);
 
-    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes; runtime last).</summary>
-    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Listener, RouteConfiguration, Runtime];
+    /// <summary>SDS: TLS certificates and validation contexts by name (<c>SdsSecretConfig.name</c>).</summary>
+    public static readonly XdsResourceType Secret = new(
+        "sds", Envoy.Extensions.TransportSockets.Tls.V3.Secret.Descriptor, m => ((Envoy.Extensions.TransportSockets.Tls.V3.Secret)m).Name,
+        "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets", "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets", wildcard: false);
+
+    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes; the secrets they warm on with them; runtime last).</summary>
+    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Secret, Listener, RouteConfiguration, Runtime];
 
     private readonly Func<IMessage, string> _nameOf;
 
@@ -54,7 +59,7 @@ internal sealed class XdsResourceType
         IsWildcard = wildcard;
     }
 
-    /// <summary>cds, lds, rds, eds, rtds.</summary>
+    /// <summary>cds, lds, rds, eds, sds, rtds.</summary>
     public string ShortName { get; }
 
     public MessageDescriptor Descriptor { get; }

@@ -8,6 +8,7 @@ using Envoy.Config.Endpoint.V3;
 using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
 using ListenerConfig = Envoy.Config.Listener.V3.Listener;
 using RouteConfiguration = Envoy.Config.Route.V3.RouteConfiguration;
+using Secret = Envoy.Extensions.TransportSockets.Tls.V3.Secret;
 
 namespace Legate.Xds;
 
@@ -81,6 +82,10 @@ internal sealed class XdsResourceValidator
         }
 
         DataSourceChecker.Check(message, errors, skip: skip);
+        if (message is Secret secret && errors.Errors.Count == 0)
+        {
+            CheckSecret(secret, errors);
+        }
         if (errors.Errors.Count == 0 && warnings is not null)
         {
             ImplementedFields.Warn(message, "", errors, skip);
@@ -123,6 +128,41 @@ internal sealed class XdsResourceValidator
         }
 
         return unchanged is null ? null : m => m is LbEndpoint && unchanged.Contains(m);
+    }
+
+    /// <summary>
+    /// A secret must load as what it is: a certificate whose PEM parses and whose key matches it, a
+    /// validation context whose CAs, CRLs and matchers compile. Session ticket keys and generic
+    /// secrets are accepted as they are (nothing uses them yet).
+    /// </summary>
+    private static void CheckSecret(Secret secret, ConfigErrors errors)
+    {
+        try
+        {
+            switch (secret.TypeCase)
+            {
+                case Secret.TypeOneofCase.TlsCertificate:
+                    _ = Legate.Tls.TlsCertificate.LoadOrThrow(secret.TlsCertificate, "tls_certificate");
+                    break;
+                case Secret.TypeOneofCase.ValidationContext:
+                    _ = Legate.Tls.CertificateValidator.CompileOrThrow(secret.ValidationContext, "validation_context");
+                    break;
+                case Secret.TypeOneofCase.None:
+                    errors.Add(string.Empty, "the secret holds none of tls_certificate, validation_context, session_ticket_keys, generic_secret");
+                    break;
+            }
+        }
+        catch (ConfigException ex)
+        {
+            foreach (var error in ex.Errors)
+            {
+                errors.Add(error.Path, error.Message);
+            }
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or FormatException)
+        {
+            errors.Add(secret.TypeCase == Secret.TypeOneofCase.TlsCertificate ? "tls_certificate" : "validation_context", "cannot load the secret: " + ex.Message);
+        }
     }
 
     /// <summary>"field: reason; field: reason" for a NACK message.</summary>

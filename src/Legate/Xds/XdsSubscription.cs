@@ -55,6 +55,9 @@ internal sealed class XdsSubscription
     /// <summary>The accepted resources by name (immutable snapshot).</summary>
     public IReadOnlyDictionary<string, XdsResource> Resources => _resources;
 
+    /// <summary>True once an update was accepted (a rejected first response ends init without one).</summary>
+    public bool HasAccepted { get; private set; }
+
     /// <summary>The last rejected update, or null when the last update was accepted.</summary>
     public XdsErrorState? ErrorState { get; private set; }
 
@@ -305,6 +308,7 @@ internal sealed class XdsSubscription
         }
 
         ErrorState = null;
+        HasAccepted = true;
         Stats.Accepted(version, now);
         if (decoded.Count == 0 && removedNames.Count == 0)
         {

@@ -241,4 +241,18 @@ public sealed class AdsSotwTests
         Assert.Equal(0, XdsWait.Counter(legate, "cluster_manager.cds.init_fetch_timeout"));
         Assert.Null(legate.Server.Listeners.Find("never"));
     }
+
+    [Fact]
+    public async Task ARejectedFirstListenerResponseDoesNotHoldTheServerInInitializing()
+    {
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1");
+        // An inline route table naming a cluster that does not exist: the whole response is NACKed.
+        xds.Set(ListenerType, "l1", InlineListener("bad", Routes("r", "missing")));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
+        Assert.Equal(Legate.Server.ServerState.Live, legate.Server.State);
+        var nack = await xds.WaitForRequestAsync(r => r.TypeUrl == ListenerType && r.ErrorDetail is not null);
+        Assert.Contains("missing", nack.ErrorDetail.Message);
+        Assert.Null(legate.Server.Listeners.Find("bad"));
+    }
 }

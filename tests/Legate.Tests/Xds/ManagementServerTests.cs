@@ -104,6 +104,75 @@ public sealed class ManagementServerTests : IDisposable
     }
 
     [Fact]
+    public async Task ServesSecretsFromTheDirectoryOverThePerTypeSdsServiceAndPushesRotations()
+    {
+        using var pki = new TestCertificates();
+        var first = pki.Leaf("first", new() { Dns = ["localhost"], Ecdsa = true });
+        var second = pki.Leaf("second", new() { Dns = ["localhost"], Ecdsa = true });
+        static string SecretFile(TestCertificates.Issued cert) => $$"""
+            "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
+            name: server_cert
+            tls_certificate:
+              certificate_chain: { filename: "{{cert.ChainPath}}" }
+              private_key: { filename: "{{cert.KeyPath}}" }
+            """;
+        Write("clusters.yaml", "resources: []\n");
+        Write("secret.yaml", SecretFile(first));
+        // The listener's certificate comes from the SDS service of its own (api_config_source GRPC), not ADS.
+        Write("listener.yaml", """
+            "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+            name: tls
+            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            filter_chains:
+            - transport_socket:
+                name: envoy.transport_sockets.tls
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                  common_tls_context:
+                    tls_certificate_sds_secret_configs:
+                    - name: server_cert
+                      sds_config:
+                        resource_api_version: V3
+                        api_config_source: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }
+              filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: tls
+                  route_config:
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "tls ok" } } }]
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+            """);
+        var sink = new CapturingLogSink();
+        using var logs = LogManager.Create(CommandLineParser.Parse([]), sink);
+        await using var server = new XdsManagementServer(_dir, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), logs.Get(LogComponents.Config));
+        await server.StartAsync(CancellationToken.None);
+
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(server.BoundEndpoint.Port));
+        await XdsWait.UntilAsync(() => legate.Server.Listeners.Find("tls")?.BoundEndpoint is not null, "the TLS listener");
+        var endpoint = legate.ListenerEndpoint("tls");
+        var outcome = await TestTls.GetAsync(endpoint, new() { TrustedRoot = pki.Root.Certificate });
+        Assert.Equal(200, outcome.Status);
+        Assert.Equal(first.Certificate.Thumbprint, outcome.ServerCertificate!.Thumbprint);
+        await sink.Lines.WaitForAsync("client 'test-node' ACK sds", TimeSpan.FromSeconds(30));
+
+        // Rotate: the file names the new certificate; the server pushes version 2 and new clients see it.
+        Write("secret.yaml", SecretFile(second));
+        await SdsTests.WaitUntilServedAsync(endpoint, second);
+        Assert.Equal(2, server.VersionOf(XdsResourceType.Secret));
+
+        // A secret whose key does not match its certificate is refused by the server itself.
+        Write("secret.yaml", SecretFile(second with { KeyPath = first.KeyPath }));
+        await sink.Lines.WaitForAsync("secret.yaml: invalid Secret", TimeSpan.FromSeconds(30));
+        Assert.Equal(2, server.VersionOf(XdsResourceType.Secret));
+    }
+
+    [Fact]
     public async Task TheXdsServerCommandServesAndStopsOnSigterm()
     {
         WriteWorld(1, 2);

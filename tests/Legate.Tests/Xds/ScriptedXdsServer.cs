@@ -195,6 +195,7 @@ internal sealed class ScriptedXdsServer : IAsyncDisposable
         Envoy.Config.Route.V3.RouteConfiguration r => r.Name,
         Envoy.Config.Endpoint.V3.ClusterLoadAssignment a => a.ClusterName,
         Envoy.Service.Runtime.V3.Runtime r => r.Name,
+        Envoy.Extensions.TransportSockets.Tls.V3.Secret s => s.Name,
         _ => throw new ArgumentException(message.GetType().Name),
     };
 

@@ -23,7 +23,7 @@ internal delegate Value? ProtoValue(in FormatterContext context);
 /// header values, addresses, times) allocate nothing; JSON formats use <see cref="Number"/> or
 /// <see cref="Proto"/> when set, to keep numbers numbers.
 /// </summary>
-internal sealed class CommandOperator
+internal sealed partial class CommandOperator
 {
     private CommandOperator(string name, AppendValue append, NumberValue? number = null, ProtoValue? proto = null)
     {
@@ -101,7 +101,7 @@ internal sealed class CommandOperator
             return null;
         }
 
-        if (argument is not null && !needsArgument && name is not ("START_TIME" or "GRPC_STATUS"))
+        if (argument is not null && !needsArgument && name is not ("START_TIME" or "GRPC_STATUS") && !TakesTimeFormat(name))
         {
             problem = $"%{name}% takes no argument";
             return null;
@@ -218,7 +218,16 @@ internal sealed class CommandOperator
                 var value = Environment.GetEnvironmentVariable(argument!);
                 return StringOp(name, (in FormatterContext _) => value);
             default:
-                problem = "command operator not supported yet";
+                if (TlsOperator(name, argument, out problem) is { } tls)
+                {
+                    return tls;
+                }
+
+                if (problem.Length == 0)
+                {
+                    problem = "command operator not supported yet";
+                }
+
                 return null;
         }
     }

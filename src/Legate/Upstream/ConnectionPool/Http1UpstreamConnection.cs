@@ -33,6 +33,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
         Host = host;
         Address = address;
         LocalAddress = connection.LocalEndPoint as IPEndPoint;
+        Tls = (connection as Legate.Tls.TlsConnection)?.Session;
         _connection = connection;
         _stats = stats;
         Input = connection.Transport.Input;
@@ -50,6 +51,9 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
 
     /// <summary>Our end of the connection (<c>%UPSTREAM_LOCAL_ADDRESS%</c>).</summary>
     public IPEndPoint? LocalAddress { get; }
+
+    /// <summary>The TLS session when the cluster originates TLS (<c>%UPSTREAM_PEER_*%</c>, <c>%UPSTREAM_TLS_*%</c>).</summary>
+    public Legate.Tls.TlsSessionInfo? Tls { get; }
 
     public PipeReader Input { get; }
 
