@@ -108,6 +108,14 @@ internal abstract class Cluster : IAsyncDisposable
     /// The load assignment's <c>policy.drop_overloads</c> (Envoy takes one category): this share of
     /// requests is answered 503 DO by the router without reaching an upstream.
     /// </summary>
+    internal void SetDropOverload(Envoy.Type.V3.FractionalPercent percentage) =>
+        SetDropOverload(percentage.Numerator, percentage.Denominator switch
+        {
+            Envoy.Type.V3.FractionalPercent.Types.DenominatorType.TenThousand => 10_000UL,
+            Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Million => 1_000_000UL,
+            _ => 100UL,
+        });
+
     internal void SetDropOverload(uint numerator, ulong denominator)
     {
         _dropDenominator = Math.Max(1, denominator);

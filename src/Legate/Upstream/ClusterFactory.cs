@@ -101,12 +101,7 @@ internal static class ClusterFactory
                 }
                 else if (drops[0].DropPercentage is { } percentage)
                 {
-                    cluster.SetDropOverload(percentage.Numerator, percentage.Denominator switch
-                    {
-                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.TenThousand => 10_000UL,
-                        Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Million => 1_000_000UL,
-                        _ => 100UL,
-                    });
+                    cluster.SetDropOverload(percentage);
                 }
             }
 

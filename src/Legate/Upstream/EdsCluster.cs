@@ -105,7 +105,19 @@ internal sealed class EdsCluster : Cluster
         HostUpdate update;
         lock (_applyLock)
         {
-            update = PrioritySet.Update(hosts);
+            if (assignment is not null)
+            {
+                // The assignment's policy comes with it, as for a static load_assignment:
+                // overprovisioning, weighted priority health and the drop_overloads share.
+                var policy = assignment.Policy;
+                update = PrioritySet.Update(hosts, policy?.OverprovisioningFactor ?? PrioritySet.DefaultOverprovisioningFactor, policy?.WeightedPriorityHealth ?? false);
+                ApplyDropOverload(policy);
+            }
+            else
+            {
+                update = PrioritySet.Update(hosts);
+            }
+
             // In input order: an update returns kept hosts where it was given equal ones.
             _applied = assignment;
             _appliedHosts = assignment is null ? default : PrioritySet.Current.Hosts;
@@ -113,6 +125,23 @@ internal sealed class EdsCluster : Cluster
 
         _warmed.TrySetResult();
         return update;
+    }
+
+    /// <summary>
+    /// One drop_overloads category sets the share dropped, none clears it (Envoy takes one; more
+    /// than one is not applied: the share stays as it was).
+    /// </summary>
+    private void ApplyDropOverload(ClusterLoadAssignment.Types.Policy? policy)
+    {
+        var drops = policy?.DropOverloads;
+        if (drops is null || drops.Count == 0)
+        {
+            SetDropOverload(0, 1);
+        }
+        else if (drops.Count == 1 && drops[0].DropPercentage is { } percentage)
+        {
+            SetDropOverload(percentage);
+        }
     }
 
     private static int CountEndpoints(ClusterLoadAssignment assignment)

@@ -76,6 +76,46 @@ public sealed class FileConfigSourceTests : IDisposable
         """;
 
     [Fact]
+    public async Task AnEdsAssignmentsDropOverloadsApplyAndAreClearedByTheNextAssignment()
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        var eds = Path.Combine(_dir, "eds.yaml");
+        File.WriteAllText(Path.Combine(_dir, "cds.yaml"), Cds("1", "blue", blue.Port).Replace("EDS_PATH", eds));
+        File.WriteAllText(Path.Combine(_dir, "lds.json"), Lds("1", "blue"));
+        File.WriteAllText(eds, Eds(green.Port) + "\n" + """
+              policy:
+                drop_overloads:
+                - { category: load_shedding, drop_percentage: { numerator: 100 } }
+            """);
+        var yaml = $$"""
+            node: { id: fs-node, cluster: fs }
+            admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+            dynamic_resources:
+              cds_config: { path_config_source: { path: "{{Path.Combine(_dir, "cds.yaml")}}" }, resource_api_version: V3 }
+              lds_config: { path_config_source: { path: "{{Path.Combine(_dir, "lds.json")}}" }, resource_api_version: V3 }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
+
+        // Every request to the EDS cluster is dropped by its assignment's policy (503 DO), as a
+        // static load_assignment's would be; the upstream never sees one.
+        using var client = new HttpClient();
+        using (var dropped = await client.GetAsync($"http://127.0.0.1:{legate.ListenerEndpoint("ingress").Port}/eds"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, dropped.StatusCode);
+            Assert.Equal("true", Assert.Single(dropped.Headers.GetValues("x-envoy-drop-overload")));
+        }
+
+        Assert.Equal(1, XdsWait.Counter(legate, "cluster.from_eds.upstream_rq_drop_overload"));
+        Assert.Equal(0, green.Log.Count);
+
+        // The next assignment has no policy: nothing is dropped any more.
+        Replace("eds.yaml", Eds(green.Port).Replace("eds-1", "eds-2"));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress", "/eds") == "green", "the assignment without drop_overloads");
+    }
+
+    [Fact]
     public async Task FilesAreLoadedReloadedOnAtomicReplaceAndABadFileKeepsTheOldConfig()
     {
         await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));

@@ -208,7 +208,7 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // named_endpoints come with EDS.
         ["envoy.config.endpoint.v3.ClusterLoadAssignment"] = ["cluster_name", "endpoints", "policy"],
-        // endpoint_stale_after: not yet. drop_overloads: from a static load_assignment.
+        // endpoint_stale_after: not yet. The policy applies to static load_assignments and EDS assignments alike.
         ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health", "drop_overloads"],
         ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority", "load_balancing_weight"],
         ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
