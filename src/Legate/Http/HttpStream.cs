@@ -50,7 +50,6 @@ internal sealed class HttpStream
     private int _reset;
     private bool _stopDecoding;
     private bool _encodingLocalReply;
-    private Task? _pendingResponse;
     private ValueTask<bool> _pendingAttempt;
     private bool _hasPendingAttempt;
 
@@ -159,7 +158,13 @@ internal sealed class HttpStream
     /// Work of the terminal filter that outlives its decode callbacks (the upstream response
     /// arriving while the request body is still decoded); the codec awaits it before the next request.
     /// </summary>
-    public void SetPendingResponse(Task response) => _pendingResponse = response;
+    public void SetPendingResponse(Task response) => SetPendingResponse(AwaitAsPending(response));
+
+    private static async ValueTask<bool> AwaitAsPending(Task response)
+    {
+        await response.ConfigureAwait(false);
+        return true;
+    }
 
     /// <summary>
     /// The terminal filter's response work as a <see cref="ValueTask{TResult}"/> (awaited once, by
@@ -202,7 +207,6 @@ internal sealed class HttpStream
         _reset = 0;
         _stopDecoding = false;
         _encodingLocalReply = false;
-        _pendingResponse = null;
         _pendingAttempt = default;
         _hasPendingAttempt = false;
         _responseAwaited = false;
@@ -309,18 +313,6 @@ internal sealed class HttpStream
             try
             {
                 await attempt.ConfigureAwait(false);
-            }
-            catch (Exception ex) when (IsExpectedResponseEnd(ex))
-            {
-                // The reset already decided the outcome.
-            }
-        }
-
-        if (_pendingResponse is { } pending)
-        {
-            try
-            {
-                await pending.ConfigureAwait(false);
             }
             catch (Exception ex) when (IsExpectedResponseEnd(ex))
             {
