@@ -283,9 +283,17 @@ internal sealed class Http1ConnectionPool
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_cluster.ConnectTimeout);
+        ConnectionContext? plaintext = null;
         try
         {
-            await socket.ConnectAsync(address, timeout.Token).ConfigureAwait(false);
+            if (_tls is null)
+            {
+                plaintext = await _transport.ConnectAsync(socket, address, timeout.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(address, timeout.Token).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -331,7 +339,7 @@ internal sealed class Http1ConnectionPool
         }
         else
         {
-            connection = _transport.Create(socket);
+            connection = plaintext!;
         }
 
         stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -1,0 +1,177 @@
+using System.Runtime.InteropServices;
+
+namespace Legate.Network.Epoll;
+
+/// <summary>
+/// One thread waiting in <c>epoll_wait</c> for the sockets registered with it (edge-triggered,
+/// registered once for reads, writes and the peer's close) and running their completions inline,
+/// as nginx's event loop does. It exists because .NET's own socket engine must try a receive before
+/// it may wait for readiness: every read that finds nothing costs a system call that fails with
+/// EAGAIN (two per proxied HTTP/1.1 request), and its completions go through several generic
+/// layers. Here a socket that was drained (a short read) waits for the next edge without trying.
+/// </summary>
+internal sealed unsafe class EpollLoop
+{
+    private const int MaxEvents = 256;
+
+    private static readonly Lazy<EpollLoop[]?> s_loops = new(CreateLoops);
+    private static int s_next;
+
+    private readonly int _epfd;
+    private readonly Lock _lock = new();
+    private EpollSocket?[] _sockets = new EpollSocket?[64];
+    private int[] _generations = new int[64];
+    private readonly Stack<int> _free = new();
+    private int _used;
+
+    private EpollLoop(int epfd, int index)
+    {
+        _epfd = epfd;
+        var thread = new Thread(Run)
+        {
+            IsBackground = true,
+            Name = $"Legate epoll {index}",
+        };
+        thread.UnsafeStart();
+    }
+
+    /// <summary>
+    /// Whether the engine runs: Linux only, and <c>LEGATE_SOCKET_ENGINE=dotnet</c> turns it off
+    /// (back to Kestrel's socket transport over .NET's engine).
+    /// </summary>
+    public static bool IsEnabled => s_loops.Value is not null;
+
+    /// <summary>The next loop, round robin (connections spread over one loop per core).</summary>
+    public static EpollLoop Next()
+    {
+        var loops = s_loops.Value ?? throw new PlatformNotSupportedException("the epoll socket engine is not available");
+        var index = (uint)Interlocked.Increment(ref s_next) % (uint)loops.Length;
+        return loops[index];
+    }
+
+    private static EpollLoop[]? CreateLoops()
+    {
+        if (!OperatingSystem.IsLinux()
+            || string.Equals(Environment.GetEnvironmentVariable("LEGATE_SOCKET_ENGINE"), "dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var count = Math.Max(1, Environment.ProcessorCount);
+        var loops = new EpollLoop[count];
+        for (var i = 0; i < count; i++)
+        {
+            var epfd = EpollNative.EpollCreate1(EpollNative.EPOLL_CLOEXEC);
+            if (epfd < 0)
+            {
+                return null;
+            }
+
+            loops[i] = new EpollLoop(epfd, i);
+        }
+
+        return loops;
+    }
+
+    /// <summary>Adds the socket's descriptor to this loop (edge-triggered: in, out, peer close).</summary>
+    public void Register(EpollSocket socket)
+    {
+        int slot;
+        int generation;
+        lock (_lock)
+        {
+            if (!_free.TryPop(out slot))
+            {
+                if (_used == _sockets.Length)
+                {
+                    Array.Resize(ref _sockets, _sockets.Length * 2);
+                    Array.Resize(ref _generations, _generations.Length * 2);
+                }
+
+                slot = _used++;
+            }
+
+            generation = ++_generations[slot];
+            _sockets[slot] = socket;
+        }
+
+        socket.Slot = slot;
+        var ev = stackalloc byte[16];
+        EpollNative.WriteEvent(ev, EpollNative.EPOLLIN | EpollNative.EPOLLOUT | EpollNative.EPOLLRDHUP | EpollNative.EPOLLET, ((ulong)(uint)generation << 32) | (uint)slot);
+        if (EpollNative.EpollCtl(_epfd, EpollNative.EPOLL_CTL_ADD, socket.Fd, ev) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Release(slot);
+            throw new System.Net.Sockets.SocketException(errno);
+        }
+    }
+
+    /// <summary>Removes the descriptor (before it is closed, so a reused number never sees stale events).</summary>
+    public void Unregister(EpollSocket socket)
+    {
+        var ev = stackalloc byte[16];
+        EpollNative.WriteEvent(ev, 0, 0);
+        _ = EpollNative.EpollCtl(_epfd, EpollNative.EPOLL_CTL_DEL, socket.Fd, ev);
+        Release(socket.Slot);
+    }
+
+    private void Release(int slot)
+    {
+        lock (_lock)
+        {
+            _sockets[slot] = null;
+            _generations[slot]++;
+            _free.Push(slot);
+        }
+    }
+
+    private void Run()
+    {
+        var size = EpollNative.EventSize;
+        var offset = EpollNative.EventDataOffset;
+        var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
+        while (true)
+        {
+            var n = EpollNative.EpollWait(_epfd, buffer, MaxEvents, -1);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EpollNative.EINTR)
+                {
+                    continue;
+                }
+
+                return;
+            }
+
+            for (var i = 0; i < n; i++)
+            {
+                var ev = buffer + (i * size);
+                var events = *(uint*)ev;
+                var data = *(ulong*)(ev + offset);
+                var slot = (int)(uint)data;
+                var generation = (int)(data >> 32);
+                EpollSocket? socket;
+                lock (_lock)
+                {
+                    socket = _generations[slot] == generation ? _sockets[slot] : null;
+                }
+
+                if (socket is null)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    socket.OnEvents(events);
+                }
+                catch (Exception ex)
+                {
+                    // A completion threw (a bug): nothing above the loop can catch it, and the
+                    // other connections on this loop must go on being served.
+                    Console.Error.WriteLine($"legate: an epoll completion threw: {ex}");
+                }
+            }
+        }
+    }
+}
