@@ -62,6 +62,9 @@ internal sealed class RouterFilter : HttpFilter
     private List<Mirror.ShadowRequest>? _shadows;
     private LoadBalancerContext? _lbContext;
     private string? _setCookie;
+
+    /// <summary>Waits for a response's first bytes without an async state machine (see <see cref="StartReceive"/>); kept across streams.</summary>
+    private ResponseWaiter? _responseWaiter;
     private PerTryIdleTimer? _idleTimer;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
@@ -272,10 +275,44 @@ internal sealed class RouterFilter : HttpFilter
         if (send.IsCompletedSuccessfully)
         {
             var step = send.Result;
-            return step == AttemptStep.Receive ? ReceiveResponseAsync() : new ValueTask<bool>(step == AttemptStep.Retry);
+            return step == AttemptStep.Receive ? StartReceive() : new ValueTask<bool>(step == AttemptStep.Retry);
         }
 
         return AwaitSendThenReceiveAsync(send);
+    }
+
+    /// <summary>
+    /// The response read. When the response has not started arriving (the usual case right after
+    /// sending), the wait for its first bytes goes through the filter's reusable
+    /// <see cref="ResponseWaiter"/> rather than the read's async state machine, which would be
+    /// allocated for the whole round trip.
+    /// </summary>
+    private ValueTask<bool> StartReceive()
+    {
+        var input = _upstream!.Input;
+        var read = ReadAsync(input);
+        if (read.IsCompleted)
+        {
+            try
+            {
+                var result = read.GetAwaiter().GetResult();
+                if (result.IsCanceled)
+                {
+                    input.CancelPendingRead();
+                }
+
+                input.AdvanceTo(result.Buffer.Start);
+            }
+            catch (Exception)
+            {
+                // A broken connection: the response read's own read fails the same way and handles it.
+            }
+
+            return ReceiveResponseAsync();
+        }
+
+        _responseWaiter ??= new ResponseWaiter(ReceiveResponseAsync);
+        return _responseWaiter.Start(input, read);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -938,6 +975,8 @@ internal sealed class RouterFilter : HttpFilter
         _backOff = default;
         _lbContext = null;
         _setCookie = null;
+
+        // _responseWaiter stays: it is idle once the stream's response read ended, and reusing it is its point.
         return true;
     }
 
