@@ -39,9 +39,16 @@ internal sealed unsafe class EpollLoop
     /// Whether the engine runs: Linux only, and <c>LEGATE_SOCKET_ENGINE=dotnet</c> turns it off
     /// (back to Kestrel's socket transport over .NET's engine).
     /// </summary>
-    public static bool IsEnabled => s_loops.Value is not null;
+    public static bool IsEnabled => s_enabled.Value;
 
-    /// <summary>The next loop, round robin (connections spread over one loop per core).</summary>
+    private static readonly Lazy<bool> s_enabled = new(static () =>
+        !string.Equals(Environment.GetEnvironmentVariable("LEGATE_SOCKET_ENGINE"), "dotnet", StringComparison.OrdinalIgnoreCase)
+        && s_loops.Value is not null);
+
+    /// <summary>
+    /// The next loop, round robin (connections spread over one loop per core). The loops start on
+    /// first use, so a process on .NET's engine (<see cref="IsEnabled"/> false) has none.
+    /// </summary>
     public static EpollLoop Next()
     {
         var loops = s_loops.Value ?? throw new PlatformNotSupportedException("the epoll socket engine is not available");
@@ -51,8 +58,7 @@ internal sealed unsafe class EpollLoop
 
     private static EpollLoop[]? CreateLoops()
     {
-        if (!OperatingSystem.IsLinux()
-            || string.Equals(Environment.GetEnvironmentVariable("LEGATE_SOCKET_ENGINE"), "dotnet", StringComparison.OrdinalIgnoreCase))
+        if (!OperatingSystem.IsLinux())
         {
             return null;
         }
