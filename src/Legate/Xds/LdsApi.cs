@@ -19,6 +19,9 @@ internal sealed class LdsApi : IXdsUpdateHandler
     private readonly Lock _lock = new();
     private readonly Dictionary<string, DynamicListener> _active = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Warming> _warming = new(StringComparer.Ordinal);
+
+    // The RDS providers each active dynamic listener holds, released when it is replaced or removed.
+    private readonly Dictionary<string, RdsRouteConfigProvider[]> _activeRoutes = new(StringComparer.Ordinal);
     private readonly ListenerManager _listeners;
     private readonly HashSet<string> _static;
     private readonly Func<HttpFilterFactoryContext> _context;
@@ -138,6 +141,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
             foreach (var (_, listener, _) in built)
             {
                 listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                ReleaseRoutes(RouteProvidersOf(listener));
             }
 
             return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
@@ -215,16 +219,24 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
 
             await _listeners.AddOrUpdateAsync(warming.Listener, _drainTime, CancellationToken.None).ConfigureAwait(false);
+            RdsRouteConfigProvider[]? replaced;
             lock (_lock)
             {
                 _active[name] = warming.Entry;
+                _activeRoutes.Remove(name, out replaced);
+                _activeRoutes[name] = warming.Routes;
             }
+
+            // The new version holds its route tables now; the previous one lets go of its own
+            // (a name both use stays subscribed; one only the old version used is unsubscribed).
+            ReleaseRoutes(replaced);
 
             _log.Info($"lds: add/update listener '{name}'");
         }
         catch (OperationCanceledException)
         {
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
+            ReleaseRoutes(warming.Routes);
         }
         catch (Exception ex)
         {
@@ -239,6 +251,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
 
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
+            ReleaseRoutes(warming.Routes);
         }
         finally
         {
@@ -249,6 +262,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
     private void Remove(string name)
     {
+        RdsRouteConfigProvider[]? routes;
         lock (_lock)
         {
             if (_warming.Remove(name, out var warming))
@@ -260,16 +274,18 @@ internal sealed class LdsApi : IXdsUpdateHandler
             {
                 return;
             }
+
+            _activeRoutes.Remove(name, out routes);
         }
 
         _removed.Inc();
         _log.Info($"lds: removing listener '{name}'");
         Interlocked.Increment(ref _draining);
         UpdateGauges();
-        _ = DrainAsync(name);
+        _ = DrainAsync(name, routes);
     }
 
-    private async Task DrainAsync(string name)
+    private async Task DrainAsync(string name, RdsRouteConfigProvider[]? routes)
     {
         try
         {
@@ -277,8 +293,22 @@ internal sealed class LdsApi : IXdsUpdateHandler
         }
         finally
         {
+            // As Envoy: the route tables' subscriptions end with the listener, once it has drained.
+            ReleaseRoutes(routes);
             Interlocked.Decrement(ref _draining);
             UpdateGauges();
+        }
+    }
+
+    /// <summary>Each connection manager of <paramref name="listener"/> that took its routes from RDS (one entry per connection manager).</summary>
+    private static RdsRouteConfigProvider[] RouteProvidersOf(Listener listener) =>
+        listener.ConnectionManagers.Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>().ToArray();
+
+    private static void ReleaseRoutes(RdsRouteConfigProvider[]? routes)
+    {
+        foreach (var route in routes ?? [])
+        {
+            route.Release();
         }
     }
 
@@ -309,6 +339,9 @@ internal sealed class LdsApi : IXdsUpdateHandler
         public DynamicListener Entry { get; } = entry;
 
         public Listener Listener { get; } = listener;
+
+        /// <summary>The RDS providers this version's connection managers took (each holds one reference).</summary>
+        public RdsRouteConfigProvider[] Routes { get; } = RouteProvidersOf(listener);
 
         public CancellationTokenSource Cancel { get; } = new();
     }
