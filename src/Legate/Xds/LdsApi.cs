@@ -3,6 +3,7 @@ using Legate.Http;
 using Legate.Network;
 using Legate.Server.Logging;
 using Legate.Stats;
+using Legate.Tls;
 using ListenerConfig = Envoy.Config.Listener.V3.Listener;
 
 namespace Legate.Xds;
@@ -20,8 +21,8 @@ internal sealed class LdsApi : IXdsUpdateHandler
     private readonly Dictionary<string, DynamicListener> _active = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Warming> _warming = new(StringComparer.Ordinal);
 
-    // The RDS providers each active dynamic listener holds, released when it is replaced or removed.
-    private readonly Dictionary<string, RdsRouteConfigProvider[]> _activeRoutes = new(StringComparer.Ordinal);
+    // The route tables and secrets each active dynamic listener holds, released when it is replaced or removed.
+    private readonly Dictionary<string, HeldResources> _activeResources = new(StringComparer.Ordinal);
     private readonly ListenerManager _listeners;
     private readonly HashSet<string> _static;
     private readonly Func<HttpFilterFactoryContext> _context;
@@ -141,7 +142,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
             foreach (var (_, listener, _) in built)
             {
                 listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                ReleaseRoutes(RouteProvidersOf(listener));
+                HeldResources.Of(listener).Release();
             }
 
             return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
@@ -219,24 +220,24 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
 
             await _listeners.AddOrUpdateAsync(warming.Listener, _drainTime, CancellationToken.None).ConfigureAwait(false);
-            RdsRouteConfigProvider[]? replaced;
+            HeldResources? replaced;
             lock (_lock)
             {
                 _active[name] = warming.Entry;
-                _activeRoutes.Remove(name, out replaced);
-                _activeRoutes[name] = warming.Routes;
+                _activeResources.Remove(name, out replaced);
+                _activeResources[name] = warming.Resources;
             }
 
-            // The new version holds its route tables now; the previous one lets go of its own
-            // (a name both use stays subscribed; one only the old version used is unsubscribed).
-            ReleaseRoutes(replaced);
+            // The new version holds its route tables and secrets now; the previous one lets go of its
+            // own (a name both use stays subscribed; one only the old version used is unsubscribed).
+            replaced?.Release();
 
             _log.Info($"lds: add/update listener '{name}'");
         }
         catch (OperationCanceledException)
         {
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
-            ReleaseRoutes(warming.Routes);
+            warming.Resources.Release();
         }
         catch (Exception ex)
         {
@@ -251,7 +252,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
 
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
-            ReleaseRoutes(warming.Routes);
+            warming.Resources.Release();
         }
         finally
         {
@@ -262,7 +263,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
     private void Remove(string name)
     {
-        RdsRouteConfigProvider[]? routes;
+        HeldResources? held;
         lock (_lock)
         {
             if (_warming.Remove(name, out var warming))
@@ -275,17 +276,17 @@ internal sealed class LdsApi : IXdsUpdateHandler
                 return;
             }
 
-            _activeRoutes.Remove(name, out routes);
+            _activeResources.Remove(name, out held);
         }
 
         _removed.Inc();
         _log.Info($"lds: removing listener '{name}'");
         Interlocked.Increment(ref _draining);
         UpdateGauges();
-        _ = DrainAsync(name, routes);
+        _ = DrainAsync(name, held);
     }
 
-    private async Task DrainAsync(string name, RdsRouteConfigProvider[]? routes)
+    private async Task DrainAsync(string name, HeldResources? held)
     {
         try
         {
@@ -293,22 +294,35 @@ internal sealed class LdsApi : IXdsUpdateHandler
         }
         finally
         {
-            // As Envoy: the route tables' subscriptions end with the listener, once it has drained.
-            ReleaseRoutes(routes);
+            // As Envoy: the RDS and SDS subscriptions end with the listener, once it has drained.
+            held?.Release();
             Interlocked.Decrement(ref _draining);
             UpdateGauges();
         }
     }
 
-    /// <summary>Each connection manager of <paramref name="listener"/> that took its routes from RDS (one entry per connection manager).</summary>
-    private static RdsRouteConfigProvider[] RouteProvidersOf(Listener listener) =>
-        listener.ConnectionManagers.Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>().ToArray();
-
-    private static void ReleaseRoutes(RdsRouteConfigProvider[]? routes)
+    /// <summary>
+    /// What one compiled listener version took when it was built: an RDS provider per connection
+    /// manager and its filter chains' TLS contexts (their SDS secrets). Captured at build time, since
+    /// a running listener later takes the chains of newer versions.
+    /// </summary>
+    private sealed class HeldResources(RdsRouteConfigProvider[] routes, ServerTlsContext[] tls)
     {
-        foreach (var route in routes ?? [])
+        public static HeldResources Of(Listener listener) => new(
+            listener.ConnectionManagers.Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>().ToArray(),
+            listener.TlsContexts.ToArray());
+
+        public void Release()
         {
-            route.Release();
+            foreach (var route in routes)
+            {
+                route.Release();
+            }
+
+            foreach (var context in tls)
+            {
+                context.ReleaseSecrets();
+            }
         }
     }
 
@@ -340,8 +354,8 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
         public Listener Listener { get; } = listener;
 
-        /// <summary>The RDS providers this version's connection managers took (each holds one reference).</summary>
-        public RdsRouteConfigProvider[] Routes { get; } = RouteProvidersOf(listener);
+        /// <summary>The route tables and secrets this version took (each holds one reference).</summary>
+        public HeldResources Resources { get; } = HeldResources.Of(listener);
 
         public CancellationTokenSource Cancel { get; } = new();
     }
