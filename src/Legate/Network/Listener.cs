@@ -71,6 +71,10 @@ internal sealed class Listener : IAsyncDisposable
     public IEnumerable<HttpConnectionManagerConfig> ConnectionManagers =>
         _active.Chains.Append(_active.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>();
 
+    /// <summary>The TLS contexts of the filter chains in force (LDS releases their SDS secrets when the listener goes).</summary>
+    public IEnumerable<ServerTlsContext> TlsContexts =>
+        _active.Chains.Append(_active.DefaultChain).Select(c => c?.Tls).OfType<ServerTlsContext>();
+
     /// <summary>
     /// Completes when the SDS secrets of every TLS filter chain have arrived (or their sources
     /// stopped waiting): the listener warms until then and does not bind, as Envoy's.

@@ -105,8 +105,11 @@ internal sealed class ListenerManager : IAsyncDisposable
         }
     }
 
-    /// <summary>LDS removed a listener: it stops accepting and its connections drain for up to <paramref name="drainTime"/>.</summary>
-    public Task<bool> RemoveAsync(string name, TimeSpan drainTime)
+    /// <summary>
+    /// LDS removed a listener: it stops accepting at once and its connections drain for up to
+    /// <paramref name="drainTime"/>; the task completes when the listener is gone (drained and disposed).
+    /// </summary>
+    public async Task<bool> RemoveAsync(string name, TimeSpan drainTime)
     {
         Listener? removed;
         lock (_writeLock)
@@ -114,14 +117,14 @@ internal sealed class ListenerManager : IAsyncDisposable
             removed = Find(name);
             if (removed is null)
             {
-                return Task.FromResult(false);
+                return false;
             }
 
             _listeners = Array.FindAll(_listeners, l => !ReferenceEquals(l, removed));
         }
 
-        _ = DrainAsync(removed, drainTime);
-        return Task.FromResult(true);
+        await DrainAsync(removed, drainTime).ConfigureAwait(false);
+        return true;
     }
 
     private async Task DrainAsync(Listener listener, TimeSpan drainTime)

@@ -117,6 +117,9 @@ internal sealed class Histogram : IStat
         }
     }
 
+    /// <summary>Where samples also go when a statsd sink sends each one (null otherwise: no cost).</summary>
+    internal HistogramSampleQueue? Samples { get; set; }
+
     /// <summary>Records one sample, as Envoy's <c>recordValue(uint64)</c>.</summary>
     public void Record(long value)
     {
@@ -124,6 +127,8 @@ internal sealed class Histogram : IStat
         {
             value = 0;
         }
+
+        Samples?.Enqueue(this, value);
 
         Interlocked.Increment(ref _buckets[BucketIndex(value)]);
         Interlocked.Add(ref _sum, value);

@@ -21,12 +21,16 @@ internal sealed class StatsFlusher : IAsyncDisposable
     private readonly Dictionary<Counter, long> _lastValues = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Logger _log;
+    private readonly HistogramSampleQueue? _samples;
     private Task? _loop;
 
     private StatsFlusher(StatsStore store, IStatsSink[] sinks, TimeSpan interval, Logger log)
     {
         _store = store;
         _sinks = sinks;
+
+        // The statsd sinks (the only kind so far) send every histogram sample, as Envoy's.
+        _samples = sinks.Length > 0 ? store.EnableSampleQueue() : null;
         Interval = interval;
         _log = log;
     }
@@ -132,7 +136,13 @@ internal sealed class StatsFlusher : IAsyncDisposable
             }
         }
 
-        var snapshot = new StatsSnapshot(counters, gauges);
+        var samples = new List<(Histogram, long)>();
+        if (_samples is not null && _samples.Drain(samples) is > 0 and var dropped)
+        {
+            _log.Warn($"stats sinks: {dropped} histogram samples dropped since the last flush (more than {HistogramSampleQueue.DefaultCapacity} in one interval)");
+        }
+
+        var snapshot = new StatsSnapshot(counters, gauges) { Samples = samples };
         foreach (var sink in _sinks)
         {
             try

@@ -43,8 +43,25 @@ internal sealed class StatsStore
         : (Gauge)_rejected.GetOrAdd("g:" + name, static (_, s) => new Gauge(new StatName(s.Name, s.Name, []), s.Mode), (Name: name, Mode: importMode));
 
     public Histogram Histogram(string name, HistogramUnit unit) => Accepts(name)
-        ? _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit, s.Options.BucketsFor(n)), (Tags: _tags, Unit: unit, Options: _options))
+        ? _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit, s.Options.BucketsFor(n)) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
         : (Histogram)_rejected.GetOrAdd("h:" + name, static (_, s) => new Histogram(new StatName(s.Name, s.Name, []), s.Unit), (Name: name, Unit: unit));
+
+    private volatile HistogramSampleQueue? _samples;
+
+    /// <summary>
+    /// From now on every accepted histogram (existing and future) also queues each sample for the
+    /// statsd sinks. Called once, when the sinks are compiled.
+    /// </summary>
+    public HistogramSampleQueue EnableSampleQueue()
+    {
+        var queue = _samples ??= new HistogramSampleQueue();
+        foreach (var histogram in _histograms.Values)
+        {
+            histogram.Samples = queue;
+        }
+
+        return queue;
+    }
 
     /// <summary>Ends a stats flush interval: every histogram's interval half moves on.</summary>
     public void FlushIntervals()

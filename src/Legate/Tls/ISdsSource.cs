@@ -10,6 +10,10 @@ namespace Legate.Tls;
 /// </summary>
 internal interface ISdsSource
 {
-    /// <summary>Subscribes <paramref name="subscriber"/> to its secret on <paramref name="source"/>; false with errors added when the source cannot be used.</summary>
-    bool Subscribe(ConfigSource source, string path, ISdsSecretSubscriber subscriber, ConfigErrors errors);
+    /// <summary>
+    /// Subscribes <paramref name="subscriber"/> to its secret on <paramref name="source"/>; returns the
+    /// action that takes it off again (the last subscriber of a name ends the subscription to it), or
+    /// null with errors added when the source cannot be used.
+    /// </summary>
+    Action? Subscribe(ConfigSource source, string path, ISdsSecretSubscriber subscriber, ConfigErrors errors);
 }

@@ -210,13 +210,14 @@ internal sealed class SecretManager : IDisposable
         {
             if (_subscriptions.TryGetValue(key, out var existing) && existing is SecretProvider<T> shared)
             {
+                shared.References++;
                 return shared;
             }
         }
 
         var provider = new SecretProvider<T>(config.Name);
         var subscriber = new XdsSubscriber<T>(this, provider, type, typeName, compile);
-        if (!_sds.Subscribe(config.SdsConfig, FieldPath.Field(path, "sds_config"), subscriber, errors))
+        if (_sds.Subscribe(config.SdsConfig, FieldPath.Field(path, "sds_config"), subscriber, errors) is not { } unsubscribe)
         {
             return null;
         }
@@ -225,13 +226,35 @@ internal sealed class SecretManager : IDisposable
         {
             if (_subscriptions.TryGetValue(key, out var raced) && raced is SecretProvider<T> first)
             {
+                first.References++;
+                unsubscribe();
                 return first;
             }
 
             _subscriptions[key] = provider;
+            provider.References = 1;
+            provider.OnRelease = () => ReleaseXds(key, provider, unsubscribe);
         }
 
         return provider;
+    }
+
+    /// <summary>One TLS context less uses an xDS secret: the last one takes its subscriber off the SDS subscription.</summary>
+    private void ReleaseXds<T>(string key, SecretProvider<T> provider, Action unsubscribe)
+        where T : class
+    {
+        lock (_subscriptions)
+        {
+            if (--provider.References > 0 || !_subscriptions.TryGetValue(key, out var current) || !ReferenceEquals(current, provider))
+            {
+                return;
+            }
+
+            _subscriptions.Remove(key);
+        }
+
+        provider.EndWarming();
+        unsubscribe();
     }
 
     private static (T Value, string Hash, List<string> Files) LoadFile<T>(string file, string name, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile)

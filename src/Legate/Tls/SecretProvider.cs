@@ -48,4 +48,16 @@ internal sealed class SecretProvider<T>
 
     /// <summary>The source gave up waiting for the first value: whoever warms on it goes on without it.</summary>
     public void EndWarming() => _ready.TrySetResult();
+
+    /// <summary>How many TLS contexts share this provider (xDS secrets only); guarded by the secret manager.</summary>
+    internal int References { get; set; }
+
+    /// <summary>Set by the secret manager for xDS secrets: what <see cref="Release"/> does.</summary>
+    internal Action? OnRelease { get; set; }
+
+    /// <summary>
+    /// A TLS context that used this secret is gone. For an xDS secret the last release ends the SDS
+    /// subscription to its name; inline, static and file secrets ignore it.
+    /// </summary>
+    public void Release() => OnRelease?.Invoke();
 }

@@ -56,6 +56,20 @@ internal sealed class ServerTlsContext
     }
 
     /// <summary>
+    /// The context is no longer used (its LDS listener was replaced, removed or never made it): its
+    /// SDS secrets are released, and a secret no other context uses leaves the SDS subscription.
+    /// </summary>
+    public void ReleaseSecrets()
+    {
+        foreach (var provider in _certificates)
+        {
+            provider.Release();
+        }
+
+        _validator?.Release();
+    }
+
+    /// <summary>
     /// Completes when every secret of the context has its first value, or its source gave up
     /// waiting (initial_fetch_timeout): a listener warms on it and binds only then, as Envoy's.
     /// </summary>

@@ -202,6 +202,22 @@ internal sealed class ActiveTrace
             span.SetTag(Tags.GuidXClientTraceId, clientTraceId);
         }
 
+        if (IsGrpcRequest(headers))
+        {
+            // Envoy's addGrpcRequestTags: each tag only when its header is there.
+            span.SetTag(Tags.GrpcPath, request.Path);
+            if (request.Authority.Length > 0)
+            {
+                span.SetTag(Tags.GrpcAuthority, Encoding.Latin1.GetString(request.Authority));
+            }
+
+            span.SetTag(Tags.GrpcContentType, headers.GetValue("content-type")!);
+            if (headers.GetValue("grpc-timeout") is { } grpcTimeout)
+            {
+                span.SetTag(Tags.GrpcTimeout, grpcTimeout);
+            }
+        }
+
         foreach (var tag in _config.CustomTags)
         {
             tag.Apply(span, headers);
@@ -218,7 +234,7 @@ internal sealed class ActiveTrace
 
         span.SetTag(Tags.RequestSize, info.BytesReceived.ToString(CultureInfo.InvariantCulture));
         span.SetTag(Tags.ResponseSize, info.BytesSent.ToString(CultureInfo.InvariantCulture));
-        SetCommonTags(span, info, info.ResponseCode, info.UpstreamHost);
+        SetCommonTags(span, info, info.ResponseCode, info.UpstreamHost, stream.ResponseHeaders?.Headers, stream.ResponseTrailers);
         span.Finish();
     }
 
@@ -230,13 +246,18 @@ internal sealed class ActiveTrace
         span.SetTag(Tags.HttpProtocol, info.UpstreamProtocol ?? "-");
 
         // A retried attempt's own response is not kept: it ends with status 0 (an error), as an attempt without a response.
-        SetCommonTags(span, info, retried ? 0 : info.ResponseCode, _upstreamHost);
+        SetCommonTags(span, info, retried ? 0 : info.ResponseCode, _upstreamHost,
+            retried ? null : stream.ResponseHeaders?.Headers, retried ? null : stream.ResponseTrailers);
         _upstreamHost = null;
         span.Finish();
     }
 
-    /// <summary>Envoy's setCommonTags: component, cluster, upstream address, status, response flags, error on 5xx or no response.</summary>
-    private static void SetCommonTags(Span span, StreamInfo info, int responseCode, Host? host)
+    /// <summary>
+    /// Envoy's setCommonTags: component, cluster, upstream address, status, response flags, the gRPC
+    /// status of the response (trailers first, else headers: a trailers-only answer), error on 5xx,
+    /// no response or a gRPC status other than OK.
+    /// </summary>
+    private static void SetCommonTags(Span span, StreamInfo info, int responseCode, Host? host, HttpHeaderMap? responseHeaders, HttpHeaderMap? responseTrailers)
     {
         span.SetTag(Tags.Component, Tags.Proxy);
         if (info.UpstreamCluster is { } cluster)
@@ -252,10 +273,48 @@ internal sealed class ActiveTrace
 
         span.SetTag(Tags.HttpStatusCode, responseCode.ToString(CultureInfo.InvariantCulture));
         span.SetTag(Tags.ResponseFlags, info.ResponseFlags == ResponseFlags.None ? "-" : ResponseFlagNames.Format(info.ResponseFlags));
+        if (responseTrailers?.GetValue("grpc-status") is not null)
+        {
+            SetGrpcResponseTags(span, responseTrailers);
+        }
+        else if (responseHeaders?.GetValue("grpc-status") is not null)
+        {
+            SetGrpcResponseTags(span, responseHeaders);
+        }
+
         if (responseCode == 0 || responseCode >= 500 && responseCode < 600)
         {
             span.SetTag(Tags.Error, Tags.True);
         }
+    }
+
+    /// <summary>Envoy's addGrpcResponseTags: <c>grpc.status_code</c>, <c>grpc.message</c>, and error unless the status is OK (0).</summary>
+    private static void SetGrpcResponseTags(Span span, HttpHeaderMap headers)
+    {
+        var status = headers.GetValue("grpc-status")!;
+        span.SetTag(Tags.GrpcStatusCode, status);
+        if (headers.GetValue("grpc-message") is { } message)
+        {
+            span.SetTag(Tags.GrpcMessage, message);
+        }
+
+        // A status that is not a number counts as not OK, as Envoy's InvalidCode.
+        if (status != "0")
+        {
+            span.SetTag(Tags.Error, Tags.True);
+        }
+    }
+
+    /// <summary>Envoy's isGrpcRequestHeaders: content-type <c>application/grpc</c>, alone or followed by <c>+</c> or <c>;</c>.</summary>
+    private static bool IsGrpcRequest(HttpHeaderMap headers)
+    {
+        const string grpc = "application/grpc";
+        if (headers.GetValue("content-type") is not { } contentType || !contentType.StartsWith(grpc, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return contentType.Length == grpc.Length || contentType[grpc.Length] is '+' or ';';
     }
 
     /// <summary>Envoy's buildUrl: <c>x-forwarded-proto://host</c> and the original path (before rewrites), cut to max_path_tag_length.</summary>

@@ -23,6 +23,12 @@ internal static class Tags
     public const string UpstreamClusterName = "upstream_cluster.name";
     public const string UpstreamAddress = "upstream_address";
     public const string RetryCount = "retry.count";
+    public const string GrpcPath = "grpc.path";
+    public const string GrpcAuthority = "grpc.authority";
+    public const string GrpcContentType = "grpc.content_type";
+    public const string GrpcTimeout = "grpc.timeout";
+    public const string GrpcStatusCode = "grpc.status_code";
+    public const string GrpcMessage = "grpc.message";
     public const string Error = "error";
     public const string True = "true";
 }

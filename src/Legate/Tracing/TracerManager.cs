@@ -135,14 +135,14 @@ internal sealed class TracerManager : IAsyncDisposable
     /// </summary>
     private OpenTelemetry.OtelTracer? CreateOpenTelemetry(Envoy.Config.Trace.V3.OpenTelemetryConfig config, string path, ConfigErrors errors)
     {
-        var serviceName = config.ServiceName.Length > 0 ? config.ServiceName : "unknown_service:envoy";
+        var resource = OpenTelemetry.OtelResource.Create(config, path, Environment.GetEnvironmentVariable, _log, errors);
 
         // The extension checker admits only implemented samplers, i.e. always_on: every span is
         // sampled, whatever the connection manager or the caller decided (Envoy's AlwaysOnSampler).
         var alwaysOn = config.Sampler?.TypedConfig is { } sampler && sampler.Is(Envoy.Extensions.Tracers.Opentelemetry.Samplers.V3.AlwaysOnSamplerConfig.Descriptor);
         if (config.GrpcService is { } grpc)
         {
-            return CreateOtlpGrpc(grpc, FieldPath.Field(path, "grpc_service"), errors, serviceName, alwaysOn);
+            return CreateOtlpGrpc(grpc, FieldPath.Field(path, "grpc_service"), errors, resource, alwaysOn);
         }
 
         if (config.HttpService?.HttpUri is not { } uri)
@@ -178,7 +178,7 @@ internal sealed class TracerManager : IAsyncDisposable
             Host = parsed.Authority,
             ContentType = "application/x-protobuf",
             Prefix = "tracing.opentelemetry",
-            Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, serviceName),
+            Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, resource),
             Timeout = () => timeout,
             Headers = [.. headers],
         }, _stats, _runtime, _time, _log);
@@ -193,7 +193,7 @@ internal sealed class TracerManager : IAsyncDisposable
     /// gRPC client to a host of the cluster, with the service's <c>timeout</c> as deadline and its
     /// <c>initial_metadata</c>.
     /// </summary>
-    private OpenTelemetry.OtelTracer? CreateOtlpGrpc(Envoy.Config.Core.V3.GrpcService grpc, string path, ConfigErrors errors, string serviceName, bool alwaysOn)
+    private OpenTelemetry.OtelTracer? CreateOtlpGrpc(Envoy.Config.Core.V3.GrpcService grpc, string path, ConfigErrors errors, OpenTelemetry.OtelResource resource, bool alwaysOn)
     {
         if (grpc.EnvoyGrpc is not { } envoyGrpc)
         {
@@ -228,7 +228,7 @@ internal sealed class TracerManager : IAsyncDisposable
             Host = envoyGrpc.ClusterName,
             ContentType = "application/grpc",
             Prefix = "tracing.opentelemetry",
-            Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, serviceName),
+            Serialize = spans => OpenTelemetry.OtlpEncoder.ExportTraceServiceRequest(spans, resource),
             Timeout = () => callOptions.Deadline ?? Timeout.InfiniteTimeSpan,
 
             // ExportTraceServiceRequest is one repeated field 1 and Legate sends one ResourceSpans, so the
@@ -236,7 +236,7 @@ internal sealed class TracerManager : IAsyncDisposable
             // reads the same way. No generated OTLP types needed.
             Send = spans => channel.UnaryAsync<Google.Protobuf.WellKnownTypes.BytesValue, Google.Protobuf.WellKnownTypes.BytesValue>(
                 OtlpExportMethod,
-                new Google.Protobuf.WellKnownTypes.BytesValue { Value = Google.Protobuf.ByteString.CopyFrom(OpenTelemetry.OtlpEncoder.ResourceSpans(spans, serviceName)) },
+                new Google.Protobuf.WellKnownTypes.BytesValue { Value = Google.Protobuf.ByteString.CopyFrom(OpenTelemetry.OtlpEncoder.ResourceSpans(spans, resource)) },
                 Google.Protobuf.WellKnownTypes.BytesValue.Parser,
                 callOptions),
             OnDispose = channel.Dispose,

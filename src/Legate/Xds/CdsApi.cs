@@ -15,13 +15,10 @@ namespace Legate.Xds;
 /// </summary>
 internal sealed class CdsApi : IXdsUpdateHandler
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, DynamicCluster> _active = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Warming> _warming = new(StringComparer.Ordinal);
+    private readonly XdsWarmingTable<DynamicCluster, Warming> _table = new();
     private readonly ClusterManager _clusters;
     private readonly HashSet<string> _static;
     private readonly Logger _log;
-    private readonly TaskCompletionSource _firstWarm = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Counter _added;
     private readonly Counter _modified;
     private readonly Counter _removed;
@@ -42,31 +39,13 @@ internal sealed class CdsApi : IXdsUpdateHandler
     }
 
     /// <summary>Completes when the clusters of the first update have warmed (server init waits on it).</summary>
-    public Task FirstWarm => _firstWarm.Task;
+    public Task FirstWarm => _table.FirstWarm;
 
     /// <summary>The dynamic clusters in force, for config_dump.</summary>
-    public IReadOnlyList<DynamicCluster> Active
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _active.Values.ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<DynamicCluster> Active => _table.Active;
 
     /// <summary>The clusters still warming, for config_dump.</summary>
-    public IReadOnlyList<DynamicCluster> WarmingClusters
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _warming.Values.Select(w => w.Entry).ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<DynamicCluster> WarmingClusters => Array.ConvertAll(_table.Warming, w => w.Entry);
 
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
     {
@@ -81,14 +60,10 @@ internal sealed class CdsApi : IXdsUpdateHandler
                 continue;
             }
 
-            lock (_lock)
+            if (_table.IsUnchanged(resource.Name, config))
             {
-                var current = _warming.TryGetValue(resource.Name, out var warming) ? warming.Entry : _active.GetValueOrDefault(resource.Name);
-                if (current is not null && current.Config.Equals(config))
-                {
-                    // Same content: nothing is rebuilt, pools and hosts stay.
-                    continue;
-                }
+                // Same content: nothing is rebuilt, pools and hosts stay.
+                continue;
             }
 
             var configErrors = new ConfigErrors();
@@ -104,13 +79,7 @@ internal sealed class CdsApi : IXdsUpdateHandler
                 _log.Warn($"cds: cluster '{resource.Name}': {warning}");
             }
 
-            bool isNew;
-            lock (_lock)
-            {
-                isNew = !_active.ContainsKey(resource.Name) && !_warming.ContainsKey(resource.Name);
-            }
-
-            built.Add((new DynamicCluster(resource.Name, config, resource.Version, resource.LastUpdated), cluster, isNew));
+            built.Add((new DynamicCluster(resource.Name, config, resource.Version, resource.LastUpdated), cluster, _table.IsNew(resource.Name)));
         }
 
         foreach (var name in update.Removed)
@@ -156,41 +125,19 @@ internal sealed class CdsApi : IXdsUpdateHandler
         }
 
         // Versions of unchanged clusters follow the response.
-        lock (_lock)
-        {
-            foreach (var resource in update.Resources)
-            {
-                if (_active.TryGetValue(resource.Name, out var entry) && entry.Config.Equals(resource.Message))
-                {
-                    entry.Version = resource.Version;
-                }
-            }
-        }
-
-        if (!_firstWarm.Task.IsCompleted)
-        {
-            Task.WhenAll(warms).ContinueWith(_ => _firstWarm.TrySetResult(), TaskScheduler.Default);
-        }
-
+        _table.FollowVersions(update.Resources);
+        _table.OnWarms(warms);
         UpdateGauges();
         return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
     }
 
-    public void OnInitialFetchTimeout() => _firstWarm.TrySetResult();
+    public void OnInitialFetchTimeout() => _table.OnInitialFetchTimeout();
 
     private Task Warm(DynamicCluster entry, Cluster cluster)
     {
+        // Superseding a version still warming cancels it: that one never becomes visible.
         var warming = new Warming(entry, cluster);
-        lock (_lock)
-        {
-            if (_warming.Remove(entry.Name, out var previous))
-            {
-                // Superseded while still warming: that one never becomes visible.
-                previous.Cancel.Cancel();
-            }
-
-            _warming[entry.Name] = warming;
-        }
+        _table.StartWarming(warming);
 
         _log.Debug($"cds: cluster '{entry.Name}' warming");
         return WarmAsync(warming);
@@ -201,14 +148,10 @@ internal sealed class CdsApi : IXdsUpdateHandler
         try
         {
             await _clusters.AddOrUpdateClusterAsync(warming.Cluster, warming.Cancel.Token).ConfigureAwait(false);
-            lock (_lock)
+            lock (_table.Gate)
             {
-                if (_warming.TryGetValue(warming.Entry.Name, out var current) && ReferenceEquals(current, warming))
-                {
-                    _warming.Remove(warming.Entry.Name);
-                }
-
-                _active[warming.Entry.Name] = warming.Entry;
+                _table.EndWarming(warming);
+                _table.Activate(warming.Entry);
             }
 
             _log.Info($"cds: add/update cluster '{warming.Entry.Name}'");
@@ -224,9 +167,9 @@ internal sealed class CdsApi : IXdsUpdateHandler
         catch (Exception ex)
         {
             _log.Warn($"cds: cluster '{warming.Entry.Name}' failed to warm: {ex.Message}");
-            lock (_lock)
+            lock (_table.Gate)
             {
-                _warming.Remove(warming.Entry.Name);
+                _table.DropWarming(warming.Entry.Name);
             }
         }
         finally
@@ -238,14 +181,9 @@ internal sealed class CdsApi : IXdsUpdateHandler
 
     private void Remove(string name)
     {
-        lock (_lock)
+        lock (_table.Gate)
         {
-            if (_warming.Remove(name, out var warming))
-            {
-                warming.Cancel.Cancel();
-            }
-
-            _active.Remove(name);
+            _table.Remove(name);
         }
 
         _removed.Inc();
@@ -255,26 +193,26 @@ internal sealed class CdsApi : IXdsUpdateHandler
 
     private void UpdateGauges()
     {
-        lock (_lock)
-        {
-            _warmingGauge.Set(_warming.Count);
-            _activeGauge.Set(_static.Count + _active.Count);
-        }
+        var (warming, active) = _table.Counts;
+        _warmingGauge.Set(warming);
+        _activeGauge.Set(_static.Count + active);
     }
 
     /// <summary>A dynamic cluster as config_dump shows it.</summary>
-    internal sealed class DynamicCluster(string name, ClusterConfig config, string version, DateTimeOffset lastUpdated)
+    internal sealed class DynamicCluster(string name, ClusterConfig config, string version, DateTimeOffset lastUpdated) : IXdsDynamicEntry
     {
         public string Name { get; } = name;
 
         public ClusterConfig Config { get; } = config;
+
+        Google.Protobuf.IMessage IXdsDynamicEntry.Message => Config;
 
         public string Version { get; set; } = version;
 
         public DateTimeOffset LastUpdated { get; } = lastUpdated;
     }
 
-    private sealed class Warming(DynamicCluster entry, Cluster cluster)
+    private sealed class Warming(DynamicCluster entry, Cluster cluster) : IXdsWarming<DynamicCluster>
     {
         public DynamicCluster Entry { get; } = entry;
 

@@ -3,6 +3,7 @@ using Legate.Http;
 using Legate.Network;
 using Legate.Server.Logging;
 using Legate.Stats;
+using Legate.Tls;
 using ListenerConfig = Envoy.Config.Listener.V3.Listener;
 
 namespace Legate.Xds;
@@ -16,15 +17,16 @@ namespace Legate.Xds;
 /// </summary>
 internal sealed class LdsApi : IXdsUpdateHandler
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, DynamicListener> _active = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Warming> _warming = new(StringComparer.Ordinal);
+    private readonly XdsWarmingTable<DynamicListener, Warming> _table = new();
+
+    // The route tables and secrets each active dynamic listener holds, released when it is replaced
+    // or removed; kept in step with the table under its gate.
+    private readonly Dictionary<string, HeldResources> _activeResources = new(StringComparer.Ordinal);
     private readonly ListenerManager _listeners;
     private readonly HashSet<string> _static;
     private readonly Func<HttpFilterFactoryContext> _context;
     private readonly TimeSpan _drainTime;
     private readonly Logger _log;
-    private readonly TaskCompletionSource _firstWarm = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Counter _added;
     private readonly Counter _modified;
     private readonly Counter _removed;
@@ -52,29 +54,11 @@ internal sealed class LdsApi : IXdsUpdateHandler
     }
 
     /// <summary>Completes when the listeners of the first update have warmed.</summary>
-    public Task FirstWarm => _firstWarm.Task;
+    public Task FirstWarm => _table.FirstWarm;
 
-    public IReadOnlyList<DynamicListener> Active
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _active.Values.ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<DynamicListener> Active => _table.Active;
 
-    public IReadOnlyList<DynamicListener> WarmingListeners
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _warming.Values.Select(w => w.Entry).ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<DynamicListener> WarmingListeners => Array.ConvertAll(_table.Warming, w => w.Entry);
 
     /// <summary>
     /// Admin <c>/init_dump</c>: each warming listener with the route tables (RDS names) it still
@@ -82,14 +66,11 @@ internal sealed class LdsApi : IXdsUpdateHandler
     /// </summary>
     public IReadOnlyList<(string Listener, string[] RouteConfigs)> UnreadyTargets()
     {
-        lock (_lock)
-        {
-            return _warming.Values.OrderBy(w => w.Entry.Name, StringComparer.Ordinal)
-                .Select(w => (w.Entry.Name, w.Listener.ConnectionManagers
-                    .Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>()
-                    .Where(p => !p.Ready.IsCompleted).Select(p => p.Name).Distinct(StringComparer.Ordinal).ToArray()))
-                .ToArray();
-        }
+        return _table.Warming.OrderBy(w => w.Entry.Name, StringComparer.Ordinal)
+            .Select(w => (w.Entry.Name, w.Listener.ConnectionManagers
+                .Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>()
+                .Where(p => !p.Ready.IsCompleted).Select(p => p.Name).Distinct(StringComparer.Ordinal).ToArray()))
+            .ToArray();
     }
 
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
@@ -105,17 +86,12 @@ internal sealed class LdsApi : IXdsUpdateHandler
                 continue;
             }
 
-            bool isNew;
-            lock (_lock)
+            if (_table.IsUnchanged(resource.Name, config))
             {
-                var current = _warming.TryGetValue(resource.Name, out var warming) ? warming.Entry : _active.GetValueOrDefault(resource.Name);
-                if (current is not null && current.Config.Equals(config))
-                {
-                    continue;
-                }
-
-                isNew = current is null;
+                continue;
             }
+
+            var isNew = _table.IsNew(resource.Name);
 
             var configErrors = new ConfigErrors();
             var listener = Listener.Compile(config, "", configErrors, _context());
@@ -138,6 +114,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
             foreach (var (_, listener, _) in built)
             {
                 listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                HeldResources.Of(listener).Release();
             }
 
             return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
@@ -158,40 +135,19 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
         }
 
-        lock (_lock)
-        {
-            foreach (var resource in update.Resources)
-            {
-                if (_active.TryGetValue(resource.Name, out var entry) && entry.Config.Equals(resource.Message))
-                {
-                    entry.Version = resource.Version;
-                }
-            }
-        }
-
-        if (!_firstWarm.Task.IsCompleted)
-        {
-            Task.WhenAll(warms).ContinueWith(_ => _firstWarm.TrySetResult(), TaskScheduler.Default);
-        }
+        _table.FollowVersions(update.Resources);
+        _table.OnWarms(warms);
 
         UpdateGauges();
         return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
     }
 
-    public void OnInitialFetchTimeout() => _firstWarm.TrySetResult();
+    public void OnInitialFetchTimeout() => _table.OnInitialFetchTimeout();
 
     private Task Warm(DynamicListener entry, Listener listener)
     {
         var warming = new Warming(entry, listener);
-        lock (_lock)
-        {
-            if (_warming.Remove(entry.Name, out var previous))
-            {
-                previous.Cancel.Cancel();
-            }
-
-            _warming[entry.Name] = warming;
-        }
+        _table.StartWarming(warming);
 
         return WarmAsync(warming);
     }
@@ -204,41 +160,45 @@ internal sealed class LdsApi : IXdsUpdateHandler
             // A listener warms until every route table and SDS secret it names has arrived (or timed out).
             var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().Append(warming.Listener.SecretsReady).ToArray();
             await Task.WhenAll(routes).WaitAsync(warming.Cancel.Token).ConfigureAwait(false);
-            lock (_lock)
+            lock (_table.Gate)
             {
-                if (!_warming.TryGetValue(name, out var current) || !ReferenceEquals(current, warming))
+                if (!_table.EndWarming(warming))
                 {
                     throw new OperationCanceledException();
                 }
-
-                _warming.Remove(name);
             }
 
             await _listeners.AddOrUpdateAsync(warming.Listener, _drainTime, CancellationToken.None).ConfigureAwait(false);
-            lock (_lock)
+            HeldResources? replaced;
+            lock (_table.Gate)
             {
-                _active[name] = warming.Entry;
+                _table.Activate(warming.Entry);
+                _activeResources.Remove(name, out replaced);
+                _activeResources[name] = warming.Resources;
             }
+
+            // The new version holds its route tables and secrets now; the previous one lets go of its
+            // own (a name both use stays subscribed; one only the old version used is unsubscribed).
+            replaced?.Release();
 
             _log.Info($"lds: add/update listener '{name}'");
         }
         catch (OperationCanceledException)
         {
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
+            warming.Resources.Release();
         }
         catch (Exception ex)
         {
             _createFailure.Inc();
             _log.Error($"lds: listener '{name}' could not be added: {ex.Message}");
-            lock (_lock)
+            lock (_table.Gate)
             {
-                if (_warming.TryGetValue(name, out var current) && ReferenceEquals(current, warming))
-                {
-                    _warming.Remove(name);
-                }
+                _table.EndWarming(warming);
             }
 
             await warming.Listener.DisposeAsync().ConfigureAwait(false);
+            warming.Resources.Release();
         }
         finally
         {
@@ -249,27 +209,25 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
     private void Remove(string name)
     {
-        lock (_lock)
+        HeldResources? held;
+        lock (_table.Gate)
         {
-            if (_warming.Remove(name, out var warming))
-            {
-                warming.Cancel.Cancel();
-            }
-
-            if (!_active.Remove(name))
+            if (!_table.Remove(name))
             {
                 return;
             }
+
+            _activeResources.Remove(name, out held);
         }
 
         _removed.Inc();
         _log.Info($"lds: removing listener '{name}'");
         Interlocked.Increment(ref _draining);
         UpdateGauges();
-        _ = DrainAsync(name);
+        _ = DrainAsync(name, held);
     }
 
-    private async Task DrainAsync(string name)
+    private async Task DrainAsync(string name, HeldResources? held)
     {
         try
         {
@@ -277,38 +235,68 @@ internal sealed class LdsApi : IXdsUpdateHandler
         }
         finally
         {
+            // As Envoy: the RDS and SDS subscriptions end with the listener, once it has drained.
+            held?.Release();
             Interlocked.Decrement(ref _draining);
             UpdateGauges();
         }
     }
 
-    private void UpdateGauges()
+    /// <summary>
+    /// What one compiled listener version took when it was built: an RDS provider per connection
+    /// manager and its filter chains' TLS contexts (their SDS secrets). Captured at build time, since
+    /// a running listener later takes the chains of newer versions.
+    /// </summary>
+    private sealed class HeldResources(RdsRouteConfigProvider[] routes, ServerTlsContext[] tls)
     {
-        lock (_lock)
+        public static HeldResources Of(Listener listener) => new(
+            listener.ConnectionManagers.Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>().ToArray(),
+            listener.TlsContexts.ToArray());
+
+        public void Release()
         {
-            _warmingGauge.Set(_warming.Count);
-            _activeGauge.Set(_static.Count + _active.Count);
-            _drainingGauge.Set(Volatile.Read(ref _draining));
+            foreach (var route in routes)
+            {
+                route.Release();
+            }
+
+            foreach (var context in tls)
+            {
+                context.ReleaseSecrets();
+            }
         }
     }
 
+    private void UpdateGauges()
+    {
+        var (warming, active) = _table.Counts;
+        _warmingGauge.Set(warming);
+        _activeGauge.Set(_static.Count + active);
+        _drainingGauge.Set(Volatile.Read(ref _draining));
+    }
+
     /// <summary>A dynamic listener as config_dump shows it.</summary>
-    internal sealed class DynamicListener(string name, ListenerConfig config, string version, DateTimeOffset lastUpdated)
+    internal sealed class DynamicListener(string name, ListenerConfig config, string version, DateTimeOffset lastUpdated) : IXdsDynamicEntry
     {
         public string Name { get; } = name;
 
         public ListenerConfig Config { get; } = config;
+
+        Google.Protobuf.IMessage IXdsDynamicEntry.Message => Config;
 
         public string Version { get; set; } = version;
 
         public DateTimeOffset LastUpdated { get; } = lastUpdated;
     }
 
-    private sealed class Warming(DynamicListener entry, Listener listener)
+    private sealed class Warming(DynamicListener entry, Listener listener) : IXdsWarming<DynamicListener>
     {
         public DynamicListener Entry { get; } = entry;
 
         public Listener Listener { get; } = listener;
+
+        /// <summary>The route tables and secrets this version took (each holds one reference).</summary>
+        public HeldResources Resources { get; } = HeldResources.Of(listener);
 
         public CancellationTokenSource Cancel { get; } = new();
     }

@@ -8,7 +8,9 @@ namespace Legate.Xds;
 /// <summary>
 /// The RDS subscription of one source: one provider per route configuration name, shared by
 /// every connection manager that names it (Envoy's RdsRouteConfigProviderImpl). Each update is
-/// compiled in full before any table is swapped.
+/// compiled in full before any table is swapped. Providers are counted: when the last connection
+/// manager using a name releases it, the name leaves the subscription (SotW: the next request no
+/// longer lists it; Delta: <c>resource_names_unsubscribe</c>).
 /// </summary>
 internal sealed class RdsDispatcher : IXdsUpdateHandler
 {
@@ -43,10 +45,11 @@ internal sealed class RdsDispatcher : IXdsUpdateHandler
         {
             if (_providers.TryGetValue(name, out var existing))
             {
+                existing.References++;
                 return existing;
             }
 
-            provider = new RdsRouteConfigProvider(name, _stats, statPrefix);
+            provider = new RdsRouteConfigProvider(name, _stats, statPrefix, Release) { References = 1 };
             _providers.Add(name, provider);
         }
 
@@ -68,6 +71,34 @@ internal sealed class RdsDispatcher : IXdsUpdateHandler
 
         Subscription.AddName(name);
         return provider;
+    }
+
+    private void Release(RdsRouteConfigProvider provider)
+    {
+        lock (_lock)
+        {
+            if (--provider.References > 0 || !_providers.TryGetValue(provider.Name, out var current) || !ReferenceEquals(current, provider))
+            {
+                return;
+            }
+
+            _providers.Remove(provider.Name);
+        }
+
+        provider.EndWarming();
+        Subscription.RemoveName(provider.Name);
+
+        // A connection manager may have asked for the name again between the two steps: it keeps it.
+        bool wantedAgain;
+        lock (_lock)
+        {
+            wantedAgain = _providers.ContainsKey(provider.Name);
+        }
+
+        if (wantedAgain)
+        {
+            Subscription.AddName(provider.Name);
+        }
     }
 
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)

@@ -15,8 +15,11 @@ internal sealed class RdsRouteConfigProvider
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RouteTable _current = RouteTable.Empty;
 
-    public RdsRouteConfigProvider(string name, StatsStore stats, string statPrefix)
+    private readonly Action<RdsRouteConfigProvider>? _release;
+
+    public RdsRouteConfigProvider(string name, StatsStore stats, string statPrefix, Action<RdsRouteConfigProvider>? release = null)
     {
+        _release = release;
         Name = name;
         Stats = new XdsStats(stats, $"http.{statPrefix}.rds.{name}.");
         ConfigReload = stats.Counter($"http.{statPrefix}.rds.{name}.config_reload");
@@ -56,4 +59,14 @@ internal sealed class RdsRouteConfigProvider
     }
 
     public void EndWarming() => _ready.TrySetResult();
+
+    /// <summary>How many connection managers use this table; guarded by the dispatcher's lock.</summary>
+    internal int References { get; set; }
+
+    /// <summary>
+    /// A connection manager that used this table is gone (its LDS listener was replaced, removed and
+    /// drained, or never made it): the last one to go ends the subscription to the name, as Envoy's
+    /// RDS provider does when its last user is destroyed.
+    /// </summary>
+    public void Release() => _release?.Invoke(this);
 }

@@ -83,6 +83,47 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
         Subscription.AddName(name);
     }
 
+    /// <summary>
+    /// Takes a user off its secret; the last user of a name ends the subscription to it (SotW: the
+    /// next request omits it; Delta: <c>resource_names_unsubscribe</c>), as Envoy's SdsApi does when
+    /// its last TLS context is destroyed.
+    /// </summary>
+    public void Remove(ISdsSecretSubscriber subscriber)
+    {
+        var name = subscriber.Name;
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(name, out var entry))
+            {
+                return;
+            }
+
+            lock (entry.Subscribers)
+            {
+                if (!entry.Subscribers.Remove(subscriber) || entry.Subscribers.Count > 0)
+                {
+                    return;
+                }
+            }
+
+            _entries.Remove(name);
+        }
+
+        Subscription.RemoveName(name);
+
+        // A TLS context may have asked for the name again between the two steps: it keeps it.
+        bool wantedAgain;
+        lock (_lock)
+        {
+            wantedAgain = _entries.ContainsKey(name);
+        }
+
+        if (wantedAgain)
+        {
+            Subscription.AddName(name);
+        }
+    }
+
     public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
     {
         var errors = new List<XdsResourceError>();

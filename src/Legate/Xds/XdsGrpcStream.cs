@@ -415,10 +415,16 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                 }
 
                 var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
-                request.ResourceNamesSubscribe.Add(subscription.Names());
+                var names = subscription.Names();
+                request.ResourceNamesSubscribe.Add(names);
                 foreach (var (name, resource) in subscription.Resources)
                 {
-                    request.InitialResourceVersions[name] = resource.Version;
+                    // A named type claims only what it still asks for: a resource kept from before an
+                    // unsubscribe is not announced.
+                    if (subscription.Type.IsWildcard || Array.IndexOf(names, name) >= 0)
+                    {
+                        request.InitialResourceVersions[name] = resource.Version;
+                    }
                 }
 
                 call.Write(request);

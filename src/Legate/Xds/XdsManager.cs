@@ -253,12 +253,12 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
         return dispatcher.GetProvider(rds.RouteConfigName, statPrefix);
     }
 
-    public bool Subscribe(ConfigSource source, string path, Legate.Tls.ISdsSecretSubscriber subscriber, ConfigErrors errors)
+    public Action? Subscribe(ConfigSource source, string path, Legate.Tls.ISdsSecretSubscriber subscriber, ConfigErrors errors)
     {
         var spec = XdsSourceSpec.Resolve(source, path, _bootstrap, errors);
         if (spec is null)
         {
-            return false;
+            return null;
         }
 
         var dispatcher = (SdsDispatcher)GetOrSubscribe(XdsResourceType.Secret, spec, () =>
@@ -268,7 +268,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
             return (handler, new XdsStats(_stats, "sds."), s => handler.Subscription = s);
         }).Handler;
         dispatcher.Add(subscriber);
-        return true;
+        return () => dispatcher.Remove(subscriber);
     }
 
     public async ValueTask DisposeAsync()

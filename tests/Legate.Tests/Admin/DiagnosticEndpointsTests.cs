@@ -34,6 +34,11 @@ public sealed class DiagnosticEndpointsTests : IDisposable
         Assert.Equal((HttpStatusCode.InternalServerError, "failure to start the profiler"), await PostAsync(legate, "cpuprofiler?enable=y"));
         Assert.Equal((HttpStatusCode.OK, "OK\n"), await PostAsync(legate, "cpuprofiler?enable=n"));
         Assert.Equal((HttpStatusCode.NotImplemented, "The current build does not support heap profiler"), await PostAsync(legate, "heapprofiler?enable=y"));
+
+        // /heap_dump reads, so GET; as an Envoy built without tcmalloc.
+        using var heapDump = await legate.Http.GetAsync(new Uri(legate.AdminUri, "heap_dump"));
+        Assert.Equal(HttpStatusCode.NotImplemented, heapDump.StatusCode);
+        Assert.Equal("Heap profile is not implemented in current build", await heapDump.Content.ReadAsStringAsync());
     }
 
     [Fact]

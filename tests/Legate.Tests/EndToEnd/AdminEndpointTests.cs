@@ -86,6 +86,7 @@ public sealed class AdminEndpointTests
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /healthcheck/fail (POST): cause the server to fail health checks\n" +
             "  /healthcheck/ok (POST): cause the server to pass health checks\n" +
+            "  /heap_dump: dump current Envoy heap (if supported)\n" +
             "  /heapprofiler (POST): enable/disable the heap profiler\n" +
             "  /help: print out list of admin commands\n" +
             "  /hot_restart_version: print the hot restart compatibility version\n" +

@@ -47,6 +47,13 @@ internal sealed class LegateProcess : IAsyncDisposable
         return Start(["-c", path, .. args], [path]);
     }
 
+    /// <summary>Like <see cref="StartWithConfig"/>, with extra environment variables for the process.</summary>
+    public static LegateProcess StartWithConfig(string yaml, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var path = WriteTempConfig(yaml);
+        return Start(["-c", path, .. args], [path], environment);
+    }
+
     /// <summary>Like <see cref="StartWithConfig"/>, then waits until the admin answers <c>/ready</c> with 200.</summary>
     public static async Task<LegateProcess> StartServingAsync(string yaml, params string[] args)
     {
@@ -165,7 +172,7 @@ internal sealed class LegateProcess : IAsyncDisposable
         }
     }
 
-    private static LegateProcess Start(string[] args, List<string> tempFiles)
+    private static LegateProcess Start(string[] args, List<string> tempFiles, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
@@ -174,6 +181,11 @@ internal sealed class LegateProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(LegateDll);
         foreach (var arg in args)
         {

@@ -141,10 +141,13 @@ public sealed class StatsConfigTests
         await legate.Http.GetStringAsync(legate.ListenerUri("web"));
 
         // As Envoy's statsd sink: one line per datagram.
+        // Histogram samples go as Envoy's statsd timers: one "|ms" line per sample.
         var lines = await ReceiveUntilAsync(
             udp,
-            lines => lines.Contains("legate.http.web.downstream_rq_total:1|c") && lines.Exists(l => Regex.IsMatch(l, @"^legate\.server\.uptime:\d+\|g$")),
+            lines => lines.Contains("legate.http.web.downstream_rq_total:1|c") && lines.Exists(l => Regex.IsMatch(l, @"^legate\.server\.uptime:\d+\|g$"))
+                && lines.Exists(l => Regex.IsMatch(l, @"^legate\.http\.web\.downstream_rq_time:\d+\|ms$")),
             datagram => Assert.DoesNotContain('\n', datagram));
+        Assert.Single(lines, l => l.StartsWith("legate.http.web.downstream_rq_time:", StringComparison.Ordinal));
 
         // The next flush sends the counter's change since this one: 0 until another request.
         await legate.Http.GetStringAsync(legate.ListenerUri("web"));
@@ -195,7 +198,11 @@ public sealed class StatsConfigTests
             await legate.Http.GetStringAsync(legate.ListenerUri("web"));
 
             // Without max_bytes_per_datagram one line per datagram, as Envoy.
-            await ReceiveUntilAsync(udp, lines => lines.Contains("envoy.http.downstream_rq_total:1|c|#envoy.http_conn_manager_prefix:web"), datagram => Assert.DoesNotContain('\n', datagram));
+            await ReceiveUntilAsync(
+                udp,
+                lines => lines.Contains("envoy.http.downstream_rq_total:1|c|#envoy.http_conn_manager_prefix:web")
+                    && lines.Exists(l => Regex.IsMatch(l, @"^envoy\.http\.downstream_rq_time:\d+\|ms\|#envoy\.http_conn_manager_prefix:web$")),
+                datagram => Assert.DoesNotContain('\n', datagram));
 
             // With it, lines share datagrams of at most that size; the prefix and the tags are the sink's.
             var sizes = new List<int>();

@@ -48,6 +48,83 @@ public sealed class StatsStoreTests
     }
 
     [Fact]
+    public void HistogramSamplesQueuedForTheStatsdSinksAllocateNothing()
+    {
+        var store = new StatsStore();
+        var before = store.Histogram("before", HistogramUnit.Milliseconds);
+        var queue = store.EnableSampleQueue();
+        var after = store.Histogram("after", HistogramUnit.Milliseconds);
+        var drained = new List<(Histogram Histogram, long Value)>(HistogramSampleQueue.DefaultCapacity);
+        for (var i = 0; i < 1000; i++)
+        {
+            before.Record(i);
+        }
+
+        queue.Drain(drained);
+        drained.Clear();
+
+        var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            before.Record(i);
+            after.Record(i);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
+
+        // Histograms made before and after the queue was enabled both feed it, in recording order.
+        Assert.Equal(0, queue.Drain(drained));
+        Assert.Equal(20_000, drained.Count);
+        Assert.Equal((before, 0L), drained[0]);
+        Assert.Equal((after, 9_999L), drained[^1]);
+    }
+
+    [Fact]
+    public void AFullSampleQueueDropsAndCountsInsteadOfGrowing()
+    {
+        var store = new StatsStore();
+        var histogram = store.Histogram("h", HistogramUnit.Milliseconds);
+        var queue = new HistogramSampleQueue(capacity: 4);
+        for (var i = 0; i < 6; i++)
+        {
+            queue.Enqueue(histogram, i);
+        }
+
+        var drained = new List<(Histogram Histogram, long Value)>();
+        Assert.Equal(2, queue.Drain(drained));
+        Assert.Equal([0L, 1, 2, 3], drained.Select(s => s.Value));
+
+        // Drained slots are free again, and the ring wraps around.
+        drained.Clear();
+        for (var i = 10; i < 13; i++)
+        {
+            queue.Enqueue(histogram, i);
+        }
+
+        Assert.Equal(0, queue.Drain(drained));
+        Assert.Equal([10L, 11, 12], drained.Select(s => s.Value));
+    }
+
+    [Fact]
+    public async Task ConcurrentRecordersLoseNoSample()
+    {
+        var store = new StatsStore();
+        var histogram = store.Histogram("h", HistogramUnit.Milliseconds);
+        var queue = store.EnableSampleQueue();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 5_000; i++)
+            {
+                histogram.Record((t * 10_000) + i);
+            }
+        })));
+
+        var drained = new List<(Histogram Histogram, long Value)>();
+        Assert.Equal(0, queue.Drain(drained));
+        Assert.Equal(Enumerable.Range(0, 4).SelectMany(t => Enumerable.Range(t * 10_000, 5_000)).Select(v => (long)v).Order(), drained.Select(s => s.Value).Order());
+    }
+
+    [Fact]
     public void ConcurrentIncrementsSumExactly()
     {
         var store = new StatsStore();

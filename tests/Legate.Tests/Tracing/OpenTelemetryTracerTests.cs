@@ -12,7 +12,7 @@ namespace Legate.Tests.Tracing;
 /// </summary>
 public sealed class OpenTelemetryTracerTests
 {
-    private static string Config(int backendPort, int collectorPort, string extraOtel = "service_name: checkout-proxy", string extraTracing = "", string listener = "") =>
+    private static string Config(int backendPort, int collectorPort, string extraOtel = "service_name: checkout-proxy", string extraTracing = "", string listener = "", string cluster = "", string codec = "AUTO") =>
         "node: { id: node-9, cluster: edge }\n" +
         "layered_runtime:\n  layers:\n  - name: static\n    static_layer: { tracing.opentelemetry.min_flush_spans: 1 }\n" +
         new ProxyConfig(backendPort)
@@ -30,6 +30,8 @@ public sealed class OpenTelemetryTracerTests
             Clusters = "- name: otel\n  connect_timeout: 5s\n  load_assignment:\n    cluster_name: otel\n    endpoints:\n" +
                        $"    - lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {collectorPort.ToString(CultureInfo.InvariantCulture)} }} }} }} }}]\n",
             Listener = listener,
+            Cluster = cluster,
+            Codec = codec,
         }.Build();
 
     /// <summary>A decoded OTLP span.</summary>
@@ -37,6 +39,12 @@ public sealed class OpenTelemetryTracerTests
     {
         /// <summary>Span.status (15) → Status.code (3); 0 when absent (UNSET).</summary>
         public int StatusCode { get; init; }
+
+        /// <summary>Span.status (15) → Status.message (2).</summary>
+        public string StatusMessage { get; init; } = string.Empty;
+
+        /// <summary>Every attribute of the span's resource.</summary>
+        public Dictionary<string, string> Resource { get; init; } = [];
     }
 
     private static List<(int Field, object Value)> Fields(ByteString bytes)
@@ -76,7 +84,8 @@ public sealed class OpenTelemetryTracerTests
         foreach (var resourceSpans in Messages(ByteString.CopyFrom(body), 1))
         {
             var resource = Messages(resourceSpans, 1).Single();
-            var service = Messages(resource, 1).Select(KeyValue).Single(kv => kv.Key == "service.name").Value;
+            var resourceAttributes = Messages(resource, 1).Select(KeyValue).ToDictionary();
+            var service = resourceAttributes["service.name"];
             foreach (var scopeSpans in Messages(resourceSpans, 2))
             {
                 foreach (var span in Messages(scopeSpans, 2))
@@ -96,6 +105,8 @@ public sealed class OpenTelemetryTracerTests
                         service)
                     {
                         StatusCode = f.Where(x => x.Field == 15).Select(x => (int)Fields((ByteString)x.Value).Where(s => s.Field == 3).Select(s => (ulong)s.Value).SingleOrDefault()).SingleOrDefault(),
+                        StatusMessage = f.Where(x => x.Field == 15).Select(x => Fields((ByteString)x.Value).Where(s => s.Field == 2).Select(s => ((ByteString)s.Value).ToStringUtf8()).SingleOrDefault()).SingleOrDefault() ?? string.Empty,
+                        Resource = resourceAttributes,
                     });
                 }
             }
@@ -176,6 +187,142 @@ public sealed class OpenTelemetryTracerTests
         Assert.Equal(2, Status("/broken", 3));
         Assert.Equal(0, Status("/missing", 2)); // a 4xx is the caller's error, not the server's
         Assert.Equal(2, Status("/missing", 3)); // but the client span failed
+    }
+
+    private const string Http2Cluster = """
+        typed_extension_protocol_options:
+          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+            explicit_http_config: { http2_protocol_options: {} }
+        """;
+
+    private static UpstreamResponse GrpcAnswer(string status, string? message = null)
+    {
+        var answer = UpstreamResponse.Bytes([0, 0, 0, 0, 0]).WithHeader("content-type", "application/grpc").WithTrailer("grpc-status", status);
+        return message is null ? answer : answer.WithTrailer("grpc-message", message);
+    }
+
+    private static HttpRequestMessage GrpcCall(InProcessLegate legate, string method) =>
+        new(HttpMethod.Post, legate.ListenerUri("web", method))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent([0, 0, 0, 0, 0]) { Headers = { { "content-type", "application/grpc+proto" } } },
+            Headers = { { "grpc-timeout", "5S" }, { "te", "trailers" } },
+        };
+
+    [Fact]
+    public async Task AGrpcCallsStatusFromTheTrailersTagsTheSpansAndANonOkStatusIsAnError()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(GrpcAnswer("0"))
+                .OnPath("/shop.Cart/Pay", GrpcAnswer("14", "payments down")),
+            UpstreamProtocols.Http2);
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port, extraTracing: "spawn_upstream_span: true", cluster: Http2Cluster));
+        using var client = TestHttp.CreateClient(HttpVersion.Version20);
+        foreach (var method in new[] { "/shop.Cart/Add", "/shop.Cart/Pay" })
+        {
+            using var request = GrpcCall(legate, method);
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await response.Content.ReadAsByteArrayAsync();
+        }
+
+        var spans = await WaitForSpansAsync(collector, 4);
+        var ok = spans.Single(s => s.Kind == 2 && s.Attributes["http.url"].EndsWith("/shop.Cart/Add", StringComparison.Ordinal));
+        var failed = spans.Single(s => s.Kind == 2 && s.Attributes["http.url"].EndsWith("/shop.Cart/Pay", StringComparison.Ordinal));
+
+        // Envoy's gRPC request tags on the connection manager's span.
+        Assert.Equal("/shop.Cart/Add", ok.Attributes["grpc.path"]);
+        Assert.Equal(legate.ListenerEndpoint("web").ToString(), ok.Attributes["grpc.authority"]);
+        Assert.Equal("application/grpc+proto", ok.Attributes["grpc.content_type"]);
+        Assert.Equal("5S", ok.Attributes["grpc.timeout"]);
+
+        // OK: tagged, no error, status unset.
+        Assert.Equal("200", ok.Attributes["http.status_code"]);
+        Assert.Equal("0", ok.Attributes["grpc.status_code"]);
+        Assert.False(ok.Attributes.ContainsKey("grpc.message"));
+        Assert.False(ok.Attributes.ContainsKey("error"));
+        Assert.Equal(0, ok.StatusCode);
+
+        // UNAVAILABLE behind an HTTP 200: error=true and an ERROR status carrying grpc.message, on both spans.
+        var failedClient = spans.Single(s => s.Kind == 3 && s.TraceId == failed.TraceId);
+        foreach (var span in new[] { failed, failedClient })
+        {
+            Assert.Equal("200", span.Attributes["http.status_code"]);
+            Assert.Equal("14", span.Attributes["grpc.status_code"]);
+            Assert.Equal("payments down", span.Attributes["grpc.message"]);
+            Assert.Equal("true", span.Attributes["error"]);
+            Assert.Equal(2, span.StatusCode);
+            Assert.Equal("payments down", span.StatusMessage);
+        }
+
+        // The request tags belong to the connection manager's span only.
+        Assert.False(failedClient.Attributes.ContainsKey("grpc.path"));
+    }
+
+    [Fact]
+    public async Task TheStaticConfigResourceDetectorAddsAttributesAndCanReplaceTheServiceName()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        var detectors = "service_name: checkout-proxy\n      resource_detectors:\n" +
+                        "      - name: envoy.tracers.opentelemetry.resource_detectors.static_config\n" +
+                        "        typed_config:\n" +
+                        "          \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.StaticConfigResourceDetectorConfig\n" +
+                        "          attributes: { deployment.environment: staging, host.name: edge-1, empty.one: \"\" }\n" +
+                        "      - name: envoy.tracers.opentelemetry.resource_detectors.static_config\n" +
+                        "        typed_config:\n" +
+                        "          \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.StaticConfigResourceDetectorConfig\n" +
+                        "          attributes: { service.name: checkout, host.name: edge-2 }";
+        await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port, detectors));
+        await legate.Http.GetStringAsync(legate.ListenerUri("web", "/r"));
+
+        var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+
+        // Detectors merge in order: a later one replaces an earlier key, service.name included; empty values are skipped.
+        Assert.Equal("checkout", span.ServiceName);
+        Assert.Equal("staging", span.Resource["deployment.environment"]);
+        Assert.Equal("edge-2", span.Resource["host.name"]);
+        Assert.False(span.Resource.ContainsKey("empty.one"));
+        Assert.Contains(legate.Logs.Lines, line => line.Contains("Attribute empty.one cannot be empty.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TheEnvironmentResourceDetectorReadsOtelResourceAttributes()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        var detectors = "service_name: checkout-proxy\n      resource_detectors:\n" +
+                        "      - name: envoy.tracers.opentelemetry.resource_detectors.environment\n" +
+                        "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.EnvironmentResourceDetectorConfig }";
+        var environment = new Dictionary<string, string> { ["OTEL_RESOURCE_ATTRIBUTES"] = "service.version=1.4.2,,k8s.pod.name=web-7,broken,a=b=c" };
+        await using var legate = LegateProcess.StartWithConfig(Config(backend.Port, collector.Port, detectors), environment);
+        await legate.WaitForReadyAsync();
+        var listener = await legate.WaitForListenerAsync("web");
+        await legate.Http.GetStringAsync(new Uri($"http://{listener}/env"));
+
+        var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+        Assert.Equal("checkout-proxy", span.ServiceName);
+        Assert.Equal("1.4.2", span.Resource["service.version"]);
+        Assert.Equal("web-7", span.Resource["k8s.pod.name"]);
+        Assert.Equal(3, span.Resource.Count);
+        await legate.Stderr.WaitForAsync("Invalid resource format from the environment, invalid text: broken\\.", LegateProcess.DefaultTimeout);
+        await legate.Stderr.WaitForAsync("Invalid resource format from the environment, invalid text: a=b=c\\.", LegateProcess.DefaultTimeout);
+    }
+
+    [Fact]
+    public async Task AnUnimplementedResourceDetectorIsAConfigError()
+    {
+        var detectors = "resource_detectors:\n" +
+                        "      - name: envoy.tracers.opentelemetry.resource_detectors.dynatrace\n" +
+                        "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.DynatraceResourceDetectorConfig }";
+        var error = await Assert.ThrowsAsync<Legate.Config.ConfigException>(() => InProcessLegate.StartAsync(Config(1, 1, detectors)));
+        var message = Assert.Single(error.Errors).ToString();
+        Assert.Contains(".tracing.provider.typed_config.resource_detectors[0].typed_config", message, StringComparison.Ordinal);
+        Assert.Contains("\"envoy.tracers.opentelemetry.resource_detectors.dynatrace\"", message, StringComparison.Ordinal);
+        Assert.EndsWith("is not supported yet", message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -80,6 +80,55 @@ public sealed class ZipkinTracerTests
     private static bool HasTag(JsonElement span, string name) => span.TryGetProperty("tags", out var tags) && tags.TryGetProperty(name, out _);
 
     [Fact]
+    public async Task ATrailersOnlyGrpcErrorTagsTheSpanWithItsStatusAndError()
+    {
+        // gRPC's trailers-only answer (grpc-status in the response head) over HTTP/1.1: Envoy reads the
+        // status from the headers when no trailers carry one.
+        var (backend, collector) = await StartUpstreamsAsync(UpstreamResponse.Text(string.Empty)
+            .WithHeader("content-type", "application/grpc").WithHeader("grpc-status", "5").WithHeader("grpc-message", "no such cart"));
+        await using (backend)
+        await using (collector)
+        {
+            await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port));
+            using var request = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("web", "/shop.Cart/Get"))
+            {
+                Content = new ByteArrayContent([0, 0, 0, 0, 0]) { Headers = { { "content-type", "application/grpc" } } },
+            };
+            using var response = await legate.Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+            var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+            Assert.Equal("200", Tag(span, "http.status_code"));
+            Assert.Equal("5", Tag(span, "grpc.status_code"));
+            Assert.Equal("no such cart", Tag(span, "grpc.message"));
+            Assert.Equal("true", Tag(span, "error"));
+            Assert.Equal("/shop.Cart/Get", Tag(span, "grpc.path"));
+            Assert.Equal("application/grpc", Tag(span, "grpc.content_type"));
+            Assert.False(HasTag(span, "grpc.timeout"));
+        }
+    }
+
+    [Fact]
+    public async Task APlainRequestGetsNoGrpcTags()
+    {
+        var (backend, collector) = await StartUpstreamsAsync(UpstreamResponse.Text("fine").WithHeader("grpc-status", "0"));
+        await using (backend)
+        await using (collector)
+        {
+            await using var legate = await InProcessLegate.StartAsync(Config(backend.Port, collector.Port));
+            await legate.Http.GetStringAsync(legate.ListenerUri("web", "/plain"));
+
+            // Not a gRPC request: no request tags; the response's grpc-status is still tagged (Envoy looks
+            // at the response alone), and OK is no error.
+            var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+            Assert.False(HasTag(span, "grpc.path"));
+            Assert.False(HasTag(span, "grpc.content_type"));
+            Assert.Equal("0", Tag(span, "grpc.status_code"));
+            Assert.False(HasTag(span, "error"));
+        }
+    }
+
+    [Fact]
     public async Task ARootSpanIsReportedWithEnvoysTagsAndItsContextGoesUpstream()
     {
         var (backend, collector) = await StartUpstreamsAsync();

@@ -58,6 +58,42 @@ public sealed class AdsDeltaTests
     }
 
     [Fact]
+    public async Task RouteConfigurationsNoLongerUsedAreUnsubscribed()
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "1", EdsCluster("blue"), EdsCluster("green"));
+        xds.Set(EndpointType, "1", Endpoints("blue", blue.Port), Endpoints("green", green.Port));
+        xds.Set(ListenerType, "1", RdsListener("ingress", "main"));
+        xds.Set(RouteType, "1", Routes("main", "blue"), Routes("side", "green"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port, apiType: "AGGREGATED_DELTA_GRPC"), "--drain-time-s", "1");
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
+
+        // The listener switches to side: side is subscribed, and once the new version is in force main is unsubscribed.
+        xds.Set(ListenerType, "2", RdsListener("ingress", "side"));
+        await xds.WaitForDeltaRequestAsync(r => r.TypeUrl == RouteType && r.ResourceNamesSubscribe.Contains("side"));
+        var unsubscribed = await xds.WaitForDeltaRequestAsync(r => r.TypeUrl == RouteType && r.ResourceNamesUnsubscribe.Count > 0);
+        Assert.Equal(["main"], unsubscribed.ResourceNamesUnsubscribe);
+        Assert.Empty(unsubscribed.ResourceNamesSubscribe);
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "green", "ingress to serve side's routes");
+
+        // A reconnect claims only what is still subscribed: side, not main (still cached, no longer wanted).
+        var port = xds.Port;
+        await xds.StopServerAsync();
+        await XdsWait.UntilAsync(() => XdsWait.Gauge(legate, "control_plane.connected_state") == 0, "the stream to drop");
+        await xds.StartServerAsync(port);
+        var resumed = await xds.WaitForDeltaRequestAsync(r => r.TypeUrl == RouteType && r.InitialResourceVersions.Count > 0);
+        Assert.Equal(["side"], resumed.InitialResourceVersions.Keys);
+        Assert.Equal(["side"], resumed.ResourceNamesSubscribe);
+
+        // The listener is removed: once drained, side goes too.
+        xds.Set(ListenerType, "3");
+        await xds.WaitForDeltaRequestAsync(r => r.TypeUrl == RouteType && r.ResourceNamesUnsubscribe.Contains("side"));
+        Assert.Null(legate.Server.Listeners.Find("ingress"));
+    }
+
+    [Fact]
     public async Task TheEdsClustersOfOneCdsResponseAreSubscribedInOneRequest()
     {
         var names = Enumerable.Range(0, 40).Select(i => "c" + i).Order(StringComparer.Ordinal).ToArray();

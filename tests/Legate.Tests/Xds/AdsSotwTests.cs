@@ -162,6 +162,50 @@ public sealed class AdsSotwTests
     }
 
     [Fact]
+    public async Task ARouteConfigurationNoListenerUsesAnyMoreLeavesTheSubscription()
+    {
+        var (xds, blue, green) = await StartWorldAsync();
+        await using var _ = xds;
+        await using var __ = blue;
+        await using var ___ = green;
+        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"), RdsListener("edge", "side"));
+        xds.Set(RouteType, "r1", Routes("main", "blue"), Routes("side", "green"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port), "--drain-time-s", "1");
+        Assert.Equal("green", await XdsWait.GetAsync(legate, "edge"));
+        await xds.WaitForRequestAsync(r => r.TypeUrl == RouteType && r.ResourceNames.SequenceEqual(["main", "side"]));
+
+        // Route requests sent after mark.
+        Task RouteRequestAfter(int mark, Func<Envoy.Service.Discovery.V3.DiscoveryRequest, bool> predicate, string what) =>
+            XdsWait.UntilAsync(() => xds.Requests.Skip(mark).Any(r => r.TypeUrl == RouteType && predicate(r)), what);
+
+        // edge moves to main: once its new version is in force, nothing uses side, and the next
+        // request names main alone.
+        var mark = xds.Requests.Count;
+        xds.Set(ListenerType, "l2", RdsListener("ingress", "main"), RdsListener("edge", "main"));
+        await RouteRequestAfter(mark, r => r.ResourceNames.SequenceEqual(["main"]), "a route request without side");
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "edge"));
+
+        // ingress goes away, edge still uses main: main stays subscribed.
+        mark = xds.Requests.Count;
+        xds.Set(ListenerType, "l3", RdsListener("edge", "main"));
+        await XdsWait.UntilAsync(() => legate.Server.Listeners.Find("ingress") is null && XdsWait.Gauge(legate, "listener_manager.total_listeners_draining") == 0, "listener ingress to drain away");
+        await xds.WaitForRequestAsync(r => r.TypeUrl == ListenerType && r.VersionInfo == "l3");
+        Assert.DoesNotContain(xds.Requests.Skip(mark), r => r.TypeUrl == RouteType && !r.ResourceNames.Contains("main"));
+
+        // The last user of main is removed: once it has drained, the route type asks for nothing.
+        mark = xds.Requests.Count;
+        xds.Set(ListenerType, "l4");
+        await RouteRequestAfter(mark, r => r.ResourceNames.Count == 0, "a route request naming nothing");
+        Assert.Null(legate.Server.Listeners.Find("edge"));
+
+        // A listener naming main again subscribes to it again and serves its routes.
+        mark = xds.Requests.Count;
+        xds.Set(ListenerType, "l5", RdsListener("back", "main"));
+        await RouteRequestAfter(mark, r => r.ResourceNames.SequenceEqual(["main"]), "main subscribed again");
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "back") == "blue", "listener back to serve main's routes");
+    }
+
+    [Fact]
     public async Task AfterTheServerRestartsTheClientReconnectsWithBackOffKeepingTheLastConfig()
     {
         var (xds, blue, green) = await StartWorldAsync();

@@ -238,6 +238,53 @@ public sealed class SdsTests : IDisposable
         Assert.Equal(clientCert.Certificate.Thumbprint, handshake.ClientCertificate!.Thumbprint);
     }
 
+    [Theory]
+    [InlineData("AGGREGATED_GRPC")]
+    [InlineData("AGGREGATED_DELTA_GRPC")]
+    public async Task ASecretNoListenerUsesAnyMoreLeavesTheSubscription(string apiType)
+    {
+        var delta = apiType.Contains("DELTA", StringComparison.Ordinal);
+        var first = _pki.Leaf("sds-old", new() { Dns = ["localhost"], Ecdsa = true });
+        var second = _pki.Leaf("sds-new", new() { Dns = ["localhost"], Ecdsa = true });
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1", Placeholder());
+        xds.Set(SecretType, "s1", CertificateSecret("server_cert", first), CertificateSecret("other_cert", second));
+        xds.Set(ListenerType, "l1", TlsListener("tls", "server_cert"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port, apiType), "--drain-time-s", "1");
+        await XdsWait.UntilAsync(() => legate.Server.Listeners.Find("tls")?.BoundEndpoint is not null, "the TLS listener");
+
+        // Secret requests (SotW) or unsubscriptions (Delta) sent after mark.
+        async Task ExpectAfter(int mark, string[] sotwNames, string deltaUnsubscribed, string what)
+        {
+            if (delta)
+            {
+                await XdsWait.UntilAsync(() => xds.DeltaRequests.Skip(mark).Any(r => r.TypeUrl == SecretType && r.ResourceNamesUnsubscribe.Contains(deltaUnsubscribed)), what);
+            }
+            else
+            {
+                await XdsWait.UntilAsync(() => xds.Requests.Skip(mark).Any(r => r.TypeUrl == SecretType && r.ResourceNames.SequenceEqual(sotwNames)), what);
+            }
+        }
+
+        // The listener changes to another certificate: once the new version is in force, server_cert
+        // has no user left and leaves the subscription.
+        var mark = delta ? xds.DeltaRequests.Count : xds.Requests.Count;
+        xds.Set(ListenerType, "l2", TlsListener("tls", "other_cert"));
+        await ExpectAfter(mark, ["other_cert"], "server_cert", "server_cert to be unsubscribed");
+        var outcome = await TestTls.GetAsync(legate.ListenerEndpoint("tls"), new() { TrustedRoot = _pki.Root.Certificate });
+        Assert.Equal(second.Certificate.Thumbprint, outcome.ServerCertificate!.Thumbprint);
+        if (delta)
+        {
+            Assert.DoesNotContain(xds.DeltaRequests.Skip(mark), r => r.TypeUrl == SecretType && r.ResourceNamesUnsubscribe.Contains("other_cert"));
+        }
+
+        // The listener is removed: once drained, its secret goes too.
+        mark = delta ? xds.DeltaRequests.Count : xds.Requests.Count;
+        xds.Set(ListenerType, "l3");
+        await ExpectAfter(mark, [], "other_cert", "other_cert to be unsubscribed");
+        Assert.Null(legate.Server.Listeners.Find("tls"));
+    }
+
     /// <summary>Starts Legate on the scripted server with a TLS listener "tls" whose secrets are <paramref name="secrets"/> (version s1), serving.</summary>
     private static async Task<InProcessLegate> StartServingAsync(ScriptedXdsServer xds, Secret certificate, Secret? ca = null, string? caSecret = null)
     {

@@ -42,6 +42,8 @@ internal static class ExtensionCatalog
         "envoy.tracers.zipkin",
         "envoy.tracers.opentelemetry",
         "envoy.tracers.opentelemetry.samplers.always_on",
+        "envoy.tracers.opentelemetry.resource_detectors.environment",
+        "envoy.tracers.opentelemetry.resource_detectors.static_config",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
@@ -61,6 +63,9 @@ internal static class ExtensionCatalog
         ["envoy.config.trace.v3.OpenCensusConfig"] = "envoy.tracers.opencensus",
         ["envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig"] = "envoy.tracers.opentelemetry.samplers.always_on",
         ["envoy.extensions.tracers.opentelemetry.samplers.v3.DynatraceSamplerConfig"] = "envoy.tracers.opentelemetry.samplers.dynatrace",
+        ["envoy.extensions.tracers.opentelemetry.resource_detectors.v3.EnvironmentResourceDetectorConfig"] = "envoy.tracers.opentelemetry.resource_detectors.environment",
+        ["envoy.extensions.tracers.opentelemetry.resource_detectors.v3.StaticConfigResourceDetectorConfig"] = "envoy.tracers.opentelemetry.resource_detectors.static_config",
+        ["envoy.extensions.tracers.opentelemetry.resource_detectors.v3.DynatraceResourceDetectorConfig"] = "envoy.tracers.opentelemetry.resource_detectors.dynatrace",
         ["envoy.config.metrics.v3.StatsdSink"] = "envoy.stat_sinks.statsd",
         ["envoy.config.metrics.v3.DogStatsdSink"] = "envoy.stat_sinks.dog_statsd",
         ["envoy.config.metrics.v3.HystrixSink"] = "envoy.stat_sinks.hystrix",

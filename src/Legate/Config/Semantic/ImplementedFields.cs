@@ -72,8 +72,9 @@ internal static partial class ImplementedFields
         ["envoy.config.trace.v3.Tracing.Http"] = ["name", "typed_config"],
         ["envoy.type.tracing.v3.CustomTag"] = ["tag", "literal", "environment", "request_header"],
         // HTTP_JSON only (HTTP_PROTO and GRPC are errors); trace_context_option is not in the API snapshot.
-        // resource_detectors and sampler are not implemented.
-        ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service", "sampler"],
+        // sampler: always_on only; resource_detectors: environment and static_config.
+        ["envoy.config.trace.v3.OpenTelemetryConfig"] = ["http_service", "service_name", "grpc_service", "sampler", "resource_detectors"],
+        ["envoy.extensions.tracers.opentelemetry.resource_detectors.v3.StaticConfigResourceDetectorConfig"] = ["attributes"],
         ["envoy.config.trace.v3.ZipkinConfig"] = ["collector_cluster", "collector_endpoint", "collector_endpoint_version", "collector_hostname", "shared_span_context", "trace_id_128bit", "split_spans_for_request"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.LocalReplyConfig"] = ["mappers", "body_format"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.ResponseMapper"] =

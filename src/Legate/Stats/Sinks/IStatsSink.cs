@@ -7,5 +7,11 @@ internal interface IStatsSink : IAsyncDisposable
     ValueTask FlushAsync(StatsSnapshot snapshot, CancellationToken cancellationToken);
 }
 
-/// <summary>What one flush hands the sinks: used counters with their change since the last flush, used gauges.</summary>
-internal sealed record StatsSnapshot(IReadOnlyList<(Counter Counter, long Delta)> Counters, IReadOnlyList<Gauge> Gauges);
+/// <summary>
+/// What one flush hands the sinks: used counters with their change since the last flush, used gauges,
+/// and every histogram sample recorded since the last flush (when a sink wants them).
+/// </summary>
+internal sealed record StatsSnapshot(IReadOnlyList<(Counter Counter, long Delta)> Counters, IReadOnlyList<Gauge> Gauges)
+{
+    public IReadOnlyList<(Histogram Histogram, long Value)> Samples { get; init; } = [];
+}

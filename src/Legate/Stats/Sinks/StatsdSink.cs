@@ -8,7 +8,8 @@ namespace Legate.Stats.Sinks;
 
 /// <summary>
 /// <c>envoy.stat_sinks.statsd</c> and <c>envoy.stat_sinks.dog_statsd</c>: at each flush, one
-/// line per used counter (<c>prefix.name:delta|c</c>) and gauge (<c>prefix.name:value|g</c>). Over
+/// line per used counter (<c>prefix.name:delta|c</c>) and gauge (<c>prefix.name:value|g</c>), and
+/// one per histogram sample recorded since the last flush (<c>prefix.name:value|ms</c>). Over
 /// UDP each line is its own datagram, as in Envoy, unless the DogStatsD sink's
 /// <c>max_bytes_per_datagram</c> is set: then lines are newline-joined into datagrams of at most that
 /// many bytes (a line that long or longer goes alone). Over TCP (<c>tcp_cluster_name</c>) the lines
@@ -17,6 +18,9 @@ namespace Legate.Stats.Sinks;
 /// </summary>
 internal sealed class StatsdSink : IStatsSink
 {
+    /// <summary>Envoy's <c>Histogram::PercentScale</c>: percent histograms record fractions times this.</summary>
+    private const double PercentScale = 1_000_000;
+
     private readonly string _prefix;
     private readonly bool _dogStatsd;
     private readonly int _maxDatagramBytes;
@@ -56,6 +60,15 @@ internal sealed class StatsdSink : IStatsSink
         foreach (var gauge in snapshot.Gauges)
         {
             lines.Add(Line(gauge.Name, gauge.Value.ToString(CultureInfo.InvariantCulture), "g"));
+        }
+
+        // Envoy's onHistogramComplete: statsd histograms are timers, so every sample is "|ms" with its
+        // raw value, except percent histograms, scaled back to a fraction and sent as "|h".
+        foreach (var (histogram, value) in snapshot.Samples)
+        {
+            lines.Add(histogram.Unit == HistogramUnit.Percent
+                ? Line(histogram.Name, (value / PercentScale).ToString(CultureInfo.InvariantCulture), "h")
+                : Line(histogram.Name, value.ToString(CultureInfo.InvariantCulture), "ms"));
         }
 
         try

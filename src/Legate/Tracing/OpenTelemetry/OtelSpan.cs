@@ -54,8 +54,11 @@ internal sealed class OtelSpan : Span
 
     public override void SetOperation(string operation) => Name = operation;
 
-    /// <summary>OTLP <c>Status.code</c>: 0 unset, 2 error (set from the <c>http.status_code</c> tag).</summary>
+    /// <summary>OTLP <c>Status.code</c>: 0 unset, 2 error (set from the <c>http.status_code</c> and <c>grpc.status_code</c> tags).</summary>
     public int StatusCode { get; private set; }
+
+    /// <summary>OTLP <c>Status.message</c>: the <c>grpc.message</c> of a failed gRPC call, else empty.</summary>
+    public string StatusMessage { get; private set; } = string.Empty;
 
     /// <summary>
     /// Records the attribute. Like Envoy (from 1.31), <c>http.status_code</c> also sets the span's
@@ -74,10 +77,24 @@ internal sealed class OtelSpan : Span
             StatusCode = OtelStatusCodeError;
         }
 
+        // A gRPC status other than OK is an error (OpenTelemetry's gRPC convention); its grpc.message
+        // (set right after it) becomes the status message.
+        if (name == Tags.GrpcStatusCode && value != "0")
+        {
+            StatusCode = OtelStatusCodeError;
+            _grpcFailed = true;
+        }
+        else if (name == Tags.GrpcMessage && _grpcFailed)
+        {
+            StatusMessage = value;
+        }
+
         Attributes[name] = value;
     }
 
     private const int OtelStatusCodeError = 2;
+
+    private bool _grpcFailed;
 
     public override void SetSampled(bool sampled) => Sampled = sampled;
 

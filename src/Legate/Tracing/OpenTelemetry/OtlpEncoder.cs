@@ -6,16 +6,16 @@ namespace Legate.Tracing.OpenTelemetry;
 /// <summary>
 /// Writes an OTLP <c>ExportTraceServiceRequest</c> (opentelemetry.proto.collector.trace.v1) in the
 /// protobuf wire format by field number: the OTLP protos are not in Legate's API snapshot and
-/// one message shape does not justify generating them. One ResourceSpans (resource attribute
-/// <c>service.name</c>) with one ScopeSpans holding every span.
+/// one message shape does not justify generating them. One ResourceSpans (the resource's attributes:
+/// <c>service.name</c> and the detected ones) with one ScopeSpans holding every span.
 /// </summary>
 internal static class OtlpEncoder
 {
-    public static byte[] ExportTraceServiceRequest(IReadOnlyList<OtelSpan> spans, string serviceName) =>
-        Message(o => WriteMessage(o, 1, ResourceSpans(spans, serviceName)));
+    public static byte[] ExportTraceServiceRequest(IReadOnlyList<OtelSpan> spans, OtelResource resource) =>
+        Message(o => WriteMessage(o, 1, ResourceSpans(spans, resource)));
 
     /// <summary>The one ResourceSpans message of a request (field 1 of ExportTraceServiceRequest).</summary>
-    public static byte[] ResourceSpans(IReadOnlyList<OtelSpan> spans, string serviceName)
+    public static byte[] ResourceSpans(IReadOnlyList<OtelSpan> spans, OtelResource resource)
     {
         var scopeSpans = Message(o =>
         {
@@ -24,10 +24,16 @@ internal static class OtlpEncoder
                 WriteMessage(o, 2, EncodeSpan(span));
             }
         });
-        var resource = Message(o => WriteMessage(o, 1, KeyValue("service.name", serviceName)));
+        var resourceMessage = Message(o =>
+        {
+            foreach (var (key, value) in resource.Attributes)
+            {
+                WriteMessage(o, 1, KeyValue(key, value));
+            }
+        });
         return Message(o =>
         {
-            WriteMessage(o, 1, resource);
+            WriteMessage(o, 1, resourceMessage);
             WriteMessage(o, 2, scopeSpans);
         });
     }
@@ -66,9 +72,15 @@ internal static class OtlpEncoder
 
         if (span.StatusCode != 0)
         {
-            // Span.status (15): Status.code (3); an unset status is left out.
+            // Span.status (15): Status.message (2), Status.code (3); an unset status is left out.
             WriteMessage(o, 15, Message(status =>
             {
+                if (span.StatusMessage.Length > 0)
+                {
+                    status.WriteTag(2, WireFormat.WireType.LengthDelimited);
+                    status.WriteString(span.StatusMessage);
+                }
+
                 status.WriteTag(3, WireFormat.WireType.Varint);
                 status.WriteEnum(span.StatusCode);
             }));
