@@ -15,8 +15,9 @@ namespace Legate.Router.Matching;
 internal sealed class CompiledRoute
 {
     private readonly Regex? _regex;
-    private readonly ulong _fractionNumerator;
-    private readonly ulong _fractionDenominator;
+    private readonly uint _fractionNumerator;
+    private readonly uint _fractionDenominator;
+    private readonly string _fractionRuntimeKey = string.Empty;
     private readonly CompiledHeaderMatcher[] _headers;
     private readonly CompiledQueryParameterMatcher[] _queryParameters;
     private readonly bool _grpc;
@@ -48,12 +49,8 @@ internal sealed class CompiledRoute
         {
             var value = fraction.DefaultValue ?? new FractionalPercent();
             _fractionNumerator = value.Numerator;
-            _fractionDenominator = value.Denominator switch
-            {
-                FractionalPercent.Types.DenominatorType.TenThousand => 10_000,
-                FractionalPercent.Types.DenominatorType.Million => 1_000_000,
-                _ => 100,
-            };
+            _fractionDenominator = Legate.Runtime.RuntimeSnapshot.DenominatorValue(value.Denominator);
+            _fractionRuntimeKey = fraction.RuntimeKey;
         }
     }
 
@@ -150,6 +147,15 @@ internal sealed class CompiledRoute
 
     public bool Matches(in RouteMatchInput input) => Miss(input, out _) is null;
 
+    /// <summary>
+    /// runtime_fraction as Envoy's featureEnabled: the runtime key's value (a percentage or a
+    /// FractionalPercent) replaces default_value when the live runtime has it.
+    /// </summary>
+    private bool FractionSelected(in RouteMatchInput input) =>
+        input.Runtime is { } runtime && _fractionRuntimeKey.Length > 0
+            ? runtime.FeatureEnabled(_fractionRuntimeKey, _fractionNumerator, _fractionDenominator, input.RandomValue)
+            : input.RandomValue % _fractionDenominator < _fractionNumerator;
+
     /// <summary>Null when the route matches; otherwise the first condition that failed, with a detail for explain.</summary>
     public RouteMissKind? Miss(in RouteMatchInput input, out string detail)
     {
@@ -166,10 +172,13 @@ internal sealed class CompiledRoute
             return RouteMissKind.Path;
         }
 
-        if (_fractionDenominator != 0 && input.RandomValue % _fractionDenominator >= _fractionNumerator)
+        if (_fractionDenominator != 0 && !FractionSelected(input))
         {
-            detail = "runtime_fraction " + _fractionNumerator.ToString(CultureInfo.InvariantCulture) + "/" + _fractionDenominator.ToString(CultureInfo.InvariantCulture) +
-                     " not selected (random value % denominator = " + (input.RandomValue % _fractionDenominator).ToString(CultureInfo.InvariantCulture) + ")";
+            var runtimeValue = _fractionRuntimeKey.Length > 0 ? input.Runtime?.Get(_fractionRuntimeKey) : null;
+            detail = "runtime_fraction " + (runtimeValue is null
+                         ? _fractionNumerator.ToString(CultureInfo.InvariantCulture) + "/" + _fractionDenominator.ToString(CultureInfo.InvariantCulture) +
+                           " not selected (random value % denominator = " + (input.RandomValue % _fractionDenominator).ToString(CultureInfo.InvariantCulture) + ")"
+                         : "runtime key '" + _fractionRuntimeKey + "' = '" + runtimeValue + "' not selected (random value " + input.RandomValue.ToString(CultureInfo.InvariantCulture) + ")");
             return RouteMissKind.RuntimeFraction;
         }
 
