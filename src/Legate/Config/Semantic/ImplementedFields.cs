@@ -124,7 +124,7 @@ internal static partial class ImplementedFields
             "request_mirror_policies", "hash_policy", "max_stream_duration"],
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
             "trace_sampled"],
-        // retry_options_predicates is not honoured yet.
+        // retry_options_predicates: Envoy has no built-in extension of that category; ExtensionChecker rejects any entry.
         ["envoy.config.route.v3.RetryPolicy"] =
             ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
