@@ -320,8 +320,9 @@ internal sealed class RouterFilter : HttpFilter
             return AttemptStep.Done;
         }
 
-        // max_requests (per attempt, as Envoy's pools check it): released in Finish (or by the HTTP/2 request's own finish).
-        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        // max_requests (per attempt, as Envoy's pools check it) of the route's priority's thresholds:
+        // released in Finish (or by the HTTP/2 request's own finish).
+        if (!cluster.Info.CircuitBreakers.For(route.Priority).Requests.TryAcquire())
         {
             cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
             await SendOverflowAsync().ConfigureAwait(false);
@@ -534,7 +535,7 @@ internal sealed class RouterFilter : HttpFilter
     /// <summary>An attempt over upstream HTTP/2 (see <see cref="Http2UpstreamRequest"/>); true to retry.</summary>
     private async ValueTask<bool> AttemptHttp2Async(Cluster cluster, Host host, TimeSpan timeout)
     {
-        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout);
+        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout, _route!.Priority);
         Task run;
         if (_sendLock is { } sendLock)
         {
@@ -1401,7 +1402,7 @@ internal sealed class RouterFilter : HttpFilter
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             // The breaker first: whoever sees no active request also sees its slot back.
-            cluster.Info.CircuitBreakers.Default.Requests.Release();
+            cluster.Info.CircuitBreakers.For(_route!.Priority).Requests.Release();
             cluster.Info.Stats.UpstreamRqActive.Dec();
             host.RequestFinished();
         }
