@@ -400,7 +400,19 @@ internal sealed class RouteEntry
 
     private static void CompileRewrites(RouteEntry entry, RouteAction forward, RouteMatch match, string path, ConfigErrors errors)
     {
-        if (forward.PrefixRewrite.Length > 0)
+        if (forward.PathRewritePolicy is { } rewritePolicy)
+        {
+            var policyPath = FieldPath.Field(path, "path_rewrite_policy");
+            if (forward.PrefixRewrite.Length > 0 || forward.RegexRewrite is not null)
+            {
+                errors.Add(policyPath, "only one of prefix_rewrite, regex_rewrite and path_rewrite_policy may be set");
+            }
+            else
+            {
+                entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForTemplate(rewritePolicy, match, policyPath, errors);
+            }
+        }
+        else if (forward.PrefixRewrite.Length > 0)
         {
             entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForPrefix(forward.PrefixRewrite, match);
         }

@@ -42,6 +42,8 @@ internal static class ExtensionCatalog
         "envoy.tracers.zipkin",
         "envoy.tracers.opentelemetry",
         "envoy.tracers.opentelemetry.samplers.always_on",
+        "envoy.path.match.uri_template.uri_template_matcher",
+        "envoy.path.rewrite.uri_template.uri_template_rewriter",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
@@ -75,6 +77,8 @@ internal static class ExtensionCatalog
         ["envoy.extensions.network.socket_interface.v3.DefaultSocketInterface"] = "envoy.extensions.network.socket_interface.default_socket_interface",
         ["envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"] = "envoy.transport_sockets.tls",
         ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] = "envoy.transport_sockets.tls",
+        ["envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"] = "envoy.path.match.uri_template.uri_template_matcher",
+        ["envoy.extensions.path.rewrite.uri_template.v3.UriTemplateRewriteConfig"] = "envoy.path.rewrite.uri_template.uri_template_rewriter",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Names Envoy used before the v3 naming scheme; real configs still carry them.</summary>

@@ -15,6 +15,7 @@ namespace Legate.Router.Matching;
 internal sealed class CompiledRoute
 {
     private readonly Regex? _regex;
+    private readonly UriTemplate? _template;
     private readonly uint _fractionNumerator;
     private readonly uint _fractionDenominator;
     private readonly string _fractionRuntimeKey = string.Empty;
@@ -24,8 +25,9 @@ internal sealed class CompiledRoute
     private readonly bool? _tlsPresented;
     private readonly bool? _tlsValidated;
 
-    private CompiledRoute(int index, Route route, Regex? regex, CompiledHeaderMatcher[] headers, CompiledQueryParameterMatcher[] queryParameters)
+    private CompiledRoute(int index, Route route, Regex? regex, UriTemplate? template, CompiledHeaderMatcher[] headers, CompiledQueryParameterMatcher[] queryParameters)
     {
+        _template = template;
         Index = index;
         Route = route;
         var match = route.Match;
@@ -36,6 +38,7 @@ internal sealed class CompiledRoute
             RouteMatch.PathSpecifierOneofCase.Path => match.Path,
             RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => match.PathSeparatedPrefix,
             RouteMatch.PathSpecifierOneofCase.SafeRegex => match.SafeRegex.Regex,
+            RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => template?.Template ?? string.Empty,
             _ => string.Empty,
         };
         CaseSensitive = match.CaseSensitive ?? true;
@@ -77,11 +80,12 @@ internal sealed class CompiledRoute
     {
         RouteMatch.PathSpecifierOneofCase.Prefix or RouteMatch.PathSpecifierOneofCase.Path or RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => Literal,
         RouteMatch.PathSpecifierOneofCase.SafeRegex => RouteRegex.LiteralPrefix(Literal),
+        RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => _template?.LiteralPrefix,
         _ => null,
     };
 
-    /// <summary>Whether <see cref="IndexKey"/> compares case-sensitively; regexes ignore case_sensitive.</summary>
-    public bool IndexCaseSensitive => CaseSensitive || Kind == RouteMatch.PathSpecifierOneofCase.SafeRegex;
+    /// <summary>Whether <see cref="IndexKey"/> compares case-sensitively; regexes and URI templates ignore case_sensitive.</summary>
+    public bool IndexCaseSensitive => CaseSensitive || Kind is RouteMatch.PathSpecifierOneofCase.SafeRegex or RouteMatch.PathSpecifierOneofCase.PathMatchPolicy;
 
     public static CompiledRoute? Create(int index, Route route, ConfigErrors errors, string path)
     {
@@ -95,6 +99,7 @@ internal sealed class CompiledRoute
 
         var before = errors.Errors.Count;
         Regex? regex = null;
+        UriTemplate? template = null;
         switch (match.PathSpecifierCase)
         {
             case RouteMatch.PathSpecifierOneofCase.Prefix:
@@ -113,7 +118,7 @@ internal sealed class CompiledRoute
                 regex = RouteRegex.Compile(match.SafeRegex.Regex, errors, FieldPath.Field(FieldPath.Field(matchPath, "safe_regex"), "regex"));
                 break;
             case RouteMatch.PathSpecifierOneofCase.PathMatchPolicy:
-                errors.Add(FieldPath.Field(matchPath, "path_match_policy"), "path_match_policy extensions are not supported yet");
+                template = UriTemplate.FromMatchPolicy(match.PathMatchPolicy, FieldPath.Field(matchPath, "path_match_policy"), errors);
                 break;
             default:
                 errors.Add(matchPath, "one of prefix, path, safe_regex, connect_matcher, path_separated_prefix or path_match_policy must be set");
@@ -142,7 +147,7 @@ internal sealed class CompiledRoute
             query[i] = CompiledQueryParameterMatcher.Create(match.QueryParameters[i], errors, FieldPath.Index(FieldPath.Field(matchPath, "query_parameters"), i))!;
         }
 
-        return errors.Errors.Count > before ? null : new CompiledRoute(index, route, regex, headers, query);
+        return errors.Errors.Count > before ? null : new CompiledRoute(index, route, regex, template, headers, query);
     }
 
     public bool Matches(in RouteMatchInput input) => Miss(input, out _) is null;
@@ -234,6 +239,8 @@ internal sealed class CompiledRoute
                 return path.Length == Literal.Length || path[Literal.Length] == '/';
             case RouteMatch.PathSpecifierOneofCase.SafeRegex:
                 return _regex!.IsMatch(path);
+            case RouteMatch.PathSpecifierOneofCase.PathMatchPolicy:
+                return _template!.IsMatch(path);
             case RouteMatch.PathSpecifierOneofCase.ConnectMatcher:
                 return string.Equals(input.Method, "CONNECT", StringComparison.Ordinal);
             default:
@@ -255,6 +262,7 @@ internal sealed class CompiledRoute
         RouteMatch.PathSpecifierOneofCase.Path => "path '" + Literal + "'",
         RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => "path_separated_prefix '" + Literal + "'",
         RouteMatch.PathSpecifierOneofCase.SafeRegex => "safe_regex '" + Literal + "'",
+        RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => "path_template '" + Literal + "'",
         _ => Kind.ToString(),
-    } + (CaseSensitive || Kind == RouteMatch.PathSpecifierOneofCase.SafeRegex ? string.Empty : " (case-insensitive)");
+    } + (CaseSensitive || Kind is RouteMatch.PathSpecifierOneofCase.SafeRegex or RouteMatch.PathSpecifierOneofCase.PathMatchPolicy ? string.Empty : " (case-insensitive)");
 }
