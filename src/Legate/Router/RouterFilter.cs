@@ -64,6 +64,9 @@ internal sealed class RouterFilter : HttpFilter
     private string? _setCookie;
     private PerTryIdleTimer? _idleTimer;
 
+    // internal_redirect_policy: the redirects followed so far and the one the next attempt takes.
+    private Redirect.InternalRedirectState? _redirects;
+
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -193,7 +196,7 @@ internal sealed class RouterFilter : HttpFilter
         // The exchange runs on while this returns: the stream's codec loop awaits it, so the filter
         // chain's state machines are not held (allocated) for the upstream round trip. With a body
         // still to come, the response may start before the request ends (and must, for upgrades).
-        if (endStream && _retry is null)
+        if (endStream && _retry is null && route.InternalRedirect is null)
         {
             // Without a retry policy there is one attempt: no loop (and no state machine) around it.
             var attempt = AttemptAsync(first: true);
@@ -247,7 +250,7 @@ internal sealed class RouterFilter : HttpFilter
                     return true;
                 }
 
-                _retry!.ReleaseSlot();
+                _retry?.ReleaseSlot();
                 if (stream.IsReset)
                 {
                     return true;
@@ -301,6 +304,12 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<AttemptStep> SendAttemptAsync(bool first)
     {
+        if (_redirects is { Pending: { } redirect })
+        {
+            _redirects.Pending = null;
+            FollowInternalRedirect(redirect.Route, redirect.Cluster);
+        }
+
         var stream = _stream;
         var cluster = _cluster!;
         var route = _route!;
@@ -617,6 +626,47 @@ internal sealed class RouterFilter : HttpFilter
     /// </summary>
     internal bool ShouldRetryHeaders(HttpResponseHead head)
     {
+        if (RetryOnHeaders(head))
+        {
+            return true;
+        }
+
+        // An internal redirect is taken like a retry: this answer is dropped and the next attempt
+        // goes where the location points (applied once this attempt has finished).
+        if (_route!.InternalRedirect is not null
+            && Redirect.InternalRedirect.TryPrepare(_stream, _head, head, _route, _cluster!, _redirects ??= new Redirect.InternalRedirectState(),
+                _headersEndStream, _factory.ClusterManager) is { } target)
+        {
+            _redirects.Pending = target;
+            _backOff = TimeSpan.Zero;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The next attempt serves the redirected request: the new route's cluster, retry policy, timeout, rewrites and headers.</summary>
+    private void FollowInternalRedirect(RouteEntry route, Cluster cluster)
+    {
+        _route = route;
+        _cluster = cluster;
+        _stream.Info.UpstreamCluster = cluster;
+        _retry?.ReleaseSlot();
+        _retry = RetryState.Create(route.RetryPolicy, _head, cluster, route.Priority, TimeSpan.Zero);
+        _lbContext = _retry;
+        if (route.HashPolicy is { } hashPolicy && hashPolicy.Generate(_stream, _head, out _setCookie) is { } hash)
+        {
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.HashKey = hash;
+        }
+
+        _globalTimeout = route.Timeout;
+        _globalDeadline = _globalTimeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        RequestFinalizer.FinalizeRequestHeaders(_stream, _head, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
+    }
+
+    private bool RetryOnHeaders(HttpResponseHead head)
+    {
         if (_retry is not { } retry)
         {
             return false;
@@ -921,6 +971,7 @@ internal sealed class RouterFilter : HttpFilter
         _stream = null!;
         _cluster = null;
         _route = null;
+        _redirects = null;
         _pool = null;
         _upstream = null;
         _resetRegistration = default;

@@ -121,7 +121,7 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
             "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
-            "request_mirror_policies", "hash_policy", "max_stream_duration", "path_rewrite_policy"],
+            "request_mirror_policies", "hash_policy", "max_stream_duration", "path_rewrite_policy", "internal_redirect_policy"],
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
             "trace_sampled"],
         // retry_options_predicates: Envoy has no built-in extension of that category; ExtensionChecker rejects any entry.
