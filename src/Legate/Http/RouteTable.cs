@@ -93,7 +93,13 @@ internal sealed class RouteTable
 
         var randomValue = StreamRandomValue(head.Headers);
         var runtime = config.Runtime?.Snapshot;
-        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue) { Runtime = runtime };
+        var tls = stream.Info.DownstreamTls;
+        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue)
+        {
+            Runtime = runtime,
+            PeerCertificatePresented = tls is { PeerCertificatePresented: true },
+            PeerCertificateValidated = tls is { PeerCertificateValidated: true },
+        };
         var (virtualHost, route) = _matcher.Match(input);
         stream.Info.VirtualHostName = virtualHost?.Name;
         if (route is null)
