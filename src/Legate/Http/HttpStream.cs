@@ -138,6 +138,13 @@ internal sealed class HttpStream
     /// <summary>Makes the next <see cref="Route"/> read match again (after a filter changed headers).</summary>
     public void ClearRouteCache() => _routeResolved = false;
 
+    /// <summary>Puts back a route resolved before (an internal redirect that failed after matching again).</summary>
+    public void RestoreRoute(RouteEntry? route)
+    {
+        _route = route;
+        _routeResolved = true;
+    }
+
     /// <summary>The per-route config of filter <paramref name="filterName"/> (most specific wins), or null.</summary>
     public T? PerFilterConfig<T>(string filterName)
         where T : class => Route?.PerFilterConfig(filterName) as T;

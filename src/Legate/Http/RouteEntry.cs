@@ -112,6 +112,9 @@ internal sealed class RouteEntry
     /// <summary><c>prefix_rewrite</c> / <c>regex_rewrite</c> of a forwarding route, or null.</summary>
     public PathRewrite? PathRewrite { get; private set; }
 
+    /// <summary><c>internal_redirect_policy</c>: upstream 3xx answers the router follows itself; null = relay them.</summary>
+    public Legate.Router.Redirect.InternalRedirectPolicy? InternalRedirect { get; private set; }
+
     /// <summary><c>host_rewrite_literal</c> (a weighted cluster's own one wins), or null.</summary>
     public string? HostRewriteLiteral { get; private set; }
 
@@ -321,6 +324,7 @@ internal sealed class RouteEntry
 
             CompileRewrites(entry, forward, route.Match ?? new RouteMatch(), forwardPath, errors);
             entry.Priority = forward.Priority;
+            entry.InternalRedirect = Legate.Router.Redirect.InternalRedirectPolicy.Compile(forward.InternalRedirectPolicy, FieldPath.Field(forwardPath, "internal_redirect_policy"), errors);
             entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
             entry.HashPolicy = Legate.Router.Hashing.HashPolicy.Compile(forward.HashPolicy, FieldPath.Field(forwardPath, "hash_policy"), errors);
             if (forward.MaxStreamDuration is { } duration)
@@ -400,7 +404,19 @@ internal sealed class RouteEntry
 
     private static void CompileRewrites(RouteEntry entry, RouteAction forward, RouteMatch match, string path, ConfigErrors errors)
     {
-        if (forward.PrefixRewrite.Length > 0)
+        if (forward.PathRewritePolicy is { } rewritePolicy)
+        {
+            var policyPath = FieldPath.Field(path, "path_rewrite_policy");
+            if (forward.PrefixRewrite.Length > 0 || forward.RegexRewrite is not null)
+            {
+                errors.Add(policyPath, "only one of prefix_rewrite, regex_rewrite and path_rewrite_policy may be set");
+            }
+            else
+            {
+                entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForTemplate(rewritePolicy, match, policyPath, errors);
+            }
+        }
+        else if (forward.PrefixRewrite.Length > 0)
         {
             entry.PathRewrite = Legate.Router.Actions.PathRewrite.ForPrefix(forward.PrefixRewrite, match);
         }

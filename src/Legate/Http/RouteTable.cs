@@ -92,7 +92,14 @@ internal sealed class RouteTable
         }
 
         var randomValue = StreamRandomValue(head.Headers);
-        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue);
+        var runtime = config.Runtime?.Snapshot;
+        var tls = stream.Info.DownstreamTls;
+        var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue)
+        {
+            Runtime = runtime,
+            PeerCertificatePresented = tls is { PeerCertificatePresented: true },
+            PeerCertificateValidated = tls is { PeerCertificateValidated: true },
+        };
         var (virtualHost, route) = _matcher.Match(input);
         stream.Info.VirtualHostName = virtualHost?.Name;
         if (route is null)
@@ -101,7 +108,7 @@ internal sealed class RouteTable
         }
 
         var action = _actions[virtualHost!.Index][route.Index];
-        var entry = action.WeightedClusters is null ? action : action.PickWeightedCluster(randomValue, head.Headers, config.Runtime?.Snapshot);
+        var entry = action.WeightedClusters is null ? action : action.PickWeightedCluster(randomValue, head.Headers, runtime);
         if (entry is null)
         {
             return null;

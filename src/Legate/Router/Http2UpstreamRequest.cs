@@ -39,6 +39,9 @@ internal sealed class Http2UpstreamRequest
     private readonly Cluster _cluster;
     private readonly Host _host;
     private readonly RouterFilter _owner;
+
+    // The route's priority: whose circuit-breaker thresholds the router's max_requests slot came from.
+    private readonly Envoy.Config.Core.V3.RoutingPriority _priority;
     private readonly CancellationTokenSource _cancel = new();
     private CancellationTokenRegistration _resetRegistration;
     private ITimer? _timer;
@@ -51,8 +54,9 @@ internal sealed class Http2UpstreamRequest
     private bool _requestComplete;
     private bool _bodyClosed;
 
-    public Http2UpstreamRequest(RouterFilterFactory factory, HttpStream stream, Cluster cluster, Host host, RouterFilter owner, TimeSpan timeout)
+    public Http2UpstreamRequest(RouterFilterFactory factory, HttpStream stream, Cluster cluster, Host host, RouterFilter owner, TimeSpan timeout, Envoy.Config.Core.V3.RoutingPriority priority)
     {
+        _priority = priority;
         _factory = factory;
         _stream = stream;
         _cluster = cluster;
@@ -612,7 +616,7 @@ internal sealed class Http2UpstreamRequest
         _idleTimer?.Stop();
         _resetRegistration.Dispose();
         // The breaker first: whoever sees no active request also sees its slot back.
-        _cluster.Info.CircuitBreakers.Default.Requests.Release();
+        _cluster.Info.CircuitBreakers.For(_priority).Requests.Release();
         _cluster.Info.Stats.UpstreamRqActive.Dec();
         _host.RequestFinished();
         _body?.Writer.CancelPendingFlush();

@@ -67,6 +67,9 @@ internal sealed class RouterFilter : HttpFilter
     private ResponseWaiter? _responseWaiter;
     private PerTryIdleTimer? _idleTimer;
 
+    // internal_redirect_policy: the redirects followed so far and the one the next attempt takes.
+    private Redirect.InternalRedirectState? _redirects;
+
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -196,7 +199,7 @@ internal sealed class RouterFilter : HttpFilter
         // The exchange runs on while this returns: the stream's codec loop awaits it, so the filter
         // chain's state machines are not held (allocated) for the upstream round trip. With a body
         // still to come, the response may start before the request ends (and must, for upgrades).
-        if (endStream && _retry is null)
+        if (endStream && _retry is null && route.InternalRedirect is null)
         {
             // Without a retry policy there is one attempt: no loop (and no state machine) around it.
             var attempt = AttemptAsync(first: true);
@@ -250,7 +253,7 @@ internal sealed class RouterFilter : HttpFilter
                     return true;
                 }
 
-                _retry!.ReleaseSlot();
+                _retry?.ReleaseSlot();
                 if (stream.IsReset)
                 {
                     return true;
@@ -338,6 +341,12 @@ internal sealed class RouterFilter : HttpFilter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<AttemptStep> SendAttemptAsync(bool first)
     {
+        if (_redirects is { Pending: { } redirect })
+        {
+            _redirects.Pending = null;
+            FollowInternalRedirect(redirect.Route, redirect.Cluster);
+        }
+
         var stream = _stream;
         var cluster = _cluster!;
         var route = _route!;
@@ -357,8 +366,9 @@ internal sealed class RouterFilter : HttpFilter
             return AttemptStep.Done;
         }
 
-        // max_requests (per attempt, as Envoy's pools check it): released in Finish (or by the HTTP/2 request's own finish).
-        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        // max_requests (per attempt, as Envoy's pools check it) of the route's priority's thresholds:
+        // released in Finish (or by the HTTP/2 request's own finish).
+        if (!cluster.Info.CircuitBreakers.For(route.Priority).Requests.TryAcquire())
         {
             cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
             await SendOverflowAsync().ConfigureAwait(false);
@@ -571,7 +581,7 @@ internal sealed class RouterFilter : HttpFilter
     /// <summary>An attempt over upstream HTTP/2 (see <see cref="Http2UpstreamRequest"/>); true to retry.</summary>
     private async ValueTask<bool> AttemptHttp2Async(Cluster cluster, Host host, TimeSpan timeout)
     {
-        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout);
+        var http2 = new Http2UpstreamRequest(_factory, _stream, cluster, host, this, timeout, _route!.Priority);
         Task run;
         if (_sendLock is { } sendLock)
         {
@@ -652,6 +662,47 @@ internal sealed class RouterFilter : HttpFilter
     /// allow), else forwarded (flagged URX / UO when it was retriable but could not be retried).
     /// </summary>
     internal bool ShouldRetryHeaders(HttpResponseHead head)
+    {
+        if (RetryOnHeaders(head))
+        {
+            return true;
+        }
+
+        // An internal redirect is taken like a retry: this answer is dropped and the next attempt
+        // goes where the location points (applied once this attempt has finished).
+        if (_route!.InternalRedirect is not null
+            && Redirect.InternalRedirect.TryPrepare(_stream, _head, head, _route, _cluster!, _redirects ??= new Redirect.InternalRedirectState(),
+                _headersEndStream, _factory.ClusterManager) is { } target)
+        {
+            _redirects.Pending = target;
+            _backOff = TimeSpan.Zero;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>The next attempt serves the redirected request: the new route's cluster, retry policy, timeout, rewrites and headers.</summary>
+    private void FollowInternalRedirect(RouteEntry route, Cluster cluster)
+    {
+        _route = route;
+        _cluster = cluster;
+        _stream.Info.UpstreamCluster = cluster;
+        _retry?.ReleaseSlot();
+        _retry = RetryState.Create(route.RetryPolicy, _head, cluster, route.Priority, TimeSpan.Zero);
+        _lbContext = _retry;
+        if (route.HashPolicy is { } hashPolicy && hashPolicy.Generate(_stream, _head, out _setCookie) is { } hash)
+        {
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.HashKey = hash;
+        }
+
+        _globalTimeout = route.Timeout;
+        _globalDeadline = _globalTimeout > TimeSpan.Zero ? Stopwatch.GetTimestamp() + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        RequestFinalizer.FinalizeRequestHeaders(_stream, _head, route, insertOriginalPath: !_factory.SuppressEnvoyHeaders);
+    }
+
+    private bool RetryOnHeaders(HttpResponseHead head)
     {
         if (_retry is not { } retry)
         {
@@ -957,6 +1008,7 @@ internal sealed class RouterFilter : HttpFilter
         _stream = null!;
         _cluster = null;
         _route = null;
+        _redirects = null;
         _pool = null;
         _upstream = null;
         _resetRegistration = default;
@@ -1440,7 +1492,7 @@ internal sealed class RouterFilter : HttpFilter
         if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             // The breaker first: whoever sees no active request also sees its slot back.
-            cluster.Info.CircuitBreakers.Default.Requests.Release();
+            cluster.Info.CircuitBreakers.For(_route!.Priority).Requests.Release();
             cluster.Info.Stats.UpstreamRqActive.Dec();
             host.RequestFinished();
         }

@@ -215,6 +215,11 @@ internal sealed class RuntimeLoader
             var name = prefix.Length == 0 ? key : prefix + "." + key;
             switch (child.KindCase)
             {
+                // As Envoy's proto layers: a struct with a numerator or denominator is one
+                // FractionalPercent value (kept as its JSON), not a subtree of keys.
+                case Value.KindOneofCase.StructValue when IsFractionalPercent(child.StructValue):
+                    values[name] = Google.Protobuf.JsonFormatter.Default.Format(child.StructValue);
+                    break;
                 case Value.KindOneofCase.StructValue:
                     Flatten(child.StructValue, name, values);
                     break;
@@ -237,6 +242,9 @@ internal sealed class RuntimeLoader
         }
     }
 
+    private static bool IsFractionalPercent(Struct value) =>
+        value.Fields.ContainsKey("numerator") || value.Fields.ContainsKey("denominator");
+
     private sealed record Layer(string Name, bool IsAdmin, IReadOnlyDictionary<string, string> Values);
 }
 
@@ -248,10 +256,25 @@ internal sealed class RuntimeSnapshot
 {
     private readonly Dictionary<string, string> _values;
 
+    // Values written as a FractionalPercent (JSON/YAML such as "{numerator: 5, denominator:
+    // TEN_THOUSAND}"), parsed once per snapshot so the request path only looks them up.
+    private readonly Dictionary<string, (uint Numerator, uint Denominator)> _fractions;
+
     public RuntimeSnapshot(Dictionary<string, string> values)
     {
         _values = values;
         Keys = values.Keys.Order(StringComparer.Ordinal).ToArray();
+        _fractions = new Dictionary<string, (uint, uint)>(StringComparer.Ordinal);
+        foreach (var (key, text) in values)
+        {
+            if (text.Contains("numerator", StringComparison.Ordinal) || text.Contains("denominator", StringComparison.Ordinal))
+            {
+                if (ParseFractionalPercent(text) is { } fraction)
+                {
+                    _fractions[key] = fraction;
+                }
+            }
+        }
     }
 
     public IReadOnlyList<string> Keys { get; }
@@ -263,17 +286,55 @@ internal sealed class RuntimeSnapshot
         key.Length > 0 && _values.TryGetValue(key, out var text) && ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : defaultValue;
 
     /// <summary>
-    /// Envoy's <c>featureEnabled(key, FractionalPercent default, random)</c>: the key may hold a
-    /// percentage (0–100) overriding the default; the sample is <c>random % denominator &lt; numerator</c>.
+    /// Envoy's <c>featureEnabled(key, FractionalPercent default, random)</c>: the key's value, when
+    /// present, replaces the default — a FractionalPercent (JSON/YAML, or a struct in a static or
+    /// RTDS layer) as written, or an integer taken as a percentage of 100 (above 100: always
+    /// enabled); anything else leaves the default. The sample is <c>random % denominator &lt; numerator</c>.
     /// </summary>
     public bool FeatureEnabled(string key, uint numerator, uint denominator, ulong random)
     {
-        if (key.Length > 0 && _values.TryGetValue(key, out var text) && uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var percent))
+        if (key.Length > 0 && _values.TryGetValue(key, out var text))
         {
-            numerator = percent;
-            denominator = 100;
+            if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var percent))
+            {
+                if (percent > 100)
+                {
+                    return true;
+                }
+
+                numerator = (uint)percent;
+                denominator = 100;
+            }
+            else if (_fractions.TryGetValue(key, out var fraction))
+            {
+                (numerator, denominator) = fraction;
+            }
         }
 
         return random % denominator < numerator;
     }
+
+    /// <summary>A FractionalPercent written as JSON or YAML; null when the text is not one.</summary>
+    internal static (uint Numerator, uint Denominator)? ParseFractionalPercent(string text)
+    {
+        try
+        {
+            var errors = new ConfigErrors();
+            var node = ConfigDocument.Parse(text, ConfigFormat.Yaml);
+            var value = new ProtoConverter(errors).Convert<FractionalPercent>(node);
+            return errors.HasErrors ? null : (value.Numerator, DenominatorValue(value.Denominator));
+        }
+        catch (ConfigException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>100, 10 000 or 1 000 000.</summary>
+    public static uint DenominatorValue(FractionalPercent.Types.DenominatorType denominator) => denominator switch
+    {
+        FractionalPercent.Types.DenominatorType.TenThousand => 10_000,
+        FractionalPercent.Types.DenominatorType.Million => 1_000_000,
+        _ => 100,
+    };
 }

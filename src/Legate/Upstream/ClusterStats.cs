@@ -61,6 +61,8 @@ internal sealed class ClusterStats
         MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
         OriginalDstHostInvalid = store.Counter(p + "original_dst_host_invalid");
         UpstreamRqDropOverload = store.Counter(p + "upstream_rq_drop_overload");
+        UpstreamInternalRedirectSucceededTotal = store.Counter(p + "upstream_internal_redirect_succeeded_total");
+        UpstreamInternalRedirectFailedTotal = store.Counter(p + "upstream_internal_redirect_failed_total");
     }
 
     /// <summary>Where the cluster's stats live: outlier detection and health checking add theirs when configured.</summary>
@@ -170,4 +172,8 @@ internal sealed class ClusterStats
 
     /// <summary>Requests dropped by the load assignment's <c>drop_overloads</c> (503 DO).</summary>
     public Counter UpstreamRqDropOverload { get; }
+
+    public Counter UpstreamInternalRedirectSucceededTotal { get; }
+
+    public Counter UpstreamInternalRedirectFailedTotal { get; }
 }

@@ -132,6 +132,25 @@ public sealed class MutualTlsTests(MutualTlsTests.Pki fixture) : IClassFixture<M
     }
 
     [Fact]
+    public async Task RouteTlsContextMatchesTheConnectionsClientCertificate()
+    {
+        var untrusted = $"validation_context: {{trusted_ca: {{filename: \"{_pki.RootPath}\"}}, trust_chain_verification: ACCEPT_UNTRUSTED}}";
+        // The chain's catch-all route answers "anonymous"; two tls_context routes go before it.
+        var chain = Chain(Downstream(Cert(_server), untrusted), body: "anonymous");
+        var at = chain.IndexOf("- match: { prefix: \"/\" }", StringComparison.Ordinal);
+        var indent = new string(' ', at - chain.LastIndexOf('\n', at) - 1);
+        chain = chain.Insert(at,
+            "- match: { prefix: \"/\", tls_context: { presented: true, validated: true } }\n" + indent + "  direct_response: { status: 200, body: { inline_string: validated } }\n" + indent +
+            "- match: { prefix: \"/\", tls_context: { presented: true } }\n" + indent + "  direct_response: { status: 200, body: { inline_string: presented } }\n" + indent);
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(chain));
+        var endpoint = legate.ListenerEndpoint("tls");
+
+        Assert.EndsWith("validated", (await TestTls.GetAsync(endpoint, new() { ClientCertificate = _client.WithKey() })).Response, StringComparison.Ordinal);
+        Assert.EndsWith("presented", (await TestTls.GetAsync(endpoint, new() { ClientCertificate = fixture.Stranger.WithKey() })).Response, StringComparison.Ordinal);
+        Assert.EndsWith("anonymous", (await TestTls.GetAsync(endpoint, new())).Response, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CertificateHashAndSpkiPinsAcceptOnlyThePinnedClient()
     {
         var validation = $"validation_context: {{verify_certificate_hash: [\"{_client.Sha256Hex.ToUpperInvariant()}\"], verify_certificate_spki: [\"{_spiffe.SpkiBase64}\"]}}";

@@ -44,6 +44,11 @@ internal static class ExtensionCatalog
         "envoy.tracers.opentelemetry.samplers.always_on",
         "envoy.tracers.opentelemetry.resource_detectors.environment",
         "envoy.tracers.opentelemetry.resource_detectors.static_config",
+        "envoy.path.match.uri_template.uri_template_matcher",
+        "envoy.path.rewrite.uri_template.uri_template_rewriter",
+        "envoy.internal_redirect_predicates.previous_routes",
+        "envoy.internal_redirect_predicates.allow_listed_routes",
+        "envoy.internal_redirect_predicates.safe_cross_scheme",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
@@ -80,6 +85,11 @@ internal static class ExtensionCatalog
         ["envoy.extensions.network.socket_interface.v3.DefaultSocketInterface"] = "envoy.extensions.network.socket_interface.default_socket_interface",
         ["envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"] = "envoy.transport_sockets.tls",
         ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] = "envoy.transport_sockets.tls",
+        ["envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"] = "envoy.path.match.uri_template.uri_template_matcher",
+        ["envoy.extensions.path.rewrite.uri_template.v3.UriTemplateRewriteConfig"] = "envoy.path.rewrite.uri_template.uri_template_rewriter",
+        ["envoy.extensions.internal_redirect.previous_routes.v3.PreviousRoutesConfig"] = "envoy.internal_redirect_predicates.previous_routes",
+        ["envoy.extensions.internal_redirect.allow_listed_routes.v3.AllowListedRoutesConfig"] = "envoy.internal_redirect_predicates.allow_listed_routes",
+        ["envoy.extensions.internal_redirect.safe_cross_scheme.v3.SafeCrossSchemeConfig"] = "envoy.internal_redirect_predicates.safe_cross_scheme",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Names Envoy used before the v3 naming scheme; real configs still carry them.</summary>

@@ -122,10 +122,10 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
             "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
-            "request_mirror_policies", "hash_policy", "max_stream_duration"],
+            "request_mirror_policies", "hash_policy", "max_stream_duration", "path_rewrite_policy", "internal_redirect_policy"],
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
             "trace_sampled"],
-        // retry_options_predicates is not honoured yet.
+        // retry_options_predicates: Envoy has no built-in extension of that category; ExtensionChecker rejects any entry.
         ["envoy.config.route.v3.RetryPolicy"] =
             ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
@@ -136,8 +136,8 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled", "connect_config"],
         // Presence terminates CONNECT (Router/ConnectTunnel); proxy_protocol_config and allow_post are not honoured yet.
         ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = [],
-        // Every criterion is evaluated by Router/Matching; path_match_policy and dynamic_metadata are
-        // rejected there as not supported yet.
+        // Every criterion is evaluated by Router/Matching (path_match_policy: the URI template matcher);
+        // dynamic_metadata is rejected there as not supported yet.
         // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.
         ["envoy.extensions.filters.http.fault.v3.HTTPFault"] =
             ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats"],

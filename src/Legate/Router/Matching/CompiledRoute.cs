@@ -15,16 +15,19 @@ namespace Legate.Router.Matching;
 internal sealed class CompiledRoute
 {
     private readonly Regex? _regex;
-    private readonly ulong _fractionNumerator;
-    private readonly ulong _fractionDenominator;
+    private readonly UriTemplate? _template;
+    private readonly uint _fractionNumerator;
+    private readonly uint _fractionDenominator;
+    private readonly string _fractionRuntimeKey = string.Empty;
     private readonly CompiledHeaderMatcher[] _headers;
     private readonly CompiledQueryParameterMatcher[] _queryParameters;
     private readonly bool _grpc;
     private readonly bool? _tlsPresented;
     private readonly bool? _tlsValidated;
 
-    private CompiledRoute(int index, Route route, Regex? regex, CompiledHeaderMatcher[] headers, CompiledQueryParameterMatcher[] queryParameters)
+    private CompiledRoute(int index, Route route, Regex? regex, UriTemplate? template, CompiledHeaderMatcher[] headers, CompiledQueryParameterMatcher[] queryParameters)
     {
+        _template = template;
         Index = index;
         Route = route;
         var match = route.Match;
@@ -35,6 +38,7 @@ internal sealed class CompiledRoute
             RouteMatch.PathSpecifierOneofCase.Path => match.Path,
             RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => match.PathSeparatedPrefix,
             RouteMatch.PathSpecifierOneofCase.SafeRegex => match.SafeRegex.Regex,
+            RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => template?.Template ?? string.Empty,
             _ => string.Empty,
         };
         CaseSensitive = match.CaseSensitive ?? true;
@@ -48,12 +52,8 @@ internal sealed class CompiledRoute
         {
             var value = fraction.DefaultValue ?? new FractionalPercent();
             _fractionNumerator = value.Numerator;
-            _fractionDenominator = value.Denominator switch
-            {
-                FractionalPercent.Types.DenominatorType.TenThousand => 10_000,
-                FractionalPercent.Types.DenominatorType.Million => 1_000_000,
-                _ => 100,
-            };
+            _fractionDenominator = Legate.Runtime.RuntimeSnapshot.DenominatorValue(value.Denominator);
+            _fractionRuntimeKey = fraction.RuntimeKey;
         }
     }
 
@@ -80,11 +80,12 @@ internal sealed class CompiledRoute
     {
         RouteMatch.PathSpecifierOneofCase.Prefix or RouteMatch.PathSpecifierOneofCase.Path or RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => Literal,
         RouteMatch.PathSpecifierOneofCase.SafeRegex => RouteRegex.LiteralPrefix(Literal),
+        RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => _template?.LiteralPrefix,
         _ => null,
     };
 
-    /// <summary>Whether <see cref="IndexKey"/> compares case-sensitively; regexes ignore case_sensitive.</summary>
-    public bool IndexCaseSensitive => CaseSensitive || Kind == RouteMatch.PathSpecifierOneofCase.SafeRegex;
+    /// <summary>Whether <see cref="IndexKey"/> compares case-sensitively; regexes and URI templates ignore case_sensitive.</summary>
+    public bool IndexCaseSensitive => CaseSensitive || Kind is RouteMatch.PathSpecifierOneofCase.SafeRegex or RouteMatch.PathSpecifierOneofCase.PathMatchPolicy;
 
     public static CompiledRoute? Create(int index, Route route, ConfigErrors errors, string path)
     {
@@ -98,6 +99,7 @@ internal sealed class CompiledRoute
 
         var before = errors.Errors.Count;
         Regex? regex = null;
+        UriTemplate? template = null;
         switch (match.PathSpecifierCase)
         {
             case RouteMatch.PathSpecifierOneofCase.Prefix:
@@ -116,7 +118,7 @@ internal sealed class CompiledRoute
                 regex = RouteRegex.Compile(match.SafeRegex.Regex, errors, FieldPath.Field(FieldPath.Field(matchPath, "safe_regex"), "regex"));
                 break;
             case RouteMatch.PathSpecifierOneofCase.PathMatchPolicy:
-                errors.Add(FieldPath.Field(matchPath, "path_match_policy"), "path_match_policy extensions are not supported yet");
+                template = UriTemplate.FromMatchPolicy(match.PathMatchPolicy, FieldPath.Field(matchPath, "path_match_policy"), errors);
                 break;
             default:
                 errors.Add(matchPath, "one of prefix, path, safe_regex, connect_matcher, path_separated_prefix or path_match_policy must be set");
@@ -145,10 +147,19 @@ internal sealed class CompiledRoute
             query[i] = CompiledQueryParameterMatcher.Create(match.QueryParameters[i], errors, FieldPath.Index(FieldPath.Field(matchPath, "query_parameters"), i))!;
         }
 
-        return errors.Errors.Count > before ? null : new CompiledRoute(index, route, regex, headers, query);
+        return errors.Errors.Count > before ? null : new CompiledRoute(index, route, regex, template, headers, query);
     }
 
     public bool Matches(in RouteMatchInput input) => Miss(input, out _) is null;
+
+    /// <summary>
+    /// runtime_fraction as Envoy's featureEnabled: the runtime key's value (a percentage or a
+    /// FractionalPercent) replaces default_value when the live runtime has it.
+    /// </summary>
+    private bool FractionSelected(in RouteMatchInput input) =>
+        input.Runtime is { } runtime && _fractionRuntimeKey.Length > 0
+            ? runtime.FeatureEnabled(_fractionRuntimeKey, _fractionNumerator, _fractionDenominator, input.RandomValue)
+            : input.RandomValue % _fractionDenominator < _fractionNumerator;
 
     /// <summary>Null when the route matches; otherwise the first condition that failed, with a detail for explain.</summary>
     public RouteMissKind? Miss(in RouteMatchInput input, out string detail)
@@ -166,10 +177,13 @@ internal sealed class CompiledRoute
             return RouteMissKind.Path;
         }
 
-        if (_fractionDenominator != 0 && input.RandomValue % _fractionDenominator >= _fractionNumerator)
+        if (_fractionDenominator != 0 && !FractionSelected(input))
         {
-            detail = "runtime_fraction " + _fractionNumerator.ToString(CultureInfo.InvariantCulture) + "/" + _fractionDenominator.ToString(CultureInfo.InvariantCulture) +
-                     " not selected (random value % denominator = " + (input.RandomValue % _fractionDenominator).ToString(CultureInfo.InvariantCulture) + ")";
+            var runtimeValue = _fractionRuntimeKey.Length > 0 ? input.Runtime?.Get(_fractionRuntimeKey) : null;
+            detail = "runtime_fraction " + (runtimeValue is null
+                         ? _fractionNumerator.ToString(CultureInfo.InvariantCulture) + "/" + _fractionDenominator.ToString(CultureInfo.InvariantCulture) +
+                           " not selected (random value % denominator = " + (input.RandomValue % _fractionDenominator).ToString(CultureInfo.InvariantCulture) + ")"
+                         : "runtime key '" + _fractionRuntimeKey + "' = '" + runtimeValue + "' not selected (random value " + input.RandomValue.ToString(CultureInfo.InvariantCulture) + ")");
             return RouteMissKind.RuntimeFraction;
         }
 
@@ -225,6 +239,8 @@ internal sealed class CompiledRoute
                 return path.Length == Literal.Length || path[Literal.Length] == '/';
             case RouteMatch.PathSpecifierOneofCase.SafeRegex:
                 return _regex!.IsMatch(path);
+            case RouteMatch.PathSpecifierOneofCase.PathMatchPolicy:
+                return _template!.IsMatch(path);
             case RouteMatch.PathSpecifierOneofCase.ConnectMatcher:
                 return string.Equals(input.Method, "CONNECT", StringComparison.Ordinal);
             default:
@@ -246,6 +262,7 @@ internal sealed class CompiledRoute
         RouteMatch.PathSpecifierOneofCase.Path => "path '" + Literal + "'",
         RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => "path_separated_prefix '" + Literal + "'",
         RouteMatch.PathSpecifierOneofCase.SafeRegex => "safe_regex '" + Literal + "'",
+        RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => "path_template '" + Literal + "'",
         _ => Kind.ToString(),
-    } + (CaseSensitive || Kind == RouteMatch.PathSpecifierOneofCase.SafeRegex ? string.Empty : " (case-insensitive)");
+    } + (CaseSensitive || Kind is RouteMatch.PathSpecifierOneofCase.SafeRegex or RouteMatch.PathSpecifierOneofCase.PathMatchPolicy ? string.Empty : " (case-insensitive)");
 }

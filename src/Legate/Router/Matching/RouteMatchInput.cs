@@ -39,6 +39,9 @@ internal readonly struct RouteMatchInput
     /// <summary>Drawn once per request, so every runtime_fraction route sees the same value (as in Envoy).</summary>
     public ulong RandomValue { get; }
 
+    /// <summary>The live runtime (runtime_fraction's runtime_key); null = defaults only (lint, tests).</summary>
+    public Legate.Runtime.RuntimeSnapshot? Runtime { get; init; }
+
     /// <summary>Whether the downstream connection presented a client certificate (tls_context.presented).</summary>
     public bool PeerCertificatePresented { get; init; }
 

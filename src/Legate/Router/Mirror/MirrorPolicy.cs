@@ -1,4 +1,3 @@
-using Envoy.Type.V3;
 using Legate.Config;
 
 namespace Legate.Router.Mirror;
@@ -6,15 +5,15 @@ namespace Legate.Router.Mirror;
 /// <summary>
 /// One compiled <c>request_mirror_policies</c> entry (route, or the virtual host's when the route
 /// has none): the shadow cluster (fixed or named by a header), the share of requests mirrored
-/// (<c>runtime_fraction</c> default value; no runtime layer yet) and whether the authority gets
+/// (<c>runtime_fraction</c>: its runtime key's live value, else its default value) and whether the authority gets
 /// Envoy's <c>-shadow</c> suffix.
 /// </summary>
 internal sealed class MirrorPolicy
 {
-    private readonly ulong _numerator;
-    private readonly ulong _denominator;
+    private readonly uint _numerator;
+    private readonly uint _denominator;
 
-    private MirrorPolicy(string cluster, string? clusterHeader, ulong numerator, ulong denominator, bool appendSuffix)
+    private MirrorPolicy(string cluster, string? clusterHeader, uint numerator, uint denominator, bool appendSuffix)
     {
         Cluster = cluster;
         ClusterHeader = clusterHeader;
@@ -32,6 +31,9 @@ internal sealed class MirrorPolicy
 
     /// <summary><c>trace_sampled</c> (default true): whether the shadow's "mirror" span is sampled.</summary>
     public bool TraceSampled { get; private init; } = true;
+
+    /// <summary><c>runtime_fraction.runtime_key</c>: its live value replaces the default share (empty = none).</summary>
+    public string RuntimeKey { get; private init; } = string.Empty;
 
     /// <summary>For explain and lint: the share mirrored, in percent.</summary>
     public double Percent => 100.0 * _numerator / _denominator;
@@ -53,30 +55,35 @@ internal sealed class MirrorPolicy
                 errors.Add(policyPath, "a request mirror policy needs cluster or cluster_header");
             }
 
-            ulong numerator = 100, denominator = 100;
+            uint numerator = 100, denominator = 100;
             if (policy.RuntimeFraction?.DefaultValue is { } fraction)
             {
                 numerator = fraction.Numerator;
-                denominator = fraction.Denominator switch
-                {
-                    FractionalPercent.Types.DenominatorType.TenThousand => 10_000,
-                    FractionalPercent.Types.DenominatorType.Million => 1_000_000,
-                    _ => 100,
-                };
+                denominator = Legate.Runtime.RuntimeSnapshot.DenominatorValue(fraction.Denominator);
                 numerator = Math.Min(numerator, denominator);
             }
 
             result[i] = new MirrorPolicy(policy.Cluster, policy.ClusterHeader.Length > 0 ? policy.ClusterHeader.ToLowerInvariant() : null, numerator, denominator, !policy.DisableShadowHostSuffixAppend)
             {
                 TraceSampled = policy.TraceSampled ?? true,
+                RuntimeKey = policy.RuntimeFraction?.RuntimeKey ?? string.Empty,
             };
         }
 
         return result;
     }
 
-    /// <summary>Whether this request is mirrored (a fresh draw per request and policy).</summary>
-    public bool Sampled() => _numerator >= _denominator || (ulong)Random.Shared.NextInt64((long)_denominator) < _numerator;
+    /// <summary>Whether this request is mirrored (a fresh draw per request and policy), reading the live runtime.</summary>
+    public bool Sampled(Legate.Runtime.RuntimeSnapshot? runtime)
+    {
+        if (runtime is not null && RuntimeKey.Length > 0)
+        {
+            // Envoy's featureEnabled: a percentage or FractionalPercent under the key replaces the default.
+            return runtime.FeatureEnabled(RuntimeKey, _numerator, _denominator, (ulong)Random.Shared.NextInt64(long.MaxValue));
+        }
+
+        return _numerator >= _denominator || (ulong)Random.Shared.NextInt64(_denominator) < _numerator;
+    }
 
     /// <summary>Envoy's shadow authority: <c>-shadow</c> after the host, before any port.</summary>
     public static string ShadowAuthority(string authority)

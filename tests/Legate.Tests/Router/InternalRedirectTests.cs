@@ -1,0 +1,175 @@
+using System.Net;
+using Legate.Tests.Harness;
+using static Legate.Tests.Router.RoutingConfigs;
+
+namespace Legate.Tests.Router;
+
+/// <summary>
+/// internal_redirect_policy end to end: the router follows an upstream 3xx itself (re-routing the
+/// request to the location, x-envoy-original-url, the new route's cluster), within
+/// max_internal_redirects, redirect_response_codes, the scheme rule and the predicates; every
+/// redirect it does not follow reaches the client unchanged. Stats on the answering cluster.
+/// </summary>
+public sealed class InternalRedirectTests
+{
+    private static UpstreamResponse Redirect(int status, string location) => UpstreamResponse.Text("moved", status).WithHeader("location", location);
+
+    private static async Task<(InProcessLegate Legate, ScriptedUpstream Origin, ScriptedUpstream Target)> StartAsync(UpstreamScript originScript, string policy, string extraRoutes = "", bool http2 = false)
+    {
+        var protocols = http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1;
+        var origin = await ScriptedUpstream.StartAsync(originScript, protocols);
+        var target = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Echo()), protocols);
+        var routes = $$"""
+            - name: start
+              match: { prefix: "/start" }
+              route:
+                cluster: origin
+                internal_redirect_policy: {{policy}}
+            {{extraRoutes}}
+            - name: final
+              match: { prefix: "/final" }
+              route: { cluster: target }
+            - name: other
+              match: { prefix: "/other" }
+              route: { cluster: target }
+            """;
+        var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("origin", [origin.Port]), ("target", [target.Port])], clusterExtra: http2 ? "http2_protocol_options: {}\n" : string.Empty));
+        return (legate, origin, target);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A302IsFollowedToTheLocationsRoute(bool http2)
+    {
+        var (legate, origin, target) = await StartAsync(new UpstreamScript(Redirect(302, "http://redirected.example/final/page?x=1#top")), "{}", http2: http2);
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+
+        using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/start/here"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var echoed = await EchoedRequest.ReadAsync(response);
+        Assert.Equal("/final/page?x=1", echoed.Target);
+        Assert.Equal("redirected.example", echoed.Header("host"));
+        Assert.Equal("http://" + legate.ListenerEndpoint("web") + "/start/here", echoed.Header("x-envoy-original-url"));
+        Assert.Equal("/start/here", Assert.Single(origin.Log.Requests).RawTarget);
+        Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+        Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+    }
+
+    [Fact]
+    public async Task RedirectsTheRouterDoesNotFollowReachTheClient()
+    {
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start/relative", Redirect(302, "/final"))
+            .OnPath("/start/https", Redirect(302, "https://redirected.example/final"))
+            .OnPath("/start/moved", Redirect(301, "http://redirected.example/final"))
+            .OnPath("/start/direct", Redirect(302, "http://redirected.example/nowhere"))
+            .OnPath("/start/body", Redirect(302, "http://redirected.example/final"));
+        var (legate, origin, target) = await StartAsync(script, "{}", "- name: nowhere\n  match: { prefix: \"/nowhere\" }\n  direct_response: { status: 200 }");
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
+
+        foreach (var path in new[] { "/start/relative", "/start/https", "/start/moved", "/start/direct" })
+        {
+            using var response = await client.GetAsync(legate.ListenerUri("web", path));
+            Assert.True(response.StatusCode is HttpStatusCode.Found or HttpStatusCode.MovedPermanently, path);
+            Assert.Equal("moved", await response.Content.ReadAsStringAsync());
+        }
+
+        // A request with a body is not redirected.
+        using (var response = await client.PostAsync(legate.ListenerUri("web", "/start/body"), new StringContent("payload")))
+        {
+            Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        }
+
+        Assert.Equal(0, target.Log.Count);
+
+        // The 301 was never a candidate (only 302 by default); the other four failed.
+        Assert.Equal(4, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+
+        // A failed redirect leaves the request as it was: the next one on the connection is routed afresh.
+        using var again = await client.GetAsync(legate.ListenerUri("web", "/final/again"));
+        Assert.Equal("/final/again", (await EchoedRequest.ReadAsync(again)).Target);
+    }
+
+    [Fact]
+    public async Task MaxInternalRedirectsBoundsAChain()
+    {
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start", Redirect(307, "http://a.example/hop1"))
+            .OnPath("/hop1", Redirect(307, "http://a.example/hop2"))
+            .OnPath("/hop2", Redirect(307, "http://a.example/final"));
+        var hops = """
+            - name: hop
+              match: { prefix: "/hop" }
+              route:
+                cluster: origin
+                internal_redirect_policy: { max_internal_redirects: 2, redirect_response_codes: [307] }
+            """;
+        var (legate, origin, target) = await StartAsync(script, "{ max_internal_redirects: 2, redirect_response_codes: [307] }", hops);
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
+
+        // Two redirects are followed (/start → /hop1 → /hop2); the third is relayed.
+        using var response = await client.GetAsync(legate.ListenerUri("web", "/start"));
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, response.StatusCode);
+        Assert.Equal("http://a.example/final", response.Headers.Location?.OriginalString);
+        Assert.Equal(["/start", "/hop1", "/hop2"], origin.Log.Requests.Select(r => r.RawTarget));
+        Assert.Equal("http://a.example/hop1", origin.Log.Requests[2].Header("x-envoy-original-url"));
+        Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+        Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        Assert.Equal(0, target.Log.Count);
+    }
+
+    [Fact]
+    public async Task PredicatesAndSeeOther()
+    {
+        const string PreviousRoutes = "{ name: envoy.internal_redirect_predicates.previous_routes, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.internal_redirect.previous_routes.v3.PreviousRoutesConfig } }";
+        const string AllowListed = "{ name: envoy.internal_redirect_predicates.allow_listed_routes, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.internal_redirect.allow_listed_routes.v3.AllowListedRoutesConfig, allowed_route_names: [final, loop] } }";
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start/other", Redirect(302, "http://a.example/other"))
+            .OnPath("/start/post", Redirect(303, "http://a.example/final/posted"))
+            .OnPath("/start/loop", Redirect(302, "http://a.example/loop"))
+            .OnPath("/loop", Redirect(302, "http://a.example/loop"));
+        var policy = $"{{ max_internal_redirects: 5, redirect_response_codes: [302, 303], predicates: [{PreviousRoutes}, {AllowListed}] }}";
+        var loop = $"- name: loop\n  match: {{ prefix: \"/loop\" }}\n  route:\n    cluster: origin\n    internal_redirect_policy: {policy}";
+        var (legate, origin, target) = await StartAsync(script, policy, loop);
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
+
+        // allow_listed_routes: "other" is not on the list.
+        using (var response = await client.GetAsync(legate.ListenerUri("web", "/start/other")))
+        {
+            Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        }
+
+        // previous_routes: /start → loop is followed, loop → loop again is not.
+        using (var response = await client.GetAsync(legate.ListenerUri("web", "/start/loop")))
+        {
+            Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        }
+
+        Assert.Equal(2, origin.Log.Requests.Count(r => r.RawTarget is "/start/loop" or "/loop"));
+
+        // 303: a POST without a body continues as a GET.
+        using (var response = await client.PostAsync(legate.ListenerUri("web", "/start/post"), null))
+        {
+            var echoed = await EchoedRequest.ReadAsync(response);
+            Assert.Equal("GET", echoed.Method);
+            Assert.Equal("/final/posted", echoed.Target);
+        }
+
+        Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+        Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+    }
+}

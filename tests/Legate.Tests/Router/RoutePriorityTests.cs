@@ -1,0 +1,81 @@
+using System.Net;
+using Legate.Tests.Harness;
+using static Legate.Tests.Router.RoutingConfigs;
+
+namespace Legate.Tests.Router;
+
+/// <summary>
+/// Route <c>priority</c> selects the cluster's circuit-breaker thresholds: a HIGH route's requests
+/// count against the HIGH <c>max_requests</c> (and its gauges), a DEFAULT route's against DEFAULT,
+/// over HTTP/1.1 and HTTP/2 upstreams (each releases its slot to the priority it took it from).
+/// </summary>
+public sealed class RoutePriorityTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HighPriorityRoutesUseTheHighThresholds(bool http2)
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task }).OnPrefix("/quick", UpstreamResponse.Text("quick")),
+            http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1);
+        var routes = """
+            - match: { prefix: "/high" }
+              route: { cluster: backend, priority: HIGH, timeout: 60s }
+            - match: { prefix: "/" }
+              route: { cluster: backend, timeout: 60s }
+            """;
+        var clusterExtra = """
+            circuit_breakers:
+              thresholds:
+              - { priority: DEFAULT, max_requests: 3 }
+              - { priority: HIGH, max_requests: 1, track_remaining: true }
+
+            """ + (http2 ? "http2_protocol_options: {}\n" : string.Empty);
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])], clusterExtra: clusterExtra));
+        using var client = TestHttp.CreateClient();
+
+        // One HIGH request held by the upstream fills the HIGH max_requests of 1.
+        var heldHigh = client.GetAsync(legate.ListenerUri("web", "/high/held"));
+        await upstream.Log.WaitForRequestsAsync(1, TimeSpan.FromSeconds(30));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.rq_open"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_rq"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.rq_open"));
+
+        // A second HIGH request overflows at once, without reaching the upstream…
+        using (var overflow = await client.GetAsync(legate.ListenerUri("web", "/high/quick")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, overflow.StatusCode);
+            Assert.Equal("true", overflow.Headers.GetValues("x-envoy-overloaded").Single());
+        }
+
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_pending_overflow"));
+
+        // …while DEFAULT requests still have their own three slots: two held, one more served.
+        var heldDefault = new[] { client.GetAsync(legate.ListenerUri("web", "/a")), client.GetAsync(legate.ListenerUri("web", "/b")) };
+        await upstream.Log.WaitForRequestsAsync(3, TimeSpan.FromSeconds(30));
+        using (var quick = await client.GetAsync(legate.ListenerUri("web", "/quick")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, quick.StatusCode);
+            Assert.Equal("quick", await quick.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_pending_overflow"));
+        Assert.DoesNotContain(upstream.Log.Requests, r => r.RawTarget == "/high/quick");
+
+        // Every slot goes back to the priority it came from.
+        gate.SetResult();
+        Assert.Equal(HttpStatusCode.OK, (await heldHigh.WaitAsync(TimeSpan.FromSeconds(30))).StatusCode);
+        foreach (var response in await Task.WhenAll(heldDefault).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await WaitUntilAsync(() => Gauge(legate, "cluster.backend.upstream_rq_active") == 0);
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.rq_open"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_rq"));
+        using var again = await client.GetAsync(legate.ListenerUri("web", "/high/quick")).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+    }
+}
