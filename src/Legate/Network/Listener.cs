@@ -301,7 +301,7 @@ internal sealed class Listener : IAsyncDisposable
         }
         else if (chain.Filters[last].TypedConfig is { } tcp && tcp.Is(TcpProxyProto.Descriptor))
         {
-            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit);
+            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit, context);
         }
         else
         {
@@ -356,7 +356,7 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         socket.NoDelay = true;
-        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote };
+        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = remote };
         stats.DownstreamCxActive.Inc();
         var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
@@ -429,7 +429,11 @@ internal sealed class Listener : IAsyncDisposable
                         served.Socket.Shutdown(SocketShutdown.Send);
                         return ValueTask.CompletedTask;
                     };
-                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted, local as OriginalDestinationEndPoint).ConfigureAwait(false);
+                // One info for the connection: tcp_proxy fills it, its access log and the listener's read it.
+                served.Info = NewConnectionInfo(served);
+                served.Info.RequestedServerName = match.RequestedServerName.Length > 0 ? match.RequestedServerName : null;
+                served.Info.DownstreamTls = session;
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint).ConfigureAwait(false);
                 return;
             }
 
@@ -647,13 +651,12 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>Envoy's listener access log: one entry per connection, when it closes or is refused.</summary>
     private void LogConnection(ServedConnection served)
     {
-        var info = new StreamInfo();
-        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp), served.StartTimestamp);
-        info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        info.ConnectionId = served.Id;
-        info.DownstreamLocalAddress = served.Local;
-        info.DownstreamRemoteAddress = served.Remote;
-        info.DownstreamDirectRemoteAddress = served.Remote;
+        var info = served.Info ?? NewConnectionInfo(served);
+        if (info.EndTimestamp == 0)
+        {
+            info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
         info.SetResponseFlag(served.Flags);
         info.ConnectionTerminationDetails = served.TerminationDetails;
         try
@@ -664,6 +667,18 @@ internal sealed class Listener : IAsyncDisposable
         {
             _log.Error($"listener '{Name}': access log failed: {ex.Message}");
         }
+    }
+
+    /// <summary>The connection-level info of <paramref name="served"/> (start, id, addresses as filter chain matching saw them).</summary>
+    private StreamInfo NewConnectionInfo(ServedConnection served)
+    {
+        var info = new StreamInfo();
+        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp), served.StartTimestamp);
+        info.ConnectionId = served.Id;
+        info.DownstreamLocalAddress = served.Local;
+        info.DownstreamRemoteAddress = served.Remote;
+        info.DownstreamDirectRemoteAddress = served.DirectRemote ?? served.Remote;
+        return info;
     }
 
     /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
@@ -708,6 +723,12 @@ internal sealed class Listener : IAsyncDisposable
         public IPEndPoint? Local { get; set; }
 
         public IPEndPoint? Remote { get; set; }
+
+        /// <summary>The socket's own peer (before proxy_protocol).</summary>
+        public IPEndPoint? DirectRemote { get; init; }
+
+        /// <summary>The connection-level info when a network filter keeps one (tcp_proxy), else null.</summary>
+        public StreamInfo? Info { get; set; }
 
         /// <summary>What the listener access log reports for a refused connection.</summary>
         public ResponseFlags Flags { get; set; }

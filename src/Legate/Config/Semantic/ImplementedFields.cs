@@ -42,9 +42,13 @@ internal static partial class ImplementedFields
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
-        // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
+        // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
-            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand"],
+            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand",
+             "access_log", "access_log_options", "flush_access_log_on_connected", "access_log_flush_interval", "hash_policy"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions"] = ["flush_access_log_on_connected", "access_log_flush_interval"],
+        // filter_state never yields a hash: Legate has no filter state objects.
+        ["envoy.type.v3.HashPolicy"] = ["source_ip", "filter_state"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster"] = ["clusters"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
         // JA3/JA4 fingerprints are not computed.
