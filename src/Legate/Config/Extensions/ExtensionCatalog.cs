@@ -23,6 +23,7 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.transport_sockets.tls",
+        "envoy.transport_sockets.upstream_proxy_protocol",
         "envoy.filters.listener.tls_inspector",
         "envoy.filters.listener.http_inspector",
         "envoy.filters.listener.proxy_protocol",
@@ -75,6 +76,7 @@ internal static class ExtensionCatalog
         ["envoy.extensions.network.socket_interface.v3.DefaultSocketInterface"] = "envoy.extensions.network.socket_interface.default_socket_interface",
         ["envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"] = "envoy.transport_sockets.tls",
         ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] = "envoy.transport_sockets.tls",
+        ["envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport"] = "envoy.transport_sockets.upstream_proxy_protocol",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Names Envoy used before the v3 naming scheme; real configs still carry them.</summary>

@@ -163,6 +163,12 @@ internal sealed class TcpProxySession
             try
             {
                 await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                if (cluster.Info.ProxyProtocol is { } proxyProtocol)
+                {
+                    // The downstream's addresses go first, under the inner transport socket (TLS or raw).
+                    await proxyProtocol.SendAsync(socket, info.DownstreamRemoteAddress, info.DownstreamLocalAddress, host.Address, timeout.Token).ConfigureAwait(false);
+                }
+
                 SslStream? ssl = null;
                 if (cluster.Info.TlsFor(host) is { } tls)
                 {
