@@ -391,6 +391,7 @@ internal sealed class Listener : IAsyncDisposable
             };
             served.Local = local;
             served.Remote = remote;
+            served.DynamicMetadata = filterContext.DynamicMetadata;
             if (chain is null)
             {
                 stats.NoFilterChainMatch.Inc();
@@ -433,7 +434,7 @@ internal sealed class Listener : IAsyncDisposable
                 served.Info = NewConnectionInfo(served);
                 served.Info.RequestedServerName = match.RequestedServerName.Length > 0 ? match.RequestedServerName : null;
                 served.Info.DownstreamTls = session;
-                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint).ConfigureAwait(false);
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint, filterContext.ProxyProtocolTlvs).ConfigureAwait(false);
                 return;
             }
 
@@ -678,6 +679,7 @@ internal sealed class Listener : IAsyncDisposable
         info.DownstreamLocalAddress = served.Local;
         info.DownstreamRemoteAddress = served.Remote;
         info.DownstreamDirectRemoteAddress = served.DirectRemote ?? served.Remote;
+        info.DynamicMetadata = served.DynamicMetadata;
         return info;
     }
 
@@ -726,6 +728,9 @@ internal sealed class Listener : IAsyncDisposable
 
         /// <summary>The socket's own peer (before proxy_protocol).</summary>
         public IPEndPoint? DirectRemote { get; init; }
+
+        /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
+        public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
 
         /// <summary>The connection-level info when a network filter keeps one (tcp_proxy), else null.</summary>
         public StreamInfo? Info { get; set; }

@@ -53,10 +53,8 @@ internal static partial class ImplementedFields
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
         // JA3/JA4 fingerprints are not computed.
         ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
-        // rules (TLVs to dynamic metadata) and pass_through_tlvs wait for dynamic metadata.
-        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix"],
-        // pass_through_tlvs: no TLVs are sent upstream yet.
-        ["envoy.config.core.v3.ProxyProtocolConfig"] = ["version"],
+        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix", "rules", "pass_through_tlvs"],
+        ["envoy.config.core.v3.ProxyProtocolConfig"] = ["version", "pass_through_tlvs"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match", "transport_socket_connect_timeout"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],

@@ -154,6 +154,90 @@ public sealed class UpstreamProxyProtocolTests
         Assert.Equal(3, upstream.ConnectionCount);
     }
 
+    [Fact]
+    public async Task DownstreamTlvsBecomeMetadataAndPassThroughToTheUpstream()
+    {
+        using var upstream = TcpProxyTests.TcpUpstream.Start(async socket =>
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            var header = await ReadProxyHeaderAsync(stream);
+            socket.Shutdown(SocketShutdown.Send);
+            await new StreamReader(stream).ReadToEndAsync();
+            return header;
+        });
+        var log = Path.Combine(Path.GetTempPath(), "legate-pp-tlv-" + Guid.NewGuid().ToString("N") + ".log");
+        var yaml = TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: tcp
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                listener_filters:
+                - name: envoy.filters.listener.proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                    rules:
+                    - { tlv_type: 2, on_tlv_present: { key: authority } }
+                    - { tlv_type: 224, on_tlv_present: { key: tenant, metadata_namespace: my.ns } }
+                    pass_through_tlvs: { match_type: INCLUDE, tlv_type: [224, 225] }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+                      stat_prefix: tcp
+                      cluster: backend
+                      access_log:
+                      - name: envoy.access_loggers.file
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{log}}", log_format: {text_format_source: {inline_string: "%DYNAMIC_METADATA(envoy.filters.listener.proxy_protocol:authority)% %DYNAMIC_METADATA(my.ns:tenant)% %DOWNSTREAM_REMOTE_ADDRESS%\n"} } }
+              clusters:
+              - name: backend
+                connect_timeout: 5s
+                transport_socket:
+                  name: envoy.transport_sockets.upstream_proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport
+                    config: { version: V2, pass_through_tlvs: { match_type: INCLUDE, tlv_type: [2, 224] } }
+                    transport_socket: { name: envoy.transport_sockets.raw_buffer, typed_config: {"@type": type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer} }
+                load_assignment:
+                  cluster_name: backend
+                  endpoints:
+                  - lb_endpoints:
+                    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
+            """;
+        try
+        {
+            await using var legate = await InProcessLegate.StartAsync(yaml);
+            using var client = new TcpClient();
+            await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+            var stream = client.GetStream();
+
+            // A v2 header from 10.1.2.3:4567 to 10.9.9.9:443 with TLVs: authority (2), two custom ones (0xE0, 0xE1), NOOP (4).
+            var header = new List<byte> { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0, 0 };
+            header.AddRange([10, 1, 2, 3, 10, 9, 9, 9, 0x11, 0xD7, 0x01, 0xBB]);
+            foreach (var (type, value) in new (byte, string)[] { (2, "example.com"), (0xE0, "acme"), (0xE1, "x1"), (4, "zz") })
+            {
+                header.Add(type);
+                header.Add(0);
+                header.Add((byte)value.Length);
+                header.AddRange(Encoding.ASCII.GetBytes(value));
+            }
+
+            var bytes = header.ToArray();
+            BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(14), (ushort)(bytes.Length - 16));
+            await stream.WriteAsync(bytes);
+            Assert.Equal(0, await stream.ReadAsync(new byte[8]).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+            client.Client.Shutdown(SocketShutdown.Send);
+
+            // The listener kept 0xE0 and 0xE1 (its pass_through_tlvs), the cluster sends those of them it lists: 0xE0 only.
+            Assert.Equal("v2 PROXY 10.1.2.3:4567 10.9.9.9:443 tlv:e0=acme", await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(["example.com acme 10.1.2.3:4567"], await Legate.Tests.AccessLog.AccessLogTests.WaitForLinesAsync(log, 1));
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
     [ToolFact("haproxy")]
     public async Task HaproxyAcceptProxySeesTheClientAddress()
     {
@@ -239,7 +323,15 @@ public sealed class UpstreamProxyProtocolTests
         var destination = new IPAddress(rest.AsSpan(addressLength, addressLength));
         var sourcePort = BinaryPrimitives.ReadUInt16BigEndian(rest.AsSpan(2 * addressLength));
         var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(rest.AsSpan(2 * addressLength + 2));
-        return $"v2 PROXY {source}:{sourcePort} {destination}:{destinationPort}";
+        var text = new StringBuilder($"v2 PROXY {source}:{sourcePort} {destination}:{destinationPort}");
+        for (var at = 2 * addressLength + 4; at < rest.Length;)
+        {
+            var length = BinaryPrimitives.ReadUInt16BigEndian(rest.AsSpan(at + 1));
+            text.Append(CultureInfo.InvariantCulture, $" tlv:{rest[at]:x2}={Encoding.ASCII.GetString(rest, at + 3, length)}");
+            at += 3 + length;
+        }
+
+        return text.ToString();
     }
 
     private static async Task<string> ReadProxyHeaderAsync(RawHttpConnection connection)

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Envoy.Config.Core.V3;
 using ProxyProtocolHeader = Legate.Extensions.Filters.Listener.ProxyProtocol.ProxyProtocolHeader;
+using TlvSelection = Legate.Extensions.Filters.Listener.ProxyProtocol.TlvSelection;
 
 namespace Legate.Extensions.TransportSockets.ProxyProtocol;
 
@@ -16,14 +17,23 @@ namespace Legate.Extensions.TransportSockets.ProxyProtocol;
 /// </summary>
 internal sealed class UpstreamProxyProtocol
 {
-    private UpstreamProxyProtocol(int version) => Version = version;
+    private readonly TlvSelection _passThrough;
+
+    private UpstreamProxyProtocol(int version, TlvSelection passThrough)
+    {
+        Version = version;
+        _passThrough = passThrough;
+    }
 
     /// <summary>1 or 2.</summary>
     public int Version { get; }
 
-    /// <summary>The <c>config</c> of a ProxyProtocolUpstreamTransport (absent = version 1, as Envoy).</summary>
+    /// <summary>
+    /// The <c>config</c> of a ProxyProtocolUpstreamTransport (absent = version 1, as Envoy);
+    /// <c>pass_through_tlvs</c> selects which of the downstream's kept TLVs a v2 header carries.
+    /// </summary>
     public static UpstreamProxyProtocol Compile(ProxyProtocolConfig? config) =>
-        new(config?.Version == ProxyProtocolConfig.Types.Version.V2 ? 2 : 1);
+        new(config?.Version == ProxyProtocolConfig.Types.Version.V2 ? 2 : 1, TlvSelection.From(config?.PassThroughTlvs));
 
     /// <summary>
     /// The header for a connection made on behalf of a downstream connection from
@@ -31,7 +41,7 @@ internal sealed class UpstreamProxyProtocol
     /// <paramref name="upstreamLocal"/> and <paramref name="upstreamRemote"/> are the upstream
     /// connection's own addresses.
     /// </summary>
-    public byte[] Header(IPEndPoint? source, IPEndPoint? destination, IPEndPoint? upstreamLocal, IPEndPoint upstreamRemote)
+    public byte[] Header(IPEndPoint? source, IPEndPoint? destination, IPEndPoint? upstreamLocal, IPEndPoint upstreamRemote, IReadOnlyList<(byte Type, byte[] Value)>? tlvs = null)
     {
         if (source is null || destination is null)
         {
@@ -49,13 +59,13 @@ internal sealed class UpstreamProxyProtocol
         }
 
         var (src, dst) = SameFamily(Plain(source), Plain(destination));
-        return Version == 2 ? V2(src, dst) : V1(src, dst);
+        return Version == 2 ? V2(src, dst, _passThrough.IsNone ? null : tlvs) : V1(src, dst);
     }
 
     /// <summary>Writes the header for a new upstream connection, before anything else goes on it.</summary>
-    public async ValueTask SendAsync(Socket socket, IPEndPoint? source, IPEndPoint? destination, IPEndPoint upstreamRemote, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(Socket socket, IPEndPoint? source, IPEndPoint? destination, IPEndPoint upstreamRemote, CancellationToken cancellationToken, IReadOnlyList<(byte Type, byte[] Value)>? tlvs = null)
     {
-        var header = Header(source, destination, socket.LocalEndPoint as IPEndPoint, upstreamRemote);
+        var header = Header(source, destination, socket.LocalEndPoint as IPEndPoint, upstreamRemote, tlvs);
         var sent = 0;
         while (sent < header.Length)
         {
@@ -70,11 +80,27 @@ internal sealed class UpstreamProxyProtocol
             $"PROXY {family} {source.Address} {destination.Address} {source.Port} {destination.Port}\r\n"));
     }
 
-    private static byte[] V2(IPEndPoint source, IPEndPoint destination)
+    private byte[] V2(IPEndPoint source, IPEndPoint destination, IReadOnlyList<(byte Type, byte[] Value)>? tlvs)
     {
         var v6 = source.AddressFamily == AddressFamily.InterNetworkV6;
         var addressLength = v6 ? 16 : 4;
-        var payload = 2 * addressLength + 4;
+        var tlvLength = 0;
+        if (tlvs is not null)
+        {
+            foreach (var (type, value) in tlvs)
+            {
+                tlvLength += _passThrough.Includes(type) ? 3 + value.Length : 0;
+            }
+        }
+
+        var payload = 2 * addressLength + 4 + tlvLength;
+        if (payload > ushort.MaxValue)
+        {
+            // Cannot happen with TLVs read from one v2 header; never send a length that wraps.
+            payload = 2 * addressLength + 4;
+            tlvs = null;
+        }
+
         var header = new byte[16 + payload];
         ProxyProtocolHeader.V2Signature.CopyTo(header);
         header[12] = 0x21; // version 2, PROXY command
@@ -84,6 +110,21 @@ internal sealed class UpstreamProxyProtocol
         destination.Address.TryWriteBytes(header.AsSpan(16 + addressLength, addressLength), out _);
         BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(16 + 2 * addressLength), (ushort)source.Port);
         BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(18 + 2 * addressLength), (ushort)destination.Port);
+        var at = 20 + 2 * addressLength;
+        if (tlvs is not null)
+        {
+            foreach (var (type, value) in tlvs)
+            {
+                if (_passThrough.Includes(type))
+                {
+                    header[at] = type;
+                    BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(at + 1), (ushort)value.Length);
+                    value.CopyTo(header.AsSpan(at + 3));
+                    at += 3 + value.Length;
+                }
+            }
+        }
+
         return header;
     }
 

@@ -48,7 +48,8 @@ internal sealed class TcpProxySession
     /// <param name="shutdownDownstream">Half-closes the downstream's send direction (FIN, or TLS close_notify).</param>
     /// <param name="info">The connection's info (addresses, start, TLS), filled in here and logged when the session ends.</param>
     /// <param name="originalDestination">The connection's restored original destination, if a listener filter restored one (for ORIGINAL_DST clusters).</param>
-    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null)
+    /// <param name="proxyProtocolTlvs">PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream (pass_through_tlvs).</param>
+    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
         var stats = config.Stats;
         stats.DownstreamCxTotal.Inc();
@@ -58,7 +59,7 @@ internal sealed class TcpProxySession
             : null;
         try
         {
-            await session.RunAsync(downstream, shutdownDownstream, time, abort, originalDestination).ConfigureAwait(false);
+            await session.RunAsync(downstream, shutdownDownstream, time, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
         }
         finally
         {
@@ -75,7 +76,7 @@ internal sealed class TcpProxySession
         }
     }
 
-    private async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination)
+    private async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var config = _config;
         if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
@@ -98,7 +99,7 @@ internal sealed class TcpProxySession
 
         try
         {
-            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination).ConfigureAwait(false);
+            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
             if (upstream is null)
             {
                 return;
@@ -137,7 +138,7 @@ internal sealed class TcpProxySession
     }
 
     /// <summary>A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext.</summary>
-    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, StreamInfo info, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination)
+    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, StreamInfo info, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var clusterStats = cluster.Info.Stats;
         // ORIGINAL_DST clusters read the connection's original destination; ring hash and Maglev the hash.
@@ -166,7 +167,7 @@ internal sealed class TcpProxySession
                 if (cluster.Info.ProxyProtocol is { } proxyProtocol)
                 {
                     // The downstream's addresses go first, under the inner transport socket (TLS or raw).
-                    await proxyProtocol.SendAsync(socket, info.DownstreamRemoteAddress, info.DownstreamLocalAddress, host.Address, timeout.Token).ConfigureAwait(false);
+                    await proxyProtocol.SendAsync(socket, info.DownstreamRemoteAddress, info.DownstreamLocalAddress, host.Address, timeout.Token, proxyProtocolTlvs).ConfigureAwait(false);
                 }
 
                 SslStream? ssl = null;
