@@ -392,6 +392,7 @@ internal sealed class Listener : IAsyncDisposable
             served.Local = local;
             served.Remote = remote;
             served.DynamicMetadata = filterContext.DynamicMetadata;
+            served.Ja3Hash = filterContext.Ja3Hash;
             if (chain is null)
             {
                 stats.NoFilterChainMatch.Inc();
@@ -417,6 +418,8 @@ internal sealed class Listener : IAsyncDisposable
                 {
                     return;
                 }
+
+                session.Ja3Hash = filterContext.Ja3Hash;
             }
 
             if (chain.TcpProxy is { } tcpProxy)
@@ -680,6 +683,7 @@ internal sealed class Listener : IAsyncDisposable
         info.DownstreamRemoteAddress = served.Remote;
         info.DownstreamDirectRemoteAddress = served.DirectRemote ?? served.Remote;
         info.DynamicMetadata = served.DynamicMetadata;
+        info.Ja3Hash = served.Ja3Hash;
         return info;
     }
 
@@ -728,6 +732,9 @@ internal sealed class Listener : IAsyncDisposable
 
         /// <summary>The socket's own peer (before proxy_protocol).</summary>
         public IPEndPoint? DirectRemote { get; init; }
+
+        /// <summary>The ClientHello's JA3 hash (tls_inspector), or null.</summary>
+        public string? Ja3Hash { get; set; }
 
         /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
         public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }

@@ -51,8 +51,7 @@ internal static partial class ImplementedFields
         ["envoy.type.v3.HashPolicy"] = ["source_ip", "filter_state"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster"] = ["clusters"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
-        // JA3/JA4 fingerprints are not computed.
-        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
+        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size", "enable_ja3_fingerprinting"],
         ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix", "rules", "pass_through_tlvs"],
         ["envoy.config.core.v3.ProxyProtocolConfig"] = ["version", "pass_through_tlvs"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match", "transport_socket_connect_timeout"],
