@@ -165,13 +165,58 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout, accessLogs);
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout, accessLogs)
+        {
+            BindToPort = config.BindToPort ?? true,
+            UseOriginalDst = config.UseOriginalDst ?? false,
+        };
+    }
+
+    /// <summary>
+    /// <c>bind_to_port</c> (default true). False: no socket of its own; the listener only serves
+    /// connections another listener hands off to it (<c>use_original_dst</c>).
+    /// </summary>
+    public bool BindToPort { get; private init; } = true;
+
+    /// <summary>
+    /// <c>use_original_dst</c>: a connection whose destination a listener filter restored
+    /// (original_dst, proxy_protocol) goes to the listener owning that address, as Envoy's hand-off.
+    /// </summary>
+    public bool UseOriginalDst { get; private init; }
+
+    /// <summary>The manager this listener belongs to: where <c>use_original_dst</c> looks for the owner of an address.</summary>
+    internal ListenerManager? Manager { get; set; }
+
+    private int _unboundStopped;
+
+    /// <summary>
+    /// Takes a connection another listener accepted and hands off (its restored destination is this
+    /// listener's address): this listener's filters, chains and stats serve it from here on.
+    /// </summary>
+    internal void ServeHandedOff(Socket socket, IPEndPoint local, IPEndPoint remote)
+    {
+        if (_stats is null || _transport is null || Volatile.Read(ref _unboundStopped) != 0 || (BindToPort && _socket is null))
+        {
+            socket.Dispose();
+            return;
+        }
+
+        Serve(socket, local, remote);
     }
 
     /// <summary>Binds and starts accepting.</summary>
     /// <exception cref="BindException">The address could not be bound.</exception>
     public Task StartAsync(int ioQueueCount, CancellationToken cancellationToken)
     {
+        if (!BindToPort)
+        {
+            BoundEndpoint = Endpoint;
+            _stats = new ListenerStats(_statsStore, SocketAddresses.Format(Endpoint));
+            _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
+            _log.Info($"listener '{Name}' on {SocketAddresses.Format(Endpoint)} does not bind (bind_to_port: false); it serves handed-off connections");
+            return Task.CompletedTask;
+        }
+
         var socket = new Socket(Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -207,16 +252,18 @@ internal sealed class Listener : IAsyncDisposable
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_socket is not { } socket)
+        if (_socket is { } socket)
+        {
+            _socket = null;
+            socket.Dispose();
+            if (_acceptLoop is not null)
+            {
+                await _acceptLoop.ConfigureAwait(false);
+            }
+        }
+        else if (BindToPort || _transport is null || Interlocked.Exchange(ref _unboundStopped, 1) != 0)
         {
             return;
-        }
-
-        _socket = null;
-        socket.Dispose();
-        if (_acceptLoop is not null)
-        {
-            await _acceptLoop.ConfigureAwait(false);
         }
 
         foreach (var generation in _generations.Keys)
@@ -345,18 +392,25 @@ internal sealed class Listener : IAsyncDisposable
 
     private void Serve(Socket socket)
     {
-        var stats = _stats!;
-        stats.DownstreamCxTotal.Inc();
         var local = socket.LocalEndPoint as IPEndPoint;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         if (local is null || remote is null)
         {
+            _stats!.DownstreamCxTotal.Inc();
             socket.Dispose();
             return;
         }
 
         socket.NoDelay = true;
-        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = remote };
+        Serve(socket, local, remote);
+    }
+
+    /// <param name="local">The socket's local address, or the restored destination of a handed-off connection.</param>
+    private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote)
+    {
+        var stats = _stats!;
+        stats.DownstreamCxTotal.Inc();
+        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
         stats.DownstreamCxActive.Inc();
         var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
@@ -372,8 +426,25 @@ internal sealed class Listener : IAsyncDisposable
         try
         {
             var filterContext = new ListenerFilterContext(served.Socket, local, remote);
+            if (local is OriginalDestinationEndPoint)
+            {
+                // Handed off by another listener: the destination stays the restored one.
+                filterContext.LocalAddressRestored = true;
+            }
+
             if (active.ListenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats, active).ConfigureAwait(false))
             {
+                return;
+            }
+
+            if (UseOriginalDst && filterContext.LocalAddressRestored && local is not OriginalDestinationEndPoint
+                && Manager?.FindHandOffTarget(filterContext.LocalEndPoint, this) is { } target)
+            {
+                // Envoy's hand-off: the listener owning the restored destination takes the connection
+                // (its listener filters run again there); only when none does is it served here.
+                _log.Debug($"listener '{Name}': handing the connection to {SocketAddresses.Format(filterContext.LocalEndPoint)} off to listener '{target.Name}'");
+                served.MovedToListener = true;
+                target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint);
                 return;
             }
 
@@ -473,10 +544,13 @@ internal sealed class Listener : IAsyncDisposable
             stats.DownstreamCxDestroy.Inc();
             stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
             _connections.TryRemove(served, out _);
-            await served.CloseAsync(_log, Name).ConfigureAwait(false);
-            if (_accessLogs.Length > 0)
+            if (!served.MovedToListener)
             {
-                LogConnection(served);
+                await served.CloseAsync(_log, Name).ConfigureAwait(false);
+                if (_accessLogs.Length > 0)
+                {
+                    LogConnection(served);
+                }
             }
         }
     }
@@ -735,6 +809,9 @@ internal sealed class Listener : IAsyncDisposable
 
         /// <summary>The ClientHello's JA3 hash (tls_inspector), or null.</summary>
         public string? Ja3Hash { get; set; }
+
+        /// <summary>Handed off to another listener (use_original_dst): that listener owns and closes the socket.</summary>
+        public bool MovedToListener { get; set; }
 
         /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
         public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }

@@ -39,7 +39,8 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
-             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
+             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction",
+             "bind_to_port", "use_original_dst"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
         // metadata_match, upstream/downstream idle timeouts: not yet.
