@@ -238,6 +238,38 @@ public sealed class UpstreamProxyProtocolTests
         }
     }
 
+    [Fact]
+    public async Task HealthChecksStartWithAHeaderToo()
+    {
+        // TCP check, v2: Envoy's LOCAL command (no downstream to announce).
+        using var tcpUpstream = TcpProxyTests.TcpUpstream.Start(async socket =>
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            return await ReadProxyHeaderAsync(stream);
+        });
+        var tcpCluster = TcpConfig(tcpUpstream.Port, TransportSocket("V2"))
+            .Replace("    connect_timeout: 5s\n", "    connect_timeout: 5s\n    health_checks: [{ timeout: 5s, interval: 10s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }]\n");
+        await using (var legate = await InProcessLegate.StartAsync(tcpCluster))
+        {
+            Assert.Equal("v2 LOCAL", await tcpUpstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // HTTP check, v1: the check connection's own addresses; the request follows the header.
+        var headers = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        await using var httpUpstream = RawUpstream.Start(async connection =>
+        {
+            var header = await ReadProxyHeaderAsync(connection);
+            var request = await connection.ReadRequestAsync();
+            headers.Writer.TryWrite(header + "|" + request?.Target);
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        });
+        var httpCluster = TcpConfig(httpUpstream.Port, TransportSocket("V1"))
+            .Replace("    connect_timeout: 5s\n", "    connect_timeout: 5s\n    health_checks: [{ timeout: 5s, interval: 10s, unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: /hc } }]\n");
+        await using var legate2 = await InProcessLegate.StartAsync(httpCluster);
+        var seen = await headers.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Matches($@"^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ {httpUpstream.Port}\|/hc$", seen);
+    }
+
     [ToolFact("haproxy")]
     public async Task HaproxyAcceptProxySeesTheClientAddress()
     {
