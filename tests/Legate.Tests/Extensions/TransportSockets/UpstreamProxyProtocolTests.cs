@@ -270,6 +270,21 @@ public sealed class UpstreamProxyProtocolTests
         Assert.Matches($@"^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ {httpUpstream.Port}\|/hc$", seen);
     }
 
+    [Fact]
+    public async Task UnsupportedShapesAreConfigErrorsNamingTheField()
+    {
+        // An HTTP/2 cluster: its connections are shared by every downstream, so no header could be right.
+        var http2 = new ProxyConfig(1) { Cluster = TransportSocket("V1") + "\ntyped_extension_protocol_options: {envoy.extensions.upstreams.http.v3.HttpProtocolOptions: {\"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions, explicit_http_config: {http2_protocol_options: {}}}}" }.Build();
+        var ex = await Assert.ThrowsAsync<Legate.Config.ConfigException>(() => InProcessLegate.StartAsync(http2));
+        Assert.Contains("static_resources.clusters[0].transport_socket.typed_config", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("TCP (tcp_proxy) and HTTP/1.1 clusters only", ex.Message, StringComparison.Ordinal);
+
+        // Nested in itself.
+        var nested = new ProxyConfig(1) { Cluster = TransportSocket("V1", "{name: envoy.transport_sockets.upstream_proxy_protocol, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport, transport_socket: {name: envoy.transport_sockets.raw_buffer}}}") }.Build();
+        ex = await Assert.ThrowsAsync<Legate.Config.ConfigException>(() => InProcessLegate.StartAsync(nested));
+        Assert.Contains("static_resources.clusters[0].transport_socket.typed_config.transport_socket.typed_config", ex.Message, StringComparison.Ordinal);
+    }
+
     [ToolFact("haproxy")]
     public async Task HaproxyAcceptProxySeesTheClientAddress()
     {
