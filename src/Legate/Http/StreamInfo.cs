@@ -90,6 +90,12 @@ internal sealed class StreamInfo
     /// </summary>
     public Legate.Tls.TlsSessionInfo? DownstreamTls { get; set; }
 
+    /// <summary>
+    /// The connection's JA3 hash for a connection-level info (tcp_proxy, listener log: TLS may pass
+    /// through untouched); HTTP streams read it from <see cref="DownstreamTls"/>.
+    /// </summary>
+    public string? Ja3Hash { get; set; }
+
     /// <summary>The TLS session of the upstream connection the request went over (HTTP/1.1 pools), or null: <c>%UPSTREAM_PEER_SUBJECT%</c> and the like.</summary>
     public Legate.Tls.TlsSessionInfo? UpstreamTls { get; set; }
 

@@ -169,13 +169,58 @@ internal sealed class Listener : IAsyncDisposable
             return null;
         }
 
-        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout, accessLogs);
+        return new Listener(config.Name, endpoint, matcher, chains, defaultChain, bufferLimit, context, [.. listenerFilters], filtersTimeout, config.ContinueOnListenerFiltersTimeout, accessLogs)
+        {
+            BindToPort = config.BindToPort ?? true,
+            UseOriginalDst = config.UseOriginalDst ?? false,
+        };
+    }
+
+    /// <summary>
+    /// <c>bind_to_port</c> (default true). False: no socket of its own; the listener only serves
+    /// connections another listener hands off to it (<c>use_original_dst</c>).
+    /// </summary>
+    public bool BindToPort { get; private init; } = true;
+
+    /// <summary>
+    /// <c>use_original_dst</c>: a connection whose destination a listener filter restored
+    /// (original_dst, proxy_protocol) goes to the listener owning that address, as Envoy's hand-off.
+    /// </summary>
+    public bool UseOriginalDst { get; private init; }
+
+    /// <summary>The manager this listener belongs to: where <c>use_original_dst</c> looks for the owner of an address.</summary>
+    internal ListenerManager? Manager { get; set; }
+
+    private int _unboundStopped;
+
+    /// <summary>
+    /// Takes a connection another listener accepted and hands off (its restored destination is this
+    /// listener's address): this listener's filters, chains and stats serve it from here on.
+    /// </summary>
+    internal void ServeHandedOff(Socket socket, IPEndPoint local, IPEndPoint remote)
+    {
+        if (_stats is null || _transport is null || Volatile.Read(ref _unboundStopped) != 0 || (BindToPort && _socket is null))
+        {
+            socket.Dispose();
+            return;
+        }
+
+        Serve(socket, local, remote);
     }
 
     /// <summary>Binds and starts accepting.</summary>
     /// <exception cref="BindException">The address could not be bound.</exception>
     public Task StartAsync(int ioQueueCount, CancellationToken cancellationToken)
     {
+        if (!BindToPort)
+        {
+            BoundEndpoint = Endpoint;
+            _stats = new ListenerStats(_statsStore, SocketAddresses.Format(Endpoint));
+            _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
+            _log.Info($"listener '{Name}' on {SocketAddresses.Format(Endpoint)} does not bind (bind_to_port: false); it serves handed-off connections");
+            return Task.CompletedTask;
+        }
+
         var socket = new Socket(Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -211,16 +256,18 @@ internal sealed class Listener : IAsyncDisposable
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_socket is not { } socket)
+        if (_socket is { } socket)
+        {
+            _socket = null;
+            socket.Dispose();
+            if (_acceptLoop is not null)
+            {
+                await _acceptLoop.ConfigureAwait(false);
+            }
+        }
+        else if (BindToPort || _transport is null || Interlocked.Exchange(ref _unboundStopped, 1) != 0)
         {
             return;
-        }
-
-        _socket = null;
-        socket.Dispose();
-        if (_acceptLoop is not null)
-        {
-            await _acceptLoop.ConfigureAwait(false);
         }
 
         foreach (var generation in _generations.Keys)
@@ -305,7 +352,7 @@ internal sealed class Listener : IAsyncDisposable
         }
         else if (chain.Filters[last].TypedConfig is { } tcp && tcp.Is(TcpProxyProto.Descriptor))
         {
-            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit);
+            tcpProxy = TcpProxyConfig.Compile(tcp.Unpack<TcpProxyProto>(), FieldPath.Field(terminalPath, "typed_config"), errors, context.Stats, context.ClusterManager, bufferLimit, context);
         }
         else
         {
@@ -349,18 +396,25 @@ internal sealed class Listener : IAsyncDisposable
 
     private void Serve(Socket socket)
     {
-        var stats = _stats!;
-        stats.DownstreamCxTotal.Inc();
         var local = socket.LocalEndPoint as IPEndPoint;
         var remote = socket.RemoteEndPoint as IPEndPoint;
         if (local is null || remote is null)
         {
+            _stats!.DownstreamCxTotal.Inc();
             socket.Dispose();
             return;
         }
 
         socket.NoDelay = true;
-        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote };
+        Serve(socket, local, remote);
+    }
+
+    /// <param name="local">The socket's local address, or the restored destination of a handed-off connection.</param>
+    private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote)
+    {
+        var stats = _stats!;
+        stats.DownstreamCxTotal.Inc();
+        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
         stats.DownstreamCxActive.Inc();
         var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
@@ -376,8 +430,25 @@ internal sealed class Listener : IAsyncDisposable
         try
         {
             var filterContext = new ListenerFilterContext(served.Socket, local, remote);
+            if (local is OriginalDestinationEndPoint)
+            {
+                // Handed off by another listener: the destination stays the restored one.
+                filterContext.LocalAddressRestored = true;
+            }
+
             if (active.ListenerFilters.Length > 0 && !await RunListenerFiltersAsync(filterContext, stats, active).ConfigureAwait(false))
             {
+                return;
+            }
+
+            if (UseOriginalDst && filterContext.LocalAddressRestored && local is not OriginalDestinationEndPoint
+                && Manager?.FindHandOffTarget(filterContext.LocalEndPoint, this) is { } target)
+            {
+                // Envoy's hand-off: the listener owning the restored destination takes the connection
+                // (its listener filters run again there); only when none does is it served here.
+                _log.Debug($"listener '{Name}': handing the connection to {SocketAddresses.Format(filterContext.LocalEndPoint)} off to listener '{target.Name}'");
+                served.MovedToListener = true;
+                target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint);
                 return;
             }
 
@@ -395,6 +466,8 @@ internal sealed class Listener : IAsyncDisposable
             };
             served.Local = local;
             served.Remote = remote;
+            served.DynamicMetadata = filterContext.DynamicMetadata;
+            served.Ja3Hash = filterContext.Ja3Hash;
             if (chain is null)
             {
                 stats.NoFilterChainMatch.Inc();
@@ -420,6 +493,8 @@ internal sealed class Listener : IAsyncDisposable
                 {
                     return;
                 }
+
+                session.Ja3Hash = filterContext.Ja3Hash;
             }
 
             if (chain.TcpProxy is { } tcpProxy)
@@ -433,7 +508,11 @@ internal sealed class Listener : IAsyncDisposable
                         served.Socket.Shutdown(SocketShutdown.Send);
                         return ValueTask.CompletedTask;
                     };
-                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, _log, _time, served.Aborted, local as OriginalDestinationEndPoint).ConfigureAwait(false);
+                // One info for the connection: tcp_proxy fills it, its access log and the listener's read it.
+                served.Info = NewConnectionInfo(served);
+                served.Info.RequestedServerName = match.RequestedServerName.Length > 0 ? match.RequestedServerName : null;
+                served.Info.DownstreamTls = session;
+                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint, filterContext.ProxyProtocolTlvs).ConfigureAwait(false);
                 return;
             }
 
@@ -469,10 +548,13 @@ internal sealed class Listener : IAsyncDisposable
             stats.DownstreamCxDestroy.Inc();
             stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
             _connections.TryRemove(served, out _);
-            await served.CloseAsync(_log, Name).ConfigureAwait(false);
-            if (_accessLogs.Length > 0)
+            if (!served.MovedToListener)
             {
-                LogConnection(served);
+                await served.CloseAsync(_log, Name).ConfigureAwait(false);
+                if (_accessLogs.Length > 0)
+                {
+                    LogConnection(served);
+                }
             }
         }
     }
@@ -651,13 +733,12 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>Envoy's listener access log: one entry per connection, when it closes or is refused.</summary>
     private void LogConnection(ServedConnection served)
     {
-        var info = new StreamInfo();
-        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp), served.StartTimestamp);
-        info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        info.ConnectionId = served.Id;
-        info.DownstreamLocalAddress = served.Local;
-        info.DownstreamRemoteAddress = served.Remote;
-        info.DownstreamDirectRemoteAddress = served.Remote;
+        var info = served.Info ?? NewConnectionInfo(served);
+        if (info.EndTimestamp == 0)
+        {
+            info.EndTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
         info.SetResponseFlag(served.Flags);
         info.ConnectionTerminationDetails = served.TerminationDetails;
         try
@@ -668,6 +749,20 @@ internal sealed class Listener : IAsyncDisposable
         {
             _log.Error($"listener '{Name}': access log failed: {ex.Message}");
         }
+    }
+
+    /// <summary>The connection-level info of <paramref name="served"/> (start, id, addresses as filter chain matching saw them).</summary>
+    private StreamInfo NewConnectionInfo(ServedConnection served)
+    {
+        var info = new StreamInfo();
+        info.Reset(_time.GetUtcNow() - System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp), served.StartTimestamp);
+        info.ConnectionId = served.Id;
+        info.DownstreamLocalAddress = served.Local;
+        info.DownstreamRemoteAddress = served.Remote;
+        info.DownstreamDirectRemoteAddress = served.DirectRemote ?? served.Remote;
+        info.DynamicMetadata = served.DynamicMetadata;
+        info.Ja3Hash = served.Ja3Hash;
+        return info;
     }
 
     /// <summary>The HTTP/2 codec of <paramref name="hcm"/>, created on first use.</summary>
@@ -712,6 +807,21 @@ internal sealed class Listener : IAsyncDisposable
         public IPEndPoint? Local { get; set; }
 
         public IPEndPoint? Remote { get; set; }
+
+        /// <summary>The socket's own peer (before proxy_protocol).</summary>
+        public IPEndPoint? DirectRemote { get; init; }
+
+        /// <summary>The ClientHello's JA3 hash (tls_inspector), or null.</summary>
+        public string? Ja3Hash { get; set; }
+
+        /// <summary>Handed off to another listener (use_original_dst): that listener owns and closes the socket.</summary>
+        public bool MovedToListener { get; set; }
+
+        /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
+        public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
+
+        /// <summary>The connection-level info when a network filter keeps one (tcp_proxy), else null.</summary>
+        public StreamInfo? Info { get; set; }
 
         /// <summary>What the listener access log reports for a refused connection.</summary>
         public ResponseFlags Flags { get; set; }

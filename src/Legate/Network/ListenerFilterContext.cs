@@ -30,8 +30,14 @@ internal sealed class ListenerFilterContext(Socket socket, IPEndPoint local, IPE
     /// <summary>The ClientHello tls_inspector read, reused by the TLS handshake for certificate choice.</summary>
     public ClientHello? ClientHello { get; set; }
 
-    /// <summary>TLVs from a PROXY protocol v2 header (type, value), for later consumers.</summary>
+    /// <summary>TLVs from a PROXY protocol v2 header (type, value) that its <c>pass_through_tlvs</c> keeps for the upstream.</summary>
     public IReadOnlyList<(byte Type, byte[] Value)> ProxyProtocolTlvs { get; set; } = [];
+
+    /// <summary>The ClientHello's JA3 hash (tls_inspector <c>enable_ja3_fingerprinting</c>), or null.</summary>
+    public string? Ja3Hash { get; set; }
+
+    /// <summary>Connection dynamic metadata set by listener filters (proxy_protocol <c>rules</c>), or null.</summary>
+    public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
 
     /// <summary>True once the local address was restored from SO_ORIGINAL_DST or a PROXY header.</summary>
     public bool LocalAddressRestored { get; set; }

@@ -23,7 +23,7 @@ internal static class ListenerFilterFactory
         switch (configType)
         {
             case var t when t == TlsInspectorConfig.Descriptor.FullName:
-                return new TlsInspectorFilter(stats);
+                return new TlsInspectorFilter(stats, config.TypedConfig?.Unpack<TlsInspectorConfig>().EnableJa3Fingerprinting ?? false);
             case var t when t == HttpInspectorConfig.Descriptor.FullName:
                 return new HttpInspectorFilter(stats);
             case var t when t == ProxyProtocolConfig.Descriptor.FullName:

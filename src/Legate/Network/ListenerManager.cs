@@ -20,6 +20,11 @@ internal sealed class ListenerManager : IAsyncDisposable
     private ListenerManager(Listener[] listeners, LogManager logs, int ioQueueCount)
     {
         _listeners = listeners;
+        foreach (var listener in listeners)
+        {
+            listener.Manager = this;
+        }
+
         _logs = logs;
         _ioQueueCount = ioQueueCount;
     }
@@ -54,6 +59,36 @@ internal sealed class ListenerManager : IAsyncDisposable
     public Listener? Find(string name) => Array.Find(_listeners, l => l.Name == name);
 
     /// <summary>
+    /// The listener a <c>use_original_dst</c> listener hands a connection to <paramref name="destination"/>
+    /// off to: one at exactly that address, else one at the wildcard address (0.0.0.0 / ::) of that port,
+    /// never <paramref name="from"/> itself; null = keep it.
+    /// </summary>
+    public Listener? FindHandOffTarget(System.Net.IPEndPoint destination, Listener from)
+    {
+        Listener? wildcard = null;
+        foreach (var listener in _listeners)
+        {
+            var endpoint = listener.BoundEndpoint ?? listener.Endpoint;
+            if (ReferenceEquals(listener, from) || endpoint.Port != destination.Port)
+            {
+                continue;
+            }
+
+            if (endpoint.Address.Equals(destination.Address))
+            {
+                return listener;
+            }
+
+            if (endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any))
+            {
+                wildcard ??= listener;
+            }
+        }
+
+        return wildcard;
+    }
+
+    /// <summary>
     /// LDS: adds <paramref name="listener"/> (compiled, not started) or replaces the one with its
     /// name. Same address: the running listener keeps its socket and takes the new filter chains
     /// (<see cref="Listener.UpdateFrom"/>). New address: the new listener binds first, then the
@@ -62,6 +97,7 @@ internal sealed class ListenerManager : IAsyncDisposable
     /// <exception cref="BindException">The new address could not be bound; nothing changed.</exception>
     public async Task AddOrUpdateAsync(Listener listener, TimeSpan drainTime, CancellationToken cancellationToken)
     {
+        listener.Manager = this;
         Listener? existing;
         bool started;
         lock (_writeLock)

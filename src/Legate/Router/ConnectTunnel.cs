@@ -167,6 +167,11 @@ internal sealed class ConnectTunnel
         try
         {
             await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+            if (info.ProxyProtocol is { } proxyProtocol)
+            {
+                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token).ConfigureAwait(false);
+            }
+
             Stream upstream = new NetworkStream(socket, ownsSocket: true);
             if (info.TlsFor(host) is { } tls)
             {

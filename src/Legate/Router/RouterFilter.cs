@@ -426,7 +426,7 @@ internal sealed class RouterFilter : HttpFilter
                 : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
             try
             {
-                _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
+                _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
             }
             catch (UpstreamConnectException ex)
             {

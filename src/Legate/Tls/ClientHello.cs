@@ -13,11 +13,12 @@ internal sealed class ClientHello
     /// <summary>The largest ClientHello Legate waits for (Envoy's tls_inspector limit is 64 KiB).</summary>
     public const int MaxSize = 64 * 1024;
 
-    private ClientHello(string serverName, string[] alpn, bool supportsEcdsa)
+    private ClientHello(string serverName, string[] alpn, bool supportsEcdsa, byte[] body)
     {
         ServerName = serverName;
         ApplicationProtocols = alpn;
         SupportsEcdsa = supportsEcdsa;
+        Body = body;
     }
 
     public enum ParseStatus
@@ -42,6 +43,9 @@ internal sealed class ClientHello
 
     /// <summary>True when the client offered an ECDSA signature algorithm (or sent no list: TLS 1.2 defaults include ECDSA).</summary>
     public bool SupportsEcdsa { get; }
+
+    /// <summary>The handshake message's body (after its 4-byte header), for fingerprints (JA3).</summary>
+    public byte[] Body { get; }
 
     public static ParseStatus TryParse(ReadOnlySpan<byte> data, out ClientHello? hello)
     {
@@ -137,7 +141,7 @@ internal sealed class ClientHello
         var supportsEcdsa = true;
         if (reader.Remaining == 0)
         {
-            hello = new ClientHello(serverName, alpn, supportsEcdsa);
+            hello = new ClientHello(serverName, alpn, supportsEcdsa, body.ToArray());
             return true;
         }
 
@@ -205,7 +209,7 @@ internal sealed class ClientHello
             }
         }
 
-        hello = new ClientHello(serverName, alpn, supportsEcdsa);
+        hello = new ClientHello(serverName, alpn, supportsEcdsa, body.ToArray());
         return true;
     }
 

@@ -35,6 +35,9 @@ internal sealed class TlsSessionInfo
     /// <summary><c>TLSv1.2</c>, <c>TLSv1.3</c>.</summary>
     public string Version { get; }
 
+    /// <summary>The ClientHello's JA3 hash when tls_inspector computed one (downstream sessions), else null.</summary>
+    public string? Ja3Hash { get; set; }
+
     /// <summary>The OpenSSL name of the cipher (<c>ECDHE-RSA-AES128-GCM-SHA256</c>, <c>TLS_AES_128_GCM_SHA256</c>).</summary>
     public string Cipher { get; }
 

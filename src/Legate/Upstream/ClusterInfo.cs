@@ -57,6 +57,12 @@ internal sealed class ClusterInfo
     /// <summary>The compiled <c>transport_socket</c> when it is <c>envoy.transport_sockets.tls</c>; null = plaintext.</summary>
     public Legate.Tls.ClientTlsContext? Tls { get; private set; }
 
+    /// <summary>
+    /// The <c>envoy.transport_sockets.upstream_proxy_protocol</c> wrapped around the cluster's
+    /// <c>transport_socket</c> (whose inner socket is <see cref="Tls"/> or plaintext), or null.
+    /// </summary>
+    public Legate.Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? ProxyProtocol { get; private set; }
+
     /// <summary><c>upstream_http_protocol_options.auto_sni</c>: the SNI comes from the request's host (or <see cref="AutoSniHeader"/>).</summary>
     public bool AutoSni { get; private set; }
 
@@ -156,7 +162,7 @@ internal sealed class ClusterInfo
 #pragma warning restore CS0612
 
         var tlsStats = new Lazy<Legate.Tls.TlsStats>(() => new Legate.Tls.TlsStats(store, "cluster." + config.Name + "."));
-        info.Tls = CompileTransportSocket(config.TransportSocket, FieldPath.Field(path, "transport_socket"), errors, secrets, tlsStats);
+        info.Tls = CompileTransportSocket(config.TransportSocket, FieldPath.Field(path, "transport_socket"), errors, secrets, tlsStats, info);
         info._anyTls = info.Tls is not null;
         if (config.TransportSocketMatches.Count > 0)
         {
@@ -165,7 +171,7 @@ internal sealed class ClusterInfo
             {
                 var match = config.TransportSocketMatches[i];
                 var matchPath = FieldPath.Index(FieldPath.Field(path, "transport_socket_matches"), i);
-                var tls = CompileTransportSocket(match.TransportSocket, FieldPath.Field(matchPath, "transport_socket"), errors, secrets, tlsStats);
+                var tls = CompileTransportSocket(match.TransportSocket, FieldPath.Field(matchPath, "transport_socket"), errors, secrets, tlsStats, proxyProtocolOwner: null);
                 info._anyTls |= tls is not null;
                 matches[i] = new TransportSocketMatch(match.Name, match.Match ?? new Struct(), tls, store.Counter("cluster." + config.Name + "." + match.Name + ".total_match_count"));
             }
@@ -177,10 +183,34 @@ internal sealed class ClusterInfo
         return info;
     }
 
-    /// <summary>A transport socket: <c>envoy.transport_sockets.tls</c> compiled, raw_buffer (or none) = null.</summary>
+    /// <summary>
+    /// A transport socket: <c>envoy.transport_sockets.tls</c> compiled, raw_buffer (or none) = null.
+    /// <c>envoy.transport_sockets.upstream_proxy_protocol</c> (the cluster's own socket only) is set
+    /// on <paramref name="proxyProtocolOwner"/> and its inner socket compiled in its place.
+    /// </summary>
     private static Legate.Tls.ClientTlsContext? CompileTransportSocket(
-        Envoy.Config.Core.V3.TransportSocket? socket, string path, ConfigErrors errors, Legate.Tls.SecretManager? secrets, Lazy<Legate.Tls.TlsStats> stats)
+        Envoy.Config.Core.V3.TransportSocket? socket, string path, ConfigErrors errors, Legate.Tls.SecretManager? secrets, Lazy<Legate.Tls.TlsStats> stats, ClusterInfo? proxyProtocolOwner)
     {
+        if (socket?.TypedConfig is { } wrapper && wrapper.Is(Envoy.Extensions.TransportSockets.ProxyProtocol.V3.ProxyProtocolUpstreamTransport.Descriptor))
+        {
+            var typedPath = FieldPath.Field(path, "typed_config");
+            if (proxyProtocolOwner is null || proxyProtocolOwner.ProxyProtocol is not null)
+            {
+                errors.Add(typedPath, "envoy.transport_sockets.upstream_proxy_protocol is supported as a cluster's transport_socket only (not nested, not in transport_socket_matches) yet");
+                return null;
+            }
+
+            if (proxyProtocolOwner.Protocol != UpstreamProtocol.Http1)
+            {
+                errors.Add(typedPath, "envoy.transport_sockets.upstream_proxy_protocol is supported on TCP (tcp_proxy) and HTTP/1.1 clusters only, not on HTTP/2 or downstream-protocol clusters yet");
+                return null;
+            }
+
+            var upstream = wrapper.Unpack<Envoy.Extensions.TransportSockets.ProxyProtocol.V3.ProxyProtocolUpstreamTransport>();
+            proxyProtocolOwner.ProxyProtocol = Legate.Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol.Compile(upstream.Config);
+            return CompileTransportSocket(upstream.TransportSocket, FieldPath.Field(typedPath, "transport_socket"), errors, secrets, stats, proxyProtocolOwner);
+        }
+
         if (socket?.TypedConfig is { } downstream && downstream.Is(Envoy.Extensions.TransportSockets.Tls.V3.DownstreamTlsContext.Descriptor))
         {
             errors.Add(FieldPath.Field(path, "typed_config"), "a cluster's envoy.transport_sockets.tls takes an UpstreamTlsContext, not a DownstreamTlsContext");

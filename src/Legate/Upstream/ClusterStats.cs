@@ -25,6 +25,7 @@ internal sealed class ClusterStats
         UpstreamCxRxBytesTotal = store.Counter(p + "upstream_cx_rx_bytes_total");
         UpstreamCxTxBytesTotal = store.Counter(p + "upstream_cx_tx_bytes_total");
         UpstreamCxNone = store.Counter(p + "upstream_cx_none_healthy");
+        UpstreamCxConnectAttemptsExceeded = store.Counter(p + "upstream_cx_connect_attempts_exceeded");
         UpstreamRqTotal = store.Counter(p + "upstream_rq_total");
         UpstreamRqActive = store.Gauge(p + "upstream_rq_active", ImportMode.Accumulate);
         UpstreamRqCompleted = store.Counter(p + "upstream_rq_completed");
@@ -122,6 +123,9 @@ internal sealed class ClusterStats
     public Counter UpstreamCxTxBytesTotal { get; }
 
     public Counter UpstreamCxNone { get; }
+
+    /// <summary>tcp_proxy gave up after <c>max_connect_attempts</c> failed connects.</summary>
+    public Counter UpstreamCxConnectAttemptsExceeded { get; }
 
     public Counter UpstreamRqTotal { get; }
 

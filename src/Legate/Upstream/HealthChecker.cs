@@ -431,7 +431,28 @@ internal sealed class HealthChecker : IDisposable
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.None,
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            ConnectCallback = _checker._cluster.Info.ProxyProtocol is null ? null : ConnectWithProxyHeaderAsync,
         });
+
+        /// <summary>
+        /// A health check connection of a cluster with an upstream PROXY protocol transport socket
+        /// starts with a header too, as Envoy's: v1 names the connection's own addresses, v2 is LOCAL.
+        /// </summary>
+        private async ValueTask<Stream> ConnectWithProxyHeaderAsync(SocketsHttpConnectionContext context, CancellationToken token)
+        {
+            var socket = new Socket(_host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(_host.Address, token).ConfigureAwait(false);
+                await _checker._cluster.Info.ProxyProtocol!.SendAsync(socket, null, null, _host.Address, token).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
 
         private HttpRequestMessage Request(string method, string path, string authority)
         {
@@ -516,6 +537,11 @@ internal sealed class HealthChecker : IDisposable
             var settings = _checker.Settings;
             using var socket = new Socket(_host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync(_host.Address, token).ConfigureAwait(false);
+            if (_checker._cluster.Info.ProxyProtocol is { } proxyProtocol)
+            {
+                await proxyProtocol.SendAsync(socket, null, null, _host.Address, token).ConfigureAwait(false);
+            }
+
             if (settings.Send is { Length: > 0 } send)
             {
                 await socket.SendAsync(send, SocketFlags.None, token).ConfigureAwait(false);

@@ -23,6 +23,7 @@ internal static class ExtensionCatalog
         "envoy.filters.http.buffer",
         "envoy.transport_sockets.raw_buffer",
         "envoy.transport_sockets.tls",
+        "envoy.transport_sockets.upstream_proxy_protocol",
         "envoy.filters.listener.tls_inspector",
         "envoy.filters.listener.http_inspector",
         "envoy.filters.listener.proxy_protocol",
@@ -90,6 +91,7 @@ internal static class ExtensionCatalog
         ["envoy.extensions.internal_redirect.previous_routes.v3.PreviousRoutesConfig"] = "envoy.internal_redirect_predicates.previous_routes",
         ["envoy.extensions.internal_redirect.allow_listed_routes.v3.AllowListedRoutesConfig"] = "envoy.internal_redirect_predicates.allow_listed_routes",
         ["envoy.extensions.internal_redirect.safe_cross_scheme.v3.SafeCrossSchemeConfig"] = "envoy.internal_redirect_predicates.safe_cross_scheme",
+        ["envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport"] = "envoy.transport_sockets.upstream_proxy_protocol",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Names Envoy used before the v3 naming scheme; real configs still carry them.</summary>

@@ -39,18 +39,22 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.EdsClusterConfig"] = ["eds_config", "service_name"],
         ["envoy.config.listener.v3.Listener"] =
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
-             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction"],
+             "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction",
+             "bind_to_port", "use_original_dst"],
         // filter_disabled is not evaluated yet.
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
-        // access_log, hash_policy, metadata_match, upstream/downstream idle timeouts: not yet.
+        // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
-            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand"],
+            ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand",
+             "access_log", "access_log_options", "flush_access_log_on_connected", "access_log_flush_interval", "hash_policy"],
+        ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions"] = ["flush_access_log_on_connected", "access_log_flush_interval"],
+        // filter_state never yields a hash: Legate has no filter state objects.
+        ["envoy.type.v3.HashPolicy"] = ["source_ip", "filter_state"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster"] = ["clusters"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight"] = ["name", "weight"],
-        // JA3/JA4 fingerprints are not computed.
-        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size"],
-        // rules (TLVs to dynamic metadata) and pass_through_tlvs wait for dynamic metadata.
-        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix"],
+        ["envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"] = ["initial_read_buffer_size", "enable_ja3_fingerprinting"],
+        ["envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"] = ["allow_requests_without_proxy_protocol", "disallowed_versions", "stat_prefix", "rules", "pass_through_tlvs"],
+        ["envoy.config.core.v3.ProxyProtocolConfig"] = ["version", "pass_through_tlvs"],
         ["envoy.config.listener.v3.FilterChain"] = ["name", "filters", "transport_socket", "filter_chain_match", "transport_socket_connect_timeout"],
         ["envoy.config.listener.v3.Filter"] = ["name", "typed_config"],
         ["envoy.config.core.v3.SocketAddress"] = ["address", "port_value", "protocol"],

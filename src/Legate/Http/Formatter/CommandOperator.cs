@@ -205,6 +205,10 @@ internal sealed partial class CommandOperator
                 return grpc;
             case "GRPC_STATUS_NUMBER":
                 return GrpcStatusOp(name, "NUMBER");
+            case "TLS_JA3_FINGERPRINT":
+                return StringOp(name, static (in FormatterContext c) => c.Info.Ja3Hash ?? c.Info.DownstreamTls?.Ja3Hash);
+            case "ACCESS_LOG_TYPE":
+                return StringOp(name, static (in FormatterContext c) => c.AccessLogType ?? (c.Request is null ? "NotSet" : "DownstreamEnd"));
             case "LOCAL_REPLY_BODY":
                 return StringOp(name, static (in FormatterContext c) => c.LocalReplyBody);
             case "DYNAMIC_METADATA":

@@ -28,6 +28,13 @@ internal readonly struct FormatterContext
 
     public string? LocalReplyBody { get; }
 
+    /// <summary>
+    /// Envoy's AccessLogType name for <c>%ACCESS_LOG_TYPE%</c> when the logger says (tcp_proxy:
+    /// TcpUpstreamConnected, TcpPeriodic, TcpConnectionEnd); null = DownstreamEnd for a request,
+    /// NotSet for a connection.
+    /// </summary>
+    public string? AccessLogType { get; init; }
+
     /// <summary>The context of <paramref name="stream"/> as it is now.</summary>
     public static FormatterContext For(HttpStream stream, string? localReplyBody = null) =>
         new(stream.Info, stream.RequestHeaders, stream.ResponseHeaders, stream.ResponseTrailers, localReplyBody);

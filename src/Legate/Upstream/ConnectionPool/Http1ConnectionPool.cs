@@ -43,6 +43,9 @@ internal sealed class Http1ConnectionPool
     private readonly string? _verifyName;
     private readonly ClientTlsContext? _tls;
 
+    // envoy.transport_sockets.upstream_proxy_protocol: each connection starts with the downstream's addresses.
+    private readonly Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? _proxyProtocol;
+
     /// <param name="serverName">The SNI for a TLS cluster (its <c>sni</c>, or the request's host under auto_sni); null = the cluster's <c>sni</c>.</param>
     /// <param name="verifyName">The name the server certificate must carry (auto_san_validation), or null.</param>
     public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time, string? serverName = null, string? verifyName = null)
@@ -52,6 +55,7 @@ internal sealed class Http1ConnectionPool
         _transport = transport;
         _time = time;
         _tls = cluster.Info.TlsFor(host);
+        _proxyProtocol = cluster.Info.ProxyProtocol;
         _serverName = serverName ?? _tls?.Sni ?? string.Empty;
         _verifyName = verifyName;
         _admitted = cluster.Info.CircuitBreakers.Default.ConnectionPools.TryAcquire();
@@ -72,7 +76,9 @@ internal sealed class Http1ConnectionPool
     /// <summary>An idle connection if one is usable, else a new one, else one released by another request.</summary>
     /// <exception cref="UpstreamConnectException">The connection could not be made.</exception>
     /// <exception cref="UpstreamOverflowException">A circuit breaker is open.</exception>
-    public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken)
+    /// <param name="downstreamSource">The downstream connection's source, announced by an upstream PROXY protocol header.</param>
+    /// <param name="downstreamDestination">The downstream connection's destination, likewise.</param>
+    public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource = null, IPEndPoint? downstreamDestination = null)
     {
         if (!_admitted)
         {
@@ -80,10 +86,11 @@ internal sealed class Http1ConnectionPool
             throw new UpstreamOverflowException("connection pool");
         }
 
-        return TryTakeIdle() is { } idle ? ValueTask.FromResult(idle) : AcquirePendingAsync(cancellationToken);
+        // A PROXY protocol cluster's connection belongs to the downstream it announced: never reused.
+        return _proxyProtocol is null && TryTakeIdle() is { } idle ? ValueTask.FromResult(idle) : AcquirePendingAsync(cancellationToken, downstreamSource, downstreamDestination);
     }
 
-    private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken)
+    private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination)
     {
         var resources = _cluster.Info.CircuitBreakers.Default;
         var stats = _cluster.Info.Stats;
@@ -113,7 +120,7 @@ internal sealed class Http1ConnectionPool
                 {
                     try
                     {
-                        return await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                        return await ConnectAsync(cancellationToken, downstreamSource, downstreamDestination).ConfigureAwait(false);
                     }
                     catch
                     {
@@ -230,7 +237,7 @@ internal sealed class Http1ConnectionPool
             reusable = false;
         }
 
-        if (!reusable || connection.IsClosed)
+        if (!reusable || connection.IsClosed || _proxyProtocol is not null)
         {
             _ = connection.DisposeAsync();
             return;
@@ -275,7 +282,7 @@ internal sealed class Http1ConnectionPool
         _ = connection.DisposeAsync();
     }
 
-    private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
+    private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination)
     {
         var stats = _cluster.Info.Stats;
         var address = _host.Address;
@@ -286,13 +293,23 @@ internal sealed class Http1ConnectionPool
         ConnectionContext? plaintext = null;
         try
         {
-            if (_tls is null)
+            if (_tls is null && _proxyProtocol is null)
             {
                 plaintext = await _transport.ConnectAsync(socket, address, timeout.Token).ConfigureAwait(false);
             }
             else
             {
                 await socket.ConnectAsync(address, timeout.Token).ConfigureAwait(false);
+                if (_proxyProtocol is { } proxyProtocol)
+                {
+                    await proxyProtocol.SendAsync(socket, downstreamSource, downstreamDestination, address, timeout.Token).ConfigureAwait(false);
+                }
+
+                if (_tls is null)
+                {
+                    // The PROXY header went out on .NET's socket engine; the connection runs on ours from here.
+                    plaintext = _transport.Create(socket);
+                }
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

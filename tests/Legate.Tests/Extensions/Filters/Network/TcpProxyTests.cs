@@ -28,7 +28,7 @@ public sealed class TcpProxyTests
         {{clusters}}
         """;
 
-    private static string Cluster(string name, params int[] ports) =>
+    internal static string Cluster(string name, params int[] ports) =>
         $$"""
           - name: {{name}}
             connect_timeout: 5s
@@ -304,7 +304,7 @@ public sealed class TcpProxyTests
     }
 
     /// <summary>A TCP server on 127.0.0.1 running <c>handler</c> per connection; results go to <see cref="Results"/>.</summary>
-    private sealed class TcpUpstream : IDisposable
+    internal sealed class TcpUpstream : IDisposable
     {
         private readonly TcpListener _listener;
         private readonly CancellationTokenSource _stop = new();

@@ -8,8 +8,9 @@ namespace Legate.Extensions.Filters.Listener.OriginalDst;
 /// <summary>
 /// <c>envoy.filters.listener.original_dst</c>: on Linux, reads the destination a connection had
 /// before an iptables REDIRECT/DNAT (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST) and makes it the local
-/// address for filter chain matching. Without NAT the kernel has none and the address stays. The
-/// <c>use_original_dst</c> hand-off to another listener is not implemented.
+/// address for filter chain matching. Without NAT the kernel has none and the address stays. With
+/// the listener's <c>use_original_dst</c> the connection is then handed off to the listener owning
+/// that address (Network/Listener, ListenerManager.FindHandOffTarget).
 /// </summary>
 internal sealed class OriginalDstFilter : IListenerFilter
 {

@@ -11,6 +11,9 @@ namespace Legate.Extensions.Filters.Listener.ProxyProtocol;
 /// makes the addresses it announces the connection's remote (and local) addresses, so filter chain
 /// matching, x-forwarded-for and access logs see the client. Without a header the connection is
 /// closed unless <c>allow_requests_without_proxy_protocol</c>; <c>disallowed_versions</c> close too.
+/// <c>rules</c> copy TLV values into the connection's dynamic metadata (namespace
+/// <c>envoy.filters.listener.proxy_protocol</c> unless the rule names one); <c>pass_through_tlvs</c>
+/// selects the TLVs kept for an upstream PROXY protocol header (none unless set, as Envoy).
 /// Stats: <c>proxy_proto.[&lt;stat_prefix&gt;.]{not_found_allowed,not_found_disallowed,versions.v1|v2.{found,disallowed,error}}</c>.
 /// </summary>
 internal sealed class ProxyProtocolFilter : IListenerFilter
@@ -25,6 +28,14 @@ internal sealed class ProxyProtocolFilter : IListenerFilter
     private readonly Counter[] _versionDisallowed = new Counter[3];
     private readonly Counter[] _error = new Counter[3];
 
+    /// <summary>Envoy's default metadata namespace for <c>rules</c>.</summary>
+    public const string MetadataNamespace = "envoy.filters.listener.proxy_protocol";
+
+    // rules by TLV type: (namespace, key), or null.
+    private readonly (string Namespace, string Key)?[] _rules = new (string, string)?[256];
+    private readonly bool _hasRules;
+    private readonly TlvSelection _passThrough;
+
     public ProxyProtocolFilter(Proto config, StatsStore stats)
     {
         _allowWithout = config.AllowRequestsWithoutProxyProtocol;
@@ -33,6 +44,16 @@ internal sealed class ProxyProtocolFilter : IListenerFilter
             _disallowed[version == ProxyVersion.V1 ? 1 : 2] = true;
         }
 
+        foreach (var rule in config.Rules)
+        {
+            if (rule.TlvType < 256 && rule.OnTlvPresent is { } target)
+            {
+                _rules[rule.TlvType] = (target.MetadataNamespace.Length > 0 ? target.MetadataNamespace : MetadataNamespace, target.Key);
+                _hasRules = true;
+            }
+        }
+
+        _passThrough = TlvSelection.From(config.PassThroughTlvs);
         var prefix = "proxy_proto." + (config.StatPrefix.Length > 0 ? config.StatPrefix + "." : string.Empty);
         _notFoundAllowed = stats.Counter(prefix + "not_found_allowed");
         _notFoundDisallowed = stats.Counter(prefix + "not_found_disallowed");
@@ -109,7 +130,41 @@ internal sealed class ProxyProtocolFilter : IListenerFilter
             context.LocalAddressRestored = true;
         }
 
-        context.ProxyProtocolTlvs = header.Tlvs;
+        if (header.Tlvs.Count > 0)
+        {
+            ApplyTlvs(context, header.Tlvs);
+        }
+
         return true;
+    }
+
+    private void ApplyTlvs(ListenerFilterContext context, IReadOnlyList<(byte Type, byte[] Value)> tlvs)
+    {
+        List<(byte, byte[])>? kept = null;
+        foreach (var (type, value) in tlvs)
+        {
+            if (_hasRules && _rules[type] is var (ns, key))
+            {
+                var metadata = context.DynamicMetadata ??= new Envoy.Config.Core.V3.Metadata();
+                if (!metadata.FilterMetadata.TryGetValue(ns, out var fields))
+                {
+                    fields = new Google.Protobuf.WellKnownTypes.Struct();
+                    metadata.FilterMetadata[ns] = fields;
+                }
+
+                // The value as a string, invalid UTF-8 replaced (Envoy keeps the bytes in a string too).
+                fields.Fields[key] = Google.Protobuf.WellKnownTypes.Value.ForString(System.Text.Encoding.UTF8.GetString(value));
+            }
+
+            if (_passThrough.Includes(type))
+            {
+                (kept ??= []).Add((type, value));
+            }
+        }
+
+        if (kept is not null)
+        {
+            context.ProxyProtocolTlvs = kept;
+        }
     }
 }

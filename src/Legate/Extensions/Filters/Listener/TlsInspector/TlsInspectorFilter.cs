@@ -8,9 +8,10 @@ namespace Legate.Extensions.Filters.Listener.TlsInspector;
 /// <c>envoy.filters.listener.tls_inspector</c>: reads the ClientHello without consuming it and
 /// sets the transport protocol ("tls"), the requested server name and the ALPN list for filter
 /// chain matching. Anything that is not a TLS handshake leaves the connection as raw_buffer.
+/// With <c>enable_ja3_fingerprinting</c> the hello's JA3 hash is kept for <c>%TLS_JA3_FINGERPRINT%</c>.
 /// Stats at the root, as in Envoy: <c>tls_inspector.{tls_found,tls_not_found,sni_found,sni_not_found,alpn_found,alpn_not_found,client_hello_too_large,read_error}</c>.
 /// </summary>
-internal sealed class TlsInspectorFilter(StatsStore stats) : IListenerFilter
+internal sealed class TlsInspectorFilter(StatsStore stats, bool ja3 = false) : IListenerFilter
 {
     private readonly Counter _tlsFound = stats.Counter("tls_inspector.tls_found");
     private readonly Counter _tlsNotFound = stats.Counter("tls_inspector.tls_not_found");
@@ -46,6 +47,10 @@ internal sealed class TlsInspectorFilter(StatsStore stats) : IListenerFilter
                 _tlsFound.Inc();
                 context.TransportProtocol = "tls";
                 context.ClientHello = hello;
+                if (ja3 && Ja3Fingerprint.Text(hello.Body) is { } text)
+                {
+                    context.Ja3Hash = Ja3Fingerprint.Hash(text);
+                }
                 if (hello.ServerName.Length > 0)
                 {
                     _sniFound.Inc();

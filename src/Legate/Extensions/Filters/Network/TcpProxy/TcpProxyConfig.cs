@@ -1,4 +1,6 @@
+using Legate.AccessLog;
 using Legate.Config;
+using Legate.Http;
 using Legate.Stats;
 using Legate.Upstream;
 using Proto = Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy;
@@ -34,10 +36,22 @@ internal sealed class TcpProxyConfig
 
     public int MaxConnectAttempts { get; private init; } = 1;
 
+    /// <summary>The filter's <c>access_log</c>: one entry when the connection ends (and see below).</summary>
+    public AccessLogInstance[] AccessLogs { get; private init; } = [];
+
+    /// <summary><c>access_log_options.flush_access_log_on_connected</c>: one more entry once the upstream is connected.</summary>
+    public bool FlushAccessLogOnConnected { get; private init; }
+
+    /// <summary><c>access_log_options.access_log_flush_interval</c>: an entry every interval while the connection lives; zero = none.</summary>
+    public TimeSpan AccessLogFlushInterval { get; private init; }
+
+    /// <summary><c>hash_policy</c> <c>source_ip</c>: the downstream address is hashed for ring hash and Maglev.</summary>
+    public bool HashSourceIp { get; private init; }
+
     /// <summary>Bytes read from one side before waiting for the other side to take them (per direction).</summary>
     public int BufferBytes { get; private init; }
 
-    public static TcpProxyConfig? Compile(Proto proto, string path, ConfigErrors errors, StatsStore stats, ClusterManager clusterManager, int bufferLimit)
+    public static TcpProxyConfig? Compile(Proto proto, string path, ConfigErrors errors, StatsStore stats, ClusterManager clusterManager, int bufferLimit, HttpFilterFactoryContext? context = null)
     {
         (string, long)[] clusters;
         switch (proto.ClusterSpecifierCase)
@@ -71,14 +85,55 @@ internal sealed class TcpProxyConfig
             return null;
         }
 
+        AccessLogInstance[] accessLogs = [];
+        if (proto.AccessLog.Count > 0)
+        {
+            if (context?.AccessLogs is not { } manager)
+            {
+                errors.Add(FieldPath.Field(path, "access_log"), "access logs need the server's access log manager");
+                return null;
+            }
+
+            accessLogs = AccessLogFactory.Compile(proto.AccessLog, FieldPath.Field(path, "access_log"), errors, manager, context.Runtime);
+        }
+
+        // access_log_options replaces the two deprecated top-level fields; Envoy rejects both together.
+#pragma warning disable CS0612 // the deprecated fields are still honoured, as Envoy does
+        var flushOnConnected = proto.FlushAccessLogOnConnected;
+        var flushInterval = proto.AccessLogFlushInterval?.ToTimeSpan() ?? TimeSpan.Zero;
+        if (proto.AccessLogOptions is { } options)
+        {
+            if (proto.FlushAccessLogOnConnected || proto.AccessLogFlushInterval is not null)
+#pragma warning restore CS0612
+            {
+                errors.Add(FieldPath.Field(path, "access_log_options"), "access_log_options cannot be set together with the deprecated flush_access_log_on_connected / access_log_flush_interval");
+                return null;
+            }
+
+            flushOnConnected = options.FlushAccessLogOnConnected;
+            flushInterval = options.AccessLogFlushInterval?.ToTimeSpan() ?? TimeSpan.Zero;
+        }
+
+        // Envoy's hash_policy holds at most one policy (PGV max_items 1): source_ip, or a filter
+        // state key. No filter state objects exist in Legate, so that one never yields a hash.
+        var hashSourceIp = proto.HashPolicy.Count > 0 && proto.HashPolicy[0].PolicySpecifierCase == Envoy.Type.V3.HashPolicy.PolicySpecifierOneofCase.SourceIp;
+
         return new TcpProxyConfig(clusters, new TcpProxyStats(stats, proto.StatPrefix), clusterManager)
         {
+            AccessLogs = accessLogs,
+            FlushAccessLogOnConnected = flushOnConnected,
+            AccessLogFlushInterval = flushInterval,
+            HashSourceIp = hashSourceIp,
             IdleTimeout = proto.IdleTimeout is { } idle ? idle.ToTimeSpan() : DefaultIdleTimeout,
             MaxDownstreamConnectionDuration = proto.MaxDownstreamConnectionDuration?.ToTimeSpan() ?? TimeSpan.Zero,
             MaxConnectAttempts = (int)Math.Max(1, proto.MaxConnectAttempts ?? 1),
             BufferBytes = Math.Clamp(bufferLimit, 16 * 1024, 1024 * 1024),
         };
     }
+
+    /// <summary>The hash key of a connection from <paramref name="remote"/> (Envoy's Network::HashPolicy), or null.</summary>
+    public ulong? HashKey(System.Net.IPEndPoint? remote) =>
+        HashSourceIp && remote is not null ? Legate.Router.Hashing.HashPolicy.Hash(remote.Address.ToString()) : null;
 
     /// <summary>The cluster name for a new connection (weighted by chance, as Envoy's weighted_clusters).</summary>
     public string PickClusterName()

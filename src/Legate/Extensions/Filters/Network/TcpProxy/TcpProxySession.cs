@@ -2,6 +2,9 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net.Security;
 using System.Net.Sockets;
+using Legate.AccessLog;
+using Legate.Http;
+using Legate.Http.Formatter;
 using Legate.Network;
 using Legate.Server.Logging;
 using Legate.Upstream;
@@ -16,18 +19,23 @@ namespace Legate.Extensions.Filters.Network.TcpProxy;
 /// on as a half-close (shutdown of the other side's send direction) and the other direction keeps
 /// flowing until it ends too; an error on either side resets both. The idle timeout restarts on
 /// every read; <c>max_downstream_connection_duration</c> bounds the whole connection.
+/// What happened is recorded on the connection's <see cref="StreamInfo"/> (upstream host and
+/// cluster, bytes, Envoy's response flags NR / UO / UH / UF / URX / DT), which the filter's
+/// <c>access_log</c> and the listener's access log both format.
 /// </summary>
 internal sealed class TcpProxySession
 {
     private readonly TcpProxyConfig _config;
+    private readonly StreamInfo _info;
     private readonly Logger _log;
     private readonly CancellationTokenSource _closed;
     private readonly DeadlineTimer? _idle;
     private int _timedOut;
 
-    private TcpProxySession(TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort)
+    private TcpProxySession(TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort)
     {
         _config = config;
+        _info = info;
         _log = log;
         _closed = CancellationTokenSource.CreateLinkedTokenSource(abort);
         if (config.IdleTimeout > TimeSpan.Zero)
@@ -38,43 +46,116 @@ internal sealed class TcpProxySession
 
     /// <param name="downstream">The downstream byte stream (a <see cref="NetworkStream"/>, or the TLS stream).</param>
     /// <param name="shutdownDownstream">Half-closes the downstream's send direction (FIN, or TLS close_notify).</param>
+    /// <param name="info">The connection's info (addresses, start, TLS), filled in here and logged when the session ends.</param>
     /// <param name="originalDestination">The connection's restored original destination, if a listener filter restored one (for ORIGINAL_DST clusters).</param>
-    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null)
+    /// <param name="proxyProtocolTlvs">PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream (pass_through_tlvs).</param>
+    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
         var stats = config.Stats;
         stats.DownstreamCxTotal.Inc();
+        var session = new TcpProxySession(config, info, log, time, abort);
+        using var flush = config.AccessLogFlushInterval > TimeSpan.Zero && config.AccessLogs.Length > 0
+            ? time.CreateTimer(static s => ((TcpProxySession)s!).LogAccess("TcpPeriodic"), session, config.AccessLogFlushInterval, config.AccessLogFlushInterval)
+            : null;
+        try
+        {
+            await session.RunAsync(downstream, shutdownDownstream, time, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+        }
+        finally
+        {
+            flush?.Dispose();
+            if (session._idle is not null)
+            {
+                // Idempotent: ProxyAsync disposes it first when the upstream was connected.
+                await session._idle.DisposeAsync().ConfigureAwait(false);
+            }
+
+            session._closed.Dispose();
+            info.EndTimestamp = Stopwatch.GetTimestamp();
+            session.LogAccess("TcpConnectionEnd");
+        }
+    }
+
+    private async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    {
+        var config = _config;
         if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
         {
-            stats.DownstreamCxNoRoute.Inc();
+            config.Stats.DownstreamCxNoRoute.Inc();
+            _info.SetResponseFlag(ResponseFlags.NoRouteFound);
             return;
         }
 
-        var upstream = await ConnectAsync(cluster, config, log, abort, originalDestination).ConfigureAwait(false);
-        if (upstream is null)
+        _info.UpstreamCluster = cluster;
+
+        // The cluster's max_connections circuit breaker, checked before connecting as Envoy does.
+        var connections = cluster.Info.CircuitBreakers.Default.Connections;
+        if (!connections.TryAcquire())
+        {
+            cluster.Info.Stats.UpstreamCxOverflow.Inc();
+            _info.SetResponseFlag(ResponseFlags.UpstreamOverflow);
+            return;
+        }
+
+        try
+        {
+            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+            if (upstream is null)
+            {
+                return;
+            }
+
+            if (config.FlushAccessLogOnConnected)
+            {
+                LogAccess("TcpUpstreamConnected");
+            }
+
+            var (socket, tls) = upstream.Value;
+            await ProxyAsync(downstream, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
+        }
+        finally
+        {
+            connections.Release();
+        }
+    }
+
+    /// <summary>Writes the filter's access log entries for the connection as it is now.</summary>
+    private void LogAccess(string type)
+    {
+        if (_config.AccessLogs.Length == 0)
         {
             return;
         }
 
-        var (socket, tls) = upstream.Value;
-        var session = new TcpProxySession(config, log, time, abort);
-        await session.ProxyAsync(downstream, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
+        try
+        {
+            AccessLogInstance.LogAll(_config.AccessLogs, new FormatterContext(_info) { AccessLogType = type });
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"tcp_proxy: access log failed: {ex.Message}");
+        }
     }
 
     /// <summary>A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext.</summary>
-    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination)
+    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, StreamInfo info, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var clusterStats = cluster.Info.Stats;
-        // Only ORIGINAL_DST clusters read the connection's original destination.
-        var lbContext = originalDestination is null ? null : new ConnectionLoadBalancerContext(originalDestination);
+        // ORIGINAL_DST clusters read the connection's original destination; ring hash and Maglev the hash.
+        var hash = config.HashKey(info.DownstreamRemoteAddress);
+        var lbContext = originalDestination is null && hash is null ? null : new ConnectionLoadBalancerContext(originalDestination, hash);
         for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
         {
             var host = cluster.LoadBalancer.ChooseHost(lbContext);
             if (host is null)
             {
                 clusterStats.UpstreamCxNone.Inc();
+                info.SetResponseFlag(ResponseFlags.NoHealthyUpstream);
                 return null;
             }
 
+            info.UpstreamHost = host;
+            info.UpstreamRemoteAddress = host.Address;
             var socket = new Socket(host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             clusterStats.UpstreamCxTotal.Inc();
             var started = Stopwatch.GetTimestamp();
@@ -83,11 +164,17 @@ internal sealed class TcpProxySession
             try
             {
                 await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                if (cluster.Info.ProxyProtocol is { } proxyProtocol)
+                {
+                    // The downstream's addresses go first, under the inner transport socket (TLS or raw).
+                    await proxyProtocol.SendAsync(socket, info.DownstreamRemoteAddress, info.DownstreamLocalAddress, host.Address, timeout.Token, proxyProtocolTlvs).ConfigureAwait(false);
+                }
+
                 SslStream? ssl = null;
                 if (cluster.Info.TlsFor(host) is { } tls)
                 {
                     // Within the same connect_timeout: the connection is up once TLS is (no ALPN for TCP).
-                    var (stream, _, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
+                    var (stream, session, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
                     if (stream is null)
                     {
                         if (abort.IsCancellationRequested)
@@ -96,14 +183,19 @@ internal sealed class TcpProxySession
                         }
 
                         (timeout.IsCancellationRequested ? clusterStats.UpstreamCxConnectTimeout : clusterStats.UpstreamCxConnectFail).Inc();
+                        info.SetResponseFlag(ResponseFlags.UpstreamConnectionFailure);
+                        info.UpstreamTransportFailureReason = failure;
                         log.Debug($"tcp_proxy: TLS to {host.Address} (cluster '{cluster.Name}') failed: {failure}");
                         continue;
                     }
 
                     ssl = stream;
+                    info.UpstreamTls = session;
                 }
 
                 clusterStats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                info.UpstreamLocalAddress = socket.LocalEndPoint as System.Net.IPEndPoint;
+                info.UpstreamTransportFailureReason = null;
                 return (socket, ssl);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
@@ -115,10 +207,14 @@ internal sealed class TcpProxySession
                 }
 
                 (ex is OperationCanceledException ? clusterStats.UpstreamCxConnectTimeout : clusterStats.UpstreamCxConnectFail).Inc();
+                info.SetResponseFlag(ResponseFlags.UpstreamConnectionFailure);
                 log.Debug($"tcp_proxy: connecting to {host.Address} (cluster '{cluster.Name}') failed: {ex.Message}");
             }
         }
 
+        // Envoy gives up with URX once max_connect_attempts connects failed (UF stays set too).
+        clusterStats.UpstreamCxConnectAttemptsExceeded.Inc();
+        info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
         return null;
     }
 
@@ -157,7 +253,6 @@ internal sealed class TcpProxySession
             await upstream.DisposeAsync().ConfigureAwait(false);
             clusterStats.UpstreamCxActive.Dec();
             clusterStats.UpstreamCxDestroy.Inc();
-            _closed.Dispose();
         }
     }
 
@@ -209,6 +304,14 @@ internal sealed class TcpProxySession
                 }
 
                 (fromDownstream ? stats.DownstreamCxRxBytesTotal : stats.DownstreamCxTxBytesTotal).Add(read);
+                if (fromDownstream)
+                {
+                    _info.BytesReceived += read;
+                }
+                else
+                {
+                    _info.BytesSent += read;
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.Security.Authentication.AuthenticationException)
@@ -236,6 +339,7 @@ internal sealed class TcpProxySession
         if (Interlocked.Exchange(ref _timedOut, 1) == 0)
         {
             _config.Stats.MaxDownstreamConnectionDurationReached.Inc();
+            _info.SetResponseFlag(ResponseFlags.DurationTimeout);
             Close();
         }
     }
