@@ -32,6 +32,10 @@ internal sealed class RouterFilter : HttpFilter
     private readonly RouterFilterFactory _factory;
     private HttpStream _stream = null!;
     private Cluster? _cluster;
+
+    // The cluster of the attempt's host: _cluster, or for an aggregate cluster the listed cluster
+    // the host came from (its circuit breakers, pools and TLS apply; the aggregate keeps the rest).
+    private Cluster? _target;
     private RouteEntry? _route;
     private Http1ConnectionPool? _pool;
     private Http1UpstreamConnection? _upstream;
@@ -312,7 +316,7 @@ internal sealed class RouterFilter : HttpFilter
             return AttemptStep.Done;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(_lbContext);
+        var host = cluster.ChooseHost(_lbContext, out var target);
         if (host is null)
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();
@@ -321,9 +325,10 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         // max_requests (per attempt, as Envoy's pools check it): released in Finish (or by the HTTP/2 request's own finish).
-        if (!cluster.Info.CircuitBreakers.Default.Requests.TryAcquire())
+        _target = target;
+        if (!target.Info.CircuitBreakers.Default.Requests.TryAcquire())
         {
-            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
+            target.Info.Stats.UpstreamRqPendingOverflow.Inc();
             await SendOverflowAsync().ConfigureAwait(false);
             return AttemptStep.Done;
         }
@@ -354,12 +359,12 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
-        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
+        if (Http2UpstreamRequest.Applies(target, stream, headers))
         {
-            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
+            return await AttemptHttp2Async(target, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
         }
 
-        var clusterStats = cluster.Info.Stats;
+        var clusterStats = target.Info.Stats;
         if (_sendLock is { } sendLock)
         {
             await sendLock.WaitAsync().ConfigureAwait(false);
@@ -374,9 +379,9 @@ internal sealed class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-            _pool = cluster.Info.PoolsPerServerName
-                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time)).For(cluster.Info.AutoServerName(_head) ?? string.Empty)
-                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
+            _pool = target.Info.PoolsPerServerName
+                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time)).For(target.Info.AutoServerName(_head) ?? string.Empty)
+                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
@@ -862,7 +867,7 @@ internal sealed class RouterFilter : HttpFilter
             {
                 try
                 {
-                    ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+                    ChunkedEncoder.WriteLastChunk(upstream.Output, _target!.Info.Http1EnableTrailers ? trailers : null);
                 }
                 catch (InvalidOperationException)
                 {
@@ -919,6 +924,7 @@ internal sealed class RouterFilter : HttpFilter
 
         _stream = null!;
         _cluster = null;
+        _target = null;
         _route = null;
         _pool = null;
         _upstream = null;
@@ -1398,7 +1404,7 @@ internal sealed class RouterFilter : HttpFilter
         _resetRegistration.Dispose();
         Interlocked.Exchange(ref _idleTimer, null)?.Stop();
 
-        if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
+        if ((_target ?? _cluster) is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             // The breaker first: whoever sees no active request also sees its slot back.
             cluster.Info.CircuitBreakers.Default.Requests.Release();

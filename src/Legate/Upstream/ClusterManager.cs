@@ -26,6 +26,19 @@ internal sealed class ClusterManager : IAsyncDisposable
     {
         _clusters = clusters;
         Context = context;
+        AttachAggregates(clusters);
+    }
+
+    /// <summary>Aggregate clusters look their listed clusters up here, by name, at pick time.</summary>
+    private void AttachAggregates(ClusterMap map)
+    {
+        foreach (var cluster in map.Ordered)
+        {
+            if (cluster is AggregateCluster aggregate)
+            {
+                aggregate.Attach(this);
+            }
+        }
     }
 
     public ClusterFactoryContext Context { get; }
@@ -247,7 +260,9 @@ internal sealed class ClusterManager : IAsyncDisposable
         }
 
         ordered.AddRange(appended);
-        _clusters = new ClusterMap(byName.ToFrozenDictionary(StringComparer.Ordinal), ordered.MoveToImmutable());
+        var map = new ClusterMap(byName.ToFrozenDictionary(StringComparer.Ordinal), ordered.MoveToImmutable());
+        AttachAggregates(map);
+        _clusters = map;
         MapBuilds++;
     }
 

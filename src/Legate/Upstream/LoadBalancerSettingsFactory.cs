@@ -92,7 +92,8 @@ internal static class LoadBalancerSettingsFactory
                 return config.MaglevLbConfig is { } maglev
                     ? Maglev(settings, maglev.TableSize, FieldPath.Field(FieldPath.Field(path, "maglev_lb_config"), "table_size"), errors)
                     : settings;
-            case LbPolicy.ClusterProvided when config.Type == ClusterConfig.Types.DiscoveryType.OriginalDst:
+            case LbPolicy.ClusterProvided when config.Type == ClusterConfig.Types.DiscoveryType.OriginalDst
+                || config.ClusterDiscoveryTypeCase == ClusterConfig.ClusterDiscoveryTypeOneofCase.ClusterType:
                 return settings with { Policy = policy };
             case LbPolicy.ClusterProvided:
                 errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");

@@ -42,6 +42,7 @@ internal static class ExtensionCatalog
         "envoy.tracers.zipkin",
         "envoy.tracers.opentelemetry",
         "envoy.tracers.opentelemetry.samplers.always_on",
+        "envoy.clusters.aggregate",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

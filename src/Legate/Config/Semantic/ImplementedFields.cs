@@ -159,7 +159,9 @@ internal static partial class ImplementedFields
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
              "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config",
              "transport_socket", "upstream_http_protocol_options", "transport_socket_matches",
-             "cleanup_interval", "original_dst_lb_config"],
+             "cleanup_interval", "original_dst_lb_config",
+             // cluster_type: envoy.clusters.aggregate only (any other custom type is an error).
+             "cluster_type"],
         // metadata_key: an error (not supported yet).
         ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
