@@ -131,7 +131,7 @@ internal static class ClusterFactory
             else if (cluster is not OriginalDstCluster)
             {
                 // ORIGINAL_DST brings its own (CLUSTER_PROVIDED).
-                cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider);
+                cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
 
             TrackMembership(cluster);

@@ -74,6 +74,20 @@ internal sealed class ClusterManager : IAsyncDisposable
             }
         }
 
+        if (context.LocalCluster is { } local)
+        {
+            // Envoy: the local cluster must be one of the static clusters.
+            var localCluster = clusters.Find(c => c.Name == local.Name);
+            if (localCluster is null)
+            {
+                errors.Add("cluster_manager.local_cluster_name", $"local cluster '{local.Name}' must be defined");
+            }
+            else
+            {
+                local.PrioritySet = localCluster.PrioritySet;
+            }
+        }
+
         return new ClusterManager(ClusterMap.Create(clusters), context);
     }
 

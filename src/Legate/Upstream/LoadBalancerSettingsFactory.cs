@@ -36,6 +36,11 @@ internal static class LoadBalancerSettingsFactory
                 settings = settings with { LocalityWeighted = true };
             }
 
+            if (common.ZoneAwareLbConfig is { } zoneAware)
+            {
+                settings = WithZoneAware(settings, zoneAware.RoutingEnabled?.Value, zoneAware.MinClusterSize, zoneAware.FailTrafficOnPanic);
+            }
+
             if (common.ConsistentHashingLbConfig is { } hashing)
             {
                 settings = settings with { UseHostnameForHashing = hashing.UseHostnameForHashing, HashBalanceFactor = hashing.HashBalanceFactor ?? 0 };
@@ -200,7 +205,18 @@ internal static class LoadBalancerSettingsFactory
     }
 
     private static LoadBalancerSettings WithLocality(LoadBalancerSettings settings, CommonLocality? locality) =>
-        locality?.LocalityWeightedLbConfig is not null ? settings with { LocalityWeighted = true } : settings;
+        locality?.LocalityWeightedLbConfig is not null ? settings with { LocalityWeighted = true }
+        : locality?.ZoneAwareLbConfig is { } zoneAware ? WithZoneAware(settings, zoneAware.RoutingEnabled?.Value, zoneAware.MinClusterSize, zoneAware.FailTrafficOnPanic)
+        : settings;
+
+    /// <summary>zone_aware_lb_config: routing_enabled is rounded to a whole percent, as Envoy's PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT.</summary>
+    private static LoadBalancerSettings WithZoneAware(LoadBalancerSettings settings, double? routingEnabled, ulong? minClusterSize, bool failTrafficOnPanic) =>
+        settings with
+        {
+            ZoneRoutingEnabled = routingEnabled is { } percent ? (int)Math.Round(Math.Clamp(percent, 0, 100)) : 100,
+            ZoneMinClusterSize = minClusterSize ?? 6,
+            FailTrafficOnPanic = failTrafficOnPanic,
+        };
 
     private static LoadBalancerSettings LeastRequest(LoadBalancerSettings settings, uint? choiceCount, double? bias, string biasPath, ConfigErrors errors)
     {

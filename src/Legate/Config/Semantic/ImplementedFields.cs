@@ -17,7 +17,10 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources",
+            "cluster_manager"],
+        // outlier_detection (event log), upstream_bind_config, load_stats_config: not yet.
+        ["envoy.config.bootstrap.v3.ClusterManager"] = ["local_cluster_name"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
         // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
         ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer", "rtds_layer"],
@@ -187,8 +190,11 @@ internal static partial class ImplementedFields
              "successful_active_health_check_uneject_host", "always_eject_one_host"],
         // per_host_thresholds: max_connections only, as Envoy (HTTP/1.1 pools). HTTP/2 clusters enforce max_requests (and retries) only.
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
-        // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
-        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
+        // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config"],
+        // force_locality_direct_routing / force_local_zone: not yet.
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
+        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
         ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = ["slow_start_config"],
         ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias", "slow_start_config"],
@@ -205,7 +211,7 @@ internal static partial class ImplementedFields
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
-        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config"],
+        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config", "zone_aware_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // named_endpoints come with EDS.
