@@ -43,6 +43,7 @@ internal static class ExtensionCatalog
         "envoy.tracers.opentelemetry",
         "envoy.tracers.opentelemetry.samplers.always_on",
         "envoy.clusters.aggregate",
+        "envoy.health_check.event_sinks.file",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

@@ -168,12 +168,13 @@ internal static partial class ImplementedFields
         // metadata_key: an error (not supported yet).
         ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
-        // event_logger sinks, always_log_health_check_success, alt_port, transport_socket_match_criteria, custom checkers: not yet.
+        // alt_port, transport_socket_match_criteria, custom checkers: not yet. event_logger: the file sink only.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
              "healthy_threshold", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check",
              "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
-             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures"],
+             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures",
+             "event_logger", "always_log_health_check_success"],
         // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
         ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
             ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
