@@ -21,6 +21,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     private readonly PrioritySet _prioritySet;
     private readonly Lock _rebuildLock = new();
     private volatile LbState _state;
+    private Legate.Runtime.RuntimeLoader? _runtime;
 
     protected LoadBalancerBase(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null)
     {
@@ -54,8 +55,19 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     /// </summary>
     internal LocalClusterSource? LocalCluster { get; set; }
 
-    /// <summary>The runtime (<c>upstream.zone_routing.*</c> keys); null reads the config values only.</summary>
-    internal Legate.Runtime.RuntimeLoader? Runtime { get; set; }
+    /// <summary>The runtime (<c>upstream.zone_routing.*</c> keys, slow start's aggression key); null reads the config values only.</summary>
+    internal Legate.Runtime.RuntimeLoader? Runtime
+    {
+        get => _runtime;
+        set
+        {
+            _runtime = value;
+            if (SlowStart is { } slowStart)
+            {
+                slowStart.Runtime = value;
+            }
+        }
+    }
 
     /// <summary>Whether the policy does zone-aware routing (Envoy's ZoneAwareLoadBalancerBase: round robin, least request, random).</summary>
     protected virtual bool SupportsZoneRouting => true;

@@ -63,7 +63,7 @@ internal static class LoadBalancerSettingsFactory
                 return settings with
                 {
                     Policy = policy,
-                    SlowStart = SlowStartOf(config.RoundRobinLbConfig?.SlowStartConfig is { } rr ? (rr.SlowStartWindow, rr.Aggression?.DefaultValue, rr.MinWeightPercent?.Value) : null,
+                    SlowStart = SlowStartOf(config.RoundRobinLbConfig?.SlowStartConfig is { } rr ? (rr.SlowStartWindow, rr.Aggression?.DefaultValue, rr.MinWeightPercent?.Value, rr.Aggression?.RuntimeKey) : null,
                         FieldPath.Field(FieldPath.Field(path, "round_robin_lb_config"), "slow_start_config"), errors),
                 };
             case LbPolicy.Random:
@@ -72,7 +72,7 @@ internal static class LoadBalancerSettingsFactory
                 settings = settings with
                 {
                     Policy = policy,
-                    SlowStart = SlowStartOf(config.LeastRequestLbConfig?.SlowStartConfig is { } lr ? (lr.SlowStartWindow, lr.Aggression?.DefaultValue, lr.MinWeightPercent?.Value) : null,
+                    SlowStart = SlowStartOf(config.LeastRequestLbConfig?.SlowStartConfig is { } lr ? (lr.SlowStartWindow, lr.Aggression?.DefaultValue, lr.MinWeightPercent?.Value, lr.Aggression?.RuntimeKey) : null,
                         FieldPath.Field(FieldPath.Field(path, "least_request_lb_config"), "slow_start_config"), errors),
                 };
                 if (config.LeastRequestLbConfig is { } leastRequest)
@@ -177,10 +177,10 @@ internal static class LoadBalancerSettingsFactory
     }
 
     private static SlowStartSettings? TypedSlowStart(Envoy.Extensions.LoadBalancingPolicies.Common.V3.SlowStartConfig? config, string at, ConfigErrors errors) =>
-        SlowStartOf(config is null ? null : (config.SlowStartWindow, config.Aggression?.DefaultValue, config.MinWeightPercent?.Value), FieldPath.Field(at, "slow_start_config"), errors);
+        SlowStartOf(config is null ? null : (config.SlowStartWindow, config.Aggression?.DefaultValue, config.MinWeightPercent?.Value, config.Aggression?.RuntimeKey), FieldPath.Field(at, "slow_start_config"), errors);
 
     /// <summary>A slow_start_config (either API's): no window or a zero one means no slow start, as Envoy.</summary>
-    private static SlowStartSettings? SlowStartOf((Google.Protobuf.WellKnownTypes.Duration? Window, double? Aggression, double? MinWeightPercent)? config, string path, ConfigErrors errors)
+    private static SlowStartSettings? SlowStartOf((Google.Protobuf.WellKnownTypes.Duration? Window, double? Aggression, double? MinWeightPercent, string? RuntimeKey)? config, string path, ConfigErrors errors)
     {
         if (config is not { } c || c.Window is null)
         {
@@ -201,7 +201,7 @@ internal static class LoadBalancerSettingsFactory
             aggression = 1.0;
         }
 
-        return new SlowStartSettings(window, aggression, (c.MinWeightPercent ?? 10.0) / 100.0);
+        return new SlowStartSettings(window, aggression, (c.MinWeightPercent ?? 10.0) / 100.0, c.RuntimeKey is { Length: > 0 } key ? key : null);
     }
 
     private static LoadBalancerSettings WithLocality(LoadBalancerSettings settings, CommonLocality? locality) =>

@@ -199,7 +199,7 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
         ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = ["slow_start_config"],
         ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias", "slow_start_config"],
-        // aggression: its default_value (no runtime key).
+        // aggression: default_value and runtime_key (read live).
         ["envoy.config.cluster.v3.Cluster.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.config.cluster.v3.Cluster.RingHashLbConfig"] = ["minimum_ring_size", "hash_function", "maximum_ring_size"],
