@@ -171,6 +171,13 @@ internal sealed class RouterFilter : HttpFilter
             _lbContext.HashKey = hash;
         }
 
+        if (route.MetadataMatch is { } metadataMatch)
+        {
+            // metadata_match: the subset load balancer's criteria.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.MetadataMatch = metadataMatch;
+        }
+
         if (cluster is OriginalDstCluster)
         {
             // ORIGINAL_DST picks the host from the override header or the connection's restored destination.

@@ -150,6 +150,8 @@ internal sealed class AggregateLoadBalancer : ILoadBalancer
 
         public HttpHeaderMap? DownstreamHeaders => inner?.DownstreamHeaders;
 
+        public MetadataMatchCriteria? MetadataMatch => inner?.MetadataMatch;
+
         public PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original)
         {
             var sets = snapshot.HostSets;

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Envoy.Config.Core.V3;
 using Envoy.Config.Endpoint.V3;
 using Legate.Config;
@@ -123,10 +124,22 @@ internal static class ClusterFactory
                 }
             }
 
+            if (config.LbSubsetConfig is not null && cluster is AggregateCluster or OriginalDstCluster)
+            {
+                errors.Add(FieldPath.Field(path, "lb_subset_config"), "lb_subset_config cannot be combined with lb_policy CLUSTER_PROVIDED (the cluster provides its load balancer)");
+            }
+
             if (cluster is AggregateCluster aggregateCluster)
             {
                 // CLUSTER_PROVIDED: the aggregate chooses a listed cluster, whose balancer chooses the host.
                 cluster.LoadBalancer = new AggregateLoadBalancer(aggregateCluster, settings.PanicThreshold, context.LbRandom);
+            }
+            else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
+            {
+                // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
+                var selectors = subsetConfig.SubsetSelectors.Select(s => s.Keys.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray()).Where(k => !k.IsEmpty).ToImmutableArray();
+                var defaultSubset = subsetConfig.DefaultSubset?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value)).ToImmutableArray() ?? [];
+                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, selectors, subsetConfig.FallbackPolicy, defaultSubset);
             }
             else if (cluster is not OriginalDstCluster)
             {

@@ -60,6 +60,11 @@ internal sealed class ClusterStats
         LbZoneNumberDiffers = store.Counter(p + "lb_zone_number_differs");
         LbZoneNoCapacityLeft = store.Counter(p + "lb_zone_no_capacity_left");
         LbRecalculateZoneStructures = store.Counter(p + "lb_recalculate_zone_structures");
+        LbSubsetsActive = store.Gauge(p + "lb_subsets_active", ImportMode.NeverImport);
+        LbSubsetsCreated = store.Counter(p + "lb_subsets_created");
+        LbSubsetsRemoved = store.Counter(p + "lb_subsets_removed");
+        LbSubsetsSelected = store.Counter(p + "lb_subsets_selected");
+        LbSubsetsFallback = store.Counter(p + "lb_subsets_fallback");
         UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
         UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
         UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
@@ -111,6 +116,19 @@ internal sealed class ClusterStats
 
     /// <summary>Times the zone routing structures were recomputed (an upstream or local cluster change).</summary>
     public Counter LbRecalculateZoneStructures { get; }
+
+    /// <summary>Subsets that currently have hosts (lb_subset_config).</summary>
+    public Gauge LbSubsetsActive { get; }
+
+    public Counter LbSubsetsCreated { get; }
+
+    public Counter LbSubsetsRemoved { get; }
+
+    /// <summary>Picks served by the subset the route's metadata_match asked for.</summary>
+    public Counter LbSubsetsSelected { get; }
+
+    /// <summary>Picks that fell back (no criteria, or no subset for them).</summary>
+    public Counter LbSubsetsFallback { get; }
 
     /// <summary>Updates that added or removed hosts.</summary>
     public Counter MembershipChange { get; }
