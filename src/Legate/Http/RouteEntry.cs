@@ -148,6 +148,9 @@ internal sealed class RouteEntry
     /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
     public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
 
+    /// <summary>The route's metadata_match (<c>envoy.lb</c>) for subset load balancing, or null.</summary>
+    public Legate.Upstream.MetadataMatchCriteria? MetadataMatch { get; private set; }
+
     /// <summary>The route's hash_policy (for consistent-hash load balancers), or null.</summary>
     public Legate.Router.Hashing.HashPolicy? HashPolicy { get; private set; }
 
@@ -327,6 +330,7 @@ internal sealed class RouteEntry
             entry.InternalRedirect = Legate.Router.Redirect.InternalRedirectPolicy.Compile(forward.InternalRedirectPolicy, FieldPath.Field(forwardPath, "internal_redirect_policy"), errors);
             entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
             entry.HashPolicy = Legate.Router.Hashing.HashPolicy.Compile(forward.HashPolicy, FieldPath.Field(forwardPath, "hash_policy"), errors);
+            entry.MetadataMatch = Legate.Upstream.MetadataMatchCriteria.From(forward.MetadataMatch);
             if (forward.MaxStreamDuration is { } duration)
             {
                 entry.MaxStreamDuration = duration.MaxStreamDuration_?.ToTimeSpan();

@@ -32,6 +32,10 @@ internal sealed class RouterFilter : HttpFilter
     private readonly RouterFilterFactory _factory;
     private HttpStream _stream = null!;
     private Cluster? _cluster;
+
+    // The cluster of the attempt's host: _cluster, or for an aggregate cluster the listed cluster
+    // the host came from (its circuit breakers, pools and TLS apply; the aggregate keeps the rest).
+    private Cluster? _target;
     private RouteEntry? _route;
     private Http1ConnectionPool? _pool;
     private Http1UpstreamConnection? _upstream;
@@ -171,6 +175,13 @@ internal sealed class RouterFilter : HttpFilter
             // The hash is computed on the request as received (before the route's rewrites), as Envoy's computeHashKey.
             _lbContext ??= new RouterLoadBalancerContext();
             _lbContext.HashKey = hash;
+        }
+
+        if (route.MetadataMatch is { } metadataMatch)
+        {
+            // metadata_match: the subset load balancer's criteria.
+            _lbContext ??= new RouterLoadBalancerContext();
+            _lbContext.MetadataMatch = metadataMatch;
         }
 
         if (cluster is OriginalDstCluster)
@@ -358,7 +369,7 @@ internal sealed class RouterFilter : HttpFilter
             return AttemptStep.Done;
         }
 
-        var host = cluster.LoadBalancer.ChooseHost(_lbContext);
+        var host = cluster.ChooseHost(_lbContext, out var target);
         if (host is null)
         {
             cluster.Info.Stats.UpstreamCxNone.Inc();
@@ -366,11 +377,12 @@ internal sealed class RouterFilter : HttpFilter
             return AttemptStep.Done;
         }
 
-        // max_requests (per attempt, as Envoy's pools check it) of the route's priority's thresholds:
-        // released in Finish (or by the HTTP/2 request's own finish).
-        if (!cluster.Info.CircuitBreakers.For(route.Priority).Requests.TryAcquire())
+        // max_requests (per attempt, as Envoy's pools check it) of the route's priority's thresholds on
+        // the cluster the attempt goes to: released in Finish (or by the HTTP/2 request's own finish).
+        _target = target;
+        if (!target.Info.CircuitBreakers.For(route.Priority).Requests.TryAcquire())
         {
-            cluster.Info.Stats.UpstreamRqPendingOverflow.Inc();
+            target.Info.Stats.UpstreamRqPendingOverflow.Inc();
             await SendOverflowAsync().ConfigureAwait(false);
             return AttemptStep.Done;
         }
@@ -401,12 +413,12 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
-        if (Http2UpstreamRequest.Applies(cluster, stream, headers))
+        if (Http2UpstreamRequest.Applies(target, stream, headers))
         {
-            return await AttemptHttp2Async(cluster, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
+            return await AttemptHttp2Async(target, host, timeout).ConfigureAwait(false) ? AttemptStep.Retry : AttemptStep.Done;
         }
 
-        var clusterStats = cluster.Info.Stats;
+        var clusterStats = target.Info.Stats;
         if (_sendLock is { } sendLock)
         {
             await sendLock.WaitAsync().ConfigureAwait(false);
@@ -421,9 +433,9 @@ internal sealed class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
-            _pool = cluster.Info.PoolsPerServerName
-                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time)).For(cluster.Info.AutoServerName(_head) ?? string.Empty)
-                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.cluster, RouterFilterFactory.TransportFor(state.cluster.Info.BufferLimitBytes), state.Time), (cluster, _factory.Time));
+            _pool = target.Info.PoolsPerServerName
+                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time)).For(target.Info.AutoServerName(_head) ?? string.Empty)
+                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
@@ -950,7 +962,7 @@ internal sealed class RouterFilter : HttpFilter
             {
                 try
                 {
-                    ChunkedEncoder.WriteLastChunk(upstream.Output, _cluster!.Info.Http1EnableTrailers ? trailers : null);
+                    ChunkedEncoder.WriteLastChunk(upstream.Output, _target!.Info.Http1EnableTrailers ? trailers : null);
                 }
                 catch (InvalidOperationException)
                 {
@@ -1007,6 +1019,7 @@ internal sealed class RouterFilter : HttpFilter
 
         _stream = null!;
         _cluster = null;
+        _target = null;
         _route = null;
         _redirects = null;
         _pool = null;
@@ -1489,7 +1502,7 @@ internal sealed class RouterFilter : HttpFilter
         _resetRegistration.Dispose();
         Interlocked.Exchange(ref _idleTimer, null)?.Stop();
 
-        if (_cluster is { } cluster && _stream.Info.UpstreamHost is { } host)
+        if ((_target ?? _cluster) is { } cluster && _stream.Info.UpstreamHost is { } host)
         {
             // The breaker first: whoever sees no active request also sees its slot back.
             cluster.Info.CircuitBreakers.For(_route!.Priority).Requests.Release();

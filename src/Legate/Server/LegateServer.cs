@@ -173,8 +173,13 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var stats = new StatsStore(StatsOptions.Compile(bootstrap.StatsConfig, errors));
         var xds = Legate.Xds.XdsManager.Create(bootstrap, errors, stats, logs, time);
         var secrets = new Legate.Tls.SecretManager(bootstrap.StaticResources?.Secrets, "static_resources.secrets", errors, logs.Get(LogComponents.Config), stats, sds: xds);
+        var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
         var clusters = ClusterManager.Compile(bootstrap, errors, new ClusterFactoryContext
         {
+            LocalCluster = bootstrap.ClusterManager is { LocalClusterName.Length: > 0 } clusterManager
+                ? new LocalClusterSource(clusterManager.LocalClusterName, bootstrap.Node?.Locality)
+                : null,
+            Runtime = runtime,
             Eds = xds,
             Logger = logs.Get(LogComponents.Upstream),
             Stats = stats,
@@ -182,7 +187,6 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             Secrets = secrets,
         });
         var recentLocalReplies = new Legate.Http.RecentLocalReplies();
-        var runtime = Legate.Runtime.RuntimeLoader.Create(bootstrap, errors, stats);
         var flusher = StatsFlusher.Compile(bootstrap, errors, stats, clusters, logs);
         var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
         var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);

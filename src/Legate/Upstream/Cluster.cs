@@ -40,6 +40,23 @@ internal abstract class Cluster : IAsyncDisposable
     /// <summary>Round robin until the factory sets the configured policy (with the cluster's stats).</summary>
     public ILoadBalancer LoadBalancer { get; internal set; }
 
+    /// <summary>
+    /// A host for a request and the cluster it belongs to: this one, or for an aggregate cluster
+    /// the listed cluster the host was chosen from (whose circuit breakers, pools and TLS apply).
+    /// </summary>
+    public Host? ChooseHost(ILoadBalancerContext? context, out Cluster target)
+    {
+        if (LoadBalancer is AggregateLoadBalancer aggregate)
+        {
+            var host = aggregate.ChooseHost(context, out var chosen);
+            target = chosen ?? this;
+            return host;
+        }
+
+        target = this;
+        return LoadBalancer.ChooseHost(context);
+    }
+
     /// <summary>Settings and stats the data path reads; set by the factory right after construction.</summary>
     public ClusterInfo Info { get; internal set; } = null!;
 

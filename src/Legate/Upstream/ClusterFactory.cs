@@ -1,8 +1,10 @@
+using System.Collections.Immutable;
 using Envoy.Config.Core.V3;
 using Envoy.Config.Endpoint.V3;
 using Legate.Config;
 using Legate.Config.Semantic;
 using Legate.Network;
+using AggregateConfig = Envoy.Extensions.Clusters.Aggregate.V3.ClusterConfig;
 using ClusterConfig = Envoy.Config.Cluster.V3.Cluster;
 using DiscoveryType = Envoy.Config.Cluster.V3.Cluster.Types.DiscoveryType;
 using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
@@ -22,14 +24,26 @@ internal static class ClusterFactory
     public static Cluster? Create(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context)
     {
         var errorsBefore = errors.Errors.Count;
+        var aggregate = false;
         if (config.ClusterDiscoveryTypeCase == ClusterConfig.ClusterDiscoveryTypeOneofCase.ClusterType)
         {
-            errors.Add(FieldPath.Field(path, "cluster_type"), $"custom cluster type \"{config.ClusterType.Name}\" is not supported yet");
-            return null;
+            aggregate = config.ClusterType.TypedConfig?.Is(AggregateConfig.Descriptor) == true;
+            if (!aggregate && config.ClusterType.TypedConfig is null && config.ClusterType.Name == "envoy.clusters.aggregate")
+            {
+                errors.Add(FieldPath.Field(FieldPath.Field(path, "cluster_type"), "typed_config"),
+                    "an aggregate cluster needs its typed_config (envoy.extensions.clusters.aggregate.v3.ClusterConfig with the clusters to fail over between)");
+                return null;
+            }
+
+            if (!aggregate)
+            {
+                errors.Add(FieldPath.Field(path, "cluster_type"), $"custom cluster type \"{config.ClusterType.Name}\" is not supported yet");
+                return null;
+            }
         }
 
         var type = config.Type;
-        if (type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns or DiscoveryType.Eds or DiscoveryType.OriginalDst))
+        if (!aggregate && type is not (DiscoveryType.Static or DiscoveryType.StrictDns or DiscoveryType.LogicalDns or DiscoveryType.Eds or DiscoveryType.OriginalDst))
         {
             errors.Add(FieldPath.Field(path, "type"), $"cluster type {type.ToEnumName()} is not supported yet");
             return null;
@@ -40,6 +54,11 @@ internal static class ClusterFactory
         var settings = LoadBalancerSettingsFactory.Create(config, path, errors, lbSeed);
 
         Cluster? cluster = null;
+        if (aggregate)
+        {
+            cluster = CreateAggregate(config, path, errors, connectTimeout, lbSeed);
+        }
+        else
         switch (type)
         {
             case DiscoveryType.Static:
@@ -105,10 +124,27 @@ internal static class ClusterFactory
                 }
             }
 
-            if (cluster is not OriginalDstCluster)
+            if (config.LbSubsetConfig is not null && cluster is AggregateCluster or OriginalDstCluster)
+            {
+                errors.Add(FieldPath.Field(path, "lb_subset_config"), "lb_subset_config cannot be combined with lb_policy CLUSTER_PROVIDED (the cluster provides its load balancer)");
+            }
+
+            if (cluster is AggregateCluster aggregateCluster)
+            {
+                // CLUSTER_PROVIDED: the aggregate chooses a listed cluster, whose balancer chooses the host.
+                cluster.LoadBalancer = new AggregateLoadBalancer(aggregateCluster, settings.PanicThreshold, context.LbRandom);
+            }
+            else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
+            {
+                // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
+                var selectors = subsetConfig.SubsetSelectors.Select(s => s.Keys.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray()).Where(k => !k.IsEmpty).ToImmutableArray();
+                var defaultSubset = subsetConfig.DefaultSubset?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value)).ToImmutableArray() ?? [];
+                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, selectors, subsetConfig.FallbackPolicy, defaultSubset);
+            }
+            else if (cluster is not OriginalDstCluster)
             {
                 // ORIGINAL_DST brings its own (CLUSTER_PROVIDED).
-                cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider);
+                cluster.LoadBalancer = LoadBalancerFactory.Create(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
 
             TrackMembership(cluster);
@@ -129,6 +165,44 @@ internal static class ClusterFactory
         }
 
         return cluster;
+    }
+
+    /// <summary>
+    /// An <c>envoy.clusters.aggregate</c> cluster. Envoy's checks: lb_policy must be
+    /// CLUSTER_PROVIDED (the cluster provides its load balancer) and the list must not be empty.
+    /// </summary>
+    private static AggregateCluster? CreateAggregate(ClusterConfig config, string path, ConfigErrors errors, TimeSpan connectTimeout, ulong lbSeed)
+    {
+        var before = errors.Errors.Count;
+        if (config.LbPolicy != LbPolicy.ClusterProvided)
+        {
+            errors.Add(FieldPath.Field(path, "lb_policy"),
+                $"cluster manager: cluster provided LB not specified but cluster '{config.Name}' provided one. Check cluster documentation.");
+        }
+
+        var typedPath = FieldPath.Field(FieldPath.Field(path, "cluster_type"), "typed_config");
+        var aggregateConfig = config.ClusterType.TypedConfig.Unpack<AggregateConfig>();
+        if (aggregateConfig.Clusters.Count == 0)
+        {
+            errors.Add(FieldPath.Field(typedPath, "clusters"), "an aggregate cluster needs at least one cluster");
+        }
+
+        for (var i = 0; i < aggregateConfig.Clusters.Count; i++)
+        {
+            if (aggregateConfig.Clusters[i] == config.Name)
+            {
+                errors.Add(FieldPath.Index(FieldPath.Field(typedPath, "clusters"), i), $"aggregate cluster '{config.Name}' cannot list itself");
+            }
+        }
+
+        if (config.LoadAssignment is { Endpoints.Count: > 0 })
+        {
+            errors.Warn(FieldPath.Field(path, "load_assignment"), "an aggregate cluster has no endpoints of its own; load_assignment is ignored");
+        }
+
+        return errors.Errors.Count == before
+            ? new AggregateCluster(config.Name, connectTimeout, lbSeed, [.. aggregateConfig.Clusters])
+            : null;
     }
 
     private static EdsCluster? CreateEds(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context, TimeSpan connectTimeout, ulong lbSeed)

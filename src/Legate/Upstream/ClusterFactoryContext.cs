@@ -33,6 +33,12 @@ internal sealed class ClusterFactoryContext
     /// <summary>Where EDS clusters get their endpoints (the xDS manager); null: EDS clusters are an error.</summary>
     public IEdsSource? Eds { get; init; }
 
+    /// <summary>cluster_manager.local_cluster_name with the node's locality: zone-aware routing; null = none.</summary>
+    public LocalClusterSource? LocalCluster { get; init; }
+
+    /// <summary>The runtime load balancers read (<c>upstream.zone_routing.*</c>); null = config values only.</summary>
+    public Legate.Runtime.RuntimeLoader? Runtime { get; init; }
+
     /// <summary>The "upstream" logger; null logs nothing.</summary>
     public Logger? Logger { get; init; }
 

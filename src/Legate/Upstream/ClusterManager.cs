@@ -26,6 +26,19 @@ internal sealed class ClusterManager : IAsyncDisposable
     {
         _clusters = clusters;
         Context = context;
+        AttachAggregates(clusters);
+    }
+
+    /// <summary>Aggregate clusters look their listed clusters up here, by name, at pick time.</summary>
+    private void AttachAggregates(ClusterMap map)
+    {
+        foreach (var cluster in map.Ordered)
+        {
+            if (cluster is AggregateCluster aggregate)
+            {
+                aggregate.Attach(this);
+            }
+        }
     }
 
     public ClusterFactoryContext Context { get; }
@@ -58,6 +71,20 @@ internal sealed class ClusterManager : IAsyncDisposable
             if (ClusterFactory.Create(configs[i], path, errors, context) is { } cluster)
             {
                 clusters.Add(cluster);
+            }
+        }
+
+        if (context.LocalCluster is { } local)
+        {
+            // Envoy: the local cluster must be one of the static clusters.
+            var localCluster = clusters.Find(c => c.Name == local.Name);
+            if (localCluster is null)
+            {
+                errors.Add("cluster_manager.local_cluster_name", $"local cluster '{local.Name}' must be defined");
+            }
+            else
+            {
+                local.PrioritySet = localCluster.PrioritySet;
             }
         }
 
@@ -247,7 +274,9 @@ internal sealed class ClusterManager : IAsyncDisposable
         }
 
         ordered.AddRange(appended);
-        _clusters = new ClusterMap(byName.ToFrozenDictionary(StringComparer.Ordinal), ordered.MoveToImmutable());
+        var map = new ClusterMap(byName.ToFrozenDictionary(StringComparer.Ordinal), ordered.MoveToImmutable());
+        AttachAggregates(map);
+        _clusters = map;
         MapBuilds++;
     }
 

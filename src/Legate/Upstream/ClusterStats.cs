@@ -53,6 +53,19 @@ internal sealed class ClusterStats
         RetryOrShadowAbandoned = store.Counter(p + "retry_or_shadow_abandoned");
         UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
         LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
+        LbZoneRoutingAllDirectly = store.Counter(p + "lb_zone_routing_all_directly");
+        LbZoneRoutingSampled = store.Counter(p + "lb_zone_routing_sampled");
+        LbZoneRoutingCrossZone = store.Counter(p + "lb_zone_routing_cross_zone");
+        LbZoneClusterTooSmall = store.Counter(p + "lb_zone_cluster_too_small");
+        LbLocalClusterNotOk = store.Counter(p + "lb_local_cluster_not_ok");
+        LbZoneNumberDiffers = store.Counter(p + "lb_zone_number_differs");
+        LbZoneNoCapacityLeft = store.Counter(p + "lb_zone_no_capacity_left");
+        LbRecalculateZoneStructures = store.Counter(p + "lb_recalculate_zone_structures");
+        LbSubsetsActive = store.Gauge(p + "lb_subsets_active", ImportMode.NeverImport);
+        LbSubsetsCreated = store.Counter(p + "lb_subsets_created");
+        LbSubsetsRemoved = store.Counter(p + "lb_subsets_removed");
+        LbSubsetsSelected = store.Counter(p + "lb_subsets_selected");
+        LbSubsetsFallback = store.Counter(p + "lb_subsets_fallback");
         UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
         UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
         UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
@@ -82,6 +95,43 @@ internal sealed class ClusterStats
 
     /// <summary>Picks made while the chosen priority was in panic mode (balanced over all hosts).</summary>
     public Counter LbHealthyPanic { get; }
+
+    /// <summary>Zone-aware picks sent to the local zone because it has the capacity for all of them.</summary>
+    public Counter LbZoneRoutingAllDirectly { get; }
+
+    /// <summary>Zone-aware picks sent to the local zone by the sampled share it can take.</summary>
+    public Counter LbZoneRoutingSampled { get; }
+
+    /// <summary>Zone-aware picks sent to another zone (its residual capacity).</summary>
+    public Counter LbZoneRoutingCrossZone { get; }
+
+    /// <summary>Zone-aware routing off: fewer healthy hosts than min_cluster_size.</summary>
+    public Counter LbZoneClusterTooSmall { get; }
+
+    /// <summary>Zone-aware routing off: no healthy local-zone host, or the local cluster panics.</summary>
+    public Counter LbLocalClusterNotOk { get; }
+
+    /// <summary>Zone-aware routing off: the local and upstream clusters have different numbers of zones.</summary>
+    public Counter LbZoneNumberDiffers { get; }
+
+    /// <summary>Cross-zone picks that found no residual capacity anywhere (a random zone).</summary>
+    public Counter LbZoneNoCapacityLeft { get; }
+
+    /// <summary>Times the zone routing structures were recomputed (an upstream or local cluster change).</summary>
+    public Counter LbRecalculateZoneStructures { get; }
+
+    /// <summary>Subsets that currently have hosts (lb_subset_config).</summary>
+    public Gauge LbSubsetsActive { get; }
+
+    public Counter LbSubsetsCreated { get; }
+
+    public Counter LbSubsetsRemoved { get; }
+
+    /// <summary>Picks served by the subset the route's metadata_match asked for.</summary>
+    public Counter LbSubsetsSelected { get; }
+
+    /// <summary>Picks that fell back (no criteria, or no subset for them).</summary>
+    public Counter LbSubsetsFallback { get; }
 
     /// <summary>Updates that added or removed hosts.</summary>
     public Counter MembershipChange { get; }

@@ -37,8 +37,21 @@ internal sealed class EdsCluster : Cluster
     public static List<Host>? HostsOf(ClusterLoadAssignment assignment, ConfigErrors errors)
     {
         var before = errors.Errors.Count;
+        CheckPolicy(assignment, errors);
         var hosts = ClusterFactory.StaticHosts(assignment, "", errors, pathIsAssignment: true);
         return errors.Errors.Count == before ? hosts : null;
+    }
+
+    /// <summary>
+    /// The assignment's policy as Envoy checks it on each EDS update: more than one
+    /// drop_overloads category rejects the assignment (a NACK), with Envoy's message.
+    /// </summary>
+    private static void CheckPolicy(ClusterLoadAssignment assignment, ConfigErrors errors)
+    {
+        if (assignment.Policy?.DropOverloads is { Count: > 1 } drops)
+        {
+            errors.Add("policy.drop_overloads", $"Cluster drop_overloads config has {drops.Count} categories. Envoy only support one.");
+        }
     }
 
     /// <summary>
@@ -65,6 +78,7 @@ internal sealed class EdsCluster : Cluster
         }
 
         var before = errors.Errors.Count;
+        CheckPolicy(assignment, errors);
         var hosts = new List<Host>(CountEndpoints(assignment));
         var offset = 0;
         for (var l = 0; l < assignment.Endpoints.Count; l++)
@@ -128,8 +142,8 @@ internal sealed class EdsCluster : Cluster
     }
 
     /// <summary>
-    /// One drop_overloads category sets the share dropped, none clears it (Envoy takes one; more
-    /// than one is not applied: the share stays as it was).
+    /// One drop_overloads category sets the share dropped, none clears it (more than one never
+    /// gets here: <see cref="CheckPolicy"/> rejects the assignment).
     /// </summary>
     private void ApplyDropOverload(ClusterLoadAssignment.Types.Policy? policy)
     {

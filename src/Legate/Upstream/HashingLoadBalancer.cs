@@ -17,6 +17,9 @@ namespace Legate.Upstream;
 internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random)
     : LoadBalancerBase(prioritySet, settings, stats, random)
 {
+    /// <summary>Ring hash and Maglev are not zone aware in Envoy either (thread-aware balancers).</summary>
+    protected override bool SupportsZoneRouting => false;
+
     protected sealed override HostPicker CreatePicker(ImmutableArray<Host> hosts)
     {
         double[] weights;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Legate.Config;
+using FileSink = Envoy.Extensions.HealthCheck.EventSinks.File.V3.HealthCheckEventFileSink;
 using HealthCheckConfig = Envoy.Config.Core.V3.HealthCheck;
 
 namespace Legate.Upstream;
@@ -72,6 +73,44 @@ internal sealed record HealthCheckSettings
     /// <summary><c>always_log_health_check_failures</c>: log every failure, not only a host's first check.</summary>
     public bool AlwaysLogFailures { get; init; }
 
+    /// <summary><c>event_logger</c>: the files of its <c>envoy.health_check.event_sinks.file</c> sinks (each gets every event).</summary>
+    public ImmutableArray<string> EventSinkPaths { get; init; } = [];
+
+    /// <summary><c>always_log_health_check_success</c>: log each passing check that does not change the host's health.</summary>
+    public bool AlwaysLogSuccess { get; init; }
+
+    /// <summary>Every file events go to: event_log_path, then each file sink.</summary>
+    public IEnumerable<string> EventFiles => EventLogPath is { } path ? [path, .. EventSinkPaths] : EventSinkPaths;
+
+    /// <summary>The <c>event_logger</c> file sinks' paths; another sink type is an error (not supported yet).</summary>
+    private static ImmutableArray<string> EventSinks(HealthCheckConfig config, string path, ConfigErrors errors)
+    {
+        var paths = ImmutableArray.CreateBuilder<string>();
+        for (var i = 0; i < config.EventLogger.Count; i++)
+        {
+            var typed = config.EventLogger[i].TypedConfig;
+            var at = FieldPath.Field(FieldPath.Index(FieldPath.Field(path, "event_logger"), i), "typed_config");
+            if (typed is not null && typed.Is(FileSink.Descriptor))
+            {
+                var sink = typed.Unpack<FileSink>();
+                if (sink.EventLogPath.Length == 0)
+                {
+                    errors.Add(FieldPath.Field(at, "event_log_path"), "the file sink needs an event_log_path");
+                }
+                else
+                {
+                    paths.Add(sink.EventLogPath);
+                }
+            }
+            else
+            {
+                errors.Add(at, "only the envoy.health_check.event_sinks.file event sink is supported");
+            }
+        }
+
+        return paths.ToImmutable();
+    }
+
     public static HealthCheckSettings? From(HealthCheckConfig config, string path, ConfigErrors errors)
     {
         var interval = config.Interval.ToTimeSpan();
@@ -91,6 +130,8 @@ internal sealed record HealthCheckSettings
             EventLogPath = config.EventLogPath.Length > 0 ? config.EventLogPath : null,
 #pragma warning restore CS0612
             AlwaysLogFailures = config.AlwaysLogHealthCheckFailures,
+            AlwaysLogSuccess = config.AlwaysLogHealthCheckSuccess,
+            EventSinkPaths = EventSinks(config, path, errors),
             NoTrafficInterval = noTraffic,
             NoTrafficHealthyInterval = config.NoTrafficHealthyInterval?.ToTimeSpan() ?? noTraffic,
             UnhealthyInterval = unhealthyInterval,

@@ -51,9 +51,9 @@ internal sealed class HealthChecker : IDisposable
         NetworkFailure = store.Counter(p + "network_failure");
         VerifyCluster = store.Counter(p + "verify_cluster");
         Healthy = store.Gauge(p + "healthy", ImportMode.NeverImport);
-        if (settings.EventLogPath is { } eventLogPath)
+        if (settings.EventFiles.Any())
         {
-            _events = new HealthCheckEventLogger(eventLogPath, cluster.Name, settings.Type, time);
+            _events = new HealthCheckEventLogger(settings.EventFiles, cluster.Name, settings.Type, time);
         }
 
         // Hosts known now and added later are pending until checked.
@@ -311,7 +311,30 @@ internal sealed class HealthChecker : IDisposable
                     }
                 }
 
-                changed |= degraded ? host.SetHealthFlag(HostHealthFlags.DegradedActiveHealthCheck) : host.ClearHealthFlag(HostHealthFlags.DegradedActiveHealthCheck);
+                if (transition != Transition.Changed && _checker.Settings.AlwaysLogSuccess)
+                {
+                    _checker._events?.LogSuccessful(host);
+                }
+
+                if (degraded ? host.SetHealthFlag(HostHealthFlags.DegradedActiveHealthCheck) : host.ClearHealthFlag(HostHealthFlags.DegradedActiveHealthCheck))
+                {
+                    if (degraded)
+                    {
+                        _checker._events?.LogDegraded(host);
+                    }
+                    else
+                    {
+                        _checker._events?.LogNoLongerDegraded(host);
+                    }
+
+                    // As Envoy: a degraded change is a change (no degraded threshold).
+                    changed = true;
+                    if (transition == Transition.Unchanged)
+                    {
+                        transition = Transition.Changed;
+                    }
+                }
+
                 _checker._cluster.OutlierDetector?.OnActiveHealthCheckSuccess(host);
             }
             else

@@ -38,4 +38,7 @@ internal interface ILoadBalancerContext
 
     /// <summary>The downstream request's headers (HTTP only; Envoy's <c>downstreamHeaders</c>), or null.</summary>
     HttpHeaderMap? DownstreamHeaders => null;
+
+    /// <summary>The route's <c>metadata_match</c> (Envoy's <c>metadataMatchCriteria</c>) for subset load balancing, or null.</summary>
+    MetadataMatchCriteria? MetadataMatch => null;
 }

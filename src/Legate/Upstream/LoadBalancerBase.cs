@@ -21,6 +21,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     private readonly PrioritySet _prioritySet;
     private readonly Lock _rebuildLock = new();
     private volatile LbState _state;
+    private Legate.Runtime.RuntimeLoader? _runtime;
 
     protected LoadBalancerBase(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null)
     {
@@ -48,6 +49,32 @@ internal abstract class LoadBalancerBase : ILoadBalancer
 
     protected LbRandom Random { get; }
 
+    /// <summary>
+    /// The local cluster for zone-aware routing (<c>cluster_manager.local_cluster_name</c>), set by
+    /// the factory before the first pick; null: no zone-aware routing.
+    /// </summary>
+    internal LocalClusterSource? LocalCluster { get; set; }
+
+    /// <summary>The runtime (<c>upstream.zone_routing.*</c> keys, slow start's aggression key); null reads the config values only.</summary>
+    internal Legate.Runtime.RuntimeLoader? Runtime
+    {
+        get => _runtime;
+        set
+        {
+            _runtime = value;
+            if (SlowStart is { } slowStart)
+            {
+                slowStart.Runtime = value;
+            }
+        }
+    }
+
+    /// <summary>Whether the policy does zone-aware routing (Envoy's ZoneAwareLoadBalancerBase: round robin, least request, random).</summary>
+    protected virtual bool SupportsZoneRouting => true;
+
+    /// <summary>The zone routing of the current snapshot, when a local cluster is set (tests).</summary>
+    internal ZoneRouting? CurrentZoneRouting => CurrentState().Zone;
+
     /// <summary>The priority load of the current snapshot (tests, admin).</summary>
     internal PriorityLoad CurrentLoad => CurrentState().Load;
 
@@ -57,7 +84,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
         if (context is not null && context.DeterminePriorityLoad(state.Snapshot, state.Load) is var load && !ReferenceEquals(load, state.Load))
         {
             // A retry priority moved the load for this pick only.
-            state = new LbState(state.Snapshot, load, state.Priorities);
+            state = new LbState(state.Snapshot, load, state.Priorities) { LocalSnapshot = state.LocalSnapshot, Zone = state.Zone };
         }
 
         var host = ChooseOnce(state, context, 0);
@@ -97,11 +124,35 @@ internal abstract class LoadBalancerBase : ILoadBalancer
         if (state.Load.Panic[index])
         {
             Stats?.LbHealthyPanic.Inc();
+            if (Settings.FailTrafficOnPanic)
+            {
+                return null;
+            }
+
             source = priority.All;
         }
         else if (Settings.LocalityWeighted && priority.ChooseLocality(degraded, Random.Next()) is { } locality)
         {
             source = locality;
+        }
+        else if (state.Zone is { RoutingMode: not ZoneRouting.Mode.None } zone && priority.Set.Priority == 0 && ZoneRoutingEnabled())
+        {
+            if (zone.LocalInPanic)
+            {
+                // The local proxies themselves are mostly unhealthy: their zone shares mean nothing.
+                Stats?.LbLocalClusterNotOk.Inc();
+                if (Settings.FailTrafficOnPanic)
+                {
+                    return null;
+                }
+
+                source = degraded ? priority.Degraded : priority.Healthy;
+            }
+            else
+            {
+                var zoneIndex = zone.ChooseLocality(Random, Stats);
+                source = degraded ? zone.Degraded[zoneIndex] : zone.Healthy[zoneIndex];
+            }
         }
         else
         {
@@ -112,11 +163,22 @@ internal abstract class LoadBalancerBase : ILoadBalancer
         return picker?.Pick(picker.UsesRandom ? Random.Next() : 0, context);
     }
 
+    /// <summary>Envoy's featureEnabled("upstream.zone_routing.enabled", routing_enabled) for one pick.</summary>
+    private bool ZoneRoutingEnabled()
+    {
+        if (Runtime is { } runtime)
+        {
+            return runtime.Snapshot.FeatureEnabled("upstream.zone_routing.enabled", (uint)Settings.ZoneRoutingEnabled, 100, Random.Next());
+        }
+
+        return Settings.ZoneRoutingEnabled >= 100 || (int)(Random.Next() % 100) < Settings.ZoneRoutingEnabled;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     protected LbState CurrentState()
     {
         var state = _state;
-        return ReferenceEquals(state.Snapshot, _prioritySet.Current) ? state : Rebuild();
+        return ReferenceEquals(state.Snapshot, _prioritySet.Current) && ReferenceEquals(state.LocalSnapshot, LocalCluster?.PrioritySet?.Current) ? state : Rebuild();
     }
 
     private LbState Rebuild()
@@ -126,7 +188,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
             // Another thread may have rebuilt while this one waited.
             var snapshot = _prioritySet.Current;
             var state = _state;
-            if (!ReferenceEquals(state.Snapshot, snapshot))
+            if (!ReferenceEquals(state.Snapshot, snapshot) || !ReferenceEquals(state.LocalSnapshot, LocalCluster?.PrioritySet?.Current))
             {
                 state = Build(snapshot, state);
                 _state = state;
@@ -146,13 +208,29 @@ internal abstract class LoadBalancerBase : ILoadBalancer
             priorities.Add(previous?.Find(set) ?? new PriorityState(set));
         }
 
-        return new LbState(snapshot, PriorityLoad.Compute(snapshot, Settings.PanicThreshold), priorities.MoveToImmutable());
+        var local = LocalCluster;
+        var localSnapshot = local?.PrioritySet?.Current;
+        ZoneRouting? zone = null;
+        if (local is not null && localSnapshot is not null && SupportsZoneRouting)
+        {
+            // Zone-aware routing is for priority 0 only, as Envoy's (the local cluster's priority 0 too).
+            var minClusterSize = Runtime?.Snapshot.GetInteger("upstream.zone_routing.min_cluster_size", Settings.ZoneMinClusterSize) ?? Settings.ZoneMinClusterSize;
+            zone = ZoneRouting.Compute(snapshot.Find(0), localSnapshot.Find(0), local.Locality, minClusterSize, Settings.PanicThreshold, Stats);
+        }
+
+        return new LbState(snapshot, PriorityLoad.Compute(snapshot, Settings.PanicThreshold), priorities.MoveToImmutable()) { LocalSnapshot = localSnapshot, Zone = zone };
     }
 
     /// <summary>What picks use for one snapshot: built once per update, never changed.</summary>
     protected internal sealed class LbState(PrioritySnapshot snapshot, PriorityLoad load, ImmutableArray<PriorityState> priorities)
     {
         public PrioritySnapshot Snapshot { get; } = snapshot;
+
+        /// <summary>The local cluster's snapshot this state was built with (zone-aware routing), or null.</summary>
+        public PrioritySnapshot? LocalSnapshot { get; init; }
+
+        /// <summary>Zone-aware routing for priority 0, when a local cluster is set.</summary>
+        public ZoneRouting? Zone { get; init; }
 
         public PriorityLoad Load { get; } = load;
 

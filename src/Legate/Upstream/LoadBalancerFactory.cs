@@ -5,8 +5,10 @@ namespace Legate.Upstream;
 /// <summary>Builds the load balancer a cluster's <see cref="LoadBalancerSettings"/> ask for.</summary>
 internal static class LoadBalancerFactory
 {
-    public static ILoadBalancer Create(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null) =>
-        settings.Policy switch
+    public static ILoadBalancer Create(PrioritySet prioritySet, LoadBalancerSettings settings, ClusterStats? stats, LbRandom? random, TimeProvider? time = null,
+        LocalClusterSource? localCluster = null, Legate.Runtime.RuntimeLoader? runtime = null)
+    {
+        LoadBalancerBase balancer = settings.Policy switch
         {
             LbPolicy.LeastRequest => new LeastRequestLoadBalancer(prioritySet, settings, stats, random, time),
             LbPolicy.Random => new RandomLoadBalancer(prioritySet, settings, stats, random),
@@ -14,4 +16,10 @@ internal static class LoadBalancerFactory
             LbPolicy.Maglev => new MaglevLoadBalancer(prioritySet, settings, stats, random),
             _ => new RoundRobinLoadBalancer(prioritySet, settings, stats, random, time: time),
         };
+
+        // Before the first pick: zone-aware routing (round robin, least request, random) reads both.
+        balancer.LocalCluster = localCluster;
+        balancer.Runtime = runtime;
+        return balancer;
+    }
 }

@@ -46,6 +46,15 @@ internal sealed record LoadBalancerSettings
     /// <summary><c>slow_start_config</c> of ROUND_ROBIN or LEAST_REQUEST with a window; null = none.</summary>
     public SlowStartSettings? SlowStart { get; init; }
 
+    /// <summary><c>zone_aware_lb_config.routing_enabled</c>: percent of picks that may use zone-aware routing (default 100).</summary>
+    public int ZoneRoutingEnabled { get; init; } = 100;
+
+    /// <summary><c>zone_aware_lb_config.min_cluster_size</c>: fewer healthy hosts than this disable zone-aware routing (default 6).</summary>
+    public ulong ZoneMinClusterSize { get; init; } = 6;
+
+    /// <summary><c>zone_aware_lb_config.fail_traffic_on_panic</c>: no host instead of all hosts when a priority (or the local cluster) panics.</summary>
+    public bool FailTrafficOnPanic { get; init; }
+
     /// <summary>Where round robin starts (Envoy starts at a random place); tests pass 0.</summary>
     public ulong Seed { get; init; }
 }

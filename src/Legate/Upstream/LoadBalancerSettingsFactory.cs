@@ -36,6 +36,11 @@ internal static class LoadBalancerSettingsFactory
                 settings = settings with { LocalityWeighted = true };
             }
 
+            if (common.ZoneAwareLbConfig is { } zoneAware)
+            {
+                settings = WithZoneAware(settings, zoneAware.RoutingEnabled?.Value, zoneAware.MinClusterSize, zoneAware.FailTrafficOnPanic);
+            }
+
             if (common.ConsistentHashingLbConfig is { } hashing)
             {
                 settings = settings with { UseHostnameForHashing = hashing.UseHostnameForHashing, HashBalanceFactor = hashing.HashBalanceFactor ?? 0 };
@@ -58,7 +63,7 @@ internal static class LoadBalancerSettingsFactory
                 return settings with
                 {
                     Policy = policy,
-                    SlowStart = SlowStartOf(config.RoundRobinLbConfig?.SlowStartConfig is { } rr ? (rr.SlowStartWindow, rr.Aggression?.DefaultValue, rr.MinWeightPercent?.Value) : null,
+                    SlowStart = SlowStartOf(config.RoundRobinLbConfig?.SlowStartConfig is { } rr ? (rr.SlowStartWindow, rr.Aggression?.DefaultValue, rr.MinWeightPercent?.Value, rr.Aggression?.RuntimeKey) : null,
                         FieldPath.Field(FieldPath.Field(path, "round_robin_lb_config"), "slow_start_config"), errors),
                 };
             case LbPolicy.Random:
@@ -67,7 +72,7 @@ internal static class LoadBalancerSettingsFactory
                 settings = settings with
                 {
                     Policy = policy,
-                    SlowStart = SlowStartOf(config.LeastRequestLbConfig?.SlowStartConfig is { } lr ? (lr.SlowStartWindow, lr.Aggression?.DefaultValue, lr.MinWeightPercent?.Value) : null,
+                    SlowStart = SlowStartOf(config.LeastRequestLbConfig?.SlowStartConfig is { } lr ? (lr.SlowStartWindow, lr.Aggression?.DefaultValue, lr.MinWeightPercent?.Value, lr.Aggression?.RuntimeKey) : null,
                         FieldPath.Field(FieldPath.Field(path, "least_request_lb_config"), "slow_start_config"), errors),
                 };
                 if (config.LeastRequestLbConfig is { } leastRequest)
@@ -92,7 +97,8 @@ internal static class LoadBalancerSettingsFactory
                 return config.MaglevLbConfig is { } maglev
                     ? Maglev(settings, maglev.TableSize, FieldPath.Field(FieldPath.Field(path, "maglev_lb_config"), "table_size"), errors)
                     : settings;
-            case LbPolicy.ClusterProvided when config.Type == ClusterConfig.Types.DiscoveryType.OriginalDst:
+            case LbPolicy.ClusterProvided when config.Type == ClusterConfig.Types.DiscoveryType.OriginalDst
+                || config.ClusterDiscoveryTypeCase == ClusterConfig.ClusterDiscoveryTypeOneofCase.ClusterType:
                 return settings with { Policy = policy };
             case LbPolicy.ClusterProvided:
                 errors.Add(policyPath, $"LB policy CLUSTER_PROVIDED is only valid for cluster type ORIGINAL_DST or a custom cluster type, not {config.Type.ToEnumName()}");
@@ -171,10 +177,10 @@ internal static class LoadBalancerSettingsFactory
     }
 
     private static SlowStartSettings? TypedSlowStart(Envoy.Extensions.LoadBalancingPolicies.Common.V3.SlowStartConfig? config, string at, ConfigErrors errors) =>
-        SlowStartOf(config is null ? null : (config.SlowStartWindow, config.Aggression?.DefaultValue, config.MinWeightPercent?.Value), FieldPath.Field(at, "slow_start_config"), errors);
+        SlowStartOf(config is null ? null : (config.SlowStartWindow, config.Aggression?.DefaultValue, config.MinWeightPercent?.Value, config.Aggression?.RuntimeKey), FieldPath.Field(at, "slow_start_config"), errors);
 
     /// <summary>A slow_start_config (either API's): no window or a zero one means no slow start, as Envoy.</summary>
-    private static SlowStartSettings? SlowStartOf((Google.Protobuf.WellKnownTypes.Duration? Window, double? Aggression, double? MinWeightPercent)? config, string path, ConfigErrors errors)
+    private static SlowStartSettings? SlowStartOf((Google.Protobuf.WellKnownTypes.Duration? Window, double? Aggression, double? MinWeightPercent, string? RuntimeKey)? config, string path, ConfigErrors errors)
     {
         if (config is not { } c || c.Window is null)
         {
@@ -195,11 +201,22 @@ internal static class LoadBalancerSettingsFactory
             aggression = 1.0;
         }
 
-        return new SlowStartSettings(window, aggression, (c.MinWeightPercent ?? 10.0) / 100.0);
+        return new SlowStartSettings(window, aggression, (c.MinWeightPercent ?? 10.0) / 100.0, c.RuntimeKey is { Length: > 0 } key ? key : null);
     }
 
     private static LoadBalancerSettings WithLocality(LoadBalancerSettings settings, CommonLocality? locality) =>
-        locality?.LocalityWeightedLbConfig is not null ? settings with { LocalityWeighted = true } : settings;
+        locality?.LocalityWeightedLbConfig is not null ? settings with { LocalityWeighted = true }
+        : locality?.ZoneAwareLbConfig is { } zoneAware ? WithZoneAware(settings, zoneAware.RoutingEnabled?.Value, zoneAware.MinClusterSize, zoneAware.FailTrafficOnPanic)
+        : settings;
+
+    /// <summary>zone_aware_lb_config: routing_enabled is rounded to a whole percent, as Envoy's PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT.</summary>
+    private static LoadBalancerSettings WithZoneAware(LoadBalancerSettings settings, double? routingEnabled, ulong? minClusterSize, bool failTrafficOnPanic) =>
+        settings with
+        {
+            ZoneRoutingEnabled = routingEnabled is { } percent ? (int)Math.Round(Math.Clamp(percent, 0, 100)) : 100,
+            ZoneMinClusterSize = minClusterSize ?? 6,
+            FailTrafficOnPanic = failTrafficOnPanic,
+        };
 
     private static LoadBalancerSettings LeastRequest(LoadBalancerSettings settings, uint? choiceCount, double? bias, string biasPath, ConfigErrors errors)
     {

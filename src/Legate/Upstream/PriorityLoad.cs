@@ -55,6 +55,21 @@ internal sealed class PriorityLoad
     /// <summary>Each priority's degraded availability, 0–100.</summary>
     public ImmutableArray<int> DegradedHealth { get; }
 
+    /// <summary>
+    /// All the load on one priority (position <paramref name="index"/>), its healthy or its degraded
+    /// hosts, with <paramref name="original"/>'s health and panic flags: what an aggregate cluster
+    /// hands the cluster it chose (Envoy's AggregateLoadBalancerContext), so that cluster's own
+    /// load balancer picks within that priority and still balances over all of it when it panics.
+    /// </summary>
+    public static PriorityLoad Only(PriorityLoad original, int index, bool degraded)
+    {
+        var n = original.HealthyLoad.Length;
+        var healthy = new int[n];
+        var degradedLoad = new int[n];
+        (degraded ? degradedLoad : healthy)[index] = 100;
+        return new PriorityLoad(healthy, degradedLoad, [.. original.Panic], [.. original.Health], [.. original.DegradedHealth]);
+    }
+
     /// <param name="panicThreshold">healthy_panic_threshold in percent (0 disables panic mode).</param>
     public static PriorityLoad Compute(PrioritySnapshot snapshot, int panicThreshold)
     {

@@ -81,6 +81,22 @@ internal sealed class PrioritySnapshot
         return new PrioritySnapshot(sets.MoveToImmutable(), hosts, version, overprovisioningFactor, weightedPriorityHealth);
     }
 
+    /// <summary>
+    /// An aggregate cluster's view (Envoy's linearized priority set): the given host sets, each
+    /// kept as its cluster built it, one after the other; positions, not their own priority
+    /// numbers, are the aggregate's priorities.
+    /// </summary>
+    public static PrioritySnapshot Linearized(ImmutableArray<HostSet> sets, long version)
+    {
+        var hosts = ImmutableArray.CreateBuilder<Host>();
+        foreach (var set in sets)
+        {
+            hosts.AddRange(set.Hosts);
+        }
+
+        return new PrioritySnapshot(sets, hosts.ToImmutable(), version, PrioritySet.DefaultOverprovisioningFactor, weightedPriorityHealth: false);
+    }
+
     /// <summary>The host set of <paramref name="priority"/>, or null when no host has it.</summary>
     public HostSet? Find(uint priority)
     {

@@ -25,6 +25,28 @@ internal sealed class SlowStart
 
     public TimeProvider Time { get; }
 
+    /// <summary>The runtime holding <c>aggression.runtime_key</c>, when there is one (set with the load balancer's).</summary>
+    internal Legate.Runtime.RuntimeLoader? Runtime { get; set; }
+
+    /// <summary>
+    /// The aggression now: the runtime key's value when it holds a number (Envoy's Runtime::Double),
+    /// else <c>default_value</c>; a value that is not above 0 counts as 1.0, as Envoy (which logs it).
+    /// </summary>
+    internal double Aggression
+    {
+        get
+        {
+            var aggression = Settings.Aggression;
+            if (Settings.AggressionRuntimeKey is { } key && Runtime?.Snapshot.Get(key) is { } text
+                && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value))
+            {
+                aggression = value;
+            }
+
+            return aggression > 0 && !double.IsNaN(aggression) ? aggression : 1.0;
+        }
+    }
+
     /// <summary>Starts the window of every healthy host that has none yet (Envoy's recalculateHostsInSlowStart).</summary>
     public void Stamp(PrioritySnapshot snapshot)
     {
@@ -72,7 +94,7 @@ internal sealed class SlowStart
 
         var oneMillisecond = Time.TimestampFrequency / 1000.0;
         var timeFactor = Math.Max(oneMillisecond, elapsed) / _windowTicks;
-        var aggression = Settings.Aggression;
+        var aggression = Aggression;
         var scaled = aggression == 1.0 || timeFactor == 1.0 ? timeFactor : Math.Pow(timeFactor, 1.0 / aggression);
         return weight * Math.Max(Settings.MinWeightFraction, scaled);
     }

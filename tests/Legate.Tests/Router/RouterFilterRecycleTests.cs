@@ -30,7 +30,7 @@ public sealed class RouterFilterRecycleTests
             "_attemptIsPerTry", "_backOff", "_cluster", "_connect", "_done", "_factory", "_globalDeadline", "_globalTimeout",
             "_head", "_headersEndStream", "_http2", "_idleTimer", "_lbContext", "_pool", "_redirects", "_replay", "_requestChunked",
             "_requestComplete", "_requestStart", "_resetRegistration", "_responseWaiter", "_retry", "_reusable", "_route",
-            "_sendLock", "_sent1xx", "_setCookie", "_shadows", "_stream", "_tunnel", "_upgrade", "_upstream",
+            "_sendLock", "_sent1xx", "_setCookie", "_shadows", "_stream", "_target", "_tunnel", "_upgrade", "_upstream",
         ];
         Assert.Equal(known.Order(StringComparer.Ordinal), fields);
     }

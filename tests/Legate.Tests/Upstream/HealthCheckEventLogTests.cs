@@ -5,7 +5,7 @@ using Legate.Upstream;
 
 namespace Legate.Tests.Upstream;
 
-/// <summary>event_log_path: Envoy's HealthCheckEvent JSON lines for a host that passes, fails and passes again.</summary>
+/// <summary>event_log_path and event_logger file sinks: Envoy's HealthCheckEvent JSON lines as a host passes, fails, degrades and recovers.</summary>
 public sealed class HealthCheckEventLogTests
 {
     [Fact]
@@ -74,6 +74,78 @@ public sealed class HealthCheckEventLogTests
         finally
         {
             File.Delete(log);
+        }
+    }
+
+    [Fact]
+    public async Task TheFileSinkGetsSuccessDegradedAndNoLongerDegradedEventsWithTheHostsLocalityAndMetadata()
+    {
+        var time = new ManualTimeProvider();
+        var degraded = false;
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("app"))
+            .When(r => r.Path == "/hc" && Volatile.Read(ref degraded), UpstreamResponse.Text("ok") with { Headers = [new("x-envoy-degraded", "1")] })
+            .When(r => r.Path == "/hc", UpstreamResponse.Text("ok")));
+        var sink = Path.Combine(Path.GetTempPath(), "legate-hc-sink-" + Guid.NewGuid().ToString("N") + ".log");
+        try
+        {
+            await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
+                static_resources:
+                  clusters:
+                  - name: backend
+                    connect_timeout: 5s
+                    health_checks:
+                    - timeout: 5s
+                      interval: 1s
+                      no_traffic_interval: 1s
+                      unhealthy_threshold: 1
+                      healthy_threshold: 1
+                      always_log_health_check_success: true
+                      event_logger:
+                      - name: envoy.health_check.event_sinks.file
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.health_check.event_sinks.file.v3.HealthCheckEventFileSink
+                          event_log_path: {{sink}}
+                      http_health_check: { path: /hc }
+                    load_assignment:
+                      cluster_name: backend
+                      endpoints:
+                      - locality: { region: eu, zone: eu-1a }
+                        lb_endpoints:
+                        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
+                          metadata: { filter_metadata: { envoy.lb: { canary: true } } }
+                """, time);
+            var cluster = legate.Server.Clusters.Find("backend")!;
+            var checker = Assert.Single(cluster.HealthCheckers);
+            var host = Assert.Single(cluster.PrioritySet.Current.Hosts);
+
+            // The first pass changes the host's health: add_healthy only (no success event for it).
+            var first = Assert.Single(Lines(sink));
+            Assert.True(first.GetProperty("add_healthy_event").GetProperty("first_check").GetBoolean());
+            Assert.Equal("eu-1a", first.GetProperty("locality").GetProperty("zone").GetString());
+            Assert.True(first.GetProperty("metadata").GetProperty("filter_metadata").GetProperty("envoy.lb").GetProperty("canary").GetBoolean());
+
+            // A pass that changes nothing: successful_health_check_event (always_log_health_check_success).
+            await NextCheckAsync(time, checker, host);
+            var lines = Lines(sink);
+            Assert.Equal(2, lines.Count);
+            Assert.True(lines[1].TryGetProperty("successful_health_check_event", out _));
+
+            // x-envoy-degraded: the pass, then degraded_healthy_host; its end: no_longer_degraded_host.
+            Volatile.Write(ref degraded, true);
+            await NextCheckAsync(time, checker, host);
+            Volatile.Write(ref degraded, false);
+            await NextCheckAsync(time, checker, host);
+            lines = Lines(sink);
+            Assert.Equal(6, lines.Count);
+            Assert.True(lines[2].TryGetProperty("successful_health_check_event", out _));
+            Assert.True(lines[3].TryGetProperty("degraded_healthy_host", out _));
+            Assert.True(lines[4].TryGetProperty("successful_health_check_event", out _));
+            Assert.True(lines[5].TryGetProperty("no_longer_degraded_host", out _));
+            Assert.All(lines, l => Assert.Equal("backend", l.GetProperty("cluster_name").GetString()));
+        }
+        finally
+        {
+            File.Delete(sink);
         }
     }
 

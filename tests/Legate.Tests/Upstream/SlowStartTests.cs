@@ -32,6 +32,33 @@ public sealed class SlowStartTests
     }
 
     [Fact]
+    public void TheAggressionRuntimeKeyIsReadLiveAndAnInvalidValueCountsAsOne()
+    {
+        var errors = new Legate.Config.ConfigErrors();
+        var runtime = Legate.Runtime.RuntimeLoader.Create(
+            UpstreamTestConfigs.ParseBootstrap("layered_runtime: { layers: [ { name: admin, admin_layer: {} } ] }\n"), errors, new Legate.Stats.StatsStore());
+        Assert.Empty(errors.Errors);
+        var time = new ManualTimeProvider();
+        var settings = LoadBalancerSettings.Default with { SlowStart = new SlowStartSettings(TimeSpan.FromSeconds(10), 1.0, 0.1, "upstream.slow_start.aggression") };
+        var lb = (LoadBalancerBase)LoadBalancerFactory.Create(new PrioritySet(), settings, null, null, time, runtime: runtime);
+        var slowStart = Assert.IsType<SlowStart>(typeof(LoadBalancerBase).GetProperty("SlowStart", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(lb));
+        var host = new Host(new IPEndPoint(IPAddress.Loopback, 1), weight: 4);
+        host.LastHcPassTimestamp = time.GetTimestamp();
+        time.Advance(TimeSpan.FromSeconds(2.5));
+
+        // No runtime value: default_value (1.0, linear) → 25%.
+        Assert.Equal(1.0, slowStart.Apply(host.Weight, host, time.GetTimestamp()), 9);
+
+        // The key set at run time takes effect at once: sqrt(0.25) = 50%.
+        Assert.True(runtime.Modify([new("upstream.slow_start.aggression", "2")]));
+        Assert.Equal(2.0, slowStart.Apply(host.Weight, host, time.GetTimestamp()), 9);
+
+        // Not above 0 (or not a number): 1.0, as Envoy.
+        Assert.True(runtime.Modify([new("upstream.slow_start.aggression", "-3")]));
+        Assert.Equal(1.0, slowStart.Apply(host.Weight, host, time.GetTimestamp()), 9);
+    }
+
+    [Fact]
     public void AnUnhealthyHostOrOneNeverSeenHealthyKeepsItsWeight()
     {
         var time = new ManualTimeProvider();

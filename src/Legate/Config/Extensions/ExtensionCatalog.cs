@@ -50,6 +50,8 @@ internal static class ExtensionCatalog
         "envoy.internal_redirect_predicates.previous_routes",
         "envoy.internal_redirect_predicates.allow_listed_routes",
         "envoy.internal_redirect_predicates.safe_cross_scheme",
+        "envoy.clusters.aggregate",
+        "envoy.health_check.event_sinks.file",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

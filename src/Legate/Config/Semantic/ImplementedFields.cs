@@ -17,7 +17,10 @@ internal static partial class ImplementedFields
 {
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
-        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources"],
+        ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources",
+            "cluster_manager"],
+        // outlier_detection (event log), upstream_bind_config, load_stats_config: not yet.
+        ["envoy.config.bootstrap.v3.ClusterManager"] = ["local_cluster_name"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
         // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
         ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer", "rtds_layer"],
@@ -126,7 +129,9 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction"] = ["cluster", "timeout", "cluster_not_found_response_code", "upgrade_configs",
             "cluster_header", "weighted_clusters", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite",
             "host_rewrite_header", "host_rewrite_path_regex", "append_x_forwarded_host", "priority", "idle_timeout", "retry_policy",
-            "request_mirror_policies", "hash_policy", "max_stream_duration", "path_rewrite_policy", "internal_redirect_policy"],
+            "request_mirror_policies", "hash_policy", "max_stream_duration", "path_rewrite_policy", "internal_redirect_policy",
+            // metadata_match: filter_metadata["envoy.lb"] for lb_subset_config.
+            "metadata_match"],
         ["envoy.config.route.v3.RouteAction.RequestMirrorPolicy"] = ["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append",
             "trace_sampled"],
         // retry_options_predicates: Envoy has no built-in extension of that category; ExtensionChecker rejects any entry.
@@ -134,7 +139,7 @@ internal static partial class ImplementedFields
             ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
         ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight", "runtime_key_prefix", "header_name"],
-        // metadata_match needs subset load balancing.
+        // metadata_match (a weighted cluster's own, merged with the route's): not yet.
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled", "connect_config"],
@@ -164,16 +169,23 @@ internal static partial class ImplementedFields
              "common_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config",
              "load_balancing_policy", "circuit_breakers", "outlier_detection", "health_checks", "eds_cluster_config",
              "transport_socket", "upstream_http_protocol_options", "transport_socket_matches",
-             "cleanup_interval", "original_dst_lb_config"],
+             "cleanup_interval", "original_dst_lb_config", "lb_subset_config",
+             // cluster_type: envoy.clusters.aggregate only (any other custom type is an error).
+             "cluster_type"],
         // metadata_key: an error (not supported yet).
+        // locality_weight_aware, scale_locality_weight, panic_mode_any, list_as_any, metadata_fallback_policy: not yet.
+        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig"] = ["fallback_policy", "default_subset", "subset_selectors"],
+        // fallback_policy / fallback_keys_subset / single_host_per_subset of a selector: not yet.
+        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector"] = ["keys"],
         ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
-        // event_logger sinks, always_log_health_check_success, alt_port, transport_socket_match_criteria, custom checkers: not yet.
+        // alt_port, transport_socket_match_criteria, custom checkers: not yet. event_logger: the file sink only.
         ["envoy.config.core.v3.HealthCheck"] =
             ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent", "unhealthy_threshold",
              "healthy_threshold", "reuse_connection", "http_health_check", "tcp_health_check", "grpc_health_check",
              "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
-             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures"],
+             "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures",
+             "event_logger", "always_log_health_check_success"],
         // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
         ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
             ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
@@ -190,12 +202,15 @@ internal static partial class ImplementedFields
              "successful_active_health_check_uneject_host", "always_eject_one_host"],
         // per_host_thresholds: max_connections only, as Envoy (HTTP/1.1 pools). HTTP/2 clusters enforce max_requests (and retries) only.
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
-        // Zone-aware routing needs a local cluster (cluster_manager.local_cluster_name): not yet.
-        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config"],
+        // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config"],
+        // force_locality_direct_routing / force_local_zone: not yet.
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
+        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
         ["envoy.config.cluster.v3.Cluster.RoundRobinLbConfig"] = ["slow_start_config"],
         ["envoy.config.cluster.v3.Cluster.LeastRequestLbConfig"] = ["choice_count", "active_request_bias", "slow_start_config"],
-        // aggression: its default_value (no runtime key).
+        // aggression: default_value and runtime_key (read live).
         ["envoy.config.cluster.v3.Cluster.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.extensions.load_balancing_policies.common.v3.SlowStartConfig"] = ["slow_start_window", "aggression", "min_weight_percent"],
         ["envoy.config.cluster.v3.Cluster.RingHashLbConfig"] = ["minimum_ring_size", "hash_function", "maximum_ring_size"],
@@ -208,7 +223,7 @@ internal static partial class ImplementedFields
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
-        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config"],
+        ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config", "zone_aware_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
         ["envoy.config.cluster.v3.Cluster.RefreshRate"] = ["base_interval", "max_interval"],
         // named_endpoints come with EDS.

@@ -146,7 +146,8 @@ internal sealed class TcpProxySession
         var lbContext = originalDestination is null && hash is null ? null : new ConnectionLoadBalancerContext(originalDestination, hash);
         for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
         {
-            var host = cluster.LoadBalancer.ChooseHost(lbContext);
+            // An aggregate cluster's host comes with the listed cluster it belongs to: its connect_timeout and TLS apply.
+            var host = cluster.ChooseHost(lbContext, out var target);
             if (host is null)
             {
                 clusterStats.UpstreamCxNone.Inc();
@@ -160,7 +161,7 @@ internal sealed class TcpProxySession
             clusterStats.UpstreamCxTotal.Inc();
             var started = Stopwatch.GetTimestamp();
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
-            timeout.CancelAfter(cluster.ConnectTimeout);
+            timeout.CancelAfter(target.ConnectTimeout);
             try
             {
                 await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
@@ -171,7 +172,7 @@ internal sealed class TcpProxySession
                 }
 
                 SslStream? ssl = null;
-                if (cluster.Info.TlsFor(host) is { } tls)
+                if (target.Info.TlsFor(host) is { } tls)
                 {
                     // Within the same connect_timeout: the connection is up once TLS is (no ALPN for TCP).
                     var (stream, session, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
