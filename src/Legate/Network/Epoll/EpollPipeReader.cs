@@ -12,11 +12,12 @@ namespace Legate.Network.Epoll;
 /// loop's EPOLLRDHUP instead), handed out as a single-segment sequence. Unconsumed bytes are moved
 /// to the front when the tail runs short, and the buffer grows up to the per-connection buffer limit
 /// (then reading stops until the codec consumes, as Kestrel's transport pauses). While waiting with
-/// nothing buffered the buffer goes back to the pool, so an idle connection holds none.
+/// nothing buffered a grown buffer goes back to the pool: an idle connection holds 8 KiB (Kestrel's
+/// transport held a 4 KiB block for its pending receive).
 /// </summary>
 internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
 {
-    private const int MinimumBufferSize = 16 * 1024;
+    private const int MinimumBufferSize = 8 * 1024;
     private const int MinimumTail = 2048;
 
     private static readonly Action<object> s_onReadable = static state => ((EpollPipeReader)state).OnReadable();
@@ -284,9 +285,11 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
             return Step.Ready;
         }
 
-        if (_start == _end)
+        if (_start == _end && _buffer!.Length > MinimumBufferSize)
         {
-            // Nothing buffered while waiting: an idle connection holds no buffer.
+            // Nothing buffered while waiting: a buffer that grew goes back; the first one stays, as
+            // renting it again for every read missed the shared pool's caches when reads and
+            // waits happen on different threads (HTTP/2).
             ReturnBuffer();
         }
 
