@@ -144,7 +144,9 @@ public sealed class RetryTests
         var never = new TaskCompletionSource();
         var script = new UpstreamScript(UpstreamResponse.Text("quick")).OnPath("/", UpstreamResponse.Text("slow") with { HoldUntil = never.Task }, times: 1);
         await using var upstream = await ScriptedUpstream.StartAsync(script);
-        await using var legate = await StartAsync("retry_on: 5xx\nnum_retries: 2\nper_try_timeout: 0.25s", upstream.Port);
+
+        // The retry must answer within its own per-try timeout: generous, as the suite runs under load.
+        await using var legate = await StartAsync("retry_on: 5xx\nnum_retries: 2\nper_try_timeout: 1s", upstream.Port);
 
         using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/"));
 
