@@ -17,32 +17,36 @@ namespace Legate.Network;
 /// </summary>
 internal sealed class SocketTransport : IDisposable
 {
-    private readonly SocketConnectionContextFactory _factory;
+    private readonly SocketConnectionFactoryOptions _options;
     private readonly int _maxReadBufferSize;
+
+    /// <summary>Kestrel's transport, created on first use: with the epoll engine it is never needed.</summary>
+    private SocketConnectionContextFactory? _factory;
 
     /// <param name="maxReadBufferSize">Bytes read ahead of the application before the socket is no longer read (Envoy's per-connection buffer limit).</param>
     /// <param name="ioQueueCount">I/O queues; 0 = processor count.</param>
     public SocketTransport(int maxReadBufferSize, int ioQueueCount = 0)
     {
         _maxReadBufferSize = Math.Max(maxReadBufferSize, 4096);
-        _factory = new SocketConnectionContextFactory(
-            new SocketConnectionFactoryOptions
-            {
-                IOQueueCount = ioQueueCount > 0 ? ioQueueCount : Environment.ProcessorCount,
-                MaxReadBufferSize = Math.Max(maxReadBufferSize, 4096),
-                MaxWriteBufferSize = Math.Max(maxReadBufferSize, 64 * 1024),
-                // Continuations run on the I/O thread that completed the socket operation instead of
-                // being queued again: no thread-pool hop per read (the proxy's code never blocks).
-                UnsafePreferInlineScheduling = true,
-                // Read straight into a pooled buffer instead of a zero-byte read first: one system
-                // call per read instead of two, for a buffer held while a connection waits.
-                WaitForDataBeforeAllocatingBuffer = false,
-            },
-            NullLogger.Instance);
+        _options = new SocketConnectionFactoryOptions
+        {
+            IOQueueCount = ioQueueCount > 0 ? ioQueueCount : Environment.ProcessorCount,
+            MaxReadBufferSize = Math.Max(maxReadBufferSize, 4096),
+            MaxWriteBufferSize = Math.Max(maxReadBufferSize, 64 * 1024),
+            // Continuations run on the I/O thread that completed the socket operation instead of
+            // being queued again: no thread-pool hop per read (the proxy's code never blocks).
+            UnsafePreferInlineScheduling = true,
+            // Read straight into a pooled buffer instead of a zero-byte read first: one system
+            // call per read instead of two, for a buffer held while a connection waits.
+            WaitForDataBeforeAllocatingBuffer = false,
+        };
     }
 
+    private SocketConnectionContextFactory Factory =>
+        LazyInitializer.EnsureInitialized(ref _factory, () => new SocketConnectionContextFactory(_options, NullLogger.Instance));
+
     public ConnectionContext Create(Socket socket) =>
-        EpollLoop.IsEnabled ? new EpollConnection(new EpollSocket(socket, EpollLoop.Next()), _maxReadBufferSize) : _factory.Create(socket);
+        EpollLoop.IsEnabled ? new EpollConnection(new EpollSocket(socket, EpollLoop.Next()), _maxReadBufferSize) : Factory.Create(socket);
 
     /// <summary>
     /// Connects <paramref name="socket"/> and makes it a connection. With the epoll engine the
@@ -58,8 +62,8 @@ internal sealed class SocketTransport : IDisposable
         }
 
         await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
-        return _factory.Create(socket);
+        return Factory.Create(socket);
     }
 
-    public void Dispose() => _factory.Dispose();
+    public void Dispose() => _factory?.Dispose();
 }

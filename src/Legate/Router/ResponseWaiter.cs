@@ -50,6 +50,20 @@ internal sealed class ResponseWaiter : IValueTaskSource<bool>
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
+    /// <summary>
+    /// Leaves a read's result for the next read: nothing consumed or examined (the bytes come back at
+    /// once), and a cancellation (a timeout, a reset) re-armed so that read sees it too.
+    /// </summary>
+    public static void Rewind(PipeReader input, ReadResult result)
+    {
+        if (result.IsCanceled)
+        {
+            input.CancelPendingRead();
+        }
+
+        input.AdvanceTo(result.Buffer.Start);
+    }
+
     private void OnRead()
     {
         var read = _read;
@@ -58,15 +72,7 @@ internal sealed class ResponseWaiter : IValueTaskSource<bool>
         _input = null;
         try
         {
-            var result = read.GetResult();
-            if (result.IsCanceled)
-            {
-                // The wake-up was for the response read (a timeout, a reset): it must see it too.
-                input.CancelPendingRead();
-            }
-
-            // Nothing consumed or examined: the response read's first read returns these bytes at once.
-            input.AdvanceTo(result.Buffer.Start);
+            Rewind(input, read.GetResult());
         }
         catch (Exception)
         {

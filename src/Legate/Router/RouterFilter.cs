@@ -309,13 +309,7 @@ internal sealed class RouterFilter : HttpFilter
         {
             try
             {
-                var result = read.GetAwaiter().GetResult();
-                if (result.IsCanceled)
-                {
-                    input.CancelPendingRead();
-                }
-
-                input.AdvanceTo(result.Buffer.Start);
+                ResponseWaiter.Rewind(input, read.GetAwaiter().GetResult());
             }
             catch (Exception)
             {
