@@ -207,6 +207,7 @@ internal sealed class HttpStream
     {
         RequestHeaders = headers;
         Active = true;
+        EndedCleanly = false;
         Info.Reset(DateTimeOffset.UtcNow, startTimestamp);
         _routeResolved = false;
         _route = null;
@@ -259,6 +260,12 @@ internal sealed class HttpStream
     /// <summary>Set when <see cref="WaitForResponseAsync"/> has seen all of the stream's response work end.</summary>
     private bool _responseAwaited;
 
+    /// <summary>
+    /// Set by <see cref="End"/>: the exchange ended with its whole response sent, no reset and no
+    /// response work still running, so the object may serve another stream (HTTP/2 pools them).
+    /// </summary>
+    public bool EndedCleanly { get; private set; }
+
     /// <summary>Ends the exchange: destroys the filters and releases buffers. Called once per <see cref="Begin"/>.</summary>
     public void End()
     {
@@ -271,6 +278,7 @@ internal sealed class HttpStream
         // Only a stream that ended cleanly, with nothing of it still running, lends its filters to
         // the next one (a reset or an abandoned wait may leave work that still uses them).
         var recycle = _responseAwaited && ResponseComplete && !IsReset;
+        EndedCleanly = recycle;
         for (var i = 0; i < _count; i++)
         {
             try

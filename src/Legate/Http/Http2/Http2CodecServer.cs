@@ -3,6 +3,7 @@ using Legate.Server.Logging;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -135,6 +136,7 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         finally
         {
             lifetime.Cancel();
+            info.Streams.Close();
             stats.DownstreamCxActive.Dec();
             stats.DownstreamCxHttp2Active.Dec();
         }
@@ -216,12 +218,37 @@ internal sealed class Http2CodecServer : IAsyncDisposable
     /// <summary>Kestrel's application: each request runs as one <see cref="HttpStream"/>.</summary>
     private sealed class Application(HttpConnectionManagerConfig config) : IHttpApplication<HttpContext>
     {
-        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+        /// <summary>
+        /// Kestrel pools its HTTP/2 stream objects per connection and lets the application keep a
+        /// context on each (<see cref="IHostContextContainer{TContext}"/>), as ASP.NET Core's hosting
+        /// does: the context is initialized again for the stream's next request instead of allocated.
+        /// </summary>
+        public HttpContext CreateContext(IFeatureCollection contextFeatures)
+        {
+            if (contextFeatures is IHostContextContainer<HttpContext> container)
+            {
+                if (container.HostContext is DefaultHttpContext pooled)
+                {
+                    pooled.Initialize(contextFeatures);
+                    return pooled;
+                }
+
+                var context = new DefaultHttpContext(contextFeatures);
+                container.HostContext = context;
+                return context;
+            }
+
+            return new DefaultHttpContext(contextFeatures);
+        }
 
         public Task ProcessRequestAsync(HttpContext context) => Http2StreamBridge.RunAsync(context, config);
 
         public void DisposeContext(HttpContext context, Exception? exception)
         {
+            if (context is DefaultHttpContext pooled)
+            {
+                pooled.Uninitialize();
+            }
         }
     }
 }

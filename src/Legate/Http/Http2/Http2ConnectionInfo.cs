@@ -56,6 +56,9 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
             connection.Abort(new ConnectionAbortedException("too many premature resets"));
         }
     }
+    /// <summary>Finished streams' objects kept for the connection's next streams.</summary>
+    public Http2StreamPool Streams { get; } = new();
+
     /// <summary>The TLS session when the connection was TLS-terminated by Legate.</summary>
     public Legate.Tls.TlsSessionInfo? Tls { get; init; }
 }

@@ -22,12 +22,13 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     /// <summary>RST_STREAM CANCEL: the stream is no longer needed (the client went away first).</summary>
     public const int Cancel = 0x8;
 
-    private readonly HttpContext _context;
     private readonly HttpConnectionManagerConfig _config;
+    private HttpContext _context;
     private int _reset;
     private int _downstreamGone;
     private bool _completed;
     private bool _headersEncoded;
+    private readonly Http2HeaderStrings _headerStrings = new();
 
     public Http2ResponseEncoder(HttpContext context, HttpConnectionManagerConfig config)
     {
@@ -36,6 +37,24 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     }
 
     public HttpStream Stream { get; set; } = null!;
+
+    /// <summary>The request head the stream decodes; pooled with the encoder and the stream.</summary>
+    public HttpRequestHead Head { get; } = new();
+
+    public HttpConnectionManagerConfig Config => _config;
+
+    /// <summary>True when the stream ended with nothing outstanding: the encoder, its stream and head may serve the next stream.</summary>
+    public bool Reusable => Stream.EndedCleanly && _completed && _reset == 0 && Volatile.Read(ref _downstreamGone) == 0;
+
+    /// <summary>Prepares a pooled encoder for the next stream of the connection.</summary>
+    public void Reuse(HttpContext context)
+    {
+        _context = context;
+        _reset = 0;
+        _downstreamGone = 0;
+        _completed = false;
+        _headersEncoded = false;
+    }
 
     private bool IsDone => _completed || Volatile.Read(ref _reset) != 0;
 
@@ -58,14 +77,15 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             var response = _context.Response;
             response.StatusCode = head.StatusCode;
             var headers = response.Headers;
-            foreach (var field in head.Headers)
+            var fields = head.Headers;
+            for (var i = 0; i < fields.Count; i++)
             {
-                if (IsConnectionSpecific(field.Known))
+                if (IsConnectionSpecific(fields.GetKnown(i)))
                 {
                     continue;
                 }
 
-                headers.Append(field.Name, field.Value);
+                headers.Append(_headerStrings.Name(fields, i), _headerStrings.Value(fields, i));
             }
         }
         catch (InvalidOperationException ex)

@@ -21,17 +21,16 @@ internal static class Http2StreamBridge
     public static async Task RunAsync(HttpContext context, HttpConnectionManagerConfig config)
     {
         var stats = config.Stats;
-        var encoder = new Http2ResponseEncoder(context, config);
-        var stream = new HttpStream(config, encoder);
-        encoder.Stream = stream;
-        var head = new HttpRequestHead();
+        var info = context.Features.Get<Http2ConnectionInfo>();
+        var encoder = info is not null ? info.Streams.Rent(context, config) : Http2StreamPool.Create(context, config);
+        var stream = encoder.Stream;
+        var head = encoder.Head;
         stats.DownstreamRqTotal.Inc();
         stats.DownstreamRqHttp2Total.Inc();
         stats.DownstreamRqActive.Inc();
         var valid = TryConvertRequest(context, head);
         stream.Begin(head, Stopwatch.GetTimestamp());
         stream.Info.Protocol = Protocol;
-        var info = context.Features.Get<Http2ConnectionInfo>();
         stream.Info.DownstreamLocalAddress = info?.LocalAddress;
         stream.Info.DownstreamRemoteAddress = info?.RemoteAddress;
         stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
@@ -85,8 +84,15 @@ internal static class Http2StreamBridge
         {
             await abort.DisposeAsync().ConfigureAwait(false);
             stream.End();
-            info?.OnStreamClosed(stream);
-            stream.Release();
+            if (info is not null)
+            {
+                info.OnStreamClosed(stream);
+                info.Streams.Return(encoder);
+            }
+            else
+            {
+                stream.Release();
+            }
         }
     }
 

@@ -170,6 +170,51 @@ public sealed class Http2DownstreamTests
     }
 
     [Fact]
+    public async Task StreamsThatReuseAnEarlierStreamsObjectsCarryNothingOver()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "HTTP2"));
+        using var h2 = TestHttp.CreateClient(HttpVersion.Version20);
+
+        // Waves of concurrent streams on one connection: later streams run on the objects of
+        // finished ones (the per-connection pool); headers, routes and status must be their own.
+        for (var wave = 0; wave < 4; wave++)
+        {
+            var requests = Enumerable.Range(0, 12).Select(async i =>
+            {
+                var direct = i % 3 == 0;
+                using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", direct ? "/direct" : $"/up/{wave}/{i}"))
+                {
+                    Version = HttpVersion.Version20,
+                    VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                };
+                if (i % 2 == 1)
+                {
+                    request.Headers.Add("x-odd", $"{wave}-{i}");
+                }
+
+                using var response = await h2.SendAsync(request);
+                if (direct)
+                {
+                    Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+                    Assert.Equal("direct over h2\n", await response.Content.ReadAsStringAsync());
+                    return;
+                }
+
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                var echoed = await EchoedRequest.ReadAsync(response);
+                Assert.Equal($"/up/{wave}/{i}", echoed.Target);
+                Assert.Equal(i % 2 == 1 ? $"{wave}-{i}" : null, echoed.Header("x-odd"));
+            }).ToArray();
+            await Task.WhenAll(requests);
+        }
+
+        Assert.Equal(1, Counter(legate, "http.web.downstream_cx_http2_total"));
+        Assert.Equal(48, Counter(legate, "http.web.downstream_rq_http2_total"));
+        Assert.Equal(16, Counter(legate, "http.web.rq_direct_response"));
+    }
+
+    [Fact]
     public async Task MaxConcurrentStreamsIsAdvertisedToTheClient()
     {
         const int limit = 5;
