@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Legate.Http.Http2;
@@ -22,6 +23,12 @@ internal sealed class Http2BridgedConnection : ConnectionContext
         _inner = inner;
         Info = info;
         inner.Features.Set(info);
+
+        // Legate's own transports bring no memory pool; Kestrel's socket transport brings its own.
+        if (inner.Features.Get<IMemoryPoolFeature>() is null)
+        {
+            inner.Features.Set<IMemoryPoolFeature>(PooledBlocks.Instance);
+        }
     }
 
     /// <summary>What every stream of this connection needs to know about it (addresses, TLS).</summary>
@@ -71,6 +78,13 @@ internal sealed class Http2BridgedConnection : ConnectionContext
     public override void Abort(ConnectionAbortedException abortReason) => _inner.Abort(abortReason);
 
     public override void Abort() => _inner.Abort();
+
+    private sealed class PooledBlocks : IMemoryPoolFeature
+    {
+        public static readonly PooledBlocks Instance = new();
+
+        public System.Buffers.MemoryPool<byte> MemoryPool => Legate.Network.BlockMemoryPool.Instance;
+    }
 
     public override async ValueTask DisposeAsync()
     {
