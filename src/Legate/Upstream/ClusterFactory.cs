@@ -137,9 +137,8 @@ internal static class ClusterFactory
             else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
             {
                 // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
-                var selectors = subsetConfig.SubsetSelectors.Select(s => s.Keys.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray()).Where(k => !k.IsEmpty).ToImmutableArray();
-                var defaultSubset = subsetConfig.DefaultSubset?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value)).ToImmutableArray() ?? [];
-                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, selectors, subsetConfig.FallbackPolicy, defaultSubset);
+                var subsets = SubsetLoadBalancerSettings.From(subsetConfig, FieldPath.Field(path, "lb_subset_config"), errors);
+                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, subsets, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
             else if (cluster is not OriginalDstCluster)
             {

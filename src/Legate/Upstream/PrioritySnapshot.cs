@@ -47,7 +47,12 @@ internal sealed class PrioritySnapshot
     /// health and weights are what they were in <paramref name="previous"/> keeps its
     /// <see cref="HostSet"/> object: only the priorities an update touched are rebuilt.
     /// </summary>
-    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, PrioritySnapshot? previous)
+    /// <param name="localityWeightOf">
+    /// When set, each locality's weight (priority, locality, configured weight → weight) and no set is
+    /// kept from <paramref name="previous"/> (the weights depend on more than this set's hosts).
+    /// </param>
+    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, PrioritySnapshot? previous,
+        Func<uint, Envoy.Config.Core.V3.Locality?, uint, uint>? localityWeightOf = null)
     {
         if (hosts.IsEmpty)
         {
@@ -72,10 +77,11 @@ internal sealed class PrioritySnapshot
         foreach (var (priority, builder) in byPriority)
         {
             var members = builder.DrainToImmutable();
-            var kept = previous?.Find(priority);
+            var kept = localityWeightOf is null ? previous?.Find(priority) : null;
             sets.Add(kept is not null && kept.Matches(members, overprovisioningFactor, weightedPriorityHealth)
                 ? kept
-                : new HostSet(priority, members, overprovisioningFactor, weightedPriorityHealth));
+                : new HostSet(priority, members, overprovisioningFactor, weightedPriorityHealth,
+                    localityWeightOf is null ? null : (locality, weight) => localityWeightOf(priority, locality, weight)));
         }
 
         return new PrioritySnapshot(sets.MoveToImmutable(), hosts, version, overprovisioningFactor, weightedPriorityHealth);
