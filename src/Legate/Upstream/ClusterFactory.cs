@@ -229,6 +229,8 @@ internal static class ClusterFactory
     {
         var lbConfig = config.OriginalDstLbConfig;
         string? header = null;
+        string? metadataNamespace = null;
+        var metadataPath = ImmutableArray<string>.Empty;
         if (lbConfig is not null)
         {
             if (lbConfig.UseHttpHeader)
@@ -241,9 +243,12 @@ internal static class ClusterFactory
                     $"ORIGINAL_DST cluster: invalid config http_header_name={lbConfig.HttpHeaderName} and use_http_header is false. Set use_http_header to true if http_header_name is desired.");
             }
 
-            if (lbConfig.MetadataKey is not null)
+            if (lbConfig.MetadataKey is { } metadataKey)
             {
-                errors.Add(FieldPath.Field(FieldPath.Field(path, "original_dst_lb_config"), "metadata_key"), "the dynamic metadata override of ORIGINAL_DST is not supported yet");
+                // The destination from dynamic metadata: filter_metadata[key], then each path key
+                // (key and path non-empty: the proto's validation rules, checked on load).
+                metadataNamespace = metadataKey.Key;
+                metadataPath = [.. metadataKey.Path.Select(p => p.Key)];
             }
         }
 
@@ -267,7 +272,7 @@ internal static class ClusterFactory
             cleanup = OriginalDstCluster.DefaultCleanupInterval;
         }
 
-        return new OriginalDstSettings(header, port, cleanup);
+        return new OriginalDstSettings(header, port, cleanup) { MetadataNamespace = metadataNamespace, MetadataPath = metadataPath };
     }
 
     /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>

@@ -172,11 +172,10 @@ internal static partial class ImplementedFields
              "cleanup_interval", "original_dst_lb_config", "lb_subset_config",
              // cluster_type: envoy.clusters.aggregate only (any other custom type is an error).
              "cluster_type"],
-        // metadata_key: an error (not supported yet).
         ["envoy.config.cluster.v3.Cluster.LbSubsetConfig"] = ["fallback_policy", "default_subset", "subset_selectors", "locality_weight_aware",
             "scale_locality_weight", "panic_mode_any", "list_as_any", "metadata_fallback_policy"],
         ["envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector"] = ["keys", "fallback_policy", "fallback_keys_subset", "single_host_per_subset"],
-        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
+        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override", "metadata_key"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
         // alt_port, transport_socket_match_criteria, custom checkers: not yet. event_logger: the file sink only.
         ["envoy.config.core.v3.HealthCheck"] =
