@@ -99,6 +99,7 @@ internal sealed class ClustersHandler(IServerInstance server)
         Add(HostHealthFlags.DegradedEdsHealth, "/degraded_eds_health");
         Add(HostHealthFlags.PendingActiveHealthCheck, "/pending_active_hc");
         Add(HostHealthFlags.ExcludedViaImmediateHealthCheckFail, "/excluded_via_immediate_hc_fail");
+        Add(HostHealthFlags.ActiveHealthCheckTimeout, "/active_hc_timeout");
         return sb.Length == 0 ? "healthy" : sb.ToString();
     }
 
@@ -137,6 +138,7 @@ internal sealed class ClustersHandler(IServerInstance server)
                         FailedActiveDegradedCheck = (flags & HostHealthFlags.DegradedActiveHealthCheck) != 0,
                         PendingActiveHc = (flags & HostHealthFlags.PendingActiveHealthCheck) != 0,
                         ExcludedViaImmediateHcFail = (flags & HostHealthFlags.ExcludedViaImmediateHealthCheckFail) != 0,
+                        ActiveHcTimeout = (flags & HostHealthFlags.ActiveHealthCheckTimeout) != 0,
                         EdsHealthStatus = (flags & HostHealthFlags.FailedEdsHealth) != 0 ? (host.HealthStatus == CoreHealthStatus.Unknown ? CoreHealthStatus.Unhealthy : host.HealthStatus)
                             : (flags & HostHealthFlags.DegradedEdsHealth) != 0 ? CoreHealthStatus.Degraded : CoreHealthStatus.Healthy,
                     },

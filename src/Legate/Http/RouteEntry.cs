@@ -463,6 +463,8 @@ internal sealed class RouteEntry
             child.ClusterName = cluster.Name;
             child.ClusterHeader = cluster.ClusterHeader.Length > 0 ? cluster.ClusterHeader.ToLowerInvariant() : null;
             child.Weight = cluster.Weight ?? 0;
+            // The cluster's metadata_match is merged over the route's (its values win), as Envoy's.
+            child.MetadataMatch = Legate.Upstream.MetadataMatchCriteria.Merge(entry.MetadataMatch, cluster.MetadataMatch);
             if (cluster.HostRewriteLiteral.Length > 0)
             {
                 child.HostRewriteLiteral = cluster.HostRewriteLiteral;

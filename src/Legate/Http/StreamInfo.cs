@@ -75,6 +75,12 @@ internal sealed class StreamInfo
     /// <summary>Dynamic metadata set by filters (namespace → struct); null until a filter sets some.</summary>
     public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
 
+    /// <summary>
+    /// The downstream connection's dynamic metadata (set by listener filters, e.g. proxy_protocol
+    /// TLV rules), shared by the connection's streams and never written through; null when none.
+    /// </summary>
+    public Envoy.Config.Core.V3.Metadata? ConnectionDynamicMetadata { get; set; }
+
     /// <summary>Filter state objects that print as strings (Envoy's FILTER_STATE, basic form); null until set.</summary>
     public Dictionary<string, string>? FilterState { get; set; }
 
@@ -165,6 +171,7 @@ internal sealed class StreamInfo
         UpstreamLocalAddress = null;
         UpstreamTls = null;
         DynamicMetadata = null;
+        ConnectionDynamicMetadata = null;
         FilterState = null;
         HealthCheck = false;
         TraceReason = Tracing.TraceReason.NotTraceable;

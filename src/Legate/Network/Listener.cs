@@ -672,13 +672,13 @@ internal sealed class Listener : IAsyncDisposable
         switch (await SelectCodecAsync(connection, hcm, session, drain).ConfigureAwait(false))
         {
             case Codec.Http1:
-                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id };
+                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata };
                 await served.Http1.RunAsync().ConfigureAwait(false);
                 break;
             case Codec.Http2:
                 // Kestrel owns and closes the connection from here on.
                 served.HandedOver = true;
-                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id };
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata };
                 await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                 break;
         }

@@ -27,6 +27,10 @@ internal sealed class ConnectTunnel
 
     private readonly HttpStream _stream;
     private readonly Cluster _cluster;
+
+    // The cluster the host came from: the route's, or for an aggregate the listed cluster it chose
+    // (its circuit breakers, connect timeout, transport socket and connection stats apply).
+    private Cluster _target;
     private readonly bool _suppressEnvoyHeaders;
     private readonly Server.Logging.Logger _log;
 
@@ -43,6 +47,7 @@ internal sealed class ConnectTunnel
     {
         _stream = stream;
         _cluster = cluster;
+        _target = cluster;
         _suppressEnvoyHeaders = suppressEnvoyHeaders;
         _log = stream.Config.Log;
     }
@@ -131,16 +136,17 @@ internal sealed class ConnectTunnel
     private async ValueTask<bool> ConnectAsync()
     {
         var stream = _stream;
-        var info = _cluster.Info;
-        var stats = info.Stats;
-        var host = _cluster.LoadBalancer.ChooseHost(null);
+        var host = _cluster.ChooseHost(null, out var target);
         if (host is null)
         {
-            stats.UpstreamCxNone.Inc();
+            _cluster.Info.Stats.UpstreamCxNone.Inc();
             await stream.SendLocalReplyAsync(503, "no healthy upstream", ResponseCodeDetails.NoHealthyUpstream, ResponseFlags.NoHealthyUpstream).ConfigureAwait(false);
             return false;
         }
 
+        _target = target;
+        var info = target.Info;
+        var stats = info.Stats;
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount++;
         if (!info.CircuitBreakers.Default.Connections.TryAcquire())
@@ -161,7 +167,7 @@ internal sealed class ConnectTunnel
         _socket = socket;
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stream.ResetToken);
-        timeout.CancelAfter(_cluster.ConnectTimeout);
+        timeout.CancelAfter(target.ConnectTimeout);
         string reason;
         string? transportFailure = null;
         try
@@ -223,7 +229,7 @@ internal sealed class ConnectTunnel
         host.ConnectFailed();
         host.ReportResult(OutlierResult.LocalOriginConnectFailed);
         stream.Info.UpstreamTransportFailureReason = transportFailure;
-        _log.Debug($"CONNECT tunnel to {host.Address} (cluster '{_cluster.Name}') failed: {reason} {transportFailure}");
+        _log.Debug($"CONNECT tunnel to {host.Address} (cluster '{target.Name}') failed: {reason} {transportFailure}");
         await stream.SendLocalReplyAsync(503, ResponseCodeDetails.UpstreamResetBody(reason, transportFailure),
             ResponseCodeDetails.UpstreamResetBeforeResponseStarted(reason, transportFailure), ResponseFlags.UpstreamConnectionFailure).ConfigureAwait(false);
         return false;
@@ -263,7 +269,7 @@ internal sealed class ConnectTunnel
             if (!stream.IsReset)
             {
                 _log.Debug($"CONNECT tunnel to {_host?.Address}: {ex.Message}");
-                _cluster.Info.Stats.UpstreamCxDestroyRemote.Inc();
+                _target.Info.Stats.UpstreamCxDestroyRemote.Inc();
                 stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
             }
         }
@@ -280,7 +286,7 @@ internal sealed class ConnectTunnel
             return;
         }
 
-        var stats = _cluster.Info.Stats;
+        var stats = _target.Info.Stats;
         if (_upstream is { } upstream)
         {
             upstream.Dispose();
@@ -295,7 +301,7 @@ internal sealed class ConnectTunnel
 
         if (_connectionSlot)
         {
-            _cluster.Info.CircuitBreakers.Default.Connections.Release();
+            _target.Info.CircuitBreakers.Default.Connections.Release();
             stats.UpstreamRqActive.Dec();
             _host!.RequestFinished();
         }

@@ -190,6 +190,8 @@ internal sealed class RouterFilter : HttpFilter
             _lbContext ??= new RouterLoadBalancerContext();
             _lbContext.DownstreamHeaders = headers.Headers;
             _lbContext.DownstreamOriginalDestination = stream.Info.DownstreamLocalAddress as Network.OriginalDestinationEndPoint;
+            _lbContext.DownstreamDynamicMetadata = stream.Info.DynamicMetadata;
+            _lbContext.DownstreamConnectionDynamicMetadata = stream.Info.ConnectionDynamicMetadata;
         }
 
         _head = headers;

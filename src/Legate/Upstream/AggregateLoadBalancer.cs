@@ -152,6 +152,10 @@ internal sealed class AggregateLoadBalancer : ILoadBalancer
 
         public MetadataMatchCriteria? MetadataMatch => inner?.MetadataMatch;
 
+        public Envoy.Config.Core.V3.Metadata? DownstreamDynamicMetadata => inner?.DownstreamDynamicMetadata;
+
+        public Envoy.Config.Core.V3.Metadata? DownstreamConnectionDynamicMetadata => inner?.DownstreamConnectionDynamicMetadata;
+
         public PriorityLoad DeterminePriorityLoad(PrioritySnapshot snapshot, PriorityLoad original)
         {
             var sets = snapshot.HostSets;

@@ -137,9 +137,8 @@ internal static class ClusterFactory
             else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
             {
                 // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
-                var selectors = subsetConfig.SubsetSelectors.Select(s => s.Keys.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToImmutableArray()).Where(k => !k.IsEmpty).ToImmutableArray();
-                var defaultSubset = subsetConfig.DefaultSubset?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => (f.Key, f.Value)).ToImmutableArray() ?? [];
-                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, cluster.Info.Stats, context.LbRandom, context.TimeProvider, selectors, subsetConfig.FallbackPolicy, defaultSubset);
+                var subsets = SubsetLoadBalancerSettings.From(subsetConfig, FieldPath.Field(path, "lb_subset_config"), errors);
+                cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, subsets, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
             else if (cluster is not OriginalDstCluster)
             {
@@ -230,6 +229,8 @@ internal static class ClusterFactory
     {
         var lbConfig = config.OriginalDstLbConfig;
         string? header = null;
+        string? metadataNamespace = null;
+        var metadataPath = ImmutableArray<string>.Empty;
         if (lbConfig is not null)
         {
             if (lbConfig.UseHttpHeader)
@@ -242,9 +243,12 @@ internal static class ClusterFactory
                     $"ORIGINAL_DST cluster: invalid config http_header_name={lbConfig.HttpHeaderName} and use_http_header is false. Set use_http_header to true if http_header_name is desired.");
             }
 
-            if (lbConfig.MetadataKey is not null)
+            if (lbConfig.MetadataKey is { } metadataKey)
             {
-                errors.Add(FieldPath.Field(FieldPath.Field(path, "original_dst_lb_config"), "metadata_key"), "the dynamic metadata override of ORIGINAL_DST is not supported yet");
+                // The destination from dynamic metadata: filter_metadata[key], then each path key
+                // (key and path non-empty: the proto's validation rules, checked on load).
+                metadataNamespace = metadataKey.Key;
+                metadataPath = [.. metadataKey.Path.Select(p => p.Key)];
             }
         }
 
@@ -268,7 +272,7 @@ internal static class ClusterFactory
             cleanup = OriginalDstCluster.DefaultCleanupInterval;
         }
 
-        return new OriginalDstSettings(header, port, cleanup);
+        return new OriginalDstSettings(header, port, cleanup) { MetadataNamespace = metadataNamespace, MetadataPath = metadataPath };
     }
 
     /// <summary>membership_{total,healthy,degraded} follow every snapshot; membership_change counts updates that added or removed hosts.</summary>

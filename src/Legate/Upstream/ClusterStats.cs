@@ -5,6 +5,9 @@ namespace Legate.Upstream;
 /// <summary>Envoy's <c>cluster.&lt;name&gt;.*</c> stats that the router and connection pools record.</summary>
 internal sealed class ClusterStats
 {
+    private readonly string _prefix;
+    private Gauge? _singleHostDuplicate;
+
     public ClusterStats(StatsStore store, string clusterName)
     {
         Store = store;
@@ -66,6 +69,8 @@ internal sealed class ClusterStats
         LbSubsetsRemoved = store.Counter(p + "lb_subsets_removed");
         LbSubsetsSelected = store.Counter(p + "lb_subsets_selected");
         LbSubsetsFallback = store.Counter(p + "lb_subsets_fallback");
+        LbSubsetsFallbackPanic = store.Counter(p + "lb_subsets_fallback_panic");
+        _prefix = p;
         UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
         UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
         UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
@@ -132,6 +137,15 @@ internal sealed class ClusterStats
 
     /// <summary>Picks that fell back (no criteria, or no subset for them).</summary>
     public Counter LbSubsetsFallback { get; }
+
+    /// <summary>Picks served by <c>panic_mode_any</c> after the fallback found no host.</summary>
+    public Counter LbSubsetsFallbackPanic { get; }
+
+    /// <summary>
+    /// Hosts left out of <c>single_host_per_subset</c> subsets (another host has the same value);
+    /// made on first use, as Envoy makes it only for clusters with subsets.
+    /// </summary>
+    public Gauge LbSubsetsSingleHostPerSubsetDuplicate => _singleHostDuplicate ??= Store.Gauge(_prefix + "lb_subsets_single_host_per_subset_duplicate", ImportMode.Accumulate);
 
     /// <summary>Updates that added or removed hosts.</summary>
     public Counter MembershipChange { get; }

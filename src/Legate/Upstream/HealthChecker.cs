@@ -200,6 +200,9 @@ internal sealed class HealthChecker : IDisposable
         Success,
         ActiveFailure,
         NetworkFailure,
+
+        /// <summary>No answer within <c>timeout</c> (Envoy's NETWORK_TIMEOUT: a network failure with its own event type and flag).</summary>
+        NetworkTimeout,
     }
 
     private enum Transition
@@ -298,6 +301,7 @@ internal sealed class HealthChecker : IDisposable
                     {
                         host.ClearHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
                         host.ClearHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+                        host.ClearHealthFlag(HostHealthFlags.ActiveHealthCheckTimeout);
                         // Slow start counts from here (Envoy's last_hc_pass_time).
                         host.LastHcPassTimestamp = _checker._time.GetTimestamp();
                         _checker._events?.LogAddHealthy(host, _firstCheck);
@@ -340,7 +344,8 @@ internal sealed class HealthChecker : IDisposable
             else
             {
                 _checker.Failure.Inc();
-                if (outcome == Outcome.NetworkFailure)
+                var network = outcome is Outcome.NetworkFailure or Outcome.NetworkTimeout;
+                if (network)
                 {
                     _checker.NetworkFailure.Inc();
                 }
@@ -353,7 +358,7 @@ internal sealed class HealthChecker : IDisposable
 
                 if ((host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) == 0)
                 {
-                    if (immediateFail || outcome != Outcome.NetworkFailure || ++_unhealthyCount >= _checker.Settings.UnhealthyThreshold)
+                    if (immediateFail || !network || ++_unhealthyCount >= _checker.Settings.UnhealthyThreshold)
                     {
                         host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
                         _unhealthyCount = 0;
@@ -366,6 +371,13 @@ internal sealed class HealthChecker : IDisposable
                         transition = Transition.ChangePending;
                     }
                 }
+
+                // As Envoy: a failed host whose check timed out shows /active_hc_timeout; another
+                // kind of failure clears it, so the flag follows why it keeps failing.
+                // The flag changes no host list, so it needs no new snapshot.
+                _ = outcome == Outcome.NetworkTimeout && (host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) != 0
+                    ? host.SetHealthFlag(HostHealthFlags.ActiveHealthCheckTimeout)
+                    : host.ClearHealthFlag(HostHealthFlags.ActiveHealthCheckTimeout);
             }
 
             if (outcome != Outcome.Success && (_firstCheck || _checker.Settings.AlwaysLogFailures))
@@ -383,8 +395,12 @@ internal sealed class HealthChecker : IDisposable
             return transition;
         }
 
-        private static Envoy.Data.Core.V3.HealthCheckFailureType FailureType(Outcome outcome) =>
-            outcome == Outcome.NetworkFailure ? Envoy.Data.Core.V3.HealthCheckFailureType.Network : Envoy.Data.Core.V3.HealthCheckFailureType.Active;
+        private static Envoy.Data.Core.V3.HealthCheckFailureType FailureType(Outcome outcome) => outcome switch
+        {
+            Outcome.NetworkFailure => Envoy.Data.Core.V3.HealthCheckFailureType.Network,
+            Outcome.NetworkTimeout => Envoy.Data.Core.V3.HealthCheckFailureType.NetworkTimeout,
+            _ => Envoy.Data.Core.V3.HealthCheckFailureType.Active,
+        };
 
         private TimeSpan NextInterval(Transition transition)
         {
@@ -443,7 +459,9 @@ internal sealed class HealthChecker : IDisposable
                     _client = null;
                 }
 
-                return (Outcome.NetworkFailure, false, false);
+                // The check's own timeout, not the session stopping: Envoy's NETWORK_TIMEOUT.
+                var timedOut = timeout.IsCancellationRequested && !stop.IsCancellationRequested;
+                return (timedOut ? Outcome.NetworkTimeout : Outcome.NetworkFailure, false, false);
             }
         }
 

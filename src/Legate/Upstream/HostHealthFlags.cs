@@ -31,4 +31,10 @@ internal enum HostHealthFlags
 
     /// <summary>EXCLUDED_VIA_IMMEDIATE_HC_FAIL: the host answered a check with x-envoy-immediate-health-check-fail.</summary>
     ExcludedViaImmediateHealthCheckFail = 1 << 6,
+
+    /// <summary>
+    /// ACTIVE_HC_TIMEOUT: the host is failed by the active health checker and its last check timed
+    /// out (informational: it makes the host neither unhealthy nor degraded by itself).
+    /// </summary>
+    ActiveHealthCheckTimeout = 1 << 7,
 }

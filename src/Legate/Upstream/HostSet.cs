@@ -16,7 +16,8 @@ internal sealed class HostSet
     // if nothing a load balancer reads has changed since.
     private readonly (HostHealth Health, uint Weight, uint LocalityWeight)[] _seen;
 
-    public HostSet(uint priority, ImmutableArray<Host> hosts, uint overprovisioningFactor = PrioritySet.DefaultOverprovisioningFactor, bool weightedPriorityHealth = false)
+    public HostSet(uint priority, ImmutableArray<Host> hosts, uint overprovisioningFactor = PrioritySet.DefaultOverprovisioningFactor, bool weightedPriorityHealth = false,
+        Func<Locality?, uint, uint>? localityWeightOf = null)
     {
         Priority = priority;
         Hosts = hosts;
@@ -43,7 +44,7 @@ internal sealed class HostSet
 
         HealthyHosts = healthy.DrainToImmutable();
         DegradedHosts = degraded.DrainToImmutable();
-        (Localities, LocalityWeights, HostsPerLocality, HealthyHostsPerLocality, DegradedHostsPerLocality) = GroupByLocality(hosts, _seen);
+        (Localities, LocalityWeights, HostsPerLocality, HealthyHostsPerLocality, DegradedHostsPerLocality) = GroupByLocality(hosts, _seen, localityWeightOf);
     }
 
     public uint Priority { get; }
@@ -97,7 +98,7 @@ internal sealed class HostSet
     }
 
     private static (ImmutableArray<Locality?>, ImmutableArray<uint>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>)
-        GroupByLocality(ImmutableArray<Host> hosts, (HostHealth Health, uint Weight, uint LocalityWeight)[] seen)
+        GroupByLocality(ImmutableArray<Host> hosts, (HostHealth Health, uint Weight, uint LocalityWeight)[] seen, Func<Locality?, uint, uint>? localityWeightOf)
     {
         var localities = new List<Locality?>();
         var weights = new List<uint>();
@@ -112,7 +113,8 @@ internal sealed class HostSet
             {
                 index = localities.Count;
                 localities.Add(host.Locality);
-                weights.Add(seen[i].LocalityWeight);
+                // A subset with scale_locality_weight scales the configured weight (SubsetLoadBalancer).
+                weights.Add(localityWeightOf is null ? seen[i].LocalityWeight : localityWeightOf(host.Locality, seen[i].LocalityWeight));
                 all.Add(ImmutableArray.CreateBuilder<Host>());
                 healthy.Add(ImmutableArray.CreateBuilder<Host>());
                 degraded.Add(ImmutableArray.CreateBuilder<Host>());

@@ -39,6 +39,18 @@ internal interface ILoadBalancerContext
     /// <summary>The downstream request's headers (HTTP only; Envoy's <c>downstreamHeaders</c>), or null.</summary>
     HttpHeaderMap? DownstreamHeaders => null;
 
+    /// <summary>
+    /// The request's dynamic metadata (Envoy's <c>requestStreamInfo()->dynamicMetadata()</c>), or
+    /// null: ORIGINAL_DST's <c>metadata_key</c> reads it first.
+    /// </summary>
+    Envoy.Config.Core.V3.Metadata? DownstreamDynamicMetadata => null;
+
+    /// <summary>
+    /// The downstream connection's dynamic metadata (listener filters: proxy_protocol TLVs), or null:
+    /// ORIGINAL_DST's <c>metadata_key</c> reads it when the request's has no string there.
+    /// </summary>
+    Envoy.Config.Core.V3.Metadata? DownstreamConnectionDynamicMetadata => null;
+
     /// <summary>The route's <c>metadata_match</c> (Envoy's <c>metadataMatchCriteria</c>) for subset load balancing, or null.</summary>
     MetadataMatchCriteria? MetadataMatch => null;
 }

@@ -27,6 +27,12 @@ internal abstract class LoadBalancerContext : ILoadBalancerContext
     /// <summary>Set by the router for ORIGINAL_DST clusters (see <see cref="ILoadBalancerContext.DownstreamHeaders"/>).</summary>
     public HttpHeaderMap? DownstreamHeaders { get; set; }
 
+    /// <summary>Set by the caller for ORIGINAL_DST clusters (see <see cref="ILoadBalancerContext.DownstreamDynamicMetadata"/>).</summary>
+    public Envoy.Config.Core.V3.Metadata? DownstreamDynamicMetadata { get; set; }
+
+    /// <summary>Set by the caller for ORIGINAL_DST clusters (see <see cref="ILoadBalancerContext.DownstreamConnectionDynamicMetadata"/>).</summary>
+    public Envoy.Config.Core.V3.Metadata? DownstreamConnectionDynamicMetadata { get; set; }
+
     /// <summary>Set by the router from the route's metadata_match (see <see cref="ILoadBalancerContext.MetadataMatch"/>).</summary>
     public MetadataMatchCriteria? MetadataMatch { get; set; }
 }

@@ -6,9 +6,11 @@ namespace Legate.Upstream;
 
 /// <summary>
 /// Envoy's ORIGINAL_DST load balancer (lb_policy CLUSTER_PROVIDED): the destination is the
-/// request's override header when <c>use_http_header</c> is set and the header is present and
-/// valid, else the downstream connection's original destination when a listener filter restored
-/// it; <c>upstream_port_override</c> then replaces the port. No destination means no host (503 UH).
+/// dynamic metadata value at <c>metadata_key</c> when set (the request's, else the downstream
+/// connection's; a string <c>IP:port</c>, or a list's first element), else the request's override
+/// header when <c>use_http_header</c> is set and the header is present and valid, else the
+/// downstream connection's original destination when a listener filter restored it;
+/// <c>upstream_port_override</c> then replaces the port. No destination means no host (503 UH).
 /// </summary>
 internal sealed class OriginalDstLoadBalancer(OriginalDstCluster cluster) : ILoadBalancer
 {
@@ -19,7 +21,7 @@ internal sealed class OriginalDstLoadBalancer(OriginalDstCluster cluster) : ILoa
             return null;
         }
 
-        var destination = OverrideFromHeader(context) ?? context.DownstreamOriginalDestination;
+        var destination = OverrideFromMetadata(context) ?? OverrideFromHeader(context) ?? context.DownstreamOriginalDestination;
         if (destination is null)
         {
             return null;
@@ -31,6 +33,56 @@ internal sealed class OriginalDstLoadBalancer(OriginalDstCluster cluster) : ILoa
         }
 
         return cluster.GetOrAddHost(destination);
+    }
+
+    private IPEndPoint? OverrideFromMetadata(ILoadBalancerContext context)
+    {
+        if (cluster.Settings.MetadataNamespace is not { } ns)
+        {
+            return null;
+        }
+
+        // Envoy's order: the request's dynamic metadata, then the connection's, the first string wins.
+        var value = StringAt(context.DownstreamDynamicMetadata, ns) ?? StringAt(context.DownstreamConnectionDynamicMetadata, ns);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (TryParseIpAndPort(value, out var endPoint))
+        {
+            return endPoint;
+        }
+
+        cluster.Info?.Stats.OriginalDstHostInvalid.Inc();
+        return null;
+    }
+
+    /// <summary>The string at <c>metadata_key</c> in <paramref name="metadata"/> (a list's first element), or null.</summary>
+    private string? StringAt(Envoy.Config.Core.V3.Metadata? metadata, string ns)
+    {
+        if (metadata is null || !metadata.FilterMetadata.TryGetValue(ns, out var fields))
+        {
+            return null;
+        }
+
+        Google.Protobuf.WellKnownTypes.Value? value = null;
+        foreach (var key in cluster.Settings.MetadataPath)
+        {
+            if (fields is null || !fields.Fields.TryGetValue(key, out value))
+            {
+                return null;
+            }
+
+            fields = value.StructValue;
+        }
+
+        if (value?.ListValue is { Values.Count: > 0 } list)
+        {
+            value = list.Values[0];
+        }
+
+        return value?.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue ? value.StringValue : null;
     }
 
     private IPEndPoint? OverrideFromHeader(ILoadBalancerContext context)

@@ -6,5 +6,11 @@ namespace Legate.Upstream;
 /// <param name="CleanupInterval">How often unused hosts are removed.</param>
 internal sealed record OriginalDstSettings(string? HeaderName, int? PortOverride, TimeSpan CleanupInterval)
 {
+    /// <summary><c>metadata_key</c>: the dynamic metadata namespace holding the destination, or null.</summary>
+    public string? MetadataNamespace { get; init; }
+
+    /// <summary><c>metadata_key.path</c>: the keys leading to the destination inside <see cref="MetadataNamespace"/>.</summary>
+    public System.Collections.Immutable.ImmutableArray<string> MetadataPath { get; init; } = [];
+
     public const string DefaultHeaderName = "x-envoy-original-dst-host";
 }

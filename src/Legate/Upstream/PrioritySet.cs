@@ -41,6 +41,12 @@ internal sealed class PrioritySet
     public Action<Host>? HostAdding { get; set; }
 
     /// <summary>
+    /// Locality weights other than the hosts' configured ones (priority, locality, configured weight
+    /// → weight): a subset's <c>scale_locality_weight</c>. Read by the next update.
+    /// </summary>
+    public Func<uint, Envoy.Config.Core.V3.Locality?, uint, uint>? LocalityWeightOf { get; set; }
+
+    /// <summary>
     /// Replaces every host with <paramref name="hosts"/> (all priorities). A host whose key
     /// (hostname and address) and locality match a current host is not taken: the current host
     /// stays, with the new weight, priority, metadata and health status written into it, so its
@@ -68,7 +74,7 @@ internal sealed class PrioritySet
             var current = _current;
             if (current.OverprovisioningFactor != overprovisioningFactor || current.WeightedPriorityHealth != weightedPriorityHealth)
             {
-                Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current), HostUpdate.None);
+                Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current, LocalityWeightOf), HostUpdate.None);
             }
         }
     }
@@ -173,7 +179,7 @@ internal sealed class PrioritySet
             }
 
             var update = new HostUpdate(added.DrainToImmutable(), removed.DrainToImmutable(), changed: true);
-            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current), update);
+            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current, LocalityWeightOf), update);
             return update;
         }
     }
@@ -187,7 +193,7 @@ internal sealed class PrioritySet
         lock (_writeLock)
         {
             var current = _current;
-            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, current.OverprovisioningFactor, current.WeightedPriorityHealth, current), HostUpdate.None);
+            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, current.OverprovisioningFactor, current.WeightedPriorityHealth, current, LocalityWeightOf), HostUpdate.None);
         }
     }
 

@@ -10,8 +10,9 @@ internal sealed class PrioritySnapshot
 {
     public static readonly PrioritySnapshot Empty = new([], [], 0, PrioritySet.DefaultOverprovisioningFactor, false);
 
-    private PrioritySnapshot(ImmutableArray<HostSet> hostSets, ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth)
+    private PrioritySnapshot(ImmutableArray<HostSet> hostSets, ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, bool linearized = false)
     {
+        IsLinearized = linearized;
         HostSets = hostSets;
         Hosts = hosts;
         Version = version;
@@ -35,6 +36,9 @@ internal sealed class PrioritySnapshot
     /// <summary>Every host of every priority, in update order.</summary>
     public ImmutableArray<Host> Hosts { get; }
 
+    /// <summary>An aggregate cluster's view: positions, not priority numbers, are its priorities.</summary>
+    public bool IsLinearized { get; }
+
     /// <summary>Counts the updates that changed something; 0 for the empty start.</summary>
     public long Version { get; }
 
@@ -47,7 +51,12 @@ internal sealed class PrioritySnapshot
     /// health and weights are what they were in <paramref name="previous"/> keeps its
     /// <see cref="HostSet"/> object: only the priorities an update touched are rebuilt.
     /// </summary>
-    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, PrioritySnapshot? previous)
+    /// <param name="localityWeightOf">
+    /// When set, each locality's weight (priority, locality, configured weight → weight) and no set is
+    /// kept from <paramref name="previous"/> (the weights depend on more than this set's hosts).
+    /// </param>
+    public static PrioritySnapshot Build(ImmutableArray<Host> hosts, long version, uint overprovisioningFactor, bool weightedPriorityHealth, PrioritySnapshot? previous,
+        Func<uint, Envoy.Config.Core.V3.Locality?, uint, uint>? localityWeightOf = null)
     {
         if (hosts.IsEmpty)
         {
@@ -72,10 +81,11 @@ internal sealed class PrioritySnapshot
         foreach (var (priority, builder) in byPriority)
         {
             var members = builder.DrainToImmutable();
-            var kept = previous?.Find(priority);
+            var kept = localityWeightOf is null ? previous?.Find(priority) : null;
             sets.Add(kept is not null && kept.Matches(members, overprovisioningFactor, weightedPriorityHealth)
                 ? kept
-                : new HostSet(priority, members, overprovisioningFactor, weightedPriorityHealth));
+                : new HostSet(priority, members, overprovisioningFactor, weightedPriorityHealth,
+                    localityWeightOf is null ? null : (locality, weight) => localityWeightOf(priority, locality, weight)));
         }
 
         return new PrioritySnapshot(sets.MoveToImmutable(), hosts, version, overprovisioningFactor, weightedPriorityHealth);
@@ -94,7 +104,40 @@ internal sealed class PrioritySnapshot
             hosts.AddRange(set.Hosts);
         }
 
-        return new PrioritySnapshot(sets, hosts.ToImmutable(), version, PrioritySet.DefaultOverprovisioningFactor, weightedPriorityHealth: false);
+        return new PrioritySnapshot(sets, hosts.ToImmutable(), version, PrioritySet.DefaultOverprovisioningFactor, weightedPriorityHealth: false, linearized: true);
+    }
+
+    /// <summary>
+    /// The index in <see cref="HostSets"/> of the priority <paramref name="host"/> is in, or -1
+    /// (Envoy's retry priority mapping): its priority number's set, or in a linearized snapshot the
+    /// position of its own cluster's set for that priority (every listed cluster has a priority 0).
+    /// </summary>
+    public int PriorityIndexOf(Host host)
+    {
+        var priority = host.Priority;
+        for (var p = 0; p < HostSets.Length; p++)
+        {
+            var set = HostSets[p];
+            if (set.Priority != priority)
+            {
+                continue;
+            }
+
+            if (!IsLinearized)
+            {
+                return p;
+            }
+
+            foreach (var member in set.Hosts)
+            {
+                if (ReferenceEquals(member, host))
+                {
+                    return p;
+                }
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>The host set of <paramref name="priority"/>, or null when no host has it.</summary>

@@ -51,6 +51,88 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
     private static string Transport(string upstreamTls) =>
         $"transport_socket: {{name: envoy.transport_sockets.tls, typed_config: {{\"@type\": \"{UpstreamType}\", {upstreamTls}}}}}";
 
+    /// <summary>A cluster <c>secure</c> over TLS to <paramref name="port"/> and an aggregate <c>agg</c> listing it (flow YAML list items).</summary>
+    private string SecureAndAggregate(int port) => $$"""
+        - name: secure
+          connect_timeout: 5s
+          {{Transport($"sni: backend.legate.test, common_tls_context: {{validation_context: {{{TrustedCa}}}}}")}}
+          load_assignment:
+            cluster_name: secure
+            endpoints:
+            - lb_endpoints:
+              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{port.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } } }
+        - name: agg
+          connect_timeout: 5s
+          lb_policy: CLUSTER_PROVIDED
+          cluster_type: { name: envoy.clusters.aggregate, typed_config: { "@type": type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig, clusters: [secure] } }
+        """;
+
+    [Fact]
+    public async Task ShadowsGoOverTheChosenClustersTlsDirectlyAndThroughAnAggregate()
+    {
+        await using var main = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("main")));
+        var tls = new UpstreamTls(_pki.Server.WithKey());
+        await using var shadow = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("shadow")), tls: tls);
+        var config = new ProxyConfig(main.Port)
+        {
+            Routes = """
+                - match: { prefix: "/direct" }
+                  route: { cluster: backend, request_mirror_policies: [ { cluster: secure } ] }
+                """,
+            Route = "request_mirror_policies: [ { cluster: agg } ]",
+            Clusters = SecureAndAggregate(shadow.Port),
+        }.Build();
+        await using var legate = await InProcessLegate.StartAsync(config);
+
+        foreach (var path in new[] { "/direct", "/via-aggregate" })
+        {
+            using var response = await legate.Http.GetAsync(legate.ListenerUri("web", path));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("main", await response.Content.ReadAsStringAsync());
+            var mirrored = await shadow.Log.WaitForRequestAsync(r => r.Path == path);
+            Assert.Contains("-shadow", mirrored.Headers["host"][0], StringComparison.Ordinal);
+        }
+
+        // The shadows' connection was TLS, with the secure cluster's SNI; its requests counted on it,
+        // the aggregate's shadow outcome on the aggregate (the policy's cluster), as the router counts.
+        Assert.All(tls.Handshakes, h => Assert.Equal("backend.legate.test", h.ServerName));
+        Assert.NotEmpty(tls.Handshakes);
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.agg.upstream_rq_completed") == 1, "the aggregate's shadow to complete");
+        Assert.Equal(2, legate.Counter("cluster.secure.upstream_rq_total"));
+        Assert.Equal(0, legate.Counter("cluster.agg.upstream_rq_total"));
+    }
+
+    [Fact]
+    public async Task ATerminatedConnectToAnAggregateUsesTheChosenClustersTls()
+    {
+        var tls = new UpstreamTls(_pki.Server.WithKey());
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("tunnelled over tls")), tls: tls);
+        var config = new ProxyConfig(1)
+        {
+            Hcm = "upgrade_configs: [{ upgrade_type: CONNECT }]",
+            Routes = """
+                - match: { connect_matcher: {} }
+                  route: { cluster: agg, upgrade_configs: [{ upgrade_type: CONNECT, connect_config: {} }] }
+                """,
+            Clusters = SecureAndAggregate(upstream.Port),
+        }.Build();
+        await using var legate = await InProcessLegate.StartAsync(config);
+        await using var client = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web"));
+
+        await client.WriteAsync("CONNECT backend.legate.test:443 HTTP/1.1\r\nHost: backend.legate.test:443\r\n\r\n");
+        Assert.Equal(200, RawResponse.ParseHead((await client.ReadHeadAsync())!).Status);
+
+        // Plain HTTP into the tunnel; the upstream connection is TLS (the secure cluster's context).
+        await client.WriteAsync("GET /inside HTTP/1.1\r\nHost: backend.legate.test\r\n\r\n");
+        var response = await client.ReadResponseAsync();
+        Assert.Equal(200, response.Status);
+        Assert.Equal("tunnelled over tls", response.BodyText);
+        Assert.Equal("backend.legate.test", Assert.Single(tls.Handshakes).ServerName);
+        Assert.Equal(1, legate.Counter("cluster.secure.upstream_cx_total"));
+        Assert.Equal(1, legate.Counter("cluster.secure.ssl.handshake"));
+        Assert.Equal(0, legate.Counter("cluster.agg.upstream_cx_total"));
+    }
+
     [Fact]
     public async Task SendsSniVerifiesTheServerAndCountsTheHandshake()
     {

@@ -129,6 +129,48 @@ public sealed class AggregateClusterTests
     }
 
     [Fact]
+    public async Task PreviousPrioritiesRetriesOnTheNextLinearizedPriority()
+    {
+        // Both clusters have only a priority 0: the retry priority must tell them apart by their
+        // linearized position, or the retry goes back to the failing first cluster.
+        await using var a = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("a is failing", 503)));
+        await using var b = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("b")));
+        var clusters = $$"""
+              - name: primary
+                connect_timeout: 5s
+                load_assignment:
+                  cluster_name: primary
+                  endpoints:
+                  - lb_endpoints:
+            {{Endpoint(a.Port)}}
+              - name: secondary
+                connect_timeout: 5s
+                load_assignment:
+                  cluster_name: secondary
+                  endpoints:
+                  - lb_endpoints:
+            {{Endpoint(b.Port)}}
+            """;
+        var retry = """
+            route: { cluster: failover, retry_policy: { retry_on: 5xx, num_retries: 1, retry_priority: { name: envoy.retry_priorities.previous_priorities, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig, update_frequency: 1 } } } }
+            """.Trim();
+        await using var legate = await InProcessLegate.StartAsync(Proxy(clusters).Replace("route: { cluster: failover }", retry, StringComparison.Ordinal));
+        using var client = TestHttp.CreateClient();
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await client.GetAsync(legate.ListenerUri("web", "/retried"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("b", await response.Content.ReadAsStringAsync());
+        }
+
+        // Each request: the first attempt on primary (all the load), the retry on secondary.
+        Assert.Equal(3, a.Log.Requests.Count(r => r.Path == "/retried"));
+        Assert.Equal(3, b.Log.Requests.Count(r => r.Path == "/retried"));
+        Assert.Equal(3, legate.Counter("cluster.failover.upstream_rq_retry"));
+    }
+
+    [Fact]
     public async Task TheChosenClustersCircuitBreakersApply()
     {
         await using var a = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("a")));

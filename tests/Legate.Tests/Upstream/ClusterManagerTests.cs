@@ -73,7 +73,6 @@ public sealed class ClusterManagerTests
     }
 
     [Theory]
-    [InlineData("type: ORIGINAL_DST\n    lb_policy: CLUSTER_PROVIDED\n    original_dst_lb_config: { metadata_key: { key: k, path: [ { key: p } ] } }", "static_resources.clusters[1].original_dst_lb_config.metadata_key", "the dynamic metadata override of ORIGINAL_DST is not supported yet")]
     [InlineData("cluster_type: { name: envoy.clusters.dynamic_forward_proxy }", "static_resources.clusters[1].cluster_type", "custom cluster type \"envoy.clusters.dynamic_forward_proxy\" is not supported yet")]
     [InlineData("lb_policy: CLUSTER_PROVIDED\n    cluster_type: { name: envoy.clusters.aggregate }", "static_resources.clusters[1].cluster_type.typed_config", "an aggregate cluster needs its typed_config (envoy.extensions.clusters.aggregate.v3.ClusterConfig with the clusters to fail over between)")]
     [InlineData("lb_policy: MAGLEV\n    maglev_lb_config: { table_size: 65536 }", "static_resources.clusters[1].maglev_lb_config.table_size", "the table size of maglev must be a prime number (got 65536)")]

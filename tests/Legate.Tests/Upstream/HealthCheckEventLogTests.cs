@@ -149,6 +149,100 @@ public sealed class HealthCheckEventLogTests
         }
     }
 
+    [Fact]
+    public async Task ATimedOutCheckIsANetworkTimeoutWithItsFlagAndCountsAsANetworkFailure()
+    {
+        var time = new ManualTimeProvider();
+        var mode = 0; // 0: pass, 1: hang (never answer), 2: answer 503
+        var never = new TaskCompletionSource();
+        await using var upstream = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("app"))
+            .When(r => r.Path == "/hc" && Volatile.Read(ref mode) == 1, UpstreamResponse.Text("late") with { HoldUntil = never.Task })
+            .When(r => r.Path == "/hc" && Volatile.Read(ref mode) == 2, UpstreamResponse.Text("sick", 503))
+            .When(r => r.Path == "/hc", UpstreamResponse.Text("ok")));
+        var log = Path.Combine(Path.GetTempPath(), "legate-hc-timeout-" + Guid.NewGuid().ToString("N") + ".log");
+        try
+        {
+            await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
+                static_resources:
+                  clusters:
+                  - name: backend
+                    connect_timeout: 5s
+                    health_checks:
+                    - timeout: 2s
+                      interval: 1s
+                      no_traffic_interval: 1s
+                      unhealthy_threshold: 2
+                      healthy_threshold: 1
+                      event_log_path: {{log}}
+                      always_log_health_check_failures: true
+                      http_health_check: { path: /hc }
+                    load_assignment:
+                      cluster_name: backend
+                      endpoints:
+                      - lb_endpoints:
+                        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
+                """, time);
+            var cluster = legate.Server.Clusters.Find("backend")!;
+            var checker = Assert.Single(cluster.HealthCheckers);
+            var host = Assert.Single(cluster.PrioritySet.Current.Hosts);
+            Assert.Single(Lines(log));
+
+            // The upstream stops answering: the 2 s timeout is a NETWORK_TIMEOUT failure, counted as
+            // a network failure; one is below unhealthy_threshold, so the host stays healthy.
+            Volatile.Write(ref mode, 1);
+            await TimedOutCheckAsync(time, checker, host, upstream, requests: 2);
+            var lines = Lines(log);
+            Assert.Equal(2, lines.Count);
+            var failure = lines[1].GetProperty("health_check_failure_event");
+            Assert.Equal("NETWORK_TIMEOUT", failure.GetProperty("failure_type").GetString());
+            Assert.Equal(1, legate.Counter("cluster.backend.health_check.network_failure"));
+            Assert.Equal(1, legate.Counter("cluster.backend.health_check.failure"));
+            Assert.Equal("healthy", Legate.Admin.ClustersHandler.HealthFlags(host));
+
+            // The second timeout in a row ejects it: eject_unhealthy_event NETWORK_TIMEOUT, and the
+            // failed host shows /active_hc_timeout next to /failed_active_hc, as Envoy's /clusters.
+            await TimedOutCheckAsync(time, checker, host, upstream, requests: 3);
+            lines = Lines(log);
+            Assert.Equal(4, lines.Count);
+            Assert.Equal("NETWORK_TIMEOUT", lines[2].GetProperty("eject_unhealthy_event").GetProperty("failure_type").GetString());
+            Assert.Equal("NETWORK_TIMEOUT", lines[3].GetProperty("health_check_failure_event").GetProperty("failure_type").GetString());
+            Assert.Equal(2, legate.Counter("cluster.backend.health_check.network_failure"));
+            Assert.Equal("/failed_active_hc/active_hc_timeout", Legate.Admin.ClustersHandler.HealthFlags(host));
+            using (var client = new HttpClient())
+            {
+                var clusters = await client.GetStringAsync(new Uri(legate.AdminUri, "/clusters"));
+                Assert.Contains("::health_flags::/failed_active_hc/active_hc_timeout", clusters, StringComparison.Ordinal);
+            }
+
+            // A wrong answer next: still failed, for another reason, so the timeout flag goes.
+            Volatile.Write(ref mode, 2);
+            await NextCheckAsync(time, checker, host);
+            Assert.Equal("/failed_active_hc", Legate.Admin.ClustersHandler.HealthFlags(host));
+            Assert.Equal("ACTIVE", Lines(log)[4].GetProperty("health_check_failure_event").GetProperty("failure_type").GetString());
+            Assert.Equal(2, legate.Counter("cluster.backend.health_check.network_failure"));
+        }
+        finally
+        {
+            never.TrySetResult();
+            File.Delete(log);
+        }
+    }
+
+    /// <summary>Starts the next check, waits for its request to reach the (silent) upstream, then lets its 2 s timeout expire.</summary>
+    private static async Task TimedOutCheckAsync(ManualTimeProvider time, HealthChecker checker, Host host, ScriptedUpstream upstream, int requests)
+    {
+        var done = checker.CompletedChecks(host);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await upstream.Log.WaitForRequestsAsync(requests);
+        time.Advance(TimeSpan.FromSeconds(2));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (checker.CompletedChecks(host) < done + 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the health check did not time out within 30 s");
+            await Task.Delay(10);
+        }
+    }
+
     private static List<JsonElement> Lines(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

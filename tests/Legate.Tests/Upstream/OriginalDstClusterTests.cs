@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using Legate.Config;
 using Legate.Network;
 using Legate.Tests.Harness;
@@ -124,6 +125,133 @@ public sealed class OriginalDstClusterTests
         Assert.Equal(200, response.Status);
         Assert.Equal("restored", response.BodyText);
         Assert.Equal("/via-proxy-protocol", Assert.Single(upstream.Log.Requests).RawTarget);
+    }
+
+    [Fact]
+    public async Task MetadataKeyTakesTheDestinationFromAProxyProtocolTlvBeforeTheRestoredAddress()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("from metadata"));
+        await using var decoy = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("restored address"));
+        const string proxyProtocol = """
+            listener_filters:
+            - name: envoy.filters.listener.proxy_protocol
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                rules: [ { tlv_type: 224, on_tlv_present: { key: dest, metadata_namespace: od } } ]
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Config("original_dst_lb_config: { metadata_key: { key: od, path: [ { key: dest } ] } }", listenerFilters: Indent(proxyProtocol)));
+
+        async Task<RawResponse> SendAsync(string tlv)
+        {
+            await using var connection = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web"));
+            await connection.WriteAsync(ProxyV2(decoy.Port, tlv));
+            await connection.WriteAsync("GET /tlv HTTP/1.1\r\nHost: anything\r\n\r\n");
+            return await connection.ReadResponseAsync();
+        }
+
+        // The TLV's IP:port (connection metadata od.dest) wins over the restored destination.
+        var viaMetadata = await SendAsync("127.0.0.1:" + upstream.Port.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(200, viaMetadata.Status);
+        Assert.Equal("from metadata", viaMetadata.BodyText);
+        Assert.Equal(0, legate.Counter("cluster.passthrough.original_dst_host_invalid"));
+
+        // Not an address: counted as invalid, and the restored destination serves, as Envoy falls through.
+        var invalid = await SendAsync("somewhere");
+        Assert.Equal("restored address", invalid.BodyText);
+        Assert.Equal(1, legate.Counter("cluster.passthrough.original_dst_host_invalid"));
+    }
+
+    [Fact]
+    public async Task TcpProxyToAnOriginalDstClusterReadsMetadataKeyFromTheConnection()
+    {
+        using var upstream = Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream.Start(async socket =>
+        {
+            using var stream = new NetworkStream(socket, ownsSocket: true);
+            var buffer = new byte[5];
+            await stream.ReadExactlyAsync(buffer);
+            await stream.WriteAsync("pong!"u8.ToArray());
+            return System.Text.Encoding.ASCII.GetString(buffer);
+        });
+        var yaml = TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: tcp
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                listener_filters:
+                - name: envoy.filters.listener.proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                    rules: [ { tlv_type: 224, on_tlv_present: { key: dest, metadata_namespace: od } } ]
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: passthrough }
+              clusters:
+              - name: passthrough
+                type: ORIGINAL_DST
+                lb_policy: CLUSTER_PROVIDED
+                connect_timeout: 5s
+                original_dst_lb_config: { metadata_key: { key: od, path: [ { key: dest } ] } }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        using var client = new TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+        var stream = client.GetStream();
+        // The header's destination port is 1 (nothing listens there): only the TLV can reach the upstream.
+        await stream.WriteAsync(ProxyV2(1, "127.0.0.1:" + upstream.Port.ToString(CultureInfo.InvariantCulture)));
+        await stream.WriteAsync("ping!"u8.ToArray());
+        var reply = new byte[5];
+        await stream.ReadExactlyAsync(reply).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("pong!", System.Text.Encoding.ASCII.GetString(reply));
+        Assert.Equal("ping!", await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public void MetadataKeyReadsTheRequestsMetadataFirstThenTheConnectionsAndAListsFirstElement()
+    {
+        var cluster = UpstreamTestConfigs.Build("""
+            name: od
+            type: ORIGINAL_DST
+            lb_policy: CLUSTER_PROVIDED
+            original_dst_lb_config: { metadata_key: { key: ns, path: [ { key: a }, { key: b } ] } }
+            """);
+        static Envoy.Config.Core.V3.Metadata Metadata(string json)
+        {
+            var metadata = new Envoy.Config.Core.V3.Metadata();
+            metadata.FilterMetadata.Add("ns", Google.Protobuf.WellKnownTypes.Struct.Parser.ParseJson(json));
+            return metadata;
+        }
+
+        string? Chosen(string? request, string? connection) => cluster.LoadBalancer.ChooseHost(new MetadataContext
+        {
+            DownstreamDynamicMetadata = request is null ? null : Metadata(request),
+            DownstreamConnectionDynamicMetadata = connection is null ? null : Metadata(connection),
+        }) is { } host ? SocketAddresses.Format(host.Address) : null;
+
+        Assert.Equal("10.0.0.1:80", Chosen("""{"a": {"b": "10.0.0.1:80"}}""", """{"a": {"b": "10.0.0.2:80"}}"""));
+        // The request's value is not a string: the connection's is used.
+        Assert.Equal("10.0.0.2:80", Chosen("""{"a": {"b": 7}}""", """{"a": {"b": "10.0.0.2:80"}}"""));
+        Assert.Equal("[::1]:8443", Chosen(null, """{"a": {"b": ["[::1]:8443", "10.0.0.3:1"]}}"""));
+        // Nothing at the path (or no metadata at all): no destination, no host.
+        Assert.Null(Chosen("""{"a": {"c": "10.0.0.1:80"}}""", null));
+        Assert.Null(Chosen(null, null));
+    }
+
+    private sealed class MetadataContext : LoadBalancerContext
+    {
+    }
+
+    /// <summary>A PROXY v2 header from 127.0.0.1:40000 to 127.0.0.1:<paramref name="port"/> with TLV 0xE0 = <paramref name="tlv"/>.</summary>
+    private static byte[] ProxyV2(int port, string tlv)
+    {
+        var header = new List<byte> { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0, 0 };
+        header.AddRange([127, 0, 0, 1, 127, 0, 0, 1, 0x9C, 0x40, (byte)(port >> 8), (byte)port]);
+        header.AddRange([0xE0, 0, (byte)tlv.Length]);
+        header.AddRange(System.Text.Encoding.ASCII.GetBytes(tlv));
+        var bytes = header.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(14), (ushort)(bytes.Length - 16));
+        return bytes;
     }
 
     [Fact]

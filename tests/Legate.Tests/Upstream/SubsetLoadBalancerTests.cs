@@ -17,6 +17,12 @@ public sealed class SubsetLoadBalancerTests
         ? $"              - {{ match: {{ prefix: \"{prefix}\" }}, route: {{ cluster: {cluster} }} }}\n"
         : $"              - {{ match: {{ prefix: \"{prefix}\" }}, route: {{ cluster: {cluster}, metadata_match: {{ filter_metadata: {{ envoy.lb: {{ version: {version} }} }} }} }} }}\n";
 
+    /// <summary>A route asking for stage prod, version v1, through one weighted cluster with its own version (or none).</summary>
+    private static string Weighted(string prefix, string? version) =>
+        $"              - {{ match: {{ prefix: \"{prefix}\" }}, route: {{ metadata_match: {{ filter_metadata: {{ envoy.lb: {{ stage: prod, version: v1 }} }} }}, weighted_clusters: {{ clusters: [ {{ name: subsets, weight: 1"
+        + (version is null ? string.Empty : $", metadata_match: {{ filter_metadata: {{ envoy.lb: {{ version: {version} }} }} }}")
+        + " } ] } } }\n";
+
     private static string Cluster(string name, string subsetConfig, int v1, int v2a, int v2b) => $$"""
           - name: {{name}}
             connect_timeout: 5s
@@ -51,7 +57,7 @@ public sealed class SubsetLoadBalancerTests
                         - name: all
                           domains: ["*"]
                           routes:
-            {{Route("/v1", "subsets", "v1")}}{{Route("/v2", "subsets", "v2")}}{{Route("/v3", "subsets", "v3")}}{{Route("/none", "subsets", null)}}{{Route("/strict/v1", "strict", "v1")}}{{Route("/strict/v3", "strict", "v3")}}
+            {{Route("/v1", "subsets", "v1")}}{{Route("/v2", "subsets", "v2")}}{{Route("/v3", "subsets", "v3")}}{{Route("/none", "subsets", null)}}{{Route("/strict/v1", "strict", "v1")}}{{Route("/strict/v3", "strict", "v3")}}{{Weighted("/weighted/own", "v2")}}{{Weighted("/weighted/route", null)}}
                       http_filters:
                       - name: envoy.filters.http.router
                         typed_config:
@@ -83,6 +89,14 @@ public sealed class SubsetLoadBalancerTests
         Assert.Equal(3, v2.Count(b => b == "v2b"));
         Assert.Equal(12, legate.Counter("cluster.subsets.lb_subsets_selected"));
 
+        // A weighted cluster's metadata_match is merged over the route's: {stage: prod, version: v2}
+        // (the {stage, version} selector's subset); without one the route's {stage: prod, version: v1}.
+        var own = await BodiesAsync("/weighted/own", 4);
+        Assert.Equal(2, own.Count(b => b == "v2a"));
+        Assert.Equal(2, own.Count(b => b == "v2b"));
+        Assert.All(await BodiesAsync("/weighted/route", 2), b => Assert.Equal("v1", b));
+        Assert.Equal(18, legate.Counter("cluster.subsets.lb_subsets_selected"));
+
         // No subset for v3, and no criteria at all: DEFAULT_SUBSET (version v2) serves them.
         Assert.All(await BodiesAsync("/v3", 4), b => Assert.StartsWith("v2", b));
         Assert.All(await BodiesAsync("/none", 4), b => Assert.StartsWith("v2", b));
@@ -92,11 +106,11 @@ public sealed class SubsetLoadBalancerTests
         Assert.Equal(4, legate.Gauge("cluster.subsets.lb_subsets_active"));
         Assert.Equal(4, legate.Counter("cluster.subsets.lb_subsets_created"));
 
-        // NO_FALLBACK: a request without a subset gets no host (503, UH); one with a subset is served.
+        // NO_FALLBACK: a request without a subset gets no host (503, UH) and is not counted (Envoy counts fallbacks that found a host); one with a subset is served.
         Assert.All(await BodiesAsync("/strict/v1", 2), b => Assert.Equal("v1", b));
         using var strict = await client.GetAsync(legate.ListenerUri("web", "/strict/v3"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, strict.StatusCode);
         Assert.Equal("no healthy upstream", await strict.Content.ReadAsStringAsync());
-        Assert.Equal(1, legate.Counter("cluster.strict.lb_subsets_fallback"));
+        Assert.Equal(0, legate.Counter("cluster.strict.lb_subsets_fallback"));
     }
 }

@@ -139,9 +139,9 @@ internal static partial class ImplementedFields
             ["retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_priority",
              "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off", "retriable_headers", "retriable_request_headers"],
         ["envoy.config.route.v3.WeightedCluster"] = ["clusters", "total_weight", "runtime_key_prefix", "header_name"],
-        // metadata_match (a weighted cluster's own, merged with the route's): not yet.
+        // metadata_match: merged over the route's (envoy.lb), as Envoy's mergeMatchCriteria.
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
-            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "metadata_match"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled", "connect_config"],
         // Presence terminates CONNECT (Router/ConnectTunnel); proxy_protocol_config and allow_post are not honoured yet.
         ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = [],
@@ -172,12 +172,10 @@ internal static partial class ImplementedFields
              "cleanup_interval", "original_dst_lb_config", "lb_subset_config",
              // cluster_type: envoy.clusters.aggregate only (any other custom type is an error).
              "cluster_type"],
-        // metadata_key: an error (not supported yet).
-        // locality_weight_aware, scale_locality_weight, panic_mode_any, list_as_any, metadata_fallback_policy: not yet.
-        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig"] = ["fallback_policy", "default_subset", "subset_selectors"],
-        // fallback_policy / fallback_keys_subset / single_host_per_subset of a selector: not yet.
-        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector"] = ["keys"],
-        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override"],
+        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig"] = ["fallback_policy", "default_subset", "subset_selectors", "locality_weight_aware",
+            "scale_locality_weight", "panic_mode_any", "list_as_any", "metadata_fallback_policy"],
+        ["envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector"] = ["keys", "fallback_policy", "fallback_keys_subset", "single_host_per_subset"],
+        ["envoy.config.cluster.v3.Cluster.OriginalDstLbConfig"] = ["use_http_header", "http_header_name", "upstream_port_override", "metadata_key"],
         ["envoy.config.cluster.v3.Cluster.TransportSocketMatch"] = ["name", "match", "transport_socket"],
         // alt_port, transport_socket_match_criteria, custom checkers: not yet. event_logger: the file sink only.
         ["envoy.config.core.v3.HealthCheck"] =
@@ -204,7 +202,7 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config"],
-        // force_locality_direct_routing / force_local_zone: not yet.
+        // force_locality_direct_routing / force_local_zone: not in the pinned API snapshot (unknown fields).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],

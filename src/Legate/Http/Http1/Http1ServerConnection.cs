@@ -53,6 +53,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     /// <summary>The connection's id (<c>%CONNECTION_ID%</c>), set by the listener.</summary>
     public ulong ConnectionId { get; init; }
 
+    /// <summary>The connection's dynamic metadata from listener filters (each stream's <c>ConnectionDynamicMetadata</c>).</summary>
+    public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; init; }
+
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
         _connection = connection;
@@ -199,6 +202,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamTls = _tls;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
+        stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
         _closeAfterResponse = !_head.KeepAlive || Draining;
         if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
         {

@@ -30,6 +30,9 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     /// <summary>The connection's id (<c>%CONNECTION_ID%</c>).</summary>
     public ulong ConnectionId { get; init; }
 
+    /// <summary>The connection's dynamic metadata from listener filters (each stream's <c>ConnectionDynamicMetadata</c>).</summary>
+    public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; init; }
+
     /// <summary>
     /// Called once per finished stream (Envoy's doEndStream accounting). A stream is a premature
     /// reset when it lived at most a second and ended without a response code (the client reset it

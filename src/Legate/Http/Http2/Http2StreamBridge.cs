@@ -36,6 +36,7 @@ internal static class Http2StreamBridge
         stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
         stream.Info.ConnectionId = info?.ConnectionId ?? 0;
         stream.Info.DownstreamTls = info?.Tls;
+        stream.Info.ConnectionDynamicMetadata = info?.DynamicMetadata;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try

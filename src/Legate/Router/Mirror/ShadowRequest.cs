@@ -16,21 +16,29 @@ namespace Legate.Router.Mirror;
 /// downstream request is complete. Its response is read and dropped; nothing about it (slow,
 /// failing, hanging) reaches the main request, which never waits for it. The body is copied up to
 /// the buffer limit; a larger request is not mirrored (<c>retry_or_shadow_abandoned</c>).
+/// The host's cluster (for an aggregate, the listed cluster its balancer chose) supplies the
+/// connections: its protocol, connect timeout and transport socket (UpstreamTlsContext, per host
+/// with transport_socket_matches).
 /// </summary>
 internal sealed class ShadowRequest
 {
     private static readonly ConditionalWeakTable<Cluster, HttpMessageInvoker> s_clients = new();
 
+    /// <summary>The host a shadow goes to: its connection is made by <see cref="ConnectAsync"/> (TCP, then the host's TLS).</summary>
+    private static readonly HttpRequestOptionsKey<Host> HostOption = new("legate.shadow_host");
+
     private readonly Cluster _cluster;
+    private readonly Cluster _target;
     private readonly HttpRequestMessage _request;
     private readonly TimeSpan _timeout;
     private readonly long _bufferLimit;
     private ArrayBufferWriter<byte>? _body;
     private bool _abandoned;
 
-    private ShadowRequest(Cluster cluster, HttpRequestMessage request, TimeSpan timeout, long bufferLimit)
+    private ShadowRequest(Cluster cluster, Cluster target, HttpRequestMessage request, TimeSpan timeout, long bufferLimit)
     {
         _cluster = cluster;
+        _target = target;
         _request = request;
         _timeout = timeout;
         _bufferLimit = bufferLimit;
@@ -49,19 +57,23 @@ internal sealed class ShadowRequest
 
         var name = policy.ClusterHeader is { } header ? head.Headers.GetValue(header) ?? string.Empty : policy.Cluster;
         var cluster = name.Length == 0 ? null : clusters.Find(name);
-        if (cluster?.LoadBalancer.ChooseHost(null) is not { } host)
+        Cluster? chosen = null;
+        if (cluster?.ChooseHost(null, out chosen) is not { } host || chosen is null)
         {
             stream.Config.Log.Debug($"shadow of {stream} not sent: cluster '{name}' {(cluster is null ? "not found" : "has no healthy host")}");
             return null;
         }
 
-        var http2 = cluster.Info.Protocol == UpstreamProtocol.Http2;
-        var target = new Uri($"http://{Network.SocketAddresses.Format(host.Address)}{head.Path}", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+        var http2 = chosen.Info.Protocol == UpstreamProtocol.Http2;
+        // Over TLS the scheme is https (:scheme as Envoy sends it); ConnectAsync returns the stream already authenticated.
+        var scheme = chosen.Info.TlsFor(host) is null ? "http://" : "https://";
+        var target = new Uri($"{scheme}{Network.SocketAddresses.Format(host.Address)}{head.Path}", new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
         var request = new HttpRequestMessage(HttpMethod.Parse(head.Method), target)
         {
             Version = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
+        request.Options.Set(HostOption, host);
 
         var contentHeaders = new List<(string, string)>();
         foreach (var field in head.Headers)
@@ -81,7 +93,7 @@ internal sealed class ShadowRequest
 
         var authority = stream.AuthorityString();
         request.Headers.Host = policy.AppendShadowSuffix ? MirrorPolicy.ShadowAuthority(authority) : authority;
-        var shadow = new ShadowRequest(cluster, request, timeout, stream.DecoderBufferLimit);
+        var shadow = new ShadowRequest(cluster, chosen, request, timeout, stream.DecoderBufferLimit);
         shadow._contentHeaders = contentHeaders;
         if (stream.Trace is { } trace)
         {
@@ -169,15 +181,17 @@ internal sealed class ShadowRequest
     {
         // Off the request's own flow: the main request never waits for any of this.
         await Task.Yield();
+        // As the router counts: requests in flight on the host's cluster, their outcome on the shadow policy's.
         var stats = _cluster.Info.Stats;
+        var targetStats = _target.Info.Stats;
         var start = Stopwatch.GetTimestamp();
-        stats.UpstreamRqTotal.Inc();
-        stats.UpstreamRqActive.Inc();
+        targetStats.UpstreamRqTotal.Inc();
+        targetStats.UpstreamRqActive.Inc();
         var status = 0;
         using var cancel = _timeout > TimeSpan.Zero ? new CancellationTokenSource(_timeout) : new CancellationTokenSource();
         try
         {
-            var client = s_clients.GetValue(_cluster, static cluster => CreateClient(cluster));
+            var client = s_clients.GetValue(_target, static cluster => CreateClient(cluster));
             using var response = await client.SendAsync(_request, cancel.Token).ConfigureAwait(false);
             await response.Content.CopyToAsync(Stream.Null, cancel.Token).ConfigureAwait(false);
             var code = (int)response.StatusCode;
@@ -200,7 +214,7 @@ internal sealed class ShadowRequest
         }
         finally
         {
-            stats.UpstreamRqActive.Dec();
+            targetStats.UpstreamRqActive.Dec();
             _request.Dispose();
             if (_span is { } span)
             {
@@ -218,5 +232,49 @@ internal sealed class ShadowRequest
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = cluster.ConnectTimeout,
         PooledConnectionIdleTimeout = cluster.Info.IdleTimeout,
+        ConnectCallback = (context, token) => ConnectAsync(cluster, context, token),
     });
+
+    /// <summary>TCP to the shadow's host, then its cluster's UpstreamTlsContext for that host (if any), within connect_timeout.</summary>
+    private static async ValueTask<Stream> ConnectAsync(Cluster cluster, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var options = context.InitialRequestMessage.Options;
+        var address = options.TryGetValue(HostOption, out var host) ? host.Address : new IPEndPoint(IPAddress.Parse(context.DnsEndPoint.Host), context.DnsEndPoint.Port);
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        Stream connection = new NetworkStream(socket, ownsSocket: true);
+        if (host is not null && cluster.Info.TlsFor(host) is { } tls)
+        {
+            var info = cluster.Info;
+            var name = context.InitialRequestMessage.Headers.Host is { Length: > 0 } authority ? HostWithoutPort(authority) : null;
+            var serverName = info.AutoSni && name is not null ? name : tls.Sni;
+            var verifyName = info.AutoSanValidation ? name : null;
+            var alpn = info.Protocol == UpstreamProtocol.Http2 ? Tls.ClientTlsContext.Http2Alpn : Tls.ClientTlsContext.Http11Alpn;
+            var (ssl, _, failure) = await tls.HandshakeAsync(connection, serverName, verifyName, alpn, cancellationToken).ConfigureAwait(false);
+            connection = ssl ?? throw new IOException(failure ?? "TLS handshake failed");
+        }
+
+        return connection;
+    }
+
+    private static string HostWithoutPort(string authority)
+    {
+        if (authority.StartsWith('['))
+        {
+            var end = authority.IndexOf(']', StringComparison.Ordinal);
+            return end > 0 ? authority[1..end] : authority;
+        }
+
+        var colon = authority.LastIndexOf(':');
+        return colon > 0 ? authority[..colon] : authority;
+    }
 }

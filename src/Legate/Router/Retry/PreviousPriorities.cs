@@ -7,7 +7,8 @@ namespace Legate.Router.Retry;
 /// PreviousPrioritiesRetryPriority): once <c>update_frequency</c> attempts have been made, and again
 /// after every further <c>update_frequency</c>, the priorities of the hosts tried so far get no load
 /// and the others share it by their health; when that leaves no priority with any health, the
-/// attempted priorities are forgotten and the original load applies again.
+/// attempted priorities are forgotten and the original load applies again. For an aggregate
+/// cluster the priorities are the linearized ones (Envoy maps a host to its cluster's position).
 /// </summary>
 internal sealed class PreviousPriorities(int updateFrequency)
 {
@@ -30,12 +31,10 @@ internal sealed class PreviousPriorities(int updateFrequency)
             Span<bool> excluded = sets.Length <= 64 ? stackalloc bool[sets.Length] : new bool[sets.Length];
             for (var i = _from; i < attempted.Count; i++)
             {
-                for (var p = 0; p < sets.Length; p++)
+                // An aggregate's snapshot is linearized: the host's own cluster's priority there.
+                if (snapshot.PriorityIndexOf(attempted[i]) is >= 0 and var p)
                 {
-                    if (sets[p].Priority == attempted[i].Priority)
-                    {
-                        excluded[p] = true;
-                    }
+                    excluded[p] = true;
                 }
             }
 

@@ -143,7 +143,9 @@ internal sealed class TcpProxySession
         var clusterStats = cluster.Info.Stats;
         // ORIGINAL_DST clusters read the connection's original destination; ring hash and Maglev the hash.
         var hash = config.HashKey(info.DownstreamRemoteAddress);
-        var lbContext = originalDestination is null && hash is null ? null : new ConnectionLoadBalancerContext(originalDestination, hash);
+        var lbContext = originalDestination is null && hash is null && info.DynamicMetadata is null
+            ? null
+            : new ConnectionLoadBalancerContext(originalDestination, hash) { DownstreamConnectionDynamicMetadata = info.DynamicMetadata };
         for (var attempt = 0; attempt < config.MaxConnectAttempts; attempt++)
         {
             // An aggregate cluster's host comes with the listed cluster it belongs to: its connect_timeout and TLS apply.
