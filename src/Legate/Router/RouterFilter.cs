@@ -207,9 +207,9 @@ internal sealed partial class RouterFilter : HttpFilter
         _globalDeadline = _globalTimeout > TimeSpan.Zero ? _requestStart + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         if (!endStream)
         {
-            // The body streams to the attempt; keep a copy to replay on a retry (up to the buffer limit).
+            // The body streams to the attempt; keep a copy to replay on a retry or an internal redirect (up to the buffer limit).
             _sendLock = new SemaphoreSlim(1, 1);
-            if (_retry is not null)
+            if (_retry is not null || route.InternalRedirect is not null)
             {
                 _replay = new BodyBuffer();
             }
@@ -359,7 +359,10 @@ internal sealed partial class RouterFilter : HttpFilter
         if (_redirects is { Pending: { } redirect })
         {
             _redirects.Pending = null;
-            FollowInternalRedirect(redirect.Route, redirect.Cluster);
+            if (await FollowInternalRedirectAsync(redirect).ConfigureAwait(false))
+            {
+                return AttemptStep.Done;
+            }
         }
 
         var stream = _stream;
@@ -692,7 +695,7 @@ internal sealed partial class RouterFilter : HttpFilter
         // goes where the location points (applied once this attempt has finished).
         if (_route!.InternalRedirect is not null
             && Redirect.InternalRedirect.TryPrepare(_stream, _head, head, _route, _cluster!, _redirects ??= new Redirect.InternalRedirectState(),
-                _headersEndStream, _factory.ClusterManager) is { } target)
+                _headersEndStream || (_requestComplete && _replay is not null), _factory.ClusterManager) is { } target)
         {
             _redirects.Pending = target;
             _backOff = TimeSpan.Zero;
