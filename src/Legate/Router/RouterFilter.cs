@@ -443,9 +443,11 @@ internal sealed partial class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
+            // A pool per routing priority (slots 3 and 4 for HIGH), as Envoy: its breakers are that priority's.
+            var high = route.Priority == Envoy.Config.Core.V3.RoutingPriority.High;
             _pool = target.Info.PoolsPerServerName
-                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time)).For(target.Info.AutoServerName(_head) ?? string.Empty)
-                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time));
+                ? host.ConnectionPool(high ? 4 : 2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, state.Priority), (target, _factory.Time, route.Priority)).For(target.Info.AutoServerName(_head) ?? string.Empty)
+                : host.ConnectionPool(high ? 3 : 0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, priority: state.Priority), (target, _factory.Time, route.Priority));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
