@@ -23,9 +23,11 @@ namespace Legate.Router.Retry;
 /// </para>
 /// <para>
 /// When a parked attempt wins, the active attempt's pending read is cancelled to hand over. The
-/// active connection is registered here (<see cref="SetActive"/> / <see cref="ClearActive"/>) and
-/// cancelled only under the lock, so a connection already handed back to its pool is never
-/// touched; the router commits its own head under the same lock (<see cref="TryCommit"/>).
+/// active connection is registered here (<see cref="SetActive"/> / <see cref="ClearActive"/>), the
+/// winner is decided under the lock, and the router commits its own head under the same lock
+/// (<see cref="TryCommit"/>), which fails once a winner is set: so the connection the late cancel
+/// reaches is one the router will close, never one back in its pool. Connections are closed and
+/// the woken read is cancelled outside the lock, as their continuations may run inline.
 /// </para>
 /// </remarks>
 internal sealed class HedgedAttempts
@@ -127,6 +129,7 @@ internal sealed class HedgedAttempts
     /// </summary>
     public bool TryCommit()
     {
+        ParkedAttempt[] lost;
         lock (_lock)
         {
             if (_ready is not null)
@@ -135,19 +138,24 @@ internal sealed class HedgedAttempts
             }
 
             _active = null;
-            DiscardAllLocked(null);
-            return true;
+            lost = TakeAllLocked();
         }
+
+        Release(lost, null);
+        return true;
     }
 
     /// <summary>Resets every parked attempt; with <paramref name="timedOut"/>, each counts as an <c>upstream_rq_timeout</c> (Envoy's route timeout resets every attempt in flight).</summary>
     public void DiscardAll(ClusterStats? timedOut = null)
     {
+        ParkedAttempt[] lost;
         lock (_lock)
         {
             _active = null;
-            DiscardAllLocked(timedOut);
+            lost = TakeAllLocked();
         }
+
+        Release(lost, timedOut);
     }
 
     /// <summary>
@@ -204,17 +212,32 @@ internal sealed class HedgedAttempts
         }
     }
 
-    private void DiscardAllLocked(ClusterStats? timedOut)
+    private ParkedAttempt[] TakeAllLocked()
     {
-        foreach (var attempt in _parked)
+        _ready = null;
+        if (_parked.Count == 0)
         {
-            timedOut?.UpstreamRqTimeout.Inc();
-            attempt.Discard(reset: true);
+            return [];
+        }
+
+        var all = _parked.ToArray();
+        foreach (var attempt in all)
+        {
+            attempt.MarkDiscarded();
         }
 
         _parked.Clear();
-        _ready = null;
         SignalLocked();
+        return all;
+    }
+
+    private static void Release(ParkedAttempt[] lost, ClusterStats? timedOut)
+    {
+        foreach (var attempt in lost)
+        {
+            timedOut?.UpstreamRqTimeout.Inc();
+            attempt.Release(reset: true);
+        }
     }
 
     private void SignalLocked()
@@ -277,6 +300,8 @@ internal sealed class HedgedAttempts
 
     private void OnHead(ParkedAttempt attempt, HttpResponseHead head)
     {
+        Http1UpstreamConnection? wake = null;
+        var won = false;
         lock (_lock)
         {
             if (attempt.Discarded)
@@ -296,15 +321,27 @@ internal sealed class HedgedAttempts
                 }
 
                 _parked.Remove(attempt);
-                attempt.Discard(reset: true);
+                attempt.MarkDiscarded();
                 SignalLocked();
-                return;
             }
-
-            _ready = attempt;
-            _active?.CancelPendingRead();
-            SignalLocked();
+            else
+            {
+                _ready = attempt;
+                wake = _active;
+                won = true;
+                SignalLocked();
+            }
         }
+
+        if (won)
+        {
+            // Outside the lock (the woken read may continue inline): with a winner set, the router can
+            // no longer commit that attempt, so its connection is only ever closed, never pooled, after this.
+            wake?.CancelPendingRead();
+            return;
+        }
+
+        attempt.Release(reset: true);
     }
 
     private void OnFailed(ParkedAttempt attempt)
@@ -316,10 +353,12 @@ internal sealed class HedgedAttempts
                 return;
             }
 
-            attempt.Host.ReportResult(OutlierResult.LocalOriginConnectFailed);
             _parked.Remove(attempt);
-            attempt.Discard(reset: false);
+            attempt.MarkDiscarded();
             SignalLocked();
         }
+
+        attempt.Host.ReportResult(OutlierResult.LocalOriginConnectFailed);
+        attempt.Release(reset: false);
     }
 }

@@ -35,15 +35,19 @@ internal sealed class ParkedAttempt
     /// <summary>Set (under the owner's lock) once the attempt lost: its watcher stops and nothing else touches it.</summary>
     public bool Discarded { get; private set; }
 
+    /// <summary>Marks the attempt lost (under the owner's lock); <see cref="Release"/> follows outside it.</summary>
+    public void MarkDiscarded() => Discarded = true;
+
     /// <summary>
     /// Resets the attempt (Envoy resets the losing upstream requests): closes its connection, gives
     /// back its circuit-breaker slot and active-request counts as the router's Finish does. A
     /// reset (<paramref name="reset"/>: the attempt lost) counts <c>upstream_rq_tx_reset</c>, an
-    /// attempt the upstream ended counts <c>upstream_rq_rx_reset</c>. Called once, under the owner's lock.
+    /// attempt the upstream ended counts <c>upstream_rq_rx_reset</c>. Called once, after
+    /// <see cref="MarkDiscarded"/>, outside the owner's lock (closing a connection may hand its slot
+    /// to another request's continuation).
     /// </summary>
-    public void Discard(bool reset)
+    public void Release(bool reset)
     {
-        Discarded = true;
         Upstream.DisarmTimeout();
         Upstream.CancelPendingRead();
         Target.Info.CircuitBreakers.For(Priority).Requests.Release();
