@@ -270,6 +270,15 @@ internal static partial class ImplementedFields
         ["envoy.extensions.transport_sockets.tls.v3.Secret"] = ["name", "tls_certificate", "validation_context"],
     }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
 
+    // Fields ignored for a reason more precise than "not implemented yet" (message.field → why).
+    private static readonly FrozenDictionary<string, string> s_reasons = new Dictionary<string, string>
+    {
+        ["envoy.config.route.v3.VirtualHost.cors"] =
+            "a CORS policy takes effect only through the envoy.filters.http.cors filter, which Legate does not implement yet (Envoy without that filter ignores it too)",
+        ["envoy.config.route.v3.HedgePolicy.initial_requests"] = "Envoy does not implement it either (one initial request is sent)",
+        ["envoy.config.route.v3.HedgePolicy.additional_request_chance"] = "Envoy does not implement it either (one initial request is sent)",
+    }.ToFrozenDictionary(StringComparer.Ordinal);
+
     /// <summary>The table: message full name → honoured field names.</summary>
     internal static IReadOnlyDictionary<string, FrozenSet<string>> Table => s_fields;
 
@@ -305,7 +314,9 @@ internal static partial class ImplementedFields
                 var fieldPath = FieldPath.Field(path, field.Name);
                 if (seen.Add(Fold(fieldPath)))
                 {
-                    errors.Warn(fieldPath, $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
+                    errors.Warn(fieldPath, s_reasons.TryGetValue(fullName + "." + field.Name, out var reason)
+                        ? $"field {fullName}.{field.Name} is ignored: {reason}"
+                        : $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
                 }
             }
         }
