@@ -148,6 +148,12 @@ internal sealed class RouteEntry
     /// <summary>The route's retry_policy, else the virtual host's, or null.</summary>
     public Legate.Router.Retry.RetryPolicy? RetryPolicy { get; private set; }
 
+    /// <summary>
+    /// hedge_policy.hedge_on_per_try_timeout of the route, else of the virtual host: a per-try
+    /// timeout starts a retry without cancelling the attempt (see <see cref="Legate.Router.Retry.HedgedAttempts"/>).
+    /// </summary>
+    public bool HedgeOnPerTryTimeout { get; private set; }
+
     /// <summary>The route's metadata_match (<c>envoy.lb</c>) for subset load balancing, or null.</summary>
     public Legate.Upstream.MetadataMatchCriteria? MetadataMatch { get; private set; }
 
@@ -329,6 +335,7 @@ internal sealed class RouteEntry
             entry.Priority = forward.Priority;
             entry.InternalRedirect = Legate.Router.Redirect.InternalRedirectPolicy.Compile(forward.InternalRedirectPolicy, FieldPath.Field(forwardPath, "internal_redirect_policy"), errors);
             entry.RetryPolicy = Legate.Router.Retry.RetryPolicy.Compile(forward.RetryPolicy, FieldPath.Field(forwardPath, "retry_policy"), errors) ?? levels.VirtualHostRetryPolicy;
+            entry.HedgeOnPerTryTimeout = forward.HedgePolicy is { } hedgePolicy ? hedgePolicy.HedgeOnPerTryTimeout : levels.VirtualHostHedgeOnPerTryTimeout;
             entry.HashPolicy = Legate.Router.Hashing.HashPolicy.Compile(forward.HashPolicy, FieldPath.Field(forwardPath, "hash_policy"), errors);
             entry.MetadataMatch = Legate.Upstream.MetadataMatchCriteria.From(forward.MetadataMatch);
             if (forward.MaxStreamDuration is { } duration)

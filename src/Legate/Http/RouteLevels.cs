@@ -27,4 +27,7 @@ internal sealed record RouteLevels(
 
     /// <summary>The virtual host's include_attempt_count_in_response.</summary>
     public bool IncludeAttemptCountInResponse { get; init; }
+
+    /// <summary>The virtual host's hedge_policy.hedge_on_per_try_timeout (a route's own hedge_policy replaces it whole).</summary>
+    public bool VirtualHostHedgeOnPerTryTimeout { get; init; }
 }

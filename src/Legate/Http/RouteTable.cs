@@ -53,6 +53,7 @@ internal sealed class RouteTable
                 VirtualHostMirrorPolicies = Legate.Router.Mirror.MirrorPolicy.Compile(virtualHost.RequestMirrorPolicies, FieldPath.Field(virtualHostPath, "request_mirror_policies"), errors),
                 IncludeRequestAttemptCount = virtualHost.IncludeRequestAttemptCount,
                 IncludeAttemptCountInResponse = virtualHost.IncludeAttemptCountInResponse,
+                VirtualHostHedgeOnPerTryTimeout = virtualHost.HedgePolicy?.HedgeOnPerTryTimeout ?? false,
             };
             for (var r = 0; r < routes.Count; r++)
             {

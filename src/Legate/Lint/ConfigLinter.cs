@@ -188,6 +188,7 @@ internal static class ConfigLinter
         RouteMatch.PathSpecifierOneofCase.Path => $"path \"{match.Path}\"",
         RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => $"path_separated_prefix \"{match.PathSeparatedPrefix}\"",
         RouteMatch.PathSpecifierOneofCase.SafeRegex => $"safe_regex \"{match.SafeRegex.Regex}\"",
+        RouteMatch.PathSpecifierOneofCase.PathMatchPolicy => $"path_template \"{TemplateCoverage.TemplateOf(match.PathMatchPolicy)}\"",
         _ => "no path",
     };
 
@@ -203,8 +204,20 @@ internal static class ConfigLinter
             return false;
         }
 
-        var earlierCase = earlier.CaseSensitive ?? true;
-        var laterCase = later.CaseSensitive ?? true;
+        // URI templates always match case-sensitively (case_sensitive does not apply to them).
+        const RouteMatch.PathSpecifierOneofCase Template = RouteMatch.PathSpecifierOneofCase.PathMatchPolicy;
+        var earlierCase = earlier.PathSpecifierCase == Template || (earlier.CaseSensitive ?? true);
+        var laterCase = later.PathSpecifierCase == Template || (later.CaseSensitive ?? true);
+        var laterTemplate = later.PathSpecifierCase == Template && TemplateCoverage.TemplateOf(later.PathMatchPolicy) is { } laterText
+            ? (Text: laterText, Segments: TemplateCoverage.Segments(laterText))
+            : default;
+        if (later.PathSpecifierCase == Template && laterTemplate.Segments is null)
+        {
+            return false;
+        }
+
+        // The literal text every path of the later template starts with.
+        var laterTemplatePrefix = laterTemplate.Text is { } text ? text[..(text.AsSpan().IndexOfAny('*', '{') is var end and >= 0 ? end : text.Length)] : null;
 
         // A case-sensitive earlier route does not cover a case-insensitive later one (which also takes /API for /api).
         if (earlierCase && !laterCase)
@@ -228,6 +241,7 @@ internal static class ConfigLinter
                     RouteMatch.PathSpecifierOneofCase.Prefix => later.Prefix.StartsWith(prefix, comparison),
                     RouteMatch.PathSpecifierOneofCase.Path => later.Path.StartsWith(prefix, comparison),
                     RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => later.PathSeparatedPrefix.StartsWith(prefix, comparison),
+                    Template => laterTemplatePrefix!.StartsWith(prefix, comparison),
                     _ => false,
                 };
             case RouteMatch.PathSpecifierOneofCase.Path:
@@ -239,11 +253,39 @@ internal static class ConfigLinter
                     RouteMatch.PathSpecifierOneofCase.Path => string.Equals(later.Path, separated, comparison) || later.Path.StartsWith(separated + "/", comparison),
                     RouteMatch.PathSpecifierOneofCase.Prefix => later.Prefix.StartsWith(separated + "/", comparison),
                     RouteMatch.PathSpecifierOneofCase.PathSeparatedPrefix => string.Equals(later.PathSeparatedPrefix, separated, comparison) || later.PathSeparatedPrefix.StartsWith(separated + "/", comparison),
+                    Template => laterTemplatePrefix!.StartsWith(separated + "/", comparison),
                     _ => false,
                 };
             case RouteMatch.PathSpecifierOneofCase.SafeRegex:
                 // Only the same pattern is certain.
                 return later.PathSpecifierCase == RouteMatch.PathSpecifierOneofCase.SafeRegex && earlier.SafeRegex.Regex == later.SafeRegex.Regex && earlierCase == laterCase;
+            case Template:
+                return TemplateCovers(earlier, later, laterTemplate.Segments);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>An earlier URI-template route against a later route (case-sensitive, checked by the caller).</summary>
+    private static bool TemplateCovers(RouteMatch earlier, RouteMatch later, TemplateCoverage.Segment[]? laterTemplate)
+    {
+        if (TemplateCoverage.TemplateOf(earlier.PathMatchPolicy) is not { } text || TemplateCoverage.Segments(text) is not { } template)
+        {
+            return false;
+        }
+
+        switch (later.PathSpecifierCase)
+        {
+            case RouteMatch.PathSpecifierOneofCase.PathMatchPolicy:
+                return TemplateCoverage.Covers(template, laterTemplate!);
+            case RouteMatch.PathSpecifierOneofCase.Path:
+                // An exact path (its query aside, as both match) the template matches.
+                var errors = new ConfigErrors();
+                var query = later.Path.IndexOf('?');
+                return UriTemplate.Compile(text, "lint", errors) is { } compiled && compiled.IsMatch(query < 0 ? later.Path : later.Path[..query]);
+            case RouteMatch.PathSpecifierOneofCase.Prefix:
+                // "/a/b/**" takes every path that starts with "/a/b/".
+                return TemplateCoverage.GlobstarPrefix(template) is { } globstar && later.Prefix.StartsWith(globstar, StringComparison.Ordinal);
             default:
                 return false;
         }
@@ -271,9 +313,7 @@ internal static class ConfigLinter
         return (earlier.RuntimeFraction is null || Equals(earlier.RuntimeFraction, later.RuntimeFraction))
             && (earlier.Grpc is null || later.Grpc is not null)
             && (earlier.TlsContext is null || Equals(earlier.TlsContext, later.TlsContext))
-            && earlier.DynamicMetadata.Count == 0
-            && earlier.PathMatchPolicy is null
-            && later.PathMatchPolicy is null;
+            && earlier.DynamicMetadata.Count == 0;
     }
 
     // ------------------------------------------------------------------ LGT002/3/4: retries

@@ -19,7 +19,7 @@ namespace Legate.Router;
 /// connect failures (UF), upstream resets (UC/UR) and downstream disconnects (DC) mapped to
 /// Envoy's responses and flags.
 /// </summary>
-internal sealed class RouterFilter : HttpFilter
+internal sealed partial class RouterFilter : HttpFilter
 {
     private const string ResetBodyPrefix = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
@@ -73,6 +73,9 @@ internal sealed class RouterFilter : HttpFilter
 
     // internal_redirect_policy: the redirects followed so far and the one the next attempt takes.
     private Redirect.InternalRedirectState? _redirects;
+
+    // hedge_on_per_try_timeout: the attempts left running after their per-try timeout (RouterFilter.Hedging.cs).
+    private HedgedAttempts? _hedge;
 
     public RouterFilter(RouterFilterFactory factory) => _factory = factory;
 
@@ -165,7 +168,12 @@ internal sealed class RouterFilter : HttpFilter
 
         if (!_upgrade && !connect)
         {
+            var hedge = TakeHedgeOnPerTryTimeout(headers.Headers, route.HedgeOnPerTryTimeout);
             _retry = RetryState.Create(route.RetryPolicy, headers, cluster, route.Priority, perTryOverride);
+            if (hedge)
+            {
+                StartHedging(headers);
+            }
         }
 
         ApplyMaxStreamDuration(stream, headers, route);
@@ -201,9 +209,9 @@ internal sealed class RouterFilter : HttpFilter
         _globalDeadline = _globalTimeout > TimeSpan.Zero ? _requestStart + (long)(_globalTimeout.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
         if (!endStream)
         {
-            // The body streams to the attempt; keep a copy to replay on a retry (up to the buffer limit).
+            // The body streams to the attempt; keep a copy to replay on a retry or an internal redirect (up to the buffer limit).
             _sendLock = new SemaphoreSlim(1, 1);
-            if (_retry is not null)
+            if (_retry is not null || route.InternalRedirect is not null)
             {
                 _replay = new BodyBuffer();
             }
@@ -249,7 +257,7 @@ internal sealed class RouterFilter : HttpFilter
                     return true;
                 }
 
-                if (!await AttemptAsync(first).ConfigureAwait(false))
+                if (!await (_hedge?.TakeReady() is { } winner ? AdoptAsync(winner) : AttemptAsync(first)).ConfigureAwait(false))
                 {
                     return true;
                 }
@@ -259,7 +267,8 @@ internal sealed class RouterFilter : HttpFilter
                 var remaining = _globalDeadline == long.MaxValue ? wait : Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), _globalDeadline);
                 try
                 {
-                    await Task.Delay(wait < remaining ? wait : (remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero), _factory.Time, stream.ResetToken).ConfigureAwait(false);
+                    var delay = wait < remaining ? wait : (remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+                    await (_hedge is { } hedge ? hedge.DelayAsync(delay, _factory.Time, stream.ResetToken) : Task.Delay(delay, _factory.Time, stream.ResetToken)).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -276,6 +285,7 @@ internal sealed class RouterFilter : HttpFilter
         finally
         {
             _retry?.ReleaseSlot();
+            _hedge?.DiscardAll();
         }
     }
 
@@ -351,7 +361,10 @@ internal sealed class RouterFilter : HttpFilter
         if (_redirects is { Pending: { } redirect })
         {
             _redirects.Pending = null;
-            FollowInternalRedirect(redirect.Route, redirect.Cluster);
+            if (await FollowInternalRedirectAsync(redirect).ConfigureAwait(false))
+            {
+                return AttemptStep.Done;
+            }
         }
 
         var stream = _stream;
@@ -402,10 +415,13 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         var timeout = AttemptTimeout(out _attemptIsPerTry);
-        if (!_factory.SuppressEnvoyHeaders && timeout > TimeSpan.Zero)
+
+        // With hedging the upstream may take the whole route timeout (Envoy's setTimeoutHeaders).
+        var expected = _hedge is not null && _attemptIsPerTry ? RouteTimeLeft() : timeout;
+        if (!_factory.SuppressEnvoyHeaders && expected > TimeSpan.Zero)
         {
             headers.Headers.Remove("x-envoy-expected-rq-timeout-ms");
-            headers.Headers.Add(s_expectedTimeoutName, timeout == route.Timeout ? route.ExpectedTimeoutValue : System.Text.Encoding.ASCII.GetBytes(((long)timeout.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            headers.Headers.Add(s_expectedTimeoutName, expected == route.Timeout ? route.ExpectedTimeoutValue : System.Text.Encoding.ASCII.GetBytes(((long)expected.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
 
         stream.Trace?.OnUpstreamAttempt(stream, headers, cluster, _factory.StartChildSpan);
@@ -429,9 +445,11 @@ internal sealed class RouterFilter : HttpFilter
             clusterStats.UpstreamRqActive.Inc();
             host.RequestStarted();
             _resetRegistration = stream.ResetToken.UnsafeRegister(static state => ((RouterFilter)state!).OnStreamResetSignal(), this);
+            // A pool per routing priority (slots 3 and 4 for HIGH), as Envoy: its breakers are that priority's.
+            var high = route.Priority == Envoy.Config.Core.V3.RoutingPriority.High;
             _pool = target.Info.PoolsPerServerName
-                ? host.ConnectionPool(2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time)).For(target.Info.AutoServerName(_head) ?? string.Empty)
-                : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time));
+                ? host.ConnectionPool(high ? 4 : 2, static (h, state) => new Http1PoolsByServerName(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, state.Priority), (target, _factory.Time, route.Priority)).For(target.Info.AutoServerName(_head) ?? string.Empty)
+                : host.ConnectionPool(high ? 3 : 0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, priority: state.Priority), (target, _factory.Time, route.Priority));
             try
             {
                 _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
@@ -456,6 +474,7 @@ internal sealed class RouterFilter : HttpFilter
             }
 
             var upstream = _upstream;
+            _hedge?.OnAttemptStarted(upstream);
             host.ReportResult(OutlierResult.LocalOriginConnectSuccess);
             upstream.Requests++;
             stream.Info.UpstreamRemoteAddress = upstream.Address;
@@ -680,7 +699,7 @@ internal sealed class RouterFilter : HttpFilter
         // goes where the location points (applied once this attempt has finished).
         if (_route!.InternalRedirect is not null
             && Redirect.InternalRedirect.TryPrepare(_stream, _head, head, _route, _cluster!, _redirects ??= new Redirect.InternalRedirectState(),
-                _headersEndStream, _factory.ClusterManager) is { } target)
+                _headersEndStream || (_requestComplete && _replay is not null), _factory.ClusterManager) is { } target)
         {
             _redirects.Pending = target;
             _backOff = TimeSpan.Zero;
@@ -698,6 +717,13 @@ internal sealed class RouterFilter : HttpFilter
         _stream.Info.UpstreamCluster = cluster;
         _retry?.ReleaseSlot();
         _retry = RetryState.Create(route.RetryPolicy, _head, cluster, route.Priority, TimeSpan.Zero);
+        _hedge?.DiscardAll();
+        _hedge = null;
+        if (route.HedgeOnPerTryTimeout)
+        {
+            StartHedging(_head);
+        }
+
         _lbContext = _retry;
         if (route.HashPolicy is { } hashPolicy && hashPolicy.Generate(_stream, _head, out _setCookie) is { } hash)
         {
@@ -725,6 +751,12 @@ internal sealed class RouterFilter : HttpFilter
                 stats.UpstreamRqRetrySuccess.Inc();
             }
 
+            return false;
+        }
+
+        if (_hedge is { ActiveRetried: true })
+        {
+            // An attempt adopted after its per-try timeout was retried already: never again (Envoy).
             return false;
         }
 
@@ -769,6 +801,12 @@ internal sealed class RouterFilter : HttpFilter
             }
         }
 
+        if (_hedge is { Count: > 0 } && flag != ResponseFlags.UpstreamRequestTimeout && !stream.IsReset && !stream.ResponseStarted)
+        {
+            // Attempts left running after their per-try timeout may still answer: wait for them (Envoy).
+            return await AwaitParkedAsync(flag, resetReason, status).ConfigureAwait(false);
+        }
+
         if (failure is AttemptFailure.PerTryTimeout or AttemptFailure.PerTryIdleTimeout || flag == ResponseFlags.UpstreamRequestTimeout)
         {
             if (!stream.ResponseStarted && !stream.IsReset)
@@ -794,12 +832,13 @@ internal sealed class RouterFilter : HttpFilter
     }
 
     private bool CanRetry(AttemptFailure failure) =>
-        _retry is { } retry && (_replay is not null || _headersEndStream) && retry.IsRetriable(failure);
+        _retry is { } retry && (_replay is not null || _headersEndStream) && retry.IsRetriable(failure) && _hedge is not { ActiveRetried: true };
 
     /// <summary>The route timeout ran out between attempts (during a back-off).</summary>
     private async ValueTask GlobalTimeoutAsync()
     {
         _cluster!.Info.Stats.UpstreamRqTimeout.Inc();
+        _hedge?.DiscardAll(_cluster.Info.Stats);
         if (!_stream.ResponseStarted && !_stream.IsReset)
         {
             await _stream.SendLocalReplyAsync(504, "upstream request timeout", ResponseCodeDetails.UpstreamResponseTimeout, ResponseFlags.UpstreamRequestTimeout).ConfigureAwait(false);
@@ -1036,6 +1075,7 @@ internal sealed class RouterFilter : HttpFilter
         _backOff = default;
         _lbContext = null;
         _setCookie = null;
+        _hedge = null;
 
         // _responseWaiter stays: it is idle once the stream's response read ended, and reusing it is its point.
         return true;
@@ -1052,6 +1092,7 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         _retry?.ReleaseSlot();
+        _hedge?.DiscardAll();
         _replay?.Clear();
         _tunnel?.OnDestroy();
         if (_http2 is { } http2)
@@ -1196,7 +1237,15 @@ internal sealed class RouterFilter : HttpFilter
             // A 2xx to a proxied CONNECT opens the tunnel like a 101 does (the parser framed it as one).
             var tunnel = switching || (_connect && head.StatusCode is >= 200 and < 300);
 
-            if (!tunnel && ShouldRetryHeaders(head))
+            if (_hedge is not null && !tunnel)
+            {
+                // Hedging: retried, dropped while others may answer, or committed (the others reset).
+                if (await OnHedgedHeadAsync(head).ConfigureAwait(false) is { } hedged)
+                {
+                    return hedged;
+                }
+            }
+            else if (!tunnel && ShouldRetryHeaders(head))
             {
                 // The retried response is dropped with its connection.
                 Finish(reusable: false);
@@ -1415,6 +1464,11 @@ internal sealed class RouterFilter : HttpFilter
     private async ValueTask<bool> OnCancelledAsync()
     {
         var stream = _stream;
+        if (_hedge is not null && !stream.IsReset && OnHedgedCancel() is { } hedged)
+        {
+            return await hedged.ConfigureAwait(false);
+        }
+
         if (_idleTimer is { Fired: true } && !stream.IsReset)
         {
             stream.Info.UpstreamHost?.ReportResult(OutlierResult.LocalOriginTimeout);
@@ -1449,6 +1503,7 @@ internal sealed class RouterFilter : HttpFilter
         }
 
         stats.UpstreamRqTimeout.Inc();
+        _hedge?.DiscardAll(stats);
         Finish(reusable: false);
         return FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination, retry: false);
     }
@@ -1509,6 +1564,7 @@ internal sealed class RouterFilter : HttpFilter
         if (_upstream is { } upstream)
         {
             upstream.DisarmTimeout();
+            _hedge?.ClearActive();
             _pool!.Release(upstream, _reusable);
         }
     }

@@ -341,7 +341,9 @@ internal sealed class Host
         return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
     }
 
-    private readonly object?[] _pools = new object?[3];
+    // 0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1 per server name; 3 and 4: 0 and 2 for HIGH-priority routes
+    // (Envoy keeps a pool per priority per host, each counted against its priority's thresholds).
+    private readonly object?[] _pools = new object?[5];
 
     private long _connectionReservations;
 

@@ -83,6 +83,61 @@ public sealed class ConfigLinterTests
         Assert.Equal(shadowed, findings.Any(f => f.Code == "LGT001"));
     }
 
+    private static string Template(string template) =>
+        "{ path_match_policy: { name: envoy.path.match.uri_template.uri_template_matcher, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig, path_template: \"" + template + "\" } } }";
+
+    [Theory]
+    [InlineData("{ prefix: \"/api\" }", "t:/api/{id}", true)]
+    [InlineData("{ prefix: \"/apix\" }", "t:/api/{id}", false)]
+    [InlineData("{ prefix: \"/API\", case_sensitive: false }", "t:/api/{id}", true)]
+    [InlineData("{ path_separated_prefix: \"/api\" }", "t:/api/{id}", true)]
+    [InlineData("t:/api/**", "t:/api/{id}/details", true)]
+    [InlineData("t:/api/{id}/details", "t:/api/**", false)]
+    [InlineData("t:/api/{id}", "t:/api/v1", true)]
+    [InlineData("t:/api/v1", "t:/api/{id}", false)]
+    [InlineData("t:/api/{id}", "t:/api/{id}/", false)]
+    [InlineData("t:/api/**", "t:/api/{rest=**}", true)]
+    [InlineData("t:/api/**", "t:/api", false)]
+    [InlineData("t:/files/*", "t:/files/{name}.txt", true)]
+    [InlineData("t:/files/{name}.txt", "t:/files/*", false)]
+    [InlineData("t:/files/{name}.txt", "t:/files/{name}.old.txt", true)]
+    [InlineData("t:/a/{x=b/*}", "t:/a/b/c", true)]
+    [InlineData("t:/api/{id}", "{ path: \"/api/users?x=1\" }", true)]
+    [InlineData("t:/api/{id}", "{ path: \"/api/users/x\" }", false)]
+    [InlineData("t:/api/{id}", "{ path: \"/API/users\", case_sensitive: false }", false)]
+    [InlineData("t:/api/**", "{ prefix: \"/api/v2\" }", true)]
+    [InlineData("t:/api/**", "{ prefix: \"/api\" }", false)]
+    [InlineData("t:/api/{id}", "{ prefix: \"/api/x\" }", false)]
+    public void TemplateRoutesAreReportedShadowedOnlyWhenCertain(string earlier, string later, bool shadowed)
+    {
+        static string Match(string m) => m.StartsWith("t:", StringComparison.Ordinal) ? Template(m[2..]) : m;
+        var findings = Lint(Config($$"""
+            - match: {{Match(earlier)}}
+              route: { cluster: a }
+            - match: {{Match(later)}}
+              route: { cluster: b }
+            """));
+
+        Assert.Equal(shadowed, findings.Any(f => f.Code == "LGT001"));
+    }
+
+    [Fact]
+    public void AShadowedTemplateRouteNamesBothTemplates()
+    {
+        var findings = Lint(Config($$"""
+            - name: any-user
+              match: {{Template("/users/{id}/**")}}
+              route: { cluster: a }
+            - name: user-photos
+              match: {{Template("/users/{id}/photos/{photo}")}}
+              route: { cluster: b }
+            """));
+
+        var finding = Assert.Single(findings);
+        Assert.Equal(RoutesPath + "[1]", finding.Path);
+        Assert.Equal("route [1] 'user-photos' (path_template \"/users/{id}/photos/{photo}\") can never match: the earlier route [0] 'any-user' (path_template \"/users/{id}/**\") in virtual host 'api' matches every request it would", finding.Why);
+    }
+
     [Fact]
     public void RetryPoliciesWithoutPerTryTimeoutOrOutlastingTheRouteTimeout()
     {

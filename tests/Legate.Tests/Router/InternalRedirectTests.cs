@@ -66,31 +66,24 @@ public sealed class InternalRedirectTests
             .OnPath("/start/relative", Redirect(302, "/final"))
             .OnPath("/start/https", Redirect(302, "https://redirected.example/final"))
             .OnPath("/start/moved", Redirect(301, "http://redirected.example/final"))
-            .OnPath("/start/direct", Redirect(302, "http://redirected.example/nowhere"))
-            .OnPath("/start/body", Redirect(302, "http://redirected.example/final"));
-        var (legate, origin, target) = await StartAsync(script, "{}", "- name: nowhere\n  match: { prefix: \"/nowhere\" }\n  direct_response: { status: 200 }");
+            .OnPath("/start/nowhere", Redirect(302, "http://redirected.example/no/route"));
+        var (legate, origin, target) = await StartAsync(script, "{}");
         await using var _ = legate;
         await using var o = origin;
         await using var t = target;
         using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
 
-        foreach (var path in new[] { "/start/relative", "/start/https", "/start/moved", "/start/direct" })
+        foreach (var path in new[] { "/start/relative", "/start/https", "/start/moved", "/start/nowhere" })
         {
             using var response = await client.GetAsync(legate.ListenerUri("web", path));
             Assert.True(response.StatusCode is HttpStatusCode.Found or HttpStatusCode.MovedPermanently, path);
             Assert.Equal("moved", await response.Content.ReadAsStringAsync());
         }
 
-        // A request with a body is not redirected.
-        using (var response = await client.PostAsync(legate.ListenerUri("web", "/start/body"), new StringContent("payload")))
-        {
-            Assert.Equal(HttpStatusCode.Found, response.StatusCode);
-        }
-
         Assert.Equal(0, target.Log.Count);
 
-        // The 301 was never a candidate (only 302 by default); the other four failed.
-        Assert.Equal(4, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        // The 301 was never a candidate (only 302 by default); the other three failed (no route matches /no/route).
+        Assert.Equal(3, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
 
         // A failed redirect leaves the request as it was: the next one on the connection is routed afresh.
@@ -171,5 +164,118 @@ public sealed class InternalRedirectTests
 
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+    }
+
+    [Fact]
+    public async Task ARedirectToADirectResponseOrRedirectRouteIsAnsweredByThatRoute()
+    {
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start/direct", Redirect(302, "http://a.example/canned"))
+            .OnPath("/start/redirect", Redirect(302, "http://a.example/elsewhere/page"));
+        var extra = """
+            - name: canned
+              match: { prefix: "/canned" }
+              direct_response: { status: 202, body: { inline_string: "canned answer" } }
+              response_headers_to_add:
+              - header: { key: x-route, value: "%ROUTE_NAME%" }
+            - name: elsewhere
+              match: { prefix: "/elsewhere" }
+              redirect: { host_redirect: other.example }
+            """;
+        var (legate, origin, target) = await StartAsync(script, "{}", extra);
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
+
+        // As Envoy's recreated stream: the redirected request gets the target route's own answer.
+        using (var response = await client.GetAsync(legate.ListenerUri("web", "/start/direct")))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            Assert.Equal("canned answer", await response.Content.ReadAsStringAsync());
+            Assert.Equal("canned", Assert.Single(response.Headers.GetValues("x-route")));
+        }
+
+        using (var response = await client.GetAsync(legate.ListenerUri("web", "/start/redirect")))
+        {
+            Assert.Equal(HttpStatusCode.MovedPermanently, response.StatusCode);
+            Assert.Equal("http://other.example/elsewhere/page", response.Headers.Location?.OriginalString);
+        }
+
+        Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+        Assert.Equal(1, Counter(legate, "http.web.rq_direct_response"));
+        Assert.Equal(1, Counter(legate, "http.web.rq_redirect"));
+        Assert.Equal(0, target.Log.Count);
+    }
+
+    [Fact]
+    public async Task ARequestBodyBufferedWholeGoesAlongAndA303DropsIt()
+    {
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start/found", Redirect(302, "http://a.example/final/found"))
+            .OnPath("/start/chunked", Redirect(307, "http://a.example/final/chunked"))
+            .OnPath("/start/see-other", Redirect(303, "http://a.example/final/see-other"));
+        var (legate, origin, target) = await StartAsync(script, "{ redirect_response_codes: [302, 303, 307] }");
+        await using var _ = legate;
+        await using var o = origin;
+        await using var t = target;
+
+        // With a content-length: the origin and the target both get the body.
+        using (var response = await legate.Http.PostAsync(legate.ListenerUri("web", "/start/found"), new StringContent("payload")))
+        {
+            var echoed = await EchoedRequest.ReadAsync(response);
+            Assert.Equal("POST", echoed.Method);
+            Assert.Equal("/final/found", echoed.Target);
+            Assert.Equal("payload", echoed.Body);
+        }
+
+        // Streamed (chunked) in pieces: buffered as it passes, replayed whole.
+        var streamed = new StreamContent(new RetryTests.SlowStream("a chunked payload"u8.ToArray(), 5));
+        using (var response = await legate.Http.PutAsync(legate.ListenerUri("web", "/start/chunked"), streamed))
+        {
+            var echoed = await EchoedRequest.ReadAsync(response);
+            Assert.Equal("PUT", echoed.Method);
+            Assert.Equal("a chunked payload", echoed.Body);
+        }
+
+        // 303: the method becomes GET and the body is dropped (Envoy drains the buffered body).
+        using (var response = await legate.Http.PostAsync(legate.ListenerUri("web", "/start/see-other"), new StringContent("dropped")))
+        {
+            var echoed = await EchoedRequest.ReadAsync(response);
+            Assert.Equal("GET", echoed.Method);
+            Assert.Equal(string.Empty, echoed.Body);
+            Assert.Null(echoed.Header("content-length"));
+        }
+
+        Assert.Equal(["payload", "a chunked payload", "dropped"], origin.Log.Requests.Select(r => r.BodyText));
+        Assert.Equal("chunked", origin.Log.Requests[1].Header("transfer-encoding"));
+        Assert.Equal(3, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+    }
+
+    [Fact]
+    public async Task ABodyBeyondTheBufferLimitIsNotRedirected()
+    {
+        var origin = await ScriptedUpstream.StartAsync(new UpstreamScript(Redirect(302, "http://a.example/final")));
+        await using var o = origin;
+        await using var target = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Echo()));
+        var routes = """
+            - name: start
+              match: { prefix: "/start" }
+              route: { cluster: origin, internal_redirect_policy: {} }
+            - name: final
+              match: { prefix: "/final" }
+              route: { cluster: target }
+            """;
+        var yaml = Build(AllDomains(routes), [("origin", [origin.Port]), ("target", [target.Port])])
+            .Replace("    filter_chains:", "    per_connection_buffer_limit_bytes: 1024\n    filter_chains:", StringComparison.Ordinal);
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false });
+
+        using var response = await client.PostAsync(legate.ListenerUri("web", "/start"), new ByteArrayContent(new byte[8192]));
+
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Equal(0, target.Log.Count);
+        Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        Assert.Equal(1, Counter(legate, "cluster.origin.retry_or_shadow_abandoned"));
     }
 }

@@ -93,4 +93,55 @@ public sealed class MirrorTests
         // Both policies are decided together for each request, before either shadow is sent.
         Assert.Equal(0, never.Log.Count);
     }
+
+    [Fact]
+    public async Task RuntimeFractionIsDecidedByTheRequestIdNotAFreshDraw()
+    {
+        await using var main = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("main"));
+        await using var half = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("half"));
+        await using var runtime = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("runtime"));
+        var routes = """
+            - match: { prefix: "/" }
+              route:
+                cluster: main
+                request_mirror_policies:
+                - cluster: half
+                  runtime_fraction: { default_value: { numerator: 50 } }
+                - cluster: runtime
+                  runtime_fraction: { default_value: { numerator: 0 }, runtime_key: mirror.share }
+            """;
+        var yaml = Build(AllDomains(routes), [("main", [main.Port]), ("half", [half.Port]), ("runtime", [runtime.Port])], hcmExtra: "preserve_external_request_id: true\n");
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        // The first 8 hex digits of the request id, modulo 100, against the numerator (Envoy's featureEnabled on the stream id).
+        string[] mirrored = ["00000031-0000-4000-8000-000000000001", "000000c8-0000-4000-8000-000000000002"]; // 49, 200 % 100 = 0
+        string[] skipped = ["00000032-0000-4000-8000-000000000003", "000000c7-0000-4000-8000-000000000004"]; // 50, 199 % 100 = 99
+        async Task SendAllAsync()
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                foreach (var id in mirrored.Concat(skipped))
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/"));
+                    request.Headers.Add("x-request-id", id);
+                    (await legate.Http.SendAsync(request)).Dispose();
+                }
+            }
+        }
+
+        await SendAllAsync();
+        var copies = await half.Log.WaitForRequestsAsync(6);
+        Assert.Equal(mirrored.SelectMany(id => Enumerable.Repeat(id, 3)).Order(), copies.Select(c => c.Header("x-request-id")!).Order());
+        Assert.Equal(0, runtime.Log.Count);
+
+        // The runtime's value under runtime_key replaces the default, decided on the same value.
+        using (var modify = await legate.Http.PostAsync(new Uri(legate.AdminUri, "/runtime_modify?mirror.share=50"), null))
+        {
+            Assert.Equal(HttpStatusCode.OK, modify.StatusCode);
+        }
+
+        await SendAllAsync();
+        var runtimeCopies = await runtime.Log.WaitForRequestsAsync(6);
+        Assert.Equal(mirrored.SelectMany(id => Enumerable.Repeat(id, 3)).Order(), runtimeCopies.Select(c => c.Header("x-request-id")!).Order());
+    }
 }

@@ -282,7 +282,7 @@ public sealed class RetryTests
     }
 
     /// <summary>A request body that arrives in several reads (so it is streamed, chunked).</summary>
-    private sealed class SlowStream(byte[] data, int pieceSize) : Stream
+    internal sealed class SlowStream(byte[] data, int pieceSize) : Stream
     {
         private int _position;
 

@@ -78,4 +78,69 @@ public sealed class RoutePriorityTests
         using var again = await client.GetAsync(legate.ListenerUri("web", "/high/quick")).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
     }
+
+    [Fact]
+    public async Task HighPriorityRoutesHaveTheirOwnConnectionPoolAndThresholds()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task }).OnPrefix("/high/quick", UpstreamResponse.Text("quick")));
+        var routes = """
+            - match: { prefix: "/high" }
+              route: { cluster: backend, priority: HIGH, timeout: 60s }
+            - match: { prefix: "/" }
+              route: { cluster: backend, timeout: 60s }
+            """;
+        var clusterExtra = """
+            circuit_breakers:
+              thresholds:
+              - { priority: DEFAULT, max_connections: 1, max_pending_requests: 1, max_connection_pools: 1, track_remaining: true }
+              - { priority: HIGH, max_connections: 1, max_pending_requests: 1, max_connection_pools: 1, track_remaining: true }
+
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])], clusterExtra: clusterExtra));
+        using var client = TestHttp.CreateClient();
+
+        // DEFAULT is saturated: one request holds the only connection, a second waits as pending…
+        var held = client.GetAsync(legate.ListenerUri("web", "/held"));
+        await upstream.Log.WaitForRequestsAsync(1, TimeSpan.FromSeconds(30));
+        var pending = client.GetAsync(legate.ListenerUri("web", "/pending"));
+        await WaitUntilAsync(() => Gauge(legate, "cluster.backend.circuit_breakers.default.rq_pending_open") == 1, "a DEFAULT request pending");
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_pending"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.default.cx_open"));
+
+        // …and a third overflows (503 UO, upstream_rq_pending_overflow).
+        using (var overflow = await client.GetAsync(legate.ListenerUri("web", "/overflow")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, overflow.StatusCode);
+            Assert.Equal("true", overflow.Headers.GetValues("x-envoy-overloaded").Single());
+        }
+
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_pending_overflow"));
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_overflow"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx_pools"));
+
+        // A HIGH route still gets through: its own pool (Envoy's pool per priority), connection and thresholds.
+        using (var high = await client.GetAsync(legate.ListenerUri("web", "/high/quick")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, high.StatusCode);
+            Assert.Equal("quick", await high.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_pending_overflow"));
+        Assert.Equal(2, Counter(legate, "cluster.backend.upstream_cx_total"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx_pools"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_pending"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx_pools"));
+
+        // The pending DEFAULT request gets the DEFAULT connection once it is released.
+        gate.SetResult();
+        Assert.Equal(HttpStatusCode.OK, (await held.WaitAsync(TimeSpan.FromSeconds(30))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await pending.WaitAsync(TimeSpan.FromSeconds(30))).StatusCode);
+        Assert.Equal(2, Counter(legate, "cluster.backend.upstream_cx_total"));
+        await WaitUntilAsync(() => Gauge(legate, "cluster.backend.circuit_breakers.default.rq_pending_open") == 0, "nothing pending");
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_pending"));
+    }
 }

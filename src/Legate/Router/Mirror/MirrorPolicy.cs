@@ -73,16 +73,21 @@ internal sealed class MirrorPolicy
         return result;
     }
 
-    /// <summary>Whether this request is mirrored (a fresh draw per request and policy), reading the live runtime.</summary>
-    public bool Sampled(Legate.Runtime.RuntimeSnapshot? runtime)
+    /// <summary>
+    /// Whether this request is mirrored, reading the live runtime. As Envoy's shouldShadow, decided on
+    /// the stream's stable random value (<paramref name="streamRandom"/>: the x-request-id's, as for
+    /// route runtime_fraction and weighted clusters), <c>value % denominator &lt; numerator</c>: a
+    /// request id is always mirrored or never, by every proxy that shares the fraction.
+    /// </summary>
+    public bool Sampled(Legate.Runtime.RuntimeSnapshot? runtime, ulong streamRandom)
     {
         if (runtime is not null && RuntimeKey.Length > 0)
         {
             // Envoy's featureEnabled: a percentage or FractionalPercent under the key replaces the default.
-            return runtime.FeatureEnabled(RuntimeKey, _numerator, _denominator, (ulong)Random.Shared.NextInt64(long.MaxValue));
+            return runtime.FeatureEnabled(RuntimeKey, _numerator, _denominator, streamRandom);
         }
 
-        return _numerator >= _denominator || (ulong)Random.Shared.NextInt64(_denominator) < _numerator;
+        return _numerator >= _denominator || streamRandom % _denominator < _numerator;
     }
 
     /// <summary>Envoy's shadow authority: <c>-shadow</c> after the host, before any port.</summary>

@@ -10,7 +10,9 @@ namespace Legate.Router.Redirect;
 /// <c>location</c>, turns the request into one for that URL (<c>:scheme</c>, Host, <c>:path</c>
 /// without the fragment; 303 makes a non-GET/HEAD a GET), routed again; the redirect happens only
 /// within <c>max_internal_redirects</c>, without a scheme change unless allowed, to an existing
-/// forwarding route that every predicate accepts. <c>x-envoy-original-url</c> carries the URL of
+/// route that every predicate accepts (a direct response or redirect route answers the redirected
+/// request, as Envoy's recreated stream does). A request body goes along when the whole request was
+/// buffered within the buffer limit (303 drops it with the method). <c>x-envoy-original-url</c> carries the URL of
 /// the pass before. On any failure the request is left exactly as it was and the 3xx goes to the
 /// client. Counted on the cluster that answered: <c>upstream_internal_redirect_succeeded_total</c>
 /// / <c>upstream_internal_redirect_failed_total</c>.
@@ -19,9 +21,11 @@ internal static class InternalRedirect
 {
     /// <summary>
     /// Null when <paramref name="response"/> is not followed (the caller relays it); else the route
-    /// and cluster the next attempt goes to, with <paramref name="request"/> already rewritten.
+    /// (and for a forwarding route the cluster) the next attempt goes to, with <paramref name="request"/>
+    /// already rewritten. <paramref name="requestComplete"/>: the request ended and its body, if
+    /// any, is buffered whole (Envoy: downstream end of stream and no request buffer overflow).
     /// </summary>
-    public static (RouteEntry Route, Cluster Cluster)? TryPrepare(HttpStream stream, HttpRequestHead request, HttpResponseHead response, RouteEntry route,
+    public static InternalRedirectTarget? TryPrepare(HttpStream stream, HttpRequestHead request, HttpResponseHead response, RouteEntry route,
         Cluster cluster, InternalRedirectState state, bool requestComplete, ClusterManager clusters)
     {
         var policy = route.InternalRedirect!;
@@ -30,13 +34,12 @@ internal static class InternalRedirect
             return null;
         }
 
-        // Only requests without a body are redirected (Envoy also replays a buffered body).
         var target = requestComplete ? Prepare(stream, request, response, route, policy, state, clusters) : null;
         (target is null ? cluster.Info.Stats.UpstreamInternalRedirectFailedTotal : cluster.Info.Stats.UpstreamInternalRedirectSucceededTotal).Inc();
         return target;
     }
 
-    private static (RouteEntry, Cluster)? Prepare(HttpStream stream, HttpRequestHead request, HttpResponseHead response, RouteEntry route,
+    private static InternalRedirectTarget? Prepare(HttpStream stream, HttpRequestHead request, HttpResponseHead response, RouteEntry route,
         InternalRedirectPolicy policy, InternalRedirectState state, ClusterManager clusters)
     {
         var location = response.Headers.GetValue("location");
@@ -81,7 +84,7 @@ internal static class InternalRedirect
         stream.ClearRouteCache();
         var next = stream.Route;
         var nextCluster = next is { Action: RouteActionKind.Forward } ? FindCluster(next, request, clusters) : null;
-        if (next is null || nextCluster is null || !policy.AcceptsTarget(next.Name, downstreamHttps, targetHttps, state))
+        if (next is null || (next.Action == RouteActionKind.Forward && nextCluster is null) || !policy.AcceptsTarget(next.Name, downstreamHttps, targetHttps, state))
         {
             request.Scheme = savedScheme;
             request.Headers.Set(KnownHeader.Host, savedHost);
@@ -102,15 +105,18 @@ internal static class InternalRedirect
             return null;
         }
 
+        var dropBody = false;
         if (response.StatusCode == 303 && savedMethod is not ("GET" or "HEAD"))
         {
+            // As Envoy: the method becomes GET and the buffered body is drained.
             request.SetMethod("GET");
             request.Headers.Remove(KnownHeader.ContentLength);
+            dropBody = true;
         }
 
         state.Record(next.Name);
         request.Headers.Set("x-envoy-original-url", (downstreamHttps ? "https://" : "http://") + savedHost + savedPath);
-        return (next, nextCluster);
+        return new InternalRedirectTarget(next, nextCluster, dropBody);
     }
 
     private static Cluster? FindCluster(RouteEntry route, HttpRequestHead request, ClusterManager clusters)

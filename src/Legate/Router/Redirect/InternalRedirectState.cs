@@ -15,7 +15,7 @@ internal sealed class InternalRedirectState
     public uint Count { get; private set; }
 
     /// <summary>The redirect to apply before the next attempt, or null.</summary>
-    public (RouteEntry Route, Cluster Cluster)? Pending { get; set; }
+    public InternalRedirectTarget? Pending { get; set; }
 
     public bool Visited(string routeName) => _visited?.Contains(routeName) == true;
 

@@ -17,7 +17,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// own timer, so the upstream sees it go even when no request comes.
 /// </summary>
 /// <remarks>
-/// Circuit breakers (DEFAULT priority): a request that finds no idle connection is pending until it
+/// Circuit breakers (of the pool's routing priority: Envoy keeps one pool per priority per host, and a
+/// HIGH-priority route's pool counts against the HIGH thresholds): a request that finds no idle connection is pending until it
 /// has one; beyond <c>max_pending_requests</c> it fails at once (overflow). A pending request opens
 /// a connection if <c>max_connections</c> allows (else <c>upstream_cx_overflow</c>) or waits for a
 /// connection to be released or a connection slot to free up. A pool counts against
@@ -34,6 +35,7 @@ internal sealed class Http1ConnectionPool
     private readonly Cluster _cluster;
     private readonly SocketTransport _transport;
     private readonly TimeProvider _time;
+    private readonly ResourceManager _resources;
 
     // enable_trailers on the cluster's HTTP/1 options: response trailers are parsed (and forwarded if the HCM enables them too).
     private static readonly Http1ParserOptions s_trailerOptions = Http1ParserOptions.ClientDefaults with { EnableTrailers = true };
@@ -48,7 +50,9 @@ internal sealed class Http1ConnectionPool
 
     /// <param name="serverName">The SNI for a TLS cluster (its <c>sni</c>, or the request's host under auto_sni); null = the cluster's <c>sni</c>.</param>
     /// <param name="verifyName">The name the server certificate must carry (auto_san_validation), or null.</param>
-    public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time, string? serverName = null, string? verifyName = null)
+    /// <param name="priority">The routing priority of the routes this pool serves: its circuit-breaker thresholds.</param>
+    public Http1ConnectionPool(Host host, Cluster cluster, SocketTransport transport, TimeProvider time, string? serverName = null, string? verifyName = null,
+        Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
     {
         _host = host;
         _cluster = cluster;
@@ -58,7 +62,8 @@ internal sealed class Http1ConnectionPool
         _proxyProtocol = cluster.Info.ProxyProtocol;
         _serverName = serverName ?? _tls?.Sni ?? string.Empty;
         _verifyName = verifyName;
-        _admitted = cluster.Info.CircuitBreakers.Default.ConnectionPools.TryAcquire();
+        _resources = cluster.Info.CircuitBreakers.For(priority);
+        _admitted = _resources.ConnectionPools.TryAcquire();
     }
 
     /// <summary>Idle connections right now.</summary>
@@ -92,7 +97,7 @@ internal sealed class Http1ConnectionPool
 
     private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination)
     {
-        var resources = _cluster.Info.CircuitBreakers.Default;
+        var resources = _resources;
         var stats = _cluster.Info.Stats;
         if (!resources.PendingRequests.TryAcquire())
         {
@@ -215,7 +220,7 @@ internal sealed class Http1ConnectionPool
     {
         lock (_lock)
         {
-            _cluster.Info.CircuitBreakers.Default.Connections.Release();
+            _resources.Connections.Release();
             _host.ReleaseConnectionReservation();
             while (_waiters.TryDequeue(out var waiter))
             {

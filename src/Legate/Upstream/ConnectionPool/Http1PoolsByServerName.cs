@@ -9,7 +9,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// so there is one <see cref="Http1ConnectionPool"/> per name, as Envoy keys pools by the
 /// transport socket options.
 /// </summary>
-internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketTransport transport, TimeProvider time)
+internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketTransport transport, TimeProvider time,
+    Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
 {
     private readonly ConcurrentDictionary<string, Http1ConnectionPool> _pools = new(StringComparer.OrdinalIgnoreCase);
 
@@ -22,6 +23,6 @@ internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketT
         var info = cluster.Info;
         var serverName = info.AutoSni && name.Length > 0 ? name : null;
         var verifyName = info.AutoSanValidation && name.Length > 0 ? name : null;
-        return new Http1ConnectionPool(host, cluster, transport, time, serverName, verifyName);
+        return new Http1ConnectionPool(host, cluster, transport, time, serverName, verifyName, priority);
     }
 }
