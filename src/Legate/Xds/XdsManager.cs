@@ -336,7 +336,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
                 var streamKey = spec.Kind == XdsSourceKind.Ads ? spec.Key : spec.Key + "|" + type.ShortName;
                 if (!_streams.TryGetValue(streamKey, out stream))
                 {
-                    stream = new XdsGrpcStream(spec, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), RetryBackOff(spec.ClusterName), ControlPlane, _time, max => Random.Shared.NextInt64(Math.Max(1, max)), _logs.Get(LogComponents.Config));
+                    stream = new XdsGrpcStream(spec, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), RetryBackOff(spec.ClusterName), ControlPlane, _time, max => Random.Shared.NextInt64(Math.Max(1, max)), _logs.Get(LogComponents.Config), () => ControlPlaneTls(spec.ClusterName));
                     _streams.Add(streamKey, stream);
                 }
             }
@@ -378,6 +378,9 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
 
         return null;
     }
+
+    /// <summary>The control plane cluster's UpstreamTlsContext (its <c>transport_socket</c>), or null for cleartext h2c.</summary>
+    private Legate.Tls.ClientTlsContext? ControlPlaneTls(string clusterName) => _clusters?.Find(clusterName)?.Info.Tls;
 
     /// <summary>A host of the control plane's (static) cluster, chosen by its load balancer.</summary>
     private ValueTask<EndPoint> ResolveAsync(string clusterName, CancellationToken cancellationToken)
