@@ -354,7 +354,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
             }
             else if (spec.Kind == XdsSourceKind.Rest)
             {
-                rest = new XdsRestSource(spec, subscription, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), () => ControlPlaneTls(spec.ClusterName), _stats, _time, _logs.Get(LogComponents.Config));
+                rest = new XdsRestSource(spec, subscription, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), () => ControlPlaneTls(spec.ClusterName), _stats, _logs.Get(LogComponents.Config));
                 _rest.Add(key, rest);
             }
             else

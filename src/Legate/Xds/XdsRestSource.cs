@@ -29,7 +29,6 @@ internal sealed class XdsRestSource : IDisposable
     private readonly Node _node;
     private readonly Func<CancellationToken, ValueTask<EndPoint>> _resolve;
     private readonly Func<Legate.Tls.ClientTlsContext?> _tls;
-    private readonly TimeProvider _time;
     private readonly Logger _log;
     private readonly Counter _unknownFields;
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
@@ -37,14 +36,13 @@ internal sealed class XdsRestSource : IDisposable
     private readonly HttpMessageInvoker _http;
     private RpcStatus? _nack;
 
-    public XdsRestSource(XdsSourceSpec spec, XdsSubscription subscription, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, Func<Legate.Tls.ClientTlsContext?> tls, StatsStore stats, TimeProvider time, Logger log)
+    public XdsRestSource(XdsSourceSpec spec, XdsSubscription subscription, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, Func<Legate.Tls.ClientTlsContext?> tls, StatsStore stats, Logger log)
     {
         _spec = spec;
         _subscription = subscription;
         _node = node;
         _resolve = resolve;
         _tls = tls;
-        _time = time;
         _log = log;
         _unknownFields = stats.Counter("server.dynamic_unknown_fields");
         _http = new HttpMessageInvoker(new SocketsHttpHandler
