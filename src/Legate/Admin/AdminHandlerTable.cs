@@ -32,7 +32,7 @@ internal sealed class AdminHandlerTable
 
     public AdminHandler? Find(string path) => _handlers.GetValueOrDefault(path);
 
-    /// <summary>Envoy's help text: <c>admin commands are:</c> then one <c>  /path: help</c> line each.</summary>
+    /// <summary>Envoy's help text: <c>admin commands are:</c> then one <c>  /path: help</c> line each, with its parameters' lines under it.</summary>
     public string HelpText()
     {
         var sb = new StringBuilder("admin commands are:\n");
@@ -45,6 +45,18 @@ internal sealed class AdminHandlerTable
             }
 
             sb.Append(": ").Append(handler.HelpText).Append('\n');
+
+            // Envoy prints each query parameter under its endpoint.
+            foreach (var parameter in AdminParams.For(handler.Path))
+            {
+                sb.Append("      ").Append(parameter.Id).Append(": ").Append(parameter.Help);
+                if (parameter.Choices is { } choices)
+                {
+                    sb.Append("; One of (").AppendJoin(", ", choices).Append(')');
+                }
+
+                sb.Append('\n');
+            }
         }
 
         return sb.ToString();

@@ -13,6 +13,7 @@ namespace Legate.Admin;
 /// <item><c>/contention</c>: there is no <c>--enable-mutex-tracing</c>, so always Envoy's "not enabled" text.</item>
 /// <item><c>/cpuprofiler</c> (POST <c>?enable=y|n</c>): as Envoy without gperftools, starting fails (500).</item>
 /// <item><c>/heapprofiler</c> (POST): as Envoy without gperftools, 501.</item>
+/// <item><c>/allocprofiler</c> (POST <c>?enable=y|n</c>): as Envoy without tcmalloc, 501.</item>
 /// <item><c>/heap_dump</c>: as Envoy without tcmalloc, 501 with its text. A .NET heap summary was
 /// considered and left out: tools that call /heap_dump expect a pprof heap profile, and an error
 /// they know is better than a body they cannot parse (<c>/memory</c> has the managed heap's numbers).</item>
@@ -25,6 +26,7 @@ internal sealed class DiagnosticsHandler(IServerInstance server)
     public const string CpuProfilerHelp = "enable/disable the CPU profiler";
     public const string HeapProfilerHelp = "enable/disable the heap profiler";
     public const string HeapDumpHelp = "dump current Envoy heap (if supported)";
+    public const string AllocProfilerHelp = "enable/disable the allocation profiler (if supported)";
 
     public void Register(AdminHandlerTable handlers)
     {
@@ -33,6 +35,7 @@ internal sealed class DiagnosticsHandler(IServerInstance server)
         handlers.Add("/cpuprofiler", CpuProfilerHelp, true, CpuProfilerAsync);
         handlers.Add("/heapprofiler", HeapProfilerHelp, true, HeapProfilerAsync);
         handlers.Add("/heap_dump", HeapDumpHelp, false, HeapDumpAsync);
+        handlers.Add("/allocprofiler", AllocProfilerHelp, true, AllocProfilerAsync);
     }
 
     public ValueTask<AdminResponse> InitDumpAsync(HttpContext context)
@@ -77,6 +80,21 @@ internal sealed class DiagnosticsHandler(IServerInstance server)
 
     public static ValueTask<AdminResponse> HeapProfilerAsync(HttpContext context) =>
         ValueTask.FromResult(AdminResponse.Text("The current build does not support heap profiler", StatusCodes.Status501NotImplemented));
+
+    /// <summary>
+    /// Envoy's allocation profiler needs tcmalloc: without it the request is checked as Envoy checks
+    /// it (one <c>enable=y|n</c>, else the usage line and 400) and then answered 501, starting or stopping.
+    /// </summary>
+    public static ValueTask<AdminResponse> AllocProfilerAsync(HttpContext context)
+    {
+        var query = context.Request.Query;
+        if (query.Count != 1 || !query.TryGetValue("enable", out var value) || value.ToString() is not ("y" or "n"))
+        {
+            return ValueTask.FromResult(AdminResponse.Text("?enable=<y|n>\n", StatusCodes.Status400BadRequest));
+        }
+
+        return ValueTask.FromResult(AdminResponse.Text("Allocation profile is not implemented in current build", StatusCodes.Status501NotImplemented));
+    }
 
     public static ValueTask<AdminResponse> HeapDumpAsync(HttpContext context) =>
         ValueTask.FromResult(AdminResponse.Text("Heap profile is not implemented in current build", StatusCodes.Status501NotImplemented));

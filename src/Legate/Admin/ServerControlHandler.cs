@@ -6,7 +6,7 @@ namespace Legate.Admin;
 
 /// <summary>
 /// The small server-control endpoints: <c>/healthcheck/fail</c>, <c>/healthcheck/ok</c>,
-/// <c>/drain_listeners</c> (<c>?inboundonly</c>, <c>?graceful</c>), <c>/memory</c> and
+/// <c>/drain_listeners</c> (<c>?inboundonly</c>, <c>?graceful</c>, <c>?skip_exit</c> with graceful), <c>/memory</c> and
 /// <c>/hot_restart_version</c>, with Envoy's answers.
 /// </summary>
 internal sealed class ServerControlHandler(IServerInstance server)
@@ -26,7 +26,15 @@ internal sealed class ServerControlHandler(IServerInstance server)
     public ValueTask<AdminResponse> DrainListenersAsync(HttpContext context)
     {
         var query = context.Request.Query;
-        server.DrainListeners(inboundOnly: query.ContainsKey("inboundonly"), graceful: query.ContainsKey("graceful"));
+        var graceful = query.ContainsKey("graceful");
+        var skipExit = query.ContainsKey("skip_exit");
+        if (skipExit && !graceful)
+        {
+            // Envoy's answer: skip_exit only means something with a graceful drain.
+            return ValueTask.FromResult(AdminResponse.Text("skip_exit requires graceful\n", StatusCodes.Status400BadRequest));
+        }
+
+        server.DrainListeners(inboundOnly: query.ContainsKey("inboundonly"), graceful, skipExit);
         return ValueTask.FromResult(AdminResponse.Text("OK\n"));
     }
 

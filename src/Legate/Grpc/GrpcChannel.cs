@@ -5,7 +5,8 @@ using Google.Protobuf;
 namespace Legate.Grpc;
 
 /// <summary>
-/// A gRPC client connection to one service over cleartext HTTP/2 (prior knowledge), on .NET's
+/// A gRPC client connection to one service over cleartext HTTP/2 (prior knowledge) or h2 over TLS
+/// (<see cref="GrpcChannelOptions.Tls"/>), on .NET's
 /// <see cref="SocketsHttpHandler"/>: HPACK, flow control, stream multiplexing and keepalive PINGs
 /// come from the handler; this layer adds gRPC's framing, status and deadlines. Calls share the
 /// handler's single connection; a broken connection is replaced on the next call.
@@ -14,7 +15,7 @@ internal sealed class GrpcChannel : IDisposable
 {
     private readonly GrpcChannelOptions _options;
     private readonly HttpMessageInvoker _invoker;
-    private readonly string _baseUri;
+    private readonly string _authority;
 
     public GrpcChannel(GrpcChannelOptions options)
     {
@@ -40,7 +41,7 @@ internal sealed class GrpcChannel : IDisposable
         }
 
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
-        _baseUri = "http://" + options.Authority;
+        _authority = options.Authority;
     }
 
     /// <summary>
@@ -51,7 +52,10 @@ internal sealed class GrpcChannel : IDisposable
         where TRequest : IMessage
         where TResponse : class, IMessage<TResponse>
     {
-        var call = new GrpcCall<TRequest, TResponse>(_invoker, new Uri(_baseUri + method), parser, options ?? GrpcCallOptions.Default, _options.MaxReceiveMessageBytes);
+        // Over TLS the scheme is https (:scheme as Envoy sends it); ConnectAsync then hands the
+        // handler a stream it already authenticated, which the handler uses as is.
+        var scheme = _options.Tls?.Invoke() is null ? "http://" : "https://";
+        var call = new GrpcCall<TRequest, TResponse>(_invoker, new Uri(scheme + _authority + method), parser, options ?? GrpcCallOptions.Default, _options.MaxReceiveMessageBytes);
         call.Start();
         return call;
     }
@@ -83,12 +87,21 @@ internal sealed class GrpcChannel : IDisposable
         try
         {
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
-            return new NetworkStream(socket, ownsSocket: true);
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        if (context.InitialRequestMessage.RequestUri?.Scheme != Uri.UriSchemeHttps || _options.Tls?.Invoke() is not { } tls)
+        {
+            return stream;
+        }
+
+        // The cluster's UpstreamTlsContext verifies the server (CA, SANs, pins) in the handshake; gRPC needs ALPN h2.
+        var (ssl, _, failure) = await tls.HandshakeAsync(stream, tls.Sni, verifyDnsName: null, Legate.Tls.ClientTlsContext.Http2Alpn, cancellationToken).ConfigureAwait(false);
+        return ssl ?? throw new IOException("TLS handshake with the gRPC server failed: " + failure);
     }
 }

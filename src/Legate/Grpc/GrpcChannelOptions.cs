@@ -23,4 +23,12 @@ internal sealed class GrpcChannelOptions
     public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     public int MaxReceiveMessageBytes { get; init; } = GrpcProtocol.DefaultMaxMessageBytes;
+
+    /// <summary>
+    /// The TLS context of new connections (an envoy_grpc cluster's UpstreamTlsContext): h2 over TLS
+    /// with ALPN <c>h2</c>, SNI from its <c>sni</c>. Null, or returning null: cleartext HTTP/2 (h2c).
+    /// Asked when a call starts and when a connection is made, so it may come from a cluster that
+    /// is compiled after the channel.
+    /// </summary>
+    public Func<Legate.Tls.ClientTlsContext?>? Tls { get; init; }
 }

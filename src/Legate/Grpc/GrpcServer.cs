@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 namespace Legate.Grpc;
 
 /// <summary>
-/// A minimal gRPC server on Kestrel (cleartext HTTP/2, prior knowledge): a table of method path →
+/// A minimal gRPC server on Kestrel (cleartext HTTP/2 with prior knowledge, or h2 over TLS): a table of method path →
 /// handler. Used by the bundled xDS management server and by tests as a gRPC peer. Each call
 /// answers <c>application/grpc</c>, and its status goes in the trailers — or in the headers alone
 /// (trailers-only) when the handler failed before sending anything. Unknown methods get
@@ -22,10 +22,11 @@ internal sealed class GrpcServer : IAsyncDisposable
     private readonly KestrelListener _kestrel;
     private readonly Logger _log;
 
-    public GrpcServer(IPEndPoint endpoint, Logger log)
+    /// <param name="certificate">Serve h2 over TLS (ALPN h2) with this certificate and key; null: cleartext h2c.</param>
+    public GrpcServer(IPEndPoint endpoint, Logger log, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         _log = log;
-        _kestrel = new KestrelListener(endpoint, HttpProtocols.Http2, ioQueueCount: 1, log);
+        _kestrel = new KestrelListener(endpoint, HttpProtocols.Http2, ioQueueCount: 1, log, certificate is null ? null : GrpcServerTls.Middleware(certificate));
     }
 
     /// <summary>The bound address, once started.</summary>

@@ -295,6 +295,29 @@ internal sealed class Listener : IAsyncDisposable
         await http2Stops.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The admin's <c>/drain_listeners?graceful&amp;skip_exit</c>: the connections open now drain as on
+    /// an LDS update (HTTP/1.1 closes after the current response, HTTP/2 gets GOAWAY, whatever is left
+    /// after <paramref name="drainTime"/> is closed) while the socket keeps accepting: new connections
+    /// take a fresh generation of the same filter chains.
+    /// </summary>
+    public void DrainConnections(TimeSpan drainTime)
+    {
+        var old = _active;
+        _active = old.Renewed();
+        _generations.TryAdd(_active, true);
+        old.Drain.Start();
+        foreach (var hcm in old.Chains.Append(old.DefaultChain).Select(c => c?.Hcm).OfType<HttpConnectionManagerConfig>())
+        {
+            if (_http2.TryRemove(hcm, out var server) && server.IsValueCreated)
+            {
+                _ = DrainHttp2Async(server.Value, drainTime);
+            }
+        }
+
+        _generations.TryRemove(old, out _);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
@@ -785,6 +808,9 @@ internal sealed class Listener : IAsyncDisposable
         public bool ContinueOnListenerFiltersTimeout { get; } = continueOnListenerFiltersTimeout;
 
         public ConnectionDrain Drain { get; } = new();
+
+        /// <summary>The same chains with a drain signal of their own (the connections of this one drain).</summary>
+        public FilterChainSet Renewed() => new(Matcher, Chains, DefaultChain, ListenerFilters, ListenerFiltersTimeout, ContinueOnListenerFiltersTimeout);
     }
 
     private enum Codec

@@ -55,8 +55,11 @@ internal interface IServerInstance
     {
     }
 
-    /// <summary><c>/drain_listeners</c>: stop accepting on the listeners (all, or the inbound ones); returns at once.</summary>
-    void DrainListeners(bool inboundOnly, bool graceful)
+    /// <summary>
+    /// <c>/drain_listeners</c>: stop accepting on the listeners (all, or the inbound ones); returns at once.
+    /// <paramref name="skipExit"/> (with graceful): the connections drain but the listeners keep accepting.
+    /// </summary>
+    void DrainListeners(bool inboundOnly, bool graceful, bool skipExit = false)
     {
     }
 

@@ -87,8 +87,10 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     /// Stops accepting on the listeners (inbound only when asked: every listener that is not
     /// OUTBOUND). Graceful: existing connections are asked to close and get up to
     /// <c>--drain-time-s</c>; otherwise they get no grace period beyond their current request.
+    /// Graceful with <paramref name="skipExit"/> (Envoy's <c>skip_exit</c>): the connections open now
+    /// drain (within <c>--drain-time-s</c>) but the listeners are never stopped and keep serving.
     /// </summary>
-    public void DrainListeners(bool inboundOnly, bool graceful)
+    public void DrainListeners(bool inboundOnly, bool graceful, bool skipExit = false)
     {
         var configs = Bootstrap.StaticResources?.Listeners;
         var drainTime = graceful && Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
@@ -97,6 +99,13 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             var config = configs?.FirstOrDefault(l => l.Name == listener.Name);
             if (inboundOnly && config?.TrafficDirection == Envoy.Config.Core.V3.TrafficDirection.Outbound)
             {
+                continue;
+            }
+
+            if (graceful && skipExit)
+            {
+                _log.Info($"draining the connections of listener '{listener.Name}' (skip_exit: it keeps accepting)");
+                listener.DrainConnections(drainTime);
                 continue;
             }
 

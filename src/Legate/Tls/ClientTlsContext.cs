@@ -24,6 +24,8 @@ internal sealed class ClientTlsContext
     private readonly TlsParameters _parameters;
     private readonly List<SslApplicationProtocol>? _alpn;
     private readonly bool _allowResume;
+    private SecretManager? _registeredWith;
+    private int _released;
 
     private ClientTlsContext(
         SecretProvider<TlsCertificate>? certificate, SecretProvider<CertificateValidator>? validator, TlsParameters parameters,
@@ -89,7 +91,27 @@ internal sealed class ClientTlsContext
         var allowResume = proto.MaxSessionKeys is not { } keys || keys > 0;
         var context = new ClientTlsContext(certificates.Count > 0 ? certificates[0] : null, validator, parameters, alpn, proto.Sni, allowResume, stats);
         secrets.RegisterCertificates(context.CertificatesInUse);
+        context._registeredWith = secrets;
+        // A listener or cluster that fails to compile after this takes the context off /certs (its secrets are recorded on their own).
+        Legate.Xds.SubscriptionHolds.Record(() => secrets.UnregisterCertificates(context.CertificatesInUse));
         return context;
+    }
+
+    /// <summary>
+    /// The context is no longer used (its CDS cluster was replaced, removed or never made it): its SDS
+    /// secrets are released (a secret no other context uses leaves the SDS subscription) and /certs
+    /// stops listing it. Once per context.
+    /// </summary>
+    public void ReleaseSecrets()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return;
+        }
+
+        _registeredWith?.UnregisterCertificates(CertificatesInUse);
+        _certificate?.Release();
+        _validator?.Release();
     }
 
     /// <summary>

@@ -62,6 +62,15 @@ internal sealed class SecretManager : IDisposable
         }
     }
 
+    /// <summary>A TLS context is gone (its listener or cluster was replaced or removed): /certs stops listing it.</summary>
+    public void UnregisterCertificates(Func<IEnumerable<CertificateEntry>> source)
+    {
+        lock (_certificateSources)
+        {
+            _certificateSources.Remove(source);
+        }
+    }
+
     /// <summary>Every certificate in use, by TLS context.</summary>
     public List<CertificateEntry[]> CertificatesInUse()
     {
@@ -211,6 +220,7 @@ internal sealed class SecretManager : IDisposable
             if (_subscriptions.TryGetValue(key, out var existing) && existing is SecretProvider<T> shared)
             {
                 shared.References++;
+                Legate.Xds.SubscriptionHolds.Record(shared.Release);
                 return shared;
             }
         }
@@ -227,6 +237,7 @@ internal sealed class SecretManager : IDisposable
             if (_subscriptions.TryGetValue(key, out var raced) && raced is SecretProvider<T> first)
             {
                 first.References++;
+                Legate.Xds.SubscriptionHolds.Record(first.Release);
                 unsubscribe();
                 return first;
             }
@@ -236,6 +247,8 @@ internal sealed class SecretManager : IDisposable
             provider.OnRelease = () => ReleaseXds(key, provider, unsubscribe);
         }
 
+        // A listener or cluster that fails to compile after this gives the reference back.
+        Legate.Xds.SubscriptionHolds.Record(provider.Release);
         return provider;
     }
 

@@ -23,6 +23,8 @@ internal sealed class ServerTlsContext
     private readonly bool _requireClientCertificate;
     private readonly bool _allowResume;
     private readonly bool _fullScan;
+    private SecretManager? _registeredWith;
+    private int _released;
 
     private ServerTlsContext(
         SecretProvider<TlsCertificate>[] certificates, SecretProvider<CertificateValidator>? validator, TlsParameters parameters,
@@ -61,6 +63,13 @@ internal sealed class ServerTlsContext
     /// </summary>
     public void ReleaseSecrets()
     {
+        // Once per context: each of its secrets was taken once when it compiled.
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return;
+        }
+
+        _registeredWith?.UnregisterCertificates(CertificatesInUse);
         foreach (var provider in _certificates)
         {
             provider.Release();
@@ -135,6 +144,9 @@ internal sealed class ServerTlsContext
         var context = new ServerTlsContext(
             [.. certificates], validator, parameters, alpn, proto.RequireClientCertificate ?? false, allowResume, proto.FullScanCertsOnSniMismatch ?? false);
         secrets.RegisterCertificates(context.CertificatesInUse);
+        context._registeredWith = secrets;
+        // A listener or cluster that fails to compile after this takes the context off /certs (its secrets are recorded on their own).
+        Legate.Xds.SubscriptionHolds.Record(() => secrets.UnregisterCertificates(context.CertificatesInUse));
         return context;
     }
 

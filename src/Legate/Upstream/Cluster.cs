@@ -151,6 +151,10 @@ internal abstract class Cluster : IAsyncDisposable
     {
         // Health timers stop with the cluster; subclasses stop their own refreshes and call this.
         OutlierDetector?.Dispose();
+
+        // Its SDS secrets leave the subscription unless another cluster or listener uses them (as
+        // Envoy's SdsApi when its last TLS context goes). Null: the cluster failed before its info.
+        Info?.ReleaseSecrets();
         foreach (var checker in HealthCheckers)
         {
             checker.Dispose();

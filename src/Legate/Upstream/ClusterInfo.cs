@@ -111,6 +111,16 @@ internal sealed class ClusterInfo
         return Tls;
     }
 
+    /// <summary>The cluster is gone: its TLS contexts (the cluster's and each transport_socket_matches entry's) release their SDS secrets.</summary>
+    public void ReleaseSecrets()
+    {
+        Tls?.ReleaseSecrets();
+        foreach (var match in TransportSocketMatches)
+        {
+            match.Tls?.ReleaseSecrets();
+        }
+    }
+
     public static ClusterInfo Create(ClusterConfig config, string path, ConfigErrors errors, StatsStore? stats, Legate.Tls.SecretManager? secrets = null)
     {
         var store = stats ?? new StatsStore();

@@ -67,11 +67,17 @@ internal sealed class CdsApi : IXdsUpdateHandler
             }
 
             var configErrors = new ConfigErrors();
-            var cluster = ClusterFactory.Create(config, "", configErrors, _clusters.Context);
-            if (cluster is null || configErrors.HasErrors)
+            Cluster? cluster;
+            using (var holds = SubscriptionHolds.Begin())
             {
-                errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
-                continue;
+                cluster = ClusterFactory.Create(config, "", configErrors, _clusters.Context);
+                if (cluster is null || configErrors.HasErrors)
+                {
+                    // The SDS secrets its TLS contexts had already asked for are given back.
+                    holds.ReleaseAll();
+                    errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
+                    continue;
+                }
             }
 
             foreach (var warning in configErrors.Warnings)

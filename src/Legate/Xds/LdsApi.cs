@@ -94,11 +94,17 @@ internal sealed class LdsApi : IXdsUpdateHandler
             var isNew = _table.IsNew(resource.Name);
 
             var configErrors = new ConfigErrors();
-            var listener = Listener.Compile(config, "", configErrors, _context());
-            if (listener is null || configErrors.HasErrors)
+            Listener? listener;
+            using (var holds = SubscriptionHolds.Begin())
             {
-                errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
-                continue;
+                listener = Listener.Compile(config, "", configErrors, _context());
+                if (listener is null || configErrors.HasErrors)
+                {
+                    // The route tables and secrets its filter chains had already asked for are given back.
+                    holds.ReleaseAll();
+                    errors.Add(new XdsResourceError(resource.Name, XdsResourceValidator.Describe(configErrors.Errors)));
+                    continue;
+                }
             }
 
             foreach (var warning in configErrors.Warnings)

@@ -46,6 +46,7 @@ internal sealed class RdsDispatcher : IXdsUpdateHandler
             if (_providers.TryGetValue(name, out var existing))
             {
                 existing.References++;
+                SubscriptionHolds.Record(existing.Release);
                 return existing;
             }
 
@@ -70,6 +71,8 @@ internal sealed class RdsDispatcher : IXdsUpdateHandler
         }
 
         Subscription.AddName(name);
+        // A listener that fails to compile after this gives the reference back.
+        SubscriptionHolds.Record(provider.Release);
         return provider;
     }
 

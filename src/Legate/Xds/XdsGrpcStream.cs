@@ -41,7 +41,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private volatile ActiveStream? _active;
     private int _disposed;
 
-    public XdsGrpcStream(XdsSourceSpec spec, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, BackoffStrategy? backOff, ControlPlaneStats stats, TimeProvider time, Func<long, long> random, Logger log)
+    public XdsGrpcStream(XdsSourceSpec spec, Node node, Func<CancellationToken, ValueTask<EndPoint>> resolve, BackoffStrategy? backOff, ControlPlaneStats stats, TimeProvider time, Func<long, long> random, Logger log, Func<Legate.Tls.ClientTlsContext?>? tls = null)
     {
         _spec = spec;
         _node = node;
@@ -59,6 +59,8 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             KeepAlivePingDelay = TimeSpan.FromSeconds(60),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
             MaxReceiveMessageBytes = 256 * 1024 * 1024,
+            // The envoy_grpc cluster's UpstreamTlsContext, if any: TLS to the control plane.
+            Tls = tls,
         });
     }
 

@@ -29,6 +29,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
     private readonly TimeProvider _time;
     private readonly Dictionary<string, XdsGrpcStream> _streams = new(StringComparer.Ordinal);
     private readonly Dictionary<string, XdsFileSource> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, XdsRestSource> _rest = new(StringComparer.Ordinal);
     private readonly Dictionary<string, XdsSubscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly XdsSourceSpec? _cdsSource;
     private readonly XdsSourceSpec? _ldsSource;
@@ -160,6 +161,11 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
         {
             file.Start();
         }
+
+        foreach (var rest in RestSnapshot())
+        {
+            rest.Start();
+        }
     }
 
     /// <summary>Subscribes CDS, then LDS; completes when both are initialized (Envoy's init).</summary>
@@ -275,11 +281,18 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
     {
         XdsGrpcStream[] streams;
         XdsFileSource[] files;
+        XdsRestSource[] rest;
         lock (_lock)
         {
             _disposed = true;
             streams = _streams.Values.ToArray();
             files = _files.Values.ToArray();
+            rest = _rest.Values.ToArray();
+        }
+
+        foreach (var source in rest)
+        {
+            source.Dispose();
         }
 
         foreach (var file in files)
@@ -290,6 +303,14 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
         foreach (var stream in streams)
         {
             await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private XdsRestSource[] RestSnapshot()
+    {
+        lock (_lock)
+        {
+            return _rest.Values.ToArray();
         }
     }
 
@@ -311,6 +332,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
         XdsSubscription subscription;
         XdsGrpcStream? stream = null;
         XdsFileSource? file = null;
+        XdsRestSource? rest = null;
         bool start;
         lock (_lock)
         {
@@ -330,13 +352,18 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
                 file = new XdsFileSource(spec, subscription, _stats, _log);
                 _files.Add(key, file);
             }
+            else if (spec.Kind == XdsSourceKind.Rest)
+            {
+                rest = new XdsRestSource(spec, subscription, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), () => ControlPlaneTls(spec.ClusterName), _stats, _logs.Get(LogComponents.Config));
+                _rest.Add(key, rest);
+            }
             else
             {
                 // ADS: one stream for every type; per-type gRPC sources: one stream per type and cluster.
                 var streamKey = spec.Kind == XdsSourceKind.Ads ? spec.Key : spec.Key + "|" + type.ShortName;
                 if (!_streams.TryGetValue(streamKey, out stream))
                 {
-                    stream = new XdsGrpcStream(spec, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), RetryBackOff(spec.ClusterName), ControlPlane, _time, max => Random.Shared.NextInt64(Math.Max(1, max)), _logs.Get(LogComponents.Config));
+                    stream = new XdsGrpcStream(spec, LocalNode(), ct => ResolveAsync(spec.ClusterName, ct), RetryBackOff(spec.ClusterName), ControlPlane, _time, max => Random.Shared.NextInt64(Math.Max(1, max)), _logs.Get(LogComponents.Config), () => ControlPlaneTls(spec.ClusterName));
                     _streams.Add(streamKey, stream);
                 }
             }
@@ -353,6 +380,10 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
         else if (file is not null && start)
         {
             file.Start();
+        }
+        else if (rest is not null && start)
+        {
+            rest.Start();
         }
 
         return subscription;
@@ -378,6 +409,9 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
 
         return null;
     }
+
+    /// <summary>The control plane cluster's UpstreamTlsContext (its <c>transport_socket</c>), or null for cleartext h2c.</summary>
+    private Legate.Tls.ClientTlsContext? ControlPlaneTls(string clusterName) => _clusters?.Find(clusterName)?.Info.Tls;
 
     /// <summary>A host of the control plane's (static) cluster, chosen by its load balancer.</summary>
     private ValueTask<EndPoint> ResolveAsync(string clusterName, CancellationToken cancellationToken)

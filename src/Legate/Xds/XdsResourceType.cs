@@ -68,6 +68,17 @@ internal sealed class XdsResourceType
 
     public string SotwMethod { get; }
 
+    /// <summary>The REST path Envoy POSTs a DiscoveryRequest to (api_type REST): <c>/v3/discovery:clusters</c>, ...</summary>
+    public string RestPath => ShortName switch
+    {
+        "cds" => "/v3/discovery:clusters",
+        "lds" => "/v3/discovery:listeners",
+        "rds" => "/v3/discovery:routes",
+        "eds" => "/v3/discovery:endpoints",
+        "sds" => "/v3/discovery:secrets",
+        _ => "/v3/discovery:runtime",
+    };
+
     public string DeltaMethod { get; }
 
     /// <summary>LDS and CDS subscribe to everything, and a resource absent from a state-of-the-world response is removed.</summary>

@@ -17,6 +17,9 @@ internal enum XdsSourceKind
 
     /// <summary>A watched file holding a DiscoveryResponse (<c>path_config_source</c> / <c>path</c>).</summary>
     Path,
+
+    /// <summary>REST polling (<c>api_type: REST</c>): a JSON DiscoveryRequest POSTed to the cluster every refresh_delay.</summary>
+    Rest,
 }
 
 /// <summary>
@@ -44,6 +47,12 @@ internal sealed class XdsSourceSpec
 
     public string Path { get; init; } = string.Empty;
 
+    /// <summary>REST: the wait between two fetches (<c>refresh_delay</c>, required).</summary>
+    public TimeSpan RefreshDelay { get; init; }
+
+    /// <summary>REST: how long one fetch may take (<c>request_timeout</c>, default 1 s as Envoy).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>watched_directory.path: a rename into this directory triggers the reload.</summary>
     public string? WatchedDirectory { get; init; }
 
@@ -52,6 +61,7 @@ internal sealed class XdsSourceSpec
     {
         XdsSourceKind.Ads => "ads",
         XdsSourceKind.Grpc => $"grpc:{(IsDelta ? "delta" : "sotw")}:{ClusterName}",
+        XdsSourceKind.Rest => "rest:" + ClusterName,
         _ => "path:" + Path,
     };
 
@@ -96,6 +106,11 @@ internal sealed class XdsSourceSpec
                     }
 
                     return Resolve(new ConfigSource { Ads = new AggregatedConfigSource(), InitialFetchTimeout = source.InitialFetchTimeout }, path, bootstrap, errors);
+                }
+
+                if (api.ApiType == ApiType.Rest)
+                {
+                    return ResolveRest(api, FieldPath.Field(path, "api_config_source"), bootstrap, errors, timeout);
                 }
 
                 return ResolveApi(api, FieldPath.Field(path, "api_config_source"), bootstrap, errors, aggregated: false) is { } spec
@@ -148,7 +163,7 @@ internal sealed class XdsSourceSpec
                 delta = api.ApiType == ApiType.DeltaGrpc;
                 break;
             case ApiType.Rest:
-                errors.Add(apiTypePath, "REST xDS is not supported yet; use GRPC, DELTA_GRPC or ADS");
+                errors.Add(apiTypePath, "REST cannot carry ADS; ads_config takes AGGREGATED_GRPC or AGGREGATED_DELTA_GRPC");
                 ok = false;
                 break;
             default:
@@ -201,6 +216,56 @@ internal sealed class XdsSourceSpec
         }
 
         return ok ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = delta, ClusterName = clusterName, SetNodeOnFirstMessageOnly = api.SetNodeOnFirstMessageOnly } : null;
+    }
+
+    /// <summary>
+    /// <c>api_type: REST</c>: exactly one <c>cluster_names</c> entry naming a static cluster (any HTTP
+    /// version), no <c>grpc_services</c>, <c>refresh_delay</c> required and <c>request_timeout</c>
+    /// (default 1 s), as Envoy checks them.
+    /// </summary>
+    private static XdsSourceSpec? ResolveRest(ApiConfigSource api, string path, Bootstrap bootstrap, ConfigErrors errors, TimeSpan initialFetchTimeout)
+    {
+        var ok = true;
+        if (api.TransportApiVersion is not (ApiVersion.V3 or ApiVersion.Auto))
+        {
+            errors.Add(FieldPath.Field(path, "transport_api_version"),
+                $"transport_api_version {api.TransportApiVersion.ToEnumName()} is not supported: xDS transport protocol versions other than V3 are deprecated; set transport_api_version: V3");
+            ok = false;
+        }
+
+        if (api.GrpcServices.Count > 0)
+        {
+            errors.Add(FieldPath.Field(path, "grpc_services"), "grpc_services is for gRPC config sources; a REST config source names its cluster in cluster_names");
+            ok = false;
+        }
+
+        var clusterName = string.Empty;
+        if (api.ClusterNames.Count != 1)
+        {
+            errors.Add(FieldPath.Field(path, "cluster_names"), $"a REST config source needs exactly one cluster name (found {api.ClusterNames.Count})");
+            ok = false;
+        }
+        else
+        {
+            clusterName = api.ClusterNames[0];
+            if (bootstrap.StaticResources?.Clusters.Any(c => c.Name == clusterName) != true)
+            {
+                errors.Add(FieldPath.Index(FieldPath.Field(path, "cluster_names"), 0), $"the REST config source's cluster '{clusterName}' must be a static cluster (static_resources.clusters)");
+                ok = false;
+            }
+        }
+
+        var refreshDelay = api.RefreshDelay?.ToTimeSpan() ?? TimeSpan.Zero;
+        if (refreshDelay <= TimeSpan.Zero)
+        {
+            errors.Add(FieldPath.Field(path, "refresh_delay"), "refresh_delay is required for REST API configuration sources");
+            ok = false;
+        }
+
+        var requestTimeout = api.RequestTimeout?.ToTimeSpan() is { } t && t > TimeSpan.Zero ? t : TimeSpan.FromSeconds(1);
+        return ok
+            ? new XdsSourceSpec { Kind = XdsSourceKind.Rest, ClusterName = clusterName, RefreshDelay = refreshDelay, RequestTimeout = requestTimeout, InitialFetchTimeout = initialFetchTimeout }
+            : null;
     }
 
     private static bool SpeaksHttp2(Envoy.Config.Cluster.V3.Cluster cluster)

@@ -316,6 +316,60 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task DrainListenersSkipExitDrainsTheConnectionsButKeepsTheListenersServing()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Config(), "--drain-time-s", "30");
+        var web = legate.ListenerEndpoint("web");
+
+        // skip_exit means nothing without graceful: Envoy's 400, and nothing is drained.
+        using (var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "drain_listeners?skip_exit"), null))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("skip_exit requires graceful\n", await response.Content.ReadAsStringAsync());
+        }
+
+        // A keep-alive connection open before the drain (idle between requests) is closed by it.
+        using var before = new TcpClient();
+        await before.ConnectAsync(web);
+        var stream = before.GetStream();
+        var first = await ExchangeAsync(stream);
+        Assert.StartsWith("HTTP/1.1 200", first, StringComparison.Ordinal);
+        Assert.DoesNotContain("connection: close", first, StringComparison.OrdinalIgnoreCase);
+
+        using (var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "drain_listeners?graceful&skip_exit"), null))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("OK\n", await response.Content.ReadAsStringAsync());
+        }
+
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(0, await stream.ReadAsync(new byte[16], timeout.Token));
+        }
+
+        // The listener was not stopped: new connections are accepted and served, then and later.
+        Assert.True(await AcceptsAsync(web));
+        Assert.Equal("hello\n", await legate.Http.GetStringAsync(legate.ListenerUri("web")));
+        Assert.NotNull(legate.Server.Listeners.Find("web")?.BoundEndpoint);
+
+        static async Task<string> ExchangeAsync(NetworkStream stream)
+        {
+            await stream.WriteAsync("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray());
+            var buffer = new byte[4096];
+            var text = string.Empty;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!text.EndsWith("hello\n", StringComparison.Ordinal))
+            {
+                var n = await stream.ReadAsync(buffer, timeout.Token);
+                Assert.True(n > 0, "the connection closed before the response: " + text);
+                text += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+            }
+
+            return text;
+        }
+    }
+
+    [Fact]
     public async Task MemoryAndHotRestartVersion()
     {
         await using var legate = await InProcessLegate.StartAsync(Config());

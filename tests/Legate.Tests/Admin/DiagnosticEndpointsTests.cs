@@ -35,6 +35,16 @@ public sealed class DiagnosticEndpointsTests : IDisposable
         Assert.Equal((HttpStatusCode.OK, "OK\n"), await PostAsync(legate, "cpuprofiler?enable=n"));
         Assert.Equal((HttpStatusCode.NotImplemented, "The current build does not support heap profiler"), await PostAsync(legate, "heapprofiler?enable=y"));
 
+        // /allocprofiler needs tcmalloc: the request is checked, then 501 either way.
+        Assert.Equal((HttpStatusCode.BadRequest, "?enable=<y|n>\n"), await PostAsync(legate, "allocprofiler"));
+        Assert.Equal((HttpStatusCode.BadRequest, "?enable=<y|n>\n"), await PostAsync(legate, "allocprofiler?enable=y&x=1"));
+        Assert.Equal((HttpStatusCode.NotImplemented, "Allocation profile is not implemented in current build"), await PostAsync(legate, "allocprofiler?enable=y"));
+        Assert.Equal((HttpStatusCode.NotImplemented, "Allocation profile is not implemented in current build"), await PostAsync(legate, "allocprofiler?enable=n"));
+        using (var get = await legate.Http.GetAsync(new Uri(legate.AdminUri, "allocprofiler?enable=y")))
+        {
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        }
+
         // /heap_dump reads, so GET; as an Envoy built without tcmalloc.
         using var heapDump = await legate.Http.GetAsync(new Uri(legate.AdminUri, "heap_dump"));
         Assert.Equal(HttpStatusCode.NotImplemented, heapDump.StatusCode);

@@ -66,7 +66,7 @@ public sealed class AdminEndpointTests
     }
 
     [Fact]
-    public async Task HelpListsEveryEndpointSortedLikeEnvoy()
+    public async Task HelpListsEveryEndpointSortedLikeEnvoyWithItsParameters()
     {
         await using var legate = await InProcessLegate.StartAsync(TestConfigs.Simple());
 
@@ -75,24 +75,39 @@ public sealed class AdminEndpointTests
         Assert.Equal(
             "admin commands are:\n" +
             "  /: Admin home page\n" +
+            "  /allocprofiler (POST): enable/disable the allocation profiler (if supported)\n" +
+            "      enable: enable/disable the allocation profiler; One of (y, n)\n" +
             "  /certs: print certs on machine\n" +
             "  /clusters: upstream cluster status\n" +
             "  /config_dump: dump current Envoy configs (experimental)\n" +
+            "      resource: The resource to dump\n" +
+            "      mask: The mask to apply. When both resource and mask are specified, the mask is applied to every element in the desired repeated field so that only a subset of fields are returned. The mask is parsed as a ProtobufWkt::FieldMask\n" +
+            "      name_regex: Dump only the currently loaded configurations whose names match the specified regex. Can be used with both resource and mask query parameters.\n" +
+            "      include_eds: Dump currently loaded configuration including EDS. See the response definition for more information\n" +
             "  /contention: dump current Envoy mutex contention stats (if enabled)\n" +
             "  /cpuprofiler (POST): enable/disable the CPU profiler\n" +
+            "      enable: enables the CPU profiler; One of (y, n)\n" +
             "  /dashboard: live dashboard: request and error rates, latency, hosts, recent local replies\n" +
             "  /dashboard/data: the dashboard's numbers as JSON\n" +
             "  /drain_listeners (POST): drain listeners\n" +
+            "      graceful: When draining listeners, enter a graceful drain period prior to closing listeners. This behaviour and duration is configurable via server options or CLI\n" +
+            "      skip_exit: When draining listeners, do not exit after the drain period. This must be used with graceful\n" +
+            "      inboundonly: Drains all inbound listeners. traffic_direction field in envoy_v3_api_msg_config.listener.v3.Listener is used to determine whether a listener is inbound or outbound.\n" +
             "  /explain: explain which listener, filter chain, virtual host and route a request would take (params: url, method, header=name:value, listener, port)\n" +
             "  /healthcheck/fail (POST): cause the server to fail health checks\n" +
             "  /healthcheck/ok (POST): cause the server to pass health checks\n" +
             "  /heap_dump: dump current Envoy heap (if supported)\n" +
             "  /heapprofiler (POST): enable/disable the heap profiler\n" +
+            "      enable: enable/disable the heap profiler; One of (y, n)\n" +
             "  /help: print out list of admin commands\n" +
             "  /hot_restart_version: print the hot restart compatibility version\n" +
             "  /init_dump: dump current Envoy init manager information (experimental)\n" +
+            "      mask: The desired component to dump unready targets. The mask is parsed as a ProtobufWkt::FieldMask. For example, get the unready targets of all listeners with /init_dump?mask=listener`\n" +
             "  /listeners: print listener info\n" +
+            "      format: File format to use; One of (text, json)\n" +
             "  /logging: query/change logging levels\n" +
+            "      paths: Change multiple logging levels by setting to <logger_name1>:<desired_level1>,<logger_name2>:<desired_level2>. If fine grain logging is enabled, use __FILE__ or a glob experision as the logger name. For example, source/common*:warning\n" +
+            "      level: desired logging level, this will change all loggers's level; One of (, trace, debug, info, warning, error, critical, off)\n" +
             "  /memory: print current allocation/heap usage\n" +
             "  /quitquitquit (POST): exit the server\n" +
             "  /ready: print server state, return 200 if LIVE, otherwise return 503\n" +
@@ -102,7 +117,16 @@ public sealed class AdminEndpointTests
             "  /runtime_modify (POST): " + Legate.Admin.RuntimeHandler.ModifyHelp + "\n" +
             "  /server_info: print server version/status information\n" +
             "  /stats: print server stats\n" +
+            "      usedonly: Only include stats that have been written by system since restart\n" +
+            "      filter: Regular expression (Google re2) for filtering stats\n" +
+            "      format: Format to use; One of (html, active-html, text, json)\n" +
+            "      type: Stat types to include.; One of (All, Counters, Histograms, Gauges, TextReadouts)\n" +
+            "      histogram_buckets: Histogram bucket display mode; One of (cumulative, disjoint, detailed, none)\n" +
             "  /stats/prometheus: print server stats in prometheus format\n" +
+            "      usedonly: Only include stats that have been written by system since restart\n" +
+            "      text_readouts: Render text_readouts as new gaugues with value 0 (increases Prometheus data size)\n" +
+            "      filter: Regular expression (Google re2) for filtering stats\n" +
+            "      histogram_buckets: Histogram bucket display mode; One of (cumulative, summary)\n" +
             "  /stats/recentlookups: Show recent stat-name lookups\n" +
             "  /stats/recentlookups/clear (POST): clear list of stat-name lookups and counter\n" +
             "  /stats/recentlookups/disable (POST): disable recording of reset stat-name lookup names\n" +

@@ -32,7 +32,7 @@ internal static partial class ImplementedFields
         ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
         ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
         ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
-        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only", "cluster_names", "refresh_delay", "request_timeout"],
         ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy",
             // the OpenTelemetry tracer's exporter only (xDS streams have no deadline, as in Envoy).
             "timeout", "initial_metadata"],

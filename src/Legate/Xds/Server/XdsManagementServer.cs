@@ -10,7 +10,7 @@ namespace Legate.Xds.Server;
 /// <summary>
 /// The bundled management server (<c>legate xds-server</c>): serves the resources of a directory
 /// over ADS (state of the world and Delta) and the per-type discovery services, on cleartext
-/// HTTP/2. A change in the directory makes a new version of each type that changed, pushed to
+/// HTTP/2 or, given a certificate, h2 over TLS. A change in the directory makes a new version of each type that changed, pushed to
 /// every client subscribed to it. Each client's ACK and NACK is logged with its node id.
 /// </summary>
 internal sealed class XdsManagementServer : IAsyncDisposable
@@ -26,12 +26,13 @@ internal sealed class XdsManagementServer : IAsyncDisposable
     private Timer? _debounce;
     private int _nonce;
 
-    public XdsManagementServer(string directory, IPEndPoint listen, Logger log)
+    /// <param name="certificate">Serve over TLS (h2, ALPN h2) with this certificate and key; null: cleartext h2c.</param>
+    public XdsManagementServer(string directory, IPEndPoint listen, Logger log, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
         _path = directory;
         _directory = new ResourceDirectory(directory, log);
         _log = log;
-        _server = new GrpcServer(listen, log);
+        _server = new GrpcServer(listen, log, certificate);
         _server.Map(XdsResourceType.AdsSotwMethod, call => ServeAsync(call, delta: false, only: null));
         _server.Map(XdsResourceType.AdsDeltaMethod, call => ServeAsync(call, delta: true, only: null));
         foreach (var type in XdsResourceType.All)

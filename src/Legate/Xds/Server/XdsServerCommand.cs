@@ -4,16 +4,20 @@ using Legate.Server.Logging;
 
 namespace Legate.Xds.Server;
 
-/// <summary><c>legate xds-server --dir DIR [--listen 127.0.0.1:18000] [-l level]</c>: runs the bundled management server until SIGINT/SIGTERM.</summary>
+/// <summary>
+/// <c>legate xds-server --dir DIR [--listen 127.0.0.1:18000] [--tls-cert FILE --tls-key FILE] [-l level]</c>:
+/// runs the bundled management server until SIGINT/SIGTERM; with a PEM certificate and key it serves h2 over TLS.
+/// </summary>
 internal static class XdsServerCommand
 {
-    public const string Usage = "usage: legate xds-server --dir DIR [--listen ADDRESS:PORT] [-l LEVEL]";
+    public const string Usage = "usage: legate xds-server --dir DIR [--listen ADDRESS:PORT] [--tls-cert PEM --tls-key PEM] [-l LEVEL]";
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         string? dir = null;
         var listen = "127.0.0.1:18000";
         var level = "info";
+        string? certFile = null, keyFile = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -23,6 +27,12 @@ internal static class XdsServerCommand
                     break;
                 case "--listen" when i + 1 < args.Length:
                     listen = args[++i];
+                    break;
+                case "--tls-cert" when i + 1 < args.Length:
+                    certFile = args[++i];
+                    break;
+                case "--tls-key" when i + 1 < args.Length:
+                    keyFile = args[++i];
                     break;
                 case "-l" or "--log-level" when i + 1 < args.Length:
                     level = args[++i];
@@ -48,6 +58,26 @@ internal static class XdsServerCommand
             return MainCommon.ExitError;
         }
 
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null;
+        if (certFile is not null || keyFile is not null)
+        {
+            if (certFile is null || keyFile is null)
+            {
+                await stderr.WriteLineAsync($"error: --tls-cert and --tls-key go together\n{Usage}").ConfigureAwait(false);
+                return MainCommon.ExitError;
+            }
+
+            try
+            {
+                certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certFile, keyFile);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                await stderr.WriteLineAsync($"error: cannot load the TLS certificate: {ex.Message}").ConfigureAwait(false);
+                return MainCommon.ExitError;
+            }
+        }
+
         using var logs = LogManager.Create(CommandLineParser.Parse(["-l", level]), new TextWriterLogSink(stdout, ownsWriter: false));
         var log = logs.Get(LogComponents.Config);
         // Signals are taken before the server says it is serving: a supervisor may stop it at once.
@@ -55,7 +85,7 @@ internal static class XdsServerCommand
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var registration = cancellationToken.Register(() => stop.TrySetResult());
-        await using var server = new XdsManagementServer(dir, endpoint, log);
+        await using var server = new XdsManagementServer(dir, endpoint, log, certificate);
         try
         {
             await server.StartAsync(cancellationToken).ConfigureAwait(false);
