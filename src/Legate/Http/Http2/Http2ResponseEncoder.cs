@@ -37,6 +37,12 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
 
     public HttpStream Stream { get; set; } = null!;
 
+    /// <summary>Set when the stream is an extended CONNECT: a 101 or 2xx head opens its tunnel (see <see cref="Http2ExtendedConnect"/>).</summary>
+    public Http2ExtendedConnect? ExtendedConnect { get; set; }
+
+    /// <summary>The accepted extended CONNECT's tunnel: the response body goes here, not to the response writer.</summary>
+    private Stream? _tunnel;
+
     private bool IsDone => _completed || Volatile.Read(ref _reset) != 0;
 
     /// <summary>
@@ -53,6 +59,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         }
 
         _headersEncoded = true;
+        var extended = ExtendedConnect;
+        var accepting = extended is not null && !endStream && head.StatusCode is 101 or (>= 200 and < 300);
         try
         {
             var response = _context.Response;
@@ -60,7 +68,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             var headers = response.Headers;
             foreach (var field in head.Headers)
             {
-                if (IsConnectionSpecific(field.Known))
+                if (IsConnectionSpecific(field.Known) || (accepting && IsUpgradeOnly(field, extended!)))
                 {
                     continue;
                 }
@@ -76,6 +84,12 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return ValueTask.CompletedTask;
         }
 
+        if (accepting)
+        {
+            return AcceptTunnelAsync(extended!);
+        }
+
+        extended?.Refuse();
         return endStream ? CompleteAsync() : ValueTask.CompletedTask;
     }
 
@@ -84,6 +98,11 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         if (IsDone)
         {
             return ValueTask.CompletedTask;
+        }
+
+        if (_tunnel is not null)
+        {
+            return WriteTunnelAsync(_tunnel, data, endStream);
         }
 
         if (!data.IsEmpty)
@@ -133,7 +152,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     public override ValueTask FlushAsync()
     {
         // Before the head there is nothing to push, and flushing Kestrel's writer would start a 200 response.
-        if (IsDone || !_headersEncoded)
+        // A tunnel's writes are flushed as they are made.
+        if (IsDone || !_headersEncoded || _tunnel is not null)
         {
             return ValueTask.CompletedTask;
         }
@@ -167,6 +187,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         }
 
         _completed = true;
+        ExtendedConnect?.Refuse();
         try
         {
             await _context.Response.CompleteAsync().ConfigureAwait(false);
@@ -186,6 +207,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return;
         }
 
+        ExtendedConnect?.Refuse();
         var gone = Volatile.Read(ref _downstreamGone) != 0;
         if (!gone)
         {
@@ -217,6 +239,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return;
         }
 
+        ExtendedConnect?.Refuse();
+
         if (!Stream.ResponseComplete)
         {
             _config.Stats.DownstreamRqRxReset.Inc();
@@ -229,6 +253,46 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     private static bool IsConnectionSpecific(KnownHeader known) =>
         known is KnownHeader.Connection or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
             or KnownHeader.TransferEncoding or KnownHeader.Upgrade;
+
+    /// <summary>
+    /// Fields of the upstream's HTTP/1.1 upgrade answer that mean nothing on the accepted extended
+    /// CONNECT: <c>content-length: 0</c> (RFC 8441's 200 has a tunnel, not an empty body) and, when
+    /// Legate generated the request's key, the <c>sec-websocket-accept</c> that answers it.
+    /// </summary>
+    private static bool IsUpgradeOnly(HeaderField field, Http2ExtendedConnect extended) =>
+        (field.Known == KnownHeader.ContentLength && field.ValueBytes.SequenceEqual("0"u8))
+        || (extended.GeneratedKey && field.Known == KnownHeader.None && System.Text.Ascii.EqualsIgnoreCase(field.NameBytes, "sec-websocket-accept"u8));
+
+    private async ValueTask AcceptTunnelAsync(Http2ExtendedConnect extended)
+    {
+        _tunnel = await extended.AcceptAsync(_context.Response).ConfigureAwait(false);
+        if (_tunnel is null)
+        {
+            OnRequestAborted();
+        }
+    }
+
+    private async ValueTask WriteTunnelAsync(Stream tunnel, ReadOnlySequence<byte> data, bool endStream)
+    {
+        try
+        {
+            foreach (var segment in data)
+            {
+                await tunnel.WriteAsync(segment, Stream.ResetToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or ConnectionAbortedException or ObjectDisposedException or OperationCanceledException)
+        {
+            _config.Log.Debug($"h2 extended CONNECT tunnel write failed: {ex.Message}");
+            OnRequestAborted();
+            return;
+        }
+
+        if (endStream)
+        {
+            await CompleteAsync().ConfigureAwait(false);
+        }
+    }
 
     private void OnFlushed(FlushResult result)
     {

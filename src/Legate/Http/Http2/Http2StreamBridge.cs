@@ -29,6 +29,8 @@ internal static class Http2StreamBridge
         stats.DownstreamRqHttp2Total.Inc();
         stats.DownstreamRqActive.Inc();
         var valid = TryConvertRequest(context, head);
+        var extended = valid ? Http2ExtendedConnect.FromRequest(context, head) : null;
+        encoder.ExtendedConnect = extended;
         stream.Begin(head, Stopwatch.GetTimestamp());
         stream.Info.Protocol = Protocol;
         var info = context.Features.Get<Http2ConnectionInfo>();
@@ -48,7 +50,7 @@ internal static class Http2StreamBridge
                 return;
             }
 
-            if (head.MethodKind == HttpMethodKind.Connect && config.Proto.Http2ProtocolOptions?.AllowConnect != true)
+            if ((head.MethodKind == HttpMethodKind.Connect || extended is not null) && config.Proto.Http2ProtocolOptions?.AllowConnect != true)
             {
                 // Envoy's HTTP/2 codec refuses CONNECT unless http2_protocol_options.allow_connect.
                 stats.DownstreamCxProtocolError.Inc();
@@ -66,7 +68,12 @@ internal static class Http2StreamBridge
 
             ConnectionManagerUtility.MutateRequestHeaders(stream, info?.IsTls ?? false);
             ClientCertHeaders.Mutate(stream, info?.Tls);
-            var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
+            if (extended is not null || head.MethodKind == HttpMethodKind.Connect)
+            {
+                stats.DownstreamCxUpgradesTotal.Inc();
+            }
+
+            var hasBody = extended is not null || (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true);
             if (!hasBody)
             {
                 await stream.DecodeHeadersAsync(endStream: true).ConfigureAwait(false);
@@ -74,7 +81,7 @@ internal static class Http2StreamBridge
             else
             {
                 await stream.DecodeHeadersAsync(endStream: false).ConfigureAwait(false);
-                await ReadBodyAsync(context, stream, head, encoder).ConfigureAwait(false);
+                await (extended is null ? ReadBodyAsync(context, stream, head, encoder) : extended.RelayRequestAsync(stream, encoder)).ConfigureAwait(false);
             }
 
             // Also after a reset: the router's response work must end before the stream does.
