@@ -111,7 +111,7 @@ internal sealed class Listener : IAsyncDisposable
         try
         {
             using var deadline = new CancellationTokenSource(drainTime, _time);
-            await server.StopAsync(deadline.Token).ConfigureAwait(false);
+            await server.DrainAsync(deadline.Token).ConfigureAwait(false);
             await server.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -122,6 +122,9 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary>Connections being served right now.</summary>
     public int ActiveConnections => _connections.Count;
+
+    /// <summary>True once the connections on the filter chains in force were told to drain.</summary>
+    public bool IsDraining => _active.Drain.IsDraining;
 
     /// <summary>Compiles <paramref name="config"/>; returns null when it has errors (added to <paramref name="errors"/>).</summary>
     public static Listener? Compile(Envoy.Config.Listener.V3.Listener config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
@@ -252,9 +255,11 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary>
     /// Stops accepting, lets connections finish their current request (idle ones close now), and
-    /// when <paramref name="cancellationToken"/> fires closes whatever is left.
+    /// when <paramref name="cancellationToken"/> fires closes whatever is left. A listener drain
+    /// (<paramref name="drain"/>: LDS, <c>/drain_listeners</c>) gives HTTP/2 connections Envoy's drain
+    /// sequence (GOAWAY notice, <c>drain_timeout</c>, final GOAWAY); a server stop sends the GOAWAY at once.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken, bool drain = false)
     {
         if (_socket is { } socket)
         {
@@ -276,7 +281,7 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         // HTTP/2 connections get a GOAWAY and close when their streams are done; Kestrel aborts the rest when the token fires.
-        var http2Stops = Task.WhenAll(_http2.Values.Select(server => server.Value.StopAsync(cancellationToken)));
+        var http2Stops = Task.WhenAll(_http2.Values.Select(server => drain ? server.Value.DrainAsync(cancellationToken) : server.Value.StopAsync(cancellationToken)));
         var remaining = _connections.Values.ToArray();
         try
         {

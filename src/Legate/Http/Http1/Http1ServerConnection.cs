@@ -586,6 +586,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             // rather than reading and discarding the rest of the body.
             if (_closeAfterResponse || Draining || !_stream.RequestComplete)
             {
+                if (!_closeAfterResponse && _drain.IsDraining)
+                {
+                    // The listener drains: this response ends a keep-alive connection (Envoy's drain close).
+                    _config.Stats.DownstreamCxDrainClose.Inc();
+                }
+
                 _closeAfterResponse = true;
                 headers.Set(KnownHeader.Connection, s_close);
             }
