@@ -155,10 +155,10 @@ internal sealed class RouterFilter : HttpFilter
         var perTryOverride = TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-per-try-timeout-ms") ?? TimeSpan.Zero;
         _upgrade = headers.IsUpgrade;
         _connect = connect;
-        if (connect && route.TerminatesConnect)
+        if (route.TerminatesConnect && (connect || (route.ConnectAllowsPost && headers.MethodKind == HttpMethodKind.Post)))
         {
-            // connect_config: the router terminates the CONNECT and relays its payload as raw TCP.
-            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders);
+            // connect_config: the router terminates the CONNECT (or, with allow_post, a POST) and relays its payload as raw TCP.
+            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, route.ConnectProxyProtocol);
             stream.SetPendingResponse(_tunnel.RunAsync());
             return FilterHeadersStatus.StopIteration;
         }
