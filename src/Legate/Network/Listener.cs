@@ -540,7 +540,7 @@ internal sealed class Listener : IAsyncDisposable
 
             if (chain.Hcm is { } hcm)
             {
-                await RunHttpAsync(served, hcm, active.Drain).ConfigureAwait(false);
+                await RunHttpAsync(served, hcm, active.Drain, filterContext.ProxyProtocolTlvs.Count > 0 ? filterContext.ProxyProtocolTlvs : null).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -670,20 +670,20 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ConnectionDrain drain)
+    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ConnectionDrain drain, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var connection = served.Transport!;
         var session = (connection as TlsConnection)?.Session;
         switch (await SelectCodecAsync(connection, hcm, session, drain).ConfigureAwait(false))
         {
             case Codec.Http1:
-                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id };
+                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, ProxyProtocolTlvs = proxyProtocolTlvs };
                 await served.Http1.RunAsync().ConfigureAwait(false);
                 break;
             case Codec.Http2:
                 // Kestrel owns and closes the connection from here on.
                 served.HandedOver = true;
-                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id };
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, ProxyProtocolTlvs = proxyProtocolTlvs };
                 await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                 break;
         }

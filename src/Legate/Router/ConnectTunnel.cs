@@ -173,7 +173,7 @@ internal sealed class ConnectTunnel
             await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
             if (info.ProxyProtocol is { } proxyProtocol)
             {
-                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token).ConfigureAwait(false);
+                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false);
             }
 
             Stream upstream = new NetworkStream(socket, ownsSocket: true);

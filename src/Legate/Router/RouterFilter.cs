@@ -432,7 +432,7 @@ internal sealed class RouterFilter : HttpFilter
                 : host.ConnectionPool(0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time), (target, _factory.Time));
             try
             {
-                _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
+                _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false);
             }
             catch (UpstreamConnectException ex)
             {

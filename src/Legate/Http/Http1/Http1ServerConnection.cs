@@ -53,6 +53,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     /// <summary>The connection's id (<c>%CONNECTION_ID%</c>), set by the listener.</summary>
     public ulong ConnectionId { get; init; }
 
+    /// <summary>The PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream, or null.</summary>
+    public IReadOnlyList<(byte Type, byte[] Value)>? ProxyProtocolTlvs { get; init; }
+
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
         _connection = connection;
@@ -197,6 +200,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         stream.Info.DownstreamTls = _tls;
+        stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
         _closeAfterResponse = !_head.KeepAlive || Draining;

@@ -39,6 +39,7 @@ internal static class Http2StreamBridge
         stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
         stream.Info.ConnectionId = info?.ConnectionId ?? 0;
         stream.Info.DownstreamTls = info?.Tls;
+        stream.Info.ProxyProtocolTlvs = info?.ProxyProtocolTlvs;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try
