@@ -418,9 +418,16 @@ internal sealed class Listener : IAsyncDisposable
     private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote)
     {
         var stats = _stats!;
-        stats.DownstreamCxTotal.Inc();
         var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
-        stats.DownstreamCxActive.Inc();
+        if (!UseOriginalDst || local is OriginalDestinationEndPoint)
+        {
+            // A use_original_dst listener counts a connection once it knows it keeps it (no hand-off), as Envoy
+            // counts a handed-off connection on the listener that takes it only.
+            served.Counted = true;
+            stats.DownstreamCxTotal.Inc();
+            stats.DownstreamCxActive.Inc();
+        }
+
         var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
@@ -455,6 +462,13 @@ internal sealed class Listener : IAsyncDisposable
                 served.MovedToListener = true;
                 target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint);
                 return;
+            }
+
+            if (!served.Counted)
+            {
+                served.Counted = true;
+                stats.DownstreamCxTotal.Inc();
+                stats.DownstreamCxActive.Inc();
             }
 
             // A restored destination is marked as such: ORIGINAL_DST clusters connect only there.
@@ -549,9 +563,19 @@ internal sealed class Listener : IAsyncDisposable
         }
         finally
         {
-            stats.DownstreamCxActive.Dec();
-            stats.DownstreamCxDestroy.Inc();
-            stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
+            if (served.Counted)
+            {
+                stats.DownstreamCxActive.Dec();
+                stats.DownstreamCxDestroy.Inc();
+                stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
+            }
+            else if (!served.MovedToListener)
+            {
+                // Ended in its listener filters before the hand-off decision: still this listener's connection.
+                stats.DownstreamCxTotal.Inc();
+                stats.DownstreamCxDestroy.Inc();
+            }
+
             _connections.TryRemove(served, out _);
             if (!served.MovedToListener)
             {
@@ -821,6 +845,9 @@ internal sealed class Listener : IAsyncDisposable
 
         /// <summary>Handed off to another listener (use_original_dst): that listener owns and closes the socket.</summary>
         public bool MovedToListener { get; set; }
+
+        /// <summary>Counted in this listener's downstream_cx_total / _active (deferred on a use_original_dst listener until it keeps the connection).</summary>
+        public bool Counted { get; set; }
 
         /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
         public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
