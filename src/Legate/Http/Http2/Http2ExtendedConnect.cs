@@ -53,7 +53,9 @@ internal sealed class Http2ExtendedConnect
     /// </summary>
     public static Http2ExtendedConnect? FromRequest(HttpContext context, HttpRequestHead head)
     {
-        if (context.Features.Get<IHttpExtendedConnectFeature>() is not { IsExtendedConnect: true } feature || feature.Protocol is not { Length: > 0 } protocol)
+        // Only a CONNECT can carry :protocol (Kestrel resets any other stream that does): no feature lookup per request.
+        if (head.MethodKind != HttpMethodKind.Connect
+            || context.Features.Get<IHttpExtendedConnectFeature>() is not { IsExtendedConnect: true } feature || feature.Protocol is not { Length: > 0 } protocol)
         {
             return null;
         }
