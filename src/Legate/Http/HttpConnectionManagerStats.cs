@@ -22,6 +22,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamCxMaxRequestsReached = store.Counter(p + "downstream_cx_max_requests_reached");
         DownstreamRqTooManyPrematureResets = store.Counter(p + "downstream_rq_too_many_premature_resets");
         DownstreamCxMaxDurationReached = store.Counter(p + "downstream_cx_max_duration_reached");
+        DownstreamCxDrainClose = store.Counter(p + "downstream_cx_drain_close");
         DownstreamCxRxBytesTotal = store.Counter(p + "downstream_cx_rx_bytes_total");
         DownstreamCxTxBytesTotal = store.Counter(p + "downstream_cx_tx_bytes_total");
         DownstreamCxUpgradesTotal = store.Counter(p + "downstream_cx_upgrades_total");
@@ -96,6 +97,9 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxTxBytesTotal { get; }
 
     public Counter DownstreamCxUpgradesTotal { get; }
+
+    /// <summary>Connections that began draining because their listener drains (Envoy's downstream_cx_drain_close).</summary>
+    public Counter DownstreamCxDrainClose { get; }
 
     public Gauge DownstreamCxUpgradesActive { get; }
 

@@ -53,6 +53,12 @@ internal sealed class RouteEntry
     /// </summary>
     public bool TerminatesConnect { get; private set; }
 
+    /// <summary>connect_config.allow_post: a POST on this route is terminated like a CONNECT (its body relayed as raw TCP).</summary>
+    public bool ConnectAllowsPost { get; private set; }
+
+    /// <summary>connect_config.proxy_protocol_config: a PROXY protocol header first on a terminated CONNECT's upstream bytes.</summary>
+    public Legate.Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? ConnectProxyProtocol { get; private set; }
+
     /// <summary>Whether some filter is disabled on this route (FilterConfig with disabled: true).</summary>
     public bool HasDisabledFilters { get; private set; }
 
@@ -376,6 +382,11 @@ internal sealed class RouteEntry
                         if (string.Equals(upgrade.UpgradeType, "CONNECT", StringComparison.OrdinalIgnoreCase))
                         {
                             entry.TerminatesConnect = true;
+                            entry.ConnectAllowsPost = upgrade.ConnectConfig.AllowPost;
+                            if (upgrade.ConnectConfig.ProxyProtocolConfig is { } proxyProtocol)
+                            {
+                                entry.ConnectProxyProtocol = Legate.Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol.Compile(proxyProtocol);
+                            }
                         }
                         else
                         {

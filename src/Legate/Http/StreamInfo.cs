@@ -97,6 +97,12 @@ internal sealed class StreamInfo
     public Legate.Tls.TlsSessionInfo? DownstreamTls { get; set; }
 
     /// <summary>
+    /// The PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream (its
+    /// <c>pass_through_tlvs</c>), or null: an upstream PROXY protocol transport socket passes them on.
+    /// </summary>
+    public IReadOnlyList<(byte Type, byte[] Value)>? ProxyProtocolTlvs { get; set; }
+
+    /// <summary>
     /// The connection's JA3 hash for a connection-level info (tcp_proxy, listener log: TLS may pass
     /// through untouched); HTTP streams read it from <see cref="DownstreamTls"/>.
     /// </summary>
@@ -170,6 +176,7 @@ internal sealed class StreamInfo
         UpstreamProtocol = null;
         UpstreamLocalAddress = null;
         UpstreamTls = null;
+        ProxyProtocolTlvs = null;
         DynamicMetadata = null;
         ConnectionDynamicMetadata = null;
         FilterState = null;

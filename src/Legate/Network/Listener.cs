@@ -111,7 +111,7 @@ internal sealed class Listener : IAsyncDisposable
         try
         {
             using var deadline = new CancellationTokenSource(drainTime, _time);
-            await server.StopAsync(deadline.Token).ConfigureAwait(false);
+            await server.DrainAsync(deadline.Token).ConfigureAwait(false);
             await server.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -122,6 +122,9 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary>Connections being served right now.</summary>
     public int ActiveConnections => _connections.Count;
+
+    /// <summary>True once the connections on the filter chains in force were told to drain.</summary>
+    public bool IsDraining => _active.Drain.IsDraining;
 
     /// <summary>Compiles <paramref name="config"/>; returns null when it has errors (added to <paramref name="errors"/>).</summary>
     public static Listener? Compile(Envoy.Config.Listener.V3.Listener config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
@@ -252,9 +255,11 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary>
     /// Stops accepting, lets connections finish their current request (idle ones close now), and
-    /// when <paramref name="cancellationToken"/> fires closes whatever is left.
+    /// when <paramref name="cancellationToken"/> fires closes whatever is left. A listener drain
+    /// (<paramref name="drain"/>: LDS, <c>/drain_listeners</c>) gives HTTP/2 connections Envoy's drain
+    /// sequence (GOAWAY notice, <c>drain_timeout</c>, final GOAWAY); a server stop sends the GOAWAY at once.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken, bool drain = false)
     {
         if (_socket is { } socket)
         {
@@ -276,7 +281,7 @@ internal sealed class Listener : IAsyncDisposable
         }
 
         // HTTP/2 connections get a GOAWAY and close when their streams are done; Kestrel aborts the rest when the token fires.
-        var http2Stops = Task.WhenAll(_http2.Values.Select(server => server.Value.StopAsync(cancellationToken)));
+        var http2Stops = Task.WhenAll(_http2.Values.Select(server => drain ? server.Value.DrainAsync(cancellationToken) : server.Value.StopAsync(cancellationToken)));
         var remaining = _connections.Values.ToArray();
         try
         {
@@ -436,9 +441,16 @@ internal sealed class Listener : IAsyncDisposable
     private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote)
     {
         var stats = _stats!;
-        stats.DownstreamCxTotal.Inc();
         var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
-        stats.DownstreamCxActive.Inc();
+        if (!UseOriginalDst || local is OriginalDestinationEndPoint)
+        {
+            // A use_original_dst listener counts a connection once it knows it keeps it (no hand-off), as Envoy
+            // counts a handed-off connection on the listener that takes it only.
+            served.Counted = true;
+            stats.DownstreamCxTotal.Inc();
+            stats.DownstreamCxActive.Inc();
+        }
+
         var task = RunConnectionAsync(served, local, remote, stats, _active);
         _connections.TryAdd(served, task);
         if (task.IsCompleted)
@@ -473,6 +485,13 @@ internal sealed class Listener : IAsyncDisposable
                 served.MovedToListener = true;
                 target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint);
                 return;
+            }
+
+            if (!served.Counted)
+            {
+                served.Counted = true;
+                stats.DownstreamCxTotal.Inc();
+                stats.DownstreamCxActive.Inc();
             }
 
             // A restored destination is marked as such: ORIGINAL_DST clusters connect only there.
@@ -558,7 +577,7 @@ internal sealed class Listener : IAsyncDisposable
 
             if (chain.Hcm is { } hcm)
             {
-                await RunHttpAsync(served, hcm, active.Drain).ConfigureAwait(false);
+                await RunHttpAsync(served, hcm, active.Drain, filterContext.ProxyProtocolTlvs.Count > 0 ? filterContext.ProxyProtocolTlvs : null).ConfigureAwait(false);
             }
         }
         catch (Exception ex)
@@ -567,9 +586,19 @@ internal sealed class Listener : IAsyncDisposable
         }
         finally
         {
-            stats.DownstreamCxActive.Dec();
-            stats.DownstreamCxDestroy.Inc();
-            stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
+            if (served.Counted)
+            {
+                stats.DownstreamCxActive.Dec();
+                stats.DownstreamCxDestroy.Inc();
+                stats.DownstreamCxLengthMs.Record((long)System.Diagnostics.Stopwatch.GetElapsedTime(served.StartTimestamp).TotalMilliseconds);
+            }
+            else if (!served.MovedToListener)
+            {
+                // Ended in its listener filters before the hand-off decision: still this listener's connection.
+                stats.DownstreamCxTotal.Inc();
+                stats.DownstreamCxDestroy.Inc();
+            }
+
             _connections.TryRemove(served, out _);
             if (!served.MovedToListener)
             {
@@ -688,20 +717,20 @@ internal sealed class Listener : IAsyncDisposable
         }
     }
 
-    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ConnectionDrain drain)
+    private async Task RunHttpAsync(ServedConnection served, HttpConnectionManagerConfig hcm, ConnectionDrain drain, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var connection = served.Transport!;
         var session = (connection as TlsConnection)?.Session;
         switch (await SelectCodecAsync(connection, hcm, session, drain).ConfigureAwait(false))
         {
             case Codec.Http1:
-                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata };
+                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs };
                 await served.Http1.RunAsync().ConfigureAwait(false);
                 break;
             case Codec.Http2:
                 // Kestrel owns and closes the connection from here on.
                 served.HandedOver = true;
-                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata };
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs };
                 await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                 break;
         }
@@ -842,6 +871,9 @@ internal sealed class Listener : IAsyncDisposable
 
         /// <summary>Handed off to another listener (use_original_dst): that listener owns and closes the socket.</summary>
         public bool MovedToListener { get; set; }
+
+        /// <summary>Counted in this listener's downstream_cx_total / _active (deferred on a use_original_dst listener until it keeps the connection).</summary>
+        public bool Counted { get; set; }
 
         /// <summary>Dynamic metadata listener filters set (proxy_protocol rules), or null.</summary>
         public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }

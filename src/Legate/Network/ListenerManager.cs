@@ -168,7 +168,7 @@ internal sealed class ListenerManager : IAsyncDisposable
         try
         {
             using var deadline = new CancellationTokenSource(drainTime);
-            await listener.StopAsync(deadline.Token).ConfigureAwait(false);
+            await listener.StopAsync(deadline.Token, drain: true).ConfigureAwait(false);
         }
         finally
         {

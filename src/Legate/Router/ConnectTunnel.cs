@@ -32,6 +32,7 @@ internal sealed class ConnectTunnel
     // (its circuit breakers, connect timeout, transport socket and connection stats apply).
     private Cluster _target;
     private readonly bool _suppressEnvoyHeaders;
+    private readonly Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? _proxyProtocol;
     private readonly Server.Logging.Logger _log;
 
     // Completed once the upstream connection is up (true) or failed (false): request payload that
@@ -43,9 +44,11 @@ internal sealed class ConnectTunnel
     private bool _connectionSlot;
     private int _closed;
 
-    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders)
+    /// <param name="proxyProtocol">The route's <c>connect_config.proxy_protocol_config</c>, if any.</param>
+    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders, Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? proxyProtocol = null)
     {
         _stream = stream;
+        _proxyProtocol = proxyProtocol;
         _cluster = cluster;
         _target = cluster;
         _suppressEnvoyHeaders = suppressEnvoyHeaders;
@@ -75,15 +78,16 @@ internal sealed class ConnectTunnel
             _stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
             _cluster.Info.Stats.UpstreamRqXx[1].Inc();
             await _stream.EncodeHeadersAsync(head, endStream: false).ConfigureAwait(false);
-            var stats = _stream.Config.Stats;
-            stats.DownstreamCxUpgradesActive.Inc();
+            // A POST tunnel (allow_post) is no upgrade for the connection manager's stats.
+            var upgrade = _stream.RequestHeaders.MethodKind == HttpMethodKind.Connect ? _stream.Config.Stats.DownstreamCxUpgradesActive : null;
+            upgrade?.Inc();
             try
             {
                 await RelayUpstreamAsync().ConfigureAwait(false);
             }
             finally
             {
-                stats.DownstreamCxUpgradesActive.Dec();
+                upgrade?.Dec();
             }
         }
         finally
@@ -175,7 +179,7 @@ internal sealed class ConnectTunnel
             await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
             if (info.ProxyProtocol is { } proxyProtocol)
             {
-                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token).ConfigureAwait(false);
+                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false);
             }
 
             Stream upstream = new NetworkStream(socket, ownsSocket: true);
@@ -189,6 +193,14 @@ internal sealed class ConnectTunnel
                 }
 
                 upstream = ssl;
+            }
+
+            if (_proxyProtocol is { } connectProxyProtocol)
+            {
+                // connect_config.proxy_protocol_config: the header is the tunnel's first payload, inside TLS when
+                // the cluster has it (Envoy writes it through the upstream connection), after the cluster's own.
+                var header = connectProxyProtocol.Header(stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, socket.LocalEndPoint as System.Net.IPEndPoint, host.Address);
+                await upstream.WriteAsync(header, timeout.Token).ConfigureAwait(false);
             }
 
             _upstream = upstream;

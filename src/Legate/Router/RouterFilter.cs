@@ -158,10 +158,10 @@ internal sealed partial class RouterFilter : HttpFilter
         var perTryOverride = TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-per-try-timeout-ms") ?? TimeSpan.Zero;
         _upgrade = headers.IsUpgrade;
         _connect = connect;
-        if (connect && route.TerminatesConnect)
+        if (route.TerminatesConnect && (connect || (route.ConnectAllowsPost && headers.MethodKind == HttpMethodKind.Post)))
         {
-            // connect_config: the router terminates the CONNECT and relays its payload as raw TCP.
-            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders);
+            // connect_config: the router terminates the CONNECT (or, with allow_post, a POST) and relays its payload as raw TCP.
+            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, route.ConnectProxyProtocol);
             stream.SetPendingResponse(_tunnel.RunAsync());
             return FilterHeadersStatus.StopIteration;
         }
@@ -452,7 +452,7 @@ internal sealed partial class RouterFilter : HttpFilter
                 : host.ConnectionPool(high ? 3 : 0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, priority: state.Priority), (target, _factory.Time, route.Priority));
             try
             {
-                _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress).ConfigureAwait(false);
+                _upstream = await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false);
             }
             catch (UpstreamConnectException ex)
             {

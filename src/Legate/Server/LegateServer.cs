@@ -111,7 +111,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
 
             _log.Info($"draining listener '{listener.Name}'{(graceful ? " gracefully" : string.Empty)}");
             var drain = new CancellationTokenSource(drainTime, Time);
-            _ = listener.StopAsync(drain.Token).ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), drain, TaskScheduler.Default);
+            _ = listener.StopAsync(drain.Token, drain: true).ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Dispose(), drain, TaskScheduler.Default);
         }
     }
 

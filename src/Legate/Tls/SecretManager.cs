@@ -227,9 +227,24 @@ internal sealed class SecretManager : IDisposable
 
         var provider = new SecretProvider<T>(config.Name);
         var subscriber = new XdsSubscriber<T>(this, provider, type, typeName, compile);
-        if (_sds.Subscribe(config.SdsConfig, FieldPath.Field(path, "sds_config"), subscriber, errors) is not { } unsubscribe)
+        if (_sds.Subscribe(config.SdsConfig, FieldPath.Field(path, "sds_config"), subscriber, errors) is not { } unsubscribeSds)
         {
             return null;
+        }
+
+        // Unsubscribing also stops watching the secret's files.
+        Action unsubscribe = () =>
+        {
+            unsubscribeSds();
+            subscriber.Dispose();
+            lock (_subscriptions)
+            {
+                _watches.Remove(subscriber);
+            }
+        };
+        lock (_subscriptions)
+        {
+            _watches.Add(subscriber);
         }
 
         lock (_subscriptions)
@@ -467,10 +482,23 @@ internal sealed class SecretManager : IDisposable
         }
     }
 
-    /// <summary>Feeds one provider from the xDS manager's SDS subscription.</summary>
-    private sealed class XdsSubscriber<T>(SecretManager owner, SecretProvider<T> provider, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile) : ISdsSecretSubscriber
+    /// <summary>
+    /// Feeds one provider from the xDS manager's SDS subscription. A secret that names files
+    /// (<c>filename</c> data sources, <c>watched_directory</c>) has them watched while it is in force: when
+    /// their bytes change it is compiled again from them and swapped in, as Envoy re-reads rotated files; a
+    /// rotation that does not compile keeps the previous value and counts <c>sds.&lt;name&gt;.key_rotation_failed</c>.
+    /// </summary>
+    private sealed class XdsSubscriber<T>(SecretManager owner, SecretProvider<T> provider, Secret.TypeOneofCase type, string typeName, Func<Secret, string, T> compile) : ISdsSecretSubscriber, IDisposable
         where T : class
     {
+        private readonly Lock _gate = new();
+        private Secret? _compiled;
+        private Secret? _current;
+        private List<string>? _files;
+        private string? _filesHash;
+        private SecretFileWatch? _watch;
+        private bool _disposed;
+
         public string Name => provider.Name;
 
         public object Compile(Secret secret)
@@ -480,16 +508,81 @@ internal sealed class SecretManager : IDisposable
                 throw new ConfigException(string.Empty, $"secret '{secret.Name}' is used as a {typeName} but holds {(secret.TypeCase == Secret.TypeOneofCase.None ? "nothing" : "a " + ToFieldName(secret.TypeCase))}");
             }
 
-            return compile(secret, string.Empty);
+            var value = compile(secret, string.Empty);
+            lock (_gate)
+            {
+                _compiled = secret;
+            }
+
+            return value;
         }
 
         public void Apply(object compiled)
         {
             provider.Update((T)compiled);
             owner._log?.Info($"secret '{provider.Name}' ({typeName}) updated by SDS");
+            lock (_gate)
+            {
+                _current = _compiled;
+                _compiled = null;
+                WatchFilesLocked();
+            }
         }
 
         public void EndWarming() => provider.EndWarming();
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _disposed = true;
+                _watch?.Dispose();
+                _watch = null;
+            }
+        }
+
+        /// <summary>Watches the files of the secret in force (keeping the watch when the directories are the same).</summary>
+        private void WatchFilesLocked()
+        {
+            var files = _current is null || _disposed ? null : SecretFileWatch.FilesOf(_current);
+            _files = files?.Files;
+            _filesHash = files is null ? null : SecretFileWatch.HashOf(files.Value.Files);
+            if (_watch is not null && files is not null && _watch.Directories.SequenceEqual(files.Value.Directories))
+            {
+                return;
+            }
+
+            _watch?.Dispose();
+            _watch = files is null ? null : SecretFileWatch.Start(files.Value.Directories, OnFilesChanged);
+        }
+
+        private void OnFilesChanged()
+        {
+            lock (_gate)
+            {
+                if (_disposed || _current is not { } secret || _files is not { } files || SecretFileWatch.HashOf(files) is not { } hash || hash == _filesHash)
+                {
+                    return;
+                }
+
+                T value;
+                try
+                {
+                    value = compile(secret, string.Empty);
+                }
+                catch (ConfigException ex)
+                {
+                    // Half-written or mismatched files: the previous value stays until the files settle.
+                    owner._stats?.Counter("sds." + provider.Name + ".key_rotation_failed").Inc();
+                    owner._log?.Warn($"secret '{provider.Name}': its files changed but do not load: {ex.Message}");
+                    return;
+                }
+
+                _filesHash = hash;
+                provider.Update(value);
+                owner._log?.Info($"secret '{provider.Name}' ({typeName}) reloaded from its files");
+            }
+        }
 
         private static string ToFieldName(Secret.TypeOneofCase value) => value switch
         {

@@ -65,9 +65,13 @@ public sealed class UseOriginalDstTests
         Assert.Equal("wildcard", await ViaAsync(wildcardPort));
         Assert.Equal("redirector", await ViaAsync(FreePort.Get()));
 
-        // The listener that took the connection counts it; the bind-less listeners never opened a port.
+        // The listener that took the connection counts it, the receiving one only the connection it kept (as
+        // Envoy); the bind-less listeners never opened a port.
         Assert.Equal(1, legate.Server.Stats.Counter("listener.127.0.0.1_" + exactPort.ToString(CultureInfo.InvariantCulture) + ".downstream_cx_total").Value);
         Assert.Equal(1, legate.Server.Stats.Counter("listener.0.0.0.0_" + wildcardPort.ToString(CultureInfo.InvariantCulture) + ".downstream_cx_total").Value);
+        var receiving = "listener." + Legate.Network.SocketAddresses.Format(redirector).Replace(':', '_');
+        await InProcessLegate.WaitUntilAsync(() => legate.Server.Stats.Counter(receiving + ".downstream_cx_destroy").Value == 1, "the kept connection closed");
+        Assert.Equal(1, legate.Server.Stats.Counter(receiving + ".downstream_cx_total").Value);
         using var probe = new TcpClient();
         await Assert.ThrowsAsync<SocketException>(() => probe.ConnectAsync(IPAddress.Loopback, exactPort));
     }

@@ -112,6 +112,53 @@ public sealed class SdsTests : IDisposable
     }
 
     [Fact]
+    public async Task ASecretNamingFilesIsReloadedWhenTheFilesRotate()
+    {
+        var directory = Directory.CreateTempSubdirectory("legate-sds-files-").FullName;
+        try
+        {
+            var first = _pki.Leaf("files-0", new() { Dns = ["localhost"], Ecdsa = true });
+            var certFile = Path.Combine(directory, "cert.pem");
+            var keyFile = Path.Combine(directory, "key.pem");
+            WriteAtomically(certFile, first.CertificatePem);
+            WriteAtomically(keyFile, first.KeyPem);
+            var secret = new Secret
+            {
+                Name = "server_cert",
+                TlsCertificate = new TlsCertificate { CertificateChain = new DataSource { Filename = certFile }, PrivateKey = new DataSource { Filename = keyFile } },
+            };
+            await using var xds = await ScriptedXdsServer.StartAsync();
+            await using var legate = await StartServingAsync(xds, secret);
+            var endpoint = legate.ListenerEndpoint("tls");
+            await WaitUntilServedAsync(endpoint, first);
+
+            // The files are replaced on disk (no SDS update): new handshakes get the new certificate.
+            var second = _pki.Leaf("files-1", new() { Dns = ["localhost"] });
+            WriteAtomically(keyFile, second.KeyPem);
+            WriteAtomically(certFile, second.CertificatePem);
+            await WaitUntilServedAsync(endpoint, second);
+
+            // A rotation that does not load keeps the certificate in force and is counted.
+            var failedBefore = XdsWait.Counter(legate, "sds.server_cert.key_rotation_failed");
+            WriteAtomically(certFile, "not a certificate");
+            await XdsWait.UntilAsync(() => XdsWait.Counter(legate, "sds.server_cert.key_rotation_failed") > failedBefore, "the failed rotation to be counted");
+            await WaitUntilServedAsync(endpoint, second);
+            Assert.Equal(1, XdsWait.Counter(legate, "sds.server_cert.update_success"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    [Fact]
     public async Task AnInvalidSecretIsNackedWithItsNameAndReasonAndThePreviousCertificateKeepsServing()
     {
         var good = _pki.Leaf("good", new() { Dns = ["localhost"], Ecdsa = true });

@@ -148,8 +148,8 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight"] = ["name", "cluster_header", "weight", "typed_per_filter_config", "host_rewrite_literal",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "metadata_match"],
         ["envoy.config.route.v3.RouteAction.UpgradeConfig"] = ["upgrade_type", "enabled", "connect_config"],
-        // Presence terminates CONNECT (Router/ConnectTunnel); proxy_protocol_config and allow_post are not honoured yet.
-        ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = [],
+        // Presence terminates CONNECT (Router/ConnectTunnel).
+        ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = ["proxy_protocol_config", "allow_post"],
         // Every criterion is evaluated by Router/Matching (path_match_policy: the URI template matcher);
         // dynamic_metadata is rejected there as not supported yet.
         // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.

@@ -56,6 +56,9 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     /// <summary>The connection's dynamic metadata from listener filters (each stream's <c>ConnectionDynamicMetadata</c>).</summary>
     public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; init; }
 
+    /// <summary>The PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream, or null.</summary>
+    public IReadOnlyList<(byte Type, byte[] Value)>? ProxyProtocolTlvs { get; init; }
+
     public Http1ServerConnection(ConnectionContext connection, HttpConnectionManagerConfig config, ConnectionDrain drain, TimeProvider time)
     {
         _connection = connection;
@@ -200,6 +203,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         stream.Info.DownstreamTls = _tls;
+        stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
         stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
@@ -590,6 +594,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             // rather than reading and discarding the rest of the body.
             if (_closeAfterResponse || Draining || !_stream.RequestComplete)
             {
+                if (!_closeAfterResponse && _drain.IsDraining)
+                {
+                    // The listener drains: this response ends a keep-alive connection (Envoy's drain close).
+                    _config.Stats.DownstreamCxDrainClose.Inc();
+                }
+
                 _closeAfterResponse = true;
                 headers.Set(KnownHeader.Connection, s_close);
             }

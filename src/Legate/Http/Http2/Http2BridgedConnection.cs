@@ -17,6 +17,7 @@ internal sealed class Http2BridgedConnection : ConnectionContext
     private readonly ConnectionContext _inner;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
+    private IDuplexPipe _transport;
 
     public Http2BridgedConnection(ConnectionContext inner, Http2ConnectionInfo info)
     {
@@ -29,7 +30,13 @@ internal sealed class Http2BridgedConnection : ConnectionContext
         {
             inner.Features.Set<IMemoryPoolFeature>(PooledBlocks.Instance);
         }
+
+        ShutdownNotice = new Http2ShutdownNoticeWriter(inner.Transport.Output);
+        _transport = new NoticePipe(inner.Transport.Input, ShutdownNotice);
     }
+
+    /// <summary>Kestrel's output, through which a drain sends its GOAWAY shutdown notice.</summary>
+    public Http2ShutdownNoticeWriter ShutdownNotice { get; }
 
     /// <summary>What every stream of this connection needs to know about it (addresses, TLS).</summary>
     public Http2ConnectionInfo Info { get; }
@@ -53,8 +60,8 @@ internal sealed class Http2BridgedConnection : ConnectionContext
 
     public override IDuplexPipe Transport
     {
-        get => _inner.Transport;
-        set => _inner.Transport = value;
+        get => _transport;
+        set => _transport = value;
     }
 
     public override EndPoint? LocalEndPoint
@@ -105,5 +112,12 @@ internal sealed class Http2BridgedConnection : ConnectionContext
         {
             _completion.TrySetResult();
         }
+    }
+
+    private sealed class NoticePipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
     }
 }

@@ -45,6 +45,7 @@ internal sealed class Http2CodecServer : IAsyncDisposable
     private readonly KestrelServer _server;
     private readonly Microsoft.Extensions.Logging.ILoggerFactory _loggerFactory;
     private readonly object _gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Http2BridgedConnection, byte> _connections = new();
     private Task? _start;
     private bool _stopped;
 
@@ -114,6 +115,7 @@ internal sealed class Http2CodecServer : IAsyncDisposable
             _ = DrainAfterMaxDurationAsync(bridged, lifetime.Token);
         }
 
+        _connections.TryAdd(bridged, 0);
         var stats = _config.Stats;
         stats.DownstreamCxTotal.Inc();
         stats.DownstreamCxActive.Inc();
@@ -135,6 +137,7 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         }
         finally
         {
+            _connections.TryRemove(bridged, out _);
             lifetime.Cancel();
             info.Streams.Close();
             stats.DownstreamCxActive.Dec();
@@ -144,11 +147,11 @@ internal sealed class Http2CodecServer : IAsyncDisposable
 
     /// <summary>
     /// <c>max_connection_duration</c> on HTTP/2, as Envoy's drain sequence: when it is reached the
-    /// connection drains; new streams are still accepted for <c>drain_timeout</c> (Envoy's grace
-    /// period between its shutdown notice and the final GOAWAY), then Kestrel's graceful close sends
-    /// GOAWAY (a max-stream-id notice first while streams are active), refuses new streams and closes
-    /// the connection when the last stream ends. Kestrel sends its notice at that point, not at the
-    /// start of the grace period as Envoy does: it has no API to send a GOAWAY frame on its own.
+    /// connection gets the shutdown notice (GOAWAY with last-stream-id 2^31-1, written by
+    /// <see cref="Http2ShutdownNoticeWriter"/>); new streams are still served for <c>drain_timeout</c>,
+    /// then Kestrel's graceful close sends the final GOAWAY, refuses new streams and closes the
+    /// connection when the last stream ends (Envoy sends its final GOAWAY when the grace period ends;
+    /// Kestrel sends it once the streams are done, after repeating the notice while they run).
     /// </summary>
     private async Task DrainAfterMaxDurationAsync(Http2BridgedConnection connection, CancellationToken closed)
     {
@@ -156,6 +159,7 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         {
             await Task.Delay(_config.MaxConnectionDuration, _config.Time, closed).ConfigureAwait(false);
             _config.Stats.DownstreamCxMaxDurationReached.Inc();
+            connection.ShutdownNotice.SendShutdownNotice();
             if (_config.DrainTimeout > TimeSpan.Zero)
             {
                 await Task.Delay(_config.DrainTimeout, _config.Time, closed).ConfigureAwait(false);
@@ -167,6 +171,39 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         {
             // The connection ended first.
         }
+    }
+
+    /// <summary>
+    /// A listener drain (LDS update or removal, <c>/drain_listeners</c>), as Envoy's drain sequence on
+    /// every connection: the shutdown notice now (counted in <c>downstream_cx_drain_close</c>), new
+    /// streams still served for <c>drain_timeout</c>, then the graceful stop (final GOAWAY, streams
+    /// finish, connections close); whatever is left when <paramref name="cancellationToken"/> fires is aborted.
+    /// </summary>
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        var notified = 0;
+        foreach (var connection in _connections.Keys)
+        {
+            if (connection.ShutdownNotice.SendShutdownNotice())
+            {
+                _config.Stats.DownstreamCxDrainClose.Inc();
+                notified++;
+            }
+        }
+
+        if (notified > 0 && _config.DrainTimeout > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(_config.DrainTimeout, _config.Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The listener's drain time ended first: the stop aborts what is left.
+            }
+        }
+
+        await StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

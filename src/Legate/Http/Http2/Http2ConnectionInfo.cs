@@ -64,4 +64,7 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
 
     /// <summary>The TLS session when the connection was TLS-terminated by Legate.</summary>
     public Legate.Tls.TlsSessionInfo? Tls { get; init; }
+
+    /// <summary>The PROXY v2 TLVs kept for the upstream by the listener's proxy_protocol filter, or null.</summary>
+    public IReadOnlyList<(byte Type, byte[] Value)>? ProxyProtocolTlvs { get; init; }
 }

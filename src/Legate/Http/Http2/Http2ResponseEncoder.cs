@@ -44,7 +44,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     public HttpConnectionManagerConfig Config => _config;
 
     /// <summary>True when the stream ended with nothing outstanding: the encoder, its stream and head may serve the next stream.</summary>
-    public bool Reusable => Stream.EndedCleanly && _completed && _reset == 0 && Volatile.Read(ref _downstreamGone) == 0;
+    public bool Reusable => Stream.EndedCleanly && _completed && _reset == 0 && Volatile.Read(ref _downstreamGone) == 0 && ExtendedConnect is null;
 
     /// <summary>Prepares a pooled encoder for the next stream of the connection.</summary>
     public void Reuse(HttpContext context)
@@ -55,6 +55,12 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         _completed = false;
         _headersEncoded = false;
     }
+
+    /// <summary>Set when the stream is an extended CONNECT: a 101 or 2xx head opens its tunnel (see <see cref="Http2ExtendedConnect"/>).</summary>
+    public Http2ExtendedConnect? ExtendedConnect { get; set; }
+
+    /// <summary>The accepted extended CONNECT's tunnel: the response body goes here, not to the response writer.</summary>
+    private Stream? _tunnel;
 
     private bool IsDone => _completed || Volatile.Read(ref _reset) != 0;
 
@@ -72,6 +78,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         }
 
         _headersEncoded = true;
+        var extended = ExtendedConnect;
+        var accepting = extended is not null && !endStream && head.StatusCode is 101 or (>= 200 and < 300);
         try
         {
             var response = _context.Response;
@@ -80,7 +88,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             var fields = head.Headers;
             for (var i = 0; i < fields.Count; i++)
             {
-                if (IsConnectionSpecific(fields.GetKnown(i)))
+                if (IsConnectionSpecific(fields.GetKnown(i)) || (accepting && IsUpgradeOnly(fields, i, extended!)))
                 {
                     continue;
                 }
@@ -96,6 +104,12 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return ValueTask.CompletedTask;
         }
 
+        if (accepting)
+        {
+            return AcceptTunnelAsync(extended!);
+        }
+
+        extended?.Refuse();
         return endStream ? CompleteAsync() : ValueTask.CompletedTask;
     }
 
@@ -104,6 +118,11 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         if (IsDone)
         {
             return ValueTask.CompletedTask;
+        }
+
+        if (_tunnel is not null)
+        {
+            return WriteTunnelAsync(_tunnel, data, endStream);
         }
 
         if (!data.IsEmpty)
@@ -153,7 +172,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     public override ValueTask FlushAsync()
     {
         // Before the head there is nothing to push, and flushing Kestrel's writer would start a 200 response.
-        if (IsDone || !_headersEncoded)
+        // A tunnel's writes are flushed as they are made.
+        if (IsDone || !_headersEncoded || _tunnel is not null)
         {
             return ValueTask.CompletedTask;
         }
@@ -187,6 +207,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         }
 
         _completed = true;
+        ExtendedConnect?.Refuse();
         try
         {
             await _context.Response.CompleteAsync().ConfigureAwait(false);
@@ -206,6 +227,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return;
         }
 
+        ExtendedConnect?.Refuse();
         var gone = Volatile.Read(ref _downstreamGone) != 0;
         if (!gone)
         {
@@ -237,6 +259,8 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
             return;
         }
 
+        ExtendedConnect?.Refuse();
+
         if (!Stream.ResponseComplete)
         {
             _config.Stats.DownstreamRqRxReset.Inc();
@@ -249,6 +273,46 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     private static bool IsConnectionSpecific(KnownHeader known) =>
         known is KnownHeader.Connection or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
             or KnownHeader.TransferEncoding or KnownHeader.Upgrade;
+
+    /// <summary>
+    /// Fields of the upstream's HTTP/1.1 upgrade answer that mean nothing on the accepted extended
+    /// CONNECT: <c>content-length: 0</c> (RFC 8441's 200 has a tunnel, not an empty body) and, when
+    /// Legate generated the request's key, the <c>sec-websocket-accept</c> that answers it.
+    /// </summary>
+    private static bool IsUpgradeOnly(HttpHeaderMap fields, int index, Http2ExtendedConnect extended) =>
+        (fields.GetKnown(index) == KnownHeader.ContentLength && fields.GetValueBytes(index).SequenceEqual("0"u8))
+        || (extended.GeneratedKey && fields.GetKnown(index) == KnownHeader.None && System.Text.Ascii.EqualsIgnoreCase(fields.GetNameBytes(index), "sec-websocket-accept"u8));
+
+    private async ValueTask AcceptTunnelAsync(Http2ExtendedConnect extended)
+    {
+        _tunnel = await extended.AcceptAsync(_context.Response).ConfigureAwait(false);
+        if (_tunnel is null)
+        {
+            OnRequestAborted();
+        }
+    }
+
+    private async ValueTask WriteTunnelAsync(Stream tunnel, ReadOnlySequence<byte> data, bool endStream)
+    {
+        try
+        {
+            foreach (var segment in data)
+            {
+                await tunnel.WriteAsync(segment, Stream.ResetToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or ConnectionAbortedException or ObjectDisposedException or OperationCanceledException)
+        {
+            _config.Log.Debug($"h2 extended CONNECT tunnel write failed: {ex.Message}");
+            OnRequestAborted();
+            return;
+        }
+
+        if (endStream)
+        {
+            await CompleteAsync().ConfigureAwait(false);
+        }
+    }
 
     private void OnFlushed(FlushResult result)
     {

@@ -29,6 +29,8 @@ internal static class Http2StreamBridge
         stats.DownstreamRqHttp2Total.Inc();
         stats.DownstreamRqActive.Inc();
         var valid = TryConvertRequest(context, head);
+        var extended = valid ? Http2ExtendedConnect.FromRequest(context, head) : null;
+        encoder.ExtendedConnect = extended;
         stream.Begin(head, Stopwatch.GetTimestamp());
         stream.Info.Protocol = Protocol;
         stream.Info.DownstreamLocalAddress = info?.LocalAddress;
@@ -37,6 +39,7 @@ internal static class Http2StreamBridge
         stream.Info.ConnectionId = info?.ConnectionId ?? 0;
         stream.Info.DownstreamTls = info?.Tls;
         stream.Info.ConnectionDynamicMetadata = info?.DynamicMetadata;
+        stream.Info.ProxyProtocolTlvs = info?.ProxyProtocolTlvs;
 
         var abort = context.RequestAborted.UnsafeRegister(static state => ((Http2ResponseEncoder)state!).OnRequestAborted(), encoder);
         try
@@ -48,7 +51,7 @@ internal static class Http2StreamBridge
                 return;
             }
 
-            if (head.MethodKind == HttpMethodKind.Connect && config.Proto.Http2ProtocolOptions?.AllowConnect != true)
+            if ((head.MethodKind == HttpMethodKind.Connect || extended is not null) && config.Proto.Http2ProtocolOptions?.AllowConnect != true)
             {
                 // Envoy's HTTP/2 codec refuses CONNECT unless http2_protocol_options.allow_connect.
                 stats.DownstreamCxProtocolError.Inc();
@@ -66,7 +69,12 @@ internal static class Http2StreamBridge
 
             ConnectionManagerUtility.MutateRequestHeaders(stream, info?.IsTls ?? false);
             ClientCertHeaders.Mutate(stream, info?.Tls);
-            var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
+            if (extended is not null || head.MethodKind == HttpMethodKind.Connect)
+            {
+                stats.DownstreamCxUpgradesTotal.Inc();
+            }
+
+            var hasBody = extended is not null || (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true);
             if (!hasBody)
             {
                 await stream.DecodeHeadersAsync(endStream: true).ConfigureAwait(false);
@@ -74,7 +82,7 @@ internal static class Http2StreamBridge
             else
             {
                 await stream.DecodeHeadersAsync(endStream: false).ConfigureAwait(false);
-                await ReadBodyAsync(context, stream, head, encoder).ConfigureAwait(false);
+                await (extended is null ? ReadBodyAsync(context, stream, head, encoder) : extended.RelayRequestAsync(stream, encoder)).ConfigureAwait(false);
             }
 
             // Also after a reset: the router's response work must end before the stream does.

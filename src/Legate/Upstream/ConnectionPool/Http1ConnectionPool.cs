@@ -83,7 +83,8 @@ internal sealed class Http1ConnectionPool
     /// <exception cref="UpstreamOverflowException">A circuit breaker is open.</exception>
     /// <param name="downstreamSource">The downstream connection's source, announced by an upstream PROXY protocol header.</param>
     /// <param name="downstreamDestination">The downstream connection's destination, likewise.</param>
-    public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource = null, IPEndPoint? downstreamDestination = null)
+    /// <param name="proxyProtocolTlvs">The downstream's PROXY v2 TLVs the header passes on (the cluster's pass_through_tlvs choose).</param>
+    public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource = null, IPEndPoint? downstreamDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
         if (!_admitted)
         {
@@ -92,10 +93,10 @@ internal sealed class Http1ConnectionPool
         }
 
         // A PROXY protocol cluster's connection belongs to the downstream it announced: never reused.
-        return _proxyProtocol is null && TryTakeIdle() is { } idle ? ValueTask.FromResult(idle) : AcquirePendingAsync(cancellationToken, downstreamSource, downstreamDestination);
+        return _proxyProtocol is null && TryTakeIdle() is { } idle ? ValueTask.FromResult(idle) : AcquirePendingAsync(cancellationToken, downstreamSource, downstreamDestination, proxyProtocolTlvs);
     }
 
-    private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination)
+    private async ValueTask<Http1UpstreamConnection> AcquirePendingAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var resources = _resources;
         var stats = _cluster.Info.Stats;
@@ -125,7 +126,7 @@ internal sealed class Http1ConnectionPool
                 {
                     try
                     {
-                        return await ConnectAsync(cancellationToken, downstreamSource, downstreamDestination).ConfigureAwait(false);
+                        return await ConnectAsync(cancellationToken, downstreamSource, downstreamDestination, proxyProtocolTlvs).ConfigureAwait(false);
                     }
                     catch
                     {
@@ -287,7 +288,7 @@ internal sealed class Http1ConnectionPool
         _ = connection.DisposeAsync();
     }
 
-    private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination)
+    private async ValueTask<Http1UpstreamConnection> ConnectAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource, IPEndPoint? downstreamDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var stats = _cluster.Info.Stats;
         var address = _host.Address;
@@ -307,7 +308,7 @@ internal sealed class Http1ConnectionPool
                 await socket.ConnectAsync(address, timeout.Token).ConfigureAwait(false);
                 if (_proxyProtocol is { } proxyProtocol)
                 {
-                    await proxyProtocol.SendAsync(socket, downstreamSource, downstreamDestination, address, timeout.Token).ConfigureAwait(false);
+                    await proxyProtocol.SendAsync(socket, downstreamSource, downstreamDestination, address, timeout.Token, proxyProtocolTlvs).ConfigureAwait(false);
                 }
 
                 if (_tls is null)

@@ -239,6 +239,61 @@ public sealed class UpstreamProxyProtocolTests
     }
 
     [Fact]
+    public async Task HttpUpstreamConnectionsPassTheDownstreamTlvsOn()
+    {
+        // The upstream answers with the PROXY header its connection started with.
+        await using var upstream = RawUpstream.Start(async connection =>
+        {
+            var header = await ReadProxyHeaderAsync(connection.Stream);
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {header.Length}\r\n\r\n{header}");
+            }
+        });
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port)
+        {
+            Codec = "HTTP1",
+            Listener = """
+                listener_filters:
+                - name: envoy.filters.listener.proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol
+                    pass_through_tlvs: { match_type: INCLUDE, tlv_type: [224, 225] }
+                """,
+            Cluster = """
+                transport_socket:
+                  name: envoy.transport_sockets.upstream_proxy_protocol
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport
+                    config: { version: V2, pass_through_tlvs: { match_type: INCLUDE, tlv_type: [224] } }
+                    transport_socket: { name: envoy.transport_sockets.raw_buffer, typed_config: {"@type": type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer} }
+                """,
+        }.Build());
+        using var client = new TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("web"));
+        await using var connection = new RawHttpConnection(client.Client);
+
+        // A v2 header from 10.1.2.3:4567 to 10.9.9.9:443 with TLVs 0xE0, 0xE1 and authority (2), then the request.
+        var header = new List<byte> { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0, 0 };
+        header.AddRange([10, 1, 2, 3, 10, 9, 9, 9, 0x11, 0xD7, 0x01, 0xBB]);
+        foreach (var (type, value) in new (byte, string)[] { (0xE0, "acme"), (0xE1, "x1"), (2, "example.com") })
+        {
+            header.Add(type);
+            header.Add(0);
+            header.Add((byte)value.Length);
+            header.AddRange(Encoding.ASCII.GetBytes(value));
+        }
+
+        var bytes = header.ToArray();
+        BinaryPrimitives.WriteUInt16BigEndian(bytes.AsSpan(14), (ushort)(bytes.Length - 16));
+        await connection.WriteAsync(bytes);
+        await connection.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+
+        // The listener kept 0xE0 and 0xE1, the cluster sends those of them it lists: 0xE0 only, as tcp_proxy does.
+        Assert.Equal("v2 PROXY 10.1.2.3:4567 10.9.9.9:443 tlv:e0=acme", (await connection.ReadResponseAsync()).BodyText);
+    }
+
+    [Fact]
     public async Task HealthChecksStartWithAHeaderToo()
     {
         // TCP check, v2: Envoy's LOCAL command (no downstream to announce).
