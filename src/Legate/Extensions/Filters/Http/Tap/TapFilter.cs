@@ -21,6 +21,9 @@ internal sealed class TapFilter : HttpFilter
 
     // Per stream; all null/zero while the stream is not being tapped.
     private TapSettings? _settings;
+    private HttpStream? _stream;
+    private DateTimeOffset? _requestHeadersTime;
+    private DateTimeOffset? _responseHeadersTime;
     private HttpRequestHead? _request;
     private HttpHeaderMap? _requestTrailers;
     private HttpResponseHead? _response;
@@ -35,7 +38,13 @@ internal sealed class TapFilter : HttpFilter
         if (_factory.Active is { } settings)
         {
             _settings = settings;
+            _stream = stream;
             _request = headers;
+            if (_factory.RecordHeadersReceivedTime)
+            {
+                _requestHeadersTime = _factory.Time.GetUtcNow();
+            }
+
             Reevaluate();
         }
 
@@ -68,6 +77,11 @@ internal sealed class TapFilter : HttpFilter
         if (_settings is not null)
         {
             _response = headers;
+            if (_factory.RecordHeadersReceivedTime)
+            {
+                _responseHeadersTime = _factory.Time.GetUtcNow();
+            }
+
             Reevaluate();
         }
 
@@ -109,6 +123,8 @@ internal sealed class TapFilter : HttpFilter
             {
                 var trace = TapTraceBuilder.Build(
                     _request!, _requestBody, _requestTrailers, _response, _responseBody, _responseTrailers, settings.Sink.BodyAsString);
+                TapTraceBuilder.AddDetails(
+                    trace.HttpBufferedTrace, _requestHeadersTime, _responseHeadersTime, _factory.RecordDownstreamConnection ? _stream?.Info : null);
                 settings.Sink.Submit(trace, (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue));
             }
         }
@@ -149,6 +165,9 @@ internal sealed class TapFilter : HttpFilter
     private void Clear()
     {
         _settings = null;
+        _stream = null;
+        _requestHeadersTime = null;
+        _responseHeadersTime = null;
         _request = null;
         _requestTrailers = null;
         _response = null;

@@ -21,6 +21,15 @@ internal sealed class TapFilterFactory : HttpFilterFactory
 
     public Logger Log { get; }
 
+    /// <summary><c>record_headers_received_time</c>: traces carry <c>headers_received_time</c> of request and response.</summary>
+    public bool RecordHeadersReceivedTime { get; private init; }
+
+    /// <summary><c>record_downstream_connection</c>: traces carry the client connection's addresses.</summary>
+    public bool RecordDownstreamConnection { get; private init; }
+
+    /// <summary>Wall-clock time for <c>headers_received_time</c>.</summary>
+    public TimeProvider Time { get; private init; } = TimeProvider.System;
+
     /// <summary>The tap in effect; null: no tap, and the filter passes everything through untouched.</summary>
     public TapSettings? Active
     {
@@ -37,7 +46,7 @@ internal sealed class TapFilterFactory : HttpFilterFactory
         {
             case CommonExtensionConfig.ConfigTypeOneofCase.StaticConfig:
                 return TapSettings.Compile(tap.CommonConfig!.StaticConfig, FieldPath.Field(commonPath, "static_config"), errors, adminSink: null, log) is { } settings
-                    ? new TapFilterFactory(name, log) { Active = settings }
+                    ? new TapFilterFactory(name, log) { Active = settings, RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time }
                     : null;
             case CommonExtensionConfig.ConfigTypeOneofCase.AdminConfig:
             {
@@ -48,7 +57,10 @@ internal sealed class TapFilterFactory : HttpFilterFactory
                     return null;
                 }
 
-                var factory = new TapFilterFactory(name, log);
+                var factory = new TapFilterFactory(name, log)
+                {
+                    RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time,
+                };
                 if (context.Taps is { } taps)
                 {
                     taps.Register(configId, factory);

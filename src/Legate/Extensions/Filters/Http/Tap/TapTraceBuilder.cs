@@ -51,6 +51,33 @@ internal static class TapTraceBuilder
         return new TraceWrapper { HttpBufferedTrace = trace };
     }
 
+    /// <summary><c>record_headers_received_time</c> and <c>record_downstream_connection</c>.</summary>
+    public static void AddDetails(HttpBufferedTrace trace, DateTimeOffset? requestHeadersTime, DateTimeOffset? responseHeadersTime, Legate.Http.StreamInfo? connection)
+    {
+        if (requestHeadersTime is { } requestTime)
+        {
+            trace.Request.HeadersReceivedTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(requestTime);
+        }
+
+        if (responseHeadersTime is { } responseTime && trace.Response is { } response)
+        {
+            response.HeadersReceivedTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(responseTime);
+        }
+
+        if (connection is not null)
+        {
+            trace.DownstreamConnection = new Connection
+            {
+                LocalAddress = Address(connection.DownstreamLocalAddress),
+                RemoteAddress = Address(connection.DownstreamRemoteAddress),
+            };
+        }
+    }
+
+    private static Address? Address(System.Net.IPEndPoint? endpoint) => endpoint is null
+        ? null
+        : new Address { SocketAddress = new SocketAddress { Address = endpoint.Address.ToString(), PortValue = (uint)endpoint.Port } };
+
     private static HeaderValue Header(string key, string value) => new() { Key = key, Value = value };
 
     private static void AddHeaders(Google.Protobuf.Collections.RepeatedField<HeaderValue> target, HttpHeaderMap? map, bool skipHost)

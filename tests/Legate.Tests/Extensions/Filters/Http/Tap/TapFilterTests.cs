@@ -90,7 +90,8 @@ public sealed class TapFilterTests : IDisposable
                 - format: JSON_BODY_AS_STRING
                   file_per_tap: { path_prefix: "{{_dir}}/miss" }
             """;
-        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, tap));
+        await using var legate = await InProcessLegate.StartAsync(
+            Config(upstream.Port, tap, tapOptions: "record_headers_received_time: true\nrecord_downstream_connection: true"));
 
         using (var ok = await legate.Http.GetAsync(legate.ListenerUri("ingress", "/present")))
         {
@@ -111,6 +112,16 @@ public sealed class TapFilterTests : IDisposable
         Assert.Equal("not here", body.GetProperty("as_string").GetString());
         Assert.False(body.GetProperty("truncated").GetBoolean());
         Assert.Single(Directory.GetFiles(_dir));
+
+        // record_headers_received_time and record_downstream_connection.
+        var requestTime = DateTimeOffset.Parse(buffered.GetProperty("request").GetProperty("headers_received_time").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        var responseTime = DateTimeOffset.Parse(buffered.GetProperty("response").GetProperty("headers_received_time").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(responseTime >= requestTime);
+        var connection = buffered.GetProperty("downstream_connection");
+        Assert.Equal("127.0.0.1", connection.GetProperty("remote_address").GetProperty("socket_address").GetProperty("address").GetString());
+        Assert.Equal(
+            legate.ListenerEndpoint("ingress").Port,
+            connection.GetProperty("local_address").GetProperty("socket_address").GetProperty("port_value").GetInt32());
     }
 
     [Theory]
@@ -167,7 +178,7 @@ public sealed class TapFilterTests : IDisposable
         return null;
     }
 
-    internal static string Config(int upstreamPort, string commonConfig, bool admin = false) => $$"""
+    internal static string Config(int upstreamPort, string commonConfig, bool admin = false, string tapOptions = "") => $$"""
         {{(admin ? TestConfigs.Admin() : string.Empty)}}
         static_resources:
           listeners:
@@ -192,6 +203,7 @@ public sealed class TapFilterTests : IDisposable
                       "@type": type.googleapis.com/envoy.extensions.filters.http.tap.v3.Tap
                       common_config:
         {{Indent(commonConfig, 16)}}
+        {{Indent(tapOptions, 14)}}
                   - name: envoy.filters.http.router
                     typed_config:
                       "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
