@@ -35,7 +35,7 @@ internal sealed class TapFilter : HttpFilter
 
     public override ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
     {
-        if (_factory.Active is { } settings)
+        if (_factory.Active is { } settings && settings.Sample(_factory.Runtime))
         {
             _settings = settings;
             _stream = stream;

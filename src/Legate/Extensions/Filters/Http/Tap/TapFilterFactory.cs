@@ -27,6 +27,9 @@ internal sealed class TapFilterFactory : HttpFilterFactory
     /// <summary><c>record_downstream_connection</c>: traces carry the client connection's addresses.</summary>
     public bool RecordDownstreamConnection { get; private init; }
 
+    /// <summary>The server's runtime, for <c>tap_enabled</c>'s runtime key; null in unit tests.</summary>
+    public Legate.Runtime.RuntimeLoader? Runtime { get; private init; }
+
     /// <summary>Wall-clock time for <c>headers_received_time</c>.</summary>
     public TimeProvider Time { get; private init; } = TimeProvider.System;
 
@@ -46,7 +49,7 @@ internal sealed class TapFilterFactory : HttpFilterFactory
         {
             case CommonExtensionConfig.ConfigTypeOneofCase.StaticConfig:
                 return TapSettings.Compile(tap.CommonConfig!.StaticConfig, FieldPath.Field(commonPath, "static_config"), errors, adminSink: null, log) is { } settings
-                    ? new TapFilterFactory(name, log) { Active = settings, RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time }
+                    ? new TapFilterFactory(name, log) { Active = settings, RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time, Runtime = context.Runtime }
                     : null;
             case CommonExtensionConfig.ConfigTypeOneofCase.AdminConfig:
             {
@@ -59,7 +62,7 @@ internal sealed class TapFilterFactory : HttpFilterFactory
 
                 var factory = new TapFilterFactory(name, log)
                 {
-                    RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time,
+                    RecordHeadersReceivedTime = tap.RecordHeadersReceivedTime, RecordDownstreamConnection = tap.RecordDownstreamConnection, Time = context.Time, Runtime = context.Runtime,
                 };
                 if (context.Taps is { } taps)
                 {

@@ -35,6 +35,26 @@ internal sealed class TapSettings
     /// <summary>The most response body bytes a trace keeps.</summary>
     public int MaxBufferedTxBytes { get; }
 
+    /// <summary><c>tap_enabled</c>'s runtime key (empty: none).</summary>
+    private string TapEnabledKey { get; init; } = string.Empty;
+
+    /// <summary><c>tap_enabled.default_value</c>; unset, every stream may be tapped (100%).</summary>
+    private (uint Numerator, uint Denominator)? TapEnabled { get; init; }
+
+    /// <summary>Whether this stream may be tapped (<c>tap_enabled</c>, sampled once per stream, as Envoy).</summary>
+    public bool Sample(Legate.Runtime.RuntimeLoader? runtime)
+    {
+        if (TapEnabled is not { } fraction)
+        {
+            return true;
+        }
+
+        var random = (ulong)Random.Shared.NextInt64(long.MaxValue);
+        return runtime is not null
+            ? runtime.Snapshot.FeatureEnabled(TapEnabledKey, fraction.Numerator, fraction.Denominator, random)
+            : random % fraction.Denominator < fraction.Numerator;
+    }
+
     /// <summary>
     /// Compiles <paramref name="config"/>. <paramref name="adminSink"/> is the sink of the admin
     /// stream that installs it (<c>POST /tap</c>); null for a static_config, where a
@@ -83,7 +103,18 @@ internal sealed class TapSettings
             }
         }
 
-        return errors.Errors.Count == before && matcher is not null && sink is not null ? new TapSettings(matcher, sink, maxRx, maxTx) : null;
+        if (errors.Errors.Count != before || matcher is null || sink is null)
+        {
+            return null;
+        }
+
+        return config.TapEnabled is { } enabled
+            ? new TapSettings(matcher, sink, maxRx, maxTx)
+            {
+                TapEnabledKey = enabled.RuntimeKey,
+                TapEnabled = (enabled.DefaultValue?.Numerator ?? 0, Legate.Runtime.RuntimeSnapshot.DenominatorValue(enabled.DefaultValue?.Denominator ?? default)),
+            }
+            : new TapSettings(matcher, sink, maxRx, maxTx);
     }
 
     private static TapSink? CompileSink(OutputSink sink, string path, ConfigErrors errors, Func<Format, StreamingAdminSink>? adminSink, Logger log)

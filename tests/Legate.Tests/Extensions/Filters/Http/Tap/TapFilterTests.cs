@@ -124,6 +124,47 @@ public sealed class TapFilterTests : IDisposable
             connection.GetProperty("local_address").GetProperty("socket_address").GetProperty("port_value").GetInt32());
     }
 
+    [Fact]
+    public async Task TapEnabledFollowsItsRuntimeKey()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var tap = $$"""
+            static_config:
+              match: { any_match: true }
+              tap_enabled: { default_value: { numerator: 0 }, runtime_key: tap_on }
+              output_config:
+                sinks:
+                - file_per_tap: { path_prefix: "{{_dir}}/rt" }
+            """;
+        var runtime = """
+            layered_runtime:
+              layers:
+              - { name: static, static_layer: { tap_on: 0 } }
+              - { name: admin, admin_layer: {} }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(runtime + "\n" + Config(upstream.Port, tap, admin: true));
+
+        // 0%: not tapped. Then the admin layer turns it to 100%.
+        using (var off = await legate.Http.GetAsync(legate.ListenerUri("ingress", "/off")))
+        {
+            Assert.Equal(HttpStatusCode.OK, off.StatusCode);
+        }
+
+        using (var modify = await legate.Http.PostAsync(new Uri(legate.AdminUri, "/runtime_modify?tap_on=100"), null))
+        {
+            Assert.Equal(HttpStatusCode.OK, modify.StatusCode);
+        }
+
+        using (var on = await legate.Http.GetAsync(legate.ListenerUri("ingress", "/on")))
+        {
+            Assert.Equal(HttpStatusCode.OK, on.StatusCode);
+        }
+
+        var (_, trace) = await WaitForSingleTraceAsync();
+        Assert.Equal("/on", HeaderValue(trace.GetProperty("http_buffered_trace").GetProperty("request"), ":path"));
+        Assert.Single(Directory.GetFiles(_dir));
+    }
+
     [Theory]
     [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { streaming_admin: {} } ] }", "Error: Specifying admin streaming output without configuring admin.")]
     [InlineData("match: { http_request_generic_body_match: { patterns: [ { string_match: x } ] } }\n  output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } } ] }", "generic body matching is not supported yet")]
