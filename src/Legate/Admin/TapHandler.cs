@@ -81,7 +81,7 @@ internal sealed class TapHandler(IServerInstance server)
 
         try
         {
-            await StreamAsync(context, adminSink).ConfigureAwait(false);
+            await StreamAsync(context, adminSink, taps.Stopping).ConfigureAwait(false);
         }
         finally
         {
@@ -98,7 +98,7 @@ internal sealed class TapHandler(IServerInstance server)
     /// comes, until the client disconnects. A file_per_tap session has nothing to stream: the
     /// response stays open as the session's handle.
     /// </summary>
-    private static async Task StreamAsync(HttpContext context, StreamingAdminSink? sink)
+    private static async Task StreamAsync(HttpContext context, StreamingAdminSink? sink, CancellationToken serverStopping)
     {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
@@ -106,7 +106,8 @@ internal sealed class TapHandler(IServerInstance server)
         response.Headers.CacheControl = "no-cache, max-age=0";
         response.Headers.XContentTypeOptions = "nosniff";
         response.Headers.Server = "envoy";
-        var aborted = context.RequestAborted;
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, serverStopping);
+        var aborted = ended.Token;
         try
         {
             await response.StartAsync(aborted).ConfigureAwait(false);
@@ -125,7 +126,7 @@ internal sealed class TapHandler(IServerInstance server)
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException)
         {
-            // The admin client went away: the session ends.
+            // The admin client went away, or the server is stopping: the session ends.
         }
     }
 

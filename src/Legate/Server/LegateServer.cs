@@ -364,6 +364,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             await Listeners.StopAsync(drain.Token).ConfigureAwait(false);
             if (Admin is not null)
             {
+                Taps.Stop();
                 await Admin.StopAsync(drain.Token).ConfigureAwait(false);
             }
         }

@@ -9,9 +9,16 @@ namespace Legate.Extensions.Filters.Http.Tap;
 internal sealed class TapAdminRegistry
 {
     private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stopping = new();
     private readonly Dictionary<string, List<TapFilterFactory>> _factories = new(StringComparer.Ordinal);
     private string? _attachedId;
     private TapSettings? _attached;
+
+    /// <summary>Cancelled when the server shuts down: open <c>/tap</c> responses end, so they do not hold up the admin's stop.</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>The server is shutting down: ends every admin tap session.</summary>
+    public void Stop() => _stopping.Cancel();
 
     public void Register(string configId, TapFilterFactory factory)
     {

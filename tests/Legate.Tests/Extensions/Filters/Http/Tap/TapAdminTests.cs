@@ -87,6 +87,24 @@ public sealed class TapAdminTests
     }
 
     [Fact]
+    public async Task ServerShutdownEndsAnOpenSession()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var legate = await InProcessLegate.StartAsync(TapFilterTests.Config(upstream.Port, "admin_config: { config_id: demo }", admin: true));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var adminClient = TestHttp.CreateClient();
+        using var post = new HttpRequestMessage(HttpMethod.Post, new Uri(legate.AdminUri, "/tap")) { Content = new StringContent(TapRequest) };
+        using var session = await adminClient.SendAsync(post, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        Assert.Equal(HttpStatusCode.OK, session.StatusCode);
+        using var reader = new StreamReader(await session.Content.ReadAsStreamAsync(timeout.Token));
+
+        // The graceful stop ends the streaming response instead of waiting the drain time for it.
+        var stop = legate.DisposeAsync().AsTask();
+        Assert.Equal(string.Empty, await reader.ReadToEndAsync(timeout.Token));
+        await stop.WaitAsync(timeout.Token);
+    }
+
+    [Fact]
     public async Task ErrorsAreAnsweredAsEnvoyDoes()
     {
         await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
