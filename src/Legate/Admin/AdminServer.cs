@@ -51,6 +51,7 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         new DiagnosticsHandler(server).Register(Handlers);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
+        Handlers.Add("/tap", TapHandler.HelpText, true, new TapHandler(server).HandleAsync);
         if (server.Stats is { } stats)
         {
             new StatsAdminHandler(stats).Register(Handlers);
@@ -100,6 +101,11 @@ internal sealed class AdminServer : IAsyncDisposable
         else
         {
             response = await handler.Handler(context).ConfigureAwait(false);
+            if (context.Response.HasStarted)
+            {
+                // A streaming handler (/tap) wrote its own response.
+                return;
+            }
         }
 
         var http = context.Response;

@@ -263,6 +263,7 @@ internal sealed class HttpConnectionManagerConfig
             RecentLocalReplies = context.RecentLocalReplies,
             AccessLogs = context.AccessLogs,
             Runtime = context.Runtime,
+            Taps = context.Taps,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");

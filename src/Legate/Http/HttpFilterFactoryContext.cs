@@ -43,7 +43,11 @@ internal sealed class HttpFilterFactoryContext
         {
             ClusterManager = ClusterManager, Stats = Stats, Logs = Logs, Time = Time, LocalNode = LocalNode, RecentLocalReplies = RecentLocalReplies,
             AccessLogs = AccessLogs, Runtime = Runtime, Secrets = Secrets, StatPrefix = StatPrefix, Tracers = Tracers, TrafficDirection = direction, Rds = Rds,
+            Taps = Taps,
         };
+
+    /// <summary>The server's admin-controlled tap filters (<c>POST /tap</c>); null where there is no admin (unit tests).</summary>
+    public Legate.Extensions.Filters.Http.Tap.TapAdminRegistry? Taps { get; init; }
 
     /// <summary>The HCM's <c>stat_prefix</c> (filters name their stats under it).</summary>
     public string StatPrefix { get; init; } = string.Empty;

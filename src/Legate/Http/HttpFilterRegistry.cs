@@ -23,6 +23,8 @@ internal static class HttpFilterRegistry
             new(Envoy.Extensions.Filters.Http.Fault.V3.HTTPFault.Parser, FaultFilterFactory.Create, FaultFilterFactory.CreatePerRoute),
         [Envoy.Extensions.Filters.Http.Buffer.V3.Buffer.Descriptor.FullName] =
             new(Envoy.Extensions.Filters.Http.Buffer.V3.Buffer.Parser, BufferFilterFactory.Create, BufferFilterFactory.CreatePerRoute),
+        [Envoy.Extensions.Filters.Http.Tap.V3.Tap.Descriptor.FullName] =
+            new(Envoy.Extensions.Filters.Http.Tap.V3.Tap.Parser, Legate.Extensions.Filters.Http.Tap.TapFilterFactory.Create, null),
     };
 
     /// <summary>Compiles one <c>http_filters</c> entry; null when it has errors or is an optional filter Legate lacks.</summary>

@@ -63,6 +63,9 @@ internal interface IServerInstance
     {
     }
 
+    /// <summary>The tap filters under admin control (<c>POST /tap</c>); null when the instance has none.</summary>
+    Legate.Extensions.Filters.Http.Tap.TapAdminRegistry? Taps => null;
+
     /// <summary>The xDS client, for the dynamic parts of <c>/config_dump</c>; null when the instance has none.</summary>
     Legate.Xds.XdsManager? Xds => null;
 

@@ -69,6 +69,9 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     /// <summary>The tracing providers (span reporters), flushed on shutdown.</summary>
     public Tracing.TracerManager? Tracers { get; private init; }
 
+    /// <summary>The tap filters under admin control (<c>POST /tap</c>).</summary>
+    public Legate.Extensions.Filters.Http.Tap.TapAdminRegistry Taps { get; private init; } = new();
+
     /// <summary>The periodic stats flush (histogram intervals, sinks).</summary>
     public StatsFlusher StatsFlusher { get; private init; } = null!;
 
@@ -200,11 +203,13 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var accessLogs = new AccessLog.AccessLogManager(stats, logs.Get(LogComponents.File), options.FileFlushInterval);
         var adminAccessLogs = CompileAdminAccessLogs(bootstrap, errors, accessLogs, runtime);
         var tracers = new Tracing.TracerManager(clusters, stats, runtime, time, logs);
+        var taps = new Legate.Extensions.Filters.Http.Tap.TapAdminRegistry();
         var context = new HttpFilterFactoryContext
         {
             ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
             LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets, Rds = xds,
             Tracers = tracers,
+            Taps = taps,
         };
         var listeners = ListenerManager.Compile(bootstrap, errors, context, (int)Math.Min(options.Concurrency, 1024));
         xds.Attach(clusters, listeners, context, options.DrainTime);
@@ -223,6 +228,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         {
             StatsFlusher = flusher,
             Tracers = tracers,
+            Taps = taps,
             RecentLocalReplies = recentLocalReplies,
             Secrets = secrets,
         };
@@ -367,6 +373,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
             await Listeners.StopAsync(drain.Token).ConfigureAwait(false);
             if (Admin is not null)
             {
+                Taps.Stop();
                 await Admin.StopAsync(drain.Token).ConfigureAwait(false);
             }
         }

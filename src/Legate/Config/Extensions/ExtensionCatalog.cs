@@ -21,6 +21,7 @@ internal static class ExtensionCatalog
         "envoy.filters.http.router",
         "envoy.filters.http.fault",
         "envoy.filters.http.buffer",
+        "envoy.filters.http.tap",
         "envoy.transport_sockets.raw_buffer",
         "envoy.transport_sockets.tls",
         "envoy.transport_sockets.upstream_proxy_protocol",

@@ -158,6 +158,10 @@ internal static partial class ImplementedFields
         ["envoy.extensions.filters.common.fault.v3.FaultDelay"] = ["fixed_delay", "header_delay", "percentage"],
         ["envoy.extensions.filters.http.fault.v3.FaultAbort"] = ["http_status", "grpc_status", "header_abort", "percentage"],
         ["envoy.extensions.filters.http.buffer.v3.Buffer"] = ["max_request_bytes"],
+        // Tap: streamed traces (output_config.streaming) are not implemented yet.
+        ["envoy.extensions.filters.http.tap.v3.Tap"] = ["common_config", "record_headers_received_time", "record_downstream_connection"],
+        ["envoy.config.tap.v3.TapConfig"] = ["match_config", "match", "output_config", "tap_enabled"],
+        ["envoy.config.tap.v3.OutputConfig"] = ["sinks", "max_buffered_rx_bytes", "max_buffered_tx_bytes"],
         ["envoy.extensions.filters.http.buffer.v3.BufferPerRoute"] = ["disabled", "buffer"],
         ["envoy.config.route.v3.RouteMatch"] =
             ["prefix", "path", "safe_regex", "path_separated_prefix", "path_match_policy", "connect_matcher", "case_sensitive",
