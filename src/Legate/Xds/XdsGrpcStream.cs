@@ -257,13 +257,24 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private void Connected(ActiveStream stream)
     {
         _active = stream;
-        _stats.ConnectedState.Set(1);
         _stats.PendingRequests.Set(0);
         // Envoy's order: clusters, endpoints, listeners, routes.
         foreach (var subscription in Subscriptions().OrderBy(s => Array.IndexOf(XdsResourceType.All, s.Type)))
         {
             stream.SendInitial(subscription);
         }
+    }
+
+    /// <summary>
+    /// connected_state turns 1 only once the server answered the stream's headers: starting a call
+    /// does not wait for the connection, so a refused connection or a failed TLS handshake must not
+    /// show as connected even for a moment. Requests are sent before this, as a server may hold its
+    /// headers back until it has a response.
+    /// </summary>
+    private async Task EstablishedAsync(Task headers)
+    {
+        await headers.ConfigureAwait(false);
+        _stats.ConnectedState.Set(1);
     }
 
     private static RpcStatus Nack(IReadOnlyList<XdsResourceError> errors) =>
@@ -290,6 +301,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
         {
             await using var _ = call;
             owner.Connected(this);
+            await owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
             var received = false;
             while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
             {
@@ -361,6 +373,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
         {
             await using var _ = call;
             owner.Connected(this);
+            await owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
             var received = false;
             while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
             {
