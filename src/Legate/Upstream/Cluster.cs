@@ -22,6 +22,7 @@ internal abstract class Cluster : IAsyncDisposable
         LbPolicy = lbPolicy;
         // ROUND_ROBIN is the only policy so far; the factory warned if another one was asked for.
         LoadBalancer = new RoundRobinLoadBalancer(PrioritySet, lbSeed);
+        PrioritySet.Updated += DrainRemovedHosts;
     }
 
     public string Name { get; }
@@ -160,7 +161,29 @@ internal abstract class Cluster : IAsyncDisposable
             checker.Dispose();
         }
 
+        // Removed, replaced or stopped: its idle upstream connections close, busy ones after their request.
+        PrioritySet.Updated -= DrainRemovedHosts;
+        foreach (var host in PrioritySet.Current.Hosts)
+        {
+            host.DrainConnectionPools();
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>A host that left the cluster (EDS, DNS) has its pools drained, as Envoy does; off the update's lock.</summary>
+    private static void DrainRemovedHosts(HostUpdate update)
+    {
+        if (!update.Removed.IsEmpty)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static removed =>
+            {
+                foreach (var host in removed)
+                {
+                    host.DrainConnectionPools();
+                }
+            }, update.Removed, preferLocal: false);
+        }
     }
 
     public override string ToString() => Name;

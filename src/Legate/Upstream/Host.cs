@@ -390,6 +390,27 @@ internal sealed class Host
     /// <summary>Outlier detection's view of this host, when the cluster has outlier_detection; the router reports to it.</summary>
     internal HostOutlierMonitor? OutlierMonitor { get; set; }
 
+    /// <summary>
+    /// Drains the host's HTTP/1.1 pools: it left its cluster, or the cluster went. (HTTP/2
+    /// connections belong to a SocketsHttpHandler, which closes them when idle for its pooled
+    /// connection idle timeout.)
+    /// </summary>
+    internal void DrainConnectionPools()
+    {
+        foreach (var pool in _pools)
+        {
+            switch (pool)
+            {
+                case ConnectionPool.Http1ConnectionPool http1:
+                    http1.Drain();
+                    break;
+                case ConnectionPool.Http1PoolsByServerName byName:
+                    byName.Drain();
+                    break;
+            }
+        }
+    }
+
     public override string ToString() =>
         Hostname.Length == 0 ? SocketAddresses.Format(Address) : $"{Hostname} ({SocketAddresses.Format(Address)})";
 }

@@ -37,6 +37,9 @@ internal sealed class Http1ConnectionPool
     private readonly TimeProvider _time;
     private readonly ResourceManager _resources;
 
+    // Set once the host left its cluster or the cluster went (Drain): released connections close.
+    private volatile bool _draining;
+
     // enable_trailers on the cluster's HTTP/1 options: response trailers are parsed (and forwarded if the HCM enables them too).
     private static readonly Http1ParserOptions s_trailerOptions = Http1ParserOptions.ClientDefaults with { EnableTrailers = true };
 
@@ -243,7 +246,7 @@ internal sealed class Http1ConnectionPool
             reusable = false;
         }
 
-        if (!reusable || connection.IsClosed || _proxyProtocol is not null)
+        if (!reusable || connection.IsClosed || _proxyProtocol is not null || _draining)
         {
             _ = connection.DisposeAsync();
             return;
@@ -267,6 +270,30 @@ internal sealed class Http1ConnectionPool
         if (_cluster.Info.IdleTimeout > TimeSpan.Zero)
         {
             connection.ArmIdleTimeout(_cluster.Info.IdleTimeout, s_onIdleTimeout, this);
+        }
+    }
+
+    /// <summary>
+    /// The host left its cluster, or the cluster was removed, replaced or stopped: idle connections
+    /// close now and busy ones when their exchange ends, as Envoy drains a removed host's or
+    /// cluster's pools. Without it an idle keep-alive connection stays open until its idle_timeout
+    /// (1 h by default), and a peer proxy draining its listener waits for it.
+    /// </summary>
+    public void Drain()
+    {
+        _draining = true;
+        Http1UpstreamConnection[] idle;
+        lock (_lock)
+        {
+            idle = [.. _idle];
+            _idle.Clear();
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.DisarmIdleTimeout();
+            _cluster.Info.Stats.UpstreamCxDestroyLocal.Inc();
+            _ = connection.DisposeAsync();
         }
     }
 

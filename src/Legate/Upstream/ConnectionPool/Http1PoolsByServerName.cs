@@ -18,6 +18,15 @@ internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketT
     public Http1ConnectionPool For(string name) =>
         _pools.TryGetValue(name, out var pool) ? pool : _pools.GetOrAdd(name, Create);
 
+    /// <summary>Drains every per-name pool (see <see cref="Http1ConnectionPool.Drain"/>).</summary>
+    public void Drain()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            pool.Drain();
+        }
+    }
+
     private Http1ConnectionPool Create(string name)
     {
         var info = cluster.Info;
