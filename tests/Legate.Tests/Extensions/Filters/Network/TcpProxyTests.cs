@@ -43,7 +43,7 @@ public sealed class TcpProxyTests
     [Fact]
     public async Task LargeTransfersBothWaysArriveIntact()
     {
-        const long Size = 256L * 1024 * 1024;
+        const long Size = 1024L * 1024 * 1024; // 1 GiB each way, as the issue asks
         using var upstream = TcpUpstream.Start(async socket =>
         {
             await using var stream = new NetworkStream(socket, ownsSocket: true);
