@@ -18,6 +18,10 @@ tcp (TCP proxy throughput, issue: TLS and TCP proxy; target Legate >= 0.9x HAPro
   iperf3 -t DURATION, one stream, upload (client -> server) and download (-R), Gbit/s as the
   receiver counted them. "direct" is iperf3 without a proxy (the ceiling of CPU 0).
 
+l4 (TCP proxy request rate, the method of ../shared/bench's targets/l4.txt):
+  CPU 0: wrk -t1 -c64 --latency (HTTP/1.1 keep-alive)  -->  proxy (CPU 1): HAProxy 'mode tcp' |
+  Legate tcp_proxy  -->  nginx upstream (CPU 0, return 200 with a 100-byte body); req/s and p99.
+
 tls (TLS handshake rate; compared with nginx):
   CPU 0: openssl s_time -new (a full handshake per connection, no resumption)
     -->  proxy (CPU 1): nginx 'ssl' server answering 200 | Legate TLS listener + direct_response
@@ -26,7 +30,7 @@ tls (TLS handshake rate; compared with nginx):
   single-threaded and may be the limit on one core, which the second figure does not depend on).
 
 Environment (defaults in brackets):
-  MODES          "tcp tls"                  TARGETS_TCP "direct haproxy legate"
+  MODES          "tcp l4 tls"               TARGETS_TCP "direct haproxy legate" (tcp and l4)
   TARGETS_TLS    "nginx legate"             ROUNDS [2]   DURATION seconds per run [10]
   LEGATE_WARMUP  seconds of load before Legate's measured runs (JIT tier-up) [30]
   LEGATE_BIN     command starting Legate; "-c CONFIG --log-level warn" is appended
@@ -34,14 +38,16 @@ Environment (defaults in brackets):
                  ReadyToRun build: LEGATE_BIN="dotnet artifacts/legate/legate.dll")
   RUN_DIR        [/tmp/legate-tcp-tls-bench]
   ports          IPERF_PORT 18090, HAPROXY_TCP_PORT 18092, LEGATE_TCP_PORT 18093,
-                 NGINX_TLS_PORT 18451, LEGATE_TLS_PORT 18453, LEGATE_ADMIN_PORT 19902
+                 NGINX_TLS_PORT 18451, LEGATE_TLS_PORT 18453, LEGATE_ADMIN_PORT 19902,
+                 L4_UPSTREAM_PORT 18094 (nginx), HAPROXY_L4_PORT 18095, LEGATE_L4_PORT 18096
   LOAD_CPU [0]   PROXY_CPU [1]
 
 Output: one line per measurement,
   BENCH mode=tcp name=NAME dir=up|down gbps=F proxy_cpu_pct=N round=N
+  BENCH mode=l4 name=NAME rps=F p99_ms=F proxy_cpu_pct=N round=N
   BENCH mode=tls name=NAME hs_per_s=F hs_per_proxy_cpu_s=F proxy_cpu_pct=N round=N
 then a markdown table of medians with the ratios to HAProxy (tcp) and nginx (tls).
-Needs iperf3 (apt-get install -y iperf3), haproxy, nginx, openssl, taskset.
+Needs iperf3 (apt-get install -y iperf3), wrk, haproxy, nginx, openssl, taskset.
 EOF
 }
 
@@ -51,7 +57,7 @@ case "${1:-}" in
   *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
 esac
 
-MODES=${MODES:-"tcp tls"}
+MODES=${MODES:-"tcp l4 tls"}
 TARGETS_TCP=${TARGETS_TCP:-"direct haproxy legate"}
 TARGETS_TLS=${TARGETS_TLS:-"nginx legate"}
 ROUNDS=${ROUNDS:-2}
@@ -65,6 +71,9 @@ LEGATE_TCP_PORT=${LEGATE_TCP_PORT:-18093}
 NGINX_TLS_PORT=${NGINX_TLS_PORT:-18451}
 LEGATE_TLS_PORT=${LEGATE_TLS_PORT:-18453}
 LEGATE_ADMIN_PORT=${LEGATE_ADMIN_PORT:-19902}
+L4_UPSTREAM_PORT=${L4_UPSTREAM_PORT:-18094}
+HAPROXY_L4_PORT=${HAPROXY_L4_PORT:-18095}
+LEGATE_L4_PORT=${LEGATE_L4_PORT:-18096}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 CLK_TCK=$(getconf CLK_TCK)
@@ -75,6 +84,7 @@ die() { echo "tcp-tls-bench: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; $2"; }
 need taskset "apt-get install -y util-linux"
 need iperf3 "apt-get install -y iperf3"
+need wrk "apt-get install -y wrk"
 need haproxy "apt-get install -y haproxy"
 need nginx "apt-get install -y nginx-light"
 need openssl "apt-get install -y openssl"
@@ -145,6 +155,9 @@ defaults
 listen tcp
     bind 127.0.0.1:$HAPROXY_TCP_PORT
     server iperf 127.0.0.1:$IPERF_PORT
+listen l4
+    bind 127.0.0.1:$HAPROXY_L4_PORT
+    server nginx 127.0.0.1:$L4_UPSTREAM_PORT
 EOF
 
 cat >"$RUN_DIR/nginx.conf" <<EOF
@@ -172,6 +185,29 @@ http {
 }
 EOF
 
+BODY=$(printf 'x%.0s' $(seq 1 99))
+cat >"$RUN_DIR/upstream.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $RUN_DIR/upstream.pid;
+error_log $RUN_DIR/upstream.error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $RUN_DIR/nginx-tmp/ubody;
+    proxy_temp_path $RUN_DIR/nginx-tmp/uproxy;
+    fastcgi_temp_path $RUN_DIR/nginx-tmp/ufastcgi;
+    uwsgi_temp_path $RUN_DIR/nginx-tmp/uuwsgi;
+    scgi_temp_path $RUN_DIR/nginx-tmp/uscgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    server {
+        listen 127.0.0.1:$L4_UPSTREAM_PORT;
+        location / { default_type text/plain; return 200 "$BODY\n"; }
+    }
+}
+EOF
+
 cat >"$RUN_DIR/legate.yaml" <<EOF
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_ADMIN_PORT } }
@@ -183,6 +219,12 @@ static_resources:
     - filters:
       - name: envoy.filters.network.tcp_proxy
         typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: iperf }
+  - name: l4
+    address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_L4_PORT } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: l4, cluster: nginx }
   - name: tls
     address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_TLS_PORT } }
     filter_chains:
@@ -206,6 +248,11 @@ static_resources:
     load_assignment:
       cluster_name: iperf
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $IPERF_PORT } } } }] }]
+  - name: nginx
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: nginx
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $L4_UPSTREAM_PORT } } } }] }]
 EOF
 
 # ---------------------------------------------------------------- proxies
@@ -256,6 +303,32 @@ measure_tcp() {  # measure_tcp NAME ROUND
   return 0
 }
 
+wrk_once() {     # wrk_once PORT SECONDS : prints "rps p99_ms"
+  taskset -c "$LOAD_CPU" timeout $(($2 + 30)) wrk -t1 -c64 -d"$2"s --latency "http://127.0.0.1:$1/" 2>/dev/null \
+    | awk '/Requests\/sec:/ { rps=$2 }
+           $1=="99%" { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } p99=v }
+           END { printf "%s %s\n", (rps == "" ? 0 : rps), (p99 == "" ? 0 : p99) }'
+}
+
+measure_l4() {   # measure_l4 NAME ROUND
+  local name=$1 round=$2 port before after out cpu
+  case $name in direct) port=$L4_UPSTREAM_PORT ;; haproxy) port=$HAPROXY_L4_PORT ;; legate) port=$LEGATE_L4_PORT ;; esac
+  PROXY_PID=""
+  [[ $name != direct ]] && start_proxy "$name" "$port"
+  if [[ $name == legate ]]; then
+    (( LEGATE_WARMUP > 0 )) && { log "legate l4: warm-up ${LEGATE_WARMUP}s"; wrk_once "$port" "$LEGATE_WARMUP" >/dev/null; }
+  else
+    wrk_once "$port" 3 >/dev/null
+  fi
+  before=$([[ -n $PROXY_PID ]] && cpu_ticks "$PROXY_PID" || echo 0)
+  out=$(wrk_once "$port" "$DURATION")
+  after=$([[ -n $PROXY_PID ]] && cpu_ticks "$PROXY_PID" || echo 0)
+  cpu=$([[ -n $PROXY_PID ]] && echo $(( (after - before) * 100 / CLK_TCK / DURATION )) || echo -)
+  echo "BENCH mode=l4 name=$name rps=${out% *} p99_ms=${out#* } proxy_cpu_pct=$cpu round=$round" | tee -a "$RESULTS"
+  [[ -n $PROXY_PID ]] && { stop_pid "${STARTED[-1]}"; STARTED=("${STARTED[@]:0:${#STARTED[@]}-1}"); }
+  return 0
+}
+
 measure_tls() {  # measure_tls NAME ROUND
   local name=$1 round=$2 port before after rate cpu per
   case $name in nginx) port=$NGINX_TLS_PORT ;; legate) port=$LEGATE_TLS_PORT ;; esac
@@ -284,6 +357,15 @@ if [[ " $MODES " == *" tcp "* ]]; then
   done
 fi
 
+if [[ " $MODES " == *" l4 "* ]]; then
+  require_free "$L4_UPSTREAM_PORT"
+  start_bg "$LOAD_CPU" "$RUN_DIR/upstream.log" nginx -p "$RUN_DIR" -c "$RUN_DIR/upstream.conf"
+  wait_listen "$PID" "$RUN_DIR/upstream.log" "$L4_UPSTREAM_PORT"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for t in $TARGETS_TCP; do measure_l4 "$t" "$r"; done
+  done
+fi
+
 if [[ " $MODES " == *" tls "* ]]; then
   for ((r = 1; r <= ROUNDS; r++)); do
     for t in $TARGETS_TLS; do measure_tls "$t" "$r"; done
@@ -294,9 +376,11 @@ stop_started
 python3 - "$RESULTS" <<'PY'
 import sys, statistics, collections
 rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1]) if line.startswith("BENCH")]
-tcp = collections.defaultdict(list); tls = collections.defaultdict(list)
+tcp = collections.defaultdict(list); tls = collections.defaultdict(list); l4 = collections.defaultdict(list)
 for r in rows:
-    (tcp[(r["name"], r["dir"])] if r["mode"] == "tcp" else tls[r["name"]]).append(r)
+    if r["mode"] == "tcp": tcp[(r["name"], r["dir"])].append(r)
+    elif r["mode"] == "l4": l4[r["name"]].append(r)
+    else: tls[r["name"]].append(r)
 if tcp:
     print("\n| tcp target | dir | Gbit/s (median) | proxy CPU % | / HAProxy |\n|---|---|---:|---:|---:|")
     for (name, d), rs in tcp.items():
@@ -304,6 +388,15 @@ if tcp:
         h = tcp.get(("haproxy", d)); hg = statistics.median(float(x["gbps"]) for x in h) if h else 0
         cpu = rs[-1]["proxy_cpu_pct"]
         print(f"| {name} | {d} | {g:.2f} | {cpu} | {g / hg:.2f} |" if hg else f"| {name} | {d} | {g:.2f} | {cpu} | - |")
+if l4:
+    print("\n| l4 target (wrk through TCP) | req/s (median) | p99 ms | proxy CPU % | / HAProxy req/s | p99 / HAProxy |\n|---|---:|---:|---:|---:|---:|")
+    h = l4.get("haproxy")
+    hr = statistics.median(float(x["rps"]) for x in h) if h else 0
+    hp = statistics.median(float(x["p99_ms"]) for x in h) if h else 0
+    for name, rs in l4.items():
+        rps = statistics.median(float(x["rps"]) for x in rs); p99 = statistics.median(float(x["p99_ms"]) for x in rs)
+        ratio = f"{rps / hr:.2f} | {p99 / hp:.2f}" if hr and hp else "- | -"
+        print(f"| {name} | {rps:.0f} | {p99:.2f} | {rs[-1]['proxy_cpu_pct']} | {ratio} |")
 if tls:
     print("\n| tls target | handshakes/s (median) | per proxy CPU-s | / nginx (per CPU-s) |\n|---|---:|---:|---:|")
     n = tls.get("nginx"); nper = statistics.median(float(x["hs_per_proxy_cpu_s"]) for x in n) if n else 0
