@@ -86,6 +86,13 @@ public sealed class InternalRedirectTests
         Assert.Equal(3, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
 
+        // And the router says why, as Envoy's: a relative location, a scheme change, no route.
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_bad_location"));
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_unsafe_scheme"));
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_no_route"));
+        Assert.Equal(0, Counter(legate, "http.web.passthrough_internal_redirect_too_many_redirects"));
+        Assert.Equal(0, Counter(legate, "http.web.passthrough_internal_redirect_predicate"));
+
         // A failed redirect leaves the request as it was: the next one on the connection is routed afresh.
         using var again = await client.GetAsync(legate.ListenerUri("web", "/final/again"));
         Assert.Equal("/final/again", (await EchoedRequest.ReadAsync(again)).Target);
@@ -120,6 +127,7 @@ public sealed class InternalRedirectTests
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
         Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(0, target.Log.Count);
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_too_many_redirects"));
     }
 
     [Fact]
@@ -164,6 +172,7 @@ public sealed class InternalRedirectTests
 
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        Assert.Equal(2, Counter(legate, "http.web.passthrough_internal_redirect_predicate"));
     }
 
     [Fact]
