@@ -173,6 +173,30 @@ public sealed class RetryConditionTests
     }
 
     [Fact]
+    public async Task PerTryTimeoutFromTheHeaderOfATrustedCaller()
+    {
+        var never = new TaskCompletionSource();
+        var script = new UpstreamScript(UpstreamResponse.Text("quick")).OnPath("/", UpstreamResponse.Text("stuck") with { HoldUntil = never.Task }, times: 1);
+        await using var upstream = await ScriptedUpstream.StartAsync(script);
+        var routes = """
+            - match: { prefix: "/" }
+              route: { cluster: backend, timeout: 60s }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])], hcmExtra: "use_remote_address: true\n"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/"));
+        request.Headers.Add("x-envoy-retry-on", "5xx");
+        request.Headers.Add("x-envoy-upstream-rq-per-try-timeout-ms", "300");
+
+        using var response = await legate.Http.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("quick", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_per_try_timeout"));
+        var seen = await upstream.Log.WaitForRequestsAsync(2);
+        Assert.All(seen, r => Assert.Null(r.Header("x-envoy-upstream-rq-per-try-timeout-ms")));
+        never.SetResult();
+    }
+
+    [Fact]
     public async Task RateLimitedBackOffWaitsAsLongAsTheResetHeaderAsks()
     {
         var limited = UpstreamResponse.Text("slow down", 429).WithHeader("x-ratelimit-reset", "1");
