@@ -276,15 +276,12 @@ internal static class ExplainCommand
                 lines.Add($"cluster:       '{chosen.ClusterName}' (header '{randomHeader}' {fromHeader} % {entry.TotalWeight} = {fromHeader % entry.TotalWeight})");
                 entry = chosen;
             }
-            else if (FindHeader(request.Headers, "x-request-id") is { } requestId && Http.RouteTable.RequestIdInteger(System.Text.Encoding.ASCII.GetBytes(requestId)) is { } value)
-            {
-                var chosen = entry.PickWeightedCluster(value);
-                lines.Add($"cluster:       '{chosen.ClusterName}' (x-request-id {requestId} → random value {value} % {entry.TotalWeight} = {value % entry.TotalWeight})");
-                entry = chosen;
-            }
             else
             {
-                lines.Add("cluster:       chosen per request by its x-request-id (give -H 'x-request-id: …' to see which)");
+                // Envoy picks on the stream's random value (a fresh draw per request), not on the x-request-id.
+                lines.Add(entry.RandomValueHeader is { } named
+                    ? $"cluster:       at random per request by the weights (give -H '{named}: N' to see which cluster the value N picks)"
+                    : "cluster:       at random per request by the weights");
             }
         }
         else if (entry.ClusterHeader is { } header)

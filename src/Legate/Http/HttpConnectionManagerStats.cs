@@ -54,6 +54,11 @@ internal sealed class HttpConnectionManagerStats
         RqRedirect = store.Counter(p + "rq_redirect");
         RqTotal = store.Counter(p + "rq_total");
         RqResetAfterDownstreamResponseStarted = store.Counter(p + "rq_reset_after_downstream_response_started");
+        PassthroughInternalRedirectBadLocation = store.Counter(p + "passthrough_internal_redirect_bad_location");
+        PassthroughInternalRedirectUnsafeScheme = store.Counter(p + "passthrough_internal_redirect_unsafe_scheme");
+        PassthroughInternalRedirectTooManyRedirects = store.Counter(p + "passthrough_internal_redirect_too_many_redirects");
+        PassthroughInternalRedirectNoRoute = store.Counter(p + "passthrough_internal_redirect_no_route");
+        PassthroughInternalRedirectPredicate = store.Counter(p + "passthrough_internal_redirect_predicate");
         Http1Codec = new HttpCodecStats(store, "http1.");
         Http2Codec = new HttpCodecStats(store, "http2.");
     }
@@ -143,6 +148,17 @@ internal sealed class HttpConnectionManagerStats
     public Counter RqTotal { get; }
 
     public Counter RqResetAfterDownstreamResponseStarted { get; }
+
+    /// <summary>The router's stats for an upstream 3xx it does not follow (Envoy's passthrough_internal_redirect_*), by why.</summary>
+    public Counter PassthroughInternalRedirectBadLocation { get; }
+
+    public Counter PassthroughInternalRedirectUnsafeScheme { get; }
+
+    public Counter PassthroughInternalRedirectTooManyRedirects { get; }
+
+    public Counter PassthroughInternalRedirectNoRoute { get; }
+
+    public Counter PassthroughInternalRedirectPredicate { get; }
 
     /// <summary>The downstream HTTP/1.1 codec's <c>http1.*</c> stats.</summary>
     public HttpCodecStats Http1Codec { get; }

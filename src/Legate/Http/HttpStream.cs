@@ -416,6 +416,55 @@ internal sealed class HttpStream
         return type.Length == 16 || type[16] == (byte)'+';
     }
 
+    /// <summary>
+    /// Envoy's recreateStream for an internal redirect, on the decode side: the filters before
+    /// <paramref name="caller"/> (the router) are replaced by fresh instances, as Envoy builds a new
+    /// filter chain for the redirected request, and decode it again: its headers (already rewritten
+    /// and routed), then the buffered <paramref name="body"/> when there is one. They also encode its
+    /// response. False when one of them answered the request (a local reply) or it was reset.
+    /// </summary>
+    /// <remarks>
+    /// Filters here are async (a delay is awaited in the callback), so all of them have run when
+    /// this returns; a filter that holds the headers for the body gets the whole body at once.
+    /// </remarks>
+    public async ValueTask<bool> RecreateDecodeBeforeAsync(HttpFilter caller, bool headersEndStream, BodyBuffer? body)
+    {
+        var end = Array.IndexOf(_filters, caller, 0, _count);
+        var factories = _config.FilterFactories;
+        var route = Route;
+        for (var i = 0; i < end; i++)
+        {
+            _filters[i].OnDestroy();
+            _filters[i] = route is { HasDisabledFilters: true } && route.PerFilterConfig(factories[i].Name) is DisabledFilterConfig
+                ? PassThroughFilter.Instance
+                : factories[i].CreateFilter();
+        }
+
+        for (var i = 0; i < end; i++)
+        {
+            await _filters[i].DecodeHeadersAsync(this, RequestHeaders, headersEndStream).ConfigureAwait(false);
+            if (_stopDecoding || IsReset || ResponseStarted)
+            {
+                return false;
+            }
+        }
+
+        if (!headersEndStream)
+        {
+            body ??= new BodyBuffer();
+            for (var i = 0; i < end; i++)
+            {
+                await _filters[i].DecodeDataAsync(this, body, endStream: true).ConfigureAwait(false);
+                if (_stopDecoding || IsReset || ResponseStarted)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>A route's <c>FilterConfig{disabled: true}</c> turns that filter into a pass-through for the stream.</summary>
     private void SkipDisabledFilters(RouteEntry route)
     {

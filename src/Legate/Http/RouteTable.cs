@@ -92,7 +92,7 @@ internal sealed class RouteTable
             host = HostWithoutPort(host);
         }
 
-        var randomValue = StreamRandomValue(head.Headers);
+        var randomValue = stream.Info.RandomValue;
         var runtime = config.Runtime?.Snapshot;
         var tls = stream.Info.DownstreamTls;
         var input = new RouteMatchInput(head.Method, head.Path, host, head.Headers.Lookup, randomValue)
@@ -118,53 +118,6 @@ internal sealed class RouteTable
         stream.Info.RouteName = entry.Name;
         return entry;
     }
-
-    /// <summary>
-    /// The stream's random value for runtime_fraction and weighted clusters. As Envoy's stream id:
-    /// taken from the x-request-id when it is a UUID (its first 8 hex digits), so one request id
-    /// always lands on the same weighted cluster, else drawn at random.
-    /// </summary>
-    public static ulong StreamRandomValue(Legate.Http.Http1.HttpHeaderMap headers)
-    {
-        var index = headers.IndexOf("x-request-id"u8);
-        if (index >= 0 && RequestIdInteger(headers.GetValueBytes(index)) is { } value)
-        {
-            return value;
-        }
-
-        return (ulong)Random.Shared.NextInt64();
-    }
-
-    /// <summary>The first 8 hex digits of a request id, or null when it does not start with them.</summary>
-    public static ulong? RequestIdInteger(ReadOnlySpan<byte> requestId)
-    {
-        if (requestId.Length < 8)
-        {
-            return null;
-        }
-
-        ulong value = 0;
-        for (var i = 0; i < 8; i++)
-        {
-            var digit = HexValue(requestId[i]);
-            if (digit < 0)
-            {
-                return null;
-            }
-
-            value = (value << 4) | (uint)digit;
-        }
-
-        return value;
-    }
-
-    private static int HexValue(byte c) => c switch
-    {
-        >= (byte)'0' and <= (byte)'9' => c - '0',
-        >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
-        >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
-        _ => -1,
-    };
 
     private static bool HasPort(string host, int port)
     {

@@ -144,8 +144,31 @@ internal sealed class StreamInfo
     /// <summary>Duration of the stream so far (or in all, once ended).</summary>
     public TimeSpan Duration => Stopwatch.GetElapsedTime(StartTimestamp, EndTimestamp != 0 ? EndTimestamp : Stopwatch.GetTimestamp());
 
+    private ulong _randomValue;
+    private bool _hasRandomValue;
+
+    /// <summary>
+    /// The stream's random value (Envoy's stream id: a fresh random number per stream), drawn when
+    /// first asked for: route <c>runtime_fraction</c>, weighted-cluster selection and mirror
+    /// <c>runtime_fraction</c> of one stream all see the same value; the x-request-id plays no part.
+    /// </summary>
+    public ulong RandomValue
+    {
+        get
+        {
+            if (!_hasRandomValue)
+            {
+                _randomValue = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.Next() << 63);
+                _hasRandomValue = true;
+            }
+
+            return _randomValue;
+        }
+    }
+
     public void Reset(DateTimeOffset startTime, long startTimestamp)
     {
+        _hasRandomValue = false;
         StartTime = startTime;
         StartTimestamp = startTimestamp;
         LastDownstreamRxByteReceived = 0;

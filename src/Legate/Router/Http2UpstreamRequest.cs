@@ -105,7 +105,17 @@ internal sealed class Http2UpstreamRequest
         }
 
         var cluster = _cluster;
-        var pool = _host.ConnectionPool(1, static (h, c) => new Http2ConnectionPool(h, c), cluster);
+        // A pool per routing priority (slot 5 for HIGH), as Envoy: its breakers are that priority's.
+        var pool = _priority == Envoy.Config.Core.V3.RoutingPriority.High
+            ? _host.ConnectionPool(5, static (h, c) => new Http2ConnectionPool(h, c, Envoy.Config.Core.V3.RoutingPriority.High), cluster)
+            : _host.ConnectionPool(1, static (h, c) => new Http2ConnectionPool(h, c), cluster);
+        if (!pool.Admitted)
+        {
+            stats.UpstreamCxPoolOverflow.Inc();
+            await FailOverflowAsync().ConfigureAwait(false);
+            return Task.CompletedTask;
+        }
+
         HttpRequestMessage request;
         try
         {
@@ -473,6 +483,16 @@ internal sealed class Http2UpstreamRequest
             return;
         }
 
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is UpstreamOverflowException)
+            {
+                // max_connections of the pool's priority (the connect callback refused a connection): not retried, as Envoy.
+                await FailOverflowAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+
         var (flag, reason, status, failure) = Classify(ex, stream, stats);
         if (flag is ResponseFlags.UpstreamConnectionFailure or ResponseFlags.UpstreamConnectionTermination)
         {
@@ -555,6 +575,21 @@ internal sealed class Http2UpstreamRequest
 
         var transportFailure = stream.Info.UpstreamTransportFailureReason;
         await stream.SendLocalReplyAsync(status, ResponseCodeDetails.UpstreamResetBody(resetReason, transportFailure), ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason, transportFailure), flag).ConfigureAwait(false);
+    }
+
+    /// <summary>A circuit breaker of the pool is open: 503 UO with x-envoy-overloaded, as the HTTP/1.1 pools answer.</summary>
+    private async ValueTask FailOverflowAsync()
+    {
+        Finish();
+        var stream = _stream;
+        if (stream.IsReset || stream.ResponseStarted)
+        {
+            return;
+        }
+
+        await stream.SendLocalReplyAsync(503, Encoding.UTF8.GetBytes(ResetBodyPrefix + UpstreamResetReasons.BodyText(UpstreamResetReasons.Overflow)),
+            ResponseCodeDetails.UpstreamResetBeforeResponseStarted(UpstreamResetReasons.Overflow), ResponseFlags.UpstreamOverflow,
+            _factory.SuppressEnvoyHeaders ? [] : [("x-envoy-overloaded", "true")]).ConfigureAwait(false);
     }
 
     private void Complete()

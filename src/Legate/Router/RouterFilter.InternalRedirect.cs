@@ -7,8 +7,8 @@ namespace Legate.Router;
 internal sealed partial class RouterFilter
 {
     /// <summary>
-    /// Applies a followed redirect before the next attempt: a 303 drops the buffered body, a
-    /// forwarding target switches route and cluster, and a direct response or redirect target is
+    /// Applies a followed redirect before the next attempt: a 303 drops the buffered body, the
+    /// filters before the router decode the redirected request again, a forwarding target switches route and cluster, and a direct response or redirect target is
     /// answered here as Envoy's recreated stream would answer it (true: the request is answered).
     /// </summary>
     private async ValueTask<bool> FollowInternalRedirectAsync(InternalRedirectTarget redirect)
@@ -18,6 +18,13 @@ internal sealed partial class RouterFilter
             _replay?.Clear();
             _replay = null;
             _headersEndStream = true;
+        }
+
+        // As Envoy's recreated stream, the filters before the router see the redirected request
+        // (fresh instances); one of them may answer it instead.
+        if (!await _stream.RecreateDecodeBeforeAsync(this, _headersEndStream, _replay).ConfigureAwait(false))
+        {
+            return true;
         }
 
         if (redirect.Cluster is { } cluster)

@@ -313,7 +313,7 @@ internal sealed class Host
 
     /// <summary>
     /// The host's connection pool of kind <paramref name="slot"/> (0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1
-    /// pools per server name for auto_sni TLS clusters), created
+    /// pools per server name for auto_sni TLS clusters; 3, 4, 5: the same for HIGH-priority routes), created
     /// on first use. A host belongs to one cluster, so its pools are that cluster's pools for it.
     /// </summary>
     internal T ConnectionPool<T>(int slot, Func<Host, T> create)
@@ -341,9 +341,9 @@ internal sealed class Host
         return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
     }
 
-    // 0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1 per server name; 3 and 4: 0 and 2 for HIGH-priority routes
-    // (Envoy keeps a pool per priority per host, each counted against its priority's thresholds).
-    private readonly object?[] _pools = new object?[5];
+    // 0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1 per server name; 3, 4 and 5: 0, 2 and 1 for HIGH-priority
+    // routes (Envoy keeps a pool per priority per host, each counted against its priority's thresholds).
+    private readonly object?[] _pools = new object?[6];
 
     private long _connectionReservations;
 

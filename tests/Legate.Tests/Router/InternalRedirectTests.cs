@@ -86,6 +86,13 @@ public sealed class InternalRedirectTests
         Assert.Equal(3, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
 
+        // And the router says why, as Envoy's: a relative location, a scheme change, no route.
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_bad_location"));
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_unsafe_scheme"));
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_no_route"));
+        Assert.Equal(0, Counter(legate, "http.web.passthrough_internal_redirect_too_many_redirects"));
+        Assert.Equal(0, Counter(legate, "http.web.passthrough_internal_redirect_predicate"));
+
         // A failed redirect leaves the request as it was: the next one on the connection is routed afresh.
         using var again = await client.GetAsync(legate.ListenerUri("web", "/final/again"));
         Assert.Equal("/final/again", (await EchoedRequest.ReadAsync(again)).Target);
@@ -120,6 +127,7 @@ public sealed class InternalRedirectTests
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
         Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(0, target.Log.Count);
+        Assert.Equal(1, Counter(legate, "http.web.passthrough_internal_redirect_too_many_redirects"));
     }
 
     [Fact]
@@ -164,6 +172,7 @@ public sealed class InternalRedirectTests
 
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
         Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
+        Assert.Equal(2, Counter(legate, "http.web.passthrough_internal_redirect_predicate"));
     }
 
     [Fact]
@@ -277,5 +286,68 @@ public sealed class InternalRedirectTests
         Assert.Equal(0, target.Log.Count);
         Assert.Equal(1, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
         Assert.Equal(1, Counter(legate, "cluster.origin.retry_or_shadow_abandoned"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheFiltersBeforeTheRouterRunAgainForTheRedirectedRequest(bool http2)
+    {
+        // The fault filter delays every request (so its counter shows each pass) and aborts one that
+        // carries x-envoy-fault-abort-request: the origin's 302 hands that header to the redirected
+        // request (response_headers_to_copy), so only a second pass through the filter can abort it.
+        var protocols = http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1;
+        var script = new UpstreamScript(UpstreamResponse.Text("?"))
+            .OnPath("/start/pass", Redirect(302, "http://redirected.example/final/pass"))
+            .OnPath("/start/abort", Redirect(302, "http://redirected.example/final/abort").WithHeader("x-envoy-fault-abort-request", "418"));
+        await using var origin = await ScriptedUpstream.StartAsync(script, protocols);
+        await using var target = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Echo()), protocols);
+        var routes = """
+            - name: start
+              match: { prefix: "/start" }
+              route:
+                cluster: origin
+                internal_redirect_policy: { response_headers_to_copy: [x-envoy-fault-abort-request] }
+            - name: final
+              match: { prefix: "/final" }
+              route: { cluster: target }
+            """;
+        var yaml = Build(AllDomains(routes), [("origin", [origin.Port]), ("target", [target.Port])], clusterExtra: http2 ? "http2_protocol_options: {}\n" : string.Empty);
+        const string router = "          http_filters:\n          - name: envoy.filters.http.router\n";
+        Assert.Contains(router, yaml, StringComparison.Ordinal);
+        yaml = yaml.Replace(router, """
+                      http_filters:
+                      - name: envoy.filters.http.fault
+                        typed_config:
+                          "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+                          delay: { fixed_delay: 0.001s, percentage: { numerator: 100 } }
+                          abort: { header_abort: {}, percentage: { numerator: 100 } }
+                      - name: envoy.filters.http.router
+
+            """, StringComparison.Ordinal);
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        using (var passed = await legate.Http.GetAsync(legate.ListenerUri("web", "/start/pass")))
+        {
+            Assert.Equal(HttpStatusCode.OK, passed.StatusCode);
+            Assert.Equal("/final/pass", (await EchoedRequest.ReadAsync(passed)).Target);
+        }
+
+        // Both the original and the redirected request went through the fault filter.
+        Assert.Equal(2, Counter(legate, "http.web.fault.delays_injected"));
+        Assert.Equal(0, Counter(legate, "http.web.fault.aborts_injected"));
+
+        using (var aborted = await legate.Http.GetAsync(legate.ListenerUri("web", "/start/abort")))
+        {
+            Assert.Equal((HttpStatusCode)418, aborted.StatusCode);
+            Assert.Equal("fault filter abort", await aborted.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(4, Counter(legate, "http.web.fault.delays_injected"));
+        Assert.Equal(1, Counter(legate, "http.web.fault.aborts_injected"));
+        Assert.Equal(["/final/pass"], target.Log.Requests.Select(r => r.RawTarget));
+        Assert.Equal(["/start/pass", "/start/abort"], origin.Log.Requests.Select(r => r.RawTarget));
+        Assert.Equal(2, Counter(legate, "cluster.origin.upstream_internal_redirect_succeeded_total"));
+        Assert.Equal(0, Counter(legate, "cluster.origin.upstream_internal_redirect_failed_total"));
     }
 }

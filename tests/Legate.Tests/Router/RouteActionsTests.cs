@@ -160,7 +160,7 @@ public sealed class RouteActionsTests
             """;
         await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("heavy", [heavy.Port]), ("light", [light.Port])]));
 
-        // Every request gets a fresh x-request-id (generate_request_id), whose digits pick the cluster.
+        // Every request gets a fresh random value (Envoy's stream id), which picks the cluster.
         const int total = 400;
         for (var i = 0; i < total; i++)
         {
@@ -173,7 +173,7 @@ public sealed class RouteActionsTests
     }
 
     [Fact]
-    public async Task WeightedClusterChoiceIsDeterministicForAGivenRequestId()
+    public async Task WeightedClusterChoiceIsDeterministicForAGivenHeaderValue()
     {
         await using var heavy = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("heavy"));
         await using var light = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("light").WithHeader("x-from", "light"));
@@ -182,36 +182,39 @@ public sealed class RouteActionsTests
               route:
                 weighted_clusters:
                   total_weight: 100
+                  header_name: x-split
                   clusters:
                   - { name: heavy, weight: 75 }
                   - name: light
                     weight: 25
                     host_rewrite_literal: light.internal
             """;
-        var yaml = Build(AllDomains(routes), [("heavy", [heavy.Port]), ("light", [light.Port])], hcmExtra: "preserve_external_request_id: true\n");
+        var yaml = Build(AllDomains(routes), [("heavy", [heavy.Port]), ("light", [light.Port])]);
         await using var legate = await InProcessLegate.StartAsync(yaml);
 
-        async Task<string> SendAsync(string requestId)
+        async Task<string> SendAsync(string value)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/"));
-            request.Headers.Add("x-request-id", requestId);
+            request.Headers.Add("x-split", value);
             using var response = await legate.Http.SendAsync(request);
             return await response.Content.ReadAsStringAsync();
         }
 
-        // 0x00000000 % 100 = 0 → heavy; 0xffffffff % 100 = 95 → light; 0x0000004a = 74 → heavy; 0x0000004b = 75 → light.
+        // Envoy's deterministic selection "when asked": header_name's value % total_weight against the weights.
         for (var i = 0; i < 5; i++)
         {
-            Assert.Equal("heavy", await SendAsync("00000000-0000-4000-8000-000000000000"));
-            Assert.Equal("light", await SendAsync("ffffffff-0000-4000-8000-000000000000"));
+            Assert.Equal("heavy", await SendAsync("0"));
+            Assert.Equal("light", await SendAsync("95"));
         }
 
-        Assert.Equal("heavy", await SendAsync("0000004a-0000-4000-8000-000000000000"));
-        Assert.Equal("light", await SendAsync("0000004b-0000-4000-8000-000000000000"));
+        Assert.Equal("heavy", await SendAsync("74"));
+        Assert.Equal("light", await SendAsync("75"));
+        Assert.Equal("heavy", await SendAsync("100"));
 
         // The weighted cluster's own host_rewrite_literal applies to it only.
         Assert.All(light.Log.Requests, r => Assert.Equal("light.internal", r.Header("host")));
         Assert.All(heavy.Log.Requests, r => Assert.NotEqual("light.internal", r.Header("host")));
+        Assert.Equal(6, light.Log.Count);
     }
 
     [Fact]

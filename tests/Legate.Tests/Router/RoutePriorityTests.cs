@@ -143,4 +143,98 @@ public sealed class RoutePriorityTests
         await WaitUntilAsync(() => Gauge(legate, "cluster.backend.circuit_breakers.default.rq_pending_open") == 0, "nothing pending");
         Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_pending"));
     }
+
+    [Fact]
+    public async Task HighPriorityRoutesHaveTheirOwnHttp2PoolAndThresholds()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"), UpstreamProtocols.Http2);
+        var routes = """
+            - match: { prefix: "/high" }
+              route: { cluster: backend, priority: HIGH }
+            - match: { prefix: "/" }
+              route: { cluster: backend }
+            """;
+        var clusterExtra = """
+            circuit_breakers:
+              thresholds:
+              - { priority: DEFAULT, max_connections: 1, max_connection_pools: 1, track_remaining: true }
+              - { priority: HIGH, max_connections: 1, max_connection_pools: 1, track_remaining: true }
+            http2_protocol_options: {}
+
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])], clusterExtra: clusterExtra));
+        using var client = TestHttp.CreateClient();
+
+        // A DEFAULT request: the DEFAULT pool and its connection count against DEFAULT only.
+        using (var first = await client.GetAsync(legate.ListenerUri("web", "/a")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx_pools"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx_pools"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx"));
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_http2_total"));
+
+        // A HIGH request gets its own pool, hence its own HTTP/2 connection, against the HIGH thresholds.
+        using (var high = await client.GetAsync(legate.ListenerUri("web", "/high/b")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, high.StatusCode);
+        }
+
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx_pools"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.remaining_cx"));
+        Assert.Equal(2, Counter(legate, "cluster.backend.upstream_cx_http2_total"));
+
+        // Both pools keep multiplexing on their own connection.
+        for (var i = 0; i < 3; i++)
+        {
+            using var again = await client.GetAsync(legate.ListenerUri("web", i % 2 == 0 ? "/c" : "/high/d")).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+
+        Assert.Equal(2, Counter(legate, "cluster.backend.upstream_cx_http2_total"));
+        Assert.Equal(0, Counter(legate, "cluster.backend.upstream_cx_overflow"));
+        Assert.Equal(0, Counter(legate, "cluster.backend.upstream_cx_pool_overflow"));
+    }
+
+    [Fact]
+    public async Task AnHttp2PoolBeyondMaxConnectionPoolsOverflows()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"), UpstreamProtocols.Http2);
+        var routes = """
+            - match: { prefix: "/high" }
+              route: { cluster: backend, priority: HIGH }
+            - match: { prefix: "/" }
+              route: { cluster: backend }
+            """;
+        var clusterExtra = """
+            circuit_breakers:
+              thresholds:
+              - { priority: HIGH, max_connection_pools: 0 }
+            http2_protocol_options: {}
+
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])], clusterExtra: clusterExtra));
+
+        // HIGH has no pool to spare: 503 UO at once, the upstream never sees it.
+        using (var high = await legate.Http.GetAsync(legate.ListenerUri("web", "/high/x")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, high.StatusCode);
+            Assert.Equal("true", high.Headers.GetValues("x-envoy-overloaded").Single());
+        }
+
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_pool_overflow"));
+
+        // DEFAULT is unaffected.
+        using (var normal = await legate.Http.GetAsync(legate.ListenerUri("web", "/y")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, normal.StatusCode);
+        }
+
+        Assert.Equal(1, upstream.Log.Count);
+        Assert.Equal("/y", upstream.Log.Requests[0].RawTarget);
+        await WaitUntilAsync(() => Gauge(legate, "cluster.backend.upstream_rq_active") == 0, "no request active");
+    }
 }

@@ -50,6 +50,34 @@ public sealed class StreamDurationAndHashTests
         never.SetResult();
     }
 
+    [Theory]
+    [InlineData("grpc_timeout_header_max: 0.2s", "100S")]
+    [InlineData("grpc_timeout_header_max: 0s, grpc_timeout_header_offset: 99.8s", "100S")]
+    [InlineData("grpc_timeout_header_max: 120s, grpc_timeout_header_offset: 99.8s", "100S")]
+    public async Task GrpcTimeoutIsCappedByTheMaxAndShortenedByTheOffset(string durationFields, string grpcTimeout)
+    {
+        // Each case leaves 200 ms of a 100 s grpc-timeout: were the cap or the offset ignored, the
+        // stream would run 100 s and the test's 30 s wait would fail.
+        var never = new TaskCompletionSource();
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("late") with { HoldUntil = never.Task });
+        var routes = $$"""
+            - match: { prefix: "/" }
+              route:
+                cluster: backend
+                timeout: 0s
+                max_stream_duration: { max_stream_duration: 600s, {{durationFields}} }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Build(AllDomains(routes), [("backend", [upstream.Port])]));
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/"));
+        request.Headers.Add("grpc-timeout", grpcTimeout);
+
+        using var response = await legate.Http.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal(1, Counter(legate, "http.web.downstream_rq_max_duration_reached"));
+        never.SetResult();
+    }
+
     [Fact]
     public async Task ACookieHashPolicyGivesTheClientItsAffinityCookie()
     {

@@ -50,7 +50,7 @@ internal sealed class ShadowRequest
     /// </summary>
     public static ShadowRequest? Begin(MirrorPolicy policy, HttpStream stream, HttpRequestHead head, bool endStream, ClusterManager clusters, TimeSpan timeout)
     {
-        if (!policy.Sampled(stream.Config.Runtime?.Snapshot, Http.RouteTable.StreamRandomValue(head.Headers)))
+        if (!policy.Sampled(stream.Config.Runtime?.Snapshot, stream.Info.RandomValue))
         {
             return null;
         }

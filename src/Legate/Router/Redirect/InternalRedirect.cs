@@ -42,16 +42,26 @@ internal static class InternalRedirect
     private static InternalRedirectTarget? Prepare(HttpStream stream, HttpRequestHead request, HttpResponseHead response, RouteEntry route,
         InternalRedirectPolicy policy, InternalRedirectState state, ClusterManager clusters)
     {
+        // Each reason not to follow is counted as Envoy's router counts it, in Envoy's order.
+        var stats = stream.Config.Stats;
         var location = response.Headers.GetValue("location");
         if (location is null || !TryParseAbsolute(location, out var scheme, out var authority, out var pathAndQuery))
         {
+            stats.PassthroughInternalRedirectBadLocation.Inc();
             return null;
         }
 
         var downstreamHttps = string.Equals(request.Scheme ?? (stream.Info.DownstreamTls is null ? "http" : "https"), "https", StringComparison.OrdinalIgnoreCase);
         var targetHttps = scheme == "https";
-        if ((!policy.AllowCrossScheme && downstreamHttps != targetHttps) || state.Count >= policy.MaxInternalRedirects)
+        if (!policy.AllowCrossScheme && downstreamHttps != targetHttps)
         {
+            stats.PassthroughInternalRedirectUnsafeScheme.Inc();
+            return null;
+        }
+
+        if (state.Count >= policy.MaxInternalRedirects)
+        {
+            stats.PassthroughInternalRedirectTooManyRedirects.Inc();
             return null;
         }
 
@@ -84,7 +94,25 @@ internal static class InternalRedirect
         stream.ClearRouteCache();
         var next = stream.Route;
         var nextCluster = next is { Action: RouteActionKind.Forward } ? FindCluster(next, request, clusters) : null;
-        if (next is null || (next.Action == RouteActionKind.Forward && nextCluster is null) || !policy.AcceptsTarget(next.Name, downstreamHttps, targetHttps, state))
+        if (next is null)
+        {
+            stats.PassthroughInternalRedirectNoRoute.Inc();
+        }
+        else if (next.Action != RouteActionKind.Forward || nextCluster is not null)
+        {
+            if (!policy.AcceptsTarget(next.Name, downstreamHttps, targetHttps, state))
+            {
+                stats.PassthroughInternalRedirectPredicate.Inc();
+                next = null;
+            }
+        }
+        else
+        {
+            // The location's route names a cluster that does not exist (Envoy would follow and answer 503 NC).
+            next = null;
+        }
+
+        if (next is null)
         {
             request.Scheme = savedScheme;
             request.Headers.Set(KnownHeader.Host, savedHost);

@@ -267,8 +267,10 @@ internal sealed class RetryState : LoadBalancerContext
             var wait = unix ? DateTimeOffset.FromUnixTimeSeconds(number) - DateTimeOffset.UtcNow : TimeSpan.FromSeconds(number);
             if (wait > TimeSpan.Zero && wait <= _policy.RateLimitedMaxInterval)
             {
-                // Envoy adds jitter: up to the interval again (uniform in [interval, 2 × interval)), capped at the max.
-                return wait;
+                // Envoy's JitteredLowerBoundBackOffStrategy: uniform in [interval, 1.5 × interval), so
+                // clients told the same reset time do not all come back at once.
+                var half = (long)wait.TotalMilliseconds / 2;
+                return half > 0 ? wait + TimeSpan.FromMilliseconds(Random.Shared.NextInt64(half)) : wait;
             }
         }
 

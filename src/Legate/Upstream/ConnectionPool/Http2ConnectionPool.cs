@@ -11,7 +11,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// <summary>
 /// The HTTP/2 connections of one cluster to one host (cleartext, prior knowledge), multiplexing
 /// the router's requests as streams. The codec is .NET's <see cref="SocketsHttpHandler"/>: one
-/// handler per cluster and host, so its connection pool is exactly Envoy's per-host HTTP/2 pool.
+/// handler per cluster, host and routing priority, so its connection pool is exactly Envoy's HTTP/2
+/// pool (Envoy keeps one per priority per host).
 /// </summary>
 /// <remarks>
 /// <para>Connections are made by <see cref="ConnectAsync"/> (the handler's <c>ConnectCallback</c>) to
@@ -25,6 +26,13 @@ namespace Legate.Upstream.ConnectionPool;
 /// but it has no client-side per-connection stream limit, so the cluster's own
 /// <c>max_concurrent_streams</c> is not enforced; it cannot send request trailers; the connection
 /// flow-control window is not configurable.</para>
+/// <para>Circuit breakers of the pool's routing priority (a HIGH-priority route's pool counts against
+/// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot at creation (without one
+/// every request overflows, <c>upstream_cx_pool_overflow</c>), each connection a <c>max_connections</c>
+/// slot until it closes. With the breaker open a new connection is refused as an overflow
+/// (<c>upstream_cx_overflow</c>) unless the pool has none open, which it then makes anyway, as Envoy
+/// does so that streams never wait on a pool with no connection. Envoy would queue the stream for a
+/// free stream slot instead; the handler cannot wait inside its connect callback.</para>
 /// </remarks>
 internal sealed class Http2ConnectionPool : IDisposable
 {
@@ -35,12 +43,16 @@ internal sealed class Http2ConnectionPool : IDisposable
     private readonly Cluster _cluster;
     private readonly SocketsHttpHandler _handler;
     private readonly ClientTlsContext? _tls;
+    private readonly ResourceManager _resources;
+    private int _open;
 
-    public Http2ConnectionPool(Host host, Cluster cluster)
+    public Http2ConnectionPool(Host host, Cluster cluster, Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
     {
         _host = host;
         _cluster = cluster;
         var info = cluster.Info;
+        _resources = info.CircuitBreakers.For(priority);
+        Admitted = _resources.ConnectionPools.TryAcquire();
         _handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -83,9 +95,40 @@ internal sealed class Http2ConnectionPool : IDisposable
 
     public Cluster Cluster => _cluster;
 
+    /// <summary>False when the pool found <c>max_connection_pools</c> taken at its creation: it must not be used.</summary>
+    public bool Admitted { get; }
+
     public void Dispose() => Invoker.Dispose();
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var stats = _cluster.Info.Stats;
+        var slot = _resources.Connections.TryAcquire();
+        if (!slot)
+        {
+            stats.UpstreamCxOverflow.Inc();
+            if (Volatile.Read(ref _open) > 0)
+            {
+                throw new UpstreamOverflowException("connections");
+            }
+        }
+
+        try
+        {
+            return await OpenAsync(context, slot, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (slot)
+            {
+                _resources.Connections.Release();
+            }
+
+            throw;
+        }
+    }
+
+    private async ValueTask<Stream> OpenAsync(SocketsHttpConnectionContext context, bool slot, CancellationToken cancellationToken)
     {
         var stats = _cluster.Info.Stats;
         var address = _host.Address;
@@ -117,7 +160,7 @@ internal sealed class Http2ConnectionPool : IDisposable
             throw;
         }
 
-        var counting = new CountingNetworkStream(socket, _host, stats);
+        var counting = new CountingNetworkStream(socket, _host, stats, this, slot);
         Stream connection = counting;
         if (_tls is { } tls)
         {
@@ -148,6 +191,7 @@ internal sealed class Http2ConnectionPool : IDisposable
         stats.UpstreamCxHttp2Total.Inc();
         stats.UpstreamCxActive.Inc();
         _host.ConnectionOpened();
+        Interlocked.Increment(ref _open);
         counting.Opened = true;
         return connection;
     }
@@ -166,13 +210,17 @@ internal sealed class Http2ConnectionPool : IDisposable
     {
         private readonly Host _host;
         private readonly ClusterStats _stats;
+        private readonly Http2ConnectionPool _pool;
+        private readonly bool _holdsSlot;
         private int _closed;
 
-        public CountingNetworkStream(Socket socket, Host host, ClusterStats stats)
+        public CountingNetworkStream(Socket socket, Host host, ClusterStats stats, Http2ConnectionPool pool, bool holdsSlot)
             : base(socket, ownsSocket: true)
         {
             _host = host;
             _stats = stats;
+            _pool = pool;
+            _holdsSlot = holdsSlot;
         }
 
         public override int Read(Span<byte> buffer)
@@ -217,6 +265,11 @@ internal sealed class Http2ConnectionPool : IDisposable
                 _stats.UpstreamCxActive.Dec();
                 _stats.UpstreamCxDestroy.Inc();
                 _host.ConnectionClosed();
+                Interlocked.Decrement(ref _pool._open);
+                if (_holdsSlot)
+                {
+                    _pool._resources.Connections.Release();
+                }
             }
 
             base.Dispose(disposing);

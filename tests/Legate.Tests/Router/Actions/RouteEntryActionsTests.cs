@@ -94,15 +94,6 @@ public sealed class RouteEntryActionsTests
     }
 
     [Fact]
-    public void RequestIdIntegerIsItsFirstEightHexDigits()
-    {
-        Assert.Equal(0x1234abcdUL, RouteTable.RequestIdInteger("1234abcd-0000-4000-8000-000000000000"u8));
-        Assert.Equal(0xFFFFFFFFUL, RouteTable.RequestIdInteger("FFFFFFFF"u8));
-        Assert.Null(RouteTable.RequestIdInteger("1234abc"u8));
-        Assert.Null(RouteTable.RequestIdInteger("not-a-uuid"u8));
-    }
-
-    [Fact]
     public void RouteCarriesPriorityAndIdleTimeout()
     {
         var entry = Compile(new Route

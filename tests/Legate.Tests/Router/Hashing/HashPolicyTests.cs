@@ -82,6 +82,16 @@ public sealed class HashPolicyTests
     }
 
     [Fact]
+    public void FilterStateNeverHashesYetAndIsSkipped()
+    {
+        // No filter sets filter state objects yet, so the key is never found: as Envoy with the key
+        // absent, the policy yields nothing and the next one decides.
+        var filterState = new RouteHashPolicy { FilterState = new RouteHashPolicy.Types.FilterState { Key = "envoy.hash.key" }, Terminal = true };
+        Assert.Null(Compile(filterState).Generate(s_client, Request("/", ("x-a", "1")), out _));
+        Assert.Equal(Xx("1"), Compile(filterState, Header("x-a")).Generate(s_client, Request("/", ("x-a", "1")), out _));
+    }
+
+    [Fact]
     public void SourceIpAndQueryParameter()
     {
         var policy = Compile(new RouteHashPolicy { ConnectionProperties = new RouteHashPolicy.Types.ConnectionProperties { SourceIp = true } });
