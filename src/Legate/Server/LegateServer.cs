@@ -334,6 +334,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
 
         _state = ServerState.Live;
+        ServerStats.OnLive();
         ManagerStats.OnWorkersStarted(Listeners.Listeners.Count);
         _log.Info("all dependencies initialized. starting workers");
     }
