@@ -55,6 +55,18 @@ internal sealed class TapAdminRegistry
         }
     }
 
+    /// <summary>Whether any filter is registered, under any id: Envoy's <c>/tap</c> endpoint exists only then.</summary>
+    public bool HasRegistrations
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _factories.Count > 0;
+            }
+        }
+    }
+
     /// <summary>How many filters have <paramref name="configId"/> (tests, diagnostics).</summary>
     public int CountRegistered(string configId)
     {

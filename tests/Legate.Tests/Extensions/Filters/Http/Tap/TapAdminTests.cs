@@ -136,6 +136,28 @@ public sealed class TapAdminTests
         Assert.Contains("no_such_field", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task TapExistsOnlyWhileAnAdminConfiguredTapFilterIsLoaded()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        // A static tap filter does not add /tap; an admin_config one does (Envoy's AdminHandler singleton).
+        var staticOnly = TapFilterTests.Config(upstream.Port, "static_config: { match: { any_match: true }, output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/legate-never } } ] } }", admin: true);
+        await using (var legate = await InProcessLegate.StartAsync(staticOnly))
+        {
+            using var post = await legate.Http.PostAsync(new Uri(legate.AdminUri, "/tap"), new StringContent(TapRequest));
+            Assert.Equal(HttpStatusCode.NotFound, post.StatusCode);
+            Assert.StartsWith("invalid path. admin commands are:\n", await post.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.DoesNotContain("/tap", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/help")), StringComparison.Ordinal);
+            Assert.DoesNotContain("'tap'", await legate.Http.GetStringAsync(legate.AdminUri), StringComparison.Ordinal);
+        }
+
+        await using (var legate = await InProcessLegate.StartAsync(TapFilterTests.Config(upstream.Port, "admin_config: { config_id: demo }", admin: true)))
+        {
+            Assert.Contains("  /tap (POST): tap filter control\n", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/help")), StringComparison.Ordinal);
+            Assert.Contains("<form action='tap' method='post'>", await legate.Http.GetStringAsync(legate.AdminUri), StringComparison.Ordinal);
+        }
+    }
+
     private static async Task AssertBadRequestAsync(InProcessLegate legate, Uri tapUri, string body, string message)
     {
         using var response = await legate.Http.PostAsync(tapUri, new StringContent(body));
