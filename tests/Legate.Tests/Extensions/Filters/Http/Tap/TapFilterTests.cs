@@ -167,6 +167,7 @@ public sealed class TapFilterTests : IDisposable
 
     [Theory]
     [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { streaming_admin: {} } ] }", "Error: Specifying admin streaming output without configuring admin.")]
+    [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { buffered_admin: { max_traces: 1 } } ] }", "Output sink type BufferedAdmin requires that the admin output will be configured via admin")]
     [InlineData("match: { http_request_generic_body_match: { patterns: [ { string_match: x } ] } }\n  output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } } ] }", "generic body matching is not supported yet")]
     [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } }, { file_per_tap: { path_prefix: /tmp/y } } ] }", "value must contain exactly 1 item(s)")]
     [InlineData("output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } } ] }", "neither match nor match_config is set")]
