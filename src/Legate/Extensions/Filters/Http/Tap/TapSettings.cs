@@ -148,12 +148,6 @@ internal sealed class TapSettings
                     return null;
                 }
 
-                if (sink.Format == Format.ProtoText)
-                {
-                    errors.Add(FieldPath.Field(path, "format"), "PROTO_TEXT is not supported yet (use JSON_BODY_AS_BYTES, JSON_BODY_AS_STRING, PROTO_BINARY or PROTO_BINARY_LENGTH_DELIMITED)");
-                    return null;
-                }
-
                 return new FilePerTapSink(sink.FilePerTap.PathPrefix, sink.Format, log);
             case OutputSink.OutputSinkTypeOneofCase.StreamingGrpc:
                 errors.Add(FieldPath.Field(path, "streaming_grpc"), "the streaming_grpc tap sink is not supported yet");
