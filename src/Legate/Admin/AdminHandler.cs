@@ -10,8 +10,17 @@ namespace Legate.Admin;
 /// <param name="HelpText">The line shown by <c>/help</c> and on the home page.</param>
 /// <param name="MutatesState">True when the endpoint changes the server (POST required).</param>
 /// <param name="Handler">Produces the response.</param>
+/// <param name="IsPresent">
+/// For an endpoint that exists only while something provides it (Envoy's <c>/tap</c>, added with the
+/// first admin-controlled tap filter and removed with the last): false hides it from <c>/help</c> and
+/// the home page and answers its path as unknown. Null: always there.
+/// </param>
 internal sealed record AdminHandler(
     string Path,
     string HelpText,
     bool MutatesState,
-    Func<HttpContext, ValueTask<AdminResponse>> Handler);
+    Func<HttpContext, ValueTask<AdminResponse>> Handler,
+    Func<bool>? IsPresent = null)
+{
+    public bool Present => IsPresent?.Invoke() ?? true;
+}

@@ -13,10 +13,10 @@ internal sealed class AdminHandlerTable
     private readonly Dictionary<string, AdminHandler> _handlers = new(StringComparer.Ordinal);
 
     /// <summary>The handlers sorted by path, the order Envoy prints them in.</summary>
-    public IEnumerable<AdminHandler> Sorted => _handlers.Values.OrderBy(h => h.Path, StringComparer.Ordinal);
+    public IEnumerable<AdminHandler> Sorted => _handlers.Values.Where(h => h.Present).OrderBy(h => h.Path, StringComparer.Ordinal);
 
-    /// <summary>Adds an endpoint; a path may be registered once.</summary>
-    public void Add(string path, string helpText, bool mutatesState, Func<HttpContext, ValueTask<AdminResponse>> handler)
+    /// <summary>Adds an endpoint; a path may be registered once. <paramref name="isPresent"/>: see <see cref="AdminHandler.IsPresent"/>.</summary>
+    public void Add(string path, string helpText, bool mutatesState, Func<HttpContext, ValueTask<AdminResponse>> handler, Func<bool>? isPresent = null)
     {
         if (path.Length == 0 || path[0] != '/' || path.IndexOfAny(['&', '"', '\'', '<', '>', '?', ':']) >= 0)
         {
@@ -24,13 +24,13 @@ internal sealed class AdminHandlerTable
             throw new ArgumentException($"invalid admin path \"{path}\"", nameof(path));
         }
 
-        if (!_handlers.TryAdd(path, new AdminHandler(path, helpText, mutatesState, handler)))
+        if (!_handlers.TryAdd(path, new AdminHandler(path, helpText, mutatesState, handler, isPresent)))
         {
             throw new ArgumentException($"admin path \"{path}\" is already registered", nameof(path));
         }
     }
 
-    public AdminHandler? Find(string path) => _handlers.GetValueOrDefault(path);
+    public AdminHandler? Find(string path) => _handlers.GetValueOrDefault(path) is { Present: true } handler ? handler : null;
 
     /// <summary>Envoy's help text: <c>admin commands are:</c> then one <c>  /path: help</c> line each, with its parameters' lines under it.</summary>
     public string HelpText()

@@ -51,7 +51,8 @@ internal sealed class AdminServer : IAsyncDisposable
         Handlers.Add("/ready", "print server state, return 200 if LIVE, otherwise return 503", false, serverInfo.ReadyAsync);
         new DiagnosticsHandler(server).Register(Handlers);
         Handlers.Add("/server_info", "print server version/status information", false, serverInfo.ServerInfoAsync);
-        Handlers.Add("/tap", TapHandler.HelpText, true, new TapHandler(server).HandleAsync);
+        // As Envoy: /tap exists while at least one admin_config tap filter is loaded.
+        Handlers.Add("/tap", TapHandler.HelpText, true, new TapHandler(server).HandleAsync, () => server.Taps?.HasRegistrations == true);
         if (server.Stats is { } stats)
         {
             new StatsAdminHandler(stats).Register(Handlers);

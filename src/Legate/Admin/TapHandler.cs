@@ -118,6 +118,12 @@ internal sealed class TapHandler(IServerInstance server)
                 return;
             }
 
+            if (sink.MaxTraces > 0)
+            {
+                await WriteBufferedAsync(response, sink, aborted).ConfigureAwait(false);
+                return;
+            }
+
             await foreach (var trace in sink.Traces.ReadAllAsync(aborted).ConfigureAwait(false))
             {
                 await response.Body.WriteAsync(trace, aborted).ConfigureAwait(false);
@@ -128,6 +134,38 @@ internal sealed class TapHandler(IServerInstance server)
         {
             // The admin client went away, or the server is stopping: the session ends.
         }
+    }
+
+    /// <summary>
+    /// <c>buffered_admin</c>, as Envoy's trace buffer: traces are collected until <c>max_traces</c>
+    /// (later ones ignored) or until the timeout, then written in order and the response ends.
+    /// </summary>
+    private static async Task WriteBufferedAsync(HttpResponse response, StreamingAdminSink sink, CancellationToken aborted)
+    {
+        var buffered = new List<byte[]>();
+        using var timer = sink.FlushTimeout is { } timeout ? new CancellationTokenSource(timeout) : null;
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(aborted, timer?.Token ?? CancellationToken.None);
+        try
+        {
+            while ((ulong)buffered.Count < sink.MaxTraces && await sink.Traces.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+            {
+                while ((ulong)buffered.Count < sink.MaxTraces && sink.Traces.TryRead(out var trace))
+                {
+                    buffered.Add(trace);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+        {
+            // The timeout: flush what there is (possibly nothing).
+        }
+
+        foreach (var trace in buffered)
+        {
+            await response.Body.WriteAsync(trace, aborted).ConfigureAwait(false);
+        }
+
+        await response.Body.FlushAsync(aborted).ConfigureAwait(false);
     }
 
     private static async Task<string> ReadBodyAsync(HttpContext context)

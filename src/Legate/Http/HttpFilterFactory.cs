@@ -22,4 +22,13 @@ internal abstract class HttpFilterFactory
     /// (<see cref="HttpFilter.TryRecycle"/>), else null.
     /// </summary>
     public virtual HttpFilter CreateFilter(HttpFilter? recycled) => CreateFilter();
+
+    /// <summary>
+    /// The listener version this config was compiled for is gone (LDS replaced or removed it, or its
+    /// compile failed): give back what it registered server-wide, as Envoy's filter config does in its
+    /// destructor. Nothing by default.
+    /// </summary>
+    public virtual void Release()
+    {
+    }
 }

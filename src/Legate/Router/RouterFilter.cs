@@ -1217,7 +1217,7 @@ internal sealed partial class RouterFilter : HttpFilter
                 if (result.IsCompleted)
                 {
                     input.AdvanceTo(buffer.End);
-                    _cluster!.Info.Stats.UpstreamCxDestroyRemote.Inc();
+                    _cluster!.Info.Stats.ConnectionDestroyedWithActiveRequest(remote: true);
                     _cluster.Info.Stats.UpstreamRqRxReset.Inc();
                     return await FailOrRetryAsync(AttemptFailure.Reset, ResponseFlags.UpstreamConnectionTermination, UpstreamResetReasons.ConnectionTermination).ConfigureAwait(false);
                 }
@@ -1395,7 +1395,7 @@ internal sealed partial class RouterFilter : HttpFilter
                     return true;
                 }
 
-                _cluster!.Info.Stats.UpstreamCxDestroyRemote.Inc();
+                _cluster!.Info.Stats.ConnectionDestroyedWithActiveRequest(remote: true);
                 _cluster.Info.Stats.UpstreamRqRxReset.Inc();
                 stream.ResetStream(ResponseFlags.UpstreamConnectionTermination, ResponseCodeDetails.UpstreamResetAfterResponseStarted(UpstreamResetReasons.ConnectionTermination));
                 Finish(reusable: false);
@@ -1482,6 +1482,11 @@ internal sealed partial class RouterFilter : HttpFilter
         }
 
         _cluster!.Info.Stats.UpstreamRqTxReset.Inc();
+        if (_upstream is not null)
+        {
+            _cluster.Info.Stats.ConnectionDestroyedWithActiveRequest(remote: false);
+        }
+
         Finish(reusable: false);
         return false;
     }
@@ -1490,6 +1495,12 @@ internal sealed partial class RouterFilter : HttpFilter
     internal ValueTask<bool> OnAttemptTimeoutAsync(bool idle = false)
     {
         var stats = _cluster!.Info.Stats;
+        if (_upstream is not null)
+        {
+            // An HTTP/1.1 exchange cannot be cancelled on its connection: the connection goes.
+            stats.ConnectionDestroyedWithActiveRequest(remote: false);
+        }
+
         if (idle)
         {
             stats.UpstreamRqPerTryIdleTimeout.Inc();

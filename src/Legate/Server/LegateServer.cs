@@ -24,6 +24,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     private readonly Logger _log;
     private readonly IPEndPoint? _adminEndpoint;
     private volatile ServerState _state = ServerState.PreInitializing;
+    private readonly HashSet<Listener> _gracefulDrains = new(ReferenceEqualityComparer.Instance);
     private volatile bool _healthCheckFailed;
     private bool _stopped;
 
@@ -95,12 +96,28 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     /// </summary>
     public void DrainListeners(bool inboundOnly, bool graceful, bool skipExit = false)
     {
+        lock (_gracefulDrains)
+        {
+            DrainListenersLocked(inboundOnly, graceful, skipExit);
+        }
+    }
+
+    private void DrainListenersLocked(bool inboundOnly, bool graceful, bool skipExit)
+    {
         var configs = Bootstrap.StaticResources?.Listeners;
         var drainTime = graceful && Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
         foreach (var listener in Listeners.Listeners)
         {
             var config = configs?.FirstOrDefault(l => l.Name == listener.Name);
             if (inboundOnly && config?.TrafficDirection == Envoy.Config.Core.V3.TrafficDirection.Outbound)
+            {
+                continue;
+            }
+
+            // Envoy ignores /drain_listeners?graceful while a graceful drain that covers the direction
+            // runs (its drain manager is already draining): a listener in one is left alone, so a
+            // repeated call changes nothing, and a drain of all after an inbound-only one adds the rest.
+            if (graceful && !_gracefulDrains.Add(listener))
             {
                 continue;
             }
@@ -334,6 +351,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         }
 
         _state = ServerState.Live;
+        ServerStats.OnLive();
         ManagerStats.OnWorkersStarted(Listeners.Listeners.Count);
         _log.Info("all dependencies initialized. starting workers");
     }

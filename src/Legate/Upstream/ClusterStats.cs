@@ -22,6 +22,8 @@ internal sealed class ClusterStats
         UpstreamCxDestroyLocal = store.Counter(p + "upstream_cx_destroy_local");
         UpstreamCxDestroyRemote = store.Counter(p + "upstream_cx_destroy_remote");
         UpstreamCxDestroyWithActiveRq = store.Counter(p + "upstream_cx_destroy_with_active_rq");
+        UpstreamCxDestroyLocalWithActiveRq = store.Counter(p + "upstream_cx_destroy_local_with_active_rq");
+        UpstreamCxDestroyRemoteWithActiveRq = store.Counter(p + "upstream_cx_destroy_remote_with_active_rq");
         UpstreamCxIdleTimeout = store.Counter(p + "upstream_cx_idle_timeout");
         UpstreamCxMaxRequests = store.Counter(p + "upstream_cx_max_requests");
         UpstreamCxProtocolError = store.Counter(p + "upstream_cx_protocol_error");
@@ -175,6 +177,30 @@ internal sealed class ClusterStats
     public Counter UpstreamCxDestroyRemote { get; }
 
     public Counter UpstreamCxDestroyWithActiveRq { get; }
+
+    public Counter UpstreamCxDestroyLocalWithActiveRq { get; }
+
+    public Counter UpstreamCxDestroyRemoteWithActiveRq { get; }
+
+    /// <summary>
+    /// An HTTP/1.1 connection closes while a request is on it: by the upstream (<paramref name="remote"/>)
+    /// or by Legate (a timeout, the downstream going away). Envoy's three counters for that close; the
+    /// plain <c>upstream_cx_destroy</c> is counted by the connection itself.
+    /// </summary>
+    public void ConnectionDestroyedWithActiveRequest(bool remote)
+    {
+        UpstreamCxDestroyWithActiveRq.Inc();
+        if (remote)
+        {
+            UpstreamCxDestroyRemote.Inc();
+            UpstreamCxDestroyRemoteWithActiveRq.Inc();
+        }
+        else
+        {
+            UpstreamCxDestroyLocal.Inc();
+            UpstreamCxDestroyLocalWithActiveRq.Inc();
+        }
+    }
 
     public Counter UpstreamCxIdleTimeout { get; }
 

@@ -250,20 +250,27 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
     /// <summary>
     /// What one compiled listener version took when it was built: an RDS provider per connection
-    /// manager and its filter chains' TLS contexts (their SDS secrets). Captured at build time, since
+    /// manager, its filter chains' TLS contexts (their SDS secrets) and its HTTP filter configs. Captured at build time, since
     /// a running listener later takes the chains of newer versions.
     /// </summary>
-    private sealed class HeldResources(RdsRouteConfigProvider[] routes, ServerTlsContext[] tls)
+    private sealed class HeldResources(RdsRouteConfigProvider[] routes, ServerTlsContext[] tls, HttpFilterFactory[] filters)
     {
         public static HeldResources Of(Listener listener) => new(
             listener.ConnectionManagers.Select(h => h.RouteProvider).OfType<RdsRouteConfigProvider>().ToArray(),
-            listener.TlsContexts.ToArray());
+            listener.TlsContexts.ToArray(),
+            listener.ConnectionManagers.SelectMany(h => h.FilterFactories).ToArray());
 
         public void Release()
         {
             foreach (var route in routes)
             {
                 route.Release();
+            }
+
+            // Filters registered by config id (the admin tap) leave the registry with their listener version.
+            foreach (var filter in filters)
+            {
+                filter.Release();
             }
 
             foreach (var context in tls)

@@ -304,6 +304,7 @@ public sealed class AccessLogTests : IDisposable
 
         var lines = await WaitForLinesAsync(path, 2);
         Assert.Matches($@"^\d+ 127\.0\.0\.1 127\.0\.0\.1:{endpoint.Port} NR filter_chain_not_found$", lines[1]);
+        Assert.Equal(1, legate.Counter($"listener.127.0.0.1_{endpoint.Port}.no_filter_chain_match"));
         Assert.NotEqual(lines[0].Split(' ')[0], lines[1].Split(' ')[0]);
     }
 
@@ -342,6 +343,11 @@ public sealed class AccessLogTests : IDisposable
             - name: envoy.access_loggers.stderr
               typed_config:
                 "@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog
+            - name: envoy.access_loggers.file
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                path: /dev/stdout
+                log_format: { text_format_source: { inline_string: "file-to-stdout %REQ(:PATH)%\n" } }
             """);
         await using var process = await LegateProcess.StartServingAsync(yaml, "--file-flush-interval-msec", "50");
         var listener = await process.WaitForListenerAsync("ingress");
@@ -349,6 +355,7 @@ public sealed class AccessLogTests : IDisposable
         await http.GetStringAsync(new Uri("http://" + Legate.Network.SocketAddresses.Format(listener) + "/via-stdout"));
 
         await process.Stdout.WaitForAsync("^stdout-line /via-stdout 200$", Timeout);
+        await process.Stdout.WaitForAsync("^file-to-stdout /via-stdout$", Timeout);
         await process.Stderr.WaitForAsync(@"^\[[^\]]+\] ""GET /via-stdout HTTP/1\.1"" 200 - 0 2 ", Timeout);
     }
 

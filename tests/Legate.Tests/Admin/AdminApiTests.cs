@@ -370,6 +370,58 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task ARepeatedGracefulDrainIsIgnoredWhileOneRuns()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Config(), "--drain-time-s", "30");
+        var web = legate.ListenerEndpoint("web");
+
+        // A graceful drain that keeps the listeners (skip_exit) runs; Envoy's drain manager is then
+        // draining, and a second graceful drain, even without skip_exit, answers OK and does nothing.
+        foreach (var query in new[] { "drain_listeners?graceful&skip_exit", "drain_listeners?graceful", "drain_listeners?graceful&inboundonly" })
+        {
+            using var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, query), null);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("OK\n", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.True(await AcceptsAsync(web));
+        Assert.Equal("hello\n", await legate.Http.GetStringAsync(legate.ListenerUri("web")));
+        Assert.NotNull(legate.Server.Listeners.Find("web")?.BoundEndpoint);
+
+        // A non-graceful drain is never ignored: it stops the listeners at once, as in Envoy.
+        using (var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "drain_listeners"), null))
+        {
+            Assert.Equal("OK\n", await response.Content.ReadAsStringAsync());
+        }
+
+        await WaitForAsync(async () => !await AcceptsAsync(web));
+    }
+
+    [Fact]
+    public async Task AGracefulDrainOfAllAfterAnInboundOneDrainsTheRest()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Config());
+        var web = legate.ListenerEndpoint("web");
+        var outbound = legate.ListenerEndpoint("outbound");
+
+        using (var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "drain_listeners?inboundonly&graceful"), null))
+        {
+            Assert.Equal("OK\n", await response.Content.ReadAsStringAsync());
+        }
+
+        await WaitForAsync(async () => !await AcceptsAsync(web));
+        Assert.True(await AcceptsAsync(outbound));
+
+        // Draining inbound only does not cover all directions: this one is not ignored.
+        using (var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "drain_listeners?graceful"), null))
+        {
+            Assert.Equal("OK\n", await response.Content.ReadAsStringAsync());
+        }
+
+        await WaitForAsync(async () => !await AcceptsAsync(outbound));
+    }
+
+    [Fact]
     public async Task MemoryAndHotRestartVersion()
     {
         await using var legate = await InProcessLegate.StartAsync(Config());

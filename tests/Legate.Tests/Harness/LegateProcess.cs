@@ -54,6 +54,13 @@ internal sealed class LegateProcess : IAsyncDisposable
         return Start(["-c", path, .. args], [path], environment);
     }
 
+    /// <summary>Like <see cref="StartWithConfig"/>, run in <paramref name="workingDirectory"/> (for files a feature reads relative to it).</summary>
+    public static LegateProcess StartWithConfigIn(string workingDirectory, string yaml, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var path = WriteTempConfig(yaml);
+        return Start(["-c", path], [path], environment, workingDirectory);
+    }
+
     /// <summary>Like <see cref="StartWithConfig"/>, then waits until the admin answers <c>/ready</c> with 200.</summary>
     public static async Task<LegateProcess> StartServingAsync(string yaml, params string[] args)
     {
@@ -172,10 +179,11 @@ internal sealed class LegateProcess : IAsyncDisposable
         }
     }
 
-    private static LegateProcess Start(string[] args, List<string> tempFiles, IReadOnlyDictionary<string, string>? environment = null)
+    private static LegateProcess Start(string[] args, List<string> tempFiles, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
+            WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,

@@ -313,15 +313,83 @@ public sealed class OpenTelemetryTracerTests
     }
 
     [Fact]
-    public async Task AnUnimplementedResourceDetectorIsAConfigError()
+    public async Task TheDynatraceResourceDetectorReadsTheEnrichmentFiles()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        var directory = Directory.CreateTempSubdirectory("legate-dynatrace-").FullName;
+        try
+        {
+            // OneAgent's indirection file, in the working directory, names the real file (no newline:
+            // Envoy takes the content as the path as it is).
+            var metadata = Path.Combine(directory, "dt_metadata_real.properties");
+            File.WriteAllText(metadata, "dt.entity.process_group_instance=PROCESS_GROUP_INSTANCE-ABC\n\n  dt.entity.host=HOST-1  \nbroken\na=b=c\nservice.name=from-dynatrace\n");
+            File.WriteAllText(Path.Combine(directory, "dt_metadata_e617c525669e072eebe3d0f08212e8f2.properties"), metadata);
+            var detectors = "service_name: checkout-proxy\n      resource_detectors:\n" +
+                            "      - name: envoy.tracers.opentelemetry.resource_detectors.dynatrace\n" +
+                            "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.DynatraceResourceDetectorConfig }";
+            await using var legate = LegateProcess.StartWithConfigIn(directory, Config(backend.Port, collector.Port, detectors));
+            await legate.WaitForReadyAsync();
+            var listener = await legate.WaitForListenerAsync("web");
+            await legate.Http.GetStringAsync(new Uri($"http://{listener}/dt"));
+
+            var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+            // A later detector's attribute replaces service_name's, as OpenTelemetry's resource merge.
+            Assert.Equal("from-dynatrace", span.ServiceName);
+            Assert.Equal("PROCESS_GROUP_INSTANCE-ABC", span.Resource["dt.entity.process_group_instance"]);
+            Assert.Equal("HOST-1", span.Resource["dt.entity.host"]);
+            Assert.Equal(3, span.Resource.Count);
+            // The operator's files do not exist here: each is reported, but not the "not deployed" warning.
+            await legate.Stderr.WaitForAsync(
+                "Failed to detect resource attributes from the Dynatrace enrichment file: /var/lib/dynatrace/enrichment/dt_metadata\\.properties, error: Unable to read Dynatrace enrichment file: /var/lib/dynatrace/enrichment/dt_metadata\\.properties\\.",
+                LegateProcess.DefaultTimeout);
+            Assert.DoesNotContain("could not detect attributes", legate.Stderr.Text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task WithoutDynatraceTheDetectorWarnsAndAddsNothing()
+    {
+        await using var backend = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("hello"));
+        await using var collector = await ScriptedUpstream.StartAsync(UpstreamResponse.Text(string.Empty));
+        var directory = Directory.CreateTempSubdirectory("legate-dynatrace-").FullName;
+        try
+        {
+            var detectors = "service_name: checkout-proxy\n      resource_detectors:\n" +
+                            "      - name: envoy.tracers.opentelemetry.resource_detectors.dynatrace\n" +
+                            "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.DynatraceResourceDetectorConfig }";
+            await using var legate = LegateProcess.StartWithConfigIn(directory, Config(backend.Port, collector.Port, detectors));
+            await legate.WaitForReadyAsync();
+            await legate.Stderr.WaitForAsync(
+                "Dynatrace OpenTelemetry resource detector is configured but could not detect attributes\\. Check the Dynatrace deployment status to ensure it is correctly deployed\\.",
+                LegateProcess.DefaultTimeout);
+            var listener = await legate.WaitForListenerAsync("web");
+            await legate.Http.GetStringAsync(new Uri($"http://{listener}/none"));
+
+            var span = Assert.Single(await WaitForSpansAsync(collector, 1));
+            Assert.Equal("checkout-proxy", span.ServiceName);
+            Assert.Single(span.Resource);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task AConfigThatIsNoResourceDetectorIsAConfigError()
     {
         var detectors = "resource_detectors:\n" +
-                        "      - name: envoy.tracers.opentelemetry.resource_detectors.dynatrace\n" +
-                        "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.resource_detectors.v3.DynatraceResourceDetectorConfig }";
+                        "      - name: not.a.detector\n" +
+                        "        typed_config: { \"@type\": type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig }";
         var error = await Assert.ThrowsAsync<Legate.Config.ConfigException>(() => InProcessLegate.StartAsync(Config(1, 1, detectors)));
         var message = Assert.Single(error.Errors).ToString();
         Assert.Contains(".tracing.provider.typed_config.resource_detectors[0].typed_config", message, StringComparison.Ordinal);
-        Assert.Contains("\"envoy.tracers.opentelemetry.resource_detectors.dynatrace\"", message, StringComparison.Ordinal);
+        Assert.Contains("\"not.a.detector\"", message, StringComparison.Ordinal);
         Assert.EndsWith("is not supported yet", message, StringComparison.Ordinal);
     }
 

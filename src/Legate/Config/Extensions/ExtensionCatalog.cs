@@ -46,6 +46,7 @@ internal static class ExtensionCatalog
         "envoy.tracers.opentelemetry.samplers.always_on",
         "envoy.tracers.opentelemetry.resource_detectors.environment",
         "envoy.tracers.opentelemetry.resource_detectors.static_config",
+        "envoy.tracers.opentelemetry.resource_detectors.dynatrace",
         "envoy.path.match.uri_template.uri_template_matcher",
         "envoy.path.rewrite.uri_template.uri_template_rewriter",
         "envoy.internal_redirect_predicates.previous_routes",

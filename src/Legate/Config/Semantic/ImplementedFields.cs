@@ -18,7 +18,7 @@ internal static partial class ImplementedFields
     private static readonly FrozenDictionary<string, FrozenSet<string>> s_fields = new Dictionary<string, string[]>
     {
         ["envoy.config.bootstrap.v3.Bootstrap"] = ["node", "static_resources", "admin", "stats_config", "layered_runtime", "stats_sinks", "stats_flush_interval", "dynamic_resources",
-            "cluster_manager"],
+            "cluster_manager", "stats_server_version_override"],
         // outlier_detection (event log), upstream_bind_config, load_stats_config: not yet.
         ["envoy.config.bootstrap.v3.ClusterManager"] = ["local_cluster_name"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],

@@ -14,6 +14,18 @@ internal sealed class OtelResource
 {
     public const string EnvironmentVariable = "OTEL_RESOURCE_ATTRIBUTES";
 
+    /// <summary>
+    /// Where Dynatrace's OneAgent or operator puts its enrichment files, in Envoy's order: an
+    /// indirection file (relative to the working directory) whose content is the path of the real
+    /// one, then the operator's two files.
+    /// </summary>
+    public static readonly string[] DynatraceMetadataFiles =
+    [
+        "dt_metadata_e617c525669e072eebe3d0f08212e8f2.properties",
+        "/var/lib/dynatrace/enrichment/dt_metadata.properties",
+        "/var/lib/dynatrace/enrichment/dt_host_metadata.properties",
+    ];
+
     private readonly List<KeyValuePair<string, string>> _attributes = [];
 
     /// <summary>The attributes in first-set order (service.name first).</summary>
@@ -50,7 +62,7 @@ internal sealed class OtelResource
 
     /// <summary>
     /// Builds the resource from the tracer's config. The extension checker has already admitted only
-    /// implemented detectors (environment, static_config); anything else is reported at
+    /// implemented detectors (environment, static_config, dynatrace); anything else is reported at
     /// <paramref name="path"/>.
     /// </summary>
     public static OtelResource Create(Envoy.Config.Trace.V3.OpenTelemetryConfig config, string path, Func<string, string?> environment, Logger log, ConfigErrors errors)
@@ -79,6 +91,10 @@ internal sealed class OtelResource
                     resource.Set(key, value);
                 }
             }
+            else if (detector.TypedConfig is { } dynatrace && dynatrace.Is(DynatraceResourceDetectorConfig.Descriptor))
+            {
+                resource.DetectDynatrace(log);
+            }
             else
             {
                 errors.Add(FieldPath.Field(detectorPath, "typed_config"), $"resource detector \"{detector.Name}\" is not supported yet");
@@ -86,6 +102,76 @@ internal sealed class OtelResource
         }
 
         return resource;
+    }
+
+    /// <summary>
+    /// Envoy's Dynatrace detector: reads every enrichment file (which exist depends on how Dynatrace is
+    /// deployed, so a missing one is expected) and takes each <c>key=value</c> line (lines trimmed,
+    /// empty ones skipped; a line that is not exactly one key and one value is skipped). A file that
+    /// cannot be read warns; when no file gave anything, one warning says Dynatrace is not deployed.
+    /// </summary>
+    private void DetectDynatrace(Logger log)
+    {
+        var failures = 0;
+        foreach (var file in DynatraceMetadataFiles)
+        {
+            string content;
+            try
+            {
+                // The indirection file holds the real file's path, taken as written (as Envoy does).
+                content = file.StartsWith("dt_metadata_", StringComparison.Ordinal) ? ReadEnrichmentFile(ReadEnrichmentFile(file)) : ReadEnrichmentFile(file);
+            }
+            catch (IOException ex)
+            {
+                failures++;
+                log.Warn($"Failed to detect resource attributes from the Dynatrace enrichment file: {file}, error: {ex.Message}.");
+                continue;
+            }
+
+            if (content.Length == 0)
+            {
+                failures++;
+                continue;
+            }
+
+            foreach (var line in content.Split('\n'))
+            {
+                var trimmed = line.Trim(' ', '\t', '\r', '\f', '\v');
+                if (trimmed.Length == 0)
+                {
+                    continue;
+                }
+
+                var keyValue = trimmed.Split('=');
+                if (keyValue.Length == 2)
+                {
+                    Set(keyValue[0], keyValue[1]);
+                }
+            }
+        }
+
+        if (failures == DynatraceMetadataFiles.Length)
+        {
+            log.Warn("Dynatrace OpenTelemetry resource detector is configured but could not detect attributes. Check the Dynatrace deployment status to ensure it is correctly deployed.");
+        }
+    }
+
+    /// <summary>The file's text; "" for an empty name; an <see cref="IOException"/> with Envoy's text when it cannot be read.</summary>
+    private static string ReadEnrichmentFile(string path)
+    {
+        if (path.Length == 0)
+        {
+            return string.Empty;
+        }
+
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new IOException("Unable to read Dynatrace enrichment file: " + path, ex);
+        }
     }
 
     /// <summary>

@@ -211,6 +211,12 @@ internal sealed class Http1ConnectionPool
             if (expired)
             {
                 _cluster.Info.Stats.UpstreamCxIdleTimeout.Inc();
+                _cluster.Info.Stats.UpstreamCxDestroyLocal.Inc();
+            }
+            else
+            {
+                // Closed (or spoke out of turn) while idle: the upstream ended it, as Envoy sees the close event.
+                _cluster.Info.Stats.UpstreamCxDestroyRemote.Inc();
             }
 
             _ = connection.DisposeAsync();

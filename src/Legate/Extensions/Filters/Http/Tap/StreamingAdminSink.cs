@@ -7,7 +7,9 @@ namespace Legate.Extensions.Filters.Http.Tap;
 /// <summary>
 /// <c>streaming_admin</c>: traces go to the <c>POST /tap</c> response that attached the tap, one
 /// JSON document each. A reader that falls far behind loses traces rather than growing memory
-/// without bound.
+/// without bound. <c>buffered_admin</c> (<see cref="UseBuffering"/>): the response collects
+/// <see cref="MaxTraces"/> traces (or what came before <see cref="FlushTimeout"/>), writes them
+/// and ends, which detaches the tap.
 /// </summary>
 internal sealed class StreamingAdminSink : TapSink
 {
@@ -27,6 +29,19 @@ internal sealed class StreamingAdminSink : TapSink
     public ChannelReader<byte[]> Traces => _traces.Reader;
 
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary><c>buffered_admin.max_traces</c>; 0 for a streaming sink.</summary>
+    public ulong MaxTraces { get; private set; }
+
+    /// <summary><c>buffered_admin.timeout</c>; null waits for <see cref="MaxTraces"/> however long it takes.</summary>
+    public TimeSpan? FlushTimeout { get; private set; }
+
+    /// <summary>Makes this a <c>buffered_admin</c> sink; called once, before the tap is attached.</summary>
+    public void UseBuffering(ulong maxTraces, TimeSpan? timeout)
+    {
+        MaxTraces = maxTraces;
+        FlushTimeout = timeout;
+    }
 
     public override void Submit(TraceWrapper trace, ulong traceId)
     {

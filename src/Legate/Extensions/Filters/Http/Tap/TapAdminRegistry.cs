@@ -37,6 +37,45 @@ internal sealed class TapAdminRegistry
         }
     }
 
+    /// <summary>
+    /// The filter's listener version is gone: it leaves its config id (the id itself once no filter has
+    /// it, so <c>/tap</c> answers "Unknown config id" again) and stops tapping. An attached session
+    /// stays, as in Envoy, and reaches filters that register the id later.
+    /// </summary>
+    public void Unregister(string configId, TapFilterFactory factory)
+    {
+        lock (_lock)
+        {
+            if (_factories.TryGetValue(configId, out var list) && list.Remove(factory) && list.Count == 0)
+            {
+                _factories.Remove(configId);
+            }
+
+            factory.Active = null;
+        }
+    }
+
+    /// <summary>Whether any filter is registered, under any id: Envoy's <c>/tap</c> endpoint exists only then.</summary>
+    public bool HasRegistrations
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _factories.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>How many filters have <paramref name="configId"/> (tests, diagnostics).</summary>
+    public int CountRegistered(string configId)
+    {
+        lock (_lock)
+        {
+            return _factories.TryGetValue(configId, out var list) ? list.Count : 0;
+        }
+    }
+
     public bool IsRegistered(string configId)
     {
         lock (_lock)

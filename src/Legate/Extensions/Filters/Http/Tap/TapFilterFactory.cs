@@ -15,6 +15,8 @@ namespace Legate.Extensions.Filters.Http.Tap;
 internal sealed class TapFilterFactory : HttpFilterFactory
 {
     private volatile TapSettings? _active;
+    private TapAdminRegistry? _registry;
+    private string _configId = string.Empty;
 
     private TapFilterFactory(string name, Logger log)
         : base(name) => Log = log;
@@ -67,6 +69,10 @@ internal sealed class TapFilterFactory : HttpFilterFactory
                 if (context.Taps is { } taps)
                 {
                     taps.Register(configId, factory);
+                    factory._registry = taps;
+                    factory._configId = configId;
+                    // A listener whose compile fails later on never reaches LDS's release: unregister then.
+                    Legate.Xds.SubscriptionHolds.Record(factory.Release);
                 }
                 else
                 {
@@ -80,6 +86,12 @@ internal sealed class TapFilterFactory : HttpFilterFactory
                 errors.Add(commonPath, "one of admin_config or static_config is required");
                 return null;
         }
+    }
+
+    /// <summary>Leaves the admin registry (an <c>admin_config</c> filter whose listener version is gone); once.</summary>
+    public override void Release()
+    {
+        Interlocked.Exchange(ref _registry, null)?.Unregister(_configId, this);
     }
 
     public override HttpFilter CreateFilter() => new TapFilter(this);

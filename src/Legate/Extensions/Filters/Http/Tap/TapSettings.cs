@@ -58,7 +58,7 @@ internal sealed class TapSettings
     /// <summary>
     /// Compiles <paramref name="config"/>. <paramref name="adminSink"/> is the sink of the admin
     /// stream that installs it (<c>POST /tap</c>); null for a static_config, where a
-    /// streaming_admin sink is an error as in Envoy. Null result: errors were added.
+    /// streaming_admin or buffered_admin sink is an error as in Envoy. Null result: errors were added.
     /// </summary>
     public static TapSettings? Compile(TapConfig config, string path, ConfigErrors errors, Func<Format, StreamingAdminSink>? adminSink, Logger log)
     {
@@ -148,19 +148,37 @@ internal sealed class TapSettings
                     return null;
                 }
 
-                if (sink.Format == Format.ProtoText)
-                {
-                    errors.Add(FieldPath.Field(path, "format"), "PROTO_TEXT is not supported yet (use JSON_BODY_AS_BYTES, JSON_BODY_AS_STRING, PROTO_BINARY or PROTO_BINARY_LENGTH_DELIMITED)");
-                    return null;
-                }
-
                 return new FilePerTapSink(sink.FilePerTap.PathPrefix, sink.Format, log);
             case OutputSink.OutputSinkTypeOneofCase.StreamingGrpc:
                 errors.Add(FieldPath.Field(path, "streaming_grpc"), "the streaming_grpc tap sink is not supported yet");
                 return null;
             case OutputSink.OutputSinkTypeOneofCase.BufferedAdmin:
-                errors.Add(FieldPath.Field(path, "buffered_admin"), "the buffered_admin tap sink is not supported yet");
-                return null;
+            {
+                var bufferedPath = FieldPath.Field(path, "buffered_admin");
+                if (adminSink is null)
+                {
+                    errors.Add(bufferedPath, "Output sink type BufferedAdmin requires that the admin output will be configured via admin");
+                    return null;
+                }
+
+                if (sink.Format is not (Format.JsonBodyAsBytes or Format.JsonBodyAsString or Format.ProtoBinaryLengthDelimited))
+                {
+                    // Envoy asserts (and aborts); a 400 here.
+                    errors.Add(FieldPath.Field(path, "format"), "buffered admin output only supports JSON or length delimited proto binary formats");
+                    return null;
+                }
+
+                if (sink.BufferedAdmin.MaxTraces == 0)
+                {
+                    errors.Add(FieldPath.Field(bufferedPath, "max_traces"), "value must be greater than 0");
+                    return null;
+                }
+
+                var timeout = sink.BufferedAdmin.Timeout?.ToTimeSpan() ?? TimeSpan.Zero;
+                var buffered = adminSink(sink.Format);
+                buffered.UseBuffering(sink.BufferedAdmin.MaxTraces, timeout > TimeSpan.Zero ? timeout : null);
+                return buffered;
+            }
             case OutputSink.OutputSinkTypeOneofCase.CustomSink:
                 errors.Add(FieldPath.Field(path, "custom_sink"), "custom tap sinks are not supported yet");
                 return null;

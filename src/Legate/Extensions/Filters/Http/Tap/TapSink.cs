@@ -21,7 +21,7 @@ internal abstract class TapSink
     /// <summary>
     /// The trace in the sink's format. JSON as Envoy prints it (proto field names, every primitive
     /// field, one-space indentation, a final newline); the binary formats are the plain or
-    /// length-delimited protobuf encoding.
+    /// length-delimited protobuf encoding; PROTO_TEXT the text format.
     /// </summary>
     protected byte[] Encode(TraceWrapper trace)
     {
@@ -36,6 +36,8 @@ internal abstract class TapSink
                 return stream.ToArray();
             }
 
+            case Format.ProtoText:
+                return Encoding.UTF8.GetBytes(ProtoTextFormat.Format(trace));
             default:
                 return Encoding.UTF8.GetBytes(Legate.Admin.ProtoJson.FormatWithDefaults(trace));
         }

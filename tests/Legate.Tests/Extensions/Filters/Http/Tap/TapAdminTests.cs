@@ -136,6 +136,80 @@ public sealed class TapAdminTests
         Assert.Contains("no_such_field", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task BufferedAdminAnswersMaxTracesThenEndsAndDetaches()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("upstream says hi"));
+        await using var legate = await InProcessLegate.StartAsync(TapFilterTests.Config(upstream.Port, "admin_config: { config_id: demo }", admin: true));
+        var request = TapRequest.Replace("- streaming_admin: {}", "- { format: PROTO_BINARY_LENGTH_DELIMITED, buffered_admin: { max_traces: 2 } }", StringComparison.Ordinal);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var adminClient = TestHttp.CreateClient();
+        using var post = new HttpRequestMessage(HttpMethod.Post, new Uri(legate.AdminUri, "/tap")) { Content = new StringContent(request) };
+        using var session = await adminClient.SendAsync(post, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        Assert.Equal(HttpStatusCode.OK, session.StatusCode);
+        var body = session.Content.ReadAsByteArrayAsync(timeout.Token);
+
+        // Nothing is written until the buffer is full; the third matching stream is not collected.
+        await SendAsync(legate, "/one", tap: true);
+        await SendAsync(legate, "/two", tap: true);
+        var bytes = await body;
+        using var stream = new MemoryStream(bytes);
+        var paths = new List<string>();
+        while (stream.Position < stream.Length)
+        {
+            var trace = Envoy.Data.Tap.V3.TraceWrapper.Parser.ParseDelimitedFrom(stream);
+            paths.Add(trace.HttpBufferedTrace.Request.Headers.Single(h => h.Key == ":path").Value);
+        }
+
+        Assert.Equal(["/one", "/two"], paths);
+
+        // The response ended, so the session is detached: a new one attaches.
+        await InProcessLegate.WaitUntilAsync(() => !legate.Server.Taps!.IsAttached, "the buffered session detached");
+        await SendAsync(legate, "/three", tap: true);
+    }
+
+    [Fact]
+    public async Task BufferedAdminEndsAtItsTimeoutWithWhatItHas()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        await using var legate = await InProcessLegate.StartAsync(TapFilterTests.Config(upstream.Port, "admin_config: { config_id: demo }", admin: true));
+        var request = TapRequest.Replace("- streaming_admin: {}", "- buffered_admin: { max_traces: 5, timeout: 0.2s }", StringComparison.Ordinal);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        // No stream matches: at the timeout the response ends empty, as Envoy's flush of an empty buffer.
+        using var response = await legate.Http.PostAsync(new Uri(legate.AdminUri, "/tap"), new StringContent(request), timeout.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(string.Empty, await response.Content.ReadAsStringAsync(timeout.Token));
+
+        await AssertBadRequestAsync(
+            legate,
+            new Uri(legate.AdminUri, "/tap"),
+            TapRequest.Replace("- streaming_admin: {}", "- { format: PROTO_BINARY, buffered_admin: { max_traces: 1 } }", StringComparison.Ordinal),
+            "tap_config.output_config.sinks[0].format: buffered admin output only supports JSON or length delimited proto binary formats");
+    }
+
+    [Fact]
+    public async Task TapExistsOnlyWhileAnAdminConfiguredTapFilterIsLoaded()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        // A static tap filter does not add /tap; an admin_config one does (Envoy's AdminHandler singleton).
+        var staticOnly = TapFilterTests.Config(upstream.Port, "static_config: { match: { any_match: true }, output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/legate-never } } ] } }", admin: true);
+        await using (var legate = await InProcessLegate.StartAsync(staticOnly))
+        {
+            using var post = await legate.Http.PostAsync(new Uri(legate.AdminUri, "/tap"), new StringContent(TapRequest));
+            Assert.Equal(HttpStatusCode.NotFound, post.StatusCode);
+            Assert.StartsWith("invalid path. admin commands are:\n", await post.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.DoesNotContain("/tap", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/help")), StringComparison.Ordinal);
+            Assert.DoesNotContain("'tap'", await legate.Http.GetStringAsync(legate.AdminUri), StringComparison.Ordinal);
+        }
+
+        await using (var legate = await InProcessLegate.StartAsync(TapFilterTests.Config(upstream.Port, "admin_config: { config_id: demo }", admin: true)))
+        {
+            Assert.Contains("  /tap (POST): tap filter control\n", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/help")), StringComparison.Ordinal);
+            Assert.Contains("<form action='tap' method='post'>", await legate.Http.GetStringAsync(legate.AdminUri), StringComparison.Ordinal);
+        }
+    }
+
     private static async Task AssertBadRequestAsync(InProcessLegate legate, Uri tapUri, string body, string message)
     {
         using var response = await legate.Http.PostAsync(tapUri, new StringContent(body));

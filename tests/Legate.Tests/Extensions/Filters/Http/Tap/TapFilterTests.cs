@@ -165,8 +165,59 @@ public sealed class TapFilterTests : IDisposable
         Assert.Single(Directory.GetFiles(_dir));
     }
 
+    [Fact]
+    public async Task ProtoTextWritesTheTraceInProtobufTextFormat()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var tap = $$"""
+            static_config:
+              match: { http_request_headers_match: { headers: [ { name: x-tap, string_match: { exact: "yes" } } ] } }
+              output_config:
+                max_buffered_tx_bytes: 1
+                sinks:
+                - { format: PROTO_TEXT, file_per_tap: { path_prefix: "{{_dir}}/tap" } }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, tap));
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("ingress", "/text"))
+        {
+            Content = new ByteArrayContent([.. "a\n\"q\"\\ "u8, 0xC3, 0xA9, 0x01]),
+        };
+        request.Headers.Add("x-tap", "yes");
+        using (var tapped = await legate.Http.SendAsync(request))
+        {
+            Assert.Equal("ok", await tapped.Content.ReadAsStringAsync());
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        string text;
+        while (true)
+        {
+            // Written on the thread pool: wait until the file is complete (its last line closes the trace).
+            var files = Directory.GetFiles(_dir);
+            if (files.Length == 1 && (text = await File.ReadAllTextAsync(files[0], timeout.Token)).EndsWith("}\n}\n", StringComparison.Ordinal))
+            {
+                Assert.Matches(new Regex(@"^tap_\d+\.pb_text$"), Path.GetFileName(files[0]));
+                break;
+            }
+
+            await Task.Delay(20, timeout.Token);
+        }
+
+        Assert.StartsWith("http_buffered_trace {\n  request {\n    headers {\n      key: \":authority\"\n", text, StringComparison.Ordinal);
+        Assert.Contains("      key: \":path\"\n      value: \"/text\"\n", text, StringComparison.Ordinal);
+        // Bytes C-escaped as protobuf's printer does: quotes, backslash, newline, octal for the rest.
+        Assert.Contains("    body {\n      as_bytes: \"a\\n\\\"q\\\"\\\\ \\303\\251\\001\"\n    }\n", text, StringComparison.Ordinal);
+        // The response body was cut at one byte: truncated (a bool) is printed only when true.
+        Assert.Contains("    body {\n      as_bytes: \"o\"\n      truncated: true\n    }\n", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("truncated: false", text, StringComparison.Ordinal);
+        // Every nested message is closed (the C# runtime has no text-format parser to read it back).
+        Assert.Equal(text.Count(c => c == '{'), text.Count(c => c == '}'));
+    }
+
     [Theory]
     [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { streaming_admin: {} } ] }", "Error: Specifying admin streaming output without configuring admin.")]
+    [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { buffered_admin: { max_traces: 1 } } ] }", "Output sink type BufferedAdmin requires that the admin output will be configured via admin")]
     [InlineData("match: { http_request_generic_body_match: { patterns: [ { string_match: x } ] } }\n  output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } } ] }", "generic body matching is not supported yet")]
     [InlineData("match: { any_match: true }\n  output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } }, { file_per_tap: { path_prefix: /tmp/y } } ] }", "value must contain exactly 1 item(s)")]
     [InlineData("output_config: { sinks: [ { file_per_tap: { path_prefix: /tmp/x } } ] }", "neither match nor match_config is set")]
