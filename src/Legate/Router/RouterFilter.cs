@@ -1227,6 +1227,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
             stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
             stream.Info.UpstreamHost?.ReportHttpCode(head.StatusCode);
+            stream.Info.UpstreamHost?.CheckImmediateHealthCheckFail(head.Headers);
             var switching = head.StatusCode == 101;
             if (switching && !_upgrade)
             {

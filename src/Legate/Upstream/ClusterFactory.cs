@@ -152,7 +152,7 @@ internal static class ClusterFactory
             {
                 if (HealthCheckSettings.From(config.HealthChecks[i], FieldPath.Index(FieldPath.Field(path, "health_checks"), i), errors) is { } healthCheck)
                 {
-                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom));
+                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom, config.CommonLbConfig?.IgnoreNewHostsUntilFirstHc ?? false));
                 }
             }
 
@@ -300,16 +300,18 @@ internal static class ClusterFactory
 
     private static void SetMembership(ClusterStats stats, PrioritySnapshot snapshot)
     {
-        long healthy = 0, degraded = 0;
+        long healthy = 0, degraded = 0, excluded = 0;
         foreach (var hostSet in snapshot.HostSets)
         {
             healthy += hostSet.HealthyHosts.Length;
             degraded += hostSet.DegradedHosts.Length;
+            excluded += hostSet.ExcludedCount;
         }
 
         stats.MembershipTotal.Set(snapshot.Hosts.Length);
         stats.MembershipHealthy.Set(healthy);
         stats.MembershipDegraded.Set(degraded);
+        stats.MembershipExcluded.Set(excluded);
     }
 
     /// <summary>The hosts of a load assignment of IP addresses (STATIC clusters, EDS).</summary>
