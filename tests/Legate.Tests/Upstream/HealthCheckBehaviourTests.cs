@@ -286,6 +286,41 @@ public sealed class HealthCheckBehaviourTests
     }
 
     [Theory]
+    [InlineData(null, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task APassingCheckReturnsAnEjectedHostUnlessSuccessfulActiveHealthCheckUnejectHostIsOff(bool? uneject, bool returns)
+    {
+        var time = new ManualTimeProvider();
+        await using var a = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("a", 503)).OnPath("/hc", UpstreamResponse.Text("fine")));
+        await using var b = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("b")).OnPath("/hc", UpstreamResponse.Text("fine")));
+        var option = uneject is { } value ? $", successful_active_health_check_uneject_host: {(value ? "true" : "false")}" : string.Empty;
+        await using var legate = await InProcessLegate.StartAsync(Config([a.Port, b.Port],
+            "{ timeout: 5s, interval: 1s, no_traffic_interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: /hc } }",
+            $"    outlier_detection: {{ consecutive_5xx: 1, interval: 300s, base_ejection_time: 300s, max_ejection_percent: 100{option} }}"), time);
+        var cluster = legate.Server.Clusters.Find("backend")!;
+        var checker = Assert.Single(cluster.HealthCheckers);
+        var hostA = cluster.PrioritySet.Current.Hosts.Single(h => h.Address.Port == a.Port);
+        await WaitForChecksAsync(checker, hostA, 1);
+        using var client = TestHttp.CreateClient();
+
+        // A's first 503 ejects it (consecutive_5xx 1) for 300 s.
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await client.GetAsync(legate.ListenerUri("web", "/app"));
+        }
+
+        Assert.True(hostA.HealthFlags.HasFlag(HostHealthFlags.FailedOutlierCheck));
+        Assert.Equal(1, legate.Server.Stats.Gauge("cluster.backend.outlier_detection.ejections_active", ImportMode.Accumulate).Value);
+
+        // Its next active check passes (its /hc is fine): Envoy's default returns it at once.
+        await NextCheckAsync(time, checker, hostA);
+        Assert.Equal(!returns, hostA.HealthFlags.HasFlag(HostHealthFlags.FailedOutlierCheck));
+        Assert.Equal(returns ? HostHealth.Healthy : HostHealth.Unhealthy, hostA.Health);
+        Assert.Equal(returns ? 0 : 1, legate.Server.Stats.Gauge("cluster.backend.outlier_detection.ejections_active", ImportMode.Accumulate).Value);
+    }
+
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task IgnoreNewHostsUntilFirstHcKeepsUncheckedHostsOutOfThePanicArithmetic(bool ignoreNewHosts)
