@@ -147,6 +147,28 @@ internal static class ClusterFactory
             }
 
             TrackMembership(cluster);
+            if (config.CommonLbConfig?.CloseConnectionsOnHostSetChange == true)
+            {
+                // As Envoy: hosts added or removed drain the connections to every host of the cluster.
+                var set = cluster.PrioritySet;
+                set.Updated += update =>
+                {
+                    if (update.Added.IsEmpty && update.Removed.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    foreach (var host in set.Current.Hosts)
+                    {
+                        host.DrainConnectionPools();
+                    }
+
+                    foreach (var host in update.Removed)
+                    {
+                        host.DrainConnectionPools();
+                    }
+                };
+            }
             var checkers = new List<HealthChecker>();
             for (var i = 0; i < config.HealthChecks.Count; i++)
             {

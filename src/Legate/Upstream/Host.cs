@@ -347,6 +347,21 @@ internal sealed class Host
         return Interlocked.CompareExchange(ref _pools[slot], created, null) as T ?? created;
     }
 
+    /// <summary>
+    /// Drains every connection pool of this host that can be drained (HTTP/1.1: idle connections
+    /// close, busy ones after their exchange). The HTTP/2 pool is .NET's handler and is not drained.
+    /// </summary>
+    internal void DrainConnectionPools()
+    {
+        for (var i = 0; i < _pools.Length; i++)
+        {
+            if (Volatile.Read(ref _pools[i]) is ConnectionPool.IDrainableConnectionPool pool)
+            {
+                pool.DrainConnections();
+            }
+        }
+    }
+
     // 0: HTTP/1.1, 1: HTTP/2, 2: HTTP/1.1 per server name; 3 and 4: 0 and 2 for HIGH-priority routes
     // (Envoy keeps a pool per priority per host, each counted against its priority's thresholds).
     private readonly object?[] _pools = new object?[5];

@@ -24,8 +24,11 @@ namespace Legate.Upstream.ConnectionPool;
 /// connection to be released or a connection slot to free up. A pool counts against
 /// <c>max_connection_pools</c> from its creation.
 /// </remarks>
-internal sealed class Http1ConnectionPool
+internal sealed class Http1ConnectionPool : IDrainableConnectionPool
 {
+    // Bumped by DrainConnections: connections opened before are closed instead of reused.
+    private int _generation;
+
     // Used as a stack (the end is the top); a list so that an idle timer can take out its own entry.
     private readonly List<Http1UpstreamConnection> _idle = new();
     private readonly Queue<TaskCompletionSource<Http1UpstreamConnection?>> _waiters = new();
@@ -243,7 +246,7 @@ internal sealed class Http1ConnectionPool
             reusable = false;
         }
 
-        if (!reusable || connection.IsClosed || _proxyProtocol is not null)
+        if (!reusable || connection.IsClosed || _proxyProtocol is not null || connection.PoolGeneration != Volatile.Read(ref _generation))
         {
             _ = connection.DisposeAsync();
             return;
@@ -270,6 +273,28 @@ internal sealed class Http1ConnectionPool
         }
     }
 
+    /// <summary>
+    /// Envoy's drainConnections(DrainExistingConnections): idle connections close now, busy ones
+    /// when their exchange ends; new requests get new connections.
+    /// </summary>
+    public void DrainConnections()
+    {
+        Http1UpstreamConnection[] idle;
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _generation);
+            idle = [.. _idle];
+            _idle.Clear();
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.DisarmIdleTimeout();
+            _cluster.Info.Stats.UpstreamCxDestroyLocal.Inc();
+            _ = connection.DisposeAsync();
+        }
+    }
+
     private static readonly Action<Http1UpstreamConnection, object> s_onIdleTimeout = static (connection, pool) => ((Http1ConnectionPool)pool).OnIdleTimeout(connection);
 
     /// <summary>An idle connection's timer fired: close it unless a request took it meanwhile.</summary>
@@ -292,6 +317,7 @@ internal sealed class Http1ConnectionPool
     {
         var stats = _cluster.Info.Stats;
         var address = _host.Address;
+        var generation = Volatile.Read(ref _generation);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -373,6 +399,7 @@ internal sealed class Http1ConnectionPool
         return new Http1UpstreamConnection(_host, address, connection, stats, _time, _cluster.Info.Http1EnableTrailers ? s_trailerOptions : Http1ParserOptions.ClientDefaults)
         {
             Closed = OnConnectionClosed,
+            PoolGeneration = generation,
         };
     }
 

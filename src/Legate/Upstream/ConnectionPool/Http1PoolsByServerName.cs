@@ -10,13 +10,21 @@ namespace Legate.Upstream.ConnectionPool;
 /// transport socket options.
 /// </summary>
 internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketTransport transport, TimeProvider time,
-    Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
+    Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default) : IDrainableConnectionPool
 {
     private readonly ConcurrentDictionary<string, Http1ConnectionPool> _pools = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The pool for requests whose host is <paramref name="name"/> ("" when the request has none).</summary>
     public Http1ConnectionPool For(string name) =>
         _pools.TryGetValue(name, out var pool) ? pool : _pools.GetOrAdd(name, Create);
+
+    public void DrainConnections()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            pool.DrainConnections();
+        }
+    }
 
     private Http1ConnectionPool Create(string name)
     {
