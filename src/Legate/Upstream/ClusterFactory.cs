@@ -124,7 +124,7 @@ internal static class ClusterFactory
                 }
             }
 
-            if (config.LbSubsetConfig is not null && cluster is AggregateCluster or OriginalDstCluster)
+            if ((config.LbSubsetConfig is not null || settings.Subset is not null) && cluster is AggregateCluster or OriginalDstCluster)
             {
                 errors.Add(FieldPath.Field(path, "lb_subset_config"), "lb_subset_config cannot be combined with lb_policy CLUSTER_PROVIDED (the cluster provides its load balancer)");
             }
@@ -134,10 +134,12 @@ internal static class ClusterFactory
                 // CLUSTER_PROVIDED: the aggregate chooses a listed cluster, whose balancer chooses the host.
                 cluster.LoadBalancer = new AggregateLoadBalancer(aggregateCluster, settings.PanicThreshold, context.LbRandom);
             }
-            else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
+            else if (cluster is not OriginalDstCluster && (settings.Subset is not null || config.LbSubsetConfig is not null))
             {
-                // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
-                var subsets = SubsetLoadBalancerSettings.From(subsetConfig, FieldPath.Field(path, "lb_subset_config"), errors);
+                // lb_subset_config, or the typed envoy.load_balancing_policies.subset (which wins, as
+                // load_balancing_policy wins over lb_policy): subsets by envoy.lb metadata, each
+                // balanced by the cluster's (or subset_lb_policy's) policy.
+                var subsets = settings.Subset ?? SubsetLoadBalancerSettings.From(config.LbSubsetConfig!, FieldPath.Field(path, "lb_subset_config"), errors);
                 cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, subsets, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
             else if (cluster is not OriginalDstCluster)

@@ -231,6 +231,9 @@ internal static partial class ImplementedFields
         ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
+        ["envoy.extensions.load_balancing_policies.subset.v3.Subset"] = ["fallback_policy", "default_subset", "subset_selectors", "allow_redundant_keys",
+            "locality_weight_aware", "scale_locality_weight", "panic_mode_any", "list_as_any", "metadata_fallback_policy", "subset_lb_policy"],
+        ["envoy.extensions.load_balancing_policies.subset.v3.Subset.LbSubsetSelector"] = ["keys", "fallback_policy", "fallback_keys_subset", "single_host_per_subset"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config", "zone_aware_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],
