@@ -238,6 +238,54 @@ public sealed class SubsetFallbackTests
         Assert.Equal(0, EastWest("locality_weight_aware: true, scale_locality_weight: true,")[0]);
     }
 
+    [Theory]
+    [InlineData("RING_HASH")]
+    [InlineData("MAGLEV")]
+    public void RingHashAndMaglevInsideASubsetFoldTheScaledLocalityWeights(string policy)
+    {
+        // As above: the v1 subset has 1 host in the east and 3 in the west. Hashing policies fold
+        // the subset's locality weights into host weights (Envoy reads the subset's host set).
+        static double East(string flags, int localityWeight, string policy)
+        {
+            var yaml = $$"""
+                name: c
+                lb_policy: {{policy}}
+                common_lb_config: { locality_weighted_lb_config: {} }
+                lb_subset_config: { {{flags}} subset_selectors: [ { keys: [version] } ] }
+                load_assignment:
+                  endpoints:
+                  - locality: { zone: east }
+                    load_balancing_weight: {{localityWeight}}
+                    lb_endpoints:
+                {{Endpoints(0, "v1", "v2", "v2", "v2")}}
+                  - locality: { zone: west }
+                    load_balancing_weight: {{localityWeight}}
+                    lb_endpoints:
+                {{Endpoints(4, "v1", "v1", "v1", "v2")}}
+                """;
+            var cluster = UpstreamTestConfigs.Build(yaml, new ClusterFactoryContext { LbRandom = LbRandom.Seeded(3), TimeProvider = new ManualTimeProvider() });
+            cluster.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+            var context = Criteria("""{"version": "v1"}""");
+            var random = new Random(11);
+            var east = 0;
+            const int Picks = 40_000;
+            for (var i = 0; i < Picks; i++)
+            {
+                context.HashKey = (ulong)random.NextInt64();
+                east += cluster.LoadBalancer.ChooseHost(context)!.Address.Port - 2000 < 4 ? 1 : 0;
+            }
+
+            return (double)east / Picks;
+        }
+
+        // Locality aware, not scaled: 4:4 splits the subset in half between its 1 east and 3 west hosts.
+        Assert.InRange(East("locality_weight_aware: true,", 4, policy), 0.47, 0.53);
+        // Scaled: 4:4 becomes 1:3, so the east host has a quarter of the hash space.
+        Assert.InRange(East("locality_weight_aware: true, scale_locality_weight: true,", 4, policy), 0.22, 0.28);
+        // 1:1 scaled gives the east round(1/4) = 0: its host leaves the table.
+        Assert.Equal(0, East("locality_weight_aware: true, scale_locality_weight: true,", 1, policy));
+    }
+
     private static string Endpoints(int first, params string[] versions) => string.Concat(versions.Select((v, i) =>
         $"      - {{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {(2000 + first + i).ToString(CultureInfo.InvariantCulture)} }} }} }}, metadata: {{ filter_metadata: {{ envoy.lb: {{ version: {v} }} }} }} }}\n"));
 
