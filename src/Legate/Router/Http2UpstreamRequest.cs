@@ -332,6 +332,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         _host.ReportHttpCode(code);
+        _host.CheckImmediateHealthCheckFail(head.Headers);
 
         if (!_factory.SuppressEnvoyHeaders)
         {

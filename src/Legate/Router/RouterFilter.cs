@@ -275,7 +275,6 @@ internal sealed partial class RouterFilter : HttpFilter
                     return true;
                 }
 
-                _retry?.ReleaseSlot();
                 if (stream.IsReset)
                 {
                     return true;
@@ -746,6 +745,7 @@ internal sealed partial class RouterFilter : HttpFilter
         var stats = _cluster!.Info.Stats;
         if (_replay is null && !_headersEndStream || !retry.IsRetriable(head))
         {
+            retry.ReleaseSlot();
             if (_stream.Info.AttemptCount > 1)
             {
                 stats.UpstreamRqRetrySuccess.Inc();
@@ -1227,6 +1227,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
             stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
             stream.Info.UpstreamHost?.ReportHttpCode(head.StatusCode);
+            stream.Info.UpstreamHost?.CheckImmediateHealthCheckFail(head.Headers);
             var switching = head.StatusCode == 101;
             if (switching && !_upgrade)
             {

@@ -124,7 +124,7 @@ internal static class ClusterFactory
                 }
             }
 
-            if (config.LbSubsetConfig is not null && cluster is AggregateCluster or OriginalDstCluster)
+            if ((config.LbSubsetConfig is not null || settings.Subset is not null) && cluster is AggregateCluster or OriginalDstCluster)
             {
                 errors.Add(FieldPath.Field(path, "lb_subset_config"), "lb_subset_config cannot be combined with lb_policy CLUSTER_PROVIDED (the cluster provides its load balancer)");
             }
@@ -134,10 +134,12 @@ internal static class ClusterFactory
                 // CLUSTER_PROVIDED: the aggregate chooses a listed cluster, whose balancer chooses the host.
                 cluster.LoadBalancer = new AggregateLoadBalancer(aggregateCluster, settings.PanicThreshold, context.LbRandom);
             }
-            else if (cluster is not OriginalDstCluster && config.LbSubsetConfig is { } subsetConfig)
+            else if (cluster is not OriginalDstCluster && (settings.Subset is not null || config.LbSubsetConfig is not null))
             {
-                // lb_subset_config: subsets by envoy.lb metadata, each balanced by the cluster's policy.
-                var subsets = SubsetLoadBalancerSettings.From(subsetConfig, FieldPath.Field(path, "lb_subset_config"), errors);
+                // lb_subset_config, or the typed envoy.load_balancing_policies.subset (which wins, as
+                // load_balancing_policy wins over lb_policy): subsets by envoy.lb metadata, each
+                // balanced by the cluster's (or subset_lb_policy's) policy.
+                var subsets = settings.Subset ?? SubsetLoadBalancerSettings.From(config.LbSubsetConfig!, FieldPath.Field(path, "lb_subset_config"), errors);
                 cluster.LoadBalancer = new SubsetLoadBalancer(cluster.PrioritySet, settings, subsets, cluster.Info.Stats, context.LbRandom, context.TimeProvider, context.LocalCluster, context.Runtime);
             }
             else if (cluster is not OriginalDstCluster)
@@ -147,12 +149,34 @@ internal static class ClusterFactory
             }
 
             TrackMembership(cluster);
+            if (config.CommonLbConfig?.CloseConnectionsOnHostSetChange == true)
+            {
+                // As Envoy: hosts added or removed drain the connections to every host of the cluster.
+                var set = cluster.PrioritySet;
+                set.Updated += update =>
+                {
+                    if (update.Added.IsEmpty && update.Removed.IsEmpty)
+                    {
+                        return;
+                    }
+
+                    foreach (var host in set.Current.Hosts)
+                    {
+                        host.DrainConnectionPools();
+                    }
+
+                    foreach (var host in update.Removed)
+                    {
+                        host.DrainConnectionPools();
+                    }
+                };
+            }
             var checkers = new List<HealthChecker>();
             for (var i = 0; i < config.HealthChecks.Count; i++)
             {
                 if (HealthCheckSettings.From(config.HealthChecks[i], FieldPath.Index(FieldPath.Field(path, "health_checks"), i), errors) is { } healthCheck)
                 {
-                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom));
+                    checkers.Add(new HealthChecker(cluster, healthCheck, context.TimeProvider, context.NextRandom, config.CommonLbConfig?.IgnoreNewHostsUntilFirstHc ?? false));
                 }
             }
 
@@ -300,16 +324,18 @@ internal static class ClusterFactory
 
     private static void SetMembership(ClusterStats stats, PrioritySnapshot snapshot)
     {
-        long healthy = 0, degraded = 0;
+        long healthy = 0, degraded = 0, excluded = 0;
         foreach (var hostSet in snapshot.HostSets)
         {
             healthy += hostSet.HealthyHosts.Length;
             degraded += hostSet.DegradedHosts.Length;
+            excluded += hostSet.ExcludedCount;
         }
 
         stats.MembershipTotal.Set(snapshot.Hosts.Length);
         stats.MembershipHealthy.Set(healthy);
         stats.MembershipDegraded.Set(degraded);
+        stats.MembershipExcluded.Set(excluded);
     }
 
     /// <summary>The hosts of a load assignment of IP addresses (STATIC clusters, EDS).</summary>

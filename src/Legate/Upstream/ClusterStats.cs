@@ -79,6 +79,7 @@ internal sealed class ClusterStats
         MembershipChange = store.Counter(p + "membership_change");
         MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
         MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
+        MembershipExcluded = store.Gauge(p + "membership_excluded", ImportMode.NeverImport);
         MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
         OriginalDstHostInvalid = store.Counter(p + "original_dst_host_invalid");
         UpstreamRqDropOverload = store.Counter(p + "upstream_rq_drop_overload");
@@ -155,6 +156,9 @@ internal sealed class ClusterStats
     public Gauge MembershipHealthy { get; }
 
     public Gauge MembershipDegraded { get; }
+
+    /// <summary>Hosts excluded from load balancing (pending their first check, or via an immediate health check failure).</summary>
+    public Gauge MembershipExcluded { get; }
 
     public Gauge MembershipTotal { get; }
 

@@ -20,12 +20,14 @@ internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalance
     /// <summary>Ring hash and Maglev are not zone aware in Envoy either (thread-aware balancers).</summary>
     protected override bool SupportsZoneRouting => false;
 
-    protected sealed override HostPicker CreatePicker(ImmutableArray<Host> hosts)
+    protected sealed override HostPicker CreatePicker(ImmutableArray<Host> hosts) => CreatePicker(hosts, null);
+
+    protected sealed override HostPicker CreatePicker(ImmutableArray<Host> hosts, HostSet? set)
     {
         double[] weights;
         if (Settings.LocalityWeighted)
         {
-            (hosts, weights) = LocalityWeightedHosts(hosts);
+            (hosts, weights) = LocalityWeightedHosts(hosts, set);
             if (hosts.IsEmpty)
             {
                 // Every locality has weight 0: Envoy's table is empty and no host is chosen.
@@ -68,12 +70,32 @@ internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalance
         return source.Picker(this) is HashTable table ? table.Choose(hash, attempt) : null;
     }
 
+    private static uint LocalityWeightOf(Host host, HostSet? set)
+    {
+        if (set is not null)
+        {
+            for (var i = 0; i < set.Localities.Length; i++)
+            {
+                if (Equals(set.Localities[i], host.Locality))
+                {
+                    return set.LocalityWeights[i];
+                }
+            }
+        }
+
+        return host.LocalityWeight;
+    }
+
     /// <summary>
     /// Envoy's normalizeLocalityWeights: a host's weight is its share of its locality's host weights
     /// times its locality's share of the locality weights; hosts of a locality without weight are
     /// left out of the table.
     /// </summary>
-    private static (ImmutableArray<Host> Hosts, double[] Weights) LocalityWeightedHosts(ImmutableArray<Host> hosts)
+    /// <remarks>
+    /// The locality weights are the priority's (<paramref name="set"/>), as Envoy reads the host
+    /// set's: inside a subset with <c>scale_locality_weight</c> they are the scaled ones.
+    /// </remarks>
+    private static (ImmutableArray<Host> Hosts, double[] Weights) LocalityWeightedHosts(ImmutableArray<Host> hosts, HostSet? set)
     {
         var localities = new List<(Envoy.Config.Core.V3.Locality? Locality, uint Weight, double HostWeights)>();
         var index = new int[hosts.Length];
@@ -84,7 +106,7 @@ internal abstract class HashingLoadBalancer(PrioritySet prioritySet, LoadBalance
             if (at < 0)
             {
                 at = localities.Count;
-                localities.Add((host.Locality, host.LocalityWeight, 0));
+                localities.Add((host.Locality, LocalityWeightOf(host, set), 0));
             }
 
             localities[at] = localities[at] with { HostWeights = localities[at].HostWeights + host.Weight };

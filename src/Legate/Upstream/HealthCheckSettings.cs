@@ -56,6 +56,21 @@ internal sealed record HealthCheckSettings
 
     public ImmutableArray<(long Start, long End)> ExpectedStatuses { get; init; } = [(200, 201)];
 
+    /// <summary><c>retriable_statuses</c>: an unexpected status in these ranges fails only after <c>unhealthy_threshold</c> in a row.</summary>
+    public ImmutableArray<(long Start, long End)> RetriableStatuses { get; init; } = [];
+
+    /// <summary>
+    /// <c>response_buffer_size</c> (default 1024): how much of an HTTP answer's body the
+    /// <c>receive</c> payloads are looked for in; 0 = the whole body.
+    /// </summary>
+    public long ResponseBufferSize { get; init; } = 1024;
+
+    /// <summary>
+    /// <c>service_name_matcher</c>: a passing HTTP answer must carry an
+    /// <c>x-envoy-upstream-healthchecked-cluster</c> value it matches (counted in <c>verify_cluster</c>).
+    /// </summary>
+    public Legate.Router.Matching.CompiledStringMatcher? ServiceNameMatcher { get; init; }
+
     public ImmutableArray<(string Name, string Value, bool Append)> HeadersToAdd { get; init; } = [];
 
     public ImmutableArray<string> HeadersToRemove { get; init; } = [];
@@ -65,6 +80,7 @@ internal sealed record HealthCheckSettings
     // TCP.
     public byte[]? Send { get; init; }
 
+    /// <summary>TCP, and HTTP bodies: each block must appear in the answer, in order (Envoy's fuzzy payload match).</summary>
     public ImmutableArray<byte[]> Receive { get; init; } = [];
 
     /// <summary><c>event_log_path</c>: where health check events are appended; null = no event log.</summary>
@@ -156,6 +172,12 @@ internal sealed record HealthCheckSettings
                     expected.Add((range.Start, range.End));
                 }
 
+                var retriable = ImmutableArray.CreateBuilder<(long, long)>();
+                foreach (var range in http.RetriableStatuses)
+                {
+                    retriable.Add((range.Start, range.End));
+                }
+
                 var add = ImmutableArray.CreateBuilder<(string, string, bool)>();
                 foreach (var option in http.RequestHeadersToAdd)
                 {
@@ -172,21 +194,18 @@ internal sealed record HealthCheckSettings
                     ExpectedStatuses = expected.Count == 0 ? [(200, 201)] : expected.ToImmutable(),
                     HeadersToAdd = add.ToImmutable(),
                     HeadersToRemove = [.. http.RequestHeadersToRemove],
+                    RetriableStatuses = retriable.ToImmutable(),
+                    Receive = Payloads(http.Receive, FieldPath.Field(httpPath, "receive"), errors),
+                    ResponseBufferSize = (long)(http.ResponseBufferSize ?? 1024),
+                    ServiceNameMatcher = http.ServiceNameMatcher is { } matcher
+                        ? Legate.Router.Matching.CompiledStringMatcher.Create(matcher, errors, FieldPath.Field(httpPath, "service_name_matcher"))
+                        : null,
                 };
             case HealthCheckConfig.HealthCheckerOneofCase.TcpHealthCheck:
                 var tcp = config.TcpHealthCheck;
                 var tcpPath = FieldPath.Field(path, "tcp_health_check");
                 var send = tcp.Send is null ? null : Payload(tcp.Send, FieldPath.Field(tcpPath, "send"), errors);
-                var receive = ImmutableArray.CreateBuilder<byte[]>();
-                for (var i = 0; i < tcp.Receive.Count; i++)
-                {
-                    if (Payload(tcp.Receive[i], FieldPath.Index(FieldPath.Field(tcpPath, "receive"), i), errors) is { } bytes)
-                    {
-                        receive.Add(bytes);
-                    }
-                }
-
-                return settings with { Type = Kind.Tcp, Send = send, Receive = receive.ToImmutable() };
+                return settings with { Type = Kind.Tcp, Send = send, Receive = Payloads(tcp.Receive, FieldPath.Field(tcpPath, "receive"), errors) };
             case HealthCheckConfig.HealthCheckerOneofCase.GrpcHealthCheck:
                 var grpc = config.GrpcHealthCheck;
                 return settings with { Type = Kind.Grpc, GrpcServiceName = grpc.ServiceName, Host = grpc.Authority, Http2 = true };
@@ -194,6 +213,20 @@ internal sealed record HealthCheckSettings
                 errors.Add(FieldPath.Field(path, "custom_health_check"), "custom health checkers are not supported yet");
                 return null;
         }
+    }
+
+    private static ImmutableArray<byte[]> Payloads(IList<HealthCheckConfig.Types.Payload> payloads, string path, ConfigErrors errors)
+    {
+        var blocks = ImmutableArray.CreateBuilder<byte[]>();
+        for (var i = 0; i < payloads.Count; i++)
+        {
+            if (Payload(payloads[i], FieldPath.Index(path, i), errors) is { } bytes)
+            {
+                blocks.Add(bytes);
+            }
+        }
+
+        return blocks.ToImmutable();
     }
 
     private static byte[]? Payload(HealthCheckConfig.Types.Payload payload, string path, ConfigErrors errors)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
@@ -11,12 +12,14 @@ namespace Legate.Upstream;
 /// Active health checking of one cluster with one <c>health_checks</c> entry (Envoy's
 /// HealthChecker): one session per host probes it over HTTP/1.1, HTTP/2 (h2c), gRPC
 /// (<c>grpc.health.v1.Health/Check</c>) or TCP, and sets or clears the host's
-/// <see cref="HostHealthFlags.FailedActiveHealthCheck"/>. Hosts added while checking is configured
-/// start failed and pending, and the cluster waits (warms) for the first round; a first success
-/// makes a pending host healthy at once, as Envoy. A failing answer (wrong status, NOT_SERVING,
-/// missing TCP payload, <c>x-envoy-immediate-health-check-fail</c>) fails a host at once; network
-/// failures and timeouts need <c>unhealthy_threshold</c> in a row; a failed host needs
-/// <c>healthy_threshold</c> passes in a row. Intervals follow Envoy: <c>no_traffic_interval</c>
+/// <see cref="HostHealthFlags.FailedActiveHealthCheck"/>. Hosts start failed, and the cluster
+/// waits (warms) for the first round; hosts added later are also pending (excluded from the
+/// balancer's health arithmetic) with <c>ignore_new_hosts_until_first_hc</c>, as Envoy; a first
+/// success makes a host healthy at once. A failing answer (wrong status, NOT_SERVING, missing
+/// payload, a service name that does not match) fails a host at once; network failures, timeouts
+/// and <c>retriable_statuses</c> need <c>unhealthy_threshold</c> in a row; a failed host needs
+/// <c>healthy_threshold</c> passes in a row. An upstream answering ordinary traffic with
+/// <c>x-envoy-immediate-health-check-fail</c> fails its host at once too (a passive failure). Intervals follow Envoy: <c>no_traffic_interval</c>
 /// until the cluster has had a connection, then <c>interval</c>, <c>unhealthy_interval</c> and the
 /// edge intervals while a transition is pending, plus jitter. Timers come from a
 /// <see cref="TimeProvider"/>.
@@ -34,12 +37,14 @@ internal sealed class HealthChecker : IDisposable
     private readonly TaskCompletionSource _firstRound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _firstRoundPending;
     private readonly HealthCheckEventLogger? _events;
+    private readonly bool _warmNewHosts;
     private bool _started;
 
-    public HealthChecker(Cluster cluster, HealthCheckSettings settings, TimeProvider time, Func<long, long> random)
+    public HealthChecker(Cluster cluster, HealthCheckSettings settings, TimeProvider time, Func<long, long> random, bool ignoreNewHostsUntilFirstHc = false)
     {
         _cluster = cluster;
         Settings = settings;
+        _warmNewHosts = ignoreNewHostsUntilFirstHc;
         _time = time;
         _random = random;
         var store = cluster.Info.Stats.Store;
@@ -56,13 +61,14 @@ internal sealed class HealthChecker : IDisposable
             _events = new HealthCheckEventLogger(settings.EventFiles, cluster.Name, settings.Type, time);
         }
 
-        // Hosts known now and added later are pending until checked.
+        // Hosts known now start failed, as Envoy's static hosts; hosts added later are failed too,
+        // and pending (excluded) until checked with ignore_new_hosts_until_first_hc.
         foreach (var host in cluster.PrioritySet.Current.Hosts)
         {
-            MarkPending(host);
+            host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
         }
 
-        cluster.PrioritySet.HostAdding += MarkPending;
+        cluster.PrioritySet.HostAdding += MarkAdded;
         cluster.PrioritySet.RefreshHealth();
     }
 
@@ -115,7 +121,7 @@ internal sealed class HealthChecker : IDisposable
     public void Dispose()
     {
         _cluster.PrioritySet.Updated -= OnHostsChanged;
-        _cluster.PrioritySet.HostAdding -= MarkPending;
+        _cluster.PrioritySet.HostAdding -= MarkAdded;
         _stop.Cancel();
         _events?.Dispose();
         _firstRound.TrySetResult();
@@ -130,10 +136,33 @@ internal sealed class HealthChecker : IDisposable
         }
     }
 
-    private static void MarkPending(Host host)
+    private void MarkAdded(Host host)
     {
         host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
-        host.SetHealthFlag(HostHealthFlags.PendingActiveHealthCheck);
+        if (_warmNewHosts)
+        {
+            host.SetHealthFlag(HostHealthFlags.PendingActiveHealthCheck);
+        }
+    }
+
+    /// <summary>
+    /// The router saw <c>x-envoy-immediate-health-check-fail</c> on an answer of
+    /// <paramref name="host"/> (Envoy's HealthCheckHostMonitor::setUnhealthy): the host is excluded
+    /// and failed at once, counted in <c>passive_failure</c>; the next check can bring it back.
+    /// </summary>
+    public void SetUnhealthyPassive(Host host)
+    {
+        Session? session;
+        lock (_lock)
+        {
+            _sessions.TryGetValue(host, out session);
+        }
+
+        if (session is not null)
+        {
+            host.SetHealthFlag(HostHealthFlags.ExcludedViaImmediateHealthCheckFail);
+            session.OnPassiveFailure();
+        }
     }
 
     private void OnHostsChanged(HostUpdate update)
@@ -157,6 +186,15 @@ internal sealed class HealthChecker : IDisposable
         UpdateHealthyGauge();
     }
 
+    /// <summary>The wait before <paramref name="host"/>'s next check, as chosen after its last one (tests).</summary>
+    internal TimeSpan NextCheckDelay(Host host)
+    {
+        lock (_lock)
+        {
+            return _sessions.TryGetValue(host, out var session) ? session.NextDelay : TimeSpan.Zero;
+        }
+    }
+
     /// <summary>Checks of <paramref name="host"/> completed so far (tests and admin).</summary>
     internal int CompletedChecks(Host host)
     {
@@ -170,6 +208,7 @@ internal sealed class HealthChecker : IDisposable
     {
         var session = new Session(this, host, countsForFirstRound);
         _sessions[host] = session;
+        host.ActiveHealthChecker = this;
         _ = session.RunAsync();
     }
 
@@ -199,6 +238,12 @@ internal sealed class HealthChecker : IDisposable
     {
         Success,
         ActiveFailure,
+
+        /// <summary>A status in <c>retriable_statuses</c>: an active failure that needs <c>unhealthy_threshold</c> in a row.</summary>
+        RetriableFailure,
+
+        /// <summary>The router saw <c>x-envoy-immediate-health-check-fail</c> on ordinary traffic.</summary>
+        PassiveFailure,
         NetworkFailure,
 
         /// <summary>No answer within <c>timeout</c> (Envoy's NETWORK_TIMEOUT: a network failure with its own event type and flag).</summary>
@@ -219,13 +264,20 @@ internal sealed class HealthChecker : IDisposable
         private readonly Host _host;
         private readonly CancellationTokenSource _stop;
         private readonly bool _countsForFirstRound;
+
+        // Guards the counters below: checks run on the session's loop, passive failures on the router's threads.
+        private readonly Lock _gate = new();
         private HttpMessageInvoker? _client;
         private int _healthyCount;
         private int _unhealthyCount;
         private bool _firstCheck = true;
         private int _completed;
+        private long _nextDelayTicks;
 
         public int Completed => Volatile.Read(ref _completed);
+
+        /// <summary>The wait armed after the last completed check.</summary>
+        public TimeSpan NextDelay => TimeSpan.FromTicks(Volatile.Read(ref _nextDelayTicks));
 
         public Session(HealthChecker checker, Host host, bool countsForFirstRound)
         {
@@ -262,6 +314,7 @@ internal sealed class HealthChecker : IDisposable
                     }
 
                     var transition = Apply(outcome, immediateFail, degraded);
+                    var passed = outcome == Outcome.Success;
                     if (_firstCheck)
                     {
                         _firstCheck = false;
@@ -273,7 +326,9 @@ internal sealed class HealthChecker : IDisposable
 
                     // Counted once the next check's timer is armed, so whoever waits on the count
                     // can move the clock and know the next check follows.
-                    var next = Task.Delay(NextInterval(transition), _checker._time, token);
+                    var delay = NextInterval(passed, transition);
+                    Volatile.Write(ref _nextDelayTicks, delay.Ticks);
+                    var next = Task.Delay(delay, _checker._time, token);
                     Interlocked.Increment(ref _completed);
                     await next.ConfigureAwait(false);
                 }
@@ -284,7 +339,24 @@ internal sealed class HealthChecker : IDisposable
             }
         }
 
+        public void OnPassiveFailure()
+        {
+            lock (_gate)
+            {
+                // The session's own loop keeps _firstCheck: it counts the cluster's first round.
+                Apply(Outcome.PassiveFailure, immediateFail: true, degraded: false);
+            }
+        }
+
         private Transition Apply(Outcome outcome, bool immediateFail, bool degraded)
+        {
+            lock (_gate)
+            {
+                return ApplyLocked(outcome, immediateFail, degraded);
+            }
+        }
+
+        private Transition ApplyLocked(Outcome outcome, bool immediateFail, bool degraded)
         {
             var host = _host;
             var transition = Transition.Unchanged;
@@ -349,6 +421,10 @@ internal sealed class HealthChecker : IDisposable
                 {
                     _checker.NetworkFailure.Inc();
                 }
+                else if (outcome == Outcome.PassiveFailure)
+                {
+                    _checker.PassiveFailure.Inc();
+                }
 
                 _healthyCount = 0;
                 if (immediateFail)
@@ -358,7 +434,9 @@ internal sealed class HealthChecker : IDisposable
 
                 if ((host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) == 0)
                 {
-                    if (immediateFail || !network || ++_unhealthyCount >= _checker.Settings.UnhealthyThreshold)
+                    // As Envoy: only network failures and retriable statuses wait for the threshold.
+                    var retriable = network || outcome == Outcome.RetriableFailure;
+                    if (!retriable || ++_unhealthyCount >= _checker.Settings.UnhealthyThreshold)
                     {
                         host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
                         _unhealthyCount = 0;
@@ -399,26 +477,30 @@ internal sealed class HealthChecker : IDisposable
         {
             Outcome.NetworkFailure => Envoy.Data.Core.V3.HealthCheckFailureType.Network,
             Outcome.NetworkTimeout => Envoy.Data.Core.V3.HealthCheckFailureType.NetworkTimeout,
+            Outcome.PassiveFailure => Envoy.Data.Core.V3.HealthCheckFailureType.Passive,
             _ => Envoy.Data.Core.V3.HealthCheckFailureType.Active,
         };
 
-        private TimeSpan NextInterval(Transition transition)
+        /// <summary>Envoy's interval choice, by this check's result and whether it left a transition pending.</summary>
+        private TimeSpan NextInterval(bool passed, Transition transition)
         {
             var settings = _checker.Settings;
-            var failed = (_host.HealthFlags & HostHealthFlags.FailedActiveHealthCheck) != 0;
+            var pending = transition == Transition.ChangePending;
             TimeSpan interval;
             if (_checker._cluster.Info.Stats.UpstreamCxTotal.Value == 0)
             {
                 // No traffic yet: check slowly, just to keep the view fresh.
-                interval = failed ? settings.NoTrafficInterval : settings.NoTrafficHealthyInterval;
+                interval = passed && !pending ? settings.NoTrafficHealthyInterval : settings.NoTrafficInterval;
             }
-            else if (failed)
+            else if (passed)
             {
-                interval = transition == Transition.ChangePending ? settings.HealthyEdgeInterval : settings.UnhealthyInterval;
+                // A failed host passing below healthy_threshold: the healthy edge.
+                interval = pending ? settings.HealthyEdgeInterval : settings.Interval;
             }
             else
             {
-                interval = transition == Transition.ChangePending ? settings.UnhealthyEdgeInterval : settings.Interval;
+                // A healthy host failing below unhealthy_threshold: the unhealthy edge.
+                interval = pending ? settings.UnhealthyEdgeInterval : settings.UnhealthyInterval;
             }
 
             var ms = (long)interval.TotalMilliseconds;
@@ -533,17 +615,78 @@ internal sealed class HealthChecker : IDisposable
             }
 
             using var response = await Client().SendAsync(request, token).ConfigureAwait(false);
-            await response.Content.CopyToAsync(Stream.Null, token).ConfigureAwait(false);
-            var immediate = response.Headers.Contains("x-envoy-immediate-health-check-fail");
-            var degraded = response.Headers.Contains("x-envoy-degraded");
-            var code = (long)response.StatusCode;
-            var expected = false;
-            foreach (var (start, end) in settings.ExpectedStatuses)
+            byte[]? body = null;
+            if (settings.Receive.IsEmpty)
             {
-                expected |= code >= start && code < end;
+                await response.Content.CopyToAsync(Stream.Null, token).ConfigureAwait(false);
+            }
+            else
+            {
+                body = await response.Content.ReadAsByteArrayAsync(token).ConfigureAwait(false);
             }
 
-            return (expected && !immediate ? Outcome.Success : Outcome.ActiveFailure, immediate, degraded);
+            // As Envoy's healthCheckResult: the body (first response_buffer_size bytes), then the
+            // status; x-envoy-immediate-health-check-fail counts only on an answer that fails.
+            var immediate = response.Headers.Contains("x-envoy-immediate-health-check-fail");
+            if (body is not null)
+            {
+                var window = settings.ResponseBufferSize > 0 && body.Length > settings.ResponseBufferSize
+                    ? body.AsSpan(0, (int)settings.ResponseBufferSize)
+                    : body;
+                if (!PayloadMatches(window, settings.Receive))
+                {
+                    return (Outcome.ActiveFailure, immediate, false);
+                }
+            }
+
+            var code = (long)response.StatusCode;
+            if (!InRanges(code, settings.ExpectedStatuses))
+            {
+                return (InRanges(code, settings.RetriableStatuses) ? Outcome.RetriableFailure : Outcome.ActiveFailure, immediate, false);
+            }
+
+            var degraded = response.Headers.Contains("x-envoy-degraded");
+            if (settings.ServiceNameMatcher is { } matcher)
+            {
+                _checker.VerifyCluster.Inc();
+                var cluster = response.Headers.TryGetValues("x-envoy-upstream-healthchecked-cluster", out var values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+                if (!matcher.Match(cluster))
+                {
+                    return (Outcome.ActiveFailure, false, false);
+                }
+            }
+
+            return (Outcome.Success, false, degraded);
+        }
+
+        private static bool InRanges(long code, ImmutableArray<(long Start, long End)> ranges)
+        {
+            foreach (var (start, end) in ranges)
+            {
+                if (code >= start && code < end)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>Envoy's fuzzy payload match: each block appears in <paramref name="data"/>, in order, not necessarily back to back.</summary>
+        private static bool PayloadMatches(ReadOnlySpan<byte> data, ImmutableArray<byte[]> blocks)
+        {
+            foreach (var block in blocks)
+            {
+                var at = data.IndexOf(block);
+                if (at < 0)
+                {
+                    return false;
+                }
+
+                data = data[(at + block.Length)..];
+            }
+
+            return true;
         }
 
         private async Task<Outcome> ProbeGrpcAsync(CancellationToken token)

@@ -14,7 +14,7 @@ internal sealed class HostSet
 {
     // What each host looked like when this set was built: a later snapshot may reuse the set only
     // if nothing a load balancer reads has changed since.
-    private readonly (HostHealth Health, uint Weight, uint LocalityWeight)[] _seen;
+    private readonly (HostHealth Health, uint Weight, uint LocalityWeight, bool Excluded)[] _seen;
 
     public HostSet(uint priority, ImmutableArray<Host> hosts, uint overprovisioningFactor = PrioritySet.DefaultOverprovisioningFactor, bool weightedPriorityHealth = false,
         Func<Locality?, uint, uint>? localityWeightOf = null)
@@ -23,14 +23,21 @@ internal sealed class HostSet
         Hosts = hosts;
         OverprovisioningFactor = overprovisioningFactor;
         WeightedPriorityHealth = weightedPriorityHealth;
-        _seen = new (HostHealth, uint, uint)[hosts.Length];
+        _seen = new (HostHealth, uint, uint, bool)[hosts.Length];
         var healthy = ImmutableArray.CreateBuilder<Host>();
         var degraded = ImmutableArray.CreateBuilder<Host>();
         for (var i = 0; i < hosts.Length; i++)
         {
             var host = hosts[i];
             var health = host.Health;
-            _seen[i] = (health, host.Weight, host.LocalityWeight);
+            var excluded = host.IsExcluded;
+            _seen[i] = (health, host.Weight, host.LocalityWeight, excluded);
+            if (excluded)
+            {
+                ExcludedCount++;
+                ExcludedWeight += host.Weight;
+            }
+
             switch (health)
             {
                 case HostHealth.Healthy:
@@ -55,6 +62,16 @@ internal sealed class HostSet
     public ImmutableArray<Host> HealthyHosts { get; }
 
     public ImmutableArray<Host> DegradedHosts { get; }
+
+    /// <summary>
+    /// Hosts Envoy excludes from the balancer's arithmetic (pending their first health check with
+    /// <c>ignore_new_hosts_until_first_hc</c>, or excluded via an immediate health check failure):
+    /// they do not count in a priority's health or panic share. They are never healthy.
+    /// </summary>
+    public int ExcludedCount { get; }
+
+    /// <summary>The weights of the excluded hosts (for <c>weighted_priority_health</c>).</summary>
+    public ulong ExcludedWeight { get; }
 
     /// <summary>The <c>ClusterLoadAssignment.policy.overprovisioning_factor</c> (140 = 1.4).</summary>
     public uint OverprovisioningFactor { get; }
@@ -88,7 +105,7 @@ internal sealed class HostSet
         for (var i = 0; i < hosts.Length; i++)
         {
             var host = hosts[i];
-            if (!ReferenceEquals(host, Hosts[i]) || _seen[i] != (host.Health, host.Weight, host.LocalityWeight))
+            if (!ReferenceEquals(host, Hosts[i]) || _seen[i] != (host.Health, host.Weight, host.LocalityWeight, host.IsExcluded))
             {
                 return false;
             }
@@ -98,7 +115,7 @@ internal sealed class HostSet
     }
 
     private static (ImmutableArray<Locality?>, ImmutableArray<uint>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>, ImmutableArray<ImmutableArray<Host>>)
-        GroupByLocality(ImmutableArray<Host> hosts, (HostHealth Health, uint Weight, uint LocalityWeight)[] seen, Func<Locality?, uint, uint>? localityWeightOf)
+        GroupByLocality(ImmutableArray<Host> hosts, (HostHealth Health, uint Weight, uint LocalityWeight, bool Excluded)[] seen, Func<Locality?, uint, uint>? localityWeightOf)
     {
         var localities = new List<Locality?>();
         var weights = new List<uint>();

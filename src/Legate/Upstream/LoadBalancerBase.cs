@@ -107,6 +107,13 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     protected abstract HostPicker CreatePicker(ImmutableArray<Host> hosts);
 
     /// <summary>
+    /// As <see cref="CreatePicker(ImmutableArray{Host})"/>, knowing the priority's <paramref name="set"/>
+    /// the list comes from (its locality weights, which a subset may have scaled); null for a
+    /// locality's list.
+    /// </summary>
+    protected virtual HostPicker CreatePicker(ImmutableArray<Host> hosts, HostSet? set) => CreatePicker(hosts);
+
+    /// <summary>
     /// One pick: a priority by load, then (unless it panics) a locality by weight when configured,
     /// then the policy's pick among that list.
     /// </summary>
@@ -260,9 +267,9 @@ internal abstract class LoadBalancerBase : ILoadBalancer
         public PriorityState(HostSet set)
         {
             Set = set;
-            Healthy = new HostSource(set.HealthyHosts);
-            Degraded = new HostSource(set.DegradedHosts);
-            All = new HostSource(set.Hosts);
+            Healthy = new HostSource(set.HealthyHosts, set);
+            Degraded = new HostSource(set.DegradedHosts, set);
+            All = new HostSource(set.Hosts, set);
             _healthyLocalities = LocalityChooser.Create(set, set.HealthyHostsPerLocality);
             _degradedLocalities = LocalityChooser.Create(set, set.DegradedHostsPerLocality);
         }
@@ -281,7 +288,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
     }
 
     /// <summary>One host list and the policy's picker for it, created on first use.</summary>
-    protected internal sealed class HostSource(ImmutableArray<Host> hosts)
+    protected internal sealed class HostSource(ImmutableArray<Host> hosts, HostSet? set = null)
     {
         private HostPicker? _picker;
 
@@ -299,7 +306,7 @@ internal abstract class LoadBalancerBase : ILoadBalancer
                 return null;
             }
 
-            var created = owner.CreatePicker(Hosts);
+            var created = owner.CreatePicker(Hosts, set);
             return Interlocked.CompareExchange(ref _picker, created, null) ?? created;
         }
     }

@@ -9,6 +9,12 @@ namespace Legate.Upstream;
 /// </summary>
 internal sealed record LoadBalancerSettings
 {
+    /// <summary>
+    /// The typed <c>envoy.load_balancing_policies.subset</c> policy: subsets balanced by the rest
+    /// of these settings (its <c>subset_lb_policy</c>); null otherwise (<c>lb_subset_config</c> is read by the cluster factory).
+    /// </summary>
+    public SubsetLoadBalancerSettings? Subset { get; init; }
+
     public static readonly LoadBalancerSettings Default = new();
 
     public LbPolicy Policy { get; init; } = LbPolicy.RoundRobin;

@@ -8,6 +8,7 @@ using TypedMaglev = Envoy.Extensions.LoadBalancingPolicies.Maglev.V3.Maglev;
 using TypedRandom = Envoy.Extensions.LoadBalancingPolicies.Random.V3.Random;
 using TypedRingHash = Envoy.Extensions.LoadBalancingPolicies.RingHash.V3.RingHash;
 using TypedRoundRobin = Envoy.Extensions.LoadBalancingPolicies.RoundRobin.V3.RoundRobin;
+using TypedSubset = Envoy.Extensions.LoadBalancingPolicies.Subset.V3.Subset;
 
 namespace Legate.Upstream;
 
@@ -48,7 +49,7 @@ internal static class LoadBalancerSettingsFactory
         }
 
         settings = config.LoadBalancingPolicy is not null
-            ? FromTypedPolicy(config, settings, FieldPath.Field(path, "load_balancing_policy"), errors)
+            ? FromTypedPolicy(config.LoadBalancingPolicy, settings, FieldPath.Field(path, "load_balancing_policy"), errors)
             : FromLbPolicy(config, settings, path, errors);
         return settings;
     }
@@ -112,9 +113,9 @@ internal static class LoadBalancerSettingsFactory
         }
     }
 
-    private static LoadBalancerSettings FromTypedPolicy(ClusterConfig config, LoadBalancerSettings settings, string path, ConfigErrors errors)
+    private static LoadBalancerSettings FromTypedPolicy(Envoy.Config.Cluster.V3.LoadBalancingPolicy policy, LoadBalancerSettings settings, string path, ConfigErrors errors, bool inSubset = false)
     {
-        var policies = config.LoadBalancingPolicy.Policies;
+        var policies = policy.Policies;
         for (var i = 0; i < policies.Count; i++)
         {
             var typed = policies[i].TypedExtensionConfig?.TypedConfig;
@@ -124,6 +125,20 @@ internal static class LoadBalancerSettingsFactory
             }
 
             var at = FieldPath.Field(FieldPath.Field(FieldPath.Index(FieldPath.Field(path, "policies"), i), "typed_extension_config"), "typed_config");
+            if (typed.Is(TypedSubset.Descriptor) && !inSubset)
+            {
+                // Envoy's subset policy: subsets picked as lb_subset_config picks them, each balanced by subset_lb_policy.
+                var subset = typed.Unpack<TypedSubset>();
+                var subsetSettings = SubsetLoadBalancerSettings.From(subset, at, errors);
+                if (subset.SubsetLbPolicy is null)
+                {
+                    errors.Add(FieldPath.Field(at, "subset_lb_policy"), "subset_lb_policy is required");
+                    return settings;
+                }
+
+                return FromTypedPolicy(subset.SubsetLbPolicy, settings, FieldPath.Field(at, "subset_lb_policy"), errors, inSubset: true) with { Subset = subsetSettings };
+            }
+
             if (typed.Is(TypedRoundRobin.Descriptor))
             {
                 var roundRobin = typed.Unpack<TypedRoundRobin>();
@@ -172,7 +187,9 @@ internal static class LoadBalancerSettingsFactory
             }
         }
 
-        errors.Add(FieldPath.Field(path, "policies"), "no load balancing policy in the list is supported (supported: envoy.load_balancing_policies.round_robin, least_request, random, ring_hash, maglev)");
+        errors.Add(FieldPath.Field(path, "policies"), inSubset
+            ? "no load balancing policy in the list is supported inside a subset (supported: envoy.load_balancing_policies.round_robin, least_request, random, ring_hash, maglev)"
+            : "no load balancing policy in the list is supported (supported: envoy.load_balancing_policies.round_robin, least_request, random, ring_hash, maglev, subset)");
         return settings;
     }
 

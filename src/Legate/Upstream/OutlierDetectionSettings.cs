@@ -53,7 +53,8 @@ internal sealed record OutlierDetectionSettings
 
     public bool SplitExternalLocalOriginErrors { get; init; }
 
-    public bool SuccessfulActiveHealthCheckUnejectHost { get; init; }
+    /// <summary>Envoy defaults it to true.</summary>
+    public bool SuccessfulActiveHealthCheckUnejectHost { get; init; } = true;
 
     public static OutlierDetectionSettings From(OutlierDetectionConfig config)
     {
@@ -84,7 +85,7 @@ internal sealed record OutlierDetectionSettings
             FailurePercentageMinimumHosts = (int)(config.FailurePercentageMinimumHosts ?? 5),
             FailurePercentageRequestVolume = (int)(config.FailurePercentageRequestVolume ?? 50),
             SplitExternalLocalOriginErrors = config.SplitExternalLocalOriginErrors,
-            SuccessfulActiveHealthCheckUnejectHost = config.SuccessfulActiveHealthCheckUnejectHost ?? false,
+            SuccessfulActiveHealthCheckUnejectHost = config.SuccessfulActiveHealthCheckUnejectHost ?? true,
         };
     }
 }

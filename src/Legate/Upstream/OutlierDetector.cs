@@ -114,7 +114,10 @@ internal sealed class OutlierDetector : IDisposable
         }
     }
 
-    /// <summary>An active health check passed: with <c>successful_active_health_check_uneject_host</c>, an ejected host returns at once.</summary>
+    /// <summary>
+    /// An active health check passed: with <c>successful_active_health_check_uneject_host</c>
+    /// (Envoy's default), an ejected host returns at once, its consecutive error counters cleared.
+    /// </summary>
     public void OnActiveHealthCheckSuccess(Host host)
     {
         if (!Config.SuccessfulActiveHealthCheckUnejectHost)
@@ -126,6 +129,12 @@ internal sealed class OutlierDetector : IDisposable
         lock (_lock)
         {
             changed = _monitors.TryGetValue(host, out var monitor) && Uneject(monitor);
+            if (changed)
+            {
+                monitor!.ResetConsecutive(EjectionType.Consecutive5xx);
+                monitor.ResetConsecutive(EjectionType.ConsecutiveGatewayFailure);
+                monitor.ResetConsecutive(EjectionType.ConsecutiveLocalOriginFailure);
+            }
         }
 
         if (changed)

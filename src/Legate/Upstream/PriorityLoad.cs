@@ -214,13 +214,13 @@ internal sealed class PriorityLoad
         {
             healthy = SumWeights(set.HealthyHosts);
             degraded = SumWeights(set.DegradedHosts);
-            total = SumWeights(set.Hosts);
+            total = SumWeights(set.Hosts) - set.ExcludedWeight;
         }
         else
         {
             healthy = (ulong)set.HealthyHosts.Length;
             degraded = (ulong)set.DegradedHosts.Length;
-            total = (ulong)set.Hosts.Length;
+            total = (ulong)(set.Hosts.Length - set.ExcludedCount);
         }
 
         if (total == 0)
@@ -273,7 +273,8 @@ internal sealed class PriorityLoad
 
     private static bool InPanic(HostSet set, int threshold)
     {
-        var count = set.Hosts.Length;
+        // As Envoy: excluded hosts do not count.
+        var count = set.Hosts.Length - set.ExcludedCount;
         if (count == 0)
         {
             return true;

@@ -43,6 +43,9 @@ internal sealed class SubsetLoadBalancer : ILoadBalancer
     private readonly PrioritySubset? _default;
     private readonly ILoadBalancer? _fallback;
     private readonly Lock _rebuildLock = new();
+
+    // allow_redundant_keys: the selectors, most keys first; default when off.
+    private readonly ImmutableArray<SubsetLoadBalancerSettings.Selector> _selectorsByKeyCount;
     private readonly Dictionary<string, Subset> _subsets = new(StringComparer.Ordinal);
     private volatile State _state = new(PrioritySnapshot.Empty, new Dictionary<string, Subset>(StringComparer.Ordinal));
 
@@ -58,6 +61,7 @@ internal sealed class SubsetLoadBalancer : ILoadBalancer
         _time = time;
         _localCluster = localCluster;
         _runtime = runtime;
+        _selectorsByKeyCount = config.AllowRedundantKeys ? config.SelectorsByKeyCount : default;
         var prefixes = new HashSet<string>(StringComparer.Ordinal);
         var needDefault = config.Fallback == FallbackPolicy.DefaultSubset;
         foreach (var selector in config.Selectors)
@@ -119,6 +123,11 @@ internal sealed class SubsetLoadBalancer : ILoadBalancer
     /// <summary>One lookup (Envoy's chooseHostIteration): the subset, else the selector's fallback, else the cluster's.</summary>
     private Host? ChooseHost(State state, ILoadBalancerContext? context, MetadataMatchCriteria? criteria)
     {
+        if (criteria is not null && !_selectorsByKeyCount.IsDefault)
+        {
+            criteria = WithoutRedundantKeys(criteria);
+        }
+
         if (criteria is not null)
         {
             if (state.Subsets.TryGetValue(criteria.SubsetKey, out var subset))
@@ -158,6 +167,44 @@ internal sealed class SubsetLoadBalancer : ILoadBalancer
         }
 
         return null;
+    }
+
+    /// <summary>allow_redundant_keys: the criteria cut down to the first selector (most keys first) whose keys they all have.</summary>
+    private MetadataMatchCriteria WithoutRedundantKeys(MetadataMatchCriteria criteria)
+    {
+        foreach (var selector in _selectorsByKeyCount)
+        {
+            if (selector.Keys.Length > criteria.Criteria.Length)
+            {
+                continue;
+            }
+
+            var covered = true;
+            foreach (var key in selector.Keys)
+            {
+                covered &= HasName(criteria, key);
+            }
+
+            if (covered)
+            {
+                return selector.Keys.Length == criteria.Criteria.Length ? criteria : criteria.Filter(selector.Keys) ?? criteria;
+            }
+        }
+
+        return criteria;
+    }
+
+    private static bool HasName(MetadataMatchCriteria criteria, string name)
+    {
+        foreach (var (n, _) in criteria.Criteria)
+        {
+            if (n == name)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private ILoadBalancer CreateBalancer(PrioritySet set) =>

@@ -29,6 +29,39 @@ internal sealed class SubsetLoadBalancerSettings
     /// <summary><c>metadata_fallback_policy: FALLBACK_LIST</c>.</summary>
     public bool FallbackList { get; init; }
 
+    /// <summary>
+    /// <c>allow_redundant_keys</c> (the typed <c>envoy.load_balancing_policies.subset</c> only): a
+    /// request's criteria are cut down to the keys of the selector with the most keys that they
+    /// all cover (the first such selector on a tie), so extra keys do not miss the subset.
+    /// </summary>
+    public bool AllowRedundantKeys { get; init; }
+
+    /// <summary>The selectors by key count, most first, config order kept on ties (for <see cref="AllowRedundantKeys"/>).</summary>
+    public ImmutableArray<Selector> SelectorsByKeyCount => [.. Selectors.OrderByDescending(s => s.Keys.Length)];
+
+    /// <summary>
+    /// The typed <c>envoy.extensions.load_balancing_policies.subset.v3.Subset</c>: the same
+    /// fields as <c>lb_subset_config</c> (same numbers and enum values, so its bytes read as one),
+    /// plus <c>allow_redundant_keys</c>; <c>subset_lb_policy</c> is compiled by the caller.
+    /// </summary>
+    public static SubsetLoadBalancerSettings From(Envoy.Extensions.LoadBalancingPolicies.Subset.V3.Subset typed, string path, ConfigErrors errors)
+    {
+        var legacy = LbSubsetConfig.Parser.ParseFrom(Google.Protobuf.MessageExtensions.ToByteArray(typed));
+        var settings = From(legacy, path, errors);
+        return new SubsetLoadBalancerSettings
+        {
+            Selectors = settings.Selectors,
+            Fallback = settings.Fallback,
+            DefaultSubset = settings.DefaultSubset,
+            LocalityWeightAware = settings.LocalityWeightAware,
+            ScaleLocalityWeight = settings.ScaleLocalityWeight,
+            PanicModeAny = settings.PanicModeAny,
+            ListAsAny = settings.ListAsAny,
+            FallbackList = settings.FallbackList,
+            AllowRedundantKeys = typed.AllowRedundantKeys,
+        };
+    }
+
     /// <summary>Compiles <paramref name="config"/>; errors name the field, with Envoy's messages.</summary>
     public static SubsetLoadBalancerSettings From(LbSubsetConfig config, string path, ConfigErrors errors)
     {

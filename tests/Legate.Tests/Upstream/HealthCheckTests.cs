@@ -112,7 +112,7 @@ public sealed class HealthCheckTests
         var time = new ManualTimeProvider();
         var mode = 0;
         await using var up = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("ok"))
-            .When(_ => Volatile.Read(ref mode) == 1, UpstreamResponse.Text("ok").WithHeader("x-envoy-immediate-health-check-fail", "true"))
+            .When(_ => Volatile.Read(ref mode) == 1, UpstreamResponse.Text("draining", 503).WithHeader("x-envoy-immediate-health-check-fail", "true"))
             .When(_ => Volatile.Read(ref mode) == 2, UpstreamResponse.Close()));
         await using var legate = await InProcessLegate.StartAsync(Config([up.Port],
             "{ timeout: 5s, interval: 1s, no_traffic_interval: 1s, unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: { path: /hc } }"), time);

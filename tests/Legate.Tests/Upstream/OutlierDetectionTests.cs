@@ -253,6 +253,38 @@ public sealed class OutlierDetectionTests
         Assert.Equal(4, host.OutlierMonitor.NumEjections);
     }
 
+    [Fact]
+    public void MaxEjectionTimeJitterAddsUpToItsLengthToEachEjection()
+    {
+        var (cluster, store, time) = Build("{ consecutive_5xx: 1, interval: 1s, base_ejection_time: 10s, max_ejection_time_jitter: 4s, max_ejection_percent: 100 }", hosts: 6);
+        var hosts = cluster.PrioritySet.Current.Hosts;
+        foreach (var host in hosts)
+        {
+            host.OutlierMonitor!.PutHttpResponseCode(500);
+        }
+
+        Assert.Equal(6, store.Gauge("cluster.c.outlier_detection.ejections_active", ImportMode.Accumulate).Value);
+
+        // Envoy: base_ejection_time × multiplier + random % (jitter + 1) ms, drawn per ejection.
+        var durations = hosts.Select(h => h.OutlierMonitor!.EjectionDuration).ToArray();
+        Assert.All(durations, d => Assert.InRange(d, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(14)));
+        Assert.True(durations.Distinct().Count() > 1, "every ejection lasted " + durations[0]);
+
+        // Each host returns at the first sweep after its own duration, not before.
+        var elapsed = TimeSpan.Zero;
+        while (hosts.Any(h => h.Health != HostHealth.Healthy))
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            elapsed += TimeSpan.FromSeconds(1);
+            for (var i = 0; i < hosts.Length; i++)
+            {
+                Assert.Equal(elapsed < durations[i], hosts[i].Health != HostHealth.Healthy);
+            }
+
+            Assert.True(elapsed <= TimeSpan.FromSeconds(15), "a host stayed ejected past its jittered duration");
+        }
+    }
+
     private static (Cluster Cluster, StatsStore Store, ManualTimeProvider Time) Build(string outlier, int hosts)
     {
         var store = new StatsStore();

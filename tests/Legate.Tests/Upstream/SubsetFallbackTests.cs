@@ -16,13 +16,29 @@ namespace Legate.Tests.Upstream;
 public sealed class SubsetFallbackTests
 {
     /// <summary>A static cluster on 127.0.0.1 whose endpoint i has port 1000 + i and the given envoy.lb metadata (flow YAML).</summary>
-    private static (Cluster Cluster, StatsStore Stats) Build(string subsetConfig, params string[] endpointMetadata)
+    private static (Cluster Cluster, StatsStore Stats) Build(string subsetConfig, params string[] endpointMetadata) =>
+        BuildYaml($"lb_subset_config: {subsetConfig}", endpointMetadata);
+
+    /// <summary>As <see cref="Build"/>, with the typed envoy.load_balancing_policies.subset policy.</summary>
+    private static (Cluster Cluster, StatsStore Stats) BuildTyped(string subset, string childPolicy, params string[] endpointMetadata) =>
+        BuildYaml($$"""
+            load_balancing_policy:
+              policies:
+              - typed_extension_config:
+                  name: envoy.load_balancing_policies.subset
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.subset.v3.Subset
+                    {{subset.Replace("\n", "\n        ", StringComparison.Ordinal)}}
+                    subset_lb_policy: { policies: [ { typed_extension_config: { name: child, typed_config: { "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.{{childPolicy}}" } } } ] }
+            """, endpointMetadata);
+
+    private static (Cluster Cluster, StatsStore Stats) BuildYaml(string policyYaml, params string[] endpointMetadata)
     {
         var endpoints = string.Concat(endpointMetadata.Select((m, i) =>
             $"      - {{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {(1000 + i).ToString(CultureInfo.InvariantCulture)} }} }} }}, metadata: {{ filter_metadata: {{ envoy.lb: {m} }} }} }}\n"));
         var yaml = $"""
             name: c
-            lb_subset_config: {subsetConfig}
+            {policyYaml}
             load_assignment:
               endpoints:
               - lb_endpoints:
@@ -222,6 +238,54 @@ public sealed class SubsetFallbackTests
         Assert.Equal(0, EastWest("locality_weight_aware: true, scale_locality_weight: true,")[0]);
     }
 
+    [Theory]
+    [InlineData("RING_HASH")]
+    [InlineData("MAGLEV")]
+    public void RingHashAndMaglevInsideASubsetFoldTheScaledLocalityWeights(string policy)
+    {
+        // As above: the v1 subset has 1 host in the east and 3 in the west. Hashing policies fold
+        // the subset's locality weights into host weights (Envoy reads the subset's host set).
+        static double East(string flags, int localityWeight, string policy)
+        {
+            var yaml = $$"""
+                name: c
+                lb_policy: {{policy}}
+                common_lb_config: { locality_weighted_lb_config: {} }
+                lb_subset_config: { {{flags}} subset_selectors: [ { keys: [version] } ] }
+                load_assignment:
+                  endpoints:
+                  - locality: { zone: east }
+                    load_balancing_weight: {{localityWeight}}
+                    lb_endpoints:
+                {{Endpoints(0, "v1", "v2", "v2", "v2")}}
+                  - locality: { zone: west }
+                    load_balancing_weight: {{localityWeight}}
+                    lb_endpoints:
+                {{Endpoints(4, "v1", "v1", "v1", "v2")}}
+                """;
+            var cluster = UpstreamTestConfigs.Build(yaml, new ClusterFactoryContext { LbRandom = LbRandom.Seeded(3), TimeProvider = new ManualTimeProvider() });
+            cluster.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+            var context = Criteria("""{"version": "v1"}""");
+            var random = new Random(11);
+            var east = 0;
+            const int Picks = 40_000;
+            for (var i = 0; i < Picks; i++)
+            {
+                context.HashKey = (ulong)random.NextInt64();
+                east += cluster.LoadBalancer.ChooseHost(context)!.Address.Port - 2000 < 4 ? 1 : 0;
+            }
+
+            return (double)east / Picks;
+        }
+
+        // Locality aware, not scaled: 4:4 splits the subset in half between its 1 east and 3 west hosts.
+        Assert.InRange(East("locality_weight_aware: true,", 4, policy), 0.47, 0.53);
+        // Scaled: 4:4 becomes 1:3, so the east host has a quarter of the hash space.
+        Assert.InRange(East("locality_weight_aware: true, scale_locality_weight: true,", 4, policy), 0.22, 0.28);
+        // 1:1 scaled gives the east round(1/4) = 0: its host leaves the table.
+        Assert.Equal(0, East("locality_weight_aware: true, scale_locality_weight: true,", 1, policy));
+    }
+
     private static string Endpoints(int first, params string[] versions) => string.Concat(versions.Select((v, i) =>
         $"      - {{ endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {(2000 + first + i).ToString(CultureInfo.InvariantCulture)} }} }} }}, metadata: {{ filter_metadata: {{ envoy.lb: {{ version: {v} }} }} }} }}\n"));
 
@@ -257,6 +321,66 @@ public sealed class SubsetFallbackTests
             metadata.FilterMetadata.Add("envoy.lb", Struct.Parser.ParseJson(json));
             return metadata;
         }
+    }
+
+    [Theory]
+    [InlineData("maglev.v3.Maglev", 1)]
+    [InlineData("round_robin.v3.RoundRobin", 3)]
+    public void TheTypedSubsetPolicyPicksSubsetsLikeLbSubsetConfigAndBalancesThemWithItsSubsetLbPolicy(string child, int distinct)
+    {
+        var (cluster, stats) = BuildTyped(
+            "fallback_policy: NO_FALLBACK\nsubset_selectors: [ { keys: [version] } ]",
+            child,
+            """{ version: v1 }""", """{ version: v1 }""", """{ version: v1 }""", """{ version: v2 }""");
+        Assert.IsType<SubsetLoadBalancer>(cluster.LoadBalancer);
+
+        // The v1 subset: Maglev keeps one request hash on one host, round robin visits all three.
+        var v1 = Criteria("""{"version": "v1"}""");
+        v1.HashKey = 0x1234_5678_9abc_def0;
+        Assert.Equal(distinct, Picked(cluster, v1).Length);
+        Assert.Subset(new SortedSet<int> { 0, 1, 2 }, new SortedSet<int>(Picked(cluster, v1)));
+        Assert.Equal([3], Picked(cluster, Criteria("""{"version": "v2"}""")));
+        Assert.Equal([-1], Picked(cluster, Criteria("""{"version": "v3"}""")));
+        Assert.True(stats.Counter("cluster.c.lb_subsets_selected").Value > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AllowRedundantKeysMatchesTheSelectorWithTheMostKeysTheRequestCovers(bool allow)
+    {
+        var (cluster, _) = BuildTyped(
+            $"fallback_policy: NO_FALLBACK\nallow_redundant_keys: {(allow ? "true" : "false")}\nsubset_selectors: [ {{ keys: [version] }}, {{ keys: [stage, version] }}, {{ keys: [A, B] }}, {{ keys: [C, D] }} ]",
+            "round_robin.v3.RoundRobin",
+            """{ version: v1, stage: prod }""", """{ version: v1, stage: dev }""", """{ version: v2 }""", """{ A: a, B: b, C: c, D: d }""");
+
+        // An exact match needs no help.
+        Assert.Equal([1], Picked(cluster, Criteria("""{"stage": "dev", "version": "v1"}""")));
+
+        // Envoy's examples: a redundant key misses every subset, unless allowed; then the
+        // selector with the most keys the request covers (stage + version) decides ...
+        Assert.Equal(allow ? [0] : [-1], Picked(cluster, Criteria("""{"redundant-key": "x", "stage": "prod", "version": "v1"}""")));
+        Assert.Equal(allow ? [2] : [-1], Picked(cluster, Criteria("""{"redundant-key": "x", "version": "v2"}""")));
+
+        // ... and on a tie the first of them ([A, B] before [C, D]): A=a, B=b is the subset, C is not looked at.
+        Assert.Equal(allow ? [3] : [-1], Picked(cluster, Criteria("""{"A": "a", "B": "b", "C": "other", "D": "d"}""")));
+    }
+
+    [Fact]
+    public void TheTypedSubsetPolicyNeedsASubsetLbPolicy()
+    {
+        var errors = new ConfigErrors();
+        var config = UpstreamTestConfigs.ParseCluster("""
+            name: c
+            load_balancing_policy:
+              policies:
+              - typed_extension_config:
+                  name: envoy.load_balancing_policies.subset
+                  typed_config: { "@type": type.googleapis.com/envoy.extensions.load_balancing_policies.subset.v3.Subset, subset_selectors: [ { keys: [version] } ] }
+            load_assignment: { endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 80 } } } } ] } ] }
+            """);
+        ClusterFactory.Create(config, "clusters[0]", errors, UpstreamTestConfigs.Deterministic());
+        Assert.Contains(errors.Errors, e => e.Path.EndsWith("subset_lb_policy", StringComparison.Ordinal) && e.Message.Contains("required", StringComparison.Ordinal));
     }
 
     private sealed class TestContext : LoadBalancerContext

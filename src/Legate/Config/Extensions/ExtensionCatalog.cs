@@ -41,6 +41,7 @@ internal static class ExtensionCatalog
         "envoy.load_balancing_policies.random",
         "envoy.load_balancing_policies.ring_hash",
         "envoy.load_balancing_policies.maglev",
+        "envoy.load_balancing_policies.subset",
         "envoy.tracers.zipkin",
         "envoy.tracers.opentelemetry",
         "envoy.tracers.opentelemetry.samplers.always_on",

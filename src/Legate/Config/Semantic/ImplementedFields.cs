@@ -193,9 +193,10 @@ internal static partial class ImplementedFields
              "custom_health_check", "no_traffic_interval", "no_traffic_healthy_interval", "unhealthy_interval",
              "unhealthy_edge_interval", "healthy_edge_interval", "event_log_path", "always_log_health_check_failures",
              "event_logger", "always_log_health_check_success"],
-        // send/receive bodies, retriable_statuses, service_name_matcher: not yet.
+        // send (a request body): not yet.
         ["envoy.config.core.v3.HealthCheck.HttpHealthCheck"] =
-            ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method"],
+            ["host", "path", "request_headers_to_add", "request_headers_to_remove", "expected_statuses", "codec_client_type", "method",
+             "receive", "response_buffer_size", "retriable_statuses", "service_name_matcher"],
         // initial_metadata: not yet.
         ["envoy.config.core.v3.HealthCheck.GrpcHealthCheck"] = ["service_name", "authority"],
         // monitors (outlier detection extensions): not yet.
@@ -210,7 +211,8 @@ internal static partial class ImplementedFields
         // per_host_thresholds: max_connections only, as Envoy (HTTP/1.1 pools). HTTP/2 clusters enforce max_requests (and retries) only.
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
-        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config"],
+        ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config",
+            "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change"],
         // force_locality_direct_routing / force_local_zone: not in the pinned API snapshot (unknown fields).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
@@ -229,6 +231,9 @@ internal static partial class ImplementedFields
         ["envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest"] = ["choice_count", "active_request_bias", "locality_lb_config", "slow_start_config"],
         ["envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash"] =
             ["hash_function", "minimum_ring_size", "maximum_ring_size", "use_hostname_for_hashing", "hash_balance_factor", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
+        ["envoy.extensions.load_balancing_policies.subset.v3.Subset"] = ["fallback_policy", "default_subset", "subset_selectors", "allow_redundant_keys",
+            "locality_weight_aware", "scale_locality_weight", "panic_mode_any", "list_as_any", "metadata_fallback_policy", "subset_lb_policy"],
+        ["envoy.extensions.load_balancing_policies.subset.v3.Subset.LbSubsetSelector"] = ["keys", "fallback_policy", "fallback_keys_subset", "single_host_per_subset"],
         ["envoy.extensions.load_balancing_policies.maglev.v3.Maglev"] = ["table_size", "consistent_hashing_lb_config", "locality_weighted_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig"] = ["locality_weighted_lb_config", "zone_aware_lb_config"],
         ["envoy.extensions.load_balancing_policies.common.v3.ConsistentHashingLbConfig"] = ["use_hostname_for_hashing", "hash_balance_factor"],

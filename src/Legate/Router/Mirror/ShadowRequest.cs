@@ -235,7 +235,7 @@ internal sealed class ShadowRequest
         ConnectCallback = (context, token) => ConnectAsync(cluster, context, token),
     });
 
-    /// <summary>TCP to the shadow's host, then its cluster's UpstreamTlsContext for that host (if any), within connect_timeout.</summary>
+    /// <summary>TCP to the shadow's host, its cluster's upstream PROXY header (if any), then its UpstreamTlsContext for that host (if any), within connect_timeout.</summary>
     private static async ValueTask<Stream> ConnectAsync(Cluster cluster, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var options = context.InitialRequestMessage.Options;
@@ -244,6 +244,13 @@ internal sealed class ShadowRequest
         try
         {
             await socket.ConnectAsync(address, cancellationToken).ConfigureAwait(false);
+            if (cluster.Info.ProxyProtocol is { } proxyProtocol)
+            {
+                // As Envoy's shadows (its async client has no downstream connection): the upstream
+                // PROXY header names the shadow connection's own addresses (v1) or is LOCAL (v2),
+                // as for health checks; before the TLS handshake, like every upstream connection.
+                await proxyProtocol.SendAsync(socket, null, null, address, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {

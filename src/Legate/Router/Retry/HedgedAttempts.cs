@@ -318,6 +318,7 @@ internal sealed class HedgedAttempts
                 if (retriable)
                 {
                     attempt.Host.ReportHttpCode(head.StatusCode);
+                    attempt.Host.CheckImmediateHealthCheckFail(head.Headers);
                 }
 
                 _parked.Remove(attempt);

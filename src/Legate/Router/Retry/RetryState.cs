@@ -224,6 +224,8 @@ internal sealed class RetryState : LoadBalancerContext
     /// </summary>
     public RetryDecision Decide(ClusterStats stats)
     {
+        // As Envoy's shouldRetry: the slot of the previous retry is held until its outcome is known.
+        ReleaseSlot();
         if (_retriesRemaining <= 0)
         {
             stats.UpstreamRqRetryLimitExceeded.Inc();
@@ -277,7 +279,11 @@ internal sealed class RetryState : LoadBalancerContext
         return null;
     }
 
-    /// <summary>The retry starts (or the request ends): the circuit breaker's retry slot goes back.</summary>
+    /// <summary>
+    /// The retried attempt's outcome is known (or the request ends): the circuit breaker's retry
+    /// slot goes back. As Envoy, a retry holds its slot through its back-off and its attempt, so
+    /// <c>max_retries</c> bounds the retries in flight, not only those waiting to start.
+    /// </summary>
     public void ReleaseSlot()
     {
         if (_holdsSlot)

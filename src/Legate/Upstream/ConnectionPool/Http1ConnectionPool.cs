@@ -24,8 +24,11 @@ namespace Legate.Upstream.ConnectionPool;
 /// connection to be released or a connection slot to free up. A pool counts against
 /// <c>max_connection_pools</c> from its creation.
 /// </remarks>
-internal sealed class Http1ConnectionPool
+internal sealed class Http1ConnectionPool : IDrainableConnectionPool
 {
+    // Bumped by DrainConnections: connections opened before are closed instead of reused.
+    private int _generation;
+
     // Used as a stack (the end is the top); a list so that an idle timer can take out its own entry.
     private readonly List<Http1UpstreamConnection> _idle = new();
     private readonly Queue<TaskCompletionSource<Http1UpstreamConnection?>> _waiters = new();
@@ -36,9 +39,6 @@ internal sealed class Http1ConnectionPool
     private readonly SocketTransport _transport;
     private readonly TimeProvider _time;
     private readonly ResourceManager _resources;
-
-    // Set once the host left its cluster or the cluster went (Drain): released connections close.
-    private volatile bool _draining;
 
     // enable_trailers on the cluster's HTTP/1 options: response trailers are parsed (and forwarded if the HCM enables them too).
     private static readonly Http1ParserOptions s_trailerOptions = Http1ParserOptions.ClientDefaults with { EnableTrailers = true };
@@ -252,7 +252,7 @@ internal sealed class Http1ConnectionPool
             reusable = false;
         }
 
-        if (!reusable || connection.IsClosed || _proxyProtocol is not null || _draining)
+        if (!reusable || connection.IsClosed || _proxyProtocol is not null || connection.PoolGeneration != Volatile.Read(ref _generation))
         {
             _ = connection.DisposeAsync();
             return;
@@ -280,17 +280,15 @@ internal sealed class Http1ConnectionPool
     }
 
     /// <summary>
-    /// The host left its cluster, or the cluster was removed, replaced or stopped: idle connections
-    /// close now and busy ones when their exchange ends, as Envoy drains a removed host's or
-    /// cluster's pools. Without it an idle keep-alive connection stays open until its idle_timeout
-    /// (1 h by default), and a peer proxy draining its listener waits for it.
+    /// Envoy's drainConnections(DrainExistingConnections): idle connections close now, busy ones
+    /// when their exchange ends; new requests get new connections.
     /// </summary>
-    public void Drain()
+    public void DrainConnections()
     {
-        _draining = true;
         Http1UpstreamConnection[] idle;
         lock (_lock)
         {
+            Interlocked.Increment(ref _generation);
             idle = [.. _idle];
             _idle.Clear();
         }
@@ -325,6 +323,7 @@ internal sealed class Http1ConnectionPool
     {
         var stats = _cluster.Info.Stats;
         var address = _host.Address;
+        var generation = Volatile.Read(ref _generation);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -406,6 +405,7 @@ internal sealed class Http1ConnectionPool
         return new Http1UpstreamConnection(_host, address, connection, stats, _time, _cluster.Info.Http1EnableTrailers ? s_trailerOptions : Http1ParserOptions.ClientDefaults)
         {
             Closed = OnConnectionClosed,
+            PoolGeneration = generation,
         };
     }
 

@@ -10,7 +10,7 @@ namespace Legate.Upstream.ConnectionPool;
 /// transport socket options.
 /// </summary>
 internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketTransport transport, TimeProvider time,
-    Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
+    Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default) : IDrainableConnectionPool
 {
     private readonly ConcurrentDictionary<string, Http1ConnectionPool> _pools = new(StringComparer.OrdinalIgnoreCase);
 
@@ -18,12 +18,11 @@ internal sealed class Http1PoolsByServerName(Host host, Cluster cluster, SocketT
     public Http1ConnectionPool For(string name) =>
         _pools.TryGetValue(name, out var pool) ? pool : _pools.GetOrAdd(name, Create);
 
-    /// <summary>Drains every per-name pool (see <see cref="Http1ConnectionPool.Drain"/>).</summary>
-    public void Drain()
+    public void DrainConnections()
     {
         foreach (var pool in _pools.Values)
         {
-            pool.Drain();
+            pool.DrainConnections();
         }
     }
 

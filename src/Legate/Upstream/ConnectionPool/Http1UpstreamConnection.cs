@@ -71,6 +71,9 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
     /// <summary><see cref="Environment.TickCount64"/> when it went back to the pool.</summary>
     public long IdleSince { get; set; }
 
+    /// <summary>The pool's drain generation when this connection was opened: an older one is not reused.</summary>
+    public int PoolGeneration { get; init; }
+
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
     /// <summary>Called once when the connection closes (the pool gives back its connection slot).</summary>

@@ -326,6 +326,65 @@ public sealed class UpstreamProxyProtocolTests
     }
 
     [Fact]
+    public async Task ShadowRequestsStartWithTheShadowConnectionsOwnHeader()
+    {
+        // As Envoy's shadows (sent by its async client, which has no downstream connection): the
+        // mirror cluster's PROXY header names the shadow connection itself, like a health check's.
+        var seen = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        await using var shadow = RawUpstream.Start(async connection =>
+        {
+            var header = await ReadProxyHeaderAsync(connection);
+            var request = await connection.ReadRequestAsync();
+            seen.Writer.TryWrite(header + "|" + request?.Target);
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        });
+        await using var main = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("main"));
+        var shadowCluster = string.Join("\n", TransportSocket("V1").Split('\n').Select(l => "    " + l));
+        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: web
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: web
+                      route_config:
+                        virtual_hosts:
+                        - name: all
+                          domains: ["*"]
+                          routes:
+                          - match: { prefix: "/" }
+                            route: { cluster: main, request_mirror_policies: [ { cluster: shadow } ] }
+                      http_filters:
+                      - name: envoy.filters.http.router
+                        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+              clusters:
+              - name: main
+                connect_timeout: 5s
+                load_assignment:
+                  cluster_name: main
+                  endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{main.Port}} } } } } ] } ]
+              - name: shadow
+                connect_timeout: 5s
+            {{shadowCluster}}
+                load_assignment:
+                  cluster_name: shadow
+                  endpoints: [ { lb_endpoints: [ { endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{shadow.Port}} } } } } ] } ]
+            """);
+        using var client = TestHttp.CreateClient();
+        using (var response = await client.GetAsync(legate.ListenerUri("web", "/mirrored")))
+        {
+            Assert.Equal("main", await response.Content.ReadAsStringAsync());
+        }
+
+        var header = await seen.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Matches($@"^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 \d+ {shadow.Port}\|/mirrored$", header);
+    }
+
+    [Fact]
     public async Task UnsupportedShapesAreConfigErrorsNamingTheField()
     {
         // An HTTP/2 cluster: its connections are shared by every downstream, so no header could be right.
