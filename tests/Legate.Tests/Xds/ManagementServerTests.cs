@@ -107,6 +107,37 @@ public sealed class ManagementServerTests : IDisposable
         Assert.Equal("green", await XdsWait.GetAsync(legate, "ingress"));
     }
 
+    // Per-type services (no ADS): each type on its own stream, SotW (GRPC) or Delta (DELTA_GRPC).
+    [Theory]
+    [InlineData("GRPC")]
+    [InlineData("DELTA_GRPC")]
+    public async Task ThePerTypeServicesServeEachTypeOnItsOwnStream(string apiType)
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        var source = $"{{ api_config_source: {{ api_type: {apiType}, transport_api_version: V3, grpc_services: [{{ envoy_grpc: {{ cluster_name: xds_cluster }} }}] }}, resource_api_version: V3 }}";
+        WriteWorld(blue.Port, green.Port, source);
+        var sink = new CapturingLogSink();
+        using var logs = LogManager.Create(CommandLineParser.Parse([]), sink);
+        await using var server = new XdsManagementServer(_dir, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), logs.Get(LogComponents.Config));
+        await server.StartAsync(CancellationToken.None);
+
+        var bootstrap = AdsBootstrap(server.BoundEndpoint.Port)
+            .Replace("cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 30s }", "cds_config: " + source, StringComparison.Ordinal)
+            .Replace("lds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 30s }", "lds_config: " + source, StringComparison.Ordinal);
+        Assert.DoesNotContain("ads: {}", bootstrap, StringComparison.Ordinal);
+        await using var legate = await InProcessLegate.StartAsync(bootstrap);
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
+        foreach (var type in new[] { "cds", "eds", "lds", "rds" })
+        {
+            await sink.Lines.WaitForAsync($"client 'test-node' ACK {type}", TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(XdsWait.Gauge(legate, "control_plane.connected_state") == 1);
+        Write("route.yaml", Route("green"));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "green", "traffic to move to green");
+    }
+
     [Fact]
     public async Task AnswersRestPollsSoARestClientAppliesTheDirectoryAndFollowsEdits()
     {
