@@ -47,18 +47,28 @@ internal static class MessageWalker
         Func<FieldDescriptor, bool>? include = null,
         Func<IMessage, bool>? skip = null)
     {
-        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
+        // Indexed, and each path built only for a field that holds something: most message fields of
+        // a resource are unset, and walking 1,000 CDS clusters built a path string for each of them.
+        var fields = message.Descriptor.Fields.InDeclarationOrder();
+        for (var f = 0; f < fields.Count; f++)
         {
+            var field = fields[f];
             if (field.FieldType != FieldType.Message || (include is not null && !include(field)))
             {
                 continue;
             }
 
-            var fieldPath = FieldPath.Field(path, field.Name);
             var value = field.Accessor.GetValue(message);
             if (field.IsMap)
             {
-                foreach (DictionaryEntry entry in (IDictionary)value)
+                var map = (IDictionary)value;
+                if (map.Count == 0)
+                {
+                    continue;
+                }
+
+                var fieldPath = FieldPath.Field(path, field.Name);
+                foreach (DictionaryEntry entry in map)
                 {
                     if (entry.Value is IMessage child)
                     {
@@ -70,6 +80,12 @@ internal static class MessageWalker
             else if (field.IsRepeated)
             {
                 var list = (IList)value;
+                if (list.Count == 0)
+                {
+                    continue;
+                }
+
+                var fieldPath = FieldPath.Field(path, field.Name);
                 for (var i = 0; i < list.Count; i++)
                 {
                     var item = (IMessage)list[i]!;
@@ -81,7 +97,7 @@ internal static class MessageWalker
             }
             else if (value is IMessage child)
             {
-                visit(field, child, fieldPath, null);
+                visit(field, child, FieldPath.Field(path, field.Name), null);
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 
 namespace Legate.Stats;
@@ -15,21 +16,32 @@ internal sealed class TagExtractors
     /// a literal that a name must start with or contain for the regex to match (Envoy's extractor
     /// prefix and substring hints): most regexes are then never run for a name. Creating the
     /// ~100 stats of each of 1,000 CDS clusters ran all eight regexes on every name.
+    /// <c>Segment</c> marks the regexes of the form <c>^prefix\.((.*?)\.)</c> (0: the value may be
+    /// empty) or <c>^prefix\.((.+?)\.)</c> (1): their match is the prefix and the text up to the next
+    /// dot, found without the regex (a Match and its groups were most of what creating a cluster's
+    /// stats allocated); -1: run the regex.
     /// </summary>
-    private static readonly (string Tag, string Regex, string? Prefix, string? Substring)[] Defaults =
+    private static readonly (string Tag, string Regex, string? Prefix, string? Substring, int Segment)[] Defaults =
     [
-        ("envoy.cluster_name", @"^cluster\.((.*?)\.)", "cluster.", null),
-        ("envoy.http_conn_manager_prefix", @"^http\.((.*?)\.)", "http.", null),
-        ("envoy.response_code", @"_rq(_(\d{3}))$", null, "_rq_"),
-        ("envoy.response_code_class", @"_rq_((\d))xx$", null, "_rq_"),
-        ("envoy.listener_address", @"^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)", "listener.", null),
-        ("envoy.worker_id", @"^listener_manager\.((worker_\d+)\.)", "listener_manager.worker_", null),
-        ("envoy.virtual_host", @"^vhost\.((.+?)\.)", "vhost.", null),
-        ("envoy.tcp_prefix", @"^tcp\.((.*?)\.)\w+?$", "tcp.", null),
+        ("envoy.cluster_name", @"^cluster\.((.*?)\.)", "cluster.", null, 0),
+        ("envoy.http_conn_manager_prefix", @"^http\.((.*?)\.)", "http.", null, 0),
+        ("envoy.response_code", @"_rq(_(\d{3}))$", null, "_rq_", -1),
+        ("envoy.response_code_class", @"_rq_((\d))xx$", null, "_rq_", -1),
+        ("envoy.listener_address", @"^listener\.(((?:[_.\d]*|[_\[\]aAbBcCdDeEfF\d]*))\.)", "listener.", null, -1),
+        ("envoy.worker_id", @"^listener_manager\.((worker_\d+)\.)", "listener_manager.worker_", null, -1),
+        ("envoy.virtual_host", @"^vhost\.((.+?)\.)", "vhost.", null, 1),
+        ("envoy.tcp_prefix", @"^tcp\.((.*?)\.)\w+?$", "tcp.", null, -1),
     ];
 
-    private readonly (string Tag, Regex Regex, string? Prefix, string? Substring)[] _extractors;
+    private readonly (string Tag, Regex Regex, string? Prefix, string? Substring, int Segment)[] _extractors;
     private readonly StatTag[] _fixed;
+
+    // The last value each extractor produced: a cluster's ~100 stats share one cluster-name string.
+    private readonly string?[] _lastValues;
+
+    // Tag-extracted names are few (cluster.upstream_rq_total for every cluster): one string each.
+    private readonly ConcurrentDictionary<string, string> _extractedNames = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _extractedNameLookup;
 
     public TagExtractors(bool useAllDefaultTags)
         : this(new StatsOptions { UseAllDefaultTags = useAllDefaultTags })
@@ -43,33 +55,35 @@ internal sealed class TagExtractors
     /// </summary>
     public TagExtractors(StatsOptions options)
     {
-        var extractors = new List<(string, Regex, string?, string?)>();
+        var extractors = new List<(string, Regex, string?, string?, int)>();
         foreach (var (tag, regex) in options.RegexTags)
         {
             if (regex is not null)
             {
                 // An operator's own regex: no hint, always run.
-                extractors.Add((tag, regex, null, null));
+                extractors.Add((tag, regex, null, null, -1));
                 continue;
             }
 
             var known = Array.Find(Defaults, d => d.Tag == tag);
-            extractors.Add((tag, new Regex(known.Regex, RegexOptions.CultureInvariant | RegexOptions.Compiled), known.Prefix, known.Substring));
+            extractors.Add((tag, new Regex(known.Regex, RegexOptions.CultureInvariant | RegexOptions.Compiled), known.Prefix, known.Substring, known.Segment));
         }
 
         if (options.UseAllDefaultTags)
         {
-            foreach (var (tag, pattern, prefix, substring) in Defaults)
+            foreach (var (tag, pattern, prefix, substring, segment) in Defaults)
             {
                 if (!extractors.Exists(e => e.Item1 == tag))
                 {
-                    extractors.Add((tag, new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled), prefix, substring));
+                    extractors.Add((tag, new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.Compiled), prefix, substring, segment));
                 }
             }
         }
 
         _extractors = extractors.ToArray();
         _fixed = [.. options.FixedTags];
+        _lastValues = new string?[_extractors.Length];
+        _extractedNameLookup = _extractedNames.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>Whether <paramref name="tag"/> is one of Envoy's default tag names Legate extracts.</summary>
@@ -79,27 +93,70 @@ internal sealed class TagExtractors
     public StatName Extract(string fullName)
     {
         var name = fullName;
-        var tags = new List<StatTag>();
-        foreach (var (tag, regex, prefix, substring) in _extractors)
+        List<StatTag>? tags = null;
+        for (var i = 0; i < _extractors.Length; i++)
         {
+            var (tag, regex, prefix, substring, segment) = _extractors[i];
             if ((prefix is not null && !name.StartsWith(prefix, StringComparison.Ordinal))
                 || (substring is not null && !name.Contains(substring, StringComparison.Ordinal)))
             {
                 continue;
             }
 
-            var match = regex.Match(name);
-            if (!match.Success || match.Groups.Count < 3)
+            int cutIndex, cutLength;
+            ReadOnlySpan<char> value;
+            if (segment >= 0)
             {
-                continue;
+                // ^prefix\.((.*?)\.): the shortest value (at least `segment` chars) followed by a dot.
+                var dot = segment < name.Length - prefix!.Length ? name.AsSpan(prefix.Length + segment).IndexOf('.') : -1;
+                if (dot < 0)
+                {
+                    continue;
+                }
+
+                cutIndex = prefix.Length;
+                cutLength = segment + dot + 1;
+                value = name.AsSpan(cutIndex, cutLength - 1);
+            }
+            else
+            {
+                var match = regex.Match(name);
+                if (!match.Success || match.Groups.Count < 3)
+                {
+                    continue;
+                }
+
+                var cut = match.Groups[1];
+                (cutIndex, cutLength) = (cut.Index, cut.Length);
+                value = match.Groups[2].ValueSpan;
             }
 
-            var cut = match.Groups[1];
-            tags.Add(new StatTag(tag, match.Groups[2].Value));
-            name = name.Remove(cut.Index, cut.Length);
+            (tags ??= new List<StatTag>(_extractors.Length + _fixed.Length)).Add(new StatTag(tag, ValueOf(i, value)));
+            name = string.Concat(name.AsSpan(0, cutIndex), name.AsSpan(cutIndex + cutLength));
+        }
+
+        if (tags is null)
+        {
+            return new StatName(fullName, fullName, _fixed);
         }
 
         tags.AddRange(_fixed);
-        return new StatName(fullName, name, tags);
+        return new StatName(fullName, Intern(name), tags);
     }
+
+    private string ValueOf(int extractor, ReadOnlySpan<char> value)
+    {
+        var last = Volatile.Read(ref _lastValues[extractor]);
+        if (last is not null && value.SequenceEqual(last))
+        {
+            return last;
+        }
+
+        var text = value.ToString();
+        Volatile.Write(ref _lastValues[extractor], text);
+        return text;
+    }
+
+    private string Intern(string name) =>
+        _extractedNameLookup.TryGetValue(name.AsSpan(), out var known) ? known : _extractedNames.GetOrAdd(name, name);
 }

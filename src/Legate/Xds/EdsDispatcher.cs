@@ -17,11 +17,14 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
     private readonly Dictionary<string, List<Watch>> _watches = new(StringComparer.Ordinal);
     private readonly StatsStore _stats;
     private readonly TimeProvider _time;
+    private readonly Func<Legate.Upstream.ClusterManager?> _clusters;
 
-    public EdsDispatcher(StatsStore stats, TimeProvider time)
+    /// <param name="clusters">The cluster manager (null until attached), paused while a response is applied.</param>
+    public EdsDispatcher(StatsStore stats, TimeProvider time, Func<Legate.Upstream.ClusterManager?>? clusters = null)
     {
         _stats = stats;
         _time = time;
+        _clusters = clusters ?? (static () => null);
     }
 
     /// <summary>Set right after construction: the subscription this dispatcher serves.</summary>
@@ -91,6 +94,26 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
         }
 
         var now = _time.GetUtcNow();
+
+        // The clusters this response finishes warming publish themselves into the cluster map from
+        // their own continuations: held while the response is applied, they share one map swap
+        // (1,000 warming clusters otherwise swapped a 2,000-entry map up to ~270 times under load).
+        var manager = _clusters();
+        manager?.Pause();
+        try
+        {
+            Apply(compiled, update.Version, now);
+        }
+        finally
+        {
+            manager?.Resume();
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
+    }
+
+    private static void Apply(List<Compiled> compiled, string version, DateTimeOffset now)
+    {
         foreach (var (watches, assignment, hosts) in compiled)
         {
             for (var i = 0; i < watches.Count; i++)
@@ -107,11 +130,9 @@ internal sealed class EdsDispatcher : IXdsUpdateHandler
                     watch.Cluster?.Apply(assignment, hosts[i]);
                 }
 
-                watch.Stats.Accepted(update.Version, now);
+                watch.Stats.Accepted(version, now);
             }
         }
-
-        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
     }
 
     public void OnInitialFetchTimeout()

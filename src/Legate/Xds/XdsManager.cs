@@ -237,7 +237,7 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
 
         var dispatcher = (EdsDispatcher)GetOrSubscribe(XdsResourceType.Endpoint, spec, () =>
         {
-            var handler = new EdsDispatcher(_stats, _time);
+            var handler = new EdsDispatcher(_stats, _time, () => _clusters);
             return (handler, new XdsStats(_stats, "cluster_manager.eds."), s => handler.Subscription = s);
         }).Handler;
         return dispatcher.CreateWatch(serviceName);

@@ -20,6 +20,45 @@ public sealed class TagExtractorsTests
         Assert.Equal(tags, string.Join(";", name.Tags.Select(t => $"{t.Name}={t.Value}")));
     }
 
+    // The cluster, http and vhost extractors find their value without their regex: the result must be
+    // the regex's, including the edge cases (empty value, no dot after the prefix, .+? needing one char).
+    [Theory]
+    [InlineData("cluster.foo.upstream_cx_total", @"^cluster\.((.*?)\.)")]
+    [InlineData("cluster..upstream_cx_total", @"^cluster\.((.*?)\.)")]
+    [InlineData("cluster.nodot", @"^cluster\.((.*?)\.)")]
+    [InlineData("cluster.", @"^cluster\.((.*?)\.)")]
+    [InlineData("cluster.a.b.c.d", @"^cluster\.((.*?)\.)")]
+    [InlineData("http.ingress.rds.main.update_success", @"^http\.((.*?)\.)")]
+    [InlineData("vhost.a.vcluster.b.upstream_rq_time", @"^vhost\.((.+?)\.)")]
+    [InlineData("vhost..x.y", @"^vhost\.((.+?)\.)")]
+    [InlineData("vhost..", @"^vhost\.((.+?)\.)")]
+    [InlineData("vhost.", @"^vhost\.((.+?)\.)")]
+    public void TheRegexFreeExtractorsAgreeWithTheirRegex(string full, string pattern)
+    {
+        var extractors = new TagExtractors(useAllDefaultTags: true);
+        var name = extractors.Extract(full);
+
+        var match = System.Text.RegularExpressions.Regex.Match(full, pattern);
+        var expected = match.Success ? full.Remove(match.Groups[1].Index, match.Groups[1].Length) : full;
+        var first = name.Tags.FirstOrDefault(t => t.Name is "envoy.cluster_name" or "envoy.http_conn_manager_prefix" or "envoy.virtual_host");
+        Assert.Equal(match.Success ? match.Groups[2].Value : null, first.Value);
+        Assert.Equal(expected, name.TagExtracted); // no other default extractor matches these names
+    }
+
+    [Fact]
+    public void StatsOfOneClusterShareTheirTagValueAndExtractedNamesAreShared()
+    {
+        var extractors = new TagExtractors(useAllDefaultTags: true);
+        var a = extractors.Extract("cluster.c1.upstream_cx_total");
+        var b = extractors.Extract("cluster.c1.upstream_rq_total");
+        var c = extractors.Extract("cluster.c2.upstream_cx_total");
+
+        Assert.Same(a.Tags[0].Value, b.Tags[0].Value);
+        Assert.Equal("c2", c.Tags[0].Value);
+        Assert.Same(a.TagExtracted, c.TagExtracted);
+        Assert.Equal("cluster.upstream_cx_total", c.TagExtracted);
+    }
+
     [Fact]
     public void UseAllDefaultTagsFalseExtractsNothing()
     {

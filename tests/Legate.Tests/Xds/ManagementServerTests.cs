@@ -33,7 +33,11 @@ public sealed class ManagementServerTests : IDisposable
             route: { cluster: {{cluster}} }
         """;
 
-    private void WriteWorld(int bluePort, int greenPort)
+    private const string AdsSource = "{ ads: {}, resource_api_version: V3 }";
+
+    private const string RestSource = "{ api_config_source: { api_type: REST, transport_api_version: V3, cluster_names: [rest_cluster], refresh_delay: 0.2s, request_timeout: 5s }, resource_api_version: V3 }";
+
+    private void WriteWorld(int bluePort, int greenPort, string source = AdsSource)
     {
         Write("clusters.yaml", """
             resources:
@@ -41,13 +45,13 @@ public sealed class ManagementServerTests : IDisposable
               name: blue
               type: EDS
               connect_timeout: 1s
-              eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
+              eds_cluster_config: { eds_config: SOURCE }
             - "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
               name: green
               type: EDS
               connect_timeout: 1s
-              eds_cluster_config: { eds_config: { ads: {}, resource_api_version: V3 } }
-            """);
+              eds_cluster_config: { eds_config: SOURCE }
+            """.Replace("SOURCE", source, StringComparison.Ordinal));
         Write("endpoints.json", $$"""
             { "resources": [
               { "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name": "blue",
@@ -65,11 +69,11 @@ public sealed class ManagementServerTests : IDisposable
                 typed_config:
                   "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
                   stat_prefix: ingress
-                  rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
+                  rds: { route_config_name: main, config_source: SOURCE }
                   http_filters:
                   - name: envoy.filters.http.router
                     typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-            """);
+            """.Replace("SOURCE", source, StringComparison.Ordinal));
         Write("route.yaml", Route("blue"));
     }
 
@@ -101,6 +105,117 @@ public sealed class ManagementServerTests : IDisposable
         await sink.Lines.WaitForAsync("route.yaml: invalid RouteConfiguration", TimeSpan.FromSeconds(30));
         Assert.Equal(2, server.VersionOf(XdsResourceType.RouteConfiguration));
         Assert.Equal("green", await XdsWait.GetAsync(legate, "ingress"));
+    }
+
+    // Per-type services (no ADS): each type on its own stream, SotW (GRPC) or Delta (DELTA_GRPC).
+    [Theory]
+    [InlineData("GRPC")]
+    [InlineData("DELTA_GRPC")]
+    public async Task ThePerTypeServicesServeEachTypeOnItsOwnStream(string apiType)
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        var source = $"{{ api_config_source: {{ api_type: {apiType}, transport_api_version: V3, grpc_services: [{{ envoy_grpc: {{ cluster_name: xds_cluster }} }}] }}, resource_api_version: V3 }}";
+        WriteWorld(blue.Port, green.Port, source);
+        var sink = new CapturingLogSink();
+        using var logs = LogManager.Create(CommandLineParser.Parse([]), sink);
+        await using var server = new XdsManagementServer(_dir, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), logs.Get(LogComponents.Config));
+        await server.StartAsync(CancellationToken.None);
+
+        var bootstrap = AdsBootstrap(server.BoundEndpoint.Port)
+            .Replace("cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 30s }", "cds_config: " + source, StringComparison.Ordinal)
+            .Replace("lds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 30s }", "lds_config: " + source, StringComparison.Ordinal);
+        Assert.DoesNotContain("ads: {}", bootstrap, StringComparison.Ordinal);
+        await using var legate = await InProcessLegate.StartAsync(bootstrap);
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
+        foreach (var type in new[] { "cds", "eds", "lds", "rds" })
+        {
+            await sink.Lines.WaitForAsync($"client 'test-node' ACK {type}", TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(XdsWait.Gauge(legate, "control_plane.connected_state") == 1);
+        Write("route.yaml", Route("green"));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "green", "traffic to move to green");
+    }
+
+    [Fact]
+    public async Task AnswersRestPollsSoARestClientAppliesTheDirectoryAndFollowsEdits()
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        WriteWorld(blue.Port, green.Port, RestSource);
+        var sink = new CapturingLogSink();
+        using var logs = LogManager.Create(CommandLineParser.Parse([]), sink);
+        var loopback = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0);
+        await using var server = new XdsManagementServer(_dir, loopback, logs.Get(LogComponents.Config), restListen: loopback);
+        await server.StartAsync(CancellationToken.None);
+        var rest = server.RestEndpoint!;
+
+        // CDS, LDS, and through them EDS and RDS, all polled over REST: traffic flows.
+        await using var legate = await InProcessLegate.StartAsync($$"""
+            node: { id: test-node, cluster: test-cluster }
+            admin:
+              address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            dynamic_resources:
+              cds_config: {{RestSource}}
+              lds_config: {{RestSource}}
+            static_resources:
+              clusters:
+              - name: rest_cluster
+                type: STATIC
+                connect_timeout: 1s
+                load_assignment:
+                  cluster_name: rest_cluster
+                  endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{rest.Port}} } } } }] }]
+            """);
+        Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
+        foreach (var type in new[] { "cds", "lds", "eds", "rds" })
+        {
+            await sink.Lines.WaitForAsync($"client 'test-node' ACK {type} version '1' over REST", TimeSpan.FromSeconds(30));
+        }
+
+        // Regression: EDS asked at version 1 for a cluster added later got 304 and the cluster warmed
+        // only by initial_fetch_timeout, with no endpoints. Both clusters got their assignment.
+        Assert.Equal(0, XdsWait.Counter(legate, "cluster.green.init_fetch_timeout") + XdsWait.Counter(legate, "cluster.blue.init_fetch_timeout"));
+        Assert.Single(legate.Server.Clusters.Find("green")!.PrioritySet.Current.Hosts);
+
+        // An edit is picked up by the next poll.
+        Write("route.yaml", Route("green"));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "green", "traffic to move to green");
+        await sink.Lines.WaitForAsync("client 'test-node' ACK rds version '2' over REST", TimeSpan.FromSeconds(30));
+
+        // The protocol, seen by a plain HTTP client: CDS/LDS at the current version is 304, anything
+        // else is the state as JSON (named types: the names asked for, even at the current version:
+        // the names may be new); other methods and paths are refused.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{rest.Port}") };
+        using (var current = await http.PostAsync("/v3/discovery:clusters", new StringContent("""{ "version_info": "1", "node": { "id": "probe" } }""")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotModified, current.StatusCode);
+        }
+
+        using (var fresh = await http.PostAsync("/v3/discovery:endpoints", new StringContent("""{ "version_info": "1", "node": { "id": "probe" }, "resource_names": ["green"] }""")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, fresh.StatusCode);
+            var body = await fresh.Content.ReadAsStringAsync();
+            Assert.Contains("\"versionInfo\": \"1\"", body, StringComparison.Ordinal);
+            Assert.Contains("\"clusterName\": \"green\"", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"clusterName\": \"blue\"", body, StringComparison.Ordinal);
+        }
+
+        using (var get = await http.GetAsync("/v3/discovery:clusters"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        }
+
+        using (var unknown = await http.PostAsync("/v3/discovery:nothing", new StringContent("{}")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, unknown.StatusCode);
+        }
+
+        using (var garbage = await http.PostAsync("/v3/discovery:clusters", new StringContent("not json")))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, garbage.StatusCode);
+        }
     }
 
     [Fact]

@@ -11,7 +11,9 @@ namespace Legate.Xds.Server;
 /// The bundled management server (<c>legate xds-server</c>): serves the resources of a directory
 /// over ADS (state of the world and Delta) and the per-type discovery services, on cleartext
 /// HTTP/2 or, given a certificate, h2 over TLS. A change in the directory makes a new version of each type that changed, pushed to
-/// every client subscribed to it. Each client's ACK and NACK is logged with its node id.
+/// every client subscribed to it. Each client's ACK and NACK is logged with its node id. Given a
+/// REST address, it also answers Envoy's REST-JSON polling there (HTTP/1.1, see
+/// <see cref="RestDiscoveryHandler"/>).
 /// </summary>
 internal sealed class XdsManagementServer : IAsyncDisposable
 {
@@ -19,6 +21,8 @@ internal sealed class XdsManagementServer : IAsyncDisposable
     private readonly ResourceDirectory _directory;
     private readonly Logger _log;
     private readonly GrpcServer _server;
+    private readonly Legate.Network.KestrelListener? _rest;
+    private readonly RestDiscoveryHandler _restHandler;
     private readonly List<ClientStream> _clients = new();
     private readonly Dictionary<XdsResourceType, (int Version, Dictionary<string, Any> Resources)> _snapshot = new();
     private readonly string _path;
@@ -27,7 +31,8 @@ internal sealed class XdsManagementServer : IAsyncDisposable
     private int _nonce;
 
     /// <param name="certificate">Serve over TLS (h2, ALPN h2) with this certificate and key; null: cleartext h2c.</param>
-    public XdsManagementServer(string directory, IPEndPoint listen, Logger log, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
+    /// <param name="restListen">Where to answer REST-JSON discovery requests (cleartext HTTP/1.1); null: no REST.</param>
+    public XdsManagementServer(string directory, IPEndPoint listen, Logger log, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null, IPEndPoint? restListen = null)
     {
         _path = directory;
         _directory = new ResourceDirectory(directory, log);
@@ -40,9 +45,18 @@ internal sealed class XdsManagementServer : IAsyncDisposable
             _server.Map(type.SotwMethod, call => ServeAsync(call, delta: false, only: type));
             _server.Map(type.DeltaMethod, call => ServeAsync(call, delta: true, only: type));
         }
+
+        _restHandler = new RestDiscoveryHandler(StateOf, NextNonce, log);
+        if (restListen is not null)
+        {
+            _rest = new Legate.Network.KestrelListener(restListen, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1, ioQueueCount: 1, log);
+        }
     }
 
     public IPEndPoint BoundEndpoint => _server.BoundEndpoint;
+
+    /// <summary>The bound REST address, when REST is served.</summary>
+    public IPEndPoint? RestEndpoint => _rest?.BoundEndpoint;
 
     /// <summary>The current version of <paramref name="type"/> (incremented on every change).</summary>
     public int VersionOf(XdsResourceType type)
@@ -66,6 +80,11 @@ internal sealed class XdsManagementServer : IAsyncDisposable
         _watcher.EnableRaisingEvents = true;
         await _server.StartAsync(cancellationToken).ConfigureAwait(false);
         _log.Info($"xds-server: serving {_path} on {Legate.Network.SocketAddresses.Format(BoundEndpoint)} (ADS and per-type services, SotW and Delta)");
+        if (_rest is not null)
+        {
+            await _rest.StartAsync(_restHandler.HandleAsync, cancellationToken).ConfigureAwait(false);
+            _log.Info($"xds-server: serving REST (POST /v3/discovery:<type>) on {Legate.Network.SocketAddresses.Format(_rest.BoundEndpoint)}");
+        }
     }
 
     /// <summary>Re-reads the directory; each type whose resources changed gets a new version, pushed to its subscribers.</summary>
@@ -113,6 +132,10 @@ internal sealed class XdsManagementServer : IAsyncDisposable
 
         await _server.StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
         await _server.DisposeAsync().ConfigureAwait(false);
+        if (_rest is not null)
+        {
+            await _rest.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private (int Version, Dictionary<string, Any> Resources) StateOf(XdsResourceType type)

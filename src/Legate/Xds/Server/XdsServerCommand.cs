@@ -5,19 +5,19 @@ using Legate.Server.Logging;
 namespace Legate.Xds.Server;
 
 /// <summary>
-/// <c>legate xds-server --dir DIR [--listen 127.0.0.1:18000] [--tls-cert FILE --tls-key FILE] [-l level]</c>:
+/// <c>legate xds-server --dir DIR [--listen 127.0.0.1:18000] [--tls-cert FILE --tls-key FILE] [--rest-listen ADDRESS:PORT] [-l level]</c>:
 /// runs the bundled management server until SIGINT/SIGTERM; with a PEM certificate and key it serves h2 over TLS.
 /// </summary>
 internal static class XdsServerCommand
 {
-    public const string Usage = "usage: legate xds-server --dir DIR [--listen ADDRESS:PORT] [--tls-cert PEM --tls-key PEM] [-l LEVEL]";
+    public const string Usage = "usage: legate xds-server --dir DIR [--listen ADDRESS:PORT] [--tls-cert PEM --tls-key PEM] [--rest-listen ADDRESS:PORT] [-l LEVEL]";
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         string? dir = null;
         var listen = "127.0.0.1:18000";
         var level = "info";
-        string? certFile = null, keyFile = null;
+        string? certFile = null, keyFile = null, restListen = null;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -27,6 +27,9 @@ internal static class XdsServerCommand
                     break;
                 case "--listen" when i + 1 < args.Length:
                     listen = args[++i];
+                    break;
+                case "--rest-listen" when i + 1 < args.Length:
+                    restListen = args[++i];
                     break;
                 case "--tls-cert" when i + 1 < args.Length:
                     certFile = args[++i];
@@ -58,6 +61,13 @@ internal static class XdsServerCommand
             return MainCommon.ExitError;
         }
 
+        IPEndPoint? restEndpoint = null;
+        if (restListen is not null && !IPEndPoint.TryParse(restListen, out restEndpoint))
+        {
+            await stderr.WriteLineAsync($"error: --rest-listen '{restListen}' is not ADDRESS:PORT").ConfigureAwait(false);
+            return MainCommon.ExitError;
+        }
+
         System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null;
         if (certFile is not null || keyFile is not null)
         {
@@ -85,7 +95,7 @@ internal static class XdsServerCommand
         using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var registration = cancellationToken.Register(() => stop.TrySetResult());
-        await using var server = new XdsManagementServer(dir, endpoint, log, certificate);
+        await using var server = new XdsManagementServer(dir, endpoint, log, certificate, restEndpoint);
         try
         {
             await server.StartAsync(cancellationToken).ConfigureAwait(false);
