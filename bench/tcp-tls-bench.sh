@@ -160,19 +160,24 @@ listen l4
     server nginx 127.0.0.1:$L4_UPSTREAM_PORT
 EOF
 
-cat >"$RUN_DIR/nginx.conf" <<EOF
+nginx_head() {   # nginx_head NAME : the main context and the start of http {} for an nginx in RUN_DIR
+  cat <<EOF
 worker_processes 1;
 daemon off;
-pid $RUN_DIR/nginx.pid;
-error_log $RUN_DIR/nginx.error.log warn;
+pid $RUN_DIR/$1.pid;
+error_log $RUN_DIR/$1.error.log warn;
 events { worker_connections 4096; }
 http {
     access_log off;
-    client_body_temp_path $RUN_DIR/nginx-tmp/body;
-    proxy_temp_path $RUN_DIR/nginx-tmp/proxy;
-    fastcgi_temp_path $RUN_DIR/nginx-tmp/fastcgi;
-    uwsgi_temp_path $RUN_DIR/nginx-tmp/uwsgi;
-    scgi_temp_path $RUN_DIR/nginx-tmp/scgi;
+    client_body_temp_path $RUN_DIR/nginx-tmp/$1-body;
+    proxy_temp_path $RUN_DIR/nginx-tmp/$1-proxy;
+    fastcgi_temp_path $RUN_DIR/nginx-tmp/$1-fastcgi;
+    uwsgi_temp_path $RUN_DIR/nginx-tmp/$1-uwsgi;
+    scgi_temp_path $RUN_DIR/nginx-tmp/$1-scgi;
+EOF
+}
+
+{ nginx_head nginx; cat <<EOF
     ssl_session_cache off;
     ssl_session_tickets off;
     server {
@@ -184,21 +189,10 @@ http {
     }
 }
 EOF
+} >"$RUN_DIR/nginx.conf"
 
 BODY=$(printf 'x%.0s' $(seq 1 99))
-cat >"$RUN_DIR/upstream.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $RUN_DIR/upstream.pid;
-error_log $RUN_DIR/upstream.error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $RUN_DIR/nginx-tmp/ubody;
-    proxy_temp_path $RUN_DIR/nginx-tmp/uproxy;
-    fastcgi_temp_path $RUN_DIR/nginx-tmp/ufastcgi;
-    uwsgi_temp_path $RUN_DIR/nginx-tmp/uuwsgi;
-    scgi_temp_path $RUN_DIR/nginx-tmp/uscgi;
+{ nginx_head upstream; cat <<EOF
     keepalive_requests 10000000;
     keepalive_timeout 300s;
     server {
@@ -207,6 +201,7 @@ http {
     }
 }
 EOF
+} >"$RUN_DIR/upstream.conf"
 
 cat >"$RUN_DIR/legate.yaml" <<EOF
 admin:
