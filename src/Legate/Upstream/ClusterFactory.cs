@@ -151,7 +151,8 @@ internal static class ClusterFactory
             TrackMembership(cluster);
             if (config.CommonLbConfig?.CloseConnectionsOnHostSetChange == true)
             {
-                // As Envoy: hosts added or removed drain the connections to every host of the cluster.
+                // As Envoy: hosts added or removed drain the connections to every host the cluster
+                // keeps (removed hosts are drained by every cluster, see Cluster.DrainRemovedHosts).
                 var set = cluster.PrioritySet;
                 set.Updated += update =>
                 {
@@ -161,11 +162,6 @@ internal static class ClusterFactory
                     }
 
                     foreach (var host in set.Current.Hosts)
-                    {
-                        host.DrainConnectionPools();
-                    }
-
-                    foreach (var host in update.Removed)
                     {
                         host.DrainConnectionPools();
                     }

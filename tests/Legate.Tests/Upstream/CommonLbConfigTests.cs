@@ -9,39 +9,8 @@ namespace Legate.Tests.Upstream;
 /// <summary><c>common_lb_config</c> fields not covered elsewhere, against real upstreams or the balancers themselves.</summary>
 public sealed class CommonLbConfigTests
 {
-    private static string Config(int port, string commonLbConfig) => TestConfigs.Admin() + $$"""
-        static_resources:
-          listeners:
-          - name: web
-            address:
-              socket_address: { address: 127.0.0.1, port_value: 0 }
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: web
-                  route_config:
-                    virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                      - match: { prefix: "/" }
-                        route: { cluster: backend }
-                  http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-          clusters:
-          - name: backend
-            connect_timeout: 5s
-            common_lb_config: {{commonLbConfig}}
-            load_assignment:
-              cluster_name: backend
-              endpoints:
-              - lb_endpoints:
-                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{port.ToString(CultureInfo.InvariantCulture)}} } } }
-        """;
+    private static string Config(int port, string commonLbConfig) =>
+        new ProxyConfig(port) { Cluster = "common_lb_config: " + commonLbConfig }.Build();
 
     [Theory]
     [InlineData(true)]
