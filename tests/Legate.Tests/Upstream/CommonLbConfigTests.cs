@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using Legate.Tests.Harness;
 using Legate.Upstream;
