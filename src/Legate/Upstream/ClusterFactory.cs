@@ -149,6 +149,17 @@ internal static class ClusterFactory
             }
 
             TrackMembership(cluster);
+            var mergeWindow = UpdateMergeWindow.DefaultWindow;
+            if (config.CommonLbConfig?.UpdateMergeWindow is { } window)
+            {
+                mergeWindow = window.ToTimeSpan();
+                if (mergeWindow < TimeSpan.Zero)
+                {
+                    errors.Add(FieldPath.Field(FieldPath.Field(path, "common_lb_config"), "update_merge_window"), "Duration out-of-range: update_merge_window must not be negative");
+                }
+            }
+
+            cluster.MergeWindow = new UpdateMergeWindow(mergeWindow, context.TimeProvider, context.Stats ?? cluster.Info.Stats.Store);
             if (config.CommonLbConfig?.CloseConnectionsOnHostSetChange == true)
             {
                 // As Envoy: hosts added or removed drain the connections to every host the cluster

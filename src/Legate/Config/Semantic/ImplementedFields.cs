@@ -212,7 +212,7 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config",
-            "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change"],
+            "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change", "update_merge_window"],
         // force_locality_direct_routing / force_local_zone: not in the pinned API snapshot (unknown fields).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
