@@ -71,7 +71,7 @@ internal static class ClusterFactory
                 break;
             case DiscoveryType.StrictDns:
                 var endpoints = DnsEndpoints(config.LoadAssignment, path, "STRICT_DNS", errors);
-                var strictDns = DnsSettingsOf(config, path, errors);
+                var strictDns = DnsSettingsOf(config, path, errors, context);
                 if (errors.Errors.Count == errorsBefore)
                 {
                     cluster = new StrictDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, endpoints, strictDns, context);
@@ -80,7 +80,7 @@ internal static class ClusterFactory
                 break;
             case DiscoveryType.LogicalDns:
                 var single = LogicalDnsEndpoint(config.LoadAssignment, path, errors);
-                var logicalDns = DnsSettingsOf(config, path, errors);
+                var logicalDns = DnsSettingsOf(config, path, errors, context);
                 if (single is not null && errors.Errors.Count == errorsBefore)
                 {
                     cluster = new LogicalDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, single, logicalDns, context);
@@ -514,7 +514,7 @@ internal static class ClusterFactory
         return ok ? (socket.Address, (int)socket.PortValue) : null;
     }
 
-    private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors)
+    private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context)
     {
         var refreshRate = config.DnsRefreshRate?.ToTimeSpan() ?? DnsSettings.DefaultRefreshRate;
         (TimeSpan, TimeSpan)? failureRate = null;
@@ -540,6 +540,40 @@ internal static class ClusterFactory
             }
         }
 
-        return new DnsSettings(refreshRate, failureRate, config.DnsLookupFamily, config.WaitForWarmOnInit ?? true);
+        // dns_resolvers names the servers to ask: Legate's own DNS client, as Envoy's c-ares with
+        // those resolvers. respect_dns_ttl needs TTLs, which getaddrinfo does not give: the same
+        // client with resolv.conf's servers (a resolver a test put in the context stays).
+        IDnsResolver? resolver = null;
+#pragma warning disable CS0612 // dns_resolvers is deprecated, yet still honoured by Envoy.
+        var dnsResolvers = config.DnsResolvers;
+#pragma warning restore CS0612
+        if (dnsResolvers.Count > 0)
+        {
+            var servers = new List<System.Net.IPEndPoint>();
+            for (var i = 0; i < dnsResolvers.Count; i++)
+            {
+                var resolverPath = FieldPath.Index(FieldPath.Field(path, "dns_resolvers"), i);
+                if (dnsResolvers[i].SocketAddress is { } socketAddress && System.Net.IPAddress.TryParse(socketAddress.Address, out var ip))
+                {
+                    servers.Add(new System.Net.IPEndPoint(ip, socketAddress.PortValue is > 0 and <= 65535 ? (int)socketAddress.PortValue : 53));
+                }
+                else
+                {
+                    errors.Add(resolverPath, "a DNS resolver must be a socket_address with an IP address");
+                }
+            }
+
+            resolver = new DnsClient(servers);
+        }
+        else if (config.RespectDnsTtl && ReferenceEquals(context.DnsResolver, SystemDnsResolver.Instance))
+        {
+            resolver = DnsClient.System;
+        }
+
+        return new DnsSettings(refreshRate, failureRate, config.DnsLookupFamily, config.WaitForWarmOnInit ?? true)
+        {
+            RespectDnsTtl = config.RespectDnsTtl,
+            Resolver = resolver,
+        };
     }
 }

@@ -5,7 +5,7 @@ namespace Legate.Upstream;
 
 /// <summary>
 /// The operating system's resolver (getaddrinfo through System.Net.Dns), like Envoy's
-/// getaddrinfo resolver. It reports no TTLs, so <c>respect_dns_ttl</c> cannot be honoured with it.
+/// getaddrinfo resolver: the default. It reports no TTLs, so <c>respect_dns_ttl</c> uses <see cref="DnsClient"/> instead.
 /// </summary>
 internal sealed class SystemDnsResolver : IDnsResolver
 {

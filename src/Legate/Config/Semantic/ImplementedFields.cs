@@ -169,9 +169,9 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
         // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED (ORIGINAL_DST); the rest are errors.
-        // respect_dns_ttl is not here: the system resolver reports no TTLs.
+        // respect_dns_ttl and dns_resolvers: Legate's own DNS client (Upstream/DnsClient).
         ["envoy.config.cluster.v3.Cluster"] =
-            ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
+            ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "respect_dns_ttl", "dns_resolvers",
              "dns_failure_refresh_rate", "dns_lookup_family", "wait_for_warm_on_init", "per_connection_buffer_limit_bytes",
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
