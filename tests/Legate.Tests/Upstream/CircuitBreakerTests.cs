@@ -159,11 +159,14 @@ public sealed class CircuitBreakerTests
     public void RetrySlotsFollowMaxRetriesAndCountOverflow()
     {
         var store = new StatsStore();
-        var cluster = Build(store, "thresholds: [ { max_retries: 2 }, { priority: HIGH, max_retries: 1 } ]");
+        var cluster = Build(store, "thresholds: [ { max_retries: 2, track_remaining: true }, { priority: HIGH, max_retries: 1 } ]");
 
+        Assert.Equal(2, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.True(cluster.TryAcquireRetry());
+        Assert.Equal(1, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.True(cluster.TryAcquireRetry());
         Assert.False(cluster.TryAcquireRetry());
+        Assert.Equal(0, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.Equal(1, store.Counter("cluster.c.upstream_rq_retry_overflow").Value);
         Assert.Equal(1, store.Gauge("cluster.c.circuit_breakers.default.rq_retry_open", ImportMode.Accumulate).Value);
         cluster.ReleaseRetry();
