@@ -514,6 +514,25 @@ internal static class ClusterFactory
         return ok ? (socket.Address, (int)socket.PortValue) : null;
     }
 
+    /// <summary>Name servers: IP socket addresses (port 0 = 53).</summary>
+    private static List<System.Net.IPEndPoint> ServersOf(IReadOnlyList<Address> addresses, string path, ConfigErrors errors)
+    {
+        var servers = new List<System.Net.IPEndPoint>();
+        for (var i = 0; i < addresses.Count; i++)
+        {
+            if (addresses[i].SocketAddress is { } socketAddress && System.Net.IPAddress.TryParse(socketAddress.Address, out var ip))
+            {
+                servers.Add(new System.Net.IPEndPoint(ip, socketAddress.PortValue is > 0 and <= 65535 ? (int)socketAddress.PortValue : 53));
+            }
+            else
+            {
+                errors.Add(FieldPath.Index(path, i), "a DNS resolver must be a socket_address with an IP address");
+            }
+        }
+
+        return servers;
+    }
+
     private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context)
     {
         var refreshRate = config.DnsRefreshRate?.ToTimeSpan() ?? DnsSettings.DefaultRefreshRate;
@@ -547,23 +566,18 @@ internal static class ClusterFactory
 #pragma warning disable CS0612 // dns_resolvers is deprecated, yet still honoured by Envoy.
         var dnsResolvers = config.DnsResolvers;
 #pragma warning restore CS0612
-        if (dnsResolvers.Count > 0)
+        if (config.TypedDnsResolverConfig?.TypedConfig is { } typed && typed.Is(Envoy.Extensions.Network.DnsResolver.Cares.V3.CaresDnsResolverConfig.Descriptor))
         {
-            var servers = new List<System.Net.IPEndPoint>();
-            for (var i = 0; i < dnsResolvers.Count; i++)
-            {
-                var resolverPath = FieldPath.Index(FieldPath.Field(path, "dns_resolvers"), i);
-                if (dnsResolvers[i].SocketAddress is { } socketAddress && System.Net.IPAddress.TryParse(socketAddress.Address, out var ip))
-                {
-                    servers.Add(new System.Net.IPEndPoint(ip, socketAddress.PortValue is > 0 and <= 65535 ? (int)socketAddress.PortValue : 53));
-                }
-                else
-                {
-                    errors.Add(resolverPath, "a DNS resolver must be a socket_address with an IP address");
-                }
-            }
-
-            resolver = new DnsClient(servers);
+            // envoy.network.dns_resolver.cares (it wins over dns_resolvers, as in Envoy): its
+            // resolvers, or resolv.conf's without any. getaddrinfo is the default resolver itself.
+            var cares = typed.Unpack<Envoy.Extensions.Network.DnsResolver.Cares.V3.CaresDnsResolverConfig>();
+            resolver = cares.Resolvers.Count > 0
+                ? new DnsClient(ServersOf(cares.Resolvers, FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "typed_dns_resolver_config"), "typed_config"), "resolvers"), errors))
+                : DnsClient.System;
+        }
+        else if (dnsResolvers.Count > 0)
+        {
+            resolver = new DnsClient(ServersOf(dnsResolvers, FieldPath.Field(path, "dns_resolvers"), errors));
         }
         else if (config.RespectDnsTtl && ReferenceEquals(context.DnsResolver, SystemDnsResolver.Instance))
         {
