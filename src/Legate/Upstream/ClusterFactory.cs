@@ -575,6 +575,11 @@ internal static class ClusterFactory
                 ? new DnsClient(ServersOf(cares.Resolvers, FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "typed_dns_resolver_config"), "typed_config"), "resolvers"), errors))
                 : DnsClient.System;
         }
+        else if (config.TypedDnsResolverConfig?.TypedConfig is { } getaddrinfo && getaddrinfo.Is(Envoy.Extensions.Network.DnsResolver.Getaddrinfo.V3.GetAddrInfoDnsResolverConfig.Descriptor))
+        {
+            // The system resolver, asked for: with respect_dns_ttl, Envoy's fixed 60 s TTL.
+            resolver = SystemDnsResolver.Instance;
+        }
         else if (dnsResolvers.Count > 0)
         {
             resolver = new DnsClient(ServersOf(dnsResolvers, FieldPath.Field(path, "dns_resolvers"), errors));

@@ -62,4 +62,12 @@ public sealed class TypedDnsResolverConfigTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public async Task GetaddrinfoReportsEnvoysFixedSixtySecondTtl()
+    {
+        IDnsResolver resolver = SystemDnsResolver.Instance;
+        var records = await resolver.ResolveRecordsAsync("127.0.0.1", System.Net.Sockets.AddressFamily.Unspecified, CancellationToken.None);
+        Assert.Equal(TimeSpan.FromSeconds(60), Assert.Single(records).Ttl);
+    }
 }
