@@ -100,6 +100,7 @@ internal sealed class ClustersHandler(IServerInstance server)
         Add(HostHealthFlags.PendingActiveHealthCheck, "/pending_active_hc");
         Add(HostHealthFlags.ExcludedViaImmediateHealthCheckFail, "/excluded_via_immediate_hc_fail");
         Add(HostHealthFlags.ActiveHealthCheckTimeout, "/active_hc_timeout");
+        Add(HostHealthFlags.EdsStatusDraining, "/eds_status_draining");
         return sb.Length == 0 ? "healthy" : sb.ToString();
     }
 
@@ -139,7 +140,8 @@ internal sealed class ClustersHandler(IServerInstance server)
                         PendingActiveHc = (flags & HostHealthFlags.PendingActiveHealthCheck) != 0,
                         ExcludedViaImmediateHcFail = (flags & HostHealthFlags.ExcludedViaImmediateHealthCheckFail) != 0,
                         ActiveHcTimeout = (flags & HostHealthFlags.ActiveHealthCheckTimeout) != 0,
-                        EdsHealthStatus = (flags & HostHealthFlags.FailedEdsHealth) != 0 ? (host.HealthStatus == CoreHealthStatus.Unknown ? CoreHealthStatus.Unhealthy : host.HealthStatus)
+                        EdsHealthStatus = (flags & HostHealthFlags.EdsStatusDraining) != 0 ? CoreHealthStatus.Draining
+                            : (flags & HostHealthFlags.FailedEdsHealth) != 0 ? (host.HealthStatus == CoreHealthStatus.Unknown ? CoreHealthStatus.Unhealthy : host.HealthStatus)
                             : (flags & HostHealthFlags.DegradedEdsHealth) != 0 ? CoreHealthStatus.Degraded : CoreHealthStatus.Healthy,
                     },
                 };

@@ -93,7 +93,17 @@ internal abstract class Cluster : IAsyncDisposable
         {
             await checker.FirstRound.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        // Warm: from now on health, weight and metadata changes may be merged (Envoy registers
+        // its merge callback when the cluster is initialized, so warming never waits on it).
+        if (MergeWindow is { } merge)
+        {
+            PrioritySet.StartMerging(merge);
+        }
     }
+
+    /// <summary><c>common_lb_config.update_merge_window</c> (set by the factory), started once the cluster is warm.</summary>
+    internal UpdateMergeWindow? MergeWindow { get; set; }
 
     /// <summary>The cluster's outlier detection, when configured (set by the factory).</summary>
     public OutlierDetector? OutlierDetector { get; internal set; }
@@ -152,6 +162,7 @@ internal abstract class Cluster : IAsyncDisposable
     {
         // Health timers stop with the cluster; subclasses stop their own refreshes and call this.
         OutlierDetector?.Dispose();
+        PrioritySet.StopMerging();
 
         // Its SDS secrets leave the subscription unless another cluster or listener uses them (as
         // Envoy's SdsApi when its last TLS context goes). Null: the cluster failed before its info.

@@ -71,7 +71,7 @@ internal static class ClusterFactory
                 break;
             case DiscoveryType.StrictDns:
                 var endpoints = DnsEndpoints(config.LoadAssignment, path, "STRICT_DNS", errors);
-                var strictDns = DnsSettingsOf(config, path, errors);
+                var strictDns = DnsSettingsOf(config, path, errors, context);
                 if (errors.Errors.Count == errorsBefore)
                 {
                     cluster = new StrictDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, endpoints, strictDns, context);
@@ -80,7 +80,7 @@ internal static class ClusterFactory
                 break;
             case DiscoveryType.LogicalDns:
                 var single = LogicalDnsEndpoint(config.LoadAssignment, path, errors);
-                var logicalDns = DnsSettingsOf(config, path, errors);
+                var logicalDns = DnsSettingsOf(config, path, errors, context);
                 if (single is not null && errors.Errors.Count == errorsBefore)
                 {
                     cluster = new LogicalDnsCluster(config.Name, connectTimeout, config.LbPolicy, lbSeed, single, logicalDns, context);
@@ -149,6 +149,17 @@ internal static class ClusterFactory
             }
 
             TrackMembership(cluster);
+            var mergeWindow = UpdateMergeWindow.DefaultWindow;
+            if (config.CommonLbConfig?.UpdateMergeWindow is { } window)
+            {
+                mergeWindow = window.ToTimeSpan();
+                if (mergeWindow < TimeSpan.Zero)
+                {
+                    errors.Add(FieldPath.Field(FieldPath.Field(path, "common_lb_config"), "update_merge_window"), "Duration out-of-range: update_merge_window must not be negative");
+                }
+            }
+
+            cluster.MergeWindow = new UpdateMergeWindow(mergeWindow, context.TimeProvider, context.Stats ?? cluster.Info.Stats.Store);
             if (config.CommonLbConfig?.CloseConnectionsOnHostSetChange == true)
             {
                 // As Envoy: hosts added or removed drain the connections to every host the cluster
@@ -503,7 +514,26 @@ internal static class ClusterFactory
         return ok ? (socket.Address, (int)socket.PortValue) : null;
     }
 
-    private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors)
+    /// <summary>Name servers: IP socket addresses (port 0 = 53).</summary>
+    private static List<System.Net.IPEndPoint> ServersOf(IReadOnlyList<Address> addresses, string path, ConfigErrors errors)
+    {
+        var servers = new List<System.Net.IPEndPoint>();
+        for (var i = 0; i < addresses.Count; i++)
+        {
+            if (addresses[i].SocketAddress is { } socketAddress && System.Net.IPAddress.TryParse(socketAddress.Address, out var ip))
+            {
+                servers.Add(new System.Net.IPEndPoint(ip, socketAddress.PortValue is > 0 and <= 65535 ? (int)socketAddress.PortValue : 53));
+            }
+            else
+            {
+                errors.Add(FieldPath.Index(path, i), "a DNS resolver must be a socket_address with an IP address");
+            }
+        }
+
+        return servers;
+    }
+
+    private static DnsSettings DnsSettingsOf(ClusterConfig config, string path, ConfigErrors errors, ClusterFactoryContext context)
     {
         var refreshRate = config.DnsRefreshRate?.ToTimeSpan() ?? DnsSettings.DefaultRefreshRate;
         (TimeSpan, TimeSpan)? failureRate = null;
@@ -529,6 +559,40 @@ internal static class ClusterFactory
             }
         }
 
-        return new DnsSettings(refreshRate, failureRate, config.DnsLookupFamily, config.WaitForWarmOnInit ?? true);
+        // dns_resolvers names the servers to ask: Legate's own DNS client, as Envoy's c-ares with
+        // those resolvers. respect_dns_ttl needs TTLs, which getaddrinfo does not give: the same
+        // client with resolv.conf's servers (a resolver a test put in the context stays).
+        IDnsResolver? resolver = null;
+#pragma warning disable CS0612 // dns_resolvers is deprecated, yet still honoured by Envoy.
+        var dnsResolvers = config.DnsResolvers;
+#pragma warning restore CS0612
+        if (config.TypedDnsResolverConfig?.TypedConfig is { } typed && typed.Is(Envoy.Extensions.Network.DnsResolver.Cares.V3.CaresDnsResolverConfig.Descriptor))
+        {
+            // envoy.network.dns_resolver.cares (it wins over dns_resolvers, as in Envoy): its
+            // resolvers, or resolv.conf's without any. getaddrinfo is the default resolver itself.
+            var cares = typed.Unpack<Envoy.Extensions.Network.DnsResolver.Cares.V3.CaresDnsResolverConfig>();
+            resolver = cares.Resolvers.Count > 0
+                ? new DnsClient(ServersOf(cares.Resolvers, FieldPath.Field(FieldPath.Field(FieldPath.Field(path, "typed_dns_resolver_config"), "typed_config"), "resolvers"), errors))
+                : DnsClient.System;
+        }
+        else if (config.TypedDnsResolverConfig?.TypedConfig is { } getaddrinfo && getaddrinfo.Is(Envoy.Extensions.Network.DnsResolver.Getaddrinfo.V3.GetAddrInfoDnsResolverConfig.Descriptor))
+        {
+            // The system resolver, asked for: with respect_dns_ttl, Envoy's fixed 60 s TTL.
+            resolver = SystemDnsResolver.Instance;
+        }
+        else if (dnsResolvers.Count > 0)
+        {
+            resolver = new DnsClient(ServersOf(dnsResolvers, FieldPath.Field(path, "dns_resolvers"), errors));
+        }
+        else if (config.RespectDnsTtl && ReferenceEquals(context.DnsResolver, SystemDnsResolver.Instance))
+        {
+            resolver = DnsClient.System;
+        }
+
+        return new DnsSettings(refreshRate, failureRate, config.DnsLookupFamily, config.WaitForWarmOnInit ?? true)
+        {
+            RespectDnsTtl = config.RespectDnsTtl,
+            Resolver = resolver,
+        };
     }
 }

@@ -17,6 +17,16 @@ internal sealed record DnsSettings(
 
     public static readonly DnsSettings Default = new(DefaultRefreshRate, null, LookupFamily.Auto, WaitForWarmOnInit: true);
 
+    /// <summary>
+    /// <c>respect_dns_ttl</c>: after an answer with addresses, the next resolution comes after
+    /// their TTL (STRICT_DNS: the lowest; LOGICAL_DNS: the first address's) instead of
+    /// <see cref="RefreshRate"/>; a TTL of 0 keeps the refresh rate, as Envoy.
+    /// </summary>
+    public bool RespectDnsTtl { get; init; }
+
+    /// <summary>The cluster's own resolver (<c>dns_resolvers</c>, or Legate's DNS client for <c>respect_dns_ttl</c>); null = the context's.</summary>
+    public IDnsResolver? Resolver { get; init; }
+
     /// <param name="nextRandom">A random number in [0, argument), for the jitter.</param>
     public IBackOffStrategy CreateFailureBackOff(Func<long, long> nextRandom) =>
         FailureRefreshRate is { } rate

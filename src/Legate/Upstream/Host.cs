@@ -20,11 +20,11 @@ namespace Legate.Upstream;
 internal sealed class Host
 {
     private const HostHealthFlags FailedMask =
-        HostHealthFlags.FailedActiveHealthCheck | HostHealthFlags.FailedOutlierCheck | HostHealthFlags.FailedEdsHealth;
+        HostHealthFlags.FailedActiveHealthCheck | HostHealthFlags.FailedOutlierCheck | HostHealthFlags.FailedEdsHealth | HostHealthFlags.EdsStatusDraining;
 
     private const HostHealthFlags DegradedMask = HostHealthFlags.DegradedActiveHealthCheck | HostHealthFlags.DegradedEdsHealth;
 
-    private const HostHealthFlags EdsMask = HostHealthFlags.FailedEdsHealth | HostHealthFlags.DegradedEdsHealth;
+    private const HostHealthFlags EdsMask = HostHealthFlags.FailedEdsHealth | HostHealthFlags.DegradedEdsHealth | HostHealthFlags.EdsStatusDraining;
 
     // Element 0 is the address connections go to; the whole list is what DNS returned (a logical
     // host tries them in order later, Happy Eyeballs). Never mutated once published.
@@ -139,10 +139,11 @@ internal sealed class Host
     public HostHealthFlags HealthFlags => (HostHealthFlags)Volatile.Read(ref _healthFlags);
 
     /// <summary>
-    /// Envoy's excluded host: pending its first active health check or excluded via an immediate
-    /// health check failure; left out of the host counts behind priority health and panic.
+    /// Envoy's excluded host: pending its first active health check, excluded via an immediate
+    /// health check failure, or DRAINING by its health_status; left out of the host counts behind
+    /// priority health and panic.
     /// </summary>
-    public bool IsExcluded => (HealthFlags & (HostHealthFlags.PendingActiveHealthCheck | HostHealthFlags.ExcludedViaImmediateHealthCheckFail)) != 0;
+    public bool IsExcluded => (HealthFlags & (HostHealthFlags.PendingActiveHealthCheck | HostHealthFlags.ExcludedViaImmediateHealthCheckFail | HostHealthFlags.EdsStatusDraining)) != 0;
 
     /// <summary>Any failure flag makes a host unhealthy; otherwise any degraded flag makes it degraded.</summary>
     public HostHealth Health
@@ -229,8 +230,9 @@ internal sealed class Host
         ((HostHealthFlags)Interlocked.And(ref _healthFlags, ~(int)flag) & flag) != 0;
 
     /// <summary>
-    /// Applies a <c>health_status</c> the way Envoy does: UNHEALTHY, DRAINING and TIMEOUT fail the
-    /// host, DEGRADED degrades it, HEALTHY and UNKNOWN leave it to the other sources.
+    /// Applies a <c>health_status</c> the way Envoy does: UNHEALTHY and TIMEOUT fail the host,
+    /// DRAINING fails and excludes it (EDS_STATUS_DRAINING), DEGRADED degrades it, HEALTHY and
+    /// UNKNOWN leave it to the other sources.
     /// </summary>
     /// <returns>True when the host's health flags changed.</returns>
     public bool SetHealthStatus(HealthStatus status)
@@ -238,7 +240,8 @@ internal sealed class Host
         Volatile.Write(ref _healthStatus, (int)status);
         var edsFlag = status switch
         {
-            HealthStatus.Unhealthy or HealthStatus.Draining or HealthStatus.Timeout => HostHealthFlags.FailedEdsHealth,
+            HealthStatus.Unhealthy or HealthStatus.Timeout => HostHealthFlags.FailedEdsHealth,
+            HealthStatus.Draining => HostHealthFlags.EdsStatusDraining,
             HealthStatus.Degraded => HostHealthFlags.DegradedEdsHealth,
             _ => HostHealthFlags.None,
         };

@@ -17,7 +17,7 @@ internal enum HostHealthFlags
     /// <summary>FAILED_OUTLIER_CHECK: outlier detection ejected the host.</summary>
     FailedOutlierCheck = 1 << 1,
 
-    /// <summary>FAILED_EDS_HEALTH: health_status is UNHEALTHY, DRAINING or TIMEOUT.</summary>
+    /// <summary>FAILED_EDS_HEALTH: health_status is UNHEALTHY or TIMEOUT.</summary>
     FailedEdsHealth = 1 << 2,
 
     /// <summary>DEGRADED_ACTIVE_HC: the health checker saw the degraded header.</summary>
@@ -37,4 +37,11 @@ internal enum HostHealthFlags
     /// out (informational: it makes the host neither unhealthy nor degraded by itself).
     /// </summary>
     ActiveHealthCheckTimeout = 1 << 7,
+
+    /// <summary>
+    /// EDS_STATUS_DRAINING: health_status is DRAINING. As Envoy (exclude_host_in_eds_status_draining,
+    /// on by default and now the only behaviour): the host is unhealthy and excluded, so it takes no
+    /// new traffic and does not count in the priority's health or panic arithmetic.
+    /// </summary>
+    EdsStatusDraining = 1 << 8,
 }

@@ -17,4 +17,21 @@ internal interface IDnsResolver
     /// Unspecified. A hint: the cluster applies dns_lookup_family to the answer itself.
     /// </param>
     Task<IReadOnlyList<IPAddress>> ResolveAsync(string hostName, AddressFamily family, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="ResolveAsync"/> with each address's TTL, for <c>respect_dns_ttl</c>. A resolver
+    /// that knows no TTLs (getaddrinfo) answers zero, which leaves <c>dns_refresh_rate</c> in force,
+    /// as Envoy does with a TTL of 0.
+    /// </summary>
+    async Task<IReadOnlyList<DnsRecord>> ResolveRecordsAsync(string hostName, AddressFamily family, CancellationToken cancellationToken)
+    {
+        var addresses = await ResolveAsync(hostName, family, cancellationToken).ConfigureAwait(false);
+        var records = new DnsRecord[addresses.Count];
+        for (var i = 0; i < records.Length; i++)
+        {
+            records[i] = new DnsRecord(addresses[i], TimeSpan.Zero);
+        }
+
+        return records;
+    }
 }

@@ -29,7 +29,7 @@ internal sealed class LogicalDnsCluster : Cluster
         : base(name, DiscoveryType.LogicalDns, connectTimeout, lbPolicy, lbSeed)
     {
         _endpoint = endpoint;
-        _target = new ResolveTarget(endpoint.DnsName, dns, context, OnResolved);
+        _target = new ResolveTarget(endpoint.DnsName, dns, context, OnResolved, logical: true);
         _waitForWarmOnInit = dns.WaitForWarmOnInit;
     }
 

@@ -18,6 +18,10 @@ internal sealed class PrioritySet
     private volatile PrioritySnapshot _current = PrioritySnapshot.Empty;
     private uint _overprovisioningFactor = DefaultOverprovisioningFactor;
     private bool _weightedPriorityHealth;
+    private UpdateMergeWindow? _merge;
+
+    // What an update held by the merge window will publish (the hosts the writers see); null = none held.
+    private Held? _held;
 
     /// <summary>The hosts as of the last update. Keep the reference for a consistent view.</summary>
     public PrioritySnapshot Current => _current;
@@ -71,10 +75,10 @@ internal sealed class PrioritySet
         {
             _overprovisioningFactor = overprovisioningFactor;
             _weightedPriorityHealth = weightedPriorityHealth;
-            var current = _current;
-            if (current.OverprovisioningFactor != overprovisioningFactor || current.WeightedPriorityHealth != weightedPriorityHealth)
+            var latest = Latest;
+            if (latest.Factor != overprovisioningFactor || latest.Weighted != weightedPriorityHealth)
             {
-                Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current, LocalityWeightOf), HostUpdate.None);
+                Deliver(new Held(latest.Hosts, overprovisioningFactor, weightedPriorityHealth), HostUpdate.None, mergeable: true);
             }
         }
     }
@@ -90,8 +94,9 @@ internal sealed class PrioritySet
         {
             _overprovisioningFactor = overprovisioningFactor;
             _weightedPriorityHealth = weightedPriorityHealth;
-            var current = _current;
-            var currentHosts = current.Hosts;
+            // Against the hosts the writers last saw (a change held by the merge window included).
+            var latest = Latest;
+            var currentHosts = latest.Hosts;
 
             // First the hosts passed back as the very objects at the same place (an EDS update
             // reuses the Host of every endpoint it did not change): kept without a lookup, so
@@ -116,6 +121,7 @@ internal sealed class PrioritySet
             var added = ImmutableArray.CreateBuilder<Host>();
             var removed = ImmutableArray.CreateBuilder<Host>();
             var attributesChanged = false;
+            var moved = false;
             if (unmatched > 0)
             {
                 var existing = new Dictionary<HostKey, List<Host>>();
@@ -153,6 +159,9 @@ internal sealed class PrioritySet
                     }
                     else
                     {
+                        // A host moving to another priority leaves one host set and joins another:
+                        // Envoy's removed + added, so not an update the merge window may hold.
+                        moved |= kept.Priority != candidate.Priority;
                         attributesChanged |= !ReferenceEquals(kept, candidate) && kept.UpdateFrom(candidate);
                         next[i] = kept;
                     }
@@ -172,14 +181,14 @@ internal sealed class PrioritySet
             }
 
             var nextHosts = ImmutableCollectionsMarshal.AsImmutableArray(next);
-            var policyChanged = overprovisioningFactor != current.OverprovisioningFactor || weightedPriorityHealth != current.WeightedPriorityHealth;
-            if (added.Count == 0 && removed.Count == 0 && !attributesChanged && !policyChanged && SameOrder(current.Hosts, nextHosts))
+            var policyChanged = overprovisioningFactor != latest.Factor || weightedPriorityHealth != latest.Weighted;
+            if (added.Count == 0 && removed.Count == 0 && !attributesChanged && !policyChanged && SameOrder(currentHosts, nextHosts))
             {
                 return HostUpdate.None;
             }
 
             var update = new HostUpdate(added.DrainToImmutable(), removed.DrainToImmutable(), changed: true);
-            Publish(PrioritySnapshot.Build(nextHosts, current.Version + 1, overprovisioningFactor, weightedPriorityHealth, current, LocalityWeightOf), update);
+            Deliver(new Held(nextHosts, overprovisioningFactor, weightedPriorityHealth), update, mergeable: update.Added.IsEmpty && update.Removed.IsEmpty && !moved);
             return update;
         }
     }
@@ -192,10 +201,68 @@ internal sealed class PrioritySet
     {
         lock (_writeLock)
         {
-            var current = _current;
-            Publish(PrioritySnapshot.Build(current.Hosts, current.Version + 1, current.OverprovisioningFactor, current.WeightedPriorityHealth, current, LocalityWeightOf), HostUpdate.None);
+            Deliver(Latest, HostUpdate.None, mergeable: true);
         }
     }
+
+    /// <summary>
+    /// From now on (the cluster has warmed), updates go through <paramref name="merge"/>: Envoy's
+    /// <c>update_merge_window</c>, which may hold health, weight and metadata changes for a while.
+    /// </summary>
+    internal void StartMerging(UpdateMergeWindow merge)
+    {
+        lock (_writeLock)
+        {
+            _merge?.Dispose();
+            merge.Flush = FlushHeld;
+            _merge = merge;
+        }
+    }
+
+    /// <summary>Stops the merge window (the cluster stopped); a held update is delivered now.</summary>
+    internal void StopMerging()
+    {
+        lock (_writeLock)
+        {
+            _merge?.Dispose();
+            _merge = null;
+            if (_held is { } held)
+            {
+                _held = null;
+                Publish(Build(held), HostUpdate.None);
+            }
+        }
+    }
+
+    private Held Latest => _held ?? new Held(_current.Hosts, _current.OverprovisioningFactor, _current.WeightedPriorityHealth);
+
+    private void Deliver(Held next, HostUpdate update, bool mergeable)
+    {
+        if (_merge is { } merge && merge.Hold(mergeable))
+        {
+            // The snapshot is built when the timer fires, from the hosts' flags as they are then.
+            _held = next;
+            return;
+        }
+
+        _held = null;
+        Publish(Build(next), update);
+    }
+
+    private void FlushHeld()
+    {
+        lock (_writeLock)
+        {
+            if (_merge is { } merge && merge.TakeHeld() && _held is { } held)
+            {
+                _held = null;
+                Publish(Build(held), HostUpdate.None);
+            }
+        }
+    }
+
+    private PrioritySnapshot Build(Held next) =>
+        PrioritySnapshot.Build(next.Hosts, _current.Version + 1, next.Factor, next.Weighted, _current, LocalityWeightOf);
 
     private void Publish(PrioritySnapshot snapshot, HostUpdate update)
     {
@@ -232,6 +299,8 @@ internal sealed class PrioritySet
 
         return null;
     }
+
+    private sealed record Held(ImmutableArray<Host> Hosts, uint Factor, bool Weighted);
 
     private static bool SameOrder(ImmutableArray<Host> a, ImmutableArray<Host> b)
     {

@@ -15,6 +15,7 @@ internal sealed class ResolveTarget : IDisposable
     private static readonly TimeSpan s_maxDue = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     private readonly DnsSettings _settings;
+    private readonly bool _logical;
     private readonly IDnsResolver _resolver;
     private readonly IBackOffStrategy _failureBackOff;
     private readonly Action<IPAddress[]> _onResolved;
@@ -28,11 +29,13 @@ internal sealed class ResolveTarget : IDisposable
 
     /// <param name="dnsName">The name to resolve (socket_address.address).</param>
     /// <param name="onResolved">Called with the answer after dns_lookup_family, possibly empty; never concurrently for one target.</param>
-    public ResolveTarget(string dnsName, DnsSettings settings, ClusterFactoryContext context, Action<IPAddress[]> onResolved)
+    /// <param name="logical">LOGICAL_DNS: with respect_dns_ttl, the first address's TTL sets the next refresh (STRICT_DNS: the lowest).</param>
+    public ResolveTarget(string dnsName, DnsSettings settings, ClusterFactoryContext context, Action<IPAddress[]> onResolved, bool logical = false)
     {
         DnsName = dnsName;
         _settings = settings;
-        _resolver = context.DnsResolver;
+        _logical = logical;
+        _resolver = settings.Resolver ?? context.DnsResolver;
         _failureBackOff = settings.CreateFailureBackOff(context.NextRandom);
         _onResolved = onResolved;
         _log = context.Logger;
@@ -67,6 +70,30 @@ internal sealed class ResolveTarget : IDisposable
         _firstAttempt.TrySetResult();
     }
 
+    /// <summary>The TTL that sets the next refresh: the first chosen address's (LOGICAL_DNS), else the lowest of the chosen ones.</summary>
+    private TimeSpan TtlOf(IReadOnlyList<DnsRecord> records, IPAddress[] chosen)
+    {
+        var ttl = TimeSpan.MaxValue;
+        foreach (var address in chosen)
+        {
+            foreach (var record in records)
+            {
+                if (record.Address.Equals(address))
+                {
+                    if (_logical)
+                    {
+                        return record.Ttl;
+                    }
+
+                    ttl = record.Ttl < ttl ? record.Ttl : ttl;
+                    break;
+                }
+            }
+        }
+
+        return ttl == TimeSpan.MaxValue ? TimeSpan.Zero : ttl;
+    }
+
     private async Task ResolveAsync()
     {
         if (_stop.IsCancellationRequested)
@@ -76,11 +103,21 @@ internal sealed class ResolveTarget : IDisposable
 
         Interlocked.Increment(ref _attempts);
         IPAddress[]? addresses = null;
+        var ttl = TimeSpan.Zero;
         try
         {
-            var answer = await _resolver.ResolveAsync(DnsName, DnsLookupFamilies.QueryFamily(_settings.LookupFamily), _stop.Token)
-                .ConfigureAwait(false);
-            addresses = DnsLookupFamilies.Select(_settings.LookupFamily, answer);
+            var family = DnsLookupFamilies.QueryFamily(_settings.LookupFamily);
+            if (_settings.RespectDnsTtl)
+            {
+                var records = await _resolver.ResolveRecordsAsync(DnsName, family, _stop.Token).ConfigureAwait(false);
+                addresses = DnsLookupFamilies.Select(_settings.LookupFamily, records.Select(r => r.Address).ToArray());
+                ttl = TtlOf(records, addresses);
+            }
+            else
+            {
+                var answer = await _resolver.ResolveAsync(DnsName, family, _stop.Token).ConfigureAwait(false);
+                addresses = DnsLookupFamilies.Select(_settings.LookupFamily, answer);
+            }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
@@ -105,7 +142,8 @@ internal sealed class ResolveTarget : IDisposable
         else
         {
             _failureBackOff.Reset();
-            next = _settings.RefreshRate;
+            // respect_dns_ttl: an answer with addresses and a TTL above 0 sets the next refresh (Envoy).
+            next = addresses.Length > 0 && ttl > TimeSpan.Zero ? ttl : _settings.RefreshRate;
             try
             {
                 _onResolved(addresses);

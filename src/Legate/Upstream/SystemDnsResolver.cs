@@ -5,7 +5,7 @@ namespace Legate.Upstream;
 
 /// <summary>
 /// The operating system's resolver (getaddrinfo through System.Net.Dns), like Envoy's
-/// getaddrinfo resolver. It reports no TTLs, so <c>respect_dns_ttl</c> cannot be honoured with it.
+/// getaddrinfo resolver: the default. It reports no TTLs, so <c>respect_dns_ttl</c> uses <see cref="DnsClient"/> instead.
 /// </summary>
 internal sealed class SystemDnsResolver : IDnsResolver
 {
@@ -13,6 +13,22 @@ internal sealed class SystemDnsResolver : IDnsResolver
 
     private SystemDnsResolver()
     {
+    }
+
+    /// <summary>Envoy's getaddrinfo resolver reports this fixed TTL, getaddrinfo giving none.</summary>
+    public static readonly TimeSpan DefaultTtl = TimeSpan.FromSeconds(60);
+
+    /// <summary>With <see cref="DefaultTtl"/> for every address, as Envoy's getaddrinfo resolver (chosen with typed_dns_resolver_config).</summary>
+    public async Task<IReadOnlyList<DnsRecord>> ResolveRecordsAsync(string hostName, AddressFamily family, CancellationToken cancellationToken)
+    {
+        var addresses = await ResolveAsync(hostName, family, cancellationToken).ConfigureAwait(false);
+        var records = new DnsRecord[addresses.Count];
+        for (var i = 0; i < records.Length; i++)
+        {
+            records[i] = new DnsRecord(addresses[i], DefaultTtl);
+        }
+
+        return records;
     }
 
     public async Task<IReadOnlyList<IPAddress>> ResolveAsync(string hostName, AddressFamily family, CancellationToken cancellationToken)

@@ -34,7 +34,7 @@ public sealed class BootstrapLoaderTests : IDisposable
           - name: backend
             type: STRICT_DNS
             connect_timeout: 0.25s
-            respect_dns_ttl: true
+            close_connections_on_host_health_failure: true
             load_assignment:
               cluster_name: backend
               endpoints:
@@ -85,7 +85,7 @@ public sealed class BootstrapLoaderTests : IDisposable
             "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hedge_policy.initial_requests (line 19, col 78): field envoy.config.route.v3.HedgePolicy.initial_requests is ignored: Envoy does not implement it either (one initial request is sent)",
             warnings);
         Assert.Contains(
-            "static_resources.clusters[0].respect_dns_ttl (line 26, col 22): field envoy.config.cluster.v3.Cluster.respect_dns_ttl is parsed but not implemented yet; it is ignored",
+            "static_resources.clusters[0].close_connections_on_host_health_failure (line 26, col 47): field envoy.config.cluster.v3.Cluster.close_connections_on_host_health_failure is parsed but not implemented yet; it is ignored",
             warnings);
         Assert.Equal(warnings.Length, warnings.Distinct().Count());
     }
@@ -105,11 +105,11 @@ public sealed class BootstrapLoaderTests : IDisposable
     [Fact]
     public void ListIndicesAreFoldedSoAThousandClustersGiveOneWarningPerField()
     {
-        var clusters = string.Concat(Enumerable.Range(0, 50).Select(i => $"  - {{name: c{i}, connect_timeout: 1s, respect_dns_ttl: true}}\n"));
+        var clusters = string.Concat(Enumerable.Range(0, 50).Select(i => $"  - {{name: c{i}, connect_timeout: 1s, close_connections_on_host_health_failure: true}}\n"));
         var loaded = BootstrapLoader.Load(Write("many.yaml", "static_resources:\n  clusters:\n" + clusters), null);
 
         Assert.Equal(
-            "static_resources.clusters[0].respect_dns_ttl (line 3, col 54): field envoy.config.cluster.v3.Cluster.respect_dns_ttl is parsed but not implemented yet; it is ignored",
+            "static_resources.clusters[0].close_connections_on_host_health_failure (line 3, col 79): field envoy.config.cluster.v3.Cluster.close_connections_on_host_health_failure is parsed but not implemented yet; it is ignored",
             Assert.Single(loaded.Warnings).ToString());
     }
 

@@ -68,6 +68,8 @@ public sealed class AggregateClusterTests
         var clusters = $$"""
               - name: primary
                 connect_timeout: 5s
+                # Checks a second apart: without this, Envoy's 1 s update_merge_window would hold the recovery.
+                common_lb_config: { update_merge_window: 0s }
                 health_checks:
                 - { timeout: 5s, interval: 1s, no_traffic_interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, http_health_check: { path: /healthz } }
                 load_assignment:

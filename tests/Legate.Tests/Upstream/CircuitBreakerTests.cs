@@ -10,7 +10,7 @@ namespace Legate.Tests.Upstream;
 /// <summary>Circuit breakers end to end: requests, pending requests and connections, retries and their stats.</summary>
 public sealed class CircuitBreakerTests
 {
-    private static string Config(int upstreamPort, string thresholds) => TestConfigs.Admin() + $$"""
+    private static string Config(int upstreamPort, string thresholds, int? secondPort = null) => TestConfigs.Admin() + $$"""
         static_resources:
           listeners:
           - name: web
@@ -44,6 +44,7 @@ public sealed class CircuitBreakerTests
               endpoints:
               - lb_endpoints:
                 - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort.ToString(CultureInfo.InvariantCulture)}} } } }
+        {{(secondPort is { } port ? $"        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port.ToString(CultureInfo.InvariantCulture)} }} }} }}" : "")}}
         """;
 
     [Fact]
@@ -120,14 +121,52 @@ public sealed class CircuitBreakerTests
     }
 
     [Fact]
+    public async Task MaxConnectionPoolsAtDefaultPriorityRefusesASecondHostsPool()
+    {
+        // Two hosts, one connection pool allowed (the thresholds' priority left out: DEFAULT). Round
+        // robin alternates: the first request's host gets the pool, the other host's request finds
+        // none left and is answered 503 UO without reaching it.
+        await using var a = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("a"));
+        await using var b = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("b"));
+        await using var legate = await InProcessLegate.StartAsync(Config(a.Port, "{ max_connection_pools: 1, track_remaining: true }", b.Port));
+        using var client = TestHttp.CreateClient();
+        var uri = legate.ListenerUri("web", "/");
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.cx_pool_open"));
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx_pools"));
+
+        using var first = await client.GetAsync(uri).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var served = await first.Content.ReadAsStringAsync();
+        Assert.Equal(1, Gauge(legate, "cluster.backend.circuit_breakers.default.cx_pool_open"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.default.remaining_cx_pools"));
+
+        using var second = await client.GetAsync(uri).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+        Assert.Equal("true", second.Headers.GetValues("x-envoy-overloaded").Single());
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_pool_overflow"));
+        Assert.Equal(0, Gauge(legate, "cluster.backend.circuit_breakers.high.cx_pool_open"));
+
+        // The first host's pool still serves; the other host never saw a request.
+        using var third = await client.GetAsync(uri).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
+        Assert.Equal(served, await third.Content.ReadAsStringAsync());
+        Assert.Equal(2, a.Log.Requests.Count + b.Log.Requests.Count);
+        Assert.True(a.Log.Requests.Count == 0 || b.Log.Requests.Count == 0);
+        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_cx_pool_overflow"));
+    }
+
+    [Fact]
     public void RetrySlotsFollowMaxRetriesAndCountOverflow()
     {
         var store = new StatsStore();
-        var cluster = Build(store, "thresholds: [ { max_retries: 2 }, { priority: HIGH, max_retries: 1 } ]");
+        var cluster = Build(store, "thresholds: [ { max_retries: 2, track_remaining: true }, { priority: HIGH, max_retries: 1 } ]");
 
+        Assert.Equal(2, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.True(cluster.TryAcquireRetry());
+        Assert.Equal(1, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.True(cluster.TryAcquireRetry());
         Assert.False(cluster.TryAcquireRetry());
+        Assert.Equal(0, store.Gauge("cluster.c.circuit_breakers.default.remaining_retries", ImportMode.Accumulate).Value);
         Assert.Equal(1, store.Counter("cluster.c.upstream_rq_retry_overflow").Value);
         Assert.Equal(1, store.Gauge("cluster.c.circuit_breakers.default.rq_retry_open", ImportMode.Accumulate).Value);
         cluster.ReleaseRetry();

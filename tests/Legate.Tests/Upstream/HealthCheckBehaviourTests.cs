@@ -16,6 +16,9 @@ namespace Legate.Tests.Upstream;
 /// </summary>
 public sealed class HealthCheckBehaviourTests
 {
+    // The clock moves check by check, faster than Envoy's default 1 s update_merge_window would let
+    // a second health change reach the load balancer: these tests are about the checks, so the
+    // window is off here (UpdateMergeWindowTests covers it).
     private static string Config(IEnumerable<int> ports, string healthCheck, string clusterExtra = "") => TestConfigs.Admin() + $$"""
         static_resources:
           listeners:
@@ -42,6 +45,7 @@ public sealed class HealthCheckBehaviourTests
           clusters:
           - name: backend
             connect_timeout: 5s
+            common_lb_config: { update_merge_window: 0s }
         {{clusterExtra}}
             health_checks:
             - {{healthCheck}}
@@ -349,7 +353,7 @@ public sealed class HealthCheckBehaviourTests
         await using var cluster = UpstreamTestConfigs.Build($$"""
             name: c
             type: STRICT_DNS
-            common_lb_config: { ignore_new_hosts_until_first_hc: {{(ignoreNewHosts ? "true" : "false")}} }
+            common_lb_config: { ignore_new_hosts_until_first_hc: {{(ignoreNewHosts ? "true" : "false")}}, update_merge_window: 0s }
             health_checks:
             - { timeout: 5s, interval: 1s, no_traffic_interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: { send: { text: "70696e67" }, receive: [ { text: "706f6e67" } ] } }
             load_assignment:

@@ -12,7 +12,7 @@ public sealed class HostTests
     [InlineData(HealthStatus.Unknown, HostHealth.Healthy, HostHealthFlags.None)]
     [InlineData(HealthStatus.Healthy, HostHealth.Healthy, HostHealthFlags.None)]
     [InlineData(HealthStatus.Unhealthy, HostHealth.Unhealthy, HostHealthFlags.FailedEdsHealth)]
-    [InlineData(HealthStatus.Draining, HostHealth.Unhealthy, HostHealthFlags.FailedEdsHealth)]
+    [InlineData(HealthStatus.Draining, HostHealth.Unhealthy, HostHealthFlags.EdsStatusDraining)]
     [InlineData(HealthStatus.Timeout, HostHealth.Unhealthy, HostHealthFlags.FailedEdsHealth)]
     [InlineData(HealthStatus.Degraded, HostHealth.Degraded, HostHealthFlags.DegradedEdsHealth)]
     internal void HealthStatusMapsAsInEnvoy(HealthStatus status, HostHealth health, HostHealthFlags flags)

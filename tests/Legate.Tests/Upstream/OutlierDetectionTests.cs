@@ -63,6 +63,11 @@ public sealed class OutlierDetectionTests
         Assert.Equal(1, Counter(legate, "cluster.pods.outlier_detection.ejections_enforced_consecutive_5xx"));
         Assert.Equal(1, Counter(legate, "cluster.pods.outlier_detection.ejections_detected_consecutive_5xx"));
 
+        // The admin interface shows why: Envoy's health flag on the bad pod only.
+        var clusters = (await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/clusters"))).Split('\n');
+        Assert.Contains($"pods::127.0.0.1:{bad.Port}::health_flags::/failed_outlier_check", clusters);
+        Assert.Contains($"pods::127.0.0.1:{good1.Port}::health_flags::healthy", clusters);
+
         // Ejected: the two good pods take everything.
         Assert.All(await SendAsync(client, uri, 20), s => Assert.Equal(HttpStatusCode.OK, s));
         Assert.Equal(3, bad.Log.Requests.Count);
@@ -72,6 +77,7 @@ public sealed class OutlierDetectionTests
         Assert.Equal(1, Gauge(legate, "cluster.pods.outlier_detection.ejections_active"));
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(0, Gauge(legate, "cluster.pods.outlier_detection.ejections_active"));
+        Assert.Contains($"pods::127.0.0.1:{bad.Port}::health_flags::healthy", (await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/clusters"))).Split('\n'));
 
         // Still bad: ejected again after three more 503s, now for 2 x 10 s.
         var second = await SendAsync(client, uri, 9);

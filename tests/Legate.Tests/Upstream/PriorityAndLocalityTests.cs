@@ -152,6 +152,49 @@ public sealed class PriorityAndLocalityTests
         Assert.Equal(expected, cluster.PrioritySet.Current.Hosts[0].Health.ToString());
     }
 
+    [Theory]
+    [InlineData(HealthStatus.Draining, 100, 1, "/eds_status_draining")]
+    [InlineData(HealthStatus.Unhealthy, 93, 0, "/failed_eds_health")]
+    [InlineData(HealthStatus.Timeout, 93, 0, "/failed_eds_health")]
+    public void ADrainingEndpointTakesNoTrafficAndIsExcludedFromItsPrioritysHealth(HealthStatus status, int p0Load, int excluded, string flags)
+    {
+        // Envoy's EDS_STATUS_DRAINING: the host is out of the load balancer like an unhealthy one,
+        // and also out of the counts: 2 healthy of 2 keep P0 whole, where 2 of 3 spill 7% to P1.
+        var store = new StatsStore();
+        var cluster = UpstreamTestConfigs.Build($$"""
+            name: eds
+            load_assignment:
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 10.0.0.1, port_value: 80 } } }
+                - endpoint: { address: { socket_address: { address: 10.0.0.2, port_value: 80 } } }
+                - endpoint: { address: { socket_address: { address: 10.0.0.3, port_value: 80 } } }
+                  health_status: {{status.ToString().ToUpperInvariant()}}
+              - priority: 1
+                lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 10.0.1.1, port_value: 80 } } }
+            """, new ClusterFactoryContext { DnsResolver = new FakeDnsResolver(), Random = new Random(1234), Stats = store });
+        var lb = Assert.IsAssignableFrom<LoadBalancerBase>(cluster.LoadBalancer);
+        var hosts = cluster.PrioritySet.Current.Hosts.ToArray();
+
+        Assert.Equal([p0Load, 100 - p0Load], lb.CurrentLoad.HealthyLoad.ToArray());
+        Assert.Equal(excluded, store.Gauge("cluster.eds.membership_excluded", ImportMode.NeverImport).Value);
+        Assert.Equal(3, store.Gauge("cluster.eds.membership_healthy", ImportMode.NeverImport).Value);
+        Assert.Equal(flags, Legate.Admin.ClustersHandler.HealthFlags(hosts[2]));
+        Assert.Equal(0, CountPicks(cluster.LoadBalancer, hosts, 10_000)[2]);
+
+        // An update (as EDS sends) that marks a kept host DRAINING excludes it at once; HEALTHY brings the other back.
+        Host Endpoint(Host h, HealthStatus s) => new(h.Address, priority: h.Priority, healthStatus: s, locality: h.Locality);
+        cluster.PrioritySet.Update([Endpoint(hosts[0], HealthStatus.Draining), Endpoint(hosts[1], HealthStatus.Healthy), Endpoint(hosts[2], HealthStatus.Healthy), Endpoint(hosts[3], HealthStatus.Healthy)]);
+        Assert.Equal("/eds_status_draining", Legate.Admin.ClustersHandler.HealthFlags(hosts[0]));
+        Assert.Equal("healthy", Legate.Admin.ClustersHandler.HealthFlags(hosts[2]));
+        Assert.Equal(1, store.Gauge("cluster.eds.membership_excluded", ImportMode.NeverImport).Value);
+        Assert.Equal([100, 0], lb.CurrentLoad.HealthyLoad.ToArray());
+        var counts = CountPicks(cluster.LoadBalancer, hosts, 10_000);
+        Assert.Equal(0, counts[0]);
+        Assert.Equal(10_000, counts[1] + counts[2]);
+    }
+
     [Fact]
     public void PolicyCommonLbConfigAndMembershipStatsComeFromTheConfig()
     {

@@ -63,10 +63,12 @@ public sealed class StaticClusterTests
         Assert.Equal([one], snapshot.HostSets[0].HealthyHosts.ToArray());
         Assert.Equal([three], snapshot.HostSets[1].DegradedHosts.ToArray());
 
-        // P0 is half healthy (140% x 1/2 = 70% of the load); the rest spills to P1's degraded host.
+        // The DRAINING host is excluded (Envoy's EDS_STATUS_DRAINING), so it does not count against
+        // P0's health: P0 is whole and nothing spills to P1's degraded host (UNHEALTHY would spill 30%).
         var load = Assert.IsAssignableFrom<LoadBalancerBase>(cluster.LoadBalancer).CurrentLoad;
-        Assert.Equal([70, 0], load.HealthyLoad.ToArray());
-        Assert.Equal([0, 30], load.DegradedLoad.ToArray());
+        Assert.Equal(1, snapshot.HostSets[0].ExcludedCount);
+        Assert.Equal([100, 0], load.HealthyLoad.ToArray());
+        Assert.Equal([0, 0], load.DegradedLoad.ToArray());
     }
 
     [Fact]

@@ -218,6 +218,11 @@ internal sealed class DashboardHandler
             text += "/degraded_eds_health";
         }
 
+        if ((flags & Legate.Upstream.HostHealthFlags.EdsStatusDraining) != 0)
+        {
+            text += "/eds_status_draining";
+        }
+
         return text;
     }
 

@@ -55,6 +55,8 @@ internal static class ExtensionCatalog
         "envoy.internal_redirect_predicates.safe_cross_scheme",
         "envoy.clusters.aggregate",
         "envoy.health_check.event_sinks.file",
+        "envoy.network.dns_resolver.cares",
+        "envoy.network.dns_resolver.getaddrinfo",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

@@ -169,9 +169,9 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.DirectResponseAction"] = ["status", "body"],
         ["envoy.config.core.v3.DataSource"] = ["inline_string", "inline_bytes", "filename", "environment_variable"],
         // lb_policy: ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED (ORIGINAL_DST); the rest are errors.
-        // respect_dns_ttl is not here: the system resolver reports no TTLs.
+        // respect_dns_ttl and dns_resolvers: Legate's own DNS client (Upstream/DnsClient).
         ["envoy.config.cluster.v3.Cluster"] =
-            ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate",
+            ["name", "type", "connect_timeout", "lb_policy", "load_assignment", "dns_refresh_rate", "respect_dns_ttl", "dns_resolvers", "typed_dns_resolver_config",
              "dns_failure_refresh_rate", "dns_lookup_family", "wait_for_warm_on_init", "per_connection_buffer_limit_bytes",
              "typed_extension_protocol_options", "http_protocol_options", "http2_protocol_options",
              "common_http_protocol_options", "max_requests_per_connection", "protocol_selection",
@@ -181,6 +181,9 @@ internal static partial class ImplementedFields
              "cleanup_interval", "original_dst_lb_config", "lb_subset_config",
              // cluster_type: envoy.clusters.aggregate only (any other custom type is an error).
              "cluster_type"],
+        // typed_dns_resolver_config: c-ares resolvers go to Legate's DNS client; getaddrinfo is the default resolver.
+        ["envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"] = ["resolvers"],
+        ["envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig"] = [],
         ["envoy.config.cluster.v3.Cluster.LbSubsetConfig"] = ["fallback_policy", "default_subset", "subset_selectors", "locality_weight_aware",
             "scale_locality_weight", "panic_mode_any", "list_as_any", "metadata_fallback_policy"],
         ["envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector"] = ["keys", "fallback_policy", "fallback_keys_subset", "single_host_per_subset"],
@@ -212,7 +215,7 @@ internal static partial class ImplementedFields
         ["envoy.config.cluster.v3.CircuitBreakers"] = ["thresholds", "per_host_thresholds"],
         // zone_aware_lb_config: with cluster_manager.local_cluster_name (Upstream/ZoneRouting).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig"] = ["healthy_panic_threshold", "locality_weighted_lb_config", "consistent_hashing_lb_config", "zone_aware_lb_config",
-            "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change"],
+            "ignore_new_hosts_until_first_hc", "close_connections_on_host_set_change", "update_merge_window"],
         // force_locality_direct_routing / force_local_zone: not in the pinned API snapshot (unknown fields).
         ["envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
         ["envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig"] = ["routing_enabled", "min_cluster_size", "fail_traffic_on_panic"],
