@@ -231,7 +231,8 @@ internal sealed class ServerTlsContext
         }
 
         var state = new HandshakeState(this, hello);
-        var stream = new SslStream(inner, leaveInnerStreamOpen: false);
+        var observed = new HandshakeObserverStream(inner, observeWrites: true);
+        var stream = new SslStream(observed, leaveInnerStreamOpen: false);
         try
         {
             await stream.AuthenticateAsServerAsync(static (s, info, st, _) => ((HandshakeState)st!).Options(info), state, cancellationToken).ConfigureAwait(false);
@@ -252,8 +253,13 @@ internal sealed class ServerTlsContext
             return (null, null, reason);
         }
 
-        var session = new TlsSessionInfo(stream, state.ServerName, state.Validated, state.PeerChain);
+        var session = new TlsSessionInfo(stream, state.ServerName, state.Validated, state.PeerChain) { SessionReused = observed.Detector.Resumed };
         stats.CountHandshake(session.Cipher, session.Version);
+        if (session.SessionReused)
+        {
+            stats.SessionReused.Inc();
+        }
+
         if (!session.PeerCertificatePresented)
         {
             stats.NoCertificate.Inc();
