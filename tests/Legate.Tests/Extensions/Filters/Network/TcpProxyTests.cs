@@ -149,6 +149,85 @@ public sealed class TcpProxyTests
         Assert.True(legate.Server.Stats.Counter("tcp.tcp.downstream_flow_control_resumed_reading_total").Value >= 1);
     }
 
+    /// <summary>
+    /// Many connections at once, each with many small request/response exchanges (the shape of
+    /// HTTP keep-alive through a TCP proxy): every answer comes back whole and in order on its own
+    /// connection, the byte counters add up, and once the clients close nothing stays buffered,
+    /// active or registered.
+    /// </summary>
+    [Fact]
+    public async Task ManySmallExchangesOnManyConnectionsStayOrderedAndAccounted()
+    {
+        const int Connections = 24;
+        const int Exchanges = 200;
+        using var upstream = TcpUpstream.Start(async socket =>
+        {
+            // Answers each 8-byte request with its bytes reversed, until the client's FIN.
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            var request = new byte[8];
+            var answered = 0;
+            while (true)
+            {
+                var got = 0;
+                while (got < request.Length)
+                {
+                    var n = await stream.ReadAsync(request.AsMemory(got));
+                    if (n == 0)
+                    {
+                        socket.Shutdown(SocketShutdown.Send);
+                        return answered.ToString(CultureInfo.InvariantCulture);
+                    }
+
+                    got += n;
+                }
+
+                Array.Reverse(request);
+                await stream.WriteAsync(request);
+                answered++;
+            }
+        });
+        await using var legate = await InProcessLegate.StartAsync(Config("cluster: backend", Cluster("backend", upstream.Port)));
+
+        async Task ExchangeAsync(int connection)
+        {
+            using var client = new TcpClient { NoDelay = true };
+            await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+            var stream = client.GetStream();
+            var answer = new byte[8];
+            for (var i = 0; i < Exchanges; i++)
+            {
+                var request = Encoding.ASCII.GetBytes($"{connection:D3}{i:D5}");
+                await stream.WriteAsync(request);
+                await stream.ReadExactlyAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                Array.Reverse(answer);
+                Assert.Equal(request, answer);
+            }
+
+            client.Client.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await stream.ReadAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        var clients = new Task[Connections];
+        for (var c = 0; c < Connections; c++)
+        {
+            clients[c] = ExchangeAsync(c);
+        }
+
+        await Task.WhenAll(clients);
+        for (var c = 0; c < Connections; c++)
+        {
+            Assert.Equal(Exchanges.ToString(CultureInfo.InvariantCulture), await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        const long Bytes = (long)Connections * Exchanges * 8;
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.backend.upstream_cx_destroy") == Connections, "every upstream connection closed");
+        Assert.Equal(Bytes, legate.Counter("tcp.tcp.downstream_cx_rx_bytes_total"));
+        Assert.Equal(Bytes, legate.Counter("tcp.tcp.downstream_cx_tx_bytes_total"));
+        Assert.Equal(0, legate.Gauge("tcp.tcp.downstream_cx_rx_bytes_buffered"));
+        Assert.Equal(0, legate.Gauge("tcp.tcp.downstream_cx_tx_bytes_buffered"));
+        Assert.Equal(0, legate.Gauge("cluster.backend.upstream_cx_active"));
+    }
+
     [Fact]
     public async Task IdleConnectionsCloseAndCountTheTimeout()
     {
