@@ -30,7 +30,8 @@ tls (TLS handshake rate; compared with nginx):
   single-threaded and may be the limit on one core, which the second figure does not depend on).
 
 Environment (defaults in brackets):
-  MODES          "tcp l4 tls"               TARGETS_TCP "direct haproxy legate" (tcp and l4)
+  MODES          "tcp l4 tls"               TARGETS_TCP "direct haproxy legate" (tcp and l4;
+                 legate_streams = Legate with LEGATE_SOCKET_ENGINE=dotnet, tcp_proxy's stream pumps)
   TARGETS_TLS    "nginx legate"             ROUNDS [2]   DURATION seconds per run [10]
   LEGATE_WARMUP  seconds of load before Legate's measured runs (JIT tier-up) [30]
   LEGATE_BIN     command starting Legate; "-c CONFIG --log-level warn" is appended
@@ -257,9 +258,11 @@ start_proxy() {  # start_proxy NAME PORT : starts NAME on PROXY_CPU, sets PROXY_
   case $name in
     haproxy) start_bg "$PROXY_CPU" "$logf" haproxy -db -f "$RUN_DIR/haproxy.cfg" ;;
     nginx) start_bg "$PROXY_CPU" "$logf" nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" ;;
-    legate)
+    legate|legate_streams)
+      # legate_streams: .NET's socket engine (LEGATE_SOCKET_ENGINE=dotnet), i.e. tcp_proxy's stream pumps, for an A/B in one run.
+      local engine=""; [[ $name == legate_streams ]] && engine="LEGATE_SOCKET_ENGINE=dotnet"
       require_free "$LEGATE_ADMIN_PORT"
-      start_bg "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec $LEGATE_BIN -c \"\$2\" --log-level warn" legate "$REPO_ROOT" "$RUN_DIR/legate.yaml" ;;
+      start_bg "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec env $engine $LEGATE_BIN -c \"\$2\" --log-level warn" legate "$REPO_ROOT" "$RUN_DIR/legate.yaml" ;;
   esac
   wait_listen "$PID" "$logf" "$port"
   PROXY_PID=$(main_pid "$PID")
@@ -283,10 +286,10 @@ s_time_once() { # s_time_once PORT SECONDS : prints handshakes/s
 
 measure_tcp() {  # measure_tcp NAME ROUND
   local name=$1 round=$2 port dir before after gbps cpu
-  case $name in direct) port=$IPERF_PORT ;; haproxy) port=$HAPROXY_TCP_PORT ;; legate) port=$LEGATE_TCP_PORT ;; esac
+  case $name in direct) port=$IPERF_PORT ;; haproxy) port=$HAPROXY_TCP_PORT ;; legate*) port=$LEGATE_TCP_PORT ;; esac
   PROXY_PID=""
   [[ $name != direct ]] && start_proxy "$name" "$port"
-  [[ $name == legate ]] && (( LEGATE_WARMUP > 0 )) && { log "legate tcp: warm-up ${LEGATE_WARMUP}s"; iperf_once "$port" up "$LEGATE_WARMUP" >/dev/null; }
+  [[ $name == legate* ]] && (( LEGATE_WARMUP > 0 )) && { log "legate tcp: warm-up ${LEGATE_WARMUP}s"; iperf_once "$port" up "$LEGATE_WARMUP" >/dev/null; }
   for dir in up down; do
     before=$([[ -n $PROXY_PID ]] && cpu_ticks "$PROXY_PID" || echo 0)
     gbps=$(iperf_once "$port" "$dir" "$DURATION")
@@ -306,11 +309,11 @@ wrk_once() {     # wrk_once PORT SECONDS : prints "rps p99_ms"
 }
 
 measure_l4() {   # measure_l4 NAME ROUND
-  local name=$1 round=$2 port before after out cpu
-  case $name in direct) port=$L4_UPSTREAM_PORT ;; haproxy) port=$HAPROXY_L4_PORT ;; legate) port=$LEGATE_L4_PORT ;; esac
+  local name=$1 round=$2 port before after out cpu usreq
+  case $name in direct) port=$L4_UPSTREAM_PORT ;; haproxy) port=$HAPROXY_L4_PORT ;; legate*) port=$LEGATE_L4_PORT ;; esac
   PROXY_PID=""
   [[ $name != direct ]] && start_proxy "$name" "$port"
-  if [[ $name == legate ]]; then
+  if [[ $name == legate* ]]; then
     (( LEGATE_WARMUP > 0 )) && { log "legate l4: warm-up ${LEGATE_WARMUP}s"; wrk_once "$port" "$LEGATE_WARMUP" >/dev/null; }
   else
     wrk_once "$port" 3 >/dev/null
@@ -319,7 +322,9 @@ measure_l4() {   # measure_l4 NAME ROUND
   out=$(wrk_once "$port" "$DURATION")
   after=$([[ -n $PROXY_PID ]] && cpu_ticks "$PROXY_PID" || echo 0)
   cpu=$([[ -n $PROXY_PID ]] && echo $(( (after - before) * 100 / CLK_TCK / DURATION )) || echo -)
-  echo "BENCH mode=l4 name=$name rps=${out% *} p99_ms=${out#* } proxy_cpu_pct=$cpu round=$round" | tee -a "$RESULTS"
+  # The proxy's CPU time per request (µs): less sensitive to other load on the machine than req/s.
+  usreq=$([[ -n $PROXY_PID ]] && python3 -c 'import sys; t,r,d,h=map(float,sys.argv[1:]); print("%.1f" % (t/h*1e6/(r*d)) if r else "0")' "$((after - before))" "${out% *}" "$DURATION" "$CLK_TCK" || echo -)
+  echo "BENCH mode=l4 name=$name rps=${out% *} p99_ms=${out#* } proxy_cpu_pct=$cpu cpu_us_per_req=$usreq round=$round" | tee -a "$RESULTS"
   [[ -n $PROXY_PID ]] && { stop_pid "${STARTED[-1]}"; STARTED=("${STARTED[@]:0:${#STARTED[@]}-1}"); }
   return 0
 }
@@ -384,14 +389,16 @@ if tcp:
         cpu = rs[-1]["proxy_cpu_pct"]
         print(f"| {name} | {d} | {g:.2f} | {cpu} | {g / hg:.2f} |" if hg else f"| {name} | {d} | {g:.2f} | {cpu} | - |")
 if l4:
-    print("\n| l4 target (wrk through TCP) | req/s (median) | p99 ms | proxy CPU % | / HAProxy req/s | p99 / HAProxy |\n|---|---:|---:|---:|---:|---:|")
+    print("\n| l4 target (wrk through TCP) | req/s (median) | p99 ms | proxy CPU % | proxy CPU µs/req | / HAProxy req/s | p99 / HAProxy |\n|---|---:|---:|---:|---:|---:|---:|")
     h = l4.get("haproxy")
     hr = statistics.median(float(x["rps"]) for x in h) if h else 0
     hp = statistics.median(float(x["p99_ms"]) for x in h) if h else 0
     for name, rs in l4.items():
         rps = statistics.median(float(x["rps"]) for x in rs); p99 = statistics.median(float(x["p99_ms"]) for x in rs)
         ratio = f"{rps / hr:.2f} | {p99 / hp:.2f}" if hr and hp else "- | -"
-        print(f"| {name} | {rps:.0f} | {p99:.2f} | {rs[-1]['proxy_cpu_pct']} | {ratio} |")
+        us = [float(x["cpu_us_per_req"]) for x in rs if x.get("cpu_us_per_req", "-") != "-"]
+        usm = f"{statistics.median(us):.1f}" if us else "-"
+        print(f"| {name} | {rps:.0f} | {p99:.2f} | {rs[-1]['proxy_cpu_pct']} | {usm} | {ratio} |")
 if tls:
     print("\n| tls target | handshakes/s (median) | per proxy CPU-s | / nginx (per CPU-s) |\n|---|---:|---:|---:|")
     n = tls.get("nginx"); nper = statistics.median(float(x["hs_per_proxy_cpu_s"]) for x in n) if n else 0

@@ -542,7 +542,9 @@ internal sealed class Listener : IAsyncDisposable
             if (chain.TcpProxy is { } tcpProxy)
             {
                 // Raw sockets (or the TLS stream), not Kestrel's transport: it ends a connection on the peer's FIN.
-                served.Stream = ssl ?? (Stream)new NetworkStream(served.Socket, ownsSocket: false);
+                // A plaintext session owns the socket until it returns (its epoll relay closes it).
+                served.Stream = ssl;
+                served.SessionOwnsSocket = ssl is null;
                 Func<ValueTask> shutdown = ssl is not null
                     ? () => new ValueTask(ssl.ShutdownAsync())
                     : () =>
@@ -554,7 +556,7 @@ internal sealed class Listener : IAsyncDisposable
                 served.Info = NewConnectionInfo(served);
                 served.Info.RequestedServerName = match.RequestedServerName.Length > 0 ? match.RequestedServerName : null;
                 served.Info.DownstreamTls = session;
-                await TcpProxySession.RunAsync(served.Stream, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint, filterContext.ProxyProtocolTlvs).ConfigureAwait(false);
+                await TcpProxySession.RunAsync(served.Socket, ssl, shutdown, tcpProxy, served.Info, _log, _time, served.Aborted, local as OriginalDestinationEndPoint, filterContext.ProxyProtocolTlvs).ConfigureAwait(false);
                 return;
             }
 
@@ -889,6 +891,9 @@ internal sealed class Listener : IAsyncDisposable
         /// <summary>The transport the codec runs on, once the transport socket is set up.</summary>
         public ConnectionContext? Transport { get; set; }
 
+        /// <summary>A plaintext tcp_proxy session owns the socket: <see cref="Abort"/> only cancels it.</summary>
+        public bool SessionOwnsSocket { get; set; }
+
         /// <summary>The byte stream of a TLS or TCP proxy connection, when there is no codec transport.</summary>
         public Stream? Stream { get; set; }
 
@@ -915,9 +920,14 @@ internal sealed class Listener : IAsyncDisposable
             }
             else
             {
-                // Listener filters, the TLS handshake or a TCP proxy session.
+                // Listener filters, the TLS handshake or a TCP proxy session (a plaintext one ends
+                // on the cancellation and closes the socket itself: closing it here could let its
+                // descriptor number be reused under the relay's next receive).
                 _aborted.Cancel();
-                Socket.Dispose();
+                if (!SessionOwnsSocket)
+                {
+                    Socket.Dispose();
+                }
             }
         }
 

@@ -134,7 +134,8 @@ internal sealed class ClientTlsContext
         }
 
         var state = new HandshakeState(this, verifyDnsName);
-        var stream = new SslStream(inner, leaveInnerStreamOpen: false);
+        var observed = new HandshakeObserverStream(inner, observeWrites: false);
+        var stream = new SslStream(observed, leaveInnerStreamOpen: false);
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = serverName,
@@ -169,8 +170,12 @@ internal sealed class ClientTlsContext
             return (null, null, reason);
         }
 
-        var session = new TlsSessionInfo(stream, serverName, state.Validated, state.PeerChain);
+        var session = new TlsSessionInfo(stream, serverName, state.Validated, state.PeerChain) { SessionReused = observed.Detector.Resumed };
         Stats.CountHandshake(session.Cipher, session.Version);
+        if (session.SessionReused)
+        {
+            Stats.SessionReused.Inc();
+        }
         return (stream, session, null);
     }
 

@@ -26,6 +26,13 @@ internal sealed class ServerTlsContext
     private SecretManager? _registeredWith;
     private int _released;
 
+    /// <summary>
+    /// The options of the last handshake that needed no per-handshake state (one certificate, no
+    /// client-certificate validation), with the certificate they were built for: reused while that
+    /// certificate is in force, so a plain TLS listener allocates no options per handshake.
+    /// </summary>
+    private SharedOptions? _sharedOptions;
+
     private ServerTlsContext(
         SecretProvider<TlsCertificate>[] certificates, SecretProvider<CertificateValidator>? validator, TlsParameters parameters,
         List<SslApplicationProtocol>? alpn, bool requireClientCertificate, bool allowResume, bool fullScan)
@@ -231,7 +238,8 @@ internal sealed class ServerTlsContext
         }
 
         var state = new HandshakeState(this, hello);
-        var stream = new SslStream(inner, leaveInnerStreamOpen: false);
+        var observed = new HandshakeObserverStream(inner, observeWrites: true);
+        var stream = new SslStream(observed, leaveInnerStreamOpen: false);
         try
         {
             await stream.AuthenticateAsServerAsync(static (s, info, st, _) => ((HandshakeState)st!).Options(info), state, cancellationToken).ConfigureAwait(false);
@@ -252,8 +260,13 @@ internal sealed class ServerTlsContext
             return (null, null, reason);
         }
 
-        var session = new TlsSessionInfo(stream, state.ServerName, state.Validated, state.PeerChain);
+        var session = new TlsSessionInfo(stream, state.ServerName, state.Validated, state.PeerChain) { SessionReused = observed.Detector.Resumed };
         stats.CountHandshake(session.Cipher, session.Version);
+        if (session.SessionReused)
+        {
+            stats.SessionReused.Inc();
+        }
+
         if (!session.PeerCertificatePresented)
         {
             stats.NoCertificate.Inc();
@@ -278,6 +291,12 @@ internal sealed class ServerTlsContext
 
     private TlsCertificate SelectCertificate(string serverName, ClientHello? hello)
     {
+        if (_certificates.Length == 1)
+        {
+            // Checked before the handshake; a secret is never taken away once it arrived.
+            return _certificates[0].Current ?? throw new InvalidOperationException("SDS secrets are not ready");
+        }
+
         var snapshot = new TlsCertificate[_certificates.Length];
         for (var i = 0; i < snapshot.Length; i++)
         {
@@ -339,6 +358,9 @@ internal sealed class ServerTlsContext
         return candidates[0];
     }
 
+    /// <summary>Options built for one certificate (one reference, so readers never see a torn pair).</summary>
+    private sealed record SharedOptions(TlsCertificate Certificate, SslServerAuthenticationOptions Options);
+
     /// <summary>Per-handshake state: what the validation callback found.</summary>
     private sealed class HandshakeState(ServerTlsContext context, ClientHello? hello)
     {
@@ -357,6 +379,12 @@ internal sealed class ServerTlsContext
             ServerName = info.ServerName?.ToLowerInvariant() ?? hello?.ServerName ?? string.Empty;
             var certificate = context.SelectCertificate(ServerName, hello);
             var validator = context._validator?.Current;
+            var stateless = validator is null && !context._requireClientCertificate;
+            if (stateless && context._sharedOptions is { } shared && ReferenceEquals(shared.Certificate, certificate))
+            {
+                return ValueTask.FromResult(shared.Options);
+            }
+
             var options = new SslServerAuthenticationOptions
             {
                 ServerCertificateContext = certificate.Context,
@@ -366,8 +394,14 @@ internal sealed class ServerTlsContext
                 ClientCertificateRequired = validator is not null || context._requireClientCertificate,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
                 AllowTlsResume = context._allowResume,
-                RemoteCertificateValidationCallback = (_, cert, chain, errors) => Validate(validator, cert, chain, errors),
+                // No client certificate is asked for without validation: nothing to check per handshake.
+                RemoteCertificateValidationCallback = stateless ? null : (_, cert, chain, errors) => Validate(validator, cert, chain, errors),
             };
+            if (stateless)
+            {
+                context._sharedOptions = new SharedOptions(certificate, options);
+            }
+
             return ValueTask.FromResult(options);
         }
 

@@ -38,6 +38,9 @@ internal sealed class TlsSessionInfo
     /// <summary>The ClientHello's JA3 hash when tls_inspector computed one (downstream sessions), else null.</summary>
     public string? Ja3Hash { get; set; }
 
+    /// <summary>The handshake resumed a session (<see cref="ResumptionDetector"/>), as Envoy's <c>ssl.session_reused</c>.</summary>
+    public bool SessionReused { get; init; }
+
     /// <summary>The OpenSSL name of the cipher (<c>ECDHE-RSA-AES128-GCM-SHA256</c>, <c>TLS_AES_128_GCM_SHA256</c>).</summary>
     public string Cipher { get; }
 

@@ -88,6 +88,28 @@ public sealed class DownstreamTlsTests : IDisposable
         Assert.Equal(fallback.Certificate.Thumbprint, await Served(null));
     }
 
+    /// <summary>
+    /// A server name no certificate carries: by default the first certificate answers; with
+    /// <c>full_scan_certs_on_sni_mismatch</c> every certificate is a candidate and the key type the
+    /// client accepts decides (the .NET client accepts ECDSA, so the ECDSA one, listed second).
+    /// </summary>
+    [Fact]
+    public async Task FullScanOnSniMismatchConsidersEveryCertificate()
+    {
+        var rsa = _pki.Leaf("rsa-first", new() { Dns = ["first.test"] });
+        var ecdsa = _pki.Leaf("ecdsa-second", new() { Dns = ["second.test"], Ecdsa = true });
+        var certs = string.Join(", ", Cert(rsa), Cert(ecdsa));
+
+        async Task<string> Served(string downstreamExtra)
+        {
+            await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(Downstream(certs, downstream: downstreamExtra))));
+            return (await TestTls.GetAsync(legate.ListenerEndpoint("tls"), new() { Sni = "unknown.test" })).ServerCertificate!.Thumbprint;
+        }
+
+        Assert.Equal(rsa.Certificate.Thumbprint, await Served(string.Empty));
+        Assert.Equal(ecdsa.Certificate.Thumbprint, await Served("full_scan_certs_on_sni_mismatch: true"));
+    }
+
     [Fact]
     public async Task AlpnH2RunsHttp2AndHttp11RunsHttp11OverTls()
     {

@@ -96,6 +96,57 @@ public sealed class SecretsTests : IDisposable
         Assert.True(legate.Server.Stats.Counter("sds.server_cert.update_success").Value >= Rotations);
     }
 
+    /// <summary>
+    /// Kubernetes' way of rotating a mounted secret: the files are reached through a <c>..data</c>
+    /// symlink that is swapped atomically for one to a new directory, and the SDS file itself
+    /// never changes. With <c>watched_directory</c> on that directory the swap is seen, the secret
+    /// is read again through the new link, and new handshakes get the new certificate.
+    /// </summary>
+    [Fact]
+    public async Task AWatchedDirectorySymlinkSwapRotatesTheCertificate()
+    {
+        var mount = Path.Combine(_pki.Directory, "mount");
+        Directory.CreateDirectory(mount);
+        var first = _pki.Leaf("k8s-1", new() { Dns = ["localhost"], Ecdsa = true });
+        Publish(mount, "..v1", first);
+        Directory.CreateSymbolicLink(Path.Combine(mount, "..data"), "..v1");
+        File.CreateSymbolicLink(Path.Combine(mount, "tls.crt"), Path.Combine("..data", "tls.crt"));
+        File.CreateSymbolicLink(Path.Combine(mount, "tls.key"), Path.Combine("..data", "tls.key"));
+
+        var sdsPath = Path.Combine(_pki.Directory, "sds.yaml");
+        File.WriteAllText(sdsPath, $$"""
+            resources:
+            - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
+              name: server_cert
+              tls_certificate:
+                certificate_chain: { filename: "{{Path.Combine(mount, "tls.crt")}}" }
+                private_key: { filename: "{{Path.Combine(mount, "tls.key")}}" }
+            """);
+        var tls = $"{{\"@type\": \"{DownstreamType}\", common_tls_context: {{tls_certificate_sds_secret_configs: [{{name: server_cert, sds_config: {{path_config_source: {{path: \"{sdsPath}\", watched_directory: {{path: \"{mount}\"}}}}}}}}]}}}}";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(tls)));
+        var endpoint = legate.ListenerEndpoint("tls");
+        Assert.Equal(first.Certificate.Thumbprint, (await TestTls.GetAsync(endpoint, new())).ServerCertificate!.Thumbprint);
+
+        // The kubelet's swap: a new directory, a temporary link to it, renamed over ..data.
+        var second = _pki.Leaf("k8s-2", new() { Dns = ["localhost"], Ecdsa = true });
+        Publish(mount, "..v2", second);
+        Directory.CreateSymbolicLink(Path.Combine(mount, "..data_tmp"), "..v2");
+        // rename(2) of the link itself (.NET's File.Move follows a link to a directory).
+        var swap = await ExternalTool.RunAsync("mv", ["-T", Path.Combine(mount, "..data_tmp"), Path.Combine(mount, "..data")]);
+        Assert.Equal(0, swap.ExitCode);
+
+        await WaitUntilServedAsync(endpoint, second);
+        Assert.True(legate.Server.Stats.Counter("sds.server_cert.update_success").Value >= 1);
+    }
+
+    private static void Publish(string mount, string version, TestCertificates.Issued certificate)
+    {
+        var directory = Path.Combine(mount, version);
+        Directory.CreateDirectory(directory);
+        File.Copy(certificate.ChainPath!, Path.Combine(directory, "tls.crt"));
+        File.Copy(certificate.KeyPath!, Path.Combine(directory, "tls.key"));
+    }
+
     [Fact]
     public async Task ABrokenUpdateKeepsThePreviousCertificate()
     {

@@ -300,6 +300,9 @@ public sealed class UpstreamTlsTests(UpstreamTlsTests.Pki fixture) : IClassFixtu
             Assert.Contains("New, ", first, StringComparison.Ordinal);
             Assert.Contains(resume ? "Reused, " : "New, ", second, StringComparison.Ordinal);
             Assert.Equal(2, legate.Counter("cluster.backend.ssl.handshake"));
+
+            // Envoy's ssl.session_reused, read from the server's flight (ResumptionDetector), agrees with s_server.
+            Assert.Equal(resume ? 1 : 0, legate.Counter("cluster.backend.ssl.session_reused"));
         }
         finally
         {

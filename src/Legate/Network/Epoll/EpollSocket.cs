@@ -317,7 +317,8 @@ internal sealed class EpollSocket
     /// Connects <paramref name="socket"/> without .NET's socket engine (which would also watch the
     /// descriptor from then on): a non-blocking connect, then the first write edge.
     /// </summary>
-    public static async ValueTask<EpollSocket> ConnectAsync(Socket socket, IPEndPoint address, CancellationToken cancellationToken)
+    /// <param name="loop">The loop to register with (tcp_proxy keeps both sides of a connection on one), else the next one.</param>
+    public static async ValueTask<EpollSocket> ConnectAsync(Socket socket, IPEndPoint address, CancellationToken cancellationToken, EpollLoop? loop = null)
     {
         socket.Blocking = false;
         var inProgress = false;
@@ -332,7 +333,7 @@ internal sealed class EpollSocket
 
         // Registered as not writable yet: the first write edge says the handshake ended (either
         // way; registering reports one at once if it already has) and SO_ERROR says how.
-        var epoll = new EpollSocket(socket, EpollLoop.Next(), connecting: inProgress);
+        var epoll = new EpollSocket(socket, loop ?? EpollLoop.Next(), connecting: inProgress);
         if (inProgress)
         {
             var writable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -149,6 +149,189 @@ public sealed class TcpProxyTests
         Assert.True(legate.Server.Stats.Counter("tcp.tcp.downstream_flow_control_resumed_reading_total").Value >= 1);
     }
 
+    /// <summary>
+    /// Many connections at once, each with many small request/response exchanges (the shape of
+    /// HTTP keep-alive through a TCP proxy): every answer comes back whole and in order on its own
+    /// connection, the byte counters add up, and once the clients close nothing stays buffered,
+    /// active or registered.
+    /// </summary>
+    [Fact]
+    public async Task ManySmallExchangesOnManyConnectionsStayOrderedAndAccounted()
+    {
+        const int Connections = 24;
+        const int Exchanges = 200;
+        using var upstream = TcpUpstream.Start(async socket =>
+        {
+            // Answers each 8-byte request with its bytes reversed, until the client's FIN.
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            var request = new byte[8];
+            var answered = 0;
+            while (true)
+            {
+                var got = 0;
+                while (got < request.Length)
+                {
+                    var n = await stream.ReadAsync(request.AsMemory(got));
+                    if (n == 0)
+                    {
+                        socket.Shutdown(SocketShutdown.Send);
+                        return answered.ToString(CultureInfo.InvariantCulture);
+                    }
+
+                    got += n;
+                }
+
+                Array.Reverse(request);
+                await stream.WriteAsync(request);
+                answered++;
+            }
+        });
+        await using var legate = await InProcessLegate.StartAsync(Config("cluster: backend", Cluster("backend", upstream.Port)));
+
+        async Task ExchangeAsync(int connection)
+        {
+            using var client = new TcpClient { NoDelay = true };
+            await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+            var stream = client.GetStream();
+            var answer = new byte[8];
+            for (var i = 0; i < Exchanges; i++)
+            {
+                var request = Encoding.ASCII.GetBytes($"{connection:D3}{i:D5}");
+                await stream.WriteAsync(request);
+                await stream.ReadExactlyAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+                Array.Reverse(answer);
+                Assert.Equal(request, answer);
+            }
+
+            client.Client.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await stream.ReadAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        var clients = new Task[Connections];
+        for (var c = 0; c < Connections; c++)
+        {
+            clients[c] = ExchangeAsync(c);
+        }
+
+        await Task.WhenAll(clients);
+        for (var c = 0; c < Connections; c++)
+        {
+            Assert.Equal(Exchanges.ToString(CultureInfo.InvariantCulture), await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        const long Bytes = (long)Connections * Exchanges * 8;
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.backend.upstream_cx_destroy") == Connections, "every upstream connection closed");
+        Assert.Equal(Bytes, legate.Counter("tcp.tcp.downstream_cx_rx_bytes_total"));
+        Assert.Equal(Bytes, legate.Counter("tcp.tcp.downstream_cx_tx_bytes_total"));
+        Assert.Equal(0, legate.Gauge("tcp.tcp.downstream_cx_rx_bytes_buffered"));
+        Assert.Equal(0, legate.Gauge("tcp.tcp.downstream_cx_tx_bytes_buffered"));
+        Assert.Equal(0, legate.Gauge("cluster.backend.upstream_cx_active"));
+    }
+
+    /// <summary>
+    /// The other direction: a client that stops reading holds the upstream back. Legate keeps at
+    /// most one buffer of the upstream's bytes (counted in <c>downstream_cx_tx_bytes_buffered</c>
+    /// while it waits), the upstream's writes stall far short of the whole body, and every byte
+    /// arrives once the client reads again.
+    /// </summary>
+    [Fact]
+    public async Task ASlowClientHoldsTheUpstreamBackInsteadOfBeingBuffered()
+    {
+        const long Size = 96L * 1024 * 1024;
+        long sent = 0;
+        using var upstream = TcpUpstream.Start(async socket =>
+        {
+            socket.SendBufferSize = 64 * 1024;
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            // The same pattern as SendPatternAsync (each block numbered), counting what the socket took.
+            var block = Block(4);
+            for (long offset = 0, index = 0; offset < Size; offset += block.Length, index++)
+            {
+                BitConverter.TryWriteBytes(block, index);
+                var length = (int)Math.Min(block.Length, Size - offset);
+                await stream.WriteAsync(block.AsMemory(0, length));
+                Interlocked.Add(ref sent, length);
+            }
+
+            socket.Shutdown(SocketShutdown.Send);
+            return "sent";
+        });
+        await using var legate = await InProcessLegate.StartAsync(Config("cluster: backend", Cluster("backend", upstream.Port)));
+
+        using var client = new TcpClient { ReceiveBufferSize = 64 * 1024 };
+        await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+        await InProcessLegate.WaitUntilAsync(() => legate.Gauge("tcp.tcp.downstream_cx_tx_bytes_buffered") > 0, "Legate waiting for the client to take bytes");
+
+        // Legate holds at most a buffer per direction: the 96 MiB cannot have left the upstream.
+        Assert.True(Interlocked.Read(ref sent) < 32L * 1024 * 1024, $"{Interlocked.Read(ref sent)} bytes left the upstream");
+        Assert.True(legate.Counter("tcp.tcp.downstream_cx_tx_bytes_total") < 32L * 1024 * 1024);
+
+        var received = await HashToEndAsync(client.GetStream()).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(PatternHash(Size, 4), received);
+        Assert.Equal("sent", await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(Size, legate.Counter("tcp.tcp.downstream_cx_tx_bytes_total"));
+    }
+
+    /// <summary>
+    /// <c>max_downstream_connection_duration</c> closes a connection that is still busy (the idle
+    /// timeout would not): counted in Envoy's <c>max_downstream_connection_duration</c> stat and
+    /// logged with the DT response flag.
+    /// </summary>
+    [Fact]
+    public async Task MaxDownstreamConnectionDurationClosesABusyConnection()
+    {
+        using var upstream = TcpUpstream.Start(async socket =>
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            var buffer = new byte[1024];
+            while (true)
+            {
+                var n = await stream.ReadAsync(buffer);
+                if (n == 0)
+                {
+                    return "closed";
+                }
+
+                await stream.WriteAsync(buffer.AsMemory(0, n));
+            }
+        });
+        var log = Path.Combine(Path.GetTempPath(), "legate-tcp-duration-" + Guid.NewGuid().ToString("N") + ".log");
+        var accessLog = $"access_log: [{{name: envoy.access_loggers.file, typed_config: {{\"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: \"{log}\", log_format: {{text_format_source: {{inline_string: \"%RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n\"}}}}}}}}]";
+        try
+        {
+            await using var legate = await InProcessLegate.StartAsync(Config("cluster: backend, idle_timeout: 60s, max_downstream_connection_duration: 0.5s, " + accessLog, Cluster("backend", upstream.Port)));
+
+            using var client = new TcpClient { NoDelay = true };
+            await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+            var stream = client.GetStream();
+            var echo = new byte[1];
+            var ended = false;
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!ended)
+            {
+                // Busy all along: a byte each way per round trip, until Legate closes.
+                try
+                {
+                    await stream.WriteAsync("x"u8.ToArray(), deadline.Token);
+                    ended = await stream.ReadAsync(echo, deadline.Token) == 0;
+                }
+                catch (IOException)
+                {
+                    ended = true;
+                }
+            }
+
+            Assert.Equal(1, legate.Counter("tcp.tcp.max_downstream_connection_duration"));
+            Assert.Equal(0, legate.Counter("tcp.tcp.idle_timeout"));
+            await InProcessLegate.WaitUntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains('\n'), "the access log entry");
+            Assert.Equal("DT backend", File.ReadAllText(log).Trim());
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
+
     [Fact]
     public async Task IdleConnectionsCloseAndCountTheTimeout()
     {

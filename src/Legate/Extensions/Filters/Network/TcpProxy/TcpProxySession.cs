@@ -6,6 +6,7 @@ using Legate.AccessLog;
 using Legate.Http;
 using Legate.Http.Formatter;
 using Legate.Network;
+using Legate.Network.Epoll;
 using Legate.Server.Logging;
 using Legate.Upstream;
 
@@ -13,7 +14,8 @@ namespace Legate.Extensions.Filters.Network.TcpProxy;
 
 /// <summary>
 /// One proxied TCP connection: picks the cluster and a host (up to <c>max_connect_attempts</c>),
-/// then copies bytes both ways on raw sockets (or the downstream TLS stream). Each direction reads
+/// then copies bytes both ways: plaintext on both sides on Legate's epoll engine
+/// (<see cref="EpollRelay"/>, Linux), otherwise on streams (raw sockets, or TLS on either side). Each direction reads
 /// into one fixed buffer and does not read again until the other side took the bytes, so a slow
 /// side holds the fast one back (at most one buffer per direction is ever held). A FIN is passed
 /// on as a half-close (shutdown of the other side's send direction) and the other direction keeps
@@ -44,12 +46,13 @@ internal sealed class TcpProxySession
         }
     }
 
-    /// <param name="downstream">The downstream byte stream (a <see cref="NetworkStream"/>, or the TLS stream).</param>
+    /// <param name="downstreamSocket">The downstream socket; on a plaintext connection the session owns it until it returns (the epoll relay closes it).</param>
+    /// <param name="downstreamTls">The downstream TLS stream when the chain terminates TLS, else null.</param>
     /// <param name="shutdownDownstream">Half-closes the downstream's send direction (FIN, or TLS close_notify).</param>
     /// <param name="info">The connection's info (addresses, start, TLS), filled in here and logged when the session ends.</param>
     /// <param name="originalDestination">The connection's restored original destination, if a listener filter restored one (for ORIGINAL_DST clusters).</param>
     /// <param name="proxyProtocolTlvs">PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream (pass_through_tlvs).</param>
-    public static async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
+    public static async Task RunAsync(Socket downstreamSocket, SslStream? downstreamTls, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
         var stats = config.Stats;
         stats.DownstreamCxTotal.Inc();
@@ -59,7 +62,7 @@ internal sealed class TcpProxySession
             : null;
         try
         {
-            await session.RunAsync(downstream, shutdownDownstream, time, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+            await session.RunAsync(downstreamSocket, downstreamTls, shutdownDownstream, time, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
         }
         finally
         {
@@ -76,7 +79,7 @@ internal sealed class TcpProxySession
         }
     }
 
-    private async Task RunAsync(Stream downstream, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    private async Task RunAsync(Socket downstreamSocket, SslStream? downstreamTls, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var config = _config;
         if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
@@ -99,7 +102,10 @@ internal sealed class TcpProxySession
 
         try
         {
-            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+            // Plaintext both ways runs on the epoll engine, both sockets on one loop; the upstream
+            // decides per host (TLS comes with the host's transport socket).
+            var loop = downstreamTls is null && EpollLoop.IsEnabled ? EpollLoop.Next() : null;
+            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination, proxyProtocolTlvs, loop).ConfigureAwait(false);
             if (upstream is null)
             {
                 return;
@@ -110,8 +116,15 @@ internal sealed class TcpProxySession
                 LogAccess("TcpUpstreamConnected");
             }
 
-            var (socket, tls) = upstream.Value;
-            await ProxyAsync(downstream, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
+            var (socket, tls, epoll) = upstream.Value;
+            if (epoll is not null)
+            {
+                await RelayAsync(new EpollSocket(downstreamSocket, loop!), epoll, cluster).ConfigureAwait(false);
+                return;
+            }
+
+            await using var downstream = downstreamTls is null ? new NetworkStream(downstreamSocket, ownsSocket: false) : null;
+            await ProxyAsync((Stream?)downstreamTls ?? downstream!, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
         }
         finally
         {
@@ -137,8 +150,11 @@ internal sealed class TcpProxySession
         }
     }
 
-    /// <summary>A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext.</summary>
-    private static async Task<(Socket Socket, SslStream? Tls)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, StreamInfo info, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    /// <summary>
+    /// A connected upstream socket, with its TLS stream when the cluster has an UpstreamTlsContext,
+    /// or registered on <paramref name="loop"/> (connected there) when given and the host is plaintext.
+    /// </summary>
+    private static async Task<(Socket Socket, SslStream? Tls, EpollSocket? Epoll)?> ConnectAsync(Cluster cluster, TcpProxyConfig config, StreamInfo info, Logger log, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs, EpollLoop? loop)
     {
         var clusterStats = cluster.Info.Stats;
         // ORIGINAL_DST clusters read the connection's original destination; ring hash and Maglev the hash.
@@ -164,9 +180,19 @@ internal sealed class TcpProxySession
             var started = Stopwatch.GetTimestamp();
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
             timeout.CancelAfter(target.ConnectTimeout);
+            var tls = target.Info.TlsFor(host);
+            EpollSocket? epoll = null;
             try
             {
-                await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                if (loop is not null && tls is null)
+                {
+                    epoll = await EpollSocket.ConnectAsync(socket, host.Address, timeout.Token, loop).ConfigureAwait(false);
+                }
+                else
+                {
+                    await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
+                }
+
                 if (cluster.Info.ProxyProtocol is { } proxyProtocol)
                 {
                     // The downstream's addresses go first, under the inner transport socket (TLS or raw).
@@ -174,7 +200,7 @@ internal sealed class TcpProxySession
                 }
 
                 SslStream? ssl = null;
-                if (target.Info.TlsFor(host) is { } tls)
+                if (tls is not null)
                 {
                     // Within the same connect_timeout: the connection is up once TLS is (no ALPN for TCP).
                     var (stream, session, failure) = await tls.HandshakeAsync(new NetworkStream(socket, ownsSocket: true), tls.Sni, null, null, timeout.Token).ConfigureAwait(false);
@@ -199,10 +225,15 @@ internal sealed class TcpProxySession
                 clusterStats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 info.UpstreamLocalAddress = socket.LocalEndPoint as System.Net.IPEndPoint;
                 info.UpstreamTransportFailureReason = null;
-                return (socket, ssl);
+                return (socket, ssl, epoll);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
+                if (epoll is not null)
+                {
+                    epoll.Dispose();
+                }
+
                 socket.Dispose();
                 if (abort.IsCancellationRequested)
                 {
@@ -219,6 +250,34 @@ internal sealed class TcpProxySession
         clusterStats.UpstreamCxConnectAttemptsExceeded.Inc();
         info.SetResponseFlag(ResponseFlags.UpstreamRetryLimitExceeded);
         return null;
+    }
+
+    /// <summary>Plaintext both ways: the epoll relay, then both sockets closed.</summary>
+    private async Task RelayAsync(EpollSocket downstream, EpollSocket upstream, Cluster cluster)
+    {
+        var clusterStats = cluster.Info.Stats;
+        clusterStats.UpstreamCxActive.Inc();
+        using var maxDuration = _config.MaxDownstreamConnectionDuration > TimeSpan.Zero
+            ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), this, _config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
+            : null;
+        try
+        {
+            _idle?.Set(_config.IdleTimeout);
+            await new EpollRelay(downstream, upstream, _config, _info, _idle, _log).RunAsync(_closed.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_idle is not null)
+            {
+                await _idle.DisposeAsync().ConfigureAwait(false);
+            }
+
+            // Unregistered before the descriptors close, so a reused number never sees their events.
+            upstream.Dispose();
+            downstream.Dispose();
+            clusterStats.UpstreamCxActive.Dec();
+            clusterStats.UpstreamCxDestroy.Inc();
+        }
     }
 
     private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, SslStream? upstreamTls, Cluster cluster, TimeProvider time)
