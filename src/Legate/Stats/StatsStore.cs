@@ -9,10 +9,12 @@ namespace Legate.Stats;
 /// </summary>
 internal sealed class StatsStore
 {
-    private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Histogram> _histograms = new(StringComparer.Ordinal);
+    // Keyed by the name's two parts, compared as the joined text (StatKey): no string per stat.
+    private readonly ConcurrentDictionary<StatKey, Counter> _counters = new();
+    private readonly ConcurrentDictionary<StatKey, Gauge> _gauges = new();
+    private readonly ConcurrentDictionary<StatKey, Histogram> _histograms = new();
     private readonly ConcurrentDictionary<string, IStat> _rejected = new(StringComparer.Ordinal);
+    private readonly CounterCells _cells = new();
     private readonly TagExtractors _tags;
     private readonly StatsOptions _options;
     private readonly List<Action> _refreshers = [];
@@ -34,17 +36,43 @@ internal sealed class StatsStore
     /// The counter <paramref name="name"/>. A name <c>stats_matcher</c> rejects gets a counter that
     /// is never listed (Envoy's null stat): callers update it the same way, at the same cost.
     /// </summary>
-    public Counter Counter(string name) => Accepts(name)
-        ? _counters.GetOrAdd(name, static (n, tags) => new Counter(tags.Extract(n)), _tags)
-        : (Counter)_rejected.GetOrAdd("c:" + name, static (_, n) => new Counter(new StatName(n, n, [])), name);
+    public Counter Counter(string name) => Counter("", name);
 
-    public Gauge Gauge(string name, ImportMode importMode) => Accepts(name)
-        ? _gauges.GetOrAdd(name, static (n, s) => new Gauge(s.Tags.Extract(n), s.Mode), (Tags: _tags, Mode: importMode))
-        : (Gauge)_rejected.GetOrAdd("g:" + name, static (_, s) => new Gauge(new StatName(s.Name, s.Name, []), s.Mode), (Name: name, Mode: importMode));
+    /// <summary>
+    /// The counter <paramref name="prefix"/> + <paramref name="suffix"/> (the same counter as asked by
+    /// the joined name). Components with a scope (a cluster's <c>cluster.NAME.</c>) ask this way: the
+    /// stat then keeps the two shared strings instead of a string of its own.
+    /// </summary>
+    public Counter Counter(string prefix, string suffix)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? _counters.GetOrAdd(key, static (k, s) => new Counter(s._tags.Extract(k.Prefix, k.Suffix), s._cells), this)
+            : (Counter)_rejected.GetOrAdd("c:" + key.Join(), static (_, s) => new Counter(Whole(s.Key.Join()), s.Store._cells), (Key: key, Store: this));
+    }
 
-    public Histogram Histogram(string name, HistogramUnit unit) => Accepts(name)
-        ? _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit, s.Options.BucketsFor(n)) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
-        : (Histogram)_rejected.GetOrAdd("h:" + name, static (_, s) => new Histogram(new StatName(s.Name, s.Name, []), s.Unit), (Name: name, Unit: unit));
+    public Gauge Gauge(string name, ImportMode importMode) => Gauge("", name, importMode);
+
+    public Gauge Gauge(string prefix, string suffix, ImportMode importMode)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? _gauges.GetOrAdd(key, static (k, s) => new Gauge(s.Tags.Extract(k.Prefix, k.Suffix), s.Mode), (Tags: _tags, Mode: importMode))
+            : (Gauge)_rejected.GetOrAdd("g:" + key.Join(), static (_, s) => new Gauge(Whole(s.Key.Join()), s.Mode), (Key: key, Mode: importMode));
+    }
+
+    public Histogram Histogram(string name, HistogramUnit unit) => Histogram("", name, unit);
+
+    public Histogram Histogram(string prefix, string suffix, HistogramUnit unit)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? _histograms.GetOrAdd(key, static (k, s) => new Histogram(s.Tags.Extract(k.Prefix, k.Suffix), s.Unit, s.Options.BucketsFor(k.Join())) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
+            : (Histogram)_rejected.GetOrAdd("h:" + key.Join(), static (_, s) => new Histogram(Whole(s.Key.Join()), s.Unit), (Key: key, Unit: unit));
+    }
+
+    // A rejected stat's name: never listed, so no tags.
+    private static StatName Whole(string name) => new("", name, name, []);
 
     private volatile HistogramSampleQueue? _samples;
 
@@ -75,11 +103,11 @@ internal sealed class StatsStore
     /// <summary>The lookups by name (admin <c>/stats/recentlookups</c>).</summary>
     public RecentLookups Lookups { get; } = new();
 
-    private bool Accepts(string name)
+    private bool Accepts(StatKey key)
     {
         // Every lookup by name passes here, so this is where /stats/recentlookups counts them.
-        Lookups.Record(name);
-        return _options.Accepts is not { } accepts || accepts(name);
+        Lookups.Record(key);
+        return _options.Accepts is not { } accepts || accepts(key.Join());
     }
 
     /// <summary>
@@ -127,6 +155,6 @@ internal sealed class StatsStore
         Lookups.Clear();
     }
 
-    private static T[] Sorted<T>(ConcurrentDictionary<string, T> stats) where T : IStat =>
+    private static T[] Sorted<T>(ConcurrentDictionary<StatKey, T> stats) where T : IStat =>
         stats.Values.OrderBy(s => s.Name.Full, StringComparer.Ordinal).ToArray();
 }
