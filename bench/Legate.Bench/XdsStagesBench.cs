@@ -31,8 +31,8 @@ internal static class XdsStagesBench
         var after = Any.Pack(Assignment(10_000, 81));
         var old = (ClusterLoadAssignment)validator.Decode(type, before, out _)!;
         var changed = (ClusterLoadAssignment)validator.Decode(type, after, out _)!;
-        Console.WriteLine("| stage (one 10,000-endpoint assignment) | best ms |");
-        Console.WriteLine("| --- | ---: |");
+        Console.WriteLine("| stage (one 10,000-endpoint assignment) | best ms | allocated |");
+        Console.WriteLine("| --- | ---: | ---: |");
         Stage("decode", () => validator.Decode(type, after, out _));
         Stage("Equals with the assignment in force", () => old.Equals(changed));
         Stage("validate: all (XdsResourceValidator.Validate)", () => validator.Validate(type, changed, []));
@@ -73,8 +73,8 @@ internal static class XdsStagesBench
             EdsClusterConfig = new ClusterConfig.Types.EdsClusterConfig { EdsConfig = new Envoy.Config.Core.V3.ConfigSource { Ads = new(), ResourceApiVersion = Envoy.Config.Core.V3.ApiVersion.V3 } },
         })).ToArray();
         var small = Enumerable.Range(0, 1_000).Select(c => Any.Pack(Assignment(10, 80, $"c{c}"))).ToArray();
-        Console.WriteLine("| stage (1,000 clusters, 1,000 assignments of 10 endpoints) | best ms |");
-        Console.WriteLine("| --- | ---: |");
+        Console.WriteLine("| stage (1,000 clusters, 1,000 assignments of 10 endpoints) | best ms | allocated |");
+        Console.WriteLine("| --- | ---: | ---: |");
         Stage("decode + validate 1,000 clusters", () =>
         {
             foreach (var any in clusters)
@@ -133,6 +133,22 @@ internal static class XdsStagesBench
             GC.KeepAlive(held);
         }
 
+        // The parts of ClusterFactory.Create, allocated bytes per cluster (after a warm-up round).
+        var parts = Enumerable.Range(0, 1_000).Select(c => new ClusterConfig
+        {
+            Name = string.Create(CultureInfo.InvariantCulture, $"part-c{c}"),
+            Type = ClusterConfig.Types.DiscoveryType.Static,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            LoadAssignment = Assignment(10, 80, string.Create(CultureInfo.InvariantCulture, $"part-c{c}")),
+        }).ToArray();
+        Part("LoadBalancerSettingsFactory.Create", parts, c => LoadBalancerSettingsFactory.Create(c, "", new ConfigErrors(), 1));
+        Part("StaticHosts (10 endpoints)", parts, c => ClusterFactory.StaticHosts(c.LoadAssignment, "", new ConfigErrors()));
+        var hosts = parts.Select(c => ClusterFactory.StaticHosts(c.LoadAssignment, "", new ConfigErrors())).ToArray();
+        var i = 0;
+        Part("new StaticCluster (its priority set updated)", parts, c => new StaticCluster(c.Name, TimeSpan.FromSeconds(1), c.LbPolicy, 1, hosts[i++ % hosts.Length]));
+        Part("ClusterInfo.Create (a fresh stats store each)", parts, c => ClusterInfo.Create(c, "", new ConfigErrors(), new Legate.Stats.StatsStore()));
+        Part("new StatsStore", parts, c => new Legate.Stats.StatsStore());
+
         for (var round = 0; round < 3; round++)
         {
             var names = Enumerable.Range(0, 1_000).Select(c => string.Create(CultureInfo.InvariantCulture, $"s{round}-c{c}")).ToArray();
@@ -151,6 +167,24 @@ internal static class XdsStagesBench
         }
     }
 
+    private static void Part(string name, ClusterConfig[] configs, Func<ClusterConfig, object> part)
+    {
+        var held = new object[configs.Length];
+        for (var round = 0; round < 2; round++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var c = 0; c < configs.Length; c++)
+            {
+                held[c] = part(configs[c]);
+            }
+
+            if (round == 1)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {(GC.GetAllocatedBytesForCurrentThread() - before) / configs.Length:N0} | |"));
+            }
+        }
+    }
+
     private static void Stage(string name, Action action)
     {
         for (var i = 0; i < 3; i++)
@@ -159,14 +193,17 @@ internal static class XdsStagesBench
         }
 
         var best = double.MaxValue;
+        var allocated = long.MaxValue;
         for (var i = 0; i < 7; i++)
         {
             var sw = Stopwatch.StartNew();
+            var before = GC.GetAllocatedBytesForCurrentThread();
             action();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
             best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {best:N2} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {best:N2} | {allocated / 1024.0:N0} KB |"));
     }
 
     private static ClusterLoadAssignment Assignment(int endpoints, int firstPort, string name = "big")

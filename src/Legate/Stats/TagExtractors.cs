@@ -100,9 +100,15 @@ internal sealed class TagExtractors
     /// </summary>
     public StatName Extract(string prefix, string suffix)
     {
-        // The joined name is only read here (it is garbage right after).
-        var fullName = prefix.Length == 0 ? suffix : string.Concat(prefix, suffix);
-        var name = fullName;
+        // The name being cut, as text; its string only when a regex has to read it or it ends up
+        // as the tag-extracted name (a cluster stat's joined name is never made: the cluster
+        // extractor cuts it first, on the stack).
+        var length = prefix.Length + suffix.Length;
+        Span<char> joined = length <= 256 ? stackalloc char[length] : new char[length];
+        prefix.AsSpan().CopyTo(joined);
+        suffix.AsSpan().CopyTo(joined[prefix.Length..]);
+        ReadOnlySpan<char> name = joined;
+        var nameString = prefix.Length == 0 ? suffix : null;
         var tags = t_scratch ??= new StatTag[16];
         var count = 0;
         for (var i = 0; i < _extractors.Length; i++)
@@ -115,11 +121,11 @@ internal sealed class TagExtractors
             }
 
             int cutIndex, cutLength;
-            ReadOnlySpan<char> value;
+            scoped ReadOnlySpan<char> value;
             if (segment >= 0)
             {
                 // ^prefix\.((.*?)\.): the shortest value (at least `segment` chars) followed by a dot.
-                var dot = segment < name.Length - hintPrefix!.Length ? name.AsSpan(hintPrefix.Length + segment).IndexOf('.') : -1;
+                var dot = segment < name.Length - hintPrefix!.Length ? name[(hintPrefix.Length + segment)..].IndexOf('.') : -1;
                 if (dot < 0)
                 {
                     continue;
@@ -127,11 +133,12 @@ internal sealed class TagExtractors
 
                 cutIndex = hintPrefix.Length;
                 cutLength = segment + dot + 1;
-                value = name.AsSpan(cutIndex, cutLength - 1);
+                value = name.Slice(cutIndex, cutLength - 1);
             }
             else
             {
-                var match = regex.Match(name);
+                nameString ??= name.ToString();
+                var match = regex.Match(nameString);
                 if (!match.Success || match.Groups.Count < 3)
                 {
                     continue;
@@ -149,15 +156,16 @@ internal sealed class TagExtractors
             }
 
             tags[count++] = new StatTag(tag, ValueOf(i, value));
-            name = Intern(name.AsSpan(0, cutIndex), name.AsSpan(cutIndex + cutLength));
+            nameString = Intern(name[..cutIndex], name[(cutIndex + cutLength)..]);
+            name = nameString;
         }
 
         if (count == 0)
         {
-            return new StatName(prefix, suffix, fullName, _fixed);
+            return new StatName(prefix, suffix, nameString ?? name.ToString(), _fixed);
         }
 
-        return new StatName(prefix, suffix, name, Shared(tags.AsSpan(0, count)));
+        return new StatName(prefix, suffix, nameString!, Shared(tags.AsSpan(0, count)));
     }
 
     // Per thread: the tags of the name being extracted, before they are known to be new.
