@@ -10,9 +10,14 @@ namespace Legate.Stats;
 internal sealed class StatsStore
 {
     // Keyed by the name's two parts, compared as the joined text (StatKey): no string per stat.
-    private readonly ConcurrentDictionary<StatKey, Counter> _counters = new();
-    private readonly ConcurrentDictionary<StatKey, Gauge> _gauges = new();
-    private readonly ConcurrentDictionary<StatKey, Histogram> _histograms = new();
+    // Plain dictionaries under one lock, taken when a stat is created or listed, never when one
+    // is updated: their entries are structs in one array, where a concurrent dictionary has a node
+    // object per stat and makes them all anew each time it grows (hundreds of thousands with
+    // thousands of CDS clusters).
+    private readonly Lock _lock = new();
+    private readonly Dictionary<StatKey, Counter> _counters = [];
+    private readonly Dictionary<StatKey, Gauge> _gauges = [];
+    private readonly Dictionary<StatKey, Histogram> _histograms = [];
     private readonly ConcurrentDictionary<string, IStat> _rejected = new(StringComparer.Ordinal);
     private readonly CounterCells _cells = new();
     private readonly TagExtractors _tags;
@@ -47,7 +52,7 @@ internal sealed class StatsStore
     {
         var key = new StatKey(prefix, suffix);
         return Accepts(key)
-            ? _counters.GetOrAdd(key, static (k, s) => new Counter(s._tags.Extract(k.Prefix, k.Suffix), s._cells), this)
+            ? GetOrAdd(_counters, key, static (k, s) => new Counter(s._tags.Extract(k.Prefix, k.Suffix), s._cells), this)
             : (Counter)_rejected.GetOrAdd("c:" + key.Join(), static (_, s) => new Counter(Whole(s.Key.Join()), s.Store._cells), (Key: key, Store: this));
     }
 
@@ -57,7 +62,7 @@ internal sealed class StatsStore
     {
         var key = new StatKey(prefix, suffix);
         return Accepts(key)
-            ? _gauges.GetOrAdd(key, static (k, s) => new Gauge(s.Tags.Extract(k.Prefix, k.Suffix), s.Mode), (Tags: _tags, Mode: importMode))
+            ? GetOrAdd(_gauges, key, static (k, s) => new Gauge(s.Tags.Extract(k.Prefix, k.Suffix), s.Mode), (Tags: _tags, Mode: importMode))
             : (Gauge)_rejected.GetOrAdd("g:" + key.Join(), static (_, s) => new Gauge(Whole(s.Key.Join()), s.Mode), (Key: key, Mode: importMode));
     }
 
@@ -67,8 +72,31 @@ internal sealed class StatsStore
     {
         var key = new StatKey(prefix, suffix);
         return Accepts(key)
-            ? _histograms.GetOrAdd(key, static (k, s) => new Histogram(s.Tags.Extract(k.Prefix, k.Suffix), s.Unit, s.Options.BucketsFor(k.Join())) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
+            ? GetOrAdd(_histograms, key, static (k, s) => new Histogram(s.Tags.Extract(k.Prefix, k.Suffix), s.Unit, s.Options.BucketsFor(k.Join())) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
             : (Histogram)_rejected.GetOrAdd("h:" + key.Join(), static (_, s) => new Histogram(Whole(s.Key.Join()), s.Unit), (Key: key, Unit: unit));
+    }
+
+    private T GetOrAdd<T, TArg>(Dictionary<StatKey, T> stats, StatKey key, Func<StatKey, TArg, T> create, TArg arg)
+        where T : class
+    {
+        lock (_lock)
+        {
+            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(stats, key, out var exists);
+            if (!exists)
+            {
+                try
+                {
+                    slot = create(key, arg);
+                }
+                catch
+                {
+                    stats.Remove(key);
+                    throw;
+                }
+            }
+
+            return slot!;
+        }
     }
 
     // A rejected stat's name: never listed, so no tags.
@@ -82,19 +110,23 @@ internal sealed class StatsStore
     /// </summary>
     public HistogramSampleQueue EnableSampleQueue()
     {
-        var queue = _samples ??= new HistogramSampleQueue();
-        foreach (var histogram in _histograms.Values)
+        lock (_lock)
         {
-            histogram.Samples = queue;
-        }
+            // Under the lock: a histogram created meanwhile reads _samples under it too.
+            var queue = _samples ??= new HistogramSampleQueue();
+            foreach (var histogram in _histograms.Values)
+            {
+                histogram.Samples = queue;
+            }
 
-        return queue;
+            return queue;
+        }
     }
 
     /// <summary>Ends a stats flush interval: every histogram's interval half moves on.</summary>
     public void FlushIntervals()
     {
-        foreach (var histogram in _histograms.Values)
+        foreach (var histogram in Snapshot(_histograms))
         {
             histogram.FlushInterval();
         }
@@ -147,7 +179,7 @@ internal sealed class StatsStore
     /// <summary><c>/reset_counters</c>: every counter back to zero (gauges and histograms are untouched, as in Envoy).</summary>
     public void ResetCounters()
     {
-        foreach (var counter in _counters.Values)
+        foreach (var counter in Snapshot(_counters))
         {
             counter.Reset();
         }
@@ -155,6 +187,15 @@ internal sealed class StatsStore
         Lookups.Clear();
     }
 
-    private static T[] Sorted<T>(ConcurrentDictionary<StatKey, T> stats) where T : IStat =>
-        stats.Values.OrderBy(s => s.Name.Full, StringComparer.Ordinal).ToArray();
+    private T[] Sorted<T>(Dictionary<StatKey, T> stats) where T : IStat =>
+        Snapshot(stats).OrderBy(s => s.Name.Full, StringComparer.Ordinal).ToArray();
+
+    /// <summary>The stats of one kind as they are now, to go through without holding the lock.</summary>
+    private T[] Snapshot<T>(Dictionary<StatKey, T> stats)
+    {
+        lock (_lock)
+        {
+            return [.. stats.Values];
+        }
+    }
 }

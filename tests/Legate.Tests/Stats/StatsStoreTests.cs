@@ -289,4 +289,28 @@ public sealed class StatsStoreTests
         Assert.Equal(1, idle.IntervalBucketCounts()[1]);
         Assert.Equal(0, busy.IntervalCount);
     }
+
+    [Fact]
+    public void ACdsClustersStatsStayCompact()
+    {
+        // Deterministic (bytes this thread allocates, not time or heap size): the ~100 stats of a
+        // cluster cost ~16 KB to create; with a padded cell array and a name string per stat they
+        // were ~50 KB. The bound is generous; it catches a per-stat allocation coming back.
+        var store = new StatsStore();
+        _ = new Legate.Upstream.ClusterStats(store, "warm-up");
+        const int clusters = 200;
+        var names = Enumerable.Range(0, clusters).Select(i => "c" + i).ToArray();
+        var held = new Legate.Upstream.ClusterStats[clusters];
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < clusters; i++)
+        {
+            held[i] = new Legate.Upstream.ClusterStats(store, names[i]);
+        }
+
+        var perCluster = (GC.GetAllocatedBytesForCurrentThread() - before) / clusters;
+        Assert.InRange(perCluster, 1, 28_000);
+        Assert.Equal("cluster.c7.upstream_rq_total", held[7].UpstreamRqTotal.Name.Full);
+    }
 }
+
