@@ -16,6 +16,12 @@ if (args.Length > 0 && args[0] == "xds-stages")
     return;
 }
 
+if (args.Length > 0 && args[0] == "xds-alloc")
+{
+    Legate.Bench.XdsStagesBench.RunAllocations();
+    return;
+}
+
 if (args.Length > 0 && args[0] == "xds")
 {
     await Legate.Bench.XdsScaleBench.RunAsync(args.Length > 1 && args[1] == "delta" ? "AGGREGATED_DELTA_GRPC" : "AGGREGATED_GRPC");

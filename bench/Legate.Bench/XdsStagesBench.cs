@@ -31,8 +31,8 @@ internal static class XdsStagesBench
         var after = Any.Pack(Assignment(10_000, 81));
         var old = (ClusterLoadAssignment)validator.Decode(type, before, out _)!;
         var changed = (ClusterLoadAssignment)validator.Decode(type, after, out _)!;
-        Console.WriteLine("| stage (one 10,000-endpoint assignment) | best ms |");
-        Console.WriteLine("| --- | ---: |");
+        Console.WriteLine("| stage (one 10,000-endpoint assignment) | best ms | allocated |");
+        Console.WriteLine("| --- | ---: | ---: |");
         Stage("decode", () => validator.Decode(type, after, out _));
         Stage("Equals with the assignment in force", () => old.Equals(changed));
         Stage("validate: all (XdsResourceValidator.Validate)", () => validator.Validate(type, changed, []));
@@ -73,8 +73,8 @@ internal static class XdsStagesBench
             EdsClusterConfig = new ClusterConfig.Types.EdsClusterConfig { EdsConfig = new Envoy.Config.Core.V3.ConfigSource { Ads = new(), ResourceApiVersion = Envoy.Config.Core.V3.ApiVersion.V3 } },
         })).ToArray();
         var small = Enumerable.Range(0, 1_000).Select(c => Any.Pack(Assignment(10, 80, $"c{c}"))).ToArray();
-        Console.WriteLine("| stage (1,000 clusters, 1,000 assignments of 10 endpoints) | best ms |");
-        Console.WriteLine("| --- | ---: |");
+        Console.WriteLine("| stage (1,000 clusters, 1,000 assignments of 10 endpoints) | best ms | allocated |");
+        Console.WriteLine("| --- | ---: | ---: |");
         Stage("decode + validate 1,000 clusters", () =>
         {
             foreach (var any in clusters)
@@ -98,6 +98,93 @@ internal static class XdsStagesBench
         });
     }
 
+    /// <summary>
+    /// What building one cluster costs in memory: bytes allocated and bytes still held after a full
+    /// collection, per cluster, for 1,000 EDS-like clusters (10 endpoints, a shared stats store, new
+    /// names each round so every stat is created); and for the cluster's <c>ClusterStats</c> alone.
+    /// Deterministic (allocation counts, not time): the numbers to compare before and after a cut.
+    /// </summary>
+    public static void RunAllocations()
+    {
+        var store = new Legate.Stats.StatsStore();
+        var context = new ClusterFactoryContext { Stats = store };
+        Console.WriteLine("| per cluster (1,000 clusters of 10 endpoints, one stats store) | allocated bytes | held bytes |");
+        Console.WriteLine("| --- | ---: | ---: |");
+        for (var round = 0; round < 3; round++)
+        {
+            var configs = Enumerable.Range(0, 1_000).Select(c => new ClusterConfig
+            {
+                Name = string.Create(CultureInfo.InvariantCulture, $"r{round}-c{c}"),
+                Type = ClusterConfig.Types.DiscoveryType.Static,
+                ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+                LoadAssignment = Assignment(10, 80, string.Create(CultureInfo.InvariantCulture, $"r{round}-c{c}")),
+            }).ToArray();
+            var held = new List<Cluster>(configs.Length);
+            var heldBefore = GC.GetTotalMemory(forceFullCollection: true);
+            var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            foreach (var config in configs)
+            {
+                held.Add(ClusterFactory.Create(config, "", new ConfigErrors(), context)!);
+            }
+
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+            var heldBytes = GC.GetTotalMemory(forceFullCollection: true) - heldBefore;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| ClusterFactory.Create, round {round + 1} | {allocated / configs.Length:N0} | {heldBytes / configs.Length:N0} |"));
+            GC.KeepAlive(held);
+        }
+
+        // The parts of ClusterFactory.Create, allocated bytes per cluster (after a warm-up round).
+        var parts = Enumerable.Range(0, 1_000).Select(c => new ClusterConfig
+        {
+            Name = string.Create(CultureInfo.InvariantCulture, $"part-c{c}"),
+            Type = ClusterConfig.Types.DiscoveryType.Static,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            LoadAssignment = Assignment(10, 80, string.Create(CultureInfo.InvariantCulture, $"part-c{c}")),
+        }).ToArray();
+        Part("LoadBalancerSettingsFactory.Create", parts, c => LoadBalancerSettingsFactory.Create(c, "", new ConfigErrors(), 1));
+        Part("StaticHosts (10 endpoints)", parts, c => ClusterFactory.StaticHosts(c.LoadAssignment, "", new ConfigErrors()));
+        var hosts = parts.Select(c => ClusterFactory.StaticHosts(c.LoadAssignment, "", new ConfigErrors())).ToArray();
+        var i = 0;
+        Part("new StaticCluster (its priority set updated)", parts, c => new StaticCluster(c.Name, TimeSpan.FromSeconds(1), c.LbPolicy, 1, hosts[i++ % hosts.Length]));
+        Part("ClusterInfo.Create (a fresh stats store each)", parts, c => ClusterInfo.Create(c, "", new ConfigErrors(), new Legate.Stats.StatsStore()));
+        Part("new StatsStore", parts, c => new Legate.Stats.StatsStore());
+
+        for (var round = 0; round < 3; round++)
+        {
+            var names = Enumerable.Range(0, 1_000).Select(c => string.Create(CultureInfo.InvariantCulture, $"s{round}-c{c}")).ToArray();
+            var held = new List<Legate.Upstream.ClusterStats>(names.Length);
+            var heldBefore = GC.GetTotalMemory(forceFullCollection: true);
+            var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
+            foreach (var name in names)
+            {
+                held.Add(new Legate.Upstream.ClusterStats(store, name));
+            }
+
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
+            var heldBytes = GC.GetTotalMemory(forceFullCollection: true) - heldBefore;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| new ClusterStats, round {round + 1} | {allocated / names.Length:N0} | {heldBytes / names.Length:N0} |"));
+            GC.KeepAlive(held);
+        }
+    }
+
+    private static void Part(string name, ClusterConfig[] configs, Func<ClusterConfig, object> part)
+    {
+        var held = new object[configs.Length];
+        for (var round = 0; round < 2; round++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var c = 0; c < configs.Length; c++)
+            {
+                held[c] = part(configs[c]);
+            }
+
+            if (round == 1)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {(GC.GetAllocatedBytesForCurrentThread() - before) / configs.Length:N0} | |"));
+            }
+        }
+    }
+
     private static void Stage(string name, Action action)
     {
         for (var i = 0; i < 3; i++)
@@ -106,14 +193,17 @@ internal static class XdsStagesBench
         }
 
         var best = double.MaxValue;
+        var allocated = long.MaxValue;
         for (var i = 0; i < 7; i++)
         {
             var sw = Stopwatch.StartNew();
+            var before = GC.GetAllocatedBytesForCurrentThread();
             action();
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
             best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {best:N2} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {best:N2} | {allocated / 1024.0:N0} KB |"));
     }
 
     private static ClusterLoadAssignment Assignment(int endpoints, int firstPort, string name = "big")

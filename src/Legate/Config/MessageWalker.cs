@@ -11,8 +11,11 @@ namespace Legate.Config;
 /// </summary>
 internal static class MessageWalker
 {
-    /// <summary>Visits <paramref name="root"/> and everything in it, except the messages <paramref name="skip"/> answers true for (and what they hold).</summary>
-    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit, Func<IMessage, bool>? skip = null)
+    /// <summary>
+    /// Visits <paramref name="root"/> and everything in it, except the messages <paramref name="skip"/>
+    /// answers true for (and what they hold), and the fields <paramref name="include"/> answers false for.
+    /// </summary>
+    public static void ForEach(IMessage root, string path, Action<IMessage, string> visit, Func<IMessage, bool>? skip = null, Func<FieldDescriptor, bool>? include = null)
     {
         if (skip is not null && skip(root))
         {
@@ -24,14 +27,14 @@ internal static class MessageWalker
             var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
             if (descriptor is not null)
             {
-                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit, skip);
+                ForEach(descriptor.Parser.ParseFrom(any.Value), path, visit, skip, include);
             }
 
             return;
         }
 
         visit(root, path);
-        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip), skip: skip);
+        ForEachChild(root, path, (_, child, childPath, _) => ForEach(child, childPath, visit, skip, include), include, skip);
     }
 
     /// <summary>

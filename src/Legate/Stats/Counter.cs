@@ -2,19 +2,23 @@ namespace Legate.Stats;
 
 /// <summary>
 /// A monotonically increasing count (Envoy's <c>Stats::Counter</c>). Increments go to one of a few
-/// cache-line-padded cells picked by the current processor, so cores rarely contend on one line;
-/// reads sum the cells. No locks and no allocation on the update path.
+/// stripes picked by the current processor, each stripe's cell on a cache line that other cores do
+/// not write (<see cref="CounterCells"/>), so cores rarely contend on one line; reads sum the cells.
+/// No locks and no allocation on the update path.
 /// </summary>
 internal sealed class Counter : IStat
 {
-    // 8 longs = 64 bytes: each stripe lives alone on its cache line.
-    private const int Padding = 8;
-    private static readonly int StripeMask = StripeCount() - 1;
-
-    private readonly long[] _cells = new long[(StripeMask + 1) * Padding];
+    // The cells live in a chunk shared with other counters: this counter's cell of stripe s is
+    // _cells[_slot + s * CounterCells.StripeStride].
+    private readonly long[] _cells;
+    private readonly int _slot;
     private volatile bool _used;
 
-    internal Counter(StatName name) => Name = name;
+    internal Counter(StatName name, CounterCells cells)
+    {
+        Name = name;
+        (_cells, _slot) = cells.Allocate();
+    }
 
     public StatName Name { get; }
 
@@ -26,9 +30,9 @@ internal sealed class Counter : IStat
         get
         {
             long sum = 0;
-            for (var i = 0; i < _cells.Length; i += Padding)
+            for (var stripe = 0; stripe < CounterCells.Stripes; stripe++)
             {
-                sum += Volatile.Read(ref _cells[i]);
+                sum += Volatile.Read(ref _cells[_slot + (stripe * CounterCells.StripeStride)]);
             }
 
             return sum;
@@ -40,7 +44,7 @@ internal sealed class Counter : IStat
     public void Add(long amount)
     {
         // A thread can migrate between reading the processor id and the add, so the add must still be atomic.
-        var cell = (Thread.GetCurrentProcessorId() & StripeMask) * Padding;
+        var cell = _slot + ((Thread.GetCurrentProcessorId() & CounterCells.StripeMask) * CounterCells.StripeStride);
         Interlocked.Add(ref _cells[cell], amount);
         if (!_used)
         {
@@ -52,21 +56,9 @@ internal sealed class Counter : IStat
     /// <summary><c>/reset_counters</c>. Increments racing with the reset may land either side of it.</summary>
     public void Reset()
     {
-        for (var i = 0; i < _cells.Length; i += Padding)
+        for (var stripe = 0; stripe < CounterCells.Stripes; stripe++)
         {
-            Interlocked.Exchange(ref _cells[i], 0);
+            Interlocked.Exchange(ref _cells[_slot + (stripe * CounterCells.StripeStride)], 0);
         }
-    }
-
-    private static int StripeCount()
-    {
-        // A power of two, at most 16: enough to spread contention, small enough to keep many counters cheap.
-        var count = 1;
-        while (count < Environment.ProcessorCount && count < 16)
-        {
-            count <<= 1;
-        }
-
-        return count;
     }
 }

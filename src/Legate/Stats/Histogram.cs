@@ -32,9 +32,13 @@ internal sealed class Histogram : IStat
     private readonly double[] _bounds;
     private long _sum;
 
+    // All-zero counts for the default buckets, shared by every histogram's interval half until it
+    // has samples: most histograms (those of idle clusters) never do. Never written.
+    private static readonly long[] DefaultZeros = new long[DefaultBuckets.Length + 1];
+
     // The interval half (Envoy's interval histogram): the bucket counts at the last flush, and the
     // counts recorded between the two last flushes. Only the flush touches them: recording stays
-    // a few atomic adds.
+    // a few atomic adds. Both are replaced, never written in place.
     private long[] _atLastFlush;
     private volatile long[] _interval;
     private long _min = long.MaxValue;
@@ -47,8 +51,8 @@ internal sealed class Histogram : IStat
         Unit = unit;
         _bounds = bounds ?? DefaultBuckets;
         _buckets = new long[_bounds.Length + 1];
-        _atLastFlush = new long[_buckets.Length];
-        _interval = new long[_buckets.Length];
+        _atLastFlush = _bounds == DefaultBuckets ? DefaultZeros : new long[_buckets.Length];
+        _interval = _atLastFlush;
     }
 
     /// <summary>The bucket upper bounds (Envoy's default, or <c>histogram_bucket_settings</c>).</summary>
@@ -61,6 +65,12 @@ internal sealed class Histogram : IStat
     /// </summary>
     public void FlushInterval()
     {
+        if (!_used)
+        {
+            // Never recorded: both halves are still all zeros, and stay so without new arrays.
+            return;
+        }
+
         var current = BucketCounts();
         var interval = new long[current.Length];
         for (var i = 0; i < current.Length; i++)

@@ -25,7 +25,10 @@ internal sealed class RecentLookups
 
     public long Total => Interlocked.Read(ref _total);
 
-    public void Record(string name)
+    public void Record(string name) => Record(new StatKey("", name));
+
+    /// <summary>Counts a lookup; the name is joined only while tracking is on.</summary>
+    public void Record(StatKey key)
     {
         Interlocked.Increment(ref _total);
         if (Volatile.Read(ref _capacity) == 0)
@@ -33,6 +36,7 @@ internal sealed class RecentLookups
             return;
         }
 
+        var name = key.Join();
         lock (_lock)
         {
             var count = _names.TryGetValue(name, out var seen) ? seen.Count : 0;

@@ -9,10 +9,17 @@ namespace Legate.Stats;
 /// </summary>
 internal sealed class StatsStore
 {
-    private readonly ConcurrentDictionary<string, Counter> _counters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, Histogram> _histograms = new(StringComparer.Ordinal);
+    // Keyed by the name's two parts, compared as the joined text (StatKey): no string per stat.
+    // Plain dictionaries under one lock, taken when a stat is created or listed, never when one
+    // is updated: their entries are structs in one array, where a concurrent dictionary has a node
+    // object per stat and makes them all anew each time it grows (hundreds of thousands with
+    // thousands of CDS clusters).
+    private readonly Lock _lock = new();
+    private readonly Dictionary<StatKey, Counter> _counters = [];
+    private readonly Dictionary<StatKey, Gauge> _gauges = [];
+    private readonly Dictionary<StatKey, Histogram> _histograms = [];
     private readonly ConcurrentDictionary<string, IStat> _rejected = new(StringComparer.Ordinal);
+    private readonly CounterCells _cells = new();
     private readonly TagExtractors _tags;
     private readonly StatsOptions _options;
     private readonly List<Action> _refreshers = [];
@@ -34,17 +41,66 @@ internal sealed class StatsStore
     /// The counter <paramref name="name"/>. A name <c>stats_matcher</c> rejects gets a counter that
     /// is never listed (Envoy's null stat): callers update it the same way, at the same cost.
     /// </summary>
-    public Counter Counter(string name) => Accepts(name)
-        ? _counters.GetOrAdd(name, static (n, tags) => new Counter(tags.Extract(n)), _tags)
-        : (Counter)_rejected.GetOrAdd("c:" + name, static (_, n) => new Counter(new StatName(n, n, [])), name);
+    public Counter Counter(string name) => Counter("", name);
 
-    public Gauge Gauge(string name, ImportMode importMode) => Accepts(name)
-        ? _gauges.GetOrAdd(name, static (n, s) => new Gauge(s.Tags.Extract(n), s.Mode), (Tags: _tags, Mode: importMode))
-        : (Gauge)_rejected.GetOrAdd("g:" + name, static (_, s) => new Gauge(new StatName(s.Name, s.Name, []), s.Mode), (Name: name, Mode: importMode));
+    /// <summary>
+    /// The counter <paramref name="prefix"/> + <paramref name="suffix"/> (the same counter as asked by
+    /// the joined name). Components with a scope (a cluster's <c>cluster.NAME.</c>) ask this way: the
+    /// stat then keeps the two shared strings instead of a string of its own.
+    /// </summary>
+    public Counter Counter(string prefix, string suffix)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? GetOrAdd(_counters, key, static (k, s) => new Counter(s._tags.Extract(k.Prefix, k.Suffix), s._cells), this)
+            : (Counter)_rejected.GetOrAdd("c:" + key.Join(), static (_, s) => new Counter(Whole(s.Key.Join()), s.Store._cells), (Key: key, Store: this));
+    }
 
-    public Histogram Histogram(string name, HistogramUnit unit) => Accepts(name)
-        ? _histograms.GetOrAdd(name, static (n, s) => new Histogram(s.Tags.Extract(n), s.Unit, s.Options.BucketsFor(n)) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
-        : (Histogram)_rejected.GetOrAdd("h:" + name, static (_, s) => new Histogram(new StatName(s.Name, s.Name, []), s.Unit), (Name: name, Unit: unit));
+    public Gauge Gauge(string name, ImportMode importMode) => Gauge("", name, importMode);
+
+    public Gauge Gauge(string prefix, string suffix, ImportMode importMode)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? GetOrAdd(_gauges, key, static (k, s) => new Gauge(s.Tags.Extract(k.Prefix, k.Suffix), s.Mode), (Tags: _tags, Mode: importMode))
+            : (Gauge)_rejected.GetOrAdd("g:" + key.Join(), static (_, s) => new Gauge(Whole(s.Key.Join()), s.Mode), (Key: key, Mode: importMode));
+    }
+
+    public Histogram Histogram(string name, HistogramUnit unit) => Histogram("", name, unit);
+
+    public Histogram Histogram(string prefix, string suffix, HistogramUnit unit)
+    {
+        var key = new StatKey(prefix, suffix);
+        return Accepts(key)
+            ? GetOrAdd(_histograms, key, static (k, s) => new Histogram(s.Tags.Extract(k.Prefix, k.Suffix), s.Unit, s.Options.BucketsFor(k.Join())) { Samples = s.Store._samples }, (Tags: _tags, Unit: unit, Options: _options, Store: this))
+            : (Histogram)_rejected.GetOrAdd("h:" + key.Join(), static (_, s) => new Histogram(Whole(s.Key.Join()), s.Unit), (Key: key, Unit: unit));
+    }
+
+    private T GetOrAdd<T, TArg>(Dictionary<StatKey, T> stats, StatKey key, Func<StatKey, TArg, T> create, TArg arg)
+        where T : class
+    {
+        lock (_lock)
+        {
+            ref var slot = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(stats, key, out var exists);
+            if (!exists)
+            {
+                try
+                {
+                    slot = create(key, arg);
+                }
+                catch
+                {
+                    stats.Remove(key);
+                    throw;
+                }
+            }
+
+            return slot!;
+        }
+    }
+
+    // A rejected stat's name: never listed, so no tags.
+    private static StatName Whole(string name) => new("", name, name, []);
 
     private volatile HistogramSampleQueue? _samples;
 
@@ -54,19 +110,23 @@ internal sealed class StatsStore
     /// </summary>
     public HistogramSampleQueue EnableSampleQueue()
     {
-        var queue = _samples ??= new HistogramSampleQueue();
-        foreach (var histogram in _histograms.Values)
+        lock (_lock)
         {
-            histogram.Samples = queue;
-        }
+            // Under the lock: a histogram created meanwhile reads _samples under it too.
+            var queue = _samples ??= new HistogramSampleQueue();
+            foreach (var histogram in _histograms.Values)
+            {
+                histogram.Samples = queue;
+            }
 
-        return queue;
+            return queue;
+        }
     }
 
     /// <summary>Ends a stats flush interval: every histogram's interval half moves on.</summary>
     public void FlushIntervals()
     {
-        foreach (var histogram in _histograms.Values)
+        foreach (var histogram in Snapshot(_histograms))
         {
             histogram.FlushInterval();
         }
@@ -75,11 +135,11 @@ internal sealed class StatsStore
     /// <summary>The lookups by name (admin <c>/stats/recentlookups</c>).</summary>
     public RecentLookups Lookups { get; } = new();
 
-    private bool Accepts(string name)
+    private bool Accepts(StatKey key)
     {
         // Every lookup by name passes here, so this is where /stats/recentlookups counts them.
-        Lookups.Record(name);
-        return _options.Accepts is not { } accepts || accepts(name);
+        Lookups.Record(key);
+        return _options.Accepts is not { } accepts || accepts(key.Join());
     }
 
     /// <summary>
@@ -119,7 +179,7 @@ internal sealed class StatsStore
     /// <summary><c>/reset_counters</c>: every counter back to zero (gauges and histograms are untouched, as in Envoy).</summary>
     public void ResetCounters()
     {
-        foreach (var counter in _counters.Values)
+        foreach (var counter in Snapshot(_counters))
         {
             counter.Reset();
         }
@@ -127,6 +187,15 @@ internal sealed class StatsStore
         Lookups.Clear();
     }
 
-    private static T[] Sorted<T>(ConcurrentDictionary<string, T> stats) where T : IStat =>
-        stats.Values.OrderBy(s => s.Name.Full, StringComparer.Ordinal).ToArray();
+    private T[] Sorted<T>(Dictionary<StatKey, T> stats) where T : IStat =>
+        Snapshot(stats).OrderBy(s => s.Name.Full, StringComparer.Ordinal).ToArray();
+
+    /// <summary>The stats of one kind as they are now, to go through without holding the lock.</summary>
+    private T[] Snapshot<T>(Dictionary<StatKey, T> stats)
+    {
+        lock (_lock)
+        {
+            return [.. stats.Values];
+        }
+    }
 }

@@ -90,37 +90,55 @@ internal sealed class TagExtractors
     public static bool IsDefaultTag(string tag) => Array.Exists(Defaults, d => d.Tag == tag);
 
     /// <summary>Runs every extractor once on the name, each on what the previous ones left.</summary>
-    public StatName Extract(string fullName)
+    public StatName Extract(string fullName) => Extract("", fullName);
+
+    /// <summary>
+    /// <see cref="Extract(string)"/> of the name <paramref name="prefix"/> + <paramref name="suffix"/>,
+    /// kept as the two strings. A cluster's stats share their tag array and every tag-extracted name
+    /// (also the names left between two extractors) is one shared string, so what the result holds
+    /// beyond the two given strings is the <see cref="StatName"/> itself.
+    /// </summary>
+    public StatName Extract(string prefix, string suffix)
     {
-        var name = fullName;
-        List<StatTag>? tags = null;
+        // The name being cut, as text; its string only when a regex has to read it or it ends up
+        // as the tag-extracted name (a cluster stat's joined name is never made: the cluster
+        // extractor cuts it first, on the stack).
+        var length = prefix.Length + suffix.Length;
+        Span<char> joined = length <= 256 ? stackalloc char[length] : new char[length];
+        prefix.AsSpan().CopyTo(joined);
+        suffix.AsSpan().CopyTo(joined[prefix.Length..]);
+        ReadOnlySpan<char> name = joined;
+        var nameString = prefix.Length == 0 ? suffix : null;
+        var tags = t_scratch ??= new StatTag[16];
+        var count = 0;
         for (var i = 0; i < _extractors.Length; i++)
         {
-            var (tag, regex, prefix, substring, segment) = _extractors[i];
-            if ((prefix is not null && !name.StartsWith(prefix, StringComparison.Ordinal))
+            var (tag, regex, hintPrefix, substring, segment) = _extractors[i];
+            if ((hintPrefix is not null && !name.StartsWith(hintPrefix, StringComparison.Ordinal))
                 || (substring is not null && !name.Contains(substring, StringComparison.Ordinal)))
             {
                 continue;
             }
 
             int cutIndex, cutLength;
-            ReadOnlySpan<char> value;
+            scoped ReadOnlySpan<char> value;
             if (segment >= 0)
             {
                 // ^prefix\.((.*?)\.): the shortest value (at least `segment` chars) followed by a dot.
-                var dot = segment < name.Length - prefix!.Length ? name.AsSpan(prefix.Length + segment).IndexOf('.') : -1;
+                var dot = segment < name.Length - hintPrefix!.Length ? name[(hintPrefix.Length + segment)..].IndexOf('.') : -1;
                 if (dot < 0)
                 {
                     continue;
                 }
 
-                cutIndex = prefix.Length;
+                cutIndex = hintPrefix.Length;
                 cutLength = segment + dot + 1;
-                value = name.AsSpan(cutIndex, cutLength - 1);
+                value = name.Slice(cutIndex, cutLength - 1);
             }
             else
             {
-                var match = regex.Match(name);
+                nameString ??= name.ToString();
+                var match = regex.Match(nameString);
                 if (!match.Success || match.Groups.Count < 3)
                 {
                     continue;
@@ -131,17 +149,47 @@ internal sealed class TagExtractors
                 value = match.Groups[2].ValueSpan;
             }
 
-            (tags ??= new List<StatTag>(_extractors.Length + _fixed.Length)).Add(new StatTag(tag, ValueOf(i, value)));
-            name = string.Concat(name.AsSpan(0, cutIndex), name.AsSpan(cutIndex + cutLength));
+            if (count == tags.Length)
+            {
+                Array.Resize(ref tags, tags.Length * 2);
+                t_scratch = tags;
+            }
+
+            tags[count++] = new StatTag(tag, ValueOf(i, value));
+            nameString = Intern(name[..cutIndex], name[(cutIndex + cutLength)..]);
+            name = nameString;
         }
 
-        if (tags is null)
+        if (count == 0)
         {
-            return new StatName(fullName, fullName, _fixed);
+            return new StatName(prefix, suffix, nameString ?? name.ToString(), _fixed);
         }
 
-        tags.AddRange(_fixed);
-        return new StatName(fullName, Intern(name), tags);
+        return new StatName(prefix, suffix, nameString!, Shared(tags.AsSpan(0, count)));
+    }
+
+    // Per thread: the tags of the name being extracted, before they are known to be new.
+    [ThreadStatic]
+    private static StatTag[]? t_scratch;
+
+    // The last tag array handed out: the next stat of the same cluster has the same tags.
+    private StatTag[]? _lastTags;
+
+    /// <summary>The extracted tags followed by the fixed ones, as the previous stat's array when equal.</summary>
+    private StatTag[] Shared(ReadOnlySpan<StatTag> extracted)
+    {
+        var last = Volatile.Read(ref _lastTags);
+        if (last is not null && last.Length == extracted.Length + _fixed.Length && extracted.SequenceEqual(last.AsSpan(0, extracted.Length)))
+        {
+            // The fixed tags are the same for every stat.
+            return last;
+        }
+
+        var tags = new StatTag[extracted.Length + _fixed.Length];
+        extracted.CopyTo(tags);
+        _fixed.CopyTo(tags, extracted.Length);
+        Volatile.Write(ref _lastTags, tags);
+        return tags;
     }
 
     private string ValueOf(int extractor, ReadOnlySpan<char> value)
@@ -157,6 +205,19 @@ internal sealed class TagExtractors
         return text;
     }
 
-    private string Intern(string name) =>
-        _extractedNameLookup.TryGetValue(name.AsSpan(), out var known) ? known : _extractedNames.GetOrAdd(name, name);
+    /// <summary>The name <paramref name="head"/> + <paramref name="tail"/> as its shared string, joined on the stack when known.</summary>
+    private string Intern(ReadOnlySpan<char> head, ReadOnlySpan<char> tail)
+    {
+        var length = head.Length + tail.Length;
+        var buffer = length <= 256 ? stackalloc char[length] : new char[length];
+        head.CopyTo(buffer);
+        tail.CopyTo(buffer[head.Length..]);
+        if (_extractedNameLookup.TryGetValue(buffer, out var known))
+        {
+            return known;
+        }
+
+        var name = buffer.ToString();
+        return _extractedNames.GetOrAdd(name, name);
+    }
 }

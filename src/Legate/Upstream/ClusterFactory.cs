@@ -349,9 +349,9 @@ internal static class ClusterFactory
     internal static List<Host> StaticHosts(ClusterLoadAssignment? assignment, string path, ConfigErrors errors, bool pathIsAssignment = false)
     {
         var hosts = new List<Host>();
-        ForEachEndpoint(assignment, path, errors, pathIsAssignment, (locality, lbEndpoint, endpointPath) =>
+        ForEachEndpoint(assignment, path, errors, pathIsAssignment, (locality, lbEndpoint, lbEndpointPath) =>
         {
-            if (CreateHost(locality, lbEndpoint, endpointPath, errors) is { } host)
+            if (CreateHost(locality, lbEndpoint, lbEndpointPath, errors) is { } host)
             {
                 hosts.Add(host);
             }
@@ -365,29 +365,45 @@ internal static class ClusterFactory
     /// an EDS update that compiles only the endpoints it changed.
     /// </summary>
     internal static Host? HostOf(LocalityLbEndpoints locality, LbEndpoint lbEndpoint, string lbEndpointPath, ConfigErrors errors) =>
-        HasAddress(lbEndpoint, lbEndpointPath, errors) ? CreateHost(locality, lbEndpoint, FieldPath.Field(lbEndpointPath, "endpoint"), errors) : null;
+        HasAddress(lbEndpoint, LbEndpointPath.Whole(lbEndpointPath), errors) ? CreateHost(locality, lbEndpoint, LbEndpointPath.Whole(lbEndpointPath), errors) : null;
 
-    private static Host? CreateHost(LocalityLbEndpoints locality, LbEndpoint lbEndpoint, string endpointPath, ConfigErrors errors)
+    private static Host? CreateHost(LocalityLbEndpoints locality, LbEndpoint lbEndpoint, LbEndpointPath lbEndpointPath, ConfigErrors errors)
     {
-        var address = SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), errors);
+        var address = TcpEndpoint(lbEndpoint.Endpoint.Address)
+            ?? SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(FieldPath.Field(lbEndpointPath.ToString(), "endpoint"), "address"), errors);
         return address is null
             ? null
             : new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
                 locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0);
     }
 
+    /// <summary>
+    /// The endpoint of a valid TCP <c>socket_address</c> (an IP literal and a <c>port_value</c>),
+    /// else null: the common case without the field paths <see cref="SocketAddresses.ToTcpEndpoint"/>
+    /// builds for its errors (they were most of what compiling 10,000 EDS endpoints allocated).
+    /// Anything else goes through that function, which reports it.
+    /// </summary>
+    private static System.Net.IPEndPoint? TcpEndpoint(Address? address) =>
+        address is { AddressCase: Address.AddressOneofCase.SocketAddress, SocketAddress: var socket }
+            && socket.Protocol == SocketAddress.Types.Protocol.Tcp
+            && socket.PortSpecifierCase != SocketAddress.PortSpecifierOneofCase.NamedPort
+            && socket.PortValue <= System.Net.IPEndPoint.MaxPort
+            && System.Net.IPAddress.TryParse(socket.Address, out var ip)
+            ? new System.Net.IPEndPoint(ip, (int)socket.PortValue)
+            : null;
+
     /// <summary>False, with the reason added, for an lb_endpoint that names no endpoint address.</summary>
-    private static bool HasAddress(LbEndpoint lbEndpoint, string lbEndpointPath, ConfigErrors errors)
+    private static bool HasAddress(LbEndpoint lbEndpoint, LbEndpointPath lbEndpointPath, ConfigErrors errors)
     {
         if (lbEndpoint.HostIdentifierCase == LbEndpoint.HostIdentifierOneofCase.EndpointName)
         {
-            errors.Add(FieldPath.Field(lbEndpointPath, "endpoint_name"), "named endpoints (ClusterLoadAssignment.named_endpoints) are not supported yet");
+            errors.Add(FieldPath.Field(lbEndpointPath.ToString(), "endpoint_name"), "named endpoints (ClusterLoadAssignment.named_endpoints) are not supported yet");
             return false;
         }
 
         if (lbEndpoint.Endpoint?.Address is null)
         {
-            errors.Add(FieldPath.Field(lbEndpointPath, "endpoint"), "an endpoint with an address is required");
+            errors.Add(FieldPath.Field(lbEndpointPath.ToString(), "endpoint"), "an endpoint with an address is required");
             return false;
         }
 
@@ -397,9 +413,9 @@ internal static class ClusterFactory
     private static List<DnsEndpoint> DnsEndpoints(ClusterLoadAssignment? assignment, string path, string typeName, ConfigErrors errors)
     {
         var endpoints = new List<DnsEndpoint>();
-        ForEachEndpoint(assignment, path, errors, (locality, lbEndpoint, endpointPath) =>
+        ForEachEndpoint(assignment, path, errors, (locality, lbEndpoint, lbEndpointPath) =>
         {
-            if (DnsName(lbEndpoint.Endpoint.Address, FieldPath.Field(endpointPath, "address"), typeName, errors) is var (name, port))
+            if (DnsName(lbEndpoint.Endpoint.Address, FieldPath.Field(FieldPath.Field(lbEndpointPath.ToString(), "endpoint"), "address"), typeName, errors) is var (name, port))
             {
                 var hostname = lbEndpoint.Endpoint.Hostname.Length > 0 ? lbEndpoint.Endpoint.Hostname : name;
                 endpoints.Add(new DnsEndpoint(name, port, hostname, lbEndpoint.LoadBalancingWeight ?? 1,
@@ -429,7 +445,7 @@ internal static class ClusterFactory
         ClusterLoadAssignment? assignment,
         string path,
         ConfigErrors errors,
-        Action<LocalityLbEndpoints, LbEndpoint, string> action)
+        Action<LocalityLbEndpoints, LbEndpoint, LbEndpointPath> action)
         => ForEachEndpoint(assignment, path, errors, false, action);
 
     private static void ForEachEndpoint(
@@ -437,7 +453,7 @@ internal static class ClusterFactory
         string path,
         ConfigErrors errors,
         bool pathIsAssignment,
-        Action<LocalityLbEndpoints, LbEndpoint, string> action)
+        Action<LocalityLbEndpoints, LbEndpoint, LbEndpointPath> action)
     {
         if (assignment is null)
         {
@@ -449,19 +465,45 @@ internal static class ClusterFactory
         for (var l = 0; l < assignment.Endpoints.Count; l++)
         {
             var locality = assignment.Endpoints[l];
-            var lbEndpointsPath = FieldPath.Field(FieldPath.Index(localitiesPath, l), "lb_endpoints");
             for (var e = 0; e < locality.LbEndpoints.Count; e++)
             {
                 var lbEndpoint = locality.LbEndpoints[e];
-                var lbEndpointPath = FieldPath.Index(lbEndpointsPath, e);
+                var lbEndpointPath = LbEndpointPath.At(localitiesPath, l, e);
                 if (!HasAddress(lbEndpoint, lbEndpointPath, errors))
                 {
                     continue;
                 }
 
-                action(locality, lbEndpoint, FieldPath.Field(lbEndpointPath, "endpoint"));
+                action(locality, lbEndpoint, lbEndpointPath);
             }
         }
+    }
+
+    /// <summary>
+    /// The field path of one lb_endpoint, made into a string only when an error names it: built
+    /// for every endpoint, the paths were most of what compiling an assignment allocated.
+    /// </summary>
+    private readonly struct LbEndpointPath
+    {
+        // The lb_endpoint's path when given whole (_locality < 0), else the localities' path.
+        private readonly string _path;
+        private readonly int _locality;
+        private readonly int _endpoint;
+
+        private LbEndpointPath(string path, int locality, int endpoint)
+        {
+            _path = path;
+            _locality = locality;
+            _endpoint = endpoint;
+        }
+
+        public static LbEndpointPath Whole(string path) => new(path, -1, -1);
+
+        public static LbEndpointPath At(string localitiesPath, int locality, int endpoint) => new(localitiesPath, locality, endpoint);
+
+        public override string ToString() => _locality < 0
+            ? _path
+            : FieldPath.Index(FieldPath.Field(FieldPath.Index(_path, _locality), "lb_endpoints"), _endpoint);
     }
 
     /// <summary>The name and port of a DNS cluster's endpoint address, or null with the reason added.</summary>

@@ -12,79 +12,79 @@ internal sealed class ClusterStats
     {
         Store = store;
         var p = "cluster." + clusterName + ".";
-        UpstreamCxTotal = store.Counter(p + "upstream_cx_total");
-        UpstreamCxActive = store.Gauge(p + "upstream_cx_active", ImportMode.Accumulate);
-        UpstreamCxHttp1Total = store.Counter(p + "upstream_cx_http1_total");
-        UpstreamCxHttp2Total = store.Counter(p + "upstream_cx_http2_total");
-        UpstreamCxConnectFail = store.Counter(p + "upstream_cx_connect_fail");
-        UpstreamCxConnectTimeout = store.Counter(p + "upstream_cx_connect_timeout");
-        UpstreamCxDestroy = store.Counter(p + "upstream_cx_destroy");
-        UpstreamCxDestroyLocal = store.Counter(p + "upstream_cx_destroy_local");
-        UpstreamCxDestroyRemote = store.Counter(p + "upstream_cx_destroy_remote");
-        UpstreamCxDestroyWithActiveRq = store.Counter(p + "upstream_cx_destroy_with_active_rq");
-        UpstreamCxDestroyLocalWithActiveRq = store.Counter(p + "upstream_cx_destroy_local_with_active_rq");
-        UpstreamCxDestroyRemoteWithActiveRq = store.Counter(p + "upstream_cx_destroy_remote_with_active_rq");
-        UpstreamCxIdleTimeout = store.Counter(p + "upstream_cx_idle_timeout");
-        UpstreamCxMaxRequests = store.Counter(p + "upstream_cx_max_requests");
-        UpstreamCxProtocolError = store.Counter(p + "upstream_cx_protocol_error");
-        UpstreamCxRxBytesTotal = store.Counter(p + "upstream_cx_rx_bytes_total");
-        UpstreamCxTxBytesTotal = store.Counter(p + "upstream_cx_tx_bytes_total");
-        UpstreamCxNone = store.Counter(p + "upstream_cx_none_healthy");
-        UpstreamCxConnectAttemptsExceeded = store.Counter(p + "upstream_cx_connect_attempts_exceeded");
-        UpstreamRqTotal = store.Counter(p + "upstream_rq_total");
-        UpstreamRqActive = store.Gauge(p + "upstream_rq_active", ImportMode.Accumulate);
-        UpstreamRqCompleted = store.Counter(p + "upstream_rq_completed");
-        UpstreamRqPendingTotal = store.Counter(p + "upstream_rq_pending_total");
-        UpstreamRqPendingActive = store.Gauge(p + "upstream_rq_pending_active", ImportMode.Accumulate);
-        UpstreamRqPendingFailureEject = store.Counter(p + "upstream_rq_pending_failure_eject");
-        UpstreamRqTimeout = store.Counter(p + "upstream_rq_timeout");
-        UpstreamRqRxReset = store.Counter(p + "upstream_rq_rx_reset");
-        UpstreamRqTxReset = store.Counter(p + "upstream_rq_tx_reset");
-        UpstreamRqCancelled = store.Counter(p + "upstream_rq_cancelled");
+        UpstreamCxTotal = store.Counter(p, "upstream_cx_total");
+        UpstreamCxActive = store.Gauge(p, "upstream_cx_active", ImportMode.Accumulate);
+        UpstreamCxHttp1Total = store.Counter(p, "upstream_cx_http1_total");
+        UpstreamCxHttp2Total = store.Counter(p, "upstream_cx_http2_total");
+        UpstreamCxConnectFail = store.Counter(p, "upstream_cx_connect_fail");
+        UpstreamCxConnectTimeout = store.Counter(p, "upstream_cx_connect_timeout");
+        UpstreamCxDestroy = store.Counter(p, "upstream_cx_destroy");
+        UpstreamCxDestroyLocal = store.Counter(p, "upstream_cx_destroy_local");
+        UpstreamCxDestroyRemote = store.Counter(p, "upstream_cx_destroy_remote");
+        UpstreamCxDestroyWithActiveRq = store.Counter(p, "upstream_cx_destroy_with_active_rq");
+        UpstreamCxDestroyLocalWithActiveRq = store.Counter(p, "upstream_cx_destroy_local_with_active_rq");
+        UpstreamCxDestroyRemoteWithActiveRq = store.Counter(p, "upstream_cx_destroy_remote_with_active_rq");
+        UpstreamCxIdleTimeout = store.Counter(p, "upstream_cx_idle_timeout");
+        UpstreamCxMaxRequests = store.Counter(p, "upstream_cx_max_requests");
+        UpstreamCxProtocolError = store.Counter(p, "upstream_cx_protocol_error");
+        UpstreamCxRxBytesTotal = store.Counter(p, "upstream_cx_rx_bytes_total");
+        UpstreamCxTxBytesTotal = store.Counter(p, "upstream_cx_tx_bytes_total");
+        UpstreamCxNone = store.Counter(p, "upstream_cx_none_healthy");
+        UpstreamCxConnectAttemptsExceeded = store.Counter(p, "upstream_cx_connect_attempts_exceeded");
+        UpstreamRqTotal = store.Counter(p, "upstream_rq_total");
+        UpstreamRqActive = store.Gauge(p, "upstream_rq_active", ImportMode.Accumulate);
+        UpstreamRqCompleted = store.Counter(p, "upstream_rq_completed");
+        UpstreamRqPendingTotal = store.Counter(p, "upstream_rq_pending_total");
+        UpstreamRqPendingActive = store.Gauge(p, "upstream_rq_pending_active", ImportMode.Accumulate);
+        UpstreamRqPendingFailureEject = store.Counter(p, "upstream_rq_pending_failure_eject");
+        UpstreamRqTimeout = store.Counter(p, "upstream_rq_timeout");
+        UpstreamRqRxReset = store.Counter(p, "upstream_rq_rx_reset");
+        UpstreamRqTxReset = store.Counter(p, "upstream_rq_tx_reset");
+        UpstreamRqCancelled = store.Counter(p, "upstream_rq_cancelled");
         UpstreamRqXx =
         [
-            store.Counter(p + "upstream_rq_1xx"), store.Counter(p + "upstream_rq_2xx"), store.Counter(p + "upstream_rq_3xx"),
-            store.Counter(p + "upstream_rq_4xx"), store.Counter(p + "upstream_rq_5xx"),
+            store.Counter(p, "upstream_rq_1xx"), store.Counter(p, "upstream_rq_2xx"), store.Counter(p, "upstream_rq_3xx"),
+            store.Counter(p, "upstream_rq_4xx"), store.Counter(p, "upstream_rq_5xx"),
         ];
-        UpstreamRqTime = store.Histogram(p + "upstream_rq_time", HistogramUnit.Milliseconds);
-        UpstreamRqRetry = store.Counter(p + "upstream_rq_retry");
-        UpstreamRqRetrySuccess = store.Counter(p + "upstream_rq_retry_success");
-        UpstreamRqRetryOverflow = store.Counter(p + "upstream_rq_retry_overflow");
-        UpstreamRqRetryLimitExceeded = store.Counter(p + "upstream_rq_retry_limit_exceeded");
-        UpstreamRqRetryBackoffExponential = store.Counter(p + "upstream_rq_retry_backoff_exponential");
-        UpstreamRqRetryBackoffRatelimited = store.Counter(p + "upstream_rq_retry_backoff_ratelimited");
-        UpstreamRqPerTryTimeout = store.Counter(p + "upstream_rq_per_try_timeout");
-        UpstreamRqPerTryIdleTimeout = store.Counter(p + "upstream_rq_per_try_idle_timeout");
-        RetryOrShadowAbandoned = store.Counter(p + "retry_or_shadow_abandoned");
-        UpstreamCxConnectMs = store.Histogram(p + "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
-        LbHealthyPanic = store.Counter(p + "lb_healthy_panic");
-        LbZoneRoutingAllDirectly = store.Counter(p + "lb_zone_routing_all_directly");
-        LbZoneRoutingSampled = store.Counter(p + "lb_zone_routing_sampled");
-        LbZoneRoutingCrossZone = store.Counter(p + "lb_zone_routing_cross_zone");
-        LbZoneClusterTooSmall = store.Counter(p + "lb_zone_cluster_too_small");
-        LbLocalClusterNotOk = store.Counter(p + "lb_local_cluster_not_ok");
-        LbZoneNumberDiffers = store.Counter(p + "lb_zone_number_differs");
-        LbZoneNoCapacityLeft = store.Counter(p + "lb_zone_no_capacity_left");
-        LbRecalculateZoneStructures = store.Counter(p + "lb_recalculate_zone_structures");
-        LbSubsetsActive = store.Gauge(p + "lb_subsets_active", ImportMode.NeverImport);
-        LbSubsetsCreated = store.Counter(p + "lb_subsets_created");
-        LbSubsetsRemoved = store.Counter(p + "lb_subsets_removed");
-        LbSubsetsSelected = store.Counter(p + "lb_subsets_selected");
-        LbSubsetsFallback = store.Counter(p + "lb_subsets_fallback");
-        LbSubsetsFallbackPanic = store.Counter(p + "lb_subsets_fallback_panic");
+        UpstreamRqTime = store.Histogram(p, "upstream_rq_time", HistogramUnit.Milliseconds);
+        UpstreamRqRetry = store.Counter(p, "upstream_rq_retry");
+        UpstreamRqRetrySuccess = store.Counter(p, "upstream_rq_retry_success");
+        UpstreamRqRetryOverflow = store.Counter(p, "upstream_rq_retry_overflow");
+        UpstreamRqRetryLimitExceeded = store.Counter(p, "upstream_rq_retry_limit_exceeded");
+        UpstreamRqRetryBackoffExponential = store.Counter(p, "upstream_rq_retry_backoff_exponential");
+        UpstreamRqRetryBackoffRatelimited = store.Counter(p, "upstream_rq_retry_backoff_ratelimited");
+        UpstreamRqPerTryTimeout = store.Counter(p, "upstream_rq_per_try_timeout");
+        UpstreamRqPerTryIdleTimeout = store.Counter(p, "upstream_rq_per_try_idle_timeout");
+        RetryOrShadowAbandoned = store.Counter(p, "retry_or_shadow_abandoned");
+        UpstreamCxConnectMs = store.Histogram(p, "upstream_cx_connect_ms", HistogramUnit.Milliseconds);
+        LbHealthyPanic = store.Counter(p, "lb_healthy_panic");
+        LbZoneRoutingAllDirectly = store.Counter(p, "lb_zone_routing_all_directly");
+        LbZoneRoutingSampled = store.Counter(p, "lb_zone_routing_sampled");
+        LbZoneRoutingCrossZone = store.Counter(p, "lb_zone_routing_cross_zone");
+        LbZoneClusterTooSmall = store.Counter(p, "lb_zone_cluster_too_small");
+        LbLocalClusterNotOk = store.Counter(p, "lb_local_cluster_not_ok");
+        LbZoneNumberDiffers = store.Counter(p, "lb_zone_number_differs");
+        LbZoneNoCapacityLeft = store.Counter(p, "lb_zone_no_capacity_left");
+        LbRecalculateZoneStructures = store.Counter(p, "lb_recalculate_zone_structures");
+        LbSubsetsActive = store.Gauge(p, "lb_subsets_active", ImportMode.NeverImport);
+        LbSubsetsCreated = store.Counter(p, "lb_subsets_created");
+        LbSubsetsRemoved = store.Counter(p, "lb_subsets_removed");
+        LbSubsetsSelected = store.Counter(p, "lb_subsets_selected");
+        LbSubsetsFallback = store.Counter(p, "lb_subsets_fallback");
+        LbSubsetsFallbackPanic = store.Counter(p, "lb_subsets_fallback_panic");
         _prefix = p;
-        UpstreamCxOverflow = store.Counter(p + "upstream_cx_overflow");
-        UpstreamCxPoolOverflow = store.Counter(p + "upstream_cx_pool_overflow");
-        UpstreamRqPendingOverflow = store.Counter(p + "upstream_rq_pending_overflow");
-        MembershipChange = store.Counter(p + "membership_change");
-        MembershipHealthy = store.Gauge(p + "membership_healthy", ImportMode.NeverImport);
-        MembershipDegraded = store.Gauge(p + "membership_degraded", ImportMode.NeverImport);
-        MembershipExcluded = store.Gauge(p + "membership_excluded", ImportMode.NeverImport);
-        MembershipTotal = store.Gauge(p + "membership_total", ImportMode.NeverImport);
-        OriginalDstHostInvalid = store.Counter(p + "original_dst_host_invalid");
-        UpstreamRqDropOverload = store.Counter(p + "upstream_rq_drop_overload");
-        UpstreamInternalRedirectSucceededTotal = store.Counter(p + "upstream_internal_redirect_succeeded_total");
-        UpstreamInternalRedirectFailedTotal = store.Counter(p + "upstream_internal_redirect_failed_total");
+        UpstreamCxOverflow = store.Counter(p, "upstream_cx_overflow");
+        UpstreamCxPoolOverflow = store.Counter(p, "upstream_cx_pool_overflow");
+        UpstreamRqPendingOverflow = store.Counter(p, "upstream_rq_pending_overflow");
+        MembershipChange = store.Counter(p, "membership_change");
+        MembershipHealthy = store.Gauge(p, "membership_healthy", ImportMode.NeverImport);
+        MembershipDegraded = store.Gauge(p, "membership_degraded", ImportMode.NeverImport);
+        MembershipExcluded = store.Gauge(p, "membership_excluded", ImportMode.NeverImport);
+        MembershipTotal = store.Gauge(p, "membership_total", ImportMode.NeverImport);
+        OriginalDstHostInvalid = store.Counter(p, "original_dst_host_invalid");
+        UpstreamRqDropOverload = store.Counter(p, "upstream_rq_drop_overload");
+        UpstreamInternalRedirectSucceededTotal = store.Counter(p, "upstream_internal_redirect_succeeded_total");
+        UpstreamInternalRedirectFailedTotal = store.Counter(p, "upstream_internal_redirect_failed_total");
     }
 
     /// <summary>Where the cluster's stats live: outlier detection and health checking add theirs when configured.</summary>
@@ -148,7 +148,7 @@ internal sealed class ClusterStats
     /// Hosts left out of <c>single_host_per_subset</c> subsets (another host has the same value);
     /// made on first use, as Envoy makes it only for clusters with subsets.
     /// </summary>
-    public Gauge LbSubsetsSingleHostPerSubsetDuplicate => _singleHostDuplicate ??= Store.Gauge(_prefix + "lb_subsets_single_host_per_subset_duplicate", ImportMode.Accumulate);
+    public Gauge LbSubsetsSingleHostPerSubsetDuplicate => _singleHostDuplicate ??= Store.Gauge(_prefix, "lb_subsets_single_host_per_subset_duplicate", ImportMode.Accumulate);
 
     /// <summary>Updates that added or removed hosts.</summary>
     public Counter MembershipChange { get; }

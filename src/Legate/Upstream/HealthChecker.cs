@@ -49,13 +49,13 @@ internal sealed class HealthChecker : IDisposable
         _random = random;
         var store = cluster.Info.Stats.Store;
         var p = "cluster." + cluster.Name + ".health_check.";
-        Attempt = store.Counter(p + "attempt");
-        Success = store.Counter(p + "success");
-        Failure = store.Counter(p + "failure");
-        PassiveFailure = store.Counter(p + "passive_failure");
-        NetworkFailure = store.Counter(p + "network_failure");
-        VerifyCluster = store.Counter(p + "verify_cluster");
-        Healthy = store.Gauge(p + "healthy", ImportMode.NeverImport);
+        Attempt = store.Counter(p, "attempt");
+        Success = store.Counter(p, "success");
+        Failure = store.Counter(p, "failure");
+        PassiveFailure = store.Counter(p, "passive_failure");
+        NetworkFailure = store.Counter(p, "network_failure");
+        VerifyCluster = store.Counter(p, "verify_cluster");
+        Healthy = store.Gauge(p, "healthy", ImportMode.NeverImport);
         if (settings.EventFiles.Any())
         {
             _events = new HealthCheckEventLogger(settings.EventFiles, cluster.Name, settings.Type, time);

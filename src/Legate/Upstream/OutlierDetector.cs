@@ -37,16 +37,16 @@ internal sealed class OutlierDetector : IDisposable
         _random = random;
         var store = cluster.Info.Stats.Store;
         var p = "cluster." + cluster.Name + ".outlier_detection.";
-        _ejectionsActive = store.Gauge(p + "ejections_active", ImportMode.Accumulate);
-        _ejectionsTotal = store.Counter(p + "ejections_total");
-        _ejectionsOverflow = store.Counter(p + "ejections_overflow");
-        _ejectionsEnforcedTotal = store.Counter(p + "ejections_enforced_total");
+        _ejectionsActive = store.Gauge(p, "ejections_active", ImportMode.Accumulate);
+        _ejectionsTotal = store.Counter(p, "ejections_total");
+        _ejectionsOverflow = store.Counter(p, "ejections_overflow");
+        _ejectionsEnforcedTotal = store.Counter(p, "ejections_enforced_total");
         _enforced = new Counter[TypeNames.Length];
         _detected = new Counter[TypeNames.Length];
         for (var i = 0; i < TypeNames.Length; i++)
         {
-            _enforced[i] = store.Counter(p + "ejections_enforced_" + TypeNames[i]);
-            _detected[i] = store.Counter(p + "ejections_detected_" + TypeNames[i]);
+            _enforced[i] = store.Counter(p, "ejections_enforced_" + TypeNames[i]);
+            _detected[i] = store.Counter(p, "ejections_detected_" + TypeNames[i]);
         }
 
         lock (_lock)

@@ -21,8 +21,8 @@ internal sealed class ResourceManager
     {
         var p = "cluster." + clusterName + ".circuit_breakers." + priorityName + ".";
         var track = thresholds?.TrackRemaining ?? false;
-        Gauge Open(string name) => store.Gauge(p + name, ImportMode.Accumulate);
-        Gauge? Remaining(string name) => track ? store.Gauge(p + name, ImportMode.Accumulate) : null;
+        Gauge Open(string name) => store.Gauge(p, name, ImportMode.Accumulate);
+        Gauge? Remaining(string name) => track ? store.Gauge(p, name, ImportMode.Accumulate) : null;
 
         Connections = new ResourceLimit(thresholds?.MaxConnections ?? DefaultMaxConnections, Open("cx_open"), Remaining("remaining_cx"));
         PendingRequests = new ResourceLimit(thresholds?.MaxPendingRequests ?? DefaultMaxPendingRequests, Open("rq_pending_open"), Remaining("remaining_pending"));

@@ -11,14 +11,14 @@ internal sealed class XdsStats
 {
     public XdsStats(StatsStore store, string prefix)
     {
-        UpdateAttempt = store.Counter(prefix + "update_attempt");
-        UpdateSuccess = store.Counter(prefix + "update_success");
-        UpdateRejected = store.Counter(prefix + "update_rejected");
-        UpdateFailure = store.Counter(prefix + "update_failure");
-        UpdateEmpty = store.Counter(prefix + "update_empty");
-        InitFetchTimeout = store.Counter(prefix + "init_fetch_timeout");
-        UpdateTime = store.Gauge(prefix + "update_time", ImportMode.NeverImport);
-        Version = store.Gauge(prefix + "version", ImportMode.NeverImport);
+        UpdateAttempt = store.Counter(prefix, "update_attempt");
+        UpdateSuccess = store.Counter(prefix, "update_success");
+        UpdateRejected = store.Counter(prefix, "update_rejected");
+        UpdateFailure = store.Counter(prefix, "update_failure");
+        UpdateEmpty = store.Counter(prefix, "update_empty");
+        InitFetchTimeout = store.Counter(prefix, "init_fetch_timeout");
+        UpdateTime = store.Gauge(prefix, "update_time", ImportMode.NeverImport);
+        Version = store.Gauge(prefix, "version", ImportMode.NeverImport);
     }
 
     public Counter UpdateAttempt { get; }

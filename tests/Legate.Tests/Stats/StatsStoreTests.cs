@@ -200,4 +200,117 @@ public sealed class StatsStoreTests
     [Fact]
     public void EmptyHistogramQuantileIsNaN() =>
         Assert.True(double.IsNaN(new StatsStore().Histogram("h", HistogramUnit.Unspecified).Quantile(50)));
+
+    [Fact]
+    public void ANameAskedInTwoPartsIsTheSameStatAsTheJoinedName()
+    {
+        var store = new StatsStore();
+        var split = store.Counter("cluster.foo.", "upstream_rq_total");
+
+        Assert.Same(split, store.Counter("cluster.foo.upstream_rq_total"));
+        Assert.Same(split, store.Counter("cluster.", "foo.upstream_rq_total"));
+        Assert.NotSame(split, store.Counter("cluster.foo.", "upstream_rq_totals"));
+        Assert.Same(store.Gauge("cluster.foo.", "membership_total", ImportMode.NeverImport), store.Gauge("cluster.foo.membership_total", ImportMode.NeverImport));
+        Assert.Same(store.Histogram("cluster.foo.", "upstream_rq_time", HistogramUnit.Milliseconds), store.Histogram("cluster.foo.upstream_rq_time", HistogramUnit.Milliseconds));
+        Assert.Equal("cluster.foo.upstream_rq_total", split.Name.Full);
+        Assert.Equal("cluster.upstream_rq_total", split.Name.TagExtracted);
+        Assert.Equal([new StatTag("envoy.cluster_name", "foo")], split.Name.Tags);
+        Assert.Equal(["cluster.foo.upstream_rq_total", "cluster.foo.upstream_rq_totals"], store.Counters().Select(c => c.Name.Full));
+    }
+
+    [Fact]
+    public void LongNamesSplitDifferentlyAreStillOneStat()
+    {
+        // Past the length joined on the stack.
+        var scope = "cluster." + new string('x', 300) + ".";
+        var store = new StatsStore();
+
+        Assert.Same(store.Counter(scope, "upstream_cx_total"), store.Counter(scope[..100], scope[100..] + "upstream_cx_total"));
+    }
+
+    [Fact]
+    public void CountersSharingCellChunksCountApart()
+    {
+        // More counters than one chunk of cells holds, each updated a different number of times from
+        // several threads: every counter sums exactly its own increments, and a reset is its own.
+        var store = new StatsStore();
+        var counters = Enumerable.Range(0, 1_200).Select(i => store.Counter("cluster.c" + i + ".", "upstream_rq_total")).ToArray();
+        var workers = Enumerable.Range(0, 4).Select(_ => new Thread(() =>
+        {
+            for (var i = 0; i < counters.Length; i++)
+            {
+                counters[i].Add(i);
+                counters[i].Inc();
+            }
+        })).ToArray();
+        foreach (var t in workers)
+        {
+            t.Start();
+        }
+
+        foreach (var t in workers)
+        {
+            t.Join();
+        }
+
+        for (var i = 0; i < counters.Length; i++)
+        {
+            Assert.Equal(4L * (i + 1), counters[i].Value);
+        }
+
+        counters[700].Reset();
+        Assert.Equal(0, counters[700].Value);
+        Assert.Equal(4L * 700, counters[699].Value);
+        Assert.Equal(4L * 702, counters[701].Value);
+    }
+
+    [Fact]
+    public void AnUnusedHistogramFlushesToAnEmptyIntervalAndAUsedOneToItsSamples()
+    {
+        var store = new StatsStore();
+        var idle = store.Histogram("cluster.a.", "upstream_rq_time", HistogramUnit.Milliseconds);
+        var busy = store.Histogram("cluster.b.", "upstream_rq_time", HistogramUnit.Milliseconds);
+        busy.Record(3);
+        busy.Record(700);
+
+        store.FlushIntervals();
+
+        Assert.Equal(0, idle.IntervalCount);
+        Assert.Equal(new long[Histogram.DefaultBuckets.Length + 1], idle.IntervalBucketCounts());
+        Assert.True(double.IsNaN(idle.IntervalQuantile(50)));
+        Assert.Equal(2, busy.IntervalCount);
+        Assert.Equal(1, busy.IntervalBucketCounts()[2]);
+        Assert.Equal(1, busy.IntervalBucketCounts()[9]);
+
+        idle.Record(1);
+        store.FlushIntervals();
+
+        Assert.Equal(1, idle.IntervalCount);
+        Assert.Equal(1, idle.IntervalBucketCounts()[1]);
+        Assert.Equal(0, busy.IntervalCount);
+    }
+
+    [Fact]
+    public void ACdsClustersStatsStayCompact()
+    {
+        // Deterministic (bytes this thread allocates, not time or heap size): the ~100 stats of a
+        // cluster cost ~16 KB to create; with a padded cell array and a name string per stat they
+        // were ~50 KB. The bound is generous; it catches a per-stat allocation coming back.
+        var store = new StatsStore();
+        _ = new Legate.Upstream.ClusterStats(store, "warm-up");
+        const int clusters = 200;
+        var names = Enumerable.Range(0, clusters).Select(i => "c" + i).ToArray();
+        var held = new Legate.Upstream.ClusterStats[clusters];
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < clusters; i++)
+        {
+            held[i] = new Legate.Upstream.ClusterStats(store, names[i]);
+        }
+
+        var perCluster = (GC.GetAllocatedBytesForCurrentThread() - before) / clusters;
+        Assert.InRange(perCluster, 1, 28_000);
+        Assert.Equal("cluster.c7.upstream_rq_total", held[7].UpstreamRqTotal.Name.Full);
+    }
 }
+

@@ -60,6 +60,25 @@ public sealed class TagExtractorsTests
     }
 
     [Fact]
+    public void StatsOfOneClusterShareOneTagArrayAndSplitNamesExtractAsJoinedOnes()
+    {
+        var extractors = new TagExtractors(useAllDefaultTags: true);
+        var a = extractors.Extract("cluster.c1.", "upstream_cx_total");
+        var b = extractors.Extract("cluster.c1.", "upstream_rq_total");
+        var coded = extractors.Extract("cluster.c1.", "upstream_rq_2xx");
+        var c = extractors.Extract("cluster.c1.", "upstream_cx_active");
+
+        Assert.Same(a.Tags, b.Tags);
+        Assert.Equal("cluster.c1.upstream_rq_2xx", coded.Full);
+        Assert.Equal("cluster.upstream_rq_xx", coded.TagExtracted);
+        Assert.Equal("envoy.cluster_name=c1;envoy.response_code_class=2", string.Join(";", coded.Tags.Select(t => $"{t.Name}={t.Value}")));
+        Assert.Equal(a.Tags, c.Tags);
+        Assert.Equal("cluster.c1.", a.Prefix);
+        Assert.Equal("upstream_cx_total", a.Suffix);
+        Assert.Same(extractors.Extract("cluster.c1.upstream_cx_total").TagExtracted, a.TagExtracted);
+    }
+
+    [Fact]
     public void UseAllDefaultTagsFalseExtractsNothing()
     {
         var name = new TagExtractors(useAllDefaultTags: false).Extract("cluster.foo.upstream_rq_200");

@@ -43,6 +43,12 @@ internal static class ExtensionChecker
         ["envoy.config.metrics.v3.StatsSink"] = ExtensionCategory.StatSink,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
+    // Only fields that can hold a named extension holder or an extension slot are walked (an
+    // Any outside the slots is opaque: Visit does not look into it).
+    private static readonly TypeReach s_reach = new(
+        type => s_namedHolders.ContainsKey(type.FullName),
+        field => s_slots.ContainsKey(field.ContainingType.FullName + "." + field.Name));
+
     /// <summary>Checks <paramref name="message"/>; a message <paramref name="skip"/> answers true for is not walked (already checked).</summary>
     public static void Check(IMessage message, string path, ConfigErrors errors, Func<IMessage, bool>? skip = null) => Walk(message, path, errors, skip);
 
@@ -59,7 +65,7 @@ internal static class ExtensionChecker
             CheckNamedHolder(message, descriptor, holderCategory, path, errors);
         }
 
-        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors, skip), skip: skip);
+        MessageWalker.ForEachChild(message, path, (field, child, childPath, mapKey) => Visit(child, field, childPath, mapKey, message, errors, skip), s_reach.Follows, skip);
     }
 
     private static void Visit(IMessage child, FieldDescriptor field, string path, string? mapKey, IMessage parent, ConfigErrors errors, Func<IMessage, bool>? skip)

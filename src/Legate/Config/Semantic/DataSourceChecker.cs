@@ -10,6 +10,9 @@ namespace Legate.Config.Semantic;
 /// </summary>
 internal static class DataSourceChecker
 {
+    // Only fields that can hold a DataSource (or an Any, which may hold one) are walked.
+    private static readonly TypeReach s_reach = new(type => type == DataSource.Descriptor || type == Google.Protobuf.WellKnownTypes.Any.Descriptor);
+
     public static void Check(IMessage root, ConfigErrors errors, Func<string, bool>? fileExists = null, Func<IMessage, bool>? skip = null)
     {
         fileExists ??= File.Exists;
@@ -20,6 +23,6 @@ internal static class DataSourceChecker
             {
                 errors.Add(FieldPath.Field(path, "filename"), $"missing file {source.Filename}");
             }
-        }, skip);
+        }, skip, s_reach.Follows);
     }
 }

@@ -294,50 +294,70 @@ internal static partial class ImplementedFields
 
     /// <summary>Warns about <paramref name="message"/>; a message <paramref name="skip"/> answers true for is not walked (already warned about).</summary>
     public static void Warn(IMessage message, string path, ConfigErrors errors, Func<IMessage, bool>? skip = null) =>
-        Walk(message, path, errors, new HashSet<string>(StringComparer.Ordinal), skip);
+        new Walker(errors, skip).Walk(message, path);
 
-    private static void Walk(IMessage message, string path, ConfigErrors errors, HashSet<string> seen, Func<IMessage, bool>? skip)
+    // Per message type in the table: which of its fields are descended into (one delegate per
+    // type, not one per message walked).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Func<Google.Protobuf.Reflection.FieldDescriptor, bool>> s_descend = new(StringComparer.Ordinal);
+
+    /// <summary>One walk: its state, and the child visitor as one delegate for the whole walk.</summary>
+    private sealed class Walker
     {
-        if (skip is not null && skip(message))
+        private readonly ConfigErrors _errors;
+        private readonly HashSet<string> _seen = new(StringComparer.Ordinal);
+        private readonly Func<IMessage, bool>? _skip;
+        private readonly Action<Google.Protobuf.Reflection.FieldDescriptor, IMessage, string, string?> _visitChild;
+
+        public Walker(ConfigErrors errors, Func<IMessage, bool>? skip)
         {
-            return;
+            _errors = errors;
+            _skip = skip;
+            _visitChild = (_, child, childPath, _) => Walk(child, childPath);
         }
 
-        if (message is Any any)
+        public void Walk(IMessage message, string path)
         {
-            // Extension configs: the extension checker already rejected unknown or unsupported ones.
-            var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
-            if (descriptor is not null)
+            if (_skip is not null && _skip(message))
             {
-                Walk(descriptor.Parser.ParseFrom(any.Value), path, errors, seen, skip);
+                return;
             }
 
-            return;
-        }
-
-        var fullName = message.Descriptor.FullName;
-        s_fields.TryGetValue(fullName, out var honoured);
-        foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
-        {
-            if (honoured is not null && !honoured.Contains(field.Name) && ProtoFields.IsSet(message, field))
+            if (message is Any any)
             {
-                var fieldPath = FieldPath.Field(path, field.Name);
-                if (seen.Add(Fold(fieldPath)))
+                // Extension configs: the extension checker already rejected unknown or unsupported ones.
+                var descriptor = ApiTypes.FindByTypeUrl(any.TypeUrl);
+                if (descriptor is not null)
                 {
-                    errors.Warn(fieldPath, s_reasons.TryGetValue(fullName + "." + field.Name, out var reason)
-                        ? $"field {fullName}.{field.Name} is ignored: {reason}"
-                        : $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
+                    Walk(descriptor.Parser.ParseFrom(any.Value), path);
+                }
+
+                return;
+            }
+
+            var fullName = message.Descriptor.FullName;
+            s_fields.TryGetValue(fullName, out var honoured);
+            foreach (var field in message.Descriptor.Fields.InDeclarationOrder())
+            {
+                if (honoured is not null && !honoured.Contains(field.Name) && ProtoFields.IsSet(message, field))
+                {
+                    var fieldPath = FieldPath.Field(path, field.Name);
+                    if (_seen.Add(Fold(fieldPath)))
+                    {
+                        _errors.Warn(fieldPath, s_reasons.TryGetValue(fullName + "." + field.Name, out var reason)
+                            ? $"field {fullName}.{field.Name} is ignored: {reason}"
+                            : $"field {fullName}.{field.Name} is parsed but not implemented yet; it is ignored");
+                    }
                 }
             }
-        }
 
-        // Descend only into honoured fields: an ignored field was warned about as a whole.
-        MessageWalker.ForEachChild(
-            message,
-            path,
-            (_, child, childPath, _) => Walk(child, childPath, errors, seen, skip),
-            honoured is null ? null : field => honoured.Contains(field.Name),
-            skip);
+            // Descend only into honoured fields: an ignored field was warned about as a whole.
+            MessageWalker.ForEachChild(
+                message,
+                path,
+                _visitChild,
+                honoured is null ? null : s_descend.GetOrAdd(fullName, static (_, set) => field => set.Contains(field.Name), honoured),
+                _skip);
+        }
     }
 
     private static string Fold(string path) => IndexPattern().Replace(path, "[*]");
