@@ -42,6 +42,9 @@ internal sealed class XdsSourceSpec
 
     public bool SetNodeOnFirstMessageOnly { get; init; }
 
+    /// <summary><c>rate_limit_settings</c> of the gRPC source (null: requests are not rate limited).</summary>
+    public RateLimitSettings? RateLimit { get; init; }
+
     /// <summary>Zero: wait forever.</summary>
     public TimeSpan InitialFetchTimeout { get; init; } = DefaultInitialFetchTimeout;
 
@@ -92,7 +95,7 @@ internal sealed class XdsSourceSpec
                 }
 
                 return ResolveApi(ads, "dynamic_resources.ads_config", bootstrap, errors, aggregated: true) is { } adsSpec
-                    ? new XdsSourceSpec { Kind = XdsSourceKind.Ads, IsDelta = adsSpec.IsDelta, ClusterName = adsSpec.ClusterName, SetNodeOnFirstMessageOnly = adsSpec.SetNodeOnFirstMessageOnly, InitialFetchTimeout = timeout }
+                    ? new XdsSourceSpec { Kind = XdsSourceKind.Ads, IsDelta = adsSpec.IsDelta, ClusterName = adsSpec.ClusterName, SetNodeOnFirstMessageOnly = adsSpec.SetNodeOnFirstMessageOnly, RateLimit = adsSpec.RateLimit, InitialFetchTimeout = timeout }
                     : null;
             case ConfigSource.ConfigSourceSpecifierOneofCase.ApiConfigSource:
                 var api = source.ApiConfigSource;
@@ -114,7 +117,7 @@ internal sealed class XdsSourceSpec
                 }
 
                 return ResolveApi(api, FieldPath.Field(path, "api_config_source"), bootstrap, errors, aggregated: false) is { } spec
-                    ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = spec.IsDelta, ClusterName = spec.ClusterName, SetNodeOnFirstMessageOnly = spec.SetNodeOnFirstMessageOnly, InitialFetchTimeout = timeout }
+                    ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = spec.IsDelta, ClusterName = spec.ClusterName, SetNodeOnFirstMessageOnly = spec.SetNodeOnFirstMessageOnly, RateLimit = spec.RateLimit, InitialFetchTimeout = timeout }
                     : null;
             case ConfigSource.ConfigSourceSpecifierOneofCase.PathConfigSource:
                 var pathSource = source.PathConfigSource;
@@ -215,7 +218,7 @@ internal sealed class XdsSourceSpec
             ok = false;
         }
 
-        return ok ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = delta, ClusterName = clusterName, SetNodeOnFirstMessageOnly = api.SetNodeOnFirstMessageOnly } : null;
+        return ok ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = delta, ClusterName = clusterName, SetNodeOnFirstMessageOnly = api.SetNodeOnFirstMessageOnly, RateLimit = api.RateLimitSettings } : null;
     }
 
     /// <summary>

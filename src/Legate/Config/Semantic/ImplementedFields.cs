@@ -28,11 +28,11 @@ internal static partial class ImplementedFields
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
-        // xDS (Xds/): rate_limit_settings, REST and xDS-TP locators are not implemented.
+        // xDS (Xds/): xDS-TP locators are not implemented.
         ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
         ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
         ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
-        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only", "cluster_names", "refresh_delay", "request_timeout"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only", "cluster_names", "refresh_delay", "request_timeout", "rate_limit_settings"],
         ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy",
             // the OpenTelemetry tracer's exporter only (xDS streams have no deadline, as in Envoy).
             "timeout", "initial_metadata"],
