@@ -141,7 +141,6 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
         }
 
-        _table.FollowVersions(update.Resources);
         _table.OnWarms(warms);
 
         UpdateGauges();
@@ -297,7 +296,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
         Google.Protobuf.IMessage IXdsDynamicEntry.Message => Config;
 
-        public string Version { get; set; } = version;
+        public string Version { get; } = version;
 
         public DateTimeOffset LastUpdated { get; } = lastUpdated;
     }
