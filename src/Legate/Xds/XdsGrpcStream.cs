@@ -62,8 +62,10 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
         {
             ResolveEndpoint = resolve,
             Authority = spec.ClusterName.Length > 0 ? spec.ClusterName : "xds",
-            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            // The cluster's connection_keepalive; without it no PINGs, as Envoy (a grpc-go server
+            // answers unsolicited frequent PINGs on a quiet stream with GOAWAY too_many_pings).
+            KeepAlivePingDelay = spec.Keepalive?.Delay,
+            KeepAlivePingTimeout = spec.Keepalive?.Timeout ?? TimeSpan.FromSeconds(20),
             MaxReceiveMessageBytes = 256 * 1024 * 1024,
             // The envoy_grpc cluster's UpstreamTlsContext, if any: TLS to the control plane.
             Tls = tls,
