@@ -148,6 +148,12 @@ internal sealed class ConfigDumpHandler
             dump.Configs.Add(Any.Pack(endpoints));
         }
 
+        // Envoy's ecds_filter_http section: present only when a filter is configured over ECDS.
+        if (xds is not null && Legate.Xds.XdsConfigDump.ExtensionConfigs(xds, Wanted) is { EcdsFilters.Count: > 0 } ecds)
+        {
+            dump.Configs.Add(Any.Pack(ecds));
+        }
+
         var listeners = new ListenersConfigDump();
         var routes = new RoutesConfigDump();
         foreach (var listener in bootstrap.StaticResources?.Listeners ?? [])

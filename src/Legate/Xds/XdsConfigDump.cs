@@ -122,6 +122,34 @@ internal static class XdsConfigDump
         return dump;
     }
 
+    /// <summary>The HTTP filter configurations ECDS delivered (name, version, last_updated), and the last rejected ECDS update.</summary>
+    public static EcdsConfigDump ExtensionConfigs(XdsManager xds, Func<string, bool>? wanted = null)
+    {
+        var dump = new EcdsConfigDump();
+        foreach (var entry in xds.ExtensionConfigs.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (entry.Config is { } config && (wanted is null || wanted(entry.Name)))
+            {
+                dump.EcdsFilters.Add(new EcdsConfigDump.Types.EcdsFilterConfig
+                {
+                    VersionInfo = entry.Version,
+                    EcdsFilter = Any.Pack(Redacted(config)),
+                    LastUpdated = Timestamp.FromDateTimeOffset(entry.LastUpdated),
+                });
+            }
+        }
+
+        foreach (var subscription in xds.Subscriptions.Where(s => s.Type == XdsResourceType.ExtensionConfig))
+        {
+            if (ErrorState(subscription) is { } error)
+            {
+                dump.EcdsFilters.Add(new EcdsConfigDump.Types.EcdsFilterConfig { ErrorState = error });
+            }
+        }
+
+        return dump;
+    }
+
     /// <summary>
     /// dynamic_endpoint_configs (<c>?include_eds</c>): every ClusterLoadAssignment accepted over
     /// EDS, with its version and when it last changed.

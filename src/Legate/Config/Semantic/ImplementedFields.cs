@@ -110,7 +110,7 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect", "connection_keepalive"],
         // interval_jitter and connection_idle_interval: .NET's HTTP/2 stacks have no equivalent.
         ["envoy.config.core.v3.KeepaliveSettings"] = ["interval", "timeout"],
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional", "config_discovery"],
         // The connection manager honours all of these; ClusterInfo warns about the ones it cannot apply
         // to upstream connections.
         ["envoy.config.core.v3.HttpProtocolOptions"] =
