@@ -130,6 +130,53 @@ public sealed class EcdsTests
     }
 
     [Fact]
+    public async Task OverDeltaARemovedConfigRevertsToTheDefaultAndAStaticListenerAnswers500UntilItsConfigArrives()
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "1", EdsCluster("blue"));
+        xds.Set(EndpointType, "1", Endpoints("blue", blue.Port));
+        xds.Set(ListenerType, "1", DiscoveredFilterListener("defaulted", "fault-default", "blue", s =>
+        {
+            s.DefaultConfig = Any.Pack(Abort(429));
+            s.ApplyDefaultConfigWithoutWarming = true;
+        }));
+        const string staticListener = """
+              listeners:
+              - name: static
+                address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+                filter_chains:
+                - filters:
+                  - name: envoy.filters.network.http_connection_manager
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                      stat_prefix: static
+                      route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: direct } } }] }] }
+                      http_filters:
+                      - name: static-fault
+                        config_discovery:
+                          config_source: { ads: {}, resource_api_version: V3 }
+                          type_urls: ["type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"]
+                      - name: envoy.filters.http.router
+                        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+            """;
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port, apiType: "AGGREGATED_DELTA_GRPC", extraClusters: staticListener));
+
+        // Nothing sent yet: the static listener serves with no filter config (500), the other with its default.
+        Assert.Equal("status 500", await XdsWait.GetAsync(legate, "static"));
+        Assert.Equal("status 429", await XdsWait.GetAsync(legate, "defaulted"));
+
+        xds.Set(ExtensionConfigType, "d1", Config("static-fault", Abort(418)), Config("fault-default", Abort(503)));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "static") == "status 418", "the static listener's filter to get its config");
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "defaulted") == "status 503", "the discovered config to replace the default");
+
+        // The server drops fault-default (Delta removed_resources): the filter goes back to its default.
+        xds.Set(ExtensionConfigType, "d2", Config("static-fault", Abort(418)));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "defaulted") == "status 429", "the default config to come back");
+        Assert.Equal("status 418", await XdsWait.GetAsync(legate, "static"));
+    }
+
+    [Fact]
     public void ConfigDiscoveryIsCheckedAsEnvoyChecksIt()
     {
         var yaml = TestConfigs.Admin() + """
