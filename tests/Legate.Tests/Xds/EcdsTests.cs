@@ -64,7 +64,7 @@ public sealed class EcdsTests
         xds.Set(ExtensionConfigType, "x1", Config("fault", Abort(503)));
         await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "filtered") == "status 503", "the discovered abort to answer 503");
         await xds.WaitForRequestAsync(r => r.TypeUrl == ExtensionConfigType && r.VersionInfo == "x1" && r.ErrorDetail is null);
-        Assert.Equal(0, XdsWait.Gauge(legate, "listener_manager.total_listeners_warming"));
+        await XdsWait.UntilAsync(() => XdsWait.Gauge(legate, "listener_manager.total_listeners_warming") == 0, "no listener warming");
 
         // A new configuration changes the filter for the streams that start after it.
         xds.Set(ExtensionConfigType, "x2", Config("fault", Abort(418)));
