@@ -13,7 +13,7 @@ namespace Legate.Admin;
 /// <summary>
 /// <c>/config_dump</c>: the configuration in effect as Envoy's <c>ConfigDump</c>, in Envoy's
 /// order of typed sections — BootstrapConfigDump, ClustersConfigDump (static_clusters),
-/// [EndpointsConfigDump with <c>?include_eds</c>], ListenersConfigDump (static_listeners),
+/// [EndpointsConfigDump with <c>?include_eds</c>: static and EDS endpoints], ListenersConfigDump (static_listeners),
 /// RoutesConfigDump (static_route_configs: the route configs written inline in connection
 /// managers), SecretsConfigDump (static_secrets, dynamic_active_secrets, dynamic_warming_secrets) — each entry with its last_updated, secrets
 /// redacted. <c>?resource=</c> returns the elements of one repeated field, <c>?mask=</c> keeps
@@ -139,12 +139,19 @@ internal sealed class ConfigDumpHandler
         if (xds is not null)
         {
             clusters.MergeFrom(Legate.Xds.XdsConfigDump.Clusters(xds));
+            endpoints.MergeFrom(Legate.Xds.XdsConfigDump.Endpoints(xds, Wanted));
         }
 
         dump.Configs.Add(Any.Pack(clusters));
         if (includeEds)
         {
             dump.Configs.Add(Any.Pack(endpoints));
+        }
+
+        // Envoy's ecds_filter_http section: present only when a filter is configured over ECDS.
+        if (xds is not null && Legate.Xds.XdsConfigDump.ExtensionConfigs(xds, Wanted) is { EcdsFilters.Count: > 0 } ecds)
+        {
+            dump.Configs.Add(Any.Pack(ecds));
         }
 
         var listeners = new ListenersConfigDump();

@@ -264,6 +264,7 @@ internal sealed class HttpConnectionManagerConfig
             AccessLogs = context.AccessLogs,
             Runtime = context.Runtime,
             Taps = context.Taps,
+            Ecds = context.Ecds,
         };
         var factories = new List<HttpFilterFactory>();
         var filtersPath = FieldPath.Field(path, "http_filters");

@@ -31,6 +31,9 @@ internal sealed class HttpFilterFactoryContext
     /// <summary>Where <c>rds</c> route tables come from (the xDS manager); null: rds warns and answers 404.</summary>
     public Legate.Xds.IRdsSource? Rds { get; init; }
 
+    /// <summary>Where HTTP filters with <c>config_discovery</c> get their configuration (the xDS manager); null: such a filter is an error.</summary>
+    public Legate.Xds.IEcdsSource? Ecds { get; init; }
+
     /// <summary>The server's tracing providers; null where nothing traces (unit tests).</summary>
     public Tracing.TracerManager? Tracers { get; init; }
 
@@ -43,7 +46,7 @@ internal sealed class HttpFilterFactoryContext
         {
             ClusterManager = ClusterManager, Stats = Stats, Logs = Logs, Time = Time, LocalNode = LocalNode, RecentLocalReplies = RecentLocalReplies,
             AccessLogs = AccessLogs, Runtime = Runtime, Secrets = Secrets, StatPrefix = StatPrefix, Tracers = Tracers, TrafficDirection = direction, Rds = Rds,
-            Taps = Taps,
+            Taps = Taps, Ecds = Ecds,
         };
 
     /// <summary>The server's admin-controlled tap filters (<c>POST /tap</c>); null where there is no admin (unit tests).</summary>

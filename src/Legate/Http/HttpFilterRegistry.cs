@@ -30,6 +30,17 @@ internal static class HttpFilterRegistry
     /// <summary>Compiles one <c>http_filters</c> entry; null when it has errors or is an optional filter Legate lacks.</summary>
     public static HttpFilterFactory? Compile(HcmHttpFilter filter, string path, ConfigErrors errors, HttpFilterFactoryContext context)
     {
+        if (filter.ConfigDiscovery is not null)
+        {
+            if (context.Ecds is null)
+            {
+                errors.Add(FieldPath.Field(path, "config_discovery"), "extension config discovery (ECDS) needs the server's xDS client");
+                return null;
+            }
+
+            return context.Ecds.CreateDiscoveredFilter(filter, path, errors, context);
+        }
+
         if (filter.TypedConfig is not { } any)
         {
             // The extension checker resolved a name-only filter already; only the router has an empty config.

@@ -224,7 +224,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
         var context = new HttpFilterFactoryContext
         {
             ClusterManager = clusters, Stats = stats, Logs = logs, Time = time, AccessLogs = accessLogs, Runtime = runtime,
-            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets, Rds = xds,
+            LocalNode = bootstrap.Node ?? new(), RecentLocalReplies = recentLocalReplies, Secrets = secrets, Rds = xds, Ecds = xds,
             Tracers = tracers,
             Taps = taps,
         };

@@ -51,6 +51,9 @@ internal sealed class ClusterInfo
     /// <summary>HTTP/2 <c>initial_stream_window_size</c> for upstream streams, clamped to what the client allows; null = the client's default.</summary>
     public int? Http2InitialStreamWindowSize { get; private set; }
 
+    /// <summary><c>http2_protocol_options.connection_keepalive</c>: PING delay and timeout, or null for no PINGs.</summary>
+    public (TimeSpan Delay, TimeSpan Timeout)? Http2Keepalive { get; private set; }
+
     /// <summary>The client's largest per-stream receive window (.NET's default maximum, 16 MiB).</summary>
     internal const int MaxHttp2StreamWindowSize = 16 * 1024 * 1024;
 
@@ -320,6 +323,7 @@ internal sealed class ClusterInfo
             Http2InitialStreamWindowSize = (int)Math.Clamp(window, 65535u, (uint)MaxHttp2StreamWindowSize);
         }
 
+        Http2Keepalive = Legate.Http.Http2.Http2KeepAlive.From(options.ConnectionKeepalive);
         if (options.InitialConnectionWindowSize is not null)
         {
             errors.Warn(FieldPath.Field(path, "initial_connection_window_size"), "the upstream HTTP/2 client does not configure its connection window; this field is ignored for upstream connections");

@@ -130,8 +130,8 @@ internal sealed class CdsApi : IXdsUpdateHandler
             _clusters.Resume();
         }
 
-        // Versions of unchanged clusters follow the response.
-        _table.FollowVersions(update.Resources);
+        // An unchanged cluster keeps the version and last_updated it was built with: Envoy blocks
+        // the update of a cluster whose content hash did not change.
         _table.OnWarms(warms);
         UpdateGauges();
         return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
@@ -213,7 +213,7 @@ internal sealed class CdsApi : IXdsUpdateHandler
 
         Google.Protobuf.IMessage IXdsDynamicEntry.Message => Config;
 
-        public string Version { get; set; } = version;
+        public string Version { get; } = version;
 
         public DateTimeOffset LastUpdated { get; } = lastUpdated;
     }

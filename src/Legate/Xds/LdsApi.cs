@@ -141,7 +141,6 @@ internal sealed class LdsApi : IXdsUpdateHandler
             }
         }
 
-        _table.FollowVersions(update.Resources);
         _table.OnWarms(warms);
 
         UpdateGauges();
@@ -164,7 +163,10 @@ internal sealed class LdsApi : IXdsUpdateHandler
         try
         {
             // A listener warms until every route table and SDS secret it names has arrived (or timed out).
-            var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().Append(warming.Listener.SecretsReady).ToArray();
+            var routes = warming.Listener.ConnectionManagers.Select(h => h.RouteProvider?.Ready).OfType<Task>().Append(warming.Listener.SecretsReady)
+                // A filter configured over ECDS warms the listener until its first configuration (unless apply_default_config_without_warming).
+                .Concat(warming.Listener.ConnectionManagers.SelectMany(h => h.FilterFactories).OfType<DiscoveredHttpFilterFactory>().Select(f => f.Ready))
+                .ToArray();
             await Task.WhenAll(routes).WaitAsync(warming.Cancel.Token).ConfigureAwait(false);
             lock (_table.Gate)
             {
@@ -297,7 +299,7 @@ internal sealed class LdsApi : IXdsUpdateHandler
 
         Google.Protobuf.IMessage IXdsDynamicEntry.Message => Config;
 
-        public string Version { get; set; } = version;
+        public string Version { get; } = version;
 
         public DateTimeOffset LastUpdated { get; } = lastUpdated;
     }

@@ -18,7 +18,7 @@ internal static class XdsConfigDump
         var dump = new ClustersConfigDump();
         if (xds.Find(XdsResourceType.Cluster) is { } subscription)
         {
-            dump.VersionInfo = subscription.AcceptedVersion;
+            dump.VersionInfo = subscription.VersionInfo;
         }
 
         var error = ErrorState(xds.Find(XdsResourceType.Cluster));
@@ -56,7 +56,7 @@ internal static class XdsConfigDump
         var dump = new ListenersConfigDump();
         if (xds.Find(XdsResourceType.Listener) is { } subscription)
         {
-            dump.VersionInfo = subscription.AcceptedVersion;
+            dump.VersionInfo = subscription.VersionInfo;
         }
 
         var byName = new Dictionary<string, ListenersConfigDump.Types.DynamicListener>(StringComparer.Ordinal);
@@ -116,6 +116,60 @@ internal static class XdsConfigDump
             if (ErrorState(subscription) is { } error)
             {
                 dump.DynamicRouteConfigs.Add(new RoutesConfigDump.Types.DynamicRouteConfig { ErrorState = error });
+            }
+        }
+
+        return dump;
+    }
+
+    /// <summary>The HTTP filter configurations ECDS delivered (name, version, last_updated), and the last rejected ECDS update.</summary>
+    public static EcdsConfigDump ExtensionConfigs(XdsManager xds, Func<string, bool>? wanted = null)
+    {
+        var dump = new EcdsConfigDump();
+        foreach (var entry in xds.ExtensionConfigs.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            if (entry.Config is { } config && (wanted is null || wanted(entry.Name)))
+            {
+                dump.EcdsFilters.Add(new EcdsConfigDump.Types.EcdsFilterConfig
+                {
+                    VersionInfo = entry.Version,
+                    EcdsFilter = Any.Pack(Redacted(config)),
+                    LastUpdated = Timestamp.FromDateTimeOffset(entry.LastUpdated),
+                });
+            }
+        }
+
+        foreach (var subscription in xds.Subscriptions.Where(s => s.Type == XdsResourceType.ExtensionConfig))
+        {
+            if (ErrorState(subscription) is { } error)
+            {
+                dump.EcdsFilters.Add(new EcdsConfigDump.Types.EcdsFilterConfig { ErrorState = error });
+            }
+        }
+
+        return dump;
+    }
+
+    /// <summary>
+    /// dynamic_endpoint_configs (<c>?include_eds</c>): every ClusterLoadAssignment accepted over
+    /// EDS, with its version and when it last changed.
+    /// </summary>
+    public static EndpointsConfigDump Endpoints(XdsManager xds, Func<string, bool>? wanted = null)
+    {
+        var dump = new EndpointsConfigDump();
+        foreach (var subscription in xds.Subscriptions.Where(s => s.Type == XdsResourceType.Endpoint))
+        {
+            foreach (var resource in subscription.Resources.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
+            {
+                if (wanted is null || wanted(resource.Name))
+                {
+                    dump.DynamicEndpointConfigs.Add(new EndpointsConfigDump.Types.DynamicEndpointConfig
+                    {
+                        VersionInfo = resource.Version,
+                        EndpointConfig = Any.Pack(resource.Message),
+                        LastUpdated = Timestamp.FromDateTimeOffset(resource.LastUpdated),
+                    });
+                }
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Envoy.Config.Core.V3;
 using Envoy.Service.Discovery.V3;
+using Google.Protobuf;
 using Legate.Grpc;
 using Legate.Server.Logging;
 using Legate.Upstream;
@@ -14,7 +15,10 @@ namespace Legate.Xds;
 /// The stream is re-established after any failure with jittered exponential back-off (never a
 /// tight loop); the last accepted resources stay applied meanwhile, and on reconnect each
 /// subscription asks again with its accepted version (SotW) or its resource versions (Delta's
-/// initial_resource_versions).
+/// initial_resource_versions). With <c>rate_limit_settings</c>, requests go out through a token
+/// bucket: one over the limit waits in the stream's queue (counted in
+/// <c>control_plane.rate_limit_enforced</c>, the queue's length in <c>control_plane.pending_requests</c>)
+/// and is sent, in order, when a token is back.
 /// </summary>
 internal sealed class XdsGrpcStream : IAsyncDisposable
 {
@@ -32,6 +36,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private readonly Logger _log;
     private readonly TimeProvider _time;
     private readonly IBackOffStrategy _backOff;
+    private readonly XdsRequestRateLimiter? _limiter;
     private readonly List<XdsSubscription> _subscriptions = new();
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
@@ -52,12 +57,15 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             backOff?.BaseInterval?.ToTimeSpan() ?? DefaultBaseInterval,
             backOff?.MaxInterval?.ToTimeSpan() ?? (backOff?.BaseInterval is { } b ? b.ToTimeSpan() * 10 : DefaultMaxInterval),
             random);
+        _limiter = spec.RateLimit is { } rateLimit ? new XdsRequestRateLimiter(rateLimit, time) : null;
         _channel = new GrpcChannel(new GrpcChannelOptions
         {
             ResolveEndpoint = resolve,
             Authority = spec.ClusterName.Length > 0 ? spec.ClusterName : "xds",
-            KeepAlivePingDelay = TimeSpan.FromSeconds(60),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            // The cluster's connection_keepalive; without it no PINGs, as Envoy (a grpc-go server
+            // answers unsolicited frequent PINGs on a quiet stream with GOAWAY too_many_pings).
+            KeepAlivePingDelay = spec.Keepalive?.Delay,
+            KeepAlivePingTimeout = spec.Keepalive?.Timeout ?? TimeSpan.FromSeconds(20),
             MaxReceiveMessageBytes = 256 * 1024 * 1024,
             // The envoy_grpc cluster's UpstreamTlsContext, if any: TLS to the control plane.
             Tls = tls,
@@ -201,6 +209,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             }
             finally
             {
+                _active?.Close();
                 _active = null;
                 _stats.ConnectedState.Set(0);
                 _stats.PendingRequests.Set(Subscriptions().Length);
@@ -280,54 +289,126 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
     private static RpcStatus Nack(IReadOnlyList<XdsResourceError> errors) =>
         new() { Code = (int)GrpcStatusCode.InvalidArgument, Message = string.Join("; ", errors) };
 
-    private abstract class ActiveStream
+    private abstract class ActiveStream(XdsGrpcStream owner)
     {
+        private readonly Lock _queueLock = new();
+        private readonly Queue<IMessage> _queue = new();
+        private ITimer? _drainTimer;
+        private bool _closed;
+        private bool _pendingShown;
         private int _sent;
 
+        protected XdsGrpcStream Owner { get; } = owner;
+
+        /// <summary>Sends <paramref name="request"/> now, or after the requests before it once the rate limit lets them out.</summary>
+        protected void Enqueue(IMessage request)
+        {
+            lock (_queueLock)
+            {
+                if (_closed)
+                {
+                    return;
+                }
+
+                _queue.Enqueue(request);
+                DrainLocked();
+            }
+        }
+
+        /// <summary>The stream ended: what waits is dropped with it (a new stream asks for everything again).</summary>
+        public void Close()
+        {
+            lock (_queueLock)
+            {
+                _closed = true;
+                _queue.Clear();
+                _drainTimer?.Dispose();
+                _drainTimer = null;
+            }
+        }
+
+        protected abstract void Write(IMessage request);
+
+        private void OnDrainTimer()
+        {
+            lock (_queueLock)
+            {
+                _drainTimer?.Dispose();
+                _drainTimer = null;
+                if (!_closed)
+                {
+                    DrainLocked();
+                }
+            }
+        }
+
+        private void DrainLocked()
+        {
+            while (_queue.Count > 0)
+            {
+                if (Owner._limiter is { } limiter && !limiter.TryConsume())
+                {
+                    // Envoy counts every drain the bucket stops, and retries when the next token is due.
+                    Owner._stats.RateLimitEnforced.Inc();
+                    _drainTimer ??= Owner._time.CreateTimer(_ => OnDrainTimer(), null, limiter.NextTokenAvailable(), Timeout.InfiniteTimeSpan);
+                    break;
+                }
+
+                Write(_queue.Dequeue());
+            }
+
+            // Like Envoy, the gauge is touched only once something had to wait.
+            if (_queue.Count > 0 || _pendingShown)
+            {
+                Owner._stats.PendingRequests.Set(_queue.Count);
+                _pendingShown = true;
+            }
+        }
+
         /// <summary>The node goes on the first message of a stream, and on every one unless set_node_on_first_message_only.</summary>
-        protected Node? NodeFor(XdsGrpcStream owner) =>
-            Interlocked.Exchange(ref _sent, 1) == 0 || !owner._spec.SetNodeOnFirstMessageOnly ? owner._node : null;
+        protected Node? NodeFor() =>
+            Interlocked.Exchange(ref _sent, 1) == 0 || !Owner._spec.SetNodeOnFirstMessageOnly ? Owner._node : null;
 
         public abstract void SendInitial(XdsSubscription subscription);
 
         public abstract void SendUpdate(XdsSubscription subscription);
     }
 
-    private sealed class SotwStream(XdsGrpcStream owner, GrpcCall<DiscoveryRequest, DiscoveryResponse> call) : ActiveStream
+    private sealed class SotwStream(XdsGrpcStream owner, GrpcCall<DiscoveryRequest, DiscoveryResponse> call) : ActiveStream(owner)
     {
         private readonly Lock _sendLock = new();
 
         public async Task<bool> RunAsync(CancellationToken token)
         {
             await using var _ = call;
-            owner.Connected(this);
-            await owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
+            Owner.Connected(this);
+            await Owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
             var received = false;
             while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
             {
                 received = true;
-                var subscription = owner.Find(response.TypeUrl);
+                var subscription = Owner.Find(response.TypeUrl);
                 if (subscription is null)
                 {
-                    owner._log.Warn($"xDS: ignoring a response for type {response.TypeUrl}, which was not subscribed");
+                    Owner._log.Warn($"xDS: ignoring a response for type {response.TypeUrl}, which was not subscribed");
                     continue;
                 }
 
                 subscription.LastNonce = response.Nonce;
                 var resources = response.Resources.Select(any => (any, (string?)null, response.VersionInfo)).ToArray();
-                owner.Pause();
+                Owner.Pause();
                 var sent = false;
                 try
                 {
                     var errors = await subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
                     var ack = errors.Count == 0;
-                    owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
+                    Owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
                     Send(subscription, ack ? null : Nack(errors));
                     sent = true;
                 }
                 finally
                 {
-                    owner.Resume(this, sent);
+                    Owner.Resume(this, sent);
                 }
             }
 
@@ -356,32 +437,34 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     TypeUrl = subscription.Type.TypeUrl,
                     VersionInfo = subscription.AcceptedVersion,
                     ResponseNonce = subscription.LastNonce,
-                    Node = NodeFor(owner),
+                    Node = NodeFor(),
                     ErrorDetail = error,
                 };
                 request.ResourceNames.Add(subscription.Names());
-                call.Write(request);
+                Enqueue(request);
             }
         }
+
+        protected override void Write(IMessage request) => call.Write((DiscoveryRequest)request);
     }
 
-    private sealed class DeltaStream(XdsGrpcStream owner, GrpcCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call) : ActiveStream
+    private sealed class DeltaStream(XdsGrpcStream owner, GrpcCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> call) : ActiveStream(owner)
     {
         private readonly Lock _sendLock = new();
 
         public async Task<bool> RunAsync(CancellationToken token)
         {
             await using var _ = call;
-            owner.Connected(this);
-            await owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
+            Owner.Connected(this);
+            await Owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
             var received = false;
             while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
             {
                 received = true;
-                var subscription = owner.Find(response.TypeUrl);
+                var subscription = Owner.Find(response.TypeUrl);
                 if (subscription is null)
                 {
-                    owner._log.Warn($"xDS: ignoring a delta response for type {response.TypeUrl}, which was not subscribed");
+                    Owner._log.Warn($"xDS: ignoring a delta response for type {response.TypeUrl}, which was not subscribed");
                     continue;
                 }
 
@@ -389,29 +472,29 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     .Where(r => r.Resource_ is not null)
                     .Select(r => (r.Resource_, (string?)r.Name, r.Version))
                     .ToArray();
-                owner.Pause();
+                Owner.Pause();
                 var sent = false;
                 try
                 {
                     var errors = await subscription.ProcessAsync(resources, response.RemovedResources, response.SystemVersionInfo, stateOfWorld: false, token).ConfigureAwait(false);
-                    owner._log.Debug($"xDS {subscription.Type.ShortName}: delta {(errors.Count == 0 ? "ACK" : "NACK")} nonce '{response.Nonce}'");
+                    Owner._log.Debug($"xDS {subscription.Type.ShortName}: delta {(errors.Count == 0 ? "ACK" : "NACK")} nonce '{response.Nonce}'");
                     lock (_sendLock)
                     {
                         var request = new DeltaDiscoveryRequest
                         {
                             TypeUrl = subscription.Type.TypeUrl,
                             ResponseNonce = response.Nonce,
-                            Node = NodeFor(owner),
+                            Node = NodeFor(),
                             ErrorDetail = errors.Count == 0 ? null : Nack(errors),
                         };
-                        call.Write(request);
+                        Enqueue(request);
                     }
 
                     sent = true;
                 }
                 finally
                 {
-                    owner.Resume(this, sent);
+                    Owner.Resume(this, sent);
                 }
             }
 
@@ -429,7 +512,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     return;
                 }
 
-                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
+                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor() };
                 var names = subscription.Names();
                 request.ResourceNamesSubscribe.Add(names);
                 foreach (var (name, resource) in subscription.Resources)
@@ -442,7 +525,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     }
                 }
 
-                call.Write(request);
+                Enqueue(request);
             }
         }
 
@@ -456,11 +539,13 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                     return;
                 }
 
-                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor(owner) };
+                var request = new DeltaDiscoveryRequest { TypeUrl = subscription.Type.TypeUrl, Node = NodeFor() };
                 request.ResourceNamesSubscribe.Add(subscribe);
                 request.ResourceNamesUnsubscribe.Add(unsubscribe);
-                call.Write(request);
+                Enqueue(request);
             }
         }
+
+        protected override void Write(IMessage request) => call.Write((DeltaDiscoveryRequest)request);
     }
 }

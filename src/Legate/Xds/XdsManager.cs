@@ -19,7 +19,7 @@ namespace Legate.Xds;
 /// arrives. <see cref="InitializeAsync"/> is Envoy's init sequence: CDS first (its clusters
 /// warmed), then LDS (its listeners warmed), each bounded by initial_fetch_timeout.
 /// </summary>
-internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource, IAsyncDisposable
+internal sealed class XdsManager : IEdsSource, IRdsSource, IEcdsSource, Legate.Tls.ISdsSource, IAsyncDisposable
 {
     private readonly Lock _lock = new();
     private readonly Bootstrap _bootstrap;
@@ -257,6 +257,47 @@ internal sealed class XdsManager : IEdsSource, IRdsSource, Legate.Tls.ISdsSource
             return (handler, new XdsStats(_stats, "http.rds."), s => handler.Subscription = s);
         }).Handler;
         return dispatcher.GetProvider(rds.RouteConfigName, statPrefix);
+    }
+
+    /// <summary>The filter configurations asked for over ECDS (every source), for config_dump.</summary>
+    public IEnumerable<EcdsDispatcher.Entry> ExtensionConfigs => Subscriptions.Select(s => s.Handler).OfType<EcdsDispatcher>().SelectMany(d => d.Entries);
+
+    public HttpFilterFactory? CreateDiscoveredFilter(Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter filter, string path, ConfigErrors errors, HttpFilterFactoryContext context)
+    {
+        var discovery = filter.ConfigDiscovery;
+        var discoveryPath = FieldPath.Field(path, "config_discovery");
+        var spec = XdsSourceSpec.Resolve(discovery.ConfigSource, FieldPath.Field(discoveryPath, "config_source"), _bootstrap, errors);
+        HttpFilterFactory? defaultFactory = null;
+        if (discovery.DefaultConfig is { } defaultConfig)
+        {
+            var defaultPath = FieldPath.Field(discoveryPath, "default_config");
+            if (!discovery.TypeUrls.Contains(defaultConfig.TypeUrl))
+            {
+                errors.Add(defaultPath, $"the default_config's type {defaultConfig.TypeUrl} is not one of type_urls");
+                return null;
+            }
+
+            defaultFactory = HttpFilterRegistry.Compile(new Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter { Name = filter.Name, TypedConfig = defaultConfig }, defaultPath, errors, context);
+            if (defaultFactory?.IsTerminal == true)
+            {
+                errors.Add(defaultPath, "a terminal filter cannot be configured through discovery here: it must be the last HTTP filter, configured statically");
+            }
+        }
+
+        if (spec is null || errors.HasErrors)
+        {
+            defaultFactory?.Release();
+            return null;
+        }
+
+        var dispatcher = (EcdsDispatcher)GetOrSubscribe(XdsResourceType.ExtensionConfig, spec, () =>
+        {
+            var handler = new EcdsDispatcher(_stats, _time);
+            return (handler, new XdsStats(_stats, "extension_config_discovery."), s => handler.Subscription = s);
+        }).Handler;
+        var discovered = new DiscoveredHttpFilterFactory(filter.Name, discovery, defaultFactory, context, FieldPath.Field(path, "typed_config"));
+        dispatcher.Watch(filter.Name, discovered);
+        return discovered;
     }
 
     public Action? Subscribe(ConfigSource source, string path, Legate.Tls.ISdsSecretSubscriber subscriber, ConfigErrors errors)

@@ -43,8 +43,13 @@ internal sealed class XdsResourceType
         "sds", Envoy.Extensions.TransportSockets.Tls.V3.Secret.Descriptor, m => ((Envoy.Extensions.TransportSockets.Tls.V3.Secret)m).Name,
         "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets", "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets", wildcard: false);
 
-    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes; the secrets they warm on with them; runtime last).</summary>
-    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Secret, Listener, RouteConfiguration, Runtime];
+    /// <summary>ECDS: HTTP filter configurations by name (<c>config_discovery</c> of an HTTP filter).</summary>
+    public static readonly XdsResourceType ExtensionConfig = new(
+        "ecds", Envoy.Config.Core.V3.TypedExtensionConfig.Descriptor, m => ((Envoy.Config.Core.V3.TypedExtensionConfig)m).Name,
+        "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/StreamExtensionConfigs", "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/DeltaExtensionConfigs", wildcard: false);
+
+    /// <summary>Every type, in Envoy's update order (clusters before endpoints before listeners before routes; the secrets and filter configurations they warm on with them; runtime last).</summary>
+    public static readonly XdsResourceType[] All = [Cluster, Endpoint, Secret, Listener, RouteConfiguration, ExtensionConfig, Runtime];
 
     private readonly Func<IMessage, string> _nameOf;
 
@@ -59,7 +64,7 @@ internal sealed class XdsResourceType
         IsWildcard = wildcard;
     }
 
-    /// <summary>cds, lds, rds, eds, sds, rtds.</summary>
+    /// <summary>cds, lds, rds, eds, sds, ecds, rtds.</summary>
     public string ShortName { get; }
 
     public MessageDescriptor Descriptor { get; }
@@ -76,6 +81,7 @@ internal sealed class XdsResourceType
         "rds" => "/v3/discovery:routes",
         "eds" => "/v3/discovery:endpoints",
         "sds" => "/v3/discovery:secrets",
+        "ecds" => "/v3/discovery:extension_configs",
         _ => "/v3/discovery:runtime",
     };
 

@@ -42,6 +42,12 @@ internal sealed class XdsSourceSpec
 
     public bool SetNodeOnFirstMessageOnly { get; init; }
 
+    /// <summary>The envoy_grpc cluster's <c>http2_protocol_options.connection_keepalive</c> (null: no PINGs, as Envoy).</summary>
+    public (TimeSpan Delay, TimeSpan Timeout)? Keepalive { get; init; }
+
+    /// <summary><c>rate_limit_settings</c> of the gRPC source (null: requests are not rate limited).</summary>
+    public RateLimitSettings? RateLimit { get; init; }
+
     /// <summary>Zero: wait forever.</summary>
     public TimeSpan InitialFetchTimeout { get; init; } = DefaultInitialFetchTimeout;
 
@@ -92,7 +98,7 @@ internal sealed class XdsSourceSpec
                 }
 
                 return ResolveApi(ads, "dynamic_resources.ads_config", bootstrap, errors, aggregated: true) is { } adsSpec
-                    ? new XdsSourceSpec { Kind = XdsSourceKind.Ads, IsDelta = adsSpec.IsDelta, ClusterName = adsSpec.ClusterName, SetNodeOnFirstMessageOnly = adsSpec.SetNodeOnFirstMessageOnly, InitialFetchTimeout = timeout }
+                    ? new XdsSourceSpec { Kind = XdsSourceKind.Ads, IsDelta = adsSpec.IsDelta, ClusterName = adsSpec.ClusterName, SetNodeOnFirstMessageOnly = adsSpec.SetNodeOnFirstMessageOnly, RateLimit = adsSpec.RateLimit, Keepalive = adsSpec.Keepalive, InitialFetchTimeout = timeout }
                     : null;
             case ConfigSource.ConfigSourceSpecifierOneofCase.ApiConfigSource:
                 var api = source.ApiConfigSource;
@@ -114,7 +120,7 @@ internal sealed class XdsSourceSpec
                 }
 
                 return ResolveApi(api, FieldPath.Field(path, "api_config_source"), bootstrap, errors, aggregated: false) is { } spec
-                    ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = spec.IsDelta, ClusterName = spec.ClusterName, SetNodeOnFirstMessageOnly = spec.SetNodeOnFirstMessageOnly, InitialFetchTimeout = timeout }
+                    ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = spec.IsDelta, ClusterName = spec.ClusterName, SetNodeOnFirstMessageOnly = spec.SetNodeOnFirstMessageOnly, RateLimit = spec.RateLimit, Keepalive = spec.Keepalive, InitialFetchTimeout = timeout }
                     : null;
             case ConfigSource.ConfigSourceSpecifierOneofCase.PathConfigSource:
                 var pathSource = source.PathConfigSource;
@@ -215,7 +221,8 @@ internal sealed class XdsSourceSpec
             ok = false;
         }
 
-        return ok ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = delta, ClusterName = clusterName, SetNodeOnFirstMessageOnly = api.SetNodeOnFirstMessageOnly } : null;
+        var keepalive = cluster is null ? null : Legate.Http.Http2.Http2KeepAlive.From(Http2OptionsOf(cluster)?.ConnectionKeepalive);
+        return ok ? new XdsSourceSpec { Kind = XdsSourceKind.Grpc, IsDelta = delta, ClusterName = clusterName, SetNodeOnFirstMessageOnly = api.SetNodeOnFirstMessageOnly, RateLimit = api.RateLimitSettings, Keepalive = keepalive } : null;
     }
 
     /// <summary>
@@ -265,6 +272,23 @@ internal sealed class XdsSourceSpec
         var requestTimeout = api.RequestTimeout?.ToTimeSpan() is { } t && t > TimeSpan.Zero ? t : TimeSpan.FromSeconds(1);
         return ok
             ? new XdsSourceSpec { Kind = XdsSourceKind.Rest, ClusterName = clusterName, RefreshDelay = refreshDelay, RequestTimeout = requestTimeout, InitialFetchTimeout = initialFetchTimeout }
+            : null;
+    }
+
+    /// <summary>The cluster's HTTP/2 options (explicit, downstream-following or auto config, or the legacy field).</summary>
+    private static Http2ProtocolOptions? Http2OptionsOf(Envoy.Config.Cluster.V3.Cluster cluster)
+    {
+#pragma warning disable CS0612 // the deprecated cluster-level field is still honoured by Envoy.
+        if (cluster.Http2ProtocolOptions is { } legacy)
+        {
+            return legacy;
+        }
+#pragma warning restore CS0612
+
+        const string key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+        return cluster.TypedExtensionProtocolOptions.TryGetValue(key, out var any)
+            && any.TryUnpack<Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptions>(out var options)
+            ? options.ExplicitHttpConfig?.Http2ProtocolOptions ?? options.UseDownstreamProtocolConfig?.Http2ProtocolOptions ?? options.AutoConfig?.Http2ProtocolOptions
             : null;
     }
 

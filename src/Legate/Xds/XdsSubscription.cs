@@ -49,6 +49,9 @@ internal sealed class XdsSubscription
     /// <summary>The system_version_info of the last Delta response.</summary>
     public string SystemVersion { get; private set; } = string.Empty;
 
+    /// <summary>The version of the type as a whole: version_info in state of the world, Delta's system_version_info (config_dump's version_info).</summary>
+    public string VersionInfo => Source.IsDelta ? SystemVersion : AcceptedVersion;
+
     /// <summary>The nonce of the last response received (accepted or not).</summary>
     public string LastNonce { get; set; } = string.Empty;
 

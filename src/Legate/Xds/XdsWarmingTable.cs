@@ -10,8 +10,8 @@ internal interface IXdsDynamicEntry
     /// <summary>The resource as received (compared to tell an unchanged resource).</summary>
     IMessage Message { get; }
 
-    /// <summary>The version it was last seen with (follows the responses while unchanged).</summary>
-    string Version { get; set; }
+    /// <summary>The version it was built from (a response repeating it unchanged does not move it, as in Envoy).</summary>
+    string Version { get; }
 }
 
 /// <summary>One version of a resource on its way into service, cancelled when superseded or removed.</summary>
@@ -25,7 +25,7 @@ internal interface IXdsWarming<out TEntry>
 /// <summary>
 /// The bookkeeping CDS and LDS share (Envoy's warming in the cluster and listener managers): the
 /// resources in force and the ones warming, by name, under one lock; a newer version cancels the
-/// one still warming; versions of unchanged resources follow each response; the first update's
+/// one still warming; unchanged resources keep the version they were built from; the first update's
 /// warm-up completes <see cref="FirstWarm"/> (or the initial fetch timeout does). What warming
 /// means (endpoints, route tables, secrets) and what applying means stay with each API.
 /// </summary>
@@ -137,21 +137,6 @@ internal sealed class XdsWarmingTable<TEntry, TWarming>
         }
 
         return _active.Remove(name);
-    }
-
-    /// <summary>The resources in force that a response repeats unchanged take its version.</summary>
-    public void FollowVersions(IReadOnlyList<XdsResource> resources)
-    {
-        lock (Gate)
-        {
-            foreach (var resource in resources)
-            {
-                if (_active.TryGetValue(resource.Name, out var entry) && entry.Message.Equals(resource.Message))
-                {
-                    entry.Version = resource.Version;
-                }
-            }
-        }
     }
 
     /// <summary>The first update's warm-ups (later calls do nothing once it completed).</summary>

@@ -107,6 +107,55 @@ public sealed class ManagementServerTests : IDisposable
         Assert.Equal("green", await XdsWait.GetAsync(legate, "ingress"));
     }
 
+    private static string FaultConfig(int status) => $$"""
+        "@type": type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig
+        name: fault
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
+          abort: { http_status: {{status}}, percentage: { numerator: 100 } }
+        """;
+
+    [Theory]
+    [InlineData("AGGREGATED_GRPC")]
+    [InlineData("AGGREGATED_DELTA_GRPC")]
+    public async Task ServesExtensionConfigsToDiscoveredHttpFiltersAndPushesEdits(string apiType)
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        WriteWorld(blue.Port, blue.Port);
+        Write("listener.yaml", """
+            "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+            name: ingress
+            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: ingress
+                  rds: { route_config_name: main, config_source: { ads: {}, resource_api_version: V3 } }
+                  http_filters:
+                  - name: fault
+                    config_discovery:
+                      config_source: { ads: {}, resource_api_version: V3 }
+                      type_urls: ["type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"]
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+            """);
+        Write("fault.yaml", FaultConfig(503));
+        var sink = new CapturingLogSink();
+        using var logs = LogManager.Create(CommandLineParser.Parse([]), sink);
+        await using var server = new XdsManagementServer(_dir, new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), logs.Get(LogComponents.Config));
+        await server.StartAsync(CancellationToken.None);
+
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(server.BoundEndpoint.Port, apiType));
+        Assert.Equal("status 503", await XdsWait.GetAsync(legate, "ingress"));
+        await sink.Lines.WaitForAsync("client 'test-node' ACK ecds", TimeSpan.FromSeconds(30));
+
+        Write("fault.yaml", FaultConfig(418));
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "status 418", "the edited filter config to apply");
+        Assert.Equal(2, server.VersionOf(XdsResourceType.ExtensionConfig));
+    }
+
     // Per-type services (no ADS): each type on its own stream, SotW (GRPC) or Delta (DELTA_GRPC).
     [Theory]
     [InlineData("GRPC")]

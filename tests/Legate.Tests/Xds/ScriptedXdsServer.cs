@@ -196,6 +196,7 @@ internal sealed class ScriptedXdsServer : IAsyncDisposable
         Envoy.Config.Endpoint.V3.ClusterLoadAssignment a => a.ClusterName,
         Envoy.Service.Runtime.V3.Runtime r => r.Name,
         Envoy.Extensions.TransportSockets.Tls.V3.Secret s => s.Name,
+        Envoy.Config.Core.V3.TypedExtensionConfig e => e.Name,
         _ => throw new ArgumentException(message.GetType().Name),
     };
 

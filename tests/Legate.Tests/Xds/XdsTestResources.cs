@@ -17,6 +17,7 @@ internal static class XdsTestResources
     public const string RouteType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
     public const string EndpointType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     public const string SecretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    public const string ExtensionConfigType = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 
     /// <summary>A bootstrap whose CDS and LDS come over ADS from 127.0.0.1:<paramref name="xdsPort"/>.</summary>
     public static string AdsBootstrap(int xdsPort, string apiType = "AGGREGATED_GRPC", string initialFetchTimeout = "30s", string extraClusters = "") => $$"""

@@ -85,4 +85,41 @@ public sealed class XdsUnderLoadTests
         Assert.Contains("green", seen.Keys);
         Assert.True(XdsWait.Counter(legate, "http.ingress.rds.main.update_success") >= 11);
     }
+
+    [Fact]
+    public async Task RequestsInFlightFinishOnTheRouteAndHostTheyStartedWith()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue") with { HoldUntil = gate.Task }));
+        await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1", EdsCluster("blue"), EdsCluster("green"));
+        xds.Set(EndpointType, "e1", Endpoints("blue", blue.Port), Endpoints("green", green.Port));
+        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"));
+        xds.Set(RouteType, "r1", Routes("main", "blue"));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
+
+        // Two requests held at blue's host.
+        using var http = TestHttp.CreateClient();
+        var first = http.GetAsync(legate.ListenerUri("ingress"));
+        var second = http.GetAsync(legate.ListenerUri("ingress"));
+        await blue.Log.WaitForRequestsAsync(2);
+
+        // The route moves to green and blue's only endpoint moves to green's port: new requests follow.
+        xds.Set(RouteType, "r2", Routes("main", "green"));
+        xds.Set(EndpointType, "e2", Endpoints("blue", green.Port), Endpoints("green", green.Port));
+        await xds.WaitForRequestAsync(r => r.TypeUrl == EndpointType && r.VersionInfo == "e2");
+        await XdsWait.UntilAsync(async () => await XdsWait.GetAsync(legate, "ingress") == "green", "new requests to take the new route");
+
+        // The held requests finish where they started, with their whole response.
+        gate.SetResult();
+        foreach (var held in new[] { first, second })
+        {
+            using var response = await held.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("blue", await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(2, blue.Log.Count);
+    }
 }

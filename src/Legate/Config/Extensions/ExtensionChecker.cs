@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
+using ExtensionConfigSourceMessage = Envoy.Config.Core.V3.ExtensionConfigSource;
 
 namespace Legate.Config.Extensions;
 
@@ -26,6 +27,8 @@ internal static class ExtensionChecker
         ["envoy.config.cluster.v3.Cluster.CustomClusterType.typed_config"] = ExtensionCategory.Cluster,
         ["envoy.config.cluster.v3.Cluster.typed_extension_protocol_options"] = ExtensionCategory.UpstreamProtocolOptions,
         ["envoy.config.core.v3.TypedExtensionConfig.typed_config"] = ExtensionCategory.Other,
+        // ECDS is implemented for HTTP filters only (other holders reject config_discovery).
+        ["envoy.config.core.v3.ExtensionConfigSource.default_config"] = ExtensionCategory.HttpFilter,
         ["envoy.config.route.v3.VirtualHost.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
         ["envoy.config.route.v3.Route.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
         ["envoy.config.route.v3.WeightedCluster.ClusterWeight.typed_per_filter_config"] = ExtensionCategory.HttpFilter,
@@ -129,6 +132,30 @@ internal static class ExtensionChecker
         Walk(descriptor.Parser.ParseFrom(any.Value), path, errors);
     }
 
+    /// <summary>An HTTP filter's <c>config_discovery</c>: every type URL an HTTP filter Legate implements, and Envoy's rule on warming.</summary>
+    private static void CheckDiscovery(ExtensionConfigSourceMessage source, string path, ConfigErrors errors)
+    {
+        var typeUrlsPath = FieldPath.Field(path, "type_urls");
+        for (var i = 0; i < source.TypeUrls.Count; i++)
+        {
+            var typeUrl = source.TypeUrls[i];
+            var info = ApiTypes.FindByTypeUrl(typeUrl) is { } type ? ExtensionCatalog.FindByConfigType(type.FullName) : null;
+            if (info is null || !Fits(info.Category, ExtensionCategory.HttpFilter))
+            {
+                errors.Add(FieldPath.Index(typeUrlsPath, i), $"\"{typeUrl}\" is not the type URL of an HTTP filter");
+            }
+            else if (!info.Implemented)
+            {
+                errors.Add(FieldPath.Index(typeUrlsPath, i), $"HTTP filter \"{info.Name}\" ({typeUrl}) is not implemented by Legate");
+            }
+        }
+
+        if (source.ApplyDefaultConfigWithoutWarming && source.DefaultConfig is null)
+        {
+            errors.Add(FieldPath.Field(path, "apply_default_config_without_warming"), "apply_default_config_without_warming is set, but default_config is not");
+        }
+    }
+
     private static void CheckNamedHolder(IMessage message, MessageDescriptor descriptor, ExtensionCategory category, string path, ConfigErrors errors)
     {
         var typedConfig = descriptor.FindFieldByName("typed_config");
@@ -139,9 +166,17 @@ internal static class ExtensionChecker
 
         // A filter configured through discovery (config_discovery, ECDS) has no typed_config either.
         var discovery = descriptor.FindFieldByName("config_discovery");
-        if (discovery is not null && discovery.Accessor.GetValue(message) is not null)
+        if (discovery is not null && discovery.Accessor.GetValue(message) is ExtensionConfigSourceMessage source)
         {
-            errors.Add(FieldPath.Field(path, "config_discovery"), "extension config discovery (ECDS) is not supported yet");
+            if (category == ExtensionCategory.HttpFilter)
+            {
+                CheckDiscovery(source, FieldPath.Field(path, "config_discovery"), errors);
+            }
+            else
+            {
+                errors.Add(FieldPath.Field(path, "config_discovery"), $"extension config discovery (ECDS) is supported for HTTP filters only, not for a {category.Describe()}");
+            }
+
             return;
         }
 

@@ -28,11 +28,11 @@ internal static partial class ImplementedFields
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
         ["envoy.config.bootstrap.v3.Bootstrap.StaticResources"] = ["listeners", "clusters", "secrets"],
-        // xDS (Xds/): rate_limit_settings, REST and xDS-TP locators are not implemented.
+        // xDS (Xds/): xDS-TP locators are not implemented.
         ["envoy.config.bootstrap.v3.Bootstrap.DynamicResources"] = ["lds_config", "cds_config", "ads_config"],
         ["envoy.config.core.v3.ConfigSource"] = ["path", "path_config_source", "api_config_source", "ads", "initial_fetch_timeout", "resource_api_version"],
         ["envoy.config.core.v3.PathConfigSource"] = ["path", "watched_directory"],
-        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only", "cluster_names", "refresh_delay", "request_timeout"],
+        ["envoy.config.core.v3.ApiConfigSource"] = ["api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only", "cluster_names", "refresh_delay", "request_timeout", "rate_limit_settings"],
         ["envoy.config.core.v3.GrpcService"] = ["envoy_grpc", "retry_policy",
             // the OpenTelemetry tracer's exporter only (xDS streams have no deadline, as in Envoy).
             "timeout", "initial_metadata"],
@@ -107,8 +107,10 @@ internal static partial class ImplementedFields
         // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
         // (ClusterInfo → Http2ConnectionPool) honours initial_stream_window_size and warns itself about the
         // other two, which the HTTP/2 client cannot apply.
-        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect"],
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional"],
+        ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect", "connection_keepalive"],
+        // interval_jitter and connection_idle_interval: .NET's HTTP/2 stacks have no equivalent.
+        ["envoy.config.core.v3.KeepaliveSettings"] = ["interval", "timeout"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter"] = ["name", "typed_config", "is_optional", "config_discovery"],
         // The connection manager honours all of these; ClusterInfo warns about the ones it cannot apply
         // to upstream connections.
         ["envoy.config.core.v3.HttpProtocolOptions"] =

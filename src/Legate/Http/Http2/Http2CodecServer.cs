@@ -99,6 +99,12 @@ internal sealed class Http2CodecServer : IAsyncDisposable
             http2.InitialConnectionWindowSize = (int)Math.Clamp(connectionWindow, 65535u, int.MaxValue);
         }
 
+        if (Http2KeepAlive.From(h2?.ConnectionKeepalive) is { } keepalive)
+        {
+            http2.KeepAlivePingDelay = keepalive.Delay;
+            http2.KeepAlivePingTimeout = keepalive.Timeout;
+        }
+
         return options;
     }
 

@@ -73,6 +73,14 @@ internal sealed class Http2ConnectionPool : IDisposable
             _handler.InitialHttp2StreamWindowSize = window;
         }
 
+        if (info.Http2Keepalive is { } keepalive)
+        {
+            // Envoy's connection_keepalive pings whether or not streams are open.
+            _handler.KeepAlivePingDelay = keepalive.Delay;
+            _handler.KeepAlivePingTimeout = keepalive.Timeout;
+            _handler.KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
+        }
+
         Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
 
         // The handler keys its pool by scheme, host and port: the address at creation is a stable key;

@@ -134,7 +134,7 @@ internal sealed class ResourceDirectory
         {
             if (XdsResourceType.FromTypeUrl(any.TypeUrl) is not { } type)
             {
-                _log.Warn($"xds-server: {file}: resource type {any.TypeUrl} is not served (clusters, endpoints, listeners, route configurations, secrets and runtimes are)");
+                _log.Warn($"xds-server: {file}: resource type {any.TypeUrl} is not served (clusters, endpoints, listeners, route configurations, secrets, extension configs and runtimes are)");
                 return null;
             }
 
