@@ -43,7 +43,10 @@ Environment (defaults in brackets):
   LEGATE_WARMUP      warm-up seconds for legate          [60]
   RUN_DIR            generated configs, logs, raw output [/tmp/legate-bench]
   LEGATE_CMD         command starting Legate in the foreground, run from the repo root
-                     [dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn]
+                     [env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn]
+                     (the variable makes tiered PGO profile from the first call, so code that
+                     runs once per connection finishes tiering in the warm-up: see
+                     docs/performance.md, "JIT tiering and the tail"; scripts/run.sh sets it too)
                      (build first: dotnet build src/Legate.Cli -c Release)
   LEGATE_PORT        Legate h1 port (must match the config) [18083]
   LEGATE_H2C_PORT    Legate h2c port; empty = no h2c run  []
@@ -98,7 +101,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 LEGATE_WARMUP=${LEGATE_WARMUP:-60}
 RUN_DIR=${RUN_DIR:-/tmp/legate-bench}
-LEGATE_CMD=${LEGATE_CMD:-"dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn"}
+LEGATE_CMD=${LEGATE_CMD:-"env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn"}
 LEGATE_PORT=${LEGATE_PORT:-18083}
 LEGATE_H2C_PORT=${LEGATE_H2C_PORT:-}
 LEGATE_ADMIN_PORT=${LEGATE_ADMIN_PORT:-19901}

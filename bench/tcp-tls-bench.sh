@@ -35,7 +35,8 @@ Environment (defaults in brackets):
   TARGETS_TLS    "nginx legate"             ROUNDS [2]   DURATION seconds per run [10]
   LEGATE_WARMUP  seconds of load before Legate's measured runs (JIT tier-up) [30]
   LEGATE_BIN     command starting Legate; "-c CONFIG --log-level warn" is appended
-                 [dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll] (scripts/run.sh's
+                 [env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll]
+                 (see bench/proxy-bench.sh --help on the variable; scripts/run.sh's
                  ReadyToRun build: LEGATE_BIN="dotnet artifacts/legate/legate.dll")
   RUN_DIR        [/tmp/legate-tcp-tls-bench]
   ports          IPERF_PORT 18090, HAPROXY_TCP_PORT 18092, LEGATE_TCP_PORT 18093,
@@ -64,7 +65,7 @@ TARGETS_TLS=${TARGETS_TLS:-"nginx legate"}
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10}
 LEGATE_WARMUP=${LEGATE_WARMUP:-30}
-LEGATE_BIN=${LEGATE_BIN:-"dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll"}
+LEGATE_BIN=${LEGATE_BIN:-"env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll"}
 RUN_DIR=${RUN_DIR:-/tmp/legate-tcp-tls-bench}
 IPERF_PORT=${IPERF_PORT:-18090}
 HAPROXY_TCP_PORT=${HAPROXY_TCP_PORT:-18092}

@@ -12,6 +12,12 @@ case "$(uname -m)" in
   *) RID= ;;
 esac
 
+# Tiered PGO profiles from a method's first call instead of only once it is hot, so code that runs
+# once per connection finishes tiering while traffic warms up rather than later on the proxy's
+# core (the p99 tail in docs/performance.md, "JIT tiering and the tail"). The runtime reads this
+# only from the environment; the rest of the tiering settings are in legate.runtimeconfig.json.
+export DOTNET_TieredPGO_InstrumentOnlyHotCode=${DOTNET_TieredPGO_InstrumentOnlyHotCode:-0}
+
 if [[ -n "$RID" ]] && dotnet publish "$ROOT/src/Legate.Cli" -c Release -r "$RID" --self-contained false \
     -p:PublishReadyToRun=true -o "$OUT" -nologo -v q >&2; then
   exec dotnet "$OUT/legate.dll" "$@"
