@@ -48,6 +48,18 @@ public sealed class DnsTtlTests
         }
     }
 
+    /// <summary>
+    /// The next lookup (query number <paramref name="query"/>) is due exactly <paramref name="due"/>
+    /// from now: none a millisecond before it, one at it.
+    /// </summary>
+    private static async Task ExpectLookupAtAsync(ManualTimeProvider time, ResolveTarget target, ScriptedDnsServer dns, TimeSpan due, int query)
+    {
+        time.Advance(due - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(query - 1, target.Attempts);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await dns.WaitForQueriesAsync("pods.test", query);
+    }
+
     private static string[] Hosts(Cluster cluster) => UpstreamTestConfigs.Addresses(cluster.PrioritySet.Current.Hosts);
 
     [Fact]
@@ -72,10 +84,7 @@ public sealed class DnsTtlTests
         Assert.Equal(["10.0.0.3:8080"], Hosts(cluster));
 
         // A TTL of 0 leaves dns_refresh_rate in force, as Envoy.
-        time.Advance(TimeSpan.FromSeconds(3599));
-        Assert.Equal(2, target.Attempts);
-        time.Advance(TimeSpan.FromSeconds(1));
-        await dns.WaitForQueriesAsync("pods.test", 3);
+        await ExpectLookupAtAsync(time, target, dns, TimeSpan.FromSeconds(3600), 3);
     }
 
     [Fact]
@@ -86,10 +95,7 @@ public sealed class DnsTtlTests
         var (cluster, target, time) = await StartAsync("STRICT_DNS", dns, "");
         await using var _ = cluster;
         Assert.Equal(["10.0.0.1:8080"], Hosts(cluster));
-        time.Advance(TimeSpan.FromSeconds(3599));
-        Assert.Equal(1, target.Attempts);
-        time.Advance(TimeSpan.FromSeconds(1));
-        await dns.WaitForQueriesAsync("pods.test", 2);
+        await ExpectLookupAtAsync(time, target, dns, TimeSpan.FromSeconds(3600), 2);
     }
 
     [Fact]
@@ -100,10 +106,7 @@ public sealed class DnsTtlTests
         var (cluster, target, time) = await StartAsync("LOGICAL_DNS", dns, "respect_dns_ttl: true");
         await using var _ = cluster;
         Assert.Equal(["10.0.0.1:8080"], Hosts(cluster));
-        time.Advance(TimeSpan.FromMilliseconds(8999));
-        Assert.Equal(1, target.Attempts);
-        time.Advance(TimeSpan.FromMilliseconds(1));
-        await dns.WaitForQueriesAsync("pods.test", 2);
+        await ExpectLookupAtAsync(time, target, dns, TimeSpan.FromSeconds(9), 2);
     }
 
     [Fact]

@@ -40,10 +40,7 @@ public sealed class XdsObservabilityTests
     {
         await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
         await using var xds = await ScriptedXdsServer.StartAsync();
-        xds.Set(ClusterType, "c1", EdsCluster("blue"));
-        xds.Set(EndpointType, "e1", Endpoints("blue", blue.Port));
-        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"));
-        xds.Set(RouteType, "r1", Routes("main", "blue"));
+        ServeOneRoutedCluster(xds, "blue", blue.Port);
         var clock = new ManualClock();
         clock.Advance(Start - DateTimeOffset.UnixEpoch);
         await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port), clock);
@@ -106,10 +103,7 @@ public sealed class XdsObservabilityTests
     {
         await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
         await using var xds = await ScriptedXdsServer.StartAsync();
-        xds.Set(ClusterType, "s1", EdsCluster("blue"));
-        xds.Set(EndpointType, "s1", Endpoints("blue", blue.Port));
-        xds.Set(ListenerType, "s1", RdsListener("ingress", "main"));
-        xds.Set(RouteType, "s1", Routes("main", "blue"));
+        ServeOneRoutedCluster(xds, "blue", blue.Port, version: "s1");
         await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port, apiType: "AGGREGATED_DELTA_GRPC"));
         Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
 
@@ -152,10 +146,7 @@ public sealed class XdsObservabilityTests
     {
         await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
         await using var xds = await ScriptedXdsServer.StartAsync();
-        xds.Set(ClusterType, "c1", EdsCluster("blue"));
-        xds.Set(EndpointType, "e1", Endpoints("blue", blue.Port));
-        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"));
-        xds.Set(RouteType, "r1", Routes("main", "blue"));
+        ServeOneRoutedCluster(xds, "blue", blue.Port);
         await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
         Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
 
@@ -185,10 +176,7 @@ public sealed class XdsObservabilityTests
         await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
         await using var green = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("green")));
         await using var xds = await ScriptedXdsServer.StartAsync();
-        xds.Set(ClusterType, "c1", EdsCluster("app"));
-        xds.Set(EndpointType, "e1", Endpoints("app", blue.Port));
-        xds.Set(ListenerType, "l1", RdsListener("ingress", "main"));
-        xds.Set(RouteType, "r1", Routes("main", "app"));
+        ServeOneRoutedCluster(xds, "app", blue.Port);
         await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
         Assert.Equal("blue", await XdsWait.GetAsync(legate, "ingress"));
         var old = legate.Server.Clusters.Find("app");

@@ -19,6 +19,19 @@ internal static class XdsTestResources
     public const string SecretType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
     public const string ExtensionConfigType = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 
+    /// <summary>
+    /// Serves one EDS cluster <paramref name="cluster"/> at 127.0.0.1:<paramref name="port"/>
+    /// behind the RDS listener "ingress" whose route table "main" sends everything to it; the
+    /// versions are c1/e1/l1/r1, or <paramref name="version"/> for all four.
+    /// </summary>
+    public static void ServeOneRoutedCluster(ScriptedXdsServer xds, string cluster, int port, string? version = null)
+    {
+        xds.Set(ClusterType, version ?? "c1", EdsCluster(cluster));
+        xds.Set(EndpointType, version ?? "e1", Endpoints(cluster, port));
+        xds.Set(ListenerType, version ?? "l1", RdsListener("ingress", "main"));
+        xds.Set(RouteType, version ?? "r1", Routes("main", cluster));
+    }
+
     /// <summary>A bootstrap whose CDS and LDS come over ADS from 127.0.0.1:<paramref name="xdsPort"/>.</summary>
     public static string AdsBootstrap(int xdsPort, string apiType = "AGGREGATED_GRPC", string initialFetchTimeout = "30s", string extraClusters = "") => $$"""
         node: { id: test-node, cluster: test-cluster }
