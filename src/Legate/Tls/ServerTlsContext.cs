@@ -302,6 +302,18 @@ internal sealed class ServerTlsContext
         return (stream, session, null);
     }
 
+    /// <summary>The certificate of each provider now (all have arrived: checked before a handshake), in configuration order.</summary>
+    internal TlsCertificate?[] CurrentCertificates()
+    {
+        var current = new TlsCertificate?[_certificates.Length];
+        for (var i = 0; i < current.Length; i++)
+        {
+            current[i] = _certificates[i].Current;
+        }
+
+        return current;
+    }
+
     /// <summary>The certificates and CA in use now, for /certs.</summary>
     private IEnumerable<SecretManager.CertificateEntry> CertificatesInUse()
     {

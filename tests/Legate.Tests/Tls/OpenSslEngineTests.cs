@@ -229,6 +229,59 @@ public sealed class OpenSslEngineTests : IDisposable
         Assert.EndsWith(",CN=alpha", lines[1], StringComparison.Ordinal);
     }
 
+    /// <summary>An RSA and an ECDSA certificate for one name: ECDSA when the client offers ECDSA signatures, else RSA (as ServerTlsContext chooses).</summary>
+    [ToolFact("openssl")]
+    public async Task TheKeyTypeFollowsTheClientsSignatureAlgorithms()
+    {
+        var ecdsa = _pki.Leaf("ecdsa", new() { Dns = ["localhost"], Ecdsa = true });
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(Downstream(string.Join(", ", Cert(_server), Cert(ecdsa)), downstream: "session_timeout: 60s"))));
+
+        var modern = await SClientAsync(legate, ["-tls1_3"]);
+        Assert.Contains("Peer signature type: ECDSA", modern, StringComparison.Ordinal);
+        Assert.Contains("tls ok", modern, StringComparison.Ordinal);
+
+        var rsaOnly = await SClientAsync(legate, ["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256"]);
+        Assert.Contains("Peer signature type: RSA-PSS", rsaOnly, StringComparison.Ordinal);
+        Assert.Contains("tls ok", rsaOnly, StringComparison.Ordinal);
+    }
+
+    /// <summary>A certificate from file SDS rotates for new handshakes; a connection opened before keeps serving.</summary>
+    [Fact]
+    public async Task ARotatedCertificateServesNewHandshakesAndKeepsEstablishedOnes()
+    {
+        var next = _pki.Leaf("next", new() { Dns = ["localhost"], CommonName = "next" });
+        var sdsPath = Path.Combine(_pki.Directory, "server-cert.yaml");
+        WriteCertificateSecret(sdsPath, _server);
+        var tls = $"{{\"@type\": \"{DownstreamType}\", session_timeout: 60s, common_tls_context: {{tls_certificate_sds_secret_configs: [{{name: server_cert, sds_config: {{path_config_source: {{path: \"{sdsPath}\"}}}}}}]}}}}";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(tls)));
+        var endpoint = legate.ListenerEndpoint("tls");
+
+        using var established = TestTls.CreateHttpClient(endpoint, _pki.Root.Certificate);
+        Assert.Equal(HttpStatusCode.OK, (await established.GetAsync("https://localhost/before")).StatusCode);
+
+        WriteCertificateSecret(sdsPath, next);
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("sds.server_cert.update_success") >= 1, "the rotated certificate");
+
+        Assert.Equal(next.Certificate.Thumbprint, (await TestTls.GetAsync(endpoint, new())).ServerCertificate!.Thumbprint);
+        Assert.Equal(HttpStatusCode.OK, (await established.GetAsync("https://localhost/after")).StatusCode);
+        Assert.Equal(2, Counter(legate, "handshake"));
+    }
+
+    private static void WriteCertificateSecret(string path, TestCertificates.Issued certificate)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, $$"""
+            resources:
+            - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
+              name: server_cert
+              tls_certificate:
+                certificate_chain: { filename: "{{certificate.ChainPath}}" }
+                private_key: { filename: "{{certificate.KeyPath}}" }
+
+            """);
+        File.Move(temp, path, overwrite: true);
+    }
+
     [Fact]
     public async Task AlpnH2RunsHttp2AndHttp11RunsHttp11()
     {

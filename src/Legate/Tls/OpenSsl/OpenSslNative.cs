@@ -88,6 +88,7 @@ internal static unsafe partial class OpenSslNative
     [LibraryImport(Ssl)] public static partial int SSL_write_ex(IntPtr ssl, byte* buffer, nuint count, out nuint written);
     [LibraryImport(Ssl)] public static partial int SSL_get_error(IntPtr ssl, int ret);
     [LibraryImport(Ssl)] public static partial int SSL_shutdown(IntPtr ssl);
+    [LibraryImport(Ssl)] public static partial int SSL_set_session_id_context(IntPtr ssl, byte* sid, uint length);
     [LibraryImport(Ssl)] public static partial int SSL_set_ex_data(IntPtr ssl, int index, IntPtr data);
     [LibraryImport(Ssl)] public static partial IntPtr SSL_get_ex_data(IntPtr ssl, int index);
     [LibraryImport(Ssl)] public static partial IntPtr SSL_get_servername(IntPtr ssl, int type);

@@ -33,11 +33,18 @@ internal sealed class OpenSslServerEngine
 
     private readonly SslContextHandle _context;
 
+    /// <summary>SHA-256 of the configuration a session depends on.</summary>
+    private readonly byte[] _configIdentity;
+
+    /// <summary>The session id context for the certificates and CA last in force (one reference: never torn).</summary>
+    private SessionContext? _sessionContext;
+
     /// <summary>The ALPN list in wire form on the pinned heap: the select callback hands OpenSSL a pointer into it.</summary>
     private readonly byte[]? _alpnWire;
 
-    private OpenSslServerEngine(SslContextHandle context, SecretProvider<SessionTicketKeys>? ticketKeys, byte[]? alpnWire, bool requestClientCertificate, bool requireClientCertificate)
+    private OpenSslServerEngine(SslContextHandle context, SecretProvider<SessionTicketKeys>? ticketKeys, byte[]? alpnWire, bool requestClientCertificate, bool requireClientCertificate, byte[] configIdentity)
     {
+        _configIdentity = configIdentity;
         _context = context;
         TicketKeys = ticketKeys;
         _alpnWire = alpnWire;
@@ -146,22 +153,15 @@ internal sealed class OpenSslServerEngine
             SSL_CTX_set_timeout(ctx, (nint)timeout.Seconds);
         }
 
-        // Sessions carry this context id and resume only where it matches: derived from the
-        // configuration (certificates and validation as configured, not their bytes), never
-        // random, so another instance or a restart with the same configuration and ticket keys
-        // accepts them, and a listener configured with other certificates or validation does not.
+        // Sessions carry a context id and resume only where it matches (set per SSL, see SessionContext):
+        // this part is the configuration (certificates and validation as configured), never random,
+        // so another instance or a restart with the same configuration and ticket keys accepts them.
         var identity = new StringBuilder("legate-downstream:").Append(proto.RequireClientCertificate ?? false).Append(':').Append(hasValidation);
         if (proto.CommonTlsContext is { } identityCommon)
         {
             identity.Append(':').Append(identityCommon.TlsCertificates).Append(':').Append(identityCommon.TlsCertificateSdsSecretConfigs)
                 .Append(':').Append(identityCommon.ValidationContext).Append(':').Append(identityCommon.ValidationContextSdsSecretConfig)
                 .Append(':').Append(identityCommon.CombinedValidationContext);
-        }
-
-        var sid = SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString()));
-        fixed (byte* p = sid)
-        {
-            SSL_CTX_set_session_id_context(ctx, p, 32);
         }
 
         var require = proto.RequireClientCertificate ?? false;
@@ -207,7 +207,7 @@ internal sealed class OpenSslServerEngine
             return null;
         }
 
-        return new OpenSslServerEngine(handle, ticketKeys, alpn, request, require);
+        return new OpenSslServerEngine(handle, ticketKeys, alpn, request, require, SHA256.HashData(Encoding.UTF8.GetBytes(identity.ToString())));
     }
 
     /// <summary>
@@ -277,7 +277,7 @@ internal sealed class OpenSslServerEngine
         return (stream, session, null);
     }
 
-    private OpenSslStream CreateStream(Stream inner, HandshakeState state)
+    private unsafe OpenSslStream CreateStream(Stream inner, HandshakeState state)
     {
         // The certificate for a ClientHello without SNI; the servername callback may pick another.
         state.Certificate = state.Owner.SelectCertificate(string.Empty, state.Hello);
@@ -286,6 +286,12 @@ internal sealed class OpenSslServerEngine
         if (ssl == IntPtr.Zero)
         {
             throw new CryptographicException("OpenSSL cannot create a connection: " + DrainErrors(out _));
+        }
+
+        var sid = SessionIdContext(state.Owner.CurrentCertificates(), state.Validator);
+        fixed (byte* p = sid)
+        {
+            SSL_set_session_id_context(ssl, p, (uint)sid.Length);
         }
 
         var gc = GCHandle.Alloc(state);
@@ -304,13 +310,48 @@ internal sealed class OpenSslServerEngine
         return new OpenSslStream(inner, handle, rbio, wbio, state);
     }
 
-    private unsafe static bool SetString(IntPtr ctx, string value, Func<IntPtr, IntPtr, int> set)
+    private static unsafe bool SetString(IntPtr ctx, string value, Func<IntPtr, IntPtr, int> set)
     {
         var bytes = Encoding.ASCII.GetBytes(value + "\0");
         fixed (byte* p = bytes)
         {
             return set(ctx, (IntPtr)p) == 1;
         }
+    }
+
+    /// <summary>
+    /// The session id context: the configuration plus the certificates and trusted CAs in force, so
+    /// (as in Envoy, which hashes them into its context) a rotation ends resumption of the sessions
+    /// made before it, while instances serving the same certificates resume each other's.
+    /// </summary>
+    private byte[] SessionIdContext(TlsCertificate?[] certificates, CertificateValidator? validator)
+    {
+        if (_sessionContext is { } cached && cached.Matches(certificates, validator))
+        {
+            return cached.Sid;
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(_configIdentity);
+        foreach (var certificate in certificates)
+        {
+            if (certificate is not null)
+            {
+                hash.AppendData(certificate.Leaf.RawData);
+            }
+        }
+
+        if (validator is not null)
+        {
+            foreach (var ca in validator.TrustedCa)
+            {
+                hash.AppendData(ca.RawData);
+            }
+        }
+
+        var sid = hash.GetHashAndReset();
+        _sessionContext = new SessionContext(certificates, validator, sid);
+        return sid;
     }
 
     private static HandshakeState? StateOf(IntPtr ssl)
@@ -495,9 +536,32 @@ internal sealed class OpenSslServerEngine
         }
     }
 
+    private sealed record SessionContext(TlsCertificate?[] Certificates, CertificateValidator? Validator, byte[] Sid)
+    {
+        public bool Matches(TlsCertificate?[] certificates, CertificateValidator? validator)
+        {
+            if (!ReferenceEquals(validator, Validator) || certificates.Length != Certificates.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < certificates.Length; i++)
+            {
+                if (!ReferenceEquals(certificates[i], Certificates[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
     /// <summary>What one handshake's callbacks found, read back when it is over.</summary>
     internal sealed class HandshakeState(ServerTlsContext owner, OpenSslServerEngine engine, CertificateValidator? validator, ClientHello? hello)
     {
+        public CertificateValidator? Validator { get; } = validator;
+
         public ServerTlsContext Owner { get; } = owner;
 
         public OpenSslServerEngine Engine { get; } = engine;
@@ -526,7 +590,7 @@ internal sealed class OpenSslServerEngine
         {
             PeerCertificate = leaf;
             PeerChain = chain ?? PeerChain;
-            if (validator is null)
+            if (Validator is null)
             {
                 Result = CertificateValidationResult.Accepted;
                 return;
@@ -538,7 +602,7 @@ internal sealed class OpenSslServerEngine
                 x509Chain.ChainPolicy.ExtraStore.AddRange(chain);
             }
 
-            Result = validator.Validate(leaf, x509Chain, null, out var validated, out var failure);
+            Result = Validator.Validate(leaf, x509Chain, null, out var validated, out var failure);
             Validated = validated;
             Failure = failure;
         }
