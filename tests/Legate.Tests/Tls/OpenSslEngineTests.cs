@@ -182,6 +182,7 @@ public sealed class OpenSslEngineTests : IDisposable
 
         Assert.Equal(2, Counter(legate, "handshake"));
         Assert.Equal(2, Counter(legate, "connection_error"));
+        Assert.Equal(2, Counter(legate, "curves.P-256"));
     }
 
     [ToolFact("openssl")]
@@ -220,6 +221,7 @@ public sealed class OpenSslEngineTests : IDisposable
         Assert.Equal(1, Counter(legate, "versions.TLSv1.2"));
         Assert.Equal(2, Counter(legate, "versions.TLSv1.3"));
         Assert.Equal(1, Counter(legate, "ciphers.ECDHE-RSA-AES128-GCM-SHA256"));
+        Assert.Equal(3, Counter(legate, "curves.X25519"));
 
         await InProcessLegate.WaitUntilAsync(() => File.Exists(log) && File.ReadAllLines(log).Length >= 3, "three access log lines");
         var lines = File.ReadAllLines(log);

@@ -33,6 +33,7 @@ internal static unsafe partial class OpenSslNative
     public const int SSL_CTRL_SET_SIGALGS_LIST = 98;
     public const int SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
     public const int SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
+    public const int SSL_CTRL_GET_NEGOTIATED_GROUP = 134;
 
     public const int SSL_SESS_CACHE_OFF = 0;
     public const int SSL_SESS_CACHE_SERVER = 2;
@@ -88,6 +89,7 @@ internal static unsafe partial class OpenSslNative
     [LibraryImport(Ssl)] public static partial int SSL_write_ex(IntPtr ssl, byte* buffer, nuint count, out nuint written);
     [LibraryImport(Ssl)] public static partial int SSL_get_error(IntPtr ssl, int ret);
     [LibraryImport(Ssl)] public static partial int SSL_shutdown(IntPtr ssl);
+    [LibraryImport(Ssl)] public static partial nint SSL_ctrl(IntPtr ssl, int cmd, nint larg, IntPtr parg);
     [LibraryImport(Ssl)] public static partial int SSL_set_session_id_context(IntPtr ssl, byte* sid, uint length);
     [LibraryImport(Ssl)] public static partial int SSL_set_ex_data(IntPtr ssl, int index, IntPtr data);
     [LibraryImport(Ssl)] public static partial IntPtr SSL_get_ex_data(IntPtr ssl, int index);

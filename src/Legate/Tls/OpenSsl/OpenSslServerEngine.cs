@@ -264,6 +264,11 @@ internal sealed class OpenSslServerEngine
             stream.Version, stream.Cipher, stream.ApplicationProtocol, state.ServerName, state.PeerCertificate, state.Certificate?.Leaf,
             state.Validated, state.PeerChain) { SessionReused = stream.SessionReused };
         stats.CountHandshake(session.Cipher, session.Version);
+        if (stream.Curve.Length > 0)
+        {
+            stats.CountCurve(stream.Curve);
+        }
+
         if (session.SessionReused)
         {
             stats.SessionReused.Inc();

@@ -44,6 +44,9 @@ internal sealed class OpenSslStream : Stream
 
     public bool SessionReused { get; private set; }
 
+    /// <summary>The key exchange group in Envoy's names (<c>X25519</c>, <c>P-256</c>), or "" (none, or one Envoy has no name for).</summary>
+    public string Curve { get; private set; } = string.Empty;
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;
@@ -375,6 +378,15 @@ internal sealed class OpenSslStream : Stream
             SSL_get0_alpn_selected(ssl, out var alpn, out var alpnLength);
             ApplicationProtocol = alpnLength > 0 ? Marshal.PtrToStringAnsi(alpn, (int)alpnLength) : string.Empty;
             SessionReused = SSL_session_reused(ssl) == 1;
+            Curve = (int)SSL_ctrl(ssl, SSL_CTRL_GET_NEGOTIATED_GROUP, 0, IntPtr.Zero) switch
+            {
+                1034 => "X25519",
+                415 => "P-256",
+                715 => "P-384",
+                716 => "P-521",
+                1035 => "X448",
+                _ => string.Empty,
+            };
             if (_state.PeerCertificate is null)
             {
                 // A resumed session: the certificate comes from the session, not from a verification.
