@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Legate.Tests.Harness;
 using static Legate.Tests.Tls.TlsTestConfigs;
 
@@ -282,6 +283,22 @@ public sealed class OpenSslEngineTests : IDisposable
 
             """);
         File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>A PKCS#12 certificate with a password: its key is handed to OpenSSL as well.</summary>
+    [Fact]
+    public async Task APkcs12CertificateIsServed()
+    {
+        var p12 = Path.Combine(_pki.Directory, "server.p12");
+        var rsa = (RSA)_server.Key;
+        await File.WriteAllBytesAsync(p12, _server.Certificate.CopyWithPrivateKey(rsa).Export(X509ContentType.Pkcs12, "secret"));
+        var cert = $"{{pkcs12: {{filename: \"{p12}\"}}, password: {{inline_string: secret}}}}";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(Downstream(cert, downstream: "session_timeout: 60s"))));
+
+        var outcome = await TestTls.GetAsync(legate.ListenerEndpoint("tls"), new());
+
+        Assert.Equal(200, outcome.Status);
+        Assert.Equal(_server.Certificate.Thumbprint, outcome.ServerCertificate!.Thumbprint);
     }
 
     [Fact]
