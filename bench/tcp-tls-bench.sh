@@ -88,9 +88,10 @@ log() { echo "# $*" >&2; }
 die() { echo "tcp-tls-bench: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; $2"; }
 need taskset "apt-get install -y util-linux"
-need iperf3 "apt-get install -y iperf3"
-need wrk "apt-get install -y wrk"
-need haproxy "apt-get install -y haproxy"
+# Only what the chosen modes run (tls alone needs neither iperf3 nor wrk nor HAProxy).
+[[ " $MODES " == *" tcp "* ]] && need iperf3 "apt-get install -y iperf3"
+[[ " $MODES " == *" l4 "* ]] && need wrk "apt-get install -y wrk"
+[[ " $MODES " == *" tcp "* || " $MODES " == *" l4 "* ]] && need haproxy "apt-get install -y haproxy"
 need nginx "apt-get install -y nginx-light"
 need openssl "apt-get install -y openssl"
 need ss "apt-get install -y iproute2"
@@ -366,7 +367,7 @@ measure_tls() {  # measure_tls NAME ROUND
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load1 $(cut -d' ' -f1 /proc/loadavg)"
-echo "versions: $(haproxy -v | head -n1); $(nginx -v 2>&1); $(iperf3 --version | head -n1); $(openssl version)"
+echo "versions: $(haproxy -v 2>/dev/null | head -n1); $(nginx -v 2>&1); $(iperf3 --version 2>/dev/null | head -n1); $(openssl version)"
 echo "legate: $LEGATE_BIN"
 
 if [[ " $MODES " == *" tcp "* ]]; then
