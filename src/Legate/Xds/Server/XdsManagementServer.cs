@@ -65,6 +65,13 @@ internal sealed class XdsManagementServer : IAsyncDisposable
     /// <summary>The bound REST address, when REST is served.</summary>
     public IPEndPoint? RestEndpoint => _rest?.BoundEndpoint;
 
+    /// <summary>
+    /// Raised by <see cref="Reload"/> once the directory is parsed and before the changed types are
+    /// pushed (the benchmark's clock for push → applied starts here, not after the reload returns:
+    /// the push is written inside it, and the client may be done before it returns).
+    /// </summary>
+    public event Action? Pushing;
+
     /// <summary>The current version of <paramref name="type"/> (incremented on every change).</summary>
     public int VersionOf(XdsResourceType type)
     {
@@ -118,6 +125,11 @@ internal sealed class XdsManagementServer : IAsyncDisposable
             }
 
             clients = _clients.ToArray();
+        }
+
+        if (changed.Count > 0)
+        {
+            Pushing?.Invoke();
         }
 
         foreach (var client in clients)
