@@ -84,7 +84,18 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncDisposable
     }
 
     /// <summary>The next response message; null when the server ended the call with status OK.</summary>
-    public async ValueTask<TResponse?> ReadAsync(CancellationToken cancellationToken = default)
+    public ValueTask<TResponse?> ReadAsync(CancellationToken cancellationToken = default) =>
+        ReadCoreAsync(static (reader, parser, token) => reader.ReadAsync(parser, token), cancellationToken);
+
+    /// <summary>
+    /// The next response message's bytes, unparsed (the caller disposes the frame); null when the
+    /// server ended the call with status OK. Status and failures as <see cref="ReadAsync"/>.
+    /// </summary>
+    public ValueTask<GrpcFrame?> ReadFrameAsync(CancellationToken cancellationToken = default) =>
+        ReadCoreAsync(static (reader, _, token) => reader.ReadFrameAsync(token), cancellationToken);
+
+    private async ValueTask<T?> ReadCoreAsync<T>(Func<GrpcStreamReader, MessageParser<TResponse>, CancellationToken, ValueTask<T?>> read, CancellationToken cancellationToken)
+        where T : class
     {
         if (Status is { } ended)
         {
@@ -97,7 +108,7 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncDisposable
         {
             var response = await ResponseAsync().ConfigureAwait(false);
             _reader ??= new GrpcStreamReader(await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false), _maxMessageBytes);
-            var message = await _reader.ReadAsync(_parser, token).ConfigureAwait(false);
+            var message = await read(_reader, _parser, token).ConfigureAwait(false);
             if (message is not null)
             {
                 return message;
@@ -108,19 +119,19 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncDisposable
             var text = Header(response.TrailingHeaders, "grpc-message") ?? Header(response.Headers, "grpc-message");
             if (status is null)
             {
-                return Fail(GrpcStatusCode.Internal, "the server ended the call without a grpc-status");
+                return Fail<T>(GrpcStatusCode.Internal, "the server ended the call without a grpc-status");
             }
 
             var code = GrpcProtocol.ParseStatus(status);
-            return code == GrpcStatusCode.Ok ? End() : Fail(code, GrpcProtocol.DecodeMessage(text));
+            return code == GrpcStatusCode.Ok ? End<T>() : Fail<T>(code, GrpcProtocol.DecodeMessage(text));
         }
         catch (GrpcException ex)
         {
-            return Fail(ex.Status, ex.Message, ex);
+            return Fail<T>(ex.Status, ex.Message, ex);
         }
         catch (OperationCanceledException ex) when (!_options.CancellationToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested && _options.Deadline is not null && _cancel.IsCancellationRequested)
         {
-            return Fail(GrpcStatusCode.DeadlineExceeded, "Deadline Exceeded", ex);
+            return Fail<T>(GrpcStatusCode.DeadlineExceeded, "Deadline Exceeded", ex);
         }
         catch (OperationCanceledException ex)
         {
@@ -130,11 +141,11 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncDisposable
                 throw;
             }
 
-            return Fail(GrpcStatusCode.Cancelled, "the call was cancelled", ex);
+            return Fail<T>(GrpcStatusCode.Cancelled, "the call was cancelled", ex);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or ObjectDisposedException)
         {
-            return Fail(GrpcStatusCode.Unavailable, ex.Message, ex);
+            return Fail<T>(GrpcStatusCode.Unavailable, ex.Message, ex);
         }
     }
 
@@ -197,14 +208,16 @@ internal sealed class GrpcCall<TRequest, TResponse> : IAsyncDisposable
         return response;
     }
 
-    private TResponse? End()
+    private T? End<T>()
+        where T : class
     {
         Status = GrpcStatusCode.Ok;
         _content.Complete();
         return null;
     }
 
-    private TResponse? Fail(GrpcStatusCode code, string message, Exception? inner = null)
+    private T? Fail<T>(GrpcStatusCode code, string message, Exception? inner = null)
+        where T : class
     {
         Status = code;
         StatusMessage = message;

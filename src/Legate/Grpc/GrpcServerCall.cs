@@ -86,6 +86,28 @@ internal sealed class GrpcServerCall
         }
     }
 
+    /// <summary>
+    /// Writes and flushes one response message of <paramref name="length"/> bytes that
+    /// <paramref name="write"/> produces into the body (a large message made of cached parts is
+    /// copied into the stream's pipe, never assembled in one buffer first).
+    /// </summary>
+    public async Task WriteAsync(int length, Action<IBufferWriter<byte>> write, CancellationToken cancellationToken = default)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var writer = _context.Response.BodyWriter;
+            GrpcProtocol.WritePrefix(writer.GetSpan(GrpcProtocol.PrefixLength), length);
+            writer.Advance(GrpcProtocol.PrefixLength);
+            write(writer);
+            await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     private bool TryParse<T>(ref ReadOnlySequence<byte> buffer, MessageParser<T> parser, out T? message)
         where T : class, IMessage<T>
     {

@@ -20,6 +20,25 @@ internal sealed class GrpcStreamReader
     public async ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
         where T : class, IMessage<T>
     {
+        using var frame = await ReadFrameAsync(cancellationToken).ConfigureAwait(false);
+        if (frame is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return parser.ParseFrom(frame.Message.Span);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new GrpcException(GrpcStatusCode.Internal, $"cannot parse {typeof(T).Name}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The next message's bytes (in a pooled buffer the caller disposes), or null at a clean end of the stream.</summary>
+    public async ValueTask<GrpcFrame?> ReadFrameAsync(CancellationToken cancellationToken)
+    {
         var read = await ReadFullyAsync(_prefix, cancellationToken).ConfigureAwait(false);
         if (read == 0)
         {
@@ -32,26 +51,20 @@ internal sealed class GrpcStreamReader
         }
 
         var length = GrpcProtocol.ReadPrefix(_prefix, _maxMessageBytes);
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        var frame = new GrpcFrame(ArrayPool<byte>.Shared.Rent(Math.Max(length, 1)), length);
         try
         {
-            if (await ReadFullyAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false) < length)
+            if (await ReadFullyAsync(frame.Writable, cancellationToken).ConfigureAwait(false) < length)
             {
                 throw new GrpcException(GrpcStatusCode.Internal, "the stream ended inside a message");
             }
 
-            try
-            {
-                return parser.ParseFrom(buffer, 0, length);
-            }
-            catch (InvalidProtocolBufferException ex)
-            {
-                throw new GrpcException(GrpcStatusCode.Internal, $"cannot parse {typeof(T).Name}: {ex.Message}", ex);
-            }
+            return frame;
         }
-        finally
+        catch
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            frame.Dispose();
+            throw;
         }
     }
 

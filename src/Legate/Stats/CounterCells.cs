@@ -8,7 +8,9 @@ namespace Legate.Stats;
 /// cores) instead of a cache line per stripe (128 bytes on two cores, 1 KB on sixteen): with the
 /// ~100 stats of each of thousands of CDS clusters, the padded cells were most of their memory.
 /// Slots are handed out once, when a counter is created (under a lock; never on the update path),
-/// and never reused, as counters live as long as their store.
+/// and never reused: a counter dropped from the store (a removed cluster's, see
+/// <see cref="StatsStore.RemoveScopes"/>) may still be updated by code holding it, so its slot is
+/// left to it (16 bytes a counter on two cores).
 /// </summary>
 internal sealed class CounterCells
 {

@@ -61,7 +61,8 @@ internal readonly struct StatKey : IEquatable<StatKey>
 
     public override string ToString() => Join();
 
-    private void CopyTo(Span<char> destination)
+    /// <summary>Writes the name (<see cref="Length"/> characters) into <paramref name="destination"/>.</summary>
+    public void CopyTo(Span<char> destination)
     {
         Prefix.AsSpan().CopyTo(destination);
         Suffix.AsSpan().CopyTo(destination[Prefix.Length..]);

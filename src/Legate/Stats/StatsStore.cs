@@ -154,6 +154,86 @@ internal sealed class StatsStore
         }
     }
 
+    /// <summary>
+    /// Drops the stats of the scopes <paramref name="root"/> + name + "." for each name in
+    /// <paramref name="removed"/> (Envoy frees a scope's stats with it: the <c>cluster.NAME.*</c>
+    /// stats of a cluster CDS removed leave <c>/stats</c>). Names may nest (<c>cluster.a.</c> is a
+    /// prefix of <c>cluster.a.b.</c>): a stat belongs to the longest name of
+    /// <paramref name="removed"/> and <paramref name="live"/> that prefixes it, so a live cluster
+    /// <c>a.b</c> keeps its stats when <c>a</c> goes. A component still holding a dropped stat may
+    /// update it, unlisted; asking for the name again makes a new stat from zero. Returns how many
+    /// stats were dropped. One pass over the store, under its lock (called per CDS update that
+    /// removes clusters, never per request).
+    /// </summary>
+    public int RemoveScopes(string root, HashSet<string> removed, HashSet<string> live)
+    {
+        if (removed.Count == 0)
+        {
+            return 0;
+        }
+
+        // Looked up by the name's characters: no string per candidate (the store may hold 100,000s of stats).
+        var removedNames = removed.GetAlternateLookup<ReadOnlySpan<char>>();
+        var liveNames = live.GetAlternateLookup<ReadOnlySpan<char>>();
+
+        lock (_lock)
+        {
+            return Drop(_counters) + Drop(_gauges) + Drop(_histograms);
+        }
+
+        int Drop<T>(Dictionary<StatKey, T> stats)
+        {
+            List<StatKey>? gone = null;
+            Span<char> buffer = stackalloc char[256];
+            foreach (var key in stats.Keys)
+            {
+                var text = key.Length <= buffer.Length ? buffer[..key.Length] : new char[key.Length];
+                key.CopyTo(text);
+                if (OwnedByRemoved(text))
+                {
+                    (gone ??= []).Add(key);
+                }
+            }
+
+            foreach (var key in gone ?? [])
+            {
+                stats.Remove(key);
+            }
+
+            return gone?.Count ?? 0;
+        }
+
+        // The longest known name N with root + N + "." a prefix of the stat's name.
+        bool OwnedByRemoved(ReadOnlySpan<char> name)
+        {
+            if (!name.StartsWith(root, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            var owned = false;
+            var rest = name[root.Length..];
+            var end = 0;
+            while (rest[end..].IndexOf('.') is var dot && dot >= 0)
+            {
+                end += dot;
+                var candidate = rest[..end];
+                if (removedNames.Contains(candidate))
+                {
+                    owned = true;
+                }
+                else if (liveNames.Contains(candidate))
+                {
+                    owned = false;
+                }
+
+                end++;
+            }
+
+            return owned;
+        }
+    }
+
     /// <summary>The counters, sorted by name (call <see cref="Refresh"/> first for current server gauges).</summary>
     public IReadOnlyList<Counter> Counters() => Sorted(_counters);
 

@@ -19,6 +19,7 @@ internal sealed class CdsApi : IXdsUpdateHandler
     private readonly ClusterManager _clusters;
     private readonly HashSet<string> _static;
     private readonly Logger _log;
+    private readonly StatsStore _stats;
     private readonly Counter _added;
     private readonly Counter _modified;
     private readonly Counter _removed;
@@ -30,6 +31,7 @@ internal sealed class CdsApi : IXdsUpdateHandler
         _clusters = clusters;
         _static = new HashSet<string>(clusters.Clusters.Select(c => c.Name), StringComparer.Ordinal);
         _log = log;
+        _stats = stats;
         _added = stats.Counter("cluster_manager.cluster_added");
         _modified = stats.Counter("cluster_manager.cluster_modified");
         _removed = stats.Counter("cluster_manager.cluster_removed");
@@ -130,6 +132,8 @@ internal sealed class CdsApi : IXdsUpdateHandler
             _clusters.Resume();
         }
 
+        DropStatsOf(update.Removed);
+
         // An unchanged cluster keeps the version and last_updated it was built with: Envoy blocks
         // the update of a cluster whose content hash did not change.
         _table.OnWarms(warms);
@@ -195,6 +199,29 @@ internal sealed class CdsApi : IXdsUpdateHandler
         _removed.Inc();
         _log.Info($"cds: removing cluster '{name}'");
         _ = _clusters.RemoveClusterAsync(name);
+    }
+
+    /// <summary>
+    /// Envoy frees a removed cluster's <c>cluster.NAME.*</c> stats with its stats scope: they leave
+    /// <c>/stats</c>, and a cluster added again by that name counts from zero. The clusters that
+    /// stay (static, in force, warming, among them this update's) keep theirs, a cluster
+    /// <c>a.b</c> included when <c>a</c> goes. Done before the next update can build a cluster of
+    /// the same name (updates are applied one at a time).
+    /// </summary>
+    private void DropStatsOf(IReadOnlyList<string> removed)
+    {
+        var gone = new HashSet<string>(removed.Where(n => !_static.Contains(n)), StringComparer.Ordinal);
+        if (gone.Count == 0)
+        {
+            return;
+        }
+
+        var live = new HashSet<string>(_static, StringComparer.Ordinal);
+        live.UnionWith(_table.Active.Select(c => c.Name));
+        live.UnionWith(_table.Warming.Select(w => w.Entry.Name));
+        gone.ExceptWith(live);
+        var dropped = _stats.RemoveScopes("cluster.", gone, live);
+        _log.Debug($"cds: dropped {dropped} stats of {gone.Count} removed cluster(s)");
     }
 
     private void UpdateGauges()

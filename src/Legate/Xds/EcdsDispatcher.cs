@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Envoy.Config.Core.V3;
 using Legate.Stats;
 
@@ -11,42 +12,23 @@ namespace Legate.Xds;
 /// <c>extension_config_discovery.http_filter.&lt;name&gt;.</c>: config_reload, config_fail and the
 /// subscription counters (update_success, ...). The last filter using a name gives it up.
 /// </summary>
-internal sealed class EcdsDispatcher : IXdsUpdateHandler
+internal sealed class EcdsDispatcher : NamedResourceDispatcher<EcdsDispatcher.Entry, List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)>>
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-    private readonly StatsStore _stats;
-    private readonly TimeProvider _time;
-
     public EcdsDispatcher(StatsStore stats, TimeProvider time)
+        : base(stats, time)
     {
-        _stats = stats;
-        _time = time;
-    }
-
-    public XdsSubscription Subscription { get; set; } = null!;
-
-    public IReadOnlyList<Entry> Entries
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _entries.Values.ToArray();
-            }
-        }
     }
 
     /// <summary>Makes <paramref name="filter"/> follow the configuration named <paramref name="name"/> (the one in force applies at once).</summary>
     public void Watch(string name, DiscoveredHttpFilterFactory filter)
     {
         Entry entry;
-        lock (_lock)
+        lock (Gate)
         {
-            if (!_entries.TryGetValue(name, out entry!))
+            if (!ByName.TryGetValue(name, out entry!))
             {
                 entry = new Entry(this, name);
-                _entries.Add(name, entry);
+                ByName.Add(name, entry);
             }
 
             entry.Filters.Add(filter);
@@ -60,7 +42,7 @@ internal sealed class EcdsDispatcher : IXdsUpdateHandler
         else if (!entry.Ready.IsCompleted && Subscription.Initialized.IsCompleted && Subscription.Source.InitialFetchTimeout > TimeSpan.Zero)
         {
             // The stream answers already; a listener must not warm forever on a name the server never sends.
-            var timer = _time.CreateTimer(static state => ((Entry)state!).EndWarming(), entry, Subscription.Source.InitialFetchTimeout, Timeout.InfiniteTimeSpan);
+            var timer = Time.CreateTimer(static state => ((Entry)state!).EndWarming(), entry, Subscription.Source.InitialFetchTimeout, Timeout.InfiniteTimeSpan);
             entry.Ready.ContinueWith(_ => timer.Dispose(), TaskScheduler.Default);
         }
 
@@ -69,81 +51,7 @@ internal sealed class EcdsDispatcher : IXdsUpdateHandler
         SubscriptionHolds.Record(filter.Release);
     }
 
-    public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
-    {
-        var errors = new List<XdsResourceError>();
-        var prepared = new List<(Entry Entry, XdsResource Resource, List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)> Factories)>();
-        foreach (var resource in update.Resources)
-        {
-            if (resource.IsUnchanged || Find(resource.Name) is not { } entry)
-            {
-                continue;
-            }
-
-            var config = (TypedExtensionConfig)resource.Message;
-            var factories = new List<(DiscoveredHttpFilterFactory, Http.HttpFilterFactory)>();
-            string? error = null;
-            foreach (var filter in entry.Snapshot())
-            {
-                if (filter.Prepare(config, out error) is not { } factory)
-                {
-                    break;
-                }
-
-                factories.Add((filter, factory));
-            }
-
-            if (error is not null)
-            {
-                entry.ConfigFail.Inc();
-                entry.Stats.UpdateAttempt.Inc();
-                entry.Stats.UpdateRejected.Inc();
-                errors.Add(new XdsResourceError(resource.Name, error));
-                ReleaseAll(factories);
-                continue;
-            }
-
-            prepared.Add((entry, resource, factories));
-        }
-
-        if (update.IsStateOfWorld && errors.Count > 0)
-        {
-            foreach (var (_, _, factories) in prepared)
-            {
-                ReleaseAll(factories);
-            }
-
-            return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
-        }
-
-        var now = _time.GetUtcNow();
-        foreach (var (entry, resource, factories) in prepared)
-        {
-            foreach (var (filter, factory) in factories)
-            {
-                filter.Commit(factory);
-            }
-
-            entry.Updated(resource, now);
-        }
-
-        foreach (var name in update.Removed)
-        {
-            if (Find(name) is { } entry)
-            {
-                foreach (var filter in entry.Snapshot())
-                {
-                    filter.Revert();
-                }
-
-                entry.Removed();
-            }
-        }
-
-        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
-    }
-
-    public void OnInitialFetchTimeout()
+    public override void OnInitialFetchTimeout()
     {
         foreach (var entry in Entries)
         {
@@ -152,32 +60,78 @@ internal sealed class EcdsDispatcher : IXdsUpdateHandler
         }
     }
 
-    private static void ReleaseAll(List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)> factories)
+    /// <summary>An unchanged configuration: its filters keep what they run.</summary>
+    protected override bool IsInForce(Entry entry, XdsResource resource) => resource.IsUnchanged;
+
+    /// <summary>Compiles the configuration for every filter using the name; one failure releases the others' factories.</summary>
+    protected override bool Prepare(Entry entry, XdsResource resource, [MaybeNullWhen(false)] out List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)> value, [NotNullWhen(false)] out string? error)
     {
-        foreach (var (_, factory) in factories)
+        var config = (TypedExtensionConfig)resource.Message;
+        var factories = new List<(DiscoveredHttpFilterFactory, Http.HttpFilterFactory)>();
+        error = null;
+        foreach (var filter in entry.Snapshot())
+        {
+            if (filter.Prepare(config, out error) is not { } factory)
+            {
+                break;
+            }
+
+            factories.Add((filter, factory));
+        }
+
+        if (error is not null)
+        {
+            entry.ConfigFail.Inc();
+            entry.Stats.UpdateAttempt.Inc();
+            entry.Stats.UpdateRejected.Inc();
+            Discard(factories);
+            value = null;
+            return false;
+        }
+
+        value = factories;
+        return true;
+    }
+
+    protected override void Discard(List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)> value)
+    {
+        foreach (var (_, factory) in value)
         {
             factory.Release();
         }
     }
 
-    private Entry? Find(string name)
+    protected override void Commit(Entry entry, XdsResource resource, List<(DiscoveredHttpFilterFactory Filter, Http.HttpFilterFactory Factory)> value, DateTimeOffset now)
     {
-        lock (_lock)
+        foreach (var (filter, factory) in value)
         {
-            return _entries.GetValueOrDefault(name);
+            filter.Commit(factory);
         }
+
+        entry.Updated(resource, now);
+    }
+
+    /// <summary>A removed configuration (Delta): the filters go back to their default_config.</summary>
+    protected override void OnRemoved(Entry entry)
+    {
+        foreach (var filter in entry.Snapshot())
+        {
+            filter.Revert();
+        }
+
+        entry.Removed();
     }
 
     private void Release(Entry entry, DiscoveredHttpFilterFactory filter)
     {
-        lock (_lock)
+        lock (Gate)
         {
-            if (!entry.Filters.Remove(filter) || entry.Filters.Count > 0 || !_entries.TryGetValue(entry.Name, out var current) || !ReferenceEquals(current, entry))
+            if (!entry.Filters.Remove(filter) || entry.Filters.Count > 0 || !ByName.TryGetValue(entry.Name, out var current) || !ReferenceEquals(current, entry))
             {
                 return;
             }
 
-            _entries.Remove(entry.Name);
+            ByName.Remove(entry.Name);
         }
 
         entry.EndWarming();
@@ -195,9 +149,9 @@ internal sealed class EcdsDispatcher : IXdsUpdateHandler
             _owner = owner;
             Name = name;
             var prefix = $"extension_config_discovery.http_filter.{name}.";
-            Stats = new XdsStats(owner._stats, prefix);
-            ConfigReload = owner._stats.Counter(prefix + "config_reload");
-            ConfigFail = owner._stats.Counter(prefix + "config_fail");
+            Stats = new XdsStats(owner.StatsStore, prefix);
+            ConfigReload = owner.StatsStore.Counter(prefix + "config_reload");
+            ConfigFail = owner.StatsStore.Counter(prefix + "config_fail");
         }
 
         public string Name { get; }
@@ -222,7 +176,7 @@ internal sealed class EcdsDispatcher : IXdsUpdateHandler
 
         public DiscoveredHttpFilterFactory[] Snapshot()
         {
-            lock (_owner._lock)
+            lock (_owner.Gate)
             {
                 return Filters.ToArray();
             }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Legate.Config;
 using Legate.Stats;
 using Legate.Tls;
@@ -14,32 +15,11 @@ namespace Legate.Xds;
 /// server keeps serving its last value (Envoy does not tear TLS contexts down). Stats per secret:
 /// <c>sds.&lt;name&gt;.update_*</c>.
 /// </summary>
-internal sealed class SdsDispatcher : IXdsUpdateHandler
+internal sealed class SdsDispatcher : NamedResourceDispatcher<SdsDispatcher.Entry, List<(ISdsSecretSubscriber Subscriber, object Value)>>
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-    private readonly StatsStore _stats;
-    private readonly TimeProvider _time;
-
     public SdsDispatcher(StatsStore stats, TimeProvider time)
+        : base(stats, time)
     {
-        _stats = stats;
-        _time = time;
-    }
-
-    /// <summary>Set right after construction: the subscription this dispatcher serves.</summary>
-    public XdsSubscription Subscription { get; set; } = null!;
-
-    /// <summary>Every secret asked for, for config_dump (a warming one has no <see cref="Entry.Config"/> yet).</summary>
-    public IReadOnlyList<Entry> Entries
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _entries.Values.ToArray();
-            }
-        }
     }
 
     /// <summary>Adds a user of secret <see cref="ISdsSecretSubscriber.Name"/>: fed at once when the secret is already here.</summary>
@@ -47,12 +27,12 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
     {
         var name = subscriber.Name;
         Entry entry;
-        lock (_lock)
+        lock (Gate)
         {
-            if (!_entries.TryGetValue(name, out entry!))
+            if (!ByName.TryGetValue(name, out entry!))
             {
-                entry = new Entry(name, new XdsStats(_stats, "sds." + name + "."));
-                _entries.Add(name, entry);
+                entry = new Entry(name, new XdsStats(StatsStore, "sds." + name + "."));
+                ByName.Add(name, entry);
             }
 
             lock (entry.Subscribers)
@@ -91,9 +71,9 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
     public void Remove(ISdsSecretSubscriber subscriber)
     {
         var name = subscriber.Name;
-        lock (_lock)
+        lock (Gate)
         {
-            if (!_entries.TryGetValue(name, out var entry))
+            if (!ByName.TryGetValue(name, out var entry))
             {
                 return;
             }
@@ -106,16 +86,16 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
                 }
             }
 
-            _entries.Remove(name);
+            ByName.Remove(name);
         }
 
         Subscription.RemoveName(name);
 
         // A TLS context may have asked for the name again between the two steps: it keeps it.
         bool wantedAgain;
-        lock (_lock)
+        lock (Gate)
         {
-            wantedAgain = _entries.ContainsKey(name);
+            wantedAgain = ByName.ContainsKey(name);
         }
 
         if (wantedAgain)
@@ -124,82 +104,7 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
         }
     }
 
-    public ValueTask<IReadOnlyList<XdsResourceError>> ApplyAsync(XdsUpdate update, CancellationToken cancellationToken)
-    {
-        var errors = new List<XdsResourceError>();
-        var compiled = new List<(Entry Entry, XdsResource Resource, List<(ISdsSecretSubscriber Subscriber, object Value)> Values)>();
-        foreach (var resource in update.Resources)
-        {
-            if (Find(resource.Name) is not { } entry)
-            {
-                continue;
-            }
-
-            if (resource.IsUnchanged && entry.Config is not null)
-            {
-                entry.Stats.UpdateAttempt.Inc();
-                entry.Stats.Accepted(resource.Version, _time.GetUtcNow());
-                continue;
-            }
-
-            var values = new List<(ISdsSecretSubscriber, object)>();
-            string? failure = null;
-            foreach (var subscriber in entry.SubscribersSnapshot())
-            {
-                try
-                {
-                    values.Add((subscriber, subscriber.Compile((Secret)resource.Message)));
-                }
-                catch (ConfigException ex)
-                {
-                    failure = XdsResourceValidator.Describe(ex.Errors);
-                    break;
-                }
-                catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or FormatException)
-                {
-                    failure = "cannot load the secret: " + ex.Message;
-                    break;
-                }
-            }
-
-            if (failure is not null)
-            {
-                entry.Stats.UpdateAttempt.Inc();
-                entry.Stats.UpdateRejected.Inc();
-                errors.Add(new XdsResourceError(resource.Name, failure));
-                continue;
-            }
-
-            compiled.Add((entry, resource, values));
-        }
-
-        if (update.IsStateOfWorld && errors.Count > 0)
-        {
-            return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
-        }
-
-        var now = _time.GetUtcNow();
-        foreach (var (entry, resource, values) in compiled)
-        {
-            foreach (var (subscriber, value) in values)
-            {
-                subscriber.Apply(value);
-            }
-
-            entry.Stats.UpdateAttempt.Inc();
-            entry.Stats.Accepted(resource.Version, now);
-            lock (_lock)
-            {
-                entry.Config = (Secret)resource.Message;
-                entry.Version = resource.Version;
-                entry.LastUpdated = now;
-            }
-        }
-
-        return ValueTask.FromResult<IReadOnlyList<XdsResourceError>>(errors);
-    }
-
-    public void OnInitialFetchTimeout()
+    public override void OnInitialFetchTimeout()
     {
         foreach (var entry in Entries)
         {
@@ -211,6 +116,71 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
         }
     }
 
+    /// <summary>The secret in force, sent again: counted as an accepted update, nothing reloaded.</summary>
+    protected override bool IsInForce(Entry entry, XdsResource resource)
+    {
+        if (!resource.IsUnchanged || entry.Config is null)
+        {
+            return false;
+        }
+
+        entry.Stats.UpdateAttempt.Inc();
+        entry.Stats.Accepted(resource.Version, Time.GetUtcNow());
+        return true;
+    }
+
+    /// <summary>Loads the secret for every user of the name (each its own kind: certificate, validation context).</summary>
+    protected override bool Prepare(Entry entry, XdsResource resource, [MaybeNullWhen(false)] out List<(ISdsSecretSubscriber Subscriber, object Value)> value, [NotNullWhen(false)] out string? error)
+    {
+        var values = new List<(ISdsSecretSubscriber, object)>();
+        error = null;
+        foreach (var subscriber in entry.SubscribersSnapshot())
+        {
+            try
+            {
+                values.Add((subscriber, subscriber.Compile((Secret)resource.Message)));
+            }
+            catch (ConfigException ex)
+            {
+                error = XdsResourceValidator.Describe(ex.Errors);
+                break;
+            }
+            catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or FormatException)
+            {
+                error = "cannot load the secret: " + ex.Message;
+                break;
+            }
+        }
+
+        if (error is not null)
+        {
+            entry.Stats.UpdateAttempt.Inc();
+            entry.Stats.UpdateRejected.Inc();
+            value = null;
+            return false;
+        }
+
+        value = values;
+        return true;
+    }
+
+    protected override void Commit(Entry entry, XdsResource resource, List<(ISdsSecretSubscriber Subscriber, object Value)> value, DateTimeOffset now)
+    {
+        foreach (var (subscriber, compiled) in value)
+        {
+            subscriber.Apply(compiled);
+        }
+
+        entry.Stats.UpdateAttempt.Inc();
+        entry.Stats.Accepted(resource.Version, now);
+        lock (Gate)
+        {
+            entry.Config = (Secret)resource.Message;
+            entry.Version = resource.Version;
+            entry.LastUpdated = now;
+        }
+    }
+
     private void Arm(ISdsSecretSubscriber subscriber)
     {
         if (Subscription.Source.InitialFetchTimeout <= TimeSpan.Zero)
@@ -219,19 +189,11 @@ internal sealed class SdsDispatcher : IXdsUpdateHandler
         }
 
         ITimer? timer = null;
-        timer = _time.CreateTimer(_ =>
+        timer = Time.CreateTimer(_ =>
         {
             subscriber.EndWarming();
             timer?.Dispose();
         }, null, Subscription.Source.InitialFetchTimeout, Timeout.InfiniteTimeSpan);
-    }
-
-    private Entry? Find(string name)
-    {
-        lock (_lock)
-        {
-            return _entries.GetValueOrDefault(name);
-        }
     }
 
     /// <summary>One secret name: its users and the last accepted value.</summary>

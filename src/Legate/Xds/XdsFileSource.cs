@@ -150,7 +150,7 @@ internal sealed class XdsFileSource : IDisposable
             return;
         }
 
-        var resources = response.Resources.Select(any => (any, (string?)null, response.VersionInfo)).ToArray();
+        var resources = response.Resources.Select(any => XdsWireResource.Of(any, null, response.VersionInfo)).ToArray();
         var rejected = await _subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
         if (rejected.Count == 0)
         {

@@ -384,9 +384,13 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             Owner.Connected(this);
             await Owner.EstablishedAsync(call.ResponseHeadersAsync()).ConfigureAwait(false);
             var received = false;
-            while (await call.ReadAsync(token).ConfigureAwait(false) is { } response)
+            while (await call.ReadFrameAsync(token).ConfigureAwait(false) is { } frame)
             {
+                // Read from the wire bytes: the resources stay slices of the frame until the
+                // subscription finds which ones changed (a response repeats every resource).
+                using var _frame = frame;
                 received = true;
+                var response = Read(frame);
                 var subscription = Owner.Find(response.TypeUrl);
                 if (subscription is null)
                 {
@@ -395,12 +399,11 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
                 }
 
                 subscription.LastNonce = response.Nonce;
-                var resources = response.Resources.Select(any => (any, (string?)null, response.VersionInfo)).ToArray();
                 Owner.Pause();
                 var sent = false;
                 try
                 {
-                    var errors = await subscription.ProcessAsync(resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
+                    var errors = await subscription.ProcessAsync(response.Resources, [], response.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
                     var ack = errors.Count == 0;
                     Owner._log.Debug($"xDS {subscription.Type.ShortName}: {(ack ? "ACK" : "NACK")} version '{response.VersionInfo}' nonce '{response.Nonce}'");
                     Send(subscription, ack ? null : Nack(errors));
@@ -413,6 +416,19 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
             }
 
             return received;
+        }
+
+        /// <summary>A malformed response fails the stream, as a message the parser rejects does.</summary>
+        private static DiscoveryResponseReader.SotwResponse Read(GrpcFrame frame)
+        {
+            try
+            {
+                return DiscoveryResponseReader.Read(frame.Message);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new GrpcException(GrpcStatusCode.Internal, $"cannot parse DiscoveryResponse: {ex.Message}", ex);
+            }
         }
 
         public override void SendInitial(XdsSubscription subscription)
@@ -470,7 +486,7 @@ internal sealed class XdsGrpcStream : IAsyncDisposable
 
                 var resources = response.Resources
                     .Where(r => r.Resource_ is not null)
-                    .Select(r => (r.Resource_, (string?)r.Name, r.Version))
+                    .Select(r => XdsWireResource.Of(r.Resource_, r.Name, r.Version))
                     .ToArray();
                 Owner.Pause();
                 var sent = false;

@@ -183,7 +183,7 @@ internal sealed class XdsRestSource : IDisposable
         }
 
         _subscription.LastNonce = parsed.Nonce;
-        var resources = parsed.Resources.Select(any => (any, (string?)null, parsed.VersionInfo)).ToArray();
+        var resources = parsed.Resources.Select(any => XdsWireResource.Of(any, null, parsed.VersionInfo)).ToArray();
         var rejected = await _subscription.ProcessAsync(resources, [], parsed.VersionInfo, stateOfWorld: true, token).ConfigureAwait(false);
         // The next request ACKs (the accepted version) or NACKs (the previous version and the reasons).
         _nack = rejected.Count == 0 ? null : new RpcStatus { Code = (int)Legate.Grpc.GrpcStatusCode.InvalidArgument, Message = string.Join("; ", rejected) };

@@ -21,7 +21,6 @@ internal sealed class XdsSubscription
     private readonly TimeProvider _time;
     private readonly Logger _log;
     private volatile Dictionary<string, XdsResource> _resources = new(StringComparer.Ordinal);
-    private Dictionary<ByteString, XdsResource> _byEncoding = new();
     private ITimer? _initialFetchTimer;
 
     public XdsSubscription(XdsResourceType type, XdsSourceSpec source, IXdsUpdateHandler handler, XdsStats stats, XdsResourceValidator validator, TimeProvider time, Logger log)
@@ -146,10 +145,11 @@ internal sealed class XdsSubscription
     /// <summary>
     /// Processes one response. <paramref name="added"/> are the resources as sent (with their
     /// per-resource version in Delta), <paramref name="removed"/> the names Delta removed.
-    /// Returns the errors: empty means ACK.
+    /// Returns the errors: empty means ACK. The resources' bytes are read only until the first
+    /// await (what is kept is copied), so they may point into a receive buffer.
     /// </summary>
     public async ValueTask<IReadOnlyList<XdsResourceError>> ProcessAsync(
-        IReadOnlyList<(Any Resource, string? Name, string Version)> added,
+        IReadOnlyList<XdsWireResource> added,
         IReadOnlyList<string> removed,
         string version,
         bool stateOfWorld,
@@ -162,18 +162,24 @@ internal sealed class XdsSubscription
         var decoded = new List<XdsResource>(added.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var current = _resources;
-        var byEncoding = _byEncoding;
-        foreach (var (any, givenName, resourceVersion) in added)
+        foreach (var (typeUrl, value, givenName, resourceVersion) in added)
         {
-            if (any.TypeUrl == Type.TypeUrl && byEncoding.TryGetValue(any.Value, out var same) && (givenName is null || givenName == same.Name) && seen.Add(same.Name))
+            if (typeUrl == Type.TypeUrl
+                && (givenName ?? Type.NameIn(value.Span)) is { } hint
+                && current.TryGetValue(hint, out var same)
+                && same.Encoded is { } inForce
+                && inForce.Span.SequenceEqual(value.Span)
+                && seen.Add(same.Name))
             {
-                // The very bytes already in force (a state-of-the-world response repeats every
-                // resource): neither decoded nor validated again. At scale this is most of a response.
-                decoded.Add(new XdsResource(same.Name, stateOfWorld ? version : resourceVersion, same.Message, same.LastUpdated, same.Encoded, isUnchanged: true));
+                // The very bytes in force (a state-of-the-world response repeats every resource):
+                // neither copied, decoded nor validated again. At scale this is most of a response.
+                // The name read from the bytes only finds the candidate; equal bytes prove it.
+                Unchanged(same, same.Encoded);
                 continue;
             }
 
-            var message = _validator.Decode(Type, any, out var decodeError);
+            var encoded = ByteString.CopyFrom(value.Span);
+            var message = _validator.Decode(Type, new Any { TypeUrl = typeUrl, Value = encoded }, out var decodeError);
             if (message is null)
             {
                 errors.Add(new XdsResourceError(givenName ?? string.Empty, decodeError!));
@@ -190,8 +196,8 @@ internal sealed class XdsSubscription
             var existing = current.GetValueOrDefault(name);
             if (existing is not null && existing.Message.Equals(message))
             {
-                // Unchanged content: no validation or rebuild; keep its last_updated.
-                decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, existing.Message, existing.LastUpdated, any.Value, isUnchanged: true));
+                // Unchanged content in other bytes: no validation or rebuild; keep its last_updated.
+                Unchanged(existing, encoded);
                 continue;
             }
 
@@ -203,7 +209,10 @@ internal sealed class XdsSubscription
                 continue;
             }
 
-            decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, message, now, any.Value));
+            decoded.Add(new XdsResource(name, stateOfWorld ? version : resourceVersion, message, now, encoded));
+
+            void Unchanged(XdsResource accepted, ByteString? bytes) =>
+                decoded.Add(new XdsResource(accepted.Name, stateOfWorld ? version : resourceVersion, accepted.Message, accepted.LastUpdated, bytes, isUnchanged: true));
         }
 
         foreach (var warning in warnings.Distinct())
@@ -285,16 +294,6 @@ internal sealed class XdsSubscription
         }
 
         _resources = next;
-        var encodings = new Dictionary<ByteString, XdsResource>(next.Count);
-        foreach (var resource in next.Values)
-        {
-            if (resource.Encoded is { } encoded)
-            {
-                encodings.TryAdd(encoded, resource);
-            }
-        }
-
-        _byEncoding = encodings;
         if (stateOfWorld)
         {
             AcceptedVersion = version;

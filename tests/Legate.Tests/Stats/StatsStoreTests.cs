@@ -312,5 +312,32 @@ public sealed class StatsStoreTests
         Assert.InRange(perCluster, 1, 28_000);
         Assert.Equal("cluster.c7.upstream_rq_total", held[7].UpstreamRqTotal.Name.Full);
     }
-}
 
+    [Fact]
+    public void RemovingAScopeDropsItsStatsAndLeavesTheScopesNestedInItThatAreKnown()
+    {
+        var store = new StatsStore();
+        var held = store.Counter("cluster.a.", "upstream_rq_total");
+        held.Inc();
+        store.Gauge("cluster.a.circuit_breakers.default.", "cx_open", ImportMode.NeverImport);
+        store.Counter("cluster.a.c.total_match_count");
+        store.Histogram("cluster.a.", "upstream_rq_time", HistogramUnit.Milliseconds);
+        store.Counter("cluster.a.b.", "upstream_rq_total");
+        store.Counter("cluster.ab.", "upstream_rq_total");
+        store.Counter("cluster_manager.cluster_removed");
+
+        var dropped = store.RemoveScopes("cluster.", new HashSet<string>(["a"], StringComparer.Ordinal), new HashSet<string>(["a.b", "ab"], StringComparer.Ordinal));
+
+        Assert.Equal(4, dropped);
+        Assert.Equal(["cluster.a.b.upstream_rq_total", "cluster.ab.upstream_rq_total", "cluster_manager.cluster_removed"], store.Counters().Select(c => c.Name.Full));
+        Assert.Empty(store.Gauges());
+        Assert.Empty(store.Histograms());
+        // The holder may still count, unlisted; the name asked again is a new stat from zero.
+        held.Inc();
+        Assert.Equal(0, store.Counter("cluster.a.upstream_rq_total").Value);
+
+        // The nested scope goes alone when it is the one removed.
+        Assert.Equal(1, store.RemoveScopes("cluster.", new HashSet<string>(["a.b"], StringComparer.Ordinal), new HashSet<string>(["a", "ab"], StringComparer.Ordinal)));
+        Assert.Equal(["cluster.a.upstream_rq_total", "cluster.ab.upstream_rq_total", "cluster_manager.cluster_removed"], store.Counters().Select(c => c.Name.Full));
+    }
+}

@@ -97,8 +97,9 @@ internal sealed class ResourceDirectory
         return result;
     }
 
-    private List<string> Snapshot() =>
-        _files.OrderBy(f => f.Key, StringComparer.Ordinal).SelectMany(f => f.Value.Select(r => r.Type.TypeUrl + "/" + r.Name + "/" + r.Resource.Value.ToBase64())).ToList();
+    /// <summary>What is served, to compare before and after a reload (the resources' bytes compared as they are, not copied).</summary>
+    private List<(string TypeUrl, string Name, ByteString Value)> Snapshot() =>
+        _files.OrderBy(f => f.Key, StringComparer.Ordinal).SelectMany(f => f.Value.Select(r => (r.Type.TypeUrl, r.Name, r.Resource.Value))).ToList();
 
     private List<(XdsResourceType, string, Any)>? Load(string file, string text)
     {

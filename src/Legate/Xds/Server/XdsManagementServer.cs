@@ -24,7 +24,7 @@ internal sealed class XdsManagementServer : IAsyncDisposable
     private readonly Legate.Network.KestrelListener? _rest;
     private readonly RestDiscoveryHandler _restHandler;
     private readonly List<ClientStream> _clients = new();
-    private readonly Dictionary<XdsResourceType, (int Version, Dictionary<string, Any> Resources)> _snapshot = new();
+    private readonly Dictionary<XdsResourceType, ServedResources> _snapshot = new();
     private readonly string _path;
     private FileSystemWatcher? _watcher;
     private Timer? _debounce;
@@ -46,7 +46,14 @@ internal sealed class XdsManagementServer : IAsyncDisposable
             _server.Map(type.DeltaMethod, call => ServeAsync(call, delta: true, only: type));
         }
 
-        _restHandler = new RestDiscoveryHandler(StateOf, NextNonce, log);
+        _restHandler = new RestDiscoveryHandler(
+            type =>
+            {
+                var state = StateOf(type);
+                return (state.Version, state.Resources);
+            },
+            NextNonce,
+            log);
         if (restListen is not null)
         {
             _rest = new Legate.Network.KestrelListener(restListen, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1, ioQueueCount: 1, log);
@@ -57,6 +64,13 @@ internal sealed class XdsManagementServer : IAsyncDisposable
 
     /// <summary>The bound REST address, when REST is served.</summary>
     public IPEndPoint? RestEndpoint => _rest?.BoundEndpoint;
+
+    /// <summary>
+    /// Raised by <see cref="Reload"/> once the directory is parsed and before the changed types are
+    /// pushed (the benchmark's clock for push → applied starts here, not after the reload returns:
+    /// the push is written inside it, and the client may be done before it returns).
+    /// </summary>
+    public event Action? Pushing;
 
     /// <summary>The current version of <paramref name="type"/> (incremented on every change).</summary>
     public int VersionOf(XdsResourceType type)
@@ -103,14 +117,19 @@ internal sealed class XdsManagementServer : IAsyncDisposable
                     && resources.All(r => current.Resources.TryGetValue(r.Key, out var had) && had.Equals(r.Value));
                 if (!same)
                 {
-                    var version = (current.Resources is null ? 0 : current.Version) + 1;
-                    _snapshot[type] = (version, resources);
+                    var version = (current is null ? 0 : current.Version) + 1;
+                    _snapshot[type] = new ServedResources(version, resources, current);
                     changed.Add(type);
                     _log.Info($"xds-server: {type.ShortName} version {version} ({resources.Count} resource(s))");
                 }
             }
 
             clients = _clients.ToArray();
+        }
+
+        if (changed.Count > 0)
+        {
+            Pushing?.Invoke();
         }
 
         foreach (var client in clients)
@@ -138,11 +157,11 @@ internal sealed class XdsManagementServer : IAsyncDisposable
         }
     }
 
-    private (int Version, Dictionary<string, Any> Resources) StateOf(XdsResourceType type)
+    private ServedResources StateOf(XdsResourceType type)
     {
         lock (_lock)
         {
-            return _snapshot.TryGetValue(type, out var state) ? state : (0, new Dictionary<string, Any>());
+            return _snapshot.GetValueOrDefault(type) ?? ServedResources.Empty;
         }
     }
 
@@ -296,7 +315,7 @@ internal sealed class XdsManagementServer : IAsyncDisposable
 
         public void Push(XdsResourceType type)
         {
-            var (version, resources) = owner.StateOf(type);
+            var state = owner.StateOf(type);
             lock (_lock)
             {
                 if (!_subscriptions.TryGetValue(type, out var subscription))
@@ -304,30 +323,29 @@ internal sealed class XdsManagementServer : IAsyncDisposable
                     return;
                 }
 
-                var wanted = resources.Where(r => subscription.Wildcard || subscription.Names.Contains(r.Key)).OrderBy(r => r.Key, StringComparer.Ordinal).ToList();
-                var versionText = version.ToString(CultureInfo.InvariantCulture);
+                var wanted = subscription.Wildcard ? state.Sorted : state.Sorted.Where(r => subscription.Names.Contains(r.Name)).ToArray();
+                var versionText = state.Version.ToString(CultureInfo.InvariantCulture);
                 if (!delta)
                 {
-                    var response = new DiscoveryResponse { TypeUrl = type.TypeUrl, VersionInfo = versionText, Nonce = owner.NextNonce() };
-                    response.Resources.Add(wanted.Select(r => r.Value));
+                    // Each resource's bytes were encoded once for this version: the response is their concatenation.
+                    var body = new SotwBody(versionText, type.TypeUrl, owner.NextNonce(), wanted);
                     _sentVersion[type] = versionText;
-                    _ = WriteAsync(response);
+                    _ = WriteAsync(body);
                     return;
                 }
 
                 var known = _versions[type];
                 var deltaResponse = new DeltaDiscoveryResponse { TypeUrl = type.TypeUrl, SystemVersionInfo = versionText, Nonce = owner.NextNonce() };
-                foreach (var (name, any) in wanted)
+                foreach (var resource in wanted)
                 {
-                    var resourceVersion = Hash(any);
-                    if (!known.TryGetValue(name, out var had) || had != resourceVersion)
+                    if (!known.TryGetValue(resource.Name, out var had) || had != resource.Version)
                     {
-                        deltaResponse.Resources.Add(new Resource { Name = name, Version = resourceVersion, Resource_ = any });
-                        known[name] = resourceVersion;
+                        deltaResponse.Resources.Add(new Resource { Name = resource.Name, Version = resource.Version, Resource_ = resource.Any });
+                        known[resource.Name] = resource.Version;
                     }
                 }
 
-                var present = wanted.Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
+                var present = wanted.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
                 foreach (var name in known.Keys.Where(n => !present.Contains(n)).ToList())
                 {
                     deltaResponse.RemovedResources.Add(name);
@@ -353,10 +371,16 @@ internal sealed class XdsManagementServer : IAsyncDisposable
             }
         }
 
-        private static string Hash(Any any)
+        private async Task WriteAsync(SotwBody body)
         {
-            var hash = System.Security.Cryptography.SHA256.HashData(any.Value.Span);
-            return Convert.ToHexString(hash, 0, 8).ToLowerInvariant();
+            try
+            {
+                await call.WriteAsync(body.Length, body.WriteTo, call.CallAborted).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+            {
+                // The client is gone; its stream's loop ends too.
+            }
         }
     }
 }
