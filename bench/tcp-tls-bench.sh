@@ -25,14 +25,16 @@ l4 (TCP proxy request rate, the method of ../shared/bench's targets/l4.txt):
 tls (TLS handshake rate; compared with nginx):
   CPU 0: openssl s_time -new (a full handshake per connection, no resumption)
     -->  proxy (CPU 1): nginx 'ssl' server answering 200 | Legate TLS listener + direct_response
-  Same RSA 2048 certificate (made here with openssl), TLS 1.3, default groups. Reported:
+  Same RSA 2048 certificate (made here with openssl), TLS 1.3, default groups. legate_openssl is
+  Legate's OpenSSL engine (a listener whose context sets session_timeout: 7200s, OpenSSL's default,
+  so only the engine differs from "legate", which is SslStream). Reported:
   handshakes/s and handshakes per proxy CPU-second (the proxy's cost per handshake; s_time is
   single-threaded and may be the limit on one core, which the second figure does not depend on).
 
 Environment (defaults in brackets):
   MODES          "tcp l4 tls"               TARGETS_TCP "direct haproxy legate" (tcp and l4;
                  legate_streams = Legate with LEGATE_SOCKET_ENGINE=dotnet, tcp_proxy's stream pumps)
-  TARGETS_TLS    "nginx legate"             ROUNDS [2]   DURATION seconds per run [10]
+  TARGETS_TLS    "nginx legate" (+ legate_openssl)  ROUNDS [2]   DURATION seconds per run [10]
   LEGATE_WARMUP  seconds of load before Legate's measured runs (JIT tier-up) [30]
   LEGATE_BIN     command starting Legate; "-c CONFIG --log-level warn" is appended
                  [env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll]
@@ -40,7 +42,7 @@ Environment (defaults in brackets):
                  ReadyToRun build: LEGATE_BIN="dotnet artifacts/legate/legate.dll")
   RUN_DIR        [/tmp/legate-tcp-tls-bench]
   ports          IPERF_PORT 18090, HAPROXY_TCP_PORT 18092, LEGATE_TCP_PORT 18093,
-                 NGINX_TLS_PORT 18451, LEGATE_TLS_PORT 18453, LEGATE_ADMIN_PORT 19902,
+                 NGINX_TLS_PORT 18451, LEGATE_TLS_PORT 18453, LEGATE_TLS_OPENSSL_PORT 18454, LEGATE_ADMIN_PORT 19902,
                  L4_UPSTREAM_PORT 18094 (nginx), HAPROXY_L4_PORT 18095, LEGATE_L4_PORT 18096
   LOAD_CPU [0]   PROXY_CPU [1]
 
@@ -72,6 +74,7 @@ HAPROXY_TCP_PORT=${HAPROXY_TCP_PORT:-18092}
 LEGATE_TCP_PORT=${LEGATE_TCP_PORT:-18093}
 NGINX_TLS_PORT=${NGINX_TLS_PORT:-18451}
 LEGATE_TLS_PORT=${LEGATE_TLS_PORT:-18453}
+LEGATE_TLS_OPENSSL_PORT=${LEGATE_TLS_OPENSSL_PORT:-18454}
 LEGATE_ADMIN_PORT=${LEGATE_ADMIN_PORT:-19902}
 L4_UPSTREAM_PORT=${L4_UPSTREAM_PORT:-18094}
 HAPROXY_L4_PORT=${HAPROXY_L4_PORT:-18095}
@@ -85,9 +88,10 @@ log() { echo "# $*" >&2; }
 die() { echo "tcp-tls-bench: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; $2"; }
 need taskset "apt-get install -y util-linux"
-need iperf3 "apt-get install -y iperf3"
-need wrk "apt-get install -y wrk"
-need haproxy "apt-get install -y haproxy"
+# Only what the chosen modes run (tls alone needs neither iperf3 nor wrk nor HAProxy).
+[[ " $MODES " == *" tcp "* ]] && need iperf3 "apt-get install -y iperf3"
+[[ " $MODES " == *" l4 "* ]] && need wrk "apt-get install -y wrk"
+[[ " $MODES " == *" tcp "* || " $MODES " == *" l4 "* ]] && need haproxy "apt-get install -y haproxy"
 need nginx "apt-get install -y nginx-light"
 need openssl "apt-get install -y openssl"
 need ss "apt-get install -y iproute2"
@@ -239,6 +243,24 @@ static_resources:
           route_config:
             virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok\n" } } }] }]
           http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+  - name: tls_openssl
+    address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_TLS_OPENSSL_PORT } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          session_timeout: 7200s
+          common_tls_context:
+            tls_certificates: [{ certificate_chain: { filename: "$RUN_DIR/cert.pem" }, private_key: { filename: "$RUN_DIR/key.pem" } }]
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: tls_openssl
+          route_config:
+            virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok\n" } } }] }]
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
   clusters:
   - name: iperf
     connect_timeout: 1s
@@ -259,7 +281,7 @@ start_proxy() {  # start_proxy NAME PORT : starts NAME on PROXY_CPU, sets PROXY_
   case $name in
     haproxy) start_bg "$PROXY_CPU" "$logf" haproxy -db -f "$RUN_DIR/haproxy.cfg" ;;
     nginx) start_bg "$PROXY_CPU" "$logf" nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx.conf" ;;
-    legate|legate_streams)
+    legate|legate_streams|legate_openssl)
       # legate_streams: .NET's socket engine (LEGATE_SOCKET_ENGINE=dotnet), i.e. tcp_proxy's stream pumps, for an A/B in one run.
       local engine=""; [[ $name == legate_streams ]] && engine="LEGATE_SOCKET_ENGINE=dotnet"
       require_free "$LEGATE_ADMIN_PORT"
@@ -332,9 +354,9 @@ measure_l4() {   # measure_l4 NAME ROUND
 
 measure_tls() {  # measure_tls NAME ROUND
   local name=$1 round=$2 port before after rate cpu per
-  case $name in nginx) port=$NGINX_TLS_PORT ;; legate) port=$LEGATE_TLS_PORT ;; esac
+  case $name in nginx) port=$NGINX_TLS_PORT ;; legate) port=$LEGATE_TLS_PORT ;; legate_openssl) port=$LEGATE_TLS_OPENSSL_PORT ;; esac
   start_proxy "$name" "$port"
-  [[ $name == legate ]] && (( LEGATE_WARMUP > 0 )) && { log "legate tls: warm-up ${LEGATE_WARMUP}s"; s_time_once "$port" "$LEGATE_WARMUP" >/dev/null; }
+  [[ $name == legate* ]] && (( LEGATE_WARMUP > 0 )) && { log "legate tls: warm-up ${LEGATE_WARMUP}s"; s_time_once "$port" "$LEGATE_WARMUP" >/dev/null; }
   before=$(cpu_ticks "$PROXY_PID")
   rate=$(s_time_once "$port" "$DURATION")
   after=$(cpu_ticks "$PROXY_PID")
@@ -345,7 +367,7 @@ measure_tls() {  # measure_tls NAME ROUND
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load1 $(cut -d' ' -f1 /proc/loadavg)"
-echo "versions: $(haproxy -v | head -n1); $(nginx -v 2>&1); $(iperf3 --version | head -n1); $(openssl version)"
+echo "versions: $(haproxy -v 2>/dev/null | head -n1); $(nginx -v 2>&1); $(iperf3 --version 2>/dev/null | head -n1); $(openssl version)"
 echo "legate: $LEGATE_BIN"
 
 if [[ " $MODES " == *" tcp "* ]]; then

@@ -521,7 +521,7 @@ internal sealed class Listener : IAsyncDisposable
                 return;
             }
 
-            SslStream? ssl = null;
+            Stream? ssl = null;
             TlsSessionInfo? session = null;
             if (chain.Tls is { } tls)
             {
@@ -546,7 +546,7 @@ internal sealed class Listener : IAsyncDisposable
                 served.Stream = ssl;
                 served.SessionOwnsSocket = ssl is null;
                 Func<ValueTask> shutdown = ssl is not null
-                    ? () => new ValueTask(ssl.ShutdownAsync())
+                    ? () => new ValueTask(TlsStreams.ShutdownAsync(ssl))
                     : () =>
                     {
                         served.Socket.Shutdown(SocketShutdown.Send);
@@ -655,7 +655,7 @@ internal sealed class Listener : IAsyncDisposable
     }
 
     /// <summary>The TLS handshake, bounded by the chain's handshake timeout and the drain; null when it failed (counted).</summary>
-    private async Task<(SslStream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats, ConnectionDrain connectionDrain)
+    private async Task<(Stream? Stream, TlsSessionInfo? Session)> HandshakeAsync(ServedConnection served, ServerTlsContext tls, ClientHello? hello, CompiledFilterChain chain, IPEndPoint remote, ListenerStats stats, ConnectionDrain connectionDrain)
     {
         using var timeout = new CancellationTokenSource(chain.HandshakeTimeout, _time);
         using var drain = connectionDrain.Register(static state => ((CancellationTokenSource)state!).Cancel(), timeout);

@@ -76,6 +76,20 @@ internal sealed class ClientTlsContext
         var validator = ServerTlsContext.CompileValidation(common, commonPath, errors, secrets);
         var parameters = TlsParameters.Compile(common.TlsParams, FieldPath.Field(commonPath, "tls_params"), errors);
         var alpn = ServerTlsContext.CompileAlpn(common);
+        if (common.TlsParams is { } tlsParams)
+        {
+            // Upstream TLS is SslStream only: it has no API for these (downstream chains use the OpenSSL engine).
+            if (tlsParams.EcdhCurves.Count > 0)
+            {
+                errors.Warn(FieldPath.Field(FieldPath.Field(commonPath, "tls_params"), "ecdh_curves"), "field envoy.extensions.transport_sockets.tls.v3.TlsParameters.ecdh_curves is parsed but not implemented yet for upstream TLS; it is ignored");
+            }
+
+            if (tlsParams.SignatureAlgorithms.Count > 0)
+            {
+                errors.Warn(FieldPath.Field(FieldPath.Field(commonPath, "tls_params"), "signature_algorithms"), "field envoy.extensions.transport_sockets.tls.v3.TlsParameters.signature_algorithms is parsed but not implemented yet for upstream TLS; it is ignored");
+            }
+        }
+
         if (proto.Sni.Length > 255)
         {
             errors.Add(FieldPath.Field(path, "sni"), "sni is longer than 255 bytes");

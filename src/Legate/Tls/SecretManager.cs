@@ -94,6 +94,10 @@ internal sealed class SecretManager : IDisposable
         Resolve(config, path, errors, Secret.TypeOneofCase.ValidationContext, "validation_context",
             (secret, p) => CertificateValidator.CompileOrThrow(secret.ValidationContext, FieldPath.Field(p, "validation_context")));
 
+    public SecretProvider<SessionTicketKeys>? SessionTicketKeys(SdsSecretConfig config, string path, ConfigErrors errors) =>
+        Resolve(config, path, errors, Secret.TypeOneofCase.SessionTicketKeys, "session_ticket_keys",
+            (secret, p) => Tls.SessionTicketKeys.CompileOrThrow(secret.SessionTicketKeys, FieldPath.Field(p, "session_ticket_keys")));
+
     public void Dispose()
     {
         foreach (var watch in _watches)

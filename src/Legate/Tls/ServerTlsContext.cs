@@ -8,7 +8,9 @@ namespace Legate.Tls;
 
 /// <summary>
 /// A compiled <c>DownstreamTlsContext</c> (the <c>envoy.transport_sockets.tls</c> transport socket
-/// of a filter chain): runs the server side of each handshake with <see cref="SslStream"/>.
+/// of a filter chain): runs the server side of each handshake with <see cref="SslStream"/>, or with
+/// the <see cref="OpenSsl.OpenSslServerEngine"/> when the context sets what SslStream cannot do
+/// (session ticket keys, session timeout, ECDH curves, signature algorithms).
 /// Certificates (inline or from secrets, rotated by SDS) are read when a handshake starts; the
 /// certificate is chosen by SNI (exact name, then wildcard, else the first) and then by key type
 /// (ECDSA only when the client offers ECDSA signatures). The peer certificate is checked by the
@@ -23,6 +25,9 @@ internal sealed class ServerTlsContext
     private readonly bool _requireClientCertificate;
     private readonly bool _allowResume;
     private readonly bool _fullScan;
+
+    /// <summary>The OpenSSL engine, for contexts that set what SslStream cannot do; null on SslStream.</summary>
+    private readonly OpenSsl.OpenSslServerEngine? _openSsl;
     private SecretManager? _registeredWith;
     private int _released;
 
@@ -35,8 +40,9 @@ internal sealed class ServerTlsContext
 
     private ServerTlsContext(
         SecretProvider<TlsCertificate>[] certificates, SecretProvider<CertificateValidator>? validator, TlsParameters parameters,
-        List<SslApplicationProtocol>? alpn, bool requireClientCertificate, bool allowResume, bool fullScan)
+        List<SslApplicationProtocol>? alpn, bool requireClientCertificate, bool allowResume, bool fullScan, OpenSsl.OpenSslServerEngine? openSsl)
     {
+        _openSsl = openSsl;
         _certificates = certificates;
         _validator = validator;
         _parameters = parameters;
@@ -83,6 +89,7 @@ internal sealed class ServerTlsContext
         }
 
         _validator?.Release();
+        _openSsl?.TicketKeys?.Release();
     }
 
     /// <summary>
@@ -104,6 +111,11 @@ internal sealed class ServerTlsContext
                 tasks.Add(_validator.Ready);
             }
 
+            if (_openSsl?.TicketKeys is { } keys)
+            {
+                tasks.Add(keys.Ready);
+            }
+
             return Task.WhenAll(tasks);
         }
     }
@@ -121,7 +133,7 @@ internal sealed class ServerTlsContext
                 }
             }
 
-            return _validator is null || _validator.Current is not null;
+            return (_validator is null || _validator.Current is not null) && _openSsl?.TicketKeys is not { Current: null };
         }
     }
 
@@ -147,9 +159,19 @@ internal sealed class ServerTlsContext
             return null;
         }
 
+        OpenSsl.OpenSslServerEngine? openSsl = null;
+        if (OpenSsl.OpenSslServerEngine.IsNeeded(proto))
+        {
+            openSsl = OpenSsl.OpenSslServerEngine.Compile(proto, path, errors, parameters, validator is not null, secrets);
+            if (openSsl is null)
+            {
+                return null;
+            }
+        }
+
         var allowResume = !proto.DisableStatelessSessionResumption && !proto.DisableStatefulSessionResumption;
         var context = new ServerTlsContext(
-            [.. certificates], validator, parameters, alpn, proto.RequireClientCertificate ?? false, allowResume, proto.FullScanCertsOnSniMismatch ?? false);
+            [.. certificates], validator, parameters, alpn, proto.RequireClientCertificate ?? false, allowResume, proto.FullScanCertsOnSniMismatch ?? false, openSsl);
         secrets.RegisterCertificates(context.CertificatesInUse);
         context._registeredWith = secrets;
         // A listener or cluster that fails to compile after this takes the context off /certs (its secrets are recorded on their own).
@@ -228,13 +250,18 @@ internal sealed class ServerTlsContext
     /// Runs the server handshake on <paramref name="inner"/>. Returns the stream and its session
     /// facts, or null when it failed (counted in <paramref name="stats"/>, reason in <paramref name="failure"/>).
     /// </summary>
-    public async Task<(SslStream? Stream, TlsSessionInfo? Session, string? Failure)> HandshakeAsync(Stream inner, ClientHello? hello, TlsStats stats, CancellationToken cancellationToken)
+    public async Task<(Stream? Stream, TlsSessionInfo? Session, string? Failure)> HandshakeAsync(Stream inner, ClientHello? hello, TlsStats stats, CancellationToken cancellationToken)
     {
         if (!SecretsReady)
         {
             stats.CountSecretsNotReady(downstream: true);
             await inner.DisposeAsync().ConfigureAwait(false);
             return (null, null, "TLS error: SDS secrets are not ready");
+        }
+
+        if (_openSsl is not null)
+        {
+            return await _openSsl.HandshakeAsync(this, _validator?.Current, inner, hello, stats, cancellationToken).ConfigureAwait(false);
         }
 
         var state = new HandshakeState(this, hello);
@@ -275,6 +302,18 @@ internal sealed class ServerTlsContext
         return (stream, session, null);
     }
 
+    /// <summary>The certificate of each provider now (all have arrived: checked before a handshake), in configuration order.</summary>
+    internal TlsCertificate?[] CurrentCertificates()
+    {
+        var current = new TlsCertificate?[_certificates.Length];
+        for (var i = 0; i < current.Length; i++)
+        {
+            current[i] = _certificates[i].Current;
+        }
+
+        return current;
+    }
+
     /// <summary>The certificates and CA in use now, for /certs.</summary>
     private IEnumerable<SecretManager.CertificateEntry> CertificatesInUse()
     {
@@ -289,7 +328,8 @@ internal sealed class ServerTlsContext
         }
     }
 
-    private TlsCertificate SelectCertificate(string serverName, ClientHello? hello)
+    /// <summary>The certificate for a handshake: by SNI (exact, wildcard, else the first), then by key type.</summary>
+    internal TlsCertificate SelectCertificate(string serverName, ClientHello? hello)
     {
         if (_certificates.Length == 1)
         {

@@ -9,21 +9,21 @@ namespace Legate.Tls;
 
 /// <summary>
 /// A TLS-terminated downstream connection as the HTTP codecs see it: a <see cref="ConnectionContext"/>
-/// whose pipes read and write the <see cref="SslStream"/>. A read loop fills the input pipe (which
+/// whose pipes read and write the TLS stream (an <see cref="SslStream"/> or an <see cref="OpenSsl.OpenSslStream"/>). A read loop fills the input pipe (which
 /// stops reading at the per-connection buffer limit, the same back-pressure as the plaintext
 /// transport) and fires <see cref="ConnectionClosed"/> when the peer goes away; writes go straight
 /// to the stream. The <see cref="TlsSessionInfo"/> is a connection feature.
 /// </summary>
 internal sealed class TlsConnection : ConnectionContext
 {
-    private readonly SslStream _stream;
+    private readonly Stream _stream;
     private readonly Pipe _input;
     private readonly PipeWriter _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly Task _readLoop;
     private int _disposed;
 
-    public TlsConnection(SslStream stream, TlsSessionInfo session, EndPoint? local, EndPoint? remote, int bufferLimit)
+    public TlsConnection(Stream stream, TlsSessionInfo session, EndPoint? local, EndPoint? remote, int bufferLimit)
     {
         _stream = stream;
         var limit = Math.Max(bufferLimit, 16 * 1024);
@@ -68,7 +68,7 @@ internal sealed class TlsConnection : ConnectionContext
         try
         {
             await _output.CompleteAsync().ConfigureAwait(false);
-            await _stream.ShutdownAsync().ConfigureAwait(false);
+            await TlsStreams.ShutdownAsync(_stream).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
         {

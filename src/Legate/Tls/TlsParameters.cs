@@ -8,15 +8,27 @@ namespace Legate.Tls;
 /// <summary>
 /// A compiled <c>tls_params</c>: the protocol range and the TLS 1.2 cipher list. .NET on Linux
 /// (OpenSSL underneath) applies both; <c>ecdh_curves</c> and <c>signature_algorithms</c> have no
-/// .NET API and stay "parsed but not implemented" warnings.
+/// .NET API: downstream, they put the chain on the OpenSSL engine (<see cref="OpenSsl.OpenSslServerEngine"/>),
+/// which also reads the version range and cipher names from here.
 /// </summary>
 internal sealed class TlsParameters
 {
-    private TlsParameters(SslProtocols protocols, CipherSuitesPolicy? ciphers)
+    private TlsParameters(SslProtocols protocols, CipherSuitesPolicy? ciphers, int minVersion, int maxVersion, IReadOnlyList<string> cipherNames)
     {
         Protocols = protocols;
         Ciphers = ciphers;
+        MinVersion = minVersion;
+        MaxVersion = maxVersion;
+        CipherNames = cipherNames;
     }
+
+    /// <summary>The lowest version, as 10 (TLS 1.0) to 13 (TLS 1.3).</summary>
+    public int MinVersion { get; }
+
+    public int MaxVersion { get; }
+
+    /// <summary>The configured TLS 1.2 cipher names in order (groups flattened, exclusions dropped), empty for the defaults.</summary>
+    public IReadOnlyList<string> CipherNames { get; }
 
     public SslProtocols Protocols { get; }
 
@@ -54,6 +66,7 @@ internal sealed class TlsParameters
         }
 
         CipherSuitesPolicy? ciphers = null;
+        var names = new List<string>();
         if (proto is { CipherSuites.Count: > 0 })
         {
             var suites = new List<TlsCipherSuite>(CipherSuiteNames.Tls13);
@@ -76,6 +89,7 @@ internal sealed class TlsParameters
                     if (!suites.Contains(suite))
                     {
                         suites.Add(suite);
+                        names.Add(name);
                     }
                 }
             }
@@ -89,7 +103,7 @@ internal sealed class TlsParameters
             ciphers = new CipherSuitesPolicy(suites);
         }
 
-        return new TlsParameters(protocols, ciphers);
+        return new TlsParameters(protocols, ciphers, minVersion, maxVersion, names);
     }
 
     /// <summary>Envoy's version names for <c>ssl.versions.*</c>.</summary>

@@ -32,6 +32,21 @@ internal sealed class TlsSessionInfo
         PeerChain = peerChain;
     }
 
+    /// <summary>A session negotiated by the OpenSSL engine, whose facts come as OpenSSL names.</summary>
+    public TlsSessionInfo(
+        string version, string cipher, string applicationProtocol, string serverName, X509Certificate2? peer, X509Certificate2? local,
+        bool peerValidated, X509Certificate2Collection? peerChain)
+    {
+        Version = version;
+        Cipher = cipher;
+        ApplicationProtocol = applicationProtocol;
+        ServerName = serverName;
+        PeerCertificate = peer;
+        LocalCertificate = local;
+        PeerCertificateValidated = peerValidated;
+        PeerChain = peerChain;
+    }
+
     /// <summary><c>TLSv1.2</c>, <c>TLSv1.3</c>.</summary>
     public string Version { get; }
 

@@ -7,8 +7,9 @@ namespace Legate.Tls;
 /// Envoy's <c>ssl.*</c> stats under a scope (<c>listener.&lt;address&gt;.ssl.</c> downstream,
 /// <c>cluster.&lt;name&gt;.ssl.</c> upstream). Cipher and version counters are created on first use
 /// with Envoy's names (<c>ssl.ciphers.ECDHE-RSA-AES128-GCM-SHA256</c>, <c>ssl.versions.TLSv1.3</c>).
-/// .NET does not report the negotiated curve or signature algorithm, so <c>ssl.curves.*</c> and
-/// <c>ssl.sigalgs.*</c> are not produced.
+/// .NET does not report the negotiated curve or signature algorithm, so on SslStream
+/// <c>ssl.curves.*</c> and <c>ssl.sigalgs.*</c> are not produced; the OpenSSL engine counts
+/// <c>ssl.curves.*</c> (Envoy's names).
 /// </summary>
 internal sealed class TlsStats
 {
@@ -88,6 +89,9 @@ internal sealed class TlsStats
         Dynamic("ciphers.", cipher).Inc();
         Dynamic("versions.", version).Inc();
     }
+
+    /// <summary>Counts the key exchange group of a handshake (<c>ssl.curves.X25519</c>); only the OpenSSL engine knows it.</summary>
+    public void CountCurve(string curve) => Dynamic("curves.", curve).Inc();
 
     private Counter Dynamic(string kind, string value)
     {

@@ -77,6 +77,11 @@ internal static class TestTls
         await using (ssl)
         {
             var server = ssl.RemoteCertificate is null ? null : X509CertificateLoader.LoadCertificate(ssl.RemoteCertificate.GetRawCertData());
+
+            // Read now: after a failed read (an alert from the server) SslStream throws on every property.
+            var protocol = ssl.SslProtocol;
+            var alpn = ssl.NegotiatedApplicationProtocol.ToString();
+            var cipher = ssl.NegotiatedCipherSuite;
             try
             {
                 await ssl.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
@@ -84,11 +89,11 @@ internal static class TestTls
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 var response = await reader.ReadToEndAsync(timeout.Token);
                 var status = response.Length >= 12 && int.TryParse(response.AsSpan(9, 3), out var s) ? s : 0;
-                return new Outcome(true, status, response, server, ssl.SslProtocol, ssl.NegotiatedApplicationProtocol.ToString(), ssl.NegotiatedCipherSuite, status == 0 ? "no response" : null);
+                return new Outcome(true, status, response, server, protocol, alpn, cipher, status == 0 ? "no response" : null);
             }
             catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or OperationCanceledException)
             {
-                return new Outcome(true, 0, string.Empty, server, ssl.SslProtocol, ssl.NegotiatedApplicationProtocol.ToString(), ssl.NegotiatedCipherSuite, ex.Message);
+                return new Outcome(true, 0, string.Empty, server, protocol, alpn, cipher, ex.Message);
             }
         }
     }

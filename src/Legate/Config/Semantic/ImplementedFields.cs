@@ -258,11 +258,14 @@ internal static partial class ImplementedFields
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.UseDownstreamHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig"] = ["http_protocol_options", "http2_protocol_options"],
-        // TLS (Tls/): session_ticket_keys, session_timeout, require_sni, ocsp_staple_policy, prefer_client_ciphers,
-        // ecdh_curves and signature_algorithms have no .NET equivalent yet and warn.
+        // TLS (Tls/): require_sni, ocsp_staple_policy and prefer_client_ciphers are not implemented and warn.
+        // session_ticket_keys, session_timeout, ecdh_curves and signature_algorithms put the chain on the
+        // OpenSSL engine (Tls/OpenSsl).
         ["envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"] =
             ["common_tls_context", "require_client_certificate", "disable_stateless_session_resumption",
-             "disable_stateful_session_resumption", "full_scan_certs_on_sni_mismatch"],
+             "disable_stateful_session_resumption", "full_scan_certs_on_sni_mismatch", "session_ticket_keys",
+             "session_ticket_keys_sds_secret_config", "session_timeout"],
+        ["envoy.extensions.transport_sockets.tls.v3.TlsSessionTicketKeys"] = ["keys"],
         // Upstream (Tls/ClientTlsContext): allow_renegotiation and enforce_rsa_key_usage have no .NET switch and warn.
         ["envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"] = ["common_tls_context", "sni", "max_session_keys"],
         ["envoy.extensions.transport_sockets.tls.v3.CommonTlsContext"] =
@@ -270,8 +273,9 @@ internal static partial class ImplementedFields
              "validation_context_sds_secret_config", "combined_validation_context", "alpn_protocols"],
         ["envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.CombinedCertificateValidationContext"] =
             ["default_validation_context", "validation_context_sds_secret_config"],
+        // ecdh_curves and signature_algorithms: downstream only (the OpenSSL engine); ClientTlsContext warns upstream.
         ["envoy.extensions.transport_sockets.tls.v3.TlsParameters"] =
-            ["tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites"],
+            ["tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites", "ecdh_curves", "signature_algorithms"],
         ["envoy.extensions.transport_sockets.tls.v3.TlsCertificate"] =
             ["certificate_chain", "private_key", "pkcs12", "password", "watched_directory", "private_key_provider"],
         ["envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext"] =
@@ -279,7 +283,7 @@ internal static partial class ImplementedFields
              "match_subject_alt_names", "crl", "allow_expired_certificate", "trust_chain_verification",
              "only_verify_leaf_cert_crl", "max_verify_depth", "watched_directory", "system_root_certs", "custom_validator_config"],
         ["envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig"] = ["name", "sds_config"],
-        ["envoy.extensions.transport_sockets.tls.v3.Secret"] = ["name", "tls_certificate", "validation_context"],
+        ["envoy.extensions.transport_sockets.tls.v3.Secret"] = ["name", "tls_certificate", "validation_context", "session_ticket_keys"],
     }.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToFrozenSet(StringComparer.Ordinal), StringComparer.Ordinal);
 
     // Fields ignored for a reason more precise than "not implemented yet" (message.field → why).

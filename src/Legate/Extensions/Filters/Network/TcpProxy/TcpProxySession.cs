@@ -52,7 +52,7 @@ internal sealed class TcpProxySession
     /// <param name="info">The connection's info (addresses, start, TLS), filled in here and logged when the session ends.</param>
     /// <param name="originalDestination">The connection's restored original destination, if a listener filter restored one (for ORIGINAL_DST clusters).</param>
     /// <param name="proxyProtocolTlvs">PROXY v2 TLVs the listener's proxy_protocol filter kept for the upstream (pass_through_tlvs).</param>
-    public static async Task RunAsync(Socket downstreamSocket, SslStream? downstreamTls, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
+    public static async Task RunAsync(Socket downstreamSocket, Stream? downstreamTls, Func<ValueTask> shutdownDownstream, TcpProxyConfig config, StreamInfo info, Logger log, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
         var stats = config.Stats;
         stats.DownstreamCxTotal.Inc();
@@ -79,7 +79,7 @@ internal sealed class TcpProxySession
         }
     }
 
-    private async Task RunAsync(Socket downstreamSocket, SslStream? downstreamTls, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    private async Task RunAsync(Socket downstreamSocket, Stream? downstreamTls, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var config = _config;
         if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
