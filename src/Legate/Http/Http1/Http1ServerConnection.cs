@@ -203,6 +203,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         stream.Info.DownstreamTls = _tls;
+        stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
         stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
