@@ -285,7 +285,10 @@ internal static class ConnectionManagerUtility
     /// </summary>
     public static void WriteRequestId(Span<byte> destination)
     {
-        Span<byte> random = stackalloc byte[16];
+        // A local rather than stackalloc: a method with a loop and a localloc is compiled once,
+        // fully optimised but without tiering's profile (it cannot move to on-stack replacement).
+        UInt128 value = default;
+        var random = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<UInt128>(ref value));
         Random.Shared.NextBytes(random);
         random[6] = (byte)((random[6] & 0x0F) | 0x40);
         random[8] = (byte)((random[8] & 0x3F) | 0x80);

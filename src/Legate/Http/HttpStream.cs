@@ -208,7 +208,7 @@ internal sealed class HttpStream
         RequestHeaders = headers;
         Active = true;
         EndedCleanly = false;
-        Info.Reset(DateTimeOffset.UtcNow, startTimestamp);
+        Info.Reset(Network.EventClock.UtcAt(startTimestamp), startTimestamp);
         _routeResolved = false;
         _route = null;
         _decoderBufferLimit = _config.BufferLimitBytes;
@@ -273,7 +273,7 @@ internal sealed class HttpStream
         _idleTimer?.Clear();
         _requestTimer?.Clear();
         _durationTimer?.Clear();
-        Info.EndTimestamp = Stopwatch.GetTimestamp();
+        Info.EndTimestamp = Network.EventClock.Timestamp;
 
         // Only a stream that ended cleanly, with nothing of it still running, lends its filters to
         // the next one (a reset or an abandoned wait may leave work that still uses them).
@@ -358,7 +358,7 @@ internal sealed class HttpStream
         ArmTimers(endStream);
         if (endStream)
         {
-            Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+            Info.LastDownstreamRxByteReceived = Network.EventClock.Timestamp;
         }
 
         if (_config.TransformsPath && RequestHeaders.MethodKind != HttpMethodKind.Connect && RequestHeaders.PathBytes is [(byte)'/', ..])
@@ -503,7 +503,7 @@ internal sealed class HttpStream
         Info.BytesReceived += data.Length;
         if (endStream)
         {
-            Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+            Info.LastDownstreamRxByteReceived = Network.EventClock.Timestamp;
         }
 
         _decodeData.SetBorrowed(data);
@@ -521,7 +521,7 @@ internal sealed class HttpStream
 
         RequestComplete = true;
         _requestTimer?.Clear();
-        Info.LastDownstreamRxByteReceived = Stopwatch.GetTimestamp();
+        Info.LastDownstreamRxByteReceived = Network.EventClock.Timestamp;
         var limit = _decodeHeldAt >= 0 ? _decodeHeldAt + 1 : _count;
         for (var i = 0; i < limit; i++)
         {
@@ -839,7 +839,7 @@ internal sealed class HttpStream
         Trace?.OnResponseHeaders(head.Headers);
         ResponseStarted = true;
         Info.ResponseCode = head.StatusCode;
-        Info.FirstDownstreamTxByteSent = Stopwatch.GetTimestamp();
+        Info.FirstDownstreamTxByteSent = Network.EventClock.Timestamp;
         if (!IsLocalReply && Info.ResponseCodeDetails is null)
         {
             Info.ResponseCodeDetails = ResponseCodeDetails.ViaUpstream;

@@ -12,6 +12,7 @@ internal sealed class DeadlineTimer : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly ITimer _timer;
     private readonly TimeProvider _time;
+    private readonly bool _systemClock;
     private readonly Action<object> _onExpired;
     private readonly object _state;
     private long _deadline;
@@ -23,6 +24,7 @@ internal sealed class DeadlineTimer : IAsyncDisposable
     public DeadlineTimer(TimeProvider time, Action<object> onExpired, object state)
     {
         _time = time;
+        _systemClock = ReferenceEquals(time, TimeProvider.System);
         _onExpired = onExpired;
         _state = state;
         _timer = time.CreateTimer(static s => ((DeadlineTimer)s!).OnTick(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -37,7 +39,9 @@ internal sealed class DeadlineTimer : IAsyncDisposable
             return;
         }
 
-        var deadline = _time.GetTimestamp() + (long)(after.TotalSeconds * _time.TimestampFrequency);
+        // Moving a deadline needs "now" only roughly (the tick checks the real clock): the event's.
+        var now = _systemClock ? EventClock.Timestamp : _time.GetTimestamp();
+        var deadline = now + (long)(after.TotalSeconds * _time.TimestampFrequency);
 
         // Fast path: the timer is scheduled and the deadline does not move earlier, so the tick
         // will find the new deadline and re-arm for the rest. The exchange is a full fence: either

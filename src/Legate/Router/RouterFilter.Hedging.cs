@@ -19,12 +19,12 @@ internal sealed partial class RouterFilter
     /// </summary>
     private static bool TakeHedgeOnPerTryTimeout(HttpHeaderMap headers, bool configured)
     {
-        if (headers.GetValue("x-envoy-hedge-on-per-try-timeout") is not { } value)
+        if (headers.GetUnknownValue("x-envoy-hedge-on-per-try-timeout") is not { } value)
         {
             return configured;
         }
 
-        headers.Remove("x-envoy-hedge-on-per-try-timeout");
+        headers.RemoveUnknown("x-envoy-hedge-on-per-try-timeout");
         return value == "true" || (value != "false" && configured);
     }
 

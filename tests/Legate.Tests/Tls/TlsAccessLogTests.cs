@@ -35,19 +35,19 @@ public sealed class TlsAccessLogTests : IDisposable
             "%DOWNSTREAM_PEER_FINGERPRINT_256%", "%DOWNSTREAM_PEER_SERIAL%", "%DOWNSTREAM_PEER_CERT_V_START%", "%DOWNSTREAM_PEER_CERT_V_END(%Y)%",
             "%UPSTREAM_TLS_VERSION%", "%UPSTREAM_TLS_CIPHER%", "%UPSTREAM_PEER_SUBJECT%", "%UPSTREAM_PEER_ISSUER%",
             "%UPSTREAM_PEER_URI_SAN%", "%UPSTREAM_PEER_DNS_SAN%", "%UPSTREAM_LOCAL_URI_SAN%", "%UPSTREAM_PEER_CERT_V_START%",
-            "%UPSTREAM_PEER_CERT_V_END(%s)%", "%UPSTREAM_PEER_FINGERPRINT_1%");
+            "%UPSTREAM_PEER_CERT_V_END(%s)%", "%UPSTREAM_PEER_FINGERPRINT_1%", "%REQUESTED_SERVER_NAME%");
         var downstream = Downstream(Cert(serverCert), common: $"validation_context: {{trusted_ca: {{filename: \"{_pki.RootPath}\"}}}}", downstream: "require_client_certificate: true");
         var cluster = $"transport_socket: {{name: envoy.transport_sockets.tls, typed_config: {{\"@type\": \"{UpstreamType}\", sni: backend.legate.test, common_tls_context: {{tls_certificates: [{Cert(proxyCert)}], validation_context: {{trusted_ca: {{filename: \"{_pki.RootPath}\"}}}}}}}}}}";
         await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(downstream, hcmExtra: AccessLog(log, format), upstreamPort: upstream.Port), upstreamPort: upstream.Port, clusterExtra: cluster));
 
-        var outcome = await TestTls.GetAsync(legate.ListenerEndpoint("tls"), new() { ClientCertificate = clientCert.WithKey(), TrustedRoot = _pki.Root.Certificate });
+        var outcome = await TestTls.GetAsync(legate.ListenerEndpoint("tls"), new() { ClientCertificate = clientCert.WithKey(), TrustedRoot = _pki.Root.Certificate, Sni = "localhost" });
         Assert.Equal(200, outcome.Status);
         Assert.EndsWith("backend ok", outcome.Response, StringComparison.Ordinal);
         var handshake = Assert.Single(tls.Handshakes);
 
         await InProcessLegate.WaitUntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains('\n'), "the access log line");
         var fields = File.ReadAllText(log).TrimEnd('\n').Split('|');
-        Assert.Equal(22, fields.Length);
+        Assert.Equal(23, fields.Length);
         Assert.Equal("TLSv1.3", fields[0]);
         Assert.Equal(Legate.Tls.CipherSuiteNames.NameOf(outcome.Cipher), fields[1]);
         Assert.Equal(Legate.Tls.CertificateNames.Read(clientCert.Certificate).Subject, fields[2]);
@@ -72,6 +72,9 @@ public sealed class TlsAccessLogTests : IDisposable
         Assert.Equal(upstreamCert.Certificate.NotBefore.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture), fields[19]);
         Assert.Equal(new DateTimeOffset(upstreamCert.Certificate.NotAfter.ToUniversalTime()).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), fields[20]);
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA1.HashData(upstreamCert.Certificate.RawData)), fields[21]);
+
+        // The SNI the client sent, on an HTTP stream as on a tcp_proxy connection.
+        Assert.Equal("localhost", fields[22]);
     }
 
     [Fact]

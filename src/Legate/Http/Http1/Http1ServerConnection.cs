@@ -198,11 +198,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stats.DownstreamRqHttp1Total.Inc();
         stats.DownstreamRqActive.Inc();
         var stream = _stream;
-        stream.Begin(_head, Stopwatch.GetTimestamp());
+        stream.Begin(_head, EventClock.Timestamp);
         stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
         stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         stream.Info.DownstreamTls = _tls;
+        stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
         stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
@@ -759,7 +760,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendEarlyReplyAsync(int status, byte[] body, string details, ResponseFlags flags)
     {
-        _stream.Begin(_head, Stopwatch.GetTimestamp());
+        _stream.Begin(_head, EventClock.Timestamp);
         _stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
         _stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
         _stream.Info.DownstreamDirectRemoteAddress = _stream.Info.DownstreamRemoteAddress;

@@ -94,6 +94,13 @@ internal sealed class HttpHeaderMap
 
     public bool Contains(string name) => IndexOf(name) >= 0;
 
+    /// <summary>
+    /// Whether a field whose name is not a <see cref="KnownHeader"/> is there: most requests have
+    /// none, and then the look-ups of Envoy's optional control headers (x-envoy-retry-on and the
+    /// like) can be skipped.
+    /// </summary>
+    public bool HasUnknownNames => (_present & Bit(KnownHeader.None)) != 0;
+
     public int IndexOf(KnownHeader header, int start = 0)
     {
         if (!Contains(header))
@@ -121,6 +128,11 @@ internal sealed class HttpHeaderMap
             return IndexOf(known, start);
         }
 
+        if (!HasUnknownNames)
+        {
+            return -1;
+        }
+
         for (int i = start; i < _count; i++)
         {
             ref readonly Entry e = ref _entries[i];
@@ -143,6 +155,11 @@ internal sealed class HttpHeaderMap
             return IndexOf(known, start);
         }
 
+        return HasUnknownNames ? IndexOfUnknown(name, start) : -1;
+    }
+
+    private int IndexOfUnknown(ReadOnlySpan<char> name, int start)
+    {
         for (int i = start; i < _count; i++)
         {
             ref readonly Entry e = ref _entries[i];
@@ -173,6 +190,33 @@ internal sealed class HttpHeaderMap
         }
 
         return n;
+    }
+
+    /// <summary>
+    /// <see cref="GetValue(string)"/> for a name that is not a <see cref="KnownHeader"/> (Envoy's
+    /// optional control headers): no known-name look-up, and nothing to scan when the map holds
+    /// only known names, which is what most requests carry.
+    /// </summary>
+    public string? GetUnknownValue(string name)
+    {
+        System.Diagnostics.Debug.Assert(KnownHeaders.Lookup(name.AsSpan()) == KnownHeader.None, "a known header name");
+        var index = HasUnknownNames ? IndexOfUnknown(name.AsSpan(), 0) : -1;
+        return index >= 0 ? GetValue(index) : null;
+    }
+
+    /// <summary><see cref="Remove(string)"/> for a name that is not a <see cref="KnownHeader"/> (see <see cref="GetUnknownValue"/>).</summary>
+    public int RemoveUnknown(string name)
+    {
+        System.Diagnostics.Debug.Assert(KnownHeaders.Lookup(name.AsSpan()) == KnownHeader.None, "a known header name");
+        int removed = 0;
+        int i;
+        while (HasUnknownNames && (i = IndexOfUnknown(name.AsSpan(), 0)) >= 0)
+        {
+            RemoveAt(i);
+            removed++;
+        }
+
+        return removed;
     }
 
     /// <summary>The value of the first field with this name.</summary>
@@ -325,10 +369,7 @@ internal sealed class HttpHeaderMap
         KnownHeader known = EntryAt(index).Known;
         Array.Copy(_entries, index + 1, _entries, index, _count - index - 1);
         _count--;
-        if (known != KnownHeader.None)
-        {
-            RefreshBit(known);
-        }
+        RefreshBit(known);
     }
 
     /// <summary>Removes every field with this name; returns how many.</summary>
@@ -496,10 +537,8 @@ internal sealed class HttpHeaderMap
             ValueLength = valueLength,
             Known = known,
         };
-        if (known != KnownHeader.None)
-        {
-            _present |= Bit(known);
-        }
+        // Bit 0 (KnownHeader.None) says a field outside the known names is there.
+        _present |= Bit(known);
     }
 
     private void EnsureArena(int extra)

@@ -38,6 +38,7 @@ internal static class Http2StreamBridge
         stream.Info.DownstreamDirectRemoteAddress = info?.RemoteAddress;
         stream.Info.ConnectionId = info?.ConnectionId ?? 0;
         stream.Info.DownstreamTls = info?.Tls;
+        stream.Info.RequestedServerName = info?.Tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
         stream.Info.ConnectionDynamicMetadata = info?.DynamicMetadata;
         stream.Info.ProxyProtocolTlvs = info?.ProxyProtocolTlvs;
 

@@ -19,7 +19,9 @@ internal sealed unsafe class EpollLoop
 
     private readonly int _epfd;
     private readonly Lock _lock = new();
-    private EpollSocket?[] _sockets = new EpollSocket?[64];
+    // Read without the lock by the loop, once per event: entries are immutable and replaced whole,
+    // and the array is swapped (never changed in place) when it grows.
+    private Registration?[] _registrations = new Registration?[64];
     private int[] _generations = new int[64];
     private readonly Stack<int> _free = new();
     private int _used;
@@ -88,9 +90,11 @@ internal sealed unsafe class EpollLoop
         {
             if (!_free.TryPop(out slot))
             {
-                if (_used == _sockets.Length)
+                if (_used == _generations.Length)
                 {
-                    Array.Resize(ref _sockets, _sockets.Length * 2);
+                    var grown = _registrations;
+                    Array.Resize(ref grown, grown.Length * 2);
+                    Volatile.Write(ref _registrations, grown);
                     Array.Resize(ref _generations, _generations.Length * 2);
                 }
 
@@ -98,7 +102,7 @@ internal sealed unsafe class EpollLoop
             }
 
             generation = ++_generations[slot];
-            _sockets[slot] = socket;
+            Volatile.Write(ref _registrations[slot], new Registration(socket, generation));
         }
 
         socket.Slot = slot;
@@ -125,7 +129,7 @@ internal sealed unsafe class EpollLoop
     {
         lock (_lock)
         {
-            _sockets[slot] = null;
+            Volatile.Write(ref _registrations[slot], null);
             _generations[slot]++;
             _free.Push(slot);
         }
@@ -133,9 +137,8 @@ internal sealed unsafe class EpollLoop
 
     private void Run()
     {
-        var size = EpollNative.EventSize;
-        var offset = EpollNative.EventDataOffset;
-        var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
+        var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
+        EventClock.EnterEventThread();
         while (true)
         {
             var n = EpollNative.EpollWait(_epfd, buffer, MaxEvents, -1);
@@ -149,35 +152,46 @@ internal sealed unsafe class EpollLoop
                 return;
             }
 
-            for (var i = 0; i < n; i++)
+            Dispatch(buffer, n);
+        }
+    }
+
+    /// <summary>
+    /// Runs the completions of one batch of events. Its own method so that it is compiled (and
+    /// profile-guided) as a normal method: the loop in <see cref="Run"/> never returns, so its
+    /// body would only ever run as on-stack-replacement code.
+    /// </summary>
+    private void Dispatch(byte* buffer, int n)
+    {
+        var size = EpollNative.EventSize;
+        var offset = EpollNative.EventDataOffset;
+        for (var i = 0; i < n; i++)
+        {
+            var ev = buffer + (i * size);
+            var events = *(uint*)ev;
+            var data = *(ulong*)(ev + offset);
+            var slot = (int)(uint)data;
+            var generation = (int)(data >> 32);
+            var registrations = Volatile.Read(ref _registrations);
+            var registration = (uint)slot < (uint)registrations.Length ? Volatile.Read(ref registrations[slot]) : null;
+            if (registration is null || registration.Generation != generation)
             {
-                var ev = buffer + (i * size);
-                var events = *(uint*)ev;
-                var data = *(ulong*)(ev + offset);
-                var slot = (int)(uint)data;
-                var generation = (int)(data >> 32);
-                EpollSocket? socket;
-                lock (_lock)
-                {
-                    socket = _generations[slot] == generation ? _sockets[slot] : null;
-                }
+                continue;
+            }
 
-                if (socket is null)
-                {
-                    continue;
-                }
-
-                try
-                {
-                    socket.OnEvents(events);
-                }
-                catch (Exception ex)
-                {
-                    // A completion threw (a bug): nothing above the loop can catch it, and the
-                    // other connections on this loop must go on being served.
-                    Console.Error.WriteLine($"legate: an epoll completion threw: {ex}");
-                }
+            try
+            {
+                EventClock.NextEvent();
+                registration.Socket.OnEvents(events);
+            }
+            catch (Exception ex)
+            {
+                // A completion threw (a bug): nothing above the loop can catch it, and the
+                // other connections on this loop must go on being served.
+                Console.Error.WriteLine($"legate: an epoll completion threw: {ex}");
             }
         }
     }
+
+    private sealed record Registration(EpollSocket Socket, int Generation);
 }

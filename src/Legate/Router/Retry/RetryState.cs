@@ -295,10 +295,11 @@ internal sealed class RetryState : LoadBalancerContext
 
     private static string? TakeHeader(HttpHeaderMap headers, string name)
     {
-        var value = headers.GetValue(name);
+        // The x-envoy-retry-* names are not known headers: most requests skip the look-up.
+        var value = headers.GetUnknownValue(name);
         if (value is not null)
         {
-            headers.Remove(name);
+            headers.RemoveUnknown(name);
         }
 
         return value;
