@@ -23,6 +23,15 @@ internal sealed class ConfigErrors
 
     public void Add(string path, string message) => _errors.Add(new ConfigError(path, message, SourceMap.Find(path)));
 
+    /// <summary>Adds every error of a compile step that threw (each placed by its own path).</summary>
+    public void AddFrom(ConfigException exception)
+    {
+        foreach (var error in exception.Errors)
+        {
+            Add(error.Path, error.Message);
+        }
+    }
+
     public void Add(string path, string message, SourcePosition? position) =>
         _errors.Add(new ConfigError(path, message, position ?? SourceMap.Find(path)));
 

@@ -63,10 +63,7 @@ internal sealed class CertificateValidator
         }
         catch (ConfigException ex)
         {
-            foreach (var error in ex.Errors)
-            {
-                errors.Add(error.Path, error.Message);
-            }
+            errors.AddFrom(ex);
 
             return null;
         }

@@ -25,10 +25,7 @@ internal static class DataSourceReader
         }
         catch (ConfigException ex)
         {
-            foreach (var error in ex.Errors)
-            {
-                errors.Add(error.Path, error.Message);
-            }
+            errors.AddFrom(ex);
 
             return null;
         }

@@ -273,18 +273,9 @@ internal sealed class ServerTlsContext
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
-            if (state.Result != CertificateValidationResult.Accepted)
-            {
-                stats.Count(state.Result);
-            }
-            else
-            {
-                stats.ConnectionError.Inc();
-            }
-
+            stats.CountHandshakeFailure(state.Result);
             await stream.DisposeAsync().ConfigureAwait(false);
-            var reason = state.Failure ?? (ex is OperationCanceledException ? "TLS handshake timed out" : "TLS error: " + ex.Message);
-            return (null, null, reason);
+            return (null, null, TlsStats.HandshakeFailureReason(state.Failure, ex));
         }
 
         var session = new TlsSessionInfo(stream, state.ServerName, state.Validated, state.PeerChain) { SessionReused = observed.Detector.Resumed };

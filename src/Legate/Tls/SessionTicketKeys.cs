@@ -60,10 +60,7 @@ internal sealed class SessionTicketKeys
         }
         catch (ConfigException ex)
         {
-            foreach (var error in ex.Errors)
-            {
-                errors.Add(error.Path, error.Message);
-            }
+            errors.AddFrom(ex);
 
             return null;
         }

@@ -63,6 +63,23 @@ internal sealed class TlsStats
         counter.Inc();
     }
 
+    /// <summary>A failed server handshake: the verification failure that caused it, else a connection error.</summary>
+    public void CountHandshakeFailure(CertificateValidationResult result)
+    {
+        if (result != CertificateValidationResult.Accepted)
+        {
+            Count(result);
+        }
+        else
+        {
+            ConnectionError.Inc();
+        }
+    }
+
+    /// <summary>The reason a failed server handshake reports: the verification's own words, a timeout, or the TLS error.</summary>
+    public static string HandshakeFailureReason(string? verificationFailure, Exception exception) =>
+        verificationFailure ?? (exception is OperationCanceledException ? "TLS handshake timed out" : "TLS error: " + exception.Message);
+
     public void Count(CertificateValidationResult result)
     {
         switch (result)

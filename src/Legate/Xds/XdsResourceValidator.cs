@@ -154,10 +154,7 @@ internal sealed class XdsResourceValidator
         }
         catch (ConfigException ex)
         {
-            foreach (var error in ex.Errors)
-            {
-                errors.Add(error.Path, error.Message);
-            }
+            errors.AddFrom(ex);
         }
         catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or FormatException)
         {

@@ -246,18 +246,9 @@ internal sealed class OpenSslServerEngine
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
         {
-            if (state.Result != CertificateValidationResult.Accepted)
-            {
-                stats.Count(state.Result);
-            }
-            else
-            {
-                stats.ConnectionError.Inc();
-            }
-
+            stats.CountHandshakeFailure(state.Result);
             await stream.DisposeAsync().ConfigureAwait(false);
-            var reason = state.Failure ?? (ex is OperationCanceledException ? "TLS handshake timed out" : "TLS error: " + ex.Message);
-            return (null, null, reason);
+            return (null, null, TlsStats.HandshakeFailureReason(state.Failure, ex));
         }
 
         var session = new TlsSessionInfo(
