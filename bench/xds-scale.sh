@@ -4,7 +4,9 @@
 # one-endpoint update latency, memory), in state of the world and in Delta. Published
 # ReadyToRun, as scripts/run.sh ships the legate binary.
 # BENCH_LOG=debug shows both sides' logs on stderr; BENCH_PUSHES=N changes the number of warm
-# pushes; BENCH_ALLOC=1 prints the sampled allocations of each warm push by type.
+# pushes; BENCH_ALLOC=1 prints the sampled allocations of each warm push by type; BENCH_ROUNDS=N
+# changes the 7 + 7 one-endpoint rounds (the first 7 reported apart); BENCH_THREADS=1 prints the
+# on-CPU time per thread name during those rounds.
 # usage: bench/xds-scale.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
