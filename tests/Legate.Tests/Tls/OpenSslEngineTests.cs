@@ -181,6 +181,8 @@ public sealed class OpenSslEngineTests : IDisposable
             Assert.DoesNotContain("tls ok", refused, StringComparison.Ordinal);
         }
 
+        // s_client leaves on the alert; the refusal is counted when the handshake call returns to Legate.
+        await InProcessLegate.WaitUntilAsync(() => Counter(legate, "connection_error") >= 2, "both refused handshakes counted");
         Assert.Equal(2, Counter(legate, "handshake"));
         Assert.Equal(2, Counter(legate, "connection_error"));
         Assert.Equal(2, Counter(legate, "curves.P-256"));
@@ -344,6 +346,11 @@ public sealed class OpenSslEngineTests : IDisposable
             Assert.Equal(0, (await TestTls.GetAsync(endpoint, new() { ClientCertificate = stranger.WithKey() })).Status);
             Assert.Equal(0, (await TestTls.GetAsync(endpoint, new() { ClientCertificate = wrongSan.WithKey() })).Status);
 
+            // OpenSSL sends the alert inside the handshake; the failure is counted when the handshake
+            // call returns to Legate, which can be just after the client has seen the alert.
+            await InProcessLegate.WaitUntilAsync(
+                () => Counter(legate, "fail_verify_no_cert") + Counter(legate, "fail_verify_error") + Counter(legate, "fail_verify_san") >= 3,
+                "the three rejected handshakes counted");
             Assert.Equal(1, Counter(legate, "handshake"));
             Assert.Equal(1, Counter(legate, "fail_verify_no_cert"));
             Assert.Equal(1, Counter(legate, "fail_verify_error"));
