@@ -209,6 +209,30 @@ BODY=$(printf 'x%.0s' $(seq 1 99))
 EOF
 } >"$RUN_DIR/upstream.conf"
 
+# One Legate listener terminating TLS in front of a direct 200: name, port, extra DownstreamTlsContext
+# fields (tls_openssl sets session_timeout, which puts that chain on the OpenSSL engine).
+legate_tls_listener() {
+  cat <<EOF
+  - name: $1
+    address: { socket_address: { address: 127.0.0.1, port_value: $2 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext$3
+          common_tls_context:
+            tls_certificates: [{ certificate_chain: { filename: "$RUN_DIR/cert.pem" }, private_key: { filename: "$RUN_DIR/key.pem" } }]
+      filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $1
+          route_config:
+            virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok\n" } } }] }]
+          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+EOF
+}
+
 cat >"$RUN_DIR/legate.yaml" <<EOF
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_ADMIN_PORT } }
@@ -226,41 +250,8 @@ static_resources:
     - filters:
       - name: envoy.filters.network.tcp_proxy
         typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: l4, cluster: nginx }
-  - name: tls
-    address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_TLS_PORT } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          common_tls_context:
-            tls_certificates: [{ certificate_chain: { filename: "$RUN_DIR/cert.pem" }, private_key: { filename: "$RUN_DIR/key.pem" } }]
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: tls
-          route_config:
-            virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok\n" } } }] }]
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
-  - name: tls_openssl
-    address: { socket_address: { address: 127.0.0.1, port_value: $LEGATE_TLS_OPENSSL_PORT } }
-    filter_chains:
-    - transport_socket:
-        name: envoy.transport_sockets.tls
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
-          session_timeout: 7200s
-          common_tls_context:
-            tls_certificates: [{ certificate_chain: { filename: "$RUN_DIR/cert.pem" }, private_key: { filename: "$RUN_DIR/key.pem" } }]
-      filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: tls_openssl
-          route_config:
-            virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: "ok\n" } } }] }]
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+$(legate_tls_listener tls "$LEGATE_TLS_PORT" "")
+$(legate_tls_listener tls_openssl "$LEGATE_TLS_OPENSSL_PORT" $'\n          session_timeout: 7200s')
   clusters:
   - name: iperf
     connect_timeout: 1s

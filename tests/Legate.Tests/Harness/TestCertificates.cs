@@ -82,6 +82,25 @@ internal sealed class TestCertificates : IDisposable
         public string Sha256Hex => Convert.ToHexStringLower(SHA256.HashData(Certificate.RawData));
 
         public string SpkiBase64 => Convert.ToBase64String(SHA256.HashData(Certificate.PublicKey.ExportSubjectPublicKeyInfo()));
+
+        /// <summary>
+        /// Writes an SDS file (a DiscoveryResponse) with one tls_certificate Secret naming this
+        /// certificate's files: written beside, then renamed over, the atomic replace Envoy expects.
+        /// </summary>
+        public void WriteSdsFile(string path, string secretName = "server_cert")
+        {
+            var temp = path + ".tmp";
+            File.WriteAllText(temp, $$"""
+                resources:
+                - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
+                  name: {{secretName}}
+                  tls_certificate:
+                    certificate_chain: { filename: "{{ChainPath}}" }
+                    private_key: { filename: "{{KeyPath}}" }
+
+                """);
+            File.Move(temp, path, overwrite: true);
+        }
     }
 
     /// <summary>Issues a leaf and writes <c>{file}.pem</c> (leaf + chain) and <c>{file}-key.pem</c>.</summary>

@@ -256,7 +256,7 @@ public sealed class OpenSslEngineTests : IDisposable
     {
         var next = _pki.Leaf("next", new() { Dns = ["localhost"], CommonName = "next" });
         var sdsPath = Path.Combine(_pki.Directory, "server-cert.yaml");
-        WriteCertificateSecret(sdsPath, _server);
+        _server.WriteSdsFile(sdsPath);
         var tls = $"{{\"@type\": \"{DownstreamType}\", session_timeout: 60s, common_tls_context: {{tls_certificate_sds_secret_configs: [{{name: server_cert, sds_config: {{path_config_source: {{path: \"{sdsPath}\"}}}}}}]}}}}";
         await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(tls)));
         var endpoint = legate.ListenerEndpoint("tls");
@@ -264,27 +264,12 @@ public sealed class OpenSslEngineTests : IDisposable
         using var established = TestTls.CreateHttpClient(endpoint, _pki.Root.Certificate);
         Assert.Equal(HttpStatusCode.OK, (await established.GetAsync("https://localhost/before")).StatusCode);
 
-        WriteCertificateSecret(sdsPath, next);
+        next.WriteSdsFile(sdsPath);
         await InProcessLegate.WaitUntilAsync(() => legate.Counter("sds.server_cert.update_success") >= 1, "the rotated certificate");
 
         Assert.Equal(next.Certificate.Thumbprint, (await TestTls.GetAsync(endpoint, new())).ServerCertificate!.Thumbprint);
         Assert.Equal(HttpStatusCode.OK, (await established.GetAsync("https://localhost/after")).StatusCode);
         Assert.Equal(2, Counter(legate, "handshake"));
-    }
-
-    private static void WriteCertificateSecret(string path, TestCertificates.Issued certificate)
-    {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, $$"""
-            resources:
-            - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-              name: server_cert
-              tls_certificate:
-                certificate_chain: { filename: "{{certificate.ChainPath}}" }
-                private_key: { filename: "{{certificate.KeyPath}}" }
-
-            """);
-        File.Move(temp, path, overwrite: true);
     }
 
     /// <summary>A PKCS#12 certificate with a password: its key is handed to OpenSSL as well.</summary>

@@ -54,7 +54,7 @@ public sealed class SecretsTests : IDisposable
         const int Rotations = 10;
         var sdsPath = Path.Combine(_pki.Directory, "sds.yaml");
         var current = _pki.Leaf("rot-0", new() { Dns = ["localhost"], Ecdsa = true });
-        WriteSecret(sdsPath, current);
+        current.WriteSdsFile(sdsPath);
         var tls = $"{{\"@type\": \"{DownstreamType}\", common_tls_context: {{tls_certificate_sds_secret_configs: [{{name: server_cert, sds_config: {{path_config_source: {{path: \"{sdsPath}\"}}}}}}]}}}}";
         await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(tls)));
         var endpoint = legate.ListenerEndpoint("tls");
@@ -83,7 +83,7 @@ public sealed class SecretsTests : IDisposable
         for (var i = 1; i <= Rotations; i++)
         {
             var next = _pki.Leaf("rot-" + i, new() { Dns = ["localhost"], Ecdsa = true });
-            WriteSecret(sdsPath, next);
+            next.WriteSdsFile(sdsPath);
             await WaitUntilServedAsync(endpoint, next);
         }
 
@@ -152,7 +152,7 @@ public sealed class SecretsTests : IDisposable
     {
         var sdsPath = Path.Combine(_pki.Directory, "sds.yaml");
         var first = _pki.Leaf("first", new() { Dns = ["localhost"], Ecdsa = true });
-        WriteSecret(sdsPath, first);
+        first.WriteSdsFile(sdsPath);
         var tls = $"{{\"@type\": \"{DownstreamType}\", common_tls_context: {{tls_certificate_sds_secret_configs: [{{name: server_cert, sds_config: {{path_config_source: {{path: \"{sdsPath}\"}}}}}}]}}}}";
         await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(tls)));
         var endpoint = legate.ListenerEndpoint("tls");
@@ -166,22 +166,6 @@ public sealed class SecretsTests : IDisposable
         Assert.Equal(200, outcome.Status);
         Assert.Equal(first.Certificate.Thumbprint, outcome.ServerCertificate!.Thumbprint);
         Assert.Equal(1, legate.Server.Stats.Counter("sds.server_cert.update_rejected").Value);
-    }
-
-    private static void WriteSecret(string path, TestCertificates.Issued certificate)
-    {
-        // Written beside, then renamed over: an atomic replace, as Envoy expects of SDS files.
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, $$"""
-            resources:
-            - "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret
-              name: server_cert
-              tls_certificate:
-                certificate_chain: { filename: "{{certificate.ChainPath}}" }
-                private_key: { filename: "{{certificate.KeyPath}}" }
-
-            """);
-        File.Move(temp, path, overwrite: true);
     }
 
     private static async Task WaitUntilServedAsync(System.Net.IPEndPoint endpoint, TestCertificates.Issued expected)
