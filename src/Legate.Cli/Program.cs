@@ -1,4 +1,11 @@
+using Legate.Cli;
 using Legate.Server;
+
+// Tiered PGO must profile from a method's first call (docs/performance.md, "JIT tiering and the
+// tail"), and the runtime reads that knob only from the environment, before any managed code runs.
+// So the first thing the executable does is start itself again with it set (Linux: execve keeps
+// the process id, the open descriptors and the arguments). An explicit setting wins.
+RuntimeKnobs.ReexecWithTieringKnobs();
 
 // Socket completions run on the epoll thread instead of being queued to the thread pool: one
 // thread hop less per read and write on the data path. Safe because Legate's connection code

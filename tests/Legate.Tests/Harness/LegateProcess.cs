@@ -189,6 +189,9 @@ internal sealed class LegateProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        // As a user's shell would start it: the executable sets its runtime knobs itself
+        // (RuntimeKnobs) unless a test sets them on purpose.
+        info.Environment.Remove("DOTNET_TieredPGO_InstrumentOnlyHotCode");
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;
