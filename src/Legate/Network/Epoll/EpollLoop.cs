@@ -19,9 +19,11 @@ internal sealed unsafe class EpollLoop
 
     private readonly int _epfd;
     private readonly Lock _lock = new();
-    // Read without the lock by the loop, once per event: entries are immutable and replaced whole,
-    // and the array is swapped (never changed in place) when it grows.
-    private Registration?[] _registrations = new Registration?[64];
+    // Read without the lock by the loop, once per event; the array is swapped (never resized in
+    // place) when it grows. A socket carries the generation it was registered with, so an event
+    // left over from a slot's previous socket is recognised on the socket itself: one object to
+    // reach per event, the one the event is for.
+    private EpollSocket?[] _sockets = new EpollSocket?[64];
     private int[] _generations = new int[64];
     private readonly Stack<int> _free = new();
     private int _used;
@@ -92,9 +94,9 @@ internal sealed unsafe class EpollLoop
             {
                 if (_used == _generations.Length)
                 {
-                    var grown = _registrations;
+                    var grown = _sockets;
                     Array.Resize(ref grown, grown.Length * 2);
-                    Volatile.Write(ref _registrations, grown);
+                    Volatile.Write(ref _sockets, grown);
                     Array.Resize(ref _generations, _generations.Length * 2);
                 }
 
@@ -102,10 +104,11 @@ internal sealed unsafe class EpollLoop
             }
 
             generation = ++_generations[slot];
-            Volatile.Write(ref _registrations[slot], new Registration(socket, generation));
+            socket.Slot = slot;
+            socket.Generation = generation;
+            Volatile.Write(ref _sockets[slot], socket);
         }
 
-        socket.Slot = slot;
         var ev = stackalloc byte[16];
         EpollNative.WriteEvent(ev, EpollNative.EPOLLIN | EpollNative.EPOLLOUT | EpollNative.EPOLLRDHUP | EpollNative.EPOLLET, ((ulong)(uint)generation << 32) | (uint)slot);
         if (EpollNative.EpollCtl(_epfd, EpollNative.EPOLL_CTL_ADD, socket.Fd, ev) != 0)
@@ -129,7 +132,7 @@ internal sealed unsafe class EpollLoop
     {
         lock (_lock)
         {
-            Volatile.Write(ref _registrations[slot], null);
+            Volatile.Write(ref _sockets[slot], null);
             _generations[slot]++;
             _free.Push(slot);
         }
@@ -172,9 +175,9 @@ internal sealed unsafe class EpollLoop
             var data = *(ulong*)(ev + offset);
             var slot = (int)(uint)data;
             var generation = (int)(data >> 32);
-            var registrations = Volatile.Read(ref _registrations);
-            var registration = (uint)slot < (uint)registrations.Length ? Volatile.Read(ref registrations[slot]) : null;
-            if (registration is null || registration.Generation != generation)
+            var sockets = Volatile.Read(ref _sockets);
+            var socket = (uint)slot < (uint)sockets.Length ? Volatile.Read(ref sockets[slot]) : null;
+            if (socket is null || socket.Generation != generation)
             {
                 continue;
             }
@@ -182,7 +185,7 @@ internal sealed unsafe class EpollLoop
             try
             {
                 EventClock.NextEvent();
-                registration.Socket.OnEvents(events);
+                socket.OnEvents(events);
             }
             catch (Exception ex)
             {
@@ -192,6 +195,4 @@ internal sealed unsafe class EpollLoop
             }
         }
     }
-
-    private sealed record Registration(EpollSocket Socket, int Generation);
 }

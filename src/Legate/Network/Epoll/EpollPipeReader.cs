@@ -21,9 +21,12 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     private const int MinimumTail = 2048;
 
     private static readonly Action<object> s_onReadable = static state => ((EpollPipeReader)state).OnReadable();
-    private static readonly Action<object?> s_onTokenCancelled = static state => ((EpollPipeReader)state!).OnTokenCancelled();
+    // Queued, not run inline: a token cancelled already calls this synchronously from
+    // UnsafeRegister, which ReadAsync calls while it holds the (non-reentrant) gate.
+    private static readonly Action<object?> s_onTokenCancelled = static state =>
+        ThreadPool.UnsafeQueueUserWorkItem(static reader => reader.OnTokenCancelled(), (EpollPipeReader)state!, preferLocal: false);
 
-    private readonly Lock _lock = new();
+    private int _gate; // see SpinGate
     private readonly EpollConnection _connection;
     private readonly EpollSocket _socket;
     private readonly int _limit;
@@ -55,7 +58,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             ObjectDisposedException.ThrowIf(_completed, this);
             if (_waiting)
@@ -104,7 +107,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
 
     public override bool TryRead(out ReadResult result)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             ObjectDisposedException.ThrowIf(_completed, this);
             try
@@ -125,7 +128,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (consumed.GetObject() is not byte[] { Length: > 0 })
             {
@@ -157,7 +160,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     public override void CancelPendingRead()
     {
         ReadResult result;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_waiting)
             {
@@ -176,7 +179,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
 
     public override void Complete(Exception? exception = null)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_completed)
             {
@@ -194,7 +197,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     /// <summary>The connection was aborted: a pending read fails, later reads too.</summary>
     public void Abort(Exception error)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             _error ??= error;
             if (!_waiting)
@@ -212,7 +215,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     /// <summary>Gives the buffer back (the connection is closed and nobody reads any more).</summary>
     public void Release()
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_waiting)
             {
@@ -358,7 +361,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     {
         ReadResult result = default;
         Exception? error = null;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_waiting)
             {
@@ -402,7 +405,7 @@ internal sealed class EpollPipeReader : PipeReader, IValueTaskSource<ReadResult>
     private void OnTokenCancelled()
     {
         CancellationToken token;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_waiting)
             {

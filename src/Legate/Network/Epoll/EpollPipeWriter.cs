@@ -17,7 +17,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     private static readonly Action<object> s_onWritable = static state => ((EpollPipeWriter)state).OnWritable();
 
-    private readonly Lock _lock = new();
+    private int _gate; // see SpinGate
     private readonly EpollConnection _connection;
     private readonly EpollSocket _socket;
     private ManualResetValueTaskSourceCore<FlushResult> _source;
@@ -50,7 +50,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
     {
         get
         {
-            lock (_lock)
+            using (SpinGate.Hold(ref _gate))
             {
                 return _written - _flushed;
             }
@@ -59,7 +59,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             Reserve(sizeHint);
             return _buffer.AsMemory(_written);
@@ -68,7 +68,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     public override Span<byte> GetSpan(int sizeHint = 0)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             Reserve(sizeHint);
             return _buffer.AsSpan(_written);
@@ -77,7 +77,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     public override void Advance(int bytes)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (bytes < 0 || _buffer is null || _written + bytes > _buffer.Length)
             {
@@ -90,7 +90,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_flushing)
             {
@@ -117,7 +117,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
 
     public override void CancelPendingFlush()
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_flushing)
             {
@@ -138,7 +138,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
     /// </summary>
     public override void Complete(Exception? exception = null)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_completed)
             {
@@ -158,7 +158,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
     /// <summary>Completes once what <see cref="Complete"/> left to send is gone (or dropped).</summary>
     public Task WhenDrained()
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             return _drained?.Task ?? Task.CompletedTask;
         }
@@ -169,7 +169,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
     {
         TaskCompletionSource? drained;
         bool flushing;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             _broken = true;
             Drop();
@@ -294,7 +294,7 @@ internal sealed class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult
         bool complete;
         bool broken;
         TaskCompletionSource? drained = null;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (!_flushing && !_draining)
             {

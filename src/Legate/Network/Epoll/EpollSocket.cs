@@ -14,7 +14,7 @@ namespace Legate.Network.Epoll;
 /// </summary>
 internal sealed class EpollSocket
 {
-    private readonly Lock _lock = new();
+    private int _gate; // see SpinGate
     private readonly EpollLoop _loop;
     private Action<object>? _onReadable;
     private object? _readableState;
@@ -52,6 +52,9 @@ internal sealed class EpollSocket
     /// <summary>The loop's slot for this socket.</summary>
     public int Slot { get; set; }
 
+    /// <summary>The registration's generation (set once, before the socket is published to the loop).</summary>
+    public int Generation { get; set; }
+
     /// <summary>The peer closed or reset (EPOLLRDHUP, EPOLLHUP or EPOLLERR seen).</summary>
     public bool PeerClosed => Volatile.Read(ref _peerClosed);
 
@@ -59,7 +62,7 @@ internal sealed class EpollSocket
     public void OnPeerClosed(Action<object> callback, object state)
     {
         bool now;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             _onPeerClosed = callback;
             _peerClosedState = state;
@@ -148,7 +151,7 @@ internal sealed class EpollSocket
                 throw Error(errno);
             }
 
-            lock (_lock)
+            using (SpinGate.Hold(ref _gate))
             {
                 if (_writeSequence == sequence)
                 {
@@ -168,7 +171,7 @@ internal sealed class EpollSocket
     /// </summary>
     public bool WaitReadable(Action<object> callback, object state)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_readReady || _disposed)
             {
@@ -184,7 +187,7 @@ internal sealed class EpollSocket
     /// <summary>Calls <paramref name="callback"/> at the next write edge; false when already writable.</summary>
     public bool WaitWritable(Action<object> callback, object state)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_writeReady || _disposed)
             {
@@ -202,7 +205,7 @@ internal sealed class EpollSocket
     {
         Action<object>? read = null, write = null, closed = null;
         object? readState = null, writeState = null, closedState = null;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_disposed)
             {
@@ -260,7 +263,7 @@ internal sealed class EpollSocket
     /// <summary>Unregisters and closes the descriptor; waiters wake (their next call throws).</summary>
     public void Dispose()
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             if (_disposed)
             {
@@ -279,7 +282,7 @@ internal sealed class EpollSocket
     {
         Action<object>? read, write;
         object? readState, writeState;
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             _readSequence++;
             _writeSequence++;
@@ -301,7 +304,7 @@ internal sealed class EpollSocket
 
     private void MarkReadDrained(int sequence)
     {
-        lock (_lock)
+        using (SpinGate.Hold(ref _gate))
         {
             // Not after the peer's close was reported: data and FIN may come in one edge, and the
             // read that returned the data leaves the end of the stream for a next read that no

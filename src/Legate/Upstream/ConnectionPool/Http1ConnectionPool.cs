@@ -183,7 +183,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
 
     private Http1UpstreamConnection? TryTakeIdle()
     {
-        var idleTimeoutMs = (long)_cluster.Info.IdleTimeout.TotalMilliseconds;
+        var idleTimeout = _cluster.Info.IdleTimeout;
         while (true)
         {
             Http1UpstreamConnection? connection = null;
@@ -201,7 +201,8 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
                 break;
             }
 
-            var expired = idleTimeoutMs > 0 && Environment.TickCount64 - connection.IdleSince > idleTimeoutMs;
+            // The event's cached clock (no clock read per request): idle for seconds, not microseconds.
+            var expired = idleTimeout > TimeSpan.Zero && Stopwatch.GetElapsedTime(connection.IdleSince, EventClock.Timestamp) > idleTimeout;
             connection.DisarmIdleTimeout();
             if (!expired && connection.IsReusable())
             {
@@ -258,7 +259,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
             return;
         }
 
-        connection.IdleSince = Environment.TickCount64;
+        connection.IdleSince = EventClock.Timestamp;
         lock (_lock)
         {
             // A pending request takes the connection directly.

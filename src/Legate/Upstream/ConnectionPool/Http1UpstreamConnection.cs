@@ -68,7 +68,7 @@ internal sealed class Http1UpstreamConnection : IAsyncDisposable
     /// <summary>Requests sent on this connection so far.</summary>
     public int Requests { get; set; }
 
-    /// <summary><see cref="Environment.TickCount64"/> when it went back to the pool.</summary>
+    /// <summary>When it went back to the pool (a <see cref="Legate.Network.EventClock"/> timestamp).</summary>
     public long IdleSince { get; set; }
 
     /// <summary>The pool's drain generation when this connection was opened: an older one is not reused.</summary>
