@@ -212,6 +212,39 @@ public sealed class TcpProxyConnectModeTests : IDisposable
     }
 
     /// <summary>
+    /// Early bytes followed at once by the client's FIN, through a cluster whose first host
+    /// refuses: the bytes are held across the failed attempt (<c>max_connect_attempts: 2</c>), go
+    /// first on the connection that works, and the FIN follows them as a half-close; the
+    /// upstream's answer still reaches the client.
+    /// </summary>
+    [Theory]
+    [InlineData("ON_DOWNSTREAM_DATA")]
+    [InlineData("IMMEDIATE")]
+    public async Task EarlyBytesAndTheClientsFinSurviveAFailedConnectAttempt(string mode)
+    {
+        using var upstream = ShoutingUpstream();
+        using var refusing = FreePort.Refusing();
+        await using var legate = await InProcessLegate.StartAsync(TcpProxyTests.Config($"cluster: backend, max_connect_attempts: 2, upstream_connect_mode: {mode}, max_early_data_bytes: 1024", Cluster("backend", refusing.Port, upstream.Port)));
+
+        const int Connections = 6;
+        for (var i = 0; i < Connections; i++)
+        {
+            using var client = new TcpClient { NoDelay = true };
+            await client.ConnectAsync(legate.ListenerEndpoint("tcp"));
+            var stream = client.GetStream();
+            await stream.WriteAsync("hello"u8.ToArray());
+            client.Client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("HELLO", await new StreamReader(stream).ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("hello", await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // Round robin over two hosts: half the connections tried the refusing one first.
+        Assert.True(legate.Counter("cluster.backend.upstream_cx_connect_fail") >= 1);
+        Assert.Equal(Connections, upstream.Accepted);
+        Assert.Equal(Connections * 5, legate.Counter("tcp.tcp.downstream_cx_rx_bytes_total"));
+    }
+
+    /// <summary>
     /// The idle timeout runs while ON_DOWNSTREAM_DATA waits for the client's first bytes (Envoy
     /// arms it on the new connection): a silent client is closed and counted, with no upstream.
     /// </summary>
