@@ -16,7 +16,11 @@ protoc="$1"
 cache="$2"
 wkt_include="$3"
 stamp="$cache/generated.stamp"
-key="$PKG_NAME@$PKG_VERSION $(basename "$(dirname "$(dirname "$(dirname "$protoc")")")") v3"
+# The key names the package, the protoc and the patches below: bump the trailing "patches-N"
+# whenever a patch changes, so a cache generated before the change is regenerated instead of
+# silently keeping the old types (the stamp would otherwise still match).
+# patches-2: tcp_proxy's upstream_connect_mode / max_early_data_bytes.
+key="$PKG_NAME@$PKG_VERSION $(basename "$(dirname "$(dirname "$(dirname "$protoc")")")") v3 patches-2"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
   exit 0
@@ -64,6 +68,33 @@ for m in re.finditer(r"message (\w+) \{", src):
 out.append(src[i:])
 open(path, "w").write("".join(out))
 PY
+
+# The package's tcp_proxy.proto predates the delayed upstream connect fields:
+# add the file-level UpstreamConnectMode enum and TcpProxy's upstream_connect_mode (21) and
+# max_early_data_bytes (22, at most 1 MiB as upstream's rule says) with their upstream numbers,
+# so YAML/JSON and binary xDS from a real control plane agree. Skipped when the snapshot already
+# has the fields (a newer package), and idempotent.
+python3 - "$deps/envoy-api/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto" <<'PY3'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+if "upstream_connect_mode" not in src:
+    start = src.index("\nmessage TcpProxy {")
+    end = src.index("\n}", start)
+    fields = ("\n\n  // When the upstream connection is opened (patched in by Legate's gen-api.sh).\n"
+              "  UpstreamConnectMode upstream_connect_mode = 21;\n\n"
+              "  // Downstream bytes read and held before the upstream is connected (patched in).\n"
+              "  google.protobuf.UInt32Value max_early_data_bytes = 22\n"
+              "      [(validate.rules).uint32 = {lte: 1048576}];")
+    enum = ("\n// When tcp_proxy opens the upstream connection (patched in by Legate's gen-api.sh).\n"
+            "enum UpstreamConnectMode {\n"
+            "  IMMEDIATE = 0;\n"
+            "  ON_DOWNSTREAM_DATA = 1;\n"
+            "  ON_DOWNSTREAM_TLS_HANDSHAKE = 2;\n"
+            "}\n")
+    src = src[:start] + enum + src[start:end] + fields + src[end:]
+    open(path, "w").write(src)
+PY3
 
 # Files whose generated members clash with each other (protoc's C# naming) are left out.
 excluded='envoy/extensions/rate_limit_descriptors/expr/v3/expr.proto|envoy/service/ext_proc/v3/external_processor.proto'

@@ -49,7 +49,8 @@ internal static partial class ImplementedFields
         // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
             ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand",
-             "access_log", "access_log_options", "flush_access_log_on_connected", "access_log_flush_interval", "hash_policy"],
+             "access_log", "access_log_options", "flush_access_log_on_connected", "access_log_flush_interval", "hash_policy",
+             "upstream_connect_mode", "max_early_data_bytes"],
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.TcpAccessLogOptions"] = ["flush_access_log_on_connected", "access_log_flush_interval"],
         // filter_state never yields a hash: Legate has no filter state objects.
         ["envoy.type.v3.HashPolicy"] = ["source_ip", "filter_state"],

@@ -12,7 +12,7 @@ namespace Legate.Tests.Extensions.Filters.Network;
 /// <summary>envoy.filters.network.tcp_proxy over real sockets: large transfers, half-close, back-pressure, timeouts, routing and TLS passthrough by SNI.</summary>
 public sealed class TcpProxyTests
 {
-    private static string Config(string tcpProxy, string clusters, string listenerExtra = "", string match = "") =>
+    internal static string Config(string tcpProxy, string clusters, string listenerExtra = "", string match = "") =>
         TestConfigs.Admin() + $$"""
         static_resources:
           listeners:
@@ -436,7 +436,7 @@ public sealed class TcpProxyTests
         });
 
     /// <summary>Deterministic bytes: 64 KiB blocks whose first 8 bytes are the block number (so loss or reordering shows).</summary>
-    private static async Task SendPatternAsync(Stream stream, long size, int seed, Action shutdown)
+    internal static async Task SendPatternAsync(Stream stream, long size, int seed, Action shutdown)
     {
         await Task.Yield();
         var block = Block(seed);
@@ -451,7 +451,7 @@ public sealed class TcpProxyTests
         shutdown();
     }
 
-    private static string PatternHash(long size, int seed)
+    internal static string PatternHash(long size, int seed)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var block = Block(seed);
@@ -473,7 +473,7 @@ public sealed class TcpProxyTests
         return block;
     }
 
-    private static async Task<string> HashToEndAsync(Stream stream)
+    internal static async Task<string> HashToEndAsync(Stream stream)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[128 * 1024];
@@ -491,6 +491,7 @@ public sealed class TcpProxyTests
     {
         private readonly TcpListener _listener;
         private readonly CancellationTokenSource _stop = new();
+        private int _accepted;
 
         private TcpUpstream(Func<Socket, Task<string>> handler)
         {
@@ -502,6 +503,9 @@ public sealed class TcpProxyTests
         public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
         public System.Threading.Channels.Channel<string> Results { get; } = System.Threading.Channels.Channel.CreateUnbounded<string>();
+
+        /// <summary>Connections accepted so far.</summary>
+        public int Accepted => Volatile.Read(ref _accepted);
 
         public static TcpUpstream Start(Func<Socket, Task<string>> handler) => new(handler);
 
@@ -525,6 +529,7 @@ public sealed class TcpProxyTests
                     return;
                 }
 
+                Interlocked.Increment(ref _accepted);
                 _ = Task.Run(async () =>
                 {
                     try

@@ -37,7 +37,8 @@ internal sealed class EpollRelay
     private int _running = 2;
     private int _aborted;
 
-    public EpollRelay(EpollSocket downstream, EpollSocket upstream, TcpProxyConfig config, StreamInfo info, DeadlineTimer? idle, Logger log)
+    /// <param name="early">Bytes read from the downstream before the upstream was connected (max_early_data_bytes): sent upstream first.</param>
+    public EpollRelay(EpollSocket downstream, EpollSocket upstream, TcpProxyConfig config, StreamInfo info, DeadlineTimer? idle, Logger log, EarlyBytes early = default)
     {
         _downstream = downstream;
         _upstream = upstream;
@@ -49,6 +50,10 @@ internal sealed class EpollRelay
         var size = Math.Min(config.BufferBytes, MaxReadBytes);
         ToUpstream = new Direction(this, downstream, upstream, fromDownstream: true, size);
         ToDownstream = new Direction(this, upstream, downstream, fromDownstream: false, size);
+        if (early.Buffer is not null || early.Ended)
+        {
+            ToUpstream.Prefill(early);
+        }
     }
 
     private Direction ToUpstream { get; }
@@ -106,6 +111,8 @@ internal sealed class EpollRelay
         private bool _paused;
         private int _bufferedAtPause;
         private bool _ended;
+        private bool _prefilled;
+        private bool _finAfterPrefill;
 
         public Direction(EpollRelay relay, EpollSocket from, EpollSocket to, bool fromDownstream, int size)
         {
@@ -117,6 +124,15 @@ internal sealed class EpollRelay
         }
 
         void IThreadPoolWorkItem.Execute() => Run();
+
+        /// <summary>Starts with bytes already read (and maybe the peer's FIN after them); the buffer is the pool's.</summary>
+        public void Prefill(EarlyBytes early)
+        {
+            _buffer = early.Buffer;
+            _end = early.Buffer is null ? 0 : early.Count;
+            _prefilled = early.Buffer is not null;
+            _finAfterPrefill = early.Ended;
+        }
 
         public void Run()
         {
@@ -158,6 +174,21 @@ internal sealed class EpollRelay
 
                         Delivered(_end);
                         _start = _end = 0;
+                    }
+
+                    if (_prefilled)
+                    {
+                        // The early buffer may be smaller than this direction's reads: a fresh one from here on.
+                        _prefilled = false;
+                        ReturnBuffer();
+                    }
+
+                    if (_finAfterPrefill)
+                    {
+                        // The client's FIN came with (or after) its early bytes.
+                        _to.Socket.Shutdown(SocketShutdown.Send);
+                        End();
+                        return;
                     }
 
                     if (++reads > ReadsPerTurn)

@@ -3,6 +3,7 @@ using Legate.Config;
 using Legate.Http;
 using Legate.Stats;
 using Legate.Upstream;
+using ConnectMode = Envoy.Extensions.Filters.Network.TcpProxy.V3.UpstreamConnectMode;
 using Proto = Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy;
 
 namespace Legate.Extensions.Filters.Network.TcpProxy;
@@ -50,6 +51,15 @@ internal sealed class TcpProxyConfig
 
     /// <summary>Bytes read from one side before waiting for the other side to take them (per direction).</summary>
     public int BufferBytes { get; private init; }
+
+    /// <summary>
+    /// <c>upstream_connect_mode</c>. ON_DOWNSTREAM_TLS_HANDSHAKE connects at once as IMMEDIATE does:
+    /// a Legate listener completes the downstream TLS handshake before the network filters run.
+    /// </summary>
+    public ConnectMode ConnectMode { get; private init; }
+
+    /// <summary><c>max_early_data_bytes</c>: downstream bytes read and held before the upstream is connected; null = none read.</summary>
+    public int? MaxEarlyDataBytes { get; private init; }
 
     public static TcpProxyConfig? Compile(Proto proto, string path, ConfigErrors errors, StatsStore stats, ClusterManager clusterManager, int bufferLimit, HttpFilterFactoryContext? context = null)
     {
@@ -118,6 +128,21 @@ internal sealed class TcpProxyConfig
         // state key. No filter state objects exist in Legate, so that one never yields a hash.
         var hashSourceIp = proto.HashPolicy.Count > 0 && proto.HashPolicy[0].PolicySpecifierCase == Envoy.Type.V3.HashPolicy.PolicySpecifierOneofCase.SourceIp;
 
+        // Envoy's delayed upstream connect: every mode but IMMEDIATE has to read the downstream
+        // before connecting, so it needs the bound on what that read may hold.
+        var connectMode = proto.UpstreamConnectMode;
+        if (!System.Enum.IsDefined(connectMode))
+        {
+            errors.Add(FieldPath.Field(path, "upstream_connect_mode"), $"unknown upstream connect mode {(int)connectMode} (IMMEDIATE, ON_DOWNSTREAM_DATA or ON_DOWNSTREAM_TLS_HANDSHAKE)");
+            return null;
+        }
+
+        if (connectMode != ConnectMode.Immediate && proto.MaxEarlyDataBytes is null)
+        {
+            errors.Add(FieldPath.Field(path, "max_early_data_bytes"), $"max_early_data_bytes must be set when upstream_connect_mode is not IMMEDIATE (it is {(connectMode == ConnectMode.OnDownstreamData ? "ON_DOWNSTREAM_DATA" : "ON_DOWNSTREAM_TLS_HANDSHAKE")})");
+            return null;
+        }
+
         return new TcpProxyConfig(clusters, new TcpProxyStats(stats, proto.StatPrefix), clusterManager)
         {
             AccessLogs = accessLogs,
@@ -128,6 +153,10 @@ internal sealed class TcpProxyConfig
             MaxDownstreamConnectionDuration = proto.MaxDownstreamConnectionDuration?.ToTimeSpan() ?? TimeSpan.Zero,
             MaxConnectAttempts = (int)Math.Max(1, proto.MaxConnectAttempts ?? 1),
             BufferBytes = Math.Clamp(bufferLimit, 16 * 1024, 1024 * 1024),
+            ConnectMode = connectMode,
+
+            // The API's rule bounds it at 1 MiB (validate.rules lte), checked before compiling.
+            MaxEarlyDataBytes = proto.MaxEarlyDataBytes is { } early ? (int)Math.Min(early, 1024 * 1024) : null,
         };
     }
 

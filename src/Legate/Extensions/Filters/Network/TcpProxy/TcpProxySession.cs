@@ -9,6 +9,7 @@ using Legate.Network;
 using Legate.Network.Epoll;
 using Legate.Server.Logging;
 using Legate.Upstream;
+using ConnectMode = Envoy.Extensions.Filters.Network.TcpProxy.V3.UpstreamConnectMode;
 
 namespace Legate.Extensions.Filters.Network.TcpProxy;
 
@@ -24,6 +25,11 @@ namespace Legate.Extensions.Filters.Network.TcpProxy;
 /// What happened is recorded on the connection's <see cref="StreamInfo"/> (upstream host and
 /// cluster, bytes, Envoy's response flags NR / UO / UH / UF / URX / DT), which the filter's
 /// <c>access_log</c> and the listener's access log both format.
+/// <c>upstream_connect_mode</c> / <c>max_early_data_bytes</c> (Envoy's delayed upstream connect):
+/// with a limit set, the client is read before the upstream is connected (<see cref="EarlyDataReader"/>,
+/// at most the limit, those bytes go first); ON_DOWNSTREAM_DATA connects only once the client sent
+/// bytes; ON_DOWNSTREAM_TLS_HANDSHAKE connects at once, since the listener finished the TLS
+/// handshake before the session starts.
 /// </summary>
 internal sealed class TcpProxySession
 {
@@ -60,9 +66,16 @@ internal sealed class TcpProxySession
         using var flush = config.AccessLogFlushInterval > TimeSpan.Zero && config.AccessLogs.Length > 0
             ? time.CreateTimer(static s => ((TcpProxySession)s!).LogAccess("TcpPeriodic"), session, config.AccessLogFlushInterval, config.AccessLogFlushInterval)
             : null;
+
+        // Both bound the whole connection from its start, as Envoy's (armed on the new connection):
+        // also while it waits for the client's first bytes or for the upstream.
+        using var maxDuration = config.MaxDownstreamConnectionDuration > TimeSpan.Zero
+            ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), session, config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
+            : null;
+        session._idle?.Set(config.IdleTimeout);
         try
         {
-            await session.RunAsync(downstreamSocket, downstreamTls, shutdownDownstream, time, abort, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+            await session.RunAsync(downstreamSocket, downstreamTls, shutdownDownstream, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
         }
         finally
         {
@@ -79,10 +92,66 @@ internal sealed class TcpProxySession
         }
     }
 
-    private async Task RunAsync(Socket downstreamSocket, Stream? downstreamTls, Func<ValueTask> shutdownDownstream, TimeProvider time, CancellationToken abort, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    private async Task RunAsync(Socket downstreamSocket, Stream? downstreamTls, Func<ValueTask> shutdownDownstream, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
     {
         var config = _config;
-        if (!config.ClusterManager.TryGetCluster(config.PickClusterName(), out var cluster))
+
+        // Envoy picks the route when the connection opens and looks the cluster up when it connects.
+        var clusterName = config.PickClusterName();
+        var closed = _closed.Token;
+        EarlyDataReader? early = null;
+        NetworkStream? plaintext = null;
+        try
+        {
+            // max_early_data_bytes (any mode): read the client while the upstream is not connected yet.
+            // ON_DOWNSTREAM_DATA with a limit of 0 on TLS takes at most one decrypted byte: a TLS
+            // stream cannot say "bytes are there" without handing one over (a plaintext socket peeks).
+            var waitForData = config.ConnectMode == ConnectMode.OnDownstreamData;
+            var earlyLimit = config.MaxEarlyDataBytes ?? 0;
+            if (earlyLimit == 0 && waitForData && downstreamTls is not null)
+            {
+                earlyLimit = 1;
+            }
+
+            if (earlyLimit > 0)
+            {
+                plaintext = downstreamTls is null ? new NetworkStream(downstreamSocket, ownsSocket: false) : null;
+                early = new EarlyDataReader(downstreamTls ?? plaintext!, earlyLimit, config.Stats, OnEarlyRead, closed);
+            }
+
+            if (waitForData)
+            {
+                // ON_DOWNSTREAM_DATA: no upstream connection (no cluster lookup, no host, nothing in
+                // the upstream stats or the access log's upstream fields) until the client sent bytes;
+                // a client that closes first, or an idle timeout, ends the connection here.
+                var hasData = early is not null
+                    ? await early.FirstData.ConfigureAwait(false)
+                    : await EarlyDataReader.WaitForDataAsync(downstreamSocket, closed).ConfigureAwait(false);
+                if (!hasData)
+                {
+                    _log.Debug("tcp_proxy: the downstream closed before sending anything; no upstream connection");
+                    return;
+                }
+            }
+
+            await ConnectAndProxyAsync(clusterName, downstreamSocket, downstreamTls, plaintext, early, shutdownDownstream, originalDestination, proxyProtocolTlvs).ConfigureAwait(false);
+        }
+        finally
+        {
+            early?.Dispose();
+            if (plaintext is not null)
+            {
+                await plaintext.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void OnEarlyRead() => _idle?.Set(_config.IdleTimeout);
+
+    private async Task ConnectAndProxyAsync(string clusterName, Socket downstreamSocket, Stream? downstreamTls, NetworkStream? plaintext, EarlyDataReader? early, Func<ValueTask> shutdownDownstream, System.Net.IPEndPoint? originalDestination, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs)
+    {
+        var config = _config;
+        if (!config.ClusterManager.TryGetCluster(clusterName, out var cluster))
         {
             config.Stats.DownstreamCxNoRoute.Inc();
             _info.SetResponseFlag(ResponseFlags.NoRouteFound);
@@ -105,7 +174,7 @@ internal sealed class TcpProxySession
             // Plaintext both ways runs on the epoll engine, both sockets on one loop; the upstream
             // decides per host (TLS comes with the host's transport socket).
             var loop = downstreamTls is null && EpollLoop.IsEnabled ? EpollLoop.Next() : null;
-            var upstream = await ConnectAsync(cluster, config, _info, _log, abort, originalDestination, proxyProtocolTlvs, loop).ConfigureAwait(false);
+            var upstream = await ConnectAsync(cluster, config, _info, _log, _closed.Token, originalDestination, proxyProtocolTlvs, loop).ConfigureAwait(false);
             if (upstream is null)
             {
                 return;
@@ -119,12 +188,30 @@ internal sealed class TcpProxySession
             var (socket, tls, epoll) = upstream.Value;
             if (epoll is not null)
             {
-                await RelayAsync(new EpollSocket(downstreamSocket, loop!), epoll, cluster).ConfigureAwait(false);
+                EarlyBytes prefill = default;
+                if (early is not null)
+                {
+                    // The loop takes the socket over: the pending early read is cancelled (nothing
+                    // lost) and what was read goes first.
+                    early.Cancel();
+                    await early.Reading.ConfigureAwait(false);
+                    if (early.Error is not null)
+                    {
+                        // The client broke while the upstream was connecting: nothing to relay.
+                        epoll.Dispose();
+                        cluster.Info.Stats.UpstreamCxDestroy.Inc();
+                        return;
+                    }
+
+                    prefill = new EarlyBytes(early.TakeBuffer(), early.Count, early.Ended);
+                }
+
+                await RelayAsync(new EpollSocket(downstreamSocket, loop!), epoll, cluster, prefill).ConfigureAwait(false);
                 return;
             }
 
-            await using var downstream = downstreamTls is null ? new NetworkStream(downstreamSocket, ownsSocket: false) : null;
-            await ProxyAsync((Stream?)downstreamTls ?? downstream!, shutdownDownstream, socket, tls, cluster, time).ConfigureAwait(false);
+            await using var downstream = downstreamTls is null && plaintext is null ? new NetworkStream(downstreamSocket, ownsSocket: false) : null;
+            await ProxyAsync(downstreamTls ?? plaintext ?? (Stream)downstream!, shutdownDownstream, socket, tls, cluster, early).ConfigureAwait(false);
         }
         finally
         {
@@ -253,17 +340,14 @@ internal sealed class TcpProxySession
     }
 
     /// <summary>Plaintext both ways: the epoll relay, then both sockets closed.</summary>
-    private async Task RelayAsync(EpollSocket downstream, EpollSocket upstream, Cluster cluster)
+    private async Task RelayAsync(EpollSocket downstream, EpollSocket upstream, Cluster cluster, EarlyBytes early)
     {
         var clusterStats = cluster.Info.Stats;
         clusterStats.UpstreamCxActive.Inc();
-        using var maxDuration = _config.MaxDownstreamConnectionDuration > TimeSpan.Zero
-            ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), this, _config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
-            : null;
         try
         {
             _idle?.Set(_config.IdleTimeout);
-            await new EpollRelay(downstream, upstream, _config, _info, _idle, _log).RunAsync(_closed.Token).ConfigureAwait(false);
+            await new EpollRelay(downstream, upstream, _config, _info, _idle, _log, early).RunAsync(_closed.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -280,13 +364,10 @@ internal sealed class TcpProxySession
         }
     }
 
-    private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, SslStream? upstreamTls, Cluster cluster, TimeProvider time)
+    private async Task ProxyAsync(Stream downstream, Func<ValueTask> shutdownDownstream, Socket upstreamSocket, SslStream? upstreamTls, Cluster cluster, EarlyDataReader? early)
     {
         var clusterStats = cluster.Info.Stats;
         clusterStats.UpstreamCxActive.Inc();
-        using var maxDuration = _config.MaxDownstreamConnectionDuration > TimeSpan.Zero
-            ? new Timer(static s => ((TcpProxySession)s!).OnMaxDuration(), this, _config.MaxDownstreamConnectionDuration, Timeout.InfiniteTimeSpan)
-            : null;
         Stream upstream = upstreamTls is null ? new NetworkStream(upstreamSocket, ownsSocket: true) : upstreamTls;
         try
         {
@@ -301,7 +382,7 @@ internal sealed class TcpProxySession
 
                 upstreamSocket.Shutdown(SocketShutdown.Send);
                 return ValueTask.CompletedTask;
-            }, fromDownstream: true);
+            }, fromDownstream: true, early);
             var toDownstream = PumpAsync(upstream, downstream, shutdownDownstream, fromDownstream: false);
             await Task.WhenAll(toUpstream, toDownstream).ConfigureAwait(false);
         }
@@ -319,13 +400,19 @@ internal sealed class TcpProxySession
     }
 
     /// <summary>Copies <paramref name="from"/> to <paramref name="to"/> until EOF (then half-closes) or an error (then closes everything).</summary>
-    private async Task PumpAsync(Stream from, Stream to, Func<ValueTask> halfClose, bool fromDownstream)
+    /// <param name="early">Bytes read before the upstream was connected: they go first.</param>
+    private async Task PumpAsync(Stream from, Stream to, Func<ValueTask> halfClose, bool fromDownstream, EarlyDataReader? early = null)
     {
         var stats = _config.Stats;
         var buffer = ArrayPool<byte>.Shared.Rent(_config.BufferBytes);
         var token = _closed.Token;
         try
         {
+            if (early is not null && !await SendEarlyAsync(early, to, halfClose, token).ConfigureAwait(false))
+            {
+                return;
+            }
+
             while (true)
             {
                 var read = await from.ReadAsync(buffer.AsMemory(0, _config.BufferBytes), token).ConfigureAwait(false);
@@ -385,6 +472,51 @@ internal sealed class TcpProxySession
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// The early bytes go upstream first: what is held now at once, then the read still pending
+    /// (it is this direction's first read, so awaiting it is what the pump would do anyway).
+    /// False when the direction ended there (the client's FIN or an error).
+    /// </summary>
+    private async Task<bool> SendEarlyAsync(EarlyDataReader early, Stream to, Func<ValueTask> halfClose, CancellationToken token)
+    {
+        early.Stop();
+        var sent = early.Count;
+        if (sent > 0)
+        {
+            await to.WriteAsync(early.Buffer.AsMemory(0, sent), token).ConfigureAwait(false);
+        }
+
+        await early.Reading.ConfigureAwait(false);
+        var count = early.Count;
+        if (count > sent)
+        {
+            await to.WriteAsync(early.Buffer.AsMemory(sent, count - sent), token).ConfigureAwait(false);
+        }
+
+        var buffer = early.TakeBuffer();
+        if (buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        _config.Stats.DownstreamCxRxBytesTotal.Add(count);
+        _info.BytesReceived += count;
+        if (early.Error is not null)
+        {
+            _log.Debug($"tcp_proxy: downstream side ended: {early.Error.Message}");
+            Close();
+            return false;
+        }
+
+        if (early.Ended)
+        {
+            await halfClose().ConfigureAwait(false);
+            return false;
+        }
+
+        return true;
     }
 
     private void OnIdle()

@@ -16,6 +16,7 @@ internal sealed class TcpProxyStats
         DownstreamCxTxBytesBuffered = store.Gauge(p + "downstream_cx_tx_bytes_buffered", ImportMode.Accumulate);
         DownstreamFlowControlPausedReadingTotal = store.Counter(p + "downstream_flow_control_paused_reading_total");
         DownstreamFlowControlResumedReadingTotal = store.Counter(p + "downstream_flow_control_resumed_reading_total");
+        EarlyDataReceivedCountTotal = store.Counter(p + "early_data_received_count_total");
         IdleTimeout = store.Counter(p + "idle_timeout");
         MaxDownstreamConnectionDurationReached = store.Counter(p + "max_downstream_connection_duration");
         UpstreamFlushTotal = store.Counter(p + "upstream_flush_total");
@@ -37,6 +38,9 @@ internal sealed class TcpProxyStats
     public Counter DownstreamFlowControlPausedReadingTotal { get; }
 
     public Counter DownstreamFlowControlResumedReadingTotal { get; }
+
+    /// <summary>Connections that read downstream bytes before the upstream was connected (<c>max_early_data_bytes</c>).</summary>
+    public Counter EarlyDataReceivedCountTotal { get; }
 
     public Counter IdleTimeout { get; }
 
