@@ -14,11 +14,11 @@ namespace Legate.Network;
 /// </summary>
 internal static class EventClock
 {
+    // One thread-local read per timestamp: the runtime reaches [ThreadStatic] fields through
+    // __tls_get_addr here (~15 timestamps per request), so the event thread's cache is an object
+    // that the loop also holds directly, and other threads have none.
     [ThreadStatic]
-    private static bool t_onEventThread;
-
-    [ThreadStatic]
-    private static long t_cached;
+    private static Cache? t_cache;
 
     private static Anchor s_anchor = new(Stopwatch.GetTimestamp(), DateTime.UtcNow.Ticks);
 
@@ -27,15 +27,16 @@ internal static class EventClock
     {
         get
         {
-            if (!t_onEventThread)
+            var cache = t_cache;
+            if (cache is null)
             {
                 return Stopwatch.GetTimestamp();
             }
 
-            var cached = t_cached;
+            var cached = cache.Timestamp;
             if (cached == 0)
             {
-                t_cached = cached = Stopwatch.GetTimestamp();
+                cache.Timestamp = cached = Stopwatch.GetTimestamp();
             }
 
             return cached;
@@ -59,11 +60,20 @@ internal static class EventClock
         return new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    /// <summary>Marks the calling thread as a socket-engine thread (its loop calls <see cref="NextEvent"/>).</summary>
-    internal static void EnterEventThread() => t_onEventThread = true;
+    /// <summary>
+    /// Marks the calling thread as a socket-engine thread; its loop keeps the returned cache and
+    /// calls <see cref="Cache.NextEvent"/> before each event.
+    /// </summary>
+    internal static Cache EnterEventThread() => t_cache = new Cache();
 
-    /// <summary>A new event is about to be handled: the next <see cref="Timestamp"/> reads the clock.</summary>
-    internal static void NextEvent() => t_cached = 0;
+    /// <summary>An event thread's timestamp of the event being handled (0: not read yet).</summary>
+    internal sealed class Cache
+    {
+        internal long Timestamp;
+
+        /// <summary>A new event is about to be handled: the next <see cref="EventClock.Timestamp"/> reads the clock.</summary>
+        public void NextEvent() => Timestamp = 0;
+    }
 
     private sealed record Anchor(long Timestamp, long UtcTicks);
 }

@@ -141,7 +141,7 @@ internal sealed unsafe class EpollLoop
     private void Run()
     {
         var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
-        EventClock.EnterEventThread();
+        var clock = EventClock.EnterEventThread();
         while (true)
         {
             var n = EpollNative.EpollWait(_epfd, buffer, MaxEvents, -1);
@@ -155,7 +155,7 @@ internal sealed unsafe class EpollLoop
                 return;
             }
 
-            Dispatch(buffer, n);
+            Dispatch(buffer, n, clock);
         }
     }
 
@@ -164,7 +164,7 @@ internal sealed unsafe class EpollLoop
     /// profile-guided) as a normal method: the loop in <see cref="Run"/> never returns, so its
     /// body would only ever run as on-stack-replacement code.
     /// </summary>
-    private void Dispatch(byte* buffer, int n)
+    private void Dispatch(byte* buffer, int n, EventClock.Cache clock)
     {
         var size = EpollNative.EventSize;
         var offset = EpollNative.EventDataOffset;
@@ -184,7 +184,7 @@ internal sealed unsafe class EpollLoop
 
             try
             {
-                EventClock.NextEvent();
+                clock.NextEvent();
                 socket.OnEvents(events);
             }
             catch (Exception ex)
