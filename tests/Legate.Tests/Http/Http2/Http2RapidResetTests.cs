@@ -37,7 +37,14 @@ public sealed class Http2RapidResetTests(ITestOutputHelper output)
         // Served during the flood, on another connection.
         for (var i = 0; i < 10; i++)
         {
-            Assert.Equal("ok", await client.GetStringAsync(uri).WaitAsync(TimeSpan.FromSeconds(30)));
+            using var response = await client.GetAsync(uri).WaitAsync(TimeSpan.FromSeconds(30));
+            var body = await response.Content.ReadAsStringAsync();
+
+            // A failure says why (the local reply's body names the reason; the counters show the circuit breakers).
+            Assert.True(response.StatusCode == HttpStatusCode.OK && body == "ok",
+                $"request {i} during the flood: {(int)response.StatusCode} \"{body}\"; upstream_rq_pending_overflow " +
+                $"{legate.Counter("cluster.backend.upstream_rq_pending_overflow")}, upstream_cx_connect_fail {legate.Counter("cluster.backend.upstream_cx_connect_fail")}, " +
+                $"upstream_cx_active {legate.Gauge("cluster.backend.upstream_cx_active")}, downstream_rq_active {legate.Gauge("http.web.downstream_rq_active")}");
         }
 
         var (sent, outcome) = await attack.WaitAsync(TimeSpan.FromMinutes(2));
