@@ -55,6 +55,13 @@ Environment (defaults in brackets):
                      print one TRAJECTORY line per window: how long the JIT takes to
                      reach steady throughput (compare a JIT and a ReadyToRun build) [0]
   WINDOW             seconds per trajectory window          [5]
+  PAIRED             N > 0: instead of rounds of start/warm-up/measure/stop, start every
+                     target at once (all on PROXY_CPU; an idle proxy uses no CPU), warm each
+                     up once, then measure them alternately N times (order reversed every
+                     other time), DURATION s each. Two targets measured a few seconds apart
+                     see the same machine, so their ratio is far less noisy on a VM whose speed
+                     drifts between minutes; prints one PAIR line per round (rps / nginx's rps)
+                     and their median. ROUNDS is ignored. [0]
   LEGATE_ADMIN_PORT  checked to be free before starting Legate [19901]
   UPSTREAM_PORT      [18080]
   NGINX_PORT / NGINX_H2C_PORT        [18081 / 18181]
@@ -86,6 +93,7 @@ SIGKILL after 10 s), also on Ctrl-C.
 Example:
   TARGETS="direct nginx haproxy" DURATION=5 WARMUP=2 bench/proxy-bench.sh
   ROUNDS=3 bench/proxy-bench.sh            # full comparison incl. legate (60 s warm-ups)
+  TARGETS="nginx legate" PAIRED=10 DURATION=5 bench/proxy-bench.sh   # paired, 10 x 5 s each
 EOF
 }
 
@@ -118,6 +126,7 @@ PROXY_CPU=${PROXY_CPU:-1}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 TRAJECTORY=${TRAJECTORY:-0}
 WINDOW=${WINDOW:-5}
+PAIRED=${PAIRED:-0}
 
 WRK_LUA="$SCRIPT_DIR/wrk-report.lua"
 RESULTS="$RUN_DIR/results.txt"
@@ -501,6 +510,71 @@ run_target() {    # run_target NAME ROUND
   log "stopped $name pid=$pid"
 }
 
+# ---------------------------------------------------------------- paired
+
+declare -A T_PID T_H1 T_H2 T_WARM
+start_target() {  # start_target NAME: starts it (not direct) and records its pid, ports and warm-up
+  local name=$1 logf="$RUN_DIR/paired-$1.log"
+  T_PID[$name]="" T_H2[$name]="" T_WARM[$name]=$WARMUP
+  case $name in
+    direct)
+      T_H1[$name]=$UPSTREAM_PORT
+      return ;;
+    nginx)
+      T_H1[$name]=$NGINX_PORT T_H2[$name]=$NGINX_H2C_PORT
+      require_free "$NGINX_PORT" "$NGINX_H2C_PORT"
+      start_bg nginx "$PROXY_CPU" "$logf" nginx -p "$RUN_DIR" -c "$RUN_DIR/nginx-proxy.conf" ;;
+    haproxy)
+      T_H1[$name]=$HAPROXY_PORT T_H2[$name]=$HAPROXY_H2C_PORT
+      require_free "$HAPROXY_PORT" "$HAPROXY_H2C_PORT"
+      start_bg haproxy "$PROXY_CPU" "$logf" haproxy -db -f "$RUN_DIR/haproxy.cfg" ;;
+    legate)
+      T_H1[$name]=$LEGATE_PORT T_H2[$name]=$LEGATE_H2C_PORT T_WARM[$name]=$LEGATE_WARMUP
+      require_free "$LEGATE_PORT" "$LEGATE_H2C_PORT" "$LEGATE_ADMIN_PORT"
+      start_bg legate "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec $LEGATE_CMD" legate-start "$REPO_ROOT" ;;
+    *) die "unknown target $name" ;;
+  esac
+  T_PID[$name]=$START_PID
+  wait_listen "$START_PID" "$name" "$logf" "${T_H1[$name]}" "${T_H2[$name]}"
+  command -v curl >/dev/null && probe "${T_H1[$name]}" "$name"
+}
+
+run_paired() {
+  local t proto r order=() names=()
+  read -r -a names <<<"$TARGETS"
+  for t in "${names[@]}"; do start_target "$t"; done
+  for t in "${names[@]}"; do
+    for proto in h1 h2c; do
+      [[ $proto == h2c && -z ${T_H2[$t]} ]] && continue
+      [[ $proto == h2c && $t == direct ]] && continue
+      log "$t $proto: warm-up ${T_WARM[$t]}s"
+      run_load "$proto" "$([[ $proto == h1 ]] && echo "${T_H1[$t]}" || echo "${T_H2[$t]}")" "${T_WARM[$t]}" "$RUN_DIR/paired-$t-$proto.warmup.out"
+    done
+  done
+  for ((r = 1; r <= PAIRED; r++)); do
+    if (( r % 2 )); then order=("${names[@]}"); else order=(); for t in "${names[@]}"; do order=("$t" "${order[@]}"); done; fi
+    for t in "${order[@]}"; do
+      measure "$t" h1 "${T_H1[$t]}" 0 "$r" "${T_PID[$t]}"
+      if [[ -n ${T_H2[$t]} && $t != direct ]]; then measure "$t" h2c "${T_H2[$t]}" 0 "$r" "${T_PID[$t]}"; fi
+    done
+  done
+  for t in "${names[@]}"; do [[ -n ${T_PID[$t]} ]] && stop_pid "${T_PID[$t]}"; done
+  printf '%s\n' "${BENCH_LINES[@]}" | awk '
+    { delete f; for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+      rps[f["name"], f["proto"], f["round"]] = f["rps"]; names[f["name"]] = 1; protos[f["proto"]] = 1; if (f["round"] + 0 > rounds) rounds = f["round"] + 0 }
+    END {
+      for (n in names) for (p in protos) {
+        if (n == "nginx" || !((n, p, 1) in rps) || !(("nginx", p, 1) in rps)) continue
+        m = 0; line = ""
+        for (r = 1; r <= rounds; r++) if (rps["nginx", p, r] > 0 && ((n, p, r) in rps)) { ratio[++m] = rps[n, p, r] / rps["nginx", p, r]; line = line sprintf(" %.3f", ratio[m]) }
+        for (i = 2; i <= m; i++) { x = ratio[i]; for (j = i - 1; j >= 1 && ratio[j] > x; j--) ratio[j+1] = ratio[j]; ratio[j+1] = x }
+        med = (m % 2) ? ratio[(m + 1) / 2] : (ratio[m / 2] + ratio[m / 2 + 1]) / 2
+        printf "PAIR name=%s proto=%s rounds=%d ratio_to_nginx=%s median=%.3f\n", n, p, m, substr(line, 2), med
+      }
+    }
+  ' | tee -a "$RESULTS"
+}
+
 # ---------------------------------------------------------------- summary
 
 summary() {
@@ -561,7 +635,7 @@ machine() {
   echo "h2load:  $(command -v h2load >/dev/null && h2load --version 2>/dev/null | awk '{print $2}' || echo none)"
   echo "dotnet:  $(command -v dotnet >/dev/null && dotnet --version 2>/dev/null || echo none)"
   echo "load1:   $(load1)"
-  echo "targets: $TARGETS  rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s legate_warmup=${LEGATE_WARMUP}s"
+  echo "targets: $TARGETS  rounds=$ROUNDS paired=$PAIRED duration=${DURATION}s warmup=${WARMUP}s legate_warmup=${LEGATE_WARMUP}s"
   echo "cpus:    load+upstream on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU; run dir $RUN_DIR"
   echo
 }
@@ -581,12 +655,17 @@ start_bg upstream "$LOAD_CPU" "$RUN_DIR/upstream.log" nginx -p "$RUN_DIR" -c "$R
 UPSTREAM_PID=$START_PID
 wait_listen "$UPSTREAM_PID" upstream "$RUN_DIR/upstream.log" "$UPSTREAM_PORT"
 
-for ((round = 1; round <= ROUNDS; round++)); do
-  log "round $round/$ROUNDS"
-  for t in $TARGETS; do
-    run_target "$t" "$round"
+if (( PAIRED > 0 )); then
+  ROUNDS=$PAIRED
+  run_paired
+else
+  for ((round = 1; round <= ROUNDS; round++)); do
+    log "round $round/$ROUNDS"
+    for t in $TARGETS; do
+      run_target "$t" "$round"
+    done
   done
-done
+fi
 
 stop_pid "$UPSTREAM_PID"
 summary
