@@ -6,12 +6,15 @@ namespace Legate.Router.Matching;
 /// <summary>
 /// The routes of one virtual host: the first route (in configuration order) whose match accepts
 /// the request wins, as in Envoy. Candidates come from a <see cref="RoutePrefixIndex"/> so a
-/// large table is not scanned route by route.
+/// large table is not scanned route by route (a small one is).
 /// </summary>
 internal sealed class RouteMatcher
 {
     // Cached so matching does not allocate a delegate per request.
     private static readonly RoutePrefixIndex.Visitor<Probe> s_visit = static (int position, ref Probe probe) => probe.Routes[position].Matches(probe.Input);
+
+    /// <summary>Virtual hosts with at most this many routes are scanned in order without the index.</summary>
+    internal const int LinearScanMaxRoutes = 4;
 
     private readonly CompiledRoute[] _routes;
     private readonly RoutePrefixIndex _index;
@@ -42,6 +45,13 @@ internal sealed class RouteMatcher
 
     public CompiledRoute? Match(in RouteMatchInput input)
     {
+        if (_routes.Length <= LinearScanMaxRoutes)
+        {
+            // A handful of routes: trying each is cheaper than walking the index (two pooled
+            // arrays rented, merged and cleared per request).
+            return MatchLinear(input);
+        }
+
         var state = new Probe(_routes, input);
         var position = _index.FirstMatch(input.PathOnly, ref state, s_visit);
         return position < 0 ? null : _routes[position];
