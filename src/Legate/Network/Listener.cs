@@ -462,15 +462,7 @@ internal sealed class Listener : IAsyncDisposable
     private async Task RunConnectionAsync(ServedConnection served, IPEndPoint local, IPEndPoint remote, ListenerStats stats, FilterChainSet active)
     {
         await Task.Yield();
-
-        // A connection's code uses no AsyncLocal state: without a captured ExecutionContext its
-        // continuations run straight from the epoll loop (whose flow is suppressed too) instead of
-        // through ExecutionContext.RunInternal at every resume. Not undone: the thread pool resets
-        // its thread's context after this work item.
-        if (!ExecutionContext.IsFlowSuppressed())
-        {
-            ExecutionContext.SuppressFlow();
-        }
+        DataPathContext.Enter();
         try
         {
             var filterContext = new ListenerFilterContext(served.Socket, local, remote);

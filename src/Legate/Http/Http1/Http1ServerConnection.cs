@@ -165,15 +165,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         // machine is rented right after the previous request's was returned (a pooled hit), while
         // a separate one for the wait between requests would miss the pool under load.
         var armed = BeginHead();
-
-        // The request's awaits capture no ExecutionContext (Legate uses no AsyncLocal state), so its
-        // continuations run straight from the socket events instead of through
-        // ExecutionContext.RunInternal. Checked per request: a resume that came through the thread
-        // pool runs with the default context, which later awaits would capture again.
-        if (!ExecutionContext.IsFlowSuppressed())
-        {
-            ExecutionContext.SuppressFlow();
-        }
+        DataPathContext.Enter();
 
         HeadStep step;
         try

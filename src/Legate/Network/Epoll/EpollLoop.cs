@@ -142,13 +142,7 @@ internal sealed unsafe class EpollLoop
     {
         var buffer = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
         var clock = EventClock.EnterEventThread();
-
-        // Nothing Legate runs here uses AsyncLocal state, and the loop never restores a context:
-        // with the flow suppressed for good, an async method suspended on this thread captures no
-        // ExecutionContext, so its continuation runs straight from the completion instead of
-        // through ExecutionContext.RunInternal (a thread-local read and a save/restore per resume,
-        // several resumes per proxied request).
-        ExecutionContext.SuppressFlow();
+        DataPathContext.Enter();
         while (true)
         {
             var n = EpollNative.EpollWait(_epfd, buffer, MaxEvents, -1);
