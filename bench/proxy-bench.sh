@@ -62,6 +62,14 @@ Environment (defaults in brackets):
                      see the same machine, so their ratio is far less noisy on a VM whose speed
                      drifts between minutes; prints one PAIR line per round (rps / nginx's rps)
                      and their median. ROUNDS is ignored. [0]
+  CONCURRENT         N > 0: exactly two TARGETS (e.g. "nginx legate"), both started on
+                     PROXY_CPU, then loaded AT THE SAME TIME, WRK_CONNS/2 connections each:
+                     a warm-up of the longer warm-up, then N rounds of DURATION s. The two
+                     proxies share one saturated core, so drift of the VM's speed hits both
+                     alike; each round prints one CONCURRENT line: both rps, the ratio
+                     (second / first), and each proxy's CPU µs (user, system) per request,
+                     then the medians. This compares CPU cost per request (within ~1% here),
+                     not the latency-bound throughput of one proxy alone. ROUNDS is ignored. [0]
   LEGATE_ADMIN_PORT  checked to be free before starting Legate [19901]
   UPSTREAM_PORT      [18080]
   NGINX_PORT / NGINX_H2C_PORT        [18081 / 18181]
@@ -94,6 +102,7 @@ Example:
   TARGETS="direct nginx haproxy" DURATION=5 WARMUP=2 bench/proxy-bench.sh
   ROUNDS=3 bench/proxy-bench.sh            # full comparison incl. legate (60 s warm-ups)
   TARGETS="nginx legate" PAIRED=10 DURATION=5 bench/proxy-bench.sh   # paired, 10 x 5 s each
+  TARGETS="nginx legate" NGINX_H2C_PORT= CONCURRENT=6 DURATION=8 bench/proxy-bench.sh   # at once, 6 x 8 s
 EOF
 }
 
@@ -127,6 +136,7 @@ READY_TIMEOUT=${READY_TIMEOUT:-60}
 TRAJECTORY=${TRAJECTORY:-0}
 WINDOW=${WINDOW:-5}
 PAIRED=${PAIRED:-0}
+CONCURRENT=${CONCURRENT:-0}
 
 WRK_LUA="$SCRIPT_DIR/wrk-report.lua"
 RESULTS="$RUN_DIR/results.txt"
@@ -194,6 +204,10 @@ cleanup() {
   if [[ -n $LOAD_PID ]] && alive "$LOAD_PID"; then
     kill -TERM "$LOAD_PID" 2>/dev/null || true   # timeout forwards it to wrk/h2load
     wait "$LOAD_PID" 2>/dev/null || true
+  fi
+  if [[ -n $SIDE_LOAD_PID ]] && alive "$SIDE_LOAD_PID"; then
+    kill -TERM -- "-$SIDE_LOAD_PID" 2>/dev/null || kill -TERM "$SIDE_LOAD_PID" 2>/dev/null || true
+    wait "$SIDE_LOAD_PID" 2>/dev/null || true
   fi
   for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
 }
@@ -575,6 +589,80 @@ run_paired() {
   ' | tee -a "$RESULTS"
 }
 
+# ---------------------------------------------------------------- concurrent
+
+SIDE_LOAD_PID=""
+# both_load SECS OUT_A OUT_B: wrk at both targets at once, WRK_CONNS/2 connections each
+both_load() {
+  local secs=$1
+  WRK_CONNS=$(( WRK_CONNS / 2 )) run_load h1 "${T_H1[$CA]}" "$secs" "$2" &
+  SIDE_LOAD_PID=$!
+  WRK_CONNS=$(( WRK_CONNS / 2 )) run_load h1 "${T_H1[$CB]}" "$secs" "$3"
+  wait "$SIDE_LOAD_PID" || true
+  SIDE_LOAD_PID=""
+}
+
+wrk_field() { sed -nE "s/^WRK (.* )?$2=([0-9.]+).*/\2/p" "$1" | head -n1; }
+
+# user and system ticks (two numbers) of a PID and its descendants
+cpu_split() {
+  local u=0 s=0 p stat rest
+  for p in "$@"; do
+    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    rest=${stat##*) }
+    read -r -a f <<<"$rest"
+    u=$((u + f[11])) s=$((s + f[12]))
+  done
+  echo "$u $s"
+}
+
+run_concurrent() {
+  local names=() t r warm pa pb
+  read -r -a names <<<"$TARGETS"
+  (( ${#names[@]} == 2 )) || die "CONCURRENT needs exactly two targets, e.g. TARGETS=\"nginx legate\""
+  [[ " $TARGETS " != *" direct "* ]] || die "CONCURRENT compares two proxies (direct has no process on the proxy core)"
+  CA=${names[0]} CB=${names[1]}
+  for t in "$CA" "$CB"; do start_target "$t"; done
+  warm=$(( T_WARM[$CA] > T_WARM[$CB] ? T_WARM[$CA] : T_WARM[$CB] ))
+  log "$CA + $CB: warm-up ${warm}s, loaded together"
+  both_load "$warm" "$RUN_DIR/conc-warmup-$CA.out" "$RUN_DIR/conc-warmup-$CB.out"
+  pa="${T_PID[$CA]} $(descendants "${T_PID[$CA]}" | tr '\n' ' ')"
+  pb="${T_PID[$CB]} $(descendants "${T_PID[$CB]}" | tr '\n' ' ')"
+  for ((r = 1; r <= CONCURRENT; r++)); do
+    local a0 b0 a1 b1 oa="$RUN_DIR/conc-r$r-$CA.out" ob="$RUN_DIR/conc-r$r-$CB.out"
+    # shellcheck disable=SC2086
+    read -r -a a0 <<<"$(cpu_split $pa)"; read -r -a b0 <<<"$(cpu_split $pb)"
+    log "$CA + $CB: round $r/$CONCURRENT, ${DURATION}s"
+    both_load "$DURATION" "$oa" "$ob"
+    # shellcheck disable=SC2086
+    read -r -a a1 <<<"$(cpu_split $pa)"; read -r -a b1 <<<"$(cpu_split $pb)"
+    local na nb ra rb ea eb
+    na=$(wrk_field "$oa" requests); nb=$(wrk_field "$ob" requests)
+    ra=$(wrk_field "$oa" rps); rb=$(wrk_field "$ob" rps)
+    ea=$(( $(wrk_field "$oa" socket_errors) + $(wrk_field "$oa" non2xx3xx) ))
+    eb=$(( $(wrk_field "$ob" socket_errors) + $(wrk_field "$ob" non2xx3xx) ))
+    local c
+    c=$(awk -v A="$CA" -v B="$CB" -v na="$na" -v nb="$nb" -v ra="$ra" -v rb="$rb" -v tck="$CLK_TCK" \
+          -v au=$((a1[0] - a0[0])) -v as=$((a1[1] - a0[1])) -v bu=$((b1[0] - b0[0])) -v bs=$((b1[1] - b0[1])) '
+      BEGIN { k = 1e6 / tck
+              printf "rps_%s=%.1f rps_%s=%.1f ratio=%.3f", A, ra, B, rb, (ra > 0 ? rb / ra : 0)
+              printf " cpu_us_%s=%.2f+%.2f cpu_us_%s=%.2f+%.2f", A, (na > 0 ? au * k / na : 0), (na > 0 ? as * k / na : 0), B, (nb > 0 ? bu * k / nb : 0), (nb > 0 ? bs * k / nb : 0) }')
+    local line="CONCURRENT round=$r $c errors_$CA=$ea errors_$CB=$eb duration_s=$DURATION"
+    echo "$line"
+    echo "$line" >>"$RESULTS"
+  done
+  for t in "$CA" "$CB"; do stop_pid "${T_PID[$t]}"; done
+  grep '^CONCURRENT ' "$RESULTS" | awk -v A="$CA" -v B="$CB" '
+    function med(a, n,    i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j+1] = a[j]; a[j+1] = x }
+                                     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    { for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+      n++; ratio[n] = f["ratio"]; ra[n] = f["rps_" A]; rb[n] = f["rps_" B]
+      split(f["cpu_us_" A], x, "+"); ua[n] = x[1]; sa[n] = x[2]; split(f["cpu_us_" B], y, "+"); ub[n] = y[1]; sb[n] = y[2]
+      e += f["errors_" A] + f["errors_" B] }
+    END { printf "CONCURRENT median rounds=%d rps_%s=%.1f rps_%s=%.1f ratio=%.3f cpu_us_%s=%.2f+%.2f cpu_us_%s=%.2f+%.2f errors=%d\n",
+                 n, A, med(ra, n), B, med(rb, n), med(ratio, n), A, med(ua, n), med(sa, n), B, med(ub, n), med(sb, n), e }' | tee -a "$RESULTS"
+}
+
 # ---------------------------------------------------------------- summary
 
 summary() {
@@ -635,7 +723,7 @@ machine() {
   echo "h2load:  $(command -v h2load >/dev/null && h2load --version 2>/dev/null | awk '{print $2}' || echo none)"
   echo "dotnet:  $(command -v dotnet >/dev/null && dotnet --version 2>/dev/null || echo none)"
   echo "load1:   $(load1)"
-  echo "targets: $TARGETS  rounds=$ROUNDS paired=$PAIRED duration=${DURATION}s warmup=${WARMUP}s legate_warmup=${LEGATE_WARMUP}s"
+  echo "targets: $TARGETS  rounds=$ROUNDS paired=$PAIRED concurrent=$CONCURRENT duration=${DURATION}s warmup=${WARMUP}s legate_warmup=${LEGATE_WARMUP}s"
   echo "cpus:    load+upstream on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU; run dir $RUN_DIR"
   echo
 }
@@ -655,7 +743,11 @@ start_bg upstream "$LOAD_CPU" "$RUN_DIR/upstream.log" nginx -p "$RUN_DIR" -c "$R
 UPSTREAM_PID=$START_PID
 wait_listen "$UPSTREAM_PID" upstream "$RUN_DIR/upstream.log" "$UPSTREAM_PORT"
 
-if (( PAIRED > 0 )); then
+if (( CONCURRENT > 0 )); then
+  run_concurrent
+  stop_pid "$UPSTREAM_PID"
+  exit 0
+elif (( PAIRED > 0 )); then
   ROUNDS=$PAIRED
   run_paired
 else
