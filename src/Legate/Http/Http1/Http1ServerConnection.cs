@@ -174,7 +174,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             {
                 do
                 {
-                    var result = await _input.ReadAsync().ConfigureAwait(false);
+                    var result = await new ActionAwaitable<ReadResult>(_input.ReadAsync());
                     step = OnHeadRead(result, ref armed);
                 }
                 while (step == HeadStep.ReadMore);
@@ -268,7 +268,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     // Awaited here, in the connection's state machine, rather than in another one.
                     try
                     {
-                        await response.ConfigureAwait(false);
+                        await new ActionAwaitable<bool>(response);
                     }
                     catch (Exception ex) when (stream.IsExpectedResponseEnd(ex))
                     {
