@@ -102,9 +102,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         using var closedRegistration = _connection.ConnectionClosed.UnsafeRegister(static state => ((Http1ServerConnection)state!).OnConnectionClosed(), this);
         try
         {
-            while (!_aborted && await ServeOneAsync().ConfigureAwait(false))
-            {
-            }
+            await ServeAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException or ObjectDisposedException)
         {
@@ -157,136 +155,144 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         }
     }
 
-    /// <summary>Reads and answers one request; false when the connection must close.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ServeOneAsync()
+    /// <summary>
+    /// Reads and answers requests until the connection must close. One state machine for the
+    /// connection's life rather than one per request: a per-request method cost a rented box, its
+    /// return and a resume of the caller for every request.
+    /// </summary>
+    private async ValueTask ServeAsync()
     {
-        // The request head. The read loop is here rather than in a method of its own: this state
-        // machine is rented right after the previous request's was returned (a pooled hit), while
-        // a separate one for the wait between requests would miss the pool under load.
-        var armed = BeginHead();
-        DataPathContext.Enter();
-
-        HeadStep step;
-        try
+        while (!_aborted)
         {
-            do
+            // The request head, read here rather than in a method of its own: a separate state
+            // machine for the wait between requests would be rented for every request.
+            var armed = BeginHead();
+            DataPathContext.Enter();
+
+            HeadStep step;
+            try
             {
-                var result = await _input.ReadAsync().ConfigureAwait(false);
-                step = OnHeadRead(result, ref armed);
-            }
-            while (step == HeadStep.ReadMore);
-        }
-        finally
-        {
-            Disarm();
-        }
-
-        switch (step)
-        {
-            case HeadStep.HeadersTimeout:
-                await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
-                return false;
-            case HeadStep.CodecError:
-                await SendCodecErrorAsync(_headError).ConfigureAwait(false);
-                return false;
-            case HeadStep.Close:
-                return false;
-        }
-
-        _requests++;
-        var stats = _config.Stats;
-        stats.DownstreamRqTotal.Inc();
-        stats.DownstreamRqHttp1Total.Inc();
-        stats.DownstreamRqActive.Inc();
-        var stream = _stream;
-        stream.Begin(_head, EventClock.Timestamp);
-        stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
-        stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
-        stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
-        stream.Info.DownstreamTls = _tls;
-        stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
-        stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
-        stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
-        stream.Info.ConnectionId = ConnectionId;
-        stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
-        _closeAfterResponse = !_head.KeepAlive || Draining;
-        if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
-        {
-            stats.DownstreamCxMaxRequestsReached.Inc();
-            _closeAfterResponse = true;
-        }
-
-        _chunkedResponse = false;
-        _responseHasBody = false;
-
-        var upgrade = _head.IsUpgrade;
-        ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
-        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
-        ClientCertHeaders.Mutate(stream, _tls);
-        if (upgrade || _head.MethodKind == HttpMethodKind.Connect)
-        {
-            stats.DownstreamCxUpgradesTotal.Inc();
-        }
-
-        var hasBody = _head.Framing is not Http1BodyFraming.None && !(_head.Framing == Http1BodyFraming.ContentLength && _head.ContentLength == 0);
-        if (_head.ExpectContinue && !_config.Proxy100Continue)
-        {
-            // Envoy answers 100-continue itself (proxy_100_continue is off by default) and drops Expect.
-            _head.Headers.Remove(KnownHeader.Expect);
-            if (hasBody)
-            {
-                await _output.WriteAsync(s_continue).ConfigureAwait(false);
-            }
-        }
-
-        try
-        {
-            if (!hasBody)
-            {
-                await stream.DecodeHeadersAsync(endStream: true).ConfigureAwait(false);
-            }
-            else
-            {
-                await stream.DecodeHeadersAsync(endStream: false).ConfigureAwait(false);
-                if (!await ReadBodyAsync(stream).ConfigureAwait(false))
+                do
                 {
-                    _closeAfterResponse = true;
-                    if (stream.ResponseComplete && !stream.IsReset)
-                    {
-                        // The request will never complete (answered early, or its body was invalid):
-                        // whatever still works on it (the router's upstream request) stops now.
-                        stream.ResetStream();
-                    }
+                    var result = await new ActionAwaitable<ReadResult>(_input.ReadAsync());
+                    step = OnHeadRead(result, ref armed);
                 }
+                while (step == HeadStep.ReadMore);
+            }
+            finally
+            {
+                Disarm();
             }
 
-            if (stream.TryTakePendingResponse(out var response))
+            switch (step)
             {
-                // Awaited here, in this (pooled) state machine, rather than in another one.
-                try
-                {
-                    await response.ConfigureAwait(false);
-                }
-                catch (Exception ex) when (stream.IsExpectedResponseEnd(ex))
-                {
-                    // The reset already decided the outcome.
-                }
+                case HeadStep.HeadersTimeout:
+                    await SendEarlyReplyAsync(408, "request header timeout"u8.ToArray(), ResponseCodeDetails.RequestHeadersTimeout, ResponseFlags.None).ConfigureAwait(false);
+                    return;
+                case HeadStep.CodecError:
+                    await SendCodecErrorAsync(_headError).ConfigureAwait(false);
+                    return;
+                case HeadStep.Close:
+                    return;
             }
 
-            await stream.WaitForResponseAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            if (stream.IsReset)
+            _requests++;
+            var stats = _config.Stats;
+            stats.DownstreamRqTotal.Inc();
+            stats.DownstreamRqHttp1Total.Inc();
+            stats.DownstreamRqActive.Inc();
+            var stream = _stream;
+            stream.Begin(_head, EventClock.Timestamp);
+            stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
+            stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
+            stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+            stream.Info.DownstreamTls = _tls;
+            stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
+            stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
+            stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
+            stream.Info.ConnectionId = ConnectionId;
+            stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
+            _closeAfterResponse = !_head.KeepAlive || Draining;
+            if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
             {
+                stats.DownstreamCxMaxRequestsReached.Inc();
                 _closeAfterResponse = true;
             }
 
-            stream.End();
-        }
+            _chunkedResponse = false;
+            _responseHasBody = false;
 
-        return !_closeAfterResponse && !_aborted;
+            var upgrade = _head.IsUpgrade;
+            ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
+            ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
+            ClientCertHeaders.Mutate(stream, _tls);
+            if (upgrade || _head.MethodKind == HttpMethodKind.Connect)
+            {
+                stats.DownstreamCxUpgradesTotal.Inc();
+            }
+
+            var hasBody = _head.Framing is not Http1BodyFraming.None && !(_head.Framing == Http1BodyFraming.ContentLength && _head.ContentLength == 0);
+            if (_head.ExpectContinue && !_config.Proxy100Continue)
+            {
+                // Envoy answers 100-continue itself (proxy_100_continue is off by default) and drops Expect.
+                _head.Headers.Remove(KnownHeader.Expect);
+                if (hasBody)
+                {
+                    await _output.WriteAsync(s_continue).ConfigureAwait(false);
+                }
+            }
+
+            try
+            {
+                if (!hasBody)
+                {
+                    await stream.DecodeHeadersAsync(endStream: true).ConfigureAwait(false);
+                }
+                else
+                {
+                    await stream.DecodeHeadersAsync(endStream: false).ConfigureAwait(false);
+                    if (!await ReadBodyAsync(stream).ConfigureAwait(false))
+                    {
+                        _closeAfterResponse = true;
+                        if (stream.ResponseComplete && !stream.IsReset)
+                        {
+                            // The request will never complete (answered early, or its body was invalid):
+                            // whatever still works on it (the router's upstream request) stops now.
+                            stream.ResetStream();
+                        }
+                    }
+                }
+
+                if (stream.TryTakePendingResponse(out var response))
+                {
+                    // Awaited here, in the connection's state machine, rather than in another one.
+                    try
+                    {
+                        await new ActionAwaitable<bool>(response);
+                    }
+                    catch (Exception ex) when (stream.IsExpectedResponseEnd(ex))
+                    {
+                        // The reset already decided the outcome.
+                    }
+                }
+
+                await stream.WaitForResponseAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                if (stream.IsReset)
+                {
+                    _closeAfterResponse = true;
+                }
+
+                stream.End();
+            }
+
+            if (_closeAfterResponse || _aborted)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>What one read of the connection did to the request head being parsed.</summary>
