@@ -254,14 +254,21 @@ start_bg() {      # start_bg NAME CPU LOGFILE CMD... : run CMD in the background
 }
 
 cpu_ticks() {     # utime+stime of the given PIDs (threads included)
-  local total=0 p stat rest
+  local u s
+  read -r u s <<<"$(cpu_split "$@")"
+  echo $((u + s))
+}
+
+# user and system ticks (two numbers) of the given PIDs (threads included)
+cpu_split() {
+  local u=0 s=0 p stat rest f
   for p in "$@"; do
     stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
     rest=${stat##*) }                    # fields from 3 on (comm may contain spaces)
     read -r -a f <<<"$rest"
-    total=$((total + f[11] + f[12]))     # fields 14, 15
+    u=$((u + f[11])) s=$((s + f[12]))    # fields 14, 15
   done
-  echo "$total"
+  echo "$u $s"
 }
 
 # ---------------------------------------------------------------- configs
@@ -604,17 +611,6 @@ both_load() {
 
 wrk_field() { sed -nE "s/^WRK (.* )?$2=([0-9.]+).*/\2/p" "$1" | head -n1; }
 
-# user and system ticks (two numbers) of a PID and its descendants
-cpu_split() {
-  local u=0 s=0 p stat rest
-  for p in "$@"; do
-    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-    rest=${stat##*) }
-    read -r -a f <<<"$rest"
-    u=$((u + f[11])) s=$((s + f[12]))
-  done
-  echo "$u $s"
-}
 
 run_concurrent() {
   local names=() t r warm pa pb
