@@ -196,41 +196,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                     return;
             }
 
-            _requests++;
-            var stats = _config.Stats;
-            stats.DownstreamRqTotal.Inc();
-            stats.DownstreamRqHttp1Total.Inc();
-            stats.DownstreamRqActive.Inc();
-            var stream = _stream;
-            stream.Begin(_head, EventClock.Timestamp);
-            stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
-            stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
-            stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
-            stream.Info.DownstreamTls = _tls;
-            stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
-            stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
-            stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
-            stream.Info.ConnectionId = ConnectionId;
-            stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
-            _closeAfterResponse = !_head.KeepAlive || Draining;
-            if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
-            {
-                stats.DownstreamCxMaxRequestsReached.Inc();
-                _closeAfterResponse = true;
-            }
-
-            _chunkedResponse = false;
-            _responseHasBody = false;
-
-            var upgrade = _head.IsUpgrade;
-            ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
-            ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
-            ClientCertHeaders.Mutate(stream, _tls);
-            if (upgrade || _head.MethodKind == HttpMethodKind.Connect)
-            {
-                stats.DownstreamCxUpgradesTotal.Inc();
-            }
-
+            var stream = StartStream();
             var hasBody = _head.Framing is not Http1BodyFraming.None && !(_head.Framing == Http1BodyFraming.ContentLength && _head.ContentLength == 0);
             if (_head.ExpectContinue && !_config.Proxy100Continue)
             {
@@ -293,6 +259,47 @@ internal sealed class Http1ServerConnection : ResponseEncoder
                 return;
             }
         }
+    }
+
+    /// <summary>Begins the stream of a parsed request head: counters, stream info, connection-manager header mutations.</summary>
+    private HttpStream StartStream()
+    {
+        _requests++;
+        var stats = _config.Stats;
+        stats.DownstreamRqTotal.Inc();
+        stats.DownstreamRqHttp1Total.Inc();
+        stats.DownstreamRqActive.Inc();
+        var stream = _stream;
+        stream.Begin(_head, EventClock.Timestamp);
+        stream.Info.Protocol = _head.Version == Http1Version.Http10 ? "HTTP/1.0" : "HTTP/1.1";
+        stream.Info.DownstreamLocalAddress = _connection.LocalEndPoint as IPEndPoint;
+        stream.Info.DownstreamRemoteAddress = _connection.RemoteEndPoint as IPEndPoint;
+        stream.Info.DownstreamTls = _tls;
+        stream.Info.RequestedServerName = _tls is { ServerName.Length: > 0 } tls ? tls.ServerName : null;
+        stream.Info.ProxyProtocolTlvs = ProxyProtocolTlvs;
+        stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
+        stream.Info.ConnectionId = ConnectionId;
+        stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
+        _closeAfterResponse = !_head.KeepAlive || Draining;
+        if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
+        {
+            stats.DownstreamCxMaxRequestsReached.Inc();
+            _closeAfterResponse = true;
+        }
+
+        _chunkedResponse = false;
+        _responseHasBody = false;
+
+        var upgrade = _head.IsUpgrade;
+        ConnectionManagerUtility.StripHopByHop(_head.Headers, keepUpgrade: upgrade);
+        ConnectionManagerUtility.MutateRequestHeaders(stream, isTls: _tls is not null);
+        ClientCertHeaders.Mutate(stream, _tls);
+        if (upgrade || _head.MethodKind == HttpMethodKind.Connect)
+        {
+            stats.DownstreamCxUpgradesTotal.Inc();
+        }
+
+        return stream;
     }
 
     /// <summary>What one read of the connection did to the request head being parsed.</summary>
