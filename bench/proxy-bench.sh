@@ -206,7 +206,8 @@ cleanup() {
     wait "$LOAD_PID" 2>/dev/null || true
   fi
   if [[ -n $SIDE_LOAD_PID ]] && alive "$SIDE_LOAD_PID"; then
-    kill -TERM -- "-$SIDE_LOAD_PID" 2>/dev/null || kill -TERM "$SIDE_LOAD_PID" 2>/dev/null || true
+    # the subshell of both_load, and under it timeout and wrk
+    for p in $(descendants "$SIDE_LOAD_PID") "$SIDE_LOAD_PID"; do kill -TERM "$p" 2>/dev/null || true; done
     wait "$SIDE_LOAD_PID" 2>/dev/null || true
   fi
   for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
@@ -531,6 +532,14 @@ run_target() {    # run_target NAME ROUND
   log "stopped $name pid=$pid"
 }
 
+# awk helpers shared by the paired and concurrent summaries: fields(): the key=value fields of a
+# result line into f[]; median(a, n): the median of a[1..n] (sorts a in place)
+AWK_LIB='
+  function fields(    i, k, v) { delete f; for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v } }
+  function median(a, n,    i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j+1] = a[j]; a[j+1] = x }
+                                      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+'
+
 # ---------------------------------------------------------------- paired
 
 declare -A T_PID T_H1 T_H2 T_WARM
@@ -580,16 +589,15 @@ run_paired() {
     done
   done
   for t in "${names[@]}"; do [[ -n ${T_PID[$t]} ]] && stop_pid "${T_PID[$t]}"; done
-  printf '%s\n' "${BENCH_LINES[@]}" | awk '
-    { delete f; for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+  printf '%s\n' "${BENCH_LINES[@]}" | awk "$AWK_LIB"'
+    { fields()
       rps[f["name"], f["proto"], f["round"]] = f["rps"]; names[f["name"]] = 1; protos[f["proto"]] = 1; if (f["round"] + 0 > rounds) rounds = f["round"] + 0 }
     END {
       for (n in names) for (p in protos) {
         if (n == "nginx" || !((n, p, 1) in rps) || !(("nginx", p, 1) in rps)) continue
         m = 0; line = ""
         for (r = 1; r <= rounds; r++) if (rps["nginx", p, r] > 0 && ((n, p, r) in rps)) { ratio[++m] = rps[n, p, r] / rps["nginx", p, r]; line = line sprintf(" %.3f", ratio[m]) }
-        for (i = 2; i <= m; i++) { x = ratio[i]; for (j = i - 1; j >= 1 && ratio[j] > x; j--) ratio[j+1] = ratio[j]; ratio[j+1] = x }
-        med = (m % 2) ? ratio[(m + 1) / 2] : (ratio[m / 2] + ratio[m / 2 + 1]) / 2
+        med = median(ratio, m)
         printf "PAIR name=%s proto=%s rounds=%d ratio_to_nginx=%s median=%.3f\n", n, p, m, substr(line, 2), med
       }
     }
@@ -648,15 +656,13 @@ run_concurrent() {
     echo "$line" >>"$RESULTS"
   done
   for t in "$CA" "$CB"; do stop_pid "${T_PID[$t]}"; done
-  grep '^CONCURRENT ' "$RESULTS" | awk -v A="$CA" -v B="$CB" '
-    function med(a, n,    i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j+1] = a[j]; a[j+1] = x }
-                                     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-    { for (i = 2; i <= NF; i++) { k = $i; sub(/=.*/, "", k); v = $i; sub(/^[^=]*=/, "", v); f[k] = v }
+  grep '^CONCURRENT ' "$RESULTS" | awk -v A="$CA" -v B="$CB" "$AWK_LIB"'
+    { fields()
       n++; ratio[n] = f["ratio"]; ra[n] = f["rps_" A]; rb[n] = f["rps_" B]
       split(f["cpu_us_" A], x, "+"); ua[n] = x[1]; sa[n] = x[2]; split(f["cpu_us_" B], y, "+"); ub[n] = y[1]; sb[n] = y[2]
       e += f["errors_" A] + f["errors_" B] }
     END { printf "CONCURRENT median rounds=%d rps_%s=%.1f rps_%s=%.1f ratio=%.3f cpu_us_%s=%.2f+%.2f cpu_us_%s=%.2f+%.2f errors=%d\n",
-                 n, A, med(ra, n), B, med(rb, n), med(ratio, n), A, med(ua, n), med(sa, n), B, med(ub, n), med(sb, n), e }' | tee -a "$RESULTS"
+                 n, A, median(ra, n), B, median(rb, n), median(ratio, n), A, median(ua, n), median(sa, n), B, median(ub, n), median(sb, n), e }' | tee -a "$RESULTS"
 }
 
 # ---------------------------------------------------------------- summary
