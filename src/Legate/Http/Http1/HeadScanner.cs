@@ -28,6 +28,15 @@ internal struct HeadScanner
     /// </summary>
     public HeadScanResult Take(in ReadOnlySequence<byte> buffer, int limit, out long headEnd, out ReadOnlySequence<byte> head)
     {
+        if (_scanned == 0 && buffer.IsSingleSegment && TryFindWholeHead(buffer.FirstSpan, limit, out var end))
+        {
+            // The usual case: a whole head in one read. Its bytes are already examined, so nothing is
+            // remembered for the next message (the state is still the reset one).
+            headEnd = end;
+            head = buffer.Slice(0, end);
+            return end > limit ? HeadScanResult.TooLarge : HeadScanResult.Complete;
+        }
+
         var result = Scan(buffer, limit, out long headStart, out headEnd);
         head = result == HeadScanResult.Complete ? buffer.Slice(headStart, headEnd - headStart) : default;
         if (result != HeadScanResult.NeedMoreData)
@@ -87,6 +96,39 @@ internal struct HeadScanner
 
         _scanned = buffer.Length;
         return buffer.Length > limit ? HeadScanResult.TooLarge : HeadScanResult.NeedMoreData;
+    }
+
+    /// <summary>
+    /// One vectorised search for the CRLF CRLF that ends a head which starts at the first byte
+    /// (no leading empty line) and ends every line with CRLF, instead of a search per line. Any
+    /// head this cannot vouch for (a bare LF line end before the terminator, a leading empty line,
+    /// no terminator yet) is left to <see cref="Scan"/>, which finds the same end line by line.
+    /// </summary>
+    private static bool TryFindWholeHead(ReadOnlySpan<byte> span, int limit, out int headEnd)
+    {
+        headEnd = 0;
+        if (span.IsEmpty || span[0] is (byte)'\r' or (byte)'\n')
+        {
+            return false;
+        }
+
+        var window = span.Length > limit + 4 ? span[..(limit + 4)] : span;
+        var terminator = window.IndexOf("\r\n\r\n"u8);
+        if (terminator < 0)
+        {
+            return false;
+        }
+
+        // An empty line ending in a bare LF earlier in the head ("\n\n", or "\n\r\n" before the
+        // terminator's own) would end the head there: the line-by-line scan decides those.
+        var before = span[..(terminator + 1)];
+        if (before.IndexOf("\n\n"u8) >= 0 || span[..(terminator + 2)].IndexOf("\n\r\n"u8) >= 0)
+        {
+            return false;
+        }
+
+        headEnd = terminator + 4;
+        return true;
     }
 
     private static byte ByteAt(in ReadOnlySequence<byte> buffer, long offset) => buffer.Slice(offset, 1).FirstSpan[0];
