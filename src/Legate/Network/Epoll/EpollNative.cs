@@ -41,10 +41,15 @@ internal static unsafe partial class EpollNative
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static partial int EpollWait(int epfd, byte* events, int maxEvents, int timeout);
 
-    [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
+    // recv and send on the engine's non-blocking sockets never wait, so they run without the GC
+    // transition (four per proxied request). Without it nothing runs between the call and the
+    // caller's Marshal.GetLastSystemError, so errno is read there, and only when the call failed.
+    [LibraryImport("libc", EntryPoint = "recv")]
+    [SuppressGCTransition]
     public static partial nint Recv(int fd, byte* buffer, nint length, int flags);
 
-    [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "send")]
+    [SuppressGCTransition]
     public static partial nint Send(int fd, byte* buffer, nint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]

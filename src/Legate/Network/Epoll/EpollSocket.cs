@@ -95,12 +95,12 @@ internal sealed class EpollSocket
             {
                 n = EpollNative.Recv(Fd, p, buffer.Length, 0);
             }
-            while (n < 0 && Marshal.GetLastPInvokeError() == EpollNative.EINTR);
+            while (n < 0 && Marshal.GetLastSystemError() == EpollNative.EINTR);
         }
 
         if (n < 0)
         {
-            var errno = Marshal.GetLastPInvokeError();
+            var errno = Marshal.GetLastSystemError();
             if (errno != EpollNative.EAGAIN)
             {
                 throw Error(errno);
@@ -140,12 +140,12 @@ internal sealed class EpollSocket
             {
                 n = EpollNative.Send(Fd, p, buffer.Length, EpollNative.MSG_NOSIGNAL);
             }
-            while (n < 0 && Marshal.GetLastPInvokeError() == EpollNative.EINTR);
+            while (n < 0 && Marshal.GetLastSystemError() == EpollNative.EINTR);
         }
 
         if (n < 0)
         {
-            var errno = Marshal.GetLastPInvokeError();
+            var errno = Marshal.GetLastSystemError();
             if (errno != EpollNative.EAGAIN)
             {
                 throw Error(errno);
