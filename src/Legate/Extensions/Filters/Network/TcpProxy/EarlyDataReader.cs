@@ -13,7 +13,7 @@ namespace Legate.Extensions.Filters.Network.TcpProxy;
 /// (if any) is either awaited by the stream relay as its own first read, or cancelled before the
 /// epoll relay takes the socket (a cancelled socket receive consumes nothing).
 /// </summary>
-internal sealed class EarlyDataReader
+internal sealed class EarlyDataReader : IDisposable
 {
     private readonly Stream _from;
     private readonly int _limit;
