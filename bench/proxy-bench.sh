@@ -27,6 +27,9 @@ Targets (TARGETS, space separated, run in this order in every round):
            h1 on HAPROXY_PORT, h2c on HAPROXY_H2C_PORT.
   legate   Legate, started with LEGATE_CMD from the repository root.
            h1 on LEGATE_PORT; h2c only when LEGATE_H2C_PORT is set.
+  legate-b a second Legate build (LEGATE_B_DLL), on LEGATE_B_PORT with admin on
+           LEGATE_B_ADMIN_PORT (bench/legate-bench.yaml with those ports), h1 only:
+           with CONCURRENT, TARGETS="legate legate-b" is a drift-free A/B of two builds.
 
 Load (both wrapped in 'timeout'):
   h1 : taskset -c 0 wrk -t1 -c64 -d${DURATION}s --latency -s bench/wrk-report.lua URL
@@ -49,6 +52,9 @@ Environment (defaults in brackets):
                      docs/performance.md, "JIT tiering and the tail"; scripts/run.sh sets it too)
                      (build first: dotnet build src/Legate.Cli -c Release)
   LEGATE_PORT        Legate h1 port (must match the config) [18083]
+  LEGATE_B_DLL       legate.dll of the build the legate-b target runs (copy a Release
+                     output folder aside first: cp -r src/Legate.Cli/bin/Release/net10.0 /tmp/a) []
+  LEGATE_B_PORT / LEGATE_B_ADMIN_PORT   [18093 / 19911]
   LEGATE_H2C_PORT    Legate h2c port; empty = no h2c run  []
   TRAJECTORY         N > 0: instead of warm-up + one measurement, measure a freshly
                      started Legate (h1) in N back-to-back windows of WINDOW s and
@@ -103,6 +109,8 @@ Example:
   ROUNDS=3 bench/proxy-bench.sh            # full comparison incl. legate (60 s warm-ups)
   TARGETS="nginx legate" PAIRED=10 DURATION=5 bench/proxy-bench.sh   # paired, 10 x 5 s each
   TARGETS="nginx legate" NGINX_H2C_PORT= CONCURRENT=6 DURATION=8 bench/proxy-bench.sh   # at once, 6 x 8 s
+  TARGETS="legate legate-b" LEGATE_B_DLL=/tmp/a/legate.dll CONCURRENT=8 DURATION=8 bench/proxy-bench.sh
+                                           # A/B of two builds (run the same build as both first: the A/A ratio is the bias)
 EOF
 }
 
@@ -121,6 +129,9 @@ RUN_DIR=${RUN_DIR:-/tmp/legate-bench}
 LEGATE_CMD=${LEGATE_CMD:-"env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 dotnet src/Legate.Cli/bin/Release/net10.0/legate.dll -c bench/legate-bench.yaml --log-level warn"}
 LEGATE_PORT=${LEGATE_PORT:-18083}
 LEGATE_H2C_PORT=${LEGATE_H2C_PORT:-}
+LEGATE_B_DLL=${LEGATE_B_DLL:-}
+LEGATE_B_PORT=${LEGATE_B_PORT:-18093}
+LEGATE_B_ADMIN_PORT=${LEGATE_B_ADMIN_PORT:-19911}
 LEGATE_ADMIN_PORT=${LEGATE_ADMIN_PORT:-19901}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
@@ -150,8 +161,11 @@ for n in ROUNDS DURATION WARMUP LEGATE_WARMUP WRK_CONNS H2_CLIENTS H2_STREAMS RE
 done
 (( DURATION > 0 )) || die "DURATION must be > 0"
 for t in $TARGETS; do
-  case $t in direct|nginx|haproxy|legate) ;; *) die "unknown target '$t' (direct nginx haproxy legate)";; esac
+  case $t in direct|nginx|haproxy|legate|legate-b) ;; *) die "unknown target '$t' (direct nginx haproxy legate legate-b)";; esac
 done
+if [[ " $TARGETS " == *" legate-b "* ]]; then
+  [[ -n $LEGATE_B_DLL && -f $LEGATE_B_DLL ]] || die "legate-b needs LEGATE_B_DLL, the legate.dll of the other build (got '$LEGATE_B_DLL')"
+fi
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found; $2"; }
 need taskset "apt-get install -y util-linux"
@@ -516,6 +530,10 @@ run_target() {    # run_target NAME ROUND
       require_free "$h1" "$h2" "$LEGATE_ADMIN_PORT"
       # LEGATE_CMD is a command line given by the user: word-split it with bash, from the repo root
       start_bg legate "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec $LEGATE_CMD" legate-start "$REPO_ROOT" ;;
+    legate-b)
+      h1=$LEGATE_B_PORT h2="" warm=$LEGATE_WARMUP
+      require_free "$h1" "$LEGATE_B_ADMIN_PORT"
+      start_legate_b "$logf" ;;
   esac
   pid=$START_PID
   wait_listen "$pid" "$name" "$logf" "$h1" "$h2"
@@ -530,6 +548,14 @@ run_target() {    # run_target NAME ROUND
   [[ -n $h2 ]] && measure "$name" h2c "$h2" "$warm" "$round" "$pid"
   stop_pid "$pid"
   log "stopped $name pid=$pid"
+}
+
+# start_legate_b LOG: the other build, on bench/legate-bench.yaml with its own listener and admin ports
+start_legate_b() {
+  sed -e "s/port_value: $LEGATE_PORT\b/port_value: $LEGATE_B_PORT/; s/port_value: $LEGATE_ADMIN_PORT\b/port_value: $LEGATE_B_ADMIN_PORT/" \
+    "$REPO_ROOT/bench/legate-bench.yaml" >"$RUN_DIR/legate-b.yaml"
+  start_bg legate-b "$PROXY_CPU" "$1" env DOTNET_TieredPGO_InstrumentOnlyHotCode=0 \
+    dotnet "$LEGATE_B_DLL" -c "$RUN_DIR/legate-b.yaml" --log-level warn
 }
 
 # awk helpers shared by the paired and concurrent summaries: fields(): the key=value fields of a
@@ -562,6 +588,10 @@ start_target() {  # start_target NAME: starts it (not direct) and records its pi
       T_H1[$name]=$LEGATE_PORT T_H2[$name]=$LEGATE_H2C_PORT T_WARM[$name]=$LEGATE_WARMUP
       require_free "$LEGATE_PORT" "$LEGATE_H2C_PORT" "$LEGATE_ADMIN_PORT"
       start_bg legate "$PROXY_CPU" "$logf" bash -c "cd \"\$1\" && exec $LEGATE_CMD" legate-start "$REPO_ROOT" ;;
+    legate-b)
+      T_H1[$name]=$LEGATE_B_PORT T_WARM[$name]=$LEGATE_WARMUP
+      require_free "$LEGATE_B_PORT" "$LEGATE_B_ADMIN_PORT"
+      start_legate_b "$logf" ;;
     *) die "unknown target $name" ;;
   esac
   T_PID[$name]=$START_PID
