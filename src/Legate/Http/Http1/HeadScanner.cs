@@ -32,9 +32,16 @@ internal struct HeadScanner
         {
             // The usual case: a whole head in one read. Its bytes are already examined, so nothing is
             // remembered for the next message (the state is still the reset one).
+            if (end > limit)
+            {
+                headEnd = 0;
+                head = default;
+                return HeadScanResult.TooLarge;
+            }
+
             headEnd = end;
             head = buffer.Slice(0, end);
-            return end > limit ? HeadScanResult.TooLarge : HeadScanResult.Complete;
+            return HeadScanResult.Complete;
         }
 
         var result = Scan(buffer, limit, out long headStart, out headEnd);
@@ -107,12 +114,13 @@ internal struct HeadScanner
     private static bool TryFindWholeHead(ReadOnlySpan<byte> span, int limit, out int headEnd)
     {
         headEnd = 0;
-        if (span.IsEmpty || span[0] is (byte)'\r' or (byte)'\n')
+        if (span.IsEmpty || limit < 0 || span[0] is (byte)'\r' or (byte)'\n')
         {
             return false;
         }
 
-        var window = span.Length > limit + 4 ? span[..(limit + 4)] : span;
+        // No further than a head at the limit could end (written so that a huge limit cannot overflow).
+        var window = span.Length - 4 > limit ? span[..(limit + 4)] : span;
         var terminator = window.IndexOf("\r\n\r\n"u8);
         if (terminator < 0)
         {

@@ -60,10 +60,18 @@ public sealed class HeadScannerTests
         Assert.Equal(HeadScanResult.TooLarge, Take(new ReadOnlySequence<byte>(Http1Bytes.Of(head[..80])), 64).Result);
     }
 
+    [Fact]
+    public void AHugeLimitDoesNotOverflowTheSearchWindow()
+    {
+        var (result, end, _) = Take(new ReadOnlySequence<byte>(Http1Bytes.Of("GET / HTTP/1.1\r\n\r\n")), int.MaxValue);
+        Assert.Equal(HeadScanResult.Complete, result);
+        Assert.Equal(18, end);
+    }
+
     private static (HeadScanResult Result, long End, string Head) Take(ReadOnlySequence<byte> buffer, int limit)
     {
         var scanner = default(HeadScanner);
         var result = scanner.Take(buffer, limit, out var end, out var head);
-        return (result, result == HeadScanResult.Complete ? end : 0, result == HeadScanResult.Complete ? Http1Bytes.Text(head) : string.Empty);
+        return (result, end, Http1Bytes.Text(head));
     }
 }
