@@ -59,7 +59,7 @@ internal struct HeadScanner
     /// on the previous call (unconsumed bytes plus new ones). <paramref name="limit"/> bounds the
     /// head, leading empty lines included.
     /// </summary>
-    public HeadScanResult Scan(in ReadOnlySequence<byte> buffer, int limit, out long headStart, out long headEnd)
+    private HeadScanResult Scan(in ReadOnlySequence<byte> buffer, int limit, out long headStart, out long headEnd)
     {
         headStart = 0;
         headEnd = 0;
@@ -129,8 +129,7 @@ internal struct HeadScanner
 
         // An empty line ending in a bare LF earlier in the head ("\n\n", or "\n\r\n" before the
         // terminator's own) would end the head there: the line-by-line scan decides those.
-        var before = span[..(terminator + 1)];
-        if (before.IndexOf("\n\n"u8) >= 0 || span[..(terminator + 2)].IndexOf("\n\r\n"u8) >= 0)
+        if (span[..(terminator + 1)].IndexOf("\n\n"u8) >= 0 || span[..(terminator + 2)].IndexOf("\n\r\n"u8) >= 0)
         {
             return false;
         }
