@@ -43,16 +43,19 @@ public sealed class PerTryIdleTimeoutTests
         var never = new TaskCompletionSource();
         var script = new UpstreamScript(UpstreamResponse.Text("quick")).OnPath("/", UpstreamResponse.Text("stuck") with { HoldUntil = never.Task }, times: 1);
         await using var upstream = await ScriptedUpstream.StartAsync(script, Protocol(http2));
-        await using var legate = await InProcessLegate.StartAsync(Config("retry_on: reset\nnum_retries: 1\nper_try_idle_timeout: 0.3s", upstream.Port, http2));
+        // One second and three retries: a loaded test process that stalls an attempt (or lets the
+        // retry reach the upstream before the first request's handler ran) still gets "quick".
+        await using var legate = await InProcessLegate.StartAsync(Config("retry_on: reset\nnum_retries: 3\nper_try_idle_timeout: 1s", upstream.Port, http2));
 
         using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("quick", await response.Content.ReadAsStringAsync());
-        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_per_try_idle_timeout"));
+        var idleTimeouts = Counter(legate, "cluster.backend.upstream_rq_per_try_idle_timeout");
+        Assert.InRange(idleTimeouts, 1, 3);
         Assert.Equal(0, Counter(legate, "cluster.backend.upstream_rq_per_try_timeout"));
-        Assert.Equal(1, Counter(legate, "cluster.backend.upstream_rq_retry"));
-        Assert.Equal(2, upstream.Log.Count);
+        Assert.Equal(idleTimeouts, Counter(legate, "cluster.backend.upstream_rq_retry"));
+        Assert.True(upstream.Log.Count >= 2, $"{upstream.Log.Count} upstream requests");
         never.SetResult();
     }
 
@@ -102,7 +105,7 @@ public sealed class PerTryIdleTimeoutTests
         var never = new TaskCompletionSource();
         var stall = UpstreamResponse.Text("ab").Streamed(2) with { ChunkGate = i => i == 0 ? Task.CompletedTask : never.Task };
         await using var upstream = await ScriptedUpstream.StartAsync(stall, Protocol(http2));
-        await using var legate = await InProcessLegate.StartAsync(Config("retry_on: reset\nper_try_idle_timeout: 0.3s", upstream.Port, http2));
+        await using var legate = await InProcessLegate.StartAsync(Config("retry_on: reset\nper_try_idle_timeout: 1s", upstream.Port, http2));
 
         using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/"), HttpCompletionOption.ResponseHeadersRead);
 
