@@ -55,7 +55,7 @@ public sealed class PerTryIdleTimeoutTests
         Assert.InRange(idleTimeouts, 1, 3);
         Assert.Equal(0, Counter(legate, "cluster.backend.upstream_rq_per_try_timeout"));
         Assert.Equal(idleTimeouts, Counter(legate, "cluster.backend.upstream_rq_retry"));
-        Assert.True(upstream.Log.Count >= 2, $"{upstream.Log.Count} upstream requests");
+        Assert.InRange(upstream.Log.Count, 2, 4);
         never.SetResult();
     }
 
