@@ -45,11 +45,12 @@ def main(paths):
         for number, rps in rounds(path):
             if "nginx" not in rps or "legate" not in rps:
                 continue
-            line = f"{path} round {number}: nginx {rps['nginx']:.0f} legate {rps['legate']:.0f} = {rps['legate'] / rps['nginx']:.3f}"
-            legate.append(rps["legate"] / rps["nginx"])
+            ratio = rps["legate"] / rps["nginx"]
+            legate.append(ratio)
+            line = f"{path} round {number}: nginx {rps['nginx']:.0f} legate {rps['legate']:.0f} = {ratio:.3f}"
             if "haproxy" in rps:
                 haproxy.append(rps["haproxy"] / rps["nginx"])
-                line += f", haproxy = {rps['haproxy'] / rps['nginx']:.3f}"
+                line += f", haproxy = {haproxy[-1]:.3f}"
             print(line)
     summary("legate/nginx", legate)
     summary("haproxy/nginx", haproxy)
