@@ -43,15 +43,17 @@ internal sealed class ConnectTunnel
     private Host? _host;
     private bool _connectionSlot;
     private int _closed;
+    private readonly bool _dynamicStats;
 
     /// <param name="proxyProtocol">The route's <c>connect_config.proxy_protocol_config</c>, if any.</param>
-    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders, Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? proxyProtocol = null)
+    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders, bool dynamicStats, Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? proxyProtocol = null)
     {
         _stream = stream;
         _proxyProtocol = proxyProtocol;
         _cluster = cluster;
         _target = cluster;
         _suppressEnvoyHeaders = suppressEnvoyHeaders;
+        _dynamicStats = dynamicStats;
         _log = stream.Config.Log;
     }
 
@@ -76,7 +78,11 @@ internal sealed class ConnectTunnel
             }
 
             _stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
-            _cluster.Info.Stats.UpstreamRqXx[1].Inc();
+            if (_dynamicStats)
+            {
+                _cluster.Info.Stats.UpstreamRqXx[1].Inc();
+            }
+
             await _stream.EncodeHeadersAsync(head, endStream: false).ConfigureAwait(false);
             // A POST tunnel (allow_post) is no upgrade for the connection manager's stats.
             var upgrade = _stream.RequestHeaders.MethodKind == HttpMethodKind.Connect ? _stream.Config.Stats.DownstreamCxUpgradesActive : null;
@@ -268,7 +274,11 @@ internal sealed class ConnectTunnel
                 {
                     // The upstream closed its side: the response (the tunnel) ends.
                     await stream.EncodeDataAsync(default, endStream: true).ConfigureAwait(false);
-                    _cluster.Info.Stats.UpstreamRqCompleted.Inc();
+                    if (_dynamicStats)
+                    {
+                        _cluster.Info.Stats.UpstreamRqCompleted.Inc();
+                    }
+
                     return;
                 }
 

@@ -326,7 +326,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         var code = head.StatusCode;
-        if (code is >= 100 and < 600)
+        if (code is >= 100 and < 600 && _factory.DynamicStats)
         {
             stats.UpstreamRqXx[(code / 100) - 1].Inc();
         }
@@ -595,9 +595,13 @@ internal sealed class Http2UpstreamRequest
 
     private void Complete()
     {
-        var stats = _cluster.Info.Stats;
-        stats.UpstreamRqCompleted.Inc();
-        stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
+        if (_factory.DynamicStats)
+        {
+            var stats = _cluster.Info.Stats;
+            stats.UpstreamRqCompleted.Inc();
+            stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
+        }
+
         Finish();
     }
 

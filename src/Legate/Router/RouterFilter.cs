@@ -162,7 +162,7 @@ internal sealed partial class RouterFilter : HttpFilter
         if (route.TerminatesConnect && (connect || (route.ConnectAllowsPost && headers.MethodKind == HttpMethodKind.Post)))
         {
             // connect_config: the router terminates the CONNECT (or, with allow_post, a POST) and relays its payload as raw TCP.
-            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, route.ConnectProxyProtocol);
+            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, _factory.DynamicStats, route.ConnectProxyProtocol);
             stream.SetPendingResponse(_tunnel.RunAsync());
             return FilterHeadersStatus.StopIteration;
         }
@@ -1261,7 +1261,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
             ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: switching);
             var code = head.StatusCode;
-            if (code is >= 100 and < 600)
+            if (code is >= 100 and < 600 && _factory.DynamicStats)
             {
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }
@@ -1299,8 +1299,12 @@ internal sealed partial class RouterFilter : HttpFilter
             }
 
             upstream.DisarmTimeout();
-            _cluster!.Info.Stats.UpstreamRqCompleted.Inc();
-            _cluster.Info.Stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_requestStart, EventClock.Timestamp).TotalMilliseconds);
+            if (_factory.DynamicStats)
+            {
+                _cluster!.Info.Stats.UpstreamRqCompleted.Inc();
+                _cluster.Info.Stats.UpstreamRqTime.Record((long)Stopwatch.GetElapsedTime(_requestStart, EventClock.Timestamp).TotalMilliseconds);
+            }
+
             Finish(reusable: head.KeepAlive && _requestComplete && !stream.IsReset);
             return false;
         }

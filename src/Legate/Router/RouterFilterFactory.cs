@@ -19,6 +19,7 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
         ClusterManager = context.ClusterManager;
         Time = context.Time;
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
+        DynamicStats = config.DynamicStats ?? true;
 #pragma warning disable CS0612 // start_child_span is deprecated for spawn_upstream_span, yet still honoured by Envoy.
         StartChildSpan = config.StartChildSpan;
 #pragma warning restore CS0612
@@ -32,6 +33,14 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
 
     /// <summary>Envoy's <c>suppress_envoy_headers</c>: no x-envoy-* headers added upstream or downstream.</summary>
     public bool SuppressEnvoyHeaders { get; }
+
+    /// <summary>
+    /// Envoy's <c>dynamic_stats</c> (default true): the cluster's per-response stats, i.e.
+    /// <c>upstream_rq_&lt;class&gt;xx</c>, <c>upstream_rq_completed</c> and the <c>upstream_rq_time</c>
+    /// histogram. Envoy's benchmarking guidance turns it off; request counts, pools, breakers and
+    /// host counters are kept either way.
+    /// </summary>
+    public bool DynamicStats { get; }
 
     /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
     public bool StartChildSpan { get; }
