@@ -5,6 +5,18 @@ namespace Legate.Tests.Harness;
 /// <summary>Small bootstrap YAML snippets for tests. Port 0 means "any free port" (read it back from the harness).</summary>
 internal static class TestConfigs
 {
+    /// <summary>
+    /// Cluster fields (at the cluster's level, unindented) that make the cluster speak HTTP/2 (h2c)
+    /// upstream: <c>explicit_http_config</c> with <c>http2_protocol_options</c>.
+    /// </summary>
+    public const string Http2UpstreamCluster = """
+        typed_extension_protocol_options:
+          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+            explicit_http_config:
+              http2_protocol_options: {}
+        """;
+
     /// <summary>An admin on 127.0.0.1.</summary>
     public static string Admin(int port = 0) =>
         $"""

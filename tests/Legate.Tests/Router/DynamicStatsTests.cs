@@ -12,14 +12,6 @@ namespace Legate.Tests.Router;
 /// </summary>
 public sealed class DynamicStatsTests
 {
-    private const string Http2Cluster = """
-        typed_extension_protocol_options:
-          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-            explicit_http_config:
-              http2_protocol_options: {}
-        """;
-
     [Theory]
     [InlineData(false, true)]
     [InlineData(false, false)]
@@ -32,7 +24,7 @@ public sealed class DynamicStatsTests
         await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port)
         {
             Router = dynamicStats ? "" : "dynamic_stats: false",
-            Cluster = http2 ? Http2Cluster : "",
+            Cluster = http2 ? TestConfigs.Http2UpstreamCluster : "",
         }.Build());
         using var client = TestHttp.CreateClient();
 

@@ -12,14 +12,6 @@ namespace Legate.Tests.Router;
 /// </summary>
 public sealed class PerTryIdleTimeoutTests
 {
-    private const string Http2Cluster = """
-        typed_extension_protocol_options:
-          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-            explicit_http_config:
-              http2_protocol_options: {}
-        """;
-
     private static string Config(string retryPolicy, int port, bool http2) => Build(
         AllDomains($$"""
             - match: { prefix: "/" }
@@ -31,7 +23,7 @@ public sealed class PerTryIdleTimeoutTests
               - header: { key: x-details, value: "%RESPONSE_CODE_DETAILS%" }
             """),
         [("backend", [port])],
-        clusterExtra: http2 ? Http2Cluster : "");
+        clusterExtra: http2 ? TestConfigs.Http2UpstreamCluster : "");
 
     private static UpstreamProtocols Protocol(bool http2) => http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1;
 

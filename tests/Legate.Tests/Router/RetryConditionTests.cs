@@ -14,14 +14,6 @@ namespace Legate.Tests.Router;
 /// </summary>
 public sealed class RetryConditionTests
 {
-    private const string Http2Cluster = """
-        typed_extension_protocol_options:
-          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-            explicit_http_config:
-              http2_protocol_options: {}
-        """;
-
     private static string Config(string retryPolicy, int[] ports, bool http2) => Build(
         AllDomains($$"""
             - match: { prefix: "/" }
@@ -32,7 +24,7 @@ public sealed class RetryConditionTests
               - header: { key: x-flags, value: "%RESPONSE_FLAGS%" }
             """),
         [("backend", ports)],
-        clusterExtra: http2 ? Http2Cluster : "");
+        clusterExtra: http2 ? TestConfigs.Http2UpstreamCluster : "");
 
     private static UpstreamProtocols Protocol(bool http2) => http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1;
 
