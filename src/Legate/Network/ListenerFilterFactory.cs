@@ -15,7 +15,16 @@ namespace Legate.Network;
 /// <summary>Builds the listener filters Legate implements from their config (typed_config, or the name alone).</summary>
 internal static class ListenerFilterFactory
 {
+    /// <summary>The filter, wrapped to be skipped where its <c>filter_disabled</c> predicate matches.</summary>
     public static IListenerFilter? Create(Envoy.Config.Listener.V3.ListenerFilter config, string path, ConfigErrors errors, StatsStore stats)
+    {
+        var filter = CreateFilter(config, path, errors, stats);
+        return filter is not null && config.FilterDisabled is { } disabled
+            ? new DisableableListenerFilter(filter, ListenerFilterMatcher.Compile(disabled))
+            : filter;
+    }
+
+    private static IListenerFilter? CreateFilter(Envoy.Config.Listener.V3.ListenerFilter config, string path, ConfigErrors errors, StatsStore stats)
     {
         var configType = config.TypedConfig is { } any
             ? any.TypeUrl[(any.TypeUrl.LastIndexOf('/') + 1)..]

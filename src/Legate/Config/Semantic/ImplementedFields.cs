@@ -44,8 +44,7 @@ internal static partial class ImplementedFields
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction",
              "bind_to_port", "use_original_dst"],
-        // filter_disabled is not evaluated yet.
-        ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config"],
+        ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config", "filter_disabled"],
         // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
             ["stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "tunneling_config", "on_demand",
