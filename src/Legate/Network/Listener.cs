@@ -29,8 +29,6 @@ namespace Legate.Network;
 /// </summary>
 internal sealed class Listener : IAsyncDisposable
 {
-    private const int Backlog = 1024;
-
     private readonly Logger _log;
     // The listener filters and filter chains in force; LDS swaps in a new set while the socket stays (UpdateFrom).
     private volatile FilterChainSet _active;
@@ -176,8 +174,40 @@ internal sealed class Listener : IAsyncDisposable
         {
             BindToPort = config.BindToPort ?? true,
             UseOriginalDst = config.UseOriginalDst ?? false,
+            StatPrefix = config.StatPrefix.Length > 0 ? config.StatPrefix : null,
+            TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
     }
+
+    /// <summary>
+    /// <c>stat_prefix</c>: the listener's stats are <c>listener.&lt;stat_prefix&gt;.*</c> instead of
+    /// <c>listener.&lt;address&gt;.*</c> (null: the address).
+    /// </summary>
+    public string? StatPrefix { get; init; }
+
+    /// <summary>
+    /// <c>tcp_backlog_size</c>: the accept queue's length. Envoy's default is net.core.somaxconn on
+    /// Linux and 128 elsewhere; the kernel caps any value at somaxconn.
+    /// </summary>
+    public int TcpBacklogSize { get; init; } = 128;
+
+    private static readonly Lazy<int> s_defaultBacklog = new(static () =>
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() && int.TryParse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), out var somaxconn) && somaxconn > 0
+                ? somaxconn
+                : 128;
+        }
+        catch (IOException)
+        {
+            return 128;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 128;
+        }
+    });
 
     /// <summary>
     /// <c>bind_to_port</c> (default true). False: no socket of its own; the listener only serves
@@ -218,7 +248,7 @@ internal sealed class Listener : IAsyncDisposable
         if (!BindToPort)
         {
             BoundEndpoint = Endpoint;
-            _stats = new ListenerStats(_statsStore, SocketAddresses.Format(Endpoint));
+            _stats = new ListenerStats(_statsStore, StatPrefix ?? SocketAddresses.Format(Endpoint));
             _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
             _log.Info($"listener '{Name}' on {SocketAddresses.Format(Endpoint)} does not bind (bind_to_port: false); it serves handed-off connections");
             return Task.CompletedTask;
@@ -235,7 +265,7 @@ internal sealed class Listener : IAsyncDisposable
 
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(Endpoint);
-            socket.Listen(Backlog);
+            socket.Listen(TcpBacklogSize);
         }
         catch (SocketException ex)
         {
@@ -246,7 +276,7 @@ internal sealed class Listener : IAsyncDisposable
 
         _socket = socket;
         BoundEndpoint = (IPEndPoint)socket.LocalEndPoint!;
-        _stats = new ListenerStats(_statsStore, SocketAddresses.Format(BoundEndpoint));
+        _stats = new ListenerStats(_statsStore, StatPrefix ?? SocketAddresses.Format(BoundEndpoint));
         _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
         _acceptLoop = AcceptLoopAsync(socket);
         _log.Info($"listener '{Name}' listening on {SocketAddresses.Format(BoundEndpoint)}");

@@ -2,16 +2,19 @@ using Legate.Stats;
 
 namespace Legate.Network;
 
-/// <summary>Envoy's <c>listener.&lt;address&gt;.*</c> stats (the address as <c>ip_port</c>, colons replaced).</summary>
+/// <summary>
+/// Envoy's <c>listener.&lt;address&gt;.*</c> stats (the address as <c>ip_port</c>, colons replaced), or
+/// <c>listener.&lt;stat_prefix&gt;.*</c> when the listener sets one.
+/// </summary>
 internal sealed class ListenerStats
 {
     private readonly StatsStore _store;
     private readonly string _prefix;
     private Legate.Tls.TlsStats? _tls;
 
-    public ListenerStats(StatsStore store, string address)
+    public ListenerStats(StatsStore store, string addressOrStatPrefix)
     {
-        var p = "listener." + address.Replace(':', '_') + ".";
+        var p = "listener." + addressOrStatPrefix.Replace(':', '_') + ".";
         _store = store;
         _prefix = p;
         DownstreamCxTotal = store.Counter(p + "downstream_cx_total");

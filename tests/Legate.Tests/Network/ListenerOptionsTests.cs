@@ -1,0 +1,62 @@
+using System.Globalization;
+using Legate.Tests.Harness;
+using static Legate.Tests.Tls.TlsTestConfigs;
+
+namespace Legate.Tests.Network;
+
+/// <summary>The listener's own options: <c>stat_prefix</c> and <c>tcp_backlog_size</c>.</summary>
+public sealed class ListenerOptionsTests
+{
+    private const string Request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    [Fact]
+    public async Task StatPrefixRootsTheListenersStatsInsteadOfItsAddress()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "stat_prefix: public_ingress"));
+
+        Assert.EndsWith("tls ok", await Tls.ListenerFilterTests.RawAsync(legate.ListenerEndpoint("tls"), Request));
+
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("listener.public_ingress.downstream_cx_destroy") == 1, "the connection's close is counted");
+        Assert.Equal(1, legate.Counter("listener.public_ingress.downstream_cx_total"));
+        var address = Legate.Network.SocketAddresses.Format(legate.ListenerEndpoint("tls")).Replace(':', '_');
+        Assert.DoesNotContain(legate.Server.Stats.Counters(), c => c.Name.Full.StartsWith("listener." + address + ".", StringComparison.Ordinal));
+        Assert.Contains("listener.public_ingress.downstream_cx_total: 1", await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "/stats?filter=^listener%5C.public_ingress")));
+    }
+
+    [Fact]
+    public async Task WithoutStatPrefixTheStatsCarryTheAddress()
+    {
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null)));
+
+        Assert.EndsWith("tls ok", await Tls.ListenerFilterTests.RawAsync(legate.ListenerEndpoint("tls"), Request));
+
+        var address = Legate.Network.SocketAddresses.Format(legate.ListenerEndpoint("tls")).Replace(':', '_');
+        Assert.Equal(1, legate.Counter("listener." + address + ".downstream_cx_total"));
+    }
+
+    /// <summary>
+    /// The accept queue's length is what <c>ss</c> shows as a listening socket's Send-Q: the
+    /// configured <c>tcp_backlog_size</c>, or net.core.somaxconn (Envoy's default on Linux).
+    /// </summary>
+    [ToolFact("ss")]
+    public async Task TcpBacklogSizeIsTheListenQueueLength()
+    {
+        await using (var configured = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "tcp_backlog_size: 37")))
+        {
+            Assert.Equal(37, await ListenBacklogAsync(configured.ListenerEndpoint("tls").Port));
+        }
+
+        var somaxconn = int.Parse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), CultureInfo.InvariantCulture);
+        await using var byDefault = await InProcessLegate.StartAsync(Bootstrap(Chain(null)));
+        Assert.Equal(somaxconn, await ListenBacklogAsync(byDefault.ListenerEndpoint("tls").Port));
+    }
+
+    private static async Task<int> ListenBacklogAsync(int port)
+    {
+        // State, Recv-Q, Send-Q (the backlog of a listening socket), local address, peer address.
+        var result = await ExternalTool.RunAsync("ss", ["-Hltn", "sport = :" + port.ToString(CultureInfo.InvariantCulture)]);
+        Assert.Equal(0, result.ExitCode);
+        var fields = Assert.Single(result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return int.Parse(fields[2], CultureInfo.InvariantCulture);
+    }
+}
