@@ -156,7 +156,8 @@ internal static partial class ImplementedFields
         // dynamic_metadata is rejected there as not supported yet.
         // response_rate_limit, the *_runtime keys and filter_metadata are not implemented yet.
         ["envoy.extensions.filters.http.fault.v3.HTTPFault"] =
-            ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats"],
+            ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats",
+             "delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime", "abort_grpc_status_runtime", "max_active_faults_runtime"],
         ["envoy.extensions.filters.common.fault.v3.FaultDelay"] = ["fixed_delay", "header_delay", "percentage"],
         ["envoy.extensions.filters.http.fault.v3.FaultAbort"] = ["http_status", "grpc_status", "header_abort", "percentage"],
         ["envoy.extensions.filters.http.buffer.v3.Buffer"] = ["max_request_bytes"],

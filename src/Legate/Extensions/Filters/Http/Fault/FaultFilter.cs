@@ -20,7 +20,9 @@ internal sealed class FaultFilter : HttpFilter
     private readonly FaultFilterFactory _factory;
     private FaultSettings _settings = null!;
     private string? _downstreamCluster;
+    private FaultRuntime _runtime;
     private bool _faultActive;
+
     public FaultFilter(FaultFilterFactory factory) => _factory = factory;
 
     public override async ValueTask<FilterHeadersStatus> DecodeHeadersAsync(HttpStream stream, HttpRequestHead headers, bool endStream)
@@ -40,13 +42,20 @@ internal sealed class FaultFilter : HttpFilter
 
         var map = headers.Headers;
         var cluster = map.IndexOf(FaultHeaders.DownstreamServiceCluster.AsSpan());
-        if (cluster >= 0 && !_settings.DisableDownstreamClusterStats)
+        string? clusterName = null;
+        if (cluster >= 0)
         {
-            var value = map.GetValue(cluster);
-            _downstreamCluster = value.Length == 0 ? null : value;
+            // The runtime keys of the cluster apply whenever the header is there (even empty, as
+            // Envoy's); the per-cluster stats only for a non-empty name.
+            clusterName = map.GetValue(cluster);
+            if (!_settings.DisableDownstreamClusterStats && clusterName.Length > 0)
+            {
+                _downstreamCluster = clusterName;
+            }
         }
 
-        if (_settings.DelayFor(map, NextRandom()) is { } delay && TryIncActiveFaults())
+        _runtime = new FaultRuntime(_factory.Runtime?.Snapshot, clusterName);
+        if (_settings.DelayFor(map, NextRandom(), _runtime) is { } delay && TryIncActiveFaults())
         {
             RecordDelay();
             stream.Info.SetResponseFlag(ResponseFlags.DelayInjected);
@@ -61,7 +70,7 @@ internal sealed class FaultFilter : HttpFilter
             }
 
             // A delay may be followed by an abort (drawn after the delay, as Envoy does).
-            var (http, grpc) = _settings.AbortFor(map, NextRandom());
+            var (http, grpc) = _settings.AbortFor(map, NextRandom(), _runtime);
             if (http is { } status)
             {
                 await AbortAsync(stream, status, grpc).ConfigureAwait(false);
@@ -73,7 +82,7 @@ internal sealed class FaultFilter : HttpFilter
             return FilterHeadersStatus.Continue;
         }
 
-        var abort = _settings.AbortFor(map, NextRandom());
+        var abort = _settings.AbortFor(map, NextRandom(), _runtime);
         if (abort.Http is { } abortStatus && TryIncActiveFaults())
         {
             await AbortAsync(stream, abortStatus, abort.Grpc).ConfigureAwait(false);
@@ -123,8 +132,15 @@ internal sealed class FaultFilter : HttpFilter
 
         var stats = _factory.Stats;
 
-        // A fuzzy limit (no compare-and-swap), like Envoy's and like circuit breakers.
-        if (_settings.MaxActiveFaults is { } max && stats.ActiveFaults.Value >= max)
+        // A fuzzy limit (no compare-and-swap), like Envoy's and like circuit breakers; the runtime
+        // key overrides the configured limit.
+        var max = _settings.MaxActiveFaults is { } configured ? configured : ulong.MaxValue;
+        if (_runtime.Snapshot is { } snapshot)
+        {
+            max = snapshot.GetInteger(_settings.MaxActiveFaultsRuntime, max);
+        }
+
+        if ((ulong)Math.Max(stats.ActiveFaults.Value, 0) >= max)
         {
             stats.FaultsOverflow.Inc();
             return false;

@@ -18,12 +18,16 @@ internal sealed class FaultFilterFactory : HttpFilterFactory
     {
         Settings = settings;
         Time = context.Time;
+        Runtime = context.Runtime;
         Stats = new FaultFilterStats(context.Stats, context.StatPrefix);
     }
 
     public FaultSettings Settings { get; }
 
     public TimeProvider Time { get; }
+
+    /// <summary>The server's runtime, read on every request (null only in tests without one).</summary>
+    public Legate.Runtime.RuntimeLoader? Runtime { get; }
 
     public FaultFilterStats Stats { get; }
 

@@ -5,6 +5,7 @@ using Legate.Config;
 using Legate.Http;
 using Legate.Http.Http1;
 using Legate.Router.Matching;
+using Legate.Runtime;
 
 namespace Legate.Extensions.Filters.Http.Fault;
 
@@ -54,6 +55,21 @@ internal sealed class FaultSettings
     public uint? MaxActiveFaults { get; private init; }
 
     public bool DisableDownstreamClusterStats { get; private init; }
+
+    // The runtime keys that override the config per request (the *_runtime fields, else Envoy's
+    // fault.http.* defaults). A request with x-envoy-downstream-service-cluster uses the keys of
+    // that cluster (fault.http.<cluster>.*) instead, as Envoy's filter.
+    public string DelayPercentRuntime { get; private init; } = "fault.http.delay.fixed_delay_percent";
+
+    public string DelayDurationRuntime { get; private init; } = "fault.http.delay.fixed_duration_ms";
+
+    public string AbortPercentRuntime { get; private init; } = "fault.http.abort.abort_percent";
+
+    public string AbortHttpStatusRuntime { get; private init; } = "fault.http.abort.http_status";
+
+    public string AbortGrpcStatusRuntime { get; private init; } = "fault.http.abort.grpc_status";
+
+    public string MaxActiveFaultsRuntime { get; private init; } = "fault.http.max_active_faults";
 
     /// <summary>Compiles <paramref name="config"/>; null when it has errors (added to <paramref name="errors"/>).</summary>
     public static FaultSettings? Compile(HTTPFault config, string path, ConfigErrors errors)
@@ -146,7 +162,15 @@ internal sealed class FaultSettings
             Headers = matchers.ToArray(),
             MaxActiveFaults = config.MaxActiveFaults,
             DisableDownstreamClusterStats = config.DisableDownstreamClusterStats,
+            DelayPercentRuntime = OrDefault(config.DelayPercentRuntime, "fault.http.delay.fixed_delay_percent"),
+            DelayDurationRuntime = OrDefault(config.DelayDurationRuntime, "fault.http.delay.fixed_duration_ms"),
+            AbortPercentRuntime = OrDefault(config.AbortPercentRuntime, "fault.http.abort.abort_percent"),
+            AbortHttpStatusRuntime = OrDefault(config.AbortHttpStatusRuntime, "fault.http.abort.http_status"),
+            AbortGrpcStatusRuntime = OrDefault(config.AbortGrpcStatusRuntime, "fault.http.abort.grpc_status"),
+            MaxActiveFaultsRuntime = OrDefault(config.MaxActiveFaultsRuntime, "fault.http.max_active_faults"),
         };
+
+        static string OrDefault(string key, string defaultKey) => key.Length > 0 ? key : defaultKey;
     }
 
     /// <summary>Whether the request is one this fault applies to (upstream cluster, downstream node, headers).</summary>
@@ -182,8 +206,11 @@ internal sealed class FaultSettings
         return true;
     }
 
-    /// <summary>The delay for this request, or null (not drawn, header missing or invalid, or 0ms).</summary>
-    public TimeSpan? DelayFor(HttpHeaderMap headers, ulong randomValue)
+    /// <summary>
+    /// The delay for this request, or null (not drawn, header missing or invalid, or 0ms). The
+    /// runtime's percentage and duration keys override the config's (see <see cref="FaultRuntime"/>).
+    /// </summary>
+    public TimeSpan? DelayFor(HttpHeaderMap headers, ulong randomValue, FaultRuntime runtime = default)
     {
         if (!HasDelay)
         {
@@ -191,36 +218,44 @@ internal sealed class FaultSettings
         }
 
         var percentage = HeaderDelay ? DelayPercentage.WithHeader(headers, FaultHeaders.DelayRequestPercentage) : DelayPercentage;
-        if (!percentage.IsEnabled(randomValue))
+        if (!runtime.IsEnabled(runtime.Key(DelayPercentRuntime, "delay.fixed_delay_percent"), percentage, randomValue))
         {
             return null;
         }
 
-        TimeSpan delay;
+        ulong ms;
         if (HeaderDelay)
         {
             var i = headers.IndexOf(FaultHeaders.DelayRequest.AsSpan());
-            if (i < 0 || !FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var ms))
+            if (i < 0 || !FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out ms))
             {
                 return null;
             }
-
-            delay = TimeSpan.FromMilliseconds(Math.Min(ms, (ulong)int.MaxValue));
         }
         else
         {
-            delay = FixedDelay!.Value;
+            ms = (ulong)FixedDelay!.Value.TotalMilliseconds;
+        }
+
+        if (runtime.Snapshot is { } snapshot)
+        {
+            ms = snapshot.GetInteger(DelayDurationRuntime, ms);
+            if (runtime.DownstreamCluster is not null)
+            {
+                ms = snapshot.GetInteger(runtime.Key(DelayDurationRuntime, "delay.fixed_duration_ms"), ms);
+            }
         }
 
         // Envoy delays only for a duration of at least 1ms.
-        return delay.TotalMilliseconds >= 1 ? delay : null;
+        return ms >= 1 ? TimeSpan.FromMilliseconds(Math.Min(ms, (ulong)int.MaxValue)) : null;
     }
 
     /// <summary>
     /// The abort for this request: (HTTP status, gRPC status) or (null, null). A gRPC abort answers
-    /// HTTP 200 with the gRPC status, as in Envoy.
+    /// HTTP 200 with the gRPC status, as in Envoy. The runtime's percentage and status keys override
+    /// the config's (see <see cref="FaultRuntime"/>).
     /// </summary>
-    public (int? Http, int? Grpc) AbortFor(HttpHeaderMap headers, ulong randomValue)
+    public (int? Http, int? Grpc) AbortFor(HttpHeaderMap headers, ulong randomValue, FaultRuntime runtime = default)
     {
         if (!HasAbort)
         {
@@ -228,26 +263,39 @@ internal sealed class FaultSettings
         }
 
         var percentage = HeaderAbort ? AbortPercentage.WithHeader(headers, FaultHeaders.AbortRequestPercentage) : AbortPercentage;
-        if (!percentage.IsEnabled(randomValue))
+        if (!runtime.IsEnabled(runtime.Key(AbortPercentRuntime, "abort.abort_percent"), percentage, randomValue))
         {
             return (null, null);
         }
 
-        if (!HeaderAbort)
+        int? http = AbortHttpStatus;
+        int? grpc = AbortGrpcStatus;
+        if (HeaderAbort)
         {
-            return AbortHttpStatus is { } fixedHttp ? (fixedHttp, null) : (200, AbortGrpcStatus);
+            http = grpc = null;
+            var i = headers.IndexOf(FaultHeaders.AbortRequest.AsSpan());
+            if (i >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var headerHttp) && headerHttp is >= 200 and < 600)
+            {
+                http = (int)headerHttp;
+            }
+            else
+            {
+                var g = headers.IndexOf(FaultHeaders.AbortGrpcRequest.AsSpan());
+                if (g >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(g), out var headerGrpc))
+                {
+                    grpc = (int)Math.Min(headerGrpc, int.MaxValue);
+                }
+            }
         }
 
-        var i = headers.IndexOf(FaultHeaders.AbortRequest.AsSpan());
-        if (i >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var http) && http is >= 200 and < 600)
+        if (http is { } status)
         {
-            return ((int)http, null);
+            return (runtime.Status(AbortHttpStatusRuntime, "abort.http_status", status, static value => value is >= 200 and < 600), null);
         }
 
-        var g = headers.IndexOf(FaultHeaders.AbortGrpcRequest.AsSpan());
-        if (g >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(g), out var grpc))
+        if (grpc is { } grpcStatus)
         {
-            return (200, (int)Math.Min(grpc, int.MaxValue));
+            return (200, runtime.Status(AbortGrpcStatusRuntime, "abort.grpc_status", grpcStatus, static value => value <= int.MaxValue));
         }
 
         return (null, null);
@@ -260,5 +308,42 @@ internal sealed class FaultSettings
             // Envoy reads an absent percentage as 0%: a common surprise, so say it.
             errors.Warn(FieldPath.Field(path, "percentage"), $"the {what} percentage is 0 (absent or numerator 0): this {what} is never injected");
         }
+    }
+}
+
+/// <summary>
+/// What the runtime says about one request's faults (Envoy's fault filter reads it on every
+/// request): a percentage key, when set, replaces the configured percentage; a duration or status
+/// key replaces the configured value. When the request names its downstream cluster
+/// (x-envoy-downstream-service-cluster), the percentages are read from that cluster's keys only
+/// (<c>fault.http.&lt;cluster&gt;.delay.fixed_delay_percent</c>, <c>….abort.abort_percent</c>), the
+/// duration from its key over the global one, and the statuses from its keys over the configured
+/// status — Envoy's order, including that a global status key is ignored then. Default: no
+/// runtime, the config alone.
+/// </summary>
+internal readonly record struct FaultRuntime(RuntimeSnapshot? Snapshot, string? DownstreamCluster)
+{
+    /// <summary>The cluster's key when the request names one, else <paramref name="globalKey"/>.</summary>
+    public string Key(string globalKey, string suffix) =>
+        DownstreamCluster is null ? globalKey : "fault.http." + DownstreamCluster + "." + suffix;
+
+    public bool IsEnabled(string key, FaultPercentage percentage, ulong randomValue) =>
+        Snapshot is { } snapshot ? snapshot.FeatureEnabled(key, percentage.Numerator, percentage.Denominator, randomValue) : percentage.IsEnabled(randomValue);
+
+    /// <summary>
+    /// The status from the runtime. A value <paramref name="valid"/> rejects (an HTTP status outside
+    /// [200, 600)) keeps the configured one: Envoy would send it as is.
+    /// </summary>
+    public int Status(string globalKey, string suffix, int configured, Func<ulong, bool> valid)
+    {
+        if (Snapshot is not { } snapshot)
+        {
+            return configured;
+        }
+
+        var value = DownstreamCluster is null
+            ? snapshot.GetInteger(globalKey, (ulong)configured)
+            : snapshot.GetInteger(Key(globalKey, suffix), (ulong)configured);
+        return valid(value) ? (int)value : configured;
     }
 }
