@@ -107,6 +107,13 @@ internal static class ExplainCommand
 
         var routes = CompiledRouteConfiguration.Create(hcm.RouteConfig, errors);
         var authority = request.Authority;
+        if (hcm.StripTrailingHostDot && Http.ConnectionManagerUtility.TrailingHostDot(System.Text.Encoding.Latin1.GetBytes(authority)) is var dot and >= 0)
+        {
+            var undotted = authority.Remove(dot, 1);
+            lines.Add($"authority:     '{authority}' → '{undotted}' (strip_trailing_host_dot)");
+            authority = undotted;
+        }
+
         var withoutPort = Http.RouteTable.HostWithoutPort(authority);
         if (withoutPort.Length < authority.Length
             && (hcm.StripAnyHostPort || (hcm.StripMatchingHostPort && authority.EndsWith(":" + port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal))))

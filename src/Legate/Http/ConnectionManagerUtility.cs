@@ -143,7 +143,54 @@ internal static class ConnectionManagerUtility
             }
         }
 
+        if (config.AppendXForwardedPort && stream.Info.DownstreamLocalAddress is { } listenerAddress
+            && (config.XffNumTrustedHops == 0 || !headers.Contains("x-forwarded-port")))
+        {
+            // The port the client connected to; a previous hop's value is kept only when it is
+            // trusted (xff_num_trusted_hops), as Envoy.
+            headers.Set("x-forwarded-port", listenerAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        StripTrailingHostDot(stream);
         StripHostPort(stream);
+    }
+
+    /// <summary>
+    /// strip_trailing_host_dot (Envoy's HeaderUtility::stripTrailingHostDot, before the port is
+    /// stripped): <c>example.com.</c> and <c>example.com.:8080</c> lose the dot.
+    /// </summary>
+    private static void StripTrailingHostDot(HttpStream stream)
+    {
+        if (!stream.Config.StripTrailingHostDot)
+        {
+            return;
+        }
+
+        var headers = stream.RequestHeaders.Headers;
+        if (!headers.TryGetValue(KnownHeader.Host, out ReadOnlySpan<byte> host))
+        {
+            return;
+        }
+
+        var dot = TrailingHostDot(host);
+        if (dot < 0)
+        {
+            return;
+        }
+
+        Span<byte> stripped = stackalloc byte[host.Length - 1];
+        host[..dot].CopyTo(stripped);
+        host[(dot + 1)..].CopyTo(stripped[dot..]);
+        headers.Set(KnownHeader.Host, stripped);
+    }
+
+    /// <summary>Where the host part of an authority ends with a dot (before any port), or -1.</summary>
+    internal static int TrailingHostDot(ReadOnlySpan<byte> authority)
+    {
+        // The port starts at the last colon unless that colon is inside an IPv6 literal.
+        var colon = authority.LastIndexOf((byte)':');
+        var hostEnd = colon >= 0 && authority[colon..].IndexOf((byte)']') < 0 && (authority.IndexOf((byte)':') == colon || authority[0] == (byte)'[') ? colon : authority.Length;
+        return hostEnd > 0 && authority[hostEnd - 1] == (byte)'.' ? hostEnd - 1 : -1;
     }
 
     /// <summary>

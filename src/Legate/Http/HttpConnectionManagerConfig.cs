@@ -35,6 +35,8 @@ internal sealed class HttpConnectionManagerConfig
         ServerHeaderTransformation = config.ServerHeaderTransformation;
         StripAnyHostPort = config.StripPortModeCase == Hcm.StripPortModeOneofCase.StripAnyHostPort && config.StripAnyHostPort;
         StripMatchingHostPort = config.StripMatchingHostPort;
+        StripTrailingHostDot = config.StripTrailingHostDot;
+        AppendXForwardedPort = config.AppendXForwardedPort;
         CodecType = config.CodecType;
         GenerateRequestId = config.GenerateRequestId ?? true;
         PreserveExternalRequestId = config.PreserveExternalRequestId;
@@ -129,6 +131,12 @@ internal sealed class HttpConnectionManagerConfig
     public bool StripAnyHostPort { get; }
 
     public bool StripMatchingHostPort { get; }
+
+    /// <summary><c>strip_trailing_host_dot</c>: <c>example.com.</c> becomes <c>example.com</c> before routing.</summary>
+    public bool StripTrailingHostDot { get; }
+
+    /// <summary><c>append_x_forwarded_port</c>: x-forwarded-port carries the port the client connected to.</summary>
+    public bool AppendXForwardedPort { get; }
 
     public Hcm.Types.CodecType CodecType { get; }
 

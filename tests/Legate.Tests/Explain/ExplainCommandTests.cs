@@ -130,6 +130,26 @@ public sealed class ExplainCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task TheTrailingHostDotAndThePortAreStrippedBeforeMatching()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"legate-explain-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(path, Config.Replace("stat_prefix: public", "stat_prefix: public\n          strip_trailing_host_dot: true\n          strip_any_host_port: true", StringComparison.Ordinal));
+        try
+        {
+            await using var legate = LegateProcess.Start("explain", "-c", path, "GET", "http://api.example.com.:8080/v1/users");
+
+            Assert.Equal(0, await legate.WaitForExitAsync());
+            Assert.Contains("authority:     'api.example.com.:8080' → 'api.example.com:8080' (strip_trailing_host_dot)", legate.Stdout.Lines);
+            Assert.Contains("authority:     'api.example.com:8080' → 'api.example.com' (strip_any_host_port)", legate.Stdout.Lines);
+            Assert.Contains(legate.Stdout.Lines, line => line.StartsWith("virtual host:  [0] 'api'", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task UsageErrorsExit1()
     {
         await using var legate = LegateProcess.Start("explain", "-c", _path, "--listener", "nope", "GET", "/");

@@ -97,4 +97,49 @@ public sealed class ConnectionManagerHeaderTests
 
         Assert.Equal("true", Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("x-envoy-internal"));
     }
+
+    [Theory]
+    [InlineData("", null, null)]
+    [InlineData("", "1234", "1234")]
+    [InlineData("append_x_forwarded_port: true", null, "listener")]
+    [InlineData("append_x_forwarded_port: true", "1234", "listener")]
+    [InlineData("append_x_forwarded_port: true\nxff_num_trusted_hops: 1", "1234", "1234")]
+    [InlineData("append_x_forwarded_port: true\nxff_num_trusted_hops: 1", null, "listener")]
+    public async Task AppendXForwardedPortSetsTheListenersPortUnlessATrustedHopDid(string hcm, string? sent, string? expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, hcm.Replace("\n", "\n          ", StringComparison.Ordinal)));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/p"));
+        if (sent is not null)
+        {
+            request.Headers.TryAddWithoutValidation("x-forwarded-port", sent);
+        }
+
+        using var response = await legate.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var forwarded = Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("x-forwarded-port");
+        Assert.Equal(expected == "listener" ? legate.ListenerEndpoint("web").Port.ToString(CultureInfo.InvariantCulture) : expected, forwarded);
+    }
+
+    [Theory]
+    [InlineData("strip_trailing_host_dot: true", "example.com.", "example.com")]
+    [InlineData("strip_trailing_host_dot: true", "example.com.:8080", "example.com:8080")]
+    [InlineData("strip_trailing_host_dot: true", "example.com", "example.com")]
+    [InlineData("strip_trailing_host_dot: true", "[::1]:8080", "[::1]:8080")]
+    [InlineData("strip_trailing_host_dot: true\nstrip_any_host_port: true", "example.com.:8080", "example.com")]
+    [InlineData("", "example.com.", "example.com.")]
+    public async Task StripTrailingHostDotRemovesTheDotBeforeThePort(string hcm, string host, string forwarded)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, hcm.Replace("\n", "\n          ", StringComparison.Ordinal)));
+
+        await using var connection = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web"));
+        await connection.WriteAsync($"GET /h HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        var response = await connection.ReadResponseAsync();
+        Assert.Equal(200, response.Status);
+
+        Assert.Equal(forwarded, Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("host"));
+    }
 }
