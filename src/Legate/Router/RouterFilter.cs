@@ -151,7 +151,16 @@ internal sealed partial class RouterFilter : HttpFilter
         // Timeouts and retries: x-envoy-upstream-rq-timeout-ms and x-envoy-upstream-rq-per-try-timeout-ms
         // (trusted: the connection manager strips x-envoy-* from external requests) override the route's.
         _globalTimeout = route.Timeout;
-        if (TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-timeout-ms") is { } headerTimeout)
+        if (_factory.RespectExpectedRqTimeout && headers.Headers.GetValue("x-envoy-expected-rq-timeout-ms") is { } expectedTimeout)
+        {
+            // An Envoy in front said how long it waits (Envoy's finalTimeout): that header wins and
+            // x-envoy-upstream-rq-timeout-ms is left alone. The attempt sets the header anew.
+            if (ulong.TryParse(expectedTimeout, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expectedMs))
+            {
+                _globalTimeout = HeaderMilliseconds(expectedMs);
+            }
+        }
+        else if (TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-timeout-ms") is { } headerTimeout)
         {
             _globalTimeout = headerTimeout;
         }
@@ -681,8 +690,11 @@ internal sealed partial class RouterFilter : HttpFilter
         }
 
         headers.Remove(name);
-        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
+        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? HeaderMilliseconds(ms) : null;
     }
+
+    /// <summary>A header's milliseconds as a timeout; values beyond 2^32-1 ms (49 days) are capped rather than overflow.</summary>
+    private static TimeSpan HeaderMilliseconds(ulong ms) => TimeSpan.FromMilliseconds(Math.Min(ms, uint.MaxValue));
 
     /// <summary>
     /// A response head arrived: retried when the conditions say so (and retries and the retry budget

@@ -20,6 +20,7 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
         Time = context.Time;
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
         DynamicStats = config.DynamicStats ?? true;
+        RespectExpectedRqTimeout = config.RespectExpectedRqTimeout;
 #pragma warning disable CS0612 // start_child_span is deprecated for spawn_upstream_span, yet still honoured by Envoy.
         StartChildSpan = config.StartChildSpan;
 #pragma warning restore CS0612
@@ -41,6 +42,12 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
     /// host counters are kept either way.
     /// </summary>
     public bool DynamicStats { get; }
+
+    /// <summary>
+    /// Envoy's <c>respect_expected_rq_timeout</c>: a trusted x-envoy-expected-rq-timeout-ms (set by
+    /// an Envoy in front) becomes the route timeout, before x-envoy-upstream-rq-timeout-ms.
+    /// </summary>
+    public bool RespectExpectedRqTimeout { get; }
 
     /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
     public bool StartChildSpan { get; }
