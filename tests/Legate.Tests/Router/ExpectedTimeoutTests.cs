@@ -53,6 +53,23 @@ public sealed class ExpectedTimeoutTests
         Assert.Equal("200", seen.Header("x-envoy-expected-rq-timeout-ms"));
     }
 
+    [Theory]
+    [InlineData("x-envoy-upstream-rq-timeout-ms")]
+    [InlineData("x-envoy-expected-rq-timeout-ms")]
+    public async Task AHugeTimeoutHeaderIsCappedNotAnError(string header)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port) { Router = "respect_expected_rq_timeout: true" }.Build());
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("web", "/"));
+        request.Headers.TryAddWithoutValidation(Trusted, "10.1.1.1");
+        request.Headers.TryAddWithoutValidation(header, ulong.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var response = await legate.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(uint.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture), Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("x-envoy-expected-rq-timeout-ms"));
+    }
+
     [Fact]
     public async Task TheOptionIsNoLongerWarnedAsIgnored()
     {
