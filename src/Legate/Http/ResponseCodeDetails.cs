@@ -8,6 +8,9 @@ internal static class ResponseCodeDetails
     public const string PathNormalizationFailed = "path_normalization_failed";
     public const string RouteNotFound = "route_not_found";
     public const string ClusterNotFound = "cluster_not_found";
+
+    /// <summary>The router's strict_check_headers rejected an x-envoy-* header (followed by <c>{header name}</c>).</summary>
+    public const string InvalidEnvoyRequestHeaders = "request_headers_failed_strict_check";
     public const string NoHealthyUpstream = "no_healthy_upstream";
     public const string DropOverload = "drop_overload";
     public const string UpstreamResponseTimeout = "upstream_response_timeout";

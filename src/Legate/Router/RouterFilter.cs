@@ -126,6 +126,13 @@ internal sealed partial class RouterFilter : HttpFilter
 
         _cluster = cluster;
         stream.Info.UpstreamCluster = cluster;
+        if (_factory.StrictCheckHeaders.Length > 0 && FailsStrictCheck(headers.Headers, _factory.StrictCheckHeaders) is { } invalid)
+        {
+            await stream.SendLocalReplyAsync(400, $"invalid header '{invalid.Name}' with value '{invalid.Value}'",
+                ResponseCodeDetails.InvalidEnvoyRequestHeaders + "{" + invalid.Name + "}", ResponseFlags.InvalidEnvoyRequestHeaders).ConfigureAwait(false);
+            return FilterHeadersStatus.StopIteration;
+        }
+
         if (cluster.ShouldDropOverload())
         {
             // The load assignment's drop_overloads: shed before any upstream work, as Envoy's checkDropOverload.
@@ -691,6 +698,36 @@ internal sealed partial class RouterFilter : HttpFilter
 
         headers.Remove(name);
         return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? HeaderMilliseconds(ms) : null;
+    }
+
+    /// <summary>
+    /// The first of <paramref name="names"/> present with a value Envoy's StrictHeaderChecker rejects
+    /// (timeouts: unsigned 64-bit milliseconds; max retries: unsigned 32-bit; retry-on lists: the
+    /// header's own names only), or null.
+    /// </summary>
+    private static (string Name, string Value)? FailsStrictCheck(HttpHeaderMap headers, string[] names)
+    {
+        foreach (var name in names)
+        {
+            if (headers.GetValue(name) is not { } value)
+            {
+                continue;
+            }
+
+            var valid = name switch
+            {
+                "x-envoy-max-retries" => uint.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _),
+                "x-envoy-retry-on" => Retry.RetryOnParser.IsStrictlyValid(value, grpc: false),
+                "x-envoy-retry-grpc-on" => Retry.RetryOnParser.IsStrictlyValid(value, grpc: true),
+                _ => ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _),
+            };
+            if (!valid)
+            {
+                return (name, value);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A header's milliseconds as a timeout; values beyond 2^32-1 ms (49 days) are capped rather than overflow.</summary>

@@ -21,6 +21,7 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
         DynamicStats = config.DynamicStats ?? true;
         RespectExpectedRqTimeout = config.RespectExpectedRqTimeout;
+        StrictCheckHeaders = [.. config.StrictCheckHeaders];
 #pragma warning disable CS0612 // start_child_span is deprecated for spawn_upstream_span, yet still honoured by Envoy.
         StartChildSpan = config.StartChildSpan;
 #pragma warning restore CS0612
@@ -48,6 +49,13 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
     /// an Envoy in front) becomes the route timeout, before x-envoy-upstream-rq-timeout-ms.
     /// </summary>
     public bool RespectExpectedRqTimeout { get; }
+
+    /// <summary>
+    /// Envoy's <c>strict_check_headers</c>: these x-envoy-* request headers (the validator allows the
+    /// two timeouts, max retries and the two retry-on lists), when present, must hold valid values,
+    /// or the request is answered 400 (flag IH).
+    /// </summary>
+    public string[] StrictCheckHeaders { get; }
 
     /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
     public bool StartChildSpan { get; }

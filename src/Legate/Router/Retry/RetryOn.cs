@@ -56,6 +56,25 @@ internal static class RetryOnParser
         return result;
     }
 
+    /// <summary>
+    /// Whether every entry of an <c>x-envoy-retry-on</c> (<paramref name="grpc"/> false) or
+    /// <c>x-envoy-retry-grpc-on</c> list is one of that header's own names (spaces around entries
+    /// and empty entries allowed): the router's <c>strict_check_headers</c>.
+    /// </summary>
+    public static bool IsStrictlyValid(ReadOnlySpan<char> list, bool grpc)
+    {
+        foreach (var range in list.Split(','))
+        {
+            var name = list[range].Trim();
+            if (!name.IsEmpty && (grpc ? Grpc(name) : Http(name)) == RetryOn.None)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static RetryOn Http(ReadOnlySpan<char> name) => name switch
     {
         "5xx" => RetryOn.FiveXx,
