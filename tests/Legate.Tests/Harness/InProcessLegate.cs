@@ -71,6 +71,18 @@ internal sealed class InProcessLegate : IAsyncDisposable
         }
     }
 
+    /// <summary>A GET to listener <paramref name="listener"/> with extra request headers (added without validation).</summary>
+    public async Task<HttpResponseMessage> GetAsync(string listener, string path, params (string Name, string Value)[] headers)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, ListenerUri(listener, path));
+        foreach (var (name, value) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        return await Http.SendAsync(request);
+    }
+
     /// <summary>The address listener <paramref name="name"/> is bound to.</summary>
     public IPEndPoint ListenerEndpoint(string name) =>
         Server.Listeners.Find(name)?.BoundEndpoint ?? throw new InvalidOperationException($"no started listener named '{name}'");

@@ -39,7 +39,13 @@ internal sealed record ProxyConfig(int UpstreamPort)
 
     public string Codec { get; init; } = "AUTO";
 
-    public string Build() => TestConfigs.Admin() + $$"""
+    /// <summary>Top-level bootstrap fields (e.g. <c>layered_runtime</c>).</summary>
+    public string Bootstrap { get; init; } = "";
+
+    /// <summary>HTTP filters before the router (a YAML list).</summary>
+    public string HttpFilters { get; init; } = "";
+
+    public string Build() => TestConfigs.Admin() + Indent(Bootstrap, 0) + (Bootstrap.Length > 0 ? "\n" : "") + $$"""
         static_resources:
           listeners:
           - name: web
@@ -63,6 +69,7 @@ internal sealed record ProxyConfig(int UpstreamPort)
                       - match: { prefix: "/" }
                         route: { cluster: backend{{(Route.Length > 0 ? ", " + Route : "")}} }
                   http_filters:
+        {{Indent(HttpFilters, 10)}}
                   - name: envoy.filters.http.router
                     typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router{{(Router.Length > 0 ? ", " + Router : "")}} }
           clusters:

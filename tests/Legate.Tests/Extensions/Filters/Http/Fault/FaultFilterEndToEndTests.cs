@@ -128,16 +128,8 @@ public sealed class FaultFilterEndToEndTests
 
     private static long Counter(InProcessLegate legate, string name) => legate.Server.Stats.Counter(Prefix + name).Value;
 
-    private static async Task<HttpResponseMessage> SendAsync(InProcessLegate legate, string path, params (string Name, string Value)[] headers)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", path));
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.Add(name, value);
-        }
-
-        return await legate.Http.SendAsync(request);
-    }
+    private static Task<HttpResponseMessage> SendAsync(InProcessLegate legate, string path, params (string Name, string Value)[] headers) =>
+        legate.GetAsync("ingress", path, headers);
 
     private static string Config(int upstreamPort) => $$"""
         admin:

@@ -41,7 +41,7 @@ public sealed class FaultRuntimeTests
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(legate, "/e")).StatusCode);
 
         Assert.Equal(["/a", "/e"], upstream.Log.Requests.Select(r => r.Path));
-        Assert.Equal(3, legate.Counter("http.ingress.fault.aborts_injected"));
+        Assert.Equal(3, legate.Counter("http.web.fault.aborts_injected"));
     }
 
     [Fact]
@@ -62,7 +62,7 @@ public sealed class FaultRuntimeTests
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(legate, "/api", (Cluster, "api"))).StatusCode);
 
         Assert.Equal(["/api"], upstream.Log.Requests.Select(r => r.Path));
-        Assert.Equal(1, legate.Counter("http.ingress.fault.web.aborts_injected"));
+        Assert.Equal(1, legate.Counter("http.web.fault.web.aborts_injected"));
     }
 
     [Fact]
@@ -79,8 +79,8 @@ public sealed class FaultRuntimeTests
         using var delayed = await SendAsync(legate, "/delayed");
 
         Assert.Equal(HttpStatusCode.OK, delayed.StatusCode);
-        Assert.Equal(1, legate.Counter("http.ingress.fault.delays_injected"));
-        Assert.Equal(0, legate.Gauge("http.ingress.fault.active_faults"));
+        Assert.Equal(1, legate.Counter("http.web.fault.delays_injected"));
+        Assert.Equal(0, legate.Gauge("http.web.fault.active_faults"));
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class FaultRuntimeTests
             staticLayer: "fault.http.abort.grpc_status: 7"));
 
         // A gRPC request (content-type application/grpc) gets its abort as a gRPC status.
-        using var request = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("ingress", "/pkg.Service/Method"))
+        using var request = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("web", "/pkg.Service/Method"))
         {
             Content = new ByteArrayContent([0, 0, 0, 0, 0]),
         };
@@ -117,8 +117,8 @@ public sealed class FaultRuntimeTests
         // A limit of 0 active faults: no fault is injected and each attempt overflows.
         await ModifyAsync(legate, "my.limit=0");
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(legate, "/b")).StatusCode);
-        Assert.Equal(1, legate.Counter("http.ingress.fault.faults_overflow"));
-        Assert.Equal(1, legate.Counter("http.ingress.fault.aborts_injected"));
+        Assert.Equal(1, legate.Counter("http.web.fault.faults_overflow"));
+        Assert.Equal(1, legate.Counter("http.web.fault.aborts_injected"));
     }
 
     [Fact]
@@ -132,16 +132,8 @@ public sealed class FaultRuntimeTests
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(legate, "/")).StatusCode);
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(InProcessLegate legate, string path, params (string Name, string Value)[] headers)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", path));
-        foreach (var (name, value) in headers)
-        {
-            request.Headers.Add(name, value);
-        }
-
-        return await legate.Http.SendAsync(request);
-    }
+    private static Task<HttpResponseMessage> SendAsync(InProcessLegate legate, string path, params (string Name, string Value)[] headers) =>
+        legate.GetAsync("web", path, headers);
 
     private static async Task ModifyAsync(InProcessLegate legate, string query)
     {
@@ -149,50 +141,11 @@ public sealed class FaultRuntimeTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    private static string Config(int upstreamPort, string fault, string staticLayer = "{}") => $$"""
-        admin:
-          address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-        layered_runtime:
-          layers:
-          - name: static
-            static_layer:
-        {{Indent(staticLayer, 6)}}
-          - name: admin
-            admin_layer: {}
-        static_resources:
-          listeners:
-          - name: ingress
-            address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: ingress
-                  route_config:
-                    virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                      - match: { prefix: "/" }
-                        route: { cluster: backend }
-                  http_filters:
-                  - name: envoy.filters.http.fault
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault
-        {{Indent(fault, 14)}}
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-          clusters:
-          - name: backend
-            connect_timeout: 5s
-            load_assignment:
-              cluster_name: backend
-              endpoints:
-              - lb_endpoints:
-                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstreamPort}} } } }
-        """;
+    private static string Config(int upstreamPort, string fault, string staticLayer = "{}") => new ProxyConfig(upstreamPort)
+    {
+        Bootstrap = $"layered_runtime:\n  layers:\n  - name: static\n    static_layer:\n{Indent(staticLayer, 6)}\n  - name: admin\n    admin_layer: {{}}",
+        HttpFilters = $"- name: envoy.filters.http.fault\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault\n{Indent(fault, 4)}",
+    }.Build();
 
     private static string Indent(string text, int spaces) =>
         string.Join("\n", text.Split('\n').Select(line => new string(' ', spaces) + line.TrimStart()));
