@@ -56,6 +56,18 @@ internal static class GrpcStatus
         _ => 2, // Unknown
     };
 
+    /// <summary>Envoy's isGrpcRequestHeaders: content-type <c>application/grpc</c>, alone or followed by <c>+</c> or <c>;</c>.</summary>
+    public static bool IsGrpcRequest(HttpHeaderMap headers)
+    {
+        const string grpc = "application/grpc";
+        if (headers.GetValue("content-type") is not { } contentType || !contentType.StartsWith(grpc, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return contentType.Length == grpc.Length || contentType[grpc.Length] is '+' or ';';
+    }
+
     private static bool IsGrpc(HttpHeaderMap headers) =>
         headers.TryGetValue(KnownHeader.ContentType, out ReadOnlySpan<byte> type) && type.StartsWith("application/grpc"u8);
 

@@ -326,7 +326,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         var code = head.StatusCode;
-        if (code is >= 100 and < 600 && _factory.DynamicStats)
+        if (code is >= 100 and < 600 && _factory.ChargesResponseCodeStats(stream))
         {
             stats.UpstreamRqXx[(code / 100) - 1].Inc();
         }

@@ -1310,7 +1310,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
             ConnectionManagerUtility.StripHopByHop(head.Headers, keepUpgrade: switching);
             var code = head.StatusCode;
-            if (code is >= 100 and < 600 && _factory.DynamicStats)
+            if (code is >= 100 and < 600 && _factory.ChargesResponseCodeStats(stream))
             {
                 _cluster!.Info.Stats.UpstreamRqXx[(code / 100) - 1].Inc();
             }

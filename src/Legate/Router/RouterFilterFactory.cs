@@ -22,6 +22,7 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
         DynamicStats = config.DynamicStats ?? true;
         RespectExpectedRqTimeout = config.RespectExpectedRqTimeout;
         StrictCheckHeaders = [.. config.StrictCheckHeaders];
+        SuppressGrpcRequestFailureCodeStats = config.SuppressGrpcRequestFailureCodeStats;
 #pragma warning disable CS0612 // start_child_span is deprecated for spawn_upstream_span, yet still honoured by Envoy.
         StartChildSpan = config.StartChildSpan;
 #pragma warning restore CS0612
@@ -56,6 +57,17 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
     /// or the request is answered 400 (flag IH).
     /// </summary>
     public string[] StrictCheckHeaders { get; }
+
+    /// <summary>Envoy's <c>suppress_grpc_request_failure_code_stats</c>: a gRPC request charges no <c>upstream_rq_&lt;class&gt;xx</c>.</summary>
+    public bool SuppressGrpcRequestFailureCodeStats { get; }
+
+    /// <summary>
+    /// Whether the stream's upstream response code counts in the cluster's <c>upstream_rq_&lt;class&gt;xx</c>:
+    /// with <c>dynamic_stats</c>, unless a gRPC request's are suppressed (its HTTP code says little:
+    /// gRPC failures are 200 with a grpc-status).
+    /// </summary>
+    public bool ChargesResponseCodeStats(HttpStream stream) =>
+        DynamicStats && !(SuppressGrpcRequestFailureCodeStats && GrpcStatus.IsGrpcRequest(stream.RequestHeaders.Headers));
 
     /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
     public bool StartChildSpan { get; }

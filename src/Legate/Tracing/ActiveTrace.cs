@@ -202,7 +202,7 @@ internal sealed class ActiveTrace
             span.SetTag(Tags.GuidXClientTraceId, clientTraceId);
         }
 
-        if (IsGrpcRequest(headers))
+        if (GrpcStatus.IsGrpcRequest(headers))
         {
             // Envoy's addGrpcRequestTags: each tag only when its header is there.
             span.SetTag(Tags.GrpcPath, request.Path);
@@ -303,18 +303,6 @@ internal sealed class ActiveTrace
         {
             span.SetTag(Tags.Error, Tags.True);
         }
-    }
-
-    /// <summary>Envoy's isGrpcRequestHeaders: content-type <c>application/grpc</c>, alone or followed by <c>+</c> or <c>;</c>.</summary>
-    private static bool IsGrpcRequest(HttpHeaderMap headers)
-    {
-        const string grpc = "application/grpc";
-        if (headers.GetValue("content-type") is not { } contentType || !contentType.StartsWith(grpc, StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        return contentType.Length == grpc.Length || contentType[grpc.Length] is '+' or ';';
     }
 
     /// <summary>Envoy's buildUrl: <c>x-forwarded-proto://host</c> and the original path (before rewrites), cut to max_path_tag_length.</summary>

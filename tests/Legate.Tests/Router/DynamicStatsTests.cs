@@ -47,13 +47,51 @@ public sealed class DynamicStatsTests
         Assert.Equal(expected, legate.Server.Stats.Histogram("cluster.backend.upstream_rq_time", HistogramUnit.Milliseconds).Count);
     }
 
+    /// <summary>
+    /// <c>suppress_grpc_request_failure_code_stats</c>: a gRPC request's response code is not
+    /// counted by class (it is still completed and timed); other requests' are.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task GrpcRequestsChargeNoCodeClassWhenSuppressed(bool http2)
+    {
+        var protocol = http2 ? UpstreamProtocols.Http2 : UpstreamProtocols.Http1;
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("busy", status: 503), protocol);
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port)
+        {
+            Router = "suppress_grpc_request_failure_code_stats: true",
+            Cluster = http2 ? TestConfigs.Http2UpstreamCluster : "",
+        }.Build());
+        using var client = TestHttp.CreateClient();
+
+        using (var grpc = new HttpRequestMessage(HttpMethod.Post, legate.ListenerUri("web", "/pkg.Service/Call")) { Content = new ByteArrayContent([0, 0, 0, 0, 0]) })
+        {
+            grpc.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+            using var response = await client.SendAsync(grpc);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        }
+
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.backend.upstream_rq_completed") == 1, "the gRPC exchange done");
+        Assert.Equal(0, legate.Counter("cluster.backend.upstream_rq_5xx"));
+
+        using (var plain = await client.GetAsync(legate.ListenerUri("web", "/plain")))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, plain.StatusCode);
+        }
+
+        await InProcessLegate.WaitUntilAsync(() => legate.Counter("cluster.backend.upstream_rq_completed") == 2, "the plain exchange done");
+        Assert.Equal(1, legate.Counter("cluster.backend.upstream_rq_5xx"));
+    }
+
     [Fact]
     public async Task DynamicStatsIsAnImplementedFieldNotWarnedAsIgnored()
     {
-        var yaml = new ProxyConfig(1) { Router = "dynamic_stats: false" }.Build();
+        var yaml = new ProxyConfig(1) { Router = "dynamic_stats: false, suppress_grpc_request_failure_code_stats: true" }.Build();
         var loaded = Legate.Config.BootstrapLoader.Load(null, yaml);
 
         Assert.True(loaded.Bootstrap.StaticResources.Listeners.Count == 1);
         Assert.DoesNotContain(loaded.Warnings, w => w.ToString().Contains("dynamic_stats", StringComparison.Ordinal));
+        Assert.DoesNotContain(loaded.Warnings, w => w.ToString().Contains("suppress_grpc_request_failure_code_stats", StringComparison.Ordinal));
     }
 }
