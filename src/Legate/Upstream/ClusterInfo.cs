@@ -328,6 +328,11 @@ internal sealed class ClusterInfo
         {
             errors.Warn(FieldPath.Field(path, "initial_connection_window_size"), "the upstream HTTP/2 client does not configure its connection window; this field is ignored for upstream connections");
         }
+
+        if (options.HpackTableSize is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "hpack_table_size"), "the upstream HTTP/2 client does not configure its HPACK table; this field is ignored for upstream connections");
+        }
     }
 
     private void ApplyAutoSni(Envoy.Config.Core.V3.UpstreamHttpProtocolOptions options)

@@ -454,12 +454,13 @@ public sealed class Http2UpstreamTests
               envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
                 "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
                 explicit_http_config:
-                  http2_protocol_options: { max_concurrent_streams: 10, initial_stream_window_size: 1048576, initial_connection_window_size: 2097152 }
+                  http2_protocol_options: { max_concurrent_streams: 10, initial_stream_window_size: 1048576, initial_connection_window_size: 2097152, hpack_table_size: 0 }
         """;
         await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", Options));
 
         Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.max_concurrent_streams", StringComparison.Ordinal));
         Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.initial_connection_window_size", StringComparison.Ordinal));
+        Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.hpack_table_size", StringComparison.Ordinal));
         Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("initial_stream_window_size", StringComparison.Ordinal));
         using var client = TestHttp.CreateClient(HttpVersion.Version11);
         using var response = await client.GetAsync(legate.ListenerUri("web", "/ok"));

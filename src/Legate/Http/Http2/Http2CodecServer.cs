@@ -29,6 +29,7 @@ namespace Legate.Http.Http2;
 /// (same valid range, 65535..2^31-1). Unset, Kestrel's defaults (768 KiB / 1 MiB) stay instead of
 /// Envoy's 256 MiB: Kestrel buffers a stream's unread request body up to its window, where Envoy
 /// holds it back with buffer watermarks.</item>
+/// <item>hpack_table_size → HeaderTableSize (advertised as SETTINGS_HEADER_TABLE_SIZE; default 4096 in both).</item>
 /// <item>max_request_headers_kb → MaxRequestHeadersTotalSize and the largest single field;
 /// common_http_protocol_options.max_headers_count → MaxRequestHeaderCount.</item>
 /// <item>Body size and minimum data rates are lifted (a proxy forwards, the upstream decides);
@@ -97,6 +98,12 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         if (h2?.InitialConnectionWindowSize is { } connectionWindow)
         {
             http2.InitialConnectionWindowSize = (int)Math.Clamp(connectionWindow, 65535u, int.MaxValue);
+        }
+
+        if (h2?.HpackTableSize is { } hpackTableSize)
+        {
+            // The dynamic table the client's encoder may use (SETTINGS_HEADER_TABLE_SIZE); 0 turns it off.
+            http2.HeaderTableSize = (int)Math.Min(hpackTableSize, int.MaxValue);
         }
 
         if (Http2KeepAlive.From(h2?.ConnectionKeepalive) is { } keepalive)

@@ -239,6 +239,44 @@ public sealed class Http2DownstreamTests
         Assert.Equal(1, Counter(legate, "http.web.downstream_cx_http2_total"));
     }
 
+    /// <summary>
+    /// <c>hpack_table_size</c> is the SETTINGS_HEADER_TABLE_SIZE the server advertises (how large a
+    /// dynamic table the client's encoder may use); at the default 4096 it is not sent, as that is
+    /// the protocol's default. Read from the server's first SETTINGS frame on a raw h2c connection.
+    /// </summary>
+    [Theory]
+    [InlineData("http2_protocol_options: { hpack_table_size: 0 }", 0L)]
+    [InlineData("http2_protocol_options: { hpack_table_size: 65536 }", 65536L)]
+    [InlineData("", null)]
+    public async Task HpackTableSizeIsAdvertised(string hcm, long? expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("unused"));
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "HTTP2", hcm));
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(legate.ListenerEndpoint("web"));
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await stream.WriteAsync("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray(), timeout.Token);
+        await stream.WriteAsync(new byte[] { 0, 0, 0, 4, 0, 0, 0, 0, 0 }, timeout.Token);
+
+        // The server's first frame is its SETTINGS: 6-byte entries of a 16-bit id and a 32-bit value.
+        var header = new byte[9];
+        await stream.ReadExactlyAsync(header, timeout.Token);
+        Assert.Equal(4, header[3]);
+        var payload = new byte[(header[0] << 16) | (header[1] << 8) | header[2]];
+        await stream.ReadExactlyAsync(payload, timeout.Token);
+        long? advertised = null;
+        for (var i = 0; i + 6 <= payload.Length; i += 6)
+        {
+            if (System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i)) == 1)
+            {
+                advertised = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
+            }
+        }
+
+        Assert.Equal(expected, advertised);
+    }
+
     [Fact]
     public async Task DirectResponseAndNoRouteOverH2()
     {
