@@ -72,7 +72,7 @@ internal static class ConnectionManagerUtility
             {
                 // Envoy appends its own address for a loopback peer (the peer is then a local sidecar).
                 var appended = IPAddress.IsLoopback(Unmap(remote.Address)) && stream.Info.DownstreamLocalAddress is { } local ? local.Address : remote.Address;
-                AppendXff(headers, appended);
+                AppendXff(headers, config.KeepIpv4MappedRemoteAddress ? appended : Unmap(appended));
             }
 
             // An untrusted previous hop may not claim https.
@@ -129,7 +129,7 @@ internal static class ConnectionManagerUtility
         if (edgeRequest && finalRemote is not null)
         {
             // Our first ingress point into the trusted network: say who the client was.
-            headers.Set("x-envoy-external-address", Unmap(finalRemote).ToString());
+            headers.Set("x-envoy-external-address", (config.KeepIpv4MappedRemoteAddress ? finalRemote : Unmap(finalRemote)).ToString());
         }
 
         if (config.GenerateRequestId)
@@ -380,11 +380,6 @@ internal static class ConnectionManagerUtility
 
     private static void AppendXff(HttpHeaderMap headers, IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
         Span<char> chars = stackalloc char[64];
         address.TryFormat(chars, out var written);
         Span<byte> bytes = stackalloc byte[64];

@@ -37,6 +37,7 @@ internal sealed class HttpConnectionManagerConfig
         StripMatchingHostPort = config.StripMatchingHostPort;
         StripTrailingHostDot = config.StripTrailingHostDot;
         AppendXForwardedPort = config.AppendXForwardedPort;
+        KeepIpv4MappedRemoteAddress = config.RepresentIpv4RemoteAddressAsIpv4MappedIpv6;
         CodecType = config.CodecType;
         GenerateRequestId = config.GenerateRequestId ?? true;
         PreserveExternalRequestId = config.PreserveExternalRequestId;
@@ -137,6 +138,13 @@ internal sealed class HttpConnectionManagerConfig
 
     /// <summary><c>append_x_forwarded_port</c>: x-forwarded-port carries the port the client connected to.</summary>
     public bool AppendXForwardedPort { get; }
+
+    /// <summary>
+    /// <c>represent_ipv4_remote_address_as_ipv4_mapped_ipv6</c>: an IPv4 client of a dual-stack
+    /// listener appears in x-forwarded-for and x-envoy-external-address as <c>::ffff:a.b.c.d</c>
+    /// instead of <c>a.b.c.d</c>.
+    /// </summary>
+    public bool KeepIpv4MappedRemoteAddress { get; }
 
     public Hcm.Types.CodecType CodecType { get; }
 

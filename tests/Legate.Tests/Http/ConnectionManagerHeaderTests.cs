@@ -142,4 +142,32 @@ public sealed class ConnectionManagerHeaderTests
 
         Assert.Equal(forwarded, Assert.Single(await upstream.Log.WaitForRequestsAsync(1)).Header("host"));
     }
+
+    /// <summary>
+    /// An IPv4 client of a dual-stack (<c>::</c>) listener: x-forwarded-for and
+    /// x-envoy-external-address carry it as IPv4 unless represent_ipv4_remote_address_as_ipv4_mapped_ipv6.
+    /// </summary>
+    [Theory]
+    [InlineData(false, "127.0.0.1")]
+    [InlineData(true, "::ffff:127.0.0.1")]
+    public async Task AnIpv4ClientOfADualStackListenerIsIpv4UnlessMappedIsAskedFor(bool mapped, string expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+
+        // Loopback made external, so the edge headers are written.
+        var hcm = "use_remote_address: true\n          internal_address_config: { cidr_ranges: [ { address_prefix: 10.0.0.0, prefix_len: 8 } ] }"
+            + (mapped ? "\n          represent_ipv4_remote_address_as_ipv4_mapped_ipv6: true" : "");
+        var yaml = Config(upstream.Port, hcm);
+        const string Loopback = "address: { socket_address: { address: 127.0.0.1, port_value: 0 } }";
+        Assert.Equal(1, yaml.Split(Loopback).Length - 1);
+        await using var legate = await InProcessLegate.StartAsync(yaml.Replace(Loopback, "address: { socket_address: { address: \"::\", port_value: 0 } }", StringComparison.Ordinal));
+
+        var port = legate.ListenerEndpoint("web").Port;
+        using var response = await legate.Http.GetAsync(new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/m"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var request = Assert.Single(await upstream.Log.WaitForRequestsAsync(1));
+        Assert.Equal(expected, request.Header("x-forwarded-for"));
+        Assert.Equal(expected, request.Header("x-envoy-external-address"));
+    }
 }

@@ -65,7 +65,7 @@ internal static partial class ImplementedFields
         // drain_timeout: the HTTP/2 grace period of max_connection_duration drains (Http2CodecServer).
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"] =
             ["stat_prefix", "route_config", "rds", "scoped_routes", "http_filters", "codec_type", "server_name",
-             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "strip_trailing_host_dot", "append_x_forwarded_port", "use_remote_address",
+             "server_header_transformation", "strip_matching_host_port", "strip_any_host_port", "strip_trailing_host_dot", "append_x_forwarded_port", "represent_ipv4_remote_address_as_ipv4_mapped_ipv6", "use_remote_address",
              "xff_num_trusted_hops", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id",
              "always_set_request_id_in_response", "max_request_headers_kb", "common_http_protocol_options",
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
