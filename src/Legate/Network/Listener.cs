@@ -16,6 +16,8 @@ using Envoy.Extensions.TransportSockets.Tls.V3;
 using Microsoft.AspNetCore.Connections;
 using Hcm = Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager;
 
+using SocketState = Envoy.Config.Core.V3.SocketOption.Types.SocketState;
+
 namespace Legate.Network;
 
 /// <summary>
@@ -175,8 +177,41 @@ internal sealed class Listener : IAsyncDisposable
             BindToPort = config.BindToPort ?? true,
             UseOriginalDst = config.UseOriginalDst ?? false,
             StatPrefix = config.StatPrefix.Length > 0 ? config.StatPrefix : null,
+            SocketOptions = [.. config.SocketOptions],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
+    }
+
+    /// <summary>
+    /// <c>socket_options</c>: raw setsockopt calls on the listening socket, each at its state (before
+    /// bind, after bind, after listen). Linux passes most of them (SO_KEEPALIVE, SO_RCVBUF, TCP
+    /// keepalive timers…) on to the connections accepted from it.
+    /// </summary>
+    public Envoy.Config.Core.V3.SocketOption[] SocketOptions { get; init; } = [];
+
+    private void ApplySocketOptions(Socket socket, SocketState state)
+    {
+        foreach (var option in SocketOptions)
+        {
+            if (option.State != state)
+            {
+                continue;
+            }
+
+            // int_value goes down as a C int, as Envoy's SocketOptionImpl passes it.
+            var value = option.ValueCase == Envoy.Config.Core.V3.SocketOption.ValueOneofCase.BufValue
+                ? option.BufValue.ToByteArray()
+                : BitConverter.GetBytes(unchecked((int)option.IntValue));
+            try
+            {
+                socket.SetRawSocketOption(unchecked((int)option.Level), unchecked((int)option.Name), value);
+            }
+            catch (SocketException ex)
+            {
+                var what = option.Description.Length > 0 ? $"'{option.Description}' (level {option.Level}, name {option.Name})" : $"level {option.Level}, name {option.Name}";
+                throw new BindException($"cannot set socket option {what} on '{SocketAddresses.Format(Endpoint)}': {ex.Message}", ex);
+            }
+        }
     }
 
     /// <summary>
@@ -264,14 +299,22 @@ internal sealed class Listener : IAsyncDisposable
             }
 
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            ApplySocketOptions(socket, SocketState.StatePrebind);
             socket.Bind(Endpoint);
+            ApplySocketOptions(socket, SocketState.StateBound);
             socket.Listen(TcpBacklogSize);
+            ApplySocketOptions(socket, SocketState.StateListening);
         }
         catch (SocketException ex)
         {
             socket.Dispose();
             var reason = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : ex.Message;
             throw new BindException($"cannot bind '{SocketAddresses.Format(Endpoint)}': {reason}", ex);
+        }
+        catch (BindException)
+        {
+            socket.Dispose();
+            throw;
         }
 
         _socket = socket;

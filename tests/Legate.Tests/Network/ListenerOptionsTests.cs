@@ -4,7 +4,7 @@ using static Legate.Tests.Tls.TlsTestConfigs;
 
 namespace Legate.Tests.Network;
 
-/// <summary>The listener's own options: <c>stat_prefix</c> and <c>tcp_backlog_size</c>.</summary>
+/// <summary>The listener's own options: <c>stat_prefix</c>, <c>tcp_backlog_size</c> and <c>socket_options</c>.</summary>
 public sealed class ListenerOptionsTests
 {
     private const string Request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -49,6 +49,37 @@ public sealed class ListenerOptionsTests
         var somaxconn = int.Parse(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), CultureInfo.InvariantCulture);
         await using var byDefault = await InProcessLegate.StartAsync(Bootstrap(Chain(null)));
         Assert.Equal(somaxconn, await ListenBacklogAsync(byDefault.ListenerEndpoint("tls").Port));
+    }
+
+    /// <summary>
+    /// <c>socket_options</c> are set on the listening socket: SO_RCVBUF shows in its own buffer size
+    /// (Linux doubles the value asked for), SO_KEEPALIVE in the connections accepted from it.
+    /// </summary>
+    [ToolFact("ss")]
+    public async Task SocketOptionsAreSetOnTheListeningSocket()
+    {
+        const string Options = "socket_options: [ { description: rcvbuf, level: 1, name: 8, int_value: 65536 }, { level: 1, name: 9, int_value: 1, state: STATE_LISTENING } ]";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: Options));
+        var port = legate.ListenerEndpoint("tls").Port.ToString(CultureInfo.InvariantCulture);
+
+        var listening = await ExternalTool.RunAsync("ss", ["-Hltnm", "sport = :" + port]);
+        Assert.Contains("rb131072", listening.Stdout, StringComparison.Ordinal);
+
+        // An idle connection: Legate holds it open, waiting for a request.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("tls"));
+        await InProcessLegate.WaitUntilAsync(() => legate.Gauge("listener." + Legate.Network.SocketAddresses.Format(legate.ListenerEndpoint("tls")).Replace(':', '_') + ".downstream_cx_active") == 1, "the connection accepted");
+        var established = await ExternalTool.RunAsync("ss", ["-Htno", "state", "established", "sport = :" + port]);
+        Assert.Contains("timer:(keepalive", established.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASocketOptionTheKernelRefusesFailsTheListenerWithItsName()
+    {
+        var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(
+            Bootstrap(Chain(null), listenerExtra: "socket_options: [ { description: bogus, level: 1, name: 9999, int_value: 1 } ]")));
+
+        Assert.StartsWith("listener 'tls': cannot set socket option 'bogus' (level 1, name 9999) on '127.0.0.1:0': ", error.Message, StringComparison.Ordinal);
     }
 
     private static async Task<int> ListenBacklogAsync(int port)
