@@ -178,6 +178,7 @@ internal sealed class Listener : IAsyncDisposable
             UseOriginalDst = config.UseOriginalDst ?? false,
             StatPrefix = config.StatPrefix.Length > 0 ? config.StatPrefix : null,
             SocketOptions = [.. config.SocketOptions],
+            Freebind = config.Freebind ?? false,
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
     }
@@ -189,8 +190,30 @@ internal sealed class Listener : IAsyncDisposable
     /// </summary>
     public Envoy.Config.Core.V3.SocketOption[] SocketOptions { get; init; } = [];
 
+    /// <summary><c>freebind</c>: bind to an address this host does not (yet) have (IP_FREEBIND / IPV6_FREEBIND).</summary>
+    public bool Freebind { get; init; }
+
     private void ApplySocketOptions(Socket socket, SocketState state)
     {
+        if (Freebind && state == SocketState.StatePrebind)
+        {
+            // Linux: IPPROTO_IP IP_FREEBIND (15), IPPROTO_IPV6 IPV6_FREEBIND (78).
+            if (!OperatingSystem.IsLinux())
+            {
+                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(Endpoint)}': IP_FREEBIND exists on Linux only", new PlatformNotSupportedException());
+            }
+
+            var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
+            try
+            {
+                socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? 78 : 15, BitConverter.GetBytes(1));
+            }
+            catch (SocketException ex)
+            {
+                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(Endpoint)}': {ex.Message}", ex);
+            }
+        }
+
         foreach (var option in SocketOptions)
         {
             if (option.State != state)

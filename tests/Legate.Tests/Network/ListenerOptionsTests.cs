@@ -4,7 +4,7 @@ using static Legate.Tests.Tls.TlsTestConfigs;
 
 namespace Legate.Tests.Network;
 
-/// <summary>The listener's own options: <c>stat_prefix</c>, <c>tcp_backlog_size</c> and <c>socket_options</c>.</summary>
+/// <summary>The listener's own options: <c>stat_prefix</c>, <c>tcp_backlog_size</c>, <c>socket_options</c> and <c>freebind</c>.</summary>
 public sealed class ListenerOptionsTests
 {
     private const string Request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -80,6 +80,31 @@ public sealed class ListenerOptionsTests
             Bootstrap(Chain(null), listenerExtra: "socket_options: [ { description: bogus, level: 1, name: 9999, int_value: 1 } ]")));
 
         Assert.StartsWith("listener 'tls': cannot set socket option 'bogus' (level 1, name 9999) on '127.0.0.1:0': ", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// <c>freebind</c>: a listener on an address this host does not have (TEST-NET-1) binds with it
+    /// and fails without it, with the kernel's reason.
+    /// </summary>
+    [Fact]
+    public async Task FreebindBindsAnAddressTheHostDoesNotHave()
+    {
+        // The listener's address is the bootstrap's last 127.0.0.1:0 (the admin's comes first).
+        static string Config(string extra)
+        {
+            var yaml = Bootstrap(Chain(null), listenerExtra: extra);
+            const string Loopback = "address: 127.0.0.1, port_value: 0 }";
+            var at = yaml.LastIndexOf(Loopback, StringComparison.Ordinal);
+            return yaml[..at] + "address: 192.0.2.10, port_value: 0 }" + yaml[(at + Loopback.Length)..];
+        }
+
+        await using (var legate = await InProcessLegate.StartAsync(Config("freebind: true")))
+        {
+            Assert.Equal(System.Net.IPAddress.Parse("192.0.2.10"), legate.ListenerEndpoint("tls").Address);
+        }
+
+        var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(Config("")));
+        Assert.StartsWith("listener 'tls': cannot bind '192.0.2.10:0': ", error.Message, StringComparison.Ordinal);
     }
 
     private static async Task<int> ListenBacklogAsync(int port)
