@@ -40,6 +40,7 @@ internal sealed class Listener : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly int _bufferLimitBytes;
     private Socket? _socket;
+    private (Socket Socket, Task AcceptLoop)[] _additional = [];
     private SocketTransport? _transport;
     private Task? _acceptLoop;
     private ListenerStats? _stats;
@@ -160,6 +161,17 @@ internal sealed class Listener : IAsyncDisposable
             }
         }
 
+        var additionalAddresses = new List<(IPEndPoint, Envoy.Config.Core.V3.SocketOption[]?)>();
+        for (var i = 0; i < config.AdditionalAddresses.Count; i++)
+        {
+            var additional = config.AdditionalAddresses[i];
+            var additionalPath = FieldPath.Index(FieldPath.Field(path, "additional_addresses"), i);
+            if (SocketAddresses.ToTcpEndpoint(additional.Address, FieldPath.Field(additionalPath, "address"), errors) is { } additionalEndpoint)
+            {
+                additionalAddresses.Add((additionalEndpoint, additional.SocketOptions is { } overrides ? [.. overrides.SocketOptions] : null));
+            }
+        }
+
         // Envoy's default is 15 s; 0 disables the timeout.
         var filtersTimeout = config.ListenerFiltersTimeout is { } t ? t.ToTimeSpan() : TimeSpan.FromSeconds(15);
 
@@ -179,6 +191,7 @@ internal sealed class Listener : IAsyncDisposable
             StatPrefix = config.StatPrefix.Length > 0 ? config.StatPrefix : null,
             SocketOptions = [.. config.SocketOptions],
             Freebind = config.Freebind ?? false,
+            AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
     }
@@ -193,14 +206,14 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary><c>freebind</c>: bind to an address this host does not (yet) have (IP_FREEBIND / IPV6_FREEBIND).</summary>
     public bool Freebind { get; init; }
 
-    private void ApplySocketOptions(Socket socket, SocketState state)
+    private void ApplySocketOptions(Socket socket, IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options, SocketState state)
     {
         if (Freebind && state == SocketState.StatePrebind)
         {
             // Linux: IPPROTO_IP IP_FREEBIND (15), IPPROTO_IPV6 IPV6_FREEBIND (78).
             if (!OperatingSystem.IsLinux())
             {
-                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(Endpoint)}': IP_FREEBIND exists on Linux only", new PlatformNotSupportedException());
+                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(endpoint)}': IP_FREEBIND exists on Linux only", new PlatformNotSupportedException());
             }
 
             var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
@@ -210,11 +223,11 @@ internal sealed class Listener : IAsyncDisposable
             }
             catch (SocketException ex)
             {
-                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(Endpoint)}': {ex.Message}", ex);
+                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
             }
         }
 
-        foreach (var option in SocketOptions)
+        foreach (var option in options)
         {
             if (option.State != state)
             {
@@ -232,7 +245,7 @@ internal sealed class Listener : IAsyncDisposable
             catch (SocketException ex)
             {
                 var what = option.Description.Length > 0 ? $"'{option.Description}' (level {option.Level}, name {option.Name})" : $"level {option.Level}, name {option.Name}";
-                throw new BindException($"cannot set socket option {what} on '{SocketAddresses.Format(Endpoint)}': {ex.Message}", ex);
+                throw new BindException($"cannot set socket option {what} on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
             }
         }
     }
@@ -312,31 +325,20 @@ internal sealed class Listener : IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var socket = new Socket(Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var socket = BindSocket(Endpoint, SocketOptions);
+        var additional = new List<Socket>();
         try
         {
-            if (Endpoint.AddressFamily == AddressFamily.InterNetworkV6 && Endpoint.Address.Equals(IPAddress.IPv6Any))
+            foreach (var (endpoint, options) in AdditionalAddresses)
             {
-                // Envoy's "::" listener with ipv4_compat off still takes IPv4 on Linux by default; keep dual mode.
-                socket.DualMode = true;
+                additional.Add(BindSocket(endpoint, options ?? SocketOptions));
             }
-
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            ApplySocketOptions(socket, SocketState.StatePrebind);
-            socket.Bind(Endpoint);
-            ApplySocketOptions(socket, SocketState.StateBound);
-            socket.Listen(TcpBacklogSize);
-            ApplySocketOptions(socket, SocketState.StateListening);
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            var reason = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : ex.Message;
-            throw new BindException($"cannot bind '{SocketAddresses.Format(Endpoint)}': {reason}", ex);
         }
         catch (BindException)
         {
+            // All or nothing, as Envoy: a listener whose additional address cannot be bound does not start.
             socket.Dispose();
+            additional.ForEach(extra => extra.Dispose());
             throw;
         }
 
@@ -345,9 +347,55 @@ internal sealed class Listener : IAsyncDisposable
         _stats = new ListenerStats(_statsStore, StatPrefix ?? SocketAddresses.Format(BoundEndpoint));
         _transport = new SocketTransport(_bufferLimitBytes, ioQueueCount);
         _acceptLoop = AcceptLoopAsync(socket);
-        _log.Info($"listener '{Name}' listening on {SocketAddresses.Format(BoundEndpoint)}");
+        _additional = [.. additional.Select(extra => (extra, AcceptLoopAsync(extra)))];
+        AdditionalBoundEndpoints = [.. additional.Select(extra => (IPEndPoint)extra.LocalEndPoint!)];
+        _log.Info($"listener '{Name}' listening on {string.Join(", ", AdditionalBoundEndpoints.Prepend(BoundEndpoint).Select(SocketAddresses.Format))}");
         return Task.CompletedTask;
     }
+
+    /// <summary>A listening socket on <paramref name="endpoint"/> with <paramref name="options"/> applied at their states.</summary>
+    /// <exception cref="BindException">The address could not be bound or an option was refused.</exception>
+    private Socket BindSocket(IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                // Envoy's "::" listener with ipv4_compat off still takes IPv4 on Linux by default; keep dual mode.
+                socket.DualMode = true;
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            ApplySocketOptions(socket, endpoint, options, SocketState.StatePrebind);
+            socket.Bind(endpoint);
+            ApplySocketOptions(socket, endpoint, options, SocketState.StateBound);
+            socket.Listen(TcpBacklogSize);
+            ApplySocketOptions(socket, endpoint, options, SocketState.StateListening);
+            return socket;
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            var reason = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : ex.Message;
+            throw new BindException($"cannot bind '{SocketAddresses.Format(endpoint)}': {reason}", ex);
+        }
+        catch (BindException)
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <c>additional_addresses</c>: more addresses the listener accepts on, with the same listener
+    /// filters, filter chains and stats; each with the listener's <c>socket_options</c> unless its
+    /// own <c>socket_options</c> override them (an empty override: none).
+    /// </summary>
+    public (IPEndPoint Endpoint, Envoy.Config.Core.V3.SocketOption[]? SocketOptions)[] AdditionalAddresses { get; init; } = [];
+
+    /// <summary>The additional addresses actually bound, once started (in config order).</summary>
+    public IPEndPoint[] AdditionalBoundEndpoints { get; private set; } = [];
 
     /// <summary>
     /// Stops accepting, lets connections finish their current request (idle ones close now), and
@@ -361,9 +409,21 @@ internal sealed class Listener : IAsyncDisposable
         {
             _socket = null;
             socket.Dispose();
+            var additional = _additional;
+            _additional = [];
+            foreach (var (extra, _) in additional)
+            {
+                extra.Dispose();
+            }
+
             if (_acceptLoop is not null)
             {
                 await _acceptLoop.ConfigureAwait(false);
+            }
+
+            foreach (var (_, loop) in additional)
+            {
+                await loop.ConfigureAwait(false);
             }
         }
         else if (BindToPort || _transport is null || Interlocked.Exchange(ref _unboundStopped, 1) != 0)

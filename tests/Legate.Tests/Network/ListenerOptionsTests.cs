@@ -4,7 +4,7 @@ using static Legate.Tests.Tls.TlsTestConfigs;
 
 namespace Legate.Tests.Network;
 
-/// <summary>The listener's own options: <c>stat_prefix</c>, <c>tcp_backlog_size</c>, <c>socket_options</c> and <c>freebind</c>.</summary>
+/// <summary>The listener's own options: <c>stat_prefix</c>, <c>tcp_backlog_size</c>, <c>socket_options</c>, <c>freebind</c> and <c>additional_addresses</c>.</summary>
 public sealed class ListenerOptionsTests
 {
     private const string Request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -106,6 +106,52 @@ public sealed class ListenerOptionsTests
         var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(Config("")));
         Assert.StartsWith("listener 'tls': cannot bind '192.0.2.10:0': ", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// <c>additional_addresses</c>: the listener accepts on each with the same filter chains and
+    /// stats; an address's own <c>socket_options</c> replace the listener's (empty: none).
+    /// </summary>
+    [ToolFact("ss")]
+    public async Task AdditionalAddressesServeTheSameChainsWithTheirOwnSocketOptions()
+    {
+        const string Extra = "socket_options: [ { level: 1, name: 8, int_value: 32768 } ]\n" +
+            "    additional_addresses:\n" +
+            "    - address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n" +
+            "    - address: { socket_address: { address: 127.0.0.1, port_value: 0 } }\n" +
+            "      socket_options: { socket_options: [] }";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: Extra));
+        var listener = legate.Server.Listeners.Find("tls")!;
+        Assert.Equal(2, listener.AdditionalBoundEndpoints.Length);
+
+        foreach (var endpoint in listener.AdditionalBoundEndpoints.Prepend(listener.BoundEndpoint!))
+        {
+            Assert.EndsWith("tls ok", await Tls.ListenerFilterTests.RawAsync(endpoint, Request));
+        }
+
+        var address = Legate.Network.SocketAddresses.Format(listener.BoundEndpoint!).Replace(':', '_');
+        Assert.Equal(3, legate.Counter("listener." + address + ".downstream_cx_total"));
+
+        // The first additional address inherits the listener's SO_RCVBUF, the second overrides it with none.
+        Assert.Contains("rb65536,", await SkmemAsync(listener.BoundEndpoint!.Port), StringComparison.Ordinal);
+        Assert.Contains("rb65536,", await SkmemAsync(listener.AdditionalBoundEndpoints[0].Port), StringComparison.Ordinal);
+        Assert.DoesNotContain("rb65536,", await SkmemAsync(listener.AdditionalBoundEndpoints[1].Port), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnAdditionalAddressInUseFailsTheWholeListener()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture);
+
+        var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(Bootstrap(Chain(null),
+            listenerExtra: "additional_addresses: [ { address: { socket_address: { address: 127.0.0.1, port_value: " + port + " } } } ]")));
+
+        Assert.Equal($"listener 'tls': cannot bind '127.0.0.1:{port}': address already in use", error.Message);
+    }
+
+    private static async Task<string> SkmemAsync(int port) =>
+        (await ExternalTool.RunAsync("ss", ["-Hltnm", "sport = :" + port.ToString(CultureInfo.InvariantCulture)])).Stdout;
 
     private static async Task<int> ListenBacklogAsync(int port)
     {
