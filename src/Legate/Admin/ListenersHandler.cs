@@ -8,7 +8,7 @@ namespace Legate.Admin;
 
 /// <summary>
 /// <c>/listeners</c>: one <c>name::address</c> line per listener, or with <c>?format=json</c>
-/// Envoy's <c>envoy.admin.v3.Listeners</c> (name and bound local_address of each).
+/// Envoy's <c>envoy.admin.v3.Listeners</c> (name, bound local_address and additional_local_addresses of each).
 /// </summary>
 internal sealed class ListenersHandler(IServerInstance server)
 {
@@ -23,15 +23,12 @@ internal sealed class ListenersHandler(IServerInstance server)
             var proto = new Listeners();
             foreach (var listener in listeners)
             {
-                var endpoint = listener.BoundEndpoint ?? listener.Endpoint;
-                proto.ListenerStatuses.Add(new ListenerStatus
-                {
-                    Name = listener.Name,
-                    LocalAddress = new Address
-                    {
-                        SocketAddress = new SocketAddress { Address = endpoint.Address.ToString(), PortValue = (uint)endpoint.Port },
-                    },
-                });
+                var status = new ListenerStatus { Name = listener.Name, LocalAddress = ToAddress(listener.BoundEndpoint ?? listener.Endpoint) };
+                var additional = listener.AdditionalBoundEndpoints.Length > 0
+                    ? listener.AdditionalBoundEndpoints
+                    : listener.AdditionalAddresses.Select(a => a.Endpoint);
+                status.AdditionalLocalAddresses.AddRange(additional.Select(ToAddress));
+                proto.ListenerStatuses.Add(status);
             }
 
             return ValueTask.FromResult(AdminResponse.Json(ProtoJson.Format(proto)));
@@ -50,4 +47,9 @@ internal sealed class ListenersHandler(IServerInstance server)
 
         return ValueTask.FromResult(AdminResponse.Text(text.ToString()));
     }
+
+    private static Address ToAddress(System.Net.IPEndPoint endpoint) => new()
+    {
+        SocketAddress = new SocketAddress { Address = endpoint.Address.ToString(), PortValue = (uint)endpoint.Port },
+    };
 }

@@ -138,6 +138,21 @@ public sealed class ListenerOptionsTests
     }
 
     [Fact]
+    public async Task TheAdminListsAdditionalAddresses()
+    {
+        const string Extra = "additional_addresses: [ { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } } ]";
+        await using var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: Extra));
+        var listener = legate.Server.Listeners.Find("tls")!;
+
+        using var json = System.Text.Json.JsonDocument.Parse(await legate.Http.GetStringAsync(new Uri(legate.AdminUri, "listeners?format=json")));
+        var status = Assert.Single(json.RootElement.GetProperty("listener_statuses").EnumerateArray());
+        var additional = Assert.Single(status.GetProperty("additional_local_addresses").EnumerateArray()).GetProperty("socket_address");
+        Assert.Equal("127.0.0.1", additional.GetProperty("address").GetString());
+        Assert.Equal(Assert.Single(listener.AdditionalBoundEndpoints).Port, additional.GetProperty("port_value").GetInt32());
+        Assert.Equal(listener.BoundEndpoint!.Port, status.GetProperty("local_address").GetProperty("socket_address").GetProperty("port_value").GetInt32());
+    }
+
+    [Fact]
     public async Task AnAdditionalAddressInUseFailsTheWholeListener()
     {
         using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
