@@ -68,20 +68,29 @@ internal sealed class ListenerManager : IAsyncDisposable
         Listener? wildcard = null;
         foreach (var listener in _listeners)
         {
-            var endpoint = listener.BoundEndpoint ?? listener.Endpoint;
-            if (ReferenceEquals(listener, from) || endpoint.Port != destination.Port)
+            if (ReferenceEquals(listener, from))
             {
                 continue;
             }
 
-            if (endpoint.Address.Equals(destination.Address))
+            // Every address of the listener counts, its additional_addresses too (as Envoy's by-address map).
+            var additional = listener.AdditionalBoundEndpoints.Length > 0 ? listener.AdditionalBoundEndpoints : listener.AdditionalAddresses.Select(a => a.Endpoint);
+            foreach (var endpoint in additional.Prepend(listener.BoundEndpoint ?? listener.Endpoint))
             {
-                return listener;
-            }
+                if (endpoint.Port != destination.Port)
+                {
+                    continue;
+                }
 
-            if (endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any))
-            {
-                wildcard ??= listener;
+                if (endpoint.Address.Equals(destination.Address))
+                {
+                    return listener;
+                }
+
+                if (endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any))
+                {
+                    wildcard ??= listener;
+                }
             }
         }
 

@@ -77,6 +77,31 @@ public sealed class UseOriginalDstTests
     }
 
     [Fact]
+    public async Task AnAdditionalAddressTakesHandOffsToo()
+    {
+        const string Redirector = """
+                use_original_dst: true
+                listener_filters: [{name: envoy.filters.listener.proxy_protocol, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol}}]
+            """;
+        var mainPort = FreePort.Get();
+        var additionalPort = FreePort.Get();
+        var additional = "    bind_to_port: false\n    additional_addresses: [ { address: { socket_address: { address: 127.0.0.1, port_value: "
+            + additionalPort.ToString(CultureInfo.InvariantCulture) + " } } } ]";
+        var yaml = TestConfigs.Admin() + "static_resources:\n  listeners:\n"
+            + Listener("redirector", "127.0.0.1", 0, "redirector", Redirector)
+            + Listener("multi", "127.0.0.1", mainPort, "multi", additional);
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(legate.ListenerEndpoint("redirector"));
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"PROXY TCP4 10.0.0.7 127.0.0.1 40000 {additionalPort}\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        var response = await new StreamReader(stream).ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.EndsWith("\r\n\r\nmulti", response, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WithoutUseOriginalDstTheReceivingListenerServes()
     {
         var exactPort = FreePort.Get();
