@@ -78,14 +78,15 @@ public sealed class PerTryIdleTimeoutTests
     [InlineData(true)]
     public async Task EveryUpstreamBytePushesTheTimeoutBack(bool http2)
     {
-        // Six pieces 0.5 s apart: 2.5 s in all, never 1.5 s without a byte.
-        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("abcdef").Streamed(6, TimeSpan.FromMilliseconds(500)), Protocol(http2));
-        await using var legate = await InProcessLegate.StartAsync(Config("per_try_idle_timeout: 1.5s", upstream.Port, http2));
+        // Eight pieces 0.45 s apart: 3.15 s in all, longer than the 2.5 s idle timeout, but never
+        // more than 0.45 s without a byte (2 s of slack for a loaded machine's scheduling).
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("abcdefgh").Streamed(8, TimeSpan.FromMilliseconds(450)), Protocol(http2));
+        await using var legate = await InProcessLegate.StartAsync(Config("per_try_idle_timeout: 2.5s", upstream.Port, http2));
 
         using var response = await legate.Http.GetAsync(legate.ListenerUri("web", "/"));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("abcdef", await response.Content.ReadAsStringAsync());
+        Assert.Equal("abcdefgh", await response.Content.ReadAsStringAsync());
         Assert.Equal(0, Counter(legate, "cluster.backend.upstream_rq_per_try_idle_timeout"));
     }
 
