@@ -24,10 +24,7 @@ internal sealed class ListenersHandler(IServerInstance server)
             foreach (var listener in listeners)
             {
                 var status = new ListenerStatus { Name = listener.Name, LocalAddress = ToAddress(listener.BoundEndpoint ?? listener.Endpoint) };
-                var additional = listener.AdditionalBoundEndpoints.Length > 0
-                    ? listener.AdditionalBoundEndpoints
-                    : listener.AdditionalAddresses.Select(a => a.Endpoint);
-                status.AdditionalLocalAddresses.AddRange(additional.Select(ToAddress));
+                status.AdditionalLocalAddresses.AddRange(listener.AdditionalEndpoints.Select(ToAddress));
                 proto.ListenerStatuses.Add(status);
             }
 

@@ -187,10 +187,19 @@ internal static class ConnectionManagerUtility
     /// <summary>Where the host part of an authority ends with a dot (before any port), or -1.</summary>
     internal static int TrailingHostDot(ReadOnlySpan<byte> authority)
     {
-        // The port starts at the last colon unless that colon is inside an IPv6 literal.
-        var colon = authority.LastIndexOf((byte)':');
-        var hostEnd = colon >= 0 && authority[colon..].IndexOf((byte)']') < 0 && (authority.IndexOf((byte)':') == colon || authority[0] == (byte)'[') ? colon : authority.Length;
+        var colon = PortStart(authority);
+        var hostEnd = colon >= 0 ? colon : authority.Length;
         return hostEnd > 0 && authority[hostEnd - 1] == (byte)'.' ? hostEnd - 1 : -1;
+    }
+
+    /// <summary>
+    /// The colon before an authority's port, or -1 without one: the last colon, unless it is inside
+    /// an IPv6 literal (<c>[::1]</c>) or the authority is a bare IPv6 address.
+    /// </summary>
+    private static int PortStart(ReadOnlySpan<byte> authority)
+    {
+        var colon = authority.LastIndexOf((byte)':');
+        return colon < 0 || authority[colon..].IndexOf((byte)']') >= 0 || (authority.IndexOf((byte)':') != colon && authority[0] != (byte)'[') ? -1 : colon;
     }
 
     /// <summary>
@@ -211,8 +220,8 @@ internal static class ConnectionManagerUtility
             return;
         }
 
-        var colon = host.LastIndexOf((byte)':');
-        if (colon < 0 || host[colon..].IndexOf((byte)']') >= 0 || (host.IndexOf((byte)':') != colon && host[0] != (byte)'['))
+        var colon = PortStart(host);
+        if (colon < 0)
         {
             return;
         }

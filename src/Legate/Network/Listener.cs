@@ -398,6 +398,13 @@ internal sealed class Listener : IAsyncDisposable
     public IPEndPoint[] AdditionalBoundEndpoints { get; private set; } = [];
 
     /// <summary>
+    /// The listener's additional addresses as bound once started, else as configured (a
+    /// <c>bind_to_port: false</c> listener never binds them).
+    /// </summary>
+    public IEnumerable<IPEndPoint> AdditionalEndpoints =>
+        AdditionalBoundEndpoints.Length > 0 ? AdditionalBoundEndpoints : AdditionalAddresses.Select(a => a.Endpoint);
+
+    /// <summary>
     /// Stops accepting, lets connections finish their current request (idle ones close now), and
     /// when <paramref name="cancellationToken"/> fires closes whatever is left. A listener drain
     /// (<paramref name="drain"/>: LDS, <c>/drain_listeners</c>) gives HTTP/2 connections Envoy's drain

@@ -74,8 +74,7 @@ internal sealed class ListenerManager : IAsyncDisposable
             }
 
             // Every address of the listener counts, its additional_addresses too (as Envoy's by-address map).
-            var additional = listener.AdditionalBoundEndpoints.Length > 0 ? listener.AdditionalBoundEndpoints : listener.AdditionalAddresses.Select(a => a.Endpoint);
-            foreach (var endpoint in additional.Prepend(listener.BoundEndpoint ?? listener.Endpoint))
+            foreach (var endpoint in listener.AdditionalEndpoints.Prepend(listener.BoundEndpoint ?? listener.Endpoint))
             {
                 if (endpoint.Port != destination.Port)
                 {

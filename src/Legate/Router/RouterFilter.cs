@@ -162,9 +162,9 @@ internal sealed partial class RouterFilter : HttpFilter
         {
             // An Envoy in front said how long it waits (Envoy's finalTimeout): that header wins and
             // x-envoy-upstream-rq-timeout-ms is left alone. The attempt sets the header anew.
-            if (ulong.TryParse(expectedTimeout, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expectedMs))
+            if (ParseMilliseconds(expectedTimeout) is { } expected)
             {
-                _globalTimeout = HeaderMilliseconds(expectedMs);
+                _globalTimeout = expected;
             }
         }
         else if (TakeMilliseconds(headers.Headers, "x-envoy-upstream-rq-timeout-ms") is { } headerTimeout)
@@ -697,8 +697,14 @@ internal sealed partial class RouterFilter : HttpFilter
         }
 
         headers.Remove(name);
-        return ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) ? HeaderMilliseconds(ms) : null;
+        return ParseMilliseconds(value);
     }
+
+    /// <summary>A timeout header's milliseconds; values beyond 2^32-1 ms (49 days) are capped rather than overflow.</summary>
+    private static TimeSpan? ParseMilliseconds(string value) =>
+        ulong.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)
+            ? TimeSpan.FromMilliseconds(Math.Min(ms, uint.MaxValue))
+            : null;
 
     /// <summary>
     /// The first of <paramref name="names"/> present with a value Envoy's StrictHeaderChecker rejects
@@ -729,9 +735,6 @@ internal sealed partial class RouterFilter : HttpFilter
 
         return null;
     }
-
-    /// <summary>A header's milliseconds as a timeout; values beyond 2^32-1 ms (49 days) are capped rather than overflow.</summary>
-    private static TimeSpan HeaderMilliseconds(ulong ms) => TimeSpan.FromMilliseconds(Math.Min(ms, uint.MaxValue));
 
     /// <summary>
     /// A response head arrived: retried when the conditions say so (and retries and the retry budget

@@ -59,17 +59,17 @@ internal sealed class FaultSettings
     // The runtime keys that override the config per request (the *_runtime fields, else Envoy's
     // fault.http.* defaults). A request with x-envoy-downstream-service-cluster uses the keys of
     // that cluster (fault.http.<cluster>.*) instead, as Envoy's filter.
-    public string DelayPercentRuntime { get; private init; } = "fault.http.delay.fixed_delay_percent";
+    public required string DelayPercentRuntime { get; init; }
 
-    public string DelayDurationRuntime { get; private init; } = "fault.http.delay.fixed_duration_ms";
+    public required string DelayDurationRuntime { get; init; }
 
-    public string AbortPercentRuntime { get; private init; } = "fault.http.abort.abort_percent";
+    public required string AbortPercentRuntime { get; init; }
 
-    public string AbortHttpStatusRuntime { get; private init; } = "fault.http.abort.http_status";
+    public required string AbortHttpStatusRuntime { get; init; }
 
-    public string AbortGrpcStatusRuntime { get; private init; } = "fault.http.abort.grpc_status";
+    public required string AbortGrpcStatusRuntime { get; init; }
 
-    public string MaxActiveFaultsRuntime { get; private init; } = "fault.http.max_active_faults";
+    public required string MaxActiveFaultsRuntime { get; init; }
 
     /// <summary>Compiles <paramref name="config"/>; null when it has errors (added to <paramref name="errors"/>).</summary>
     public static FaultSettings? Compile(HTTPFault config, string path, ConfigErrors errors)
@@ -218,7 +218,7 @@ internal sealed class FaultSettings
         }
 
         var percentage = HeaderDelay ? DelayPercentage.WithHeader(headers, FaultHeaders.DelayRequestPercentage) : DelayPercentage;
-        if (!runtime.IsEnabled(runtime.Key(DelayPercentRuntime, "delay.fixed_delay_percent"), percentage, randomValue))
+        if (!runtime.IsEnabled(DelayPercentRuntime, "delay.fixed_delay_percent", percentage, randomValue))
         {
             return null;
         }
@@ -263,7 +263,7 @@ internal sealed class FaultSettings
         }
 
         var percentage = HeaderAbort ? AbortPercentage.WithHeader(headers, FaultHeaders.AbortRequestPercentage) : AbortPercentage;
-        if (!runtime.IsEnabled(runtime.Key(AbortPercentRuntime, "abort.abort_percent"), percentage, randomValue))
+        if (!runtime.IsEnabled(AbortPercentRuntime, "abort.abort_percent", percentage, randomValue))
         {
             return (null, null);
         }
@@ -327,8 +327,10 @@ internal readonly record struct FaultRuntime(RuntimeSnapshot? Snapshot, string? 
     public string Key(string globalKey, string suffix) =>
         DownstreamCluster is null ? globalKey : "fault.http." + DownstreamCluster + "." + suffix;
 
-    public bool IsEnabled(string key, FaultPercentage percentage, ulong randomValue) =>
-        Snapshot is { } snapshot ? snapshot.FeatureEnabled(key, percentage.Numerator, percentage.Denominator, randomValue) : percentage.IsEnabled(randomValue);
+    public bool IsEnabled(string globalKey, string suffix, FaultPercentage percentage, ulong randomValue) =>
+        Snapshot is { } snapshot
+            ? snapshot.FeatureEnabled(Key(globalKey, suffix), percentage.Numerator, percentage.Denominator, randomValue)
+            : percentage.IsEnabled(randomValue);
 
     /// <summary>
     /// The status from the runtime. A value <paramref name="valid"/> rejects (an HTTP status outside
@@ -341,9 +343,7 @@ internal readonly record struct FaultRuntime(RuntimeSnapshot? Snapshot, string? 
             return configured;
         }
 
-        var value = DownstreamCluster is null
-            ? snapshot.GetInteger(globalKey, (ulong)configured)
-            : snapshot.GetInteger(Key(globalKey, suffix), (ulong)configured);
+        var value = snapshot.GetInteger(Key(globalKey, suffix), (ulong)configured);
         return valid(value) ? (int)value : configured;
     }
 }
