@@ -53,6 +53,13 @@ internal sealed class HttpStream
     private ValueTask<bool> _pendingAttempt;
     private bool _hasPendingAttempt;
 
+    // Data a filter sends on later by itself (Envoy's injectEncodedDataToFilterChain), see
+    // EnableEncodeInjection. Null/false for every stream that does not use it.
+    private bool _injecting;
+    private SemaphoreSlim? _encodeGate;
+    private BodyBuffer? _injectData;
+    private IEncodeInjector? _injector;
+
     public HttpStream(HttpConnectionManagerConfig config, ResponseEncoder encoder)
     {
         _config = config;
@@ -217,6 +224,8 @@ internal sealed class HttpStream
         _encodingLocalReply = false;
         _pendingAttempt = default;
         _hasPendingAttempt = false;
+        _injecting = false;
+        _injector = null;
         _responseAwaited = false;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
@@ -338,6 +347,19 @@ internal sealed class HttpStream
         if (Volatile.Read(ref _timeoutReply) is { } timeoutReply)
         {
             await timeoutReply.Task.ConfigureAwait(false);
+        }
+
+        if (_injector is { } injector)
+        {
+            // The filter's own sends (a paced body) end the response after the upstream's did.
+            try
+            {
+                await injector.Completion.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsExpectedResponseEnd(ex))
+            {
+                // The reset already decided the outcome.
+            }
         }
 
         if (!ResponseComplete && !IsReset)
@@ -668,7 +690,8 @@ internal sealed class HttpStream
     // ------------------------------------------------------------------ encode (response) path
 
     /// <summary>Sends what the codec has buffered (the router calls this before it waits for more upstream bytes).</summary>
-    public ValueTask FlushAsync() => IsReset ? ValueTask.CompletedTask : _encoder.FlushAsync();
+    public ValueTask FlushAsync() =>
+        IsReset ? ValueTask.CompletedTask : _injecting ? GatedFlushAsync() : _encoder.FlushAsync();
 
     /// <summary>An informational head (100-continue, 103) goes straight to the codec; filters are not involved.</summary>
     public ValueTask Encode1xxHeadersAsync(HttpResponseHead head) =>
@@ -695,6 +718,12 @@ internal sealed class HttpStream
             return;
         }
 
+        if (_injecting)
+        {
+            await GatedEncodeDataAsync(data, endStream).ConfigureAwait(false);
+            return;
+        }
+
         RefreshIdleTimer();
         _encodeData.SetBorrowed(data);
         await EncodeDataFromAsync(0, endStream).ConfigureAwait(false);
@@ -710,8 +739,29 @@ internal sealed class HttpStream
             return;
         }
 
+        if (_injecting)
+        {
+            await _encodeGate!.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await EncodeTrailersFromAsync(0, trailers).ConfigureAwait(false);
+            }
+            finally
+            {
+                _encodeGate.Release();
+            }
+
+            return;
+        }
+
+        await EncodeTrailersFromAsync(0, trailers).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask EncodeTrailersFromAsync(int start, HttpHeaderMap trailers)
+    {
         var limit = _encodeHeldAt >= 0 ? _encodeHeldAt + 1 : _count;
-        for (var p = 0; p < limit; p++)
+        for (var p = start; p < limit; p++)
         {
             var status = await _filters[_count - 1 - p].EncodeTrailersAsync(this, trailers).ConfigureAwait(false);
             if (IsReset)
@@ -830,6 +880,156 @@ internal sealed class HttpStream
             _encodeBuffered.Clear();
             await EncodeDataFromAsync(p + 1, endStream: false).ConfigureAwait(false);
             _encodeData.Clear();
+        }
+    }
+
+    // ------------------------------------------------------------------ data injected by a filter
+
+    /// <summary>
+    /// Lets <paramref name="injector"/> (a filter of this stream) send response data and trailers
+    /// on later by itself, from its own task (Envoy's injectEncodedDataToFilterChain and
+    /// continueEncoding): the fault filter's response rate limit takes each body chunk, returns
+    /// <see cref="FilterDataStatus.StopIterationNoBuffer"/> and paces it out with
+    /// <see cref="InjectEncodedDataAsync"/>. Call it before the response body reaches the filter.
+    /// From then on the upstream side's data, trailers and flushes and the filter's injections take
+    /// turns on the codec; after each upstream chunk the stream waits for
+    /// <see cref="IEncodeInjector.WaitForRoomAsync"/> (the filter's buffer limit pushes back on the
+    /// upstream, as Envoy's watermarks), and the response ends when
+    /// <see cref="IEncodeInjector.Completion"/> does.
+    /// </summary>
+    public void EnableEncodeInjection(IEncodeInjector injector)
+    {
+        _encodeGate ??= new SemaphoreSlim(1, 1);
+        _injectData ??= new BodyBuffer();
+        _injector = injector;
+        _injecting = true;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="data"/> through the filters after <paramref name="from"/> (in encode
+    /// order) to the codec, and flushes it. <paramref name="data"/> must stay valid until this returns.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask InjectEncodedDataAsync(HttpFilter from, ReadOnlySequence<byte> data, bool endStream)
+    {
+        var start = EncodePositionAfter(from);
+        await _encodeGate!.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (IsReset || _responseOwner == ResponseOwnerTimeout)
+            {
+                return;
+            }
+
+            RefreshIdleTimer();
+
+            // The upstream side's chunk buffer is idle while this holds the gate; the injected
+            // bytes get their own, and the walk may swap it with the buffered-data one as usual.
+            var upstreamSide = _encodeData;
+            _encodeData = _injectData!;
+            _encodeData.SetBorrowed(data);
+            try
+            {
+                await EncodeDataFromAsync(start, endStream).ConfigureAwait(false);
+            }
+            finally
+            {
+                _encodeData.Clear();
+                _injectData = _encodeData;
+                _encodeData = upstreamSide;
+            }
+
+            if (!IsReset)
+            {
+                await _encoder.FlushAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _encodeGate.Release();
+        }
+    }
+
+    /// <summary>Sends trailers a filter held (it returned <see cref="FilterTrailersStatus.StopIteration"/>) through the filters after it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask InjectEncodedTrailersAsync(HttpFilter from, HttpHeaderMap trailers)
+    {
+        var start = EncodePositionAfter(from);
+        await _encodeGate!.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (IsReset || _responseOwner == ResponseOwnerTimeout)
+            {
+                return;
+            }
+
+            await EncodeTrailersFromAsync(start, trailers).ConfigureAwait(false);
+            if (!IsReset)
+            {
+                await _encoder.FlushAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _encodeGate.Release();
+        }
+    }
+
+    private int EncodePositionAfter(HttpFilter filter)
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            if (ReferenceEquals(_filters[i], filter))
+            {
+                return _count - i;
+            }
+        }
+
+        throw new InvalidOperationException("the filter is not one of this stream's");
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask GatedEncodeDataAsync(ReadOnlySequence<byte> data, bool endStream)
+    {
+        await _encodeGate!.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (IsReset || _responseOwner == ResponseOwnerTimeout)
+            {
+                return;
+            }
+
+            RefreshIdleTimer();
+            _encodeData.SetBorrowed(data);
+            await EncodeDataFromAsync(0, endStream).ConfigureAwait(false);
+            _encodeData.Clear();
+        }
+        finally
+        {
+            _encodeGate.Release();
+        }
+
+        // Outside the gate: the injector needs it to make the room this waits for.
+        if (_injector is { } injector && !IsReset)
+        {
+            await injector.WaitForRoomAsync().ConfigureAwait(false);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask GatedFlushAsync()
+    {
+        await _encodeGate!.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!IsReset)
+            {
+                await _encoder.FlushAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _encodeGate.Release();
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Legate.Extensions.Filters.Http.Common;
 using Legate.Http;
 using Legate.Http.Http1;
 
@@ -10,6 +11,9 @@ namespace Legate.Extensions.Filters.Http.Fault;
 /// (response flag DI), then abort it with a local reply "fault filter abort" (flag FI, details
 /// <c>fault_filter_abort</c>). A request carrying a fault counts in the <c>active_faults</c> gauge
 /// until it ends; past <c>max_active_faults</c> no fault is injected and <c>faults_overflow</c> counts.
+/// A drawn <c>response_rate_limit</c> paces the response body to its KiB/s
+/// (<see cref="StreamRateLimiter"/>; <c>response_rl_injected</c>); it is set up first, as Envoy's,
+/// so a delayed or aborted request's reply is paced too.
 /// </summary>
 internal sealed class FaultFilter : HttpFilter
 {
@@ -22,6 +26,7 @@ internal sealed class FaultFilter : HttpFilter
     private string? _downstreamCluster;
     private FaultRuntime _runtime;
     private bool _faultActive;
+    private StreamRateLimiter? _responseLimiter;
 
     public FaultFilter(FaultFilterFactory factory) => _factory = factory;
 
@@ -55,6 +60,12 @@ internal sealed class FaultFilter : HttpFilter
         }
 
         _runtime = new FaultRuntime(_factory.Runtime?.Snapshot, clusterName);
+        if (_settings.ResponseRateLimitFor(map, NextRandom(), _runtime) is { } kbps && TryIncActiveFaults())
+        {
+            _factory.Stats.ResponseRlInjected.Inc();
+            _responseLimiter = new StreamRateLimiter(stream, this, kbps, stream.Config.BufferLimitBytes, _factory.Time);
+        }
+
         if (_settings.DelayFor(map, NextRandom(), _runtime) is { } delay && TryIncActiveFaults())
         {
             RecordDelay();
@@ -77,8 +88,13 @@ internal sealed class FaultFilter : HttpFilter
                 return FilterHeadersStatus.StopIteration;
             }
 
-            // The delay is over and nothing else is injected: no longer an active fault.
-            ReleaseActiveFault();
+            // The delay is over and nothing else is injected: no longer an active fault, unless a
+            // response rate limit is configured (Envoy keeps the fault then, drawn or not).
+            if (!_settings.HasResponseRateLimit)
+            {
+                ReleaseActiveFault();
+            }
+
             return FilterHeadersStatus.Continue;
         }
 
@@ -92,7 +108,25 @@ internal sealed class FaultFilter : HttpFilter
         return FilterHeadersStatus.Continue;
     }
 
-    public override void OnDestroy() => ReleaseActiveFault();
+    public override ValueTask<FilterDataStatus> EncodeDataAsync(HttpStream stream, BodyBuffer data, bool endStream)
+    {
+        if (_responseLimiter is not { } limiter)
+        {
+            return ValueTask.FromResult(FilterDataStatus.Continue);
+        }
+
+        limiter.Write(data.Data, endStream);
+        return ValueTask.FromResult(FilterDataStatus.StopIterationNoBuffer);
+    }
+
+    public override ValueTask<FilterTrailersStatus> EncodeTrailersAsync(HttpStream stream, HttpHeaderMap trailers) =>
+        ValueTask.FromResult(_responseLimiter?.OnTrailers(trailers) == true ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue);
+
+    public override void OnDestroy()
+    {
+        _responseLimiter = null;
+        ReleaseActiveFault();
+    }
 
     private static ulong NextRandom() => (ulong)Random.Shared.NextInt64();
 

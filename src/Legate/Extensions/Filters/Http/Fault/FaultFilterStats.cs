@@ -25,7 +25,6 @@ internal sealed class FaultFilterStats
 
     public Counter FaultsOverflow { get; }
 
-    /// <summary>Registered for dashboards; stays 0 until response_rate_limit is implemented.</summary>
     public Counter ResponseRlInjected { get; }
 
     public Gauge ActiveFaults { get; }

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 
 namespace Legate.Extensions.Filters.Http.Fault;
 
-/// <summary>The request headers that control header_delay / header_abort faults (Envoy's names).</summary>
+/// <summary>The request headers that control header_delay / header_abort / header_limit faults (Envoy's names).</summary>
 internal static class FaultHeaders
 {
     public const string DelayRequest = "x-envoy-fault-delay-request";
@@ -10,6 +10,8 @@ internal static class FaultHeaders
     public const string AbortRequest = "x-envoy-fault-abort-request";
     public const string AbortGrpcRequest = "x-envoy-fault-abort-grpc-request";
     public const string AbortRequestPercentage = "x-envoy-fault-abort-request-percentage";
+    public const string ThrottleResponseBandwidth = "x-envoy-throttle-response-bandwidth";
+    public const string ThrottleResponseBandwidthPercentage = "x-envoy-throttle-response-bandwidth-percentage";
     public const string DownstreamServiceCluster = "x-envoy-downstream-service-cluster";
     public const string DownstreamServiceNode = "x-envoy-downstream-service-node";
 

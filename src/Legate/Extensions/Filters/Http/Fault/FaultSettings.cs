@@ -54,6 +54,14 @@ internal sealed class FaultSettings
     /// <summary>null = no limit.</summary>
     public uint? MaxActiveFaults { get; private init; }
 
+    /// <summary>response_rate_limit is configured (Envoy keeps such a request an active fault until it ends).</summary>
+    public bool HasResponseRateLimit { get; private init; }
+
+    /// <summary>response_rate_limit.fixed_limit.limit_kbps; null for header_limit (x-envoy-throttle-response-bandwidth).</summary>
+    public ulong? ResponseRateLimitKbps { get; private init; }
+
+    public FaultPercentage ResponseRateLimitPercentage { get; private init; }
+
     public bool DisableDownstreamClusterStats { get; private init; }
 
     // The runtime keys that override the config per request (the *_runtime fields, else Envoy's
@@ -70,6 +78,8 @@ internal sealed class FaultSettings
     public required string AbortGrpcStatusRuntime { get; init; }
 
     public required string MaxActiveFaultsRuntime { get; init; }
+
+    public required string ResponseRateLimitPercentRuntime { get; init; }
 
     /// <summary>Compiles <paramref name="config"/>; null when it has errors (added to <paramref name="errors"/>).</summary>
     public static FaultSettings? Compile(HTTPFault config, string path, ConfigErrors errors)
@@ -131,6 +141,25 @@ internal sealed class FaultSettings
             WarnIfNeverInjected(abort.Percentage, abortPath, "abort", errors);
         }
 
+        ulong? rateLimitKbps = null;
+        if (config.ResponseRateLimit is { } rateLimit)
+        {
+            var rateLimitPath = FieldPath.Field(path, "response_rate_limit");
+            switch (rateLimit.LimitTypeCase)
+            {
+                case FaultRateLimit.LimitTypeOneofCase.FixedLimit:
+                    rateLimitKbps = rateLimit.FixedLimit.LimitKbps;
+                    break;
+                case FaultRateLimit.LimitTypeOneofCase.HeaderLimit:
+                    break;
+                default:
+                    errors.Add(rateLimitPath, "one of fixed_limit or header_limit is required");
+                    break;
+            }
+
+            WarnIfNeverInjected(rateLimit.Percentage, rateLimitPath, "response rate limit", errors);
+        }
+
         var matchers = new List<CompiledHeaderMatcher>();
         var headersPath = FieldPath.Field(path, "headers");
         for (var i = 0; i < config.Headers.Count; i++)
@@ -161,6 +190,9 @@ internal sealed class FaultSettings
             DownstreamNodes = config.DownstreamNodes.ToFrozenSet(StringComparer.Ordinal),
             Headers = matchers.ToArray(),
             MaxActiveFaults = config.MaxActiveFaults,
+            HasResponseRateLimit = config.ResponseRateLimit is not null,
+            ResponseRateLimitKbps = rateLimitKbps,
+            ResponseRateLimitPercentage = FaultPercentage.From(config.ResponseRateLimit?.Percentage),
             DisableDownstreamClusterStats = config.DisableDownstreamClusterStats,
             DelayPercentRuntime = OrDefault(config.DelayPercentRuntime, "fault.http.delay.fixed_delay_percent"),
             DelayDurationRuntime = OrDefault(config.DelayDurationRuntime, "fault.http.delay.fixed_duration_ms"),
@@ -168,6 +200,7 @@ internal sealed class FaultSettings
             AbortHttpStatusRuntime = OrDefault(config.AbortHttpStatusRuntime, "fault.http.abort.http_status"),
             AbortGrpcStatusRuntime = OrDefault(config.AbortGrpcStatusRuntime, "fault.http.abort.grpc_status"),
             MaxActiveFaultsRuntime = OrDefault(config.MaxActiveFaultsRuntime, "fault.http.max_active_faults"),
+            ResponseRateLimitPercentRuntime = OrDefault(config.ResponseRateLimitPercentRuntime, "fault.http.rate_limit.response_percent"),
         };
 
         static string OrDefault(string key, string defaultKey) => key.Length > 0 ? key : defaultKey;
@@ -299,6 +332,34 @@ internal sealed class FaultSettings
         }
 
         return (null, null);
+    }
+
+    /// <summary>
+    /// The response rate limit for this request in KiB/s, or null (not configured, not drawn, or
+    /// header_limit without a positive x-envoy-throttle-response-bandwidth). As Envoy's, the
+    /// runtime's percentage key has no per-downstream-cluster variant.
+    /// </summary>
+    public ulong? ResponseRateLimitFor(HttpHeaderMap headers, ulong randomValue, FaultRuntime runtime = default)
+    {
+        if (!HasResponseRateLimit)
+        {
+            return null;
+        }
+
+        var header = ResponseRateLimitKbps is null;
+        var percentage = header ? ResponseRateLimitPercentage.WithHeader(headers, FaultHeaders.ThrottleResponseBandwidthPercentage) : ResponseRateLimitPercentage;
+        if (!(runtime with { DownstreamCluster = null }).IsEnabled(ResponseRateLimitPercentRuntime, "rate_limit.response_percent", percentage, randomValue))
+        {
+            return null;
+        }
+
+        if (!header)
+        {
+            return ResponseRateLimitKbps;
+        }
+
+        var i = headers.IndexOf(FaultHeaders.ThrottleResponseBandwidth.AsSpan());
+        return i >= 0 && FaultHeaders.TryParseUnsigned(headers.GetValueBytes(i), out var kbps) && kbps > 0 ? kbps : null;
     }
 
     private static void WarnIfNeverInjected(Envoy.Type.V3.FractionalPercent? percent, string path, string what, ConfigErrors errors)

@@ -166,6 +166,61 @@ public sealed class FaultSettingsTests
         Assert.Contains(errors.Warnings, w => w.Path == "f.abort.percentage" && w.Message.Contains("never injected", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void AResponseRateLimitWithoutAPercentageWarnsThatItNeverFires()
+    {
+        var errors = new ConfigErrors();
+
+        Assert.NotNull(FaultSettings.Compile(new HTTPFault { ResponseRateLimit = new FaultRateLimit { HeaderLimit = new FaultRateLimit.Types.HeaderLimit() } }, "f", errors));
+
+        Assert.Contains(errors.Warnings, w => w.Path == "f.response_rate_limit.percentage" && w.Message.Contains("never injected", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AFixedResponseRateLimitIsDrawnByItsPercentage()
+    {
+        var settings = Compile(new HTTPFault
+        {
+            ResponseRateLimit = new FaultRateLimit { FixedLimit = new FaultRateLimit.Types.FixedLimit { LimitKbps = 64 }, Percentage = new FractionalPercent { Numerator = 50 } },
+        });
+        var headers = new HttpHeaderMap();
+
+        Assert.Equal(64ul, settings.ResponseRateLimitFor(headers, 49));
+        Assert.Null(settings.ResponseRateLimitFor(headers, 50));
+        Assert.True(settings.HasResponseRateLimit);
+        Assert.Equal("fault.http.rate_limit.response_percent", settings.ResponseRateLimitPercentRuntime);
+    }
+
+    [Theory]
+    [InlineData(null, null, null)]
+    [InlineData("128", null, 128ul)]
+    [InlineData(" +128 ", null, 128ul)]
+    [InlineData("0", null, null)]
+    [InlineData("-5", null, null)]
+    [InlineData("1k", null, null)]
+    [InlineData("128", "0", null)]
+    [InlineData("128", "100", 128ul)]
+    [InlineData("128", "x", 128ul)]
+    public void TheHeaderLimitReadsTheRequestsKilobytesAndPercentage(string? kbps, string? percent, ulong? expected)
+    {
+        var settings = Compile(new HTTPFault
+        {
+            ResponseRateLimit = new FaultRateLimit { HeaderLimit = new FaultRateLimit.Types.HeaderLimit(), Percentage = Full() },
+        });
+        var headers = new HttpHeaderMap();
+        if (kbps is not null)
+        {
+            headers.Add("x-envoy-throttle-response-bandwidth", kbps);
+        }
+
+        if (percent is not null)
+        {
+            headers.Add("x-envoy-throttle-response-bandwidth-percentage", percent);
+        }
+
+        Assert.Equal(expected, settings.ResponseRateLimitFor(headers, 0));
+    }
+
     private static FractionalPercent Full() => new() { Numerator = 100 };
 
     private static FaultSettings Compile(HTTPFault config)
