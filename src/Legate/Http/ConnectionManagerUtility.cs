@@ -56,6 +56,7 @@ internal static class ConnectionManagerUtility
         var remote = stream.Info.DownstreamRemoteAddress;
         var hasEnvoyHeaders = RemoveInternalFlag(headers);
         IPAddress? finalRemote = null;
+        IPAddress? fromHeaders = null;
         bool singleXffAddress;
         if (config.UseRemoteAddress)
         {
@@ -64,7 +65,7 @@ internal static class ConnectionManagerUtility
             // Trusted proxies in front of us: the client is that many hops back in XFF (read before appending).
             if (config.XffNumTrustedHops > 0)
             {
-                finalRemote = LastXffAddress(headers, config.XffNumTrustedHops - 1, out _);
+                finalRemote = fromHeaders = LastXffAddress(headers, config.XffNumTrustedHops - 1, out _);
             }
 
             finalRemote ??= remote?.Address;
@@ -81,9 +82,38 @@ internal static class ConnectionManagerUtility
                 headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
             }
         }
+        else if (config.OriginalIpDetections is { } detections)
+        {
+            // The configured extensions in order, until one finds the client or rejects the request.
+            singleXffAddress = false;
+            foreach (var detection in detections)
+            {
+                var result = detection.Detect(headers, remote);
+                if (result.RejectStatus is { } status)
+                {
+                    stream.RejectOnOriginalIpDetection(status);
+                    return;
+                }
+
+                if (result.Address is { } detected)
+                {
+                    finalRemote = fromHeaders = detected;
+                    singleXffAddress = result.AllowTrustedAddressChecks;
+                    break;
+                }
+            }
+        }
         else
         {
-            finalRemote = LastXffAddress(headers, config.XffNumTrustedHops, out singleXffAddress);
+            finalRemote = fromHeaders = LastXffAddress(headers, config.XffNumTrustedHops, out singleXffAddress);
+        }
+
+        if (fromHeaders is not null)
+        {
+            // The client's address as found in the headers (Envoy's setDownstreamRemoteAddress): what
+            // %DOWNSTREAM_REMOTE_ADDRESS%, hashing on the source IP and the PROXY protocol header
+            // upstream see; the peer stays %DOWNSTREAM_DIRECT_REMOTE_ADDRESS%. No port is known.
+            stream.Info.DownstreamRemoteAddress = new IPEndPoint(fromHeaders, 0);
         }
 
         if (!headers.Contains(KnownHeader.XForwardedProto))
@@ -244,7 +274,7 @@ internal static class ConnectionManagerUtility
     /// Envoy's Utility::getLastAddressFromXFF: the address <paramref name="skip"/> entries from the
     /// right of x-forwarded-for, or null when there are not that many or it is not an IP.
     /// </summary>
-    private static IPAddress? LastXffAddress(HttpHeaderMap headers, int skip, out bool single)
+    internal static IPAddress? LastXffAddress(HttpHeaderMap headers, int skip, out bool single)
     {
         single = false;
         if (!headers.TryGetValue(KnownHeader.XForwardedFor, out ReadOnlySpan<byte> xff) || xff.IsEmpty)

@@ -158,6 +158,13 @@ internal sealed class HttpConnectionManagerConfig
 
     public int XffNumTrustedHops { get; }
 
+    /// <summary>
+    /// <c>original_ip_detection_extensions</c>, asked in order when <see cref="UseRemoteAddress"/>
+    /// is off; null when none are configured (Envoy's default: x-forwarded-for with
+    /// <see cref="XffNumTrustedHops"/>, done inline).
+    /// </summary>
+    public Extensions.Http.OriginalIpDetection.OriginalIpDetection[]? OriginalIpDetections { get; private init; }
+
     public bool SkipXffAppend { get; }
 
     /// <summary>Where streams that end in a local reply or a reset are remembered for the admin dashboard; null = nowhere.</summary>
@@ -338,6 +345,14 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var originalIpDetections = config.OriginalIpDetectionExtensions.Count > 0
+            ? Extensions.Http.OriginalIpDetection.OriginalIpDetectionFactory.Compile(config, path, errors)
+            : null;
+        if (errors.Errors.Count > errorCount)
+        {
+            return null;
+        }
+
         var stats = new HttpConnectionManagerStats(context.Stats, config.StatPrefix);
         return new HttpConnectionManagerConfig(config, config.StatPrefix, routes, factories.ToArray(), stats, context.Logs.Get(LogComponents.Http), bufferLimitBytes)
         {
@@ -352,6 +367,7 @@ internal sealed class HttpConnectionManagerConfig
             Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
             TracingConfig = tracingConfig,
             Runtime = context.Runtime,
+            OriginalIpDetections = originalIpDetections,
         };
     }
 }

@@ -41,6 +41,7 @@ internal sealed class HttpConnectionManagerStats
         DownstreamRqMaxDurationReached = store.Counter(p + "downstream_rq_max_duration_reached");
         DownstreamRqWsOnNonWsRoute = store.Counter(p + "downstream_rq_ws_on_non_ws_route");
         DownstreamRqFailedPathNormalization = store.Counter(p + "downstream_rq_failed_path_normalization");
+        DownstreamRqRejectedViaIpDetection = store.Counter(p + "downstream_rq_rejected_via_ip_detection");
         DownstreamRqRedirectedWithNormalizedPath = store.Counter(p + "downstream_rq_redirected_with_normalized_path");
         DownstreamRqXx =
         [
@@ -66,6 +67,9 @@ internal sealed class HttpConnectionManagerStats
     public Counter DownstreamCxTotal { get; }
 
     public Counter DownstreamRqFailedPathNormalization { get; }
+
+    /// <summary>An original IP detection extension rejected the request (custom_header's reject_with_status).</summary>
+    public Counter DownstreamRqRejectedViaIpDetection { get; }
 
     public Counter DownstreamRqMaxDurationReached { get; }
 

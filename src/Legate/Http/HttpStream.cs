@@ -209,6 +209,15 @@ internal sealed class HttpStream
     /// <summary>An exception the response work may end with that the stream has already accounted for.</summary>
     public bool IsExpectedResponseEnd(Exception ex) => ex is OperationCanceledException || IsReset;
 
+    private int _originalIpRejectStatus;
+
+    /// <summary>
+    /// An original IP detection extension rejects the request (custom_header's
+    /// <c>reject_with_status</c>): <see cref="DecodeHeadersAsync"/> answers with
+    /// <paramref name="status"/> and an empty body instead of running the filters.
+    /// </summary>
+    public void RejectOnOriginalIpDetection(int status) => _originalIpRejectStatus = status;
+
     /// <summary>Starts a new exchange: resets the per-request state and creates the filter instances.</summary>
     public void Begin(HttpRequestHead headers, long startTimestamp)
     {
@@ -226,6 +235,7 @@ internal sealed class HttpStream
         _hasPendingAttempt = false;
         _injecting = false;
         _injector = null;
+        _originalIpRejectStatus = 0;
         _responseAwaited = false;
         _decodeHeldAt = _decodeBufferedAt = _encodeHeldAt = _encodeBufferedAt = -1;
         _encodeHead = null;
@@ -381,6 +391,15 @@ internal sealed class HttpStream
         if (endStream)
         {
             Info.LastDownstreamRxByteReceived = Network.EventClock.Timestamp;
+        }
+
+        if (_originalIpRejectStatus != 0)
+        {
+            // An original IP detection extension refused the request: no filter sees it (Envoy's
+            // decodeHeaders answers before it creates the filter chain).
+            _config.Stats.DownstreamRqRejectedViaIpDetection.Inc();
+            _encodingLocalReply = true;
+            return SendLocalReplyAsync(_originalIpRejectStatus, [], ResponseCodeDetails.OriginalIpDetectionFailed);
         }
 
         if (_config.TransformsPath && RequestHeaders.MethodKind != HttpMethodKind.Connect && RequestHeaders.PathBytes is [(byte)'/', ..])

@@ -6,6 +6,7 @@ internal static class ResponseCodeDetails
     public const string ViaUpstream = "via_upstream";
     public const string DirectResponse = "direct_response";
     public const string PathNormalizationFailed = "path_normalization_failed";
+    public const string OriginalIpDetectionFailed = "rejecting_because_detection_failed";
     public const string RouteNotFound = "route_not_found";
     public const string ClusterNotFound = "cluster_not_found";
 

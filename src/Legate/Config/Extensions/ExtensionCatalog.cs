@@ -57,6 +57,8 @@ internal static class ExtensionCatalog
         "envoy.health_check.event_sinks.file",
         "envoy.network.dns_resolver.cares",
         "envoy.network.dns_resolver.getaddrinfo",
+        "envoy.http.original_ip_detection.xff",
+        "envoy.http.original_ip_detection.custom_header",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>

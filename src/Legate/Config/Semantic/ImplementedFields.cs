@@ -71,7 +71,8 @@ internal static partial class ImplementedFields
              "http_protocol_options", "request_headers_timeout", "upgrade_configs", "http2_protocol_options",
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
-             "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout"],
+             "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
+             "original_ip_detection_extensions"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
