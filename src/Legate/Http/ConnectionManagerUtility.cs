@@ -121,6 +121,13 @@ internal static class ConnectionManagerUtility
             headers.Set(KnownHeader.XForwardedProto, isTls ? s_https : s_http);
         }
 
+        if (config.SchemeToOverwrite is { } scheme)
+        {
+            // scheme_header_transformation.scheme_to_overwrite: :scheme and x-forwarded-proto, as Envoy.
+            stream.RequestHeaders.Scheme = scheme;
+            headers.Set(KnownHeader.XForwardedProto, scheme);
+        }
+
         // Internal: exactly one address in XFF (after appending) and it is internal; no XFF without
         // use_remote_address means external.
         var internalRequest = singleXffAddress && finalRemote is not null && config.InternalAddresses.Contains(finalRemote);

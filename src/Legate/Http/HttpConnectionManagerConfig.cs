@@ -45,6 +45,7 @@ internal sealed class HttpConnectionManagerConfig
         UseRemoteAddress = config.UseRemoteAddress ?? false;
         XffNumTrustedHops = (int)Math.Min(config.XffNumTrustedHops, int.MaxValue);
         SkipXffAppend = config.SkipXffAppend;
+        SchemeToOverwrite = config.SchemeHeaderTransformation?.SchemeToOverwrite is { Length: > 0 } scheme ? scheme : null;
         Via = config.Via.Length > 0 ? Encoding.ASCII.GetBytes(config.Via) : null;
         NormalizePath = config.NormalizePath ?? false;
         MergeSlashes = config.MergeSlashes;
@@ -157,6 +158,9 @@ internal sealed class HttpConnectionManagerConfig
     public bool UseRemoteAddress { get; }
 
     public int XffNumTrustedHops { get; }
+
+    /// <summary><c>scheme_header_transformation.scheme_to_overwrite</c> (http or https), or null.</summary>
+    public string? SchemeToOverwrite { get; }
 
     /// <summary>
     /// <c>original_ip_detection_extensions</c>, asked in order when <see cref="UseRemoteAddress"/>

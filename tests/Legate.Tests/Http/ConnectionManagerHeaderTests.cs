@@ -170,4 +170,27 @@ public sealed class ConnectionManagerHeaderTests
         Assert.Equal(expected, request.Header("x-forwarded-for"));
         Assert.Equal(expected, request.Header("x-envoy-external-address"));
     }
+
+    [Theory]
+    [InlineData("https", null, "https")]
+    [InlineData("http", "https", "http")]
+    [InlineData(null, "https", "https")]
+    public async Task SchemeToOverwriteSetsTheSchemeAndForwardedProto(string? overwrite, string? clientProto, string expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Echo());
+        var hcm = overwrite is null ? "" : $"scheme_header_transformation: {{ scheme_to_overwrite: {overwrite} }}";
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port)
+        {
+            Hcm = hcm,
+            RouteConfig = "request_headers_to_add: [{ header: { key: x-scheme, value: \"%REQ(:SCHEME)%\" } }]",
+        }.Build());
+
+        using var response = clientProto is null
+            ? await legate.GetAsync("web", "/")
+            : await legate.GetAsync("web", "/", ("x-forwarded-proto", clientProto));
+
+        var request = Assert.Single(await upstream.Log.WaitForRequestsAsync(1));
+        Assert.Equal(expected, request.Header("x-forwarded-proto"));
+        Assert.Equal(overwrite ?? "http", request.Header("x-scheme"));
+    }
 }

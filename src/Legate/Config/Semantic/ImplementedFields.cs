@@ -72,7 +72,10 @@ internal static partial class ImplementedFields
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
              "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
-             "original_ip_detection_extensions"],
+             "original_ip_detection_extensions", "scheme_header_transformation"],
+        // match_upstream: :scheme to HTTP/2 upstreams always follows the upstream's transport (the
+        // HTTP/2 client sends it from the connection's scheme), so it is what Legate does anyway.
+        ["envoy.config.core.v3.SchemeHeaderTransformation"] = ["scheme_to_overwrite", "match_upstream"],
         // unix_sockets: Legate listens on TCP only.
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig"] = ["cidr_ranges"],
         // Sampling only: the trace reason packed into x-request-id (no tracer yet; provider is an error as an unimplemented extension).
