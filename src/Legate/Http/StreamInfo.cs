@@ -166,6 +166,23 @@ internal sealed class StreamInfo
         }
     }
 
+    /// <summary>
+    /// A copy of this stream's info as one upstream attempt's log sees it (Envoy's upstream stream
+    /// info): the attempt's start and now as its end, the upstream's response code (0: none), the
+    /// attempt's own flags and details. The copy is only read (by formatters and log filters).
+    /// </summary>
+    public StreamInfo ForUpstreamAttempt(long attemptStart, int responseCode, ResponseFlags flags, string? details)
+    {
+        var copy = (StreamInfo)MemberwiseClone();
+        copy.StartTimestamp = attemptStart;
+        copy.StartTime = Network.EventClock.UtcAt(attemptStart);
+        copy.EndTimestamp = Network.EventClock.Timestamp;
+        copy.ResponseCode = responseCode;
+        copy.ResponseFlags = flags;
+        copy.ResponseCodeDetails = details;
+        return copy;
+    }
+
     public void Reset(DateTimeOffset startTime, long startTimestamp)
     {
         _hasRandomValue = false;

@@ -49,6 +49,10 @@ internal sealed class Http2UpstreamRequest
     private TimeSpan _timeout;
     private Http2RequestBodyContent? _body;
     private long _start;
+
+    // For the router's upstream_log: what this attempt received.
+    private HttpResponseHead? _logResponse;
+    private HttpHeaderMap? _logTrailers;
     private int _timedOut;
     private int _done;
     private bool _requestComplete;
@@ -275,6 +279,7 @@ internal sealed class Http2UpstreamRequest
         try
         {
             stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+            _owner.LogUpstreamPoolReady();
             response = await pool.Invoker.SendAsync(request, _cancel.Token).ConfigureAwait(false);
             _idleTimer?.Touch();
             await RelayResponseAsync(response).ConfigureAwait(false);
@@ -296,6 +301,7 @@ internal sealed class Http2UpstreamRequest
         var stats = _cluster.Info.Stats;
         stream.Info.FirstUpstreamRxByteReceived = Stopwatch.GetTimestamp();
         var head = new HttpResponseHead { StatusCode = (int)response.StatusCode };
+        _logResponse = head;
         try
         {
             CopyHeaders(response.Headers.NonValidated, head.Headers);
@@ -351,7 +357,7 @@ internal sealed class Http2UpstreamRequest
                 if (received == 0)
                 {
                     // END_STREAM on the HEADERS (gRPC trailers-only), or trailers right after them.
-                    var only = TrailersOf(response);
+                    var only = _logTrailers = TrailersOf(response);
                     await stream.EncodeHeadersAsync(head, endStream: only is null).ConfigureAwait(false);
                     if (only is not null && !stream.IsReset)
                     {
@@ -383,7 +389,7 @@ internal sealed class Http2UpstreamRequest
                 received = read.IsCompletedSuccessfully ? read.Result : await FlushThenReadAsync(read).ConfigureAwait(false);
             }
 
-            var trailers = TrailersOf(response);
+            var trailers = _logTrailers = TrailersOf(response);
             if (trailers is not null)
             {
                 await stream.EncodeTrailersAsync(trailers).ConfigureAwait(false);
@@ -463,6 +469,7 @@ internal sealed class Http2UpstreamRequest
         if (_idleTimer is { Fired: true } && !stream.IsReset)
         {
             _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
+            _owner.NoteAttemptFailure(ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination);
             Finish();
             Retried = await _owner.OnAttemptTimeoutAsync(idle: true).ConfigureAwait(false);
             return;
@@ -471,6 +478,7 @@ internal sealed class Http2UpstreamRequest
         if (Volatile.Read(ref _timedOut) != 0 && !stream.IsReset)
         {
             _host.ReportResult(Legate.Upstream.OutlierResult.LocalOriginTimeout);
+            _owner.NoteAttemptFailure(ResponseFlags.UpstreamRequestTimeout, UpstreamResetReasons.ConnectionTermination);
             Finish();
             Retried = await _owner.OnAttemptTimeoutAsync().ConfigureAwait(false);
             return;
@@ -501,6 +509,7 @@ internal sealed class Http2UpstreamRequest
         }
 
         stream.Config.Log.Debug($"upstream {_host} (h2): {reason}: {ex.Message}");
+        _owner.NoteAttemptFailure(flag, reason);
         if (stream.ResponseStarted)
         {
             await FailAsync(flag, reason, status).ConfigureAwait(false);
@@ -655,6 +664,7 @@ internal sealed class Http2UpstreamRequest
         _timer?.Dispose();
         _idleTimer?.Stop();
         _resetRegistration.Dispose();
+        _owner.LogUpstreamAttempt(_logResponse, _logTrailers);
         // The breaker first: whoever sees no active request also sees its slot back.
         _cluster.Info.CircuitBreakers.For(_priority).Requests.Release();
         _cluster.Info.Stats.UpstreamRqActive.Dec();

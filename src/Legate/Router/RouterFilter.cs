@@ -425,6 +425,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
         RequestFinalizer.ApplyAutoHostRewrite(headers, route, host);
         var attempt = ++stream.Info.AttemptCount;
+        BeginUpstreamLogAttempt();
         if (route.IncludeRequestAttemptCount)
         {
             headers.Headers.Set("x-envoy-attempt-count", attempt.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -497,6 +498,7 @@ internal sealed partial class RouterFilter : HttpFilter
             stream.Info.UpstreamLocalAddress = upstream.LocalAddress;
             stream.Info.UpstreamTls = upstream.Tls;
             stream.Info.UpstreamProtocol = "HTTP/1.1";
+            LogUpstreamPoolReady();
             upstream.ArmTimeout(timeout);
             if (_requestComplete)
             {
@@ -835,6 +837,7 @@ internal sealed partial class RouterFilter : HttpFilter
     /// </summary>
     internal async ValueTask<bool> FailOrRetryAsync(AttemptFailure failure, ResponseFlags flag, string resetReason, int status = 503, bool retry = true)
     {
+        NoteAttemptFailure(flag, resetReason);
         Finish(reusable: false);
         var stream = _stream;
         if (retry && !stream.IsReset && !stream.ResponseStarted && CanRetry(failure))
@@ -1279,6 +1282,7 @@ internal sealed partial class RouterFilter : HttpFilter
             }
 
             stream.Info.FirstUpstreamRxByteReceived = EventClock.Timestamp;
+            _attemptResponse = head;
             stream.Info.UpstreamHost?.ReportHttpCode(head.StatusCode);
             stream.Info.UpstreamHost?.CheckImmediateHealthCheckFail(head.Headers);
             var switching = head.StatusCode == 101;
@@ -1631,6 +1635,12 @@ internal sealed partial class RouterFilter : HttpFilter
         _done = true;
         _reusable = reusable;
         _resetRegistration.Dispose();
+        if (_factory.UpstreamLogs.Length > 0)
+        {
+            // Before the connection (and its response head) goes back to the pool.
+            LogUpstreamAttempt(_attemptResponse, _attemptResponse?.Trailers is { Count: > 0 } trailers ? trailers : null);
+        }
+
         Interlocked.Exchange(ref _idleTimer, null)?.Stop();
 
         if ((_target ?? _cluster) is { } cluster && _stream.Info.UpstreamHost is { } host)

@@ -13,9 +13,11 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
 {
     private static readonly ConcurrentDictionary<int, SocketTransport> s_transports = new();
 
-    private RouterFilterFactory(string name, RouterConfig config, HttpFilterFactoryContext context)
+    private RouterFilterFactory(string name, RouterConfig config, HttpFilterFactoryContext context, AccessLog.AccessLogInstance[] upstreamLogs)
         : base(name)
     {
+        UpstreamLogs = upstreamLogs;
+        FlushUpstreamLogOnUpstreamStream = upstreamLogs.Length > 0 && config.UpstreamLogOptions?.FlushUpstreamLogOnUpstreamStream == true;
         ClusterManager = context.ClusterManager;
         Time = context.Time;
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
@@ -72,8 +74,29 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
     /// <summary>Envoy's <c>start_child_span</c>: an egress span per upstream attempt (as the HCM's <c>spawn_upstream_span</c>).</summary>
     public bool StartChildSpan { get; }
 
-    public static HttpFilterFactory? Create(string name, IMessage config, string path, ConfigErrors errors, HttpFilterFactoryContext context) =>
-        new RouterFilterFactory(name, (RouterConfig)config, context);
+    /// <summary>The router's <c>upstream_log</c>: one entry per upstream attempt (see RouterFilter.UpstreamLog).</summary>
+    public AccessLog.AccessLogInstance[] UpstreamLogs { get; }
+
+    /// <summary><c>upstream_log_options.flush_upstream_log_on_upstream_stream</c>: an entry also when an attempt has its connection.</summary>
+    public bool FlushUpstreamLogOnUpstreamStream { get; }
+
+    public static HttpFilterFactory? Create(string name, IMessage config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
+    {
+        var router = (RouterConfig)config;
+        AccessLog.AccessLogInstance[] upstreamLogs = [];
+        if (router.UpstreamLog.Count > 0)
+        {
+            if (context.AccessLogs is not { } manager)
+            {
+                errors.Add(FieldPath.Field(path, "upstream_log"), "upstream access logs need the server's access log manager");
+                return null;
+            }
+
+            upstreamLogs = AccessLog.AccessLogFactory.Compile(router.UpstreamLog, FieldPath.Field(path, "upstream_log"), errors, manager, context.Runtime);
+        }
+
+        return new RouterFilterFactory(name, router, context, upstreamLogs);
+    }
 
     public override HttpFilter CreateFilter() => new RouterFilter(this);
 

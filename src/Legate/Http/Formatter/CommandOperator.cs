@@ -151,7 +151,11 @@ internal sealed partial class CommandOperator
                 return StringOp(name, static (in FormatterContext c) => c.Request is null ? null : c.Info.Protocol);
             case "UPSTREAM_PROTOCOL":
                 return StringOp(name, static (in FormatterContext c) => c.Info.UpstreamProtocol);
-            case "UPSTREAM_HOST" or "UPSTREAM_REMOTE_ADDRESS":
+            case "UPSTREAM_HOST":
+                // The chosen host's address (Envoy's upstreamHost()->address()): known before, and
+                // without, a connection (a connect failure logs the host it failed to reach).
+                return Address(name, static (in FormatterContext c) => c.Info.UpstreamHost?.Address ?? c.Info.UpstreamRemoteAddress, withPort: true);
+            case "UPSTREAM_REMOTE_ADDRESS":
                 return Address(name, static (in FormatterContext c) => c.Info.UpstreamRemoteAddress, withPort: true);
             case "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT":
                 return Address(name, static (in FormatterContext c) => c.Info.UpstreamRemoteAddress, withPort: false);

@@ -1,0 +1,77 @@
+using Legate.AccessLog;
+using Legate.Http;
+using Legate.Http.Formatter;
+using Legate.Http.Http1;
+using Legate.Network;
+
+namespace Legate.Router;
+
+/// <summary>
+/// The router's <c>upstream_log</c> (Envoy's upstream access logs): one entry per upstream attempt
+/// when it ends (<c>%ACCESS_LOG_TYPE%</c> UpstreamEnd), and with
+/// <c>upstream_log_options.flush_upstream_log_on_upstream_stream</c> one more when the attempt
+/// has its upstream connection (UpstreamPoolReady). An entry sees the attempt as Envoy's upstream
+/// stream info does: its own start time and duration, the upstream's response code (0 without a
+/// response), headers and trailers, the flags of its own failure, the request as sent upstream.
+/// Nothing here runs when no upstream log is configured.
+/// </summary>
+internal sealed partial class RouterFilter
+{
+    private long _attemptStart;
+    private ResponseFlags _flagsBeforeAttempt;
+    private ResponseFlags _attemptFlags;
+    private string? _attemptDetails;
+    private HttpResponseHead? _attemptResponse;
+
+    /// <summary>An attempt starts (its host is chosen).</summary>
+    private void BeginUpstreamLogAttempt()
+    {
+        if (_factory.UpstreamLogs.Length == 0)
+        {
+            return;
+        }
+
+        _attemptStart = EventClock.Timestamp;
+        _flagsBeforeAttempt = _stream.Info.ResponseFlags;
+        _attemptFlags = ResponseFlags.None;
+        _attemptDetails = null;
+        _attemptResponse = null;
+    }
+
+    /// <summary>The attempt failed with <paramref name="flag"/> (before <see cref="LogUpstreamAttempt"/>, which reads it).</summary>
+    internal void NoteAttemptFailure(ResponseFlags flag, string resetReason)
+    {
+        if (_factory.UpstreamLogs.Length > 0)
+        {
+            _attemptFlags |= flag;
+            _attemptDetails ??= ResponseCodeDetails.UpstreamResetBeforeResponseStarted(resetReason);
+        }
+    }
+
+    /// <summary>The attempt has its upstream connection: the UpstreamPoolReady entry, when asked for.</summary>
+    internal void LogUpstreamPoolReady()
+    {
+        if (_factory.FlushUpstreamLogOnUpstreamStream)
+        {
+            Log(null, null, "UpstreamPoolReady");
+        }
+    }
+
+    /// <summary>The attempt ended: its UpstreamEnd entry.</summary>
+    internal void LogUpstreamAttempt(HttpResponseHead? response, HttpHeaderMap? trailers)
+    {
+        if (_factory.UpstreamLogs.Length > 0)
+        {
+            Log(response ?? _attemptResponse, trailers, "UpstreamEnd");
+        }
+    }
+
+    private void Log(HttpResponseHead? response, HttpHeaderMap? trailers, string type)
+    {
+        var stream = _stream;
+        var flags = _attemptFlags | (stream.Info.ResponseFlags & ~_flagsBeforeAttempt);
+        var details = response is not null ? ResponseCodeDetails.ViaUpstream : _attemptDetails;
+        var info = stream.Info.ForUpstreamAttempt(_attemptStart, response?.StatusCode ?? 0, flags, details);
+        AccessLogInstance.LogAll(_factory.UpstreamLogs, new FormatterContext(info, stream.RequestHeaders, response, trailers) { AccessLogType = type });
+    }
+}

@@ -1,0 +1,100 @@
+using System.Net;
+using Legate.Tests.AccessLog;
+using Legate.Tests.Harness;
+
+namespace Legate.Tests.Router;
+
+/// <summary>
+/// The router's <c>upstream_log</c>: one entry per upstream attempt when it ends (UpstreamEnd), with
+/// the attempt's own response code, host, flags and trailers; with
+/// <c>flush_upstream_log_on_upstream_stream</c> one more when the attempt has its connection
+/// (UpstreamPoolReady). The connection manager's access log still has one entry per request.
+/// </summary>
+public sealed class UpstreamLogTests : IDisposable
+{
+    private const string Format = "%ACCESS_LOG_TYPE% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_HOST% %UPSTREAM_REQUEST_ATTEMPT_COUNT% %REQ(:PATH)% %TRAILER(grpc-status)% %RESPONSE_CODE_DETAILS%";
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("legate-upstream-log-").FullName;
+
+    private string UpstreamLogPath => Path.Combine(_dir, "upstream.log");
+
+    private string DownstreamLogPath => Path.Combine(_dir, "downstream.log");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task EachAttemptOfARetriedRequestIsLogged()
+    {
+        var script = new UpstreamScript(UpstreamResponse.Text("fine")).OnPath("/flaky", UpstreamResponse.Text("down", 503), times: 1);
+        await using var upstream = await ScriptedUpstream.StartAsync(script);
+        await using var legate = await StartAsync(upstream.Port, route: "retry_policy: { retry_on: 5xx, num_retries: 1 }");
+
+        using var response = await legate.GetAsync("web", "/flaky");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var host = $"127.0.0.1:{upstream.Port}";
+        Assert.Equal(
+            [$"UpstreamEnd 503 - {host} 1 /flaky - via_upstream", $"UpstreamEnd 200 - {host} 2 /flaky - via_upstream"],
+            await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2));
+        Assert.Equal([$"DownstreamEnd 200 - {host} 2 /flaky - via_upstream"], await AccessLogTests.WaitForLinesAsync(DownstreamLogPath, 1));
+    }
+
+    [Fact]
+    public async Task AConnectFailureIsAnAttemptWithoutAResponse()
+    {
+        var closed = FreePort.Get();
+        await using var legate = await StartAsync(closed, route: "retry_policy: { retry_on: connect-failure, num_retries: 1 }");
+
+        using var response = await legate.GetAsync("web", "/down");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+
+        var lines = await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2);
+        Assert.All(lines, line => Assert.StartsWith($"UpstreamEnd 0 UF 127.0.0.1:{closed} ", line, StringComparison.Ordinal));
+        Assert.EndsWith("upstream_reset_before_response_started{connection_failure}", lines[0], StringComparison.Ordinal);
+        Assert.Contains(" 1 /down ", lines[0], StringComparison.Ordinal);
+        Assert.Contains(" 2 /down ", lines[1], StringComparison.Ordinal);
+
+        // The request's own entry names the host it could not reach too (%UPSTREAM_HOST% is the host's address).
+        var downstream = Assert.Single(await AccessLogTests.WaitForLinesAsync(DownstreamLogPath, 1));
+        Assert.StartsWith($"DownstreamEnd 503 UF,URX 127.0.0.1:{closed} 2 /down ", downstream, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FlushOnUpstreamStreamAddsAnEntryWhenTheConnectionIsThere()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("fine"));
+        await using var legate = await StartAsync(upstream.Port, options: "upstream_log_options: { flush_upstream_log_on_upstream_stream: true }");
+
+        using var response = await legate.GetAsync("web", "/a");
+
+        var host = $"127.0.0.1:{upstream.Port}";
+        Assert.Equal([$"UpstreamPoolReady 0 - {host} 1 /a - -", $"UpstreamEnd 200 - {host} 1 /a - via_upstream"],
+            await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2));
+    }
+
+    [Fact]
+    public async Task AnHttp2AttemptIsLoggedWithItsTrailers()
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("fine").WithTrailer("grpc-status", "0"), UpstreamProtocols.Http2);
+        await using var legate = await StartAsync(upstream.Port, cluster: TestConfigs.Http2UpstreamCluster);
+        using var client = TestHttp.CreateClient(HttpVersion.Version20);
+
+        using var response = await client.GetAsync(legate.ListenerUri("web", "/h2"));
+        Assert.Equal("fine", await response.Content.ReadAsStringAsync());
+
+        Assert.Equal([$"UpstreamEnd 200 - 127.0.0.1:{upstream.Port} 1 /h2 0 via_upstream"], await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 1));
+    }
+
+    private Task<InProcessLegate> StartAsync(int upstreamPort, string route = "", string options = "", string cluster = "")
+    {
+        var upstreamLog = $$"""upstream_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{UpstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""";
+        var config = new ProxyConfig(upstreamPort)
+        {
+            Route = route,
+            Cluster = cluster,
+            Router = upstreamLog + (options.Length > 0 ? ", " + options : ""),
+            Hcm = $$"""access_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{DownstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""",
+        }.Build();
+        return InProcessLegate.StartAsync(config, "--file-flush-interval-msec", "50");
+    }
+}
