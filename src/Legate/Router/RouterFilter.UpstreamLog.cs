@@ -23,6 +23,16 @@ internal sealed partial class RouterFilter
     private string? _attemptDetails;
     private HttpResponseHead? _attemptResponse;
 
+    /// <summary>For TryRecycle: nothing of this stream's attempts reaches the next stream's log.</summary>
+    private void ResetUpstreamLogState()
+    {
+        _attemptStart = 0;
+        _flagsBeforeAttempt = ResponseFlags.None;
+        _attemptFlags = ResponseFlags.None;
+        _attemptDetails = null;
+        _attemptResponse = null;
+    }
+
     /// <summary>An attempt starts (its host is chosen).</summary>
     private void BeginUpstreamLogAttempt()
     {

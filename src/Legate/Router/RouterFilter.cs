@@ -1132,6 +1132,7 @@ internal sealed partial class RouterFilter : HttpFilter
         _lbContext = null;
         _setCookie = null;
         _hedge = null;
+        ResetUpstreamLogState();
 
         // _responseWaiter stays: it is idle once the stream's response read ended, and reusing it is its point.
         return true;
