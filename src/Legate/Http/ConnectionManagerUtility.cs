@@ -52,6 +52,7 @@ internal static class ConnectionManagerUtility
     public static void MutateRequestHeaders(HttpStream stream, bool isTls)
     {
         var config = stream.Config;
+        config.EarlyHeaderMutation?.Apply(stream);
         var headers = stream.RequestHeaders.Headers;
         var remote = stream.Info.DownstreamRemoteAddress;
         var hasEnvoyHeaders = RemoveInternalFlag(headers);

@@ -169,6 +169,9 @@ internal sealed class HttpConnectionManagerConfig
     /// </summary>
     public Extensions.Http.OriginalIpDetection.OriginalIpDetection[]? OriginalIpDetections { get; private init; }
 
+    /// <summary><c>early_header_mutation_extensions</c>, applied before anything else reads the request; null when none.</summary>
+    public Extensions.Http.EarlyHeaderMutation.EarlyHeaderMutation? EarlyHeaderMutation { get; private init; }
+
     public bool SkipXffAppend { get; }
 
     /// <summary>Where streams that end in a local reply or a reset are remembered for the admin dashboard; null = nowhere.</summary>
@@ -349,6 +352,7 @@ internal sealed class HttpConnectionManagerConfig
             return null;
         }
 
+        var earlyHeaderMutation = Extensions.Http.EarlyHeaderMutation.EarlyHeaderMutation.Compile(config, path, errors);
         var originalIpDetections = config.OriginalIpDetectionExtensions.Count > 0
             ? Extensions.Http.OriginalIpDetection.OriginalIpDetectionFactory.Compile(config, path, errors)
             : null;
@@ -372,6 +376,7 @@ internal sealed class HttpConnectionManagerConfig
             TracingConfig = tracingConfig,
             Runtime = context.Runtime,
             OriginalIpDetections = originalIpDetections,
+            EarlyHeaderMutation = earlyHeaderMutation,
         };
     }
 }

@@ -59,6 +59,7 @@ internal static class ExtensionCatalog
         "envoy.network.dns_resolver.getaddrinfo",
         "envoy.http.original_ip_detection.xff",
         "envoy.http.original_ip_detection.custom_header",
+        "envoy.http.early_header_mutation.header_mutation",
     }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Config types whose extension name is not derived from their package.</summary>
