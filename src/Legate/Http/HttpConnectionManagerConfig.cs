@@ -122,6 +122,15 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>The HCM's <c>access_log</c> loggers, run when each stream ends.</summary>
     public AccessLog.AccessLogInstance[] AccessLogs { get; init; } = [];
 
+    /// <summary><c>access_log_options.flush_access_log_on_new_request</c>: a DownstreamStart entry when a request's headers are decoded.</summary>
+    public bool FlushAccessLogOnNewRequest { get; private init; }
+
+    /// <summary><c>access_log_options.access_log_flush_interval</c>: DownstreamPeriodic entries while a stream runs; zero: none.</summary>
+    public TimeSpan AccessLogFlushInterval { get; private init; }
+
+    /// <summary><c>access_log_options.flush_log_on_tunnel_successfully_established</c>: a DownstreamTunnelSuccessfullyEstablished entry when a CONNECT or upgrade tunnel is up.</summary>
+    public bool FlushAccessLogOnTunnelEstablished { get; private init; }
+
     /// <summary>How many body bytes a stream may buffer (Envoy: the listener's per-connection buffer limit).</summary>
     public int BufferLimitBytes { get; }
 
@@ -353,6 +362,25 @@ internal sealed class HttpConnectionManagerConfig
         }
 
         var earlyHeaderMutation = Extensions.Http.EarlyHeaderMutation.EarlyHeaderMutation.Compile(config, path, errors);
+
+        // access_log_options replaces the two deprecated top-level fields; Envoy rejects both together.
+#pragma warning disable CS0612 // the deprecated fields are still honoured, as Envoy does
+        var flushOnNewRequest = config.FlushAccessLogOnNewRequest;
+        var flushInterval = config.AccessLogFlushInterval?.ToTimeSpan() ?? TimeSpan.Zero;
+        var flushOnTunnel = false;
+        if (config.AccessLogOptions is { } logOptions)
+        {
+            if (config.FlushAccessLogOnNewRequest || config.AccessLogFlushInterval is not null)
+#pragma warning restore CS0612
+            {
+                errors.Add(FieldPath.Field(path, "access_log_options"), "access_log_options cannot be set together with the deprecated flush_access_log_on_new_request / access_log_flush_interval");
+            }
+
+            flushOnNewRequest = logOptions.FlushAccessLogOnNewRequest;
+            flushInterval = logOptions.AccessLogFlushInterval?.ToTimeSpan() ?? TimeSpan.Zero;
+            flushOnTunnel = logOptions.FlushLogOnTunnelSuccessfullyEstablished;
+        }
+
         var originalIpDetections = config.OriginalIpDetectionExtensions.Count > 0
             ? Extensions.Http.OriginalIpDetection.OriginalIpDetectionFactory.Compile(config, path, errors)
             : null;
@@ -377,6 +405,9 @@ internal sealed class HttpConnectionManagerConfig
             Runtime = context.Runtime,
             OriginalIpDetections = originalIpDetections,
             EarlyHeaderMutation = earlyHeaderMutation,
+            FlushAccessLogOnNewRequest = flushOnNewRequest && accessLogs.Length > 0,
+            AccessLogFlushInterval = accessLogs.Length > 0 ? flushInterval : TimeSpan.Zero,
+            FlushAccessLogOnTunnelEstablished = flushOnTunnel && accessLogs.Length > 0,
         };
     }
 }

@@ -210,6 +210,20 @@ internal sealed class HttpStream
     public bool IsExpectedResponseEnd(Exception ex) => ex is OperationCanceledException || IsReset;
 
     private int _originalIpRejectStatus;
+    private ITimer? _periodicLog;
+
+    /// <summary>An access log entry of <paramref name="type"/> now (Envoy's AccessLogType names), besides the one at the end.</summary>
+    private void LogAccess(string type) =>
+        AccessLog.AccessLogInstance.LogAll(_config.AccessLogs, Formatter.FormatterContext.For(this) with { AccessLogType = type });
+
+    /// <summary>A CONNECT or upgrade tunnel is up (the 2xx / 101 went downstream): the DownstreamTunnelSuccessfullyEstablished entry, when asked for.</summary>
+    public void OnTunnelEstablished()
+    {
+        if (_config.FlushAccessLogOnTunnelEstablished)
+        {
+            LogAccess("DownstreamTunnelSuccessfullyEstablished");
+        }
+    }
 
     /// <summary>
     /// An original IP detection extension rejects the request (custom_header's
@@ -289,6 +303,12 @@ internal sealed class HttpStream
     public void End()
     {
         Active = false;
+        if (_periodicLog is { } periodic)
+        {
+            _periodicLog = null;
+            periodic.Dispose();
+        }
+
         _idleTimer?.Clear();
         _requestTimer?.Clear();
         _durationTimer?.Clear();
@@ -441,6 +461,17 @@ internal sealed class HttpStream
         {
             // Envoy's traceRequest: after the header mutations and the route, before the filters.
             Trace = Tracing.ActiveTrace.Start(this, tracing);
+        }
+
+        if (_config.FlushAccessLogOnNewRequest)
+        {
+            LogAccess("DownstreamStart");
+        }
+
+        if (_config.AccessLogFlushInterval > TimeSpan.Zero)
+        {
+            var interval = _config.AccessLogFlushInterval;
+            _periodicLog ??= _config.Time.CreateTimer(static state => ((HttpStream)state!).LogAccess("DownstreamPeriodic"), this, interval, interval);
         }
 
         return DecodeHeadersFromAsync(0, endStream);

@@ -84,6 +84,7 @@ internal sealed class ConnectTunnel
             }
 
             await _stream.EncodeHeadersAsync(head, endStream: false).ConfigureAwait(false);
+            _stream.OnTunnelEstablished();
             // A POST tunnel (allow_post) is no upgrade for the connection manager's stats.
             var upgrade = _stream.RequestHeaders.MethodKind == HttpMethodKind.Connect ? _stream.Config.Stats.DownstreamCxUpgradesActive : null;
             upgrade?.Inc();

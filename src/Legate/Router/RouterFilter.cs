@@ -1333,6 +1333,7 @@ internal sealed partial class RouterFilter : HttpFilter
                 // An accepted upgrade is a tunnel: no route timeout from here on.
                 upstream.DisarmTimeout();
                 await stream.EncodeHeadersAsync(head, endStream: false).ConfigureAwait(false);
+                stream.OnTunnelEstablished();
                 stream.Config.Stats.DownstreamCxUpgradesActive.Inc();
                 try
                 {

@@ -72,7 +72,10 @@ internal static partial class ImplementedFields
              "local_reply_config", "stream_idle_timeout", "request_timeout", "normalize_path", "merge_slashes",
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
              "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
-             "original_ip_detection_extensions", "scheme_header_transformation", "early_header_mutation_extensions"],
+             "original_ip_detection_extensions", "scheme_header_transformation", "early_header_mutation_extensions",
+             "access_log_options", "access_log_flush_interval", "flush_access_log_on_new_request"],
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.HcmAccessLogOptions"] =
+            ["access_log_flush_interval", "flush_access_log_on_new_request", "flush_log_on_tunnel_successfully_established"],
         // match_upstream: :scheme to HTTP/2 upstreams always follows the upstream's transport (the
         // HTTP/2 client sends it from the connection's scheme), so it is what Legate does anyway.
         ["envoy.config.core.v3.SchemeHeaderTransformation"] = ["scheme_to_overwrite", "match_upstream"],
