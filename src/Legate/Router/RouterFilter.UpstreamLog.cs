@@ -10,7 +10,8 @@ namespace Legate.Router;
 /// The router's <c>upstream_log</c> (Envoy's upstream access logs): one entry per upstream attempt
 /// when it ends (<c>%ACCESS_LOG_TYPE%</c> UpstreamEnd), and with
 /// <c>upstream_log_options.flush_upstream_log_on_upstream_stream</c> one more when the attempt
-/// has its upstream connection (UpstreamPoolReady). An entry sees the attempt as Envoy's upstream
+/// has its upstream connection (UpstreamPoolReady), and with <c>upstream_log_flush_interval</c>
+/// UpstreamPeriodic entries while it runs. An entry sees the attempt as Envoy's upstream
 /// stream info does: its own start time and duration, the upstream's response code (0 without a
 /// response), headers and trailers, the flags of its own failure, the request as sent upstream.
 /// Nothing here runs when no upstream log is configured.
@@ -22,6 +23,7 @@ internal sealed partial class RouterFilter
     private ResponseFlags _attemptFlags;
     private string? _attemptDetails;
     private HttpResponseHead? _attemptResponse;
+    private ITimer? _attemptLogTimer;
 
     /// <summary>For TryRecycle: nothing of this stream's attempts reaches the next stream's log.</summary>
     private void ResetUpstreamLogState()
@@ -31,7 +33,10 @@ internal sealed partial class RouterFilter
         _attemptFlags = ResponseFlags.None;
         _attemptDetails = null;
         _attemptResponse = null;
+        StopAttemptLogTimer();
     }
+
+    private void StopAttemptLogTimer() => Interlocked.Exchange(ref _attemptLogTimer, null)?.Dispose();
 
     /// <summary>An attempt starts (its host is chosen).</summary>
     private void BeginUpstreamLogAttempt()
@@ -46,6 +51,13 @@ internal sealed partial class RouterFilter
         _attemptFlags = ResponseFlags.None;
         _attemptDetails = null;
         _attemptResponse = null;
+        if (_factory.UpstreamLogFlushInterval > TimeSpan.Zero)
+        {
+            // UpstreamPeriodic entries until the attempt ends (a previous attempt's timer is gone by now).
+            var interval = _factory.UpstreamLogFlushInterval;
+            StopAttemptLogTimer();
+            _attemptLogTimer = _factory.Time.CreateTimer(static state => ((RouterFilter)state!).Log(null, null, "UpstreamPeriodic"), this, interval, interval);
+        }
     }
 
     /// <summary>The attempt failed with <paramref name="flag"/> (before <see cref="LogUpstreamAttempt"/>, which reads it).</summary>
@@ -72,12 +84,14 @@ internal sealed partial class RouterFilter
     {
         if (_factory.UpstreamLogs.Length > 0)
         {
+            StopAttemptLogTimer();
             Log(response ?? _attemptResponse, trailers, "UpstreamEnd");
         }
     }
 
     private void Log(HttpResponseHead? response, HttpHeaderMap? trailers, string type)
     {
+        response ??= type == "UpstreamPeriodic" ? _attemptResponse : null;
         var stream = _stream;
         var flags = _attemptFlags | (stream.Info.ResponseFlags & ~_flagsBeforeAttempt);
         var details = response is not null ? ResponseCodeDetails.ViaUpstream : _attemptDetails;

@@ -1140,6 +1140,7 @@ internal sealed partial class RouterFilter : HttpFilter
 
     public override void OnDestroy()
     {
+        StopAttemptLogTimer();
         if (_shadows is { } shadows)
         {
             foreach (var shadow in shadows)

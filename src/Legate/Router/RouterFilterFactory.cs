@@ -18,6 +18,7 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
     {
         UpstreamLogs = upstreamLogs;
         FlushUpstreamLogOnUpstreamStream = upstreamLogs.Length > 0 && config.UpstreamLogOptions?.FlushUpstreamLogOnUpstreamStream == true;
+        UpstreamLogFlushInterval = upstreamLogs.Length > 0 && config.UpstreamLogOptions?.UpstreamLogFlushInterval is { } interval ? interval.ToTimeSpan() : TimeSpan.Zero;
         ClusterManager = context.ClusterManager;
         Time = context.Time;
         SuppressEnvoyHeaders = config.SuppressEnvoyHeaders;
@@ -79,6 +80,9 @@ internal sealed class RouterFilterFactory : HttpFilterFactory
 
     /// <summary><c>upstream_log_options.flush_upstream_log_on_upstream_stream</c>: an entry also when an attempt has its connection.</summary>
     public bool FlushUpstreamLogOnUpstreamStream { get; }
+
+    /// <summary><c>upstream_log_options.upstream_log_flush_interval</c>: UpstreamPeriodic entries while an attempt runs; zero: none.</summary>
+    public TimeSpan UpstreamLogFlushInterval { get; }
 
     public static HttpFilterFactory? Create(string name, IMessage config, string path, ConfigErrors errors, HttpFilterFactoryContext context)
     {

@@ -85,6 +85,23 @@ public sealed class UpstreamLogTests : IDisposable
         Assert.Equal([$"UpstreamEnd 200 - 127.0.0.1:{upstream.Port} 1 /h2 0 via_upstream"], await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 1));
     }
 
+    [Fact]
+    public async Task PeriodicEntriesWhileAnAttemptRuns()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("late") with { HoldUntil = release.Task });
+        await using var legate = await StartAsync(upstream.Port, options: "upstream_log_options: { upstream_log_flush_interval: 0.05s }");
+
+        var pending = legate.GetAsync("web", "/slow");
+        await upstream.Log.WaitForRequestsAsync(1);
+        var periodic = await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2);
+        Assert.All(periodic, line => Assert.StartsWith($"UpstreamPeriodic 0 - 127.0.0.1:{upstream.Port} 1 /slow", line, StringComparison.Ordinal));
+
+        release.SetResult();
+        using (await pending) { }
+        await AccessLogTests.WaitForAsync(() => File.ReadAllLines(UpstreamLogPath).Any(line => line.StartsWith("UpstreamEnd 200", StringComparison.Ordinal)));
+    }
+
     private Task<InProcessLegate> StartAsync(int upstreamPort, string route = "", string options = "", string cluster = "")
     {
         var upstreamLog = $$"""upstream_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{UpstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""";

@@ -126,8 +126,7 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers", "start_child_span", "dynamic_stats", "respect_expected_rq_timeout", "strict_check_headers", "suppress_grpc_request_failure_code_stats",
             "upstream_log", "upstream_log_options"],
-        // upstream_log_flush_interval (periodic UpstreamPeriodic entries) is not implemented yet.
-        ["envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions"] = ["flush_upstream_log_on_upstream_stream"],
+        ["envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions"] = ["flush_upstream_log_on_upstream_stream", "upstream_log_flush_interval"],
         ["envoy.config.route.v3.RouteConfiguration"] =
             ["name", "virtual_hosts", "validate_clusters", "ignore_port_in_host_matching", "max_direct_response_body_size_bytes",
              "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "most_specific_header_mutations_wins"],
