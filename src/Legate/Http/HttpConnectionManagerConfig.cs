@@ -362,6 +362,20 @@ internal sealed class HttpConnectionManagerConfig
         }
 
         var earlyHeaderMutation = Extensions.Http.EarlyHeaderMutation.EarlyHeaderMutation.Compile(config, path, errors);
+        Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig? requestIdConfig = null;
+        if (config.RequestIdExtension?.TypedConfig is { } requestIdAny)
+        {
+            if (requestIdAny.Is(Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig.Descriptor))
+            {
+                requestIdConfig = requestIdAny.Unpack<Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig>();
+            }
+            else
+            {
+                errors.Add(FieldPath.Field(FieldPath.Field(path, "request_id_extension"), "typed_config"),
+                    $"{requestIdAny.TypeUrl} is not a request ID extension Legate implements (envoy.request_id.uuid)");
+            }
+        }
+
 
         // access_log_options replaces the two deprecated top-level fields; Envoy rejects both together.
 #pragma warning disable CS0612 // the deprecated fields are still honoured, as Envoy does
@@ -400,7 +414,7 @@ internal sealed class HttpConnectionManagerConfig
             LocalNodeId = context.LocalNode.Id,
             RecentLocalReplies = context.RecentLocalReplies,
             AccessLogs = accessLogs,
-            Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime) : null,
+            Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime, requestIdConfig) : null,
             TracingConfig = tracingConfig,
             Runtime = context.Runtime,
             OriginalIpDetections = originalIpDetections,

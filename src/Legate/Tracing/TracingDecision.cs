@@ -23,8 +23,15 @@ internal sealed class TracingDecision
     private readonly uint _overall;
     private readonly Runtime.RuntimeLoader? _runtime;
 
-    public TracingDecision(Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Types.Tracing config, Runtime.RuntimeLoader? runtime)
+    private readonly bool _packTraceReason;
+    private readonly bool _useRequestIdForSampling;
+
+    /// <param name="requestId">The HCM's <c>request_id_extension</c> (UuidRequestIdConfig): <c>pack_trace_reason</c> and <c>use_request_id_for_trace_sampling</c>, both true by default.</param>
+    public TracingDecision(Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Types.Tracing config, Runtime.RuntimeLoader? runtime,
+        Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig? requestId = null)
     {
+        _packTraceReason = requestId?.PackTraceReason ?? true;
+        _useRequestIdForSampling = requestId?.UseRequestIdForTraceSampling ?? true;
         // Envoy's defaults are 100% for all three.
         _client = PerTenThousand(config.ClientSampling);
         _random = PerTenThousand(config.RandomSampling);
@@ -38,6 +45,13 @@ internal sealed class TracingDecision
     /// </summary>
     public TraceReason Apply(HttpHeaderMap headers, RouteTracing? route = null)
     {
+        if (!_useRequestIdForSampling)
+        {
+            // Envoy's mutateTracingRequestHeader: without the request id the decision is the
+            // tracer's own sampling; the x-request-id is left as it is.
+            return TraceReason.Sampling;
+        }
+
         var client = route?.ClientSampling ?? (_client, PerTenThousandDenominator);
         var random = route?.RandomSampling ?? (_random, PerTenThousandDenominator);
         var overall = route?.OverallSampling ?? (_overall, PerTenThousandDenominator);
@@ -54,7 +68,8 @@ internal sealed class TracingDecision
         }
 
         var result = value % 10_000;
-        var reason = ReasonOf(id[TraceBytePosition]);
+        // Without pack_trace_reason a reason packed by someone else is not read, and none is written.
+        var reason = _packTraceReason ? ReasonOf(id[TraceBytePosition]) : TraceReason.NotTraceable;
         if (reason == TraceReason.NotTraceable)
         {
             if (headers.Contains("x-client-trace-id") && Enabled("tracing.client_enabled", client, (ulong)Random.Shared.NextInt64(1_000_000)))
@@ -74,6 +89,11 @@ internal sealed class TracingDecision
         if (!Enabled("tracing.global_enabled", overall, result))
         {
             reason = TraceReason.NotTraceable;
+        }
+
+        if (!_packTraceReason)
+        {
+            return reason;
         }
 
         Span<byte> updated = stackalloc byte[36];

@@ -91,4 +91,80 @@ public sealed class TracingDecisionTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    private const string NoPacking = """
+                  request_id_extension:
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig, pack_trace_reason: false }
+
+        """;
+
+    private const string NotFromRequestId = """
+                  request_id_extension:
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig, use_request_id_for_trace_sampling: false }
+
+        """;
+
+    [Theory]
+    [InlineData(null, 'a')]
+    [InlineData(NoPacking, '4')]
+    public async Task PackTraceReasonFalseLeavesTheRequestIdAlone(string? requestId, char expected)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }");
+        if (requestId is not null)
+        {
+            yaml = yaml.Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + requestId, StringComparison.Ordinal);
+        }
+
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+        using var request = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", "/a"));
+        request.Headers.Add("x-envoy-force-trace", "1");
+
+        using var response = await legate.Http.SendAsync(request);
+        Assert.Equal(expected, (await upstream.Log.WaitForRequestsAsync(1))[0].Header("x-request-id")![14]);
+    }
+
+    [Theory]
+    [InlineData(null, new[] { "/b" })]
+    [InlineData(NoPacking, new string[0])]
+    [InlineData(NotFromRequestId, new[] { "/a", "/b" })]
+    public async Task TheRequestIdExtensionDecidesWhatIsTraced(string? requestId, string[] traced)
+    {
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"));
+        var dir = Directory.CreateTempSubdirectory("legate-trace-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "traced.log");
+            var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }")
+                .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (requestId ?? string.Empty) + $$"""
+                              access_log:
+                              - name: envoy.access_loggers.file
+                                filter: { traceable_filter: {} }
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                                  path: {{path}}
+                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)%\n" } }
+
+                    """, StringComparison.Ordinal);
+            await using var legate = await InProcessLegate.StartAsync(yaml, "--file-flush-interval-msec", "50");
+
+            // Random sampling is 0%: only /b, already marked as forced (by an Envoy in front),
+            // is traced, unless the request id is not read (then every request is "sampled" and
+            // left to the tracer, as Envoy's use_request_id_for_trace_sampling: false).
+            await legate.Http.GetStringAsync(legate.ListenerUri("ingress", "/a"));
+            using (var forced = new HttpRequestMessage(HttpMethod.Get, legate.ListenerUri("ingress", "/b")))
+            {
+                forced.Headers.Add("x-request-id", "11111111-2222-a333-8444-555555555555");
+                await legate.Http.SendAsync(forced);
+            }
+
+            await legate.Server.AccessLogs.FlushAllAsync();
+            var lines = File.Exists(path) ? File.ReadAllLines(path) : [];
+            Assert.Equal(traced, lines);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
