@@ -370,6 +370,8 @@ internal static class ConnectionManagerUtility
         {
             headers.Set(KnownHeader.XRequestId, id);
         }
+
+        config.ProxyStatus?.Apply(stream.Info, head);
     }
 
     /// <summary>

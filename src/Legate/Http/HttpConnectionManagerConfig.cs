@@ -198,6 +198,9 @@ internal sealed class HttpConnectionManagerConfig
     /// <summary>The node id, for x-envoy-downstream-service-node with <c>add_user_agent</c>.</summary>
     public string LocalNodeId { get; init; } = string.Empty;
 
+    /// <summary><c>proxy_status_config</c>: the Proxy-Status response header; null without it.</summary>
+    public ProxyStatus? ProxyStatus { get; init; }
+
     /// <summary><c>normalize_path</c> (Envoy's default without runtime override: false).</summary>
     public bool NormalizePath { get; }
 
@@ -412,6 +415,7 @@ internal sealed class HttpConnectionManagerConfig
             InternalAddresses = internalAddresses,
             UserAgent = config.AddUserAgent == true ? context.LocalNode.Cluster : null,
             LocalNodeId = context.LocalNode.Id,
+            ProxyStatus = ProxyStatus.Create(config.ProxyStatusConfig, config.ServerName.Length > 0 ? config.ServerName : DefaultServerName, context.LocalNode.Id),
             RecentLocalReplies = context.RecentLocalReplies,
             AccessLogs = accessLogs,
             Tracing = config.Tracing is { } tracing ? new Tracing.TracingDecision(tracing, context.Runtime, requestIdConfig) : null,

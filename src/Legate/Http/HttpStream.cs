@@ -1085,15 +1085,17 @@ internal sealed class HttpStream
 
     private ValueTask WriteResponseHeadersAsync(HttpResponseHead head, bool endStream)
     {
+        if (!IsLocalReply && Info.ResponseCodeDetails is null)
+        {
+            // Before the mutations: Proxy-Status quotes the details.
+            Info.ResponseCodeDetails = ResponseCodeDetails.ViaUpstream;
+        }
+
         ConnectionManagerUtility.MutateResponseHeaders(this, head);
         Trace?.OnResponseHeaders(head.Headers);
         ResponseStarted = true;
         Info.ResponseCode = head.StatusCode;
         Info.FirstDownstreamTxByteSent = Network.EventClock.Timestamp;
-        if (!IsLocalReply && Info.ResponseCodeDetails is null)
-        {
-            Info.ResponseCodeDetails = ResponseCodeDetails.ViaUpstream;
-        }
 
         if (endStream)
         {

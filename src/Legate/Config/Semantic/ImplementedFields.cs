@@ -73,7 +73,8 @@ internal static partial class ImplementedFields
              "path_with_escaped_slashes_action", "add_user_agent", "internal_address_config", "delayed_close_timeout", "access_log", "tracing",
              "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
              "original_ip_detection_extensions", "scheme_header_transformation", "early_header_mutation_extensions",
-             "access_log_options", "access_log_flush_interval", "flush_access_log_on_new_request", "request_id_extension"],
+             "access_log_options", "access_log_flush_interval", "flush_access_log_on_new_request", "request_id_extension",
+             "proxy_status_config"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.RequestIDExtension"] = ["typed_config"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.HcmAccessLogOptions"] =
             ["access_log_flush_interval", "flush_access_log_on_new_request", "flush_log_on_tunnel_successfully_established"],

@@ -806,7 +806,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
 
         head.Headers.Set(KnownHeader.Connection, s_close);
         ConnectionManagerUtility.MutateResponseHeaders(_stream, head);
-        _stream.Info.ResponseCode = reply.Status;
+        _stream.Info.ResponseCode = head.StatusCode;
         Http1HeadWriter.WriteResponseHead(_output, head);
         _output.Write(reply.Body);
         try
