@@ -135,6 +135,7 @@ public sealed class TracingDecisionTests
         try
         {
             var path = Path.Combine(dir, "traced.log");
+            var all = Path.Combine(dir, "all.log");
             var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }")
                 .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (requestId ?? string.Empty) + $$"""
                               access_log:
@@ -143,6 +144,11 @@ public sealed class TracingDecisionTests
                                 typed_config:
                                   "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
                                   path: {{path}}
+                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)%\n" } }
+                              - name: envoy.access_loggers.file
+                                typed_config:
+                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+                                  path: {{all}}
                                   log_format: { text_format_source: { inline_string: "%REQ(:PATH)%\n" } }
 
                     """, StringComparison.Ordinal);
@@ -158,6 +164,9 @@ public sealed class TracingDecisionTests
                 await legate.Http.SendAsync(forced);
             }
 
+            // Both requests are logged (a stream logs after its response went out): the unfiltered
+            // log has them, so the filtered one has had its say.
+            await Legate.Tests.AccessLog.AccessLogTests.WaitForLinesAsync(all, 2);
             await legate.Server.AccessLogs.FlushAllAsync();
             var lines = File.Exists(path) ? File.ReadAllLines(path) : [];
             Assert.Equal(traced, lines);
