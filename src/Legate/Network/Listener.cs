@@ -191,6 +191,7 @@ internal sealed class Listener : IAsyncDisposable
             StatPrefix = config.StatPrefix.Length > 0 ? config.StatPrefix : null,
             SocketOptions = [.. config.SocketOptions],
             Freebind = config.Freebind ?? false,
+            Transparent = config.Transparent ?? false,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
@@ -205,6 +206,13 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary><c>freebind</c>: bind to an address this host does not (yet) have (IP_FREEBIND / IPV6_FREEBIND).</summary>
     public bool Freebind { get; init; }
+
+    /// <summary>
+    /// <c>transparent</c>: IP_TRANSPARENT / IPV6_TRANSPARENT, for connections redirected by TPROXY
+    /// (the kernel hands over connections to addresses that are not the host's). Needs
+    /// CAP_NET_ADMIN; without it the listener fails to start with the kernel's reason, as Envoy's.
+    /// </summary>
+    public bool Transparent { get; init; }
 
     private void ApplySocketOptions(Socket socket, IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options, SocketState state)
     {
@@ -224,6 +232,25 @@ internal sealed class Listener : IAsyncDisposable
             catch (SocketException ex)
             {
                 throw new BindException($"cannot set freebind on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
+            }
+        }
+
+        if (Transparent && state == SocketState.StatePrebind)
+        {
+            // Linux: IPPROTO_IP IP_TRANSPARENT (19), IPPROTO_IPV6 IPV6_TRANSPARENT (75).
+            if (!OperatingSystem.IsLinux())
+            {
+                throw new BindException($"cannot set transparent on '{SocketAddresses.Format(endpoint)}': IP_TRANSPARENT exists on Linux only", new PlatformNotSupportedException());
+            }
+
+            var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
+            try
+            {
+                socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? 75 : 19, BitConverter.GetBytes(1));
+            }
+            catch (SocketException ex)
+            {
+                throw new BindException($"cannot set transparent on '{SocketAddresses.Format(endpoint)}': {ex.Message} (IP_TRANSPARENT needs CAP_NET_ADMIN)", ex);
             }
         }
 

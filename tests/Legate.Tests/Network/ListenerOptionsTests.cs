@@ -108,6 +108,47 @@ public sealed class ListenerOptionsTests
     }
 
     /// <summary>
+    /// <c>transparent</c>: IP_TRANSPARENT lets the listener bind (and TPROXY hand it) an address
+    /// the host does not have; without it that bind fails. Needs CAP_NET_ADMIN (skipped without).
+    /// </summary>
+    [NetAdminFact]
+    public async Task TransparentBindsAnAddressTheHostDoesNotHave()
+    {
+        static string Config(string extra)
+        {
+            var yaml = Bootstrap(Chain(null), listenerExtra: extra);
+            const string Loopback = "address: 127.0.0.1, port_value: 0 }";
+            var at = yaml.LastIndexOf(Loopback, StringComparison.Ordinal);
+            return yaml[..at] + "address: 192.0.2.11, port_value: 0 }" + yaml[(at + Loopback.Length)..];
+        }
+
+        await using (var legate = await InProcessLegate.StartAsync(Config("transparent: true")))
+        {
+            Assert.Equal(System.Net.IPAddress.Parse("192.0.2.11"), legate.ListenerEndpoint("tls").Address);
+        }
+
+        var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(Config("transparent: false")));
+        Assert.StartsWith("listener 'tls': cannot bind '192.0.2.11:0': ", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs where IP_TRANSPARENT can be set (CAP_NET_ADMIN), else is reported as skipped.</summary>
+    private sealed class NetAdminFactAttribute : FactAttribute
+    {
+        public NetAdminFactAttribute()
+        {
+            try
+            {
+                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                socket.SetRawSocketOption(0, 19, BitConverter.GetBytes(1));
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or PlatformNotSupportedException)
+            {
+                Skip = "IP_TRANSPARENT needs CAP_NET_ADMIN on Linux: " + ex.Message;
+            }
+        }
+    }
+
+    /// <summary>
     /// <c>additional_addresses</c>: the listener accepts on each with the same filter chains and
     /// stats; an address's own <c>socket_options</c> replace the listener's (empty: none).
     /// </summary>
