@@ -216,41 +216,17 @@ internal sealed class Listener : IAsyncDisposable
 
     private void ApplySocketOptions(Socket socket, IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options, SocketState state)
     {
-        if (Freebind && state == SocketState.StatePrebind)
+        if (state == SocketState.StatePrebind)
         {
-            // Linux: IPPROTO_IP IP_FREEBIND (15), IPPROTO_IPV6 IPV6_FREEBIND (78).
-            if (!OperatingSystem.IsLinux())
+            // Linux: IPPROTO_IP IP_FREEBIND (15) / IP_TRANSPARENT (19), IPPROTO_IPV6 IPV6_FREEBIND (78) / IPV6_TRANSPARENT (75).
+            if (Freebind)
             {
-                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(endpoint)}': IP_FREEBIND exists on Linux only", new PlatformNotSupportedException());
+                SetIpFlag(socket, endpoint, "freebind", "IP_FREEBIND", 15, 78, string.Empty);
             }
 
-            var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
-            try
+            if (Transparent)
             {
-                socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? 78 : 15, BitConverter.GetBytes(1));
-            }
-            catch (SocketException ex)
-            {
-                throw new BindException($"cannot set freebind on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
-            }
-        }
-
-        if (Transparent && state == SocketState.StatePrebind)
-        {
-            // Linux: IPPROTO_IP IP_TRANSPARENT (19), IPPROTO_IPV6 IPV6_TRANSPARENT (75).
-            if (!OperatingSystem.IsLinux())
-            {
-                throw new BindException($"cannot set transparent on '{SocketAddresses.Format(endpoint)}': IP_TRANSPARENT exists on Linux only", new PlatformNotSupportedException());
-            }
-
-            var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
-            try
-            {
-                socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? 75 : 19, BitConverter.GetBytes(1));
-            }
-            catch (SocketException ex)
-            {
-                throw new BindException($"cannot set transparent on '{SocketAddresses.Format(endpoint)}': {ex.Message} (IP_TRANSPARENT needs CAP_NET_ADMIN)", ex);
+                SetIpFlag(socket, endpoint, "transparent", "IP_TRANSPARENT", 19, 75, " (IP_TRANSPARENT needs CAP_NET_ADMIN)");
             }
         }
 
@@ -274,6 +250,25 @@ internal sealed class Listener : IAsyncDisposable
                 var what = option.Description.Length > 0 ? $"'{option.Description}' (level {option.Level}, name {option.Name})" : $"level {option.Level}, name {option.Name}";
                 throw new BindException($"cannot set socket option {what} on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
             }
+        }
+    }
+
+    /// <summary>Sets a Linux IP-level flag (the IPv6 one on an IPv6 socket); a refusal fails the listener with the kernel's reason.</summary>
+    private static void SetIpFlag(Socket socket, IPEndPoint endpoint, string field, string optionName, int v4Name, int v6Name, string hint)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new BindException($"cannot set {field} on '{SocketAddresses.Format(endpoint)}': {optionName} exists on Linux only", new PlatformNotSupportedException());
+        }
+
+        var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
+        try
+        {
+            socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? v6Name : v4Name, BitConverter.GetBytes(1));
+        }
+        catch (SocketException ex)
+        {
+            throw new BindException($"cannot set {field} on '{SocketAddresses.Format(endpoint)}': {ex.Message}{hint}", ex);
         }
     }
 

@@ -89,14 +89,7 @@ public sealed class ListenerOptionsTests
     [Fact]
     public async Task FreebindBindsAnAddressTheHostDoesNotHave()
     {
-        // The listener's address is the bootstrap's last 127.0.0.1:0 (the admin's comes first).
-        static string Config(string extra)
-        {
-            var yaml = Bootstrap(Chain(null), listenerExtra: extra);
-            const string Loopback = "address: 127.0.0.1, port_value: 0 }";
-            var at = yaml.LastIndexOf(Loopback, StringComparison.Ordinal);
-            return yaml[..at] + "address: 192.0.2.10, port_value: 0 }" + yaml[(at + Loopback.Length)..];
-        }
+        static string Config(string extra) => AtForeignAddress("192.0.2.10", extra);
 
         await using (var legate = await InProcessLegate.StartAsync(Config("freebind: true")))
         {
@@ -114,13 +107,7 @@ public sealed class ListenerOptionsTests
     [NetAdminFact]
     public async Task TransparentBindsAnAddressTheHostDoesNotHave()
     {
-        static string Config(string extra)
-        {
-            var yaml = Bootstrap(Chain(null), listenerExtra: extra);
-            const string Loopback = "address: 127.0.0.1, port_value: 0 }";
-            var at = yaml.LastIndexOf(Loopback, StringComparison.Ordinal);
-            return yaml[..at] + "address: 192.0.2.11, port_value: 0 }" + yaml[(at + Loopback.Length)..];
-        }
+        static string Config(string extra) => AtForeignAddress("192.0.2.11", extra);
 
         await using (var legate = await InProcessLegate.StartAsync(Config("transparent: true")))
         {
@@ -129,6 +116,16 @@ public sealed class ListenerOptionsTests
 
         var error = await Assert.ThrowsAsync<Legate.Network.BindException>(() => InProcessLegate.StartAsync(Config("transparent: false")));
         Assert.StartsWith("listener 'tls': cannot bind '192.0.2.11:0': ", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The test listener on <paramref name="address"/> (TEST-NET-1: not this host's), with <paramref name="extra"/> listener fields.</summary>
+    private static string AtForeignAddress(string address, string extra)
+    {
+        // The listener's address is the bootstrap's last 127.0.0.1:0 (the admin's comes first).
+        var yaml = Bootstrap(Chain(null), listenerExtra: extra);
+        const string Loopback = "address: 127.0.0.1, port_value: 0 }";
+        var at = yaml.LastIndexOf(Loopback, StringComparison.Ordinal);
+        return yaml[..at] + "address: " + address + ", port_value: 0 }" + yaml[(at + Loopback.Length)..];
     }
 
     /// <summary>Runs where IP_TRANSPARENT can be set (CAP_NET_ADMIN), else is reported as skipped.</summary>

@@ -62,17 +62,7 @@ public sealed class TracingDecisionTests
         try
         {
             var path = Path.Combine(dir, "traced.log");
-            var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }")
-                .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + $$"""
-                              access_log:
-                              - name: envoy.access_loggers.file
-                                filter: { traceable_filter: {} }
-                                typed_config:
-                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                                  path: {{path}}
-                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %REQ(x-request-id)%\n" } }
-
-                    """, StringComparison.Ordinal);
+            var yaml = WithTracedLog(upstream.Port, path, "%REQ(:PATH)% %REQ(x-request-id)%");
             await using var legate = await InProcessLegate.StartAsync(yaml, "--file-flush-interval-msec", "50");
 
             await legate.Http.GetStringAsync(legate.ListenerUri("ingress", "/a"));
@@ -136,22 +126,7 @@ public sealed class TracingDecisionTests
         {
             var path = Path.Combine(dir, "traced.log");
             var all = Path.Combine(dir, "all.log");
-            var yaml = TestConfigs.Admin() + Config(upstream.Port, "{ random_sampling: { value: 0 } }")
-                .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + (requestId ?? string.Empty) + $$"""
-                              access_log:
-                              - name: envoy.access_loggers.file
-                                filter: { traceable_filter: {} }
-                                typed_config:
-                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                                  path: {{path}}
-                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)%\n" } }
-                              - name: envoy.access_loggers.file
-                                typed_config:
-                                  "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-                                  path: {{all}}
-                                  log_format: { text_format_source: { inline_string: "%REQ(:PATH)%\n" } }
-
-                    """, StringComparison.Ordinal);
+            var yaml = WithTracedLog(upstream.Port, path, "%REQ(:PATH)%", requestId ?? string.Empty, all);
             await using var legate = await InProcessLegate.StartAsync(yaml, "--file-flush-interval-msec", "50");
 
             // Random sampling is 0%: only /b, already marked as forced (by an Envoy in front),
@@ -175,5 +150,25 @@ public sealed class TracingDecisionTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Random sampling off, <paramref name="hcmExtra"/> (indented HCM fields), an access log with
+    /// <c>traceable_filter</c> at <paramref name="tracedPath"/> and, with <paramref name="allPath"/>,
+    /// an unfiltered one (both in <paramref name="format"/>).
+    /// </summary>
+    private static string WithTracedLog(int upstreamPort, string tracedPath, string format, string hcmExtra = "", string? allPath = null)
+    {
+        string Log(string path, bool traceable) =>
+            "          - name: envoy.access_loggers.file\n" +
+            (traceable ? "            filter: { traceable_filter: {} }\n" : string.Empty) +
+            "            typed_config:\n" +
+            "              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n" +
+            $"              path: {path}\n" +
+            $"              log_format: {{ text_format_source: {{ inline_string: \"{format}\\n\" }} }}\n";
+
+        var logs = "          access_log:\n" + Log(tracedPath, traceable: true) + (allPath is null ? string.Empty : Log(allPath, traceable: false));
+        return TestConfigs.Admin() + Config(upstreamPort, "{ random_sampling: { value: 0 } }")
+            .Replace("          stat_prefix: ingress\n", "          stat_prefix: ingress\n" + hcmExtra + logs, StringComparison.Ordinal);
     }
 }
