@@ -192,6 +192,7 @@ internal sealed class Listener : IAsyncDisposable
             SocketOptions = [.. config.SocketOptions],
             Freebind = config.Freebind ?? false,
             Transparent = config.Transparent ?? false,
+            DrainsOnHealthCheckFail = config.DrainType == Envoy.Config.Listener.V3.Listener.Types.DrainType.Default,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
         };
@@ -213,6 +214,12 @@ internal sealed class Listener : IAsyncDisposable
     /// CAP_NET_ADMIN; without it the listener fails to start with the kernel's reason, as Envoy's.
     /// </summary>
     public bool Transparent { get; init; }
+
+    /// <summary>
+    /// <c>drain_type</c> DEFAULT (Envoy's default): <c>/healthcheck/fail</c> drains the listener's
+    /// connections too; MODIFY_ONLY: only a listener update or removal does.
+    /// </summary>
+    public bool DrainsOnHealthCheckFail { get; init; } = true;
 
     private void ApplySocketOptions(Socket socket, IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options, SocketState state)
     {

@@ -85,6 +85,22 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     {
         _healthCheckFailed = failed;
         _log.Info(failed ? "health check failed by the admin" : "health check OK again by the admin");
+        if (!failed)
+        {
+            return;
+        }
+
+        // Envoy drains connections of drain_type DEFAULT listeners while health check failed: the
+        // connections open now finish their current request with connection: close (HTTP/1.1) or
+        // get the GOAWAY sequence (HTTP/2); the listeners keep accepting.
+        var drainTime = Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
+        foreach (var listener in Listeners.Listeners)
+        {
+            if (listener.DrainsOnHealthCheckFail)
+            {
+                listener.DrainConnections(drainTime);
+            }
+        }
     }
 
     /// <summary>
