@@ -45,9 +45,16 @@ internal sealed class ConnectTunnel
     private int _closed;
     private readonly bool _dynamicStats;
 
+    // The router's upstream_log hooks (null where nobody logs, e.g. unit tests).
+    private readonly RouterFilter? _owner;
+    private bool _attemptStarted;
+    private HttpResponseHead? _response;
+
+    /// <param name="owner">The router filter, for its upstream_log: the tunnel is one upstream attempt.</param>
     /// <param name="proxyProtocol">The route's <c>connect_config.proxy_protocol_config</c>, if any.</param>
-    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders, bool dynamicStats, Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? proxyProtocol = null)
+    public ConnectTunnel(HttpStream stream, Cluster cluster, bool suppressEnvoyHeaders, bool dynamicStats, Extensions.TransportSockets.ProxyProtocol.UpstreamProxyProtocol? proxyProtocol = null, RouterFilter? owner = null)
     {
+        _owner = owner;
         _stream = stream;
         _proxyProtocol = proxyProtocol;
         _cluster = cluster;
@@ -71,6 +78,7 @@ internal sealed class ConnectTunnel
 
             _connected.TrySetResult(true);
             var head = new HttpResponseHead { StatusCode = 200 };
+            _response = head;
             if (!_suppressEnvoyHeaders)
             {
                 head.Headers.Set(KnownHeader.XEnvoyUpstreamServiceTime,
@@ -160,6 +168,8 @@ internal sealed class ConnectTunnel
         var stats = info.Stats;
         stream.Info.UpstreamHost = host;
         stream.Info.AttemptCount++;
+        _owner?.BeginUpstreamLogAttempt();
+        _attemptStarted = true;
         if (!info.CircuitBreakers.Default.Connections.TryAcquire())
         {
             // Envoy's TCP pool is bounded by max_connections.
@@ -219,6 +229,7 @@ internal sealed class ConnectTunnel
             stream.Info.UpstreamRemoteAddress = host.Address;
             stream.Info.UpstreamLocalAddress = socket.LocalEndPoint as System.Net.IPEndPoint;
             stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
+            _owner?.LogUpstreamPoolReady();
             return true;
         }
         catch (OperationCanceledException) when (stream.ResetToken.IsCancellationRequested)
@@ -248,6 +259,7 @@ internal sealed class ConnectTunnel
         host.ConnectFailed();
         host.ReportResult(OutlierResult.LocalOriginConnectFailed);
         stream.Info.UpstreamTransportFailureReason = transportFailure;
+        _owner?.NoteAttemptFailure(ResponseFlags.UpstreamConnectionFailure, reason);
         _log.Debug($"CONNECT tunnel to {host.Address} (cluster '{target.Name}') failed: {reason} {transportFailure}");
         await stream.SendLocalReplyAsync(503, ResponseCodeDetails.UpstreamResetBody(reason, transportFailure),
             ResponseCodeDetails.UpstreamResetBeforeResponseStarted(reason, transportFailure), ResponseFlags.UpstreamConnectionFailure).ConfigureAwait(false);
@@ -307,6 +319,12 @@ internal sealed class ConnectTunnel
         if (Interlocked.Exchange(ref _closed, 1) != 0)
         {
             return;
+        }
+
+        if (_attemptStarted)
+        {
+            // The tunnel was one upstream attempt: its UpstreamEnd entry (the synthesized 200 once connected).
+            _owner?.LogUpstreamAttempt(_response, null);
         }
 
         var stats = _target.Info.Stats;

@@ -39,7 +39,7 @@ internal sealed partial class RouterFilter
     private void StopAttemptLogTimer() => Interlocked.Exchange(ref _attemptLogTimer, null)?.Dispose();
 
     /// <summary>An attempt starts (its host is chosen).</summary>
-    private void BeginUpstreamLogAttempt()
+    internal void BeginUpstreamLogAttempt()
     {
         if (_factory.UpstreamLogs.Length == 0)
         {

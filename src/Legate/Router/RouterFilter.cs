@@ -178,7 +178,7 @@ internal sealed partial class RouterFilter : HttpFilter
         if (route.TerminatesConnect && (connect || (route.ConnectAllowsPost && headers.MethodKind == HttpMethodKind.Post)))
         {
             // connect_config: the router terminates the CONNECT (or, with allow_post, a POST) and relays its payload as raw TCP.
-            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, _factory.DynamicStats, route.ConnectProxyProtocol);
+            _tunnel = new ConnectTunnel(stream, cluster, _factory.SuppressEnvoyHeaders, _factory.DynamicStats, route.ConnectProxyProtocol, this);
             stream.SetPendingResponse(_tunnel.RunAsync());
             return FilterHeadersStatus.StopIteration;
         }

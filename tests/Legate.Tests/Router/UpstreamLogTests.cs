@@ -102,7 +102,37 @@ public sealed class UpstreamLogTests : IDisposable
         await AccessLogTests.WaitForAsync(() => File.ReadAllLines(UpstreamLogPath).Any(line => line.StartsWith("UpstreamEnd 200", StringComparison.Ordinal)));
     }
 
-    private Task<InProcessLegate> StartAsync(int upstreamPort, string route = "", string options = "", string cluster = "")
+    [Fact]
+    public async Task ATerminatedConnectTunnelIsOneAttempt()
+    {
+        await using var upstream = RawUpstream.Start(async connection =>
+        {
+            var buffer = new byte[1024];
+            int read;
+            while ((read = await connection.Stream.ReadAsync(buffer)) > 0)
+            {
+                await connection.WriteAsync(buffer.AsMemory(0, read));
+            }
+        });
+        const string Tunnel = """
+            - match: { connect_matcher: {} }
+              route: { cluster: backend, upgrade_configs: [{ upgrade_type: CONNECT, connect_config: {} }] }
+            """;
+        await using var legate = await StartAsync(upstream.Port, hcm: "upgrade_configs: [{ upgrade_type: CONNECT }]\n", routes: Tunnel);
+
+        await using (var client = await RawHttpConnection.ConnectAsync(legate.ListenerEndpoint("web")))
+        {
+            await client.WriteAsync("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+            Assert.Equal(200, RawResponse.ParseHead((await client.ReadHeadAsync())!).Status);
+            await client.WriteAsync("ping");
+            Assert.Equal("ping", System.Text.Encoding.ASCII.GetString(await client.ReadExactlyAsync(4)));
+        }
+
+        var line = Assert.Single(await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 1));
+        Assert.StartsWith($"UpstreamEnd 200 - 127.0.0.1:{upstream.Port} 1 ", line, StringComparison.Ordinal);
+    }
+
+    private Task<InProcessLegate> StartAsync(int upstreamPort, string route = "", string options = "", string cluster = "", string hcm = "", string routes = "")
     {
         var upstreamLog = $$"""upstream_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{UpstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""";
         var config = new ProxyConfig(upstreamPort)
@@ -110,7 +140,8 @@ public sealed class UpstreamLogTests : IDisposable
             Route = route,
             Cluster = cluster,
             Router = upstreamLog + (options.Length > 0 ? ", " + options : ""),
-            Hcm = $$"""access_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{DownstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""",
+            Routes = routes,
+            Hcm = hcm + $$"""access_log: [{ name: envoy.access_loggers.file, typed_config: { "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog, path: "{{DownstreamLogPath}}", log_format: { text_format_source: { inline_string: "{{Format}}\n" } } } }]""",
         }.Build();
         return InProcessLegate.StartAsync(config, "--file-flush-interval-msec", "50");
     }
