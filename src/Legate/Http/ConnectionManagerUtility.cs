@@ -282,6 +282,28 @@ internal static class ConnectionManagerUtility
     /// Envoy's Utility::getLastAddressFromXFF: the address <paramref name="skip"/> entries from the
     /// right of x-forwarded-for, or null when there are not that many or it is not an IP.
     /// </summary>
+    /// <summary>
+    /// Envoy's Network::Utility::parseInternetAddressNoThrow (inet_pton): an IPv4 dotted quad or an
+    /// IPv6 literal, no port, no brackets, no zone; null otherwise (IPAddress.TryParse alone would
+    /// also take "1", "1.2" and hex forms).
+    /// </summary>
+    internal static IPAddress? ParseIpLiteral(ReadOnlySpan<byte> text)
+    {
+        if (text.IsEmpty || text.Length > 45 || text.IndexOfAny("[]% "u8) >= 0)
+        {
+            return null;
+        }
+
+        Span<char> chars = stackalloc char[text.Length];
+        Encoding.ASCII.GetChars(text, chars);
+        if (!IPAddress.TryParse(chars, out var address))
+        {
+            return null;
+        }
+
+        return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && chars.Count('.') != 3 ? null : address;
+    }
+
     internal static IPAddress? LastXffAddress(HttpHeaderMap headers, int skip, out bool single)
     {
         single = false;
@@ -297,15 +319,7 @@ internal static class ConnectionManagerUtility
             var comma = xff[..end].LastIndexOf((byte)',');
             if (i == skip)
             {
-                var entry = xff[(comma + 1)..end].Trim((byte)' ').Trim((byte)'\t');
-                if (entry.Length > 64)
-                {
-                    return null;
-                }
-
-                Span<char> chars = stackalloc char[entry.Length];
-                Encoding.ASCII.GetChars(entry, chars);
-                return IPAddress.TryParse(chars, out var address) ? address : null;
+                return ParseIpLiteral(xff[(comma + 1)..end].Trim((byte)' ').Trim((byte)'\t'));
             }
 
             if (comma < 0)

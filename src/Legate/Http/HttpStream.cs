@@ -54,8 +54,7 @@ internal sealed class HttpStream
     private bool _hasPendingAttempt;
 
     // Data a filter sends on later by itself (Envoy's injectEncodedDataToFilterChain), see
-    // EnableEncodeInjection. Null/false for every stream that does not use it.
-    private bool _injecting;
+    // EnableEncodeInjection. Null for every stream that does not use it.
     private SemaphoreSlim? _encodeGate;
     private BodyBuffer? _injectData;
     private IEncodeInjector? _injector;
@@ -247,7 +246,6 @@ internal sealed class HttpStream
         _encodingLocalReply = false;
         _pendingAttempt = default;
         _hasPendingAttempt = false;
-        _injecting = false;
         _injector = null;
         _originalIpRejectStatus = 0;
         _responseAwaited = false;
@@ -741,7 +739,7 @@ internal sealed class HttpStream
 
     /// <summary>Sends what the codec has buffered (the router calls this before it waits for more upstream bytes).</summary>
     public ValueTask FlushAsync() =>
-        IsReset ? ValueTask.CompletedTask : _injecting ? GatedFlushAsync() : _encoder.FlushAsync();
+        IsReset ? ValueTask.CompletedTask : _injector is not null ? GatedFlushAsync() : _encoder.FlushAsync();
 
     /// <summary>An informational head (100-continue, 103) goes straight to the codec; filters are not involved.</summary>
     public ValueTask Encode1xxHeadersAsync(HttpResponseHead head) =>
@@ -768,7 +766,7 @@ internal sealed class HttpStream
             return;
         }
 
-        if (_injecting)
+        if (_injector is not null)
         {
             await GatedEncodeDataAsync(data, endStream).ConfigureAwait(false);
             return;
@@ -789,7 +787,7 @@ internal sealed class HttpStream
             return;
         }
 
-        if (_injecting)
+        if (_injector is not null)
         {
             await _encodeGate!.WaitAsync().ConfigureAwait(false);
             try
@@ -952,7 +950,6 @@ internal sealed class HttpStream
         _encodeGate ??= new SemaphoreSlim(1, 1);
         _injectData ??= new BodyBuffer();
         _injector = injector;
-        _injecting = true;
     }
 
     /// <summary>

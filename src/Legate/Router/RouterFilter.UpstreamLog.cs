@@ -56,7 +56,7 @@ internal sealed partial class RouterFilter
             // UpstreamPeriodic entries until the attempt ends (a previous attempt's timer is gone by now).
             var interval = _factory.UpstreamLogFlushInterval;
             StopAttemptLogTimer();
-            _attemptLogTimer = _factory.Time.CreateTimer(static state => ((RouterFilter)state!).Log(null, null, "UpstreamPeriodic"), this, interval, interval);
+            _attemptLogTimer = _factory.Time.CreateTimer(static state => ((RouterFilter)state!).LogPeriodic(), this, interval, interval);
         }
     }
 
@@ -85,13 +85,15 @@ internal sealed partial class RouterFilter
         if (_factory.UpstreamLogs.Length > 0)
         {
             StopAttemptLogTimer();
-            Log(response ?? _attemptResponse, trailers, "UpstreamEnd");
+            Log(response, trailers, "UpstreamEnd");
         }
     }
 
+    /// <summary>The attempt's UpstreamPeriodic entry (with its response head once there is one).</summary>
+    private void LogPeriodic() => Log(_attemptResponse, null, "UpstreamPeriodic");
+
     private void Log(HttpResponseHead? response, HttpHeaderMap? trailers, string type)
     {
-        response ??= type == "UpstreamPeriodic" ? _attemptResponse : null;
         var stream = _stream;
         var flags = _attemptFlags | (stream.Info.ResponseFlags & ~_flagsBeforeAttempt);
         var details = response is not null ? ResponseCodeDetails.ViaUpstream : _attemptDetails;

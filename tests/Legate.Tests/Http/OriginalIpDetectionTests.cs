@@ -42,13 +42,17 @@ public sealed class OriginalIpDetectionTests
         using (await legate.GetAsync("web", "/none")) { }
         using (await legate.GetAsync("web", "/garbage", ("x-forwarded-for", "not-an-address"))) { }
 
-        var requests = await upstream.Log.WaitForRequestsAsync(3);
+        // inet_pton's rules, as Envoy's: no short IPv4 forms, no port.
+        using (await legate.GetAsync("web", "/short", ("x-forwarded-for", "10.1"))) { }
+        using (await legate.GetAsync("web", "/port", ("x-forwarded-for", "203.0.113.7:80"))) { }
+
+        var requests = await upstream.Log.WaitForRequestsAsync(5);
         var xff = requests.Single(r => r.Path == "/xff");
         Assert.Equal("203.0.113.7:0", xff.Header("x-remote"));
         Assert.Equal("127.0.0.1", xff.Header("x-direct"));
 
         // Nothing usable in the headers: the peer, with its port.
-        foreach (var path in new[] { "/none", "/garbage" })
+        foreach (var path in new[] { "/none", "/garbage", "/short", "/port" })
         {
             var request = requests.Single(r => r.Path == path);
             Assert.StartsWith("127.0.0.1:", request.Header("x-remote"), StringComparison.Ordinal);

@@ -25,7 +25,7 @@ internal sealed class CustomHeaderOriginalIpDetection : OriginalIpDetection
     public override OriginalIpDetectionResult Detect(HttpHeaderMap headers, IPEndPoint? directRemote)
     {
         var i = headers.IndexOf(_headerName.AsSpan());
-        if (i >= 0 && ParseAddress(headers.GetValueBytes(i)) is { } address)
+        if (i >= 0 && Legate.Http.ConnectionManagerUtility.ParseIpLiteral(headers.GetValueBytes(i)) is { } address)
         {
             return new OriginalIpDetectionResult(address, _allowTrusted, null);
         }

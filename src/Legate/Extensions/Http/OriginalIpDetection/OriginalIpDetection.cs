@@ -22,27 +22,4 @@ internal readonly record struct OriginalIpDetectionResult(IPAddress? Address, bo
 internal abstract class OriginalIpDetection
 {
     public abstract OriginalIpDetectionResult Detect(HttpHeaderMap headers, IPEndPoint? directRemote);
-
-    /// <summary>Envoy's Network::Utility::parseInternetAddressNoThrow: an IPv4 or IPv6 literal, no port, no brackets.</summary>
-    internal static IPAddress? ParseAddress(ReadOnlySpan<byte> text)
-    {
-        if (text.IsEmpty || text.Length > 45 || text.IndexOfAny((byte)'[', (byte)']') >= 0 || text.IndexOfAny((byte)' ', (byte)'%') >= 0)
-        {
-            return null;
-        }
-
-        Span<char> chars = stackalloc char[text.Length];
-        for (var i = 0; i < text.Length; i++)
-        {
-            chars[i] = (char)text[i];
-        }
-
-        // IPAddress.TryParse also takes "1", "1.2" and hex forms for IPv4: Envoy's inet_pton does not.
-        if (!IPAddress.TryParse(chars, out var address))
-        {
-            return null;
-        }
-
-        return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && chars.Count('.') != 3 ? null : address;
-    }
 }

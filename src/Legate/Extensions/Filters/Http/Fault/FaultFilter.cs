@@ -60,7 +60,7 @@ internal sealed class FaultFilter : HttpFilter
         }
 
         _runtime = new FaultRuntime(_factory.Runtime?.Snapshot, clusterName);
-        if (_settings.ResponseRateLimitFor(map, NextRandom(), _runtime) is { } kbps && TryIncActiveFaults())
+        if (_settings.HasResponseRateLimit && _settings.ResponseRateLimitFor(map, NextRandom(), _runtime) is { } kbps && TryIncActiveFaults())
         {
             _factory.Stats.ResponseRlInjected.Inc();
             _responseLimiter = new StreamRateLimiter(stream, this, kbps, stream.Config.BufferLimitBytes, _factory.Time);
