@@ -39,12 +39,20 @@ internal static class ExternalTool
         using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start " + name);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
+        try
         {
-            await process.StandardInput.WriteAsync(stdin);
-        }
+            if (stdin is not null)
+            {
+                await process.StandardInput.WriteAsync(stdin);
+            }
 
-        process.StandardInput.Close();
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The tool exited before reading its input (openssl s_client after a refused
+            // handshake): its exit code and output tell the outcome, not the broken pipe.
+        }
         using var cancel = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
         try
         {
