@@ -179,6 +179,14 @@ internal sealed class Listener : IAsyncDisposable
             : AccessLog.AccessLogFactory.Compile(config.AccessLog, FieldPath.Field(path, "access_log"), errors,
                 context.AccessLogs ?? throw new InvalidOperationException("access logs need the server's access log manager"), context.Runtime);
 
+#pragma warning disable CS0612 // reuse_port is deprecated in the API, still honoured as Envoy does
+        var deprecatedReusePort = config.ReusePort;
+#pragma warning restore CS0612
+        if (deprecatedReusePort && config.EnableReusePort is not null)
+        {
+            errors.Warn(FieldPath.Field(path, "reuse_port"), $"reuse_port was configured for listener '{config.Name}' and is ignored in favor of enable_reuse_port");
+        }
+
         if (endpoint is null || matcher is null || errors.Errors.Count > errorCount)
         {
             return null;
@@ -192,6 +200,7 @@ internal sealed class Listener : IAsyncDisposable
             SocketOptions = [.. config.SocketOptions],
             Freebind = config.Freebind ?? false,
             Transparent = config.Transparent ?? false,
+            ReusePort = ResolveReusePort(config),
             DrainsOnHealthCheckFail = config.DrainType == Envoy.Config.Listener.V3.Listener.Types.DrainType.Default,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
@@ -214,6 +223,20 @@ internal sealed class Listener : IAsyncDisposable
     /// CAP_NET_ADMIN; without it the listener fails to start with the kernel's reason, as Envoy's.
     /// </summary>
     public bool Transparent { get; init; }
+
+    /// <summary>
+    /// <c>enable_reuse_port</c> (default true; the deprecated <c>reuse_port</c> when it is unset):
+    /// SO_REUSEPORT before bind, so another process (a second Legate or Envoy, a hot restart's new
+    /// generation) can bind the same address and the kernel spreads new connections over them.
+    /// Linux only: elsewhere SO_REUSEPORT does not balance and Envoy ignores the flag, as Legate.
+    /// Legate keeps one listening socket per listener (Envoy opens one per worker) and spreads its
+    /// accepted connections over the event loops itself.
+    /// </summary>
+    public bool ReusePort { get; init; }
+
+    // Envoy's order: enable_reuse_port when set, else reuse_port when true, else the default (true).
+    private static bool ResolveReusePort(Envoy.Config.Listener.V3.Listener config) =>
+        OperatingSystem.IsLinux() && (config.EnableReusePort ?? true);
 
     /// <summary>
     /// <c>drain_type</c> DEFAULT (Envoy's default): <c>/healthcheck/fail</c> drains the listener's
@@ -396,6 +419,13 @@ internal sealed class Listener : IAsyncDisposable
             }
 
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (OperatingSystem.IsLinux())
+            {
+                // SOL_SOCKET (1), SO_REUSEPORT (15). Set either way: .NET's ReuseAddress on Unix
+                // turns SO_REUSEPORT on as well.
+                socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(ReusePort ? 1 : 0));
+            }
+
             ApplySocketOptions(socket, endpoint, options, SocketState.StatePrebind);
             socket.Bind(endpoint);
             ApplySocketOptions(socket, endpoint, options, SocketState.StateBound);

@@ -107,6 +107,16 @@ internal sealed class LdsApi : IXdsUpdateHandler
                 }
             }
 
+            if (_listeners.Find(resource.Name) is { } running && running.Endpoint.Equals(listener.Endpoint) && running.ReusePort != listener.ReusePort)
+            {
+                // The update would keep the running socket (same address), whose SO_REUSEPORT was
+                // set before bind: Envoy rejects it too; removing and re-adding the listener works.
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                HeldResources.Of(listener).Release();
+                errors.Add(new XdsResourceError(resource.Name, $"Listener {resource.Name}: reuse port cannot be changed during an update"));
+                continue;
+            }
+
             foreach (var warning in configErrors.Warnings)
             {
                 _log.Warn($"lds: listener '{resource.Name}': {warning}");

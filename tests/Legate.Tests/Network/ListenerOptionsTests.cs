@@ -203,6 +203,86 @@ public sealed class ListenerOptionsTests
         Assert.Equal($"listener 'tls': cannot bind '127.0.0.1:{port}': address already in use", error.Message);
     }
 
+    /// <summary>
+    /// <c>enable_reuse_port</c> (default true on Linux, as Envoy): the listening socket has
+    /// SO_REUSEPORT, so another process's socket with SO_REUSEPORT binds the same address beside it
+    /// (a hot restart's new generation, a second proxy); Legate goes on accepting. Turned off, that
+    /// bind fails as with any taken address.
+    /// </summary>
+    [Fact]
+    public async Task ReusePortLetsAnotherSocketBindTheSameAddressByDefault()
+    {
+        await using (var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null))))
+        {
+            var endpoint = legate.ListenerEndpoint("tls");
+            using var beside = BindWithReusePort(endpoint);
+            Assert.Equal(endpoint, beside.LocalEndPoint);
+            Assert.True(legate.Server.Listeners.Find("tls")!.ReusePort);
+
+            // Legate still gets its share: the kernel hashes new connections over both sockets (one
+            // that reaches the other socket waits in its accept queue), so of twenty some reach Legate.
+            var clients = new List<System.Net.Sockets.TcpClient>();
+            try
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    var client = new System.Net.Sockets.TcpClient();
+                    clients.Add(client);
+                    await client.ConnectAsync(endpoint);
+                }
+
+                await InProcessLegate.WaitUntilAsync(() => legate.Counter("listener." + SocketAddresses(endpoint) + ".downstream_cx_total") > 0, "a connection accepted by Legate");
+            }
+            finally
+            {
+                clients.ForEach(c => c.Dispose());
+            }
+        }
+
+        await using var off = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "enable_reuse_port: false"));
+        Assert.False(off.Server.Listeners.Find("tls")!.ReusePort);
+        var error = Assert.Throws<System.Net.Sockets.SocketException>(() => BindWithReusePort(off.ListenerEndpoint("tls")));
+        Assert.Equal(System.Net.Sockets.SocketError.AddressAlreadyInUse, error.SocketErrorCode);
+    }
+
+    /// <summary>
+    /// The deprecated <c>reuse_port</c> turns the option on only when <c>enable_reuse_port</c> is
+    /// unset; with both set, <c>enable_reuse_port</c> wins and Envoy's warning says so.
+    /// </summary>
+    [Fact]
+    public async Task EnableReusePortWinsOverTheDeprecatedField()
+    {
+        await using (var both = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "reuse_port: true\n    enable_reuse_port: false")))
+        {
+            Assert.False(both.Server.Listeners.Find("tls")!.ReusePort);
+            Assert.Contains(both.Server.Warnings, w => w.ToString().StartsWith("static_resources.listeners[0].reuse_port", StringComparison.Ordinal)
+                && w.ToString().EndsWith(": reuse_port was configured for listener 'tls' and is ignored in favor of enable_reuse_port", StringComparison.Ordinal));
+        }
+
+        await using var deprecated = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "reuse_port: true"));
+        Assert.True(deprecated.Server.Listeners.Find("tls")!.ReusePort);
+        Assert.DoesNotContain(deprecated.Server.Warnings, w => w.ToString().Contains("reuse_port", StringComparison.Ordinal));
+    }
+
+    private static string SocketAddresses(System.Net.IPEndPoint endpoint) => Legate.Network.SocketAddresses.Format(endpoint).Replace(':', '_');
+
+    private static System.Net.Sockets.Socket BindWithReusePort(System.Net.IPEndPoint endpoint)
+    {
+        var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+            socket.Bind(endpoint);
+            socket.Listen(16);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     private static async Task<string> SkmemAsync(int port) =>
         (await ExternalTool.RunAsync("ss", ["-Hltnm", "sport = :" + port.ToString(CultureInfo.InvariantCulture)])).Stdout;
 

@@ -42,6 +42,34 @@ public sealed class XdsListenerUpdateTests
         Assert.Equal("green", await GetOnNewConnectionAsync(endpoint));
     }
 
+    /// <summary>
+    /// <c>enable_reuse_port</c> was set on the running socket before bind: an update that keeps the
+    /// socket (same address) cannot change it. Envoy rejects such an update with this message;
+    /// the listener keeps serving with its config.
+    /// </summary>
+    [Fact]
+    public async Task AnUpdateThatChangesReusePortIsRejectedAndTheListenerKeepsServing()
+    {
+        await using var blue = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("blue")));
+        await using var xds = await ScriptedXdsServer.StartAsync();
+        xds.Set(ClusterType, "c1", EdsCluster("blue"));
+        xds.Set(EndpointType, "e1", Endpoints("blue", blue.Port));
+        xds.Set(ListenerType, "l1", InlineListener("ingress", Routes("local", "blue")));
+        await using var legate = await InProcessLegate.StartAsync(AdsBootstrap(xds.Port));
+        var endpoint = legate.ListenerEndpoint("ingress");
+        Assert.Equal("blue", await GetOnNewConnectionAsync(endpoint));
+
+        var changed = InlineListener("ingress", Routes("local", "blue"));
+        changed.EnableReusePort = false;
+        xds.Set(ListenerType, "l2", changed);
+        var nack = await xds.WaitForRequestAsync(r => r.TypeUrl == ListenerType && r.ErrorDetail is not null);
+        Assert.Equal("l1", nack.VersionInfo);
+        Assert.Contains("Listener ingress: reuse port cannot be changed during an update", nack.ErrorDetail.Message, StringComparison.Ordinal);
+        Assert.Equal(1, XdsWait.Counter(legate, "listener_manager.lds.update_rejected"));
+        Assert.Equal("blue", await GetOnNewConnectionAsync(endpoint));
+        Assert.True(legate.Server.Listeners.Find("ingress")!.ReusePort);
+    }
+
     private static async Task<string> GetOnNewConnectionAsync(System.Net.IPEndPoint endpoint)
     {
         using var client = new TcpClient();
