@@ -79,6 +79,9 @@ internal sealed class HttpConnectionManagerConfig
             EnableTrailers = http1?.EnableTrailers ?? false,
         };
 
+        // http_protocol_options' override wins over the connection manager's field (Envoy's order).
+        StreamErrorOnInvalidHttpMessage = http1?.OverrideStreamErrorOnInvalidHttpMessage ?? config.StreamErrorOnInvalidHttpMessage ?? false;
+
         var upgrades = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
         foreach (var upgrade in config.UpgradeConfigs)
         {
@@ -243,6 +246,14 @@ internal sealed class HttpConnectionManagerConfig
 
     public Http1ParserOptions ParserOptions { get; }
 
+    /// <summary>
+    /// HTTP/1.x: <c>stream_error_on_invalid_http_message</c> (or <c>http_protocol_options</c>'
+    /// <c>override_stream_error_on_invalid_http_message</c>). False (Envoy's default): a 400 the
+    /// proxy answers itself closes the connection after the response; true: the connection stays
+    /// open where it can. A request the codec cannot parse closes it either way.
+    /// </summary>
+    public bool StreamErrorOnInvalidHttpMessage { get; }
+
     /// <summary><c>proxy_100_continue</c>: Expect goes upstream and the upstream's 100 comes back, instead of Legate answering it.</summary>
     public bool Proxy100Continue { get; }
 
@@ -267,6 +278,12 @@ internal sealed class HttpConnectionManagerConfig
         if (config.CodecType == Hcm.Types.CodecType.Http3)
         {
             errors.Add(FieldPath.Field(path, "codec_type"), "HTTP3 is not implemented yet");
+        }
+
+        if (config.StreamErrorOnInvalidHttpMessage is not null && config.CodecType != Hcm.Types.CodecType.Http1)
+        {
+            errors.Warn(FieldPath.Field(path, "stream_error_on_invalid_http_message"),
+                "applies to HTTP/1.x connections only in Legate; on HTTP/2 the codec applies its own rules to invalid messages whatever its value");
         }
 
         RouteTable routes;

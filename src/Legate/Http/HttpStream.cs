@@ -100,6 +100,13 @@ internal sealed class HttpStream
     /// <summary>True when the response is a local reply (Envoy's "local complete").</summary>
     public bool IsLocalReply { get; private set; }
 
+    /// <summary>
+    /// The proxy answered 400 itself (Envoy's onLocalReply(BadRequest), whatever
+    /// <c>local_reply_config</c> maps it to): an HTTP/1.x connection closes after this response
+    /// unless <c>stream_error_on_invalid_http_message</c> keeps it open.
+    /// </summary>
+    public bool BadRequestLocalReply { get; private set; }
+
     /// <summary>The matched route (resolved on first use, cached until <see cref="ClearRouteCache"/>); null for no match.</summary>
     public RouteEntry? Route
     {
@@ -253,7 +260,7 @@ internal sealed class HttpStream
         _encodeHead = null;
         Trace = null;
         ResponseTrailers = null;
-        ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = false;
+        ResponseStarted = ResponseComplete = RequestComplete = IsLocalReply = BadRequestLocalReply = false;
         _responseOwner = ResponseOwnerNone;
         _timeoutReply = null;
         _idleTimeout = null;
@@ -1334,6 +1341,7 @@ internal sealed class HttpStream
         _stopDecoding = true;
         Info.SetResponseFlag(flags);
         Info.ResponseCodeDetails = details;
+        BadRequestLocalReply |= status == 400;
         if (ResponseStarted || IsReset)
         {
             ResetStream();

@@ -75,7 +75,7 @@ internal static partial class ImplementedFields
              "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
              "original_ip_detection_extensions", "scheme_header_transformation", "early_header_mutation_extensions",
              "access_log_options", "access_log_flush_interval", "flush_access_log_on_new_request", "request_id_extension",
-             "proxy_status_config"],
+             "proxy_status_config", "stream_error_on_invalid_http_message"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.RequestIDExtension"] = ["typed_config"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.HcmAccessLogOptions"] =
             ["access_log_flush_interval", "flush_access_log_on_new_request", "flush_log_on_tunnel_successfully_established"],
@@ -126,7 +126,7 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.HttpProtocolOptions"] =
             ["idle_timeout", "max_headers_count", "headers_with_underscores_action", "max_requests_per_connection", "max_stream_duration",
              "max_connection_duration"],
-        ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers"],
+        ["envoy.config.core.v3.Http1ProtocolOptions"] = ["accept_http_10", "default_host_for_http_10", "allow_chunked_length", "enable_trailers", "override_stream_error_on_invalid_http_message"],
         ["envoy.extensions.filters.http.router.v3.Router"] = ["suppress_envoy_headers", "start_child_span", "dynamic_stats", "respect_expected_rq_timeout", "strict_check_headers", "suppress_grpc_request_failure_code_stats",
             "upstream_log", "upstream_log_options"],
         ["envoy.extensions.filters.http.router.v3.Router.UpstreamAccessLogOptions"] = ["flush_upstream_log_on_upstream_stream", "upstream_log_flush_interval"],

@@ -607,8 +607,11 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         {
             // A response that starts before the request ended (a local reply to a body that is
             // still arriving, an early upstream answer): Envoy closes the connection afterwards
-            // rather than reading and discarding the rest of the body.
-            if (_closeAfterResponse || Draining || !_stream.RequestComplete)
+            // rather than reading and discarding the rest of the body. A 400 the proxy answered
+            // itself closes it too (the request may not have been what it seemed), unless
+            // stream_error_on_invalid_http_message says to keep it.
+            if (_closeAfterResponse || Draining || !_stream.RequestComplete
+                || (_stream.BadRequestLocalReply && !_config.StreamErrorOnInvalidHttpMessage))
             {
                 if (!_closeAfterResponse && _drain.IsDraining)
                 {
