@@ -58,7 +58,13 @@ internal sealed class Listener : IAsyncDisposable
         _log = context.Logs.Get(LogComponents.Listener);
         _time = context.Time;
         _statsStore = context.Stats;
+        _runtime = context.Runtime;
+        _connectionLimitKey = "envoy.resource_limits.listener." + name + ".connection_limit";
     }
+
+    private readonly Runtime.RuntimeLoader? _runtime;
+    private readonly string _connectionLimitKey;
+    private readonly ConnectionCount _openConnections = new();
 
     public string Name { get; }
 
@@ -201,6 +207,7 @@ internal sealed class Listener : IAsyncDisposable
             Freebind = config.Freebind ?? false,
             Transparent = config.Transparent ?? false,
             ReusePort = ResolveReusePort(config),
+            IgnoreGlobalConnLimit = config.IgnoreGlobalConnLimit,
             DrainsOnHealthCheckFail = config.DrainType == Envoy.Config.Listener.V3.Listener.Types.DrainType.Default,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
@@ -237,6 +244,47 @@ internal sealed class Listener : IAsyncDisposable
     // Envoy's order: enable_reuse_port when set, else reuse_port when true, else the default (true).
     private static bool ResolveReusePort(Envoy.Config.Listener.V3.Listener config) =>
         OperatingSystem.IsLinux() && (config.EnableReusePort ?? true);
+
+    /// <summary>
+    /// <c>ignore_global_conn_limit</c>: the listener accepts past <c>overload.global_downstream_max_connections</c>
+    /// (its connections still count toward it), as Envoy's admin listener does.
+    /// </summary>
+    public bool IgnoreGlobalConnLimit { get; init; }
+
+    /// <summary>
+    /// Envoy's accept-time limits, read from the runtime on every accept (so <c>/runtime_modify</c>
+    /// and RTDS apply to the next connection): the server-wide
+    /// <c>overload.global_downstream_max_connections</c> (unless <see cref="IgnoreGlobalConnLimit"/>;
+    /// counted in <c>downstream_global_cx_overflow</c>), then the listener's
+    /// <c>envoy.resource_limits.listener.&lt;name&gt;.connection_limit</c> (<c>downstream_cx_overflow</c>).
+    /// A connection over either is closed before it is counted or read from.
+    /// </summary>
+    private bool AcceptsUnderLimits(ListenerStats stats)
+    {
+        if (_runtime?.Snapshot is not { } runtime)
+        {
+            return true;
+        }
+
+        if (!IgnoreGlobalConnLimit && Manager is { } manager
+            && manager.DownstreamConnections.Current >= Limit(runtime.GetInteger("overload.global_downstream_max_connections", ulong.MaxValue)))
+        {
+            stats.DownstreamGlobalCxOverflow.Inc();
+            _log.Debug($"listener '{Name}': closing a connection: the global downstream connection limit is reached");
+            return false;
+        }
+
+        if (_openConnections.Current >= Limit(runtime.GetInteger(_connectionLimitKey, ulong.MaxValue)))
+        {
+            stats.DownstreamCxOverflow.Inc();
+            _log.Debug($"listener '{Name}': closing a connection: the listener's connection limit is reached");
+            return false;
+        }
+
+        return true;
+
+        static long Limit(ulong value) => value > long.MaxValue ? long.MaxValue : (long)value;
+    }
 
     /// <summary>
     /// <c>drain_type</c> DEFAULT (Envoy's default): <c>/healthcheck/fail</c> drains the listener's
@@ -353,15 +401,16 @@ internal sealed class Listener : IAsyncDisposable
     /// Takes a connection another listener accepted and hands off (its restored destination is this
     /// listener's address): this listener's filters, chains and stats serve it from here on.
     /// </summary>
-    internal void ServeHandedOff(Socket socket, IPEndPoint local, IPEndPoint remote)
+    internal void ServeHandedOff(Socket socket, IPEndPoint local, IPEndPoint remote, ConnectionSlot slot)
     {
         if (_stats is null || _transport is null || Volatile.Read(ref _unboundStopped) != 0 || (BindToPort && _socket is null))
         {
             socket.Dispose();
+            slot.Release();
             return;
         }
 
-        Serve(socket, local, remote);
+        Serve(socket, local, remote, slot);
     }
 
     /// <summary>Binds and starts accepting.</summary>
@@ -655,15 +704,21 @@ internal sealed class Listener : IAsyncDisposable
             return;
         }
 
+        if (!AcceptsUnderLimits(_stats!))
+        {
+            socket.Dispose();
+            return;
+        }
+
         socket.NoDelay = true;
-        Serve(socket, local, remote);
+        Serve(socket, local, remote, new ConnectionSlot(_openConnections, Manager?.DownstreamConnections));
     }
 
     /// <param name="local">The socket's local address, or the restored destination of a handed-off connection.</param>
-    private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote)
+    private void Serve(Socket socket, IPEndPoint local, IPEndPoint remote, ConnectionSlot slot)
     {
         var stats = _stats!;
-        var served = new ServedConnection(socket) { Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
+        var served = new ServedConnection(socket) { Slot = slot, Id = ConnectionIds.Next(), StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp(), Local = local, Remote = remote, DirectRemote = socket.RemoteEndPoint as IPEndPoint ?? remote };
         if (!UseOriginalDst || local is OriginalDestinationEndPoint)
         {
             // A use_original_dst listener counts a connection once it knows it keeps it (no hand-off), as Envoy
@@ -706,7 +761,7 @@ internal sealed class Listener : IAsyncDisposable
                 // (its listener filters run again there); only when none does is it served here.
                 _log.Debug($"listener '{Name}': handing the connection to {SocketAddresses.Format(filterContext.LocalEndPoint)} off to listener '{target.Name}'");
                 served.MovedToListener = true;
-                target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint);
+                target.ServeHandedOff(served.Socket, OriginalDestinationEndPoint.From(filterContext.LocalEndPoint), filterContext.RemoteEndPoint, served.Slot);
                 return;
             }
 
@@ -811,6 +866,11 @@ internal sealed class Listener : IAsyncDisposable
         }
         finally
         {
+            if (!served.MovedToListener)
+            {
+                served.Slot.Release();
+            }
+
             if (served.Counted)
             {
                 stats.DownstreamCxActive.Dec();
@@ -1078,6 +1138,9 @@ internal sealed class Listener : IAsyncDisposable
     private sealed class ServedConnection(Socket socket)
     {
         public Socket Socket { get; } = socket;
+
+        /// <summary>The connection's place in the connection limits' counts, given back when it ends.</summary>
+        public required ConnectionSlot Slot { get; init; }
 
         public ulong Id { get; init; }
 

@@ -24,7 +24,15 @@ internal sealed class ListenerStats
         DownstreamCxLengthMs = store.Histogram(p + "downstream_cx_length_ms", HistogramUnit.Milliseconds);
         DownstreamPreCxTimeout = store.Counter(p + "downstream_pre_cx_timeout");
         DownstreamPreCxActive = store.Gauge(p + "downstream_pre_cx_active", ImportMode.Accumulate);
+        DownstreamCxOverflow = store.Counter(p + "downstream_cx_overflow");
+        DownstreamGlobalCxOverflow = store.Counter(p + "downstream_global_cx_overflow");
     }
+
+    /// <summary>Connections closed at accept: the listener's runtime connection limit was reached.</summary>
+    public Counter DownstreamCxOverflow { get; }
+
+    /// <summary>Connections closed at accept: the server's global downstream connection limit was reached.</summary>
+    public Counter DownstreamGlobalCxOverflow { get; }
 
     public Histogram DownstreamCxLengthMs { get; }
 
