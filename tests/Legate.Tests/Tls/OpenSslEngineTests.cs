@@ -416,6 +416,51 @@ public sealed class OpenSslEngineTests : IDisposable
         Assert.Equal(1, Counter(legate, "handshake"));
     }
 
+    /// <summary>
+    /// A client that sends its whole upload before it reads anything, while the upstream answers at
+    /// once: Legate's write towards the client stalls (the client is not reading) and its read of
+    /// the upload must go on regardless — a read that waited for the stalled write to finish (to
+    /// send its own bytes first) stopped the upload, and the client never got to read.
+    /// </summary>
+    [Fact]
+    public async Task AStalledWriteTowardsTheClientDoesNotStopItsUpload()
+    {
+        const int Size = 32 * 1024 * 1024;
+        using var upstream = Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream.Start(async socket =>
+        {
+            await using var stream = new NetworkStream(socket, ownsSocket: true);
+            var sending = Task.Run(async () => await stream.WriteAsync(Pattern(Size, 4)));
+            var received = await HashToEndAsync(stream);
+            await sending;
+            socket.Shutdown(SocketShutdown.Send);
+            return received;
+        });
+        var tls = Downstream(Cert(_server), downstream: Keys(_keyA));
+        var yaml = TestConfigs.Admin() + $$"""
+            static_resources:
+              listeners:
+              - name: tls
+                address:
+                  socket_address: { address: 127.0.0.1, port_value: 0 }
+                filter_chains:
+                - transport_socket: {name: envoy.transport_sockets.tls, typed_config: {{tls}}}
+                  filters:
+                  - name: envoy.filters.network.tcp_proxy
+                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: backend}
+            {{Cluster(upstream.Port)}}
+            """;
+        await using var legate = await InProcessLegate.StartAsync(yaml);
+
+        await using var ssl = await TestTls.ConnectAsync(legate.ListenerEndpoint("tls"), new());
+        await ssl.WriteAsync(Pattern(Size, 3)).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
+        await ssl.ShutdownAsync();
+        var downloaded = await HashToEndAsync(ssl).WaitAsync(TimeSpan.FromMinutes(2));
+        var uploaded = await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 4))), downloaded);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 3))), uploaded);
+    }
+
     private static byte[] Pattern(int size, int seed)
     {
         var bytes = new byte[size];

@@ -26,6 +26,7 @@ internal sealed class OpenSslStream : Stream
     private byte[]? _readBuffer;
     private bool _disposed;
     private bool _shutdownSent;
+    private int _backgroundFlush;
 
     public OpenSslStream(Stream inner, SslHandle ssl, IntPtr rbio, IntPtr wbio, OpenSslServerEngine.HandshakeState state)
     {
@@ -119,8 +120,12 @@ internal sealed class OpenSslStream : Stream
 
             if (pending)
             {
-                // A TLS 1.3 key update answer or an alert: out before anything else.
-                await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+                // Output is waiting (a TLS 1.3 key update answer, an alert, or records a writer
+                // sealed and is still sending). The read must not wait for the write gate: a
+                // writer stalled on a peer that reads only after its own upload would then stop
+                // that upload, and neither side would move. Whoever holds the gate drains the BIO
+                // to the end; when nobody does, a background flush takes the gate.
+                FlushOutputInBackground();
             }
 
             if (result == 1)
@@ -303,6 +308,43 @@ internal sealed class OpenSslStream : Stream
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Sends what OpenSSL produced without making the caller wait: at most one flush waits for the
+    /// write gate at a time; it drains whatever is pending once it has the gate (so output produced
+    /// after it was started goes too, or starts the next one).
+    /// </summary>
+    private void FlushOutputInBackground()
+    {
+        if (Interlocked.CompareExchange(ref _backgroundFlush, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = BackgroundFlushAsync();
+    }
+
+    private async Task BackgroundFlushAsync()
+    {
+        try
+        {
+            await _writeGate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                Volatile.Write(ref _backgroundFlush, 0);
+                await DrainLockedAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                _writeGate.Release();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            // The transport is gone: the reader or the next writer sees it too.
+            Volatile.Write(ref _backgroundFlush, 0);
+        }
     }
 
     private async ValueTask FlushOutputAsync(CancellationToken cancellationToken)
