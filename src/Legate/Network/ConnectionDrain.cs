@@ -16,3 +16,18 @@ internal sealed class ConnectionDrain : IDisposable
 
     public void Dispose() => _source.Dispose();
 }
+
+/// <summary>
+/// The server fails health checks (<c>/healthcheck/fail</c>): Envoy's drain manager then answers
+/// "drain close" for every response on a listener with <c>drain_type</c> DEFAULT, so each HTTP/1.1
+/// response carries <c>connection: close</c> and each HTTP/2 connection starts its drain sequence,
+/// connections opened since included, until <c>/healthcheck/ok</c>.
+/// </summary>
+internal sealed class HealthCheckDrain
+{
+    private volatile bool _failed;
+
+    public bool Failed => _failed;
+
+    public void Set(bool failed) => _failed = failed;
+}

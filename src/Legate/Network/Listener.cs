@@ -395,6 +395,9 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>The manager this listener belongs to: where <c>use_original_dst</c> looks for the owner of an address.</summary>
     internal ListenerManager? Manager { get; set; }
 
+    /// <summary>The server's health check state, for a <c>drain_type</c> DEFAULT listener (null: MODIFY_ONLY).</summary>
+    private HealthCheckDrain? HealthCheckDrain => DrainsOnHealthCheckFail ? Manager?.HealthCheck : null;
+
     private int _unboundStopped;
 
     /// <summary>
@@ -1009,13 +1012,13 @@ internal sealed class Listener : IAsyncDisposable
         switch (await SelectCodecAsync(connection, hcm, session, drain).ConfigureAwait(false))
         {
             case Codec.Http1:
-                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs };
+                served.Http1 = new Http1ServerConnection(connection, hcm, drain, _time) { ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs, HealthCheck = HealthCheckDrain };
                 await served.Http1.RunAsync().ConfigureAwait(false);
                 break;
             case Codec.Http2:
                 // Kestrel owns and closes the connection from here on.
                 served.HandedOver = true;
-                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs };
+                var info = new Http2ConnectionInfo(connection.LocalEndPoint as IPEndPoint, connection.RemoteEndPoint as IPEndPoint, isTls: session is not null, connection) { Tls = session, ConnectionId = served.Id, DynamicMetadata = served.DynamicMetadata, ProxyProtocolTlvs = proxyProtocolTlvs, HealthCheck = HealthCheckDrain };
                 await Http2Server(hcm).ServeAsync(connection, info).ConfigureAwait(false);
                 break;
         }

@@ -34,6 +34,9 @@ internal sealed class ListenerManager : IAsyncDisposable
     /// <summary>Every listener's accepted connections still open: what <c>overload.global_downstream_max_connections</c> limits.</summary>
     public ConnectionCount DownstreamConnections { get; } = new();
 
+    /// <summary>Whether the server fails health checks, for the listeners that drain on it.</summary>
+    public HealthCheckDrain HealthCheck { get; } = new();
+
     /// <summary>Compiles every static listener, adding problems to <paramref name="errors"/>.</summary>
     public static ListenerManager Compile(Bootstrap bootstrap, ConfigErrors errors, Legate.Http.HttpFilterFactoryContext context, int ioQueueCount)
     {

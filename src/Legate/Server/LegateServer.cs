@@ -84,15 +84,17 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public void SetHealthCheckFailed(bool failed)
     {
         _healthCheckFailed = failed;
+        Listeners.HealthCheck.Set(failed);
         _log.Info(failed ? "health check failed by the admin" : "health check OK again by the admin");
         if (!failed)
         {
             return;
         }
 
-        // Envoy drains connections of drain_type DEFAULT listeners while health check failed: the
-        // connections open now finish their current request with connection: close (HTTP/1.1) or
-        // get the GOAWAY sequence (HTTP/2); the listeners keep accepting.
+        // Envoy drains connections of drain_type DEFAULT listeners while health check failed: every
+        // response closes its connection (HTTP/1.1: connection: close) or starts its GOAWAY sequence
+        // (HTTP/2), the listeners keep accepting. The connections open now drain at once too (idle
+        // ones close), so that they leave without waiting for a request.
         var drainTime = Options.DrainTime < TimeSpan.FromDays(30) ? Options.DrainTime : TimeSpan.Zero;
         foreach (var listener in Listeners.Listeners)
         {

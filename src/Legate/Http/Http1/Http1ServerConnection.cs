@@ -48,7 +48,12 @@ internal sealed class Http1ServerConnection : ResponseEncoder
     private DeadlineTimer? _durationTimer;
 
     /// <summary>The listener drains, or this connection reached max_connection_duration: no new requests.</summary>
-    private bool Draining => _drain.IsDraining || _maxDurationReached;
+    private bool Draining => _drain.IsDraining || _maxDurationReached || HealthCheckFailed;
+
+    private bool HealthCheckFailed => HealthCheck?.Failed == true;
+
+    /// <summary>The server's health check state when the listener drains on it (drain_type DEFAULT).</summary>
+    public Network.HealthCheckDrain? HealthCheck { get; init; }
 
     /// <summary>The connection's id (<c>%CONNECTION_ID%</c>), set by the listener.</summary>
     public ulong ConnectionId { get; init; }
@@ -280,7 +285,8 @@ internal sealed class Http1ServerConnection : ResponseEncoder
         stream.Info.DownstreamDirectRemoteAddress = stream.Info.DownstreamRemoteAddress;
         stream.Info.ConnectionId = ConnectionId;
         stream.Info.ConnectionDynamicMetadata = DynamicMetadata;
-        _closeAfterResponse = !_head.KeepAlive || Draining;
+        // A drain is decided (and counted in downstream_cx_drain_close) when the response starts.
+        _closeAfterResponse = !_head.KeepAlive;
         if (_config.MaxRequestsPerConnection > 0 && _requests >= _config.MaxRequestsPerConnection)
         {
             stats.DownstreamCxMaxRequestsReached.Inc();
@@ -613,7 +619,7 @@ internal sealed class Http1ServerConnection : ResponseEncoder
             if (_closeAfterResponse || Draining || !_stream.RequestComplete
                 || (_stream.BadRequestLocalReply && !_config.StreamErrorOnInvalidHttpMessage))
             {
-                if (!_closeAfterResponse && _drain.IsDraining)
+                if (!_closeAfterResponse && (_drain.IsDraining || HealthCheckFailed))
                 {
                     // The listener drains: this response ends a keep-alive connection (Envoy's drain close).
                     _config.Stats.DownstreamCxDrainClose.Inc();

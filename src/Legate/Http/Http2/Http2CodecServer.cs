@@ -123,9 +123,15 @@ internal sealed class Http2CodecServer : IAsyncDisposable
     {
         var bridged = new Http2BridgedConnection(connection, info);
         using var lifetime = new CancellationTokenSource();
+        var closed = lifetime.Token;
         if (_config.MaxConnectionDuration > TimeSpan.Zero)
         {
-            _ = DrainAfterMaxDurationAsync(bridged, lifetime.Token);
+            _ = DrainAfterMaxDurationAsync(bridged, closed);
+        }
+
+        if (info.HealthCheck is not null)
+        {
+            info.DrainSequence = () => _ = DrainSequenceAsync(bridged, closed);
         }
 
         _connections.TryAdd(bridged, 0);
@@ -172,6 +178,24 @@ internal sealed class Http2CodecServer : IAsyncDisposable
         {
             await Task.Delay(_config.MaxConnectionDuration, _config.Time, closed).ConfigureAwait(false);
             _config.Stats.DownstreamCxMaxDurationReached.Inc();
+        }
+        catch (OperationCanceledException)
+        {
+            // The connection ended first.
+            return;
+        }
+
+        await DrainSequenceAsync(connection, closed).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Envoy's drain sequence on one connection: the shutdown notice now, new streams still served
+    /// for <c>drain_timeout</c>, then Kestrel's graceful close (final GOAWAY once the streams are done).
+    /// </summary>
+    private async Task DrainSequenceAsync(Http2BridgedConnection connection, CancellationToken closed)
+    {
+        try
+        {
             connection.ShutdownNotice.SendShutdownNotice();
             if (_config.DrainTimeout > TimeSpan.Zero)
             {

@@ -20,6 +20,13 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     private long _closedStreams;
     private long _prematureResets;
     private int _closing;
+    private int _drainClosing;
+
+    /// <summary>The server's health check state when the listener drains on it (drain_type DEFAULT).</summary>
+    public Legate.Network.HealthCheckDrain? HealthCheck { get; init; }
+
+    /// <summary>Starts this connection's drain sequence (GOAWAY notice, <c>drain_timeout</c>, graceful close); set by the codec server.</summary>
+    public Action? DrainSequence { get; set; }
 
     public IPEndPoint? LocalAddress { get; } = localAddress;
 
@@ -42,6 +49,14 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     /// </summary>
     public void OnStreamClosed(HttpStream stream)
     {
+        if (HealthCheck?.Failed == true && DrainSequence is { } drain && Interlocked.Exchange(ref _drainClosing, 1) == 0)
+        {
+            // Envoy's drainClose() while health check failed: this connection starts its drain
+            // sequence (once), whenever it was opened.
+            stream.Config.Stats.DownstreamCxDrainClose.Inc();
+            drain();
+        }
+
         var closed = Interlocked.Increment(ref _closedStreams);
         var info = stream.Info;
         var premature = info.ResponseCode == 0 && info.Duration <= PrematureResetMinStreamLifetime
