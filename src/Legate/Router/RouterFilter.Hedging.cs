@@ -121,7 +121,7 @@ internal sealed partial class RouterFilter
         var upstream = _upstream!;
         upstream.DisarmTimeout();
         _hedge!.ClearActive();
-        var parked = new ParkedAttempt(_target ?? _cluster!, _stream.Info.UpstreamHost!, _pool!, upstream, _route!.Priority);
+        var parked = new ParkedAttempt(_target ?? _cluster!, _stream.Info.UpstreamHost!, _pool!, upstream, _route!.Priority) { Log = ParkAttemptLog() };
         _done = true;
         _resetRegistration.Dispose();
         Interlocked.Exchange(ref _idleTimer, null)?.Stop();
@@ -142,6 +142,7 @@ internal sealed partial class RouterFilter
             Finish(reusable: false);
         }
 
+        ResumeAttemptLog(winner.Log);
         var upstream = winner.Upstream;
         _target = winner.Target;
         _pool = winner.Pool;

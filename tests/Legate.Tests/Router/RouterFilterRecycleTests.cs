@@ -27,7 +27,7 @@ public sealed class RouterFilterRecycleTests
 
         string[] known =
         [
-            "_attemptDetails", "_attemptFlags", "_attemptIsPerTry", "_attemptLogTimer", "_attemptResponse", "_attemptStart", "_backOff", "_flagsBeforeAttempt", "_cluster", "_connect", "_done", "_factory", "_globalDeadline", "_globalTimeout",
+            "_attemptCountOverride", "_attemptDetails", "_attemptFlags", "_attemptIsPerTry", "_attemptLogTimer", "_attemptResponse", "_attemptStart", "_backOff", "_flagsBeforeAttempt", "_cluster", "_connect", "_done", "_factory", "_globalDeadline", "_globalTimeout",
             "_head", "_headersEndStream", "_hedge", "_http2", "_idleTimer", "_lbContext", "_pool", "_redirects", "_replay", "_requestChunked",
             "_requestComplete", "_requestStart", "_resetRegistration", "_responseWaiter", "_retry", "_reusable", "_route",
             "_sendLock", "_sent1xx", "_setCookie", "_shadows", "_stream", "_target", "_tunnel", "_upgrade", "_upstream",

@@ -39,6 +39,60 @@ public sealed class UpstreamLogTests : IDisposable
         Assert.Equal([$"DownstreamEnd 200 - {host} 2 /flaky - via_upstream"], await AccessLogTests.WaitForLinesAsync(DownstreamLogPath, 1));
     }
 
+    /// <summary>
+    /// Hedging: the attempt whose per-try timeout fired runs on beside the retry; when the retry
+    /// answers first, the reset attempt still gets its entry (its own attempt number, no response).
+    /// </summary>
+    [Fact]
+    public async Task AHedgedAttemptThatLosesIsLoggedToo()
+    {
+        var release = new TaskCompletionSource();
+        var script = new UpstreamScript(UpstreamResponse.Text("second"))
+            .OnPath("/hedged", UpstreamResponse.Text("first") with { HoldUntil = release.Task }, times: 1);
+        await using var upstream = await ScriptedUpstream.StartAsync(script);
+        await using var legate = await StartAsync(upstream.Port, route: Hedged);
+
+        using (var response = await legate.GetAsync("web", "/hedged"))
+        {
+            Assert.Equal("second", await response.Content.ReadAsStringAsync());
+        }
+
+        var host = $"127.0.0.1:{upstream.Port}";
+        Assert.Equal(
+            [$"UpstreamEnd 0 - {host} 1 /hedged - -", $"UpstreamEnd 200 - {host} 2 /hedged - via_upstream"],
+            await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2));
+        release.SetResult();
+    }
+
+    /// <summary>The attempt that timed out answers first: the retry is the one reset, and the winner's entry keeps its own attempt number.</summary>
+    [Fact]
+    public async Task AHedgedAttemptThatWinsKeepsItsOwnEntry()
+    {
+        var releaseFirst = new TaskCompletionSource();
+        var never = new TaskCompletionSource();
+        var script = new UpstreamScript(UpstreamResponse.Text("later"))
+            .OnPath("/hedged", UpstreamResponse.Text("first") with { HoldUntil = releaseFirst.Task }, times: 1)
+            .OnPath("/hedged", UpstreamResponse.Text("second") with { HoldUntil = never.Task }, times: 1);
+        await using var upstream = await ScriptedUpstream.StartAsync(script);
+        await using var legate = await StartAsync(upstream.Port, route: Hedged);
+
+        var pending = legate.GetAsync("web", "/hedged");
+        await upstream.Log.WaitForRequestsAsync(2);
+        releaseFirst.SetResult();
+        using (var response = await pending)
+        {
+            Assert.Equal("first", await response.Content.ReadAsStringAsync());
+        }
+
+        var host = $"127.0.0.1:{upstream.Port}";
+        Assert.Equal(
+            [$"UpstreamEnd 0 - {host} 2 /hedged - -", $"UpstreamEnd 200 - {host} 1 /hedged - via_upstream"],
+            await AccessLogTests.WaitForLinesAsync(UpstreamLogPath, 2));
+        never.SetResult();
+    }
+
+    private const string Hedged = "retry_policy: { retry_on: 5xx, num_retries: 1, per_try_timeout: 0.2s }, hedge_policy: { hedge_on_per_try_timeout: true }";
+
     [Fact]
     public async Task AConnectFailureIsAnAttemptWithoutAResponse()
     {

@@ -342,7 +342,7 @@ internal sealed class HedgedAttempts
             return;
         }
 
-        attempt.Release(reset: true);
+        attempt.Release(reset: true, head.StatusCode);
     }
 
     private void OnFailed(ParkedAttempt attempt)

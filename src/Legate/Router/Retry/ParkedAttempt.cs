@@ -1,4 +1,5 @@
 using Envoy.Config.Core.V3;
+using Legate.Http;
 using Legate.Upstream;
 using Legate.Upstream.ConnectionPool;
 
@@ -32,6 +33,9 @@ internal sealed class ParkedAttempt
 
     public RoutingPriority Priority { get; }
 
+    /// <summary>With upstream logs: the attempt's entry state (its UpstreamEnd is written when it loses).</summary>
+    public ParkedAttemptLog? Log { get; init; }
+
     /// <summary>Set (under the owner's lock) once the attempt lost: its watcher stops and nothing else touches it.</summary>
     public bool Discarded { get; private set; }
 
@@ -46,7 +50,7 @@ internal sealed class ParkedAttempt
     /// <see cref="MarkDiscarded"/>, outside the owner's lock (closing a connection may hand its slot
     /// to another request's continuation).
     /// </summary>
-    public void Release(bool reset)
+    public void Release(bool reset, int responseCode = 0)
     {
         Upstream.DisarmTimeout();
         Upstream.CancelPendingRead();
@@ -54,6 +58,15 @@ internal sealed class ParkedAttempt
         Target.Info.Stats.UpstreamRqActive.Dec();
         (reset ? Target.Info.Stats.UpstreamRqTxReset : Target.Info.Stats.UpstreamRqRxReset).Inc();
         Host.RequestFinished();
+        if (Log is { } log)
+        {
+            // Before the connection goes: the entry reads its addresses. A reset loser has no flag of
+            // its own; one the upstream ended was a connection termination.
+            log.Owner.LogParkedAttempt(log, Host, Upstream, responseCode,
+                reset ? ResponseFlags.None : ResponseFlags.UpstreamConnectionTermination,
+                reset ? null : Legate.Http.ResponseCodeDetails.UpstreamResetBeforeResponseStarted(UpstreamResetReasons.ConnectionTermination));
+        }
+
         Pool.Release(Upstream, reusable: false);
     }
 }
