@@ -208,6 +208,7 @@ internal sealed class Listener : IAsyncDisposable
             Transparent = config.Transparent ?? false,
             ReusePort = ResolveReusePort(config),
             IgnoreGlobalConnLimit = config.IgnoreGlobalConnLimit,
+            EnableMptcp = config.EnableMptcp,
             DrainsOnHealthCheckFail = config.DrainType == Envoy.Config.Listener.V3.Listener.Types.DrainType.Default,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
@@ -244,6 +245,13 @@ internal sealed class Listener : IAsyncDisposable
     // Envoy's order: enable_reuse_port when set, else reuse_port when true, else the default (true).
     private static bool ResolveReusePort(Envoy.Config.Listener.V3.Listener config) =>
         OperatingSystem.IsLinux() && (config.EnableReusePort ?? true);
+
+    /// <summary>
+    /// <c>enable_mptcp</c>: the listening sockets are Multipath TCP (IPPROTO_MPTCP), so MPTCP clients
+    /// get MPTCP connections and the others plain TCP; where the kernel has no MPTCP the listener
+    /// fails to start, as Envoy's.
+    /// </summary>
+    public bool EnableMptcp { get; init; }
 
     /// <summary>
     /// <c>ignore_global_conn_limit</c>: the listener accepts past <c>overload.global_downstream_max_connections</c>
@@ -461,7 +469,17 @@ internal sealed class Listener : IAsyncDisposable
     /// <exception cref="BindException">The address could not be bound or an option was refused.</exception>
     private Socket BindSocket(IPEndPoint endpoint, Envoy.Config.Core.V3.SocketOption[] options)
     {
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        Socket socket;
+        try
+        {
+            socket = EnableMptcp ? MptcpSocket.Create(endpoint.AddressFamily) : new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        }
+        catch (PlatformNotSupportedException ex)
+        {
+            // Envoy's message for a listener that asks for MPTCP where the kernel has none.
+            throw new BindException($"enable_mptcp is set but {ex.Message}", ex);
+        }
+
         try
         {
             if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))

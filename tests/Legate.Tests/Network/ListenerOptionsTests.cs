@@ -264,6 +264,65 @@ public sealed class ListenerOptionsTests
         Assert.DoesNotContain(deprecated.Server.Warnings, w => w.ToString().Contains("reuse_port", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// <c>enable_mptcp</c>: the listening socket is Multipath TCP, so an MPTCP client's connection is
+    /// MPTCP end to end (the kernel reports the server's key received), a plain TCP client is served
+    /// as before; without the option an MPTCP client falls back to TCP (no MPTCP info).
+    /// </summary>
+    [MptcpFact]
+    public async Task EnableMptcpServesMptcpClientsOverMptcp()
+    {
+        await using (var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "enable_mptcp: true")))
+        {
+            var endpoint = legate.ListenerEndpoint("tls");
+            using var mptcp = Legate.Network.MptcpSocket.Create(System.Net.Sockets.AddressFamily.InterNetwork);
+            Assert.EndsWith("tls ok", await RequestOverAsync(mptcp, endpoint));
+            Assert.NotEqual(0, MptcpInfoFlags(mptcp) & MptcpRemoteKeyReceived);
+
+            Assert.EndsWith("tls ok", await Tls.ListenerFilterTests.RawAsync(endpoint, Request));
+        }
+
+        await using var plain = await InProcessLegate.StartAsync(Bootstrap(Chain(null)));
+        using var fallback = Legate.Network.MptcpSocket.Create(System.Net.Sockets.AddressFamily.InterNetwork);
+        Assert.EndsWith("tls ok", await RequestOverAsync(fallback, plain.ListenerEndpoint("tls")));
+        Assert.Throws<System.Net.Sockets.SocketException>(() => MptcpInfoFlags(fallback));
+    }
+
+    // struct mptcp_info: six one-byte counters, then mptcpi_flags at offset 8; MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED.
+    private const int MptcpRemoteKeyReceived = 2;
+
+    /// <summary>getsockopt(SOL_MPTCP, MPTCP_INFO): throws (EOPNOTSUPP) on a connection that fell back to TCP.</summary>
+    private static int MptcpInfoFlags(System.Net.Sockets.Socket socket)
+    {
+        var info = new byte[64];
+        socket.GetRawSocketOption(284, 1, info);
+        return BitConverter.ToInt32(info, 8);
+    }
+
+    private static async Task<string> RequestOverAsync(System.Net.Sockets.Socket socket, System.Net.IPEndPoint endpoint)
+    {
+        await socket.ConnectAsync(endpoint);
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(Request));
+        using var reader = new StreamReader(stream);
+        return (await reader.ReadToEndAsync()).TrimEnd();
+    }
+
+    private sealed class MptcpFactAttribute : FactAttribute
+    {
+        public MptcpFactAttribute()
+        {
+            try
+            {
+                Legate.Network.MptcpSocket.Create(System.Net.Sockets.AddressFamily.InterNetwork).Dispose();
+            }
+            catch (PlatformNotSupportedException ex)
+            {
+                Skip = ex.Message;
+            }
+        }
+    }
+
     private static string SocketAddresses(System.Net.IPEndPoint endpoint) => Legate.Network.SocketAddresses.Format(endpoint).Replace(':', '_');
 
     private static System.Net.Sockets.Socket BindWithReusePort(System.Net.IPEndPoint endpoint)

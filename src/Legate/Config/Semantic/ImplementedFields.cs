@@ -44,7 +44,7 @@ internal static partial class ImplementedFields
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction",
              "bind_to_port", "use_original_dst", "stat_prefix", "tcp_backlog_size", "socket_options", "freebind", "additional_addresses", "transparent", "drain_type",
-             "enable_reuse_port", "reuse_port", "ignore_global_conn_limit"],
+             "enable_reuse_port", "reuse_port", "ignore_global_conn_limit", "enable_mptcp"],
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config", "filter_disabled"],
         // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
