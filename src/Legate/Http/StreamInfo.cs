@@ -75,6 +75,21 @@ internal sealed class StreamInfo
     /// <summary>Dynamic metadata set by filters (namespace → struct); null until a filter sets some.</summary>
     public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; set; }
 
+    /// <summary>Envoy's setDynamicMetadata: <paramref name="value"/>'s fields merged into the <paramref name="ns"/> namespace (a key set again is replaced).</summary>
+    public void MergeDynamicMetadata(string ns, Google.Protobuf.WellKnownTypes.Struct value)
+    {
+        // A copy: the stream's metadata may be the connection's (listener filters'), shared by its streams.
+        var metadata = DynamicMetadata = DynamicMetadata?.Clone() ?? new Envoy.Config.Core.V3.Metadata();
+        if (metadata.FilterMetadata.TryGetValue(ns, out var existing))
+        {
+            existing.MergeFrom(value);
+        }
+        else
+        {
+            metadata.FilterMetadata[ns] = value.Clone();
+        }
+    }
+
     /// <summary>
     /// The downstream connection's dynamic metadata (set by listener filters, e.g. proxy_protocol
     /// TLV rules), shared by the connection's streams and never written through; null when none.

@@ -166,11 +166,10 @@ internal static partial class ImplementedFields
         ["envoy.config.route.v3.RouteAction.UpgradeConfig.ConnectConfig"] = ["proxy_protocol_config", "allow_post"],
         // Every criterion is evaluated by Router/Matching (path_match_policy: the URI template matcher);
         // dynamic_metadata is rejected there as not supported yet.
-        // filter_metadata is not implemented yet.
         ["envoy.extensions.filters.http.fault.v3.HTTPFault"] =
             ["delay", "abort", "upstream_cluster", "headers", "downstream_nodes", "max_active_faults", "disable_downstream_cluster_stats",
              "delay_percent_runtime", "abort_percent_runtime", "delay_duration_runtime", "abort_http_status_runtime", "abort_grpc_status_runtime", "max_active_faults_runtime",
-             "response_rate_limit", "response_rate_limit_percent_runtime"],
+             "response_rate_limit", "response_rate_limit_percent_runtime", "filter_metadata"],
         ["envoy.extensions.filters.common.fault.v3.FaultRateLimit"] = ["fixed_limit", "header_limit", "percentage"],
         ["envoy.extensions.filters.common.fault.v3.FaultRateLimit.FixedLimit"] = ["limit_kbps"],
         ["envoy.extensions.filters.common.fault.v3.FaultDelay"] = ["fixed_delay", "header_delay", "percentage"],

@@ -70,6 +70,7 @@ internal sealed class FaultFilter : HttpFilter
         {
             RecordDelay();
             stream.Info.SetResponseFlag(ResponseFlags.DelayInjected);
+            EmitFilterMetadata(stream);
             try
             {
                 await Task.Delay(delay, _factory.Time, stream.ResetToken).ConfigureAwait(false);
@@ -130,8 +131,18 @@ internal sealed class FaultFilter : HttpFilter
 
     private static ulong NextRandom() => (ulong)Random.Shared.NextInt64();
 
+    /// <summary><c>filter_metadata</c>: a delay or abort was injected, the request's dynamic metadata says so under the filter's name.</summary>
+    private void EmitFilterMetadata(HttpStream stream)
+    {
+        if (_settings.FilterMetadata is { } metadata)
+        {
+            stream.Info.MergeDynamicMetadata(_factory.Name, metadata);
+        }
+    }
+
     private async ValueTask AbortAsync(HttpStream stream, int status, int? grpcStatus)
     {
+        EmitFilterMetadata(stream);
         _factory.Stats.AbortsInjected.Inc();
         if (_downstreamCluster is not null)
         {

@@ -64,6 +64,12 @@ internal sealed class FaultSettings
 
     public bool DisableDownstreamClusterStats { get; private init; }
 
+    /// <summary>
+    /// <c>filter_metadata</c>: merged into the request's dynamic metadata under the filter's name when
+    /// a delay or an abort is injected (null: none configured).
+    /// </summary>
+    public Google.Protobuf.WellKnownTypes.Struct? FilterMetadata { get; private init; }
+
     // The runtime keys that override the config per request (the *_runtime fields, else Envoy's
     // fault.http.* defaults). A request with x-envoy-downstream-service-cluster uses the keys of
     // that cluster (fault.http.<cluster>.*) instead, as Envoy's filter.
@@ -194,6 +200,7 @@ internal sealed class FaultSettings
             ResponseRateLimitKbps = rateLimitKbps,
             ResponseRateLimitPercentage = FaultPercentage.From(config.ResponseRateLimit?.Percentage),
             DisableDownstreamClusterStats = config.DisableDownstreamClusterStats,
+            FilterMetadata = config.FilterMetadata is { Fields.Count: > 0 } metadata ? metadata : null,
             DelayPercentRuntime = OrDefault(config.DelayPercentRuntime, "fault.http.delay.fixed_delay_percent"),
             DelayDurationRuntime = OrDefault(config.DelayDurationRuntime, "fault.http.delay.fixed_duration_ms"),
             AbortPercentRuntime = OrDefault(config.AbortPercentRuntime, "fault.http.abort.abort_percent"),
