@@ -79,6 +79,8 @@ internal sealed class HttpConnectionManagerConfig
             EnableTrailers = http1?.EnableTrailers ?? false,
         };
 
+        AddProxyProtocolConnectionState = config.AddProxyProtocolConnectionState ?? true;
+
         // http_protocol_options' override wins over the connection manager's field (Envoy's order).
         StreamErrorOnInvalidHttpMessage = http1?.OverrideStreamErrorOnInvalidHttpMessage ?? config.StreamErrorOnInvalidHttpMessage ?? false;
 
@@ -253,6 +255,14 @@ internal sealed class HttpConnectionManagerConfig
     /// open where it can. A request the codec cannot parse closes it either way.
     /// </summary>
     public bool StreamErrorOnInvalidHttpMessage { get; }
+
+    /// <summary>
+    /// <c>add_proxy_protocol_connection_state</c> (default true): the downstream connection's
+    /// addresses (and kept TLVs) are what a cluster's upstream PROXY protocol header announces.
+    /// False: the header names the upstream connection's own addresses (v1) or is LOCAL (v2), for
+    /// a proxy whose view of the client is not the client's (another proxy in front).
+    /// </summary>
+    public bool AddProxyProtocolConnectionState { get; }
 
     /// <summary><c>proxy_100_continue</c>: Expect goes upstream and the upstream's 100 comes back, instead of Legate answering it.</summary>
     public bool Proxy100Continue { get; }

@@ -196,7 +196,9 @@ internal sealed class ConnectTunnel
             await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
             if (info.ProxyProtocol is { } proxyProtocol)
             {
-                await proxyProtocol.SendAsync(socket, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, host.Address, timeout.Token, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false);
+                var connectionState = stream.Config.AddProxyProtocolConnectionState;
+                await proxyProtocol.SendAsync(socket, connectionState ? stream.Info.DownstreamRemoteAddress : null, connectionState ? stream.Info.DownstreamLocalAddress : null,
+                    host.Address, timeout.Token, connectionState ? stream.Info.ProxyProtocolTlvs : null).ConfigureAwait(false);
             }
 
             Stream upstream = new NetworkStream(socket, ownsSocket: true);

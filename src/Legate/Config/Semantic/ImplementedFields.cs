@@ -75,7 +75,7 @@ internal static partial class ImplementedFields
              "forward_client_cert_details", "set_current_client_cert_details", "proxy_100_continue", "drain_timeout",
              "original_ip_detection_extensions", "scheme_header_transformation", "early_header_mutation_extensions",
              "access_log_options", "access_log_flush_interval", "flush_access_log_on_new_request", "request_id_extension",
-             "proxy_status_config", "stream_error_on_invalid_http_message"],
+             "proxy_status_config", "stream_error_on_invalid_http_message", "add_proxy_protocol_connection_state"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.RequestIDExtension"] = ["typed_config"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.HcmAccessLogOptions"] =
             ["access_log_flush_interval", "flush_access_log_on_new_request", "flush_log_on_tunnel_successfully_established"],

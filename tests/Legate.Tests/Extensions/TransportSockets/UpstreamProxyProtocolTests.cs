@@ -154,6 +154,41 @@ public sealed class UpstreamProxyProtocolTests
         Assert.Equal(3, upstream.ConnectionCount);
     }
 
+    /// <summary>
+    /// The connection manager's <c>add_proxy_protocol_connection_state: false</c>: the header no
+    /// longer names the client but the upstream connection's own addresses (v1) — Envoy's header
+    /// without the downstream's connection state.
+    /// </summary>
+    [Fact]
+    public async Task WithoutTheConnectionStateTheHeaderNamesTheUpstreamConnection()
+    {
+        var headers = System.Threading.Channels.Channel.CreateUnbounded<(string Header, IPEndPoint Peer)>();
+        await using var upstream = RawUpstream.Start(async connection =>
+        {
+            var header = await ReadProxyHeaderAsync(connection);
+            headers.Writer.TryWrite((header, (IPEndPoint)connection.Socket.RemoteEndPoint!));
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port)
+        {
+            Cluster = TransportSocket("V1"),
+            Hcm = "add_proxy_protocol_connection_state: false",
+        }.Build());
+
+        using var client = new TcpClient();
+        client.Client.Bind(new IPEndPoint(IPAddress.Parse("127.0.0.2"), 0));
+        await client.ConnectAsync(legate.ListenerEndpoint("web"));
+        await using var connection = new RawHttpConnection(client.Client);
+        await connection.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        Assert.Equal("ok", (await connection.ReadResponseAsync()).BodyText);
+
+        var (announced, peer) = await headers.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal($"PROXY TCP4 {peer.Address} 127.0.0.1 {peer.Port} {upstream.Port}", announced);
+    }
+
     [Fact]
     public async Task DownstreamTlvsBecomeMetadataAndPassThroughToTheUpstream()
     {
