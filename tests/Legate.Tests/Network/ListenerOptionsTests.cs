@@ -323,6 +323,24 @@ public sealed class ListenerOptionsTests
         }
     }
 
+    /// <summary>
+    /// <c>max_connections_to_accept_per_socket_event</c> is met by the accept loop (one connection per
+    /// accept): accepted without a warning; 0 is refused as by Envoy's validation (greater than 0).
+    /// </summary>
+    [Fact]
+    public async Task MaxConnectionsToAcceptPerSocketEventIsAcceptedAndZeroRefused()
+    {
+        await using (var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "max_connections_to_accept_per_socket_event: 1")))
+        {
+            Assert.DoesNotContain(legate.Server.Warnings, w => w.ToString().Contains("max_connections_to_accept_per_socket_event", StringComparison.Ordinal));
+            var clients = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Tls.ListenerFilterTests.RawAsync(legate.ListenerEndpoint("tls"), Request)));
+            Assert.All(clients, response => Assert.EndsWith("tls ok", response, StringComparison.Ordinal));
+        }
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "max_connections_to_accept_per_socket_event: 0")));
+        Assert.Contains("max_connections_to_accept_per_socket_event", error.Message, StringComparison.Ordinal);
+    }
+
     private static string SocketAddresses(System.Net.IPEndPoint endpoint) => Legate.Network.SocketAddresses.Format(endpoint).Replace(':', '_');
 
     private static System.Net.Sockets.Socket BindWithReusePort(System.Net.IPEndPoint endpoint)

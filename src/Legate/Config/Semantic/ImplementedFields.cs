@@ -44,7 +44,10 @@ internal static partial class ImplementedFields
             ["name", "address", "filter_chains", "default_filter_chain", "listener_filters", "per_connection_buffer_limit_bytes",
              "access_log", "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction",
              "bind_to_port", "use_original_dst", "stat_prefix", "tcp_backlog_size", "socket_options", "freebind", "additional_addresses", "transparent", "drain_type",
-             "enable_reuse_port", "reuse_port", "ignore_global_conn_limit", "enable_mptcp"],
+             "enable_reuse_port", "reuse_port", "ignore_global_conn_limit", "enable_mptcp",
+             // Met by design: the accept loop takes one connection per accept call and hands it
+             // off before the next, so any per-event limit (>= 1) holds.
+             "max_connections_to_accept_per_socket_event"],
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config", "filter_disabled"],
         // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
