@@ -375,31 +375,8 @@ public sealed class OpenSslEngineTests : IDisposable
     public async Task TcpProxyCarriesBothDirectionsAndHalfCloses()
     {
         const int Size = 8 * 1024 * 1024;
-        using var upstream = Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream.Start(async socket =>
-        {
-            // Hashes what arrives until the FIN, sending its own bytes meanwhile, then closes its side.
-            await using var stream = new NetworkStream(socket, ownsSocket: true);
-            var sending = Task.Run(async () => await stream.WriteAsync(Pattern(Size, 2)));
-            var received = await HashToEndAsync(stream);
-            await sending;
-            socket.Shutdown(SocketShutdown.Send);
-            return received;
-        });
-        var tls = Downstream(Cert(_server), downstream: Keys(_keyA));
-        var yaml = TestConfigs.Admin() + $$"""
-            static_resources:
-              listeners:
-              - name: tls
-                address:
-                  socket_address: { address: 127.0.0.1, port_value: 0 }
-                filter_chains:
-                - transport_socket: {name: envoy.transport_sockets.tls, typed_config: {{tls}}}
-                  filters:
-                  - name: envoy.filters.network.tcp_proxy
-                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: backend}
-            {{Cluster(upstream.Port)}}
-            """;
-        await using var legate = await InProcessLegate.StartAsync(yaml);
+        using var upstream = SendingUpstream(Size, seed: 2);
+        await using var legate = await StartTcpProxyAsync(upstream.Port);
 
         await using var ssl = await TestTls.ConnectAsync(legate.ListenerEndpoint("tls"), new());
         var upload = Task.Run(async () =>
@@ -426,17 +403,36 @@ public sealed class OpenSslEngineTests : IDisposable
     public async Task AStalledWriteTowardsTheClientDoesNotStopItsUpload()
     {
         const int Size = 32 * 1024 * 1024;
-        using var upstream = Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream.Start(async socket =>
+        using var upstream = SendingUpstream(Size, seed: 4);
+        await using var legate = await StartTcpProxyAsync(upstream.Port);
+
+        await using var ssl = await TestTls.ConnectAsync(legate.ListenerEndpoint("tls"), new());
+        await ssl.WriteAsync(Pattern(Size, 3)).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
+        await ssl.ShutdownAsync();
+        var downloaded = await HashToEndAsync(ssl).WaitAsync(TimeSpan.FromMinutes(2));
+        var uploaded = await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 4))), downloaded);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 3))), uploaded);
+    }
+
+    /// <summary>An upstream that sends <paramref name="size"/> bytes of pattern <paramref name="seed"/> while it hashes what arrives until the FIN, then closes its side.</summary>
+    private static Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream SendingUpstream(int size, int seed) =>
+        Legate.Tests.Extensions.Filters.Network.TcpProxyTests.TcpUpstream.Start(async socket =>
         {
             await using var stream = new NetworkStream(socket, ownsSocket: true);
-            var sending = Task.Run(async () => await stream.WriteAsync(Pattern(Size, 4)));
+            var sending = Task.Run(async () => await stream.WriteAsync(Pattern(size, seed)));
             var received = await HashToEndAsync(stream);
             await sending;
             socket.Shutdown(SocketShutdown.Send);
             return received;
         });
+
+    /// <summary>Legate with tcp_proxy behind a TLS chain on the OpenSSL engine (session ticket keys).</summary>
+    private Task<InProcessLegate> StartTcpProxyAsync(int upstreamPort)
+    {
         var tls = Downstream(Cert(_server), downstream: Keys(_keyA));
-        var yaml = TestConfigs.Admin() + $$"""
+        return InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
             static_resources:
               listeners:
               - name: tls
@@ -447,18 +443,8 @@ public sealed class OpenSslEngineTests : IDisposable
                   filters:
                   - name: envoy.filters.network.tcp_proxy
                     typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: tcp, cluster: backend}
-            {{Cluster(upstream.Port)}}
-            """;
-        await using var legate = await InProcessLegate.StartAsync(yaml);
-
-        await using var ssl = await TestTls.ConnectAsync(legate.ListenerEndpoint("tls"), new());
-        await ssl.WriteAsync(Pattern(Size, 3)).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
-        await ssl.ShutdownAsync();
-        var downloaded = await HashToEndAsync(ssl).WaitAsync(TimeSpan.FromMinutes(2));
-        var uploaded = await upstream.Results.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-
-        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 4))), downloaded);
-        Assert.Equal(Convert.ToHexString(SHA256.HashData(Pattern(Size, 3))), uploaded);
+            {{Cluster(upstreamPort)}}
+            """);
     }
 
     private static byte[] Pattern(int size, int seed)
