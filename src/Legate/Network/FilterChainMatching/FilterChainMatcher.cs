@@ -45,11 +45,13 @@ internal sealed class FilterChainMatcher
     /// <summary><see cref="Match"/>: no chain matches; use the listener's default_filter_chain.</summary>
     public const int DefaultFilterChain = -2;
 
-    private readonly DestinationPortLevel _root;
+    private readonly DestinationPortLevel? _root;
+    private readonly FilterChainMatcherTree? _tree;
 
-    private FilterChainMatcher(DestinationPortLevel root, int filterChainCount, bool hasDefaultFilterChain)
+    private FilterChainMatcher(DestinationPortLevel? root, FilterChainMatcherTree? tree, int filterChainCount, bool hasDefaultFilterChain)
     {
         _root = root;
+        _tree = tree;
         FilterChainCount = filterChainCount;
         HasDefaultFilterChain = hasDefaultFilterChain;
     }
@@ -69,9 +71,11 @@ internal sealed class FilterChainMatcher
         var errorCount = errors.Errors.Count;
         if (listener.FilterChainMatcher is not null)
         {
-            // It replaces filter_chain_match entirely; matching differently from Envoy is worse than refusing.
-            errors.Add(FieldPath.Field(path, "filter_chain_matcher"),
-                "filter_chain_matcher is not implemented yet; select filter chains with filter_chains[].filter_chain_match");
+            // The unified matcher replaces every chain's filter_chain_match.
+            var tree = FilterChainMatcherTree.Compile(listener, path, errors);
+            return tree is null || errors.Errors.Count > errorCount
+                ? null
+                : new FilterChainMatcher(null, tree, listener.FilterChains.Count, listener.DefaultFilterChain is not null);
         }
 
         var chainsPath = FieldPath.Field(path, "filter_chains");
@@ -98,7 +102,7 @@ internal sealed class FilterChainMatcher
         var root = new MatchTreeBuilder(chains, chainsPath, errors).Build();
         return errors.Errors.Count > errorCount
             ? null
-            : new FilterChainMatcher(root, chains.Length, listener.DefaultFilterChain is not null);
+            : new FilterChainMatcher(root, null, chains.Length, listener.DefaultFilterChain is not null);
     }
 
     /// <summary>
@@ -107,7 +111,7 @@ internal sealed class FilterChainMatcher
     /// </summary>
     public int Match(in ConnectionMatchInfo connection)
     {
-        var chain = _root.Match(in connection);
+        var chain = _tree is not null ? _tree.Match(in connection) : _root!.Match(in connection);
         return chain >= 0 ? chain : HasDefaultFilterChain ? DefaultFilterChain : NoMatch;
     }
 }

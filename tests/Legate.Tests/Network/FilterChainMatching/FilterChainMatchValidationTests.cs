@@ -116,18 +116,6 @@ public sealed class FilterChainMatchValidationTests
     }
 
     [Fact]
-    public void FilterChainMatcherIsRefusedNotIgnored()
-    {
-        var listener = Parse("filter_chains:\n- {name: a}\n");
-        listener.FilterChainMatcher = new global::Xds.Type.Matcher.V3.Matcher();
-
-        var (errors, _, matcher) = Problems(listener);
-
-        Assert.Equal(["static_resources.listeners[0].filter_chain_matcher: filter_chain_matcher is not implemented yet; select filter chains with filter_chains[].filter_chain_match"], errors);
-        Assert.Null(matcher);
-    }
-
-    [Fact]
     public void IdenticalMatches() => AssertErrors(
         """
         filter_chains:
