@@ -80,17 +80,20 @@ internal sealed class FilterChainMatcherTree
     /// <summary>The input's value as Envoy's network data inputs produce it; null when it has none.</summary>
     private static string? Read(InputKind kind, in ConnectionMatchInfo c) => kind switch
     {
-        InputKind.DestinationIp => c.LocalEndPoint.Address.ToString(),
+        InputKind.DestinationIp => Text(c.LocalEndPoint.Address),
         InputKind.DestinationPort => c.LocalEndPoint.Port.ToString(CultureInfo.InvariantCulture),
-        InputKind.SourceIp => c.RemoteEndPoint.Address.ToString(),
+        InputKind.SourceIp => Text(c.RemoteEndPoint.Address),
         InputKind.SourcePort => c.RemoteEndPoint.Port.ToString(CultureInfo.InvariantCulture),
-        InputKind.DirectSourceIp => c.DirectRemoteEndPoint.Address.ToString(),
+        InputKind.DirectSourceIp => Text(c.DirectRemoteEndPoint.Address),
         InputKind.SourceType => SourceTypeLevel.IsSameIpOrLoopback(in c) ? "local" : null,
         InputKind.ServerName => c.RequestedServerName.Length > 0 ? c.RequestedServerName : null,
         InputKind.TransportProtocol => c.TransportProtocol,
         InputKind.ApplicationProtocol => c.ApplicationProtocols.IsDefaultOrEmpty ? null : "'" + string.Join("','", c.ApplicationProtocols) + "'",
         _ => null,
     };
+
+    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; they match as IPv4, as in filter_chain_match.
+    private static string Text(System.Net.IPAddress address) => (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString();
 
     private static IpBits ReadIp(InputKind kind, in ConnectionMatchInfo c) => IpBits.OfConnection(kind switch
     {
