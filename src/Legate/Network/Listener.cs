@@ -209,6 +209,7 @@ internal sealed class Listener : IAsyncDisposable
             ReusePort = ResolveReusePort(config),
             IgnoreGlobalConnLimit = config.IgnoreGlobalConnLimit,
             EnableMptcp = config.EnableMptcp,
+            TcpFastOpenQueueLength = config.TcpFastOpenQueueLength,
             DrainsOnHealthCheckFail = config.DrainType == Envoy.Config.Listener.V3.Listener.Types.DrainType.Default,
             AdditionalAddresses = [.. additionalAddresses],
             TcpBacklogSize = config.TcpBacklogSize is { } backlog ? (int)Math.Min(backlog, int.MaxValue) : s_defaultBacklog.Value,
@@ -338,6 +339,29 @@ internal sealed class Listener : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// <c>tcp_fast_open_queue_length</c>: TCP_FASTOPEN with that queue length once listening (0
+    /// turns it off; unset leaves the socket alone), as Envoy. The kernel serves TFO only where
+    /// net.ipv4.tcp_fastopen allows servers (bit 2).
+    /// </summary>
+    public uint? TcpFastOpenQueueLength { get; init; }
+
+    private static void SetTcpFastOpen(Socket socket, IPEndPoint endpoint, uint queue)
+    {
+        try
+        {
+            // IPPROTO_TCP (6), TCP_FASTOPEN (23 on Linux).
+            socket.SetRawSocketOption(6, OperatingSystem.IsLinux() ? 23 : 15, BitConverter.GetBytes((int)Math.Min(queue, int.MaxValue)));
+        }
+        catch (SocketException ex)
+        {
+            throw new BindException($"cannot set tcp_fast_open_queue_length on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>The listening socket (tests read its options back); null before start or without bind_to_port.</summary>
+    internal Socket? ListeningSocket => _socket;
 
     /// <summary>Sets a Linux IP-level flag (the IPv6 one on an IPv6 socket); a refusal fails the listener with the kernel's reason.</summary>
     private static void SetIpFlag(Socket socket, IPEndPoint endpoint, string field, string optionName, int v4Name, int v6Name, string hint)
@@ -501,6 +525,10 @@ internal sealed class Listener : IAsyncDisposable
             ApplySocketOptions(socket, endpoint, options, SocketState.StateBound);
             socket.Listen(TcpBacklogSize);
             ApplySocketOptions(socket, endpoint, options, SocketState.StateListening);
+            if (TcpFastOpenQueueLength is { } queue)
+            {
+                SetTcpFastOpen(socket, endpoint, queue);
+            }
             return socket;
         }
         catch (SocketException ex)

@@ -341,6 +341,30 @@ public sealed class ListenerOptionsTests
         Assert.Contains("max_connections_to_accept_per_socket_event", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// <c>tcp_fast_open_queue_length</c>: TCP_FASTOPEN with the queue length on the listening socket
+    /// (read back from the kernel); unset leaves the option off.
+    /// </summary>
+    [Fact]
+    public async Task TcpFastOpenQueueLengthIsSetOnTheListeningSocket()
+    {
+        await using (var legate = await InProcessLegate.StartAsync(Bootstrap(Chain(null), listenerExtra: "tcp_fast_open_queue_length: 64")))
+        {
+            Assert.Equal(64, TcpFastOpen(legate));
+            Assert.EndsWith("tls ok", await Tls.ListenerFilterTests.RawAsync(legate.ListenerEndpoint("tls"), Request));
+        }
+
+        await using var unset = await InProcessLegate.StartAsync(Bootstrap(Chain(null)));
+        Assert.Equal(0, TcpFastOpen(unset));
+
+        static int TcpFastOpen(InProcessLegate legate)
+        {
+            var value = new byte[4];
+            legate.Server.Listeners.Find("tls")!.ListeningSocket!.GetRawSocketOption(6, 23, value);
+            return BitConverter.ToInt32(value);
+        }
+    }
+
     private static string SocketAddresses(System.Net.IPEndPoint endpoint) => Legate.Network.SocketAddresses.Format(endpoint).Replace(':', '_');
 
     private static System.Net.Sockets.Socket BindWithReusePort(System.Net.IPEndPoint endpoint)

@@ -47,7 +47,7 @@ internal static partial class ImplementedFields
              "enable_reuse_port", "reuse_port", "ignore_global_conn_limit", "enable_mptcp",
              // Met by design: the accept loop takes one connection per accept call and hands it
              // off before the next, so any per-event limit (>= 1) holds.
-             "max_connections_to_accept_per_socket_event", "filter_chain_matcher"],
+             "max_connections_to_accept_per_socket_event", "filter_chain_matcher", "tcp_fast_open_queue_length"],
         ["envoy.config.listener.v3.ListenerFilter"] = ["name", "typed_config", "filter_disabled"],
         // metadata_match, upstream/downstream idle timeouts: not yet.
         ["envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"] =
