@@ -102,6 +102,19 @@ public sealed class BootstrapLoaderTests : IDisposable
                 && w.EndsWith("field envoy.config.route.v3.VirtualHost.cors is ignored: a CORS policy takes effect only through the envoy.filters.http.cors filter, which Legate does not implement yet (Envoy without that filter ignores it too)", StringComparison.Ordinal));
     }
 
+    /// <summary>A field Envoy itself does not implement says so, and names what does the job.</summary>
+    [Fact]
+    public void PathNormalizationOptionsIsIgnoredAsByEnvoy()
+    {
+        var yaml = System.Text.RegularExpressions.Regex.Replace(s_yaml, @"(?m)^( *)stat_prefix: web\n", "$0$1path_normalization_options: { forwarding_transformation: { operations: [] } }\n");
+        var loaded = BootstrapLoader.Load(Write("envoy.yaml", yaml), null);
+
+        Assert.Contains(
+            loaded.Warnings.Select(w => w.ToString()),
+            w => w.Contains("path_normalization_options", StringComparison.Ordinal)
+                && w.EndsWith("is ignored: Envoy does not implement it either (not-implemented-hide in its API); use normalize_path, merge_slashes and path_with_escaped_slashes_action", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void ListIndicesAreFoldedSoAThousandClustersGiveOneWarningPerField()
     {

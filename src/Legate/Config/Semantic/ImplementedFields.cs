@@ -311,6 +311,8 @@ internal static partial class ImplementedFields
             "a CORS policy takes effect only through the envoy.filters.http.cors filter, which Legate does not implement yet (Envoy without that filter ignores it too)",
         ["envoy.config.route.v3.HedgePolicy.initial_requests"] = "Envoy does not implement it either (one initial request is sent)",
         ["envoy.config.route.v3.HedgePolicy.additional_request_chance"] = "Envoy does not implement it either (one initial request is sent)",
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.path_normalization_options"] =
+            "Envoy does not implement it either (not-implemented-hide in its API); use normalize_path, merge_slashes and path_with_escaped_slashes_action",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>The table: message full name → honoured field names.</summary>
