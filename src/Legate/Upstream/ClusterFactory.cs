@@ -371,10 +371,32 @@ internal static class ClusterFactory
     {
         var address = TcpEndpoint(lbEndpoint.Endpoint.Address)
             ?? SocketAddresses.ToTcpEndpoint(lbEndpoint.Endpoint.Address, FieldPath.Field(FieldPath.Field(lbEndpointPath.ToString(), "endpoint"), "address"), errors);
-        return address is null
-            ? null
-            : new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
-                locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0);
+        if (address is null)
+        {
+            return null;
+        }
+
+        var healthCheck = lbEndpoint.Endpoint.HealthCheckConfig;
+        System.Net.IPAddress? healthCheckIp = null;
+        if (healthCheck?.Address is { } healthCheckAddress)
+        {
+            // An IP literal (its port, if any, is not used: port_value or the serving port is).
+            var path = FieldPath.Field(FieldPath.Field(FieldPath.Field(lbEndpointPath.ToString(), "endpoint"), "health_check_config"), "address");
+            if (healthCheckAddress.SocketAddress is not { } socket || !System.Net.IPAddress.TryParse(socket.Address, out healthCheckIp))
+            {
+                errors.Add(path, "the health check address must be a socket_address with an IP literal");
+                return null;
+            }
+        }
+
+        return new Host(address, lbEndpoint.Endpoint.Hostname, lbEndpoint.LoadBalancingWeight ?? 1,
+            locality.Locality, locality.Priority, lbEndpoint.Metadata, lbEndpoint.HealthStatus, locality.LoadBalancingWeight ?? 0)
+        {
+            HealthCheckPort = (int)(healthCheck?.PortValue ?? 0),
+            HealthCheckIp = healthCheckIp,
+            HealthCheckHostname = healthCheck?.Hostname ?? string.Empty,
+            ActiveHealthCheckDisabled = healthCheck?.DisableActiveHealthCheck ?? false,
+        };
     }
 
     /// <summary>

@@ -65,7 +65,10 @@ internal sealed class HealthChecker : IDisposable
         // and pending (excluded) until checked with ignore_new_hosts_until_first_hc.
         foreach (var host in cluster.PrioritySet.Current.Hosts)
         {
-            host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
+            if (!host.ActiveHealthCheckDisabled)
+            {
+                host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
+            }
         }
 
         cluster.PrioritySet.HostAdding += MarkAdded;
@@ -102,14 +105,15 @@ internal sealed class HealthChecker : IDisposable
             }
 
             _started = true;
-            var hosts = _cluster.PrioritySet.Current.Hosts;
+            // health_check_config.disable_active_health_check: such hosts get no session at all.
+            var hosts = _cluster.PrioritySet.Current.Hosts.Where(h => !h.ActiveHealthCheckDisabled).ToArray();
             _firstRoundPending = hosts.Length;
             foreach (var host in hosts)
             {
                 StartSession(host, countsForFirstRound: true);
             }
 
-            if (hosts.IsEmpty)
+            if (hosts.Length == 0)
             {
                 _firstRound.TrySetResult();
             }
@@ -138,6 +142,11 @@ internal sealed class HealthChecker : IDisposable
 
     private void MarkAdded(Host host)
     {
+        if (host.ActiveHealthCheckDisabled)
+        {
+            return;
+        }
+
         host.SetHealthFlag(HostHealthFlags.FailedActiveHealthCheck);
         if (_warmNewHosts)
         {
@@ -179,7 +188,10 @@ internal sealed class HealthChecker : IDisposable
 
             foreach (var host in update.Added)
             {
-                StartSession(host, countsForFirstRound: false);
+                if (!host.ActiveHealthCheckDisabled)
+                {
+                    StartSession(host, countsForFirstRound: false);
+                }
             }
         }
 
@@ -563,11 +575,12 @@ internal sealed class HealthChecker : IDisposable
         /// </summary>
         private async ValueTask<Stream> ConnectWithProxyHeaderAsync(SocketsHttpConnectionContext context, CancellationToken token)
         {
-            var socket = new Socket(_host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            var address = _host.HealthCheckAddress;
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(_host.Address, token).ConfigureAwait(false);
-                await _checker._cluster.Info.ProxyProtocol!.SendAsync(socket, null, null, _host.Address, token).ConfigureAwait(false);
+                await socket.ConnectAsync(address, token).ConfigureAwait(false);
+                await _checker._cluster.Info.ProxyProtocol!.SendAsync(socket, null, null, address, token).ConfigureAwait(false);
                 return new NetworkStream(socket, ownsSocket: true);
             }
             catch
@@ -580,12 +593,13 @@ internal sealed class HealthChecker : IDisposable
         private HttpRequestMessage Request(string method, string path, string authority)
         {
             var settings = _checker.Settings;
-            var request = new HttpRequestMessage(new HttpMethod(method), "http://" + SocketAddresses.Format(_host.Address) + path)
+            var request = new HttpRequestMessage(new HttpMethod(method), "http://" + SocketAddresses.Format(_host.HealthCheckAddress) + path)
             {
                 Version = settings.Http2 ? HttpVersion.Version20 : HttpVersion.Version11,
                 VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             };
-            request.Headers.Host = authority.Length > 0 ? authority : _checker._cluster.Name;
+            // Envoy's order: the endpoint's health_check_config.hostname, the checker's host / authority, the cluster's name.
+            request.Headers.Host = _host.HealthCheckHostname.Length > 0 ? _host.HealthCheckHostname : authority.Length > 0 ? authority : _checker._cluster.Name;
             request.Headers.TryAddWithoutValidation("user-agent", "Envoy/HC");
             if (!settings.ReuseConnection && !settings.Http2)
             {
@@ -719,11 +733,12 @@ internal sealed class HealthChecker : IDisposable
         private async Task<Outcome> ProbeTcpAsync(CancellationToken token)
         {
             var settings = _checker.Settings;
-            using var socket = new Socket(_host.Address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await socket.ConnectAsync(_host.Address, token).ConfigureAwait(false);
+            var address = _host.HealthCheckAddress;
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(address, token).ConfigureAwait(false);
             if (_checker._cluster.Info.ProxyProtocol is { } proxyProtocol)
             {
-                await proxyProtocol.SendAsync(socket, null, null, _host.Address, token).ConfigureAwait(false);
+                await proxyProtocol.SendAsync(socket, null, null, address, token).ConfigureAwait(false);
             }
 
             if (settings.Send is { Length: > 0 } send)

@@ -116,6 +116,31 @@ internal sealed class Host
 
     public string Hostname { get; }
 
+    /// <summary>
+    /// <c>health_check_config</c>: the address active health checks connect to — the host's own,
+    /// or its <c>address</c> — with <c>port_value</c> instead of its port when set.
+    /// </summary>
+    public IPEndPoint HealthCheckAddress
+    {
+        get
+        {
+            var serving = Address;
+            return HealthCheckIp is null && HealthCheckPort == 0 ? serving : new IPEndPoint(HealthCheckIp ?? serving.Address, HealthCheckPort != 0 ? HealthCheckPort : serving.Port);
+        }
+    }
+
+    /// <summary><c>health_check_config.port_value</c> (0: the serving port).</summary>
+    public int HealthCheckPort { get; init; }
+
+    /// <summary><c>health_check_config.address</c> (null: the serving address).</summary>
+    public IPAddress? HealthCheckIp { get; init; }
+
+    /// <summary><c>health_check_config.hostname</c>: the Host / :authority of this host's HTTP and gRPC checks, over the checker's own (empty: none).</summary>
+    public string HealthCheckHostname { get; init; } = string.Empty;
+
+    /// <summary><c>health_check_config.disable_active_health_check</c>: the cluster's active health checker leaves this host alone.</summary>
+    public bool ActiveHealthCheckDisabled { get; init; }
+
     public Locality? Locality { get; }
 
     /// <summary>True for a LOGICAL_DNS host: its address may change under it.</summary>

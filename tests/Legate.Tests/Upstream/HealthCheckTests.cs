@@ -12,7 +12,11 @@ namespace Legate.Tests.Upstream;
 /// <summary>Active health checks against real upstreams; the clock is moved check by check.</summary>
 public sealed class HealthCheckTests
 {
-    private static string Config(IEnumerable<int> ports, string healthCheck, string clusterExtra = "") => TestConfigs.Admin() + $$"""
+    private static string Config(IEnumerable<int> ports, string healthCheck, string clusterExtra = "") =>
+        Config(string.Concat(ports.Select(p => $"{{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {p.ToString(CultureInfo.InvariantCulture)} }} }} }}\n")), healthCheck, clusterExtra);
+
+    /// <summary>One <c>endpoint</c> per line of <paramref name="endpoints"/> (each a flow mapping).</summary>
+    private static string Config(string endpoints, string healthCheck, string clusterExtra = "") => TestConfigs.Admin() + $$"""
         static_resources:
           listeners:
           - name: web
@@ -45,7 +49,7 @@ public sealed class HealthCheckTests
               cluster_name: backend
               endpoints:
               - lb_endpoints:
-        {{string.Concat(ports.Select(p => $"        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {p.ToString(CultureInfo.InvariantCulture)} }} }} }}\n"))}}
+        {{string.Concat(endpoints.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(e => "        - endpoint: " + e + "\n"))}}
         """;
 
     [Fact]
@@ -104,6 +108,47 @@ public sealed class HealthCheckTests
         Assert.True(legate.Server.Stats.Counter("cluster.backend.health_check.attempt").Value >= 6);
         Assert.True(legate.Server.Stats.Counter("cluster.backend.health_check.failure").Value >= 1);
         Assert.Equal(2, legate.Server.Stats.Gauge("cluster.backend.health_check.healthy", ImportMode.NeverImport).Value);
+    }
+
+    /// <summary>
+    /// An endpoint's <c>health_check_config</c>: <c>port_value</c> sends its checks to another port,
+    /// <c>hostname</c> names them (over the checker's <c>host</c>), and
+    /// <c>disable_active_health_check</c> leaves a host unchecked and healthy.
+    /// </summary>
+    [Fact]
+    public async Task AnEndpointsHealthCheckConfigMovesItsChecksOrTurnsThemOff()
+    {
+        var time = new ManualTimeProvider();
+        await using var aTraffic = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("a")).OnPath("/healthz", UpstreamResponse.Text("sick", 503)));
+        await using var aHealth = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("fine")));
+        await using var b = await ScriptedUpstream.StartAsync(new UpstreamScript(UpstreamResponse.Text("b")).OnPath("/healthz", UpstreamResponse.Text("sick", 503)));
+        var endpoints =
+            $"{{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {aTraffic.Port} }} }}, health_check_config: {{ port_value: {aHealth.Port}, hostname: hc-a.internal }} }}\n" +
+            $"{{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: {b.Port} }} }}, health_check_config: {{ disable_active_health_check: true }} }}\n";
+        await using var legate = await InProcessLegate.StartAsync(Config(endpoints,
+            "{ timeout: 5s, interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, http_health_check: { path: /healthz, host: health.internal } }"), time);
+        var cluster = legate.Server.Clusters.Find("backend")!;
+        var hosts = cluster.PrioritySet.Current.Hosts;
+
+        // A's check went to its health port, named as its config says; A's traffic port saw none.
+        var probe = Assert.Single(aHealth.Log.Requests);
+        Assert.Equal("/healthz", probe.Path);
+        Assert.Equal(["hc-a.internal"], probe.Headers["Host"]);
+        Assert.Empty(aTraffic.Log.Requests);
+
+        // B is never checked (its /healthz would fail) and counts as healthy.
+        Assert.Empty(b.Log.Requests);
+        Assert.All(hosts, h => Assert.Equal(HostHealth.Healthy.ToString(), h.Health.ToString()));
+        using var client = TestHttp.CreateClient();
+        var bodies = new HashSet<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await client.GetAsync(legate.ListenerUri("web", "/app"));
+            bodies.Add(await response.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(["a", "b"], bodies.Order());
+        Assert.DoesNotContain(b.Log.Requests, r => r.Path == "/healthz");
     }
 
     [Fact]

@@ -267,8 +267,9 @@ internal static partial class ImplementedFields
         ["envoy.config.endpoint.v3.ClusterLoadAssignment.Policy"] = ["overprovisioning_factor", "weighted_priority_health", "drop_overloads"],
         ["envoy.config.endpoint.v3.LocalityLbEndpoints"] = ["locality", "lb_endpoints", "priority", "load_balancing_weight"],
         ["envoy.config.endpoint.v3.LbEndpoint"] = ["endpoint", "health_status", "metadata", "load_balancing_weight"],
-        // health_check_config comes with active health checking; additional_addresses with Happy Eyeballs.
-        ["envoy.config.endpoint.v3.Endpoint"] = ["address", "hostname"],
+        // additional_addresses comes with Happy Eyeballs.
+        ["envoy.config.endpoint.v3.Endpoint"] = ["address", "hostname", "health_check_config"],
+        ["envoy.config.endpoint.v3.Endpoint.HealthCheckConfig"] = ["port_value", "hostname", "address", "disable_active_health_check"],
         ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] =
             ["common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config",
              "upstream_http_protocol_options"],
