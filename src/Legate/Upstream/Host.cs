@@ -141,6 +141,10 @@ internal sealed class Host
     /// <summary><c>health_check_config.disable_active_health_check</c>: the cluster's active health checker leaves this host alone.</summary>
     public bool ActiveHealthCheckDisabled { get; init; }
 
+    internal bool SameHealthCheckConfig(Host other) =>
+        HealthCheckPort == other.HealthCheckPort && Equals(HealthCheckIp, other.HealthCheckIp)
+        && HealthCheckHostname == other.HealthCheckHostname && ActiveHealthCheckDisabled == other.ActiveHealthCheckDisabled;
+
     public Locality? Locality { get; }
 
     /// <summary>True for a LOGICAL_DNS host: its address may change under it.</summary>

@@ -285,7 +285,8 @@ internal sealed class PrioritySet
         for (var i = 0; i < same.Count; i++)
         {
             var host = same[i];
-            if (ReferenceEquals(host, candidate) || Equals(host.Locality, candidate.Locality))
+            // A changed health_check_config makes a new host, as Envoy's (its checks start over).
+            if (ReferenceEquals(host, candidate) || (Equals(host.Locality, candidate.Locality) && host.SameHealthCheckConfig(candidate)))
             {
                 same.RemoveAt(i);
                 if (same.Count == 0)

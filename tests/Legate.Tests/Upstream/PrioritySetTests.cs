@@ -94,6 +94,25 @@ public sealed class PrioritySetTests
         Assert.Same(renamed, set.Current.Hosts[0]);
     }
 
+    /// <summary>Envoy treats a host whose health check address or name changed as a new host: its checks start over.</summary>
+    [Fact]
+    public void AChangedHealthCheckConfigMakesANewHost()
+    {
+        var set = new PrioritySet();
+        var host = new Host(IPEndPoint.Parse("10.0.0.1:80")) { HealthCheckPort = 8080 };
+        set.Update([host]);
+
+        var same = set.Update([new Host(IPEndPoint.Parse("10.0.0.1:80")) { HealthCheckPort = 8080 }]);
+        Assert.Same(host, set.Current.Hosts[0]);
+        Assert.Empty(same.Added);
+
+        var moved = new Host(IPEndPoint.Parse("10.0.0.1:80")) { HealthCheckPort = 9090 };
+        var update = set.Update([moved]);
+        Assert.Equal([moved], update.Added.ToArray());
+        Assert.Equal([host], update.Removed.ToArray());
+        Assert.Equal(IPEndPoint.Parse("10.0.0.1:9090"), set.Current.Hosts[0].HealthCheckAddress);
+    }
+
     [Fact]
     public void AnUpdateThatChangesNothingPublishesNothing()
     {
