@@ -16,7 +16,8 @@ namespace Legate.Runtime;
 /// new snapshot and swaps one reference. Without <c>layered_runtime</c> Envoy's default applies:
 /// a single admin layer called <c>admin</c>. An RTDS layer (<c>rtds_layer</c>) holds what the
 /// xDS client last accepted for its resource (<see cref="SetLayer"/>), empty until then; it keeps
-/// its place in the layer order, as in Envoy. Disk layers are not implemented (warned).
+/// its place in the layer order, as in Envoy. A disk layer (<c>disk_layer</c>) holds its directory's
+/// files (<see cref="DiskLayer"/>), reloaded when its symlink root is swapped (<see cref="WatchDiskLayers"/>).
 /// </summary>
 internal sealed class RuntimeLoader
 {
@@ -27,6 +28,8 @@ internal sealed class RuntimeLoader
     private readonly Gauge _numKeys;
     private readonly Gauge _adminOverridesActive;
     private readonly Counter _loadSuccess;
+    private readonly Counter _loadError;
+    private readonly List<DiskLayer> _disks = new();
     private volatile RuntimeSnapshot _snapshot;
 
     private RuntimeLoader(Layer[] layers, StatsStore stats)
@@ -36,7 +39,7 @@ internal sealed class RuntimeLoader
         _numKeys = stats.Gauge("runtime.num_keys", ImportMode.NeverImport);
         _adminOverridesActive = stats.Gauge("runtime.admin_overrides_active", ImportMode.NeverImport);
         _loadSuccess = stats.Counter("runtime.load_success");
-        stats.Counter("runtime.load_error");
+        _loadError = stats.Counter("runtime.load_error");
         stats.Gauge("runtime.num_layers", ImportMode.NeverImport).Set(layers.Length);
         _snapshot = Build();
     }
@@ -60,6 +63,7 @@ internal sealed class RuntimeLoader
 
         var names = new HashSet<string>(StringComparer.Ordinal);
         var rtds = new List<RtdsLayerSpec>();
+        var disks = new List<DiskLayer>();
         for (var i = 0; i < runtime.Layers.Count; i++)
         {
             var layer = runtime.Layers[i];
@@ -90,8 +94,22 @@ internal sealed class RuntimeLoader
                     rtds.Add(new RtdsLayerSpec(layers.Count, layer.RtdsLayer.Name, layer.RtdsLayer.RtdsConfig, FieldPath.Field(path, "rtds_layer")));
                     layers.Add(new Layer(layer.Name, false, new Dictionary<string, string>(StringComparer.Ordinal)));
                     break;
+                case RuntimeLayer.LayerSpecifierOneofCase.DiskLayer:
+                {
+                    var disk = layer.DiskLayer;
+                    var directory = Path.Combine(disk.SymlinkRoot, disk.Subdirectory);
+                    if (disk.AppendServiceCluster && bootstrap.Node?.Cluster is { Length: > 0 } cluster)
+                    {
+                        directory = Path.Combine(directory, cluster);
+                    }
+
+                    var spec = new DiskLayer(layers.Count, disk.SymlinkRoot, directory);
+                    disks.Add(spec);
+                    layers.Add(new Layer(layer.Name, false, ReadDisk(spec, errors, FieldPath.Field(path, "disk_layer"))));
+                    break;
+                }
+
                 default:
-                    // disk_layer: ImplementedFields warns; the layer contributes nothing.
                     layers.Add(new Layer(layer.Name, false, new Dictionary<string, string>(StringComparer.Ordinal)));
                     break;
             }
@@ -99,7 +117,64 @@ internal sealed class RuntimeLoader
 
         var loader = new RuntimeLoader(layers.ToArray(), stats);
         loader._rtds.AddRange(rtds);
+        loader._disks.AddRange(disks);
         return loader;
+    }
+
+    private static Dictionary<string, string> ReadDisk(DiskLayer disk, ConfigErrors errors, string path)
+    {
+        try
+        {
+            return disk.Read();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            errors.Add(path, $"cannot read the runtime directory '{disk.Directory}': {ex.Message}");
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// Starts watching the disk layers' symlink roots: a swap reloads the layer (counted in
+    /// <c>runtime.load_success</c>, or <c>runtime.load_error</c> when it cannot be read).
+    /// Dispose the result to stop.
+    /// </summary>
+    public IDisposable WatchDiskLayers()
+    {
+        var watchers = _disks.Select(d => d.Watch(ReloadDisk)).OfType<FileSystemWatcher>().ToArray();
+        return new Watchers(watchers);
+    }
+
+    private void ReloadDisk(DiskLayer disk)
+    {
+        Dictionary<string, string> values;
+        try
+        {
+            values = disk.Read();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A swap in progress or an unreadable tree: the layer keeps its values.
+            _loadError.Inc();
+            return;
+        }
+
+        lock (_adminLock)
+        {
+            _layers[disk.Index] = _layers[disk.Index] with { Values = values };
+            _snapshot = Build();
+        }
+    }
+
+    private sealed class Watchers(FileSystemWatcher[] watchers) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var watcher in watchers)
+            {
+                watcher.Dispose();
+            }
+        }
     }
 
     /// <summary>An RTDS update: the layer at <paramref name="index"/> now holds <paramref name="layer"/>'s values (empty when the resource was removed).</summary>

@@ -26,6 +26,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     private volatile ServerState _state = ServerState.PreInitializing;
     private readonly HashSet<Listener> _gracefulDrains = new(ReferenceEqualityComparer.Instance);
     private volatile bool _healthCheckFailed;
+    private IDisposable? _runtimeWatch;
     private bool _stopped;
 
     private LegateServer(
@@ -309,6 +310,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     {
         _log.Info($"initializing epoch {Options.RestartEpoch} (base id={Options.BaseId}, hot restart version={ServerInfoHandler.HotRestartVersion})");
         _log.Info($"legate version: {VersionInfo.Full}");
+        _runtimeWatch = Runtime.WatchDiskLayers();
         if (Options.RestartEpoch > 0)
         {
             _log.Warn($"--restart-epoch {Options.RestartEpoch}: hot restart is not implemented; starting as a new server");
@@ -421,6 +423,7 @@ internal sealed class LegateServer : IServerInstance, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stopped = true;
+        _runtimeWatch?.Dispose();
         await Xds.DisposeAsync().ConfigureAwait(false);
         await Listeners.DisposeAsync().ConfigureAwait(false);
         if (Tracers is { } tracers)

@@ -22,8 +22,7 @@ internal static partial class ImplementedFields
         // outlier_detection (event log), upstream_bind_config, load_stats_config: not yet.
         ["envoy.config.bootstrap.v3.ClusterManager"] = ["local_cluster_name"],
         ["envoy.config.bootstrap.v3.LayeredRuntime"] = ["layers"],
-        // disk_layer and rtds_layer are not implemented: they warn and contribute nothing.
-        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer", "rtds_layer"],
+        ["envoy.config.bootstrap.v3.RuntimeLayer"] = ["name", "static_layer", "admin_layer", "rtds_layer", "disk_layer"],
         ["envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer"] = ["name", "rtds_config"],
         ["envoy.config.metrics.v3.StatsConfig"] = ["use_all_default_tags", "stats_tags", "stats_matcher", "histogram_bucket_settings"],
         ["envoy.config.bootstrap.v3.Admin"] = ["address", "access_log", "access_log_path"],
