@@ -41,6 +41,19 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     public Envoy.Config.Core.V3.Metadata? DynamicMetadata { get; init; }
 
     /// <summary>
+    /// A response's headers go out (Envoy's drainClose() check in encodeHeaders): while the server
+    /// fails health checks, the connection starts its drain sequence, once, whenever it was opened.
+    /// </summary>
+    public void OnResponseHeaders(HttpConnectionManagerStats stats)
+    {
+        if (HealthCheck?.Failed == true && DrainSequence is { } drain && Interlocked.Exchange(ref _drainClosing, 1) == 0)
+        {
+            stats.DownstreamCxDrainClose.Inc();
+            drain();
+        }
+    }
+
+    /// <summary>
     /// Called once per finished stream (Envoy's doEndStream accounting). A stream is a premature
     /// reset when it lived at most a second and ended without a response code (the client reset it
     /// before any answer). Once 500 streams have closed on the connection and at least half were
@@ -49,13 +62,6 @@ internal sealed class Http2ConnectionInfo(IPEndPoint? localAddress, IPEndPoint? 
     /// </summary>
     public void OnStreamClosed(HttpStream stream)
     {
-        if (HealthCheck?.Failed == true && DrainSequence is { } drain && Interlocked.Exchange(ref _drainClosing, 1) == 0)
-        {
-            // Envoy's drainClose() while health check failed: this connection starts its drain
-            // sequence (once), whenever it was opened.
-            stream.Config.Stats.DownstreamCxDrainClose.Inc();
-            drain();
-        }
 
         var closed = Interlocked.Increment(ref _closedStreams);
         var info = stream.Info;

@@ -59,6 +59,9 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
     /// <summary>Set when the stream is an extended CONNECT: a 101 or 2xx head opens its tunnel (see <see cref="Http2ExtendedConnect"/>).</summary>
     public Http2ExtendedConnect? ExtendedConnect { get; set; }
 
+    /// <summary>The connection's facts (null without them): where a response's headers ask whether to drain.</summary>
+    public Http2ConnectionInfo? ConnectionInfo { get; set; }
+
     /// <summary>The accepted extended CONNECT's tunnel: the response body goes here, not to the response writer.</summary>
     private Stream? _tunnel;
 
@@ -78,6 +81,7 @@ internal sealed class Http2ResponseEncoder : ResponseEncoder
         }
 
         _headersEncoded = true;
+        ConnectionInfo?.OnResponseHeaders(Config.Stats);
         var extended = ExtendedConnect;
         var accepting = extended is not null && !endStream && head.StatusCode is 101 or (>= 200 and < 300);
         try

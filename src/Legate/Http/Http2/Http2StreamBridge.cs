@@ -31,6 +31,7 @@ internal static class Http2StreamBridge
         var valid = TryConvertRequest(context, head);
         var extended = valid ? Http2ExtendedConnect.FromRequest(context, head) : null;
         encoder.ExtendedConnect = extended;
+        encoder.ConnectionInfo = info;
         stream.Begin(head, Stopwatch.GetTimestamp());
         stream.Info.Protocol = Protocol;
         stream.Info.DownstreamLocalAddress = info?.LocalAddress;
