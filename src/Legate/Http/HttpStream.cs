@@ -1306,6 +1306,14 @@ internal sealed class HttpStream
     // ------------------------------------------------------------------ local replies and resets
 
     /// <summary>
+    /// What a cluster's upstream PROXY protocol header announces for this stream: the downstream
+    /// connection's addresses and kept TLVs, or nothing (the header then names the upstream
+    /// connection itself) under <c>add_proxy_protocol_connection_state: false</c>.
+    /// </summary>
+    public (System.Net.IPEndPoint? Source, System.Net.IPEndPoint? Destination, IReadOnlyList<(byte Type, byte[] Value)>? Tlvs) ProxyProtocolState =>
+        _config.AddProxyProtocolConnectionState ? (Info.DownstreamRemoteAddress, Info.DownstreamLocalAddress, Info.ProxyProtocolTlvs) : default;
+
+    /// <summary>
     /// Answers the request from the proxy itself (Envoy's sendLocalReply): stops request
     /// processing, records <paramref name="details"/> and <paramref name="flags"/>, and sends
     /// <paramref name="status"/> with a <c>text/plain</c> body through the encode filters. After the

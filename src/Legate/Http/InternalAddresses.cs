@@ -48,7 +48,7 @@ internal sealed class InternalAddresses
         var bits = IpBits.OfConnection(address);
         foreach (var range in _ranges)
         {
-            if (range.IsV6 == bits.IsV6 && bits.Masked(range.Length) == range.Address)
+            if (range.Contains(bits))
             {
                 return true;
             }

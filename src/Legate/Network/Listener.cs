@@ -342,23 +342,11 @@ internal sealed class Listener : IAsyncDisposable
 
     /// <summary>
     /// <c>tcp_fast_open_queue_length</c>: TCP_FASTOPEN with that queue length once listening (0
-    /// turns it off; unset leaves the socket alone), as Envoy. The kernel serves TFO only where
-    /// net.ipv4.tcp_fastopen allows servers (bit 2).
+    /// turns it off; unset leaves the socket alone), as Envoy. Linux only here (elsewhere the listener
+    /// fails naming it); the kernel serves TFO only where net.ipv4.tcp_fastopen allows servers (bit 2).
     /// </summary>
     public uint? TcpFastOpenQueueLength { get; init; }
 
-    private static void SetTcpFastOpen(Socket socket, IPEndPoint endpoint, uint queue)
-    {
-        try
-        {
-            // IPPROTO_TCP (6), TCP_FASTOPEN (23 on Linux).
-            socket.SetRawSocketOption(6, OperatingSystem.IsLinux() ? 23 : 15, BitConverter.GetBytes((int)Math.Min(queue, int.MaxValue)));
-        }
-        catch (SocketException ex)
-        {
-            throw new BindException($"cannot set tcp_fast_open_queue_length on '{SocketAddresses.Format(endpoint)}': {ex.Message}", ex);
-        }
-    }
 
     /// <summary>The listening socket (tests read its options back); null before start or without bind_to_port.</summary>
     internal Socket? ListeningSocket => _socket;
@@ -366,15 +354,24 @@ internal sealed class Listener : IAsyncDisposable
     /// <summary>Sets a Linux IP-level flag (the IPv6 one on an IPv6 socket); a refusal fails the listener with the kernel's reason.</summary>
     private static void SetIpFlag(Socket socket, IPEndPoint endpoint, string field, string optionName, int v4Name, int v6Name, string hint)
     {
+        var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
+        SetLinuxOption(socket, endpoint, field, optionName, v6 ? 41 : 0, v6 ? v6Name : v4Name, 1, hint);
+    }
+
+    /// <summary>
+    /// One raw setsockopt of a Linux-only option the config asked for: elsewhere, or when the kernel
+    /// refuses it, the listener fails naming the field and the reason.
+    /// </summary>
+    private static void SetLinuxOption(Socket socket, IPEndPoint endpoint, string field, string optionName, int level, int name, int value, string hint = "")
+    {
         if (!OperatingSystem.IsLinux())
         {
             throw new BindException($"cannot set {field} on '{SocketAddresses.Format(endpoint)}': {optionName} exists on Linux only", new PlatformNotSupportedException());
         }
 
-        var v6 = socket.AddressFamily == AddressFamily.InterNetworkV6;
         try
         {
-            socket.SetRawSocketOption(v6 ? 41 : 0, v6 ? v6Name : v4Name, BitConverter.GetBytes(1));
+            socket.SetRawSocketOption(level, name, BitConverter.GetBytes(value));
         }
         catch (SocketException ex)
         {
@@ -517,7 +514,7 @@ internal sealed class Listener : IAsyncDisposable
             {
                 // SOL_SOCKET (1), SO_REUSEPORT (15). Set either way: .NET's ReuseAddress on Unix
                 // turns SO_REUSEPORT on as well.
-                socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(ReusePort ? 1 : 0));
+                SetLinuxOption(socket, endpoint, "enable_reuse_port", "SO_REUSEPORT", 1, 15, ReusePort ? 1 : 0);
             }
 
             ApplySocketOptions(socket, endpoint, options, SocketState.StatePrebind);
@@ -527,7 +524,8 @@ internal sealed class Listener : IAsyncDisposable
             ApplySocketOptions(socket, endpoint, options, SocketState.StateListening);
             if (TcpFastOpenQueueLength is { } queue)
             {
-                SetTcpFastOpen(socket, endpoint, queue);
+                // IPPROTO_TCP (6), TCP_FASTOPEN (23).
+                SetLinuxOption(socket, endpoint, "tcp_fast_open_queue_length", "TCP_FASTOPEN", 6, 23, (int)Math.Min(queue, int.MaxValue));
             }
             return socket;
         }

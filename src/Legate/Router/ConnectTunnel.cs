@@ -196,9 +196,8 @@ internal sealed class ConnectTunnel
             await socket.ConnectAsync(host.Address, timeout.Token).ConfigureAwait(false);
             if (info.ProxyProtocol is { } proxyProtocol)
             {
-                var connectionState = stream.Config.AddProxyProtocolConnectionState;
-                await proxyProtocol.SendAsync(socket, connectionState ? stream.Info.DownstreamRemoteAddress : null, connectionState ? stream.Info.DownstreamLocalAddress : null,
-                    host.Address, timeout.Token, connectionState ? stream.Info.ProxyProtocolTlvs : null).ConfigureAwait(false);
+                var (source, destination, tlvs) = stream.ProxyProtocolState;
+                await proxyProtocol.SendAsync(socket, source, destination, host.Address, timeout.Token, tlvs).ConfigureAwait(false);
             }
 
             Stream upstream = new NetworkStream(socket, ownsSocket: true);

@@ -469,9 +469,8 @@ internal sealed partial class RouterFilter : HttpFilter
                 : host.ConnectionPool(high ? 3 : 0, static (h, state) => new Http1ConnectionPool(h, state.target, RouterFilterFactory.TransportFor(state.target.Info.BufferLimitBytes), state.Time, priority: state.Priority), (target, _factory.Time, route.Priority));
             try
             {
-                _upstream = stream.Config.AddProxyProtocolConnectionState
-                    ? await _pool.AcquireAsync(stream.ResetToken, stream.Info.DownstreamRemoteAddress, stream.Info.DownstreamLocalAddress, stream.Info.ProxyProtocolTlvs).ConfigureAwait(false)
-                    : await _pool.AcquireAsync(stream.ResetToken).ConfigureAwait(false);
+                var (source, destination, tlvs) = stream.ProxyProtocolState;
+                _upstream = await _pool.AcquireAsync(stream.ResetToken, source, destination, tlvs).ConfigureAwait(false);
             }
             catch (UpstreamConnectException ex)
             {

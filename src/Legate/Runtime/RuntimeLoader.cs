@@ -159,11 +159,7 @@ internal sealed class RuntimeLoader
             return;
         }
 
-        lock (_adminLock)
-        {
-            _layers[disk.Index] = _layers[disk.Index] with { Values = values };
-            _snapshot = Build();
-        }
+        ReplaceLayer(disk.Index, values);
     }
 
     private sealed class Watchers(FileSystemWatcher[] watchers) : IDisposable
@@ -186,6 +182,12 @@ internal sealed class RuntimeLoader
             Flatten(layer, string.Empty, values);
         }
 
+        ReplaceLayer(index, values);
+    }
+
+    /// <summary>A layer's values replaced (RTDS update, disk layer reload): a new snapshot.</summary>
+    private void ReplaceLayer(int index, Dictionary<string, string> values)
+    {
         lock (_adminLock)
         {
             _layers[index] = _layers[index] with { Values = values };

@@ -102,9 +102,6 @@ internal sealed class FilterChainMatcherTree
         _ => c.DirectRemoteEndPoint.Address,
     });
 
-    private static bool Contains(IpPrefix prefix, IpBits address) =>
-        prefix.IsV6 == address.IsV6 && address.Masked(prefix.Length) == prefix.Address;
-
     private abstract class Node
     {
         public abstract string? Evaluate(in ConnectionMatchInfo connection);
@@ -168,7 +165,7 @@ internal sealed class FilterChainMatcherTree
             var address = ReadIp(input, in connection);
             foreach (var (range, onMatch, exclusive) in longestFirst)
             {
-                if (!Contains(range, address))
+                if (!range.Contains(address))
                 {
                     continue;
                 }
@@ -205,7 +202,7 @@ internal sealed class FilterChainMatcherTree
             var address = ReadIp(input, in connection);
             foreach (var range in ranges)
             {
-                if (Contains(range, address))
+                if (range.Contains(address))
                 {
                     return true;
                 }

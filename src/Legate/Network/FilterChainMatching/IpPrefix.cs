@@ -56,6 +56,9 @@ internal readonly record struct IpPrefix(bool IsV6, UInt128 Address, int Length)
         return true;
     }
 
+    /// <summary>Whether <paramref name="address"/> (of the same family) lies in this range.</summary>
+    public bool Contains(IpBits address) => IsV6 == address.IsV6 && address.Masked(Length) == Address;
+
     public override string ToString() =>
         new IpBits(IsV6, Address).ToString() + "/" + Length.ToString(CultureInfo.InvariantCulture);
 }
