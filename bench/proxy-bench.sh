@@ -89,7 +89,11 @@ Environment (defaults in brackets):
 
 Output:
   BENCH name=NAME proto=h1|h2c rps=F p50_ms=F p99_ms=F errors=N proxy_cpu_pct=N
-        upstream_cpu_pct=N load1=F round=N warmup_s=N duration_s=N
+        upstream_cpu_pct=N upstream_us_per_req=F upstream_sleeps_per_req=F load1=F round=N
+        warmup_s=N duration_s=N
+    upstream_us_per_req, upstream_sleeps_per_req (h1): the upstream nginx's CPU µs and
+            voluntary context switches per request; it shares the load generator's core, so
+            what a proxy makes it pay comes out of everyone's rate.
     errors: wrk = socket errors (connect+read+write+timeout) + responses >= 400;
             h2load = max(failed, 4xx+5xx) (h2load's "failed" already includes
             4xx/5xx); if no request completed at all, every started request.
@@ -268,6 +272,15 @@ start_bg() {      # start_bg NAME CPU LOGFILE CMD... : run CMD in the background
   log "started $name pid=$START_PID on CPU $cpu: $*"
 }
 
+sleeps() {        # voluntary context switches (times it went to sleep) of the given PIDs, summed
+  local p n=0 v
+  for p in "$@"; do
+    v=$(awk '/^voluntary_ctxt_switches:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+    n=$(( n + ${v:-0} ))
+  done
+  echo "$n"
+}
+
 cpu_ticks() {     # utime+stime of the given PIDs (threads included)
   local u s
   read -r u s <<<"$(cpu_split "$@")"
@@ -424,7 +437,8 @@ percentile_ms() {
 measure() {
   local name=$1 proto=$2 port=$3 warm=$4 round=$5 ppid=$6
   local tag="$RUN_DIR/r${round}-${name}-${proto}"
-  local rps=0 p50=0 p99=0 errors=-1 pcpu="-" ucpu l1 t0 t1 pt0=0 pt1 ut0 ut1 pids=""
+  local rps=0 p50=0 p99=0 errors=-1 pcpu="-" ucpu l1 t0 t1 pt0=0 pt1 ut0 ut1 us0 us1 pids="" upids
+  local up_us="-" up_sleeps="-"
 
   if (( warm > 0 )); then
     log "$name $proto: warm-up ${warm}s"
@@ -436,12 +450,15 @@ measure() {
     # shellcheck disable=SC2086
     pt0=$(cpu_ticks $pids)
   fi
-  ut0=$(cpu_ticks "$UPSTREAM_PID" $(descendants "$UPSTREAM_PID"))
+  upids="$UPSTREAM_PID $(descendants "$UPSTREAM_PID" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  ut0=$(cpu_ticks $upids); us0=$(sleeps $upids)
   log "$name $proto: measuring ${DURATION}s on port $port"
   t0=$(date +%s%N)
   run_load "$proto" "$port" "$DURATION" "$tag.out"
   t1=$(date +%s%N)
-  ut1=$(cpu_ticks "$UPSTREAM_PID" $(descendants "$UPSTREAM_PID"))
+  # shellcheck disable=SC2086
+  ut1=$(cpu_ticks $upids); us1=$(sleeps $upids)
   local wall_ms=$(( (t1 - t0) / 1000000 ))
   (( wall_ms > 0 )) || wall_ms=1
   if [[ -n $ppid ]]; then
@@ -462,6 +479,13 @@ measure() {
       p50=$(awk -v u="${w[p50_us]}" 'BEGIN { printf "%.3f", u / 1000 }')
       p99=$(awk -v u="${w[p99_us]}" 'BEGIN { printf "%.3f", u / 1000 }')
       errors=$(( w[socket_errors] + w[non2xx3xx] ))
+      # What the upstream (on the load generator's core) pays per request, and how often it
+      # went to sleep: how a proxy delivers its requests changes both (docs/performance.md,
+      # "Coalescing events under load").
+      if (( ${w[requests]:-0} > 0 )); then
+        up_us=$(awk -v t=$((ut1 - ut0)) -v k="$CLK_TCK" -v n="${w[requests]}" 'BEGIN { printf "%.2f", t * 1e6 / k / n }')
+        up_sleeps=$(awk -v s=$((us1 - us0)) -v n="${w[requests]}" 'BEGIN { printf "%.3f", s / n }')
+      fi
     fi
   else
     local fin req codes failed bad
@@ -486,7 +510,7 @@ measure() {
   fi
   rm -f "$tag.warmup.out.reqlog"
 
-  local b="BENCH name=$name proto=$proto rps=$rps p50_ms=$p50 p99_ms=$p99 errors=$errors proxy_cpu_pct=$pcpu upstream_cpu_pct=$ucpu load1=$l1 round=$round warmup_s=$warm duration_s=$DURATION"
+  local b="BENCH name=$name proto=$proto rps=$rps p50_ms=$p50 p99_ms=$p99 errors=$errors proxy_cpu_pct=$pcpu upstream_cpu_pct=$ucpu upstream_us_per_req=$up_us upstream_sleeps_per_req=$up_sleeps load1=$l1 round=$round warmup_s=$warm duration_s=$DURATION"
   echo "$b"
   echo "$b" >>"$RESULTS"
   BENCH_LINES+=("$b")
@@ -621,6 +645,7 @@ run_paired() {
   for t in "${names[@]}"; do [[ -n ${T_PID[$t]} ]] && stop_pid "${T_PID[$t]}"; done
   printf '%s\n' "${BENCH_LINES[@]}" | awk "$AWK_LIB"'
     { fields()
+      if (f["proto"] == "h1" && f["upstream_us_per_req"] != "-") { nu[f["name"]]++; uus[f["name"], nu[f["name"]]] = f["upstream_us_per_req"]; usl[f["name"], nu[f["name"]]] = f["upstream_sleeps_per_req"] }
       rps[f["name"], f["proto"], f["round"]] = f["rps"]; names[f["name"]] = 1; protos[f["proto"]] = 1; if (f["round"] + 0 > rounds) rounds = f["round"] + 0 }
     END {
       for (n in names) for (p in protos) {
@@ -629,6 +654,10 @@ run_paired() {
         for (r = 1; r <= rounds; r++) if (rps["nginx", p, r] > 0 && ((n, p, r) in rps)) { ratio[++m] = rps[n, p, r] / rps["nginx", p, r]; line = line sprintf(" %.3f", ratio[m]) }
         med = median(ratio, m)
         printf "PAIR name=%s proto=%s rounds=%d ratio_to_nginx=%s median=%.3f\n", n, p, m, substr(line, 2), med
+      }
+      for (n in nu) {
+        for (i = 1; i <= nu[n]; i++) { a[i] = uus[n, i]; b[i] = usl[n, i] }
+        printf "UPSTREAM name=%s proto=h1 rounds=%d us_per_req_median=%.2f sleeps_per_req_median=%.3f\n", n, nu[n], median(a, nu[n]), median(b, nu[n])
       }
     }
   ' | tee -a "$RESULTS"
@@ -771,7 +800,12 @@ machine
 write_configs
 
 require_free "$UPSTREAM_PORT"
-start_bg upstream "$LOAD_CPU" "$RUN_DIR/upstream.log" nginx -p "$RUN_DIR" -c "$RUN_DIR/upstream.conf"
+# In a session of its own, as a daemonized nginx (../shared/bench's upstream.sh) is: with the
+# kernel's autogroup scheduling on (Debian's default), a new session is a new scheduling group,
+# and core 0 is then shared between the load generator's group and the upstream's, not between
+# two tasks of one group. It changes how often the upstream sleeps, and so what a proxy's way of
+# delivering requests costs core 0 (docs/performance.md, "Coalescing events under load").
+start_bg upstream "$LOAD_CPU" "$RUN_DIR/upstream.log" setsid nginx -p "$RUN_DIR" -c "$RUN_DIR/upstream.conf"
 UPSTREAM_PID=$START_PID
 wait_listen "$UPSTREAM_PID" upstream "$RUN_DIR/upstream.log" "$UPSTREAM_PORT"
 

@@ -52,6 +52,16 @@ internal static unsafe partial class EpollNative
     [SuppressGCTransition]
     public static partial nint Send(int fd, byte* buffer, nint length, int flags);
 
+    /// <summary>prctl's PR_SET_TIMERSLACK: how late the kernel may wake the calling thread from a timed sleep.</summary>
+    public const int PR_SET_TIMERSLACK = 29;
+
+    [LibraryImport("libc", EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    /// <summary>nanosleep with <paramref name="request"/> pointing at a <c>struct timespec</c> (two native-sized integers).</summary>
+    [LibraryImport("libc", EntryPoint = "nanosleep", SetLastError = true)]
+    public static partial int Nanosleep(nint* request, nint* remaining);
+
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     public static partial int EventFd(uint initval, int flags);
 
