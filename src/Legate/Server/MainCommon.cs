@@ -170,7 +170,9 @@ internal static class MainCommon
                 return ExitOk;
             }
 
-            // Envoy's signals: SIGTERM and SIGINT both shut down gracefully.
+            // Envoy's signals: SIGTERM and SIGINT both shut down gracefully; SIGINT even when the
+            // process started with it ignored (InterruptSignal).
+            _ = InterruptSignal.RestoreIfIgnored();
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => OnSignal(context, server, log, "SIGTERM"));
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => OnSignal(context, server, log, "SIGINT"));
 

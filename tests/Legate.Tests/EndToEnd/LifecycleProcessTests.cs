@@ -29,6 +29,21 @@ public sealed class LifecycleProcessTests
     }
 
     [Fact]
+    public async Task SigintIsCaughtEvenWhenTheProcessStartedWithItIgnored()
+    {
+        // As `legate … &` from a script (or a CI step run in the background) starts it. Envoy
+        // catches SIGINT regardless; .NET alone would leave it ignored and this would time out.
+        await using var legate = await LegateProcess.StartServingWithSigintIgnoredAsync(TestConfigs.Simple("web"));
+        var web = await legate.WaitForListenerAsync("web");
+        Assert.Equal("hello\n", await legate.Http.GetStringAsync(new Uri($"http://{web}/")));
+
+        legate.Signal(PosixSignal.SIGINT);
+
+        Assert.Equal(0, await legate.WaitForExitAsync());
+        Assert.Contains("[warning][main] caught SIGINT", legate.Stderr.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task QuitQuitQuitExits0AndGetIsRefused()
     {
         await using var legate = await LegateProcess.StartServingAsync(TestConfigs.Simple());

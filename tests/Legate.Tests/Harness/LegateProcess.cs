@@ -77,6 +77,26 @@ internal sealed class LegateProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Like <see cref="StartServingAsync"/>, started the way a shell without job control starts a
+    /// background command: with SIGINT ignored (<c>trap '' INT</c>, then exec; same process id).
+    /// </summary>
+    public static async Task<LegateProcess> StartServingWithSigintIgnoredAsync(string yaml)
+    {
+        var path = WriteTempConfig(yaml);
+        var process = Start(["-c", path], [path], sigintIgnored: true);
+        try
+        {
+            await process.WaitForReadyAsync();
+            return process;
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>A temporary config file, deleted by the OS temp cleanup or by the process that created it.</summary>
     public static string WriteTempConfig(string yaml)
     {
@@ -179,9 +199,9 @@ internal sealed class LegateProcess : IAsyncDisposable
         }
     }
 
-    private static LegateProcess Start(string[] args, List<string> tempFiles, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    private static LegateProcess Start(string[] args, List<string> tempFiles, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, bool sigintIgnored = false)
     {
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(sigintIgnored ? "/bin/sh" : DotnetHost())
         {
             WorkingDirectory = workingDirectory ?? string.Empty,
             RedirectStandardOutput = true,
@@ -195,6 +215,14 @@ internal sealed class LegateProcess : IAsyncDisposable
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;
+        }
+
+        if (sigintIgnored)
+        {
+            // An ignored signal stays ignored across exec.
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add("trap '' INT; exec \"$0\" \"$@\"");
+            info.ArgumentList.Add(DotnetHost());
         }
 
         info.ArgumentList.Add(LegateDll);
