@@ -62,29 +62,22 @@ internal sealed class LegateProcess : IAsyncDisposable
     }
 
     /// <summary>Like <see cref="StartWithConfig"/>, then waits until the admin answers <c>/ready</c> with 200.</summary>
-    public static async Task<LegateProcess> StartServingAsync(string yaml, params string[] args)
-    {
-        var process = StartWithConfig(yaml, args);
-        try
-        {
-            await process.WaitForReadyAsync();
-            return process;
-        }
-        catch
-        {
-            await process.DisposeAsync();
-            throw;
-        }
-    }
+    public static Task<LegateProcess> StartServingAsync(string yaml, params string[] args) =>
+        ServingAsync(StartWithConfig(yaml, args));
 
     /// <summary>
     /// Like <see cref="StartServingAsync"/>, started the way a shell without job control starts a
     /// background command: with SIGINT ignored (<c>trap '' INT</c>, then exec; same process id).
     /// </summary>
-    public static async Task<LegateProcess> StartServingWithSigintIgnoredAsync(string yaml)
+    public static Task<LegateProcess> StartServingWithSigintIgnoredAsync(string yaml)
     {
         var path = WriteTempConfig(yaml);
-        var process = Start(["-c", path], [path], sigintIgnored: true);
+        return ServingAsync(Start(["-c", path], [path], sigintIgnored: true));
+    }
+
+    /// <summary>Waits until <paramref name="process"/> is ready; disposes it if it never is.</summary>
+    private static async Task<LegateProcess> ServingAsync(LegateProcess process)
+    {
         try
         {
             await process.WaitForReadyAsync();
