@@ -13,8 +13,8 @@ namespace Legate.Server;
 internal static partial class InterruptSignal
 {
     private const int SIGINT = 2;
-    private static readonly nint SIG_DFL = 0;
-    private static readonly nint SIG_IGN = 1;
+    private const nint SIG_DFL = 0;
+    private const nint SIG_IGN = 1;
 
     /// <summary>True when SIGINT was ignored and is now back to the default (so the runtime may take it).</summary>
     public static bool RestoreIfIgnored()
