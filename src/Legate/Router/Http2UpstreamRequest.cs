@@ -280,7 +280,7 @@ internal sealed class Http2UpstreamRequest
         {
             stream.Info.FirstUpstreamTxByteSent = Stopwatch.GetTimestamp();
             _owner.LogUpstreamPoolReady();
-            response = await pool.Invoker.SendAsync(request, _cancel.Token).ConfigureAwait(false);
+            response = await pool.SendAsync(request, _cancel.Token).ConfigureAwait(false);
             _idleTimer?.Touch();
             await RelayResponseAsync(response).ConfigureAwait(false);
         }

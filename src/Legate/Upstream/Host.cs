@@ -380,8 +380,8 @@ internal sealed class Host
     }
 
     /// <summary>
-    /// Drains every connection pool of this host that can be drained (HTTP/1.1: idle connections
-    /// close, busy ones after their exchange). The HTTP/2 pool is .NET's handler and is not drained.
+    /// Drains every connection pool of this host (HTTP/1.1: idle connections close, busy ones after
+    /// their exchange; HTTP/2: idle connections close, busy ones after their last stream).
     /// </summary>
     internal void DrainConnectionPools()
     {

@@ -34,26 +34,39 @@ namespace Legate.Upstream.ConnectionPool;
 /// does so that streams never wait on a pool with no connection. Envoy would queue the stream for a
 /// free stream slot instead; the handler cannot wait inside its connect callback.</para>
 /// </remarks>
-internal sealed class Http2ConnectionPool : IDisposable
+internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposable
 {
     /// <summary>Envoy's largest <c>max_response_headers_kb</c>: the handler's 64 KiB default is lifted to it.</summary>
     private const int MaxResponseHeadersKb = 8192;
 
     private readonly Host _host;
     private readonly Cluster _cluster;
-    private readonly SocketsHttpHandler _handler;
     private readonly ClientTlsContext? _tls;
     private readonly ResourceManager _resources;
+    private HttpMessageInvoker _invoker;
     private int _open;
 
     public Http2ConnectionPool(Host host, Cluster cluster, Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
     {
         _host = host;
         _cluster = cluster;
-        var info = cluster.Info;
-        _resources = info.CircuitBreakers.For(priority);
+        _resources = cluster.Info.CircuitBreakers.For(priority);
         Admitted = _resources.ConnectionPools.TryAcquire();
-        _handler = new SocketsHttpHandler
+        _invoker = CreateInvoker();
+
+        // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
+        // where connections really go is decided by ConnectAsync. Over TLS the scheme is https (so
+        // :scheme is, as Envoy sends it) and ConnectAsync returns the stream already authenticated
+        // by the cluster's UpstreamTlsContext; the handler then keys connections by the Host header
+        // as well, which keeps auto_sni connections apart.
+        _tls = cluster.Info.TlsFor(host);
+        BaseUri = (_tls is null ? "http://" : "https://") + SocketAddresses.Format(host.Address);
+    }
+
+    private HttpMessageInvoker CreateInvoker()
+    {
+        var info = _cluster.Info;
+        var handler = new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -64,39 +77,34 @@ internal sealed class Http2ConnectionPool : IDisposable
             EnableMultipleHttp2Connections = true,
             PooledConnectionIdleTimeout = info.IdleTimeout > TimeSpan.Zero ? info.IdleTimeout : Timeout.InfiniteTimeSpan,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            ConnectTimeout = cluster.ConnectTimeout > TimeSpan.Zero ? cluster.ConnectTimeout : Timeout.InfiniteTimeSpan,
+            ConnectTimeout = _cluster.ConnectTimeout > TimeSpan.Zero ? _cluster.ConnectTimeout : Timeout.InfiniteTimeSpan,
             ConnectCallback = ConnectAsync,
         };
 
         if (info.Http2InitialStreamWindowSize is { } window)
         {
-            _handler.InitialHttp2StreamWindowSize = window;
+            handler.InitialHttp2StreamWindowSize = window;
         }
 
         if (info.Http2Keepalive is { } keepalive)
         {
             // Envoy's connection_keepalive pings whether or not streams are open.
-            _handler.KeepAlivePingDelay = keepalive.Delay;
-            _handler.KeepAlivePingTimeout = keepalive.Timeout;
-            _handler.KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
+            handler.KeepAlivePingDelay = keepalive.Delay;
+            handler.KeepAlivePingTimeout = keepalive.Timeout;
+            handler.KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always;
         }
 
-        Invoker = new HttpMessageInvoker(_handler, disposeHandler: true);
-
-        // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
-        // where connections really go is decided by ConnectAsync. Over TLS the scheme is https (so
-        // :scheme is, as Envoy sends it) and ConnectAsync returns the stream already authenticated
-        // by the cluster's UpstreamTlsContext; the handler then keys connections by the Host header
-        // as well, which keeps auto_sni connections apart.
-        _tls = info.TlsFor(host);
-        BaseUri = (_tls is null ? "http://" : "https://") + SocketAddresses.Format(host.Address);
+        return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
     /// <summary>The request's host name for auto_sni / auto_san_validation (read when its request opens a connection).</summary>
     public static readonly HttpRequestOptionsKey<string> ServerNameOption = new("legate.auto_sni");
 
-    /// <summary>Sends requests over the pooled connections.</summary>
-    public HttpMessageInvoker Invoker { get; }
+    /// <summary>
+    /// Sends requests over the pooled connections. A drain replaces it: a request that read the
+    /// drained one just before and finds it disposed sends again on this (see <see cref="SendAsync"/>).
+    /// </summary>
+    public HttpMessageInvoker Invoker => Volatile.Read(ref _invoker);
 
     /// <summary><c>http://ip:port</c>; the request's <c>:path</c> is appended to it.</summary>
     public string BaseUri { get; }
@@ -107,6 +115,35 @@ internal sealed class Http2ConnectionPool : IDisposable
     public bool Admitted { get; }
 
     public void Dispose() => Invoker.Dispose();
+
+    /// <summary>
+    /// Sends <paramref name="request"/> on the current connections. A drain may dispose the invoker
+    /// between reading it and sending; nothing of the request went out then, so it goes on the new one.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var invoker = Invoker;
+        try
+        {
+            return await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException) when (!ReferenceEquals(invoker, Invoker))
+        {
+            return await Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Envoy's drainConnections: new requests go to new connections; the existing ones take no new
+    /// stream, an idle one closes now and a busy one once its last stream ends. .NET's handler has
+    /// no per-connection drain, so the pool moves to a fresh handler and disposes the old one, whose
+    /// HTTP/2 connections close exactly so (a disposed HTTP/2 connection finishes its open streams).
+    /// </summary>
+    public void DrainConnections()
+    {
+        var drained = Interlocked.Exchange(ref _invoker, CreateInvoker());
+        drained.Dispose();
+    }
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
