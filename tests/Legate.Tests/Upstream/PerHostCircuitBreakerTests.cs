@@ -12,41 +12,7 @@ public sealed class PerHostCircuitBreakerTests
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task });
-        await using var legate = await InProcessLegate.StartAsync(TestConfigs.Admin() + $$"""
-            static_resources:
-              listeners:
-              - name: web
-                address:
-                  socket_address: { address: 127.0.0.1, port_value: 0 }
-                filter_chains:
-                - filters:
-                  - name: envoy.filters.network.http_connection_manager
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                      stat_prefix: web
-                      route_config:
-                        virtual_hosts:
-                        - name: all
-                          domains: ["*"]
-                          routes:
-                          - match: { prefix: "/" }
-                            route: { cluster: backend, timeout: 60s }
-                      http_filters:
-                      - name: envoy.filters.http.router
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-              clusters:
-              - name: backend
-                connect_timeout: 5s
-                circuit_breakers:
-                  thresholds: [ { max_connections: 100, max_pending_requests: 100 } ]
-                  per_host_thresholds: [ { max_connections: 2 } ]
-                load_assignment:
-                  cluster_name: backend
-                  endpoints:
-                  - lb_endpoints:
-                    - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{upstream.Port.ToString(CultureInfo.InvariantCulture)}} } } }
-            """);
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, maxConnectionsPerHost: 2, http2: false));
         using var client = TestHttp.CreateClient();
 
         var requests = Enumerable.Range(0, 5).Select(_ => client.GetAsync(legate.ListenerUri("web", "/"))).ToArray();
@@ -64,4 +30,75 @@ public sealed class PerHostCircuitBreakerTests
         Assert.Equal(2, upstream.Log.MaxConcurrentRequests);
         Assert.Equal(2, legate.Counter("cluster.backend.upstream_cx_total"));
     }
+
+    [Fact]
+    public async Task AnHttp2HostNeverHasMoreConnectionsThanItsPerHostLimit()
+    {
+        // The upstream takes one stream per connection, so a second concurrent request needs a second
+        // connection, which the host's limit of one refuses: 503 UO, as the cluster's max_connections.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task }),
+            UpstreamProtocols.Http2,
+            configure: options => options.Limits.Http2.MaxStreamsPerConnection = 1);
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, maxConnectionsPerHost: 1, http2: true));
+        using var client = TestHttp.CreateClient();
+
+        var held = client.GetAsync(legate.ListenerUri("web", "/held"));
+        await upstream.Log.WaitForRequestsAsync(1, TimeSpan.FromSeconds(30));
+        using (var overflow = await client.GetAsync(legate.ListenerUri("web", "/second")).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, overflow.StatusCode);
+            Assert.Equal("true", overflow.Headers.GetValues("x-envoy-overloaded").Single());
+        }
+
+        Assert.Equal(1, legate.Counter("cluster.backend.upstream_cx_overflow"));
+        Assert.Equal(1, legate.Gauge("cluster.backend.upstream_cx_active"));
+        Assert.Single(upstream.Log.Requests);
+
+        // Once the held stream finishes, the one connection takes the next request.
+        gate.SetResult();
+        using var first = await held.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var again = await client.GetAsync(legate.ListenerUri("web", "/again")).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(1, legate.Counter("cluster.backend.upstream_cx_total"));
+    }
+
+    private static string Config(int port, int maxConnectionsPerHost, bool http2) => TestConfigs.Admin() + $$"""
+        static_resources:
+          listeners:
+          - name: web
+            address:
+              socket_address: { address: 127.0.0.1, port_value: 0 }
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                  stat_prefix: web
+                  route_config:
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+                      - match: { prefix: "/" }
+                        route: { cluster: backend, timeout: 60s }
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config:
+                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          clusters:
+          - name: backend
+            connect_timeout: 5s
+            {{(http2 ? "http2_protocol_options: {}" : "")}}
+            circuit_breakers:
+              thresholds: [ { max_connections: 100, max_pending_requests: 100 } ]
+              per_host_thresholds: [ { max_connections: {{maxConnectionsPerHost.ToString(CultureInfo.InvariantCulture)}} } ]
+            load_assignment:
+              cluster_name: backend
+              endpoints:
+              - lb_endpoints:
+                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{port.ToString(CultureInfo.InvariantCulture)}} } } }
+        """;
 }

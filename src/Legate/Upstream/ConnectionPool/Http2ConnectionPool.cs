@@ -29,7 +29,8 @@ namespace Legate.Upstream.ConnectionPool;
 /// <para>Circuit breakers of the pool's routing priority (a HIGH-priority route's pool counts against
 /// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot at creation (without one
 /// every request overflows, <c>upstream_cx_pool_overflow</c>), each connection a <c>max_connections</c>
-/// slot until it closes. With the breaker open a new connection is refused as an overflow
+/// slot and one of the host's <c>per_host_thresholds</c> <c>max_connections</c> slots (shared with the
+/// host's other pools) until it closes. With either breaker open a new connection is refused as an overflow
 /// (<c>upstream_cx_overflow</c>) unless the pool has none open, which it then makes anyway, as Envoy
 /// does so that streams never wait on a pool with no connection. Envoy would queue the stream for a
 /// free stream slot instead; the handler cannot wait inside its connect callback.</para>
@@ -148,7 +149,7 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var stats = _cluster.Info.Stats;
-        var slot = _resources.Connections.TryAcquire();
+        var slot = TryAcquireConnectionSlot();
         if (!slot)
         {
             stats.UpstreamCxOverflow.Inc();
@@ -166,11 +167,34 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
         {
             if (slot)
             {
-                _resources.Connections.Release();
+                ReleaseConnectionSlot();
             }
 
             throw;
         }
+    }
+
+    /// <summary>The priority's max_connections slot, then the host's per_host_thresholds one (both or neither).</summary>
+    private bool TryAcquireConnectionSlot()
+    {
+        if (!_resources.Connections.TryAcquire())
+        {
+            return false;
+        }
+
+        if (_host.TryReserveConnection(_cluster.Info.CircuitBreakers.PerHostMaxConnections))
+        {
+            return true;
+        }
+
+        _resources.Connections.Release();
+        return false;
+    }
+
+    private void ReleaseConnectionSlot()
+    {
+        _resources.Connections.Release();
+        _host.ReleaseConnectionReservation();
     }
 
     private async ValueTask<Stream> OpenAsync(SocketsHttpConnectionContext context, bool slot, CancellationToken cancellationToken)
@@ -313,7 +337,7 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
                 Interlocked.Decrement(ref _pool._open);
                 if (_holdsSlot)
                 {
-                    _pool._resources.Connections.Release();
+                    _pool.ReleaseConnectionSlot();
                 }
             }
 
