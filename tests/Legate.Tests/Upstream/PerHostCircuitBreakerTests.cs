@@ -65,40 +65,13 @@ public sealed class PerHostCircuitBreakerTests
         Assert.Equal(1, legate.Counter("cluster.backend.upstream_cx_total"));
     }
 
-    private static string Config(int port, int maxConnectionsPerHost, bool http2) => TestConfigs.Admin() + $$"""
-        static_resources:
-          listeners:
-          - name: web
-            address:
-              socket_address: { address: 127.0.0.1, port_value: 0 }
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: web
-                  route_config:
-                    virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                      - match: { prefix: "/" }
-                        route: { cluster: backend, timeout: 60s }
-                  http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-          clusters:
-          - name: backend
-            connect_timeout: 5s
-            {{(http2 ? "http2_protocol_options: {}" : "")}}
+    private static string Config(int port, int maxConnectionsPerHost, bool http2) => new ProxyConfig(port)
+    {
+        Route = "timeout: 60s",
+        Cluster = (http2 ? "http2_protocol_options: {}\n" : "") + $$"""
             circuit_breakers:
               thresholds: [ { max_connections: 100, max_pending_requests: 100 } ]
               per_host_thresholds: [ { max_connections: {{maxConnectionsPerHost.ToString(CultureInfo.InvariantCulture)}} } ]
-            load_assignment:
-              cluster_name: backend
-              endpoints:
-              - lb_endpoints:
-                - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: {{port.ToString(CultureInfo.InvariantCulture)}} } } }
-        """;
+            """,
+    }.Build();
 }
