@@ -401,13 +401,20 @@ internal sealed class Host
     private long _connectionReservations;
 
     /// <summary>
-    /// Takes one of the host's connection slots (the cluster's <c>per_host_thresholds.max_connections</c>)
-    /// before a pool opens a connection; false when <paramref name="max"/> are taken.
+    /// Takes the slots a pool needs before it opens a connection: one of <paramref name="resources"/>'
+    /// <c>max_connections</c> (the pool's priority), then one of this host's
+    /// (<c>per_host_thresholds.max_connections</c>, <paramref name="perHostMax"/>, shared by all of
+    /// the host's pools). Both or neither: false when either is exhausted.
     /// </summary>
-    internal bool TryReserveConnection(long max)
+    internal bool TryAcquireConnectionSlot(ResourceManager resources, long perHostMax)
     {
+        if (!resources.Connections.TryAcquire())
+        {
+            return false;
+        }
+
         var current = Interlocked.Read(ref _connectionReservations);
-        while (current < max)
+        while (current < perHostMax)
         {
             var seen = Interlocked.CompareExchange(ref _connectionReservations, current + 1, current);
             if (seen == current)
@@ -418,11 +425,16 @@ internal sealed class Host
             current = seen;
         }
 
+        resources.Connections.Release();
         return false;
     }
 
-    /// <summary>Gives back a slot taken with <see cref="TryReserveConnection"/>.</summary>
-    internal void ReleaseConnectionReservation() => Interlocked.Decrement(ref _connectionReservations);
+    /// <summary>Gives back both slots taken with <see cref="TryAcquireConnectionSlot"/>.</summary>
+    internal void ReleaseConnectionSlot(ResourceManager resources)
+    {
+        resources.Connections.Release();
+        Interlocked.Decrement(ref _connectionReservations);
+    }
 
     private long _lastHcPassTimestamp;
 

@@ -118,7 +118,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
                 TaskCompletionSource<Http1UpstreamConnection?>? waiter = null;
                 lock (_lock)
                 {
-                    if (!TryAcquireConnectionSlot(resources))
+                    if (!_host.TryAcquireConnectionSlot(resources, _cluster.Info.CircuitBreakers.PerHostMaxConnections))
                     {
                         waiter = new TaskCompletionSource<Http1UpstreamConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
                         _waiters.Enqueue(waiter);
@@ -162,23 +162,6 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
             resources.PendingRequests.Release();
             stats.UpstreamRqPendingActive.Dec();
         }
-    }
-
-    /// <summary>The cluster's max_connections slot, then the host's per_host_thresholds one (both or neither).</summary>
-    private bool TryAcquireConnectionSlot(ResourceManager resources)
-    {
-        if (!resources.Connections.TryAcquire())
-        {
-            return false;
-        }
-
-        if (_host.TryReserveConnection(_cluster.Info.CircuitBreakers.PerHostMaxConnections))
-        {
-            return true;
-        }
-
-        resources.Connections.Release();
-        return false;
     }
 
     private Http1UpstreamConnection? TryTakeIdle()
@@ -231,8 +214,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
     {
         lock (_lock)
         {
-            _resources.Connections.Release();
-            _host.ReleaseConnectionReservation();
+            _host.ReleaseConnectionSlot(_resources);
             while (_waiters.TryDequeue(out var waiter))
             {
                 if (waiter.TrySetResult(null))

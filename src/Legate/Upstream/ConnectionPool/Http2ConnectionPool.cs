@@ -174,28 +174,9 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
         }
     }
 
-    /// <summary>The priority's max_connections slot, then the host's per_host_thresholds one (both or neither).</summary>
-    private bool TryAcquireConnectionSlot()
-    {
-        if (!_resources.Connections.TryAcquire())
-        {
-            return false;
-        }
+    private bool TryAcquireConnectionSlot() => _host.TryAcquireConnectionSlot(_resources, _cluster.Info.CircuitBreakers.PerHostMaxConnections);
 
-        if (_host.TryReserveConnection(_cluster.Info.CircuitBreakers.PerHostMaxConnections))
-        {
-            return true;
-        }
-
-        _resources.Connections.Release();
-        return false;
-    }
-
-    private void ReleaseConnectionSlot()
-    {
-        _resources.Connections.Release();
-        _host.ReleaseConnectionReservation();
-    }
+    private void ReleaseConnectionSlot() => _host.ReleaseConnectionSlot(_resources);
 
     private async ValueTask<Stream> OpenAsync(SocketsHttpConnectionContext context, bool slot, CancellationToken cancellationToken)
     {
