@@ -32,7 +32,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
     // Used as a stack (the end is the top); a list so that an idle timer can take out its own entry.
     private readonly List<Http1UpstreamConnection> _idle = new();
     private readonly Queue<TaskCompletionSource<Http1UpstreamConnection?>> _waiters = new();
-    private readonly bool _admitted;
+    private PoolAdmission _admission;
     private readonly Lock _lock = new();
     private readonly Host _host;
     private readonly Cluster _cluster;
@@ -66,7 +66,6 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
         _serverName = serverName ?? _tls?.Sni ?? string.Empty;
         _verifyName = verifyName;
         _resources = cluster.Info.CircuitBreakers.For(priority);
-        _admitted = _resources.ConnectionPools.TryAcquire();
     }
 
     /// <summary>Idle connections right now.</summary>
@@ -89,7 +88,7 @@ internal sealed class Http1ConnectionPool : IDrainableConnectionPool
     /// <param name="proxyProtocolTlvs">The downstream's PROXY v2 TLVs the header passes on (the cluster's pass_through_tlvs choose).</param>
     public ValueTask<Http1UpstreamConnection> AcquireAsync(CancellationToken cancellationToken, IPEndPoint? downstreamSource = null, IPEndPoint? downstreamDestination = null, IReadOnlyList<(byte Type, byte[] Value)>? proxyProtocolTlvs = null)
     {
-        if (!_admitted)
+        if (!_admission.IsAdmitted(_resources))
         {
             _cluster.Info.Stats.UpstreamCxPoolOverflow.Inc();
             throw new UpstreamOverflowException("connection pool");

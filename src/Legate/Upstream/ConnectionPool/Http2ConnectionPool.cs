@@ -27,7 +27,7 @@ namespace Legate.Upstream.ConnectionPool;
 /// <c>max_concurrent_streams</c> is not enforced; it cannot send request trailers; the connection
 /// flow-control window is not configurable.</para>
 /// <para>Circuit breakers of the pool's routing priority (a HIGH-priority route's pool counts against
-/// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot at creation (without one
+/// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot when first used (without one
 /// every request overflows, <c>upstream_cx_pool_overflow</c>), each connection a <c>max_connections</c>
 /// slot and one of the host's <c>per_host_thresholds</c> <c>max_connections</c> slots (shared with the
 /// host's other pools) until it closes. With either breaker open a new connection is refused as an overflow
@@ -45,6 +45,7 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
     private readonly ClientTlsContext? _tls;
     private readonly ResourceManager _resources;
     private HttpMessageInvoker _invoker;
+    private PoolAdmission _admission;
     private int _open;
 
     public Http2ConnectionPool(Host host, Cluster cluster, Envoy.Config.Core.V3.RoutingPriority priority = Envoy.Config.Core.V3.RoutingPriority.Default)
@@ -52,7 +53,6 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
         _host = host;
         _cluster = cluster;
         _resources = cluster.Info.CircuitBreakers.For(priority);
-        Admitted = _resources.ConnectionPools.TryAcquire();
         _invoker = CreateInvoker();
 
         // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
@@ -112,8 +112,8 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
 
     public Cluster Cluster => _cluster;
 
-    /// <summary>False when the pool found <c>max_connection_pools</c> taken at its creation: it must not be used.</summary>
-    public bool Admitted { get; }
+    /// <summary>False when the pool found <c>max_connection_pools</c> taken when first used: it must not be used.</summary>
+    public bool Admitted => _admission.IsAdmitted(_resources);
 
     public void Dispose() => Invoker.Dispose();
 
