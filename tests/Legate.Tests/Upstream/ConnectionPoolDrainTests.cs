@@ -132,6 +132,51 @@ public sealed class ConnectionPoolDrainTests : IDisposable
         Assert.Equal(2, legate.Gauge("cluster.from_eds.upstream_cx_active"));
     }
 
+    [Fact]
+    public async Task DrainingHttp2PoolsOverAndOverFailsNoRequest()
+    {
+        // Requests keep flowing while the host's HTTP/2 pool is drained again and again: each drain
+        // moves the pool to new connections, and the old ones are closed only once every request
+        // handed to them has its stream (a closed handler refuses a request still waiting for one).
+        await using var upstream = await ScriptedUpstream.StartAsync(UpstreamResponse.Text("ok"), UpstreamProtocols.Http2);
+        await using var legate = await InProcessLegate.StartAsync(new ProxyConfig(upstream.Port) { Cluster = "http2_protocol_options: {}" }.Build());
+        var host = Assert.Single(legate.Server.Clusters.Find("backend")!.PrioritySet.Current.Hosts);
+        using var client = TestHttp.CreateClient();
+
+        var done = 0;
+        var drainer = Task.Run(async () =>
+        {
+            var drains = 0;
+            while (Volatile.Read(ref done) == 0 || drains < 50)
+            {
+                host.DrainConnectionPools();
+                drains++;
+                await Task.Yield();
+            }
+
+            return drains;
+        });
+        var statuses = new List<HttpStatusCode>();
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                using var response = await client.GetAsync(legate.ListenerUri("web", "/"));
+                lock (statuses)
+                {
+                    statuses.Add(response.StatusCode);
+                }
+            }
+        }));
+        Volatile.Write(ref done, 1);
+        Assert.True(await drainer >= 50);
+
+        Assert.Equal(400, statuses.Count);
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+        Assert.Equal(400, upstream.Log.Count);
+        await InProcessLegate.WaitUntilAsync(() => legate.Gauge("cluster.backend.upstream_cx_active") <= 1, "drained connections closed");
+    }
+
     /// <summary>Cluster <c>from_eds</c> (routes <c>/eds…</c>) reading its endpoints from <paramref name="eds"/>.</summary>
     private static string EdsConfig(string eds, bool http2, bool closeOnHostSetChange) => new ProxyConfig(1)
     {

@@ -44,7 +44,7 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
     private readonly Cluster _cluster;
     private readonly ClientTlsContext? _tls;
     private readonly ResourceManager _resources;
-    private HttpMessageInvoker _invoker;
+    private Generation _current;
     private PoolAdmission _admission;
     private int _open;
 
@@ -53,7 +53,7 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
         _host = host;
         _cluster = cluster;
         _resources = cluster.Info.CircuitBreakers.For(priority);
-        _invoker = CreateInvoker();
+        _current = new Generation(CreateInvoker());
 
         // The handler keys its pool by scheme, host and port: the address at creation is a stable key;
         // where connections really go is decided by ConnectAsync. Over TLS the scheme is https (so
@@ -101,12 +101,6 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
     /// <summary>The request's host name for auto_sni / auto_san_validation (read when its request opens a connection).</summary>
     public static readonly HttpRequestOptionsKey<string> ServerNameOption = new("legate.auto_sni");
 
-    /// <summary>
-    /// Sends requests over the pooled connections. A drain replaces it: a request that read the
-    /// drained one just before and finds it disposed sends again on this (see <see cref="SendAsync"/>).
-    /// </summary>
-    public HttpMessageInvoker Invoker => Volatile.Read(ref _invoker);
-
     /// <summary><c>http://ip:port</c>; the request's <c>:path</c> is appended to it.</summary>
     public string BaseUri { get; }
 
@@ -115,35 +109,95 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
     /// <summary>False when the pool found <c>max_connection_pools</c> taken when first used: it must not be used.</summary>
     public bool Admitted => _admission.IsAdmitted(_resources);
 
-    public void Dispose() => Invoker.Dispose();
+    public void Dispose() => Volatile.Read(ref _current).Drain();
 
-    /// <summary>
-    /// Sends <paramref name="request"/> on the current connections. A drain may dispose the invoker
-    /// between reading it and sending; nothing of the request went out then, so it goes on the new one.
-    /// </summary>
+    /// <summary>Sends <paramref name="request"/> over the pool's current connections.</summary>
     public async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var invoker = Invoker;
-        try
+        while (true)
         {
-            return await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ObjectDisposedException) when (!ReferenceEquals(invoker, Invoker))
-        {
-            return await Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var generation = Volatile.Read(ref _current);
+            if (!generation.TryEnter())
+            {
+                // Drained between the read and the entry: a newer generation is current.
+                continue;
+            }
+
+            try
+            {
+                return await generation.Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                generation.Exit();
+            }
         }
     }
 
     /// <summary>
     /// Envoy's drainConnections: new requests go to new connections; the existing ones take no new
-    /// stream, an idle one closes now and a busy one once its last stream ends. .NET's handler has
-    /// no per-connection drain, so the pool moves to a fresh handler and disposes the old one, whose
+    /// stream, an idle one closes and a busy one once its last stream ends. .NET's handler has no
+    /// per-connection drain, so the pool moves to a fresh handler and disposes the old one, whose
     /// HTTP/2 connections close exactly so (a disposed HTTP/2 connection finishes its open streams).
     /// </summary>
-    public void DrainConnections()
+    public void DrainConnections() => Interlocked.Exchange(ref _current, new Generation(CreateInvoker())).Drain();
+
+    /// <summary>
+    /// One handler of the pool and the requests being handed to it. A disposed handler refuses a
+    /// request that has not yet been given a stream ("The server shut down the connection"; its own
+    /// retry cannot help once the whole handler is disposed), so the drained handler is disposed only
+    /// when no request is still inside its <c>SendAsync</c>: then each of its requests is an open
+    /// stream, which a disposed HTTP/2 connection finishes. Idle connections close at once when
+    /// nothing is being sent, else as soon as the last such request has its response head.
+    /// </summary>
+    private sealed class Generation(HttpMessageInvoker invoker)
     {
-        var drained = Interlocked.Exchange(ref _invoker, CreateInvoker());
-        drained.Dispose();
+        private int _entering;
+        private int _drained;
+        private int _disposed;
+
+        public HttpMessageInvoker Invoker { get; } = invoker;
+
+        /// <summary>False when the generation is drained: send on the current one instead.</summary>
+        public bool TryEnter()
+        {
+            // Increment, then read the flag; Drain writes the flag, then reads the count. Both are
+            // full fences, so at least one of them sees the other and the handler is never disposed
+            // under a request that entered.
+            Interlocked.Increment(ref _entering);
+            if (Volatile.Read(ref _drained) == 0)
+            {
+                return true;
+            }
+
+            Exit();
+            return false;
+        }
+
+        public void Exit()
+        {
+            if (Interlocked.Decrement(ref _entering) == 0 && Volatile.Read(ref _drained) != 0)
+            {
+                DisposeOnce();
+            }
+        }
+
+        public void Drain()
+        {
+            Interlocked.Exchange(ref _drained, 1);
+            if (Volatile.Read(ref _entering) == 0)
+            {
+                DisposeOnce();
+            }
+        }
+
+        private void DisposeOnce()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Invoker.Dispose();
+            }
+        }
     }
 
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
