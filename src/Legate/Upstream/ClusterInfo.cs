@@ -312,11 +312,9 @@ internal sealed class ClusterInfo
     /// </summary>
     private void ApplyHttp2(Envoy.Config.Core.V3.Http2ProtocolOptions options, string path, ConfigErrors errors)
     {
+        // At most this many streams per connection (the pool opens more connections beyond), or the
+        // upstream's own SETTINGS_MAX_CONCURRENT_STREAMS when that is lower.
         Http2MaxConcurrentStreams = (int)Math.Min(options.MaxConcurrentStreams ?? int.MaxValue, int.MaxValue);
-        if (options.MaxConcurrentStreams is not null)
-        {
-            errors.Warn(FieldPath.Field(path, "max_concurrent_streams"), "upstream HTTP/2 does not limit streams per connection itself yet; the upstream's SETTINGS_MAX_CONCURRENT_STREAMS is respected (another connection opens when it is reached)");
-        }
 
         if (options.InitialStreamWindowSize is { } window)
         {

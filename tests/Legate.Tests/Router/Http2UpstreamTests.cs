@@ -458,14 +458,47 @@ public sealed class Http2UpstreamTests
         """;
         await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", Options));
 
-        Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.max_concurrent_streams", StringComparison.Ordinal));
         Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.initial_connection_window_size", StringComparison.Ordinal));
         Assert.Contains(legate.Logs.Lines, line => line.Contains("http2_protocol_options.hpack_table_size", StringComparison.Ordinal));
         Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("initial_stream_window_size", StringComparison.Ordinal));
+        Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("max_concurrent_streams", StringComparison.Ordinal));
         using var client = TestHttp.CreateClient(HttpVersion.Version11);
         using var response = await client.GetAsync(legate.ListenerUri("web", "/ok"));
         Assert.Equal("ok", await response.Content.ReadAsStringAsync());
         Assert.Equal("HTTP/2", Assert.Single(upstream.Log.Requests).Protocol);
+    }
+
+    [Fact]
+    public async Task MaxConcurrentStreamsCapsTheStreamsOfEachUpstreamConnection()
+    {
+        // The upstream (Kestrel) allows 100 streams per connection; the cluster allows 2: four requests
+        // held at once use two connections of two streams each, as Envoy's pool would. A first request
+        // opens the connection and comes back first: until the upstream's SETTINGS arrive (they come
+        // before its first response on the connection), .NET's client assumes 100 streams, so a burst
+        // at the very start of a connection can exceed the limit.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = await ScriptedUpstream.StartAsync(
+            new UpstreamScript(UpstreamResponse.Text("ok") with { HoldUntil = gate.Task }).OnPath("/warm", UpstreamResponse.Text("warm")),
+            UpstreamProtocols.Http2);
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", "    http2_protocol_options: { max_concurrent_streams: 2 }"));
+        using var client = TestHttp.CreateClient(HttpVersion.Version11);
+        Assert.Equal("warm", await client.GetStringAsync(legate.ListenerUri("web", "/warm")));
+        upstream.Log.Clear();
+
+        var requests = Enumerable.Range(0, 4).Select(i => client.GetAsync(legate.ListenerUri("web", "/held/" + i.ToString(CultureInfo.InvariantCulture)))).ToArray();
+        var seen = await upstream.Log.WaitForRequestsAsync(4);
+        Assert.Equal(4, upstream.Log.ActiveRequests);
+        Assert.All(seen.GroupBy(r => r.ConnectionId), connection => Assert.Equal(2, connection.Count()));
+        Assert.Equal(2, seen.Select(r => r.ConnectionId).Distinct().Count());
+        Assert.Equal(2, Counter(legate, "cluster.backend.upstream_cx_http2_total"));
+
+        gate.SetResult();
+        foreach (var response in await Task.WhenAll(requests))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("ok", await response.Content.ReadAsStringAsync());
+            response.Dispose();
+        }
     }
 
     // ------------------------------------------------------------------ helpers

@@ -23,8 +23,9 @@ namespace Legate.Upstream.ConnectionPool;
 /// <see cref="UpstreamConnectException"/> inside the handler's exception.</para>
 /// <para>Limits of the handler: it opens another connection when the upstream's
 /// SETTINGS_MAX_CONCURRENT_STREAMS is reached (<see cref="SocketsHttpHandler.EnableMultipleHttp2Connections"/>),
-/// but it has no client-side per-connection stream limit, so the cluster's own
-/// <c>max_concurrent_streams</c> is not enforced; it cannot send request trailers; the connection
+/// but it has no client-side per-connection stream limit: the cluster's own
+/// <c>max_concurrent_streams</c> is applied by lowering the server's setting as the client reads it
+/// (<see cref="Http2StreamLimitStream"/>). It cannot send request trailers; the connection
 /// flow-control window is not configurable.</para>
 /// <para>Circuit breakers of the pool's routing priority (a HIGH-priority route's pool counts against
 /// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot when first used (without one
@@ -288,6 +289,12 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
             }
 
             connection = ssl;
+        }
+
+        if (_cluster.Info.Http2MaxConcurrentStreams < int.MaxValue)
+        {
+            // The cluster's max_concurrent_streams, as the server's own limit the client honours.
+            connection = new Http2StreamLimitStream(connection, (uint)_cluster.Info.Http2MaxConcurrentStreams);
         }
 
         stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
