@@ -45,6 +45,12 @@ internal sealed class ClusterInfo
     /// <summary>HTTP/1.1 trailers are sent upstream only with <c>enable_trailers</c>.</summary>
     public bool Http1EnableTrailers { get; private set; }
 
+    /// <summary>HTTP/2's default SETTINGS_HEADER_TABLE_SIZE, and the largest the upstream client's decoder takes.</summary>
+    public const uint DefaultHpackTableSize = 4096;
+
+    /// <summary>HTTP/2 <c>hpack_table_size</c> when below <see cref="DefaultHpackTableSize"/> (announced to the upstream), else null.</summary>
+    public uint? Http2HpackTableSize { get; private set; }
+
     /// <summary>HTTP/2 <c>max_concurrent_streams</c> per upstream connection (Envoy default 2^31-1).</summary>
     public int Http2MaxConcurrentStreams { get; private set; } = int.MaxValue;
 
@@ -327,9 +333,18 @@ internal sealed class ClusterInfo
             errors.Warn(FieldPath.Field(path, "initial_connection_window_size"), "the upstream HTTP/2 client does not configure its connection window; this field is ignored for upstream connections");
         }
 
-        if (options.HpackTableSize is not null)
+        // The client's decoder table is HTTP/2's default 4096 bytes (also Envoy's default): a smaller
+        // value is announced to the upstream in the client's SETTINGS; a larger one cannot be.
+        if (options.HpackTableSize is { } tableSize)
         {
-            errors.Warn(FieldPath.Field(path, "hpack_table_size"), "the upstream HTTP/2 client does not configure its HPACK table; this field is ignored for upstream connections");
+            if (tableSize < DefaultHpackTableSize)
+            {
+                Http2HpackTableSize = tableSize;
+            }
+            else if (tableSize > DefaultHpackTableSize)
+            {
+                errors.Warn(FieldPath.Field(path, "hpack_table_size"), "the upstream HTTP/2 client's HPACK table is at most 4096 bytes; a larger value acts as 4096 on upstream connections");
+            }
         }
     }
 

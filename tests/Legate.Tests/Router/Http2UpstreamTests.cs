@@ -454,7 +454,7 @@ public sealed class Http2UpstreamTests
               envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
                 "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
                 explicit_http_config:
-                  http2_protocol_options: { max_concurrent_streams: 10, initial_stream_window_size: 1048576, initial_connection_window_size: 2097152, hpack_table_size: 0 }
+                  http2_protocol_options: { max_concurrent_streams: 10, initial_stream_window_size: 1048576, initial_connection_window_size: 2097152, hpack_table_size: 65536 }
         """;
         await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", Options));
 
@@ -499,6 +499,36 @@ public sealed class Http2UpstreamTests
             Assert.Equal("ok", await response.Content.ReadAsStringAsync());
             response.Dispose();
         }
+    }
+
+    [Theory]
+    [InlineData("hpack_table_size: 0", 0u)]
+    [InlineData("hpack_table_size: 1024", 1024u)]
+    public async Task HpackTableSizeIsAnnouncedInTheClientsSettings(string option, uint expected)
+    {
+        // A raw upstream reads the client's connection preface and its SETTINGS, then hangs up.
+        var settings = new TaskCompletionSource<Dictionary<ushort, uint>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var upstream = RawUpstream.Start(async connection =>
+        {
+            Assert.Equal("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray(), await connection.ReadExactlyAsync(24));
+            var header = await connection.ReadExactlyAsync(9);
+            Assert.Equal(0x4, header[3]);
+            var payload = await connection.ReadExactlyAsync((header[0] << 16) | (header[1] << 8) | header[2]);
+            var entries = new Dictionary<ushort, uint>();
+            for (var i = 0; i + 6 <= payload.Length; i += 6)
+            {
+                entries[BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i))] = BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
+            }
+
+            settings.TrySetResult(entries);
+        });
+        await using var legate = await InProcessLegate.StartAsync(Config(upstream.Port, "AUTO", "    http2_protocol_options: { " + option + " }"));
+        using var client = TestHttp.CreateClient(HttpVersion.Version11);
+        using var response = await client.GetAsync(legate.ListenerUri("web", "/"));
+
+        var sent = await settings.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(expected, sent[0x1]);
+        Assert.DoesNotContain(legate.Logs.Lines, line => line.Contains("hpack_table_size", StringComparison.Ordinal));
     }
 
     // ------------------------------------------------------------------ helpers

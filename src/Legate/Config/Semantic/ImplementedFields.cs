@@ -117,8 +117,8 @@ internal static partial class ImplementedFields
         ["envoy.config.core.v3.SubstitutionFormatString"] = ["text_format", "text_format_source", "json_format", "content_type", "formatters", "omit_empty_values"],
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig"] = ["upgrade_type", "enabled"],
         // The downstream HTTP/2 codec (Http/Http2/Http2CodecServer) maps these onto Kestrel's limits. Upstream
-        // (ClusterInfo → Http2ConnectionPool) honours max_concurrent_streams and initial_stream_window_size
-        // and warns itself about the connection window and HPACK table, which the HTTP/2 client cannot apply.
+        // (ClusterInfo → Http2ConnectionPool) honours max_concurrent_streams, initial_stream_window_size and
+        // hpack_table_size up to 4096, and warns itself about the connection window, which the client cannot apply.
         ["envoy.config.core.v3.Http2ProtocolOptions"] = ["max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect", "connection_keepalive", "hpack_table_size"],
         // interval_jitter and connection_idle_interval: .NET's HTTP/2 stacks have no equivalent.
         ["envoy.config.core.v3.KeepaliveSettings"] = ["interval", "timeout"],

@@ -24,9 +24,9 @@ namespace Legate.Upstream.ConnectionPool;
 /// <para>Limits of the handler: it opens another connection when the upstream's
 /// SETTINGS_MAX_CONCURRENT_STREAMS is reached (<see cref="SocketsHttpHandler.EnableMultipleHttp2Connections"/>),
 /// but it has no client-side per-connection stream limit: the cluster's own
-/// <c>max_concurrent_streams</c> is applied by lowering the server's setting as the client reads it
-/// (<see cref="Http2StreamLimitStream"/>). It cannot send request trailers; the connection
-/// flow-control window is not configurable.</para>
+/// <c>max_concurrent_streams</c> is applied by lowering the server's setting as the client reads it,
+/// and <c>hpack_table_size</c> by lowering the client's as it writes it (<see cref="Http2SettingsStream"/>).
+/// It cannot send request trailers; the connection flow-control window is not configurable.</para>
 /// <para>Circuit breakers of the pool's routing priority (a HIGH-priority route's pool counts against
 /// the HIGH thresholds): the pool takes a <c>max_connection_pools</c> slot when first used (without one
 /// every request overflows, <c>upstream_cx_pool_overflow</c>), each connection a <c>max_connections</c>
@@ -291,10 +291,14 @@ internal sealed class Http2ConnectionPool : IDrainableConnectionPool, IDisposabl
             connection = ssl;
         }
 
-        if (_cluster.Info.Http2MaxConcurrentStreams < int.MaxValue)
+        var settings = _cluster.Info;
+        if (settings.Http2MaxConcurrentStreams < int.MaxValue || settings.Http2HpackTableSize is not null)
         {
-            // The cluster's max_concurrent_streams, as the server's own limit the client honours.
-            connection = new Http2StreamLimitStream(connection, (uint)_cluster.Info.Http2MaxConcurrentStreams);
+            // max_concurrent_streams as the server's own limit, which the client honours; hpack_table_size in the client's SETTINGS.
+            connection = new Http2SettingsStream(
+                connection,
+                settings.Http2MaxConcurrentStreams < int.MaxValue ? (uint)settings.Http2MaxConcurrentStreams : null,
+                settings.Http2HpackTableSize);
         }
 
         stats.UpstreamCxConnectMs.Record((long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -3,11 +3,12 @@ using Legate.Upstream.ConnectionPool;
 namespace Legate.Tests.Upstream;
 
 /// <summary>
-/// The upstream's connection preface as .NET's HTTP/2 client reads it through
-/// <see cref="Http2StreamLimitStream"/>: SETTINGS_MAX_CONCURRENT_STREAMS lowered to the cluster's
-/// limit (or added), everything else byte for byte, however the bytes arrive.
+/// The connection prefaces through <see cref="Http2SettingsStream"/>: the upstream's
+/// SETTINGS_MAX_CONCURRENT_STREAMS lowered to the cluster's limit (or added) as .NET's client reads it,
+/// however the bytes arrive, and the client's HEADER_TABLE_SIZE likewise as it writes it; every other
+/// byte as it was.
 /// </summary>
-public sealed class Http2StreamLimitStreamTests
+public sealed class Http2SettingsStreamTests
 {
     // A PING frame (type 6) after the preface: must pass untouched.
     private static readonly byte[] s_ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -64,7 +65,7 @@ public sealed class Http2StreamLimitStreamTests
     [Fact]
     public void SynchronousReadsSeeTheSameBytes()
     {
-        using var stream = new Http2StreamLimitStream(new TrickleStream([.. Settings((0x3, 100)), .. s_ping], 2), 7);
+        using var stream = new Http2SettingsStream(new TrickleStream([.. Settings((0x3, 100)), .. s_ping], 2), 7, null);
         var read = new List<byte>();
         var buffer = new byte[5];
         int n;
@@ -76,9 +77,39 @@ public sealed class Http2StreamLimitStreamTests
         Assert.Equal([.. Settings((0x3, 7)), .. s_ping], read);
     }
 
+    [Fact]
+    public async Task TheClientsHeaderTableSizeIsAddedToItsFirstSettingsOnly()
+    {
+        // What .NET's client writes first: the magic, SETTINGS (ENABLE_PUSH 0, INITIAL_WINDOW_SIZE), a WINDOW_UPDATE.
+        byte[] windowUpdate = [0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0x10, 0];
+        byte[] first = [.. Magic, .. Settings((0x2, 0), (0x4, 65535)), .. windowUpdate];
+        var written = new MemoryStream();
+        await using (var stream = new Http2SettingsStream(written, null, 0))
+        {
+            await stream.WriteAsync(first);
+            stream.Write(Settings((0x1, 4096)));
+        }
+
+        Assert.Equal([.. Magic, .. Settings((0x2, 0), (0x4, 65535), (0x1, 0)), .. windowUpdate, .. Settings((0x1, 4096))], written.ToArray());
+    }
+
+    [Fact]
+    public void TheClientsLowerHeaderTableSizeStandsAndReadsPassUntouched()
+    {
+        byte[] server = [.. Settings((0x3, 100)), .. s_ping];
+        var written = new MemoryStream();
+        using var stream = new Http2SettingsStream(new TrickleStream(server, 64, written), null, 1024);
+        stream.Write([.. Magic, .. Settings((0x1, 512))]);
+        var read = new byte[server.Length];
+        stream.ReadExactly(read);
+
+        Assert.Equal([.. Magic, .. Settings((0x1, 512))], written.ToArray());
+        Assert.Equal(server, read);
+    }
+
     private static async Task<byte[]> ReadAllAsync(byte[] wire, uint max, int chunk)
     {
-        await using var stream = new Http2StreamLimitStream(new TrickleStream(wire, chunk), max);
+        await using var stream = new Http2SettingsStream(new TrickleStream(wire, chunk), max, null);
         var read = new List<byte>();
         var buffer = new byte[chunk + 3];
         int n;
@@ -107,14 +138,16 @@ public sealed class Http2StreamLimitStreamTests
         return frame;
     }
 
-    /// <summary>Hands out its bytes at most <c>chunk</c> at a time, as a socket may.</summary>
-    private sealed class TrickleStream(byte[] bytes, int chunk) : Stream
+    private static byte[] Magic => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
+
+    /// <summary>Hands out its bytes at most <c>chunk</c> at a time, as a socket may; writes go to <c>writes</c>.</summary>
+    private sealed class TrickleStream(byte[] bytes, int chunk, Stream? writes = null) : Stream
     {
         private int _position;
 
         public override bool CanRead => true;
 
-        public override bool CanWrite => false;
+        public override bool CanWrite => writes is not null;
 
         public override bool CanSeek => false;
 
@@ -146,6 +179,6 @@ public sealed class Http2StreamLimitStreamTests
 
         public override void SetLength(long value) => throw new NotSupportedException();
 
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => (writes ?? throw new NotSupportedException()).Write(buffer, offset, count);
     }
 }
