@@ -94,6 +94,18 @@ public sealed class Http2SettingsStreamTests
     }
 
     [Fact]
+    public void AFirstWriteShorterThanAPrefacePassesAsIs()
+    {
+        // Not how .NET writes, but a first write of the magic alone must neither fail nor change.
+        var written = new MemoryStream();
+        using var stream = new Http2SettingsStream(written, null, 0);
+        stream.Write(Magic);
+        stream.Write(Settings((0x2, 0)));
+
+        Assert.Equal([.. Magic, .. Settings((0x2, 0))], written.ToArray());
+    }
+
+    [Fact]
     public void TheClientsLowerHeaderTableSizeStandsAndReadsPassUntouched()
     {
         byte[] server = [.. Settings((0x3, 100)), .. s_ping];

@@ -105,7 +105,7 @@ internal sealed class Http2SettingsStream : DelegatingStream
     {
         _clientPrefaceDone = true;
         var start = ClientMagic.Length;
-        if (!buffer.StartsWith(ClientMagic) || !IsSettingsHeader(buffer[start..], out var length) || buffer.Length < start + FrameHeaderLength + length)
+        if (buffer.Length < start + FrameHeaderLength || !buffer.StartsWith(ClientMagic) || !IsSettingsHeader(buffer[start..], out var length) || buffer.Length < start + FrameHeaderLength + length)
         {
             return buffer.ToArray();
         }
